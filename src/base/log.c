@@ -1,0 +1,103 @@
+#include "base/log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static wr_log_level min_level = WR_LOG_INFO;
+static int as_json;
+static FILE *out_stream;
+
+int wr_log_level_parse(const char *s, wr_log_level *plevel) {
+  static const struct { const char *name; wr_log_level level; } names[] = {
+      {"debug", WR_LOG_DEBUG}, {"info", WR_LOG_INFO},   {"warn", WR_LOG_WARN},
+      {"warning", WR_LOG_WARN}, {"error", WR_LOG_ERROR}, {"err", WR_LOG_ERROR},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    if (strcasecmp(s, names[i].name) == 0) {
+      *plevel = names[i].level;
+      return 0;
+    }
+  }
+  return -2; /* WR_ERR_INVAL, without pulling err.h into every logger user */
+}
+
+void wr_log_set_level(wr_log_level level) { min_level = level; }
+wr_log_level wr_log_get_level(void) { return min_level; }
+void wr_log_set_json(int on) { as_json = on; }
+void wr_log_set_stream(FILE *f) { out_stream = f; }
+
+static void json_string(FILE *f, const char *s, size_t n) {
+  fputc('"', f);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+/* Length of a field key at s ("[A-Za-z0-9_.-]+="), or 0 if s does not start one. */
+static size_t key_len(const char *s) {
+  size_t n = 0;
+  while (isalnum((unsigned char)s[n]) || s[n] == '_' || s[n] == '.' || s[n] == '-')
+    n++;
+  return n > 0 && s[n] == '=' ? n : 0;
+}
+
+/* Writes "k=v k=v" as ,"k":"v" pairs. A value runs until the next " key=". */
+static void json_fields(FILE *f, const char *s) {
+  while (*s) {
+    while (*s == ' ')
+      s++;
+    size_t kl = key_len(s);
+    if (!kl)
+      break;
+    const char *v = s + kl + 1, *e = v;
+    while (*e && !(*e == ' ' && key_len(e + 1)))
+      e++;
+    fputc(',', f);
+    json_string(f, s, kl);
+    fputc(':', f);
+    json_string(f, v, (size_t)(e - v));
+    s = e;
+  }
+}
+
+void wr_log(wr_log_level level, const char *msg, const char *fields_fmt, ...) {
+  static const char *const console_names[] = {"DBG", "INF", "WRN", "ERR"};
+  static const char *const json_names[] = {"debug", "info", "warn", "error"};
+  if (level < min_level)
+    return;
+  FILE *f = out_stream ? out_stream : stderr;
+  char fields[2048] = "";
+  if (fields_fmt && *fields_fmt) {
+    va_list ap;
+    va_start(ap, fields_fmt);
+    vsnprintf(fields, sizeof fields, fields_fmt, ap);
+    va_end(ap);
+  }
+  char ts[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+  flockfile(f);
+  if (as_json) {
+    fprintf(f, "{\"level\":\"%s\",\"time\":\"%s\",\"message\":", json_names[level], ts);
+    json_string(f, msg, strlen(msg));
+    json_fields(f, fields);
+    fputs("}\n", f);
+  } else {
+    fprintf(f, "%s %s %s%s%s\n", ts, console_names[level], msg, *fields ? " " : "", fields);
+  }
+  funlockfile(f);
+  fflush(f);
+}

@@ -1,0 +1,98 @@
+#include "cmd/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void wr_cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fputs("warren: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nRun 'warren %s%s--help' for usage.\n", cmd ? cmd : "", cmd ? " " : "");
+  exit(2);
+}
+
+void wr_cli_fail(const char *fmt, ...) {
+  va_list ap;
+  fputs("warren: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int wr_cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+                  const struct option *longopts) {
+  char fmt[128];
+  /* A leading ':' makes getopt report a missing value as ':' instead of '?'. */
+  snprintf(fmt, sizeof fmt, ":%s", shortopts);
+  opterr = 0;
+  int prev = optind;
+  int c = getopt_long(argc, argv, fmt, longopts, NULL);
+  if (c == '?' || c == ':') {
+    const char *arg = prev < argc ? argv[prev] : "";
+    if (optind > prev && optind - 1 < argc)
+      arg = argv[optind - 1];
+    if (c == ':')
+      wr_cli_usage_error(cmd, "the flag %s needs a value.", arg);
+    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+      wr_cli_usage_error(cmd, "unknown flag -%c.", optopt);
+    wr_cli_usage_error(cmd, "unknown flag %s.", arg);
+  }
+  return c;
+}
+
+uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value, uint64_t min,
+                           uint64_t max) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(value, &end, 10);
+  if (!*value || *end || errno || value[0] == '-')
+    wr_cli_usage_error(cmd, "%s takes a whole number, not \"%s\".", flag, value);
+  if (v < min || v > max)
+    wr_cli_usage_error(cmd, "%s must be between %llu and %llu, not %llu.", flag,
+                       (unsigned long long)min, (unsigned long long)max, v);
+  return v;
+}
+
+uint64_t wr_cli_parse_size(const char *cmd, const char *flag, const char *value) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(value, &end, 10);
+  if (end == value || errno || value[0] == '-')
+    wr_cli_usage_error(cmd, "%s takes a size such as 8M or 8388608, not \"%s\".", flag, value);
+  uint64_t mult = 1;
+  if (*end) {
+    switch (*end == 0 ? 0 : (*end | 0x20)) {
+    case 'k': mult = 1024; break;
+    case 'm': mult = 1024 * 1024; break;
+    case 'g': mult = 1024 * 1024 * 1024; break;
+    default: mult = 0;
+    }
+    const char *rest = end + 1;
+    if (mult && *rest && strcasecmp(rest, "ib") != 0 && strcasecmp(rest, "b") != 0)
+      mult = 0;
+    if (!mult)
+      wr_cli_usage_error(cmd, "%s takes a size such as 8M or 8388608, not \"%s\".", flag, value);
+  }
+  if (v > UINT64_MAX / mult)
+    wr_cli_usage_error(cmd, "%s is too large: \"%s\".", flag, value);
+  return v * mult;
+}
+
+int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value) {
+  static const char *const yes[] = {"true", "1", "yes", "on"};
+  static const char *const no[] = {"false", "0", "no", "off"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(value, yes[i]) == 0)
+      return 1;
+    if (strcasecmp(value, no[i]) == 0)
+      return 0;
+  }
+  wr_cli_usage_error(cmd, "%s takes true or false, not \"%s\".", flag, value);
+}

@@ -1,0 +1,40 @@
+/* cli.h: shared helpers for the command-line front end.
+ *
+ * Every command parses its flags with wr_cli_getopt, which turns getopt's
+ * complaints into one clear sentence and exit status 2. */
+#ifndef WR_CMD_CLI_H
+#define WR_CMD_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+/* A top-level command: "warren NAME ...". argv[0] is the command name. */
+typedef struct wr_command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+} wr_command;
+
+/* Prints "warren: <message>" and a hint to run `warren CMD --help`, exits 2. */
+_Noreturn void wr_cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "warren: <message>" to stderr (for failures that are not usage errors). */
+void wr_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* getopt_long with argument permutation; unknown flags and missing values end
+ * in wr_cli_usage_error. Returns the option's val, or -1 at the end. */
+int wr_cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+                  const struct option *longopts);
+
+/* Parses a decimal integer in [min, max] given to flag; exits 2 otherwise. */
+uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value, uint64_t min,
+                           uint64_t max);
+
+/* Parses a size such as 8388608, 8M, 8MiB or 512k; exits 2 otherwise. */
+uint64_t wr_cli_parse_size(const char *cmd, const char *flag, const char *value);
+
+/* Parses "true"/"false" (also 1/0, yes/no); exits 2 otherwise. */
+int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value);
+
+#endif

@@ -1,0 +1,7 @@
+/* commands.h: every top-level command's entry point. Each lives in its own
+ * src/cmd/<name>.c and is listed in the table in main.c. */
+#ifndef WR_CMD_COMMANDS_H
+#define WR_CMD_COMMANDS_H
+
+
+#endif

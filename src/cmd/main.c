@@ -1,0 +1,103 @@
+/* main.c: `warren COMMAND ...` — global flags, then the command table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+
+#ifndef WR_VERSION
+#define WR_VERSION "0.1.0"
+#endif
+
+static int cmd_version(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("warren %s\n", WR_VERSION);
+  return 0;
+}
+
+static const wr_command commands[] = {
+    {"version", "Print the version", cmd_version},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "warren: your own edge. Tunnels to private origins over QUIC, and an\n"
+          "IPFS-compatible content network.\n\n"
+          "Usage: warren [--loglevel LEVEL] [--output text|json] COMMAND [ARGS]\n\n"
+          "Commands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f,
+          "\nGlobal flags (accepted anywhere on the line):\n"
+          "  --loglevel debug|info|warn|error   how much to log (default info)\n"
+          "  --output text|json                 log as console lines or JSON (default text)\n"
+          "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
+}
+
+/* Takes --loglevel and --output out of argv wherever they are, so every
+ * command accepts them without knowing about them. Returns the new argc. */
+static int take_global_flags(int argc, char **argv) {
+  int out = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *val = NULL;
+    int is_level = 0, is_output = 0;
+    if (strcmp(a, "--") == 0) {
+      while (i < argc)
+        argv[out++] = argv[i++];
+      break;
+    }
+    if (strncmp(a, "--loglevel", 10) == 0 && (a[10] == '\0' || a[10] == '=')) {
+      is_level = 1;
+      val = a[10] == '=' ? a + 11 : NULL;
+    } else if (strncmp(a, "--output", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
+      is_output = 1;
+      val = a[8] == '=' ? a + 9 : NULL;
+    }
+    if (!is_level && !is_output) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    if (!val) {
+      if (i + 1 >= argc)
+        wr_cli_usage_error(NULL, "the flag %s needs a value.", a);
+      val = argv[++i];
+    }
+    if (is_level) {
+      wr_log_level level;
+      if (wr_log_level_parse(val, &level) != 0)
+        wr_cli_usage_error(NULL, "--loglevel takes debug, info, warn or error, not \"%s\".", val);
+      wr_log_set_level(level);
+    } else if (strcmp(val, "json") == 0) {
+      wr_log_set_json(1);
+    } else if (strcmp(val, "text") != 0) {
+      wr_cli_usage_error(NULL, "--output takes text or json, not \"%s\".", val);
+    }
+  }
+  argv[out] = NULL;
+  return out;
+}
+
+int main(int argc, char **argv) {
+  argc = take_global_flags(argc, argv);
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(name, "--version") == 0)
+    return cmd_version(0, NULL);
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    if (strcmp(name, commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  }
+  if (name[0] == '-')
+    wr_cli_usage_error(NULL, "unknown flag %s.", name);
+  wr_cli_usage_error(NULL, "unknown command \"%s\".", name);
+}

@@ -1,0 +1,39 @@
+"""The command line: help that helps, and one clear sentence with exit 2 on misuse."""
+from conftest import run_warren
+
+
+def test_help_lists_commands(warren_bin):
+    r = run_warren("--help")
+    assert r.returncode == 0
+    assert "Usage: warren" in r.stdout
+    assert "--loglevel" in r.stdout
+
+
+def test_no_command_prints_usage_and_exits_2(warren_bin):
+    r = run_warren()
+    assert r.returncode == 2
+    assert "Usage: warren" in r.stderr
+
+
+def test_unknown_command(warren_bin):
+    r = run_warren("frobnicate")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == 'warren: unknown command "frobnicate".'
+
+
+def test_unknown_global_flag(warren_bin):
+    r = run_warren("--bogus")
+    assert r.returncode == 2
+    assert "unknown flag --bogus" in r.stderr
+
+
+def test_bad_loglevel(warren_bin):
+    r = run_warren("--loglevel", "loud", "version")
+    assert r.returncode == 2
+    assert "--loglevel takes debug, info, warn or error" in r.stderr
+
+
+def test_global_flags_anywhere(warren_bin):
+    r = run_warren("version", "--loglevel=debug", "--output", "json")
+    assert r.returncode == 0
+    assert r.stdout.startswith("warren ")
