@@ -41,7 +41,7 @@ deps:
 
 # The README's test command. Installs what is missing, then runs everything.
 check: deps
-	@$(MAKE) --no-print-directory check-all
+	@$(MAKE) --no-print-directory -j$$(nproc) check-all
 
 check-all: layers all $(UNIT_BIN) fuzz-build
 	@scripts/run-unit unit $(B)/test
