@@ -99,6 +99,11 @@ $(B)/bench/%: bench/%.c $(B)/libwarren.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libwarren.a $(PKG_LIBS)
 
+# netdelay is the only program that needs libnetfilter_queue.
+$(B)/bench/netdelay: bench/netdelay.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) -o $@ $< $$(pkg-config --libs libnetfilter_queue)
+
 $(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
