@@ -1,0 +1,148 @@
+/* blockstore.h: content-addressed blocks in an LMDB environment.
+ *
+ * Key layout (one LMDB environment, named databases):
+ *   "blocks"  multihash bytes (code varint, length varint, digest) -> block bytes
+ *   "pins"    binary CID -> pin record (see store/pin.h)
+ *   "meta"    "version" -> "1"
+ *
+ * Blocks are keyed by their multihash, not their full CID, as kubo does since
+ * 0.12: the CIDv0 and CIDv1 of the same bytes (or a raw and a dag-pb CID of
+ * the same digest) name one stored block. The codec lives in the CID that
+ * refers to a block (pins, dag-pb links), which is all GC and export need.
+ *
+ * Writes trust the caller's multihash (an importer has just hashed the bytes;
+ * hashing twice would halve add throughput); use wr_bs_verify first for bytes
+ * from outside (block put, dag import). EVERY read is verified: a block whose
+ * bytes do not hash to its key gives WR_ERR_CORRUPT and a log line naming it.
+ *
+ * Identity multihashes (code 0x00) are never stored: put is a no-op, has is
+ * true, and get returns the digest, as kubo's identity blockstore does.
+ *
+ * Crash safety: see the comment on WR_BS_ENV_FLAGS in blockstore.c. In short,
+ * a process killed at any point (kill -9) leaves the store as of its last
+ * commit; nothing half-written is ever visible. */
+#ifndef WR_STORE_BLOCKSTORE_H
+#define WR_STORE_BLOCKSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+/* Largest block the store accepts (kubo's bitswap limit is 2 MiB; the largest
+ * chunk warren makes is 2 MiB - 256 plus its dag-pb/UnixFS framing). */
+#define WR_BS_MAX_BLOCK (4u * 1024 * 1024)
+/* Longest multihash key accepted (sha2-512 with its prefix is 66 bytes). */
+#define WR_BS_MAX_KEY 128
+/* A write transaction commits by itself after this many block bytes and goes
+ * on in a fresh transaction, so memory stays bounded on a huge import (LMDB
+ * keeps dirty pages in memory until commit). See wr_bs_txn_put. */
+#define WR_BS_CHECKPOINT_BYTES (256u * 1024 * 1024)
+
+/* Multihash codes the store can verify. */
+#define WR_MH_IDENTITY 0x00
+#define WR_MH_SHA2_256 0x12
+
+typedef struct wr_bs wr_bs;
+typedef struct wr_bs_txn wr_bs_txn;
+
+/* Opens (creating when missing) the LMDB environment in the folder dir, which
+ * must exist. Returns 0 and a handle the caller frees with wr_bs_close,
+ * WR_ERR_IO (logged with the cause) or WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_bs_open(const char *dir, wr_bs **pbs);
+/* Closes the environment. Every transaction must have ended. NULL is fine. */
+void wr_bs_close(wr_bs *bs);
+/* Forces everything committed so far to disk (fsync). Returns 0 or WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_sync(wr_bs *bs);
+
+/* --- multihash helpers ------------------------------------------------- */
+
+/* Splits a multihash into code and digest. Returns 0, WR_ERR_MALFORMED (bad
+ * varint, length mismatch, longer than WR_BS_MAX_KEY) or WR_ERR_TRUNCATED. */
+WR_MUST_CHECK int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcode,
+                                 const uint8_t **pdigest, size_t *pdigestlen);
+/* Writes the sha2-256 multihash of data into out (34 bytes). */
+void wr_bs_mh_sha256(uint8_t out[34], const void *data, size_t len);
+/* Checks that data hashes to mh. Returns 0, WR_ERR_CORRUPT on a mismatch,
+ * WR_ERR_UNSUPPORTED for a hash function other than sha2-256 or identity,
+ * WR_ERR_MALFORMED for a bad multihash. Logs nothing. */
+WR_MUST_CHECK int wr_bs_verify(const uint8_t *mh, size_t mhlen, const void *data, size_t len);
+/* Formats a multihash as the base32 CIDv1 (raw codec) kubo prints for a bare
+ * block key, e.g. "bafkrei...". out needs WR_BS_KEYSTR_MAX bytes. */
+#define WR_BS_KEYSTR_MAX 256
+void wr_bs_key_string(char *out, const uint8_t *mh, size_t mhlen);
+
+/* --- transactions -------------------------------------------------------- */
+
+enum {
+  WR_BS_READ = 0,  /* a read-only snapshot; many may run at once */
+  WR_BS_WRITE = 1, /* one writer at a time (across processes); others wait */
+};
+
+/* Begins a transaction. A read transaction sees a consistent snapshot; a write
+ * transaction sees its own writes. Returns 0 and *ptxn, WR_ERR_IO or
+ * WR_ERR_NOMEM. End it with wr_bs_txn_commit or wr_bs_txn_abort. */
+WR_MUST_CHECK int wr_bs_txn_begin(wr_bs *bs, int mode, wr_bs_txn **ptxn);
+/* Commits (write) or ends (read) the transaction and frees it, even on error.
+ * Returns 0, or WR_ERR_IO/WR_ERR_LIMIT (disk or map full) when the commit
+ * failed, in which case nothing of it was written. */
+WR_MUST_CHECK int wr_bs_txn_commit(wr_bs_txn *txn);
+/* Throws away every uncommitted write and frees the transaction. NULL is fine. */
+void wr_bs_txn_abort(wr_bs_txn *txn);
+/* Commits a write transaction's work so far and continues in a new one on the
+ * same handle. Returns 0 or the commit's error (the handle is then dead: abort
+ * it). wr_bs_txn_put calls this itself every WR_BS_CHECKPOINT_BYTES. */
+WR_MUST_CHECK int wr_bs_txn_checkpoint(wr_bs_txn *txn);
+
+/* Stores a block under multihash mh (not re-hashed: see the top comment).
+ * Storing a block that is already there is a cheap no-op. May checkpoint
+ * (commit the blocks so far) on a large transaction: blocks are immutable, so
+ * an early commit of some blocks is harmless, and a pin written last (see
+ * wr_pin_put) commits together with the last blocks, so there is never a pin
+ * without its blocks. Returns 0, WR_ERR_INVAL (read transaction, empty or
+ * oversize key), WR_ERR_LIMIT (block larger than WR_BS_MAX_BLOCK, or map full),
+ * WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_txn_put(wr_bs_txn *txn, const uint8_t *mh, size_t mhlen,
+                                const void *data, size_t len);
+/* Looks a block up and verifies its hash. On success *pdata points into the
+ * memory map and stays valid until the transaction ends or the next write in
+ * it (do not write through it). Returns 0, WR_ERR_NOTFOUND, WR_ERR_CORRUPT
+ * (logged, naming the block), WR_ERR_UNSUPPORTED (unknown hash function). */
+WR_MUST_CHECK int wr_bs_txn_get(wr_bs_txn *txn, const uint8_t *mh, size_t mhlen,
+                                const uint8_t **pdata, size_t *plen);
+/* Like wr_bs_txn_get but without hashing: only the stored size. Returns 0 or
+ * WR_ERR_NOTFOUND. */
+WR_MUST_CHECK int wr_bs_txn_size(wr_bs_txn *txn, const uint8_t *mh, size_t mhlen,
+                                 size_t *plen);
+/* Returns 1 when the block is present, 0 when not, or a negative WR_ERR_*. */
+WR_MUST_CHECK int wr_bs_txn_has(wr_bs_txn *txn, const uint8_t *mh, size_t mhlen);
+/* Deletes a block. Returns 0, WR_ERR_NOTFOUND, WR_ERR_INVAL (read txn). Pins
+ * are not checked here: callers that must respect pins use the pin module. */
+WR_MUST_CHECK int wr_bs_txn_rm(wr_bs_txn *txn, const uint8_t *mh, size_t mhlen);
+
+/* Called once per stored block with its key and size; return non-zero to stop
+ * (that value is then returned by wr_bs_txn_iter). */
+typedef int (*wr_bs_iter_fn)(void *arg, const uint8_t *mh, size_t mhlen, size_t size);
+/* Visits every stored block in key order, without reading or hashing values.
+ * Do not write in txn from the callback. Returns 0, the callback's value, or
+ * WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_txn_iter(wr_bs_txn *txn, wr_bs_iter_fn fn, void *arg);
+
+/* Counts blocks and their bytes. */
+WR_MUST_CHECK int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes);
+
+/* --- one-shot helpers (each its own transaction) ---------------------------- */
+
+/* Stores one block and commits. Errors as wr_bs_txn_put/commit. */
+WR_MUST_CHECK int wr_bs_put(wr_bs *bs, const uint8_t *mh, size_t mhlen, const void *data,
+                            size_t len);
+/* Reads and verifies one block, appending its bytes to out (within its limit).
+ * Errors as wr_bs_txn_get, plus WR_ERR_LIMIT/WR_ERR_NOMEM from out. */
+WR_MUST_CHECK int wr_bs_get(wr_bs *bs, const uint8_t *mh, size_t mhlen, wr_buf *out);
+/* Returns 1 when present, 0 when not, or a negative WR_ERR_*. */
+WR_MUST_CHECK int wr_bs_has(wr_bs *bs, const uint8_t *mh, size_t mhlen);
+/* Deletes one block and commits. Returns 0 or WR_ERR_NOTFOUND/WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_rm(wr_bs *bs, const uint8_t *mh, size_t mhlen);
+
+#endif

@@ -1,0 +1,151 @@
+#include "store/repo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+
+int wr_repo_resolve(const char *flag_dir, char *out, size_t outlen) {
+  const char *env = getenv("WARREN_PATH");
+  int n;
+  if (flag_dir && *flag_dir)
+    n = snprintf(out, outlen, "%s", flag_dir);
+  else if (env && *env)
+    n = snprintf(out, outlen, "%s", env);
+  else {
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+      return WR_ERR_NOTFOUND;
+    n = snprintf(out, outlen, "%s/.warren", home);
+  }
+  if (n < 0 || (size_t)n >= outlen)
+    return WR_ERR_LIMIT;
+  /* Trailing slashes would only make messages uglier. */
+  while (n > 1 && out[n - 1] == '/')
+    out[--n] = '\0';
+  return 0;
+}
+
+/* mkdir that accepts an existing folder. Sets *pcreated when it made one. */
+static int make_dir(const char *path, int *pcreated) {
+  if (mkdir(path, 0755) == 0) {
+    *pcreated = 1;
+    return 0;
+  }
+  int e = errno;
+  struct stat st;
+  if (e == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return 0;
+  if (e == EEXIST)
+    e = ENOTDIR;
+  WR_ERROR("Cannot create the repo folder", "path=%s error=\"%s\"", path, strerror(e));
+  return e == EACCES || e == EPERM || e == EROFS ? WR_ERR_DENIED : WR_ERR_IO;
+}
+
+/* Creates every missing parent of path, like mkdir -p. */
+static int make_dirs(const char *path, int *pcreated) {
+  char tmp[WR_REPO_PATH_MAX];
+  size_t n = strlen(path);
+  if (n >= sizeof tmp)
+    return WR_ERR_LIMIT;
+  memcpy(tmp, path, n + 1);
+  for (size_t i = 1; i < n; i++) {
+    if (tmp[i] != '/')
+      continue;
+    tmp[i] = '\0';
+    struct stat st;
+    if (stat(tmp, &st) != 0) {
+      int rc = make_dir(tmp, pcreated);
+      if (rc != 0)
+        return rc;
+    }
+    tmp[i] = '/';
+  }
+  return make_dir(tmp, pcreated);
+}
+
+int wr_repo_init(const char *path, int *pcreated) {
+  char sub[WR_REPO_PATH_MAX];
+  int created = 0, rc;
+  if ((rc = make_dirs(path, &created)) != 0)
+    return rc;
+  if (snprintf(sub, sizeof sub, "%s/store", path) >= (int)sizeof sub)
+    return WR_ERR_LIMIT;
+  if ((rc = make_dir(sub, &created)) != 0)
+    return rc;
+  if (snprintf(sub, sizeof sub, "%s/version", path) >= (int)sizeof sub)
+    return WR_ERR_LIMIT;
+  if (access(sub, F_OK) != 0) {
+    /* Written via a temporary name and rename, so a killed init never leaves
+     * an empty version file behind. */
+    char tmp[WR_REPO_PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", sub, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs("1\n", f) < 0 || fclose(f) != 0 || rename(tmp, sub) != 0) {
+      WR_ERROR("Cannot write the repo version file", "path=%s error=\"%s\"", sub,
+               strerror(errno));
+      unlink(tmp);
+      return WR_ERR_IO;
+    }
+    created = 1;
+  }
+  if (pcreated)
+    *pcreated = created;
+  return 0;
+}
+
+int wr_repo_open(const char *path, int mode, wr_repo **prepo) {
+  char sub[WR_REPO_PATH_MAX];
+  int rc = wr_repo_init(path, NULL);
+  if (rc != 0)
+    return rc;
+  wr_repo *r = wr_calloc(1, sizeof *r);
+  if (!r)
+    return WR_ERR_NOMEM;
+  r->lock_fd = -1;
+  if (!(r->path = wr_strdup(path))) {
+    rc = WR_ERR_NOMEM;
+    goto fail;
+  }
+  snprintf(sub, sizeof sub, "%s/repo.lock", path);
+  r->lock_fd = open(sub, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (r->lock_fd < 0) {
+    WR_ERROR("Cannot open the repo lock", "path=%s error=\"%s\"", sub, strerror(errno));
+    rc = wr_err_from_errno(errno);
+    goto fail;
+  }
+  /* Shared users wait for a running gc; gc refuses to wait behind a
+   * long-running user and says so instead. */
+  int op = mode == WR_REPO_EXCLUSIVE ? LOCK_EX | LOCK_NB : LOCK_SH;
+  while ((rc = flock(r->lock_fd, op)) != 0 && errno == EINTR)
+    ;
+  if (rc != 0) {
+    rc = errno == EWOULDBLOCK ? WR_ERR_AGAIN : wr_err_from_errno(errno);
+    goto fail;
+  }
+  snprintf(sub, sizeof sub, "%s/store", path);
+  if ((rc = wr_bs_open(sub, &r->bs)) != 0)
+    goto fail;
+  *prepo = r;
+  return 0;
+fail:
+  wr_repo_close(r);
+  return rc;
+}
+
+void wr_repo_close(wr_repo *repo) {
+  if (!repo)
+    return;
+  wr_bs_close(repo->bs);
+  if (repo->lock_fd >= 0)
+    close(repo->lock_fd); /* drops the flock */
+  wr_free(repo->path);
+  wr_free(repo);
+}
