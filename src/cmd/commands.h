@@ -3,5 +3,6 @@
 #ifndef WR_CMD_COMMANDS_H
 #define WR_CMD_COMMANDS_H
 
+int wr_cmd_init(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/repoflag.h"
 
 #ifndef WR_VERSION
 #define WR_VERSION "0.1.0"
@@ -19,6 +20,7 @@ static int cmd_version(int argc, char **argv) {
 
 static const wr_command commands[] = {
     {"version", "Print the version", cmd_version},
+    {"init", "Create the repo folder (block store and pins)", wr_cmd_init},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -34,16 +36,17 @@ static void usage(FILE *f) {
           "\nGlobal flags (accepted anywhere on the line):\n"
           "  --loglevel debug|info|warn|error   how much to log (default info)\n"
           "  --output text|json                 log as console lines or JSON (default text)\n"
+          "  --repo DIR                         the repo folder (default $WARREN_PATH, else ~/.warren)\n"
           "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
 
-/* Takes --loglevel and --output out of argv wherever they are, so every
+/* Takes --loglevel, --output and --repo out of argv wherever they are, so every
  * command accepts them without knowing about them. Returns the new argc. */
 static int take_global_flags(int argc, char **argv) {
   int out = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *val = NULL;
-    int is_level = 0, is_output = 0;
+    int is_level = 0, is_output = 0, is_repo = 0;
     if (strcmp(a, "--") == 0) {
       while (i < argc)
         argv[out++] = argv[i++];
@@ -55,8 +58,11 @@ static int take_global_flags(int argc, char **argv) {
     } else if (strncmp(a, "--output", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
       is_output = 1;
       val = a[8] == '=' ? a + 9 : NULL;
+    } else if (strncmp(a, "--repo", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
+      is_repo = 1;
+      val = a[6] == '=' ? a + 7 : NULL;
     }
-    if (!is_level && !is_output) {
+    if (!is_level && !is_output && !is_repo) {
       argv[out++] = argv[i];
       continue;
     }
@@ -65,7 +71,11 @@ static int take_global_flags(int argc, char **argv) {
         wr_cli_usage_error(NULL, "the flag %s needs a value.", a);
       val = argv[++i];
     }
-    if (is_level) {
+    if (is_repo) {
+      if (!*val)
+        wr_cli_usage_error(NULL, "--repo needs a folder, not an empty string.");
+      wr_cmd_set_repo_flag(val);
+    } else if (is_level) {
       wr_log_level level;
       if (wr_log_level_parse(val, &level) != 0)
         wr_cli_usage_error(NULL, "--loglevel takes debug, info, warn or error, not \"%s\".", val);
