@@ -21,6 +21,9 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/*_fuzz.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 
 B := build
+# `make V=1` shows whole compiler lines.
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CMD_OBJ := $(CMD_SRC:%.c=$(B)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/test/%)
@@ -77,48 +80,59 @@ fuzz: fuzz-build
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(B)/fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
 
 $(B)/warren: $(CMD_OBJ) $(B)/libwarren.a
-	$(CC) $(HARDEN_LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libwarren.a $(PKG_LIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) $(HARDEN_LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libwarren.a $(PKG_LIBS)
 
 $(B)/libwarren.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR $@"
+	$(Q)ar rcs $@ $^
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(OPT_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/test/%: $(B)/obj/tests/unit/%.o $(B)/libwarren.a
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD $@"
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS)
 
 $(B)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -Itests/unit $(OPT_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -Itests/unit $(OPT_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/bench/%: bench/%.c $(B)/libwarren.a
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libwarren.a $(PKG_LIBS)
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(B)/libwarren.a $(PKG_LIBS)
 
 # netdelay is the only program that needs libnetfilter_queue.
 $(B)/bench/netdelay: bench/netdelay.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) -o $@ $< $$(pkg-config --libs libnetfilter_queue)
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes $(OPT_CFLAGS) -o $@ $< $$(pkg-config --libs libnetfilter_queue)
 
 $(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/asan/test/%: tests/unit/%.c $(ASAN_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -Itests/unit $(ASAN_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_LIB_OBJ) $(PKG_LIBS)
+	@echo "  CC $<"
+	$(Q)$(CC) $(BASE_CFLAGS) -Wno-missing-prototypes -Itests/unit $(ASAN_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_LIB_OBJ) $(PKG_LIBS)
 
 $(B)/fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZCC) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	$(Q)$(FUZZCC) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined $(PKG_CFLAGS) -c -o $@ $<
 
 $(B)/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(FUZZCC) $(BASE_CFLAGS) -Wno-missing-prototypes -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS)
+	@echo "  CC $<"
+	$(Q)$(FUZZCC) $(BASE_CFLAGS) -Wno-missing-prototypes -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS)
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
