@@ -452,3 +452,40 @@ int wr_bs_rm(wr_bs *bs, const uint8_t *mh, size_t mhlen) {
   }
   return wr_bs_txn_commit(t);
 }
+
+/* --- keyed by CID ----------------------------------------------------------------- */
+
+int wr_bs_key(const wr_cid *cid, uint8_t out[WR_MH_MAX_BYTES]) {
+  int n = wr_mh_encode(&cid->mh, out, WR_MH_MAX_BYTES);
+  return n > 0 ? n : WR_ERR_INVAL;
+}
+
+int wr_bs_txn_put_cid(wr_bs_txn *txn, const wr_cid *cid, const void *data, size_t len) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n < 0 ? n : wr_bs_txn_put(txn, k, (size_t)n, data, len);
+}
+
+int wr_bs_txn_get_cid(wr_bs_txn *txn, const wr_cid *cid, const uint8_t **pdata, size_t *plen) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n < 0 ? n : wr_bs_txn_get(txn, k, (size_t)n, pdata, plen);
+}
+
+int wr_bs_txn_size_cid(wr_bs_txn *txn, const wr_cid *cid, size_t *plen) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n < 0 ? n : wr_bs_txn_size(txn, k, (size_t)n, plen);
+}
+
+int wr_bs_txn_has_cid(wr_bs_txn *txn, const wr_cid *cid) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n < 0 ? n : wr_bs_txn_has(txn, k, (size_t)n);
+}
+
+int wr_bs_txn_rm_cid(wr_bs_txn *txn, const wr_cid *cid) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n < 0 ? n : wr_bs_txn_rm(txn, k, (size_t)n);
+}

@@ -29,20 +29,18 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "proto/cid.h"
+#include "proto/multihash.h"
 
 /* Largest block the store accepts (kubo's bitswap limit is 2 MiB; the largest
  * chunk warren makes is 2 MiB - 256 plus its dag-pb/UnixFS framing). */
 #define WR_BS_MAX_BLOCK (4u * 1024 * 1024)
-/* Longest multihash key accepted (sha2-512 with its prefix is 66 bytes). */
-#define WR_BS_MAX_KEY 128
+/* Longest multihash key accepted (any multihash the codec can carry). */
+#define WR_BS_MAX_KEY WR_MH_MAX_BYTES
 /* A write transaction commits by itself after this many block bytes and goes
  * on in a fresh transaction, so memory stays bounded on a huge import (LMDB
  * keeps dirty pages in memory until commit). See wr_bs_txn_put. */
 #define WR_BS_CHECKPOINT_BYTES (256u * 1024 * 1024)
-
-/* Multihash codes the store can verify. */
-#define WR_MH_IDENTITY 0x00
-#define WR_MH_SHA2_256 0x12
 
 typedef struct wr_bs wr_bs;
 typedef struct wr_bs_txn wr_bs_txn;
@@ -131,6 +129,20 @@ WR_MUST_CHECK int wr_bs_txn_iter(wr_bs_txn *txn, wr_bs_iter_fn fn, void *arg);
 
 /* Counts blocks and their bytes. */
 WR_MUST_CHECK int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes);
+
+/* --- the same keyed by CID (the key is the CID's multihash) ---------------- */
+
+/* Writes the block key of cid (its encoded multihash) into out. Returns the
+ * length (> 0) or WR_ERR_INVAL. */
+WR_MUST_CHECK int wr_bs_key(const wr_cid *cid, uint8_t out[WR_MH_MAX_BYTES]);
+/* As wr_bs_txn_put/get/size/has/rm with the key taken from cid. */
+WR_MUST_CHECK int wr_bs_txn_put_cid(wr_bs_txn *txn, const wr_cid *cid, const void *data,
+                                    size_t len);
+WR_MUST_CHECK int wr_bs_txn_get_cid(wr_bs_txn *txn, const wr_cid *cid, const uint8_t **pdata,
+                                    size_t *plen);
+WR_MUST_CHECK int wr_bs_txn_size_cid(wr_bs_txn *txn, const wr_cid *cid, size_t *plen);
+WR_MUST_CHECK int wr_bs_txn_has_cid(wr_bs_txn *txn, const wr_cid *cid);
+WR_MUST_CHECK int wr_bs_txn_rm_cid(wr_bs_txn *txn, const wr_cid *cid);
 
 /* --- one-shot helpers (each its own transaction) ---------------------------- */
 

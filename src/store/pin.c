@@ -79,3 +79,21 @@ int wr_pin_iter(wr_bs_txn *txn, wr_pin_iter_fn fn, void *arg) {
 const char *wr_pin_type_name(wr_pin_type type) {
   return type == WR_PIN_RECURSIVE ? "recursive" : type == WR_PIN_DIRECT ? "direct" : "unknown";
 }
+
+int wr_pin_put_cid(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type type) {
+  uint8_t k[WR_CID_MAX_BYTES];
+  int n = wr_cid_to_bytes(cid, k, sizeof k);
+  return n <= 0 ? WR_ERR_INVAL : wr_pin_put(txn, k, (size_t)n, type);
+}
+
+int wr_pin_get_cid(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type *ptype) {
+  uint8_t k[WR_CID_MAX_BYTES];
+  int n = wr_cid_to_bytes(cid, k, sizeof k);
+  return n <= 0 ? WR_ERR_INVAL : wr_pin_get(txn, k, (size_t)n, ptype);
+}
+
+int wr_pin_rm_cid(wr_bs_txn *txn, const wr_cid *cid) {
+  uint8_t k[WR_CID_MAX_BYTES];
+  int n = wr_cid_to_bytes(cid, k, sizeof k);
+  return n <= 0 ? WR_ERR_INVAL : wr_pin_rm(txn, k, (size_t)n);
+}

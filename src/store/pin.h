@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "proto/cid.h"
 #include "store/blockstore.h"
 
 typedef enum wr_pin_type {
@@ -42,6 +43,11 @@ typedef int (*wr_pin_iter_fn)(void *arg, const uint8_t *cid, size_t cidlen, wr_p
 /* Visits every pin (in binary CID order). Do not write in txn from fn.
  * Returns 0, fn's value, WR_ERR_CORRUPT (a bad pin record), WR_ERR_IO. */
 WR_MUST_CHECK int wr_pin_iter(wr_bs_txn *txn, wr_pin_iter_fn fn, void *arg);
+
+/* As wr_pin_put/get/rm with the key taken from cid (its binary form). */
+WR_MUST_CHECK int wr_pin_put_cid(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type type);
+WR_MUST_CHECK int wr_pin_get_cid(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type *ptype);
+WR_MUST_CHECK int wr_pin_rm_cid(wr_bs_txn *txn, const wr_cid *cid);
 
 /* "recursive" or "direct". */
 const char *wr_pin_type_name(wr_pin_type type);
