@@ -4,5 +4,6 @@
 #define WR_CMD_COMMANDS_H
 
 int wr_cmd_init(int argc, char **argv);
+int wr_cmd_diag(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static int cmd_version(int argc, char **argv) {
 static const wr_command commands[] = {
     {"version", "Print the version", cmd_version},
     {"init", "Create the repo folder (block store and pins)", wr_cmd_init},
+    {"diag", "Diagnostics: `diag udp` checks replies come from the right address", wr_cmd_diag},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
