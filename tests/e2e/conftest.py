@@ -23,3 +23,35 @@ def warren_bin():
 
 def is_root():
     return os.geteuid() == 0
+
+
+ORIGIN = ROOT / "tests" / "e2e" / "origin.py"
+
+
+class Origin:
+    """A running tests/e2e/origin.py; .port and .url."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(ORIGIN), "--host", host],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening "), line
+        self.port = int(line.split()[1])
+        self.url = f"http://{host}:{self.port}"
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.stop()
+
+
+def curl(*args, timeout=60):
+    """Runs curl -sS with args; returns the CompletedProcess (bytes)."""
+    return subprocess.run(["curl", "-sS", *map(str, args)], capture_output=True,
+                          timeout=timeout)
