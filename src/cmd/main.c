@@ -22,6 +22,9 @@ static const wr_command commands[] = {
     {"version", "Print the version", cmd_version},
     {"init", "Create the repo folder (block store and pins)", wr_cmd_init},
     {"diag", "Diagnostics: `diag udp` checks replies come from the right address", wr_cmd_diag},
+    {"block", "Get, put, stat and remove raw blocks", wr_cmd_block},
+    {"pin", "Pin and unpin DAGs: add, rm, ls", wr_cmd_pin},
+    {"gc", "Remove every block no pin needs", wr_cmd_gc},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,6 +1,7 @@
 #include "cmd/repoflag.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/err.h"
 #include "cmd/cli.h"
@@ -36,4 +37,33 @@ wr_repo *wr_cmd_repo_open(const char *cmd, int mode) {
     wr_cli_fail("%s: cannot open the repo %s: %s (see the log line above).", cmd, path,
                 wr_strerror(rc));
   return NULL;
+}
+
+int wr_cmd_parse_cid(const char *cmd, const char *arg, wr_cid *pcid) {
+  const char *s = arg, *reason = NULL;
+  if (strncmp(s, "/ipfs/", 6) == 0)
+    s += 6;
+  int rc = wr_cid_parse_str(s, pcid, &reason);
+  if (rc != 0)
+    wr_cli_fail("%s: invalid CID \"%s\": %s.", cmd, arg, reason ? reason : wr_strerror(rc));
+  return rc;
+}
+
+void wr_cmd_cid_str(const wr_cid *cid, char *out) {
+  if (wr_cid_format(cid, 0, out, WR_CID_MAX_STR) < 0)
+    snprintf(out, WR_CID_MAX_STR, "(unprintable CID)");
+}
+
+void wr_cmd_store_fail(const char *cmd, const char *what, const wr_cid *cid, int err) {
+  char s[WR_CID_MAX_STR];
+  wr_cmd_cid_str(cid, s);
+  const char *why;
+  switch (err) {
+  case WR_ERR_NOTFOUND: why = "block not found in the local store"; break;
+  case WR_ERR_CORRUPT: why = "the stored block is corrupted (its bytes do not match its hash)"; break;
+  case WR_ERR_UNSUPPORTED: why = "its hash function is not supported"; break;
+  case WR_ERR_MALFORMED: why = "the block is malformed"; break;
+  default: why = wr_strerror(err); break;
+  }
+  wr_cli_fail("%s: %s %s: %s.", cmd, what, s, why);
 }

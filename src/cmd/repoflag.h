@@ -6,6 +6,7 @@
 #ifndef WR_CMD_REPOFLAG_H
 #define WR_CMD_REPOFLAG_H
 
+#include "proto/cid.h"
 #include "store/repo.h"
 
 /* Remembers the value of --repo (main.c calls this; the string must outlive
@@ -18,5 +19,15 @@ WR_MUST_CHECK int wr_cmd_repo_path(char *out, size_t outlen);
  * gc), creating it on first use. On failure prints one sentence saying what
  * failed and what to do and returns NULL; the command then exits 1. */
 wr_repo *wr_cmd_repo_open(const char *cmd, int mode);
+
+/* Parses a CID argument (also accepting a "/ipfs/" prefix). On failure prints
+ * "warren: CMD: invalid CID "ARG": reason." and returns a negative WR_ERR_*. */
+WR_MUST_CHECK int wr_cmd_parse_cid(const char *cmd, const char *arg, wr_cid *pcid);
+/* Formats cid in its default text form (v0 base58, v1 base32) into out
+ * (WR_CID_MAX_STR bytes). */
+void wr_cmd_cid_str(const wr_cid *cid, char *out);
+/* Prints a one-sentence failure for a store error on cid (not found,
+ * corrupted, ...): "warren: CMD: WHAT CID: reason." */
+void wr_cmd_store_fail(const char *cmd, const char *what, const wr_cid *cid, int err);
 
 #endif

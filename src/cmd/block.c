@@ -1,0 +1,407 @@
+/* block.c: `warren block get|put|stat|rm` — raw blocks, as kubo's `ipfs block`. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "cmd/repoflag.h"
+#include "proto/dagpb.h"
+#include "store/blockstore.h"
+#include "store/dag.h"
+#include "store/pin.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: warren block COMMAND [ARGS]\n\n"
+          "Work with raw blocks in the local store, as kubo's `ipfs block`.\n\n"
+          "  get CID                 write the block's bytes to stdout (hash-verified)\n"
+          "  put [--cid-codec raw|dag-pb] [--mhtype sha2-256] [--pin] < DATA\n"
+          "                          store stdin as one block and print its CIDv1\n"
+          "                          (raw codec by default, as kubo)\n"
+          "  stat CID                print Key and Size\n"
+          "  rm [-f] [-q] CID...     remove blocks (not pinned ones)\n\n"
+          "Every read is verified against the CID's hash. --repo DIR picks the repo.\n");
+}
+
+static int block_get(int argc, char **argv) {
+  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = wr_cli_getopt("block get", argc, argv, "h", opts)) != -1)
+    if (c == 'h') {
+      printf("Usage: warren block get CID\n\nWrites the block's raw bytes to stdout after "
+             "checking them against the CID's hash.\n");
+      return 0;
+    }
+  if (argc - optind != 1)
+    wr_cli_usage_error("block get", "block get takes exactly one CID.");
+  wr_cid cid;
+  if (wr_cmd_parse_cid("block get", argv[optind], &cid) != 0)
+    return 1;
+  wr_repo *repo = wr_cmd_repo_open("block get", WR_REPO_SHARED);
+  if (!repo)
+    return 1;
+  wr_bs_txn *t;
+  const uint8_t *p;
+  size_t n;
+  int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &t);
+  if (rc == 0)
+    rc = wr_bs_txn_get_cid(t, &cid, &p, &n);
+  int ret = 0;
+  if (rc != 0) {
+    wr_cmd_store_fail("block get", "cannot read", &cid, rc);
+    ret = 1;
+  } else if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+    wr_cli_fail("block get: cannot write to stdout.");
+    ret = 1;
+  }
+  wr_bs_txn_abort(t);
+  wr_repo_close(repo);
+  return ret;
+}
+
+/* Reads all of stdin into b (bounded by its limit). 0, WR_ERR_LIMIT, WR_ERR_IO. */
+static int read_stdin(wr_buf *b) {
+  for (;;) {
+    int rc = wr_buf_reserve(b, 65536);
+    if (rc == WR_ERR_LIMIT) {
+      /* Room for less than 64 KiB: read what fits plus one byte to tell. */
+      uint8_t probe[65536];
+      size_t room = b->limit - b->len;
+      ssize_t r = read(0, probe, room + 1 <= sizeof probe ? room + 1 : sizeof probe);
+      if (r < 0)
+        return WR_ERR_IO;
+      if (r == 0)
+        return 0;
+      if ((size_t)r > room)
+        return WR_ERR_LIMIT;
+      if (wr_buf_append(b, probe, (size_t)r) != 0)
+        return WR_ERR_LIMIT;
+      continue;
+    }
+    if (rc != 0)
+      return rc;
+    ssize_t r = read(0, b->data + b->len, b->cap - b->len);
+    if (r < 0)
+      return WR_ERR_IO;
+    if (r == 0)
+      return 0;
+    b->len += (size_t)r;
+  }
+}
+
+static int visit_nothing(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
+  (void)arg;
+  (void)cid;
+  (void)block;
+  (void)len;
+  return 0;
+}
+
+static int block_put(int argc, char **argv) {
+  static const struct option opts[] = {{"cid-codec", required_argument, NULL, 'c'},
+                                       {"mhtype", required_argument, NULL, 'm'},
+                                       {"pin", optional_argument, NULL, 'p'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0, 0, 0, 0}};
+  uint64_t codec = WR_CODEC_RAW;
+  int pin = 0, c;
+  optind = 1;
+  while ((c = wr_cli_getopt("block put", argc, argv, "h", opts)) != -1) {
+    switch (c) {
+    case 'c':
+      if (strcmp(optarg, "raw") == 0)
+        codec = WR_CODEC_RAW;
+      else if (strcmp(optarg, "dag-pb") == 0)
+        codec = WR_CODEC_DAG_PB;
+      else
+        wr_cli_usage_error("block put", "--cid-codec takes raw or dag-pb, not \"%s\".", optarg);
+      break;
+    case 'm':
+      if (strcmp(optarg, "sha2-256") != 0)
+        wr_cli_usage_error("block put", "--mhtype supports only sha2-256, not \"%s\".", optarg);
+      break;
+    case 'p':
+      pin = optarg ? wr_cli_parse_bool("block put", "--pin", optarg) : 1;
+      break;
+    case 'h':
+      printf("Usage: warren block put [--cid-codec raw|dag-pb] [--mhtype sha2-256] "
+             "[--pin[=true]] < DATA\n\n"
+             "Stores stdin (at most %u bytes) as one block and prints its CIDv1 (raw codec\n"
+             "unless --cid-codec dag-pb, which checks that the bytes are valid dag-pb).\n"
+             "--pin pins it (directly; recursively for dag-pb).\n",
+             WR_BS_MAX_BLOCK);
+      return 0;
+    }
+  }
+  if (optind != argc)
+    wr_cli_usage_error("block put", "block put reads the block from stdin and takes no "
+                                    "arguments, not \"%s\".",
+                       argv[optind]);
+  wr_buf b;
+  wr_buf_init(&b, WR_BS_MAX_BLOCK);
+  int rc = read_stdin(&b), ret = 1;
+  wr_repo *repo = NULL;
+  wr_bs_txn *t = NULL;
+  if (rc == WR_ERR_LIMIT) {
+    wr_cli_fail("block put: the block is larger than the %u-byte limit.", WR_BS_MAX_BLOCK);
+    goto out;
+  }
+  if (rc != 0) {
+    wr_cli_fail("block put: cannot read stdin.");
+    goto out;
+  }
+  if (codec == WR_CODEC_DAG_PB) {
+    wr_dagpb_node node;
+    const char *reason = NULL;
+    if (wr_dagpb_decode(b.data, b.len, &node, &reason) != 0) {
+      wr_cli_fail("block put: the data is not a valid dag-pb block: %s.",
+                  reason ? reason : "malformed");
+      goto out;
+    }
+  }
+  wr_cid cid;
+  if (wr_cid_sum(&cid, 1, codec, b.data, b.len) != 0)
+    goto out;
+  if (!(repo = wr_cmd_repo_open("block put", WR_REPO_SHARED)))
+    goto out;
+  if ((rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t)) != 0 ||
+      (rc = wr_bs_txn_put_cid(t, &cid, b.data, b.len)) != 0)
+    goto fail;
+  if (pin) {
+    /* A dag-pb block's links must be here for a recursive pin; check. */
+    wr_pin_type type = WR_PIN_DIRECT;
+    if (codec == WR_CODEC_DAG_PB) {
+      wr_dagpb_node node;
+      if (wr_dagpb_decode(b.data, b.len, &node, NULL) == 0 && node.nlinks > 0) {
+        wr_cid bad;
+        rc = wr_dag_walk(t, &cid, NULL, WR_DAG_NO_RAW_READ, visit_nothing, NULL, &bad);
+        if (rc != 0) {
+          wr_cmd_store_fail("block put", "cannot pin: the DAG needs", &bad, rc);
+          goto out;
+        }
+      }
+      type = WR_PIN_RECURSIVE;
+    }
+    if ((rc = wr_pin_put_cid(t, &cid, type)) != 0 && rc != WR_ERR_EXISTS)
+      goto fail;
+  }
+  rc = wr_bs_txn_commit(t);
+  t = NULL;
+  if (rc != 0)
+    goto fail;
+  char s[WR_CID_MAX_STR];
+  wr_cmd_cid_str(&cid, s);
+  printf("%s\n", s);
+  ret = 0;
+  goto out;
+fail:
+  wr_cli_fail("block put: cannot store the block: %s (see the log line above).",
+              wr_strerror(rc));
+out:
+  wr_bs_txn_abort(t);
+  wr_repo_close(repo);
+  wr_buf_free(&b);
+  return ret;
+}
+
+static int block_stat(int argc, char **argv) {
+  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = wr_cli_getopt("block stat", argc, argv, "h", opts)) != -1)
+    if (c == 'h') {
+      printf("Usage: warren block stat CID\n\nPrints the block's Key (the CID) and Size in "
+             "bytes, after checking its hash.\n");
+      return 0;
+    }
+  if (argc - optind != 1)
+    wr_cli_usage_error("block stat", "block stat takes exactly one CID.");
+  wr_cid cid;
+  if (wr_cmd_parse_cid("block stat", argv[optind], &cid) != 0)
+    return 1;
+  wr_repo *repo = wr_cmd_repo_open("block stat", WR_REPO_SHARED);
+  if (!repo)
+    return 1;
+  wr_bs_txn *t;
+  const uint8_t *p;
+  size_t n = 0;
+  int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &t);
+  if (rc == 0) {
+    rc = wr_bs_txn_get_cid(t, &cid, &p, &n);
+    wr_bs_txn_abort(t);
+  }
+  wr_repo_close(repo);
+  if (rc != 0) {
+    wr_cmd_store_fail("block stat", "cannot stat", &cid, rc);
+    return 1;
+  }
+  char s[WR_CID_MAX_STR];
+  wr_cmd_cid_str(&cid, s);
+  printf("Key: %s\nSize: %zu\n", s, n);
+  return 0;
+}
+
+/* Finds whether key is reachable from a recursive pin: stops the pin
+ * iteration with 1 and records the root. */
+typedef struct pinned_ctx {
+  wr_bs_txn *txn;
+  const uint8_t *key;
+  size_t keylen;
+  wr_cid root;
+  wr_pin_type type;
+  int err;
+} pinned_ctx;
+
+static int find_key(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
+  (void)block;
+  (void)len;
+  pinned_ctx *p = arg;
+  uint8_t k[WR_MH_MAX_BYTES];
+  int n = wr_bs_key(cid, k);
+  return n > 0 && (size_t)n == p->keylen && memcmp(k, p->key, p->keylen) == 0 ? 1 : 0;
+}
+
+static int check_pin(void *arg, const uint8_t *cidb, size_t cidlen, wr_pin_type type) {
+  pinned_ctx *p = arg;
+  wr_cid root;
+  if (wr_cid_from_bytes(cidb, cidlen, &root, NULL) != 0)
+    return 0;
+  unsigned flags = WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK;
+  if (type == WR_PIN_DIRECT)
+    flags |= WR_DAG_ROOT_ONLY;
+  int rc = wr_dag_walk(p->txn, &root, NULL, flags, find_key, p, NULL);
+  if (rc == 1) {
+    p->root = root;
+    p->type = type;
+    return 1;
+  }
+  /* A pinned DAG we cannot walk might contain the block: refuse to guess. */
+  if (rc < 0 && rc != WR_ERR_NOTFOUND) {
+    p->err = rc;
+    p->root = root;
+    return 1;
+  }
+  return 0;
+}
+
+static int block_rm(int argc, char **argv) {
+  static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                       {"quiet", no_argument, NULL, 'q'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0, 0, 0, 0}};
+  int force = 0, quiet = 0, c;
+  optind = 1;
+  while ((c = wr_cli_getopt("block rm", argc, argv, "fqh", opts)) != -1) {
+    if (c == 'f')
+      force = 1;
+    else if (c == 'q')
+      quiet = 1;
+    else if (c == 'h') {
+      printf("Usage: warren block rm [-f] [-q] CID...\n\n"
+             "Removes blocks from the local store. A block that is pinned, or part of a\n"
+             "pinned DAG, is refused (unpin it first). -f ignores blocks that are not\n"
+             "there; -q prints nothing on success.\n");
+      return 0;
+    }
+  }
+  if (optind >= argc)
+    wr_cli_usage_error("block rm", "block rm needs at least one CID.");
+  int nc = argc - optind;
+  wr_cid *cids = wr_calloc((size_t)nc, sizeof *cids);
+  if (!cids)
+    return 1;
+  for (int i = 0; i < nc; i++)
+    if (wr_cmd_parse_cid("block rm", argv[optind + i], &cids[i]) != 0) {
+      wr_free(cids);
+      return 1;
+    }
+  wr_repo *repo = wr_cmd_repo_open("block rm", WR_REPO_SHARED);
+  if (!repo) {
+    wr_free(cids);
+    return 1;
+  }
+  int ret = 0;
+  for (int i = 0; i < nc; i++) {
+    char s[WR_CID_MAX_STR];
+    wr_cmd_cid_str(&cids[i], s);
+    wr_bs_txn *t;
+    int rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t);
+    if (rc != 0) {
+      wr_cli_fail("block rm: cannot remove %s: %s.", s, wr_strerror(rc));
+      ret = 1;
+      continue;
+    }
+    uint8_t key[WR_MH_MAX_BYTES];
+    int klen = wr_bs_key(&cids[i], key);
+    pinned_ctx p = {t, key, (size_t)(klen > 0 ? klen : 0), {0}, 0, 0};
+    rc = wr_bs_txn_has(t, key, p.keylen);
+    if (rc == 0) {
+      wr_bs_txn_abort(t);
+      if (!force) {
+        wr_cli_fail("block rm: cannot remove %s: block not found in the local store.", s);
+        ret = 1;
+      }
+      continue;
+    }
+    rc = wr_pin_iter(t, check_pin, &p);
+    if (rc == 1) {
+      char r[WR_CID_MAX_STR];
+      uint8_t rootkey[WR_MH_MAX_BYTES];
+      wr_cmd_cid_str(&p.root, r);
+      if (p.err)
+        wr_cli_fail("block rm: cannot remove %s: the pinned DAG %s cannot be checked (%s), "
+                    "so it may need this block.",
+                    s, r, wr_strerror(p.err));
+      else if (wr_bs_key(&p.root, rootkey) == (int)p.keylen &&
+               memcmp(rootkey, p.key, p.keylen) == 0)
+        wr_cli_fail("block rm: cannot remove %s: pinned: %s.", s, wr_pin_type_name(p.type));
+      else
+        wr_cli_fail("block rm: cannot remove %s: pinned via %s.", s, r);
+      wr_bs_txn_abort(t);
+      ret = 1;
+      continue;
+    }
+    if (rc == 0)
+      rc = wr_bs_txn_rm(t, p.key, p.keylen);
+    if (rc == 0) {
+      rc = wr_bs_txn_commit(t);
+      t = NULL;
+    }
+    wr_bs_txn_abort(t);
+    if (rc != 0) {
+      wr_cli_fail("block rm: cannot remove %s: %s.", s, wr_strerror(rc));
+      ret = 1;
+    } else if (!quiet) {
+      printf("removed %s\n", s);
+    }
+  }
+  wr_repo_close(repo);
+  wr_free(cids);
+  return ret;
+}
+
+int wr_cmd_block(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *sub = argv[1];
+  if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(sub, "get") == 0)
+    return block_get(argc - 1, argv + 1);
+  if (strcmp(sub, "put") == 0)
+    return block_put(argc - 1, argv + 1);
+  if (strcmp(sub, "stat") == 0)
+    return block_stat(argc - 1, argv + 1);
+  if (strcmp(sub, "rm") == 0)
+    return block_rm(argc - 1, argv + 1);
+  wr_cli_usage_error("block", "unknown block command \"%s\" (get, put, stat, rm).", sub);
+}
