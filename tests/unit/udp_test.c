@@ -290,6 +290,56 @@ static void test_gso_no_gro(void) {
   gso_case(&s, &r, 20, 1200, 700, 1);
 }
 
+/* A real refusal: with UDP checksums off (SO_NO_CHECK) the kernel rejects
+ * every GSO send with EINVAL but takes single datagrams. The socket must
+ * notice, switch GSO off, and still deliver every datagram intact. */
+static void test_gso_refused_by_kernel(void) {
+  wr_udp_sock *tx = open_sock("127.0.0.1:0", NULL);
+  wr_udp_sock *rx = open_sock("127.0.0.1:0", NULL);
+  CHECK(tx && rx);
+  if (!tx || !rx)
+    goto out;
+  int on = 1;
+  CHECK_EQ(setsockopt(wr_udp_fd(tx), SOL_SOCKET, SO_NO_CHECK, &on, sizeof on), 0);
+  uint8_t data[4 * 1000 + 10];
+  for (size_t i = 0; i < sizeof data; i++)
+    data[i] = (uint8_t)(i * 11 + i / 1000);
+  wr_udp_msg m[2] = {
+      {.data = data, .len = sizeof data, .segsize = 1000, .peer = *wr_udp_local_addr(rx),
+       .local = addr("127.0.0.1:0")},
+      {.data = data, .len = 2000, .segsize = 1000, .peer = *wr_udp_local_addr(rx),
+       .local = addr("127.0.0.1:0")},
+  };
+  CHECK_EQ(wr_udp_send(tx, m, 2), 2);
+  CHECK_EQ(wr_udp_gso_enabled(tx), 0);
+  CHECK_EQ(wr_udp_get_stats(tx)->tx_errors, 0);
+  CHECK_EQ(wr_udp_get_stats(tx)->tx_gso_sends, 0);
+  CHECK_EQ(wr_udp_get_stats(tx)->tx_datagrams, 7);
+  size_t sizes[7] = {1000, 1000, 1000, 1000, 10, 1000, 1000}, offs[7] = {0, 1000, 2000, 3000,
+                                                                           4000, 0, 1000};
+  size_t got = 0;
+  while (got < 7) {
+    const wr_udp_dgram *d;
+    int k = srv_recv(rx, &d, 2000);
+    CHECK(k > 0);
+    if (k <= 0)
+      break;
+    for (int j = 0; j < k; j++) {
+      WR_UDP_DGRAM_FOREACH_SEG(&d[j], p, len) {
+        if (got < 7) {
+          CHECK_EQ(len, sizes[got]);
+          CHECK_MEMEQ(p, data + offs[got], sizes[got]);
+        }
+        got++;
+      }
+    }
+  }
+  CHECK_EQ(got, 7);
+out:
+  wr_udp_del(tx);
+  wr_udp_del(rx);
+}
+
 static void test_gso_fallback(void) {
   wr_udp_config s = {.force_gso_fallback = 1}, r = {0};
   gso_case(&s, &r, 20, 1200, 700, 0);
@@ -545,6 +595,7 @@ int main(void) {
   RUN(test_gso_gro);
   RUN(test_gso_no_gro);
   RUN(test_gso_fallback);
+  RUN(test_gso_refused_by_kernel);
   RUN(test_bad_source_dropped);
   RUN(test_invalid_msgs);
   RUN(test_open_errors);
