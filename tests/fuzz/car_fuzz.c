@@ -1,0 +1,68 @@
+/* Fuzzes the streaming CAR reader. The same input is fed whole and in small
+ * pieces (the first byte picks the piece size); both must reach the same
+ * outcome with the same blocks, consume no more than they were given, and
+ * never ask for more than one header or section at a time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/car.h"
+
+typedef struct outcome {
+  int rv;
+  size_t blocks;
+  uint64_t sum; /* of block offsets and lengths, to compare runs */
+} outcome;
+
+static outcome run(const uint8_t *data, size_t size, size_t piece) {
+  wr_car_reader r;
+  wr_car_reader_init(&r, 4096);
+  outcome o = {0, 0, 0};
+  size_t start = 0, have = piece < size ? piece : size;
+  for (int guard = 0; guard < 1000000; guard++) {
+    size_t consumed, need;
+    wr_car_block blk;
+    const char *why = NULL;
+    int eof = start + have == size;
+    int ev = wr_car_reader_next(&r, data + start, have, eof, &consumed, &need, &blk, &why);
+    if (consumed > have)
+      abort();
+    start += consumed;
+    have -= consumed;
+    if (ev == WR_CAR_EV_BLOCK) {
+      o.blocks++;
+      o.sum += blk.offset * 31 + blk.len;
+      if (blk.data < data || blk.data + blk.len > data + size)
+        abort();
+    } else if (ev == WR_ERR_AGAIN) {
+      if (need > 4096 + WR_VARINT_MAX_BYTES && need > WR_CAR_MAX_HEADER + WR_VARINT_MAX_BYTES)
+        abort();
+      size_t want = have + piece;
+      if (need > want)
+        want = need;
+      if (start + want > size)
+        want = size - start;
+      if (want == have && eof && consumed == 0)
+        abort(); /* AGAIN at eof without progress would loop forever */
+      have = want;
+    } else if (ev != WR_CAR_EV_HEADER) {
+      if (ev < 0 && !why)
+        abort();
+      o.rv = ev;
+      return o;
+    }
+  }
+  abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1)
+    return 0;
+  size_t piece = (size_t)(data[0] % 16) + 1;
+  data++;
+  size--;
+  outcome a = run(data, size, size ? size : 1);
+  outcome b = run(data, size, piece);
+  if (a.rv != b.rv || a.blocks != b.blocks || a.sum != b.sum)
+    abort();
+  return 0;
+}
