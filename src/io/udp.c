@@ -60,7 +60,6 @@ struct wr_udp_sock {
   wr_udp_config cfg;
   size_t rcvbuf, sndbuf;
   int gso, gro;
-  int gso_logged;
   wr_udp_stats stats;
 
   /* libuv */
@@ -394,6 +393,13 @@ int wr_udp_open(wr_udp_sock **ps, const wr_udp_addr *bind_addr, const wr_udp_con
     rv = WR_ERR_IO;
     goto fail;
   }
+  /* QUIC must never be fragmented (RFC 9000 section 14) and finds the path MTU
+   * itself: set DF, and PROBE so the kernel's own PMTU cache does not cap
+   * sends. Best effort: without it datagrams still flow. */
+  if (s->family == AF_INET6)
+    (void)setint(s->fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
+  if (s->family == AF_INET || s->dualstack)
+    (void)setint(s->fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
   if (s->cfg.reuseport && setint(s->fd, SOL_SOCKET, SO_REUSEPORT, 1) != 0) {
     e = errno;
     WR_ERROR("Cannot set SO_REUSEPORT on UDP socket", "error=\"%s\"", strerror(e));
@@ -675,6 +681,7 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
   size_t seg_off = 0;    /* segments of msgs[consumed] already sent when split */
   size_t split_msg = SIZE_MAX; /* a message being retried as single datagrams */
   int split_probe = 0;   /* the next single datagram decides whether GSO is at fault */
+  int refused_retry = 0; /* already resent after a stale ECONNREFUSED */
   char abuf[WR_UDP_ADDR_STRLEN];
 
   for (size_t i = 0; i < n; i++)
@@ -756,17 +763,17 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
 
     if (rv > 0) {
       split_probe = 0;
+      refused_retry = 0;
       for (int k = 0; k < rv; k++) {
         tx_slot *sl = &s->tx_slots[k];
         s->stats.tx_datagrams += sl->nsegs;
         s->stats.tx_bytes += s->tx_iov[k].iov_len;
         if (sl->gso)
           s->stats.tx_gso_sends++;
-        if (sl->msg == split_msg && !s->gso_logged && s->gso) {
+        if (sl->msg == split_msg && s->gso) {
           /* A single datagram of a refused GSO run went out: GSO itself was
            * the problem. Stop using it on this socket. */
           s->gso = 0;
-          s->gso_logged = 1;
           WR_INFO("UDP GSO refused by the kernel, sending single datagrams",
                   "addr=%s", wr_udp_addr_format(&s->local, abuf, sizeof abuf));
         }
@@ -798,6 +805,13 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
       }
       return (int)consumed;
     }
+    if (e == ECONNREFUSED && s->connected && !refused_retry) {
+      /* A connected socket reports an earlier ICMP port unreachable on the
+       * next send, which then sends nothing; the error is cleared now, so
+       * send again (the peer may be back). */
+      refused_retry = 1;
+      continue;
+    }
     if (first->gso && (e == EIO || e == EINVAL) && !split_probe) {
       /* Maybe GSO was refused: resend this message as single datagrams; the
        * first of them tells whether the message itself is at fault. */
@@ -816,6 +830,7 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
     if (first->msg == split_msg)
       split_msg = SIZE_MAX;
     split_probe = 0;
+    refused_retry = 0;
   }
   return (int)consumed;
 }

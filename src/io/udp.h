@@ -22,6 +22,9 @@
  * received datagram always have the socket's family, so they can be handed
  * back unchanged on send (and to ngtcp2 as a path: &addr.sa, addr.len).
  *
+ * Every socket sets DF (IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE): QUIC must
+ * not be fragmented and does its own path MTU discovery.
+ *
  * Event loop: the socket plugs into libuv by polling its own fd (uv_poll_t),
  * because libuv's UDP API hides the control messages. Close is asynchronous
  * once a socket is started: memory is freed in the close callback.

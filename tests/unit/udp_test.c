@@ -435,6 +435,10 @@ static void test_buffers_reported(void) {
   CHECK_EQ(getsockopt(wr_udp_fd(s), SOL_SOCKET, SO_RCVBUF, &v, &l), 0);
   CHECK_EQ(wr_udp_rcvbuf(s), v);
   CHECK(wr_udp_sndbuf(s) > 0);
+  int pmtu = -1;
+  l = sizeof pmtu;
+  CHECK_EQ(getsockopt(wr_udp_fd(s), IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, &l), 0);
+  CHECK_EQ(pmtu, IP_PMTUDISC_PROBE);
   /* As root the FORCE option gets the full size (the kernel reports double). */
   if (geteuid() == 0)
     CHECK_EQ(wr_udp_rcvbuf(s), 2 << 20);
@@ -583,6 +587,38 @@ static void test_loop(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* A connected socket that got ICMP port unreachable reports it on the next
+ * send, which then sends nothing. wr_udp_send clears it and sends again, so
+ * a peer that came back gets the datagram. */
+static void test_connected_refused_then_back(void) {
+  wr_udp_sock *gone = open_sock("127.0.0.1:0", NULL);
+  CHECK(gone != NULL);
+  if (!gone)
+    return;
+  wr_udp_addr dst = *wr_udp_local_addr(gone);
+  wr_udp_del(gone);
+  wr_udp_sock *c = open_sock("127.0.0.1:0", NULL);
+  CHECK(c != NULL);
+  if (!c)
+    return;
+  CHECK_EQ(wr_udp_connect(c, &dst), 0);
+  wr_udp_msg m = {.data = (const uint8_t *)"one", .len = 3};
+  CHECK_EQ(wr_udp_send(c, &m, 1), 1);
+  usleep(50 * 1000); /* the ICMP error arrives and is queued on the socket */
+  wr_udp_sock *back = NULL;
+  CHECK_EQ(wr_udp_open(&back, &dst, NULL), 0);
+  m.data = (const uint8_t *)"two";
+  CHECK_EQ(wr_udp_send(c, &m, 1), 1);
+  CHECK_EQ(wr_udp_get_stats(c)->tx_errors, 0);
+  if (back) {
+    const wr_udp_dgram *d;
+    CHECK_EQ(srv_recv(back, &d, 2000), 1);
+    CHECK_MEMEQ(d[0].data, "two", 3);
+  }
+  wr_udp_del(back);
+  wr_udp_del(c);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   RUN(test_addr_parse);
@@ -602,6 +638,7 @@ int main(void) {
   RUN(test_buffers_reported);
   RUN(test_batch_grouping);
   RUN(test_batch_flush);
+  RUN(test_connected_refused_then_back);
   RUN(test_loop);
   return test_done();
 }
