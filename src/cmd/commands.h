@@ -8,5 +8,6 @@ int wr_cmd_diag(int argc, char **argv);
 int wr_cmd_block(int argc, char **argv);
 int wr_cmd_pin(int argc, char **argv);
 int wr_cmd_gc(int argc, char **argv);
+int wr_cmd_dag(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const wr_command commands[] = {
     {"block", "Get, put, stat and remove raw blocks", wr_cmd_block},
     {"pin", "Pin and unpin DAGs: add, rm, ls", wr_cmd_pin},
     {"gc", "Remove every block no pin needs", wr_cmd_gc},
+    {"dag", "Export and import DAGs as CAR files", wr_cmd_dag},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -62,8 +62,12 @@ WR_MUST_CHECK int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcod
                                  const uint8_t **pdigest, size_t *pdigestlen);
 /* Writes the sha2-256 multihash of data into out (34 bytes). */
 void wr_bs_mh_sha256(uint8_t out[34], const void *data, size_t len);
+/* Multihash code of sha2-512, which the store verifies too. */
+#define WR_MH_SHA2_512 0x13
+
 /* Checks that data hashes to mh. Returns 0, WR_ERR_CORRUPT on a mismatch,
- * WR_ERR_UNSUPPORTED for a hash function other than sha2-256 or identity,
+ * WR_ERR_UNSUPPORTED for a hash function other than sha2-256, sha2-512 or
+ * identity (or a truncated digest),
  * WR_ERR_MALFORMED for a bad multihash. Logs nothing. */
 WR_MUST_CHECK int wr_bs_verify(const uint8_t *mh, size_t mhlen, const void *data, size_t len);
 /* Formats a multihash as the base32 CIDv1 (raw codec) kubo prints for a bare

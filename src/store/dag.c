@@ -138,6 +138,13 @@ static int push(stack *s, const wr_cid *c) {
   return 0;
 }
 
+/* Codecs whose blocks never hold IPLD links: raw bytes, plain CBOR and JSON
+ * (only their dag- variants have links), and libp2p public keys. */
+static int no_links(uint64_t codec) {
+  return codec == WR_CODEC_RAW || codec == 0x51 /* cbor */ || codec == 0x0200 /* json */ ||
+         codec == WR_CODEC_LIBP2P_KEY;
+}
+
 int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned flags,
                 wr_dag_visit_fn fn, void *arg, wr_cid *pbad) {
   stack st = {0};
@@ -164,14 +171,13 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
       continue; /* seen before: its subtree too */
     const uint8_t *block = NULL;
     size_t len = 0;
-    if (cid.codec == WR_CODEC_RAW && (flags & WR_DAG_NO_RAW_READ))
+    if (no_links(cid.codec) && (flags & WR_DAG_NO_RAW_READ))
       rc = wr_bs_txn_size(txn, key, (size_t)klen, &len);
     else
       rc = wr_bs_txn_get(txn, key, (size_t)klen, &block, &len);
     if (rc != 0)
       goto bad;
-    if (cid.codec != WR_CODEC_RAW && cid.codec != WR_CODEC_DAG_PB &&
-        !(flags & WR_DAG_OPAQUE_OK)) {
+    if (!no_links(cid.codec) && cid.codec != WR_CODEC_DAG_PB && !(flags & WR_DAG_OPAQUE_OK)) {
       rc = WR_ERR_UNSUPPORTED;
       goto bad;
     }

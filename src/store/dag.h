@@ -6,7 +6,8 @@
  * block once (a block reached again through another link is skipped, with
  * its subtree): the order kubo's `dag export` writes a CAR in.
  *
- * Links are followed in dag-pb blocks; raw blocks have none. Blocks of other
+ * Links are followed in dag-pb blocks; raw, cbor, json and libp2p-key blocks
+ * have none. Blocks of other
  * codecs (dag-cbor, dag-json) are visited but their links cannot be read
  * yet: the walk fails with WR_ERR_UNSUPPORTED at such a block unless
  * WR_DAG_OPAQUE_OK is set, so GC never sweeps what such a block links to. */
@@ -37,7 +38,7 @@ size_t wr_dag_set_count(const wr_dag_set *set);
 #define WR_DAG_SET_MAX (UINT64_C(1) << 31)
 
 enum {
-  /* Do not read raw blocks (they have no links): check only that they are
+  /* Do not read blocks of codecs without links (raw, ...): check only that they are
    * present; the visitor gets block NULL and the stored size. Used by GC. */
   WR_DAG_NO_RAW_READ = 1,
   /* Visit blocks of codecs whose links warren cannot read as leaves instead
