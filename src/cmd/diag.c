@@ -480,6 +480,8 @@ static int diag_udp(int argc, char **argv) {
   if (sendto_reply)
     wr_cli_usage_error(CMD, "--sendto-reply goes with --listen, not --connect.");
   wr_udp_addr target = parse_addr("--connect", connect_s);
+  /* [::ffff:a.b.c.d] is an IPv4 peer: probe it from IPv4 sockets. */
+  wr_udp_addr_unmap(&target, &target);
   if (wr_udp_addr_port(&target) == 0)
     wr_cli_usage_error(CMD, "--connect needs a port other than 0.");
   wr_udp_addr b;

@@ -2,6 +2,7 @@
 server answers clients that talk to 127.0.0.2 and 127.0.0.3 from those very
 addresses; a plain-sendto() server in the same test does not, so the test can
 fail. strace shows the control message that really went out."""
+import os
 import re
 import shutil
 import socket
@@ -141,3 +142,39 @@ def test_demo_script_ends_by_itself(warren_bin):
     assert "OK: 3/3 replies came back from 127.0.0.2:" in res.stdout
     assert "came from 127.0.0.1:" in res.stdout
     assert "demo: as expected" in res.stdout
+
+
+def granted_line(stderr):
+    m = re.search(r" INF UDP socket ready addr=\S+ rcvbuf=(\d+) sndbuf=(\d+) requested=(\d+)",
+                  stderr)
+    assert m, stderr
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def start_and_stop(prefix, *flags):
+    """Starts a listener (as prefix says), then stops it; returns its stderr."""
+    proc = subprocess.Popen([*prefix, str(WARREN), "diag", "udp", "--listen", "127.0.0.1:0",
+                             *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("listening on ")
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    return err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to compare with and without it")
+def test_buffer_sizes_reported_without_scary_warnings(warren_bin):
+    # As root SO_RCVBUFFORCE grants what was asked (Linux reports it doubled).
+    err = start_and_stop([], "--buffer", "3M")
+    assert granted_line(err) == (6 << 20, 6 << 20, 3 << 20)
+    assert " WRN " not in err and " ERR " not in err
+    # Unprivileged, the kernel caps at net.core.rmem_max: still one calm INF line.
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed")
+    rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
+    err = start_and_stop(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          "--inh-caps=-all", "--bounding-set=-all"])
+    rcv, _, req = granted_line(err)
+    assert req == 8 << 20
+    assert rcv == 2 * min(req, rmem_max)
+    assert " WRN " not in err and " ERR " not in err
