@@ -208,7 +208,12 @@ WR_MUST_CHECK int wr_udp_recv(wr_udp_sock *s, const wr_udp_dgram **pdgrams);
  * Returns the number of messages consumed from the front of msgs (sent or
  * dropped, 0..n), or WR_ERR_AGAIN when the socket buffer is full before the
  * first one (call wr_udp_want_write and retry msgs[consumed..] later), or
- * WR_ERR_INVAL for a malformed message. A message is never half-sent. */
+ * WR_ERR_INVAL for a malformed message (nothing is sent then). A GSO message
+ * goes out whole; only when GSO is off and the buffer fills in the middle of
+ * splitting one into single datagrams is its rest dropped (counted in
+ * tx_errors and tx_again), as loss on the wire would. On a connected socket a
+ * stale ICMP error reported by the send (ECONNREFUSED) is cleared and the
+ * datagram sent again. */
 WR_MUST_CHECK int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n);
 
 /* Starts delivering received datagrams to cb on loop. Each wakeup does one

@@ -97,8 +97,10 @@ def netns_pair(tag):
 @contextlib.contextmanager
 def capture(ns, dev, path, bpf="udp"):
     """tcpdump in a namespace, writing to path; stopped (and flushed) on exit."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "-i", dev, "-n", "-U", "--immediate-mode",
-                             "-w", path, bpf], stdout=subprocess.DEVNULL,
+    # -Z root: keep writing into the test's private tmp dir; --immediate-mode:
+    # hand each packet over at once, so nothing is still buffered at SIGINT.
+    proc = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "-Z", "root", "-i", dev, "-n",
+                             "-U", "--immediate-mode", "-w", path, bpf], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
         # tcpdump says "listening on" once the capture is live.
