@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import WARREN, run_warren
-from udpdiag import diag_connect, listener
+from udpdiag import diag_connect, have_ipv6, listener
 
 
 def ok_line(res, target):
@@ -48,6 +48,7 @@ def test_ipv4_wildcard_answers_from_the_address_it_was_reached_on(warren_bin):
                for d in bad.datagram_lines())
 
 
+@pytest.mark.skipif(not have_ipv6(), reason="IPv6 is not available on this host")
 def test_dualstack_server_answers_ipv4_client(warren_bin):
     with listener("[::]:0") as srv:
         ok_line(diag_connect(f"127.0.0.2:{srv.port}"), f"127.0.0.2:{srv.port}")
@@ -68,7 +69,8 @@ def test_dualstack_server_answers_ipv4_client(warren_bin):
                             r'ipi_spec_dst=inet_addr\("127\.0\.0\.2"\)'),
     # This strace prints IPV6_PKTINFO (50) as 0x32 without its data; that the
     # address inside is right is what the connected client's reply shows.
-    ("[::]:0", "SOL_IPV6", r'cmsg_level=SOL_IPV6, cmsg_type=(IPV6_PKTINFO|0x32)'),
+    pytest.param("[::]:0", "SOL_IPV6", r'cmsg_level=SOL_IPV6, cmsg_type=(IPV6_PKTINFO|0x32)',
+                 marks=pytest.mark.skipif(not have_ipv6(), reason="no IPv6 on this host")),
 ])
 def test_strace_shows_the_source_control_message(warren_bin, tmp_path, bind, level, pattern):
     """What the kernel was given, not what the code meant: the reply's

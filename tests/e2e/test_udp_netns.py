@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import is_root
-from udpdiag import capture, diag_connect, listener, netns_pair, read_capture, sh
+from udpdiag import capture, diag_connect, have_ipv6, listener, netns_pair, read_capture, sh
 
 pytestmark = [
     pytest.mark.skipif(not is_root(), reason="creating network namespaces needs root"),
@@ -15,6 +15,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.skipif(not have_ipv6(), reason="IPv6 is not available on this host")
 def test_ipv6_secondary_address(warren_bin):
     """Server with a primary and a secondary IPv6 address; the secondary is
     deprecated, so the kernel's source selection never picks it. A client

@@ -5,12 +5,23 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
 from conftest import WARREN
 
 LISTEN_RE = re.compile(r"^listening on (\S+):(\d+) ")
+
+
+def have_ipv6():
+    """True when this host can bind ::1 (some containers disable IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def netns_prefix(ns):
