@@ -805,6 +805,7 @@ static int cb_recv_stateless_reset(ngtcp2_conn *nc, const ngtcp2_pkt_stateless_r
   return 0;
 }
 
+static void log_ngtcp2(void *ud, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_ngtcp2(void *ud, const char *fmt, ...) {
   wr_quic_conn *c = ud;
   char line[512];
