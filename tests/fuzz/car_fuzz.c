@@ -11,12 +11,17 @@ typedef struct outcome {
   int rv;
   size_t blocks;
   uint64_t sum; /* of block offsets and lengths, to compare runs */
+  wr_buf rewrite; /* the blocks written again with wr_car_write_*, when asked */
+  int do_rewrite;
 } outcome;
 
-static outcome run(const uint8_t *data, size_t size, size_t piece) {
+static outcome run(const uint8_t *data, size_t size, size_t piece, int do_rewrite) {
   wr_car_reader r;
   wr_car_reader_init(&r, 4096);
-  outcome o = {0, 0, 0};
+  outcome o;
+  memset(&o, 0, sizeof o);
+  o.do_rewrite = do_rewrite;
+  wr_buf_init(&o.rewrite, 2 * size + 4096);
   size_t start = 0, have = piece < size ? piece : size;
   for (int guard = 0; guard < 1000000; guard++) {
     size_t consumed, need;
@@ -33,6 +38,8 @@ static outcome run(const uint8_t *data, size_t size, size_t piece) {
       o.sum += blk.offset * 31 + blk.len;
       if (blk.data < data || blk.data + blk.len > data + size)
         abort();
+      if (o.do_rewrite && wr_car_write_block(&o.rewrite, &blk.cid, blk.data, blk.len))
+        abort();
     } else if (ev == WR_ERR_AGAIN) {
       if (need > 4096 + WR_VARINT_MAX_BYTES && need > WR_CAR_MAX_HEADER + WR_VARINT_MAX_BYTES)
         abort();
@@ -44,7 +51,10 @@ static outcome run(const uint8_t *data, size_t size, size_t piece) {
       if (want == have && eof && consumed == 0)
         abort(); /* AGAIN at eof without progress would loop forever */
       have = want;
-    } else if (ev != WR_CAR_EV_HEADER) {
+    } else if (ev == WR_CAR_EV_HEADER) {
+      if (o.do_rewrite && wr_car_write_header(&o.rewrite, r.roots, r.nroots))
+        abort();
+    } else {
       if (ev < 0 && !why)
         abort();
       o.rv = ev;
@@ -60,9 +70,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t piece = (size_t)(data[0] % 16) + 1;
   data++;
   size--;
-  outcome a = run(data, size, size ? size : 1);
-  outcome b = run(data, size, piece);
+  outcome a = run(data, size, size ? size : 1, 1);
+  outcome b = run(data, size, piece, 0);
   if (a.rv != b.rv || a.blocks != b.blocks || a.sum != b.sum)
     abort();
+  /* What was read cleanly, written again by the writer, reads back the same. */
+  if (a.rv == WR_CAR_EV_END) {
+    outcome c = run(a.rewrite.data, a.rewrite.len, a.rewrite.len, 0);
+    if (c.rv != WR_CAR_EV_END || c.blocks != a.blocks)
+      abort();
+    wr_buf_free(&c.rewrite);
+  }
+  wr_buf_free(&a.rewrite);
+  wr_buf_free(&b.rewrite);
   return 0;
 }
