@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "proto/dagcbor.h"
 #include "proto/dagpb.h"
 
 /* --- the set: open addressing over an arena of encoded multihashes ------ */
@@ -138,6 +139,8 @@ static int push(stack *s, const wr_cid *c) {
   return 0;
 }
 
+static int push_link(void *arg, const wr_cid *cid) { return push(arg, cid); }
+
 /* Codecs whose blocks never hold IPLD links: raw bytes, plain CBOR and JSON
  * (only their dag- variants have links), and libp2p public keys. */
 static int no_links(uint64_t codec) {
@@ -177,31 +180,44 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
       rc = wr_bs_txn_get(txn, key, (size_t)klen, &block, &len);
     if (rc != 0)
       goto bad;
-    if (!no_links(cid.codec) && cid.codec != WR_CODEC_DAG_PB && !(flags & WR_DAG_OPAQUE_OK)) {
+    if (!no_links(cid.codec) && cid.codec != WR_CODEC_DAG_PB &&
+        cid.codec != WR_CODEC_DAG_CBOR && !(flags & WR_DAG_OPAQUE_OK)) {
       rc = WR_ERR_UNSUPPORTED;
       goto bad;
     }
     if ((rc = fn(arg, &cid, block, len)) != 0)
       goto out;
-    if (cid.codec != WR_CODEC_DAG_PB || (flags & WR_DAG_ROOT_ONLY))
+    if (flags & WR_DAG_ROOT_ONLY)
       continue;
-    wr_dagpb_node node;
-    wr_dagpb_iter it;
-    wr_dagpb_link link;
-    if ((rc = wr_dagpb_decode(block, len, &node, NULL)) != 0) {
-      rc = WR_ERR_MALFORMED;
-      goto bad;
-    }
     /* Push the children, then reverse them on the stack so the first link
      * pops first (pre-order, link order). */
     size_t first = st.len;
-    wr_dagpb_iter_init(&it, &node);
-    while ((rc = wr_dagpb_iter_next(&it, &link, NULL)) == 1)
-      if ((rc = push(&st, &link.cid)) != 0)
-        goto out;
-    if (rc < 0) {
-      rc = WR_ERR_MALFORMED;
-      goto bad;
+    if (cid.codec == WR_CODEC_DAG_CBOR) {
+      if ((rc = wr_dagcbor_links(block, len, push_link, &st, NULL)) != 0) {
+        if (rc == WR_ERR_NOMEM)
+          goto out;
+        if (rc != WR_ERR_LIMIT)
+          rc = WR_ERR_MALFORMED;
+        goto bad;
+      }
+    } else if (cid.codec == WR_CODEC_DAG_PB) {
+      wr_dagpb_node node;
+      wr_dagpb_iter it;
+      wr_dagpb_link link;
+      if ((rc = wr_dagpb_decode(block, len, &node, NULL)) != 0) {
+        rc = WR_ERR_MALFORMED;
+        goto bad;
+      }
+      wr_dagpb_iter_init(&it, &node);
+      while ((rc = wr_dagpb_iter_next(&it, &link, NULL)) == 1)
+        if ((rc = push(&st, &link.cid)) != 0)
+          goto out;
+      if (rc < 0) {
+        rc = WR_ERR_MALFORMED;
+        goto bad;
+      }
+    } else {
+      continue;
     }
     for (size_t i = first, j = st.len; i + 1 < j; i++, j--) {
       wr_cid tmp = st.items[i];
