@@ -180,17 +180,58 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_dag_walk(t, &root, NULL, 0, order_cb, &got, NULL), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
-  /* A dag-cbor block cannot be followed unless the caller says so. */
-  wr_cid cbor;
-  CHECK_EQ(wr_cid_sum(&cbor, 1, WR_CODEC_DAG_CBOR, "\xa0", 1), 0);
   wr_bs_txn_abort(t);
+  /* A dag-json block cannot be followed unless the caller says so. */
+  wr_cid json;
+  CHECK_EQ(wr_cid_sum(&json, 1, WR_CODEC_DAG_JSON, "{}", 2), 0);
   CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_WRITE, &t), 0);
-  CHECK_EQ(wr_bs_txn_put_cid(t, &cbor, "\xa0", 1), 0);
+  CHECK_EQ(wr_bs_txn_put_cid(t, &json, "{}", 2), 0);
   wr_cid bad;
   got.len = 0;
-  CHECK_EQ(wr_dag_walk(t, &cbor, NULL, 0, order_cb, &got, &bad), WR_ERR_UNSUPPORTED);
-  CHECK(wr_cid_equal(&bad, &cbor));
-  CHECK_EQ(wr_dag_walk(t, &cbor, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad), 0);
+  CHECK_EQ(wr_dag_walk(t, &json, NULL, 0, order_cb, &got, &bad), WR_ERR_UNSUPPORTED);
+  CHECK(wr_cid_equal(&bad, &json));
+  CHECK_EQ(wr_dag_walk(t, &json, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad), 0);
+  /* A dag-cbor block's links are followed: [link(a), link(x)] */
+  uint8_t cbor[128], abytes[64], xbytes[64];
+  int alen = wr_cid_to_bytes(&a, abytes, sizeof abytes);
+  int xlen = wr_cid_to_bytes(&x, xbytes, sizeof xbytes);
+  CHECK(alen > 0 && alen < 100 && xlen > 0 && xlen < 100);
+  size_t n = 0;
+  cbor[n++] = 0x82;
+  cbor[n++] = 0xd8;
+  cbor[n++] = 0x2a;
+  cbor[n++] = 0x58;
+  cbor[n++] = (uint8_t)(alen + 1);
+  cbor[n++] = 0x00;
+  memcpy(cbor + n, abytes, (size_t)alen);
+  n += (size_t)alen;
+  cbor[n++] = 0xd8;
+  cbor[n++] = 0x2a;
+  cbor[n++] = 0x58;
+  cbor[n++] = (uint8_t)(xlen + 1);
+  cbor[n++] = 0x00;
+  memcpy(cbor + n, xbytes, (size_t)xlen);
+  n += (size_t)xlen;
+  wr_cid cb;
+  CHECK_EQ(wr_cid_sum(&cb, 1, WR_CODEC_DAG_CBOR, cbor, n), 0);
+  CHECK_EQ(wr_bs_txn_put_cid(t, &cb, cbor, n), 0);
+  got.len = 0;
+  want.len = 0;
+  const wr_cid *corder[] = {&cb, &a, &x, &b};
+  for (size_t i = 0; i < 4; i++) {
+    char s[WR_CID_MAX_STR];
+    CHECK(wr_cid_format(corder[i], 0, s, sizeof s) > 0);
+    CHECK_EQ(wr_buf_printf(&want, "%s\n", s), 0);
+  }
+  CHECK_EQ(wr_dag_walk(t, &cb, NULL, 0, order_cb, &got, &bad), 0);
+  CHECK_EQ(got.len, want.len);
+  CHECK_MEMEQ(got.data, want.data, want.len);
+  /* A malformed dag-cbor block stops the walk, naming it. */
+  wr_cid broken;
+  CHECK_EQ(wr_cid_sum(&broken, 1, WR_CODEC_DAG_CBOR, "\x9f\x01\xff", 3), 0);
+  CHECK_EQ(wr_bs_txn_put_cid(t, &broken, "\x9f\x01\xff", 3), 0);
+  CHECK_EQ(wr_dag_walk(t, &broken, NULL, 0, order_cb, &got, &bad), WR_ERR_MALFORMED);
+  CHECK(wr_cid_equal(&bad, &broken));
   wr_bs_txn_abort(t);
   wr_buf_free(&got);
   wr_buf_free(&want);
