@@ -492,10 +492,11 @@ static int diag_udp(int argc, char **argv) {
 }
 
 static void diag_usage(FILE *f) {
-  fprintf(f, "Usage: warren diag udp --listen ADDR:PORT | --connect ADDR:PORT [...]\n\n"
+  fprintf(f, "Usage: warren diag udp|quic --listen ADDR:PORT | --connect ADDR:PORT [...]\n\n"
              "Diagnostics:\n"
-             "  udp    check that UDP replies come back from the address they were sent to\n\n"
-             "Run 'warren diag udp --help' for the flags.\n");
+             "  udp    check that UDP replies come back from the address they were sent to\n"
+             "  quic   QUIC echo server and client: handshake, certificates, throughput\n\n"
+             "Run 'warren diag udp --help' or 'warren diag quic --help' for the flags.\n");
 }
 
 int wr_cmd_diag(int argc, char **argv) {
@@ -509,5 +510,7 @@ int wr_cmd_diag(int argc, char **argv) {
   }
   if (strcmp(argv[1], "udp") == 0)
     return diag_udp(argc - 1, argv + 1);
-  wr_cli_usage_error("diag", "unknown diagnostic \"%s\"; the one there is: udp.", argv[1]);
+  if (strcmp(argv[1], "quic") == 0)
+    return wr_cmd_diag_quic(argc - 1, argv + 1);
+  wr_cli_usage_error("diag", "unknown diagnostic \"%s\"; there are: udp, quic.", argv[1]);
 }
