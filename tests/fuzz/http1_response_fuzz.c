@@ -1,0 +1,6 @@
+/* Fuzzes the HTTP/1 response parser: split-invariance and memory safety. */
+#include "http1_fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  return fz_http1(WR_H1_RESPONSE, data, size);
+}
