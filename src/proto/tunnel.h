@@ -4,8 +4,8 @@
  * Sans-I/O: messages are encoded into a wr_buf and decoded from bytes fed in
  * any split. The transport (QUIC now, HTTP/2 later) carries them on streams:
  *
- *   control stream (the connector's first bidirectional stream):
- *     connector -> edge  REGISTER, then PING/PONG, UNREGISTER
+ *   control stream (the edge's first stream; it opens with a PING):
+ *     connector -> edge  PONG, REGISTER, then PING/PONG, UNREGISTER
  *     edge -> connector  REGISTERED or REGISTER_ERROR, then PING/PONG, UNREGISTER
  *   request streams (opened by the edge, one per proxied request):
  *     edge -> connector  REQUEST, then raw request body bytes until FIN
