@@ -31,9 +31,10 @@
 static void usage(void) {
   printf(
       "Usage: warren diag quic --listen ADDR:PORT (--self-signed DIR | --cert CRT --key KEY)\n"
-      "                        [--retry load|always|never] [--h3] [--count N]\n"
+      "                        [--retry load|always|never] [--h3] [--sink] [--count N]\n"
       "       warren diag quic --connect ADDR:PORT (--ca FILE | --pin sha256:HEX)\n"
-      "                        [--name NAME] [--bytes SIZE] [--streams N] [--h3 [--path P]]\n"
+      "                        [--name NAME] [--bytes SIZE] [--streams N] [--sink]\n"
+      "                        [--h3 [--path P]]\n"
       "       common: [--alpn LIST] [--idle-timeout MS] [--no-gso] [--timeout MS]\n\n"
       "A QUIC echo server and client on warren's transport layer (ngtcp2 + GnuTLS over\n"
       "the UDP datapath). The server answers from the address each client reached it on,\n"
@@ -53,6 +54,9 @@ static void usage(void) {
       "  --name NAME           name to verify the certificate against (default: the IP)\n"
       "  --bytes SIZE          bytes per stream (default 1M; 0 = handshake only)\n"
       "  --streams N           parallel streams (default 1)\n"
+      "  --sink                one way: the server reads each stream and answers only with\n"
+      "                        the SHA-256 of what it got (give --sink to both sides); the\n"
+      "                        client then reports upload throughput\n"
       "  --h3                  speak minimal HTTP/3 (ALPN h3): the client GETs --path\n"
       "                        (default /) and prints status and body hash; the server\n"
       "                        answers every request with 200 and a short body\n"
@@ -82,6 +86,7 @@ typedef struct diag {
   wr_tls_server *stls;
   wr_tls_client *ctls;
   int h3;
+  int sink;
   const char *path;
   uint64_t count, closed;
   /* client */
@@ -367,6 +372,22 @@ static void srv_stream_data(wr_quic_stream *s, const uint8_t *data, size_t len, 
     }
     return;
   }
+  if (D.sink) {
+    /* One way: hash, give the credit back at once, answer with the digest. */
+    if (st->received == 0)
+      sha256_init(&st->rx);
+    sha256_update(&st->rx, len, data);
+    st->received += len + 1; /* +1: "started" even for empty data */
+    wr_quic_stream_consume(s, len);
+    if (fin && !st->ended) {
+      uint8_t digest[32];
+      sha256_digest(&st->rx, 32, digest);
+      st->ended = 1;
+      if (wr_quic_stream_write(s, digest, 32) != 32 || wr_quic_stream_end(s) != 0)
+        WR_WARN("Cannot answer with the digest", "stream=%lld", (long long)id);
+    }
+    return;
+  }
   if (wr_buf_append(&st->pending, data, len) != 0) {
     WR_WARN("Echo buffer limit hit; resetting the stream", "stream=%lld", (long long)id);
     if (wr_quic_stream_abort(s, 2) != 0)
@@ -443,6 +464,7 @@ static void cli_connected(wr_quic_conn *c) {
       return;
     }
     sha256_init(&st->rx);
+    wr_buf_init(&st->h3, 64);
     int rv = wr_quic_stream_open(c, 0, st, &s);
     if (rv != 0) {
       wr_free(st);
@@ -500,14 +522,30 @@ static void cli_stream_data(wr_quic_stream *s, const uint8_t *data, size_t len, 
     }
     return;
   }
-  sha256_update(&st->rx, len, data);
+  if (D.sink) {
+    if (wr_buf_append(&st->h3, data, len) != 0) {
+      cli_fail("the server sent more than a digest: is it running with --sink?");
+      return;
+    }
+  } else {
+    sha256_update(&st->rx, len, data);
+  }
   if (fin) {
     uint8_t want[32], got[32];
     struct sha256_ctx h;
     sha256_init(&h);
     sha256_update(&h, (size_t)D.bytes, D.data);
     sha256_digest(&h, 32, want);
-    sha256_digest(&st->rx, 32, got);
+    if (D.sink) {
+      if (st->h3.len != 32) {
+        cli_fail("the server's answer is not a 32-byte digest: is it running with --sink?");
+        return;
+      }
+      memcpy(got, st->h3.data, 32);
+      st->received = D.bytes;
+    } else {
+      sha256_digest(&st->rx, 32, got);
+    }
     if (st->received != D.bytes || memcmp(want, got, 32) != 0) {
       char r[160];
       snprintf(r, sizeof r,
@@ -567,7 +605,7 @@ static wr_udp_addr parse_addr(const char *flag, const char *s) {
 
 int wr_cmd_diag_quic(int argc, char **argv) {
   enum { OPT_SELF = 256, OPT_CERT, OPT_KEY, OPT_RETRY, OPT_CA, OPT_PIN, OPT_NAME, OPT_BYTES, OPT_STREAMS, OPT_H3,
-         OPT_PATH, OPT_ALPN, OPT_IDLE, OPT_NOGSO, OPT_TIMEOUT, OPT_COUNT };
+         OPT_PATH, OPT_ALPN, OPT_IDLE, OPT_NOGSO, OPT_TIMEOUT, OPT_COUNT, OPT_SINK };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, 'l'}, {"connect", required_argument, NULL, 'c'},
       {"self-signed", required_argument, NULL, OPT_SELF}, {"cert", required_argument, NULL, OPT_CERT},
@@ -578,7 +616,8 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       {"path", required_argument, NULL, OPT_PATH}, {"alpn", required_argument, NULL, OPT_ALPN},
       {"idle-timeout", required_argument, NULL, OPT_IDLE},
       {"no-gso", no_argument, NULL, OPT_NOGSO}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {"count", required_argument, NULL, OPT_COUNT}, {"help", no_argument, NULL, 'h'},
+      {"count", required_argument, NULL, OPT_COUNT}, {"sink", no_argument, NULL, OPT_SINK},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *listen_s = NULL, *connect_s = NULL, *self = NULL, *cert = NULL, *key = NULL;
   const char *ca = NULL, *pin = NULL, *name = NULL, *alpn = NULL;
@@ -617,6 +656,7 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       D.nstreams = (unsigned)wr_cli_parse_uint(CMD, "--streams", optarg, 1, 1000);
       break;
     case OPT_H3: D.h3 = 1; break;
+    case OPT_SINK: D.sink = 1; break;
     case OPT_PATH: D.path = optarg; break;
     case OPT_ALPN: alpn = optarg; break;
     case OPT_IDLE: idle = wr_cli_parse_uint(CMD, "--idle-timeout", optarg, 1, 3600000); break;
@@ -636,6 +676,8 @@ int wr_cmd_diag_quic(int argc, char **argv) {
                        "--connect needs --ca FILE or --pin sha256:HEX to verify the server.");
   if (D.bytes > (1ull << 32))
     wr_cli_usage_error(CMD, "--bytes is at most 4G.");
+  if (D.h3 && D.sink)
+    wr_cli_usage_error(CMD, "--h3 and --sink do not go together.");
   if (D.h3 && D.path[0] != '/')
     wr_cli_usage_error(CMD, "--path must start with /.");
   wr_udp_addr addr = parse_addr(listen_s ? "--listen" : "--connect", listen_s ? listen_s : connect_s);
@@ -749,10 +791,12 @@ int wr_cmd_diag_quic(int argc, char **argv) {
                D.peer_control ? ", peer control stream seen" : "");
       } else {
         uint64_t total = D.bytes * D.nstreams;
-        printf("ok: %llu bytes echoed on %u stream%s in %.1f ms (%.1f MB/s each way), "
+        printf("ok: %llu bytes %s on %u stream%s in %.1f ms (%.1f MB/s%s), "
                "handshake %.1f ms\n",
-               (unsigned long long)total, D.nstreams, D.nstreams == 1 ? "" : "s", ms,
-               ms > 0 ? (double)total / (ms / 1000.0) / 1e6 : 0.0, hs);
+               (unsigned long long)total, D.sink ? "sent and verified" : "echoed", D.nstreams,
+               D.nstreams == 1 ? "" : "s", ms,
+               ms > 0 ? (double)total / (ms / 1000.0) / 1e6 : 0.0,
+               D.sink ? "" : " each way", hs);
       }
       status = 0;
     } else {

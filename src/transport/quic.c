@@ -128,7 +128,9 @@ struct wr_quic_endpoint {
   wr_quic_endpoint_stats stats;
   ngtcp2_mem mem;
   int closing;
-  size_t pending_closes; /* conn timers and the socket still closing */
+  int abrupt;
+  uv_timer_t close_timer; /* runs the close outside any ngtcp2 callback */
+  size_t pending_closes;  /* conn timers, the close timer and the socket still closing */
   void (*close_cb)(wr_quic_endpoint *, void *);
   void *close_data;
 };
@@ -1602,6 +1604,8 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
     goto fail;
   if ((rc = wr_udp_start(ep->sock, loop, ep_on_recv, ep)) != 0)
     goto fail;
+  uv_timer_init(loop, &ep->close_timer);
+  ep->close_timer.data = ep;
   *pep = ep;
   return 0;
 fail:
@@ -1642,13 +1646,18 @@ static void ep_maybe_done(wr_quic_endpoint *ep) {
     ep_free(ep);
 }
 
-void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
-                            void (*cb)(wr_quic_endpoint *ep, void *data), void *data) {
-  if (ep->closing)
-    return;
-  ep->closing = 1;
-  ep->close_cb = cb;
-  ep->close_data = data;
+static void on_close_timer_closed(uv_handle_t *h) {
+  wr_quic_endpoint *ep = h->data;
+  ep->pending_closes--;
+  ep_maybe_done(ep);
+}
+
+/* The close proper, from the loop: it may delete ngtcp2 connections, which
+ * must never happen inside one of their callbacks. */
+static void on_close_timer(uv_timer_t *t) {
+  wr_quic_endpoint *ep = t->data;
+  int abrupt = ep->abrupt;
+  uv_close((uv_handle_t *)&ep->close_timer, on_close_timer_closed);
   while (ep->conns) {
     wr_quic_conn *c = ep->conns;
     if (!abrupt && c->state <= ST_OPEN) {
@@ -1667,6 +1676,18 @@ void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
   ep->sock = NULL;
   ep->pending_closes++;
   wr_udp_close(s, on_sock_closed, ep);
+}
+
+void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
+                            void (*cb)(wr_quic_endpoint *ep, void *data), void *data) {
+  if (ep->closing)
+    return;
+  ep->closing = 1;
+  ep->abrupt = abrupt;
+  ep->close_cb = cb;
+  ep->close_data = data;
+  ep->pending_closes++; /* the close timer */
+  uv_timer_start(&ep->close_timer, on_close_timer, 0, 0);
 }
 
 int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep, struct sockaddr_storage *out) {

@@ -203,3 +203,18 @@ def test_interop_gtlsclient_against_our_server(warren_bin, tmp_path, listener):
     assert (dl / "hello.txt").read_text() == "hello from warren over HTTP/3\n"
     log = lst.stop()
     assert re.search(r"QUIC connection accepted .* local=127\.0\.0\.2:\d+ alpn=h3", log), log
+
+
+def test_sink_mode_one_way_with_and_without_gso(warren_bin, listener):
+    """One-way transfer: the server answers with the SHA-256 of what it read,
+    with GSO and without it (one datagram per packet on the wire)."""
+    lst = listener(bind="0.0.0.0:0", extra=("--sink",))
+    for extra in ((), ("--no-gso",)):
+        res = connect(f"127.0.0.2:{lst.port}", "--ca", str(lst.cert), "--bytes", "16M", "--sink",
+                      *extra)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert res.stdout.startswith("ok: 16777216 bytes sent and verified"), res.stdout
+    # An echo client against a sink server notices the mismatch.
+    res = connect(f"127.0.0.2:{lst.port}", "--ca", str(lst.cert), "--bytes", "1M")
+    assert res.returncode == 1
+    assert "echo differs" in res.stdout

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -763,6 +764,126 @@ static void test_alpn_mismatch(void) {
   wr_tls_client_del(ctls);
 }
 
+
+/* ---- a CA and a leaf it signed (not self-signed): names are checked ---- */
+
+#include <gnutls/x509.h>
+
+static char ca_crt[400], leaf_crt[400], leaf_key[400];
+
+static int write_datum(const char *path, const gnutls_datum_t *d) {
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return -1;
+  size_t n = fwrite(d->data, 1, d->size, f);
+  fclose(f);
+  return n == d->size ? 0 : -1;
+}
+
+/* Makes ca.crt and leaf.{crt,key}: the leaf carries IP 127.0.0.1 and DNS
+ * leaf.example, and is signed by the CA. Returns 0 on success. */
+static int make_ca_and_leaf(void) {
+  gnutls_x509_privkey_t cak = NULL, lk = NULL;
+  gnutls_x509_crt_t ca = NULL, leaf = NULL;
+  gnutls_datum_t d = {NULL, 0};
+  int rc = -1;
+  time_t now = time(NULL);
+  uint8_t ip[4] = {127, 0, 0, 1};
+  snprintf(ca_crt, sizeof ca_crt, "%s/ca.crt", tmpdir);
+  snprintf(leaf_crt, sizeof leaf_crt, "%s/leaf.crt", tmpdir);
+  snprintf(leaf_key, sizeof leaf_key, "%s/leaf.key", tmpdir);
+  if (gnutls_x509_privkey_init(&cak) < 0 || gnutls_x509_privkey_init(&lk) < 0 ||
+      gnutls_x509_crt_init(&ca) < 0 || gnutls_x509_crt_init(&leaf) < 0)
+    goto out;
+  unsigned bits = GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1);
+  if (gnutls_x509_privkey_generate2(cak, GNUTLS_PK_ECDSA, bits, 0, NULL, 0) < 0 ||
+      gnutls_x509_privkey_generate2(lk, GNUTLS_PK_ECDSA, bits, 0, NULL, 0) < 0)
+    goto out;
+  if (gnutls_x509_crt_set_version(ca, 3) < 0 || gnutls_x509_crt_set_serial(ca, "\x01", 1) < 0 ||
+      gnutls_x509_crt_set_activation_time(ca, now - 3600) < 0 ||
+      gnutls_x509_crt_set_expiration_time(ca, now + 86400) < 0 ||
+      gnutls_x509_crt_set_dn_by_oid(ca, GNUTLS_OID_X520_COMMON_NAME, 0, "test ca", 7) < 0 ||
+      gnutls_x509_crt_set_key(ca, cak) < 0 || gnutls_x509_crt_set_basic_constraints(ca, 1, -1) < 0 ||
+      gnutls_x509_crt_set_key_usage(ca, GNUTLS_KEY_KEY_CERT_SIGN) < 0 ||
+      gnutls_x509_crt_sign2(ca, ca, cak, GNUTLS_DIG_SHA256, 0) < 0)
+    goto out;
+  if (gnutls_x509_crt_set_version(leaf, 3) < 0 ||
+      gnutls_x509_crt_set_serial(leaf, "\x02", 1) < 0 ||
+      gnutls_x509_crt_set_activation_time(leaf, now - 3600) < 0 ||
+      gnutls_x509_crt_set_expiration_time(leaf, now + 86400) < 0 ||
+      gnutls_x509_crt_set_dn_by_oid(leaf, GNUTLS_OID_X520_COMMON_NAME, 0, "leaf", 4) < 0 ||
+      gnutls_x509_crt_set_key(leaf, lk) < 0 ||
+      gnutls_x509_crt_set_basic_constraints(leaf, 0, -1) < 0 ||
+      gnutls_x509_crt_set_key_usage(leaf, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+      gnutls_x509_crt_set_subject_alt_name(leaf, GNUTLS_SAN_IPADDRESS, ip, 4,
+                                           GNUTLS_FSAN_APPEND) < 0 ||
+      gnutls_x509_crt_set_subject_alt_name(leaf, GNUTLS_SAN_DNSNAME, "leaf.example", 12,
+                                           GNUTLS_FSAN_APPEND) < 0 ||
+      gnutls_x509_crt_sign2(leaf, ca, cak, GNUTLS_DIG_SHA256, 0) < 0)
+    goto out;
+  if (gnutls_x509_crt_export2(ca, GNUTLS_X509_FMT_PEM, &d) < 0 || write_datum(ca_crt, &d) != 0)
+    goto out;
+  gnutls_free(d.data);
+  d.data = NULL;
+  if (gnutls_x509_crt_export2(leaf, GNUTLS_X509_FMT_PEM, &d) < 0 ||
+      write_datum(leaf_crt, &d) != 0)
+    goto out;
+  gnutls_free(d.data);
+  d.data = NULL;
+  if (gnutls_x509_privkey_export2_pkcs8(lk, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &d) <
+          0 ||
+      write_datum(leaf_key, &d) != 0)
+    goto out;
+  rc = 0;
+out:
+  gnutls_free(d.data);
+  if (cak)
+    gnutls_x509_privkey_deinit(cak);
+  if (lk)
+    gnutls_x509_privkey_deinit(lk);
+  if (ca)
+    gnutls_x509_crt_deinit(ca);
+  if (leaf)
+    gnutls_x509_crt_deinit(leaf);
+  return rc;
+}
+
+/* Connects to a server using the CA-signed leaf, verifying for name. */
+static int ca_signed_connect(const char *name, char *reason, size_t rlen) {
+  reset_srv_state();
+  wr_tls_server *stls = NULL;
+  char err[WR_TLS_ERRLEN];
+  CHECK_EQ(wr_tls_server_new(&stls, leaf_crt, leaf_key, err, sizeof err), 0);
+  wr_tls_client *ctls = client_creds(ca_crt, NULL);
+  if (!stls || !ctls)
+    return -1;
+  wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  xfer_init(0);
+  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, name, ctls, &cli_cbs, NULL), 0);
+  int done = 0;
+  for (int i = 0; i < 250 && !xfer.connected && !xfer.closed; i++)
+    run_until(&done, 20);
+  int ok = xfer.connected;
+  snprintf(reason, rlen, "%s", xfer.close_reason);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+  return ok;
+}
+
+static void test_ca_signed_leaf_names_checked(void) {
+  char reason[512];
+  CHECK_EQ(make_ca_and_leaf(), 0);
+  CHECK_EQ(ca_signed_connect(NULL, reason, sizeof reason), 1); /* IP SAN 127.0.0.1 */
+  CHECK_EQ(ca_signed_connect("leaf.example", reason, sizeof reason), 1);
+  CHECK_EQ(ca_signed_connect("other.example", reason, sizeof reason), 0);
+  CHECK(strstr(reason, "not issued for other.example") != NULL);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -790,6 +911,7 @@ int main(void) {
   RUN(test_stateless_reset_after_restart);
   RUN(test_backpressure);
   RUN(test_alpn_mismatch);
+  RUN(test_ca_signed_leaf_names_checked);
   wr_free(xfer.data);
   uv_loop_close(&loop);
   char cmd[400];
