@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "proto/dagcbor.h"
+#include "proto/dagjson.h"
 #include "proto/dagpb.h"
 
 /* --- the set: open addressing over an arena of encoded multihashes ------ */
@@ -181,7 +182,8 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
     if (rc != 0)
       goto bad;
     if (!no_links(cid.codec) && cid.codec != WR_CODEC_DAG_PB &&
-        cid.codec != WR_CODEC_DAG_CBOR && !(flags & WR_DAG_OPAQUE_OK)) {
+        cid.codec != WR_CODEC_DAG_CBOR && cid.codec != WR_CODEC_DAG_JSON &&
+        !(flags & WR_DAG_OPAQUE_OK)) {
       rc = WR_ERR_UNSUPPORTED;
       goto bad;
     }
@@ -192,8 +194,10 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
     /* Push the children, then reverse them on the stack so the first link
      * pops first (pre-order, link order). */
     size_t first = st.len;
-    if (cid.codec == WR_CODEC_DAG_CBOR) {
-      if ((rc = wr_dagcbor_links(block, len, push_link, &st, NULL)) != 0) {
+    if (cid.codec == WR_CODEC_DAG_CBOR || cid.codec == WR_CODEC_DAG_JSON) {
+      rc = cid.codec == WR_CODEC_DAG_CBOR ? wr_dagcbor_links(block, len, push_link, &st, NULL)
+                                          : wr_dagjson_links(block, len, push_link, &st, NULL);
+      if (rc != 0) {
         if (rc == WR_ERR_NOMEM)
           goto out;
         if (rc != WR_ERR_LIMIT)

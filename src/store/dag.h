@@ -6,10 +6,11 @@
  * block once (a block reached again through another link is skipped, with
  * its subtree): the order kubo's `dag export` writes a CAR in.
  *
- * Links are followed in dag-pb and dag-cbor blocks; raw, cbor, json and
- * libp2p-key blocks have none. Blocks of other codecs (dag-json, ...) are
- * visited but their links cannot be read yet: the walk fails with WR_ERR_UNSUPPORTED at such a block unless
- * WR_DAG_OPAQUE_OK is set, so GC never sweeps what such a block links to. */
+ * Links are followed in dag-pb, dag-cbor and dag-json blocks; raw, cbor,
+ * json and libp2p-key blocks have none. Blocks of other codecs are visited
+ * but their links cannot be read: the walk fails with WR_ERR_UNSUPPORTED at
+ * such a block unless WR_DAG_OPAQUE_OK is set, so GC never sweeps what such
+ * a block links to. */
 #ifndef WR_STORE_DAG_H
 #define WR_STORE_DAG_H
 
@@ -56,8 +57,8 @@ typedef int (*wr_dag_visit_fn)(void *arg, const wr_cid *cid, const uint8_t *bloc
  * same set to several walks (GC over every pin) to share work, or NULL for a
  * private one; a root already in seen is not visited. Returns 0, the
  * visitor's value, or: WR_ERR_NOTFOUND (a block is missing), WR_ERR_CORRUPT
- * (a block fails its hash), WR_ERR_MALFORMED (a dag-pb or dag-cbor block does
- * not decode), WR_ERR_UNSUPPORTED (a codec whose links cannot be read, see
+ * (a block fails its hash), WR_ERR_MALFORMED (a dag-pb, dag-cbor or dag-json
+ * block does not decode), WR_ERR_UNSUPPORTED (a codec whose links cannot be read, see
  * above), WR_ERR_NOMEM / WR_ERR_LIMIT. On those errors *pbad (may be NULL)
  * gets the CID of the block at fault. */
 WR_MUST_CHECK int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen,

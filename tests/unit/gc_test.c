@@ -181,9 +181,9 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
   wr_bs_txn_abort(t);
-  /* A dag-json block cannot be followed unless the caller says so. */
+  /* A git-raw block (codec 0x78) cannot be followed unless the caller says so. */
   wr_cid json;
-  CHECK_EQ(wr_cid_sum(&json, 1, WR_CODEC_DAG_JSON, "{}", 2), 0);
+  CHECK_EQ(wr_cid_sum(&json, 1, 0x78, "{}", 2), 0);
   CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_WRITE, &t), 0);
   CHECK_EQ(wr_bs_txn_put_cid(t, &json, "{}", 2), 0);
   wr_cid bad;
@@ -226,6 +226,24 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_dag_walk(t, &cb, NULL, 0, order_cb, &got, &bad), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
+  /* dag-json links are followed too. */
+  char jtext[256], xs[WR_CID_MAX_STR];
+  CHECK(wr_cid_format(&x, 0, xs, sizeof xs) > 0);
+  int jn = snprintf(jtext, sizeof jtext, "{\"k\":[1,{\"/\":\"%s\"}]}", xs);
+  wr_cid js;
+  CHECK_EQ(wr_cid_sum(&js, 1, WR_CODEC_DAG_JSON, jtext, (size_t)jn), 0);
+  CHECK_EQ(wr_bs_txn_put_cid(t, &js, jtext, (size_t)jn), 0);
+  got.len = 0;
+  CHECK_EQ(wr_dag_walk(t, &js, NULL, 0, order_cb, &got, &bad), 0);
+  /* visited: the dag-json block, then x and x's children a and b */
+  char jss[WR_CID_MAX_STR];
+  CHECK(wr_cid_format(&js, 0, jss, sizeof jss) > 0);
+  char as[WR_CID_MAX_STR], bs2[WR_CID_MAX_STR], wantj[1024];
+  CHECK(wr_cid_format(&a, 0, as, sizeof as) > 0);
+  CHECK(wr_cid_format(&b, 0, bs2, sizeof bs2) > 0);
+  int wn = snprintf(wantj, sizeof wantj, "%s\n%s\n%s\n%s\n", jss, xs, as, bs2);
+  CHECK_EQ(got.len, (size_t)wn);
+  CHECK_MEMEQ(got.data, wantj, (size_t)wn);
   /* A malformed dag-cbor block stops the walk, naming it. */
   wr_cid broken;
   CHECK_EQ(wr_cid_sum(&broken, 1, WR_CODEC_DAG_CBOR, "\x9f\x01\xff", 3), 0);
