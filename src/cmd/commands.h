@@ -11,5 +11,9 @@ int wr_cmd_block(int argc, char **argv);
 int wr_cmd_pin(int argc, char **argv);
 int wr_cmd_gc(int argc, char **argv);
 int wr_cmd_dag(int argc, char **argv);
+int wr_cmd_add(int argc, char **argv);
+int wr_cmd_cat(int argc, char **argv);
+int wr_cmd_get(int argc, char **argv);
+int wr_cmd_ls(int argc, char **argv);
 
 #endif

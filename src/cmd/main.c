@@ -26,6 +26,10 @@ static const wr_command commands[] = {
     {"pin", "Pin and unpin DAGs: add, rm, ls", wr_cmd_pin},
     {"gc", "Remove every block no pin needs", wr_cmd_gc},
     {"dag", "Export and import DAGs as CAR files", wr_cmd_dag},
+    {"add", "Add files and folders to the store (UnixFS, kubo's CIDs)", wr_cmd_add},
+    {"cat", "Print a file from the store (CID[/path], --offset, --length)", wr_cmd_cat},
+    {"get", "Write a file or folder from the store to disk", wr_cmd_get},
+    {"ls", "List a folder in the store", wr_cmd_ls},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
