@@ -35,7 +35,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .SECONDARY:
 
-.PHONY: all deps check check-all unit asan e2e fuzz-build fuzz layers bench demo clean format
+.PHONY: all deps check check-all npm-deps unit asan e2e fuzz-build fuzz layers bench demo clean format
 
 all: $(B)/warren $(BENCH_BIN)
 
@@ -46,7 +46,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) check-all
 
-check-all: layers all $(UNIT_BIN) fuzz-build
+check-all: layers all $(UNIT_BIN) fuzz-build npm-deps
 	@scripts/run-unit unit $(B)/test
 	@/usr/bin/python3 -m pytest -q tests/e2e
 	@$(MAKE) --no-print-directory asan
@@ -57,8 +57,14 @@ unit: $(UNIT_BIN)
 
 asan: $(ASAN_UNIT_BIN)
 
-e2e: all
+e2e: all npm-deps
 	/usr/bin/python3 -m pytest -q tests/e2e
+
+# The npm reference implementations the differential tests run (tests/npm),
+# installed from the committed package-lock.json when missing.
+npm-deps:
+	@[ -d tests/npm/node_modules/ipfs-unixfs-importer ] || \
+	  (cd tests/npm && npm ci --no-audit --no-fund)
 
 layers:
 	@scripts/check-layers

@@ -11,7 +11,8 @@
 //     --profile=NAME        unixfs-v1-2025 or unixfs-v0-2015 (the importer's presets)
 //     --hidden              include names starting with "."
 //     --car=FILE            write the blocks and the root to a CAR file
-//     --stats               print "files N bytes M seconds S" on stderr
+//     --stats               print "files N seconds S" on stderr
+//     --all                 print "<cid> <path>" for every entry (then the root alone last)
 //
 // Folders are walked like `kubo add -r`: regular files, folders and symlinks
 // (stored as UnixFS symlinks, not followed). Every file is streamed.
@@ -20,7 +21,6 @@ import { lstat, readdir, readlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { CarWriter } from '@ipld/car'
-import { MemoryBlockstore } from 'blockstore-core/memory'
 import { BlackHoleBlockstore } from 'blockstore-core/black-hole'
 import { importer } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
@@ -43,12 +43,22 @@ function parseArgs (argv) {
       case 'hidden': o.hidden = true; break
       case 'car': o.car = v; break
       case 'stats': o.stats = true; break
+      case 'all': o.all = true; break
       default: throw new Error(`unknown option --${k}`)
     }
   }
   if (rest.length !== 1) throw new Error('usage: node import.mjs [options] PATH')
   o.path = rest[0]
   return o
+}
+
+// Keeps every block with its full CID (codec included) for the CAR file, in
+// the order the importer wrote them.
+class RecordingBlockstore {
+  constructor () { this.blocks = new Map() }
+  put (cid, bytes) { this.blocks.set(cid.toString(), { cid, bytes }); return cid }
+  has (cid) { return this.blocks.has(cid.toString()) }
+  async * get (cid) { yield this.blocks.get(cid.toString()).bytes }
 }
 
 async function * walk (fsPath, importPath, hidden) {
@@ -91,7 +101,7 @@ async function main () {
   if (o.profile && o.rawLeaves !== undefined) opts.rawLeaves = o.rawLeaves
   if (o.profile && o.cidVersion !== undefined) opts.cidVersion = o.cidVersion
 
-  const blockstore = o.car ? new MemoryBlockstore() : new BlackHoleBlockstore()
+  const blockstore = o.car ? new RecordingBlockstore() : new BlackHoleBlockstore()
   const st = await lstat(o.path)
   const name = basename(o.path)
   const source = st.isDirectory() || st.isSymbolicLink()
@@ -103,6 +113,7 @@ async function main () {
   let files = 0
   for await (const entry of importer(source, blockstore, opts)) {
     if (entry.path === name) root = entry
+    if (o.all) console.log(`${entry.cid.toString()} ${entry.path}`)
     if (entry.unixfs?.type === 'file' || entry.unixfs === undefined) files++
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
@@ -115,8 +126,8 @@ async function main () {
     const done = new Promise((resolve, reject) => {
       Readable.from(out).pipe(createWriteStream(o.car)).on('finish', resolve).on('error', reject)
     })
-    for await (const { cid, block } of blockstore.getAll()) {
-      await writer.put({ cid, bytes: block })
+    for (const block of blockstore.blocks.values()) {
+      await writer.put(block)
     }
     await writer.close()
     await done
