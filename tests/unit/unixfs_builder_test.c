@@ -388,7 +388,7 @@ static void test_alloc_failures(void) {
   p.hamt_threshold = 10;
   wr_ufs_link l = file_link(&p, "x");
   wr_ufs_dirent e[40];
-  char names[40][8];
+  char names[40][16];
   int ok = 0;
   for (long n = 0; n < 400 && !ok; n++) {
     for (int i = 0; i < 40; i++) {
