@@ -91,11 +91,19 @@ int wr_h1_parser_status(const wr_h1_parser *p) { return p->err_status; }
 
 /* ---- character classes ---- */
 
-int wr_h1_is_tchar(uint8_t c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-    return 1;
-  return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+/* RFC 9110 tchar, indexed by byte. */
+static const uint8_t tchar_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+int wr_h1_is_tchar(uint8_t c) { return tchar_tab[c]; }
 
 /* field-vchar / SP / HTAB / obs-text: everything but CTLs and DEL. */
 static int is_field_char(uint8_t c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
@@ -166,6 +174,17 @@ static int scan_section(wr_h1_parser *p, const uint8_t *data, size_t len, size_t
   size_t from = 0, i = 0;
   int done = 0;
   for (; i < len && !done; i++) {
+    if (p->scan == SC_MID) {
+      /* Most bytes are inside a line: skip to the next CR or LF at once. */
+      size_t j = i;
+      while (j < len && data[j] != '\r' && data[j] != '\n')
+        j++;
+      if (p->skipped + p->hbuf.len + (j - from) > limit)
+        return fail(p, WR_ERR_LIMIT, 431, too_big);
+      i = j;
+      if (i == len)
+        break;
+    }
     uint8_t c = data[i];
     switch (p->scan) {
     case SC_START:
@@ -365,9 +384,23 @@ static int parse_request_line(wr_h1_parser *p, wr_h1_slice line) {
   } else if (wr_h1_slice_eq(t, "*")) {
     if (h->method_id != WR_H1_M_OPTIONS)
       return BAD(p, "asterisk-form target is only allowed with OPTIONS");
-  } else if (t.p[0] != '/' && !is_scheme(t)) {
-    return BAD(p, "malformed request-target (not origin-form or absolute-form)");
+  } else if (t.p[0] != '/') {
+    if (!is_scheme(t))
+      return BAD(p, "malformed request-target (not origin-form or absolute-form)");
+    /* absolute-form: the authority after "scheme://" routes the request
+     * (RFC 9112 3.2.2: Host is then ignored). */
+    const char *a = (const char *)memchr(t.p, ':', t.len) + 3, *e = t.p + t.len;
+    const char *q = a;
+    while (q < e && *q != '/' && *q != '?')
+      q++;
+    if (memchr(a, '@', (size_t)(q - a)))
+      return BAD(p, "userinfo in request-target");
+    if (q == a)
+      return BAD(p, "absolute-form target without a host");
+    p->authority = (wr_h1_slice){a, (size_t)(q - a)};
   }
+  if (h->method_id == WR_H1_M_CONNECT)
+    p->authority = t;
   return 0;
 }
 
@@ -460,7 +493,7 @@ static int valid_host(wr_h1_slice v) {
   for (size_t i = 0; i < v.len; i++) {
     char c = v.p[i];
     if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
-          strchr("-._~!$&'()*+,;=:[]%", c)))
+          (c && strchr("-._~!$&'()*+,;=:[]%", c))))
       return 0;
   }
   return 1;
@@ -507,7 +540,8 @@ static int head_semantics(wr_h1_parser *p) {
       if (!valid_host(f->value))
         return BAD(p, "invalid character in Host");
       host_seen = 1;
-      h->host = f->value;
+      if (!p->authority.p)
+        h->host = f->value;
     } else if (wr_h1_slice_eq_ci(f->name, "upgrade")) {
       upgrade_hdr = 1;
     } else if (is_req && wr_h1_slice_eq_ci(f->name, "expect")) {
@@ -533,6 +567,11 @@ static int head_semantics(wr_h1_parser *p) {
   }
   if (is_req && h->version_minor == 1 && !host_seen)
     return BAD(p, "missing Host header (required in HTTP/1.1)");
+  if (is_req && p->authority.p) {
+    if (!valid_host(p->authority))
+      return BAD(p, "invalid character in the request-target's authority");
+    h->host = p->authority;
+  }
 
   int keep = h->version_minor == 1 ? !conn.close : (conn.keep_alive && !conn.close);
   if (conn.close)
@@ -581,6 +620,7 @@ static int head_semantics(wr_h1_parser *p) {
 }
 
 static int parse_head(wr_h1_parser *p) {
+  p->authority = (wr_h1_slice){NULL, 0};
   const char *pos = (const char *)p->hbuf.data;
   const char *end = pos + p->hbuf.len;
   wr_h1_slice first = next_line(&pos, end);
@@ -782,6 +822,7 @@ int wr_h1_parse(wr_h1_parser *p, const uint8_t *data, size_t len, size_t *pconsu
         p->skipped = 0;
         break;
       case WR_H1_BODY_UNTIL_CLOSE:
+        p->body_total = 0;
         p->state = ST_BODY_CLOSE;
         break;
       }
@@ -802,6 +843,15 @@ int wr_h1_parse(wr_h1_parser *p, const uint8_t *data, size_t len, size_t *pconsu
     case ST_BODY_CLOSE:
       if (!len)
         return WR_H1_EV_NEED_MORE;
+      if (p->lim.max_body) {
+        /* Hand out bytes up to the limit first, so the split of the input
+         * does not change what the caller sees before the error. */
+        if (p->body_total == p->lim.max_body)
+          return fail(p, WR_ERR_LIMIT, 413, "body larger than the configured limit");
+        if (len > p->lim.max_body - p->body_total)
+          len = (size_t)(p->lim.max_body - p->body_total);
+      }
+      p->body_total += len;
       *pconsumed += len;
       ev->data = data;
       ev->len = len;
@@ -893,6 +943,44 @@ int wr_h1_parser_finish(wr_h1_parser *p, wr_h1_event *ev) {
   default:
     return fail(p, WR_ERR_TRUNCATED, 400, "connection closed inside the body");
   }
+}
+
+/* ---- hop-by-hop fields ---- */
+
+typedef struct named {
+  wr_h1_slice name;
+  int found;
+} named;
+
+static int named_elem(wr_h1_parser *p, wr_h1_slice e, void *arg) {
+  (void)p;
+  named *n = arg;
+  if (e.len == n->name.len) {
+    for (size_t i = 0; i < e.len; i++)
+      if (lower((uint8_t)e.p[i]) != lower((uint8_t)n->name.p[i]))
+        return 0;
+    n->found = 1;
+    return 1;
+  }
+  return 0;
+}
+
+int wr_h1_is_hop_by_hop(const wr_h1_head *h, wr_h1_slice name) {
+  static const char *const fixed[] = {
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+      "trailer", "upgrade", "proxy-authenticate", "proxy-authorization",
+  };
+  for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+    if (wr_h1_slice_eq_ci(name, fixed[i]))
+      return 1;
+  if (!h)
+    return 0;
+  /* RFC 9110 7.6.1: Connection lists further fields for this hop only. */
+  named n = {name, 0};
+  for (size_t i = 0; i < h->nheaders && !n.found; i++)
+    if (wr_h1_slice_eq_ci(h->headers[i].name, "connection"))
+      (void)each_elem(NULL, h->headers[i].value, named_elem, &n);
+  return n.found;
 }
 
 /* ---- serializer ---- */

@@ -94,7 +94,9 @@ typedef struct wr_h1_head {
   wr_h1_slice method;
   wr_h1_method method_id;
   wr_h1_slice target;     /* request-target, as received */
-  wr_h1_slice host;       /* Host value (empty when absent, 1.0 only) */
+  wr_h1_slice host;       /* where to route: the Host value, or for absolute-form and
+                             CONNECT targets their authority (RFC 9112 3.2.2); empty
+                             only in an HTTP/1.0 request without Host */
   /* responses */
   int status;             /* 100..599 */
   wr_h1_slice reason;     /* reason-phrase, may be empty */
@@ -148,6 +150,7 @@ typedef struct wr_h1_parser {
   uint64_t remaining;   /* body or chunk bytes still to come */
   uint64_t body_total;  /* body bytes so far (max_body) */
   wr_h1_method req_method; /* responses: the method of the request answered */
+  wr_h1_slice authority;   /* requests: the authority of an absolute-form/CONNECT target */
   int error;
   int err_status;
   const char *err_reason;
@@ -197,6 +200,12 @@ int wr_h1_slice_eq(wr_h1_slice s, const char *lit);    /* exact */
 int wr_h1_slice_eq_ci(wr_h1_slice s, const char *lit); /* ASCII case-insensitive */
 /* The first field named name (case-insensitive), or NULL. */
 const wr_h1_header *wr_h1_find(const wr_h1_header *h, size_t n, const char *name);
+/* 1 when the field name must not be forwarded by a proxy: Connection,
+ * Keep-Alive, Proxy-Connection, Transfer-Encoding, TE, Trailer, Upgrade,
+ * Proxy-Authenticate, Proxy-Authorization, and any field the head's
+ * Connection header names (h may be NULL to check only the fixed list). The
+ * caller that forwards an Upgrade (WebSocket) keeps Upgrade and Connection. */
+int wr_h1_is_hop_by_hop(const wr_h1_head *h, wr_h1_slice name);
 /* 1 when c is a tchar (RFC 9110 token character). */
 int wr_h1_is_tchar(uint8_t c);
 /* The standard reason phrase of a status ("Not Found"), "" if unknown. */

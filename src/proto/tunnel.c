@@ -504,6 +504,72 @@ int wr_tunnel_decode(wr_tunnel_decoder *d, const uint8_t *data, size_t len, size
   return 1;
 }
 
+/* ---- message order ---- */
+
+enum { SEQ_START = 0, SEQ_OPEN, SEQ_DONE };
+
+void wr_tunnel_seq_init(wr_tunnel_seq *s, wr_tunnel_stream_role role) {
+  s->role = role;
+  s->state = SEQ_START;
+}
+
+static int seq_bad(const char **preason, const char *why) {
+  if (preason)
+    *preason = why;
+  return WR_ERR_MALFORMED;
+}
+
+int wr_tunnel_seq_next(wr_tunnel_seq *s, const wr_tunnel_msg *m, const char **preason) {
+  uint64_t t = m->type;
+  if (s->state == SEQ_DONE)
+    return seq_bad(preason, "message after the end of the stream's messages");
+  int control_msg = t == WR_TUNNEL_PING || t == WR_TUNNEL_PONG || t == WR_TUNNEL_UNREGISTER;
+  switch (s->role) {
+  case WR_TUNNEL_CONTROL_AT_EDGE:
+    if (s->state == SEQ_START) {
+      if (t != WR_TUNNEL_REGISTER)
+        return seq_bad(preason, "the first message on the control stream must be REGISTER");
+      s->state = SEQ_OPEN;
+      return 0;
+    }
+    if (t == WR_TUNNEL_REGISTER)
+      return seq_bad(preason, "a second REGISTER on the control stream");
+    if (!control_msg)
+      return seq_bad(preason, "unexpected message type on the control stream");
+    return 0;
+  case WR_TUNNEL_CONTROL_AT_CONNECTOR:
+    if (s->state == SEQ_START) {
+      if (t == WR_TUNNEL_REGISTER_ERROR) {
+        s->state = SEQ_DONE;
+        return 1;
+      }
+      if (t != WR_TUNNEL_REGISTERED)
+        return seq_bad(preason, "the edge's first message must be REGISTERED or REGISTER_ERROR");
+      s->state = SEQ_OPEN;
+      return 0;
+    }
+    if (!control_msg)
+      return seq_bad(preason, "unexpected message type on the control stream");
+    return 0;
+  case WR_TUNNEL_REQUEST_AT_CONNECTOR:
+    if (t != WR_TUNNEL_REQUEST)
+      return seq_bad(preason, "the first message on a request stream must be REQUEST");
+    s->state = SEQ_DONE;
+    return 1;
+  case WR_TUNNEL_REQUEST_AT_EDGE:
+    if (t == WR_TUNNEL_STREAM_ERROR ||
+        (t == WR_TUNNEL_RESPONSE && (m->u.response.status >= 200 || m->u.response.status == 101))) {
+      s->state = SEQ_DONE;
+      return 1;
+    }
+    if (t != WR_TUNNEL_RESPONSE)
+      return seq_bad(preason, "a request stream is answered by RESPONSE or STREAM_ERROR");
+    s->state = SEQ_OPEN; /* an interim 1xx: more follow */
+    return 0;
+  }
+  return seq_bad(preason, "unknown stream role");
+}
+
 /* ---- registration proof ---- */
 
 int wr_tunnel_ct_equal(const void *a, const void *b, size_t n) {

@@ -212,6 +212,29 @@ WR_MUST_CHECK int wr_tunnel_decode(wr_tunnel_decoder *d, const uint8_t *data, si
 int wr_tunnel_decoder_idle(const wr_tunnel_decoder *d);
 const char *wr_tunnel_decoder_reason(const wr_tunnel_decoder *d);
 
+/* Which messages may arrive when, on one stream, seen by its receiver. */
+typedef enum wr_tunnel_stream_role {
+  WR_TUNNEL_CONTROL_AT_EDGE = 0,  /* the edge reading the control stream */
+  WR_TUNNEL_CONTROL_AT_CONNECTOR, /* the connector reading the control stream */
+  WR_TUNNEL_REQUEST_AT_CONNECTOR, /* the connector reading a request stream */
+  WR_TUNNEL_REQUEST_AT_EDGE,      /* the edge reading a request stream's answer */
+} wr_tunnel_stream_role;
+
+typedef struct wr_tunnel_seq {
+  wr_tunnel_stream_role role;
+  int state;
+} wr_tunnel_seq;
+
+void wr_tunnel_seq_init(wr_tunnel_seq *s, wr_tunnel_stream_role role);
+
+/* Checks that m may arrive now (docs/protocol.md, "Messages"). Returns 0
+ * when more messages follow, 1 when m ends the message phase of the stream
+ * (REQUEST; a final RESPONSE or STREAM_ERROR; REGISTER_ERROR): what follows
+ * is raw body bytes, or nothing. WR_ERR_MALFORMED with *preason (static) for
+ * a message out of place: answer with the PROTOCOL reset or close code. */
+WR_MUST_CHECK int wr_tunnel_seq_next(wr_tunnel_seq *s, const wr_tunnel_msg *m,
+                                     const char **preason);
+
 /* The registration proof: HMAC-SHA256 keyed by the tunnel secret over
  *   "warren-tunnel/1 register" | exporter (32) | tunnel_id (16) |
  *   connector_id (16) | conn_index (4 bytes, big endian)

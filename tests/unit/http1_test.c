@@ -218,6 +218,12 @@ static void test_request_get(void) {
   REQ("GET http://h.example/x HTTP/1.1\r\nHost: h.example\r\n\r\n",
       "HEAD GET http://h.example/x 1.1 host=h.example flags=K framing=none cl=0"
       " [Host: h.example]\nDONE\nEOF\n");
+  /* absolute-form: its authority routes the request, not Host (RFC 9112 3.2.2). */
+  REQ("GET http://real.example:8080?x HTTP/1.1\r\nHost: other.example\r\n\r\n",
+      "HEAD GET http://real.example:8080?x 1.1 host=real.example:8080 flags=K framing=none cl=0"
+      " [Host: other.example]\nDONE\nEOF\n");
+  REQ("GET https://h.example/p HTTP/1.0\r\n\r\n",
+      "HEAD GET https://h.example/p 1.0 host=h.example flags= framing=none cl=0\nDONE\nEOF\n");
   /* Methods are case-sensitive tokens: any token is accepted. */
   REQ("PROPFIND /d HTTP/1.1\r\nHost: h\r\n\r\n",
       "HEAD PROPFIND /d 1.1 host=h flags=K framing=none cl=0 [Host: h]\nDONE\nEOF\n");
@@ -385,6 +391,10 @@ static const bad_case bad_requests[] = {
     {"GET * HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "asterisk-form target is only allowed with OPTIONS"},
     {"GET x HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "malformed request-target (not origin-form or absolute-form)"},
     {"CONNECT /x HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "CONNECT needs an authority-form target (host:port)"},
+    {"CONNECT a\"b:1 HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "invalid character in the request-target's authority"},
+    {"GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "userinfo in request-target"},
+    {"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "absolute-form target without a host"},
+    {"GET http://h\"/x HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "invalid character in the request-target's authority"},
     {"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", M, 400, "malformed HTTP version"},
     {"GET / http/1.1\r\nHost: h\r\n\r\n", M, 400, "malformed HTTP version"},
     {"GET / HTTP/1.10\r\nHost: h\r\n\r\n", M, 400, "malformed HTTP version"},
@@ -559,6 +569,12 @@ static void test_limits(void) {
   CHECK_EQ(r.status, 431);
   CHECK_STREQ(r.reason, "too many trailer fields");
   wr_buf_free(&r.t);
+  /* An until-close response body is bounded too. */
+  const char *uc = "HTTP/1.1 200 OK\r\n\r\n0123456789abc";
+  run_all(&r, WR_H1_RESPONSE, WR_H1_M_GET, &lim2, uc, strlen(uc));
+  CHECK_EQ(r.rv, WR_ERR_LIMIT);
+  CHECK_EQ(r.status, 413);
+  wr_buf_free(&r.t);
   /* A chunk line full of extensions is bounded. */
   wr_buf in;
   wr_buf_init(&in, 1 << 20);
@@ -592,6 +608,26 @@ static void test_zero_copy(void) {
   CHECK_EQ(ev.len, 3);
   CHECK_EQ(wr_h1_parse(&p, NULL, 0, &used, &ev), WR_H1_EV_DONE);
   CHECK(wr_h1_parser_idle(&p));
+  wr_h1_parser_free(&p);
+}
+
+static void test_hop_by_hop(void) {
+  const char *in = "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n"
+                   "X-Kept: 2\r\nTE: trailers\r\n\r\n";
+  wr_h1_parser p;
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
+  size_t used;
+  wr_h1_event ev;
+  CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)in, strlen(in), &used, &ev), WR_H1_EV_HEAD);
+  const wr_h1_head *h = ev.head;
+  const char *hop[] = {"Connection", "x-secret", "TE", "Transfer-Encoding", "Upgrade", "Keep-Alive"};
+  const char *e2e[] = {"Host", "X-Kept", "Content-Length", "X-Secre"};
+  for (size_t i = 0; i < 6; i++)
+    CHECK(wr_h1_is_hop_by_hop(h, (wr_h1_slice){hop[i], strlen(hop[i])}));
+  for (size_t i = 0; i < 4; i++)
+    CHECK(!wr_h1_is_hop_by_hop(h, (wr_h1_slice){e2e[i], strlen(e2e[i])}));
+  CHECK(!wr_h1_is_hop_by_hop(NULL, (wr_h1_slice){"X-Secret", 8}));
+  CHECK(wr_h1_is_hop_by_hop(NULL, (wr_h1_slice){"trailer", 7}));
   wr_h1_parser_free(&p);
 }
 
@@ -688,6 +724,7 @@ int main(void) {
   RUN(test_smuggling_stops_at_head);
   RUN(test_limits);
   RUN(test_zero_copy);
+  RUN(test_hop_by_hop);
   RUN(test_alloc_failure);
   RUN(test_serialize);
   return test_done();

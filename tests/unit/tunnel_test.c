@@ -544,6 +544,85 @@ static void test_proof(void) {
   CHECK(wr_tunnel_ct_equal("", "x", 0));
 }
 
+static wr_tunnel_msg of_type(uint64_t type, uint64_t status) {
+  wr_tunnel_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = type;
+  m.u.response.status = status;
+  return m;
+}
+
+/* Feeds a sequence of (type, status) pairs; returns the results as a string
+ * of digits (0, 1) or 'E' for an error, stopping at the first error. */
+static void seq_run(wr_tunnel_stream_role role, const uint64_t (*msgs)[2], size_t n, char *out,
+                    const char **pwhy) {
+  wr_tunnel_seq s;
+  wr_tunnel_seq_init(&s, role);
+  size_t k = 0;
+  *pwhy = NULL;
+  for (size_t i = 0; i < n; i++) {
+    wr_tunnel_msg m = of_type(msgs[i][0], msgs[i][1]);
+    int rv = wr_tunnel_seq_next(&s, &m, pwhy);
+    out[k++] = rv < 0 ? 'E' : (char)('0' + rv);
+    if (rv < 0)
+      break;
+  }
+  out[k] = 0;
+}
+
+static void test_sequence(void) {
+  char got[16];
+  const char *why;
+  const uint64_t edge_ok[][2] = {{WR_TUNNEL_REGISTER, 0}, {WR_TUNNEL_PING, 0}, {WR_TUNNEL_PONG, 0},
+                                 {WR_TUNNEL_UNREGISTER, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_ok, 4, got, &why);
+  CHECK_STREQ(got, "0000");
+  const uint64_t edge_bad1[][2] = {{WR_TUNNEL_PING, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_bad1, 1, got, &why);
+  CHECK_STREQ(got, "E");
+  CHECK_STREQ(why, "the first message on the control stream must be REGISTER");
+  const uint64_t edge_bad2[][2] = {{WR_TUNNEL_REGISTER, 0}, {WR_TUNNEL_REGISTER, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_bad2, 2, got, &why);
+  CHECK_STREQ(got, "0E");
+  CHECK_STREQ(why, "a second REGISTER on the control stream");
+  const uint64_t edge_bad3[][2] = {{WR_TUNNEL_REGISTER, 0}, {WR_TUNNEL_REQUEST, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_bad3, 2, got, &why);
+  CHECK_STREQ(why, "unexpected message type on the control stream");
+
+  const uint64_t conn_ok[][2] = {{WR_TUNNEL_REGISTERED, 0}, {WR_TUNNEL_PING, 0}, {WR_TUNNEL_UNREGISTER, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_ok, 3, got, &why);
+  CHECK_STREQ(got, "000");
+  const uint64_t conn_refused[][2] = {{WR_TUNNEL_REGISTER_ERROR, 0}, {WR_TUNNEL_PING, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_refused, 2, got, &why);
+  CHECK_STREQ(got, "1E");
+  CHECK_STREQ(why, "message after the end of the stream's messages");
+  const uint64_t conn_bad[][2] = {{WR_TUNNEL_PONG, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_bad, 1, got, &why);
+  CHECK_STREQ(why, "the edge's first message must be REGISTERED or REGISTER_ERROR");
+
+  const uint64_t req_ok[][2] = {{WR_TUNNEL_REQUEST, 0}, {WR_TUNNEL_REQUEST, 0}};
+  seq_run(WR_TUNNEL_REQUEST_AT_CONNECTOR, req_ok, 2, got, &why);
+  CHECK_STREQ(got, "1E");
+  const uint64_t req_bad[][2] = {{WR_TUNNEL_RESPONSE, 200}};
+  seq_run(WR_TUNNEL_REQUEST_AT_CONNECTOR, req_bad, 1, got, &why);
+  CHECK_STREQ(why, "the first message on a request stream must be REQUEST");
+
+  const uint64_t resp_ok[][2] = {{WR_TUNNEL_RESPONSE, 100}, {WR_TUNNEL_RESPONSE, 103},
+                                 {WR_TUNNEL_RESPONSE, 204}};
+  seq_run(WR_TUNNEL_REQUEST_AT_EDGE, resp_ok, 3, got, &why);
+  CHECK_STREQ(got, "001");
+  const uint64_t resp_ws[][2] = {{WR_TUNNEL_RESPONSE, 101}};
+  seq_run(WR_TUNNEL_REQUEST_AT_EDGE, resp_ws, 1, got, &why);
+  CHECK_STREQ(got, "1");
+  const uint64_t resp_err[][2] = {{WR_TUNNEL_RESPONSE, 100}, {WR_TUNNEL_STREAM_ERROR, 0},
+                                  {WR_TUNNEL_RESPONSE, 200}};
+  seq_run(WR_TUNNEL_REQUEST_AT_EDGE, resp_err, 3, got, &why);
+  CHECK_STREQ(got, "01E");
+  const uint64_t resp_bad[][2] = {{WR_TUNNEL_PING, 0}};
+  seq_run(WR_TUNNEL_REQUEST_AT_EDGE, resp_bad, 1, got, &why);
+  CHECK_STREQ(why, "a request stream is answered by RESPONSE or STREAM_ERROR");
+}
+
 static void test_alloc_failure(void) {
   wr_tunnel_decoder d;
   wr_mem_fail_after(0);
@@ -568,6 +647,7 @@ int main(void) {
   RUN(test_limits);
   RUN(test_encode_rejects);
   RUN(test_proof);
+  RUN(test_sequence);
   RUN(test_alloc_failure);
   return test_done();
 }
