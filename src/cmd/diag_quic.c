@@ -97,6 +97,8 @@ typedef struct diag {
   int connected, finished, failed, timed_out, peer_control;
   uint64_t t0, t_connected, t_done;
   char reason[512];
+  wr_quic_conn_stats stats;
+  int have_stats;
   int h3_status;
   uint64_t h3_body;
   uint8_t h3_hash[32];
@@ -478,7 +480,8 @@ static void cli_connected(wr_quic_conn *c) {
 }
 
 static void cli_closed(wr_quic_conn *c, int err, const char *reason) {
-  (void)c;
+  wr_quic_conn_get_stats(c, &D.stats);
+  D.have_stats = 1;
   D.conn = NULL;
   if (!D.finished && !D.failed) {
     D.failed = 1;
@@ -792,11 +795,14 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       } else {
         uint64_t total = D.bytes * D.nstreams;
         printf("ok: %llu bytes %s on %u stream%s in %.1f ms (%.1f MB/s%s), "
-               "handshake %.1f ms\n",
+               "handshake %.1f ms, rtt %.2f ms, cwnd %llu, lost %llu, packets %llu in %llu "
+               "sends\n",
                (unsigned long long)total, D.sink ? "sent and verified" : "echoed", D.nstreams,
                D.nstreams == 1 ? "" : "s", ms,
                ms > 0 ? (double)total / (ms / 1000.0) / 1e6 : 0.0,
-               D.sink ? "" : " each way", hs);
+               D.sink ? "" : " each way", hs, (double)D.stats.smoothed_rtt_ns / 1e6,
+               (unsigned long long)D.stats.cwnd, (unsigned long long)D.stats.lost_packets,
+               (unsigned long long)D.stats.pkts_sent, (unsigned long long)D.stats.send_batches);
       }
       status = 0;
     } else {
