@@ -1048,8 +1048,10 @@ static void conn_write(wr_quic_conn *c) {
   ngtcp2_path_storage_zero(&ps);
   for (int batch = 0; batch < MAX_BATCHES_PER_WRITE; batch++) {
     size_t npkts = 0, gso_size = 0;
-    int done = 0;
-    while (npkts < max_pkts) {
+    int done = 0, spins = 0;
+    /* spins bounds the calls that produce no packet (stream switches), so a
+     * stream ngtcp2 keeps refusing cannot hold the loop. */
+    while (npkts < max_pkts && spins++ < 4096) {
       size_t avail = 0;
       uint8_t *p = wr_udp_batch_space(&ep->batch, &avail);
       if (!p || avail < max_udp || ep->batch.nmsgs == WR_UDP_MAX_BATCH) {

@@ -884,6 +884,174 @@ static void test_ca_signed_leaf_names_checked(void) {
   CHECK(strstr(reason, "not issued for other.example") != NULL);
 }
 
+
+/* ---- a lossy relay: client -> relay -> server and back, dropping every
+ * Nth datagram each way, so retransmissions must come from the send queue ---- */
+
+typedef struct relay {
+  wr_udp_sock *front; /* the client talks to this */
+  wr_udp_sock *back;  /* this talks to the server */
+  wr_udp_addr server, client;
+  int have_client;
+  unsigned n, drop_every;
+  uint64_t dropped, forwarded;
+} relay;
+
+static void relay_forward(relay *r, wr_udp_sock *out, const wr_udp_addr *to,
+                          const wr_udp_dgram *d) {
+  WR_UDP_DGRAM_FOREACH_SEG(d, p, len) {
+    if (++r->n % r->drop_every == 0) {
+      r->dropped++;
+      continue;
+    }
+    wr_udp_msg m;
+    memset(&m, 0, sizeof m);
+    m.data = p;
+    m.len = len;
+    m.peer = *to;
+    if (wr_udp_send(out, &m, 1) == 1)
+      r->forwarded++;
+  }
+}
+
+static void relay_front(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *user) {
+  relay *r = user;
+  (void)s;
+  for (size_t i = 0; i < n; i++) {
+    r->client = d[i].peer;
+    r->have_client = 1;
+    relay_forward(r, r->back, &r->server, &d[i]);
+  }
+}
+
+static void relay_back(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *user) {
+  relay *r = user;
+  (void)s;
+  for (size_t i = 0; i < n; i++)
+    if (r->have_client)
+      relay_forward(r, r->front, &r->client, &d[i]);
+}
+
+static void test_loss_through_relay(void) {
+  reset_srv_state();
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  relay r;
+  memset(&r, 0, sizeof r);
+  r.drop_every = 25; /* 4 % loss each way */
+  wr_udp_addr a;
+  CHECK_EQ(wr_udp_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
+  CHECK_EQ(wr_udp_open(&r.front, &a, NULL), 0);
+  CHECK_EQ(wr_udp_open(&r.back, &a, NULL), 0);
+  struct sockaddr_storage ss = saddr("127.0.0.1", ep_port(srv));
+  memset(&r.server, 0, sizeof r.server);
+  memcpy(&r.server.ss, &ss, sizeof(struct sockaddr_in));
+  r.server.len = sizeof(struct sockaddr_in);
+  CHECK_EQ(wr_udp_start(r.front, &loop, relay_front, &r), 0);
+  CHECK_EQ(wr_udp_start(r.back, &loop, relay_back, &r), 0);
+  xfer_init(4u << 20);
+  struct sockaddr_storage to = saddr("127.0.0.1", wr_udp_addr_port(wr_udp_local_addr(r.front)));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
+  CHECK(run_until(&xfer.got_fin, 30000));
+  CHECK(xfer_check());
+  CHECK(r.dropped > 100);
+  wr_quic_conn_stats st;
+  if (!xfer.closed) {
+    wr_quic_conn_get_stats(c, &st);
+    CHECK(st.lost_packets > 0);
+    CHECK(st.congestion_events > 0);
+  }
+  wr_udp_close(r.front, NULL, NULL);
+  wr_udp_close(r.back, NULL, NULL);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
+/* 100 streams at once, each echoed and checked. */
+static int many_done, many_ok;
+static uint8_t many_data[20000];
+typedef struct many_st {
+  size_t sent, got;
+  struct sha256_ctx h;
+} many_st;
+
+static void many_pump(wr_quic_stream *s) {
+  many_st *m = wr_quic_stream_get_user_data(s);
+  while (m->sent < sizeof many_data) {
+    ssize_t n = wr_quic_stream_write(s, many_data + m->sent, sizeof many_data - m->sent);
+    if (n <= 0)
+      return;
+    m->sent += (size_t)n;
+  }
+  if (wr_quic_stream_end(s) != 0)
+    return;
+}
+static void many_on_connected(wr_quic_conn *c) {
+  for (int i = 0; i < 100; i++) {
+    many_st *m = wr_calloc(1, sizeof *m);
+    sha256_init(&m->h);
+    wr_quic_stream *s = NULL;
+    CHECK_EQ(wr_quic_stream_open(c, 0, m, &s), 0);
+    if (s)
+      many_pump(s);
+  }
+}
+static void many_on_data(wr_quic_stream *s, const uint8_t *data, size_t len, int fin) {
+  many_st *m = wr_quic_stream_get_user_data(s);
+  sha256_update(&m->h, len, data);
+  m->got += len;
+  wr_quic_stream_consume(s, len);
+  if (fin) {
+    uint8_t want[32], got[32];
+    struct sha256_ctx h;
+    sha256_init(&h);
+    sha256_update(&h, sizeof many_data, many_data);
+    sha256_digest(&h, 32, want);
+    sha256_digest(&m->h, 32, got);
+    many_ok += m->got == sizeof many_data && memcmp(want, got, 32) == 0;
+    many_done++;
+  }
+}
+static void many_on_close(wr_quic_stream *s, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  wr_free(wr_quic_stream_get_user_data(s));
+}
+
+static void test_hundred_streams(void) {
+  reset_srv_state();
+  many_done = many_ok = 0;
+  for (size_t i = 0; i < sizeof many_data; i++)
+    many_data[i] = (uint8_t)(i * 7 + 3);
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  xfer_init(0);
+  wr_quic_callbacks cbs = cli_cbs;
+  cbs.on_connected = many_on_connected;
+  cbs.on_stream_data = many_on_data;
+  cbs.on_stream_writable = many_pump;
+  cbs.on_stream_close = many_on_close;
+  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
+  int done = 0;
+  for (int i = 0; i < 500 && many_done < 100; i++)
+    run_until(&done, 20);
+  CHECK_EQ(many_done, 100);
+  CHECK_EQ(many_ok, 100);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -912,6 +1080,8 @@ int main(void) {
   RUN(test_backpressure);
   RUN(test_alpn_mismatch);
   RUN(test_ca_signed_leaf_names_checked);
+  RUN(test_loss_through_relay);
+  RUN(test_hundred_streams);
   wr_free(xfer.data);
   uv_loop_close(&loop);
   char cmd[400];
