@@ -836,3 +836,65 @@ int wr_tls_session_export(const wr_tls_session *s, const char *label, const uint
                                outlen, (char *)out);
   return grc < 0 ? WR_ERR_INVAL : 0;
 }
+
+/* ---- sessions over a byte stream (TLS over TCP) ---- */
+
+/* The same ciphers as QUIC; TLS 1.2 too unless the caller asks for 1.3 only
+ * (the public HTTPS side meets old clients; tunnels bind registration to a
+ * TLS 1.3 exporter). */
+static const char stream_priority[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+    "+CHACHA20-POLY1305";
+static const char stream_priority13[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305";
+
+static int stream_session(wr_tls_session *s, unsigned gflags, const char *alpn,
+                          unsigned alpn_flags, gnutls_certificate_credentials_t cred,
+                          unsigned flags) {
+  gnutls_datum_t protos[MAX_ALPN];
+  size_t nprotos = 0;
+  memset(s, 0, sizeof *s);
+  if (parse_alpn(alpn, protos, &nprotos) != 0)
+    return WR_ERR_INVAL;
+  if (gnutls_init(&s->gs, gflags | GNUTLS_NO_TICKETS | GNUTLS_NONBLOCK) < 0) {
+    s->gs = NULL;
+    return WR_ERR_NOMEM;
+  }
+  const char *prio = (flags & WR_TLS_STREAM_TLS13_ONLY) ? stream_priority13 : stream_priority;
+  if (gnutls_priority_set_direct(s->gs, prio, NULL) < 0 ||
+      gnutls_credentials_set(s->gs, GNUTLS_CRD_CERTIFICATE, cred) < 0 ||
+      gnutls_alpn_set_protocols(s->gs, protos, (unsigned)nprotos, alpn_flags) < 0) {
+    wr_tls_session_free(s);
+    return WR_ERR_NOMEM;
+  }
+  /* verify_cb finds the session here (conn_ref is first, so this is s). */
+  gnutls_session_set_ptr(s->gs, &s->conn_ref);
+  return 0;
+}
+
+int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *srv,
+                                      const char *alpn, unsigned flags) {
+  int rc = stream_session(s, GNUTLS_SERVER, alpn,
+                          GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE, srv->cred, flags);
+  if (rc == 0 && !(flags & WR_TLS_STREAM_ALPN_OPTIONAL))
+    gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
+                                       client_hello_hook);
+  return rc;
+}
+
+int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli,
+                                      const char *name, const char *alpn, unsigned flags) {
+  int rc = stream_session(s, GNUTLS_CLIENT, alpn, GNUTLS_ALPN_MANDATORY, cli->cred, flags);
+  if (rc != 0)
+    return rc;
+  s->client = cli;
+  snprintf(s->verify_name, sizeof s->verify_name, "%s", name ? name : "");
+  uint8_t ip[16];
+  /* SNI only for DNS names: RFC 6066 forbids IP literals. */
+  if (name && name[0] && inet_pton(AF_INET, name, ip) != 1 && inet_pton(AF_INET6, name, ip) != 1 &&
+      gnutls_server_name_set(s->gs, GNUTLS_NAME_DNS, name, strlen(name)) < 0) {
+    wr_tls_session_free(s);
+    return WR_ERR_NOMEM;
+  }
+  return 0;
+}

@@ -118,6 +118,24 @@ WR_MUST_CHECK int wr_tls_session_init_client(wr_tls_session *s, const wr_tls_cli
                                              const char *name, const char *alpn,
                                              ngtcp2_crypto_get_conn get_conn, void *user_data);
 
+/* Flags for sessions over a byte stream (TLS over TCP). */
+#define WR_TLS_STREAM_TLS13_ONLY 0x1u    /* refuse TLS 1.2 (tunnels bind to the 1.3 exporter) */
+#define WR_TLS_STREAM_ALPN_OPTIONAL 0x2u /* server: admit a client that offers no ALPN */
+
+/* Server and client sessions for TLS over a byte stream (src/transport/
+ * tls_tcp.c drives them with its own push/pull functions): the same
+ * credentials, ALPN rules (a client offering none of alpn is refused; one
+ * offering no ALPN at all too, unless WR_TLS_STREAM_ALPN_OPTIONAL), the same
+ * verification and refusal sentences (s->error) and SNI as the QUIC sessions,
+ * without the QUIC glue. TLS 1.2 and 1.3 unless WR_TLS_STREAM_TLS13_ONLY.
+ * The session pointer (gnutls_session_get_ptr) is s; conn_ref is unused.
+ * Errors as wr_tls_session_init_server/client. */
+WR_MUST_CHECK int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *srv,
+                                                    const char *alpn, unsigned flags);
+WR_MUST_CHECK int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli,
+                                                    const char *name, const char *alpn,
+                                                    unsigned flags);
+
 /* Frees the GnuTLS session (safe on a zeroed or already freed session). */
 void wr_tls_session_free(wr_tls_session *s);
 
