@@ -53,7 +53,7 @@ typedef struct wr_tt_events {
 typedef struct wr_tt_stats {
   uint64_t rtt_ns;
   uint64_t cwnd;
-  uint64_t lost_packets; /* 0 on TCP, where the kernel hides loss */
+  uint64_t lost_packets; /* QUIC: packets lost; TCP: segments retransmitted (TCP_INFO) */
   uint64_t bytes_sent, bytes_recv;
   uint64_t streams_open;
 } wr_tt_stats;
