@@ -418,6 +418,15 @@ static void conn_deliver_closed(wr_quic_conn *c, int err, const char *reason) {
     c->cb.on_closed(c, err, reason);
 }
 
+/* The interface to pin a send to: only for an IPv6 link-local source, which
+ * exists on one interface; otherwise routing chooses (asymmetric routes). */
+static unsigned out_ifindex(const wr_udp_addr *local, unsigned ifindex) {
+  if (local && local->sa.sa_family == AF_INET6 &&
+      IN6_IS_ADDR_LINKLOCAL(&local->in6.sin6_addr))
+    return ifindex;
+  return 0;
+}
+
 static void send_raw(wr_quic_endpoint *ep, const wr_udp_addr *local, const wr_udp_addr *remote,
                      unsigned ifindex, const uint8_t *data, size_t len) {
   if (!ep->sock)
@@ -429,7 +438,7 @@ static void send_raw(wr_quic_endpoint *ep, const wr_udp_addr *local, const wr_ud
   m.peer = *remote;
   if (local)
     m.local = *local;
-  m.ifindex = ifindex;
+  m.ifindex = out_ifindex(local, ifindex);
   int rc = wr_udp_send(ep->sock, &m, 1);
   if (rc < 0)
     ep->stats.send_errors++;
@@ -1272,7 +1281,7 @@ static void conn_read(wr_quic_conn *c, const wr_udp_dgram *d, const uint8_t *pkt
     addr_from_ngtcp2(&c->local, &cur->local);
     addr_from_ngtcp2(&c->remote, &cur->remote);
   }
-  c->ifindex = d->ifindex;
+  c->ifindex = out_ifindex(&d->local, d->ifindex);
   if (!c->touched) {
     c->touched = 1;
     c->touched_next = c->ep->touched;
@@ -1415,7 +1424,7 @@ static void ep_accept(wr_quic_endpoint *ep, const wr_udp_dgram *d, const uint8_t
   wr_hex_encode(c->idstr, scid.data, 8);
   ngtcp2_path path;
   conn_set_path(c, &d->local, &d->peer, &path);
-  c->ifindex = d->ifindex;
+  c->ifindex = out_ifindex(&d->local, d->ifindex);
   ngtcp2_callbacks cbs;
   fill_callbacks(&cbs, 1);
   if (ngtcp2_conn_server_new(&c->nc, &hd.scid, &scid, &path, hd.version, &cbs, &st, &tp,

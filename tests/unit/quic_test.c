@@ -1171,6 +1171,47 @@ static void test_allocation_failures(void) {
   wr_tls_client_del(ctls);
 }
 
+
+/* Under load: with a threshold of one handshake in progress, the second of two
+ * simultaneous clients is asked to Retry; both connect. */
+static int two_connected;
+static void two_on_connected(wr_quic_conn *c) {
+  (void)c;
+  two_connected++;
+}
+
+static void test_retry_under_load(void) {
+  reset_srv_state();
+  two_connected = 0;
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_config cfg = {.alpn = ALPN};
+  wr_quic_server_config sc = {.tls = stls, .callbacks = srv_cbs, .retry_threshold = 1};
+  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  wr_quic_endpoint *srv = NULL;
+  CHECK_EQ(wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc), 0);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  wr_quic_callbacks cbs = {.on_connected = two_on_connected};
+  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c1 = NULL, *c2 = NULL;
+  CHECK_EQ(wr_quic_connect(&c1, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
+  CHECK_EQ(wr_quic_connect(&c2, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
+  int done = 0;
+  for (int i = 0; i < 250 && two_connected < 2; i++)
+    run_until(&done, 20);
+  CHECK_EQ(two_connected, 2);
+  wr_quic_endpoint_stats es;
+  wr_quic_endpoint_get_stats(srv, &es);
+  CHECK_EQ(es.retries_sent, 1);
+  CHECK_EQ(es.conns_accepted, 2);
+  CHECK_EQ(es.handshakes_in_progress, 0);
+  CHECK_EQ(es.conns_open, 2);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -1192,6 +1233,7 @@ int main(void) {
   RUN(test_wrong_ca_refused);
   RUN(test_wrong_pin_refused);
   RUN(test_retry_always);
+  RUN(test_retry_under_load);
   RUN(test_idle_timeout);
   RUN(test_keepalive_keeps_connection);
   RUN(test_stream_reset);
