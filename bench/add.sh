@@ -1,0 +1,109 @@
+#!/bin/bash
+# bench/add.sh: `warren add` speed, side by side in one run with
+#   - openssl dgst -sha256 on the same 1 GiB file (the hashing limit: SHA-NI),
+#   - the npm reference importer (ipfs-unixfs-importer 17, tests/npm/import.mjs),
+# on a 1 GiB file (MB/s) and a tree of 10,000 small files (files/s).
+#
+#   bench/add.sh [--size-mib N] [--files N] [--dir DIR]
+#
+# warren runs twice per input: into a fresh store (blocks written to LMDB,
+# root pinned) and with --only-hash. The npm importer hashes into a
+# black-hole blockstore, so its figure compares best with --only-hash.
+# Every run must give the same root CID; the script fails otherwise.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WARREN=$ROOT/build/warren
+SIZE_MIB=1024
+NFILES=10000
+WORK=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size-mib) SIZE_MIB=$2; shift 2 ;;
+    --files) NFILES=$2; shift 2 ;;
+    --dir) WORK=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "add.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -x "$WARREN" ] || { echo "add.sh: build/warren is missing: run make first" >&2; exit 1; }
+if [ ! -d "$ROOT/tests/npm/node_modules/ipfs-unixfs-importer" ]; then
+  (cd "$ROOT/tests/npm" && npm ci --no-audit --no-fund >/dev/null)
+fi
+if [ -z "$WORK" ]; then
+  WORK=$(mktemp -d /tmp/warren-bench-add.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+fi
+mkdir -p "$WORK"
+
+now() { date +%s.%N; }
+# Runs a command, prints its wall-clock seconds; its stdout goes to $WORK/out.
+timed() {
+  local t0 t1
+  t0=$(now)
+  "$@" >"$WORK/out"
+  t1=$(now)
+  awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.4f", a - b }' 
+}
+
+echo "add.sh: making a ${SIZE_MIB} MiB file and a tree of $NFILES small files in $WORK" >&2
+BIG=$WORK/big.bin
+head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$BIG"
+TREE=$WORK/tree
+rm -rf "$TREE"
+/usr/bin/python3 - "$TREE" "$NFILES" <<'EOF'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+r = random.Random(1)
+per = 100
+for i in range(n):
+    d = os.path.join(root, f"d{i // per:04d}")
+    if i % per == 0:
+        os.makedirs(d)
+    with open(os.path.join(d, f"f{i % per:03d}.txt"), "wb") as f:
+        f.write(r.randbytes(r.randint(100, 4000)))
+EOF
+# Warm the page cache so every contender reads from memory.
+cat "$BIG" >/dev/null
+find "$TREE" -type f -exec cat {} + >/dev/null
+
+BYTES=$((SIZE_MIB * 1024 * 1024))
+mbs() { awk -v b="$BYTES" -v t="$1" 'BEGIN { printf "%.0f", b / t / 1e6 }'; }
+fps() { awk -v n="$NFILES" -v t="$1" 'BEGIN { printf "%.0f", n / t }'; }
+
+t_ssl=$(timed openssl dgst -sha256 "$BIG")
+export WARREN_PATH=$WORK/repo
+rm -rf "$WARREN_PATH"
+t_w=$(timed "$WARREN" add -Q --progress=false "$BIG"); cid_w=$(cat "$WORK/out")
+t_wn=$(timed "$WARREN" add -Q -n "$BIG"); cid_wn=$(cat "$WORK/out")
+t_npm=$(timed node "$ROOT/tests/npm/import.mjs" "$BIG"); cid_npm=$(cat "$WORK/out")
+if [ "$cid_w" != "$cid_npm" ] || [ "$cid_wn" != "$cid_npm" ]; then
+  echo "add.sh: root CIDs differ: warren $cid_w / $cid_wn, npm $cid_npm" >&2
+  exit 1
+fi
+
+rm -rf "$WARREN_PATH"
+t_tw=$(timed "$WARREN" add -Q -r --progress=false "$TREE"); tcid_w=$(cat "$WORK/out")
+t_twn=$(timed "$WARREN" add -Q -n -r "$TREE"); tcid_wn=$(cat "$WORK/out")
+t_tnpm=$(timed node "$ROOT/tests/npm/import.mjs" "$TREE"); tcid_npm=$(cat "$WORK/out")
+if [ "$tcid_w" != "$tcid_npm" ] || [ "$tcid_wn" != "$tcid_npm" ]; then
+  echo "add.sh: tree root CIDs differ: warren $tcid_w / $tcid_wn, npm $tcid_npm" >&2
+  exit 1
+fi
+
+ssl=$(mbs "$t_ssl"); w=$(mbs "$t_w"); wn=$(mbs "$t_wn"); npm=$(mbs "$t_npm")
+tw=$(fps "$t_tw"); twn=$(fps "$t_twn"); tnpm=$(fps "$t_tnpm")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+printf '\n## bench/add (%s MiB file, %s files; %s)\n\n' "$SIZE_MIB" "$NFILES" "$(date -u +%Y-%m-%dT%H:%MZ)"
+printf '| input | contender | speed | vs openssl | vs npm |\n'
+printf '| --- | --- | --- | --- | --- |\n'
+printf '| %s MiB file | openssl dgst -sha256 | %s MB/s | 1.00 | %s |\n' "$SIZE_MIB" "$ssl" "$(ratio "$ssl" "$npm")"
+printf '| %s MiB file | warren add (store + pin) | %s MB/s | %s | %s |\n' "$SIZE_MIB" "$w" "$(ratio "$w" "$ssl")" "$(ratio "$w" "$npm")"
+printf '| %s MiB file | warren add --only-hash | %s MB/s | %s | %s |\n' "$SIZE_MIB" "$wn" "$(ratio "$wn" "$ssl")" "$(ratio "$wn" "$npm")"
+printf '| %s MiB file | npm ipfs-unixfs-importer | %s MB/s | %s | 1.00 |\n' "$SIZE_MIB" "$npm" "$(ratio "$npm" "$ssl")"
+printf '| %s small files | warren add -r (store + pin) | %s files/s | | %s |\n' "$NFILES" "$tw" "$(ratio "$tw" "$tnpm")"
+printf '| %s small files | warren add -r --only-hash | %s files/s | | %s |\n' "$NFILES" "$twn" "$(ratio "$twn" "$tnpm")"
+printf '| %s small files | npm ipfs-unixfs-importer | %s files/s | | 1.00 |\n' "$NFILES" "$tnpm"
+printf '\nAims: warren add >= 0.70 x openssl on the file; >= 10 x npm on the tree.\n'
+printf 'Root CIDs identical across all runs: %s (file), %s (tree).\n' "$cid_w" "$tcid_w"
