@@ -454,3 +454,79 @@ def test_car_from_warren_reads_in_npm(warren_bin, node_bin, repo, tree, tmp_path
     assert bad == "0"
     # Every block the import made: same count as a fresh --only-hash import.
     assert int(n) > 6000
+
+
+# --- gateway-conformance fixtures: kubo-made CARs read back --------------------------
+
+GW = ROOT.parent / "shared" / "vectors" / "gateway-conformance"
+if not GW.exists():
+    GW = pathlib.Path("/work/shared/vectors/gateway-conformance")
+
+
+def import_car(car):
+    r = run_warren("dag", "import", car)
+    assert r.returncode == 0, r.stderr
+    roots = re.findall(r"Pinned root\s+(\S+)\s+success", r.stdout)
+    assert roots, r.stdout
+    return roots[0]
+
+
+def lorem_text():
+    """The multi-block text of the fixtures' recipes (the here-document;
+    the fixture keeps its blank line, so the text went in quoted)."""
+    readme = (GW / "path_gateway_unixfs" / "README.md").read_text()
+    body = readme.split("TEXT=$(cat <<-EOF", 1)[1].split("\nEOF", 1)[0]
+    return body.lstrip(" ").lstrip("\n")
+
+
+def test_gateway_symlink_fixture(warren_bin, repo, tmp_path):
+    """symlink.car was made by kubo 0.18 from `ipfs add -Qr testfiles`; adding
+    the same folder here gives its root, and get restores the symlink."""
+    root = import_car(GW / "path_gateway_unixfs" / "symlink.car")
+    src = tmp_path / "testfiles"
+    src.mkdir()
+    (src / "foo").write_text("content\n")
+    os.symlink("foo", src / "bar")
+    assert warren_root("-r", "-n", src) == root
+    out = tmp_path / "out"
+    assert run_warren("get", root, "-o", out).returncode == 0
+    assert os.readlink(out / "bar") == "foo"
+    assert (out / "foo").read_text() == "content\n"
+
+
+def test_gateway_dir_with_files_fixture(warren_bin, repo, tmp_path):
+    root = import_car(GW / "path_gateway_unixfs" / "dir-with-files.car")
+    cat = lambda p: subprocess.run([str(WARREN), "cat", f"{root}/{p}"], capture_output=True,
+                                   text=True, timeout=30).stdout
+    assert cat("hello.txt") == "hello world\n"
+    assert cat("ascii.txt") == "hello application/vnd.ipld.car\n"
+    text = lorem_text()
+    assert cat("multiblock.txt") == text
+    # The recipe's `ipfs add --cid-version=1 --chunker=size-256` of the text.
+    f = tmp_path / "multiblock.txt"
+    f.write_text(text)
+    listing = run_warren("ls", root).stdout
+    want = [ln.split()[0] for ln in listing.split("\n") if ln.endswith(" multiblock.txt")][0]
+    assert warren_root("-n", "--cid-version=1", "--chunker=size-256", f) == want
+    # A range inside the 256-byte chunks.
+    got = subprocess.run([str(WARREN), "cat", "--offset", "250", "--length", "300",
+                          f"{root}/multiblock.txt"], capture_output=True, text=True)
+    assert got.stdout == text[250:550]
+
+
+def test_gateway_hamt_fixture(warren_bin, repo, tmp_path):
+    """A kubo-made single-layer HAMT of 1000 multi-block files: listed,
+    resolved by name and written out."""
+    root = import_car(GW / "trustless_gateway_car" / "single-layer-hamt-with-multi-block-files.car")
+    r = run_warren("ls", root)
+    assert r.returncode == 0, r.stderr
+    names = sorted(ln.split()[-1] for ln in r.stdout.strip().split("\n"))
+    assert len(names) == 1000
+    text = lorem_text()
+    got = subprocess.run([str(WARREN), "cat", f"{root}/{names[500]}"], capture_output=True,
+                         text=True)
+    assert got.stdout == text
+    out = tmp_path / "out"
+    assert run_warren("get", root, "-o", out).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert all((out / n).read_text() == text for n in names[:50])
