@@ -39,8 +39,11 @@
 #define WR_BS_MAX_KEY WR_MH_MAX_BYTES
 /* A write transaction commits by itself after this many block bytes and goes
  * on in a fresh transaction, so memory stays bounded on a huge import (LMDB
- * keeps dirty pages in memory until commit). See wr_bs_txn_put. */
-#define WR_BS_CHECKPOINT_BYTES (256u * 1024 * 1024)
+ * keeps dirty pages in memory until commit). See wr_bs_txn_put. Measured on a
+ * 300 MiB dag import: 256 MiB steps peak at 279 MB RSS and 2.0 s, 64 MiB at
+ * 132 MB and 0.6 s, 32 MiB at 105 MB and 0.43 s (a commit without fsync is
+ * cheap, and smaller steps keep the copies in cache). */
+#define WR_BS_CHECKPOINT_BYTES (32u * 1024 * 1024)
 
 typedef struct wr_bs wr_bs;
 typedef struct wr_bs_txn wr_bs_txn;
