@@ -365,6 +365,14 @@ static wr_quic_stream *stream_new(wr_quic_conn *c, int64_t id, void *user_data) 
 /* Unlinks and frees s, after telling the application. */
 static void stream_finish(wr_quic_stream *s, int has_code, uint64_t code) {
   wr_quic_conn *c = s->c;
+  if (c->nc && c->state <= ST_OPEN && !ngtcp2_conn_is_local_stream(c->nc, s->id)) {
+    /* 0.12 does not replenish the peer's stream credit by itself: without
+     * this a peer could open only max_streams_bidi streams in a lifetime. */
+    if (ngtcp2_is_bidi_stream(s->id))
+      ngtcp2_conn_extend_max_streams_bidi(c->nc, 1);
+    else
+      ngtcp2_conn_extend_max_streams_uni(c->nc, 1);
+  }
   if (c->nc) {
     c->lost_closed += ngtcp2_conn_get_stream_loss_count(c->nc, s->id);
     /* Bytes delivered but never consumed still count against the connection
@@ -802,7 +810,10 @@ static int cb_extend_max_local_streams_bidi(ngtcp2_conn *nc, uint64_t max_stream
   wr_quic_conn *c = ud;
   (void)nc;
   (void)max_streams;
-  if (c->cb.on_streams_available && !c->app_gone && c->state == ST_OPEN)
+  /* The first call comes with the handshake, before on_connected: the
+   * application learns its initial credit from on_connected itself. */
+  if (c->cb.on_streams_available && !c->app_gone && c->state == ST_OPEN &&
+      !c->connected_pending)
     c->cb.on_streams_available(c);
   return 0;
 }

@@ -1212,6 +1212,72 @@ static void test_retry_under_load(void) {
   wr_tls_client_del(ctls);
 }
 
+
+/* Stream credit: with the peer allowing 4 streams, the 5th open answers
+ * WR_ERR_LIMIT; once streams finish, on_streams_available fires and the
+ * next batch opens. 12 streams in all, each a small echo. */
+static int lim_opened, lim_done, lim_limited, lim_available;
+static wr_quic_conn *lim_conn;
+static void lim_open_some(wr_quic_conn *c) {
+  while (lim_opened < 12) {
+    wr_quic_stream *s = NULL;
+    int rv = wr_quic_stream_open(c, 0, NULL, &s);
+    if (rv == WR_ERR_LIMIT) {
+      lim_limited++;
+      return;
+    }
+    CHECK_EQ(rv, 0);
+    if (rv != 0)
+      return;
+    lim_opened++;
+    CHECK_EQ(wr_quic_stream_write(s, "abc", 3), 3);
+    CHECK_EQ(wr_quic_stream_end(s), 0);
+  }
+}
+static void lim_connected(wr_quic_conn *c) {
+  lim_conn = c;
+  lim_open_some(c);
+}
+static void lim_available_cb(wr_quic_conn *c) {
+  lim_available++;
+  lim_open_some(c);
+}
+static void lim_data(wr_quic_stream *s, const uint8_t *data, size_t len, int fin) {
+  (void)data;
+  wr_quic_stream_consume(s, len);
+  if (fin)
+    lim_done++;
+}
+
+static void test_stream_limit_and_credit(void) {
+  reset_srv_state();
+  lim_opened = lim_done = lim_limited = lim_available = 0;
+  wr_quic_config scfg = {.max_streams_bidi = 4};
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &scfg);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  xfer_init(0);
+  wr_quic_callbacks cbs = {.on_connected = lim_connected,
+                           .on_streams_available = lim_available_cb,
+                           .on_stream_data = lim_data};
+  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
+  int done = 0;
+  for (int i = 0; i < 250 && lim_done < 12; i++)
+    run_until(&done, 20);
+  CHECK_EQ(lim_done, 12);
+  CHECK(lim_limited >= 2);
+  CHECK(lim_available >= 2);
+  if (lim_available < 2)
+    fprintf(stderr, "  limited=%d available=%d opened=%d\n", lim_limited, lim_available, lim_opened);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -1244,6 +1310,7 @@ int main(void) {
   RUN(test_loss_through_relay);
   RUN(test_hundred_streams);
   RUN(test_server_opens_stream);
+  RUN(test_stream_limit_and_credit);
   RUN(test_allocation_failures);
   wr_free(xfer.data);
   uv_loop_close(&loop);
