@@ -30,6 +30,7 @@ static const wr_command commands[] = {
     {"cat", "Print a file from the store (CID[/path], --offset, --length)", wr_cmd_cat},
     {"get", "Write a file or folder from the store to disk", wr_cmd_get},
     {"ls", "List a folder in the store", wr_cmd_ls},
+    {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

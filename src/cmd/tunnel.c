@@ -1,0 +1,431 @@
+/* tunnel.c: `warren tunnel ...` — tunnels on the edge's side (create, list,
+ * delete) and the connector's ingress rules (ingress validate, ingress rule).
+ *
+ * As in cloudflared, the tunnel flags may come before or after the
+ * subcommand (`warren tunnel --config x.yml ingress validate` and `warren
+ * tunnel ingress validate --config x.yml` are the same): one getopt pass
+ * over the whole line collects every flag into tunnel_opts, and what is
+ * left is the subcommand and its arguments. A new subcommand (`run`) adds
+ * its flags to the table and a row to `subcommands`. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/credentials.h"
+#include "app/ingress.h"
+#include "app/tunnel_config.h"
+#include "app/tunnels_file.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "io/file.h"
+#include "io/random.h"
+#include "proto/uuid.h"
+
+#define MAX_HOSTNAME_FLAGS 256
+
+typedef struct tunnel_opts {
+  const char *config;
+  const char *tunnels;
+  const char *credentials;
+  const char *hostnames[MAX_HOSTNAME_FLAGS];
+  size_t nhostnames;
+} tunnel_opts;
+
+enum { OPT_CONFIG = 1000, OPT_TUNNELS, OPT_CREDENTIALS, OPT_HOSTNAME };
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: warren tunnel [FLAGS] COMMAND [ARGS] [FLAGS]\n\n"
+          "Tunnels carry HTTP from a warren edge to private origins. Flags may come\n"
+          "before or after the command, as with cloudflared.\n\n"
+          "Commands:\n"
+          "  create NAME --hostname HOST [--hostname HOST ...] --tunnels TUNNELS.yml\n"
+          "              --credentials-file CRED.json\n"
+          "        make a tunnel: writes the connector's credentials (mode 0600; the\n"
+          "        file must not exist yet) and adds the tunnel, its id, secret and\n"
+          "        hostnames to the edge's tunnels file (created 0600 if missing)\n"
+          "  list --tunnels TUNNELS.yml\n"
+          "        list the tunnels in the edge's tunnels file\n"
+          "  delete NAME --tunnels TUNNELS.yml [--credentials-file CRED.json]\n"
+          "        remove a tunnel from the tunnels file (and its credentials file,\n"
+          "        when given and it belongs to that tunnel)\n"
+          "  ingress validate [--config FILE]\n"
+          "        check the ingress rules of a config file\n"
+          "  ingress rule URL [--config FILE]\n"
+          "        show which ingress rule a request URL matches\n\n"
+          "Flags:\n"
+          "  --config FILE            connector config (default: the first of\n"
+          "                           ~/.warren/config.yml, ~/.warren/config.yaml,\n"
+          "                           /etc/warren/config.yml, /etc/warren/config.yaml)\n"
+          "  --tunnels FILE           the edge's tunnels file (YAML, secrets: 0600)\n"
+          "  --credentials-file FILE  the connector's credentials (JSON, 0600)\n"
+          "  --hostname HOST          a hostname the tunnel serves; repeat for more;\n"
+          "                           \"*.example.com\" claims every subdomain\n"
+          "  -h, --help               this help\n\n"
+          "`warren tunnel run` (the connector) and `warren edge` are not built yet.\n");
+}
+
+static void parse_flags(int argc, char **argv, tunnel_opts *o) {
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, OPT_CONFIG},
+      {"tunnels", required_argument, NULL, OPT_TUNNELS},
+      {"credentials-file", required_argument, NULL, OPT_CREDENTIALS},
+      {"cred-file", required_argument, NULL, OPT_CREDENTIALS}, /* cloudflared's alias */
+      {"hostname", required_argument, NULL, OPT_HOSTNAME},
+      {"help", no_argument, NULL, 'h'},
+      {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = wr_cli_getopt("tunnel", argc, argv, "h", opts)) != -1) {
+    switch (c) {
+    case OPT_CONFIG: o->config = optarg; break;
+    case OPT_TUNNELS: o->tunnels = optarg; break;
+    case OPT_CREDENTIALS: o->credentials = optarg; break;
+    case OPT_HOSTNAME:
+      if (o->nhostnames == MAX_HOSTNAME_FLAGS)
+        wr_cli_usage_error("tunnel", "at most %d --hostname flags.", MAX_HOSTNAME_FLAGS);
+      o->hostnames[o->nhostnames++] = optarg;
+      break;
+    case 'h': usage(stdout); exit(0);
+    default: break;
+    }
+  }
+}
+
+/* Refuses flags that the subcommand would silently ignore. */
+static void only_flags(const char *sub, const tunnel_opts *o, int config, int tunnels, int creds,
+                       int hosts) {
+  const char *bad = !config && o->config         ? "--config"
+                    : !tunnels && o->tunnels     ? "--tunnels"
+                    : !creds && o->credentials   ? "--credentials-file"
+                    : !hosts && o->nhostnames    ? "--hostname"
+                                                 : NULL;
+  if (bad)
+    wr_cli_usage_error("tunnel", "tunnel %s does not take %s.", sub, bad);
+}
+
+static void warn_if_open(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && (st.st_mode & 077))
+    WR_WARN("File holds tunnel secrets but others can read it; run chmod 600",
+            "path=%s mode=%03o", path, (unsigned)(st.st_mode & 0777));
+}
+
+static int tunnel_create(const tunnel_opts *o, int argc, char **argv) {
+  only_flags("create", o, 0, 1, 1, 1);
+  if (argc != 2)
+    wr_cli_usage_error("tunnel", "tunnel create takes exactly one NAME.");
+  const char *name = argv[1], *why;
+  if (wr_tunnel_name_check(name, &why) != 0)
+    wr_cli_usage_error("tunnel", "\"%s\" is not a valid tunnel name: %s.", name, why);
+  if (!o->nhostnames)
+    wr_cli_usage_error("tunnel", "tunnel create needs at least one --hostname HOST.");
+  if (!o->tunnels)
+    wr_cli_usage_error("tunnel", "tunnel create needs --tunnels FILE (the edge's tunnels file).");
+  if (!o->credentials)
+    wr_cli_usage_error("tunnel", "tunnel create needs --credentials-file FILE.");
+  char err[512];
+  int ret = 1, lock = -1, cred_written = 0;
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  wr_credentials cred;
+  memset(&cred, 0, sizeof cred);
+  if (wr_file_exists(o->credentials)) {
+    wr_cli_fail("tunnel create: %s already exists; refusing to overwrite another tunnel's "
+                "credentials (choose another --credentials-file).", o->credentials);
+    goto out;
+  }
+  /* The lock makes load-add-save one step against another `tunnel create`. */
+  if ((lock = wr_file_lock(o->tunnels, err, sizeof err)) < 0) {
+    wr_cli_fail("tunnel create: %s.", err);
+    goto out;
+  }
+  int rv = wr_tunnels_load(o->tunnels, &tf, err, sizeof err);
+  if (rv && rv != WR_ERR_NOTFOUND) {
+    wr_cli_fail("tunnel create: %s.", err);
+    goto out;
+  }
+  if (rv == 0)
+    warn_if_open(o->tunnels);
+  if (wr_random_uuid(cred.tunnel_id) != 0 ||
+      wr_random_bytes(cred.secret, WR_TUNNEL_SECRET_LEN) != 0) {
+    wr_cli_fail("tunnel create: no source of random bytes.");
+    goto out;
+  }
+  cred.secret_len = WR_TUNNEL_SECRET_LEN;
+  snprintf(cred.tunnel_name, sizeof cred.tunnel_name, "%s", name);
+  if (wr_tunnels_add(&tf, cred.tunnel_id, name, cred.secret, cred.secret_len, o->hostnames,
+                     o->nhostnames, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel create: %s in %s.", err, o->tunnels);
+    goto out;
+  }
+  if (wr_credentials_save(o->credentials, &cred, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel create: %s.", err);
+    goto out;
+  }
+  cred_written = 1;
+  if (wr_tunnels_save(o->tunnels, &tf, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel create: %s.", err);
+    goto out;
+  }
+  char id[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(cred.tunnel_id, id);
+  printf("Tunnel credentials written to %s. Keep this file secret. To revoke these credentials, "
+         "delete the tunnel.\n\nCreated tunnel %s with id %s\n",
+         o->credentials, name, id);
+  ret = 0;
+out:
+  if (ret && cred_written)
+    unlink(o->credentials); /* the tunnels file did not take it: leave nothing half-made */
+  explicit_bzero(&cred, sizeof cred);
+  wr_tunnels_free(&tf);
+  wr_file_unlock(lock);
+  return ret;
+}
+
+static int tunnel_list(const tunnel_opts *o, int argc, char **argv) {
+  (void)argv;
+  only_flags("list", o, 0, 1, 0, 0);
+  if (argc != 1)
+    wr_cli_usage_error("tunnel", "tunnel list takes no arguments.");
+  if (!o->tunnels)
+    wr_cli_usage_error("tunnel", "tunnel list needs --tunnels FILE.");
+  char err[512];
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  int rv = wr_tunnels_load(o->tunnels, &tf, err, sizeof err);
+  if (rv) {
+    wr_cli_fail("tunnel list: %s.", err);
+    return 1;
+  }
+  warn_if_open(o->tunnels);
+  if (tf.n == 0) {
+    printf("No tunnels were found in %s. You can use 'warren tunnel create' to create a tunnel.\n",
+           o->tunnels);
+  } else {
+    printf("%-36s %-20s %s\n", "ID", "NAME", "HOSTNAMES");
+    for (size_t i = 0; i < tf.n; i++) {
+      char id[WR_UUID_STR_LEN + 1];
+      wr_uuid_format(tf.tunnels[i].id, id);
+      printf("%-36s %-20s ", id, tf.tunnels[i].name);
+      for (size_t j = 0; j < tf.tunnels[i].nhostnames; j++)
+        printf("%s%s", j ? "," : "", tf.tunnels[i].hostnames[j]);
+      printf("\n");
+    }
+  }
+  wr_tunnels_free(&tf);
+  return 0;
+}
+
+static int tunnel_delete(const tunnel_opts *o, int argc, char **argv) {
+  only_flags("delete", o, 0, 1, 1, 0);
+  if (argc != 2)
+    wr_cli_usage_error("tunnel", "tunnel delete takes exactly one NAME.");
+  if (!o->tunnels)
+    wr_cli_usage_error("tunnel", "tunnel delete needs --tunnels FILE.");
+  const char *name = argv[1];
+  char err[512];
+  int ret = 1;
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  int lock = wr_file_lock(o->tunnels, err, sizeof err);
+  if (lock < 0) {
+    wr_cli_fail("tunnel delete: %s.", err);
+    return 1;
+  }
+  if (wr_tunnels_load(o->tunnels, &tf, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel delete: %s.", err);
+    goto out;
+  }
+  const wr_tunnel_entry *e = wr_tunnels_find_name(&tf, name);
+  if (!e) {
+    wr_cli_fail("tunnel delete: there is no tunnel named \"%s\" in %s.", name, o->tunnels);
+    goto out;
+  }
+  uint8_t id[16];
+  memcpy(id, e->id, 16);
+  wr_credentials cred;
+  if (o->credentials) {
+    /* Check before changing anything, so a wrong file stops the delete. */
+    if (wr_credentials_load(o->credentials, &cred, err, sizeof err) != 0) {
+      wr_cli_fail("tunnel delete: %s.", err);
+      goto out;
+    }
+    int same = memcmp(cred.tunnel_id, id, 16) == 0;
+    explicit_bzero(&cred, sizeof cred);
+    if (!same) {
+      wr_cli_fail("tunnel delete: %s holds the credentials of another tunnel; nothing was deleted.",
+                  o->credentials);
+      goto out;
+    }
+  }
+  if (wr_tunnels_remove(&tf, name) != 0 || wr_tunnels_save(o->tunnels, &tf, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel delete: %s.", err);
+    goto out;
+  }
+  if (o->credentials && unlink(o->credentials) != 0)
+    WR_WARN("Cannot remove the credentials file", "path=%s error=\"%s\"", o->credentials,
+            strerror(errno));
+  char s[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(id, s);
+  printf("Deleted tunnel %s with id %s\n", name, s);
+  ret = 0;
+out:
+  wr_tunnels_free(&tf);
+  wr_file_unlock(lock);
+  return ret;
+}
+
+/* Loads --config or the first default; prints cloudflared's sentence when
+ * there is none. Returns 0 or 1 (the failure was printed). */
+static int load_config(const tunnel_opts *o, wr_tunnel_config *cfg, const char *what) {
+  char path[4096], err[768];
+  const char *p = o->config;
+  if (!p) {
+    if (wr_tunnel_config_find_default(getenv("HOME"), path, sizeof path) != 0) {
+      wr_cli_fail("No configuration file was found. Please create one, or use the --config flag "
+                  "to specify its filepath (searched ~/.warren/config.yml, "
+                  "~/.warren/config.yaml, /etc/warren/config.yml, /etc/warren/config.yaml).");
+      return 1;
+    }
+    p = path;
+  }
+  printf("%s %s\n", what, p);
+  fflush(stdout);
+  int rv = wr_tunnel_config_load(p, cfg, err, sizeof err);
+  if (rv) {
+    wr_cli_fail("Validation failed: %s", err);
+    return 1;
+  }
+  return 0;
+}
+
+static int ingress_validate(const tunnel_opts *o, int argc, char **argv) {
+  (void)argv;
+  only_flags("ingress validate", o, 1, 0, 0, 0);
+  if (argc != 1)
+    wr_cli_usage_error("tunnel", "tunnel ingress validate takes no arguments.");
+  wr_tunnel_config cfg;
+  wr_tunnel_config_init(&cfg);
+  int ret = load_config(o, &cfg, "Validating rules from");
+  char err[768];
+  if (!ret && wr_tunnel_config_validate_ingress(&cfg, err, sizeof err) != 0) {
+    wr_cli_fail("Validation failed: %s", err);
+    ret = 1;
+  }
+  if (!ret) {
+    if (cfg.warnings.len) {
+      printf("Warning: unused keys detected in your config file. Here is a list of unused keys:\n"
+             "%.*s", (int)cfg.warnings.len, (const char *)cfg.warnings.data);
+      if (cfg.warnings_dropped)
+        printf("(and %zu more)\n", cfg.warnings_dropped);
+    }
+    printf("OK\n");
+  }
+  wr_tunnel_config_free(&cfg);
+  return ret;
+}
+
+/* Splits an absolute URL into host (with any port) and path. Returns 0, or
+ * prints cloudflared's complaint and returns 1. */
+static int split_url(const char *url, char *host, size_t hostcap, char *path, size_t pathcap) {
+  const char *sep = strstr(url, "://");
+  if (!sep || sep == url || strcspn(url, "/?#") < (size_t)(sep - url)) {
+    wr_cli_fail("%s doesn't have a hostname, consider adding a scheme", url);
+    return 1;
+  }
+  const char *auth = sep + 3, *aend = auth + strcspn(auth, "/?#");
+  const char *at = memchr(auth, '@', (size_t)(aend - auth));
+  if (at)
+    auth = at + 1;
+  if (aend == auth || (size_t)(aend - auth) >= hostcap) {
+    wr_cli_fail("%s is not a valid URL", url);
+    return 1;
+  }
+  memcpy(host, auth, (size_t)(aend - auth));
+  host[aend - auth] = '\0';
+  size_t plen = *aend == '/' ? strcspn(aend, "?#") : 0;
+  if (plen >= pathcap) {
+    wr_cli_fail("%s is not a valid URL", url);
+    return 1;
+  }
+  memcpy(path, aend, plen);
+  path[plen] = '\0';
+  return 0;
+}
+
+static int ingress_rule(const tunnel_opts *o, int argc, char **argv) {
+  only_flags("ingress rule", o, 1, 0, 0, 0);
+  if (argc != 2)
+    wr_cli_usage_error("tunnel", "warren tunnel ingress rule expects a single argument, the URL to test.");
+  static char host[4096], path[65536];
+  if (split_url(argv[1], host, sizeof host, path, sizeof path) != 0)
+    return 1;
+  wr_tunnel_config cfg;
+  wr_tunnel_config_init(&cfg);
+  int ret = load_config(o, &cfg, "Using rules from");
+  char err[768];
+  if (!ret && wr_tunnel_config_validate_ingress(&cfg, err, sizeof err) != 0) {
+    wr_cli_fail("Validation failed: %s", err);
+    ret = 1;
+  }
+  if (!ret) {
+    long i = wr_ingress_match(&cfg.ingress, host, strlen(host), path);
+    wr_buf b;
+    wr_buf_init(&b, 1 << 20);
+    if (wr_ingress_rule_describe(&cfg.ingress.rules[i], &b) != 0) {
+      wr_cli_fail("out of memory");
+      ret = 1;
+    } else {
+      printf("Matched rule #%ld\n%.*s", i + 1, (int)b.len, (const char *)b.data);
+    }
+    wr_buf_free(&b);
+  }
+  wr_tunnel_config_free(&cfg);
+  return ret;
+}
+
+static int tunnel_ingress(const tunnel_opts *o, int argc, char **argv) {
+  if (argc < 2)
+    wr_cli_usage_error("tunnel", "tunnel ingress needs a command: validate or rule URL.");
+  if (strcmp(argv[1], "validate") == 0)
+    return ingress_validate(o, argc - 1, argv + 1);
+  if (strcmp(argv[1], "rule") == 0)
+    return ingress_rule(o, argc - 1, argv + 1);
+  wr_cli_usage_error("tunnel", "unknown command \"tunnel ingress %s\" (validate or rule URL).",
+                     argv[1]);
+}
+
+static const struct {
+  const char *name;
+  int (*run)(const tunnel_opts *o, int argc, char **argv);
+} subcommands[] = {
+    {"create", tunnel_create},
+    {"list", tunnel_list},
+    {"delete", tunnel_delete},
+    {"ingress", tunnel_ingress},
+};
+
+int wr_cmd_tunnel(int argc, char **argv) {
+  tunnel_opts o;
+  memset(&o, 0, sizeof o);
+  parse_flags(argc, argv, &o);
+  /* getopt moved every non-flag to the end: argv[optind] is the command. */
+  int rest = argc - optind;
+  char **args = argv + optind;
+  if (rest < 1) {
+    usage(stderr);
+    return 2;
+  }
+  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    if (strcmp(args[0], subcommands[i].name) == 0)
+      return subcommands[i].run(&o, rest, args);
+  if (strcmp(args[0], "run") == 0)
+    wr_cli_usage_error("tunnel", "tunnel run (the connector) is not built yet.");
+  wr_cli_usage_error("tunnel", "unknown command \"tunnel %s\".", args[0]);
+}
