@@ -92,6 +92,42 @@ static void test_rule_checks(void) {
   wr_ingress_free(&ing);
 }
 
+static void test_regex_limits(void) {
+  static const struct {
+    const char *re, *why;
+  } cases[] = {
+      {"a++", "invalid nested repetition operator: `++`"},
+      {"^/x*?", "invalid nested repetition operator: `*?`"},
+      {"a{2}{3}", "invalid nested repetition operator: `{2}{3}`"},
+      {"a{1001}", "invalid repeat count: `{1001}`"},
+      {"(a)\\1", "invalid escape sequence: `\\1`"},
+      {"((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+       "the expression repeats too much (nested repeats expand past 20000)"},
+      {"((a{200}){200})", "the expression repeats too much (nested repeats expand past 20000)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    wr_ingress ing;
+    wr_ingress_init(&ing);
+    CHECK_EQ(wr_ingress_add(&ing, NULL, cases[i].re, "http://x", NULL, err, sizeof err), WR_ERR_INVAL);
+    char want[256];
+    snprintf(want, sizeof want, "Rule #1 has an invalid regex: %s", cases[i].why);
+    CHECK_STREQ(err, want);
+    wr_ingress_free(&ing);
+  }
+  /* Ordinary patterns pass: classes, brackets with ']' and '+' inside, counts. */
+  static const char *const ok[] = {"^/api/(v1|v2)/[a-z]+$", "[]+*]+x", "[[:alnum:]_-]{1,64}\\.html",
+                                   "\\++", "a{2,}b?c*", "(a|b)+(c{3})?"};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    wr_ingress ing;
+    wr_ingress_init(&ing);
+    int rv = wr_ingress_add(&ing, NULL, ok[i], "http://x", NULL, err, sizeof err);
+    if (rv)
+      fprintf(stderr, "  %s: %s\n", ok[i], err);
+    CHECK_EQ(rv, 0);
+    wr_ingress_free(&ing);
+  }
+}
+
 static void test_matching(void) {
   wr_ingress ing;
   wr_ingress_init(&ing);
@@ -166,6 +202,7 @@ static void test_origin_request_merge(void) {
 int main(void) {
   RUN(test_services);
   RUN(test_rule_checks);
+  RUN(test_regex_limits);
   RUN(test_matching);
   RUN(test_origin_request_merge);
   return test_done();
