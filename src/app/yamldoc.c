@@ -30,7 +30,8 @@ int wr_yaml_load(wr_yaml *y, const char *text, size_t len, const char *file, cha
     put_err(y, "%s: out of memory", file);
     return WR_ERR_NOMEM;
   }
-  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  /* An empty file reaches us as (NULL, 0); libyaml asserts on NULL. */
+  yaml_parser_set_input_string(&p, (const unsigned char *)(text ? text : ""), len);
   int rv = 0;
   if (!yaml_parser_load(&p, &y->doc)) {
     const yaml_mark_t *m = p.problem ? &p.problem_mark : &p.context_mark;
@@ -261,9 +262,11 @@ static size_t put_frac(char *o, size_t cap, uint64_t v, int prec) {
   if (!frac)
     k = snprintf(o, cap, "%llu", (unsigned long long)whole);
   else {
-    char f[32];
-    snprintf(f, sizeof f, "%0*llu", prec, (unsigned long long)frac);
-    size_t fl = strlen(f);
+    char f[24];
+    size_t fl = (size_t)prec; /* prec <= 9: the digits of frac, zero-padded */
+    for (size_t i = fl; i-- > 0; frac /= 10)
+      f[i] = (char)('0' + frac % 10);
+    f[fl] = '\0';
     while (fl && f[fl - 1] == '0')
       f[--fl] = '\0';
     k = snprintf(o, cap, "%llu.%s", (unsigned long long)whole, f);

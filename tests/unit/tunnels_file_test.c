@@ -84,6 +84,8 @@ static void test_parse_and_round_trip(void) {
   wr_tunnels_free(&tf);
   CHECK_EQ(parse("", &tf), 0);
   CHECK_EQ(tf.n, 0);
+  CHECK_EQ(wr_tunnels_parse(NULL, 0, "empty", &tf, err, sizeof err), 0); /* an empty file */
+  CHECK_EQ(tf.n, 0);
   CHECK_EQ(parse("tunnels:\n", &tf), 0);
   CHECK_EQ(tf.n, 0);
 }
