@@ -104,7 +104,10 @@ typedef struct wr_quic_callbacks {
    * data will arrive and some may have been lost. */
   void (*on_stream_reset)(wr_quic_stream *s, uint64_t app_code);
   /* The peer stopped reading (STOP_SENDING): queued data was discarded and
-   * writes now fail with WR_ERR_CLOSED. */
+   * writes now fail with WR_ERR_CLOSED. ngtcp2 0.12 answers STOP_SENDING
+   * itself and does not report it, so this fires when the layer next tries to
+   * send on the stream (at once if data is queued) and app_code is 0; the
+   * peer's code arrives with on_stream_close. Our receiving side stays open. */
   void (*on_stream_stop_sending)(wr_quic_stream *s, uint64_t app_code);
   /* The stream is finished both ways (or its connection closed). app_code is
    * the code of a reset in either direction when has_code. s is freed after

@@ -1278,6 +1278,63 @@ static void test_stream_limit_and_credit(void) {
   wr_tls_client_del(ctls);
 }
 
+
+/* The server stops reading (STOP_SENDING) mid-upload: the client hears
+ * on_stream_stop_sending, its writes fail with WR_ERR_CLOSED, and the
+ * stream closes on both ends. */
+static int ss_seen, ss_closed_cli, ss_write_err;
+static void ss_srv_data(wr_quic_stream *s, const uint8_t *data, size_t len, int fin) {
+  (void)data;
+  (void)fin;
+  srv_received += len;
+  wr_quic_stream_consume(s, len);
+  if (srv_received >= 100000 && !srv_resets) {
+    srv_resets = 1;
+    CHECK_EQ(wr_quic_stream_stop_sending(s, 7), 0);
+    /* Our own direction ends normally, so the stream can close. */
+    CHECK_EQ(wr_quic_stream_end(s), 0);
+  }
+}
+static void ss_cli_stop(wr_quic_stream *s, uint64_t code) {
+  (void)code;
+  ss_seen = 1;
+  ss_write_err = (int)wr_quic_stream_write(s, "x", 1);
+}
+static void ss_cli_close(wr_quic_stream *s, int has_code, uint64_t code) {
+  (void)s;
+  if (has_code && code == 7)
+    ss_closed_cli = 1;
+  xfer.s = NULL;
+}
+
+static void test_stop_sending(void) {
+  reset_srv_state();
+  ss_seen = ss_closed_cli = ss_write_err = 0;
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_config cfg = {.alpn = ALPN};
+  wr_quic_server_config sc = {.tls = stls, .callbacks = {.on_stream_data = ss_srv_data}};
+  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  wr_quic_endpoint *srv = NULL;
+  CHECK_EQ(wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc), 0);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
+  xfer_init(64u << 20);
+  wr_quic_callbacks cbs = cli_cbs;
+  cbs.on_stream_stop_sending = ss_cli_stop;
+  cbs.on_stream_close = ss_cli_close;
+  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
+  CHECK(run_until(&ss_closed_cli, 10000));
+  CHECK(ss_seen);
+  CHECK_EQ(ss_write_err, WR_ERR_CLOSED);
+  CHECK(xfer.sent < xfer.total);
+  wr_quic_endpoint *eps[] = {srv, cli};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -1311,6 +1368,7 @@ int main(void) {
   RUN(test_hundred_streams);
   RUN(test_server_opens_stream);
   RUN(test_stream_limit_and_credit);
+  RUN(test_stop_sending);
   RUN(test_allocation_failures);
   wr_free(xfer.data);
   uv_loop_close(&loop);
