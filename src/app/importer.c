@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +21,39 @@
 
 /* Folder nesting deeper than this is refused (each level holds an fd). */
 #define MAX_DEPTH 256
+/* Blocks in flight between the builder and the store writer. */
+#define QUEUE_SLOTS 16
+
+/* The store writer: a thread that owns the LMDB write transaction (LMDB
+ * wants a write transaction used by the thread that began it) and puts the
+ * blocks the builder queues, so hashing and reading overlap with LMDB's
+ * copies and page-cache writes. The queue is a ring of reusable buffers:
+ * the builder fills the slot after the last queued one, the writer reads
+ * the head slot and frees it only when the put is done. */
+typedef struct slot {
+  wr_cid cid;
+  uint8_t *data;
+  size_t len, cap;
+} slot;
+
+typedef struct writer {
+  wr_bs *bs;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* any change: a slot queued or freed, a request, the end */
+  slot slots[QUEUE_SLOTS];
+  size_t head, count;
+  int started;   /* the thread has begun its transaction (or failed to) */
+  int finish;    /* 1: commit after the queue drains; -1: abort */
+  int done;      /* the thread has ended its transaction */
+  int err;       /* first store error (sticky) */
+  const wr_cid *pins;
+  size_t npins;
+} writer;
 
 struct wr_importer {
   wr_bs *bs;
-  wr_bs_txn *txn;
+  writer *w; /* NULL with --only-hash, or after commit */
   wr_ufs_params p;
   wr_import_added_fn added;
   wr_import_progress_fn progress;
@@ -39,6 +69,125 @@ static void set_err(wr_importer *im, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(im->err, sizeof im->err, fmt, ap);
   va_end(ap);
+}
+
+static void *writer_main(void *arg) {
+  writer *w = arg;
+  wr_bs_txn *txn = NULL;
+  int rv = wr_bs_txn_begin(w->bs, WR_BS_WRITE, &txn);
+  pthread_mutex_lock(&w->mu);
+  w->started = 1;
+  if (rv)
+    w->err = rv;
+  pthread_cond_broadcast(&w->cv);
+  for (;;) {
+    while (w->count == 0 && !w->finish)
+      pthread_cond_wait(&w->cv, &w->mu);
+    if (w->count == 0 || w->finish < 0)
+      break;
+    slot *sl = &w->slots[w->head];
+    int failed = w->err;
+    pthread_mutex_unlock(&w->mu);
+    if (!failed)
+      rv = wr_bs_txn_put_cid(txn, &sl->cid, sl->data, sl->len);
+    pthread_mutex_lock(&w->mu);
+    if (!failed && rv && !w->err)
+      w->err = rv;
+    w->head = (w->head + 1) % QUEUE_SLOTS;
+    w->count--;
+    pthread_cond_broadcast(&w->cv);
+  }
+  int commit = w->finish > 0 && !w->err;
+  pthread_mutex_unlock(&w->mu);
+  rv = 0;
+  if (commit) {
+    /* The pins go into the transaction that holds the last blocks. */
+    for (size_t i = 0; i < w->npins && !rv; i++)
+      rv = wr_pin_put_cid(txn, &w->pins[i], WR_PIN_RECURSIVE);
+    if (!rv) {
+      rv = wr_bs_txn_commit(txn);
+      txn = NULL;
+    }
+  }
+  wr_bs_txn_abort(txn);
+  pthread_mutex_lock(&w->mu);
+  if (rv && !w->err)
+    w->err = rv;
+  w->done = 1;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Starts the writer and waits until its transaction has begun. */
+static int writer_start(wr_bs *bs, writer **pw) {
+  writer *w = wr_calloc(1, sizeof *w);
+  if (!w)
+    return WR_ERR_NOMEM;
+  w->bs = bs;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->cv, NULL);
+  if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    wr_free(w);
+    return WR_ERR_NOMEM;
+  }
+  pthread_mutex_lock(&w->mu);
+  while (!w->started)
+    pthread_cond_wait(&w->cv, &w->mu);
+  int rv = w->err;
+  pthread_mutex_unlock(&w->mu);
+  *pw = w;
+  return rv;
+}
+
+/* Ends the writer: commit > 0 commits (with pins), else aborts. Joins the
+ * thread and frees it. Returns the writer's first error. */
+static int writer_stop(writer *w, int commit, const wr_cid *pins, size_t npins) {
+  pthread_mutex_lock(&w->mu);
+  w->pins = pins;
+  w->npins = npins;
+  w->finish = commit ? 1 : -1;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->thread, NULL);
+  int rv = w->err;
+  for (size_t i = 0; i < QUEUE_SLOTS; i++)
+    wr_free(w->slots[i].data);
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  wr_free(w);
+  return rv;
+}
+
+/* Queues a copy of a block for the writer; waits while the queue is full.
+ * Returns 0, the writer's sticky error, or WR_ERR_NOMEM. */
+static int writer_put(writer *w, const wr_cid *cid, const uint8_t *block, size_t len) {
+  pthread_mutex_lock(&w->mu);
+  while (w->count == QUEUE_SLOTS && !w->err)
+    pthread_cond_wait(&w->cv, &w->mu);
+  int rv = w->err;
+  slot *sl = &w->slots[(w->head + w->count) % QUEUE_SLOTS];
+  pthread_mutex_unlock(&w->mu);
+  if (rv)
+    return rv;
+  /* The slot is ours until it is queued: the writer only reads queued ones. */
+  if (sl->cap < len) {
+    uint8_t *d = wr_realloc(sl->data, len);
+    if (!d)
+      return WR_ERR_NOMEM;
+    sl->data = d;
+    sl->cap = len;
+  }
+  memcpy(sl->data, block, len);
+  sl->len = len;
+  sl->cid = *cid;
+  pthread_mutex_lock(&w->mu);
+  w->count++;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  return 0;
 }
 
 int wr_importer_new(wr_bs *bs, const wr_ufs_params *p, wr_importer **pim, const char **preason) {
@@ -59,7 +208,7 @@ int wr_importer_new(wr_bs *bs, const wr_ufs_params *p, wr_importer **pim, const 
   im->p = *p;
   wr_buf_init(&im->path, 64 * 1024);
   if (bs) {
-    rv = wr_bs_txn_begin(bs, WR_BS_WRITE, &im->txn);
+    rv = writer_start(bs, &im->w);
     if (rv) {
       wr_importer_del(im);
       return rv;
@@ -83,25 +232,19 @@ void wr_importer_stats(const wr_importer *im, wr_import_stats *ps) { *ps = im->s
 void wr_importer_del(wr_importer *im) {
   if (!im)
     return;
-  wr_bs_txn_abort(im->txn);
+  if (im->w)
+    (void)writer_stop(im->w, 0, NULL, 0);
   wr_buf_free(&im->path);
   wr_free(im);
 }
 
 int wr_importer_commit(wr_importer *im, const wr_cid *roots, size_t n) {
-  if (!im->txn)
+  if (!im->w)
     return 0;
-  int rv = 0;
-  for (size_t i = 0; i < n && !rv; i++)
-    rv = wr_pin_put_cid(im->txn, &roots[i], WR_PIN_RECURSIVE);
-  if (rv) {
-    set_err(im, "cannot write the pin: %s", wr_strerror(rv));
-    return rv;
-  }
-  rv = wr_bs_txn_commit(im->txn);
-  im->txn = NULL;
+  int rv = writer_stop(im->w, 1, roots, n);
+  im->w = NULL;
   if (rv)
-    set_err(im, "cannot commit the blocks to the store: %s", wr_strerror(rv));
+    set_err(im, "cannot commit the blocks and pins to the store: %s", wr_strerror(rv));
   return rv;
 }
 
@@ -110,9 +253,9 @@ static int sink(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) 
   wr_importer *im = arg;
   im->st.blocks++;
   im->st.block_bytes += len;
-  if (!im->txn)
+  if (!im->w)
     return 0;
-  int rv = wr_bs_txn_put_cid(im->txn, cid, block, len);
+  int rv = writer_put(im->w, cid, block, len);
   if (rv)
     set_err(im, "cannot store a block: %s", wr_strerror(rv));
   return rv;
