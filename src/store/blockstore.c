@@ -79,6 +79,11 @@ int wr_bs_open(const char *dir, wr_bs **pbs) {
     wr_free(bs);
     return err;
   }
+  /* A process killed while reading leaves its reader slot behind, which
+   * would keep LMDB from reusing pages freed since; clear such slots. */
+  int dead = 0;
+  if (mdb_reader_check(bs->env, &dead) == 0 && dead > 0)
+    WR_DEBUG("Cleared stale blockstore readers", "count=%d", dead);
   if ((rc = mdb_txn_begin(bs->env, NULL, 0, &txn)) != 0 ||
       (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &bs->blocks)) != 0 ||
       (rc = mdb_dbi_open(txn, "pins", MDB_CREATE, &bs->pins)) != 0 ||
