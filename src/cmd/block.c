@@ -271,9 +271,11 @@ static int check_pin(void *arg, const uint8_t *cidb, size_t cidlen, wr_pin_type 
   wr_cid root;
   if (wr_cid_from_bytes(cidb, cidlen, &root, NULL) != 0)
     return 0;
-  unsigned flags = WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK;
+  /* A recursive pin through a codec warren cannot follow may hide the block:
+   * that walk fails with UNSUPPORTED and the removal is refused below. */
+  unsigned flags = WR_DAG_NO_RAW_READ;
   if (type == WR_PIN_DIRECT)
-    flags |= WR_DAG_ROOT_ONLY;
+    flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
   int rc = wr_dag_walk(p->txn, &root, NULL, flags, find_key, p, NULL);
   if (rc == 1) {
     p->root = root;

@@ -250,6 +250,10 @@ int wr_bs_txn_begin(wr_bs *bs, int mode, wr_bs_txn **ptxn) {
 }
 
 int wr_bs_txn_commit(wr_bs_txn *txn) {
+  if (!txn->txn) { /* a failed checkpoint already ended it */
+    wr_free(txn);
+    return WR_ERR_IO;
+  }
   int rc = mdb_txn_commit(txn->txn);
   wr_free(txn);
   return wr_bs_lmdb_err(rc, "commit");
