@@ -314,6 +314,11 @@ static int ingress_validate(const tunnel_opts *o, int argc, char **argv) {
   wr_tunnel_config_init(&cfg);
   int ret = load_config(o, &cfg, "Validating rules from");
   char err[768];
+  if (!ret && cfg.url && cfg.ingress.n) {
+    wr_cli_fail("You can't set the --url flag (or $TUNNEL_URL) when using multiple-origin "
+                "ingress rules");
+    ret = 1;
+  }
   if (!ret && wr_tunnel_config_validate_ingress(&cfg, err, sizeof err) != 0) {
     wr_cli_fail("Validation failed: %s", err);
     ret = 1;

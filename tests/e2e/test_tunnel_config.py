@@ -284,3 +284,11 @@ def test_help(warren_bin):
     assert "ingress rule URL" in r.stdout and "~/.warren/config.yml" in r.stdout
     r = run_warren("tunnel")
     assert r.returncode == 2
+
+
+def test_url_with_ingress_is_refused(warren_bin, tmp_path):
+    cfg = write(tmp_path, "url: http://localhost:8000\ningress:\n  - service: hello_world\n")
+    r = run_warren("tunnel", "ingress", "validate", "--config", cfg)
+    assert r.returncode == 1
+    assert r.stderr == ("warren: You can't set the --url flag (or $TUNNEL_URL) when using "
+                        "multiple-origin ingress rules\n")

@@ -2,6 +2,7 @@
  * exact "FILE:LINE:COL: sentence"; Go durations. */
 #include "test.h"
 
+#include "app/credentials.h"
 #include "app/tunnel_config.h"
 #include "app/yamldoc.h"
 #include "base/mem.h"
@@ -238,7 +239,35 @@ static void test_hostport(void) {
   CHECK_EQ(wr_hostport_check("[]:80"), WR_ERR_INVAL);
 }
 
+static void test_url_and_credentials(void) {
+  wr_tunnel_config c;
+  CHECK_EQ(parse("tunnel: web\n", &c), 0);
+  CHECK_EQ(wr_tunnel_config_use_url(&c, "http://localhost:8080", err, sizeof err), 0);
+  CHECK_EQ(c.ingress.n, 1);
+  CHECK_EQ(wr_tunnel_config_validate_ingress(&c, err, sizeof err), 0);
+  CHECK_EQ(wr_ingress_match(&c.ingress, "x.example", 9, "/"), 0);
+  CHECK_EQ(wr_tunnel_config_use_url(&c, "http://localhost:8081", err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "You can't set the --url flag (or $TUNNEL_URL) when using multiple-origin ingress rules");
+  wr_credentials cred;
+  memset(&cred, 0, sizeof cred);
+  cred.tunnel_id[0] = 0x6f;
+  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), 0); /* no name in the file */
+  snprintf(cred.tunnel_name, sizeof cred.tunnel_name, "api");
+  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "the config names tunnel \"web\" but the credentials file is for tunnel \"api\" "
+                   "(6f000000-0000-0000-0000-000000000000)");
+  wr_tunnel_config_free(&c);
+  CHECK_EQ(parse("tunnel: 6f000000-0000-0000-0000-000000000000\n", &c), 0);
+  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), 0);
+  cred.tunnel_id[0] = 0x70;
+  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "the config names tunnel 6f000000-0000-0000-0000-000000000000 but the credentials "
+                   "file is for tunnel 70000000-0000-0000-0000-000000000000");
+  wr_tunnel_config_free(&c);
+}
+
 int main(void) {
+  RUN(test_url_and_credentials);
   RUN(test_full);
   RUN(test_defaults_and_empty);
   RUN(test_errors);
