@@ -292,3 +292,20 @@ def test_url_with_ingress_is_refused(warren_bin, tmp_path):
     assert r.returncode == 1
     assert r.stderr == ("warren: You can't set the --url flag (or $TUNNEL_URL) when using "
                         "multiple-origin ingress rules\n")
+
+
+def test_parallel_creates_all_land(warren_bin, tmp_path):
+    """The lock file serialises load-add-save: no create overwrites another's tunnel."""
+    procs = [subprocess.Popen([str(warren_bin), "tunnel", "create", f"t{i}", "--hostname",
+                               f"h{i}.example.com", "--tunnels", str(tmp_path / "T.yml"),
+                               "--credentials-file", str(tmp_path / f"t{i}.json")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    for p in procs:
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+    r = run_warren("tunnel", "list", "--tunnels", tmp_path / "T.yml")
+    names = sorted(line.split()[1] for line in r.stdout.splitlines()[1:])
+    assert names == [f"t{i}" for i in range(8)]
+    ids = {json.loads((tmp_path / f"t{i}.json").read_text())["TunnelID"] for i in range(8)}
+    assert len(ids) == 8
