@@ -80,7 +80,8 @@ int wr_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
   (void)unlink(tmp); /* a leftover of a killed run with our pid */
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) {
-    set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+    /* Name the file the user asked for, not our temporary. */
+    set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
     return WR_ERR_IO;
   }
   /* open() applies the umask; the caller asked for exactly mode. */
@@ -95,14 +96,14 @@ int wr_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+      set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
       goto fail;
     }
     p += n;
     left -= (size_t)n;
   }
   if (fsync(fd) != 0) {
-    set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
     goto fail;
   }
   close(fd);

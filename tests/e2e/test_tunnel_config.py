@@ -309,3 +309,12 @@ def test_parallel_creates_all_land(warren_bin, tmp_path):
     assert names == [f"t{i}" for i in range(8)]
     ids = {json.loads((tmp_path / f"t{i}.json").read_text())["TunnelID"] for i in range(8)}
     assert len(ids) == 8
+
+
+def test_create_into_a_missing_folder(warren_bin, tmp_path):
+    r = create(tmp_path, "web", "app.example.com", cred=tmp_path / "no" / "web.json")
+    assert r.returncode == 1
+    assert r.stderr == (f"warren: tunnel create: cannot create {tmp_path}/no/web.json: "
+                        "No such file or directory.\n")
+    # Nothing was added to the tunnels file either (it was never created).
+    assert not (tmp_path / "TUNNELS.yml").exists()
