@@ -1622,6 +1622,8 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   wr_udp_config uc;
   memset(&uc, 0, sizeof uc);
   uc.no_gso = cfg->disable_gso;
+  uc.reuseport = cfg->reuseport;
+  uc.rcvbuf = uc.sndbuf = cfg->udp_buffer;
   if ((rc = wr_udp_open(&ep->sock, &ba, &uc)) != 0)
     goto fail;
   if ((rc = wr_udp_start(ep->sock, loop, ep_on_recv, ep)) != 0)
@@ -1723,6 +1725,10 @@ int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep, struct sockaddr_stor
 
 void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_stats *out) {
   *out = ep->stats;
+}
+
+const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep) {
+  return ep->closing ? NULL : ep->sock;
 }
 
 /* ---- client ---- */

@@ -142,6 +142,8 @@ typedef struct wr_quic_config {
   uint64_t max_streams_uni;      /* unidirectional ones (default 0; HTTP/3 peers need 3) */
   size_t send_queue_limit;       /* per-stream bytes queued before writes answer AGAIN */
   int disable_gso;               /* send one datagram per packet (loss tests, benchmarks) */
+  int reuseport;                 /* SO_REUSEPORT: one endpoint per loop on the same port */
+  size_t udp_buffer;             /* socket buffers to ask for (default 8 MiB each way) */
 } wr_quic_config;
 
 typedef enum wr_quic_retry_mode {
@@ -187,6 +189,9 @@ void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
 WR_MUST_CHECK int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep,
                                               struct sockaddr_storage *out);
 void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_stats *out);
+/* The endpoint's UDP socket, for its figures (wr_udp_rcvbuf, wr_udp_sndbuf,
+ * wr_udp_get_stats, wr_udp_gso_enabled); NULL once closing. Do not close it. */
+const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep);
 
 /* Dials remote. server_name is the name to verify the certificate against (a
  * DNS name or IP literal; NULL means the IP literal of remote). tls must

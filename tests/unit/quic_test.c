@@ -467,6 +467,12 @@ static void test_wildcard_server_dialed_at_127_0_0_2(void) {
   if (xfer.t1 > xfer.t0)
     printf("  8 MiB echoed in %.1f ms (%.0f MB/s each way)\n", (double)(xfer.t1 - xfer.t0) / 1e6,
            (double)xfer.total / ((double)(xfer.t1 - xfer.t0) / 1e9) / 1e6);
+  const wr_udp_sock *us = wr_quic_endpoint_socket(srv);
+  CHECK(us != NULL);
+  if (us) {
+    CHECK(wr_udp_rcvbuf(us) > 0);
+    CHECK(wr_udp_get_stats(us)->rx_datagrams > 1000);
+  }
   wr_quic_conn_stats st;
   wr_quic_conn_get_stats(c, &st);
   CHECK(st.smoothed_rtt_ns > 0);
@@ -1335,6 +1341,23 @@ static void test_stop_sending(void) {
   wr_tls_client_del(ctls);
 }
 
+
+/* reuseport: two endpoints share one port (one loop per core on the edge). */
+static void test_reuseport(void) {
+  wr_tls_server *stls = server_creds();
+  wr_quic_config cfg = {.reuseport = 1};
+  wr_quic_endpoint *a = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &cfg);
+  wr_quic_endpoint *b = a ? server_ep("127.0.0.1", ep_port(a), stls, WR_QUIC_RETRY_NEVER, NULL,
+                                      &cfg)
+                          : NULL;
+  CHECK(b != NULL);
+  if (a && b)
+    CHECK_EQ(ep_port(a), ep_port(b));
+  wr_quic_endpoint *eps[] = {a, b};
+  close_eps(eps, 2, 0);
+  wr_tls_server_del(stls);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   uv_loop_init(&loop);
@@ -1369,6 +1392,7 @@ int main(void) {
   RUN(test_server_opens_stream);
   RUN(test_stream_limit_and_credit);
   RUN(test_stop_sending);
+  RUN(test_reuseport);
   RUN(test_allocation_failures);
   wr_free(xfer.data);
   uv_loop_close(&loop);
