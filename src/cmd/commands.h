@@ -15,6 +15,7 @@ int wr_cmd_add(int argc, char **argv);
 int wr_cmd_cat(int argc, char **argv);
 int wr_cmd_get(int argc, char **argv);
 int wr_cmd_ls(int argc, char **argv);
+int wr_cmd_edge(int argc, char **argv);
 int wr_cmd_tunnel(int argc, char **argv);
 
 #endif

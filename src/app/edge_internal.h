@@ -1,0 +1,107 @@
+/* edge_internal.h: what edge.c (connectors, lifecycle) and edge_public.c
+ * (the users' HTTP side) share. Private to src/app/edge*.c. */
+#ifndef WR_APP_EDGE_INTERNAL_H
+#define WR_APP_EDGE_INTERNAL_H
+
+#include <stdint.h>
+
+#include "app/edge.h"
+#include "app/metrics_http.h"
+#include "app/routes.h"
+#include "base/buf.h"
+#include "base/metrics.h"
+#include "proto/tunnel.h"
+#include "transport/quic.h"
+#include "transport/tunnel_conn.h"
+#include "transport/tunnel_quic.h"
+
+/* Stream and connection user pointers start with one of these, so a callback
+ * can tell a control stream from a request stream, and an accepted
+ * connection still pointing at the edge from a registered one. */
+#define EDGE_MAGIC 0x65646765u  /* "edge" */
+#define ECONN_MAGIC 0x65636f6eu /* "econ" */
+#define PREQ_MAGIC 0x70726571u  /* "preq" */
+
+typedef struct edge_secret {
+  wr_route_tunnel *t;
+  uint8_t *secret;
+  size_t len;
+} edge_secret;
+
+typedef struct econn econn;
+typedef struct pconn pconn;
+
+enum { EDGE_RUNNING = 0, EDGE_DRAINING, EDGE_CLOSING };
+
+struct wr_edge {
+  uint32_t magic;
+  uv_loop_t *loop;
+  wr_edge_config cfg; /* numbers with defaults applied; pointers not kept */
+  char *location;
+  wr_routes *routes;
+  edge_secret *secrets;
+  size_t nsecrets;
+  wr_quic_endpoint *ep;
+  wr_tt_quic_listener listener;
+  wr_metrics *reg;
+  wr_metrics_http *mh;
+  uv_tcp_t http;
+  uv_timer_t sweep;
+  int handles; /* libuv handles of the edge itself not yet closed */
+  econn *econns;
+  pconn *pconns;
+  size_t npconns;
+  int state;
+  uint64_t grace_deadline_ns;
+  void (*done)(wr_edge *e, void *arg);
+  void *done_arg;
+  int ep_closed, mh_closed, finished;
+  /* metrics */
+  wr_metric_family *m_conns;      /* gauge tunnel,protocol */
+  wr_metric_family *m_regs;       /* counter result */
+  wr_metric_family *m_requests;   /* counter tunnel */
+  wr_metric_family *m_responses;  /* counter code */
+  wr_metric_family *m_errors;     /* counter reason */
+  wr_metric *m_bytes_in, *m_bytes_out; /* body bytes from users, to users */
+  wr_metric *m_pub_open, *m_pub_total, *m_inflight;
+};
+
+/* A connector connection. */
+struct econn {
+  uint32_t magic;
+  wr_edge *e;
+  wr_tt_conn *c;
+  econn *prev, *next;
+  wr_tt_stream *ctl;
+  wr_tunnel_decoder dec;
+  wr_buf out; /* control bytes the stream has not taken yet */
+  edge_secret *sec; /* after registration */
+  unsigned index;
+  char conn_id[40];
+  char peer[64];
+  uint64_t reg_deadline_ns; /* 0 once registered */
+  uint64_t close_at_ns;     /* close after a REGISTER_ERROR had time to leave */
+  int registered, draining, closing;
+};
+
+/* edge.c */
+void wr_edge_count_response(wr_edge *e, int status);
+void wr_edge_count_error(wr_edge *e, const char *reason);
+/* Opens a request stream on ec with user pointer user. Errors as stream_open. */
+WR_MUST_CHECK int wr_edge_open_stream(econn *ec, void *user, wr_tt_stream **ps);
+void wr_edge_maybe_finish(wr_edge *e);
+
+/* edge_public.c: the users' side. */
+WR_MUST_CHECK int wr_edge_public_start(wr_edge *e, const struct sockaddr *addr, char *err,
+                                       size_t errlen);
+/* Request stream events, forwarded by edge.c for streams whose user is a preq. */
+void wr_edge_public_stream_data(void *preq, const uint8_t *data, size_t len, int fin);
+void wr_edge_public_stream_writable(void *preq);
+void wr_edge_public_stream_reset(void *preq, uint64_t code);
+void wr_edge_public_stream_close(void *preq, int has_code, uint64_t code);
+/* The periodic sweep: header and idle timeouts, the end of a grace period. */
+void wr_edge_public_sweep(wr_edge *e, uint64_t now_ns);
+/* Shutdown: stop accepting; close idle connections (and all with force). */
+void wr_edge_public_stop(wr_edge *e, int force);
+
+#endif

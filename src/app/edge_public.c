@@ -1,0 +1,1058 @@
+/* edge_public.c: the users' side of the edge, HTTP/1.1 over libuv TCP.
+ *
+ * One pconn per user connection, at most one request on it at a time (a
+ * pipelined next request waits in the read buffer, unparsed, until the
+ * current response is written). A request is a preq with one tunnel stream.
+ *
+ * Backpressure, both ways, with bounded memory:
+ * - user -> connector: body bytes go to the stream; what the stream does not
+ *   take (WR_ERR_AGAIN) waits in pend (at most one read buffer) and the socket
+ *   is not read until on_stream_writable drained it.
+ * - connector -> user: stream bytes are copied into uv_write requests; they
+ *   are consumed (credit back to the connector) at once while the socket's
+ *   write queue is under WRITE_QUEUE_CAP, later (when writes complete)
+ *   otherwise. So at most the cap plus one stream window sits in memory.
+ *
+ * Lifetimes: a preq is attached to its pconn until its response is complete
+ * (or the user connection dies) and to its stream until on_stream_close; it
+ * is freed when both are over. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/edge_internal.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "proto/http1.h"
+
+#define RBUF_SIZE (64u * 1024u)
+#define WRITE_QUEUE_CAP (256u * 1024u)
+#define HEAD_OUT_MAX (128u * 1024u)
+#define MAX_FWD_HEADERS (WR_H1_DEFAULT_MAX_HEADERS + 8u)
+
+enum { RESP_NONE = 0, RESP_LENGTH, RESP_CHUNKED, RESP_CLOSE, RESP_RAW };
+
+typedef struct preq preq;
+
+struct pconn {
+  wr_edge *e;
+  pconn *prev, *next;
+  uv_tcp_t tcp;
+  wr_h1_parser p;
+  char ip[64];
+  uint8_t rbuf[RBUF_SIZE];
+  size_t rpos, rlen;
+  wr_buf pend; /* request body bytes the stream has not taken yet */
+  preq *req;
+  int reading, closing, eof, close_after;
+  int parse_more; /* the parser may have an event without new bytes */
+  size_t nwrites; /* uv_write requests in flight */
+  uint64_t head_since_ns, idle_since_ns;
+  unsigned nrequests;
+};
+
+struct preq {
+  uint32_t magic;
+  pconn *pc;
+  econn *ec;
+  wr_tt_stream *s;
+  wr_route_tunnel *t;
+  wr_buf head; /* the encoded REQUEST, kept whole for a retry */
+  size_t head_sent;
+  int kind;
+  int has_body, body_started, req_done, fin_wanted, fin_sent, retried;
+  int is_head, version_minor, keepalive, expect_continue;
+  wr_tunnel_decoder dec;
+  int got_any;   /* any byte came back on the stream */
+  int resp_head; /* the final head went to the user */
+  int resp_status, resp_mode, resp_done, upgraded;
+  uint64_t resp_remaining;
+  size_t unconsumed; /* stream bytes not yet given back as credit */
+  uint64_t started_ns;
+};
+
+typedef struct wreq {
+  uv_write_t req;
+  pconn *pc;
+  size_t len;
+  uint8_t data[];
+} wreq;
+
+static void pump(pconn *pc);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void pc_close(pconn *pc);
+static void preq_detach(preq *r, uint64_t abort_code);
+
+/* ---- writing to the user ------------------------------------------------ */
+
+static size_t queue_size(pconn *pc) { return uv_stream_get_write_queue_size((uv_stream_t *)&pc->tcp); }
+
+static void give_credit(preq *r) {
+  if (r->s && r->unconsumed && (!r->pc || queue_size(r->pc) < WRITE_QUEUE_CAP)) {
+    r->ec->c->ops->stream_consume(r->s, r->unconsumed);
+    r->unconsumed = 0;
+  }
+}
+
+static void maybe_close_after(pconn *pc) {
+  if (pc->close_after && !pc->req && pc->nwrites == 0)
+    pc_close(pc);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  pconn *pc = w->pc;
+  wr_free(w);
+  pc->nwrites--;
+  if (status < 0) {
+    if (!pc->closing)
+      WR_DEBUG("User connection write failed", "client=%s error=\"%s\"", pc->ip,
+               uv_strerror(status));
+    pc_close(pc);
+    return;
+  }
+  if (pc->req)
+    give_credit(pc->req);
+  maybe_close_after(pc);
+}
+
+/* Queues the concatenation of up to three byte ranges (copied). */
+static int tcp_write3(pconn *pc, const void *a, size_t alen, const void *b, size_t blen,
+                      const void *c, size_t clen) {
+  if (pc->closing)
+    return WR_ERR_CLOSED;
+  size_t len = alen + blen + clen;
+  if (!len)
+    return 0;
+  wreq *w = wr_malloc(sizeof *w + len);
+  if (!w)
+    return WR_ERR_NOMEM;
+  w->pc = pc;
+  w->len = len;
+  if (alen)
+    memcpy(w->data, a, alen);
+  if (blen)
+    memcpy(w->data + alen, b, blen);
+  if (clen)
+    memcpy(w->data + alen + blen, c, clen);
+  uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)len);
+  if (uv_write(&w->req, (uv_stream_t *)&pc->tcp, &ub, 1, on_written) != 0) {
+    wr_free(w);
+    return WR_ERR_CLOSED;
+  }
+  pc->nwrites++;
+  return 0;
+}
+
+static int tcp_write(pconn *pc, const void *a, size_t alen) {
+  return tcp_write3(pc, a, alen, NULL, 0, NULL, 0);
+}
+
+/* The edge's own answer: a short HTML page. close: Connection: close and the
+ * connection ends after it. */
+static void respond_local(pconn *pc, int status, const char *title, const char *detail,
+                          int close) {
+  wr_edge *e = pc->e;
+  char body[1024];
+  int blen = snprintf(body, sizeof body,
+                      "<!doctype html>\n<html><head><title>%d %s</title></head>\n"
+                      "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><p>warren edge</p></body></html>\n",
+                      status, title, status, title, detail);
+  if (blen < 0 || (size_t)blen >= sizeof body)
+    blen = 0;
+  if (e->state != EDGE_RUNNING)
+    close = 1;
+  char head[512];
+  int hlen = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                      "Content-Length: %d\r\nCache-Control: no-store\r\n%s\r\n",
+                      status, wr_h1_status_text(status), blen,
+                      close ? "Connection: close\r\n" : "");
+  wr_edge_count_response(e, status);
+  (void)tcp_write3(pc, head, (size_t)hlen, body, (size_t)blen, NULL, 0);
+  if (close)
+    pc->close_after = 1;
+}
+
+/* ---- request streams ---------------------------------------------------- */
+
+static void preq_free(preq *r) {
+  wr_buf_free(&r->head);
+  wr_tunnel_decoder_free(&r->dec);
+  r->magic = 0;
+  wr_free(r);
+}
+
+/* Writes what is pending to the stream: the rest of the head, then body bytes
+ * in pc->pend, then FIN. Returns 0 when everything went, WR_ERR_AGAIN when the
+ * stream is full, WR_ERR_CLOSED when it cannot take more. */
+static int stream_flush(preq *r) {
+  if (!r->s)
+    return WR_ERR_CLOSED;
+  const wr_tt_ops *ops = r->ec->c->ops;
+  while (r->head_sent < r->head.len) {
+    ssize_t n = ops->stream_write(r->s, r->head.data + r->head_sent, r->head.len - r->head_sent);
+    if (n < 0)
+      return (int)n;
+    r->head_sent += (size_t)n;
+  }
+  pconn *pc = r->pc;
+  while (pc && pc->pend.len) {
+    ssize_t n = ops->stream_write(r->s, pc->pend.data, pc->pend.len);
+    if (n < 0)
+      return (int)n;
+    r->body_started = 1;
+    wr_buf_consume(&pc->pend, (size_t)n);
+  }
+  if (r->fin_wanted && !r->fin_sent) {
+    r->fin_sent = 1;
+    (void)ops->stream_end(r->s);
+  }
+  return 0;
+}
+
+static const char *hop_by_hop[] = {"connection",       "keep-alive", "transfer-encoding",
+                                   "te",               "trailer",    "proxy-connection",
+                                   "upgrade",          "expect",     "x-forwarded-for",
+                                   "x-forwarded-proto", "forwarded", "proxy-authorization",
+                                   NULL};
+
+static int is_listed(const char *const *list, wr_h1_slice name) {
+  for (size_t i = 0; list[i]; i++)
+    if (wr_h1_slice_eq_ci(name, list[i]))
+      return 1;
+  return 0;
+}
+
+/* 1 when name is one of the comma-separated tokens of a Connection value. */
+static int in_connection(const wr_h1_header *conn, wr_h1_slice name) {
+  if (!conn || !name.len)
+    return 0;
+  const char *p = conn->value.p, *end = p + conn->value.len;
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+      p++;
+    const char *tok = p;
+    while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+      p++;
+    if ((size_t)(p - tok) == name.len && strncasecmp(tok, name.p, name.len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Builds the REQUEST message for head into r->head. */
+static int build_request(preq *r, const wr_h1_head *h, const char *ip, int websocket) {
+  wr_h1_header fwd[MAX_FWD_HEADERS];
+  size_t n = 0;
+  const wr_h1_header *conn = wr_h1_find(h->headers, h->nheaders, "connection");
+  for (size_t i = 0; i < h->nheaders && n < MAX_FWD_HEADERS - 5; i++) {
+    wr_h1_slice name = h->headers[i].name;
+    if (websocket && wr_h1_slice_eq_ci(name, "upgrade")) {
+      fwd[n++] = h->headers[i];
+      continue;
+    }
+    if (is_listed(hop_by_hop, name) || in_connection(conn, name))
+      continue;
+    if (wr_h1_slice_eq_ci(name, "content-length") && h->framing != WR_H1_BODY_LENGTH)
+      continue;
+    fwd[n++] = h->headers[i];
+  }
+  if (websocket)
+    fwd[n++] = (wr_h1_header){{"Connection", 10}, {"Upgrade", 7}};
+  fwd[n++] = (wr_h1_header){{"X-Forwarded-For", 15}, {ip, strlen(ip)}};
+  fwd[n++] = (wr_h1_header){{"X-Forwarded-Proto", 17}, {"http", 4}};
+  char fwdv[WR_ROUTES_HOST_MAX + 128];
+  int v6 = strchr(ip, ':') != NULL;
+  int flen = snprintf(fwdv, sizeof fwdv, "for=%s%s%s;proto=http", v6 ? "\"[" : "", ip,
+                      v6 ? "]\"" : "");
+  fwd[n++] = (wr_h1_header){{"Forwarded", 9}, {fwdv, (size_t)flen}};
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
+  m.u.request.kind = (uint64_t)r->kind;
+  m.u.request.flags = r->has_body ? WR_TUNNEL_F_BODY : 0;
+  m.u.request.dest = h->host;
+  m.u.request.method = h->method;
+  m.u.request.path = h->target;
+  m.u.request.headers = fwd;
+  m.u.request.nheaders = n;
+  return wr_tunnel_encode(&r->head, &m);
+}
+
+/* Picks a connection of r->t (not avoid) and opens the stream. 0, or
+ * WR_ERR_NOTFOUND when the tunnel has no usable connection. */
+static int open_on_tunnel(preq *r, const void *avoid) {
+  for (int tries = 0; tries < 4; tries++) {
+    wr_route_conn *rc = wr_routes_pick(r->t, avoid);
+    if (!rc)
+      return WR_ERR_NOTFOUND;
+    econn *ec = rc->conn;
+    int err = wr_edge_open_stream(ec, r, &r->s);
+    if (err == 0) {
+      r->ec = ec;
+      return 0;
+    }
+    WR_DEBUG("Cannot open a request stream", "connection=%s error=\"%s\"", ec->conn_id,
+             wr_strerror(err));
+    avoid = ec;
+  }
+  return WR_ERR_NOTFOUND;
+}
+
+/* Answers r locally. With close the connection ends after the answer (the
+ * user may still be sending a body nobody wants); otherwise r stays until its
+ * (empty) request is complete and the connection goes on. */
+static void local_answer(pconn *pc, preq *r, int status, const char *title, const char *detail,
+                         int close) {
+  r->resp_done = 1;
+  r->resp_head = 1;
+  respond_local(pc, status, title, detail, close);
+  if (close)
+    preq_detach(r, 0);
+}
+
+static void start_request(pconn *pc, const wr_h1_head *h) {
+  wr_edge *e = pc->e;
+  pc->head_since_ns = 0;
+  pc->nrequests++;
+  int keepalive = (h->flags & WR_H1_F_KEEP_ALIVE) && e->state == EDGE_RUNNING;
+  int has_body = h->framing != WR_H1_BODY_NONE;
+  wr_route_tunnel *t = h->host.len ? wr_routes_lookup_host(e->routes, h->host.p, h->host.len) : NULL;
+  preq *r = wr_calloc(1, sizeof *r);
+  if (!r) {
+    respond_local(pc, 503, "Service Unavailable", "The edge is out of memory.", 1);
+    pc->close_after = 1;
+    return;
+  }
+  r->magic = PREQ_MAGIC;
+  r->pc = pc;
+  r->t = t;
+  r->version_minor = h->version_minor;
+  r->keepalive = keepalive;
+  r->is_head = h->method_id == WR_H1_M_HEAD;
+  r->has_body = has_body;
+  r->started_ns = wr_now_ns();
+  wr_buf_init(&r->head, HEAD_OUT_MAX);
+  pc->req = r;
+  if (!keepalive)
+    pc->close_after = 1;
+  char host[WR_ROUTES_HOST_MAX + 1];
+  if (wr_routes_normalize_host(h->host.p, h->host.len, host) != 0)
+    snprintf(host, sizeof host, "-");
+  if (!t) {
+    WR_INFO("No tunnel for host", "host=%s client=%s status=404", host, pc->ip);
+    wr_edge_count_error(e, "unknown_host");
+    local_answer(pc, r, 404, "Not Found", "No tunnel serves this hostname on this edge.",
+                 has_body || !keepalive);
+    return;
+  }
+  wr_metric_inc(wr_metric_child(e->m_requests, t->name));
+  if (h->flags & WR_H1_F_CONNECT) {
+    wr_edge_count_error(e, "connect");
+    local_answer(pc, r, 405, "Method Not Allowed", "CONNECT is not served here.", 1);
+    return;
+  }
+  int websocket = 0;
+  if (h->flags & WR_H1_F_UPGRADE) {
+    const wr_h1_header *up = wr_h1_find(h->headers, h->nheaders, "upgrade");
+    websocket = up && up->value.len >= 9 && strncasecmp(up->value.p, "websocket", 9) == 0;
+  }
+  r->kind = websocket ? WR_TUNNEL_KIND_WEBSOCKET : WR_TUNNEL_KIND_HTTP;
+  if (build_request(r, h, pc->ip, websocket) != 0) {
+    WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"", host, pc->ip,
+            "cannot be carried through the tunnel (field too long or invalid)");
+    wr_edge_count_error(e, "request_encode");
+    local_answer(pc, r, 400, "Bad Request", "The request cannot be carried to the origin.", 1);
+    return;
+  }
+  if (wr_tunnel_decoder_init(&r->dec, NULL) != 0 || open_on_tunnel(r, NULL) != 0) {
+    WR_WARN("Tunnel offline", "tunnel=%s host=%s client=%s status=502", t->name, host, pc->ip);
+    wr_edge_count_error(e, "tunnel_offline");
+    local_answer(pc, r, 502, "Bad Gateway",
+                 "The tunnel for this hostname is offline: no connector is connected to this "
+                 "edge right now.",
+                 has_body || !keepalive);
+    return;
+  }
+  /* The edge answers 100 Continue itself: the body goes into the tunnel,
+   * whose flow control is the real "go ahead". */
+  if (h->flags & WR_H1_F_EXPECT_CONTINUE)
+    (void)tcp_write(pc, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  if (!has_body && !websocket)
+    r->fin_wanted = 1;
+  (void)stream_flush(r);
+}
+
+/* The stream is gone before a response: retry once elsewhere when nothing of
+ * the body was sent; otherwise answer 502. Returns 1 when retried. */
+static int try_retry(preq *r) {
+  pconn *pc = r->pc;
+  if (r->retried || r->got_any || r->body_started || !r->t || pc->e->state != EDGE_RUNNING)
+    return 0;
+  econn *failed = r->ec;
+  r->retried = 1;
+  r->s = NULL;
+  r->head_sent = 0;
+  r->fin_sent = 0;
+  if (open_on_tunnel(r, failed) != 0)
+    return 0;
+  WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s", r->t->name,
+          r->ec->conn_id);
+  wr_edge_count_error(pc->e, "retried");
+  (void)stream_flush(r);
+  return 1;
+}
+
+/* The response is complete (or abandoned): the connection moves on. */
+static void finish_response(preq *r) {
+  pconn *pc = r->pc;
+  r->resp_done = 1;
+  if (!pc)
+    return;
+  if (!r->req_done || r->upgraded || pc->e->state != EDGE_RUNNING) {
+    /* The user still sends a body nobody reads (or the edge is going): end
+     * the connection. */
+    pc->close_after = 1;
+  }
+  preq_detach(r, r->req_done ? WR_TUNNEL_RESET_NO_ERROR : WR_TUNNEL_RESET_CANCELLED);
+  if (!pc->close_after) {
+    pc->idle_since_ns = wr_now_ns();
+    pump(pc);
+  }
+  maybe_close_after(pc);
+}
+
+/* Separates r from its pconn. A stream that is still open and not finished
+ * cleanly is aborted with abort_code (0: left to finish). */
+static void preq_detach(preq *r, uint64_t abort_code) {
+  pconn *pc = r->pc;
+  if (pc && pc->req == r)
+    pc->req = NULL;
+  r->pc = NULL;
+  if (pc)
+    wr_buf_reset(&pc->pend);
+  if (!r->s) {
+    preq_free(r);
+    return;
+  }
+  if (r->unconsumed) {
+    r->ec->c->ops->stream_consume(r->s, r->unconsumed);
+    r->unconsumed = 0;
+  }
+  if (abort_code)
+    (void)r->ec->c->ops->stream_abort(r->s, abort_code);
+  else if (!r->fin_sent) {
+    r->fin_sent = 1;
+    (void)r->ec->c->ops->stream_end(r->s);
+  }
+}
+
+static void write_response_head(preq *r, const wr_tunnel_response *resp) {
+  pconn *pc = r->pc;
+  wr_edge *e = pc->e;
+  int status = (int)resp->status;
+  int upgrade = status == 101;
+  wr_h1_header out[WR_TUNNEL_DEFAULT_MAX_HEADERS + 4];
+  size_t n = 0;
+  const wr_h1_header *cl = NULL;
+  for (size_t i = 0; i < resp->nheaders && n < WR_TUNNEL_DEFAULT_MAX_HEADERS; i++) {
+    wr_h1_slice name = resp->headers[i].name;
+    if (upgrade && (wr_h1_slice_eq_ci(name, "upgrade") || wr_h1_slice_eq_ci(name, "connection"))) {
+      continue; /* written below */
+    }
+    if (wr_h1_slice_eq_ci(name, "connection") || wr_h1_slice_eq_ci(name, "keep-alive") ||
+        wr_h1_slice_eq_ci(name, "transfer-encoding") || wr_h1_slice_eq_ci(name, "te") ||
+        wr_h1_slice_eq_ci(name, "trailer") || wr_h1_slice_eq_ci(name, "proxy-connection") ||
+        wr_h1_slice_eq_ci(name, "upgrade"))
+      continue;
+    if (wr_h1_slice_eq_ci(name, "content-length")) {
+      if (cl && !(cl->value.len == resp->headers[i].value.len &&
+                  memcmp(cl->value.p, resp->headers[i].value.p, cl->value.len) == 0)) {
+        cl = (const wr_h1_header *)-1;
+        break;
+      }
+      if (cl)
+        continue;
+      cl = &resp->headers[i];
+    }
+    out[n++] = resp->headers[i];
+  }
+  uint64_t clen = 0;
+  int cl_ok = cl && cl != (const wr_h1_header *)-1 && cl->value.len > 0 && cl->value.len <= 19;
+  for (size_t i = 0; cl_ok && i < cl->value.len; i++) {
+    char c = cl->value.p[i];
+    if (c < '0' || c > '9')
+      cl_ok = 0;
+    else
+      clen = clen * 10 + (uint64_t)(c - '0');
+  }
+  if (cl && !cl_ok) {
+    WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"invalid Content-Length\"",
+            r->t->name);
+    wr_edge_count_error(e, "bad_response");
+    r->resp_head = 1;
+    respond_local(pc, 502, "Bad Gateway", "The origin sent an invalid response.", 1);
+    preq_detach(r, WR_TUNNEL_RESET_PROTOCOL);
+    maybe_close_after(pc);
+    return;
+  }
+  int no_body = r->is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
+  if (upgrade) {
+    r->resp_mode = RESP_RAW;
+    r->upgraded = 1;
+    out[n++] = (wr_h1_header){{"Connection", 10}, {"Upgrade", 7}};
+    out[n++] = (wr_h1_header){{"Upgrade", 7}, {"websocket", 9}};
+  } else if (no_body) {
+    r->resp_mode = RESP_NONE;
+  } else if (cl) {
+    r->resp_mode = RESP_LENGTH;
+    r->resp_remaining = clen;
+  } else if (!(resp->flags & WR_TUNNEL_F_BODY)) {
+    r->resp_mode = RESP_LENGTH;
+    r->resp_remaining = 0;
+    out[n++] = (wr_h1_header){{"Content-Length", 14}, {"0", 1}};
+  } else if (r->version_minor >= 1) {
+    r->resp_mode = RESP_CHUNKED;
+    out[n++] = (wr_h1_header){{"Transfer-Encoding", 17}, {"chunked", 7}};
+  } else {
+    r->resp_mode = RESP_CLOSE;
+    pc->close_after = 1;
+  }
+  if (!upgrade) {
+    if (e->state != EDGE_RUNNING || !r->req_done)
+      pc->close_after = 1;
+    if (pc->close_after)
+      out[n++] = (wr_h1_header){{"Connection", 10}, {"close", 5}};
+    else if (r->version_minor == 0)
+      out[n++] = (wr_h1_header){{"Connection", 10}, {"keep-alive", 10}};
+  }
+  wr_buf hb;
+  wr_buf_init(&hb, HEAD_OUT_MAX);
+  int rv = wr_h1_write_response_head(&hb, r->version_minor, status, (wr_h1_slice){NULL, 0}, out, n);
+  if (rv != 0) {
+    wr_buf_free(&hb);
+    WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"response head cannot be "
+            "written: %s\"", r->t->name, wr_strerror(rv));
+    wr_edge_count_error(e, "bad_response");
+    r->resp_head = 1;
+    respond_local(pc, 502, "Bad Gateway", "The origin sent an invalid response.", 1);
+    preq_detach(r, WR_TUNNEL_RESET_PROTOCOL);
+    maybe_close_after(pc);
+    return;
+  }
+  r->resp_head = 1;
+  r->resp_status = status;
+  wr_edge_count_response(e, status);
+  (void)tcp_write(pc, hb.data, hb.len);
+  wr_buf_free(&hb);
+  if (upgrade) {
+    pc->head_since_ns = 0;
+    pump(pc); /* client bytes after the handshake go raw to the stream now */
+  }
+}
+
+static void stream_error_response(preq *r, const wr_tunnel_error *err) {
+  static const struct {
+    uint64_t code;
+    int status;
+    const char *title, *detail;
+  } map[] = {
+      {WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, 502, "Bad Gateway", "The origin cannot be reached."},
+      {WR_TUNNEL_ERR_NO_INGRESS, 404, "Not Found", "The tunnel has no route for this request."},
+      {WR_TUNNEL_ERR_ORIGIN_TIMEOUT, 504, "Gateway Timeout", "The origin did not answer in time."},
+      {WR_TUNNEL_ERR_BAD_REQUEST, 400, "Bad Request", "The request cannot be sent to the origin."},
+      {WR_TUNNEL_ERR_ORIGIN_RESPONSE, 502, "Bad Gateway", "The origin sent an invalid response."},
+      {WR_TUNNEL_ERR_OVERLOADED, 503, "Service Unavailable", "The tunnel is overloaded."},
+  };
+  int status = 502;
+  const char *title = "Bad Gateway", *detail = "The tunnel could not serve this request.";
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (map[i].code == err->code) {
+      status = map[i].status;
+      title = map[i].title;
+      detail = map[i].detail;
+    }
+  WR_WARN("Request failed in the tunnel", "tunnel=%s status=%d code=%llu reason=\"%.*s\"",
+          r->t->name, status, (unsigned long long)err->code, (int)err->reason.len,
+          err->reason.p ? err->reason.p : "");
+  wr_edge_count_error(r->pc->e, "stream_error");
+  r->resp_head = 1;
+  respond_local(r->pc, status, title, detail, !r->req_done);
+}
+
+/* Response body bytes to the user in the framing chosen. */
+static void body_out(preq *r, const uint8_t *data, size_t len) {
+  pconn *pc = r->pc;
+  if (!len)
+    return;
+  switch (r->resp_mode) {
+  case RESP_NONE:
+    return;
+  case RESP_LENGTH:
+    if (len > r->resp_remaining) {
+      WR_WARN("Bad response from connector", "tunnel=%s reason=\"body longer than its Content-Length\"",
+              r->t->name);
+      wr_edge_count_error(pc->e, "bad_response");
+      len = (size_t)r->resp_remaining;
+      pc->close_after = 1;
+    }
+    r->resp_remaining -= len;
+    (void)tcp_write(pc, data, len);
+    break;
+  case RESP_CHUNKED: {
+    char sz[24];
+    int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
+    (void)tcp_write3(pc, sz, (size_t)n, data, len, "\r\n", 2);
+    break;
+  }
+  default:
+    (void)tcp_write(pc, data, len);
+    break;
+  }
+  wr_metric_add(pc->e->m_bytes_out, (double)len);
+}
+
+void wr_edge_public_stream_data(void *u, const uint8_t *data, size_t len, int fin) {
+  preq *r = u;
+  size_t total = len;
+  if (!r->pc || r->resp_done) {
+    /* Nobody reads any more: give the credit back and let it finish. */
+    r->ec->c->ops->stream_consume(r->s, total);
+    return;
+  }
+  if (len)
+    r->got_any = 1;
+  pconn *pc = r->pc;
+  size_t held = 0; /* bytes now sitting in uv_write requests */
+  while (!r->resp_head && len) {
+    size_t used = 0;
+    wr_tunnel_msg m;
+    int rv = wr_tunnel_decode(&r->dec, data, len, &used, &m);
+    data += used;
+    len -= used;
+    if (rv < 0) {
+      WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"%s\"", r->t->name,
+              wr_tunnel_decoder_reason(&r->dec));
+      wr_edge_count_error(pc->e, "bad_response");
+      r->resp_head = 1;
+      respond_local(pc, 502, "Bad Gateway", "The tunnel sent an invalid response.", 1);
+      r->ec->c->ops->stream_consume(r->s, total);
+      finish_response(r);
+      return;
+    }
+    if (rv == 0)
+      break;
+    if (m.type == WR_TUNNEL_RESPONSE) {
+      if (m.u.response.status == 101 && r->kind == WR_TUNNEL_KIND_WEBSOCKET) {
+        write_response_head(r, &m.u.response);
+      } else if (m.u.response.status < 200) {
+        continue; /* 100 went out already; other interim answers are dropped */
+      } else {
+        if (r->kind == WR_TUNNEL_KIND_WEBSOCKET) {
+          /* No switch: the request was a plain one after all. */
+          r->req_done = 1;
+          r->fin_wanted = 1;
+          wr_h1_parser_resume(&pc->p);
+          (void)stream_flush(r);
+        }
+        write_response_head(r, &m.u.response);
+      }
+      if (!r->pc) { /* the head was refused and r detached */
+        if (r->s)
+          r->ec->c->ops->stream_consume(r->s, total);
+        return;
+      }
+    } else if (m.type == WR_TUNNEL_STREAM_ERROR) {
+      stream_error_response(r, &m.u.error);
+      r->ec->c->ops->stream_consume(r->s, total);
+      finish_response(r);
+      return;
+    } else {
+      WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"unexpected %s\"",
+              r->t->name, wr_tunnel_msg_name(m.type));
+      wr_edge_count_error(pc->e, "bad_response");
+      r->resp_head = 1;
+      respond_local(pc, 502, "Bad Gateway", "The tunnel sent an invalid response.", 1);
+      r->ec->c->ops->stream_consume(r->s, total);
+      finish_response(r);
+      return;
+    }
+  }
+  if (r->resp_head && len) {
+    body_out(r, data, len);
+    held = len;
+  }
+  r->unconsumed += held;
+  if (total > held)
+    r->ec->c->ops->stream_consume(r->s, total - held);
+  give_credit(r);
+  if (!r->pc || r->resp_done)
+    return;
+  int complete = r->resp_head && (r->resp_mode == RESP_NONE ||
+                                  (r->resp_mode == RESP_LENGTH && r->resp_remaining == 0));
+  if (complete && !fin) {
+    /* Everything the head promised is here: the user may go on at once,
+     * whenever the connector's FIN comes. */
+    finish_response(r);
+    return;
+  }
+  if (fin) {
+    if (!r->resp_head) {
+      WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"stream ended before "
+              "a response\"", r->t->name);
+      wr_edge_count_error(pc->e, "bad_response");
+      r->resp_head = 1;
+      respond_local(pc, 502, "Bad Gateway", "The tunnel closed the request without a response.", 1);
+    } else if (r->resp_mode == RESP_CHUNKED) {
+      (void)tcp_write(pc, "0\r\n\r\n", 5);
+    } else if (r->resp_mode == RESP_LENGTH && r->resp_remaining) {
+      WR_WARN("Response truncated", "tunnel=%s missingBytes=%llu", r->t->name,
+              (unsigned long long)r->resp_remaining);
+      wr_edge_count_error(pc->e, "truncated_response");
+      pc->close_after = 1;
+    } else if (r->resp_mode == RESP_CLOSE || r->resp_mode == RESP_RAW) {
+      pc->close_after = 1;
+    }
+    finish_response(r);
+  }
+}
+
+void wr_edge_public_stream_writable(void *u) {
+  preq *r = u;
+  if (!r->pc)
+    return;
+  if (stream_flush(r) == 0)
+    pump(r->pc);
+}
+
+void wr_edge_public_stream_reset(void *u, uint64_t code) {
+  preq *r = u;
+  WR_DEBUG("Connector reset a request stream", "code=%llu", (unsigned long long)code);
+  (void)r;
+}
+
+void wr_edge_public_stream_close(void *u, int has_code, uint64_t code) {
+  preq *r = u;
+  r->s = NULL;
+  pconn *pc = r->pc;
+  if (!pc) {
+    preq_free(r);
+    return;
+  }
+  if (r->resp_done)
+    return;
+  if (!r->resp_head && try_retry(r))
+    return;
+  if (!r->resp_head) {
+    WR_WARN("Tunnel connection lost during a request",
+            "tunnel=%s status=502 reason=\"stream closed%s\" code=%llu", r->t ? r->t->name : "-",
+            has_code ? " with a reset" : "", (unsigned long long)code);
+    wr_edge_count_error(pc->e, "stream_lost");
+    r->resp_head = 1;
+    respond_local(pc, 502, "Bad Gateway", "The tunnel connection was lost.", 1);
+  } else {
+    if (r->resp_mode != RESP_RAW) {
+      WR_WARN("Response aborted by the tunnel", "tunnel=%s code=%llu", r->t->name,
+              (unsigned long long)code);
+      wr_edge_count_error(pc->e, "response_aborted");
+    }
+    pc->close_after = 1;
+  }
+  finish_response(r);
+}
+
+/* ---- reading from the user ---------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  pconn *pc = h->data;
+  /* Reads happen only when rbuf was fully dealt with. */
+  pc->rpos = pc->rlen = 0;
+  buf->base = (char *)pc->rbuf;
+  buf->len = RBUF_SIZE;
+}
+
+static void set_reading(pconn *pc, int on) {
+  if (pc->closing || pc->eof || on == pc->reading)
+    return;
+  pc->reading = on;
+  if (on)
+    uv_read_start((uv_stream_t *)&pc->tcp, on_alloc, on_read);
+  else
+    uv_read_stop((uv_stream_t *)&pc->tcp);
+}
+
+static void parse_error(pconn *pc) {
+  wr_edge *e = pc->e;
+  int status = wr_h1_parser_status(&pc->p);
+  const char *reason = wr_h1_parser_reason(&pc->p);
+  WR_WARN("Refused a request", "client=%s status=%d reason=\"%s\"", pc->ip, status, reason);
+  wr_edge_count_error(e, "bad_request");
+  preq *r = pc->req;
+  if (r && r->resp_head) {
+    preq_detach(r, WR_TUNNEL_RESET_CLIENT_FAILED);
+    pc->close_after = 1;
+    maybe_close_after(pc);
+    return;
+  }
+  if (r) {
+    r->resp_head = 1;
+    preq_detach(r, WR_TUNNEL_RESET_CLIENT_FAILED);
+  }
+  respond_local(pc, status ? status : 400, wr_h1_status_text(status ? status : 400), reason, 1);
+  maybe_close_after(pc);
+}
+
+/* Handles buffered user bytes as far as the stream and the state allow,
+ * then reads more or waits. */
+static void pump(pconn *pc) {
+  while (!pc->closing) {
+    preq *r = pc->req;
+    if (!r && pc->close_after)
+      break; /* no new request on a connection that is ending */
+    if (pc->pend.len) {
+      if (!r || stream_flush(r) != 0)
+        break;
+    }
+    if (pc->rpos == pc->rlen && !pc->parse_more)
+      break;
+    if (r && r->upgraded) {
+      if (pc->rpos == pc->rlen)
+        break;
+      /* WebSocket: raw bytes, as many as the stream takes. */
+      if (!r->s)
+        break;
+      ssize_t n = r->ec->c->ops->stream_write(r->s, pc->rbuf + pc->rpos, pc->rlen - pc->rpos);
+      if (n < 0)
+        break;
+      pc->rpos += (size_t)n;
+      continue;
+    }
+    if (r && r->req_done)
+      break; /* the next request waits for this response */
+    if (!r && pc->head_since_ns == 0)
+      pc->head_since_ns = wr_now_ns();
+    size_t used = 0;
+    wr_h1_event ev;
+    int rv = wr_h1_parse(&pc->p, pc->rbuf + pc->rpos, pc->rlen - pc->rpos, &used, &ev);
+    pc->rpos += used;
+    pc->parse_more = rv == WR_H1_EV_HEAD || rv == WR_H1_EV_BODY;
+    if (rv < 0) {
+      parse_error(pc);
+      return;
+    }
+    if (rv == WR_H1_EV_HEAD) {
+      start_request(pc, ev.head);
+    } else if (rv == WR_H1_EV_BODY) {
+      wr_metric_add(pc->e->m_bytes_in, (double)ev.len);
+      if (r && r->s && !r->resp_done && wr_buf_append(&pc->pend, ev.data, ev.len) != 0) {
+        parse_error(pc); /* cannot happen: pend holds at most one read */
+        return;
+      }
+    } else if (rv == WR_H1_EV_DONE) {
+      if (r) {
+        r->req_done = 1;
+        if (r->kind != WR_TUNNEL_KIND_WEBSOCKET)
+          r->fin_wanted = 1;
+        if (r->s)
+          (void)stream_flush(r);
+        if (r->resp_done && pc->req == r) {
+          /* answered locally: the connection is free again */
+          preq_detach(r, 0);
+          pc->idle_since_ns = wr_now_ns();
+        }
+      }
+    } else if (rv == WR_H1_EV_PAUSED) {
+      break; /* an Upgrade: wait for the connector's answer */
+    }
+  }
+  int want = !(pc->close_after && !pc->req) && pc->rpos == pc->rlen && pc->pend.len == 0;
+  set_reading(pc, want);
+  maybe_close_after(pc);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  pconn *pc = s->data;
+  if (n == 0)
+    return;
+  if (n < 0) {
+    pc->eof = 1;
+    pc->reading = 0;
+    uv_read_stop(s);
+    preq *r = pc->req;
+    if (r && r->upgraded && r->s) {
+      /* The user half-closed a WebSocket: pass FIN on, the other way goes on. */
+      r->fin_wanted = 1;
+      (void)stream_flush(r);
+      return;
+    }
+    wr_h1_event ev;
+    int rv = wr_h1_parser_finish(&pc->p, &ev);
+    if (r && !r->req_done) {
+      WR_INFO("User went away mid-request", "client=%s tunnel=%s", pc->ip,
+              r->t ? r->t->name : "-");
+      wr_edge_count_error(pc->e, "client_aborted");
+      preq_detach(r, WR_TUNNEL_RESET_CLIENT_FAILED);
+      pc_close(pc);
+      return;
+    }
+    (void)rv;
+    if (!r) {
+      pc_close(pc);
+      return;
+    }
+    pc->close_after = 1; /* finish writing the response, then close */
+    return;
+  }
+  pc->rlen = (size_t)n;
+  pc->rpos = 0;
+  pump(pc);
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void pc_closed(uv_handle_t *h) {
+  pconn *pc = h->data;
+  wr_edge *e = pc->e;
+  if (pc->prev)
+    pc->prev->next = pc->next;
+  else
+    e->pconns = pc->next;
+  if (pc->next)
+    pc->next->prev = pc->prev;
+  e->npconns--;
+  wr_metric_set(e->m_pub_open, (double)e->npconns);
+  wr_h1_parser_free(&pc->p);
+  wr_buf_free(&pc->pend);
+  wr_free(pc);
+  wr_edge_maybe_finish(e);
+}
+
+static void pc_close(pconn *pc) {
+  if (pc->closing)
+    return;
+  if (pc->req)
+    preq_detach(pc->req, WR_TUNNEL_RESET_CLIENT_FAILED);
+  pc->closing = 1;
+  uv_close((uv_handle_t *)&pc->tcp, pc_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  wr_edge *e = server->data;
+  if (status < 0) {
+    WR_WARN("Accept failed", "error=\"%s\"", uv_strerror(status));
+    return;
+  }
+  pconn *pc = wr_calloc(1, sizeof *pc);
+  if (!pc)
+    return; /* libuv keeps the connection queued; the next accept takes it */
+  pc->e = e;
+  uv_tcp_init(e->loop, &pc->tcp);
+  pc->tcp.data = pc;
+  if (wr_h1_parser_init(&pc->p, WR_H1_REQUEST, NULL) != 0) {
+    wr_free(pc);
+    return;
+  }
+  wr_buf_init(&pc->pend, RBUF_SIZE);
+  pc->next = e->pconns;
+  if (e->pconns)
+    e->pconns->prev = pc;
+  e->pconns = pc;
+  e->npconns++;
+  wr_metric_set(e->m_pub_open, (double)e->npconns);
+  if (uv_accept(server, (uv_stream_t *)&pc->tcp) != 0) {
+    pc_close(pc);
+    return;
+  }
+  wr_metric_inc(e->m_pub_total);
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  snprintf(pc->ip, sizeof pc->ip, "-");
+  if (uv_tcp_getpeername(&pc->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)&ss, pc->ip, sizeof pc->ip);
+    else if (ss.ss_family == AF_INET6) {
+      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+      if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+        inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], pc->ip, sizeof pc->ip);
+      else
+        uv_ip6_name(s6, pc->ip, sizeof pc->ip);
+    }
+  }
+  if (e->npconns > e->cfg.max_conns) {
+    WR_WARN("Refused a user connection", "client=%s reason=\"connection limit reached\" limit=%u",
+            pc->ip, e->cfg.max_conns);
+    wr_edge_count_error(e, "connection_limit");
+    pc_close(pc);
+    return;
+  }
+  uv_tcp_nodelay(&pc->tcp, 1);
+  pc->head_since_ns = wr_now_ns();
+  set_reading(pc, 1);
+}
+
+int wr_edge_public_start(wr_edge *e, const struct sockaddr *addr, char *err, size_t errlen) {
+  uv_tcp_init(e->loop, &e->http);
+  e->http.data = e;
+  e->handles++;
+  int rc = uv_tcp_bind(&e->http, addr, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&e->http, 511, on_connection);
+  if (rc != 0) {
+    char ip[64] = "-";
+    int port = 0;
+    if (addr->sa_family == AF_INET) {
+      uv_ip4_name((const struct sockaddr_in *)addr, ip, sizeof ip);
+      port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    } else {
+      uv_ip6_name((const struct sockaddr_in6 *)addr, ip, sizeof ip);
+      port = ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    }
+    snprintf(err, errlen, "cannot listen for HTTP on %s%s%s:%d: %s",
+             addr->sa_family == AF_INET6 ? "[" : "", ip, addr->sa_family == AF_INET6 ? "]" : "",
+             port, uv_strerror(rc));
+    return WR_ERR_IO;
+  }
+  return 0;
+}
+
+static void listener_closed(uv_handle_t *h) {
+  wr_edge *e = h->data;
+  e->handles--;
+  wr_edge_maybe_finish(e);
+}
+
+void wr_edge_public_stop(wr_edge *e, int force) {
+  if (e->http.loop && !uv_is_closing((uv_handle_t *)&e->http))
+    uv_close((uv_handle_t *)&e->http, listener_closed);
+  for (pconn *pc = e->pconns, *next; pc; pc = next) {
+    next = pc->next;
+    if (force || (!pc->req && pc->nwrites == 0))
+      pc_close(pc);
+    else
+      pc->close_after = pc->close_after || !pc->req;
+  }
+}
+
+void wr_edge_public_sweep(wr_edge *e, uint64_t now) {
+  uint64_t head_ns = e->cfg.header_timeout_ms * WR_NS_PER_MS;
+  uint64_t idle_ns = e->cfg.idle_timeout_ms * WR_NS_PER_MS;
+  for (pconn *pc = e->pconns, *next; pc; pc = next) {
+    next = pc->next;
+    if (pc->closing || pc->req || pc->close_after)
+      continue;
+    int idle = wr_h1_parser_idle(&pc->p) && pc->rpos == pc->rlen && pc->nrequests > 0;
+    if (idle && pc->idle_since_ns && now - pc->idle_since_ns >= idle_ns) {
+      WR_DEBUG("Closed an idle user connection", "client=%s", pc->ip);
+      pc_close(pc);
+    } else if (!idle && pc->head_since_ns && now - pc->head_since_ns >= head_ns) {
+      WR_WARN("Refused a request", "client=%s status=408 reason=\"no complete request head "
+              "within %llu ms\"", pc->ip, (unsigned long long)e->cfg.header_timeout_ms);
+      wr_edge_count_error(e, "header_timeout");
+      respond_local(pc, 408, "Request Timeout", "The request head did not arrive in time.", 1);
+      maybe_close_after(pc);
+    }
+  }
+}

@@ -1,0 +1,359 @@
+/* edge.c: `warren edge` — the public side of the tunnels (app/edge.h).
+ *
+ * Flags, or the same keys in a YAML file given with --config (flags win),
+ * are turned into a wr_edge_config; then the loop runs until SIGTERM/SIGINT
+ * (graceful: in-flight requests finish within the grace period) or a second
+ * signal (now). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/edge.h"
+#include "app/tunnels_file.h"
+#include "app/yamldoc.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "io/file.h"
+#include "io/udp.h"
+#include "transport/tls.h"
+
+#define CMD "edge"
+
+static void usage(void) {
+  printf(
+      "Usage: warren edge --listen ADDR:PORT --http ADDR:PORT --tunnels TUNNELS.yml\n"
+      "                   (--cert CRT --key KEY | --self-signed DIR)\n"
+      "                   [--metrics ADDR:PORT] [--location NAME] [--config edge.yml]\n\n"
+      "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
+      "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
+      "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
+      "  --listen ADDR:PORT     UDP address for connectors (QUIC, ALPN warren-tunnel/1)\n"
+      "  --http ADDR:PORT       TCP address for users' HTTP/1.1\n"
+      "  --tunnels FILE         the tunnels file: ids, secrets and hostnames\n"
+      "  --cert FILE, --key FILE  the edge's TLS certificate chain and key (PEM)\n"
+      "  --self-signed DIR      use DIR/edge.crt and DIR/edge.key, creating a self-signed\n"
+      "                         pair there when none exists (development; connectors can\n"
+      "                         trust DIR/edge.crt with --edge-ca)\n"
+      "  --metrics ADDR:PORT    serve /metrics (Prometheus) and /ready (JSON) there\n"
+      "  --location NAME        this edge's name, told to connectors (default \"edge\")\n"
+      "  --grace-period DUR     how long a shutdown waits for requests (default 30s)\n"
+      "  --header-timeout DUR   time for a user to send a request head (default 30s)\n"
+      "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
+      "  --max-connections N    user connections at once (default 10000)\n"
+      "  --config FILE          a YAML file with the keys above (without the dashes:\n"
+      "                         listen, http, tunnels, cert, key, self-signed, metrics,\n"
+      "                         location, grace-period, header-timeout, idle-timeout,\n"
+      "                         max-connections); flags override it\n"
+      "  -h, --help             this help\n\n"
+      "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
+      "cloudflared: 30s, 1m30s, 500ms.\n"
+      "SIGTERM or Ctrl-C: stop accepting, let requests in flight finish, then exit;\n"
+      "a second signal exits at once.\n\n"
+      "Example:\n"
+      "  warren tunnel create web --hostname app.example.com --tunnels tunnels.yml \\\n"
+      "      --credentials-file web.json\n"
+      "  warren edge --listen 0.0.0.0:7844 --http 0.0.0.0:8080 --tunnels tunnels.yml \\\n"
+      "      --self-signed ./edge-tls --metrics 127.0.0.1:9090\n");
+}
+
+typedef struct opts {
+  const char *listen, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
+  const char *grace, *header_timeout, *idle_timeout, *max_conns;
+} opts;
+
+/* Fills the options the flags left unset from the YAML file (kept loaded in y). */
+static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
+  char err[512];
+  wr_buf_init(text, WR_YAML_MAX_SIZE);
+  int rc = wr_file_read_all(path, WR_YAML_MAX_SIZE, text, err, sizeof err);
+  if (rc != 0) {
+    wr_cli_fail("%s", err);
+    return rc;
+  }
+  rc = wr_yaml_load(y, (const char *)text->data, text->len, path, err, sizeof err);
+  if (rc != 0) {
+    wr_cli_fail("%s", err);
+    return rc;
+  }
+  yaml_node_t *root = wr_yaml_root(y);
+  if (!root)
+    return 0;
+  if ((rc = wr_yaml_check_mapping(y, root, "the edge config")) != 0) {
+    wr_cli_fail("%s", err);
+    return rc;
+  }
+  static const struct {
+    const char *key;
+    size_t off;
+  } keys[] = {
+      {"listen", offsetof(opts, listen)},
+      {"http", offsetof(opts, http)},
+      {"https", offsetof(opts, https)},
+      {"tunnels", offsetof(opts, tunnels)},
+      {"cert", offsetof(opts, cert)},
+      {"key", offsetof(opts, key)},
+      {"self-signed", offsetof(opts, self_signed)},
+      {"metrics", offsetof(opts, metrics)},
+      {"location", offsetof(opts, location)},
+      {"grace-period", offsetof(opts, grace)},
+      {"header-timeout", offsetof(opts, header_timeout)},
+      {"idle-timeout", offsetof(opts, idle_timeout)},
+      {"max-connections", offsetof(opts, max_conns)},
+  };
+  for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+       p++) {
+    yaml_node_t *k = wr_yaml_node(y, p->key), *v = wr_yaml_node(y, p->value);
+    const char *name = wr_yaml_scalar(k);
+    size_t i = 0;
+    for (; i < sizeof keys / sizeof keys[0]; i++)
+      if (strcmp(keys[i].key, name) == 0)
+        break;
+    if (i == sizeof keys / sizeof keys[0]) {
+      (void)wr_yaml_fail(y, k, "unknown key \"%s\" in the edge config", name);
+      wr_cli_fail("%s", err);
+      return WR_ERR_INVAL;
+    }
+    const char *val;
+    if ((rc = wr_yaml_get_string(y, v, name, &val)) != 0) {
+      wr_cli_fail("%s", err);
+      return rc;
+    }
+    const char **slot = (const char **)((char *)o + keys[i].off);
+    if (!*slot)
+      *slot = val;
+  }
+  return 0;
+}
+
+static wr_udp_addr parse_addr(const char *flag, const char *s) {
+  wr_udp_addr a;
+  char err[256];
+  if (wr_udp_addr_parse(s, &a, err, sizeof err) != 0)
+    wr_cli_usage_error(CMD, "%s: %s", flag, err);
+  return a;
+}
+
+static uint64_t parse_ms(const char *flag, const char *s) {
+  uint64_t ns;
+  if (wr_duration_parse(s, &ns) != 0 || ns == 0)
+    wr_cli_usage_error(CMD, "%s: \"%s\" is not a duration such as 30s or 1m30s.", flag, s);
+  return ns / 1000000u ? ns / 1000000u : 1;
+}
+
+static uv_signal_t sig_term, sig_int;
+static wr_edge *the_edge;
+static int signals;
+
+static void on_done(wr_edge *e, void *arg) {
+  (void)e;
+  (void)arg;
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  signals++;
+  WR_INFO(signals == 1 ? "Received signal, shutting down gracefully"
+                       : "Received a second signal, exiting now",
+          "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  wr_edge_shutdown(the_edge, on_done, NULL);
+}
+
+int wr_cmd_edge(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"listen", required_argument, NULL, 'l'},
+      {"http", required_argument, NULL, 'H'},
+      {"https", required_argument, NULL, 'S'},
+      {"tunnels", required_argument, NULL, 't'},
+      {"cert", required_argument, NULL, 'c'},
+      {"key", required_argument, NULL, 'k'},
+      {"self-signed", required_argument, NULL, 's'},
+      {"metrics", required_argument, NULL, 'm'},
+      {"location", required_argument, NULL, 'L'},
+      {"grace-period", required_argument, NULL, 'g'},
+      {"header-timeout", required_argument, NULL, 'T'},
+      {"idle-timeout", required_argument, NULL, 'I'},
+      {"max-connections", required_argument, NULL, 'M'},
+      {"config", required_argument, NULL, 'C'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  opts o = {0};
+  const char *config = NULL;
+  int c;
+  while ((c = wr_cli_getopt(CMD, argc, argv, "h", longopts)) != -1) {
+    switch (c) {
+    case 'l': o.listen = optarg; break;
+    case 'H': o.http = optarg; break;
+    case 'S': o.https = optarg; break;
+    case 't': o.tunnels = optarg; break;
+    case 'c': o.cert = optarg; break;
+    case 'k': o.key = optarg; break;
+    case 's': o.self_signed = optarg; break;
+    case 'm': o.metrics = optarg; break;
+    case 'L': o.location = optarg; break;
+    case 'g': o.grace = optarg; break;
+    case 'T': o.header_timeout = optarg; break;
+    case 'I': o.idle_timeout = optarg; break;
+    case 'M': o.max_conns = optarg; break;
+    case 'C': config = optarg; break;
+    case 'h': usage(); return 0;
+    }
+  }
+  if (optind < argc)
+    wr_cli_usage_error(CMD, "unexpected argument \"%s\".", argv[optind]);
+  wr_yaml y = {0};
+  wr_buf ytext = {0};
+  int loaded_yaml = 0;
+  if (config) {
+    loaded_yaml = 1;
+    if (load_config(config, &o, &y, &ytext) != 0) {
+      wr_yaml_free(&y);
+      wr_buf_free(&ytext);
+      return 2;
+    }
+  }
+  if (!o.listen)
+    wr_cli_usage_error(CMD, "--listen ADDR:PORT is required (the UDP address for connectors).");
+  if (!o.http)
+    wr_cli_usage_error(CMD, "--http ADDR:PORT is required (the TCP address for users).");
+  if (!o.tunnels)
+    wr_cli_usage_error(CMD, "--tunnels FILE is required (create one with `warren tunnel create`).");
+  if (o.self_signed && (o.cert || o.key))
+    wr_cli_usage_error(CMD, "give either --cert and --key, or --self-signed DIR, not both.");
+  if (!o.self_signed && (!o.cert || !o.key))
+    wr_cli_usage_error(CMD, "a certificate is required: --cert FILE --key FILE, or "
+                            "--self-signed DIR for development.");
+  if (o.https)
+    wr_cli_usage_error(CMD, "--https is not supported yet: serve HTTP with --http and put a "
+                            "TLS terminator in front of it.");
+  wr_udp_addr listen = parse_addr("--listen", o.listen);
+  wr_udp_addr http = parse_addr("--http", o.http);
+  wr_udp_addr metrics;
+  if (o.metrics)
+    metrics = parse_addr("--metrics", o.metrics);
+  wr_edge_config cfg = {.listen = &listen.sa, .http = &http.sa,
+                        .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location};
+  if (o.grace)
+    cfg.grace_ms = parse_ms("--grace-period", o.grace);
+  if (o.header_timeout)
+    cfg.header_timeout_ms = parse_ms("--header-timeout", o.header_timeout);
+  if (o.idle_timeout)
+    cfg.idle_timeout_ms = parse_ms("--idle-timeout", o.idle_timeout);
+  if (o.max_conns)
+    cfg.max_conns = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o.max_conns, 1, 1000000);
+
+  int ret = 1;
+  char err[512];
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  wr_tls_server *tls = NULL;
+  wr_edge_tunnel *tunnels = NULL;
+  int rc = wr_tunnels_load(o.tunnels, &tf, err, sizeof err);
+  if (rc == WR_ERR_NOTFOUND) {
+    wr_cli_fail("the tunnels file %s does not exist; create a tunnel with `warren tunnel create "
+                "NAME --hostname HOST --tunnels %s --credentials-file CRED.json`.",
+                o.tunnels, o.tunnels);
+    goto out;
+  }
+  if (rc != 0) {
+    wr_cli_fail("%s", err);
+    goto out;
+  }
+  tunnels = wr_calloc(tf.n ? tf.n : 1, sizeof *tunnels);
+  if (!tunnels)
+    goto out;
+  for (size_t i = 0; i < tf.n; i++) {
+    const wr_tunnel_entry *t = &tf.tunnels[i];
+    memcpy(tunnels[i].id, t->id, 16);
+    tunnels[i].name = t->name;
+    tunnels[i].secret = t->secret;
+    tunnels[i].secret_len = t->secret_len;
+    tunnels[i].hosts = (const char *const *)t->hostnames;
+    tunnels[i].nhosts = t->nhostnames;
+  }
+  cfg.tunnels = tunnels;
+  cfg.ntunnels = tf.n;
+  const char *cert = o.cert, *key = o.key;
+  char cert_path[4096], key_path[4096];
+  if (o.self_signed) {
+    int created = 0;
+    if (wr_tls_self_signed_ensure(o.self_signed, NULL, 0, &created, err, sizeof err) != 0) {
+      wr_cli_fail("%s", err);
+      goto out;
+    }
+    snprintf(cert_path, sizeof cert_path, "%s/%s", o.self_signed, WR_TLS_SELF_SIGNED_CERT);
+    snprintf(key_path, sizeof key_path, "%s/%s", o.self_signed, WR_TLS_SELF_SIGNED_KEY);
+    cert = cert_path;
+    key = key_path;
+    if (created)
+      WR_INFO("Created a self-signed certificate", "cert=%s key=%s", cert, key);
+  }
+  if (wr_tls_server_new(&tls, cert, key, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    goto out;
+  }
+  cfg.tls = tls;
+  char fp[WR_TLS_FINGERPRINT_LEN];
+  wr_tls_server_fingerprint(tls, fp);
+
+  uv_loop_t *loop = uv_default_loop();
+  rc = wr_edge_new(&the_edge, loop, &cfg, err, sizeof err);
+  if (rc != 0) {
+    wr_cli_fail("%s", err);
+    if (the_edge) {
+      wr_edge_shutdown(the_edge, NULL, NULL);
+      uv_run(loop, UV_RUN_DEFAULT);
+      wr_edge_free(the_edge);
+      the_edge = NULL;
+    }
+    goto out;
+  }
+  struct sockaddr_storage ss;
+  char qa[WR_UDP_ADDR_STRLEN] = "-", ha[WR_UDP_ADDR_STRLEN] = "-", ma[WR_UDP_ADDR_STRLEN] = "-";
+  wr_udp_addr tmp;
+  if (wr_edge_local_addr(the_edge, "listen", &ss) == 0) {
+    memcpy(&tmp.ss, &ss, sizeof ss);
+    tmp.len = sizeof ss;
+    wr_udp_addr_format(&tmp, qa, sizeof qa);
+  }
+  if (wr_edge_local_addr(the_edge, "http", &ss) == 0) {
+    memcpy(&tmp.ss, &ss, sizeof ss);
+    tmp.len = sizeof ss;
+    wr_udp_addr_format(&tmp, ha, sizeof ha);
+  }
+  if (o.metrics && wr_edge_local_addr(the_edge, "metrics", &ss) == 0) {
+    memcpy(&tmp.ss, &ss, sizeof ss);
+    tmp.len = sizeof ss;
+    wr_udp_addr_format(&tmp, ma, sizeof ma);
+  }
+  uv_signal_init(loop, &sig_term);
+  uv_signal_init(loop, &sig_int);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  signal(SIGPIPE, SIG_IGN);
+  size_t nhosts = 0;
+  for (size_t i = 0; i < tf.n; i++)
+    nhosts += tf.tunnels[i].nhostnames;
+  WR_INFO("Starting edge", "location=%s quic=%s http=%s metrics=%s tunnels=%zu hostnames=%zu "
+          "fingerprint=%s", o.location ? o.location : "edge", qa, ha, ma, tf.n, nhosts, fp);
+  uv_run(loop, UV_RUN_DEFAULT);
+  wr_edge_free(the_edge);
+  the_edge = NULL;
+  (void)uv_loop_close(loop);
+  ret = 0;
+out:
+  wr_tls_server_del(tls);
+  wr_free(tunnels);
+  wr_tunnels_free(&tf);
+  if (loaded_yaml) {
+    wr_yaml_free(&y);
+    wr_buf_free(&ytext);
+  }
+  return ret;
+}
