@@ -1,0 +1,133 @@
+"""Helpers for the edge's end-to-end tests: a real `warren edge` with its log
+collected, tunnels made with `warren tunnel create`, raw HTTP over sockets."""
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import WARREN
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_tunnel(tmp, name, *hosts, tunnels=None):
+    """Runs `warren tunnel create`; returns (tunnels file, credentials file)."""
+    tunnels = tunnels or tmp / "tunnels.yml"
+    cred = tmp / f"{name}.json"
+    args = [str(WARREN), "tunnel", "create", name, "--tunnels", str(tunnels),
+            "--credentials-file", str(cred)]
+    for h in hosts:
+        args += ["--hostname", h]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return tunnels, cred
+
+
+class Edge:
+    """A running `warren edge` on loopback with ports picked by the kernel.
+    .http and .metrics are (host, port); .quic_port is the UDP port."""
+
+    def __init__(self, tmp, tunnels, *extra, metrics=True):
+        self.quic_port = free_udp_port()
+        args = [str(WARREN), "edge", "--listen", f"127.0.0.1:{self.quic_port}",
+                "--http", "127.0.0.1:0", "--tunnels", str(tunnels),
+                "--self-signed", str(tmp / "certs")]
+        if metrics:
+            args += ["--metrics", "127.0.0.1:0"]
+        args += [str(a) for a in extra]
+        self.ca = tmp / "certs" / "edge.crt"
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, errors="replace")
+        threading.Thread(target=self._pump, daemon=True).start()
+        line = self.wait_for(r"INF Starting edge")[0]
+        h = re.search(r"http=([\d.]+):(\d+)", line)
+        self.http = (h.group(1), int(h.group(2)))
+        m = re.search(r"metrics=([\d.]+):(\d+)", line)
+        self.metrics = (m.group(1), int(m.group(2))) if m else None
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, pattern, timeout=15, count=1):
+        """Waits until count log lines match pattern; returns the matches."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                hits = [l for l in self.lines if rx.search(l)]
+                if len(hits) >= count:
+                    return hits
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._more()):
+                    raise AssertionError(f"edge: no {count} line(s) matching {pattern!r} in:\n"
+                                         + "\n".join(self.lines[-40:]))
+                self.cond.wait(min(left, 0.2))
+
+    def _more(self):
+        return False
+
+    def log(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    @property
+    def url(self):
+        return f"http://{self.http[0]}:{self.http[1]}"
+
+    def murl(self, path):
+        return f"http://{self.metrics[0]}:{self.metrics[1]}{path}"
+
+    def metric(self, text, name):
+        """The value of one sample line `name` (with its labels) in /metrics text, or 0."""
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0.0
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def raw_http(addr, data, timeout=5):
+    """Sends raw bytes, returns everything the server sends until it closes."""
+    with socket.create_connection(addr, timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+        except socket.timeout:
+            pass
+        return out
+
+
+def fetch(url, timeout=10):
+    """GET url with the standard library; returns (status, body bytes)."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
