@@ -428,6 +428,24 @@ static void begin_close(wr_edge *e) {
   wr_edge_maybe_finish(e);
 }
 
+/* While draining: UNREGISTER (going away) on every connection that has no
+ * request in flight. Busy ones are told once their requests are done, so a
+ * connector that closes at once on UNREGISTER cuts no response short. */
+static void send_unregisters(wr_edge *e) {
+  for (econn *ec = e->econns; ec; ec = ec->next) {
+    if (!ec->registered || ec->unregister_sent)
+      continue;
+    wr_route_conn *rc = wr_routes_find(ec->sec->t, ec);
+    if (rc && rc->inflight)
+      continue;
+    ec->unregister_sent = 1;
+    wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+    m.u.error.reason.p = "edge shutting down";
+    m.u.error.reason.len = strlen(m.u.error.reason.p);
+    ctl_send(ec, &m);
+  }
+}
+
 static void on_sweep(uv_timer_t *t) {
   wr_edge *e = t->data;
   uint64_t now = wr_now_ns();
@@ -445,6 +463,8 @@ static void on_sweep(uv_timer_t *t) {
     }
   }
   wr_edge_public_sweep(e, now);
+  if (e->state == EDGE_DRAINING)
+    send_unregisters(e);
   if (e->state == EDGE_DRAINING && (!e->pconns || now >= e->grace_deadline_ns)) {
     if (e->pconns)
       WR_WARN("Grace period over", "openConnections=%zu", e->npconns);
@@ -631,14 +651,7 @@ void wr_edge_shutdown(wr_edge *e, void (*done)(wr_edge *e, void *arg), void *arg
   WR_INFO("Initiating graceful shutdown", "gracePeriodMs=%llu openConnections=%zu",
           (unsigned long long)e->cfg.grace_ms, e->npconns);
   wr_edge_public_stop(e, 0);
-  for (econn *ec = e->econns; ec; ec = ec->next) {
-    if (!ec->registered)
-      continue;
-    wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
-    m.u.error.reason.p = "edge shutting down";
-    m.u.error.reason.len = strlen(m.u.error.reason.p);
-    ctl_send(ec, &m);
-  }
+  send_unregisters(e);
   if (!e->pconns)
     begin_close(e);
 }

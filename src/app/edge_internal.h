@@ -81,7 +81,7 @@ struct econn {
   char peer[64];
   uint64_t reg_deadline_ns; /* 0 once registered */
   uint64_t close_at_ns;     /* close after a REGISTER_ERROR had time to leave */
-  int registered, draining, closing;
+  int registered, draining, closing, unregister_sent;
 };
 
 /* edge.c */
