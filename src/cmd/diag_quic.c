@@ -59,7 +59,8 @@ static void usage(void) {
       "                        client then reports upload throughput\n"
       "  --h3                  speak minimal HTTP/3 (ALPN h3): the client GETs --path\n"
       "                        (default /) and prints status and body hash; the server\n"
-      "                        answers every request with 200 and a short body\n"
+      "                        answers every request with 200 and a short body, or with\n"
+      "                        --bytes SIZE of a fixed pattern (byte i = (i*2654435761)>>11)\n"
       "  --alpn LIST           comma-separated ALPN (default " DEFAULT_ALPN ", h3 with --h3)\n"
       "  --idle-timeout MS     idle timeout (default 30000)\n"
       "  --no-gso              one datagram per send call (no UDP GSO)\n"
@@ -75,6 +76,7 @@ typedef struct stream_state {
   struct sha256_ctx rx;
   int done;
   int is_control; /* h3: a peer uni stream whose first byte is 0x00 */
+  int serving;    /* h3 server: streaming a --bytes body */
   wr_buf h3;      /* h3 client: the response bytes */
 } stream_state;
 
@@ -87,6 +89,7 @@ typedef struct diag {
   wr_tls_client *ctls;
   int h3;
   int sink;
+  int bytes_set;
   const char *path;
   uint64_t count, closed;
   /* client */
@@ -315,6 +318,22 @@ static void echo_flush(wr_quic_stream *s) {
   }
 }
 
+/* Sends the rest of a --bytes HTTP/3 body, then FIN. */
+static void h3_pump(wr_quic_stream *s) {
+  stream_state *st = wr_quic_stream_get_user_data(s);
+  while (st->sent < D.bytes) {
+    ssize_t n = wr_quic_stream_write(s, D.data + st->sent, (size_t)(D.bytes - st->sent));
+    if (n <= 0)
+      return;
+    st->sent += (uint64_t)n;
+  }
+  if (!st->fin) {
+    st->fin = 1;
+    if (wr_quic_stream_end(s) != 0)
+      WR_WARN("Cannot end the HTTP/3 response", "stream=%lld", (long long)wr_quic_stream_id(s));
+  }
+}
+
 static void srv_connected(wr_quic_conn *c) {
   char peer[WR_UDP_ADDR_STRLEN], local[WR_UDP_ADDR_STRLEN];
   ip_of(wr_quic_conn_peer_addr(c), peer, sizeof peer, 1);
@@ -365,12 +384,21 @@ static void srv_stream_data(wr_quic_stream *s, const uint8_t *data, size_t len, 
       memcpy(resp + n, fs, sizeof fs);
       n += sizeof fs;
       resp[n++] = 0x00; /* DATA */
-      n += qv_put(resp + n, sizeof H3_BODY - 1);
+      n += qv_put(resp + n, D.data ? D.bytes : sizeof H3_BODY - 1);
       st->ended = 1;
-      if (wr_quic_stream_write(s, resp, n) != (ssize_t)n ||
-          wr_quic_stream_write(s, H3_BODY, sizeof H3_BODY - 1) != (ssize_t)sizeof H3_BODY - 1 ||
-          wr_quic_stream_end(s) != 0)
+      if (wr_quic_stream_write(s, resp, n) != (ssize_t)n) {
         WR_WARN("Cannot answer the HTTP/3 request", "stream=%lld", (long long)id);
+        return;
+      }
+      if (D.data) {
+        /* A --bytes body: streamed as the send queue drains. */
+        st->serving = 1;
+        h3_pump(s);
+      } else if (wr_quic_stream_write(s, H3_BODY, sizeof H3_BODY - 1) !=
+                     (ssize_t)sizeof H3_BODY - 1 ||
+                 wr_quic_stream_end(s) != 0) {
+        WR_WARN("Cannot answer the HTTP/3 request", "stream=%lld", (long long)id);
+      }
     }
     return;
   }
@@ -413,7 +441,10 @@ static void srv_stream_close(wr_quic_stream *s, int has_code, uint64_t code) {
 }
 
 static void srv_stream_writable(wr_quic_stream *s) {
-  if (wr_quic_stream_get_user_data(s))
+  stream_state *st = wr_quic_stream_get_user_data(s);
+  if (st && st->serving)
+    h3_pump(s);
+  else if (st)
     echo_flush(s);
 }
 
@@ -654,7 +685,10 @@ int wr_cmd_diag_quic(int argc, char **argv) {
     case OPT_CA: ca = optarg; break;
     case OPT_PIN: pin = optarg; break;
     case OPT_NAME: name = optarg; break;
-    case OPT_BYTES: D.bytes = wr_cli_parse_size(CMD, "--bytes", optarg); break;
+    case OPT_BYTES:
+      D.bytes = wr_cli_parse_size(CMD, "--bytes", optarg);
+      D.bytes_set = 1;
+      break;
     case OPT_STREAMS:
       D.nstreams = (unsigned)wr_cli_parse_uint(CMD, "--streams", optarg, 1, 1000);
       break;
@@ -733,6 +767,14 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       wr_cli_fail("diag quic: cannot listen on %s: %s.", wr_udp_addr_format(&addr, buf, sizeof buf),
                   wr_strerror(rv));
       goto out;
+    }
+    if (D.h3 && D.bytes_set && D.bytes > 0) {
+      if (!(D.data = wr_malloc((size_t)D.bytes))) {
+        wr_cli_fail("diag quic: out of memory for %llu bytes.", (unsigned long long)D.bytes);
+        goto out;
+      }
+      for (uint64_t i = 0; i < D.bytes; i++)
+        D.data[i] = (uint8_t)((i * 2654435761u) >> 11);
     }
     char fp[WR_TLS_FINGERPRINT_LEN];
     wr_tls_server_fingerprint(D.stls, fp);

@@ -218,3 +218,26 @@ def test_sink_mode_one_way_with_and_without_gso(warren_bin, listener):
     res = connect(f"127.0.0.2:{lst.port}", "--ca", str(lst.cert), "--bytes", "1M")
     assert res.returncode == 1
     assert "echo differs" in res.stdout
+
+
+@pytest.mark.skipif(not shutil.which("gtlsclient"), reason="ngtcp2-client is not installed")
+def test_interop_gtlsclient_downloads_under_loss(warren_bin, tmp_path, listener):
+    """gtlsclient drops 5 % of packets each way (its own --rx-loss/--tx-loss)
+    while downloading 3 MiB from our server over HTTP/3: our retransmissions
+    come from the send queue, the body arrives intact."""
+    size = 3 * 1024 * 1024
+    lst = listener(bind="127.0.0.1:0", extra=("--h3", "--bytes", str(size)))
+    dl = tmp_path / "dl"
+    dl.mkdir()
+    res = subprocess.run(["gtlsclient", "-q", "--exit-on-all-streams-close", "--rx-loss=0.05",
+                          "--tx-loss=0.05", f"--download={dl}", "127.0.0.1", str(lst.port),
+                          f"https://127.0.0.1:{lst.port}/big"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    want = bytes(((i * 2654435761) >> 11) & 0xff for i in range(size))
+    got = (dl / "big").read_bytes()
+    assert len(got) == size
+    assert hashlib.sha256(got).digest() == hashlib.sha256(want).digest()
+    log = lst.stop()
+    m = re.search(r"QUIC connection closed .* lost=(\d+)", log)
+    assert m and int(m.group(1)) > 0, log
