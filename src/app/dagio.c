@@ -168,7 +168,9 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
       goto out;
     }
     start += consumed;
-    if (ev != WR_ERR_AGAIN)
+    /* Progress without an event (CARv2 pragma, header, padding): call again
+     * before reading, since what it needs next may already be here. */
+    if (ev != WR_ERR_AGAIN || consumed > 0)
       continue;
     if (eof) { /* the reader must not ask for more after eof */
       rc = WR_ERR_TRUNCATED;

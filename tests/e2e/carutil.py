@@ -79,3 +79,11 @@ def write_car(root_cid_bytes, sections):
     for cid, block in sections:
         out += varint(len(cid) + len(block)) + cid + block
     return bytes(out)
+
+
+def to_carv2(v1):
+    """Wraps a CARv1 payload as a CARv2 (pragma, 40-byte header, payload, no index)."""
+    pragma = bytes.fromhex("0aa16776657273696f6e02")
+    off = len(pragma) + 40
+    header = bytes(16) + off.to_bytes(8, "little") + len(v1).to_bytes(8, "little") + bytes(8)
+    return pragma + header + v1
