@@ -1304,7 +1304,8 @@ static void ep_send_stateless_reset(wr_quic_endpoint *ep, const wr_udp_dgram *d,
                                     const uint8_t *dcid, size_t dcidlen, size_t pktlen) {
   /* A reset must be shorter than what triggered it (no loops between two
    * endpoints) and at least 21 bytes long. */
-  if (pktlen < 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1)
+  if (pktlen < 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1 ||
+      dcidlen > NGTCP2_MAX_CIDLEN)
     return;
   uint64_t now = wr_now_ns();
   if (now - ep->reset_window_start >= NGTCP2_SECONDS) {
@@ -1489,7 +1490,11 @@ static void ep_on_packet(wr_quic_endpoint *ep, const wr_udp_dgram *d, const uint
     conn_read(c, d, pkt, len);
     return;
   }
-  if (vc.version == 0) { /* short header: a connection we do not know (any more) */
+  if (pkt[0] & 0x80 && vc.version == 0) { /* a Version Negotiation packet: not for us here */
+    ep->stats.dropped_unknown++;
+    return;
+  }
+  if (!(pkt[0] & 0x80)) { /* short header: a connection we do not know (any more) */
     /* It may be a stateless reset for one of our client connections: those
      * carry a random DCID, so offer it to the connections on that path and
      * let ngtcp2 check the token. */
@@ -1725,6 +1730,27 @@ int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep, struct sockaddr_stor
 
 void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_stats *out) {
   *out = ep->stats;
+}
+
+static void to_udp_addr(wr_udp_addr *out, const struct sockaddr *sa) {
+  memset(out, 0, sizeof *out);
+  out->len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  memcpy(&out->ss, sa, out->len);
+}
+
+void wr_quic_endpoint_inject(wr_quic_endpoint *ep, const uint8_t *data, size_t len,
+                             const struct sockaddr *local, const struct sockaddr *peer) {
+  static uint8_t buf[WR_UDP_MAX_SUPER];
+  if (ep->closing || !ep->sock || len > sizeof buf)
+    return;
+  wr_udp_dgram d;
+  memset(&d, 0, sizeof d);
+  memcpy(buf, data, len);
+  d.data = buf;
+  d.len = d.segsize = len;
+  to_udp_addr(&d.local, local);
+  to_udp_addr(&d.peer, peer);
+  ep_on_recv(ep->sock, &d, 1, ep);
 }
 
 const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep) {

@@ -189,6 +189,12 @@ void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
 WR_MUST_CHECK int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep,
                                               struct sockaddr_storage *out);
 void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_stats *out);
+/* Hands one datagram to the endpoint as if the datapath had received it from
+ * peer, sent to local (tests and fuzzers; the real path is the same code).
+ * Replies really go out of the socket. */
+void wr_quic_endpoint_inject(wr_quic_endpoint *ep, const uint8_t *data, size_t len,
+                             const struct sockaddr *local, const struct sockaddr *peer);
+
 /* The endpoint's UDP socket, for its figures (wr_udp_rcvbuf, wr_udp_sndbuf,
  * wr_udp_get_stats, wr_udp_gso_enabled); NULL once closing. Do not close it. */
 const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep);
