@@ -203,7 +203,7 @@ const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep);
  * DNS name or IP literal; NULL means the IP literal of remote). tls must
  * outlive the connection. The result comes later: on_connected, or on_closed
  * with the reason. Returns 0 with *pc set, WR_ERR_INVAL (no route to remote,
- * closing endpoint), WR_ERR_NOMEM. */
+ * an IPv6 peer on an IPv4 endpoint, closing endpoint), WR_ERR_IO, WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_quic_connect(wr_quic_conn **pc, wr_quic_endpoint *ep,
                                   const struct sockaddr *remote, const char *server_name,
                                   const wr_tls_client *tls, const wr_quic_callbacks *cb,
