@@ -47,6 +47,8 @@ struct h2conn {
   nghttp2_session *ng;
   wr_tt_h2_config cfg;
   uv_timer_t kick;
+  uv_timer_t idle; /* keep-alive PINGs and the idle timeout */
+  uint64_t last_recv_ms, last_ping_ms;
   wr_tt_h2_listener *lis;
   h2conn *lnext, *lprev;
   h2stream *streams;
@@ -59,7 +61,7 @@ struct h2conn {
   char peerstr[64];
   int is_edge;
   unsigned connected : 1, app_gone : 1, close_requested : 1, tls_gone : 1, kick_closed : 1,
-      want_streams : 1, in_send : 1;
+      idle_closed : 1, want_streams : 1, in_send : 1;
   uint64_t close_code;
   char close_reason[REASON_LEN];
   char goaway_reason[REASON_LEN];
@@ -107,6 +109,10 @@ static void apply_defaults(wr_tt_h2_config *cfg) {
     cfg->send_queue_limit = WR_TT_H2_DEFAULT_SEND_QUEUE;
   if (!cfg->tls_queue_limit)
     cfg->tls_queue_limit = WR_TT_H2_DEFAULT_TLS_QUEUE;
+  if (!cfg->idle_timeout_ms)
+    cfg->idle_timeout_ms = WR_TT_H2_DEFAULT_IDLE_TIMEOUT_MS;
+  if (!cfg->keepalive_ms)
+    cfg->keepalive_ms = cfg->idle_timeout_ms / 3 ? cfg->idle_timeout_ms / 3 : 1;
 }
 
 static uint32_t h2_code(uint64_t code) { return code > UINT32_MAX ? UINT32_MAX : (uint32_t)code; }
@@ -213,6 +219,8 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
   while (n < length && s->head) {
     chunk *k = s->head;
     size_t m = k->len - s->head_off;
+    if (m == 0)
+      break; /* the last, partly filled chunk is kept for the next write */
     if (m > length - n)
       m = length - n;
     memcpy(buf + n, k->data + s->head_off, m);
@@ -554,6 +562,46 @@ static void on_kick_closed(uv_handle_t *h) {
   maybe_free(c);
 }
 
+static void on_idle_closed(uv_handle_t *h) {
+  h2conn *c = h->data;
+  c->idle_closed = 1;
+  maybe_free(c);
+}
+
+/* Runs every keepalive_ms (at most every second) once connected: a PING
+ * after keepalive_ms of quiet, the end after idle_timeout_ms. */
+static void on_idle(uv_timer_t *tm) {
+  h2conn *c = tm->data;
+  if (c->app_gone || !c->ng)
+    return;
+  uint64_t now = uv_now(c->loop), quiet = now - c->last_recv_ms;
+  if (quiet >= c->cfg.idle_timeout_ms) {
+    char why[REASON_LEN];
+    snprintf(why, sizeof why, "idle timeout: nothing heard from %s for %llu ms", c->peerstr,
+             (unsigned long long)c->cfg.idle_timeout_ms);
+    finish(c, WR_ERR_TIMEOUT, why);
+    return;
+  }
+  if (c->cfg.keepalive_ms != WR_TT_H2_NO_KEEPALIVE && quiet >= c->cfg.keepalive_ms &&
+      now - c->last_ping_ms >= c->cfg.keepalive_ms) {
+    c->last_ping_ms = now;
+    if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0)
+      flush_send(c);
+  }
+}
+
+static void idle_start(h2conn *c) {
+  uint64_t every = c->cfg.keepalive_ms;
+  if (every == WR_TT_H2_NO_KEEPALIVE || every > c->cfg.idle_timeout_ms / 4)
+    every = c->cfg.idle_timeout_ms / 4;
+  if (every > 1000)
+    every = 1000;
+  if (every == 0)
+    every = 1;
+  c->last_recv_ms = uv_now(c->loop);
+  uv_timer_start(&c->idle, on_idle, every, every);
+}
+
 /* Tells the tunnel logic the connection is gone (every stream first), then
  * closes TLS; memory goes once TLS and the timer are closed. */
 static void finish(h2conn *c, int err, const char *reason) {
@@ -589,13 +637,15 @@ static void finish(h2conn *c, int err, const char *reason) {
     c->base.ev->on_closed(&c->base, err, why);
   uv_timer_stop(&c->kick);
   uv_close((uv_handle_t *)&c->kick, on_kick_closed);
+  uv_timer_stop(&c->idle);
+  uv_close((uv_handle_t *)&c->idle, on_idle_closed);
   if (c->t)
     wr_tls_tcp_close(c->t);
   maybe_free(c);
 }
 
 static void maybe_free(h2conn *c) {
-  if (!c->app_gone || !c->tls_gone || !c->kick_closed)
+  if (!c->app_gone || !c->tls_gone || !c->kick_closed || !c->idle_closed)
     return;
   if (c->ng)
     nghttp2_session_del(c->ng);
@@ -639,6 +689,7 @@ static void t_on_connected(wr_tls_tcp *t) {
     return;
   }
   c->connected = 1;
+  idle_start(c);
   flush_send(c); /* preface and SETTINGS */
   if (EV(c, on_connected))
     c->base.ev->on_connected(&c->base);
@@ -648,6 +699,7 @@ static void t_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
   h2conn *c = wr_tls_tcp_get_user_data(t);
   if (c->app_gone || !c->ng)
     return;
+  c->last_recv_ms = uv_now(c->loop);
   ssize_t rv = nghttp2_session_mem_recv(c->ng, data, len);
   if (rv < 0) {
     char why[REASON_LEN];
@@ -710,6 +762,8 @@ static h2conn *conn_new(uv_loop_t *loop, const wr_tt_h2_config *cfg, int is_edge
   wr_hex_encode(c->id, rnd, sizeof rnd);
   uv_timer_init(loop, &c->kick);
   c->kick.data = c;
+  uv_timer_init(loop, &c->idle);
+  c->idle.data = c;
   return c;
 }
 
@@ -744,6 +798,7 @@ int wr_tt_h2_connect(wr_tt_conn **pc, uv_loop_t *loop, const struct sockaddr *re
     c->app_gone = 1;
     c->tls_gone = 1;
     uv_close((uv_handle_t *)&c->kick, on_kick_closed);
+    uv_close((uv_handle_t *)&c->idle, on_idle_closed);
     return rv;
   }
   snprintf(c->peerstr, sizeof c->peerstr, "%s", wr_tls_tcp_peer_str(c->t));

@@ -44,6 +44,10 @@
 #define WR_TT_H2_DEFAULT_MAX_STREAMS 1000
 #define WR_TT_H2_DEFAULT_SEND_QUEUE (1024 * 1024)
 #define WR_TT_H2_DEFAULT_TLS_QUEUE (256 * 1024)
+/* As over QUIC: survives a few seconds of loss (TCP retransmits meanwhile). */
+#define WR_TT_H2_DEFAULT_IDLE_TIMEOUT_MS 30000
+/* keepalive_ms value that turns keep-alive PINGs off. */
+#define WR_TT_H2_NO_KEEPALIVE UINT64_MAX
 
 /* Settings; zero means "default". Copied. */
 typedef struct wr_tt_h2_config {
@@ -54,6 +58,13 @@ typedef struct wr_tt_h2_config {
   uint32_t max_streams;          /* streams the edge may have open on a connector at once */
   size_t send_queue_limit;       /* per-stream bytes written and not yet framed */
   size_t tls_queue_limit;        /* ciphertext queued for the socket */
+  /* Nothing heard from the peer this long closes the connection
+   * (WR_ERR_TIMEOUT): TCP alone keeps a dead peer's connection open until a
+   * write fails. Default 30 s. */
+  uint64_t idle_timeout_ms;
+  /* An HTTP/2 PING after this much quiet keeps the peer talking (and NAT
+   * state alive); default idle_timeout_ms / 3. */
+  uint64_t keepalive_ms;
 } wr_tt_h2_config;
 
 /* Connector side: dials remote over TCP, verifies the edge against tls for

@@ -248,6 +248,12 @@ static void ev_connected(wr_tt_conn *c) {
   }
 }
 
+static int streams_available;
+static void ev_streams_available(wr_tt_conn *c) {
+  (void)c;
+  streams_available++;
+}
+
 static void ev_closed(wr_tt_conn *c, int err, const char *reason) {
   side *sd = side_of(c);
   sd->closed = 1;
@@ -303,6 +309,7 @@ static void ev_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64
 static const wr_tt_events events = {
     .on_connected = ev_connected,
     .on_closed = ev_closed,
+    .on_streams_available = ev_streams_available,
     .on_stream_open = ev_stream_open,
     .on_stream_data = ev_stream_data,
     .on_stream_writable = ev_stream_writable,
@@ -331,8 +338,9 @@ static void on_h2l_closed(wr_tt_h2_listener *l, void *data) {
   h2l_closed = 1;
 }
 
-static const wr_tt_h2_config h2cfg = {
+static const wr_tt_h2_config h2base = {
     .stream_window = WINDOW, .send_queue_limit = SENDQ, .handshake_timeout_ms = 3000};
+static wr_tt_h2_config h2cfg; /* h2base, changed by some tests */
 
 static uint16_t h2_start_edge(wr_tls_server *tls, uint16_t port) {
   struct sockaddr_storage b = saddr("127.0.0.1", port);
@@ -464,6 +472,8 @@ static void reset_state(void) {
   memset(&sc, 0, sizeof sc);
   max_ahead[0] = max_ahead[1] = 0;
   holding = 0;
+  h2cfg = h2base;
+  streams_available = 0;
 }
 
 static void drain_start(void) {
@@ -489,7 +499,7 @@ static int both_connected(void) { return edge.connected && conn.connected; }
 static void stream_test(const transport *tp) {
   reset_state();
   sc.nstreams = NSTREAMS;
-  sc.bytes = 6 * MB;
+  sc.bytes = 6 * MB + 12345; /* not a multiple of any chunk or frame size */
   sc.slow = 1;
   holding = 1;
   wr_tls_server *stls = server_creds();
@@ -565,7 +575,7 @@ static void stream_test(const transport *tp) {
 static void abort_test(const transport *tp, int by) {
   reset_state();
   sc.nstreams = 1;
-  sc.bytes = 2 * MB;
+  sc.bytes = 2 * MB + 777;
   sc.abort_by = by;
   sc.abort_code = by == 1 ? 7 : 9;
   wr_tls_server *stls = server_creds();
@@ -697,6 +707,78 @@ static void test_h2_edge_closes(void) {
   wr_tls_client_del(ctls);
 }
 
+/* Quiet connections: with keep-alive PINGs they outlive the idle timeout;
+ * without, both ends close with WR_ERR_TIMEOUT and say why. */
+static void test_h2_keepalive_and_idle_timeout(void) {
+  for (int ka = 1; ka >= 0; ka--) {
+    reset_state();
+    /* The edge is patient and silent; the connector is the one to act. */
+    h2cfg.idle_timeout_ms = 5000;
+    h2cfg.keepalive_ms = WR_TT_H2_NO_KEEPALIVE;
+    wr_tls_server *stls = server_creds();
+    wr_tls_client *ctls = client_creds(crt_a, NULL);
+    uint16_t port = t_h2.start_edge(stls, 0);
+    h2cfg.idle_timeout_ms = 400;
+    h2cfg.keepalive_ms = ka ? 100 : WR_TT_H2_NO_KEEPALIVE;
+    CHECK_EQ(t_h2.dial(port, NULL, ctls), 0);
+    CHECK(run_until(both_connected, 5000));
+    uint64_t t0 = uv_now(&loop);
+    if (ka) {
+      CHECK(!run_until(conn_closed, 1500)); /* nearly 4 idle timeouts pass */
+      CHECK(!edge.closed && !conn.closed);
+    } else {
+      CHECK(run_until(conn_closed, 3000));
+      uint64_t ms = uv_now(&loop) - t0;
+      CHECK(ms >= 350 && ms < 1500);
+      CHECK_EQ(conn.close_err, WR_ERR_TIMEOUT);
+      CHECK_EQ(edge.close_err, WR_ERR_CLOSED);
+      CHECK(strstr(conn.close_reason, "idle timeout: nothing heard from 127.0.0.1:") != NULL);
+      CHECK(strstr(conn.close_reason, "for 400 ms") != NULL);
+    }
+    t_h2.stop();
+    CHECK_EQ(uv_loop_alive(&loop), 0);
+    wr_tls_server_del(stls);
+    wr_tls_client_del(ctls);
+  }
+}
+
+/* The connector allows 2 streams at once: a third open answers WR_ERR_LIMIT
+ * until one closes, then on_streams_available says to retry. */
+static int avail(void) { return streams_available > 0; }
+static void test_h2_stream_limit(void) {
+  reset_state();
+  h2cfg.max_streams = 2;
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  uint16_t port = t_h2.start_edge(stls, 0);
+  CHECK_EQ(t_h2.dial(port, NULL, ctls), 0);
+  CHECK(run_until(both_connected, 5000));
+  sc.bytes = 1000;
+  wr_tt_conn *c = edge.c;
+  for (int i = 0; i < 2; i++) {
+    wr_tt_stream *s = NULL;
+    CHECK_EQ(c->ops->stream_open(c, NULL, &s), 0);
+    if (s)
+      pump(xs_new(&edge, c, s));
+  }
+  wr_tt_stream *s3 = NULL;
+  CHECK_EQ(c->ops->stream_open(c, NULL, &s3), WR_ERR_LIMIT);
+  CHECK(run_until(avail, 5000));
+  CHECK_EQ(c->ops->stream_open(c, NULL, &s3), 0);
+  if (s3)
+    pump(xs_new(&edge, c, s3));
+  sc.nstreams = 3;
+  CHECK(run_until(all_closed, 5000));
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(streams[1][i].received, 1000);
+    CHECK_EQ(streams[0][i].received, 1000);
+  }
+  t_h2.stop();
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 /* The http2 listener binds the QUIC listener's port number (TCP and UDP
  * ports are separate), and a connector of each kind connects. */
 static void test_same_port_as_quic(void) {
@@ -769,6 +851,8 @@ int main(void) {
   RUN(test_pin_and_name);
   RUN(test_h2_connector_cannot_open);
   RUN(test_h2_edge_closes);
+  RUN(test_h2_keepalive_and_idle_timeout);
+  RUN(test_h2_stream_limit);
   RUN(test_same_port_as_quic);
   RUN(test_h2_connect_refused);
   uv_loop_close(&loop);
