@@ -114,6 +114,7 @@ typedef struct xs {
 static struct scenario {
   int nstreams;
   uint64_t bytes;       /* each way per stream */
+  uint64_t edge_bytes;  /* the edge's side, when not bytes (a request then a download) */
   int slow;             /* readers consume only from the drain timer */
   uint64_t hold_ms;     /* readers consume nothing at all this long at first */
   int abort_by;         /* 1: connector aborts streams once data came; 2: edge does */
@@ -178,7 +179,7 @@ static xs *xs_new(side *sd, wr_tt_conn *c, wr_tt_stream *s) {
   /* The i-th stream of each side sends the same contents the other side's
    * i-th stream expects: seeds differ per direction. */
   x->seed = (uint64_t)(nxs[k]) * 2 + (uint64_t)k;
-  x->to_send = sc.bytes;
+  x->to_send = sd->is_edge && sc.edge_bytes ? sc.edge_bytes : sc.bytes;
   sha256_init(&x->tx);
   sha256_init(&x->rx);
   c->ops->stream_set_user(s, x);
@@ -630,6 +631,35 @@ static void refused_test(const transport *tp, const char *ca, const char *pins, 
   wr_tls_client_del(ctls);
 }
 
+/* A request then a download: the edge sends a little and ends its side at
+ * once; the connector's 8 MB must still flow (credit keeps coming for a
+ * stream whose other direction is finished). */
+static void download_test(const transport *tp) {
+  reset_state();
+  sc.nstreams = 1;
+  sc.edge_bytes = 1000;
+  sc.bytes = 8 * MB;
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  uint16_t port = tp->start_edge(stls, 0);
+  CHECK_EQ(tp->dial(port, NULL, ctls), 0);
+  CHECK(run_until(all_closed, 10000));
+  xs *e = &streams[0][0], *k = &streams[1][0];
+  CHECK_EQ(k->received, 1000);
+  CHECK_EQ(e->received, sc.bytes);
+  if (e->received != sc.bytes)
+    printf("  %s: download stalled at %llu of %llu bytes\n", tp->name,
+           (unsigned long long)e->received, (unsigned long long)sc.bytes);
+  CHECK(e->got_fin && k->got_fin);
+  CHECK_MEMEQ(k->tx_digest, e->rx_digest, 32);
+  tp->stop();
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
+static void test_h2_download(void) { download_test(&t_h2); }
+static void test_quic_download(void) { download_test(&t_quic); }
 static void test_h2_streams(void) { stream_test(&t_h2); }
 static void test_quic_streams(void) { stream_test(&t_quic); }
 static void test_h2_connector_aborts(void) { abort_test(&t_h2, 1); }
@@ -842,6 +872,8 @@ int main(void) {
   }
   RUN(test_h2_streams);
   RUN(test_quic_streams);
+  RUN(test_h2_download);
+  RUN(test_quic_download);
   RUN(test_h2_connector_aborts);
   RUN(test_h2_edge_aborts);
   RUN(test_quic_connector_aborts);
