@@ -61,7 +61,10 @@ typedef struct wr_tt_stats {
 typedef struct wr_tt_ops {
   const char *protocol; /* "quic" or "http2", for logs and metrics */
   /* Opens a bidirectional stream. 0, WR_ERR_LIMIT (peer allows no more now),
-   * WR_ERR_CLOSED, WR_ERR_AGAIN (not connected yet), WR_ERR_NOMEM. */
+   * WR_ERR_CLOSED, WR_ERR_AGAIN (not connected yet), WR_ERR_NOMEM,
+   * WR_ERR_UNSUPPORTED (this side cannot open streams: a connector over
+   * http2, the HTTP/2 server). The peer may hear of the stream only with its
+   * first byte or FIN (QUIC), so write or end it. */
   int (*stream_open)(wr_tt_conn *c, void *user, wr_tt_stream **ps);
   /* Bytes taken (copied; maybe fewer than len), WR_ERR_AGAIN, WR_ERR_CLOSED. */
   ssize_t (*stream_write)(wr_tt_stream *s, const void *data, size_t len);
