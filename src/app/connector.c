@@ -1,0 +1,585 @@
+#include "app/connector.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app/backoff.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/udp.h"
+#include "proto/tunnel.h"
+#include "transport/tunnel_quic.h"
+
+#define REGISTER_TIMEOUT_MS 15000
+
+enum slot_state { SLOT_IDLE, SLOT_WAITING, SLOT_DIALING, SLOT_CONNECTED, SLOT_REGISTERED };
+
+typedef struct slot {
+  wr_connector *cn;
+  unsigned index;
+  enum slot_state state;
+  wr_tt_conn *conn;
+  wr_tt_stream *control;
+  unsigned edge;          /* index into cfg.edges of the current or next dial */
+  wr_backoff backoff;
+  uv_timer_t timer;       /* reconnect delay, then registration timeout */
+  uint64_t connected_at;
+  char conn_id[40];       /* the edge's id for the connection, as a UUID */
+  char location[WR_TUNNEL_MAX_SHORT_STRING + 1];
+  wr_metric *m_rtt, *m_cwnd, *m_lost;
+} slot;
+
+/* What a stream turns out to be, from its first message. */
+enum stream_kind { STREAM_NEW, STREAM_CONTROL, STREAM_REQUEST };
+
+typedef struct stream_state {
+  enum stream_kind kind;
+  slot *sl;
+  wr_tunnel_decoder dec; /* until the first message (always, for control) */
+  int dec_ready;
+  wr_proxy *proxy;
+} stream_state;
+
+struct wr_connector {
+  wr_connector_config cfg;
+  wr_quic_endpoint *ep;
+  wr_udp_addr edges[WR_CONNECTOR_MAX_EDGES];
+  slot slots[WR_CONNECTOR_MAX_HA];
+  uint8_t connector_id[16];
+  wr_proxy_ctx proxy;
+  int first_registered; /* connection 0 has registered or failed once */
+  int shutting_down;
+  int forced;
+  uv_timer_t grace;
+  int open_handles;
+  void (*done)(wr_connector *cn, void *arg);
+  void *done_arg;
+  wr_metric *m_ha, *m_reg_fail;
+};
+
+static const wr_tt_events events;
+static void dial(slot *sl);
+static void maybe_done(wr_connector *cn);
+
+static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
+
+static void uuid_format(char *out, const uint8_t id[16]) {
+  char hex[33];
+  wr_hex_encode(hex, id, 16);
+  snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+static uint64_t random64(void) {
+  uint64_t r;
+  randombytes_buf(&r, sizeof r);
+  return r;
+}
+
+size_t wr_connector_ready(const wr_connector *cn) {
+  size_t n = 0;
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    n += cn->slots[i].state == SLOT_REGISTERED;
+  return n;
+}
+
+static void update_ha_gauge(wr_connector *cn) { wr_metric_set(cn->m_ha, (double)wr_connector_ready(cn)); }
+
+/* ---- reconnecting ------------------------------------------------------ */
+
+static void on_timer(uv_timer_t *t) {
+  slot *sl = t->data;
+  if (sl->state == SLOT_WAITING) {
+    dial(sl);
+  } else if (sl->state == SLOT_CONNECTED && sl->conn) {
+    WR_ERROR("Registration timed out", "connIndex=%u edge=%s", sl->index,
+             edge_name(sl->cn, sl->edge));
+    sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT, "registration timeout");
+  }
+}
+
+static void schedule_reconnect(slot *sl, int failed) {
+  wr_connector *cn = sl->cn;
+  sl->state = SLOT_WAITING;
+  if (cn->shutting_down)
+    return;
+  if (failed) /* rotate: the next attempt goes to another edge */
+    sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
+  uint64_t delay = wr_backoff_next(&sl->backoff, random64());
+  WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
+          edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
+  uv_timer_start(&sl->timer, on_timer, delay / WR_NS_PER_MS, 0);
+}
+
+/* Connection 0 has an answer: let the others dial. */
+static void release_others(wr_connector *cn) {
+  if (cn->first_registered)
+    return;
+  cn->first_registered = 1;
+  for (unsigned i = 1; i < cn->cfg.ha_connections; i++)
+    if (cn->slots[i].state == SLOT_IDLE)
+      dial(&cn->slots[i]);
+}
+
+static void dial(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->shutting_down)
+    return;
+  const wr_udp_addr *a = &cn->edges[sl->edge];
+  sl->state = SLOT_DIALING;
+  int rv = wr_tt_quic_connect(&sl->conn, cn->ep, &a->sa, cn->cfg.server_name, cn->cfg.tls,
+                              &events, sl);
+  if (rv) {
+    sl->conn = NULL;
+    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             edge_name(cn, sl->edge), wr_strerror(rv));
+    schedule_reconnect(sl, 1);
+    if (sl->index == 0)
+      release_others(cn);
+  }
+}
+
+/* ---- control stream ---------------------------------------------------- */
+
+static int send_msg(wr_tt_conn *c, wr_tt_stream *s, const wr_tunnel_msg *m) {
+  wr_buf b;
+  wr_buf_init(&b, 4096);
+  int rv = wr_tunnel_encode(&b, m);
+  if (rv == 0) {
+    ssize_t n = c->ops->stream_write(s, b.data, b.len);
+    /* Control messages are tiny and the queue is nearly empty: a short write
+     * here means the connection is unusable. */
+    rv = n == (ssize_t)b.len ? 0 : WR_ERR_IO;
+  }
+  wr_buf_free(&b);
+  return rv;
+}
+
+static int send_register(slot *sl) {
+  wr_connector *cn = sl->cn;
+  uint8_t exporter[WR_TUNNEL_EXPORTER_LEN];
+  int rv = sl->conn->ops->export_keying(sl->conn, WR_TUNNEL_EXPORTER_LABEL, NULL, 0, exporter,
+                                        sizeof exporter);
+  if (rv)
+    return rv;
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER};
+  wr_tunnel_register *r = &m.u.reg;
+  memcpy(r->tunnel_id, cn->cfg.tunnel_id, 16);
+  memcpy(r->connector_id, cn->connector_id, 16);
+  r->conn_index = sl->index;
+  r->version = (wr_h1_slice){"warren 0.1.0", 12};
+  rv = wr_tunnel_proof(r->proof, cn->cfg.secret, cn->cfg.secret_len, exporter, r->tunnel_id,
+                       r->connector_id, r->conn_index);
+  sodium_memzero(exporter, sizeof exporter);
+  return rv ? rv : send_msg(sl->conn, sl->control, &m);
+}
+
+static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
+  wr_connector *cn = sl->cn;
+  wr_tt_conn *c = sl->conn;
+  switch (m->type) {
+  case WR_TUNNEL_PING: {
+    wr_tunnel_msg pong = {.type = WR_TUNNEL_PONG};
+    pong.u.ping = m->u.ping;
+    if (send_msg(c, sl->control, &pong) != 0)
+      c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "control stream write failed");
+    break;
+  }
+  case WR_TUNNEL_PONG:
+    break;
+  case WR_TUNNEL_REGISTERED: {
+    const wr_tunnel_registered *r = &m->u.registered;
+    uuid_format(sl->conn_id, r->connection_id);
+    size_t n = r->location.len < sizeof sl->location - 1 ? r->location.len : sizeof sl->location - 1;
+    memcpy(sl->location, r->location.p, n);
+    sl->location[n] = '\0';
+    sl->state = SLOT_REGISTERED;
+    sl->connected_at = wr_now_ns();
+    uv_timer_stop(&sl->timer);
+    WR_INFO("Registered tunnel connection", "connIndex=%u connection=%s event=0 ip=%s location=%s "
+            "protocol=%s", sl->index, sl->conn_id, edge_name(cn, sl->edge), sl->location,
+            c->ops->protocol);
+    update_ha_gauge(cn);
+    if (sl->index == 0)
+      release_others(cn);
+    break;
+  }
+  case WR_TUNNEL_REGISTER_ERROR: {
+    const wr_tunnel_error *e = &m->u.error;
+    static const char *const names[] = {"", "unauthorized", "unknown tunnel", "protocol error",
+                                        "duplicate connection", "edge overloaded",
+                                        "edge internal error"};
+    const char *name = e->code < sizeof names / sizeof names[0] ? names[e->code] : "refused";
+    WR_ERROR("Register tunnel error from server side", "connIndex=%u error=\"%s: %.*s\" edge=%s",
+             sl->index, name, (int)e->reason.len, e->reason.p, edge_name(cn, sl->edge));
+    wr_metric_inc(cn->m_reg_fail);
+    c->ops->close(c, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, name);
+    break;
+  }
+  case WR_TUNNEL_UNREGISTER:
+    WR_INFO("The edge is going away: reconnecting", "connIndex=%u location=%s", sl->index,
+            sl->location);
+    c->ops->close(c, WR_TUNNEL_CLOSE_GOING_AWAY, "edge unregistered");
+    break;
+  default:
+    WR_ERROR("Unexpected message on the control stream", "connIndex=%u type=%s", sl->index,
+             wr_tunnel_msg_name(m->type));
+    c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "unexpected control message");
+  }
+}
+
+/* ---- stream events ----------------------------------------------------- */
+
+static void on_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
+  slot *sl = c->user;
+  stream_state *st = wr_calloc(1, sizeof *st);
+  if (!st || wr_tunnel_decoder_init(&st->dec, NULL) != 0) {
+    wr_free(st);
+    (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_INTERNAL);
+    return;
+  }
+  st->dec_ready = 1;
+  st->sl = sl;
+  c->ops->stream_set_user(s, st);
+}
+
+static void on_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, size_t len,
+                           int fin) {
+  stream_state *st = c->ops->stream_user(s);
+  if (!st)
+    return;
+  if (st->kind == STREAM_REQUEST) {
+    wr_proxy_on_data(st->proxy, data, len, fin);
+    return;
+  }
+  slot *sl = st->sl;
+  while (len || fin) {
+    size_t used = 0;
+    wr_tunnel_msg m;
+    int rv = wr_tunnel_decode(&st->dec, data, len, &used, &m);
+    data += used;
+    len -= used;
+    if (st->kind == STREAM_CONTROL || rv <= 0)
+      c->ops->stream_consume(s, used);
+    if (rv < 0) {
+      WR_ERROR("Malformed message from the edge", "connIndex=%u error=\"%s\"", sl->index,
+               wr_tunnel_decoder_reason(&st->dec));
+      c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "malformed message");
+      return;
+    }
+    if (rv == 0) {
+      if (fin && st->kind == STREAM_CONTROL) {
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "control stream ended");
+        return;
+      }
+      if (fin)
+        (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
+      return;
+    }
+    if (st->kind == STREAM_NEW && m.type == WR_TUNNEL_REQUEST) {
+      if (sl->state != SLOT_REGISTERED) {
+        (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
+        return;
+      }
+      st->kind = STREAM_REQUEST;
+      if (wr_proxy_start(&sl->cn->proxy, c, s, &m.u.request, used, &st->proxy) != 0) {
+        st->kind = STREAM_NEW;
+        return;
+      }
+      wr_tunnel_decoder_free(&st->dec);
+      st->dec_ready = 0;
+      wr_proxy_on_data(st->proxy, data, len, fin);
+      return;
+    }
+    if (st->kind == STREAM_NEW) {
+      if (m.type != WR_TUNNEL_PING || sl->control) {
+        WR_ERROR("Unexpected first message on a stream", "connIndex=%u type=%s", sl->index,
+                 wr_tunnel_msg_name(m.type));
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "unexpected first message");
+        return;
+      }
+      /* The edge's first stream, opened with a PING, is the control stream. */
+      st->kind = STREAM_CONTROL;
+      c->ops->stream_consume(s, used);
+      sl->control = s;
+      on_control_msg(sl, &m);
+      if (sl->conn && send_register(sl) != 0) {
+        WR_ERROR("Could not send the registration", "connIndex=%u", sl->index);
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "registration failed");
+        return;
+      }
+      continue;
+    }
+    on_control_msg(sl, &m);
+    if (sl->state == SLOT_WAITING || !sl->conn)
+      return;
+  }
+}
+
+static void on_stream_writable(wr_tt_conn *c, wr_tt_stream *s) {
+  stream_state *st = c->ops->stream_user(s);
+  if (st && st->kind == STREAM_REQUEST)
+    wr_proxy_on_writable(st->proxy);
+}
+
+static void on_stream_reset(wr_tt_conn *c, wr_tt_stream *s, uint64_t code) {
+  stream_state *st = c->ops->stream_user(s);
+  if (st && st->kind == STREAM_REQUEST)
+    wr_proxy_on_reset(st->proxy, code);
+}
+
+static void on_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  stream_state *st = c->ops->stream_user(s);
+  if (!st)
+    return;
+  if (st->kind == STREAM_REQUEST)
+    wr_proxy_on_close(st->proxy);
+  if (st->kind == STREAM_CONTROL && st->sl->control == s)
+    st->sl->control = NULL;
+  if (st->dec_ready)
+    wr_tunnel_decoder_free(&st->dec);
+  c->ops->stream_set_user(s, NULL);
+  wr_free(st);
+  maybe_done(((slot *)c->user)->cn);
+}
+
+/* ---- connection events ------------------------------------------------- */
+
+static void on_connected(wr_tt_conn *c) {
+  slot *sl = c->user;
+  sl->state = SLOT_CONNECTED;
+  WR_DEBUG("Connected to the edge", "connIndex=%u edge=%s connection=%s", sl->index,
+           edge_name(sl->cn, sl->edge), c->ops->id(c));
+  uv_timer_start(&sl->timer, on_timer, REGISTER_TIMEOUT_MS, 0);
+}
+
+static void on_closed(wr_tt_conn *c, int err, const char *reason) {
+  slot *sl = c->user;
+  wr_connector *cn = sl->cn;
+  int was_registered = sl->state == SLOT_REGISTERED;
+  uint64_t up = was_registered ? wr_now_ns() - sl->connected_at : 0;
+  sl->conn = NULL;
+  sl->control = NULL;
+  uv_timer_stop(&sl->timer);
+  if (cn->shutting_down) {
+    sl->state = SLOT_IDLE;
+    WR_INFO("Connection closed", "connIndex=%u", sl->index);
+  } else {
+    if (was_registered)
+      WR_WARN("Connection terminated", "connIndex=%u error=\"%s\"", sl->index,
+              reason && *reason ? reason : wr_strerror(err));
+    else
+      WR_ERROR("Unable to establish connection with the edge",
+               "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge),
+               reason && *reason ? reason : wr_strerror(err));
+    wr_backoff_connected_for(&sl->backoff, up);
+    schedule_reconnect(sl, !was_registered);
+    if (sl->index == 0)
+      release_others(cn);
+  }
+  update_ha_gauge(cn);
+  maybe_done(cn);
+}
+
+static const wr_tt_events events = {
+    .on_connected = on_connected,
+    .on_closed = on_closed,
+    .on_stream_open = on_stream_open,
+    .on_stream_data = on_stream_data,
+    .on_stream_writable = on_stream_writable,
+    .on_stream_reset = on_stream_reset,
+    .on_stream_close = on_stream_close,
+};
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void slot_metrics(wr_connector *cn, slot *sl) {
+  if (!cn->cfg.metrics)
+    return;
+  char idx[16];
+  snprintf(idx, sizeof idx, "%u", sl->index);
+  wr_metrics *m = cn->cfg.metrics;
+  sl->m_rtt = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE, "warren_tunnel_rtt_seconds",
+                                                "Smoothed RTT to the edge per connection.",
+                                                "connIndex"), idx);
+  sl->m_cwnd = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE,
+                                                 "warren_tunnel_congestion_window_bytes",
+                                                 "Congestion window per connection.",
+                                                 "connIndex"), idx);
+  sl->m_lost = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE,
+                                                 "warren_tunnel_lost_packets",
+                                                 "Packets declared lost per connection.",
+                                                 "connIndex"), idx);
+}
+
+void wr_connector_update_metrics(wr_connector *cn) {
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    if (sl->state != SLOT_REGISTERED || !sl->conn)
+      continue;
+    wr_tt_stats st = {0};
+    sl->conn->ops->stats(sl->conn, &st);
+    wr_metric_set(sl->m_rtt, (double)st.rtt_ns / 1e9);
+    wr_metric_set(sl->m_cwnd, (double)st.cwnd);
+    wr_metric_set(sl->m_lost, (double)st.lost_packets);
+  }
+}
+
+int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
+  if (cfg->nedges == 0 || cfg->nedges > WR_CONNECTOR_MAX_EDGES) {
+    WR_ERROR("The connector needs between 1 and 16 edge addresses", "edges=%zu", cfg->nedges);
+    return WR_ERR_INVAL;
+  }
+  if (cfg->secret_len < WR_TUNNEL_MIN_SECRET || cfg->secret_len > sizeof cfg->secret) {
+    WR_ERROR("The tunnel secret must be 16 to 64 bytes", "length=%zu", cfg->secret_len);
+    return WR_ERR_INVAL;
+  }
+  if (sodium_init() < 0)
+    return WR_ERR_IO;
+  wr_connector *cn = wr_calloc(1, sizeof *cn);
+  if (!cn)
+    return WR_ERR_NOMEM;
+  cn->cfg = *cfg;
+  if (!cn->cfg.ha_connections)
+    cn->cfg.ha_connections = 4;
+  if (cn->cfg.ha_connections > WR_CONNECTOR_MAX_HA)
+    cn->cfg.ha_connections = WR_CONNECTOR_MAX_HA;
+  if (!cn->cfg.grace_period_ms)
+    cn->cfg.grace_period_ms = 30000;
+  for (size_t i = 0; i < cfg->nedges; i++) {
+    char why[160];
+    if (wr_udp_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
+      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
+      wr_free(cn);
+      return WR_ERR_INVAL;
+    }
+  }
+  randombytes_buf(cn->connector_id, sizeof cn->connector_id);
+
+  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
+   * IPv6 gets an IPv4 one. */
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms};
+  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
+  struct sockaddr_in any4 = {.sin_family = AF_INET};
+  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
+  if (rv)
+    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
+  if (rv) {
+    wr_free(cn);
+    return rv;
+  }
+  cn->open_handles = 1; /* the endpoint */
+  if (cfg->metrics) {
+    cn->m_ha = wr_metrics_gauge(cfg->metrics, "warren_tunnel_ha_connections",
+                                "Registered connections to edges.");
+    cn->m_reg_fail = wr_metrics_counter(cfg->metrics, "warren_tunnel_register_failures_total",
+                                        "Registrations the edge refused.");
+  }
+  wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
+  char tid[40];
+  uuid_format(tid, cfg->tunnel_id);
+  WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=quic", tid,
+          cn->cfg.ha_connections, cfg->nedges);
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    sl->cn = cn;
+    sl->index = i;
+    sl->edge = i % (unsigned)cfg->nedges;
+    wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+    uv_timer_init(cfg->loop, &sl->timer);
+    sl->timer.data = sl;
+    cn->open_handles++;
+    slot_metrics(cn, sl);
+  }
+  update_ha_gauge(cn);
+  dial(&cn->slots[0]);
+  *pcn = cn;
+  return 0;
+}
+
+static void handle_closed(uv_handle_t *h) {
+  wr_connector *cn = h->data;
+  if (--cn->open_handles == 0 && cn->done)
+    cn->done(cn, cn->done_arg);
+}
+
+static void slot_timer_closed(uv_handle_t *h) {
+  h->data = ((slot *)h->data)->cn;
+  handle_closed(h);
+}
+
+static void endpoint_closed(wr_quic_endpoint *ep, void *arg) {
+  (void)ep;
+  wr_connector *cn = arg;
+  cn->ep = NULL;
+  if (--cn->open_handles == 0 && cn->done)
+    cn->done(cn, cn->done_arg);
+}
+
+static void close_everything(wr_connector *cn) {
+  if (cn->forced == 2)
+    return;
+  cn->forced = 2;
+  uv_timer_stop(&cn->grace);
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    uv_timer_stop(&sl->timer);
+    uv_close((uv_handle_t *)&sl->timer, slot_timer_closed);
+  }
+  wr_proxy_ctx_close(&cn->proxy);
+  cn->grace.data = cn;
+  uv_close((uv_handle_t *)&cn->grace, handle_closed);
+  /* Closing the endpoint closes every connection (CONNECTION_CLOSE, code 0). */
+  wr_quic_endpoint_close(cn->ep, 0, endpoint_closed, cn);
+}
+
+static void maybe_done(wr_connector *cn) {
+  if (cn->shutting_down && cn->proxy.inflight == 0)
+    close_everything(cn);
+}
+
+static void grace_expired(uv_timer_t *t) {
+  wr_connector *cn = t->data;
+  WR_WARN("Grace period over: closing with requests still in flight", "inflight=%zu",
+          cn->proxy.inflight);
+  close_everything(cn);
+}
+
+void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void *arg),
+                           void *arg) {
+  if (cn->shutting_down) {
+    WR_WARN("Second signal: closing now", "inflight=%zu", cn->proxy.inflight);
+    close_everything(cn);
+    return;
+  }
+  cn->shutting_down = 1;
+  cn->done = done;
+  cn->done_arg = arg;
+  cn->open_handles++; /* the grace timer */
+  uv_timer_init(cn->cfg.loop, &cn->grace);
+  cn->grace.data = cn;
+  WR_INFO("Initiating graceful shutdown", "gracePeriod=%llums inflight=%zu",
+          (unsigned long long)cn->cfg.grace_period_ms, cn->proxy.inflight);
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    uv_timer_stop(&sl->timer);
+    if (sl->state == SLOT_REGISTERED && sl->control) {
+      wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+      m.u.error.reason = (wr_h1_slice){"connector shutting down", 23};
+      if (send_msg(sl->conn, sl->control, &m) != 0)
+        WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
+    }
+  }
+  uv_timer_start(&cn->grace, grace_expired, cn->cfg.grace_period_ms, 0);
+  maybe_done(cn);
+}
+
+void wr_connector_free(wr_connector *cn) {
+  if (cn)
+    sodium_memzero(cn->cfg.secret, sizeof cn->cfg.secret);
+  wr_free(cn);
+}

@@ -1,0 +1,878 @@
+#include "app/proxy.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+/* Bytes a request may carry before the origin connection is up: the edge's
+ * stream window bounds it already; this is the backstop. */
+#define EARLY_LIMIT (16u * 1024 * 1024)
+/* Response bytes held while the stream's send queue is full: at most one read
+ * plus the message heads. */
+#define PENDING_LIMIT (1u * 1024 * 1024)
+#define READ_SIZE (64u * 1024)
+#define SWEEP_MS 250
+
+static const char HELLO_BODY[] =
+    "Hello from warren!\n\n"
+    "This page comes from the connector's built-in hello_world service: your\n"
+    "request went through the edge and the tunnel to the connector.\n";
+
+/* One connection to an origin: in use by one request, or idle in the pool. */
+typedef struct origin_conn {
+  union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } u;
+  struct origin_conn *next, *prev; /* every conn of the ctx */
+  wr_proxy_ctx *ctx;
+  wr_proxy *p;       /* the request using it; NULL when idle */
+  char key[400];     /* which origin: "tcp host port" or "unix path" */
+  uint64_t deadline; /* connect timeout while connecting, idle timeout while idle */
+  int connecting, idle, closing;
+  unsigned keepalive_conns;
+  uint64_t keepalive_timeout_ms;
+  uint8_t rbuf[READ_SIZE];
+} origin_conn;
+
+struct wr_proxy {
+  wr_proxy_ctx *ctx;
+  wr_tt_conn *c;
+  wr_tt_stream *s;
+  const wr_service *svc;          /* the matching rule's service */
+  const wr_origin_request *orq;   /* and its originRequest settings */
+  origin_conn *oc;
+  int refs;
+  uint64_t started;
+  char target[300]; /* for log lines: method and path */
+  char origin_name[400];
+
+  /* request side */
+  wr_buf head;  /* origin request head, written once connected */
+  wr_buf early; /* body bytes received before that (not yet consumed) */
+  wr_h1_method method_id;
+  int websocket;
+  int req_chunked;  /* re-encode the body as chunked to the origin */
+  int req_fin;      /* the edge finished the request body */
+  int req_done;     /* everything including the last chunk went to the origin */
+  int discard;      /* no origin wants the body: consume and drop it */
+  size_t writes_pending;
+
+  /* response side */
+  wr_h1_parser rp;
+  int rp_ready;
+  int responded;  /* a RESPONSE or STREAM_ERROR went out */
+  int upgraded;   /* after a 101: raw bytes both ways */
+  int resp_done;  /* the whole response is queued on the stream */
+  int fin_sent;
+  int status;
+  int origin_paused;
+  wr_buf out_pending; /* stream bytes the send queue did not take yet */
+  wr_buf in_pending;  /* origin bytes read but not parsed yet */
+  int stream_closed;
+};
+
+typedef struct origin_write {
+  uv_write_t req;
+  wr_proxy *p;
+  size_t consume; /* stream bytes to give credit for when written */
+  uint8_t data[];
+} origin_write;
+
+/* ---- bookkeeping ------------------------------------------------------- */
+
+static void release(wr_proxy *p) {
+  if (--p->refs > 0)
+    return;
+  wr_buf_free(&p->head);
+  wr_buf_free(&p->early);
+  wr_buf_free(&p->out_pending);
+  wr_buf_free(&p->in_pending);
+  if (p->rp_ready)
+    wr_h1_parser_free(&p->rp);
+  p->ctx->inflight--;
+  wr_free(p);
+}
+
+static const wr_tt_ops *ops(const wr_proxy *p) { return p->c->ops; }
+
+static void on_origin_closed(uv_handle_t *h) {
+  origin_conn *oc = (origin_conn *)h;
+  wr_proxy_ctx *ctx = oc->ctx;
+  if (oc->prev)
+    oc->prev->next = oc->next;
+  else
+    ctx->conns = oc->next;
+  if (oc->next)
+    oc->next->prev = oc->prev;
+  wr_metric_add(ctx->m_origin_conns, -1);
+  wr_free(oc);
+}
+
+static void origin_close(origin_conn *oc) {
+  if (!oc || oc->closing)
+    return;
+  oc->closing = 1;
+  if (oc->p && oc->p->oc == oc)
+    oc->p->oc = NULL;
+  oc->p = NULL;
+  uv_close(&oc->u.h, on_origin_closed);
+}
+
+static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
+  size_t n = 0;
+  for (origin_conn *oc = ctx->conns; oc; oc = oc->next)
+    n += oc->idle && !oc->closing && strcmp(oc->key, key) == 0;
+  return n;
+}
+
+static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  origin_conn *oc = (origin_conn *)h;
+  buf->base = (char *)oc->rbuf;
+  buf->len = sizeof oc->rbuf;
+}
+
+/* The response is complete and the request fully sent: keep the connection
+ * for the next request to this origin, unless the pool is full. */
+static void origin_release_to_pool(wr_proxy *p, int reusable) {
+  origin_conn *oc = p->oc;
+  if (!oc)
+    return;
+  p->oc = NULL;
+  oc->p = NULL;
+  if (!reusable || oc->closing || pool_count(p->ctx, oc->key) >= oc->keepalive_conns) {
+    origin_close(oc);
+    return;
+  }
+  oc->idle = 1;
+  oc->deadline = wr_now_ns() + oc->keepalive_timeout_ms * WR_NS_PER_MS;
+  /* Keep reading: an idle origin that closes (or talks) is dropped at once. */
+  uv_read_stop(&oc->u.s);
+  if (uv_read_start(&oc->u.s, alloc_cb, idle_read_cb) != 0)
+    origin_close(oc);
+}
+
+static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread != 0)
+    origin_close((origin_conn *)s);
+}
+
+static void sweep_cb(uv_timer_t *t) {
+  wr_proxy_ctx *ctx = t->data;
+  uint64_t now = wr_now_ns();
+  for (origin_conn *oc = ctx->conns, *next; oc; oc = next) {
+    next = oc->next;
+    if (oc->closing || !(oc->idle || oc->connecting) || now < oc->deadline)
+      continue;
+    if (oc->connecting && oc->p) {
+      wr_proxy *p = oc->p;
+      WR_ERROR("Unable to reach the origin service", "error=%s originService=%s",
+               "connect timeout", p->origin_name);
+    }
+    origin_close(oc); /* a connecting one fails its connect with ECANCELED */
+  }
+}
+
+void wr_proxy_ctx_init(wr_proxy_ctx *ctx, uv_loop_t *loop, const wr_ingress *ingress,
+                       wr_metrics *metrics) {
+  memset(ctx, 0, sizeof *ctx);
+  ctx->loop = loop;
+  ctx->ingress = ingress;
+  ctx->metrics = metrics;
+  if (metrics) {
+    ctx->m_requests = wr_metrics_counter(metrics, "warren_tunnel_requests_total",
+                                         "Requests the connector proxied to origins.");
+    ctx->m_errors = wr_metrics_counter(metrics, "warren_tunnel_request_errors_total",
+                                       "Requests that failed at the connector.");
+    ctx->m_codes = wr_metrics_family(metrics, WR_METRIC_COUNTER,
+                                     "warren_tunnel_response_by_code_total",
+                                     "Responses sent back by status code.", "status_code");
+    ctx->m_origin_conns = wr_metrics_gauge(metrics, "warren_origin_connections",
+                                           "Open connections to origins.");
+  }
+  uv_timer_init(loop, &ctx->sweep);
+  uv_unref((uv_handle_t *)&ctx->sweep); /* it alone must not keep the loop alive */
+  ctx->sweep.data = ctx;
+  uv_timer_start(&ctx->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+}
+
+void wr_proxy_ctx_close(wr_proxy_ctx *ctx) {
+  for (origin_conn *oc = ctx->conns; oc; oc = oc->next)
+    if (oc->idle)
+      origin_close(oc);
+  uv_close((uv_handle_t *)&ctx->sweep, NULL);
+}
+
+/* ---- writing to the stream --------------------------------------------- */
+
+static void end_stream(wr_proxy *p) {
+  if (p->fin_sent || p->stream_closed)
+    return;
+  if (p->out_pending.len) {
+    p->resp_done = 1; /* on_writable sends FIN once the bytes are out */
+    return;
+  }
+  p->fin_sent = 1;
+  if (ops(p)->stream_end(p->s) != 0)
+    WR_DEBUG("Could not end the stream", "path=%s", p->target);
+}
+
+/* Queues bytes on the stream, keeping order: anything the send queue does
+ * not take waits in out_pending. Returns 0, or WR_ERR_LIMIT when
+ * out_pending would grow past its bound (a broken peer). */
+static int stream_send(wr_proxy *p, const void *data, size_t len) {
+  if (p->stream_closed)
+    return 0;
+  size_t off = 0;
+  if (!p->out_pending.len) {
+    ssize_t n = ops(p)->stream_write(p->s, data, len);
+    if (n == WR_ERR_CLOSED)
+      return WR_ERR_CLOSED;
+    off = n > 0 ? (size_t)n : 0;
+  }
+  return off < len ? wr_buf_append(&p->out_pending, (const uint8_t *)data + off, len - off) : 0;
+}
+
+static void count_status(wr_proxy *p, int status) {
+  char code[16];
+  snprintf(code, sizeof code, "%d", status);
+  wr_metric_inc(wr_metric_child(p->ctx->m_codes, code));
+  p->status = status;
+}
+
+static int send_msg(wr_proxy *p, const wr_tunnel_msg *m) {
+  wr_buf b;
+  wr_buf_init(&b, WR_TUNNEL_DEFAULT_MAX_PAYLOAD + 32);
+  int rv = wr_tunnel_encode(&b, m);
+  if (rv == 0)
+    rv = stream_send(p, b.data, b.len);
+  wr_buf_free(&b);
+  return rv;
+}
+
+/* Answers with STREAM_ERROR (before any response) or resets the stream
+ * (mid-response), and drops the origin connection. */
+static void fail(wr_proxy *p, uint64_t code, const char *reason) {
+  wr_metric_inc(p->ctx->m_errors);
+  origin_close(p->oc);
+  p->discard = 1;
+  if (p->stream_closed)
+    return;
+  if (!p->responded) {
+    p->responded = 1;
+    wr_tunnel_msg m = {.type = WR_TUNNEL_STREAM_ERROR};
+    m.u.error.code = code;
+    m.u.error.reason = (wr_h1_slice){reason, strlen(reason)};
+    if (send_msg(p, &m) == 0) {
+      end_stream(p);
+      return;
+    }
+  }
+  if (!p->fin_sent) {
+    p->fin_sent = 1;
+    (void)ops(p)->stream_abort(p->s, WR_TUNNEL_RESET_ORIGIN_FAILED);
+  }
+}
+
+/* ---- writing to the origin --------------------------------------------- */
+
+static void origin_write_cb(uv_write_t *req, int status) {
+  origin_write *w = (origin_write *)req;
+  wr_proxy *p = w->p;
+  p->writes_pending--;
+  if (!p->stream_closed && w->consume)
+    ops(p)->stream_consume(p->s, w->consume);
+  if (status < 0 && status != UV_ECANCELED && !p->discard) {
+    WR_ERROR("Origin connection failed while sending the request", "error=\"%s\" originService=%s",
+             uv_strerror(status), p->origin_name);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
+  }
+  wr_free(w);
+  release(p);
+}
+
+/* Writes prefix, data and suffix to the origin as one buffer; consume bytes
+ * of stream credit are given back when it has been written. */
+static int origin_send(wr_proxy *p, const void *prefix, size_t plen, const void *data,
+                       size_t len, const char *suffix, size_t consume) {
+  size_t slen = suffix ? strlen(suffix) : 0;
+  origin_write *w = wr_malloc(sizeof *w + plen + len + slen);
+  if (!w)
+    return WR_ERR_NOMEM;
+  w->p = p;
+  w->consume = consume;
+  if (plen)
+    memcpy(w->data, prefix, plen);
+  if (len)
+    memcpy(w->data + plen, data, len);
+  if (slen)
+    memcpy(w->data + plen + len, suffix, slen);
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(plen + len + slen));
+  int rv = uv_write(&w->req, &p->oc->u.s, &b, 1, origin_write_cb);
+  if (rv) {
+    wr_free(w);
+    return WR_ERR_IO;
+  }
+  p->refs++;
+  p->writes_pending++;
+  return 0;
+}
+
+/* Request body bytes towards the origin (chunk-framed when needed). */
+static int send_body(wr_proxy *p, const uint8_t *data, size_t len) {
+  if (!len)
+    return 0;
+  if (!p->req_chunked)
+    return origin_send(p, NULL, 0, data, len, NULL, len);
+  char size[24];
+  int n = snprintf(size, sizeof size, "%zx\r\n", len);
+  return origin_send(p, size, (size_t)n, data, len, "\r\n", len);
+}
+
+static void finish_body(wr_proxy *p) {
+  if (p->req_done || !p->req_fin || !p->oc || p->oc->connecting)
+    return;
+  p->req_done = 1;
+  if (p->req_chunked && origin_send(p, NULL, 0, NULL, 0, "0\r\n\r\n", 0) != 0)
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+}
+
+/* ---- reading the response ---------------------------------------------- */
+
+static int hop_by_hop(wr_h1_slice name, int keep_upgrade) {
+  static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                      "te", "trailer", "transfer-encoding", "upgrade"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (wr_h1_slice_eq_ci(name, names[i]))
+      return !(keep_upgrade && (i == 0 || i == 6));
+  return 0;
+}
+
+static int send_response_head(wr_proxy *p, const wr_h1_head *h) {
+  wr_h1_header *hs = wr_malloc((h->nheaders + 1) * sizeof *hs);
+  if (!hs)
+    return WR_ERR_NOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < h->nheaders; i++)
+    if (!hop_by_hop(h->headers[i].name, h->status == 101))
+      hs[n++] = h->headers[i];
+  wr_tunnel_msg m = {.type = WR_TUNNEL_RESPONSE};
+  m.u.response.status = (uint64_t)h->status;
+  m.u.response.flags = (h->framing != WR_H1_BODY_NONE || h->status == 101) ? WR_TUNNEL_F_BODY : 0;
+  m.u.response.headers = hs;
+  m.u.response.nheaders = n;
+  int rv = send_msg(p, &m);
+  wr_free(hs);
+  if (h->status >= 200 || h->status == 101) {
+    p->responded = 1;
+    count_status(p, h->status);
+  }
+  return rv;
+}
+
+static void response_done(wr_proxy *p, int reusable) {
+  uint64_t ms = (wr_now_ns() - p->started) / WR_NS_PER_MS;
+  WR_DEBUG("Request served", "path=\"%s\" status=%d originService=%s durationMs=%llu", p->target,
+           p->status, p->origin_name, (unsigned long long)ms);
+  p->resp_done = 1;
+  if (p->req_done && p->writes_pending == 0 && reusable)
+    origin_release_to_pool(p, 1);
+  else if (!p->req_fin || !p->req_done)
+    origin_close(p->oc); /* the origin answered early: the rest of the body is unwanted */
+  end_stream(p);
+}
+
+static void pause_origin(wr_proxy *p, const uint8_t *rest, size_t len) {
+  if (len && wr_buf_append(&p->in_pending, rest, len) != 0) {
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "response buffer limit");
+    return;
+  }
+  if (!p->origin_paused && p->oc) {
+    p->origin_paused = 1;
+    uv_read_stop(&p->oc->u.s);
+  }
+}
+
+/* Parses origin bytes and moves them to the stream until the stream's send
+ * queue is full; then keeps the rest and stops reading the origin. */
+static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
+  while (len && !p->stream_closed && !p->discard) {
+    if (p->out_pending.len) {
+      pause_origin(p, data, len);
+      return;
+    }
+    if (p->upgraded) {
+      if (stream_send(p, data, len) != 0)
+        fail(p, WR_TUNNEL_ERR_INTERNAL, "stream write failed");
+      return;
+    }
+    size_t used = 0;
+    wr_h1_event ev;
+    int rv = wr_h1_parse(&p->rp, data, len, &used, &ev);
+    data += used;
+    len -= used;
+    if (rv < 0) {
+      WR_ERROR("The origin sent an invalid response", "error=\"%s\" originService=%s",
+               wr_h1_parser_reason(&p->rp), p->origin_name);
+      fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, wr_h1_parser_reason(&p->rp));
+      return;
+    }
+    switch (rv) {
+    case WR_H1_EV_HEAD:
+      if (send_response_head(p, ev.head) != 0) {
+        fail(p, WR_TUNNEL_ERR_INTERNAL, "response head too large");
+        return;
+      }
+      if (ev.head->status == 101)
+        p->upgraded = 1;
+      break;
+    case WR_H1_EV_BODY:
+      if (stream_send(p, ev.data, ev.len) != 0) {
+        fail(p, WR_TUNNEL_ERR_INTERNAL, "stream write failed");
+        return;
+      }
+      break;
+    case WR_H1_EV_DONE:
+      if (p->responded && !p->upgraded) {
+        response_done(p, !!(p->rp.head.flags & WR_H1_F_KEEP_ALIVE));
+        return;
+      }
+      break;
+    case WR_H1_EV_PAUSED: /* after a 101: the rest is raw */
+      p->upgraded = 1;
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  origin_conn *oc = (origin_conn *)s;
+  wr_proxy *p = oc->p;
+  if (!p) { /* a late read after the request ended */
+    origin_close(oc);
+    return;
+  }
+  if (nread > 0) {
+    pump_response(p, (const uint8_t *)buf->base, (size_t)nread);
+    return;
+  }
+  if (nread == 0)
+    return;
+  /* EOF or error from the origin. */
+  if (p->upgraded) {
+    origin_close(oc);
+    end_stream(p);
+    return;
+  }
+  wr_h1_event ev;
+  int rv = nread == UV_EOF ? wr_h1_parser_finish(&p->rp, &ev) : WR_ERR_IO;
+  if (rv == WR_H1_EV_DONE && p->responded) {
+    response_done(p, 0);
+    return;
+  }
+  const char *why = nread == UV_EOF ? "the origin closed the connection before the response ended"
+                                    : uv_strerror((int)nread);
+  WR_ERROR("Origin connection failed", "error=\"%s\" originService=%s", why, p->origin_name);
+  fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, why);
+}
+
+/* ---- connecting -------------------------------------------------------- */
+
+static void start_exchange(wr_proxy *p) {
+  origin_conn *oc = p->oc;
+  oc->connecting = 0;
+  oc->idle = 0;
+  p->origin_paused = 0;
+  if (uv_read_start(&oc->u.s, alloc_cb, origin_read_cb) != 0 ||
+      origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
+    return;
+  }
+  if (p->early.len) {
+    int rv = p->req_chunked ? send_body(p, p->early.data, p->early.len)
+                            : origin_send(p, NULL, 0, p->early.data, p->early.len, NULL,
+                                          p->early.len);
+    wr_buf_free(&p->early);
+    if (rv) {
+      fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+      return;
+    }
+  }
+  finish_body(p);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  origin_conn *oc = (origin_conn *)req->handle;
+  wr_proxy *p = req->data;
+  wr_free(req);
+  if (p->oc != oc || p->stream_closed) { /* the request ended meanwhile */
+    origin_close(oc);
+    release(p);
+    return;
+  }
+  if (status < 0) {
+    const char *why = status == UV_ECANCELED ? "connect timeout" : uv_strerror(status);
+    WR_ERROR("Unable to reach the origin service. The service may be down or it may not be "
+             "responding to traffic from the connector",
+             "error=\"%s\" originService=%s", why, p->origin_name);
+    fail(p, status == UV_ECANCELED ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT
+                                   : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
+         why);
+    release(p);
+    return;
+  }
+  if (oc->u.h.type == UV_TCP)
+    uv_tcp_nodelay(&oc->u.tcp, 1);
+  start_exchange(p);
+  release(p);
+}
+
+static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
+  origin_conn *oc = wr_calloc(1, sizeof *oc);
+  if (!oc)
+    return NULL;
+  wr_proxy_ctx *ctx = p->ctx;
+  oc->ctx = ctx;
+  snprintf(oc->key, sizeof oc->key, "%s", key);
+  oc->keepalive_conns = (unsigned)p->orq->keepalive_connections;
+  oc->keepalive_timeout_ms = p->orq->keepalive_timeout_ns / WR_NS_PER_MS;
+  int rv = p->svc->type == WR_SERVICE_UNIX ? uv_pipe_init(ctx->loop, &oc->u.pipe, 0)
+                                           : uv_tcp_init(ctx->loop, &oc->u.tcp);
+  if (rv) {
+    wr_free(oc);
+    return NULL;
+  }
+  oc->next = ctx->conns;
+  if (ctx->conns)
+    ctx->conns->prev = oc;
+  ctx->conns = oc;
+  wr_metric_add(ctx->m_origin_conns, 1);
+  return oc;
+}
+
+static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key) {
+  origin_conn *oc = new_origin_conn(p, key);
+  uv_connect_t *req = wr_malloc(sizeof *req);
+  if (!oc || !req) {
+    wr_free(req);
+    origin_close(oc);
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  req->data = p;
+  oc->p = p;
+  oc->connecting = 1;
+  oc->deadline = wr_now_ns() + p->orq->connect_timeout_ns;
+  p->oc = oc;
+  int rv;
+  if (p->svc->type == WR_SERVICE_UNIX) {
+    uv_pipe_connect(req, &oc->u.pipe, p->svc->path, connect_cb);
+    rv = 0;
+  } else {
+    rv = uv_tcp_connect(req, &oc->u.tcp, sa, connect_cb);
+  }
+  if (rv) {
+    wr_free(req);
+    WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s",
+             uv_strerror(rv), p->origin_name);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, uv_strerror(rv));
+    return;
+  }
+  p->refs++;
+}
+
+typedef struct resolve_req {
+  uv_getaddrinfo_t req;
+  wr_proxy *p;
+  char key[400];
+} resolve_req;
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_req *rr = (resolve_req *)req;
+  wr_proxy *p = rr->p;
+  if (!p->stream_closed && !p->discard) {
+    if (status < 0 || !res) {
+      WR_ERROR("Unable to resolve the origin", "error=\"%s\" originService=%s",
+               uv_strerror(status), p->origin_name);
+      fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin's name does not resolve");
+    } else {
+      connect_addr(p, res->ai_addr, rr->key);
+    }
+  }
+  uv_freeaddrinfo(res);
+  wr_free(rr);
+  release(p);
+}
+
+/* Takes an idle pooled connection to this origin, or opens a new one. */
+static void connect_origin(wr_proxy *p) {
+  char key[400];
+  const wr_service *svc = p->svc;
+  if (svc->type == WR_SERVICE_UNIX)
+    snprintf(key, sizeof key, "unix %s", svc->path);
+  else
+    snprintf(key, sizeof key, "tcp %s %u", svc->host, svc->port);
+  for (origin_conn *oc = p->ctx->conns; oc; oc = oc->next) {
+    if (oc->idle && !oc->closing && strcmp(oc->key, key) == 0) {
+      uv_read_stop(&oc->u.s);
+      oc->p = p;
+      p->oc = oc;
+      start_exchange(p);
+      return;
+    }
+  }
+  if (svc->type == WR_SERVICE_UNIX) {
+    connect_addr(p, NULL, key);
+    return;
+  }
+  resolve_req *rr = wr_calloc(1, sizeof *rr);
+  if (!rr) {
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  rr->p = p;
+  snprintf(rr->key, sizeof rr->key, "%s", key);
+  char port[8];
+  snprintf(port, sizeof port, "%u", svc->port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int rv = uv_getaddrinfo(p->ctx->loop, &rr->req, resolved_cb, svc->host, port, &hints);
+  if (rv) {
+    wr_free(rr);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, uv_strerror(rv));
+    return;
+  }
+  p->refs++;
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+/* Serialises the origin request head from the edge's REQUEST. */
+static int build_head(wr_proxy *p, const wr_tunnel_request *req, const char *host) {
+  size_t n = req->nheaders;
+  wr_h1_header *hs = wr_malloc((n + 4) * sizeof *hs);
+  if (!hs)
+    return WR_ERR_NOMEM;
+  size_t k = 0;
+  int has_length = 0;
+  hs[k++] = (wr_h1_header){{"Host", 4}, {host, strlen(host)}};
+  for (size_t i = 0; i < n; i++) {
+    const wr_h1_header *h = &req->headers[i];
+    if (wr_h1_slice_eq_ci(h->name, "host") || hop_by_hop(h->name, 0))
+      continue;
+    if (wr_h1_slice_eq_ci(h->name, "content-length"))
+      has_length = 1;
+    hs[k++] = *h;
+  }
+  if (p->websocket) {
+    hs[k++] = (wr_h1_header){{"Connection", 10}, {"Upgrade", 7}};
+    hs[k++] = (wr_h1_header){{"Upgrade", 7}, {"websocket", 9}};
+  } else if ((req->flags & WR_TUNNEL_F_BODY) && !has_length) {
+    p->req_chunked = 1;
+    hs[k++] = (wr_h1_header){{"Transfer-Encoding", 17}, {"chunked", 7}};
+  }
+  int rv = wr_h1_write_request_head(&p->head, req->method, req->path, 1, hs, k);
+  wr_free(hs);
+  return rv;
+}
+
+static void respond_locally(wr_proxy *p, int status, const char *body) {
+  char len[24];
+  snprintf(len, sizeof len, "%zu", strlen(body));
+  wr_h1_header hs[2] = {{{"Content-Type", 12}, {"text/plain; charset=utf-8", 25}},
+                        {{"Content-Length", 14}, {len, strlen(len)}}};
+  wr_tunnel_msg m = {.type = WR_TUNNEL_RESPONSE};
+  m.u.response.status = (uint64_t)status;
+  m.u.response.flags = *body ? WR_TUNNEL_F_BODY : 0;
+  m.u.response.headers = hs;
+  m.u.response.nheaders = 2;
+  p->responded = 1;
+  p->discard = 1;
+  count_status(p, status);
+  if (send_msg(p, &m) != 0 || stream_send(p, body, strlen(body)) != 0) {
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "stream write failed");
+    return;
+  }
+  p->resp_done = 1;
+  end_stream(p);
+}
+
+static void copy_slice(char *out, size_t cap, wr_h1_slice s) {
+  size_t n = s.len < cap - 1 ? s.len : cap - 1;
+  memcpy(out, s.p, n);
+  out[n] = '\0';
+}
+
+static wr_h1_method method_of(wr_h1_slice m) {
+  static const struct { const char *name; wr_h1_method id; } ms[] = {
+      {"GET", WR_H1_M_GET},         {"HEAD", WR_H1_M_HEAD},       {"POST", WR_H1_M_POST},
+      {"PUT", WR_H1_M_PUT},         {"CONNECT", WR_H1_M_CONNECT}, {"OPTIONS", WR_H1_M_OPTIONS},
+  };
+  for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+    if (wr_h1_slice_eq(m, ms[i].name))
+      return ms[i].id;
+  return WR_H1_M_OTHER;
+}
+
+int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
+                   const wr_tunnel_request *req, size_t head_len, wr_proxy **pp) {
+  wr_proxy *p = wr_calloc(1, sizeof *p);
+  if (!p || wr_h1_parser_init(&p->rp, WR_H1_RESPONSE, NULL) != 0) {
+    wr_free(p);
+    (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_INTERNAL);
+    return WR_ERR_NOMEM;
+  }
+  p->rp_ready = 1;
+  *pp = p;
+  p->ctx = ctx;
+  p->c = c;
+  p->s = s;
+  p->refs = 1;
+  p->started = wr_now_ns();
+  wr_buf_init(&p->head, WR_H1_DEFAULT_MAX_HEAD + 4096);
+  wr_buf_init(&p->early, EARLY_LIMIT);
+  wr_buf_init(&p->out_pending, PENDING_LIMIT + WR_TUNNEL_DEFAULT_MAX_PAYLOAD);
+  wr_buf_init(&p->in_pending, PENDING_LIMIT);
+  ctx->inflight++;
+  wr_metric_inc(ctx->m_requests);
+  c->ops->stream_consume(s, head_len);
+
+  char host[256], path[2048];
+  copy_slice(host, sizeof host, req->dest);
+  copy_slice(path, sizeof path, req->path);
+  snprintf(p->target, sizeof p->target, "%.*s %.200s", (int)(req->method.len & 63),
+           req->method.p, path);
+  char *query = strchr(path, '?');
+  if (query)
+    *query = '\0';
+  long idx = wr_ingress_match(ctx->ingress, host, strlen(host), *path ? path : "/");
+  const wr_ingress_rule *rule = idx >= 0 ? &ctx->ingress->rules[idx] : NULL;
+  p->req_fin = !(req->flags & WR_TUNNEL_F_BODY) && req->kind != WR_TUNNEL_KIND_WEBSOCKET;
+  p->method_id = method_of(req->method);
+  p->websocket = req->kind == WR_TUNNEL_KIND_WEBSOCKET;
+
+  if (!rule) {
+    snprintf(p->origin_name, sizeof p->origin_name, "none");
+    WR_WARN("No ingress rule matches the request", "host=%s path=%s", host, path);
+    fail(p, WR_TUNNEL_ERR_NO_INGRESS, "no ingress rule matches this request");
+    return 0;
+  }
+  const wr_service *svc = p->svc = &rule->service;
+  p->orq = &rule->config;
+  snprintf(p->origin_name, sizeof p->origin_name, "%s", svc->text);
+  switch (svc->type) {
+  case WR_SERVICE_HELLO_WORLD:
+    respond_locally(p, 200, HELLO_BODY);
+    return 0;
+  case WR_SERVICE_HTTP_STATUS:
+    respond_locally(p, svc->status, "");
+    return 0;
+  case WR_SERVICE_HTTPS:
+  case WR_SERVICE_UNIX_TLS:
+    WR_ERROR("https origins are not supported yet", "originService=%s", p->origin_name);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "https origins are not supported yet");
+    return 0;
+  case WR_SERVICE_UNIX:
+  case WR_SERVICE_HTTP:
+    break;
+  }
+  const char *host_header = p->orq->http_host_header ? p->orq->http_host_header : host;
+  if (build_head(p, req, host_header) != 0) {
+    fail(p, WR_TUNNEL_ERR_BAD_REQUEST, "the request cannot be sent to the origin");
+    return 0;
+  }
+  wr_h1_parser_set_request_method(&p->rp, p->method_id);
+  connect_origin(p);
+  return 0;
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  wr_free(req);
+}
+
+void wr_proxy_on_data(wr_proxy *p, const uint8_t *data, size_t len, int fin) {
+  if (p->discard || p->req_done) {
+    if (len && !p->stream_closed)
+      ops(p)->stream_consume(p->s, len);
+    return;
+  }
+  if (len) {
+    int rv;
+    if (!p->oc || p->oc->connecting)
+      rv = wr_buf_append(&p->early, data, len); /* consumed once written */
+    else
+      rv = p->upgraded || p->websocket ? origin_send(p, NULL, 0, data, len, NULL, len)
+                                       : send_body(p, data, len);
+    if (rv) {
+      fail(p, WR_TUNNEL_ERR_INTERNAL, "request body buffer limit");
+      return;
+    }
+  }
+  if (fin) {
+    p->req_fin = 1;
+    if (p->websocket && p->oc && !p->oc->connecting) {
+      uv_shutdown_t *sr = wr_malloc(sizeof *sr);
+      if (sr && uv_shutdown(sr, &p->oc->u.s, shutdown_cb) != 0)
+        wr_free(sr);
+      p->req_done = 1;
+    } else {
+      finish_body(p);
+    }
+  }
+}
+
+void wr_proxy_on_writable(wr_proxy *p) {
+  if (p->stream_closed)
+    return;
+  if (p->out_pending.len) {
+    ssize_t n = ops(p)->stream_write(p->s, p->out_pending.data, p->out_pending.len);
+    if (n > 0)
+      wr_buf_consume(&p->out_pending, (size_t)n);
+    if (p->out_pending.len)
+      return;
+  }
+  if (p->in_pending.len) {
+    wr_buf in = p->in_pending;
+    wr_buf_init(&p->in_pending, in.limit);
+    pump_response(p, in.data, in.len);
+    wr_buf_free(&in);
+    if (p->out_pending.len)
+      return;
+  }
+  if (p->resp_done) {
+    end_stream(p);
+  } else if (p->origin_paused && p->oc) {
+    p->origin_paused = 0;
+    if (uv_read_start(&p->oc->u.s, alloc_cb, origin_read_cb) != 0)
+      fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, "the origin connection failed");
+  }
+}
+
+void wr_proxy_on_reset(wr_proxy *p, uint64_t code) {
+  WR_DEBUG("The edge cancelled a request", "path=\"%s\" code=%llu", p->target,
+           (unsigned long long)code);
+  origin_close(p->oc);
+  p->discard = 1;
+}
+
+void wr_proxy_on_close(wr_proxy *p) {
+  p->stream_closed = 1;
+  if (p->oc && !(p->resp_done && p->req_done))
+    origin_close(p->oc);
+  p->s = NULL;
+  release(p);
+}
