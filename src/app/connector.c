@@ -53,7 +53,8 @@ struct wr_connector {
   int first_registered; /* connection 0 has registered or failed once */
   int shutting_down;
   int forced;
-  uv_timer_t grace;
+  uv_timer_t grace;       /* polls for the end of in-flight requests */
+  uint64_t grace_deadline;
   int open_handles;
   void (*done)(wr_connector *cn, void *arg);
   void *done_arg;
@@ -62,7 +63,6 @@ struct wr_connector {
 
 static const wr_tt_events events;
 static void dial(slot *sl);
-static void maybe_done(wr_connector *cn);
 
 static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
 
@@ -344,7 +344,6 @@ static void on_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64
     wr_tunnel_decoder_free(&st->dec);
   c->ops->stream_set_user(s, NULL);
   wr_free(st);
-  maybe_done(((slot *)c->user)->cn);
 }
 
 /* ---- connection events ------------------------------------------------- */
@@ -382,7 +381,6 @@ static void on_closed(wr_tt_conn *c, int err, const char *reason) {
       release_others(cn);
   }
   update_ha_gauge(cn);
-  maybe_done(cn);
 }
 
 static const wr_tt_events events = {
@@ -537,16 +535,20 @@ static void close_everything(wr_connector *cn) {
   wr_quic_endpoint_close(cn->ep, 0, endpoint_closed, cn);
 }
 
-static void maybe_done(wr_connector *cn) {
-  if (cn->shutting_down && cn->proxy.inflight == 0)
-    close_everything(cn);
-}
-
-static void grace_expired(uv_timer_t *t) {
+/* Polled while shutting down: the connections close once no request is in
+ * flight, or when the grace period is over. Polling (rather than a callback
+ * per finished request) keeps the proxy unaware of shutdowns. */
+static void grace_tick(uv_timer_t *t) {
   wr_connector *cn = t->data;
-  WR_WARN("Grace period over: closing with requests still in flight", "inflight=%zu",
-          cn->proxy.inflight);
-  close_everything(cn);
+  if (cn->proxy.inflight == 0) {
+    close_everything(cn);
+    return;
+  }
+  if (wr_now_ns() >= cn->grace_deadline) {
+    WR_WARN("Grace period over: closing with requests still in flight", "inflight=%zu",
+            cn->proxy.inflight);
+    close_everything(cn);
+  }
 }
 
 void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void *arg),
@@ -574,8 +576,8 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
         WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
     }
   }
-  uv_timer_start(&cn->grace, grace_expired, cn->cfg.grace_period_ms, 0);
-  maybe_done(cn);
+  cn->grace_deadline = wr_now_ns() + cn->cfg.grace_period_ms * WR_NS_PER_MS;
+  uv_timer_start(&cn->grace, grace_tick, 0, 100);
 }
 
 void wr_connector_free(wr_connector *cn) {

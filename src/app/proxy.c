@@ -73,12 +73,14 @@ struct wr_proxy {
   int responded;  /* a RESPONSE or STREAM_ERROR went out */
   int upgraded;   /* after a 101: raw bytes both ways */
   int resp_done;  /* the whole response is queued on the stream */
+  int reusable;   /* the origin keeps the connection open after it */
   int fin_sent;
   int status;
   int origin_paused;
   wr_buf out_pending; /* stream bytes the send queue did not take yet */
   wr_buf in_pending;  /* origin bytes read but not parsed yet */
   int stream_closed;
+  int counted; /* in ctx->inflight */
 };
 
 typedef struct origin_write {
@@ -90,6 +92,15 @@ typedef struct origin_write {
 
 /* ---- bookkeeping ------------------------------------------------------- */
 
+/* The request no longer counts as in flight: its response is complete (or
+ * failed). The stream itself may linger until the edge closes its side. */
+static void finished(wr_proxy *p) {
+  if (p->counted) {
+    p->counted = 0;
+    p->ctx->inflight--;
+  }
+}
+
 static void release(wr_proxy *p) {
   if (--p->refs > 0)
     return;
@@ -99,7 +110,7 @@ static void release(wr_proxy *p) {
   wr_buf_free(&p->in_pending);
   if (p->rp_ready)
     wr_h1_parser_free(&p->rp);
-  p->ctx->inflight--;
+  finished(p);
   wr_free(p);
 }
 
@@ -225,6 +236,7 @@ static void end_stream(wr_proxy *p) {
     return;
   }
   p->fin_sent = 1;
+  finished(p);
   if (ops(p)->stream_end(p->s) != 0)
     WR_DEBUG("Could not end the stream", "path=%s", p->target);
 }
@@ -282,11 +294,14 @@ static void fail(wr_proxy *p, uint64_t code, const char *reason) {
   }
   if (!p->fin_sent) {
     p->fin_sent = 1;
+    finished(p);
     (void)ops(p)->stream_abort(p->s, WR_TUNNEL_RESET_ORIGIN_FAILED);
   }
 }
 
 /* ---- writing to the origin --------------------------------------------- */
+
+static void release_origin(wr_proxy *p);
 
 static void origin_write_cb(uv_write_t *req, int status) {
   origin_write *w = (origin_write *)req;
@@ -294,6 +309,7 @@ static void origin_write_cb(uv_write_t *req, int status) {
   p->writes_pending--;
   if (!p->stream_closed && w->consume)
     ops(p)->stream_consume(p->s, w->consume);
+  release_origin(p);
   if (status < 0 && status != UV_ECANCELED && !p->discard) {
     WR_ERROR("Origin connection failed while sending the request", "error=\"%s\" originService=%s",
              uv_strerror(status), p->origin_name);
@@ -382,15 +398,26 @@ static int send_response_head(wr_proxy *p, const wr_h1_head *h) {
   return rv;
 }
 
+/* Hands the origin connection back once the exchange is over: to the pool
+ * when the origin keeps it alive and every request byte has been written,
+ * closed when the origin will not reuse it or the request was cut short. */
+static void release_origin(wr_proxy *p) {
+  if (!p->oc || !p->resp_done)
+    return;
+  if (!p->reusable || !p->req_done)
+    origin_close(p->oc);
+  else if (p->writes_pending == 0)
+    origin_release_to_pool(p, 1);
+  /* else: the last write's callback comes back here */
+}
+
 static void response_done(wr_proxy *p, int reusable) {
   uint64_t ms = (wr_now_ns() - p->started) / WR_NS_PER_MS;
   WR_DEBUG("Request served", "path=\"%s\" status=%d originService=%s durationMs=%llu", p->target,
            p->status, p->origin_name, (unsigned long long)ms);
   p->resp_done = 1;
-  if (p->req_done && p->writes_pending == 0 && reusable)
-    origin_release_to_pool(p, 1);
-  else if (!p->req_fin || !p->req_done)
-    origin_close(p->oc); /* the origin answered early: the rest of the body is unwanted */
+  p->reusable = reusable;
+  release_origin(p);
   end_stream(p);
 }
 
@@ -408,13 +435,15 @@ static void pause_origin(wr_proxy *p, const uint8_t *rest, size_t len) {
 /* Parses origin bytes and moves them to the stream until the stream's send
  * queue is full; then keeps the rest and stops reading the origin. */
 static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
-  while (len && !p->stream_closed && !p->discard) {
+  /* The parser is called even with no bytes left: a message's end (DONE)
+   * comes as an event of its own after its last body bytes. */
+  while (!p->stream_closed && !p->discard) {
     if (p->out_pending.len) {
       pause_origin(p, data, len);
       return;
     }
     if (p->upgraded) {
-      if (stream_send(p, data, len) != 0)
+      if (len && stream_send(p, data, len) != 0)
         fail(p, WR_TUNNEL_ERR_INTERNAL, "stream write failed");
       return;
     }
@@ -453,8 +482,8 @@ static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
     case WR_H1_EV_PAUSED: /* after a 101: the rest is raw */
       p->upgraded = 1;
       break;
-    default:
-      break;
+    default: /* NEED_MORE: every byte was used */
+      return;
     }
   }
 }
@@ -747,6 +776,7 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
   wr_buf_init(&p->out_pending, PENDING_LIMIT + WR_TUNNEL_DEFAULT_MAX_PAYLOAD);
   wr_buf_init(&p->in_pending, PENDING_LIMIT);
   ctx->inflight++;
+  p->counted = 1;
   wr_metric_inc(ctx->m_requests);
   c->ops->stream_consume(s, head_len);
 
@@ -867,11 +897,14 @@ void wr_proxy_on_reset(wr_proxy *p, uint64_t code) {
            (unsigned long long)code);
   origin_close(p->oc);
   p->discard = 1;
+  finished(p);
 }
 
 void wr_proxy_on_close(wr_proxy *p) {
   p->stream_closed = 1;
-  if (p->oc && !(p->resp_done && p->req_done))
+  if (p->resp_done)
+    release_origin(p);
+  else
     origin_close(p->oc);
   p->s = NULL;
   release(p);

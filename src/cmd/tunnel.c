@@ -44,6 +44,7 @@ static void usage(FILE *f) {
           "Tunnels carry HTTP from a warren edge to private origins. Flags may come\n"
           "before or after the command, as with cloudflared.\n\n"
           "Commands:\n"
+          "  run [NAME]  run the connector (`warren tunnel run --help` lists its flags)\n"
           "  create NAME --hostname HOST [--hostname HOST ...] --tunnels TUNNELS.yml\n"
           "              --credentials-file CRED.json\n"
           "        make a tunnel: writes the connector's credentials (mode 0600; the\n"
@@ -66,8 +67,7 @@ static void usage(FILE *f) {
           "  --credentials-file FILE  the connector's credentials (JSON, 0600)\n"
           "  --hostname HOST          a hostname the tunnel serves; repeat for more;\n"
           "                           \"*.example.com\" claims every subdomain\n"
-          "  -h, --help               this help\n\n"
-          "`warren tunnel run` (the connector) and `warren edge` are not built yet.\n");
+          "  -h, --help               this help\n");
 }
 
 static void parse_flags(int argc, char **argv, tunnel_opts *o) {
@@ -416,7 +416,26 @@ static const struct {
     {"ingress", tunnel_ingress},
 };
 
+/* 1 when the line's subcommand is `run`: the first word that is neither a
+ * flag nor a flag's value. Every tunnel flag takes a value unless it is
+ * written --flag=value or is --help. */
+static int is_run(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-')
+      return strcmp(a, "run") == 0;
+    if (strcmp(a, "--") == 0)
+      return i + 1 < argc && strcmp(argv[i + 1], "run") == 0;
+    if (!strchr(a, '=') && strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0)
+      i++;
+  }
+  return 0;
+}
+
 int wr_cmd_tunnel(int argc, char **argv) {
+  /* run has flags of its own (the connector's): it parses the whole line. */
+  if (is_run(argc, argv))
+    return wr_cmd_tunnel_run(argc, argv);
   tunnel_opts o;
   memset(&o, 0, sizeof o);
   parse_flags(argc, argv, &o);
@@ -430,7 +449,5 @@ int wr_cmd_tunnel(int argc, char **argv) {
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (strcmp(args[0], subcommands[i].name) == 0)
       return subcommands[i].run(&o, rest, args);
-  if (strcmp(args[0], "run") == 0)
-    wr_cli_usage_error("tunnel", "tunnel run (the connector) is not built yet.");
   wr_cli_usage_error("tunnel", "unknown command \"tunnel %s\".", args[0]);
 }

@@ -1,0 +1,339 @@
+/* tunnel_run.c: `warren tunnel run` — start the connector.
+ *
+ * Settings come from config.yml (--config, or the default locations) and
+ * flags, flags winning, as cloudflared does. The loop runs until SIGINT or
+ * SIGTERM starts a graceful shutdown; a second signal forces it. */
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/connector.h"
+#include "app/credentials.h"
+#include "app/metrics_http.h"
+#include "app/tunnel_config.h"
+#include "app/yamldoc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "io/udp.h"
+#include "proto/tunnel.h"
+#include "transport/tls.h"
+
+static const char USAGE[] =
+    "Usage: warren tunnel [FLAGS] run [FLAGS] [NAME]\n"
+    "\n"
+    "Runs the connector: keeps --ha-connections outbound QUIC connections to the\n"
+    "edges, registers them for the tunnel in the credentials file, and proxies the\n"
+    "requests the edges send to the origins named by the ingress rules (or --url).\n"
+    "\n"
+    "Flags (each overrides the same key in the config file):\n"
+    "  --config FILE             config.yml (default: ~/.warren/config.yml, then\n"
+    "                            /etc/warren/config.yml, when present)\n"
+    "  --credentials-file FILE   the tunnel's credentials (from `warren tunnel create`)\n"
+    "  --edge ADDR:PORT          an edge to connect to (repeat for several)\n"
+    "  --edge-ca FILE            trust the edge certificate issued by this CA (an\n"
+    "                            edge's --self-signed certificate works as its own CA)\n"
+    "  --edge-fingerprint SHA256 or trust the edge certificate with this fingerprint\n"
+    "  --edge-name NAME          the name to check in the edge certificate (default:\n"
+    "                            the address dialled)\n"
+    "  --url URL                 send every request to this origin (no ingress rules)\n"
+    "  --ha-connections N        connections to keep (default 4)\n"
+    "  --grace-period DURATION   time in-flight requests get on shutdown (default 30s)\n"
+    "  --metrics ADDR:PORT       serve /metrics, /ready and /healthcheck there\n"
+    "  --protocol quic           the transport (auto and http2 are not available yet)\n"
+    "\n"
+    "Example:\n"
+    "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
+    "      --credentials-file web.json --url http://localhost:8080 run web\n";
+
+typedef struct run_state {
+  uv_loop_t *loop;
+  wr_connector *cn;
+  wr_metrics *metrics;
+  wr_metrics_http *mhttp;
+  uv_signal_t sigint, sigterm;
+  int stopping;
+} run_state;
+
+static size_t ready_cb(void *user) {
+  run_state *rs = user;
+  return rs->cn ? wr_connector_ready(rs->cn) : 0;
+}
+
+static void collect_cb(void *user) {
+  run_state *rs = user;
+  if (rs->cn)
+    wr_connector_update_metrics(rs->cn);
+}
+
+static void connector_done(wr_connector *cn, void *arg) {
+  (void)cn;
+  run_state *rs = arg;
+  uv_close((uv_handle_t *)&rs->sigint, NULL);
+  uv_close((uv_handle_t *)&rs->sigterm, NULL);
+  if (rs->mhttp)
+    wr_metrics_http_close(rs->mhttp, NULL, NULL);
+  rs->mhttp = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  run_state *rs = h->data;
+  WR_INFO(rs->stopping ? "Received a second signal" : "Received signal, shutting down",
+          "signal=%s", signum == SIGINT ? "interrupt" : "terminated");
+  rs->stopping = 1;
+  wr_connector_shutdown(rs->cn, connector_done, rs);
+}
+
+/* Resolves "HOST:PORT" (a name or a literal) into the numeric form the
+ * connector takes. */
+static int resolve_edge(const char *hp, char *out, size_t cap) {
+  char host[256];
+  const char *colon = strrchr(hp, ':');
+  if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host)
+    return WR_ERR_INVAL;
+  const char *h = hp;
+  size_t hl = (size_t)(colon - hp);
+  if (*h == '[' && hl >= 2 && h[hl - 1] == ']') {
+    h++;
+    hl -= 2;
+  }
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+    return WR_ERR_NOTFOUND;
+  wr_udp_addr a = {0};
+  memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
+  a.len = res->ai_addrlen;
+  freeaddrinfo(res);
+  wr_udp_addr_format(&a, out, cap);
+  return 0;
+}
+
+enum {
+  OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
+  OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL,
+};
+
+int wr_cmd_tunnel_run(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, OPT_CONFIG},
+      {"credentials-file", required_argument, NULL, OPT_CRED},
+      {"cred-file", required_argument, NULL, OPT_CRED},
+      {"edge", required_argument, NULL, OPT_EDGE},
+      {"edge-ca", required_argument, NULL, OPT_EDGE_CA},
+      {"edge-fingerprint", required_argument, NULL, OPT_EDGE_FP},
+      {"edge-name", required_argument, NULL, OPT_EDGE_NAME},
+      {"url", required_argument, NULL, OPT_URL},
+      {"ha-connections", required_argument, NULL, OPT_HA},
+      {"grace-period", required_argument, NULL, OPT_GRACE},
+      {"metrics", required_argument, NULL, OPT_METRICS},
+      {"protocol", required_argument, NULL, OPT_PROTOCOL},
+      {"help", no_argument, NULL, 'h'},
+      {0, 0, 0, 0},
+  };
+  const char *cmd = "tunnel run";
+  const char *config_path = NULL, *cred_path = NULL, *edge_ca = NULL, *edge_fp = NULL;
+  const char *edge_name = NULL, *url = NULL, *metrics_addr = NULL;
+  const char *flag_edges[WR_CONNECTOR_MAX_EDGES];
+  size_t nflag_edges = 0;
+  long ha = -1;
+  uint64_t grace_ns = 0;
+  int c;
+  optind = 1;
+  while ((c = wr_cli_getopt(cmd, argc, argv, "h", opts)) != -1) {
+    switch (c) {
+    case 'h': fputs(USAGE, stdout); return 0;
+    case OPT_CONFIG: config_path = optarg; break;
+    case OPT_CRED: cred_path = optarg; break;
+    case OPT_EDGE:
+      if (nflag_edges == WR_CONNECTOR_MAX_EDGES)
+        wr_cli_usage_error(cmd, "at most %d --edge flags are allowed.", WR_CONNECTOR_MAX_EDGES);
+      if (wr_hostport_check(optarg) != 0)
+        wr_cli_usage_error(cmd, "--edge takes HOST:PORT, not \"%s\".", optarg);
+      flag_edges[nflag_edges++] = optarg;
+      break;
+    case OPT_EDGE_CA: edge_ca = optarg; break;
+    case OPT_EDGE_FP: edge_fp = optarg; break;
+    case OPT_EDGE_NAME: edge_name = optarg; break;
+    case OPT_URL: url = optarg; break;
+    case OPT_HA:
+      ha = (long)wr_cli_parse_uint(cmd, "--ha-connections", optarg, 1, WR_CONNECTOR_MAX_HA);
+      break;
+    case OPT_GRACE:
+      if (wr_duration_parse(optarg, &grace_ns) != 0)
+        wr_cli_usage_error(cmd, "--grace-period takes a duration such as 30s or 1m30s, not \"%s\".",
+                           optarg);
+      break;
+    case OPT_METRICS: metrics_addr = optarg; break;
+    case OPT_PROTOCOL:
+      if (strcmp(optarg, "quic") != 0) {
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "http2") != 0)
+          wr_cli_usage_error(cmd, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
+        wr_cli_usage_error(cmd, "--protocol %s is not available yet; use quic.", optarg);
+      }
+      break;
+    }
+  }
+  /* getopt moved the words that are not flags to the end: "run" [NAME]. */
+  if (optind < argc && strcmp(argv[optind], "run") == 0)
+    optind++;
+  if (optind < argc - 1)
+    wr_cli_usage_error(cmd, "run takes at most one tunnel name, not \"%s\".", argv[optind + 1]);
+
+  int rc = 1;
+  char err[512];
+  char default_config[4096];
+  wr_tunnel_config tc;
+  wr_tunnel_config_init(&tc);
+  wr_credentials cred;
+  memset(&cred, 0, sizeof cred);
+  wr_tls_client *tls = NULL;
+  wr_metrics *metrics = NULL;
+  run_state rs = {0};
+
+  if (!config_path && !url && wr_tunnel_config_find_default(getenv("HOME"), default_config,
+                                                            sizeof default_config) == 0)
+    config_path = default_config;
+  if (config_path) {
+    if (wr_tunnel_config_load(config_path, &tc, err, sizeof err) != 0) {
+      wr_cli_fail("%s", err);
+      goto out;
+    }
+    if (tc.warnings.len)
+      WR_WARN("Unknown keys in the config file (ignored)", "file=%s keys=\"%.*s\"", config_path,
+              (int)tc.warnings.len - 1, (const char *)tc.warnings.data);
+    if (tc.has_loglevel)
+      wr_log_set_level(tc.loglevel);
+  }
+  /* Flags win over the file. */
+  if (cred_path == NULL)
+    cred_path = tc.credentials_file;
+  if (url == NULL)
+    url = tc.url;
+  if (metrics_addr == NULL)
+    metrics_addr = tc.metrics;
+  if (edge_ca == NULL)
+    edge_ca = tc.edge_ca;
+  char fp_hex[65];
+  if (edge_fp == NULL && tc.has_fingerprint) {
+    wr_hex_encode(fp_hex, tc.edge_fingerprint, 32);
+    edge_fp = fp_hex;
+  }
+  unsigned ha_conns = ha > 0 ? (unsigned)ha : tc.ha_connections;
+  if (grace_ns == 0)
+    grace_ns = tc.grace_period_ns;
+
+  if (!cred_path) {
+    wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`) "
+                "or credentials-file in the config.");
+    rc = 2;
+    goto out;
+  }
+  if (wr_credentials_load(cred_path, &cred, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    goto out;
+  }
+  if (url) { /* --url replaces the rules with one catch-all */
+    wr_ingress_free(&tc.ingress);
+    wr_ingress_init(&tc.ingress);
+    if (wr_ingress_add(&tc.ingress, NULL, NULL, url, NULL, err, sizeof err) != 0) {
+      wr_cli_fail("--url: %s", err);
+      rc = 2;
+      goto out;
+    }
+  } else if (tc.ingress.n == 0) {
+    wr_cli_fail("nothing to serve: give --url or ingress rules in the config file.");
+    rc = 2;
+    goto out;
+  } else if (wr_tunnel_config_validate_ingress(&tc, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    goto out;
+  }
+
+  wr_connector_config cc = {0};
+  char resolved[WR_CONNECTOR_MAX_EDGES][WR_UDP_ADDR_STRLEN];
+  size_t nedges = nflag_edges ? nflag_edges : tc.nedges;
+  if (nedges == 0) {
+    wr_cli_fail("no edge to connect to: give --edge ADDR:PORT or edge in the config.");
+    rc = 2;
+    goto out;
+  }
+  for (size_t i = 0; i < nedges && i < WR_CONNECTOR_MAX_EDGES; i++) {
+    const char *e = nflag_edges ? flag_edges[i] : tc.edges[i];
+    if (resolve_edge(e, resolved[i], sizeof resolved[i]) != 0) {
+      wr_cli_fail("the edge address %s does not resolve.", e);
+      goto out;
+    }
+    cc.edges[cc.nedges++] = resolved[i];
+  }
+  if (!edge_ca && !edge_fp) {
+    wr_cli_fail("the edge cannot be verified: give --edge-ca FILE or --edge-fingerprint SHA256.");
+    rc = 2;
+    goto out;
+  }
+  wr_tls_client_config tcc = {.ca_file = edge_ca, .pins = edge_fp};
+  if (wr_tls_client_new(&tls, &tcc, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    goto out;
+  }
+  if (!(metrics = wr_metrics_new())) {
+    wr_cli_fail("out of memory.");
+    goto out;
+  }
+
+  rs.loop = uv_default_loop();
+  rs.metrics = metrics;
+  cc.loop = rs.loop;
+  cc.server_name = edge_name;
+  cc.tls = tls;
+  memcpy(cc.tunnel_id, cred.tunnel_id, 16);
+  memcpy(cc.secret, cred.secret, cred.secret_len);
+  cc.secret_len = cred.secret_len;
+  cc.ha_connections = ha_conns;
+  cc.grace_period_ms = grace_ns / WR_NS_PER_MS;
+  cc.ingress = &tc.ingress;
+  cc.metrics = metrics;
+  if (metrics_addr) {
+    wr_udp_addr ma;
+    if (wr_udp_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {
+      wr_cli_fail("--metrics: %s", err);
+      rc = 2;
+      goto out;
+    }
+    wr_metrics_http_config mc = {.reg = metrics, .collect = collect_cb, .ready = ready_cb,
+                                 .user = &rs};
+    if (wr_metrics_http_new(&rs.mhttp, rs.loop, &ma.sa, &mc) != 0) {
+      wr_cli_fail("cannot serve metrics on %s.", metrics_addr);
+      goto out;
+    }
+    WR_INFO("Starting metrics server", "addr=%s", metrics_addr);
+  }
+  if (wr_connector_start(&rs.cn, &cc) != 0) {
+    wr_cli_fail("the connector could not start (see the log above).");
+    if (rs.mhttp)
+      wr_metrics_http_close(rs.mhttp, NULL, NULL);
+    uv_run(rs.loop, UV_RUN_DEFAULT);
+    goto out;
+  }
+  uv_signal_init(rs.loop, &rs.sigint);
+  uv_signal_init(rs.loop, &rs.sigterm);
+  rs.sigint.data = rs.sigterm.data = &rs;
+  uv_signal_start(&rs.sigint, on_signal, SIGINT);
+  uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
+  uv_run(rs.loop, UV_RUN_DEFAULT);
+  wr_connector_free(rs.cn);
+  rc = 0;
+  WR_INFO("Tunnel server stopped", "%s", "");
+out:
+  memset(&cred, 0, sizeof cred);
+  wr_tls_client_del(tls);
+  wr_metrics_del(metrics);
+  wr_tunnel_config_free(&tc);
+  uv_loop_close(uv_default_loop());
+  return rc;
+}
