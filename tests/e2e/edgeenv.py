@@ -29,35 +29,25 @@ def create_tunnel(tmp, name, *hosts, tunnels=None):
     return tunnels, cred
 
 
-class Edge:
-    """A running `warren edge` on loopback with ports picked by the kernel.
-    .http and .metrics are (host, port); .quic_port is the UDP port."""
+class LoggedProc:
+    """A warren process whose output lines are collected as they come, so a
+    test can wait for a log line."""
 
-    def __init__(self, tmp, tunnels, *extra, metrics=True):
-        self.quic_port = free_udp_port()
-        args = [str(WARREN), "edge", "--listen", f"127.0.0.1:{self.quic_port}",
-                "--http", "127.0.0.1:0", "--tunnels", str(tunnels),
-                "--self-signed", str(tmp / "certs")]
-        if metrics:
-            args += ["--metrics", "127.0.0.1:0"]
-        args += [str(a) for a in extra]
-        self.ca = tmp / "certs" / "edge.crt"
+    def __init__(self, args, name):
+        self.name = name
         self.lines = []
         self.cond = threading.Condition()
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, errors="replace")
+        self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, errors="replace")
         threading.Thread(target=self._pump, daemon=True).start()
-        line = self.wait_for(r"INF Starting edge")[0]
-        h = re.search(r"http=([\d.]+):(\d+)", line)
-        self.http = (h.group(1), int(h.group(2)))
-        m = re.search(r"metrics=([\d.]+):(\d+)", line)
-        self.metrics = (m.group(1), int(m.group(2))) if m else None
 
     def _pump(self):
         for line in self.proc.stdout:
             with self.cond:
                 self.lines.append(line.rstrip("\n"))
                 self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
 
     def wait_for(self, pattern, timeout=15, count=1):
         """Waits until count log lines match pattern; returns the matches."""
@@ -69,17 +59,45 @@ class Edge:
                 if len(hits) >= count:
                     return hits
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._more()):
-                    raise AssertionError(f"edge: no {count} line(s) matching {pattern!r} in:\n"
-                                         + "\n".join(self.lines[-40:]))
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"{self.name}: no {count} line(s) matching "
+                                         f"{pattern!r} in:\n" + "\n".join(self.lines[-40:]))
                 self.cond.wait(min(left, 0.2))
-
-    def _more(self):
-        return False
 
     def log(self):
         with self.cond:
             return "\n".join(self.lines)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+class Edge(LoggedProc):
+    """A running `warren edge` on loopback with ports picked by the kernel
+    (the QUIC port may be given, to restart an edge where connectors look).
+    .http and .metrics are (host, port); .quic_port is the UDP port."""
+
+    def __init__(self, tmp, tunnels, *extra, metrics=True, quic_port=None, bind="127.0.0.1"):
+        self.quic_port = quic_port or free_udp_port()
+        listen = f"[{bind}]:{self.quic_port}" if ":" in bind else f"{bind}:{self.quic_port}"
+        args = [WARREN, "edge", "--listen", listen, "--http", "127.0.0.1:0",
+                "--tunnels", tunnels, "--self-signed", tmp / "certs"]
+        if metrics:
+            args += ["--metrics", "127.0.0.1:0"]
+        self.ca = tmp / "certs" / "edge.crt"
+        super().__init__(args + list(extra), "edge")
+        line = self.wait_for(r"INF Starting edge")[0]
+        h = re.search(r"http=([\d.]+):(\d+)", line)
+        self.http = (h.group(1), int(h.group(2)))
+        m = re.search(r"metrics=([\d.]+):(\d+)", line)
+        self.metrics = (m.group(1), int(m.group(2))) if m else None
 
     @property
     def url(self):
@@ -95,15 +113,20 @@ class Edge:
                 return float(line.split()[-1])
         return 0.0
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+
+class Connector(LoggedProc):
+    """A running `warren tunnel run` for the tunnel in cred, dialling edges
+    (Edge objects, or "ADDR:PORT" strings with ca given)."""
+
+    def __init__(self, edges, cred, origin_url, ha=2, name="web", ca=None, grace="5s"):
+        edges = edges if isinstance(edges, list) else [edges]
+        args = [WARREN, "tunnel"]
+        for e in edges:
+            args += ["--edge", e if isinstance(e, str) else f"127.0.0.1:{e.quic_port}"]
+        ca = ca or edges[0].ca
+        super().__init__(args + ["--edge-ca", ca, "--credentials-file", cred, "--url",
+                                 origin_url, "--ha-connections", ha, "--grace-period", grace,
+                                 "run", name], "connector")
 
 
 def raw_http(addr, data, timeout=5):

@@ -9,57 +9,12 @@ import os
 import re
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import WARREN, Origin, curl
-from edgeenv import Edge, create_tunnel, fetch
-
-# The connector binary: build/warren, or another build for development runs.
-CONNECTOR = os.environ.get("WARREN_CONNECTOR", str(WARREN))
-
-
-def connector_available():
-    r = subprocess.run([CONNECTOR, "tunnel", "run", "--help"], capture_output=True, text=True)
-    return r.returncode == 0 and "--edge" in r.stdout
-
-
-pytestmark = pytest.mark.skipif(not connector_available(),
-                                reason="`warren tunnel run` (the connector) is not built yet")
-
-
-class Connector:
-    def __init__(self, edge, cred, origin_url, ha=2, name="web"):
-        self.lines = []
-        self.cond = threading.Condition()
-        self.proc = subprocess.Popen(
-            [CONNECTOR, "tunnel", "--edge", f"127.0.0.1:{edge.quic_port}", "--edge-ca", edge.ca,
-             "--credentials-file", cred, "--url", origin_url, "--ha-connections", str(ha),
-             "--grace-period", "5s", "run", name],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def log(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
+from conftest import Origin, curl
+from edgeenv import Connector, Edge, create_tunnel, fetch
 
 class Env:
     def __init__(self, tmp, ha=2):

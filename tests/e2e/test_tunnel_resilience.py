@@ -1,0 +1,108 @@
+"""The connector's side of the tunnel: reconnecting after restarts, several
+edges, multihomed edges, chunked uploads, and its command line."""
+import hashlib
+import os
+import socket
+
+import pytest
+
+from conftest import Origin, curl, run_warren
+from edgeenv import Connector, Edge, create_tunnel
+
+HOST = "app.example.com"
+
+
+def via(edge, path):
+    h, p = edge.http
+    return ["--resolve", f"{HOST}:{p}:{h}", f"http://{HOST}:{p}{path}"]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    tunnels, cred = create_tunnel(tmp_path, "web", HOST)
+    origin = Origin()
+    procs = []
+    yield tmp_path, tunnels, cred, origin, procs
+    for p in reversed(procs):
+        p.stop()
+    origin.stop()
+
+
+def test_chunked_upload(setup):
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs += [edge, Connector(edge, cred, origin.url, ha=1)]
+    edge.wait_for(r"INF Registered tunnel connection")
+    body = os.urandom(300000)
+    (tmp / "b").write_bytes(body)
+    r = curl("-f", "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{tmp / 'b'}",
+             *via(edge, "/sha256"))
+    assert r.stdout.decode().split() == [hashlib.sha256(body).hexdigest(), "300000"]
+
+
+def test_connector_restart_resumes(setup):
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    c = Connector(edge, cred, origin.url, ha=2)
+    c.wait_for(r"INF Registered tunnel connection", count=2)
+    c.stop()
+    c = Connector(edge, cred, origin.url, ha=2)
+    procs.append(c)
+    c.wait_for(r"INF Registered tunnel connection", count=2)
+    assert curl("-f", *via(edge, "/hello")).stdout == b"Hello from the origin\n"
+
+
+def test_edge_restart_connector_reconnects(setup):
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    c = Connector(edge, cred, origin.url, ha=2)
+    procs.append(c)
+    c.wait_for(r"INF Registered tunnel connection", count=2)
+    edge.stop()
+    c.wait_for(r"INF Retrying connection", timeout=40)
+    edge = Edge(tmp, tunnels, quic_port=edge.quic_port)
+    procs.append(edge)
+    # Backoff starts at 1 s with full jitter: back within seconds.
+    c.wait_for(r"INF Registered tunnel connection", count=4, timeout=20)
+    assert curl("-f", *via(edge, "/hello")).returncode == 0
+
+
+def test_one_of_two_edges_killed(setup):
+    tmp, tunnels, cred, origin, procs = setup
+    e1 = Edge(tmp, tunnels)
+    e2 = Edge(tmp, tunnels)
+    c = Connector([e1, e2], cred, origin.url, ha=2)
+    procs += [e2, c]
+    e1.wait_for(r"INF Registered tunnel connection")
+    e2.wait_for(r"INF Registered tunnel connection")
+    e1.stop()
+    for _ in range(20):
+        assert curl("-f", *via(e2, "/hello")).stdout == b"Hello from the origin\n"
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::"])
+def test_multihomed_edge_reached_at_127_0_0_2(setup, bind):
+    """An edge on a wildcard address answers from the address it was reached
+    on: a connector dialling 127.0.0.2 registers and serves."""
+    if bind == "::" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels, bind=bind)
+    c = Connector([f"127.0.0.2:{edge.quic_port}"], cred, origin.url, ha=1, ca=edge.ca)
+    procs += [edge, c]
+    c.wait_for(r"INF Registered tunnel connection connIndex=0 .*ip=127\.0\.0\.2:")
+    assert curl("-f", *via(edge, "/hello")).stdout == b"Hello from the origin\n"
+
+
+def test_run_refuses_bad_setups(tmp_path):
+    _, cred = create_tunnel(tmp_path, "web", HOST)
+    r = run_warren("tunnel", "--edge", "127.0.0.1:1", "--url", "http://127.0.0.1:2", "run")
+    assert r.returncode == 2 and "no credentials" in r.stderr
+    r = run_warren("tunnel", "--edge", "127.0.0.1:1", "--credentials-file", cred, "--url",
+                   "http://127.0.0.1:2", "run", "web")
+    assert r.returncode == 2 and "--edge-ca FILE or --edge-fingerprint" in r.stderr
+    r = run_warren("tunnel", "--protocol", "udp", "run")
+    assert r.returncode == 2 and "--protocol takes auto, quic or http2" in r.stderr
+    r = run_warren("tunnel", "--ha-connections", "0", "run")
+    assert r.returncode == 2 and "--ha-connections must be between 1 and 64" in r.stderr
