@@ -139,7 +139,7 @@ def test_unconfigured_address_is_a_clear_failure(warren_bin):
 
 def test_demo_script_ends_by_itself(warren_bin):
     demo = WARREN.parents[1] / "scripts" / "demo"
-    res = subprocess.run([str(demo)], capture_output=True, text=True, timeout=60)
+    res = subprocess.run([str(demo), "--udp"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "OK: 3/3 replies came back from 127.0.0.2:" in res.stdout
     assert "came from 127.0.0.1:" in res.stdout

@@ -1,0 +1,93 @@
+"""`make demo` (scripts/demo): a whole tunnel on loopback with the hello_world origin."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, WARREN, curl
+
+DEMO = ROOT / "scripts" / "demo"
+
+
+def tunnel_built():
+    return all(subprocess.run([str(WARREN), *a, "--help"], capture_output=True).returncode == 0
+               for a in (["edge"], ["tunnel", "run"]))
+
+
+pytestmark = pytest.mark.skipif(not WARREN.exists() or not tunnel_built(),
+                                reason="build/warren has no edge or connector")
+
+
+def leftovers(tmp):
+    """Processes whose command line names the demo's folder."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if tmp.encode() in f.read():
+                    out.append(pid)
+        except OSError:
+            pass
+    return out
+
+
+def folder(text):
+    m = re.search(r"demo: working in (\S+)", text)
+    assert m, text
+    return m.group(1)
+
+
+def test_demo_without_a_terminal_answers_once_and_stops(warren_bin):
+    res = subprocess.run([str(DEMO)], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         timeout=90)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "HTTP/1.1 200 OK" in res.stdout
+    assert "Hello from warren!" in res.stdout
+    assert res.stdout.count("INF Registered tunnel connection") == 2
+    assert "stopping after the first request" in res.stdout
+    tmp = folder(res.stdout)
+    assert not os.path.exists(tmp)
+    assert leftovers(tmp) == []
+
+
+def test_demo_with_a_terminal_serves_until_ctrl_c(warren_bin):
+    master, slave = os.openpty()
+    proc = subprocess.Popen([str(DEMO)], stdin=slave, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    os.close(slave)
+    try:
+        lines, url = [], None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.match(r"\s+curl (http://\S+)", line)
+            url = url or (m and m.group(1))
+            if "Ctrl-C stops the demo" in line:
+                break
+        out = "".join(lines)
+        assert url and "Ctrl-C stops the demo" in out, out
+        assert "Hello from warren!" in out
+        # Still serving after the first request: a second one through the tunnel.
+        host, port = re.match(r"http://([^:/]+):(\d+)/", url).groups()
+        r = curl("--resolve", f"{host}:{port}:127.0.0.1", url)
+        assert r.returncode == 0 and b"Hello from warren!" in r.stdout, r.stderr
+        tmp = folder(out)
+        assert leftovers(tmp)
+        # Ctrl-C: the terminal signals the whole foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 130, rest
+        assert "demo: stopping" in rest
+        assert not os.path.exists(tmp)
+        assert leftovers(tmp) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        os.close(master)
