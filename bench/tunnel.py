@@ -325,13 +325,13 @@ class Warren(Setup):
 
 
 def warren_available():
-    for args in ([WARREN_EDGE, "edge", "--help"], [WARREN, "tunnel", "run", "--help"]):
-        try:
-            if subprocess.run(args, capture_output=True).returncode != 0:
-                return False
-        except OSError:
-            return False
-    return True
+    """True when the binaries have an edge and a connector (`tunnel run` with its flags)."""
+    try:
+        edge = subprocess.run([WARREN_EDGE, "edge", "--help"], capture_output=True)
+        run = subprocess.run([WARREN, "tunnel", "run", "--help"], capture_output=True, text=True)
+    except OSError:
+        return False
+    return edge.returncode == 0 and "--ha-connections" in run.stdout + run.stderr
 
 
 # --- measurements ----------------------------------------------------------

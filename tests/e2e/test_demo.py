@@ -13,8 +13,10 @@ DEMO = ROOT / "scripts" / "demo"
 
 
 def tunnel_built():
-    return all(subprocess.run([str(WARREN), *a, "--help"], capture_output=True).returncode == 0
-               for a in (["edge"], ["tunnel", "run"]))
+    edge = subprocess.run([str(WARREN), "edge", "--help"], capture_output=True)
+    run = subprocess.run([str(WARREN), "tunnel", "run", "--help"], capture_output=True,
+                         text=True)
+    return edge.returncode == 0 and "--ha-connections" in run.stdout + run.stderr
 
 
 pytestmark = pytest.mark.skipif(not WARREN.exists() or not tunnel_built(),
