@@ -11,6 +11,7 @@
 #include "base/mem.h"
 #include "io/udp.h"
 #include "proto/tunnel.h"
+#include "proto/uuid.h"
 #include "transport/tunnel_quic.h"
 
 #define REGISTER_TIMEOUT_MS 15000
@@ -27,7 +28,7 @@ typedef struct slot {
   wr_backoff backoff;
   uv_timer_t timer;       /* reconnect delay, then registration timeout */
   uint64_t connected_at;
-  char conn_id[40];       /* the edge's id for the connection, as a UUID */
+  char conn_id[WR_UUID_STR_LEN + 1]; /* the edge's id for the connection */
   char location[WR_TUNNEL_MAX_SHORT_STRING + 1];
   wr_metric *m_rtt, *m_cwnd, *m_lost;
 } slot;
@@ -58,19 +59,13 @@ struct wr_connector {
   int open_handles;
   void (*done)(wr_connector *cn, void *arg);
   void *done_arg;
-  wr_metric *m_ha, *m_reg_fail;
+  wr_metric *m_ha, *m_reg_fail, *m_rcvbuf, *m_sndbuf;
 };
 
 static const wr_tt_events events;
 static void dial(slot *sl);
 
 static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
-
-static void uuid_format(char *out, const uint8_t id[16]) {
-  char hex[33];
-  wr_hex_encode(hex, id, 16);
-  snprintf(out, 40, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-}
 
 static uint64_t random64(void) {
   uint64_t r;
@@ -191,7 +186,7 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
     break;
   case WR_TUNNEL_REGISTERED: {
     const wr_tunnel_registered *r = &m->u.registered;
-    uuid_format(sl->conn_id, r->connection_id);
+    wr_uuid_format(r->connection_id, sl->conn_id);
     size_t n = r->location.len < sizeof sl->location - 1 ? r->location.len : sizeof sl->location - 1;
     memcpy(sl->location, r->location.p, n);
     sl->location[n] = '\0';
@@ -415,6 +410,11 @@ static void slot_metrics(wr_connector *cn, slot *sl) {
 }
 
 void wr_connector_update_metrics(wr_connector *cn) {
+  const wr_udp_sock *us = cn->ep ? wr_quic_endpoint_socket(cn->ep) : NULL;
+  if (us) {
+    wr_metric_set(cn->m_rcvbuf, (double)wr_udp_rcvbuf(us));
+    wr_metric_set(cn->m_sndbuf, (double)wr_udp_sndbuf(us));
+  }
   for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
     slot *sl = &cn->slots[i];
     if (sl->state != SLOT_REGISTERED || !sl->conn)
@@ -476,10 +476,14 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
                                 "Registered connections to edges.");
     cn->m_reg_fail = wr_metrics_counter(cfg->metrics, "warren_tunnel_register_failures_total",
                                         "Registrations the edge refused.");
+    cn->m_rcvbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_receive_buffer_bytes",
+                                    "UDP receive buffer the kernel granted.");
+    cn->m_sndbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_send_buffer_bytes",
+                                    "UDP send buffer the kernel granted.");
   }
   wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
-  char tid[40];
-  uuid_format(tid, cfg->tunnel_id);
+  char tid[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(cfg->tunnel_id, tid);
   WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=quic", tid,
           cn->cfg.ha_connections, cfg->nedges);
   for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {

@@ -367,13 +367,12 @@ static void finish_body(wr_proxy *p) {
 
 /* ---- reading the response ---------------------------------------------- */
 
-static int hop_by_hop(wr_h1_slice name, int keep_upgrade) {
-  static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                      "te", "trailer", "transfer-encoding", "upgrade"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (wr_h1_slice_eq_ci(name, names[i]))
-      return !(keep_upgrade && (i == 0 || i == 6));
-  return 0;
+/* Fields a proxy must not pass on (http1.h's list and what the origin's
+ * Connection header names); a 101 keeps Upgrade and Connection. */
+static int hop_by_hop(const wr_h1_head *h, wr_h1_slice name, int keep_upgrade) {
+  if (keep_upgrade && (wr_h1_slice_eq_ci(name, "upgrade") || wr_h1_slice_eq_ci(name, "connection")))
+    return 0;
+  return wr_h1_is_hop_by_hop(h, name);
 }
 
 static int send_response_head(wr_proxy *p, const wr_h1_head *h) {
@@ -382,7 +381,7 @@ static int send_response_head(wr_proxy *p, const wr_h1_head *h) {
     return WR_ERR_NOMEM;
   size_t n = 0;
   for (size_t i = 0; i < h->nheaders; i++)
-    if (!hop_by_hop(h->headers[i].name, h->status == 101))
+    if (!hop_by_hop(h, h->headers[i].name, h->status == 101))
       hs[n++] = h->headers[i];
   wr_tunnel_msg m = {.type = WR_TUNNEL_RESPONSE};
   m.u.response.status = (uint64_t)h->status;
@@ -700,7 +699,7 @@ static int build_head(wr_proxy *p, const wr_tunnel_request *req, const char *hos
   hs[k++] = (wr_h1_header){{"Host", 4}, {host, strlen(host)}};
   for (size_t i = 0; i < n; i++) {
     const wr_h1_header *h = &req->headers[i];
-    if (wr_h1_slice_eq_ci(h->name, "host") || hop_by_hop(h->name, 0))
+    if (wr_h1_slice_eq_ci(h->name, "host") || hop_by_hop(NULL, h->name, 0))
       continue;
     if (wr_h1_slice_eq_ci(h->name, "content-length"))
       has_length = 1;

@@ -311,7 +311,13 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       wr_cli_fail("cannot serve metrics on %s.", metrics_addr);
       goto out;
     }
-    WR_INFO("Starting metrics server", "addr=%s", metrics_addr);
+    wr_udp_addr bound = {0};
+    char shown[WR_UDP_ADDR_STRLEN];
+    if (wr_metrics_http_local_addr(rs.mhttp, &bound.ss) == 0) {
+      bound.len = bound.ss.ss_family == AF_INET6 ? sizeof bound.in6 : sizeof bound.in;
+      WR_INFO("Starting metrics server", "addr=%s", wr_udp_addr_format(&bound, shown,
+                                                                      sizeof shown));
+    }
   }
   if (wr_connector_start(&rs.cn, &cc) != 0) {
     wr_cli_fail("the connector could not start (see the log above).");

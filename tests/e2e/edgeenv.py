@@ -118,7 +118,8 @@ class Connector(LoggedProc):
     """A running `warren tunnel run` for the tunnel in cred, dialling edges
     (Edge objects, or "ADDR:PORT" strings with ca given)."""
 
-    def __init__(self, edges, cred, origin_url, ha=2, name="web", ca=None, grace="5s"):
+    def __init__(self, edges, cred, origin_url, ha=2, name="web", ca=None, grace="5s",
+                 extra=()):
         edges = edges if isinstance(edges, list) else [edges]
         args = [WARREN, "tunnel"]
         for e in edges:
@@ -126,7 +127,7 @@ class Connector(LoggedProc):
         ca = ca or edges[0].ca
         super().__init__(args + ["--edge-ca", ca, "--credentials-file", cred, "--url",
                                  origin_url, "--ha-connections", ha, "--grace-period", grace,
-                                 "run", name], "connector")
+                                 *extra, "run", name], "connector")
 
 
 def raw_http(addr, data, timeout=5):

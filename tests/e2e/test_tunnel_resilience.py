@@ -106,3 +106,23 @@ def test_run_refuses_bad_setups(tmp_path):
     assert r.returncode == 2 and "--protocol takes auto, quic or http2" in r.stderr
     r = run_warren("tunnel", "--ha-connections", "0", "run")
     assert r.returncode == 2 and "--ha-connections must be between 1 and 64" in r.stderr
+
+
+def test_connector_metrics_and_ready(setup):
+    import re
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    c = Connector(edge, cred, origin.url, ha=2, extra=["--metrics", "127.0.0.1:0"])
+    procs += [edge, c]
+    port = re.search(r"Starting metrics server addr=127\.0\.0\.1:(\d+)",
+                     c.wait_for(r"Starting metrics server")[0]).group(1)
+    c.wait_for(r"INF Registered tunnel connection", count=2)
+    assert curl("-f", *via(edge, "/hello")).returncode == 0
+    ready = curl("-f", f"http://127.0.0.1:{port}/ready").stdout
+    assert b'"readyConnections":2' in ready
+    text = curl("-f", f"http://127.0.0.1:{port}/metrics").stdout.decode()
+    assert "warren_tunnel_ha_connections 2" in text
+    assert re.search(r"warren_tunnel_requests_total [1-9]", text)
+    assert 'warren_tunnel_response_by_code_total{status_code="200"}' in text
+    assert re.search(r'warren_tunnel_rtt_seconds\{connIndex="0"\} 0\.\d+', text)
+    assert 'warren_udp_receive_buffer_bytes' in text
