@@ -209,3 +209,19 @@ def test_sigterm_graceful_exit(edge):
     log = edge.log()
     assert "INF Initiating graceful shutdown" in log
     assert "INF Edge stopped" in log
+
+
+def test_idle_keep_alive_closed(tmp_path):
+    tunnels, _ = create_tunnel(tmp_path, "web", "app.example.com")
+    e = Edge(tmp_path, tunnels, "--idle-timeout", "1s")
+    try:
+        with socket.create_connection(e.http, timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: nobody.example.org\r\n\r\n")
+            first = s.recv(4096)
+            assert first.startswith(b"HTTP/1.1 404 ")
+            t0 = time.monotonic()
+            rest = s.recv(4096)
+            took = time.monotonic() - t0
+        assert rest == b"" and 0.7 < took < 5, (rest, took)
+    finally:
+        e.stop()

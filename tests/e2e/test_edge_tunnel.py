@@ -235,3 +235,36 @@ def test_connector_gone_then_offline(env):
             break
         time.sleep(0.5)
     assert code == b"502"
+
+
+def test_bad_chunk_mid_body_is_400_and_the_stream_is_reset(env):
+    from edgeenv import raw_http
+    out = raw_http(env.edge.http,
+                   b"POST /sha256 HTTP/1.1\r\nHost: app.example.com\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n"), out
+    env.edge.wait_for(r"WRN Refused a request client=127\.0\.0\.1 status=400 reason=")
+    # the tunnel is fine afterwards, on both connections
+    for _ in range(4):
+        assert curl(*env.args("/hello")).stdout == b"Hello from the origin\n"
+
+
+def test_keep_alive_and_pipelining_through_the_tunnel(env):
+    from edgeenv import raw_http
+    reqs = b"".join(b"GET /bytes/%d HTTP/1.1\r\nHost: app.example.com\r\n\r\n" % n
+                    for n in (10, 100000, 7))
+    reqs += b"GET /hello HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n"
+    out = raw_http(env.edge.http, reqs, timeout=10)
+    assert out.count(b"HTTP/1.1 200 OK\r\n") == 4
+    assert out.endswith(b"Hello from the origin\n")
+    assert b"Content-Length: 100000\r\n" in out
+
+
+def test_body_bytes_counted(env):
+    a = curl("--data-binary", "x" * 3000, *env.args("/sha256")).stdout
+    b = curl(*env.args("/bytes/5000")).stdout
+    assert len(b) == 5000
+    status, body = fetch(env.edge.murl("/metrics"))
+    text = body.decode()
+    assert env.edge.metric(text, "warren_edge_request_body_bytes_total") == 3000
+    assert env.edge.metric(text, "warren_edge_response_body_bytes_total") == len(a) + len(b)
