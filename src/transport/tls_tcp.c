@@ -67,6 +67,8 @@ struct wr_tls_tcp_listener {
   wr_tls_tcp *conns;
   wr_tls_tcp_listener_stats stats;
   int closing, handle_closed;
+  uv_tcp_t spare; /* refuses a connection when memory for another handle is short */
+  int spare_busy, refusing;
   void (*close_cb)(wr_tls_tcp_listener *l, void *data);
   void *close_data;
 };
@@ -194,6 +196,14 @@ static void flush_out(wr_tls_tcp *t) {
 
 /* ---- closing ---- */
 
+static void listener_maybe_free(wr_tls_tcp_listener *l) {
+  if (!l->closing || !l->handle_closed || l->stats.open > 0 || l->refusing > 0)
+    return;
+  if (l->close_cb)
+    l->close_cb(l, l->close_data);
+  wr_free(l);
+}
+
 static void conn_free(wr_tls_tcp *t) {
   wr_tls_tcp_listener *l = t->lis;
   if (l) {
@@ -209,11 +219,8 @@ static void conn_free(wr_tls_tcp *t) {
   wr_buf_free(&t->out);
   wr_free(t->rbuf);
   wr_free(t);
-  if (l && l->closing && l->handle_closed && l->stats.open == 0) {
-    if (l->close_cb)
-      l->close_cb(l, l->close_data);
-    wr_free(l);
-  }
+  if (l)
+    listener_maybe_free(l);
 }
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -593,7 +600,45 @@ int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop, const struct sockaddr *
 
 /* ---- listener ---- */
 
-static void on_refused_closed(uv_handle_t *h) { wr_free(h); }
+static void on_refused_closed(uv_handle_t *h) {
+  wr_tls_tcp_listener *l = h->data;
+  if (h == (uv_handle_t *)&l->spare)
+    l->spare_busy = 0;
+  else
+    wr_free(h);
+  l->refusing--;
+  listener_maybe_free(l);
+}
+
+/* Takes a pending connection only to close it: libuv stops accepting until
+ * the pending one is taken, so leaving it would wedge the listener. */
+static void refuse(wr_tls_tcp_listener *l, uv_stream_t *server, int at_limit) {
+  uv_tcp_t *tmp = wr_malloc(sizeof *tmp);
+  if (!tmp) {
+    if (l->spare_busy) {
+      WR_ERROR("Out of memory: the TLS listener cannot even refuse a connection", "%s", "");
+      return;
+    }
+    tmp = &l->spare;
+    l->spare_busy = 1;
+  }
+  uv_tcp_init(l->loop, tmp);
+  tmp->data = l;
+  l->refusing++;
+  if (uv_accept(server, (uv_stream_t *)tmp) == 0) {
+    uint64_t n = at_limit ? ++l->stats.refused_limit : ++l->stats.refused_nomem;
+    /* Logged at powers of two, so a flood cannot flood the log too. */
+    if ((n & (n - 1)) == 0) {
+      if (at_limit)
+        WR_WARN("TLS listener at its connection limit: refusing connections",
+                "limit=%u refused=%llu", l->cfg.max_connections, (unsigned long long)n);
+      else
+        WR_WARN("Out of memory: TLS listener refusing connections", "refused=%llu",
+                (unsigned long long)n);
+    }
+  }
+  uv_close((uv_handle_t *)tmp, on_refused_closed);
+}
 
 static void on_connection(uv_stream_t *server, int status) {
   wr_tls_tcp_listener *l = server->data;
@@ -604,29 +649,20 @@ static void on_connection(uv_stream_t *server, int status) {
   if (l->closing)
     return;
   if (l->stats.open >= l->cfg.max_connections) {
-    uv_tcp_t *tmp = wr_malloc(sizeof *tmp);
-    if (!tmp)
-      return;
-    uv_tcp_init(l->loop, tmp);
-    if (uv_accept(server, (uv_stream_t *)tmp) == 0) {
-      l->stats.refused_limit++;
-      /* Logged at powers of two, so a flood cannot flood the log too. */
-      if ((l->stats.refused_limit & (l->stats.refused_limit - 1)) == 0)
-        WR_WARN("TLS listener at its connection limit: refusing connections",
-                "limit=%u refused=%llu", l->cfg.max_connections,
-                (unsigned long long)l->stats.refused_limit);
-    }
-    uv_close((uv_handle_t *)tmp, on_refused_closed);
+    refuse(l, server, 1);
     return;
   }
   wr_tls_tcp *t = conn_alloc(l->loop, &l->cfg, &l->cb, l->user);
-  if (!t)
+  if (!t) {
+    refuse(l, server, 0);
     return;
+  }
   t->is_server = 1;
   if (wr_tls_session_init_stream_server(&t->tls, l->tls, t->cfg.alpn, t->cfg.tls_flags) != 0) {
     wr_buf_free(&t->out);
     wr_free(t->rbuf);
     wr_free(t);
+    refuse(l, server, 0);
     return;
   }
   session_io(t);
@@ -700,11 +736,7 @@ int wr_tls_tcp_listen(wr_tls_tcp_listener **pl, uv_loop_t *loop, const struct so
 static void on_listener_closed(uv_handle_t *h) {
   wr_tls_tcp_listener *l = h->data;
   l->handle_closed = 1;
-  if (l->stats.open == 0) {
-    if (l->close_cb)
-      l->close_cb(l, l->close_data);
-    wr_free(l);
-  }
+  listener_maybe_free(l);
 }
 
 void wr_tls_tcp_listener_close(wr_tls_tcp_listener *l,

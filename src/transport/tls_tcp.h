@@ -114,6 +114,7 @@ WR_MUST_CHECK int wr_tls_tcp_listener_addr(const wr_tls_tcp_listener *l,
 typedef struct wr_tls_tcp_listener_stats {
   uint64_t accepted;         /* TCP connections accepted */
   uint64_t refused_limit;    /* closed at once: max_connections reached */
+  uint64_t refused_nomem;    /* closed at once: no memory for the connection */
   uint64_t handshake_failed; /* TLS handshakes that failed or timed out */
   uint64_t open;             /* connections alive now */
 } wr_tls_tcp_listener_stats;
