@@ -887,17 +887,33 @@ static void test_same_port_as_quic(void) {
   reset_state();
   wr_tls_server *stls = server_creds();
   wr_tls_client *ctls = client_creds(crt_a, NULL);
-  uint16_t port = t_quic.start_edge(stls, 0);
+  /* TCP port 0 picks a free TCP port; the same UDP port may be taken by
+   * someone else on a busy machine, so try a few. */
+  uint16_t port = 0;
+  for (int attempt = 0; attempt < 20 && !port; attempt++) {
+    uint16_t p = t_h2.start_edge(stls, 0);
+    wr_quic_config cfg = quic_cfg();
+    wr_tt_quic_listener_init(&qlis, &events, &edge);
+    wr_quic_server_config scfg = {.tls = stls, .user_data = &qlis, .retry = WR_QUIC_RETRY_NEVER};
+    scfg.callbacks = *wr_tt_quic_server_callbacks();
+    struct sockaddr_storage b = saddr("127.0.0.1", p);
+    qsrv = NULL;
+    if (p && wr_quic_endpoint_new(&qsrv, &loop, (struct sockaddr *)&b, &cfg, &scfg) == 0)
+      port = p;
+    else
+      t_h2.stop();
+  }
   CHECK(port != 0);
-  CHECK_EQ(t_h2.start_edge(stls, port), port);
+  if (!port)
+    return;
   CHECK_EQ(t_h2.dial(port, NULL, ctls), 0);
   CHECK(run_until(both_connected, 5000));
-  CHECK_STREQ(conn.c->ops->protocol, "http2");
+  CHECK(conn.c && strcmp(conn.c->ops->protocol, "http2") == 0);
   t_h2.stop();
   reset_state();
   CHECK_EQ(t_quic.dial(port, NULL, ctls), 0);
   CHECK(run_until(both_connected, 5000));
-  CHECK_STREQ(conn.c->ops->protocol, "quic");
+  CHECK(conn.c && strcmp(conn.c->ops->protocol, "quic") == 0);
   t_quic.stop();
   CHECK_EQ(uv_loop_alive(&loop), 0);
   wr_tls_server_del(stls);
