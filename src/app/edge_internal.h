@@ -46,6 +46,8 @@ struct wr_edge {
   wr_metrics *reg;
   wr_metrics_http *mh;
   uv_tcp_t http;
+  uv_check_t flush_check; /* writes coalesced during a loop turn go out here */
+  int check_open;
   uv_timer_t sweep;
   int handles; /* libuv handles of the edge itself not yet closed */
   econn *econns;

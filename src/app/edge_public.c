@@ -29,6 +29,11 @@
 
 #define RBUF_SIZE (64u * 1024u)
 #define WRITE_QUEUE_CAP (256u * 1024u)
+/* Bytes written to a user in one loop turn are gathered (QUIC hands them over
+ * a packet at a time) and sent with one uv_write per turn, or at once past
+ * this much. */
+#define COALESCE_MAX (64u * 1024u)
+#define OBUF_LIMIT (64u * 1024u * 1024u)
 #define HEAD_OUT_MAX (128u * 1024u)
 #define MAX_FWD_HEADERS (WR_H1_DEFAULT_MAX_HEADERS + 8u)
 
@@ -49,6 +54,8 @@ struct pconn {
   int reading, closing, eof, close_after;
   int parse_more; /* the parser may have an event without new bytes */
   size_t nwrites; /* uv_write requests in flight */
+  wr_buf obuf;    /* gathered, not yet handed to uv_write */
+  int dirty;      /* obuf waits for the end of the loop turn */
   uint64_t head_since_ns, idle_since_ns;
   unsigned nrequests;
 };
@@ -76,8 +83,8 @@ struct preq {
 typedef struct wreq {
   uv_write_t req;
   pconn *pc;
+  uint8_t *data;
   size_t len;
-  uint8_t data[];
 } wreq;
 
 static void pump(pconn *pc);
@@ -87,7 +94,9 @@ static void preq_detach(preq *r, uint64_t abort_code);
 
 /* ---- writing to the user ------------------------------------------------ */
 
-static size_t queue_size(pconn *pc) { return uv_stream_get_write_queue_size((uv_stream_t *)&pc->tcp); }
+static size_t queue_size(pconn *pc) {
+  return uv_stream_get_write_queue_size((uv_stream_t *)&pc->tcp) + pc->obuf.len;
+}
 
 static void give_credit(preq *r) {
   if (r->s && r->unconsumed && (!r->pc || queue_size(r->pc) < WRITE_QUEUE_CAP)) {
@@ -97,13 +106,14 @@ static void give_credit(preq *r) {
 }
 
 static void maybe_close_after(pconn *pc) {
-  if (pc->close_after && !pc->req && pc->nwrites == 0)
+  if (pc->close_after && !pc->req && pc->nwrites == 0 && pc->obuf.len == 0)
     pc_close(pc);
 }
 
 static void on_written(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   pconn *pc = w->pc;
+  wr_free(w->data);
   wr_free(w);
   pc->nwrites--;
   if (status < 0) {
@@ -118,31 +128,62 @@ static void on_written(uv_write_t *req, int status) {
   maybe_close_after(pc);
 }
 
+/* Hands the gathered bytes to libuv (their buffer moves to the request). */
+static void flush_out(pconn *pc) {
+  if (!pc->obuf.len || pc->closing)
+    return;
+  wreq *w = wr_malloc(sizeof *w);
+  if (!w) {
+    pc_close(pc);
+    return;
+  }
+  w->pc = pc;
+  w->data = pc->obuf.data;
+  w->len = pc->obuf.len;
+  wr_buf_init(&pc->obuf, OBUF_LIMIT);
+  uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)w->len);
+  if (uv_write(&w->req, (uv_stream_t *)&pc->tcp, &ub, 1, on_written) != 0) {
+    wr_free(w->data);
+    wr_free(w);
+    pc_close(pc);
+    return;
+  }
+  pc->nwrites++;
+}
+
+static void on_flush_check(uv_check_t *h) {
+  wr_edge *e = h->data;
+  for (pconn *pc = e->pconns; pc; pc = pc->next) {
+    if (!pc->dirty)
+      continue;
+    pc->dirty = 0;
+    flush_out(pc);
+    maybe_close_after(pc);
+  }
+  uv_check_stop(h);
+}
+
 /* Queues the concatenation of up to three byte ranges (copied). */
 static int tcp_write3(pconn *pc, const void *a, size_t alen, const void *b, size_t blen,
                       const void *c, size_t clen) {
   if (pc->closing)
     return WR_ERR_CLOSED;
-  size_t len = alen + blen + clen;
-  if (!len)
+  if (!alen && !blen && !clen)
     return 0;
-  wreq *w = wr_malloc(sizeof *w + len);
-  if (!w)
+  if (pc->obuf.len + alen + blen + clen > OBUF_LIMIT)
+    flush_out(pc);
+  if ((alen && wr_buf_append(&pc->obuf, a, alen) != 0) ||
+      (blen && wr_buf_append(&pc->obuf, b, blen) != 0) ||
+      (clen && wr_buf_append(&pc->obuf, c, clen) != 0)) {
+    pc_close(pc);
     return WR_ERR_NOMEM;
-  w->pc = pc;
-  w->len = len;
-  if (alen)
-    memcpy(w->data, a, alen);
-  if (blen)
-    memcpy(w->data + alen, b, blen);
-  if (clen)
-    memcpy(w->data + alen + blen, c, clen);
-  uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)len);
-  if (uv_write(&w->req, (uv_stream_t *)&pc->tcp, &ub, 1, on_written) != 0) {
-    wr_free(w);
-    return WR_ERR_CLOSED;
   }
-  pc->nwrites++;
+  if (pc->obuf.len >= COALESCE_MAX) {
+    flush_out(pc);
+  } else if (!pc->dirty) {
+    pc->dirty = 1;
+    uv_check_start(&pc->e->flush_check, on_flush_check);
+  }
   return 0;
 }
 
@@ -926,6 +967,7 @@ static void pc_closed(uv_handle_t *h) {
   wr_metric_set(e->m_pub_open, (double)e->npconns);
   wr_h1_parser_free(&pc->p);
   wr_buf_free(&pc->pend);
+  wr_buf_free(&pc->obuf);
   wr_free(pc);
   wr_edge_maybe_finish(e);
 }
@@ -956,6 +998,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   wr_buf_init(&pc->pend, RBUF_SIZE);
+  wr_buf_init(&pc->obuf, OBUF_LIMIT);
   pc->next = e->pconns;
   if (e->pconns)
     e->pconns->prev = pc;
@@ -994,6 +1037,10 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 int wr_edge_public_start(wr_edge *e, const struct sockaddr *addr, char *err, size_t errlen) {
+  uv_check_init(e->loop, &e->flush_check);
+  e->flush_check.data = e;
+  e->check_open = 1;
+  e->handles++;
   uv_tcp_init(e->loop, &e->http);
   e->http.data = e;
   e->handles++;
@@ -1025,11 +1072,15 @@ static void listener_closed(uv_handle_t *h) {
 }
 
 void wr_edge_public_stop(wr_edge *e, int force) {
+  if (force && e->check_open) {
+    e->check_open = 0;
+    uv_close((uv_handle_t *)&e->flush_check, listener_closed);
+  }
   if (e->http.loop && !uv_is_closing((uv_handle_t *)&e->http))
     uv_close((uv_handle_t *)&e->http, listener_closed);
   for (pconn *pc = e->pconns, *next; pc; pc = next) {
     next = pc->next;
-    if (force || (!pc->req && pc->nwrites == 0))
+    if (force || (!pc->req && pc->nwrites == 0 && pc->obuf.len == 0))
       pc_close(pc);
     else
       pc->close_after = pc->close_after || !pc->req;
