@@ -6,6 +6,8 @@
 #
 #   bench/add.sh [--size-mib N] [--files N] [--dir DIR]
 #
+# Speeds are given per wall-clock second and per CPU-second (user + system
+# of all threads): on a busy machine the second is the fair comparison.
 # warren runs twice per input: into a fresh store (blocks written to LMDB,
 # root pinned) and with --only-hash. The npm importer hashes into a
 # black-hole blockstore, so its figure compares best with --only-hash.
@@ -36,14 +38,19 @@ if [ -z "$WORK" ]; then
 fi
 mkdir -p "$WORK"
 
-now() { date +%s.%N; }
-# Runs a command, prints its wall-clock seconds; its stdout goes to $WORK/out.
+# Runs a command with its stdout in $WORK/out; prints "WALL CPU": wall-clock
+# seconds and CPU seconds (user + system, all threads). On a shared machine
+# the CPU figure is the steadier one: other jobs stretch wall time, not CPU.
 timed() {
-  local t0 t1
-  t0=$(now)
-  "$@" >"$WORK/out"
-  t1=$(now)
-  awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.4f", a - b }' 
+  /usr/bin/python3 - "$WORK/out" "$@" <<'PY'
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+with open(sys.argv[1], "wb") as out:
+    subprocess.run(sys.argv[2:], stdout=out, check=True)
+wall = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.4f} {ru.ru_utime + ru.ru_stime:.4f}")
+PY
 }
 
 echo "add.sh: making a ${SIZE_MIB} MiB file and a tree of $NFILES small files in $WORK" >&2
@@ -91,19 +98,32 @@ if [ "$tcid_w" != "$tcid_npm" ] || [ "$tcid_wn" != "$tcid_npm" ]; then
   exit 1
 fi
 
-ssl=$(mbs "$t_ssl"); w=$(mbs "$t_w"); wn=$(mbs "$t_wn"); npm=$(mbs "$t_npm")
-tw=$(fps "$t_tw"); twn=$(fps "$t_twn"); tnpm=$(fps "$t_tnpm")
+wall() { echo "${1% *}"; }
+cpu() { echo "${1#* }"; }
+ssl=$(mbs "$(wall "$t_ssl")"); w=$(mbs "$(wall "$t_w")"); wn=$(mbs "$(wall "$t_wn")"); npm=$(mbs "$(wall "$t_npm")")
+cssl=$(mbs "$(cpu "$t_ssl")"); cw=$(mbs "$(cpu "$t_w")"); cwn=$(mbs "$(cpu "$t_wn")"); cnpm=$(mbs "$(cpu "$t_npm")")
+tw=$(fps "$(wall "$t_tw")"); twn=$(fps "$(wall "$t_twn")"); tnpm=$(fps "$(wall "$t_tnpm")")
+ctw=$(fps "$(cpu "$t_tw")"); ctwn=$(fps "$(cpu "$t_twn")"); ctnpm=$(fps "$(cpu "$t_tnpm")")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 printf '\n## bench/add (%s MiB file, %s files; %s)\n\n' "$SIZE_MIB" "$NFILES" "$(date -u +%Y-%m-%dT%H:%MZ)"
-printf '| input | contender | speed | vs openssl | vs npm |\n'
-printf '| --- | --- | --- | --- | --- |\n'
-printf '| %s MiB file | openssl dgst -sha256 | %s MB/s | 1.00 | %s |\n' "$SIZE_MIB" "$ssl" "$(ratio "$ssl" "$npm")"
-printf '| %s MiB file | warren add (store + pin) | %s MB/s | %s | %s |\n' "$SIZE_MIB" "$w" "$(ratio "$w" "$ssl")" "$(ratio "$w" "$npm")"
-printf '| %s MiB file | warren add --only-hash | %s MB/s | %s | %s |\n' "$SIZE_MIB" "$wn" "$(ratio "$wn" "$ssl")" "$(ratio "$wn" "$npm")"
-printf '| %s MiB file | npm ipfs-unixfs-importer | %s MB/s | %s | 1.00 |\n' "$SIZE_MIB" "$npm" "$(ratio "$npm" "$ssl")"
-printf '| %s small files | warren add -r (store + pin) | %s files/s | | %s |\n' "$NFILES" "$tw" "$(ratio "$tw" "$tnpm")"
-printf '| %s small files | warren add -r --only-hash | %s files/s | | %s |\n' "$NFILES" "$twn" "$(ratio "$twn" "$tnpm")"
-printf '| %s small files | npm ipfs-unixfs-importer | %s files/s | | 1.00 |\n' "$NFILES" "$tnpm"
+printf '| input | contender | wall speed | vs openssl | vs npm | per CPU-second | vs openssl | vs npm |\n'
+printf '| --- | --- | --- | --- | --- | --- | --- | --- |\n'
+row() { # label contender wall-speed cpu-speed unit ref-ssl-wall ref-ssl-cpu ref-npm-wall ref-npm-cpu
+  local a b c d
+  a=$([ -n "$6" ] && ratio "$3" "$6" || echo); b=$(ratio "$3" "$8")
+  c=$([ -n "$7" ] && ratio "$4" "$7" || echo); d=$(ratio "$4" "$9")
+  printf '| %s | %s | %s %s | %s | %s | %s %s | %s | %s |\n' "$1" "$2" "$3" "$5" "$a" "$b" "$4" "$5" "$c" "$d"
+}
+F="$SIZE_MIB MiB file"; T="$NFILES small files"
+row "$F" "openssl dgst -sha256" "$ssl" "$cssl" MB/s "$ssl" "$cssl" "$npm" "$cnpm"
+row "$F" "warren add (store + pin)" "$w" "$cw" MB/s "$ssl" "$cssl" "$npm" "$cnpm"
+row "$F" "warren add --only-hash" "$wn" "$cwn" MB/s "$ssl" "$cssl" "$npm" "$cnpm"
+row "$F" "npm ipfs-unixfs-importer" "$npm" "$cnpm" MB/s "$ssl" "$cssl" "$npm" "$cnpm"
+row "$T" "warren add -r (store + pin)" "$tw" "$ctw" files/s "" "" "$tnpm" "$ctnpm"
+row "$T" "warren add -r --only-hash" "$twn" "$ctwn" files/s "" "" "$tnpm" "$ctnpm"
+row "$T" "npm ipfs-unixfs-importer" "$tnpm" "$ctnpm" files/s "" "" "$tnpm" "$ctnpm"
+printf '\nMachine load while measuring (1-minute average): %s on %s CPUs.\n' \
+  "$(cut -d' ' -f1 /proc/loadavg)" "$(nproc)"
 printf '\nAims: warren add >= 0.70 x openssl on the file; >= 10 x npm on the tree.\n'
 printf 'Root CIDs identical across all runs: %s (file), %s (tree).\n' "$cid_w" "$tcid_w"
