@@ -530,3 +530,30 @@ def test_gateway_hamt_fixture(warren_bin, repo, tmp_path):
     assert run_warren("get", root, "-o", out).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == names
     assert all((out / n).read_text() == text for n in names[:50])
+
+
+def test_progress_bar_only_on_a_terminal(warren_bin, repo, tmp_path):
+    import pty
+    f = tmp_path / "f"
+    f.write_bytes(rand_bytes(3_000_000, 9))
+    # stderr a pipe: no bar.
+    r = run_warren("add", "-n", f)
+    assert r.returncode == 0 and "MiB" not in r.stderr
+    # stderr a terminal: the bar is drawn there (and erased before the result line).
+    master, slave = pty.openpty()
+    p = subprocess.run([str(WARREN), "add", "-n", str(f)], stdout=subprocess.PIPE, stderr=slave,
+                       timeout=60)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert p.returncode == 0
+    assert b"MiB / 2.9 MiB [" in err and b"\r" in err
+    assert p.stdout.decode().startswith("added ")
