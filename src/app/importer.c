@@ -21,8 +21,11 @@
 
 /* Folder nesting deeper than this is refused (each level holds an fd). */
 #define MAX_DEPTH 256
-/* Blocks in flight between the builder and the store writer. */
+/* Blocks in flight between the builder and the store writer. The writer
+ * sleeps until WRITER_BATCH blocks wait (or the end), so the two threads
+ * hand over work in batches instead of waking each other per block. */
 #define QUEUE_SLOTS 16
+#define WRITER_BATCH 8
 
 /* The store writer: a thread that owns the LMDB write transaction (LMDB
  * wants a write transaction used by the thread that began it) and puts the
@@ -47,6 +50,7 @@ typedef struct writer {
   int finish;    /* 1: commit after the queue drains; -1: abort */
   int done;      /* the thread has ended its transaction */
   int err;       /* first store error (sticky) */
+  int writer_waiting, producer_waiting;
   const wr_cid *pins;
   size_t npins;
 } writer;
@@ -81,21 +85,29 @@ static void *writer_main(void *arg) {
     w->err = rv;
   pthread_cond_broadcast(&w->cv);
   for (;;) {
-    while (w->count == 0 && !w->finish)
+    while (!w->finish &&
+           (w->count == 0 || (w->count < WRITER_BATCH && !w->producer_waiting))) {
+      w->writer_waiting = 1;
       pthread_cond_wait(&w->cv, &w->mu);
-    if (w->count == 0 || w->finish < 0)
+      w->writer_waiting = 0;
+    }
+    if (w->finish < 0 || (w->count == 0 && w->finish))
       break;
-    slot *sl = &w->slots[w->head];
-    int failed = w->err;
-    pthread_mutex_unlock(&w->mu);
-    if (!failed)
-      rv = wr_bs_txn_put_cid(txn, &sl->cid, sl->data, sl->len);
-    pthread_mutex_lock(&w->mu);
-    if (!failed && rv && !w->err)
-      w->err = rv;
-    w->head = (w->head + 1) % QUEUE_SLOTS;
-    w->count--;
-    pthread_cond_broadcast(&w->cv);
+    /* Drain everything queued, then sleep until the next batch. */
+    while (w->count > 0 && w->finish >= 0) {
+      slot *sl = &w->slots[w->head];
+      int failed = w->err;
+      pthread_mutex_unlock(&w->mu);
+      if (!failed)
+        rv = wr_bs_txn_put_cid(txn, &sl->cid, sl->data, sl->len);
+      pthread_mutex_lock(&w->mu);
+      if (!failed && rv && !w->err)
+        w->err = rv;
+      w->head = (w->head + 1) % QUEUE_SLOTS;
+      w->count--;
+      if (w->producer_waiting)
+        pthread_cond_broadcast(&w->cv);
+    }
   }
   int commit = w->finish > 0 && !w->err;
   pthread_mutex_unlock(&w->mu);
@@ -165,8 +177,12 @@ static int writer_stop(writer *w, int commit, const wr_cid *pins, size_t npins) 
  * Returns 0, the writer's sticky error, or WR_ERR_NOMEM. */
 static int writer_put(writer *w, const wr_cid *cid, const uint8_t *block, size_t len) {
   pthread_mutex_lock(&w->mu);
-  while (w->count == QUEUE_SLOTS && !w->err)
+  while (w->count == QUEUE_SLOTS && !w->err) {
+    w->producer_waiting = 1;
+    pthread_cond_broadcast(&w->cv); /* a full queue is always worth the writer's time */
     pthread_cond_wait(&w->cv, &w->mu);
+    w->producer_waiting = 0;
+  }
   int rv = w->err;
   slot *sl = &w->slots[(w->head + w->count) % QUEUE_SLOTS];
   pthread_mutex_unlock(&w->mu);
@@ -185,7 +201,8 @@ static int writer_put(writer *w, const wr_cid *cid, const uint8_t *block, size_t
   sl->cid = *cid;
   pthread_mutex_lock(&w->mu);
   w->count++;
-  pthread_cond_broadcast(&w->cv);
+  if (w->writer_waiting && w->count >= WRITER_BATCH)
+    pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
   return 0;
 }
