@@ -392,6 +392,14 @@ static void ep_closed(wr_quic_endpoint *ep, void *data) {
   wr_edge_maybe_finish(e);
 }
 
+static void h2_closed(wr_tt_h2_listener *l, void *data) {
+  (void)l;
+  wr_edge *e = data;
+  e->h2 = NULL;
+  e->h2_closed = 1;
+  wr_edge_maybe_finish(e);
+}
+
 static void mh_closed(void *data) {
   wr_edge *e = data;
   e->mh = NULL;
@@ -402,7 +410,7 @@ static void mh_closed(void *data) {
 void wr_edge_maybe_finish(wr_edge *e) {
   if (e->state != EDGE_CLOSING || e->finished)
     return;
-  if (e->handles > 0 || !e->ep_closed || !e->mh_closed || e->pconns)
+  if (e->handles > 0 || !e->ep_closed || !e->mh_closed || !e->h2_closed || e->pconns)
     return;
   e->finished = 1;
   WR_INFO("Edge stopped", "location=%s", e->location);
@@ -425,6 +433,10 @@ static void begin_close(wr_edge *e) {
     wr_metrics_http_close(e->mh, mh_closed, e);
   else
     e->mh_closed = 1;
+  if (e->h2)
+    wr_tt_h2_listener_close(e->h2, h2_closed, e);
+  else
+    e->h2_closed = 1;
   wr_edge_maybe_finish(e);
 }
 
@@ -516,7 +528,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   e->magic = EDGE_MAGIC;
   e->loop = loop;
   e->cfg = *cfg;
-  e->cfg.listen = e->cfg.http = e->cfg.metrics = NULL;
+  e->cfg.listen = e->cfg.listen_h2 = e->cfg.http = e->cfg.metrics = NULL;
   e->cfg.tunnels = NULL;
   e->cfg.location = NULL;
 #define DEF(f, v) if (!e->cfg.f) e->cfg.f = (v)
@@ -526,7 +538,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   DEF(grace_ms, WR_EDGE_DEFAULT_GRACE_MS);
   DEF(register_timeout_ms, WR_EDGE_DEFAULT_REGISTER_TIMEOUT_MS);
 #undef DEF
-  e->ep_closed = e->mh_closed = 1; /* until they exist */
+  e->ep_closed = e->mh_closed = e->h2_closed = 1; /* until they exist */
   int rc = WR_ERR_NOMEM;
   e->location = wr_strdup(cfg->location && *cfg->location ? cfg->location : "edge");
   e->routes = wr_routes_new();
@@ -582,6 +594,18 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
     goto fail_handles;
   }
   e->ep_closed = 0;
+  if (cfg->listen_h2) {
+    wr_tt_h2_config hc = {0};
+    rc = wr_tt_h2_listen(&e->h2, loop, cfg->listen_h2, cfg->tls, &hc, &edge_events, e);
+    if (rc != 0) {
+      format_sockaddr(cfg->listen_h2, abuf, sizeof abuf);
+      snprintf(err, errlen, "cannot listen for connectors on %s (TCP, HTTP/2): %s", abuf,
+               rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
+                               : wr_strerror(rc));
+      goto fail_handles;
+    }
+    e->h2_closed = 0;
+  }
   rc = wr_edge_public_start(e, cfg->http, err, errlen);
   if (rc != 0)
     goto fail_handles;
@@ -615,6 +639,8 @@ fail:
 int wr_edge_local_addr(const wr_edge *e, const char *which, struct sockaddr_storage *out) {
   if (strcmp(which, "listen") == 0)
     return e->ep ? wr_quic_endpoint_local_addr(e->ep, out) : WR_ERR_NOTFOUND;
+  if (strcmp(which, "listen-http2") == 0)
+    return e->h2 ? wr_tt_h2_listener_addr(e->h2, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "metrics") == 0)
     return e->mh ? wr_metrics_http_local_addr(e->mh, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "http") == 0) {

@@ -46,6 +46,9 @@ typedef struct wr_edge_tunnel {
 /* Zero means "default" for every number. Everything is copied. */
 typedef struct wr_edge_config {
   const struct sockaddr *listen;  /* QUIC for connectors; required */
+  /* HTTP/2 over TLS/TCP for connectors on networks that block UDP
+   * (transport/tunnel_h2.h); NULL: none. */
+  const struct sockaddr *listen_h2;
   const struct sockaddr *http;    /* public HTTP/1.1; required */
   const struct sockaddr *metrics; /* /metrics and /ready; NULL: none */
   const wr_tls_server *tls;       /* required; must outlive the edge */
@@ -70,7 +73,8 @@ typedef struct wr_edge wr_edge;
 WR_MUST_CHECK int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg,
                               char *err, size_t errlen);
 
-/* Bound addresses (ports picked for port 0). which: "listen", "http", "metrics". */
+/* Bound addresses (ports picked for port 0). which: "listen", "listen-http2",
+ * "http", "metrics". WR_ERR_NOTFOUND for one not configured. */
 WR_MUST_CHECK int wr_edge_local_addr(const wr_edge *e, const char *which,
                                      struct sockaddr_storage *out);
 

@@ -13,6 +13,7 @@
 #include "proto/tunnel.h"
 #include "transport/quic.h"
 #include "transport/tunnel_conn.h"
+#include "transport/tunnel_h2.h"
 #include "transport/tunnel_quic.h"
 
 /* Stream and connection user pointers start with one of these, so a callback
@@ -43,6 +44,7 @@ struct wr_edge {
   size_t nsecrets;
   wr_quic_endpoint *ep;
   wr_tt_quic_listener listener;
+  wr_tt_h2_listener *h2;
   wr_metrics *reg;
   wr_metrics_http *mh;
   uv_tcp_t http;
@@ -57,7 +59,7 @@ struct wr_edge {
   uint64_t grace_deadline_ns;
   void (*done)(wr_edge *e, void *arg);
   void *done_arg;
-  int ep_closed, mh_closed, finished;
+  int ep_closed, mh_closed, h2_closed, finished;
   /* metrics */
   wr_metric_family *m_conns;      /* gauge tunnel,protocol */
   wr_metric_family *m_regs;       /* counter result */

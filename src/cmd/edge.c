@@ -25,13 +25,17 @@
 
 static void usage(void) {
   printf(
-      "Usage: warren edge --listen ADDR:PORT --http ADDR:PORT --tunnels TUNNELS.yml\n"
+      "Usage: warren edge --listen ADDR:PORT [--listen-http2 ADDR:PORT] --http ADDR:PORT\n"
+      "                   --tunnels TUNNELS.yml\n"
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
       "                   [--metrics ADDR:PORT] [--location NAME] [--config edge.yml]\n\n"
       "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
       "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
       "  --listen ADDR:PORT     UDP address for connectors (QUIC, ALPN warren-tunnel/1)\n"
+      "  --listen-http2 ADDR:PORT  TCP address for connectors on networks that block UDP\n"
+      "                         (HTTP/2 over TLS, ALPN warren-tunnel-h2/1; may be the same\n"
+      "                         ADDR:PORT as --listen)\n"
       "  --http ADDR:PORT       TCP address for users' HTTP/1.1\n"
       "  --tunnels FILE         the tunnels file: ids, secrets and hostnames\n"
       "  --cert FILE, --key FILE  the edge's TLS certificate chain and key (PEM)\n"
@@ -45,9 +49,10 @@ static void usage(void) {
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
-      "                         listen, http, tunnels, cert, key, self-signed, metrics,\n"
-      "                         location, grace-period, header-timeout, idle-timeout,\n"
-      "                         max-connections); flags override it\n"
+      "                         listen, listen-http2, http, tunnels, cert, key,\n"
+      "                         self-signed, metrics, location, grace-period,\n"
+      "                         header-timeout, idle-timeout, max-connections);\n"
+      "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
       "cloudflared: 30s, 1m30s, 500ms.\n"
@@ -61,7 +66,7 @@ static void usage(void) {
 }
 
 typedef struct opts {
-  const char *listen, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
+  const char *listen, *listen_h2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
   const char *grace, *header_timeout, *idle_timeout, *max_conns;
 } opts;
 
@@ -91,6 +96,7 @@ static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
     size_t off;
   } keys[] = {
       {"listen", offsetof(opts, listen)},
+      {"listen-http2", offsetof(opts, listen_h2)},
       {"http", offsetof(opts, http)},
       {"https", offsetof(opts, https)},
       {"tunnels", offsetof(opts, tunnels)},
@@ -167,6 +173,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 int wr_cmd_edge(int argc, char **argv) {
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, 'l'},
+      {"listen-http2", required_argument, NULL, '2'},
       {"http", required_argument, NULL, 'H'},
       {"https", required_argument, NULL, 'S'},
       {"tunnels", required_argument, NULL, 't'},
@@ -189,6 +196,7 @@ int wr_cmd_edge(int argc, char **argv) {
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", longopts)) != -1) {
     switch (c) {
     case 'l': o.listen = optarg; break;
+    case '2': o.listen_h2 = optarg; break;
     case 'H': o.http = optarg; break;
     case 'S': o.https = optarg; break;
     case 't': o.tunnels = optarg; break;
@@ -234,10 +242,14 @@ int wr_cmd_edge(int argc, char **argv) {
                             "TLS terminator in front of it.");
   wr_udp_addr listen = parse_addr("--listen", o.listen);
   wr_udp_addr http = parse_addr("--http", o.http);
+  wr_udp_addr listen_h2;
+  if (o.listen_h2)
+    listen_h2 = parse_addr("--listen-http2", o.listen_h2);
   wr_udp_addr metrics;
   if (o.metrics)
     metrics = parse_addr("--metrics", o.metrics);
-  wr_edge_config cfg = {.listen = &listen.sa, .http = &http.sa,
+  wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_h2 ? &listen_h2.sa : NULL,
+                        .http = &http.sa,
                         .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location};
   if (o.grace)
     cfg.grace_ms = parse_ms("--grace-period", o.grace);
@@ -316,6 +328,7 @@ int wr_cmd_edge(int argc, char **argv) {
   }
   struct sockaddr_storage ss;
   char qa[WR_UDP_ADDR_STRLEN] = "-", ha[WR_UDP_ADDR_STRLEN] = "-", ma[WR_UDP_ADDR_STRLEN] = "-";
+  char h2a[WR_UDP_ADDR_STRLEN] = "-";
   wr_udp_addr tmp;
   if (wr_edge_local_addr(the_edge, "listen", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
@@ -326,6 +339,11 @@ int wr_cmd_edge(int argc, char **argv) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
     wr_udp_addr_format(&tmp, ha, sizeof ha);
+  }
+  if (o.listen_h2 && wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
+    memcpy(&tmp.ss, &ss, sizeof ss);
+    tmp.len = sizeof ss;
+    wr_udp_addr_format(&tmp, h2a, sizeof h2a);
   }
   if (o.metrics && wr_edge_local_addr(the_edge, "metrics", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
@@ -340,8 +358,9 @@ int wr_cmd_edge(int argc, char **argv) {
   size_t nhosts = 0;
   for (size_t i = 0; i < tf.n; i++)
     nhosts += tf.tunnels[i].nhostnames;
-  WR_INFO("Starting edge", "location=%s quic=%s http=%s metrics=%s tunnels=%zu hostnames=%zu "
-          "fingerprint=%s", o.location ? o.location : "edge", qa, ha, ma, tf.n, nhosts, fp);
+  WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s metrics=%s tunnels=%zu "
+          "hostnames=%zu fingerprint=%s", o.location ? o.location : "edge", qa, h2a, ha, ma, tf.n,
+          nhosts, fp);
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
   the_edge = NULL;

@@ -225,3 +225,21 @@ def test_idle_keep_alive_closed(tmp_path):
         assert rest == b"" and 0.7 < took < 5, (rest, took)
     finally:
         e.stop()
+
+
+def test_http2_tunnel_listener_speaks_tls_with_its_alpn(tmp_path):
+    import re
+    import ssl
+    tunnels, _ = create_tunnel(tmp_path, "web", "app.example.com")
+    e = Edge(tmp_path, tunnels, "--listen-http2", "127.0.0.1:0")
+    try:
+        line = e.wait_for(r"INF Starting edge")[0]
+        port = int(re.search(r"http2=127\.0\.0\.1:(\d+)", line).group(1))
+        ctx = ssl.create_default_context(cafile=str(e.ca))
+        ctx.check_hostname = False
+        ctx.set_alpn_protocols(["warren-tunnel-h2/1"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as s:
+                assert s.selected_alpn_protocol() == "warren-tunnel-h2/1"
+    finally:
+        e.stop()

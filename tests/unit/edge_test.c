@@ -15,6 +15,7 @@
 #include "proto/tunnel.h"
 #include "test.h"
 #include "transport/quic.h"
+#include "transport/tunnel_h2.h"
 #include "transport/tunnel_quic.h"
 
 static uv_loop_t loop;
@@ -251,7 +252,7 @@ static wr_edge *start_edge(wr_tls_server *tls) {
   memcpy(t.id, tunnel_id, 16);
   struct sockaddr_in any = {.sin_family = AF_INET};
   any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  wr_edge_config cfg = {.listen = (struct sockaddr *)&any,
+  wr_edge_config cfg = {.listen = (struct sockaddr *)&any, .listen_h2 = (struct sockaddr *)&any,
                         .http = (struct sockaddr *)&any, .tls = tls, .location = "test-1",
                         .tunnels = &t, .ntunnels = 1};
   wr_edge *e = NULL;
@@ -274,9 +275,15 @@ static void stop_edge(wr_edge *e) {
   wr_edge_free(e);
 }
 
-/* Dials the edge over QUIC as a connector. */
-static void dial(wr_edge *e, fconn *f, wr_tls_client *cli, wr_quic_endpoint **pep) {
+/* Dials the edge over HTTP/2 (h2) or QUIC as a connector. */
+static void dial(wr_edge *e, fconn *f, int h2, wr_tls_client *cli, wr_quic_endpoint **pep) {
   struct sockaddr_storage ss;
+  if (h2) {
+    CHECK_EQ(wr_edge_local_addr(e, "listen-http2", &ss), 0);
+    CHECK_EQ(wr_tt_h2_connect(&f->c, &loop, (struct sockaddr *)&ss, NULL, cli, NULL, &fc_events, f),
+             0);
+    return;
+  }
   CHECK_EQ(wr_edge_local_addr(e, "listen", &ss), 0);
   struct sockaddr_in any = {.sin_family = AF_INET};
   any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -292,7 +299,7 @@ static void on_ep_closed(wr_quic_endpoint *ep, void *data) {
   ep_done = 1;
 }
 
-static void test_quic(void) {
+static void run_transport(int h2) {
   wr_tls_server *stls = NULL;
   wr_tls_client *cli = NULL;
   char err[WR_TLS_ERRLEN];
@@ -312,7 +319,7 @@ static void test_quic(void) {
   memcpy(good.tid, tunnel_id, 16);
   CHECK_EQ(good.dec.hdrs == NULL, 1);
   CHECK_EQ(wr_tunnel_decoder_init(&good.dec, NULL), 0);
-  dial(e, &good, cli, &ep);
+  dial(e, &good, h2, cli, &ep);
   run_until(&good.registered, 5000);
   CHECK_EQ(good.got_ping, 1);
   CHECK_EQ(good.registered, 1);
@@ -331,7 +338,7 @@ static void test_quic(void) {
   memcpy(bad.tid, tunnel_id, 16);
   CHECK_EQ(wr_tunnel_decoder_init(&bad.dec, NULL), 0);
   wr_quic_endpoint *ep2 = NULL;
-  dial(e, &bad, cli, &ep2);
+  dial(e, &bad, h2, cli, &ep2);
   run_until(&bad.closed, 5000);
   CHECK_EQ(bad.reg_error, WR_TUNNEL_REG_UNAUTHORIZED);
   CHECK_EQ(bad.closed, 1);
@@ -339,7 +346,7 @@ static void test_quic(void) {
   memset(unk.tid, 0x55, 16);
   CHECK_EQ(wr_tunnel_decoder_init(&unk.dec, NULL), 0);
   wr_quic_endpoint *ep3 = NULL;
-  dial(e, &unk, cli, &ep3);
+  dial(e, &unk, h2, cli, &ep3);
   run_until(&unk.closed, 5000);
   CHECK_EQ(unk.reg_error, WR_TUNNEL_REG_UNKNOWN_TUNNEL);
   CHECK_EQ(wr_edge_ready(e), 1);
@@ -365,6 +372,9 @@ static void test_quic(void) {
   CHECK_EQ(uv_loop_alive(&loop), 0);
 }
 
+
+static void test_quic(void) { run_transport(0); }
+static void test_h2(void) { run_transport(1); }
 
 static void test_config_errors(void) {
   wr_tls_server *stls = NULL;
@@ -410,6 +420,7 @@ int main(void) {
   snprintf(key, sizeof key, "%s/%s", tmpdir, WR_TLS_SELF_SIGNED_KEY);
   RUN(test_config_errors);
   RUN(test_quic);
+  RUN(test_h2);
   unlink(crt);
   unlink(key);
   rmdir(tmpdir);
