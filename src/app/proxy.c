@@ -465,6 +465,8 @@ static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
       }
       if (ev.head->status == 101)
         p->upgraded = 1;
+      /* Remember it now: the head is gone by the time the message is DONE. */
+      p->reusable = !!(ev.head->flags & WR_H1_F_KEEP_ALIVE);
       break;
     case WR_H1_EV_BODY:
       if (stream_send(p, ev.data, ev.len) != 0) {
@@ -474,7 +476,7 @@ static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
       break;
     case WR_H1_EV_DONE:
       if (p->responded && !p->upgraded) {
-        response_done(p, !!(p->rp.head.flags & WR_H1_F_KEEP_ALIVE));
+        response_done(p, p->reusable);
         return;
       }
       break;

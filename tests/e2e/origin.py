@@ -10,6 +10,7 @@ Prints "listening PORT" (or "listening unix:PATH") once ready. Endpoints:
   GET  /status/CODE      an empty response with that status
   GET  /headers          the request line and headers as JSON
   GET  /slow/MS          waits MS milliseconds, then answers "slow"
+  GET  /peer             the client's address and port as the origin sees them
   POST /sha256           reads the body (Content-Length or chunked) and answers its SHA-256 hex
   POST /echo             answers the body back
   GET  /ws               WebSocket echo (RFC 6455, text and binary frames)
@@ -114,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
             info = {"method": self.command, "path": self.path,
                     "headers": [[k, v] for k, v in self.headers.items()]}
             return self.reply(200, json.dumps(info).encode(), "application/json")
+        if parts == ["peer"]:
+            return self.reply(200, f"{self.client_address[0]}:{self.client_address[1]}".encode())
         if parts[0] == "slow" and len(parts) == 2:
             time.sleep(int(parts[1]) / 1000)
             return self.reply(200, b"slow")

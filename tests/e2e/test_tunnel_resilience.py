@@ -126,3 +126,16 @@ def test_connector_metrics_and_ready(setup):
     assert 'warren_tunnel_response_by_code_total{status_code="200"}' in text
     assert re.search(r'warren_tunnel_rtt_seconds\{connIndex="0"\} 0\.\d+', text)
     assert 'warren_udp_receive_buffer_bytes' in text
+
+
+def test_origin_connections_are_kept_alive(setup):
+    """Requests after the first reuse the connector's pooled origin connection."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    c = Connector(edge, cred, origin.url, ha=1)
+    procs += [edge, c]
+    c.wait_for(r"INF Registered tunnel connection")
+    peers = {curl("-f", *via(edge, "/peer")).stdout for _ in range(5)}
+    curl("-f", "--data-binary", "x" * 5000, *via(edge, "/sha256"))
+    peers.add(curl("-f", *via(edge, "/peer")).stdout)
+    assert len(peers) == 1, peers
