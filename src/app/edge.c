@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/udp.h"
+#include "transport/tls_tcp.h"
 
 #define SWEEP_MS 250
 /* Time a REGISTER_ERROR gets to reach the connector before the close. */
@@ -528,7 +529,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   e->magic = EDGE_MAGIC;
   e->loop = loop;
   e->cfg = *cfg;
-  e->cfg.listen = e->cfg.listen_h2 = e->cfg.http = e->cfg.metrics = NULL;
+  e->cfg.listen = e->cfg.listen_h2 = e->cfg.http = e->cfg.https = e->cfg.metrics = NULL;
   e->cfg.tunnels = NULL;
   e->cfg.location = NULL;
 #define DEF(f, v) if (!e->cfg.f) e->cfg.f = (v)
@@ -609,6 +610,11 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   rc = wr_edge_public_start(e, cfg->http, err, errlen);
   if (rc != 0)
     goto fail_handles;
+  if (cfg->https) {
+    rc = wr_edge_https_start(e, cfg->https, cfg->tls, err, errlen);
+    if (rc != 0)
+      goto fail_handles;
+  }
   if (cfg->metrics) {
     wr_metrics_http_config mc = {.reg = e->reg, .ready = mh_ready, .user = e};
     rc = wr_metrics_http_new(&e->mh, loop, cfg->metrics, &mc);
@@ -639,6 +645,8 @@ fail:
 int wr_edge_local_addr(const wr_edge *e, const char *which, struct sockaddr_storage *out) {
   if (strcmp(which, "listen") == 0)
     return e->ep ? wr_quic_endpoint_local_addr(e->ep, out) : WR_ERR_NOTFOUND;
+  if (strcmp(which, "https") == 0)
+    return e->https ? wr_tls_tcp_listener_addr(e->https, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "listen-http2") == 0)
     return e->h2 ? wr_tt_h2_listener_addr(e->h2, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "metrics") == 0)

@@ -50,6 +50,7 @@ typedef struct wr_edge_config {
    * (transport/tunnel_h2.h); NULL: none. */
   const struct sockaddr *listen_h2;
   const struct sockaddr *http;    /* public HTTP/1.1; required */
+  const struct sockaddr *https;   /* public HTTP/1.1 over TLS (the same certificate); or NULL */
   const struct sockaddr *metrics; /* /metrics and /ready; NULL: none */
   const wr_tls_server *tls;       /* required; must outlive the edge */
   const char *location;           /* reported to connectors; default "edge" */
@@ -74,7 +75,7 @@ WR_MUST_CHECK int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_confi
                               char *err, size_t errlen);
 
 /* Bound addresses (ports picked for port 0). which: "listen", "listen-http2",
- * "http", "metrics". WR_ERR_NOTFOUND for one not configured. */
+ * "http", "https", "metrics". WR_ERR_NOTFOUND for one not configured. */
 WR_MUST_CHECK int wr_edge_local_addr(const wr_edge *e, const char *which,
                                      struct sockaddr_storage *out);
 

@@ -48,6 +48,7 @@ struct wr_edge {
   wr_metrics *reg;
   wr_metrics_http *mh;
   uv_tcp_t http;
+  struct wr_tls_tcp_listener *https;
   uv_check_t flush_check; /* writes coalesced during a loop turn go out here */
   int check_open;
   uv_timer_t sweep;
@@ -98,6 +99,8 @@ void wr_edge_maybe_finish(wr_edge *e);
 /* edge_public.c: the users' side. */
 WR_MUST_CHECK int wr_edge_public_start(wr_edge *e, const struct sockaddr *addr, char *err,
                                        size_t errlen);
+WR_MUST_CHECK int wr_edge_https_start(wr_edge *e, const struct sockaddr *addr,
+                                      const wr_tls_server *tls, char *err, size_t errlen);
 /* Request stream events, forwarded by edge.c for streams whose user is a preq. */
 void wr_edge_public_stream_data(void *preq, const uint8_t *data, size_t len, int fin);
 void wr_edge_public_stream_writable(void *preq);

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "proto/http1.h"
+#include "transport/tls_tcp.h"
 
 #define RBUF_SIZE (64u * 1024u)
 #define WRITE_QUEUE_CAP (256u * 1024u)
@@ -45,6 +46,7 @@ struct pconn {
   wr_edge *e;
   pconn *prev, *next;
   uv_tcp_t tcp;
+  wr_tls_tcp *tls; /* HTTPS users: the TLS connection instead of tcp */
   wr_h1_parser p;
   char ip[64];
   uint8_t rbuf[RBUF_SIZE];
@@ -95,6 +97,8 @@ static void preq_detach(preq *r, uint64_t abort_code);
 /* ---- writing to the user ------------------------------------------------ */
 
 static size_t queue_size(pconn *pc) {
+  if (pc->tls) /* the TLS queue is bounded by its own limit (AGAIN, on_writable) */
+    return pc->obuf.len ? WRITE_QUEUE_CAP : 0;
   return uv_stream_get_write_queue_size((uv_stream_t *)&pc->tcp) + pc->obuf.len;
 }
 
@@ -132,6 +136,19 @@ static void on_written(uv_write_t *req, int status) {
 static void flush_out(pconn *pc) {
   if (!pc->obuf.len || pc->closing)
     return;
+  if (pc->tls) {
+    while (pc->obuf.len) {
+      ssize_t n = wr_tls_tcp_write(pc->tls, pc->obuf.data, pc->obuf.len);
+      if (n == WR_ERR_AGAIN)
+        return; /* on_writable */
+      if (n < 0) {
+        pc_close(pc);
+        return;
+      }
+      wr_buf_consume(&pc->obuf, (size_t)n);
+    }
+    return;
+  }
   wreq *w = wr_malloc(sizeof *w);
   if (!w) {
     pc_close(pc);
@@ -158,6 +175,8 @@ static void on_flush_check(uv_check_t *h) {
       continue;
     pc->dirty = 0;
     flush_out(pc);
+    if (pc->req) /* TLS writes complete silently: credit goes back once they are queued */
+      give_credit(pc->req);
     maybe_close_after(pc);
   }
   uv_check_stop(h);
@@ -285,7 +304,9 @@ static int in_connection(const wr_h1_header *conn, wr_h1_slice name) {
 }
 
 /* Builds the REQUEST message for head into r->head. */
-static int build_request(preq *r, const wr_h1_head *h, const char *ip, int websocket) {
+static int build_request(preq *r, const wr_h1_head *h, const char *ip, int websocket,
+                         int https) {
+  const char *proto = https ? "https" : "http";
   wr_h1_header fwd[MAX_FWD_HEADERS];
   size_t n = 0;
   const wr_h1_header *conn = wr_h1_find(h->headers, h->nheaders, "connection");
@@ -304,15 +325,15 @@ static int build_request(preq *r, const wr_h1_head *h, const char *ip, int webso
   if (websocket)
     fwd[n++] = (wr_h1_header){{"Connection", 10}, {"Upgrade", 7}};
   fwd[n++] = (wr_h1_header){{"X-Forwarded-For", 15}, {ip, strlen(ip)}};
-  fwd[n++] = (wr_h1_header){{"X-Forwarded-Proto", 17}, {"http", 4}};
+  fwd[n++] = (wr_h1_header){{"X-Forwarded-Proto", 17}, {proto, strlen(proto)}};
   char fwdv[WR_ROUTES_HOST_MAX + 128];
   int v6 = strchr(ip, ':') != NULL;
-  int flen = snprintf(fwdv, sizeof fwdv, "for=%s%s%s;proto=http", v6 ? "\"[" : "", ip,
-                      v6 ? "]\"" : "");
+  int flen = snprintf(fwdv, sizeof fwdv, "for=%s%s%s;proto=%s", v6 ? "\"[" : "", ip,
+                      v6 ? "]\"" : "", proto);
   fwd[n++] = (wr_h1_header){{"Forwarded", 9}, {fwdv, (size_t)flen}};
   wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
   m.u.request.kind = (uint64_t)r->kind;
-  m.u.request.flags = r->has_body ? WR_TUNNEL_F_BODY : 0;
+  m.u.request.flags = (r->has_body ? WR_TUNNEL_F_BODY : 0) | (https ? WR_TUNNEL_F_TLS : 0);
   m.u.request.dest = h->host;
   m.u.request.method = h->method;
   m.u.request.path = h->target;
@@ -400,7 +421,7 @@ static void start_request(pconn *pc, const wr_h1_head *h) {
     websocket = up && up->value.len >= 9 && strncasecmp(up->value.p, "websocket", 9) == 0;
   }
   r->kind = websocket ? WR_TUNNEL_KIND_WEBSOCKET : WR_TUNNEL_KIND_HTTP;
-  if (build_request(r, h, pc->ip, websocket) != 0) {
+  if (build_request(r, h, pc->ip, websocket, pc->tls != NULL) != 0) {
     WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"", host, pc->ip,
             "cannot be carried through the tunnel (field too long or invalid)");
     wr_edge_count_error(e, "request_encode");
@@ -818,7 +839,12 @@ static void set_reading(pconn *pc, int on) {
   if (pc->closing || pc->eof || on == pc->reading)
     return;
   pc->reading = on;
-  if (on)
+  if (pc->tls) {
+    if (on)
+      wr_tls_tcp_read_start(pc->tls);
+    else
+      wr_tls_tcp_read_stop(pc->tls);
+  } else if (on)
     uv_read_start((uv_stream_t *)&pc->tcp, on_alloc, on_read);
   else
     uv_read_stop((uv_stream_t *)&pc->tcp);
@@ -913,15 +939,10 @@ static void pump(pconn *pc) {
   maybe_close_after(pc);
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
-  pconn *pc = s->data;
-  if (n == 0)
-    return;
-  if (n < 0) {
+/* The user closed its side (or the connection failed). */
+static void user_eof(pconn *pc) {
+  {
     pc->eof = 1;
-    pc->reading = 0;
-    uv_read_stop(s);
     preq *r = pc->req;
     if (r && r->upgraded && r->s) {
       /* The user half-closed a WebSocket: pass FIN on, the other way goes on. */
@@ -945,6 +966,18 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
       return;
     }
     pc->close_after = 1; /* finish writing the response, then close */
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  pconn *pc = s->data;
+  if (n == 0)
+    return;
+  if (n < 0) {
+    pc->reading = 0;
+    uv_read_stop(s);
+    user_eof(pc);
     return;
   }
   pc->rlen = (size_t)n;
@@ -954,8 +987,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 /* ---- connections -------------------------------------------------------- */
 
-static void pc_closed(uv_handle_t *h) {
-  pconn *pc = h->data;
+static void pc_free(pconn *pc) {
   wr_edge *e = pc->e;
   if (pc->prev)
     pc->prev->next = pc->next;
@@ -972,13 +1004,72 @@ static void pc_closed(uv_handle_t *h) {
   wr_edge_maybe_finish(e);
 }
 
+static void pc_closed(uv_handle_t *h) { pc_free(h->data); }
+
 static void pc_close(pconn *pc) {
   if (pc->closing)
     return;
   if (pc->req)
     preq_detach(pc->req, WR_TUNNEL_RESET_CLIENT_FAILED);
   pc->closing = 1;
-  uv_close((uv_handle_t *)&pc->tcp, pc_closed);
+  if (pc->tls)
+    wr_tls_tcp_close(pc->tls); /* on_closed frees pc */
+  else
+    uv_close((uv_handle_t *)&pc->tcp, pc_closed);
+}
+
+/* A new user connection's state, in the edge's list. NULL when out of memory. */
+static pconn *pc_new(wr_edge *e) {
+  pconn *pc = wr_calloc(1, sizeof *pc);
+  if (!pc)
+    return NULL;
+  pc->e = e;
+  if (wr_h1_parser_init(&pc->p, WR_H1_REQUEST, NULL) != 0) {
+    wr_free(pc);
+    return NULL;
+  }
+  wr_buf_init(&pc->pend, RBUF_SIZE);
+  wr_buf_init(&pc->obuf, OBUF_LIMIT);
+  snprintf(pc->ip, sizeof pc->ip, "-");
+  pc->next = e->pconns;
+  if (e->pconns)
+    e->pconns->prev = pc;
+  e->pconns = pc;
+  e->npconns++;
+  wr_metric_set(e->m_pub_open, (double)e->npconns);
+  wr_metric_inc(e->m_pub_total);
+  return pc;
+}
+
+static void pc_set_ip(pconn *pc, const struct sockaddr *sa) {
+  if (!sa)
+    return;
+  if (sa->sa_family == AF_INET) {
+    uv_ip4_name((const struct sockaddr_in *)sa, pc->ip, sizeof pc->ip);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+      inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], pc->ip, sizeof pc->ip);
+    else
+      uv_ip6_name(s6, pc->ip, sizeof pc->ip);
+  }
+}
+
+/* 0 when the connection may stay; else it was refused (and is closing). */
+static int pc_admit(pconn *pc) {
+  wr_edge *e = pc->e;
+  if (e->npconns > e->cfg.max_conns || e->state != EDGE_RUNNING) {
+    if (e->state == EDGE_RUNNING) {
+      WR_WARN("Refused a user connection",
+              "client=%s reason=\"connection limit reached\" limit=%u", pc->ip,
+              e->cfg.max_conns);
+      wr_edge_count_error(e, "connection_limit");
+    }
+    pc_close(pc);
+    return -1;
+  }
+  pc->head_since_ns = wr_now_ns();
+  return 0;
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -987,53 +1078,133 @@ static void on_connection(uv_stream_t *server, int status) {
     WR_WARN("Accept failed", "error=\"%s\"", uv_strerror(status));
     return;
   }
-  pconn *pc = wr_calloc(1, sizeof *pc);
+  pconn *pc = pc_new(e);
   if (!pc)
     return; /* libuv keeps the connection queued; the next accept takes it */
-  pc->e = e;
   uv_tcp_init(e->loop, &pc->tcp);
   pc->tcp.data = pc;
-  if (wr_h1_parser_init(&pc->p, WR_H1_REQUEST, NULL) != 0) {
-    wr_free(pc);
-    return;
-  }
-  wr_buf_init(&pc->pend, RBUF_SIZE);
-  wr_buf_init(&pc->obuf, OBUF_LIMIT);
-  pc->next = e->pconns;
-  if (e->pconns)
-    e->pconns->prev = pc;
-  e->pconns = pc;
-  e->npconns++;
-  wr_metric_set(e->m_pub_open, (double)e->npconns);
   if (uv_accept(server, (uv_stream_t *)&pc->tcp) != 0) {
     pc_close(pc);
     return;
   }
-  wr_metric_inc(e->m_pub_total);
   struct sockaddr_storage ss;
   int len = sizeof ss;
-  snprintf(pc->ip, sizeof pc->ip, "-");
-  if (uv_tcp_getpeername(&pc->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET)
-      uv_ip4_name((struct sockaddr_in *)&ss, pc->ip, sizeof pc->ip);
-    else if (ss.ss_family == AF_INET6) {
-      struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-      if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-        inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], pc->ip, sizeof pc->ip);
-      else
-        uv_ip6_name(s6, pc->ip, sizeof pc->ip);
-    }
+  if (uv_tcp_getpeername(&pc->tcp, (struct sockaddr *)&ss, &len) == 0)
+    pc_set_ip(pc, (struct sockaddr *)&ss);
+  if (pc_admit(pc) != 0)
+    return;
+  uv_tcp_nodelay(&pc->tcp, 1);
+  set_reading(pc, 1);
+}
+
+/* ---- HTTPS users (transport/tls_tcp.h) ---------------------------------- */
+
+static void tls_on_accept(wr_tls_tcp *t) {
+  wr_edge *e = wr_tls_tcp_get_user_data(t);
+  pconn *pc = pc_new(e);
+  if (!pc) {
+    wr_tls_tcp_set_user_data(t, NULL);
+    wr_tls_tcp_reset(t);
+    return;
   }
-  if (e->npconns > e->cfg.max_conns) {
-    WR_WARN("Refused a user connection", "client=%s reason=\"connection limit reached\" limit=%u",
-            pc->ip, e->cfg.max_conns);
-    wr_edge_count_error(e, "connection_limit");
+  pc->tls = t;
+  pc->reading = 1; /* tls_tcp reads from the start */
+  wr_tls_tcp_set_user_data(t, pc);
+  pc_set_ip(pc, wr_tls_tcp_peer_addr(t));
+  (void)pc_admit(pc);
+}
+
+static void tls_on_connected(wr_tls_tcp *t) {
+  pconn *pc = wr_tls_tcp_get_user_data(t);
+  if (pc && !pc->closing) {
+    pc->head_since_ns = wr_now_ns();
+    WR_DEBUG("HTTPS user connected", "client=%s sni=%s", pc->ip, wr_tls_tcp_server_name(t));
+  }
+}
+
+static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
+  pconn *pc = wr_tls_tcp_get_user_data(t);
+  if (!pc || pc->closing)
+    return;
+  if (pc->rpos == pc->rlen)
+    pc->rpos = pc->rlen = 0;
+  if (pc->rlen + len > RBUF_SIZE && pc->rpos) {
+    memmove(pc->rbuf, pc->rbuf + pc->rpos, pc->rlen - pc->rpos);
+    pc->rlen -= pc->rpos;
+    pc->rpos = 0;
+  }
+  if (pc->rlen + len > RBUF_SIZE) {
+    /* Reading stops whenever bytes wait, so at most a record arrives then. */
+    WR_WARN("Closed an HTTPS user", "client=%s reason=\"read buffer full\"", pc->ip);
+    wr_edge_count_error(pc->e, "read_overflow");
     pc_close(pc);
     return;
   }
-  uv_tcp_nodelay(&pc->tcp, 1);
-  pc->head_since_ns = wr_now_ns();
-  set_reading(pc, 1);
+  memcpy(pc->rbuf + pc->rlen, data, len);
+  pc->rlen += len;
+  pump(pc);
+}
+
+static void tls_on_eof(wr_tls_tcp *t) {
+  pconn *pc = wr_tls_tcp_get_user_data(t);
+  if (pc && !pc->closing)
+    user_eof(pc);
+}
+
+static void tls_on_writable(wr_tls_tcp *t) {
+  pconn *pc = wr_tls_tcp_get_user_data(t);
+  if (!pc || pc->closing)
+    return;
+  flush_out(pc);
+  if (pc->req)
+    give_credit(pc->req);
+  maybe_close_after(pc);
+}
+
+static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
+  pconn *pc = wr_tls_tcp_get_user_data(t);
+  if (!pc)
+    return;
+  if (err && !pc->closing)
+    WR_DEBUG("HTTPS user connection ended", "client=%s reason=\"%s\"", pc->ip,
+             reason ? reason : wr_strerror(err));
+  if (!pc->closing && pc->req)
+    preq_detach(pc->req, WR_TUNNEL_RESET_CLIENT_FAILED);
+  pc->closing = 1;
+  pc->tls = NULL;
+  pc_free(pc);
+}
+
+static const wr_tls_tcp_callbacks tls_callbacks = {
+    .on_accept = tls_on_accept,
+    .on_connected = tls_on_connected,
+    .on_data = tls_on_data,
+    .on_eof = tls_on_eof,
+    .on_writable = tls_on_writable,
+    .on_closed = tls_on_closed,
+};
+
+static void https_closed(wr_tls_tcp_listener *l, void *data) {
+  (void)l;
+  wr_edge *e = data;
+  e->https = NULL;
+  e->handles--;
+  wr_edge_maybe_finish(e);
+}
+
+int wr_edge_https_start(wr_edge *e, const struct sockaddr *addr, const wr_tls_server *tls,
+                        char *err, size_t errlen) {
+  wr_tls_tcp_config tc = {.alpn = "http/1.1", .write_queue_limit = WRITE_QUEUE_CAP,
+                          .max_connections = e->cfg.max_conns};
+  int rc = wr_tls_tcp_listen(&e->https, e->loop, addr, tls, &tc, &tls_callbacks, e);
+  if (rc != 0) {
+    snprintf(err, errlen, "cannot listen for HTTPS: %s",
+             rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
+                             : wr_strerror(rc));
+    return rc;
+  }
+  e->handles++;
+  return 0;
 }
 
 int wr_edge_public_start(wr_edge *e, const struct sockaddr *addr, char *err, size_t errlen) {
@@ -1072,6 +1243,11 @@ static void listener_closed(uv_handle_t *h) {
 }
 
 void wr_edge_public_stop(wr_edge *e, int force) {
+  if (force && e->https) {
+    wr_tls_tcp_listener *l = e->https;
+    e->https = NULL; /* https_closed still counts the handle down */
+    wr_tls_tcp_listener_close(l, https_closed, e);
+  }
   if (force && e->check_open) {
     e->check_open = 0;
     uv_close((uv_handle_t *)&e->flush_check, listener_closed);

@@ -28,7 +28,8 @@ static void usage(void) {
       "Usage: warren edge --listen ADDR:PORT [--listen-http2 ADDR:PORT] --http ADDR:PORT\n"
       "                   --tunnels TUNNELS.yml\n"
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
-      "                   [--metrics ADDR:PORT] [--location NAME] [--config edge.yml]\n\n"
+      "                   [--https ADDR:PORT] [--metrics ADDR:PORT] [--location NAME]\n"
+      "                   [--config edge.yml]\n\n"
       "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
       "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
@@ -37,6 +38,8 @@ static void usage(void) {
       "                         (HTTP/2 over TLS, ALPN warren-tunnel-h2/1; may be the same\n"
       "                         ADDR:PORT as --listen)\n"
       "  --http ADDR:PORT       TCP address for users' HTTP/1.1\n"
+      "  --https ADDR:PORT      TCP address for users' HTTP/1.1 over TLS (the edge's\n"
+      "                         certificate; it must name the users' hostnames)\n"
       "  --tunnels FILE         the tunnels file: ids, secrets and hostnames\n"
       "  --cert FILE, --key FILE  the edge's TLS certificate chain and key (PEM)\n"
       "  --self-signed DIR      use DIR/edge.crt and DIR/edge.key, creating a self-signed\n"
@@ -49,7 +52,7 @@ static void usage(void) {
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
-      "                         listen, listen-http2, http, tunnels, cert, key,\n"
+      "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
       "                         self-signed, metrics, location, grace-period,\n"
       "                         header-timeout, idle-timeout, max-connections);\n"
       "                         flags override it\n"
@@ -237,11 +240,11 @@ int wr_cmd_edge(int argc, char **argv) {
   if (!o.self_signed && (!o.cert || !o.key))
     wr_cli_usage_error(CMD, "a certificate is required: --cert FILE --key FILE, or "
                             "--self-signed DIR for development.");
-  if (o.https)
-    wr_cli_usage_error(CMD, "--https is not supported yet: serve HTTP with --http and put a "
-                            "TLS terminator in front of it.");
   wr_udp_addr listen = parse_addr("--listen", o.listen);
   wr_udp_addr http = parse_addr("--http", o.http);
+  wr_udp_addr https;
+  if (o.https)
+    https = parse_addr("--https", o.https);
   wr_udp_addr listen_h2;
   if (o.listen_h2)
     listen_h2 = parse_addr("--listen-http2", o.listen_h2);
@@ -249,7 +252,7 @@ int wr_cmd_edge(int argc, char **argv) {
   if (o.metrics)
     metrics = parse_addr("--metrics", o.metrics);
   wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_h2 ? &listen_h2.sa : NULL,
-                        .http = &http.sa,
+                        .http = &http.sa, .https = o.https ? &https.sa : NULL,
                         .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location};
   if (o.grace)
     cfg.grace_ms = parse_ms("--grace-period", o.grace);
@@ -328,7 +331,7 @@ int wr_cmd_edge(int argc, char **argv) {
   }
   struct sockaddr_storage ss;
   char qa[WR_UDP_ADDR_STRLEN] = "-", ha[WR_UDP_ADDR_STRLEN] = "-", ma[WR_UDP_ADDR_STRLEN] = "-";
-  char h2a[WR_UDP_ADDR_STRLEN] = "-";
+  char h2a[WR_UDP_ADDR_STRLEN] = "-", hsa[WR_UDP_ADDR_STRLEN] = "-";
   wr_udp_addr tmp;
   if (wr_edge_local_addr(the_edge, "listen", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
@@ -339,6 +342,11 @@ int wr_cmd_edge(int argc, char **argv) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
     wr_udp_addr_format(&tmp, ha, sizeof ha);
+  }
+  if (o.https && wr_edge_local_addr(the_edge, "https", &ss) == 0) {
+    memcpy(&tmp.ss, &ss, sizeof ss);
+    tmp.len = sizeof ss;
+    wr_udp_addr_format(&tmp, hsa, sizeof hsa);
   }
   if (o.listen_h2 && wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
@@ -358,9 +366,9 @@ int wr_cmd_edge(int argc, char **argv) {
   size_t nhosts = 0;
   for (size_t i = 0; i < tf.n; i++)
     nhosts += tf.tunnels[i].nhostnames;
-  WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s metrics=%s tunnels=%zu "
-          "hostnames=%zu fingerprint=%s", o.location ? o.location : "edge", qa, h2a, ha, ma, tf.n,
-          nhosts, fp);
+  WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
+          "hostnames=%zu fingerprint=%s", o.location ? o.location : "edge", qa, h2a, ha, hsa, ma,
+          tf.n, nhosts, fp);
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
   the_edge = NULL;

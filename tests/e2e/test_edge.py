@@ -243,3 +243,21 @@ def test_http2_tunnel_listener_speaks_tls_with_its_alpn(tmp_path):
                 assert s.selected_alpn_protocol() == "warren-tunnel-h2/1"
     finally:
         e.stop()
+
+
+def test_https_local_answers(tmp_path):
+    import re
+    tunnels, _ = create_tunnel(tmp_path, "web", "app.example.com")
+    e = Edge(tmp_path, tunnels, "--https", "127.0.0.1:0")
+    try:
+        line = e.wait_for(r"INF Starting edge")[0]
+        port = int(re.search(r"https=127\.0\.0\.1:(\d+)", line).group(1))
+        # the self-signed certificate names 127.0.0.1: verified against it as the CA
+        r = curl("-i", "--cacert", e.ca, "-H", "Host: nobody.example.org",
+                 f"https://127.0.0.1:{port}/")
+        assert r.stdout.decode().startswith("HTTP/1.1 404 Not Found\r\n"), r.stderr
+        r = curl("-i", "--cacert", e.ca, "-H", "Host: app.example.com",
+                 f"https://127.0.0.1:{port}/")
+        assert r.stdout.decode().startswith("HTTP/1.1 502 Bad Gateway\r\n")
+    finally:
+        assert e.stop() == 0

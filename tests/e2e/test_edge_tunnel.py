@@ -268,3 +268,32 @@ def test_body_bytes_counted(env):
     text = body.decode()
     assert env.edge.metric(text, "warren_edge_request_body_bytes_total") == 3000
     assert env.edge.metric(text, "warren_edge_response_body_bytes_total") == len(a) + len(b)
+
+
+def test_https_through_the_tunnel(tmp_path):
+    tunnels, cred = create_tunnel(tmp_path, "web", "app.example.com")
+    origin = Origin()
+    edge = Edge(tmp_path, tunnels, "--https", "127.0.0.1:0")
+    conn = Connector(edge, cred, origin.url, ha=1)
+    try:
+        edge.wait_for(r"INF Registered tunnel connection tunnel=web")
+        port = int(re.search(r"https=127\.0\.0\.1:(\d+)",
+                             edge.wait_for(r"INF Starting edge")[0]).group(1))
+        base = ["--cacert", str(edge.ca), "--connect-to", f"app.example.com:443:127.0.0.1:{port}",
+                "--insecure"]
+        r = curl(*base, "https://app.example.com/headers")
+        seen = {k.lower(): v for k, v in json.loads(r.stdout)["headers"]}
+        assert seen["x-forwarded-proto"] == "https"
+        assert seen["forwarded"] == "for=127.0.0.1;proto=https"
+        n = 50 * 1000 * 1000
+        r = curl(*base, f"https://app.example.com/bytes/{n}", timeout=120)
+        assert hashlib.sha256(r.stdout).hexdigest() == pattern_sha(n)
+        body = os.urandom(3 * 1024 * 1024)
+        p = subprocess.run(["curl", "-sS", *base, "--data-binary", "@-",
+                            "https://app.example.com/sha256"], input=body, capture_output=True,
+                           timeout=60)
+        assert p.stdout.decode().split()[0] == hashlib.sha256(body).hexdigest()
+    finally:
+        conn.stop()
+        edge.stop()
+        origin.stop()
