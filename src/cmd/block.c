@@ -388,22 +388,11 @@ static int block_rm(int argc, char **argv) {
 }
 
 int wr_cmd_block(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  const char *sub = argv[1];
-  if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
-    usage(stdout);
-    return 0;
-  }
-  if (strcmp(sub, "get") == 0)
-    return block_get(argc - 1, argv + 1);
-  if (strcmp(sub, "put") == 0)
-    return block_put(argc - 1, argv + 1);
-  if (strcmp(sub, "stat") == 0)
-    return block_stat(argc - 1, argv + 1);
-  if (strcmp(sub, "rm") == 0)
-    return block_rm(argc - 1, argv + 1);
-  wr_cli_usage_error("block", "unknown block command \"%s\" (get, put, stat, rm).", sub);
+  static const wr_subcommand subs[] = {
+      {"get", block_get},
+      {"put", block_put},
+      {"stat", block_stat},
+      {"rm", block_rm},
+  };
+  return wr_cli_dispatch("block", argc, argv, subs, sizeof subs / sizeof subs[0], usage);
 }

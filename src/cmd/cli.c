@@ -96,3 +96,25 @@ int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value) {
   }
   wr_cli_usage_error(cmd, "%s takes true or false, not \"%s\".", flag, value);
 }
+
+int wr_cli_dispatch(const char *cmd, int argc, char **argv, const wr_subcommand *table,
+                    size_t n, void (*usage)(FILE *f)) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *sub = argv[1];
+  if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(sub, table[i].name) == 0)
+      return table[i].run(argc - 1, argv + 1);
+  char names[256] = "";
+  for (size_t i = 0; i < n; i++) {
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", table[i].name);
+  }
+  wr_cli_usage_error(cmd, "unknown %s command \"%s\" (%s).", cmd, sub, names);
+}

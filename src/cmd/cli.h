@@ -6,6 +6,8 @@
 #define WR_CMD_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* A top-level command: "warren NAME ...". argv[0] is the command name. */
@@ -14,6 +16,18 @@ typedef struct wr_command {
   const char *summary;
   int (*run)(int argc, char **argv);
 } wr_command;
+
+/* One subcommand of a command with several (`warren block get`). */
+typedef struct wr_subcommand {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
+} wr_subcommand;
+
+/* Runs the subcommand named by argv[1] from table. No subcommand prints usage
+ * to stderr and returns 2; -h, --help or help prints it to stdout and
+ * returns 0; an unknown name is a usage error that lists the known ones. */
+int wr_cli_dispatch(const char *cmd, int argc, char **argv, const wr_subcommand *table,
+                    size_t n, void (*usage)(FILE *f));
 
 /* Prints "warren: <message>" and a hint to run `warren CMD --help`, exits 2. */
 _Noreturn void wr_cli_usage_error(const char *cmd, const char *fmt, ...)

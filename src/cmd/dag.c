@@ -130,18 +130,9 @@ static int dag_import(int argc, char **argv) {
 }
 
 int wr_cmd_dag(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  const char *sub = argv[1];
-  if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
-    usage(stdout);
-    return 0;
-  }
-  if (strcmp(sub, "export") == 0)
-    return dag_export(argc - 1, argv + 1);
-  if (strcmp(sub, "import") == 0)
-    return dag_import(argc - 1, argv + 1);
-  wr_cli_usage_error("dag", "unknown dag command \"%s\" (export, import).", sub);
+  static const wr_subcommand subs[] = {
+      {"export", dag_export},
+      {"import", dag_import},
+  };
+  return wr_cli_dispatch("dag", argc, argv, subs, sizeof subs / sizeof subs[0], usage);
 }

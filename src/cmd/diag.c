@@ -500,17 +500,9 @@ static void diag_usage(FILE *f) {
 }
 
 int wr_cmd_diag(int argc, char **argv) {
-  if (argc < 2) {
-    diag_usage(stderr);
-    return 2;
-  }
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    diag_usage(stdout);
-    return 0;
-  }
-  if (strcmp(argv[1], "udp") == 0)
-    return diag_udp(argc - 1, argv + 1);
-  if (strcmp(argv[1], "quic") == 0)
-    return wr_cmd_diag_quic(argc - 1, argv + 1);
-  wr_cli_usage_error("diag", "unknown diagnostic \"%s\"; there are: udp, quic.", argv[1]);
+  static const wr_subcommand subs[] = {
+      {"udp", diag_udp},
+      {"quic", wr_cmd_diag_quic},
+  };
+  return wr_cli_dispatch("diag", argc, argv, subs, sizeof subs / sizeof subs[0], diag_usage);
 }

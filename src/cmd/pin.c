@@ -357,20 +357,10 @@ out:
 }
 
 int wr_cmd_pin(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  const char *sub = argv[1];
-  if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 || strcmp(sub, "help") == 0) {
-    usage(stdout);
-    return 0;
-  }
-  if (strcmp(sub, "add") == 0)
-    return pin_add(argc - 1, argv + 1);
-  if (strcmp(sub, "rm") == 0)
-    return pin_rm(argc - 1, argv + 1);
-  if (strcmp(sub, "ls") == 0)
-    return pin_ls(argc - 1, argv + 1);
-  wr_cli_usage_error("pin", "unknown pin command \"%s\" (add, rm, ls).", sub);
+  static const wr_subcommand subs[] = {
+      {"add", pin_add},
+      {"rm", pin_rm},
+      {"ls", pin_ls},
+  };
+  return wr_cli_dispatch("pin", argc, argv, subs, sizeof subs / sizeof subs[0], usage);
 }
