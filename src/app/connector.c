@@ -12,15 +12,34 @@
 #include "io/udp.h"
 #include "proto/tunnel.h"
 #include "proto/uuid.h"
+#include "transport/tunnel_h2.h"
 #include "transport/tunnel_quic.h"
 
 #define REGISTER_TIMEOUT_MS 15000
+#define DEFAULT_QUIC_TIMEOUT_MS 5000
+#define DEFAULT_PROBE_INTERVAL_MS 60000
+#define DRAIN_POLL_MS 100
 
-enum slot_state { SLOT_IDLE, SLOT_WAITING, SLOT_DIALING, SLOT_CONNECTED, SLOT_REGISTERED };
+/* A slot's connection: IDLE -> DIALING -> CONNECTED -> REGISTERED, and
+ * WAITING (backoff) after a failure. A probe (a QUIC connection dialled
+ * beside a slot's http2 one, connector.h) lives in the slot's shadow, which
+ * uses the same states and, after a switch, DRAINING for the old http2
+ * connection until its streams are done. */
+enum slot_state {
+  SLOT_IDLE,
+  SLOT_WAITING,
+  SLOT_DIALING,
+  SLOT_CONNECTED,
+  SLOT_REGISTERED,
+  SLOT_DRAINING
+};
 
 typedef struct slot {
   wr_connector *cn;
+  struct slot *owner; /* a shadow: the slot it probes or drains for; else NULL */
   unsigned index;
+  int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
+  uint64_t drain_deadline;
   enum slot_state state;
   wr_tt_conn *conn;
   wr_tt_stream *control;
@@ -49,6 +68,10 @@ struct wr_connector {
   wr_quic_endpoint *ep;
   wr_udp_addr edges[WR_CONNECTOR_MAX_EDGES];
   slot slots[WR_CONNECTOR_MAX_HA];
+  slot shadows[WR_CONNECTOR_MAX_HA]; /* QUIC probes and draining http2 connections */
+  int auto_proto;   /* auto: the protocol new slots start with */
+  int warned_udp;   /* the fallback warning was logged */
+  int h2_open;      /* http2 connections not yet closed (on_closed pending) */
   uint8_t connector_id[16];
   wr_proxy_ctx proxy;
   int first_registered; /* connection 0 has registered or failed once */
@@ -57,9 +80,11 @@ struct wr_connector {
   uv_timer_t grace;       /* polls for the end of in-flight requests */
   uint64_t grace_deadline;
   int open_handles;
+  int done_called;
   void (*done)(wr_connector *cn, void *arg);
   void *done_arg;
   wr_metric *m_ha, *m_reg_fail, *m_rcvbuf, *m_sndbuf;
+  wr_metric *m_ha_quic, *m_ha_h2;
 };
 
 static const wr_tt_events events;
@@ -80,18 +105,60 @@ size_t wr_connector_ready(const wr_connector *cn) {
   return n;
 }
 
-static void update_ha_gauge(wr_connector *cn) { wr_metric_set(cn->m_ha, (double)wr_connector_ready(cn)); }
+static void update_ha_gauge(wr_connector *cn) {
+  size_t quic = 0, h2 = 0;
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    if (cn->slots[i].state == SLOT_REGISTERED)
+      *(cn->slots[i].proto == WR_CONNECTOR_HTTP2 ? &h2 : &quic) += 1;
+  wr_metric_set(cn->m_ha, (double)(quic + h2));
+  wr_metric_set(cn->m_ha_quic, (double)quic);
+  wr_metric_set(cn->m_ha_h2, (double)h2);
+}
+
+/* ---- protocol selection (auto) ------------------------------------------ */
+
+static void start_probe(slot *sl);
+static void on_timer(uv_timer_t *t);
+
+/* A slot on http2 under auto: the next QUIC probe after about one interval
+ * (0.75x to 1.25x, so slots do not probe in step). */
+static void schedule_probe(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->cfg.protocol != WR_CONNECTOR_AUTO || sl->proto != WR_CONNECTOR_HTTP2 ||
+      sl->state != SLOT_REGISTERED || cn->shutting_down)
+    return;
+  uint64_t iv = cn->cfg.quic_probe_interval_ms;
+  uint64_t delay = iv * 3 / 4 + (iv >= 2 ? random64() % (iv / 2) : 0);
+  uv_timer_start(&sl->timer, on_timer, delay, 0);
+}
 
 /* ---- reconnecting ------------------------------------------------------ */
 
+/* The slot timer: by state, the reconnect delay (WAITING), the QUIC
+ * handshake bound under auto (DIALING), the registration timeout
+ * (CONNECTED), the next QUIC probe (REGISTERED on http2) or the drain poll
+ * (a shadow's DRAINING). */
 static void on_timer(uv_timer_t *t) {
   slot *sl = t->data;
-  if (sl->state == SLOT_WAITING) {
+  if (sl->state == SLOT_WAITING && !sl->owner) {
     dial(sl);
+  } else if (sl->state == SLOT_DIALING && sl->conn) {
+    /* on_closed sees a QUIC dial that never connected and falls back. */
+    sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_NO_ERROR, "QUIC handshake timed out");
   } else if (sl->state == SLOT_CONNECTED && sl->conn) {
     WR_ERROR("Registration timed out", "connIndex=%u edge=%s", sl->index,
              edge_name(sl->cn, sl->edge));
     sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT, "registration timeout");
+  } else if (sl->state == SLOT_REGISTERED && !sl->owner) {
+    start_probe(sl);
+  } else if (sl->state == SLOT_DRAINING && sl->conn) {
+    /* Done when only the control stream is left (or the grace is over). */
+    wr_tt_stats st = {0};
+    sl->conn->ops->stats(sl->conn, &st);
+    if (st.streams_open <= 1 || wr_now_ns() >= sl->drain_deadline)
+      sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_NO_ERROR, "switched to QUIC");
+    else
+      uv_timer_start(&sl->timer, on_timer, DRAIN_POLL_MS, 0);
   }
 }
 
@@ -123,9 +190,32 @@ static void dial(slot *sl) {
   if (cn->shutting_down)
     return;
   const wr_udp_addr *a = &cn->edges[sl->edge];
+  if (sl->owner)
+    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else
+    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
   sl->state = SLOT_DIALING;
-  int rv = wr_tt_quic_connect(&sl->conn, cn->ep, &a->sa, cn->cfg.server_name, cn->cfg.tls,
-                              &events, sl);
+  int rv;
+  if (sl->proto == WR_CONNECTOR_HTTP2) {
+    wr_tt_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms};
+    rv = wr_tt_h2_connect(&sl->conn, cn->cfg.loop, &a->sa, cn->cfg.server_name, cn->cfg.tls, &hc,
+                          &events, sl);
+    if (rv == 0)
+      cn->h2_open++;
+  } else {
+    rv = wr_tt_quic_connect(&sl->conn, cn->ep, &a->sa, cn->cfg.server_name, cn->cfg.tls,
+                            &events, sl);
+    if (rv == 0 && cn->cfg.protocol == WR_CONNECTOR_AUTO)
+      uv_timer_start(&sl->timer, on_timer, cn->cfg.quic_timeout_ms, 0);
+  }
+  if (rv && sl->owner) {
+    sl->conn = NULL;
+    sl->state = SLOT_IDLE;
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
+            wr_strerror(rv));
+    schedule_probe(sl->owner);
+    return;
+  }
   if (rv) {
     sl->conn = NULL;
     WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
@@ -134,6 +224,67 @@ static void dial(slot *sl) {
     if (sl->index == 0)
       release_others(cn);
   }
+}
+
+static void start_probe(slot *sl) {
+  wr_connector *cn = sl->cn;
+  slot *sh = &cn->shadows[sl->index];
+  if (sh->state != SLOT_IDLE) { /* still draining an older connection */
+    schedule_probe(sl);
+    return;
+  }
+  sh->edge = sl->edge;
+  WR_DEBUG("Probing QUIC", "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
+  dial(sh);
+}
+
+static int send_msg(wr_tt_conn *c, wr_tt_stream *s, const wr_tunnel_msg *m);
+
+/* The probe sh registered: its slot takes the QUIC connection now and the
+ * http2 one moves to the shadow to drain (UNREGISTER, then closed by
+ * on_timer once its streams are done). */
+static void switch_to_probe(slot *sh) {
+  slot *sl = sh->owner;
+  wr_connector *cn = sl->cn;
+  if (sl->state != SLOT_REGISTERED || !sl->conn) { /* the slot is reconnecting meanwhile */
+    sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "probe no longer needed");
+    return;
+  }
+  wr_tt_conn *old = sl->conn;
+  wr_tt_stream *oldctl = sl->control;
+  char old_id[sizeof sl->conn_id], old_loc[sizeof sl->location];
+  memcpy(old_id, sl->conn_id, sizeof old_id);
+  memcpy(old_loc, sl->location, sizeof old_loc);
+
+  uv_timer_stop(&sl->timer);
+  uv_timer_stop(&sh->timer);
+  sl->conn = sh->conn;
+  sl->control = sh->control;
+  sl->conn->user = sl;
+  memcpy(sl->conn_id, sh->conn_id, sizeof sl->conn_id);
+  memcpy(sl->location, sh->location, sizeof sl->location);
+  sl->proto = WR_CONNECTOR_QUIC;
+  sl->connected_at = wr_now_ns();
+
+  sh->conn = old;
+  sh->control = oldctl;
+  old->user = sh;
+  memcpy(sh->conn_id, old_id, sizeof sh->conn_id);
+  memcpy(sh->location, old_loc, sizeof sh->location);
+  sh->proto = WR_CONNECTOR_HTTP2;
+  sh->state = SLOT_DRAINING;
+  cn->auto_proto = WR_CONNECTOR_QUIC;
+  WR_INFO("Switched back to QUIC", "connIndex=%u connection=%s previous=%s", sl->index,
+          sl->conn_id, sh->conn_id);
+  if (oldctl) {
+    wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+    m.u.error.reason = (wr_h1_slice){"switched to QUIC", 16};
+    if (send_msg(old, oldctl, &m) != 0)
+      WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
+  }
+  sh->drain_deadline = wr_now_ns() + cn->cfg.grace_period_ms * WR_NS_PER_MS;
+  uv_timer_start(&sh->timer, on_timer, DRAIN_POLL_MS, 0);
+  update_ha_gauge(cn);
 }
 
 /* ---- control stream ---------------------------------------------------- */
@@ -196,7 +347,12 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
     WR_INFO("Registered tunnel connection", "connIndex=%u connection=%s event=0 ip=%s location=%s "
             "protocol=%s", sl->index, sl->conn_id, edge_name(cn, sl->edge), sl->location,
             c->ops->protocol);
+    if (sl->owner) {
+      switch_to_probe(sl);
+      break;
+    }
     update_ha_gauge(cn);
+    schedule_probe(sl);
     if (sl->index == 0)
       release_others(cn);
     break;
@@ -249,7 +405,7 @@ static void on_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, 
     wr_proxy_on_data(st->proxy, data, len, fin);
     return;
   }
-  slot *sl = st->sl;
+  slot *sl = c->user; /* not st->sl: a switch to QUIC moves connections between slots */
   while (len || fin) {
     size_t used = 0;
     wr_tunnel_msg m;
@@ -274,7 +430,7 @@ static void on_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, 
       return;
     }
     if (st->kind == STREAM_NEW && m.type == WR_TUNNEL_REQUEST) {
-      if (sl->state != SLOT_REGISTERED) {
+      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING) {
         (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
         return;
       }
@@ -308,7 +464,9 @@ static void on_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, 
       continue;
     }
     on_control_msg(sl, &m);
-    if (sl->state == SLOT_WAITING || !sl->conn)
+    if (sl->conn != c && sl->owner && sl->owner->conn == c)
+      sl = sl->owner; /* the probe registered and its slot took c */
+    if (sl->state == SLOT_WAITING || sl->conn != c)
       return;
   }
 }
@@ -333,8 +491,9 @@ static void on_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64
     return;
   if (st->kind == STREAM_REQUEST)
     wr_proxy_on_close(st->proxy);
-  if (st->kind == STREAM_CONTROL && st->sl->control == s)
-    st->sl->control = NULL;
+  slot *sl = c->user;
+  if (st->kind == STREAM_CONTROL && sl->control == s)
+    sl->control = NULL;
   if (st->dec_ready)
     wr_tunnel_decoder_free(&st->dec);
   c->ops->stream_set_user(s, NULL);
@@ -351,17 +510,67 @@ static void on_connected(wr_tt_conn *c) {
   uv_timer_start(&sl->timer, on_timer, REGISTER_TIMEOUT_MS, 0);
 }
 
+static void maybe_done(wr_connector *cn) {
+  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->done && !cn->done_called) {
+    cn->done_called = 1;
+    cn->done(cn, cn->done_arg);
+  }
+}
+
+/* A shadow's connection ended: a failed probe (try again later) or a
+ * drained http2 connection. */
+static void shadow_closed(slot *sh, int before, int err, const char *reason) {
+  wr_connector *cn = sh->cn;
+  sh->state = SLOT_IDLE;
+  if (cn->shutting_down)
+    return;
+  if (before == SLOT_DRAINING)
+    WR_INFO("Closed the drained http2 connection", "connIndex=%u connection=%s", sh->index,
+            sh->conn_id);
+  else
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sh->index,
+            reason && *reason ? reason : wr_strerror(err));
+  schedule_probe(sh->owner);
+}
+
 static void on_closed(wr_tt_conn *c, int err, const char *reason) {
   slot *sl = c->user;
   wr_connector *cn = sl->cn;
+  int before = sl->state;
   int was_registered = sl->state == SLOT_REGISTERED;
   uint64_t up = was_registered ? wr_now_ns() - sl->connected_at : 0;
+  if (wr_tt_is_h2(c))
+    cn->h2_open--;
   sl->conn = NULL;
   sl->control = NULL;
   uv_timer_stop(&sl->timer);
+  if (sl->owner) {
+    shadow_closed(sl, before, err, reason);
+    maybe_done(cn);
+    return;
+  }
+  /* A probe for a connection that is gone has nothing to switch to. */
+  slot *sh = &cn->shadows[sl->index];
+  if (sh->conn && sh->state != SLOT_DRAINING)
+    sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "the http2 connection ended");
   if (cn->shutting_down) {
     sl->state = SLOT_IDLE;
     WR_INFO("Connection closed", "connIndex=%u", sl->index);
+  } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
+             before == SLOT_DIALING && err != WR_ERR_DENIED) {
+    /* No QUIC handshake: UDP to the edge looks blocked. */
+    const char *why = reason && *reason ? reason : err ? wr_strerror(err)
+                                                       : "QUIC handshake timed out";
+    if (!cn->warned_udp) {
+      cn->warned_udp = 1;
+      WR_WARN("Unable to connect over QUIC: UDP to the edge looks blocked; falling back to http2",
+              "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge), why);
+    } else {
+      WR_INFO("Falling back to http2", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+              edge_name(cn, sl->edge), why);
+    }
+    cn->auto_proto = WR_CONNECTOR_HTTP2;
+    dial(sl);
   } else {
     if (was_registered)
       WR_WARN("Connection terminated", "connIndex=%u error=\"%s\"", sl->index,
@@ -376,6 +585,7 @@ static void on_closed(wr_tt_conn *c, int err, const char *reason) {
       release_others(cn);
   }
   update_ha_gauge(cn);
+  maybe_done(cn);
 }
 
 static const wr_tt_events events = {
@@ -448,6 +658,13 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
     cn->cfg.ha_connections = WR_CONNECTOR_MAX_HA;
   if (!cn->cfg.grace_period_ms)
     cn->cfg.grace_period_ms = 30000;
+  if (!cn->cfg.quic_timeout_ms)
+    cn->cfg.quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
+  if (!cn->cfg.quic_probe_interval_ms)
+    cn->cfg.quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
+  if (cn->cfg.protocol != WR_CONNECTOR_QUIC && cn->cfg.protocol != WR_CONNECTOR_HTTP2)
+    cn->cfg.protocol = WR_CONNECTOR_AUTO;
+  cn->auto_proto = WR_CONNECTOR_QUIC;
   for (size_t i = 0; i < cfg->nedges; i++) {
     char why[160];
     if (wr_udp_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
@@ -480,12 +697,19 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
                                     "UDP receive buffer the kernel granted.");
     cn->m_sndbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_send_buffer_bytes",
                                     "UDP send buffer the kernel granted.");
+    wr_metric_family *byp = wr_metrics_family(cfg->metrics, WR_METRIC_GAUGE,
+                                              "warren_tunnel_connections",
+                                              "Registered connections to edges by protocol.",
+                                              "protocol");
+    cn->m_ha_quic = wr_metric_child(byp, "quic");
+    cn->m_ha_h2 = wr_metric_child(byp, "http2");
   }
   wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
   char tid[WR_UUID_STR_LEN + 1];
   wr_uuid_format(cfg->tunnel_id, tid);
-  WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=quic", tid,
-          cn->cfg.ha_connections, cfg->nedges);
+  static const char *const pnames[] = {"auto", "quic", "http2"};
+  WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=%s", tid,
+          cn->cfg.ha_connections, cfg->nedges, pnames[cn->cfg.protocol]);
   for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
     slot *sl = &cn->slots[i];
     sl->cn = cn;
@@ -496,6 +720,13 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
     sl->timer.data = sl;
     cn->open_handles++;
     slot_metrics(cn, sl);
+    slot *sh = &cn->shadows[i];
+    sh->cn = cn;
+    sh->owner = sl;
+    sh->index = i;
+    uv_timer_init(cfg->loop, &sh->timer);
+    sh->timer.data = sh;
+    cn->open_handles++;
   }
   update_ha_gauge(cn);
   dial(&cn->slots[0]);
@@ -505,8 +736,8 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
 
 static void handle_closed(uv_handle_t *h) {
   wr_connector *cn = h->data;
-  if (--cn->open_handles == 0 && cn->done)
-    cn->done(cn, cn->done_arg);
+  cn->open_handles--;
+  maybe_done(cn);
 }
 
 static void slot_timer_closed(uv_handle_t *h) {
@@ -518,8 +749,8 @@ static void endpoint_closed(wr_quic_endpoint *ep, void *arg) {
   (void)ep;
   wr_connector *cn = arg;
   cn->ep = NULL;
-  if (--cn->open_handles == 0 && cn->done)
-    cn->done(cn, cn->done_arg);
+  cn->open_handles--;
+  maybe_done(cn);
 }
 
 static void close_everything(wr_connector *cn) {
@@ -527,8 +758,17 @@ static void close_everything(wr_connector *cn) {
     return;
   cn->forced = 2;
   uv_timer_stop(&cn->grace);
-  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
-    slot *sl = &cn->slots[i];
+  /* The endpoint closes the QUIC connections below; http2 ones are closed
+   * here (maybe_done waits for their on_closed). */
+  for (unsigned i = 0; i < 2 * cn->cfg.ha_connections; i++) {
+    slot *sl = i < cn->cfg.ha_connections ? &cn->slots[i]
+                                          : &cn->shadows[i - cn->cfg.ha_connections];
+    if (sl->conn && wr_tt_is_h2(sl->conn))
+      sl->conn->ops->close(sl->conn, 0, "connector shutting down");
+  }
+  for (unsigned i = 0; i < 2 * cn->cfg.ha_connections; i++) {
+    slot *sl = i < cn->cfg.ha_connections ? &cn->slots[i]
+                                          : &cn->shadows[i - cn->cfg.ha_connections];
     uv_timer_stop(&sl->timer);
     uv_close((uv_handle_t *)&sl->timer, slot_timer_closed);
   }
@@ -579,6 +819,12 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
       if (send_msg(sl->conn, sl->control, &m) != 0)
         WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
     }
+    /* A QUIC probe is not needed any more; a draining connection is
+     * unregistered already. */
+    slot *sh = &cn->shadows[i];
+    uv_timer_stop(&sh->timer);
+    if (sh->conn && sh->state != SLOT_DRAINING)
+      sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "connector shutting down");
   }
   cn->grace_deadline = wr_now_ns() + cn->cfg.grace_period_ms * WR_NS_PER_MS;
   uv_timer_start(&cn->grace, grace_tick, 0, 100);

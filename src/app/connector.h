@@ -13,6 +13,21 @@
  * its first message is a PING, which the connector answers with PONG and
  * REGISTER.
  *
+ * Protocol (cfg.protocol): quic, http2 (TLS/TCP to the same edge address,
+ * tunnel_h2.h), or auto (the default). With auto each connection slot runs
+ * this small state machine on top of the dial/register cycle above:
+ *
+ *   QUIC --(handshake not done in quic_timeout, or the QUIC dial closes
+ *           before its handshake: UDP looks blocked)--> HTTP2
+ *   HTTP2 --(every quic_probe_interval, jittered: dial a QUIC "probe"
+ *            connection beside the http2 one; it registers)--> QUIC
+ *
+ * The first fallback logs one warning per connector; later slots start on
+ * http2 directly until a probe succeeds. On a switch the slot takes the
+ * probe's connection at once, sends UNREGISTER on the http2 one (the edge
+ * routes no new request to it) and closes it once its streams are done (or
+ * after grace_period). A failed probe is retried after the next interval.
+ *
  * Shutdown is graceful: UNREGISTER on every connection (the edge stops routing
  * new requests to it), then in-flight requests get grace_period to finish,
  * then the connections close. */
@@ -47,7 +62,13 @@ typedef struct wr_connector_config {
   uint64_t idle_timeout_ms; /* QUIC idle timeout; 0: the transport's default */
   const wr_ingress *ingress; /* must outlive the connector */
   wr_metrics *metrics; /* may be NULL */
+  int protocol; /* WR_CONNECTOR_AUTO (0), WR_CONNECTOR_QUIC, WR_CONNECTOR_HTTP2 */
+  uint64_t quic_timeout_ms;        /* auto: QUIC handshake bound; default 5 s */
+  uint64_t quic_probe_interval_ms; /* auto: QUIC probe period on http2; default 60 s */
 } wr_connector_config;
+
+/* Same values as wr_tunnel_protocol (app/tunnel_config.h). */
+enum { WR_CONNECTOR_AUTO = 0, WR_CONNECTOR_QUIC = 1, WR_CONNECTOR_HTTP2 = 2 };
 
 typedef struct wr_connector wr_connector;
 

@@ -595,11 +595,22 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
     goto fail_handles;
   }
   e->ep_closed = 0;
-  if (cfg->listen_h2) {
-    wr_tt_h2_config hc = {0};
-    rc = wr_tt_h2_listen(&e->h2, loop, cfg->listen_h2, cfg->tls, &hc, &edge_events, e);
+  const struct sockaddr *h2addr = cfg->listen_h2;
+  struct sockaddr_storage twin = {0};
+  if (!h2addr && cfg->listen_h2_twin) {
+    /* The bound address, so port 0 gives one port for both transports. */
+    rc = wr_quic_endpoint_local_addr(e->ep, &twin);
     if (rc != 0) {
-      format_sockaddr(cfg->listen_h2, abuf, sizeof abuf);
+      snprintf(err, errlen, "cannot read the QUIC endpoint's address: %s", wr_strerror(rc));
+      goto fail_handles;
+    }
+    h2addr = (const struct sockaddr *)&twin;
+  }
+  if (h2addr) {
+    wr_tt_h2_config hc = {0};
+    rc = wr_tt_h2_listen(&e->h2, loop, h2addr, cfg->tls, &hc, &edge_events, e);
+    if (rc != 0) {
+      format_sockaddr(h2addr, abuf, sizeof abuf);
       snprintf(err, errlen, "cannot listen for connectors on %s (TCP, HTTP/2): %s", abuf,
                rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
                                : wr_strerror(rc));

@@ -49,6 +49,9 @@ typedef struct wr_edge_config {
   /* HTTP/2 over TLS/TCP for connectors on networks that block UDP
    * (transport/tunnel_h2.h); NULL: none. */
   const struct sockaddr *listen_h2;
+  /* With listen_h2 NULL: listen for HTTP/2 on TCP at the address and port the
+   * QUIC endpoint bound (its "TCP twin"; `warren edge`'s default). */
+  int listen_h2_twin;
   const struct sockaddr *http;    /* public HTTP/1.1; required */
   const struct sockaddr *https;   /* public HTTP/1.1 over TLS (the same certificate); or NULL */
   const struct sockaddr *metrics; /* /metrics and /ready; NULL: none */

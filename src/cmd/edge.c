@@ -35,8 +35,10 @@ static void usage(void) {
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
       "  --listen ADDR:PORT     UDP address for connectors (QUIC, ALPN warren-tunnel/1)\n"
       "  --listen-http2 ADDR:PORT  TCP address for connectors on networks that block UDP\n"
-      "                         (HTTP/2 over TLS, ALPN warren-tunnel-h2/1; may be the same\n"
-      "                         ADDR:PORT as --listen)\n"
+      "                         (HTTP/2 over TLS, ALPN warren-tunnel-h2/1). Default: TCP\n"
+      "                         at --listen's address and port (the connector's\n"
+      "                         --protocol auto falls back there)\n"
+      "  --no-http2-listener    serve connectors over QUIC only (no TCP listener)\n"
       "  --http ADDR:PORT       TCP address for users' HTTP/1.1\n"
       "  --https ADDR:PORT      TCP address for users' HTTP/1.1 over TLS (the edge's\n"
       "                         certificate; it must name the users' hostnames)\n"
@@ -190,16 +192,19 @@ int wr_cmd_edge(int argc, char **argv) {
       {"idle-timeout", required_argument, NULL, 'I'},
       {"max-connections", required_argument, NULL, 'M'},
       {"config", required_argument, NULL, 'C'},
+      {"no-http2-listener", no_argument, NULL, 'N'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   opts o = {0};
+  int no_http2 = 0;
   const char *config = NULL;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", longopts)) != -1) {
     switch (c) {
     case 'l': o.listen = optarg; break;
     case '2': o.listen_h2 = optarg; break;
+    case 'N': no_http2 = 1; break;
     case 'H': o.http = optarg; break;
     case 'S': o.https = optarg; break;
     case 't': o.tunnels = optarg; break;
@@ -245,6 +250,8 @@ int wr_cmd_edge(int argc, char **argv) {
   wr_udp_addr https;
   if (o.https)
     https = parse_addr("--https", o.https);
+  if (no_http2 && o.listen_h2)
+    wr_cli_usage_error(CMD, "give --listen-http2 or --no-http2-listener, not both.");
   wr_udp_addr listen_h2;
   if (o.listen_h2)
     listen_h2 = parse_addr("--listen-http2", o.listen_h2);
@@ -253,7 +260,8 @@ int wr_cmd_edge(int argc, char **argv) {
     metrics = parse_addr("--metrics", o.metrics);
   wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_h2 ? &listen_h2.sa : NULL,
                         .http = &http.sa, .https = o.https ? &https.sa : NULL,
-                        .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location};
+                        .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location,
+                        .listen_h2_twin = !no_http2};
   if (o.grace)
     cfg.grace_ms = parse_ms("--grace-period", o.grace);
   if (o.header_timeout)
@@ -348,7 +356,7 @@ int wr_cmd_edge(int argc, char **argv) {
     tmp.len = sizeof ss;
     wr_udp_addr_format(&tmp, hsa, sizeof hsa);
   }
-  if (o.listen_h2 && wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
+  if (wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
     wr_udp_addr_format(&tmp, h2a, sizeof h2a);

@@ -43,7 +43,14 @@ static const char USAGE[] =
     "  --ha-connections N        connections to keep (default 4)\n"
     "  --grace-period DURATION   time in-flight requests get on shutdown (default 30s)\n"
     "  --metrics ADDR:PORT       serve /metrics, /ready and /healthcheck there\n"
-    "  --protocol quic           the transport (auto and http2 are not available yet)\n"
+    "  --protocol PROTO          auto (default), quic or http2. auto starts each\n"
+    "                            connection over QUIC, falls back to http2 (TLS/TCP to\n"
+    "                            the same edge address) when UDP looks blocked, and\n"
+    "                            returns to QUIC once a probe gets through\n"
+    "  --quic-probe-interval DUR with auto: how often a connection on http2 tries QUIC\n"
+    "                            again (default 60s, with jitter)\n"
+    "  --quic-timeout DUR        with auto: a QUIC handshake not done within this falls\n"
+    "                            back to http2 (default 5s)\n"
     "\n"
     "Example:\n"
     "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
@@ -116,7 +123,7 @@ static int resolve_edge(const char *hp, char *out, size_t cap) {
 
 enum {
   OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
-  OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL,
+  OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT,
 };
 
 int wr_cmd_tunnel_run(int argc, char **argv) {
@@ -133,6 +140,8 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       {"grace-period", required_argument, NULL, OPT_GRACE},
       {"metrics", required_argument, NULL, OPT_METRICS},
       {"protocol", required_argument, NULL, OPT_PROTOCOL},
+      {"quic-probe-interval", required_argument, NULL, OPT_PROBE},
+      {"quic-timeout", required_argument, NULL, OPT_QUIC_TIMEOUT},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0},
   };
@@ -143,6 +152,8 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   size_t nflag_edges = 0;
   long ha = -1;
   uint64_t grace_ns = 0;
+  uint64_t probe_ns = 0, quic_timeout_ns = 0;
+  int protocol = -1; /* not given: the config file's, else auto */
   int c;
   optind = 1;
   while ((c = wr_cli_getopt(cmd, argc, argv, "h", opts)) != -1) {
@@ -171,11 +182,24 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       break;
     case OPT_METRICS: metrics_addr = optarg; break;
     case OPT_PROTOCOL:
-      if (strcmp(optarg, "quic") != 0) {
-        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "http2") != 0)
-          wr_cli_usage_error(cmd, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
-        wr_cli_usage_error(cmd, "--protocol %s is not available yet; use quic.", optarg);
-      }
+      if (strcmp(optarg, "auto") == 0)
+        protocol = WR_PROTOCOL_AUTO;
+      else if (strcmp(optarg, "quic") == 0)
+        protocol = WR_PROTOCOL_QUIC;
+      else if (strcmp(optarg, "http2") == 0)
+        protocol = WR_PROTOCOL_HTTP2;
+      else
+        wr_cli_usage_error(cmd, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
+      break;
+    case OPT_PROBE:
+      if (wr_duration_parse(optarg, &probe_ns) != 0 || probe_ns < WR_NS_PER_MS)
+        wr_cli_usage_error(cmd, "--quic-probe-interval takes a duration such as 60s, not \"%s\".",
+                           optarg);
+      break;
+    case OPT_QUIC_TIMEOUT:
+      if (wr_duration_parse(optarg, &quic_timeout_ns) != 0 || quic_timeout_ns < WR_NS_PER_MS)
+        wr_cli_usage_error(cmd, "--quic-timeout takes a duration such as 5s, not \"%s\".",
+                           optarg);
       break;
     }
   }
@@ -298,6 +322,9 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   cc.grace_period_ms = grace_ns / WR_NS_PER_MS;
   cc.ingress = &tc.ingress;
   cc.metrics = metrics;
+  cc.protocol = protocol >= 0 ? protocol : (int)tc.protocol;
+  cc.quic_probe_interval_ms = probe_ns / WR_NS_PER_MS;
+  cc.quic_timeout_ms = quic_timeout_ns / WR_NS_PER_MS;
   if (metrics_addr) {
     wr_udp_addr ma;
     if (wr_udp_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {

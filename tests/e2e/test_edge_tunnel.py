@@ -17,12 +17,15 @@ from conftest import Origin, curl
 from edgeenv import Connector, Edge, create_tunnel, fetch
 
 class Env:
-    def __init__(self, tmp, ha=2):
+    """protocol: the connector's --protocol (the suite runs over both)."""
+    def __init__(self, tmp, ha=2, protocol="quic"):
+        self.protocol = protocol
         self.tunnels, self.cred = create_tunnel(tmp, "web", "app.example.com")
         self.origin = Origin()
         self.edge = Edge(tmp, self.tunnels, "--grace-period", "10s")
-        self.conn = Connector(self.edge, self.cred, self.origin.url, ha=ha)
-        self.edge.wait_for(r"INF Registered tunnel connection tunnel=web .*protocol=quic",
+        self.conn = Connector(self.edge, self.cred, self.origin.url, ha=ha,
+                              extra=["--protocol", protocol])
+        self.edge.wait_for(r"INF Registered tunnel connection tunnel=web .*protocol=" + protocol,
                            count=ha)
 
     def args(self, path):
@@ -35,9 +38,9 @@ class Env:
         self.origin.stop()
 
 
-@pytest.fixture
-def env(tmp_path):
-    e = Env(tmp_path)
+@pytest.fixture(params=["quic", "http2"])
+def env(tmp_path, request):
+    e = Env(tmp_path, protocol=request.param)
     yield e
     e.close()
 
@@ -56,7 +59,8 @@ def test_registration_log_and_ready(env):
     assert status == 200 and json.loads(body) == {"status": 200, "readyConnections": 2}
     status, body = fetch(env.edge.murl("/metrics"))
     assert env.edge.metric(body.decode(),
-                           'warren_edge_tunnel_connections{tunnel="web",protocol="quic"}') == 2
+                           'warren_edge_tunnel_connections{tunnel="web",protocol="%s"}'
+                           % env.protocol) == 2
 
 
 def test_get_small_and_large(env):
@@ -185,7 +189,7 @@ def test_wrong_secret_refused(env, tmp_path):
     cred["TunnelSecret"] = base64.b64encode(os.urandom(32)).decode()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(cred))
-    c = Connector(env.edge, bad, env.origin.url, ha=1)
+    c = Connector(env.edge, bad, env.origin.url, ha=1, extra=["--protocol", env.protocol])
     try:
         env.edge.wait_for(r"WRN Refused tunnel connection tunnel=web connIndex=0 .*"
                           r"reason=\"unauthorized")
@@ -201,7 +205,8 @@ def test_wrong_secret_refused(env, tmp_path):
 def test_unknown_tunnel_refused(env, tmp_path):
     _, other_cred = create_tunnel(tmp_path, "other", "other.example.com",
                                   tunnels=tmp_path / "elsewhere.yml")
-    c = Connector(env.edge, other_cred, env.origin.url, ha=1, name="other")
+    c = Connector(env.edge, other_cred, env.origin.url, ha=1, name="other",
+                  extra=["--protocol", env.protocol])
     try:
         env.edge.wait_for(r"WRN Refused tunnel connection tunnel=[0-9a-f-]{36} .*"
                           r"reason=\"unknown tunnel\"")
