@@ -529,7 +529,9 @@ static void shadow_closed(slot *sh, int before, int err, const char *reason) {
             sh->conn_id);
   else
     WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sh->index,
-            reason && *reason ? reason : wr_strerror(err));
+            err == 0 && before == SLOT_DIALING ? "no QUIC handshake in time"
+            : reason && *reason                ? reason
+                                               : wr_strerror(err));
   schedule_probe(sh->owner);
 }
 
@@ -559,8 +561,12 @@ static void on_closed(wr_tt_conn *c, int err, const char *reason) {
   } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
              before == SLOT_DIALING && err != WR_ERR_DENIED) {
     /* No QUIC handshake: UDP to the edge looks blocked. */
-    const char *why = reason && *reason ? reason : err ? wr_strerror(err)
-                                                       : "QUIC handshake timed out";
+    char why[96];
+    if (err == 0) /* closed by on_timer */
+      snprintf(why, sizeof why, "no QUIC handshake within %llums",
+               (unsigned long long)cn->cfg.quic_timeout_ms);
+    else
+      snprintf(why, sizeof why, "%s", reason && *reason ? reason : wr_strerror(err));
     if (!cn->warned_udp) {
       cn->warned_udp = 1;
       WR_WARN("Unable to connect over QUIC: UDP to the edge looks blocked; falling back to http2",
