@@ -585,6 +585,11 @@ static void on_closed(wr_tt_conn *c, int err, const char *reason) {
       WR_ERROR("Unable to establish connection with the edge",
                "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge),
                reason && *reason ? reason : wr_strerror(err));
+    /* http2 cannot connect either: the edge looks down rather than UDP
+     * blocked, so the next attempt tries QUIC again. */
+    if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_HTTP2 &&
+        before == SLOT_DIALING)
+      cn->auto_proto = WR_CONNECTOR_QUIC;
     wr_backoff_connected_for(&sl->backoff, up);
     schedule_reconnect(sl, !was_registered);
     if (sl->index == 0)

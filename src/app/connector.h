@@ -23,7 +23,8 @@
  *            connection beside the http2 one; it registers)--> QUIC
  *
  * The first fallback logs one warning per connector; later slots start on
- * http2 directly until a probe succeeds. On a switch the slot takes the
+ * http2 directly until a probe succeeds (or an http2 dial fails too: then
+ * the edge looks down rather than UDP blocked, and the next try is QUIC). On a switch the slot takes the
  * probe's connection at once, sends UNREGISTER on the http2 one (the edge
  * routes no new request to it) and closes it once its streams are done (or
  * after grace_period). A failed probe is retried after the next interval.
