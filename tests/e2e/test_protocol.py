@@ -3,6 +3,7 @@ nftables rule (added and removed by the test, matching only this edge's
 port), the connector falls back to http2 and serves; once the rule is gone a
 QUIC probe gets through and every connection returns to QUIC on its own."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -41,7 +42,9 @@ def test_auto_falls_back_to_http2_and_returns_to_quic(tmp_path):
             str(edge.quic_port), "drop")
         conn = Connector(edge, cred, origin.url, ha=2,
                          extra=["--protocol", "auto", "--quic-timeout", "1s",
-                                "--quic-probe-interval", "2s"])
+                                "--quic-probe-interval", "2s", "--metrics", "127.0.0.1:0"])
+        mport = re.search(r"Starting metrics server addr=127\.0\.0\.1:(\d+)",
+                          conn.wait_for(r"Starting metrics server")[0]).group(1)
         conn.wait_for(r"WRN Unable to connect over QUIC: UDP to the edge looks blocked; "
                       r"falling back to http2 connIndex=0", timeout=20)
         conn.wait_for(r"INF Registered tunnel connection .*protocol=http2", count=2, timeout=30)
@@ -56,6 +59,10 @@ def test_auto_falls_back_to_http2_and_returns_to_quic(tmp_path):
         status, body = fetch(edge.murl("/metrics"))
         assert edge.metric(body.decode(),
                            'warren_edge_tunnel_connections{tunnel="web",protocol="http2"}') == 2
+        ctext = curl("-f", f"http://127.0.0.1:{mport}/metrics").stdout.decode()
+        assert "warren_tunnel_ha_connections 2" in ctext
+        assert 'warren_tunnel_connections{protocol="http2"} 2' in ctext
+        assert 'warren_tunnel_connections{protocol="quic"} 0' in ctext
 
         nft("delete", "table", "inet", table)
         added = False
@@ -75,6 +82,9 @@ def test_auto_falls_back_to_http2_and_returns_to_quic(tmp_path):
         assert (q, h2) == (2, 0)
         for _ in range(20):
             assert curl(*args).stdout == b"Hello from the origin\n"
+        ctext = curl("-f", f"http://127.0.0.1:{mport}/metrics").stdout.decode()
+        assert 'warren_tunnel_connections{protocol="quic"} 2' in ctext
+        assert 'warren_tunnel_connections{protocol="http2"} 0' in ctext
     finally:
         if added:
             subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
@@ -103,3 +113,39 @@ def test_no_http2_listener(tmp_path):
                 c.stop()
         edge.stop()
         origin.stop()
+
+
+def test_protocol_from_config_file_and_flag_override(tmp_path):
+    """config.yml's `protocol: http2` is used; --protocol quic overrides it."""
+    tunnels, cred = create_tunnel(tmp_path, "web", "app.example.com")
+    origin = Origin()
+    edge = Edge(tmp_path, tunnels)
+    cfg = tmp_path / "config.yml"
+    cfg.write_text("protocol: http2\n")
+    c1 = c2 = None
+    try:
+        c1 = Connector(edge, cred, origin.url, ha=1, extra=["--config", str(cfg)])
+        c1.wait_for(r"INF Starting tunnel .*protocol=http2")
+        c1.wait_for(r"INF Registered tunnel connection connIndex=0 .*protocol=http2")
+        c1.stop()
+        c2 = Connector(edge, cred, origin.url, ha=1,
+                       extra=["--config", str(cfg), "--protocol", "quic"])
+        c2.wait_for(r"INF Registered tunnel connection connIndex=0 .*protocol=quic")
+    finally:
+        for c in (c1, c2):
+            if c:
+                c.stop()
+        edge.stop()
+        origin.stop()
+
+
+def test_bad_protocol_flags_are_usage_errors(tmp_path):
+    from conftest import run_warren
+    r = run_warren("tunnel", "--protocol", "udp", "run")
+    assert r.returncode == 2 and "--protocol takes auto, quic or http2" in r.stderr
+    r = run_warren("tunnel", "--quic-probe-interval", "soon", "run")
+    assert r.returncode == 2 and "--quic-probe-interval takes a duration" in r.stderr
+    r = run_warren("edge", "--listen", "127.0.0.1:0", "--listen-http2", "127.0.0.1:0",
+                   "--no-http2-listener", "--http", "127.0.0.1:0", "--tunnels", "x.yml",
+                   "--self-signed", str(tmp_path))
+    assert r.returncode == 2 and "not both" in r.stderr
