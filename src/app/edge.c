@@ -309,7 +309,9 @@ static void ev_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
   (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
 }
 
-static int is_preq(void *u) { return u && *(uint32_t *)u == PREQ_MAGIC; }
+static int is_preq(void *u) {
+  return u && (*(uint32_t *)u == PREQ_MAGIC || *(uint32_t *)u == H2REQ_MAGIC);
+}
 
 static void ev_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, size_t len,
                            int fin) {

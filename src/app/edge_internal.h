@@ -10,6 +10,7 @@
 #include "app/routes.h"
 #include "base/buf.h"
 #include "base/metrics.h"
+#include "proto/http1.h"
 #include "proto/tunnel.h"
 #include "transport/quic.h"
 #include "transport/tunnel_conn.h"
@@ -22,6 +23,7 @@
 #define EDGE_MAGIC 0x65646765u  /* "edge" */
 #define ECONN_MAGIC 0x65636f6eu /* "econ" */
 #define PREQ_MAGIC 0x70726571u  /* "preq" */
+#define H2REQ_MAGIC 0x68327271u /* "h2rq": an HTTP/2 request (edge_h2.c) */
 
 typedef struct edge_secret {
   wr_route_tunnel *t;
@@ -31,6 +33,8 @@ typedef struct edge_secret {
 
 typedef struct econn econn;
 typedef struct pconn pconn;
+typedef struct edge_h2 edge_h2;
+struct wr_tls_tcp;
 
 enum { EDGE_RUNNING = 0, EDGE_DRAINING, EDGE_CLOSING };
 
@@ -110,5 +114,45 @@ void wr_edge_public_stream_close(void *preq, int has_code, uint64_t code);
 void wr_edge_public_sweep(wr_edge *e, uint64_t now_ns);
 /* Shutdown: stop accepting; close idle connections (and all with force). */
 void wr_edge_public_stop(wr_edge *e, int force);
+
+/* Shared by the HTTP/1.1 and HTTP/2 sides (edge_public.c). */
+/* Encodes the REQUEST message for h (method, target, host = authority,
+ * headers; hop-by-hop ones dropped, X-Forwarded-For/-Proto and Forwarded
+ * added for ip) onto out. Returns 0 or the encoder's error (WR_ERR_LIMIT...). */
+WR_MUST_CHECK int wr_edge_build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *h,
+                                        const char *ip, int websocket, int https);
+/* Picks a connection of t (not avoid), opens a request stream with user
+ * pointer user; *pec and *ps are set. 0, or WR_ERR_NOTFOUND when the tunnel
+ * has no connection that takes a stream. */
+WR_MUST_CHECK int wr_edge_pick_and_open(wr_route_tunnel *t, const void *avoid, void *user,
+                                        econn **pec, wr_tt_stream **ps);
+/* The user-facing status, title and sentence for a STREAM_ERROR code. */
+void wr_edge_stream_error_status(uint64_t code, int *status, const char **title,
+                                 const char **detail);
+/* The edge's own HTML page into buf; returns its length (0 when cap is too small). */
+int wr_edge_local_page(char *buf, size_t cap, int status, const char *title, const char *detail);
+/* 1 when a response header must not be passed on to the user (hop-by-hop). */
+int wr_edge_response_hop_by_hop(wr_h1_slice name);
+
+/* edge_h2.c: HTTP/2 users on the HTTPS port (ALPN "h2"). */
+/* Starts a server session on t (connected, ALPN h2) for the user at ip
+ * (copied). 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_edge_h2_new(edge_h2 **ph, wr_edge *e, struct wr_tls_tcp *t, const char *ip);
+/* Decrypted bytes from the user. May close the connection (wr_tls_tcp_close). */
+void wr_edge_h2_recv(edge_h2 *h, const uint8_t *data, size_t len);
+/* The TLS queue drained: send what waits. */
+void wr_edge_h2_writable(edge_h2 *h);
+/* Graceful shutdown: GOAWAY, no new streams. Returns 1 when no stream is left
+ * (the caller closes the connection), else 0 (it closes itself later). */
+int wr_edge_h2_drain(edge_h2 *h);
+/* 1 when the session has had no stream for idle_ns. */
+int wr_edge_h2_idle(edge_h2 *h, uint64_t now_ns, uint64_t idle_ns);
+/* The TLS connection is gone: aborts every tunnel stream and frees h. */
+void wr_edge_h2_free(edge_h2 *h);
+/* Request stream events for H2REQ_MAGIC users. */
+void wr_edge_h2_stream_data(void *r, const uint8_t *data, size_t len, int fin);
+void wr_edge_h2_stream_writable(void *r);
+void wr_edge_h2_stream_reset(void *r, uint64_t code);
+void wr_edge_h2_stream_close(void *r, int has_code, uint64_t code);
 
 #endif

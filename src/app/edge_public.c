@@ -47,6 +47,7 @@ struct pconn {
   pconn *prev, *next;
   uv_tcp_t tcp;
   wr_tls_tcp *tls; /* HTTPS users: the TLS connection instead of tcp */
+  edge_h2 *h2;     /* HTTPS users who chose HTTP/2 (edge_h2.c) */
   wr_h1_parser p;
   char ip[64];
   uint8_t rbuf[RBUF_SIZE];
@@ -210,18 +211,22 @@ static int tcp_write(pconn *pc, const void *a, size_t alen) {
   return tcp_write3(pc, a, alen, NULL, 0, NULL, 0);
 }
 
+int wr_edge_local_page(char *buf, size_t cap, int status, const char *title,
+                       const char *detail) {
+  int n = snprintf(buf, cap,
+                   "<!doctype html>\n<html><head><title>%d %s</title></head>\n"
+                   "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><p>warren edge</p></body></html>\n",
+                   status, title, status, title, detail);
+  return n < 0 || (size_t)n >= cap ? 0 : n;
+}
+
 /* The edge's own answer: a short HTML page. close: Connection: close and the
  * connection ends after it. */
 static void respond_local(pconn *pc, int status, const char *title, const char *detail,
                           int close) {
   wr_edge *e = pc->e;
   char body[1024];
-  int blen = snprintf(body, sizeof body,
-                      "<!doctype html>\n<html><head><title>%d %s</title></head>\n"
-                      "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><p>warren edge</p></body></html>\n",
-                      status, title, status, title, detail);
-  if (blen < 0 || (size_t)blen >= sizeof body)
-    blen = 0;
+  int blen = wr_edge_local_page(body, sizeof body, status, title, detail);
   if (e->state != EDGE_RUNNING)
     close = 1;
   char head[512];
@@ -303,9 +308,8 @@ static int in_connection(const wr_h1_header *conn, wr_h1_slice name) {
   return 0;
 }
 
-/* Builds the REQUEST message for head into r->head. */
-static int build_request(preq *r, const wr_h1_head *h, const char *ip, int websocket,
-                         int https) {
+int wr_edge_build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *h,
+                          const char *ip, int websocket, int https) {
   const char *proto = https ? "https" : "http";
   wr_h1_header fwd[MAX_FWD_HEADERS];
   size_t n = 0;
@@ -332,27 +336,26 @@ static int build_request(preq *r, const wr_h1_head *h, const char *ip, int webso
                       v6 ? "]\"" : "", proto);
   fwd[n++] = (wr_h1_header){{"Forwarded", 9}, {fwdv, (size_t)flen}};
   wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
-  m.u.request.kind = (uint64_t)r->kind;
-  m.u.request.flags = (r->has_body ? WR_TUNNEL_F_BODY : 0) | (https ? WR_TUNNEL_F_TLS : 0);
+  m.u.request.kind = (uint64_t)kind;
+  m.u.request.flags = (has_body ? WR_TUNNEL_F_BODY : 0) | (https ? WR_TUNNEL_F_TLS : 0);
   m.u.request.dest = h->host;
   m.u.request.method = h->method;
   m.u.request.path = h->target;
   m.u.request.headers = fwd;
   m.u.request.nheaders = n;
-  return wr_tunnel_encode(&r->head, &m);
+  return wr_tunnel_encode(out, &m);
 }
 
-/* Picks a connection of r->t (not avoid) and opens the stream. 0, or
- * WR_ERR_NOTFOUND when the tunnel has no usable connection. */
-static int open_on_tunnel(preq *r, const void *avoid) {
+int wr_edge_pick_and_open(wr_route_tunnel *t, const void *avoid, void *user, econn **pec,
+                          wr_tt_stream **ps) {
   for (int tries = 0; tries < 4; tries++) {
-    wr_route_conn *rc = wr_routes_pick(r->t, avoid);
+    wr_route_conn *rc = wr_routes_pick(t, avoid);
     if (!rc)
       return WR_ERR_NOTFOUND;
     econn *ec = rc->conn;
-    int err = wr_edge_open_stream(ec, r, &r->s);
+    int err = wr_edge_open_stream(ec, user, ps);
     if (err == 0) {
-      r->ec = ec;
+      *pec = ec;
       return 0;
     }
     WR_DEBUG("Cannot open a request stream", "connection=%s error=\"%s\"", ec->conn_id,
@@ -360,6 +363,11 @@ static int open_on_tunnel(preq *r, const void *avoid) {
     avoid = ec;
   }
   return WR_ERR_NOTFOUND;
+}
+
+/* Picks a connection of r->t (not avoid) and opens the stream. */
+static int open_on_tunnel(preq *r, const void *avoid) {
+  return wr_edge_pick_and_open(r->t, avoid, r, &r->ec, &r->s);
 }
 
 /* Answers r locally. With close the connection ends after the answer (the
@@ -421,7 +429,8 @@ static void start_request(pconn *pc, const wr_h1_head *h) {
     websocket = up && up->value.len >= 9 && strncasecmp(up->value.p, "websocket", 9) == 0;
   }
   r->kind = websocket ? WR_TUNNEL_KIND_WEBSOCKET : WR_TUNNEL_KIND_HTTP;
-  if (build_request(r, h, pc->ip, websocket, pc->tls != NULL) != 0) {
+  if (wr_edge_build_request(&r->head, r->kind, r->has_body, h, pc->ip, websocket,
+                            pc->tls != NULL) != 0) {
     WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"", host, pc->ip,
             "cannot be carried through the tunnel (field too long or invalid)");
     wr_edge_count_error(e, "request_encode");
@@ -510,6 +519,13 @@ static void preq_detach(preq *r, uint64_t abort_code) {
   }
 }
 
+int wr_edge_response_hop_by_hop(wr_h1_slice name) {
+  return wr_h1_slice_eq_ci(name, "connection") || wr_h1_slice_eq_ci(name, "keep-alive") ||
+         wr_h1_slice_eq_ci(name, "transfer-encoding") || wr_h1_slice_eq_ci(name, "te") ||
+         wr_h1_slice_eq_ci(name, "trailer") || wr_h1_slice_eq_ci(name, "proxy-connection") ||
+         wr_h1_slice_eq_ci(name, "upgrade");
+}
+
 static void write_response_head(preq *r, const wr_tunnel_response *resp) {
   pconn *pc = r->pc;
   wr_edge *e = pc->e;
@@ -523,10 +539,7 @@ static void write_response_head(preq *r, const wr_tunnel_response *resp) {
     if (upgrade && (wr_h1_slice_eq_ci(name, "upgrade") || wr_h1_slice_eq_ci(name, "connection"))) {
       continue; /* written below */
     }
-    if (wr_h1_slice_eq_ci(name, "connection") || wr_h1_slice_eq_ci(name, "keep-alive") ||
-        wr_h1_slice_eq_ci(name, "transfer-encoding") || wr_h1_slice_eq_ci(name, "te") ||
-        wr_h1_slice_eq_ci(name, "trailer") || wr_h1_slice_eq_ci(name, "proxy-connection") ||
-        wr_h1_slice_eq_ci(name, "upgrade"))
+    if (wr_edge_response_hop_by_hop(name))
       continue;
     if (wr_h1_slice_eq_ci(name, "content-length")) {
       if (cl && !(cl->value.len == resp->headers[i].value.len &&
@@ -614,7 +627,8 @@ static void write_response_head(preq *r, const wr_tunnel_response *resp) {
   }
 }
 
-static void stream_error_response(preq *r, const wr_tunnel_error *err) {
+void wr_edge_stream_error_status(uint64_t code, int *pstatus, const char **ptitle,
+                                 const char **pdetail) {
   static const struct {
     uint64_t code;
     int status;
@@ -630,11 +644,20 @@ static void stream_error_response(preq *r, const wr_tunnel_error *err) {
   int status = 502;
   const char *title = "Bad Gateway", *detail = "The tunnel could not serve this request.";
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-    if (map[i].code == err->code) {
+    if (map[i].code == code) {
       status = map[i].status;
       title = map[i].title;
       detail = map[i].detail;
     }
+  *pstatus = status;
+  *ptitle = title;
+  *pdetail = detail;
+}
+
+static void stream_error_response(preq *r, const wr_tunnel_error *err) {
+  int status;
+  const char *title, *detail;
+  wr_edge_stream_error_status(err->code, &status, &title, &detail);
   WR_WARN("Request failed in the tunnel", "tunnel=%s status=%d code=%llu reason=\"%.*s\"",
           r->t->name, status, (unsigned long long)err->code, (int)err->reason.len,
           err->reason.p ? err->reason.p : "");
@@ -676,6 +699,10 @@ static void body_out(preq *r, const uint8_t *data, size_t len) {
 }
 
 void wr_edge_public_stream_data(void *u, const uint8_t *data, size_t len, int fin) {
+  if (*(uint32_t *)u == H2REQ_MAGIC) {
+    wr_edge_h2_stream_data(u, data, len, fin);
+    return;
+  }
   preq *r = u;
   size_t total = len;
   if (!r->pc || r->resp_done) {
@@ -781,6 +808,10 @@ void wr_edge_public_stream_data(void *u, const uint8_t *data, size_t len, int fi
 }
 
 void wr_edge_public_stream_writable(void *u) {
+  if (*(uint32_t *)u == H2REQ_MAGIC) {
+    wr_edge_h2_stream_writable(u);
+    return;
+  }
   preq *r = u;
   if (!r->pc)
     return;
@@ -789,12 +820,20 @@ void wr_edge_public_stream_writable(void *u) {
 }
 
 void wr_edge_public_stream_reset(void *u, uint64_t code) {
+  if (*(uint32_t *)u == H2REQ_MAGIC) {
+    wr_edge_h2_stream_reset(u, code);
+    return;
+  }
   preq *r = u;
   WR_DEBUG("Connector reset a request stream", "code=%llu", (unsigned long long)code);
   (void)r;
 }
 
 void wr_edge_public_stream_close(void *u, int has_code, uint64_t code) {
+  if (*(uint32_t *)u == H2REQ_MAGIC) {
+    wr_edge_h2_stream_close(u, has_code, code);
+    return;
+  }
   preq *r = u;
   r->s = NULL;
   pconn *pc = r->pc;
@@ -1118,7 +1157,15 @@ static void tls_on_connected(wr_tls_tcp *t) {
   pconn *pc = wr_tls_tcp_get_user_data(t);
   if (pc && !pc->closing) {
     pc->head_since_ns = wr_now_ns();
-    WR_DEBUG("HTTPS user connected", "client=%s sni=%s", pc->ip, wr_tls_tcp_server_name(t));
+    WR_DEBUG("HTTPS user connected", "client=%s sni=%s alpn=%s", pc->ip,
+             wr_tls_tcp_server_name(t), wr_tls_tcp_alpn(t));
+    if (strcmp(wr_tls_tcp_alpn(t), "h2") == 0) {
+      pc->head_since_ns = 0;
+      if (wr_edge_h2_new(&pc->h2, pc->e, t, pc->ip) != 0) {
+        WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"out of memory\"", pc->ip);
+        pc_close(pc);
+      }
+    }
   }
 }
 
@@ -1126,6 +1173,10 @@ static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
   pconn *pc = wr_tls_tcp_get_user_data(t);
   if (!pc || pc->closing)
     return;
+  if (pc->h2) {
+    wr_edge_h2_recv(pc->h2, data, len);
+    return;
+  }
   if (pc->rpos == pc->rlen)
     pc->rpos = pc->rlen = 0;
   if (pc->rlen + len > RBUF_SIZE && pc->rpos) {
@@ -1147,7 +1198,9 @@ static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
 
 static void tls_on_eof(wr_tls_tcp *t) {
   pconn *pc = wr_tls_tcp_get_user_data(t);
-  if (pc && !pc->closing)
+  if (pc && !pc->closing && pc->h2)
+    pc_close(pc); /* an HTTP/2 client that stops sending is done */
+  else if (pc && !pc->closing)
     user_eof(pc);
 }
 
@@ -1155,6 +1208,10 @@ static void tls_on_writable(wr_tls_tcp *t) {
   pconn *pc = wr_tls_tcp_get_user_data(t);
   if (!pc || pc->closing)
     return;
+  if (pc->h2) {
+    wr_edge_h2_writable(pc->h2);
+    return;
+  }
   flush_out(pc);
   if (pc->req)
     give_credit(pc->req);
@@ -1170,6 +1227,9 @@ static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
              reason ? reason : wr_strerror(err));
   if (!pc->closing && pc->req)
     preq_detach(pc->req, WR_TUNNEL_RESET_CLIENT_FAILED);
+  if (pc->h2)
+    wr_edge_h2_free(pc->h2);
+  pc->h2 = NULL;
   pc->closing = 1;
   pc->tls = NULL;
   pc_free(pc);
@@ -1194,7 +1254,10 @@ static void https_closed(wr_tls_tcp_listener *l, void *data) {
 
 int wr_edge_https_start(wr_edge *e, const struct sockaddr *addr, const wr_tls_server *tls,
                         char *err, size_t errlen) {
-  wr_tls_tcp_config tc = {.alpn = "http/1.1", .write_queue_limit = WRITE_QUEUE_CAP,
+  /* h2 first: a client offering both gets HTTP/2; one offering no ALPN at
+   * all gets HTTP/1.1. */
+  wr_tls_tcp_config tc = {.alpn = "h2,http/1.1", .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
+                          .write_queue_limit = WRITE_QUEUE_CAP,
                           .max_connections = e->cfg.max_conns};
   int rc = wr_tls_tcp_listen(&e->https, e->loop, addr, tls, &tc, &tls_callbacks, e);
   if (rc != 0) {
@@ -1256,6 +1319,11 @@ void wr_edge_public_stop(wr_edge *e, int force) {
     uv_close((uv_handle_t *)&e->http, listener_closed);
   for (pconn *pc = e->pconns, *next; pc; pc = next) {
     next = pc->next;
+    if (pc->h2 && !force && !pc->closing) {
+      if (wr_edge_h2_drain(pc->h2) != 0)
+        pc_close(pc);
+      continue;
+    }
     if (force || (!pc->req && pc->nwrites == 0 && pc->obuf.len == 0))
       pc_close(pc);
     else
@@ -1270,6 +1338,13 @@ void wr_edge_public_sweep(wr_edge *e, uint64_t now) {
     next = pc->next;
     if (pc->closing || pc->req || pc->close_after)
       continue;
+    if (pc->h2) {
+      if (wr_edge_h2_idle(pc->h2, now, idle_ns)) {
+        WR_DEBUG("Closed an idle HTTP/2 user connection", "client=%s", pc->ip);
+        pc_close(pc);
+      }
+      continue;
+    }
     int idle = wr_h1_parser_idle(&pc->p) && pc->rpos == pc->rlen && pc->nrequests > 0;
     if (idle && pc->idle_since_ns && now - pc->idle_since_ns >= idle_ns) {
       WR_DEBUG("Closed an idle user connection", "client=%s", pc->ip);
