@@ -173,3 +173,28 @@ def test_h2_slow_reader_bounded_memory(env):
     assert hashlib.sha256((env.tmp / "slow").read_bytes()).hexdigest() == pattern_sha(n)
     print(f"edge RSS before {before} kB, peak {peak} kB during a {n} byte slow download")
     assert (peak - before) * 1024 < n // 4
+
+
+def test_h2_client_vanishes_mid_transfer(env):
+    """A user killed mid-download and mid-upload: the tunnel streams are
+    aborted and the edge goes on serving."""
+    down = subprocess.Popen(["curl", "-sS", "--http2", *env.base(), "--limit-rate", "1M",
+                             "-o", "/dev/null", "https://app.example.com/bytes/100000000"])
+    up = subprocess.Popen(["curl", "-sS", "--http2", *env.base(), "--limit-rate", "1M",
+                           "--data-binary", "@-", "https://app.example.com/sha256"],
+                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    up.stdin.write(os.urandom(2 * 1024 * 1024))
+    time.sleep(1.5)
+    down.kill()
+    up.kill()
+    down.wait()
+    up.wait()
+    env.edge.wait_for(r"tunnel=web|client_aborted|ended a stream", timeout=5)
+    r = env.h2("-w", "\n@@%{http_version} %{http_code}", "https://app.example.com/hello")
+    assert split_w(r.stdout) == (b"Hello from the origin\n", "2 200")
+    status, text = fetch(env.edge.murl("/metrics"))
+    deadline = time.monotonic() + 10
+    while env.edge.metric(text.decode(), "warren_edge_requests_in_flight") != 0:
+        assert time.monotonic() < deadline, "tunnel streams left open"
+        time.sleep(0.2)
+        status, text = fetch(env.edge.murl("/metrics"))
