@@ -284,8 +284,9 @@ def test_https_through_the_tunnel(tmp_path):
         edge.wait_for(r"INF Registered tunnel connection tunnel=web")
         port = int(re.search(r"https=127\.0\.0\.1:(\d+)",
                              edge.wait_for(r"INF Starting edge")[0]).group(1))
-        base = ["--cacert", str(edge.ca), "--connect-to", f"app.example.com:443:127.0.0.1:{port}",
-                "--insecure"]
+        # HTTP/1.1 over TLS here; test_edge_h2.py covers HTTP/2 on the same port
+        base = ["--http1.1", "--cacert", str(edge.ca),
+                "--connect-to", f"app.example.com:443:127.0.0.1:{port}", "--insecure"]
         r = curl(*base, "https://app.example.com/headers")
         seen = {k.lower(): v for k, v in json.loads(r.stdout)["headers"]}
         assert seen["x-forwarded-proto"] == "https"
