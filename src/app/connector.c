@@ -688,7 +688,8 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
 
   /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
    * IPv6 gets an IPv4 one. */
-  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms};
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
+                       .disable_gso = cfg->disable_gso};
   struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
   struct sockaddr_in any4 = {.sin_family = AF_INET};
   int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);

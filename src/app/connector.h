@@ -61,6 +61,7 @@ typedef struct wr_connector_config {
   unsigned ha_connections;  /* default 4 */
   uint64_t grace_period_ms; /* default 30 s */
   uint64_t idle_timeout_ms; /* QUIC idle timeout; 0: the transport's default */
+  int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
   const wr_ingress *ingress; /* must outlive the connector */
   wr_metrics *metrics; /* may be NULL */
   int protocol; /* WR_CONNECTOR_AUTO (0), WR_CONNECTOR_QUIC, WR_CONNECTOR_HTTP2 */

@@ -65,6 +65,7 @@ typedef struct wr_edge_config {
   uint64_t grace_ms;            /* graceful shutdown waits this long for requests */
   uint64_t register_timeout_ms; /* a connector must register within this */
   uint64_t quic_idle_timeout_ms; /* 0: the transport's default */
+  int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
 } wr_edge_config;
 
 typedef struct wr_edge wr_edge;

@@ -54,6 +54,8 @@ static void usage(void) {
       "  --header-timeout DUR   time for a user to send a request head (default 30s)\n"
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
+      "  --no-gso               send one UDP datagram per packet (no GSO); for loss\n"
+      "                         benchmarks, where a firewall would drop whole batches\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
       "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
       "                         self-signed, metrics, location, grace-period,\n"
@@ -74,6 +76,7 @@ static void usage(void) {
 typedef struct opts {
   const char *listen, *listen_h2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
   const char *grace, *header_timeout, *idle_timeout, *max_conns;
+  int no_gso;
 } opts;
 
 /* Fills the options the flags left unset from the YAML file (kept loaded in y). */
@@ -194,6 +197,7 @@ int wr_cmd_edge(int argc, char **argv) {
       {"max-connections", required_argument, NULL, 'M'},
       {"config", required_argument, NULL, 'C'},
       {"no-http2-listener", no_argument, NULL, 'N'},
+      {"no-gso", no_argument, NULL, 'G'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -219,6 +223,7 @@ int wr_cmd_edge(int argc, char **argv) {
     case 'I': o.idle_timeout = optarg; break;
     case 'M': o.max_conns = optarg; break;
     case 'C': config = optarg; break;
+    case 'G': o.no_gso = 1; break;
     case 'h': usage(); return 0;
     }
   }
@@ -262,7 +267,7 @@ int wr_cmd_edge(int argc, char **argv) {
   wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_h2 ? &listen_h2.sa : NULL,
                         .http = &http.sa, .https = o.https ? &https.sa : NULL,
                         .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location,
-                        .listen_h2_twin = !no_http2};
+                        .listen_h2_twin = !no_http2, .disable_gso = o.no_gso};
   if (o.grace)
     cfg.grace_ms = parse_ms("--grace-period", o.grace);
   if (o.header_timeout)
@@ -376,8 +381,8 @@ int wr_cmd_edge(int argc, char **argv) {
   for (size_t i = 0; i < tf.n; i++)
     nhosts += tf.tunnels[i].nhostnames;
   WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
-          "hostnames=%zu fingerprint=%s", o.location ? o.location : "edge", qa, h2a, ha, hsa, ma,
-          tf.n, nhosts, fp);
+          "hostnames=%zu fingerprint=%s gso=%s", o.location ? o.location : "edge", qa, h2a, ha, hsa,
+          ma, tf.n, nhosts, fp, o.no_gso ? "off" : "on");
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
   the_edge = NULL;

@@ -418,7 +418,7 @@ static const struct {
 
 /* 1 when the line's subcommand is `run`: the first word that is neither a
  * flag nor a flag's value. Every tunnel flag takes a value unless it is
- * written --flag=value or is --help. */
+ * written --flag=value or is --help or --no-gso (run's only switch). */
 static int is_run(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -426,7 +426,8 @@ static int is_run(int argc, char **argv) {
       return strcmp(a, "run") == 0;
     if (strcmp(a, "--") == 0)
       return i + 1 < argc && strcmp(argv[i + 1], "run") == 0;
-    if (!strchr(a, '=') && strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0)
+    if (!strchr(a, '=') && strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0 &&
+        strcmp(a, "--no-gso") != 0)
       i++;
   }
   return 0;

@@ -51,6 +51,8 @@ static const char USAGE[] =
     "                            again (default 60s, with jitter)\n"
     "  --quic-timeout DUR        with auto: a QUIC handshake not done within this falls\n"
     "                            back to http2 (default 5s)\n"
+    "  --no-gso                  send one UDP datagram per packet (no GSO); for loss\n"
+    "                            benchmarks, where a firewall would drop whole batches\n"
     "\n"
     "Example:\n"
     "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
@@ -123,7 +125,7 @@ static int resolve_edge(const char *hp, char *out, size_t cap) {
 
 enum {
   OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
-  OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT,
+  OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT, OPT_NO_GSO,
 };
 
 int wr_cmd_tunnel_run(int argc, char **argv) {
@@ -142,6 +144,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       {"protocol", required_argument, NULL, OPT_PROTOCOL},
       {"quic-probe-interval", required_argument, NULL, OPT_PROBE},
       {"quic-timeout", required_argument, NULL, OPT_QUIC_TIMEOUT},
+      {"no-gso", no_argument, NULL, OPT_NO_GSO},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0},
   };
@@ -154,7 +157,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   uint64_t grace_ns = 0;
   uint64_t probe_ns = 0, quic_timeout_ns = 0;
   int protocol = -1; /* not given: the config file's, else auto */
-  int c;
+  int no_gso = 0, c;
   optind = 1;
   while ((c = wr_cli_getopt(cmd, argc, argv, "h", opts)) != -1) {
     switch (c) {
@@ -181,6 +184,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
                            optarg);
       break;
     case OPT_METRICS: metrics_addr = optarg; break;
+    case OPT_NO_GSO: no_gso = 1; break;
     case OPT_PROTOCOL:
       if (strcmp(optarg, "auto") == 0)
         protocol = WR_PROTOCOL_AUTO;
@@ -325,6 +329,9 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   cc.protocol = protocol >= 0 ? protocol : (int)tc.protocol;
   cc.quic_probe_interval_ms = probe_ns / WR_NS_PER_MS;
   cc.quic_timeout_ms = quic_timeout_ns / WR_NS_PER_MS;
+  cc.disable_gso = no_gso;
+  if (no_gso)
+    WR_INFO("UDP GSO is off: one datagram per send", "flag=--no-gso");
   if (metrics_addr) {
     wr_udp_addr ma;
     if (wr_udp_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {
