@@ -360,7 +360,7 @@ def main():
                "--credentials-file", cred)
             origin = start(nc, [ORIGIN, "--listen", "127.0.0.1"], os.path.join(tmp, "origin.log"))
             oport = int(wait_log(origin, r"listening on [\d.]+:(\d+)").group(1))
-            print(f"hol: veth {EDGE_IP} <-> {CONN_IP}, {args.delay:g} ms added each way "
+            print(f"hol: namespaces {ne} and {nc}, veth {EDGE_IP} <-> {CONN_IP}, {args.delay:g} ms added each way "
                   f"(netdelay), loss each way {losses} % (nft numgen), {args.seconds:g} s per cell, "
                   f"--ha-connections 1")
             print("hol: GSO off: warren --no-gso on edge and connector"
