@@ -259,9 +259,13 @@ def run_cell(ne, nc, proto, loss, port, args, tunnels, cred, origin_port):
     tmp = state["tmp"]
     set_loss(loss)
     certs = os.path.join(tmp, "certs")
+    extra = []
+    if proto == "http2" and state.get("edge_listen_h2"):
+        # This edge takes HTTP/2 connectors only where told: the same port, over TCP.
+        extra = ["--listen-http2", f"{EDGE_IP}:{port}"]
     edge = start(ne, [WARREN, "edge", "--listen", f"{EDGE_IP}:{port}", "--http", "127.0.0.1:0",
                       "--tunnels", tunnels, "--self-signed", certs, "--no-gso",
-                      "--grace-period", "1s"],
+                      "--grace-period", "1s", *extra],
                  os.path.join(tmp, f"edge-{proto}-{loss}.log"))
     conn = None
     try:
@@ -342,6 +346,7 @@ def main():
     protos = [p for p in args.protocols.split(",") if p]
     if any(p not in ("quic", "http2") for p in protos):
         sys.exit(f"bench/hol.py: --protocols takes quic and/or http2, not {args.protocols!r}")
+    state["edge_listen_h2"] = "--listen-http2" in sh(WARREN, "edge", "--help").stdout
     h2_note = None
     if "http2" in protos and not http2_available():
         h2_note = "http2: not available in this build"
