@@ -12,9 +12,12 @@ Two network namespaces joined by a veth pair (192.0.2.1/24 edge side,
                   shares one tunnel connection) and build/bench/http_origin on
                   loopback.
 Only the tunnel crosses the veth. On both ends of it, packets leaving get
-  - a fixed delay from build/bench/netdelay (an iptables NFQUEUE rule; the
-    kernel has no netem and no nft `queue`), --delay ms each way, and
+  - a fixed delay from build/bench/netdelay (an iptables NFQUEUE rule where
+    they arrive; the kernel has no netem and no nft `queue`), --delay ms each
+    way, and
   - random loss from nftables (`numgen random mod 100 < N drop`), N% each way.
+TCP (http2) uses --tcp-cc (default reno: loss-based like warren's CUBIC QUIC;
+a namespace can only choose from net.ipv4.tcp_allowed_congestion_control).
 GSO is off everywhere: warren's UDP GSO with --no-gso on the edge and the
 connector, and TSO/GSO/GRO on the veth with ethtool. With GSO on, the firewall
 sees one super-packet of up to 64 KB where the wire would carry ~45 packets, and
@@ -203,11 +206,11 @@ def on_signal(signum, frame):
 def http2_available():
     """True when this build's connector accepts --protocol http2 (the flag is
     checked before --help runs, so an unsupported value exits 2)."""
-    r = sh(WARREN, "tunnel", "--protocol", "http2", "--help", check=False)
+    r = sh(WARREN, "tunnel", "run", "--protocol", "http2", "--help", check=False)
     return r.returncode == 0
 
 
-def setup(tag, delay_ms):
+def setup(tag, delay_ms, tcp_cc="cubic"):
     ne, nc = f"{tag}e", f"{tag}c"
     de, dc = f"{tag}x", f"{tag}y"
     for ns in (ne, nc):
@@ -222,15 +225,30 @@ def setup(tag, delay_ms):
         r = nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
                 "tx-udp-segmentation", "off", check=False)
         offloads.append(r.returncode == 0)
-        # Random loss, after the delay queue (priority 10 > the iptables filter
-        # chain's 0), so it sees the packets netdelay let go one by one.
+        # Random loss where packets arrive, not where they leave: TCP always
+        # builds GSO super-packets (up to 64 KB) and the output hook sees them
+        # whole, whatever the device offloads; they are cut into wire-size
+        # packets only when handed to the veth (TSO off), so the receiving
+        # side sees one packet per segment. Before the delay queue (-300 <
+        # mangle's -150).
         nsx(ns, "nft", "add", "table", "inet", "hol")
-        nsx(ns, "nft", "add", "chain", "inet", "hol", "out",
-            "{ type filter hook output priority 10 ; }")
+        nsx(ns, "nft", "add", "chain", "inet", "hol", "in",
+            "{ type filter hook prerouting priority -300 ; }")
     state["dev"] = {ne: de, nc: dc}
+    for ns in (ne, nc):
+        # A loss-based congestion control for TCP (http2) like warren's QUIC
+        # (CUBIC), so the columns differ by head-of-line blocking, not by it.
+        # A namespace may only pick one in tcp_allowed_congestion_control.
+        nsx(ns, "sysctl", "-q", "-w", f"net.ipv4.tcp_congestion_control={tcp_cc}", check=False)
+        state["tcp_cc"] = nsx(ns, "sysctl", "-n", "net.ipv4.tcp_congestion_control").stdout.strip()
     if delay_ms > 0:
+        # The delay is added where packets come in, not where they leave: a
+        # TCP packet held on its way out still counts against its socket's
+        # TCP small queues budget (~1 ms of pacing rate), which throttled
+        # plain TCP across this link to ~0.3 MB/s; veth orphans the packet
+        # when it crosses, so at the receiving side nothing is held back.
         for q, (ns, dev) in enumerate(((ne, de), (nc, dc)), start=1):
-            nsx(ns, "iptables", "-A", "OUTPUT", "-o", dev, "-j", "NFQUEUE", "--queue-num", q)
+            nsx(ns, "iptables", "-t", "mangle", "-A", "PREROUTING", "-i", dev, "-j", "NFQUEUE", "--queue-num", q)
             p = start(ns, [NETDELAY, "--queue", q, "--delay", delay_ms],
                       os.path.join(state["tmp"], f"netdelay{q}.log"))
             wait_log(p, r"netdelay: queue")
@@ -239,9 +257,9 @@ def setup(tag, delay_ms):
 
 def set_loss(pct):
     for ns, dev in state["dev"].items():
-        nsx(ns, "nft", "flush", "chain", "inet", "hol", "out")
+        nsx(ns, "nft", "flush", "chain", "inet", "hol", "in")
         if pct > 0:
-            nsx(ns, "nft", "add", "rule", "inet", "hol", "out", "oifname", dev, "numgen", "random",
+            nsx(ns, "nft", "add", "rule", "inet", "hol", "in", "iifname", dev, "numgen", "random",
                 "mod", "100", "<", str(pct), "counter", "drop")
 
 
@@ -328,6 +346,9 @@ def main():
     ap.add_argument("--loss", default="0,1,2,5", help="loss levels in %% (each direction)")
     ap.add_argument("--delay", type=float, default=20, help="added delay each way in ms")
     ap.add_argument("--protocols", default="quic,http2")
+    ap.add_argument("--tcp-cc", default="reno",
+                    help="TCP congestion control in the namespaces (default reno: loss-based "
+                         "like warren's CUBIC, and allowed in a namespace where cubic may not be)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     args.seconds = args.seconds or (30.0 if args.full else 10.0)
@@ -346,7 +367,11 @@ def main():
     protos = [p for p in args.protocols.split(",") if p]
     if any(p not in ("quic", "http2") for p in protos):
         sys.exit(f"bench/hol.py: --protocols takes quic and/or http2, not {args.protocols!r}")
-    state["edge_listen_h2"] = "--listen-http2" in sh(WARREN, "edge", "--help").stdout
+    # An edge with --no-http2-listener serves http2 on the TCP twin of --listen
+    # by default; an older one has only --listen-http2 and needs it.
+    edge_help = sh(WARREN, "edge", "--help").stdout
+    state["edge_listen_h2"] = ("--listen-http2" in edge_help
+                               and "--no-http2-listener" not in edge_help)
     h2_note = None
     if "http2" in protos and not http2_available():
         h2_note = "http2: not available in this build"
@@ -359,15 +384,18 @@ def main():
     with tempfile.TemporaryDirectory(prefix="warren-hol-") as tmp:
         state["tmp"] = tmp
         try:
-            ne, nc, offl = setup(tag, args.delay)
+            ne, nc, offl = setup(tag, args.delay, args.tcp_cc)
             tunnels, cred = os.path.join(tmp, "tunnels.yml"), os.path.join(tmp, "hol.json")
             sh(WARREN, "tunnel", "create", "hol", "--hostname", HOST, "--tunnels", tunnels,
                "--credentials-file", cred)
             origin = start(nc, [ORIGIN, "--listen", "127.0.0.1"], os.path.join(tmp, "origin.log"))
             oport = int(wait_log(origin, r"listening on [\d.]+:(\d+)").group(1))
             print(f"hol: namespaces {ne} and {nc}, veth {EDGE_IP} <-> {CONN_IP}, {args.delay:g} ms added each way "
-                  f"(netdelay), loss each way {losses} % (nft numgen), {args.seconds:g} s per cell, "
-                  f"--ha-connections 1")
+                  f"(netdelay, on arrival), loss each way {losses} % (nft numgen), {args.seconds:g} s per cell, "
+                  f"--ha-connections 1, TCP congestion control {state['tcp_cc']} (QUIC: CUBIC)")
+            if state["tcp_cc"] != args.tcp_cc:
+                print(f"hol: could not set TCP congestion control {args.tcp_cc} (not in "
+                      f"net.ipv4.tcp_allowed_congestion_control?): TCP uses {state['tcp_cc']}")
             print("hol: GSO off: warren --no-gso on edge and connector"
                   + (", TSO/GSO/GRO off on the veth (ethtool)" if offl else
                      " (ethtool not usable: veth offloads left on)")
