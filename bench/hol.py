@@ -11,11 +11,11 @@ Two network namespaces joined by a veth pair (192.0.2.1/24 edge side,
   connector side  `warren tunnel run` (--ha-connections 1, so every request
                   shares one tunnel connection) and build/bench/http_origin on
                   loopback.
-Only the tunnel crosses the veth. On both ends of it, packets leaving get
-  - a fixed delay from build/bench/netdelay (an iptables NFQUEUE rule where
-    they arrive; the kernel has no netem and no nft `queue`), --delay ms each
-    way, and
-  - random loss from nftables (`numgen random mod 100 < N drop`), N% each way.
+Only the tunnel crosses the veth. On both ends of it, packets arriving get
+  - random loss from nftables (`numgen random mod 100 < N drop`), N% each way,
+  - then a fixed delay from build/bench/netdelay (an iptables NFQUEUE rule;
+    the kernel has no netem and no nft `queue`), --delay ms each way.
+(On arrival, not departure: see the comments in setup().)
 TCP (http2) uses --tcp-cc (default reno: loss-based like warren's CUBIC QUIC;
 a namespace can only choose from net.ipv4.tcp_allowed_congestion_control).
 GSO is off everywhere: warren's UDP GSO with --no-gso on the edge and the
