@@ -37,8 +37,10 @@ struct wr_tls_server {
 
 struct wr_tls_client {
   gnutls_certificate_credentials_t cred;
-  gnutls_x509_trust_list_t trust; /* NULL without a CA file */
+  gnutls_x509_trust_list_t trust; /* NULL without a CA file or system trust */
   char ca_file[256];
+  char trust_desc[320]; /* "the CA file F", "the system's CAs", or both, for refusals */
+  int no_verify;
   uint8_t anchor_hash[MAX_ANCHORS][32]; /* SHA-256 of each anchor's DER */
   size_t nanchors;
   uint8_t pins[WR_TLS_MAX_PINS][32];
@@ -528,7 +530,7 @@ int wr_tls_client_new(wr_tls_client **pcli, const wr_tls_client_config *cfg, cha
   unsigned ncrts = 0;
   int has_ca = cfg->ca_file && cfg->ca_file[0];
   int has_pins = cfg->pins && cfg->pins[0];
-  if (!has_ca && !has_pins) {
+  if (!has_ca && !has_pins && !cfg->system_trust && !cfg->no_verify) {
     set_err(err, errlen,
             "no way to verify the server: give a CA file or a pinned sha256 fingerprint");
     return WR_ERR_INVAL;
@@ -586,7 +588,29 @@ int wr_tls_client_new(wr_tls_client **pcli, const wr_tls_client_config *cfg, cha
       rc = WR_ERR_NOMEM;
       goto out;
     }
+    snprintf(cli->trust_desc, sizeof cli->trust_desc, "the CA file %s", cfg->ca_file);
   }
+  if (cfg->system_trust) {
+    if (!cli->trust && gnutls_x509_trust_list_init(&cli->trust, 0) < 0) {
+      cli->trust = NULL;
+      rc = WR_ERR_NOMEM;
+      goto out;
+    }
+    /* No system CAs at all is not an error here: every server is then
+     * refused with a sentence naming the system's CAs. */
+    int grc = gnutls_x509_trust_list_add_system_trust(cli->trust, 0, 0);
+    if (grc < 0 && grc != GNUTLS_E_UNIMPLEMENTED_FEATURE) {
+      set_err(err, errlen, "cannot load the system's trusted CAs: %s", gnutls_strerror(grc));
+      rc = WR_ERR_IO;
+      goto out;
+    }
+    if (has_ca)
+      snprintf(cli->trust_desc, sizeof cli->trust_desc, "the CA file %.250s or the system's CAs",
+               cfg->ca_file);
+    else
+      snprintf(cli->trust_desc, sizeof cli->trust_desc, "the system's CAs");
+  }
+  cli->no_verify = cfg->no_verify;
   if (gnutls_certificate_allocate_credentials(&cli->cred) < 0) {
     cli->cred = NULL;
     rc = WR_ERR_NOMEM;
@@ -628,7 +652,7 @@ static int ca_trusted(const wr_tls_client *cli, const char *name, gnutls_x509_cr
     gnutls_datum_t txt = {NULL, 0};
     if (grc >= 0)
       gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &txt, 0);
-    set_err(why, whylen, "it does not verify against the CA file %s (%s)", cli->ca_file,
+    set_err(why, whylen, "it does not verify against %s (%s)", cli->trust_desc,
             txt.data ? (const char *)txt.data : gnutls_strerror(grc));
     gnutls_free(txt.data);
     return 0;
@@ -649,8 +673,7 @@ static int ca_trusted(const wr_tls_client *cli, const char *name, gnutls_x509_cr
   else
     ok = gnutls_x509_crt_check_hostname2(chain[0], name, 0);
   if (!ok)
-    set_err(why, whylen, "it is valid under the CA file %s but not issued for %s", cli->ca_file,
-            name);
+    set_err(why, whylen, "it is valid under %s but not issued for %s", cli->trust_desc, name);
   return ok != 0;
 }
 
@@ -663,8 +686,8 @@ static int verify_cb(gnutls_session_t gs) {
   unsigned nchain = 0;
   int trusted = 0;
   char why[WR_TLS_ERRLEN] = "";
-  if (!cli)
-    return 0;
+  if (!cli || cli->no_verify)
+    return 0; /* no_verify: the caller chose not to authenticate the peer */
   if (!peers || n == 0) {
     set_err(s->error, sizeof s->error, "the server sent no certificate");
     return -1;
@@ -884,7 +907,8 @@ int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *sr
 
 int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli,
                                       const char *name, const char *alpn, unsigned flags) {
-  int rc = stream_session(s, GNUTLS_CLIENT, alpn, GNUTLS_ALPN_MANDATORY, cli->cred, flags);
+  unsigned alpn_flags = (flags & WR_TLS_STREAM_ALPN_OPTIONAL) ? 0 : GNUTLS_ALPN_MANDATORY;
+  int rc = stream_session(s, GNUTLS_CLIENT, alpn, alpn_flags, cli->cred, flags);
   if (rc != 0)
     return rc;
   s->client = cli;

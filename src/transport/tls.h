@@ -69,7 +69,8 @@ WR_MUST_CHECK int wr_tls_self_signed_ensure(const char *dir, const char *const *
 WR_MUST_CHECK int wr_tls_cert_file_fingerprint(const char *cert_file, char *out, char *err,
                                                size_t errlen);
 
-/* How a client decides to trust a server. At least one of the two is needed. */
+/* How a client decides to trust a server. At least one of ca_file, pins,
+ * system_trust or no_verify is needed. */
 typedef struct wr_tls_client_config {
   /* PEM file of trust anchors. The chain must verify against it and the leaf
    * must carry the dialed name (or IP address) in a subjectAltName, except when
@@ -80,10 +81,17 @@ typedef struct wr_tls_client_config {
    * allowed), matching either the DER certificate or its SubjectPublicKeyInfo
    * (the key's pin survives a re-issued certificate). */
   const char *pins;
+  /* Also trust the system's CA store (gnutls_x509_trust_list_add_system_trust),
+   * with the chain and the dialed name checked as for ca_file (origins:
+   * cloudflared's default when no caPool is given). */
+  int system_trust;
+  /* Accept any certificate (origins' noTLSVerify): the connection is
+   * encrypted but the peer is not authenticated. The caller warns the user. */
+  int no_verify;
 } wr_tls_client_config;
 
-/* Builds client credentials. Returns 0, or WR_ERR_INVAL (neither a CA file nor
- * pins, or a malformed pin), WR_ERR_IO / WR_ERR_MALFORMED (CA file), WR_ERR_NOMEM;
+/* Builds client credentials. Returns 0, or WR_ERR_INVAL (no CA file, pins,
+ * system trust nor no_verify, or a malformed pin), WR_ERR_IO / WR_ERR_MALFORMED (CA file), WR_ERR_NOMEM;
  * err says which. */
 WR_MUST_CHECK int wr_tls_client_new(wr_tls_client **pcli, const wr_tls_client_config *cfg,
                                     char *err, size_t errlen);
@@ -120,7 +128,9 @@ WR_MUST_CHECK int wr_tls_session_init_client(wr_tls_session *s, const wr_tls_cli
 
 /* Flags for sessions over a byte stream (TLS over TCP). */
 #define WR_TLS_STREAM_TLS13_ONLY 0x1u    /* refuse TLS 1.2 (tunnels bind to the 1.3 exporter) */
-#define WR_TLS_STREAM_ALPN_OPTIONAL 0x2u /* server: admit a client that offers no ALPN */
+/* Server: admit a client that offers no ALPN. Client: accept a server that
+ * selects none (HTTPS origins often do not speak ALPN). */
+#define WR_TLS_STREAM_ALPN_OPTIONAL 0x2u
 
 /* Server and client sessions for TLS over a byte stream (src/transport/
  * tls_tcp.c drives them with its own push/pull functions): the same

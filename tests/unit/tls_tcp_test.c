@@ -347,6 +347,64 @@ static void test_connection_limit(void) {
   finish(l);
 }
 
+/* Origin trust modes (tls.h): a foreign CA file refuses the server naming the
+ * file; the system store alone refuses a self-signed server naming the
+ * system's CAs; no_verify accepts it; a CA file plus the system store accepts
+ * it through the file. And a client config with no way to verify is refused. */
+static void dial_with(end *e, uint16_t port, const wr_tls_client *c, unsigned flags) {
+  wr_tls_tcp_config cfg = {.alpn = "t/1", .tls_flags = flags, .write_queue_limit = QLIMIT,
+                           .handshake_timeout_ms = 2000};
+  struct sockaddr_storage to = saddr("127.0.0.1", port);
+  CHECK_EQ(wr_tls_tcp_connect(&e->t, &loop, (struct sockaddr *)&to, "localhost", c, &cfg, &cbs,
+                              e),
+           0);
+}
+
+static void test_client_trust_modes(void) {
+  char dir_b[320], crt_b[420], err[WR_TLS_ERRLEN];
+  snprintf(dir_b, sizeof dir_b, "%s/b", tmpdir);
+  snprintf(crt_b, sizeof crt_b, "%s/%s", dir_b, WR_TLS_SELF_SIGNED_CERT);
+  CHECK_EQ(wr_tls_self_signed_ensure(dir_b, NULL, 0, NULL, err, sizeof err), 0);
+  struct {
+    wr_tls_client_config cc;
+    int ok;
+    const char *why;
+  } cases[] = {
+      {{.ca_file = crt_b}, 0, "server certificate refused: it does not verify against the CA file"},
+      {{.system_trust = 1}, 0,
+       "server certificate refused: it does not verify against the system's CAs"},
+      {{.no_verify = 1}, 1, NULL},
+      {{.ca_file = crt_b, .no_verify = 1}, 1, NULL},
+      {{.ca_file = crt_a, .system_trust = 1}, 1, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    wr_tls_client *c = NULL;
+    CHECK_EQ(wr_tls_client_new(&c, &cases[i].cc, err, sizeof err), 0);
+    if (!c)
+      continue;
+    reset_ends();
+    wr_tls_tcp_listener *l = listen_on("t/1", 0);
+    dial_with(&cli, port_of(l), c, WR_TLS_STREAM_ALPN_OPTIONAL);
+    if (cases[i].ok) {
+      CHECK(run_until(both_connected, 5000));
+    } else {
+      CHECK(run_until(cli_closed, 5000));
+      CHECK(!cli.connected);
+      CHECK_EQ(cli.close_err, WR_ERR_DENIED);
+      CHECK(strstr(cli.reason, cases[i].why) != NULL);
+      if (!strstr(cli.reason, cases[i].why))
+        fprintf(stderr, "  case %zu: reason was: %s\n", i, cli.reason);
+    }
+    finish(l);
+    wr_tls_client_del(c);
+  }
+  wr_tls_client_config none = {0};
+  wr_tls_client *c = NULL;
+  CHECK_EQ(wr_tls_client_new(&c, &none, err, sizeof err), WR_ERR_INVAL);
+  CHECK(c == NULL);
+  CHECK(strstr(err, "no way to verify the server") != NULL);
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_ERROR);
   uv_loop_init(&loop);
@@ -372,6 +430,7 @@ int main(void) {
   RUN(test_alpn_mismatch);
   RUN(test_handshake_timeout);
   RUN(test_connection_limit);
+  RUN(test_client_trust_modes);
   wr_tls_server_del(stls);
   wr_tls_client_del(ctls);
   uv_loop_close(&loop);
