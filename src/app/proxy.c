@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "transport/tls_tcp.h"
 
 /* Bytes a request may carry before the origin connection is up: the edge's
  * stream window bounds it already; this is the backstop. */
@@ -19,13 +20,30 @@
 #define PENDING_LIMIT (1u * 1024 * 1024)
 #define READ_SIZE (64u * 1024)
 #define SWEEP_MS 250
+/* Request bytes a TLS origin connection holds while wr_tls_tcp_write answers
+ * AGAIN: credit for them goes back to the edge only once they are taken, so
+ * the edge's stream window bounds this already; this is the backstop. */
+#define TLS_OUT_LIMIT (EARLY_LIMIT + 64u * 1024)
 
 static const char HELLO_BODY[] =
     "Hello from warren!\n\n"
     "This page comes from the connector's built-in hello_world service: your\n"
     "request went through the edge and the tunnel to the connector.\n";
 
-/* One connection to an origin: in use by one request, or idle in the pool. */
+/* Client credentials for one TLS origin (service, SNI name, verify mode, CA
+ * file): made at its first connection, shared by all of them, freed with the
+ * last one once the context is closed. */
+typedef struct origin_tls {
+  struct origin_tls *next;
+  char key[400];
+  wr_tls_client *cli;
+  size_t refs; /* connections using cli */
+} origin_tls;
+
+/* One connection to an origin: in use by one request, or idle in the pool.
+ * It is either a plain libuv stream (u: TCP or a Unix socket) or, for
+ * https:// services, a wr_tls_tcp (tls); the functions in "the origin
+ * transport" below hide which, so the HTTP logic is one path. */
 typedef struct origin_conn {
   union {
     uv_handle_t h;
@@ -33,10 +51,16 @@ typedef struct origin_conn {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } u;
+  wr_tls_tcp *tls;    /* NULL for a plain stream */
+  origin_tls *creds;  /* tls's credentials (a reference) */
+  wr_buf tls_out;     /* bytes wr_tls_tcp_write did not take yet */
+  size_t tls_owed;    /* stream credit to give once tls_out is empty */
+  struct wr_proxy *connect_p; /* holds a reference while the TLS handshake runs */
+  int shut_pending;   /* shut the write side once tls_out is empty */
   struct origin_conn *next, *prev; /* every conn of the ctx */
   wr_proxy_ctx *ctx;
   wr_proxy *p;       /* the request using it; NULL when idle */
-  char key[400];     /* which origin: "tcp host port" or "unix path" */
+  char key[400];     /* which origin: "tcp host port", "unix path" or "tls ..." */
   uint64_t deadline; /* connect timeout while connecting, idle timeout while idle */
   int connecting, idle, closing;
   unsigned keepalive_conns;
@@ -116,8 +140,10 @@ static void release(wr_proxy *p) {
 
 static const wr_tt_ops *ops(const wr_proxy *p) { return p->c->ops; }
 
-static void on_origin_closed(uv_handle_t *h) {
-  origin_conn *oc = (origin_conn *)h;
+static void tls_creds_unref(wr_proxy_ctx *ctx, origin_tls *ot);
+
+/* Unlinks and frees a connection whose handle (or wr_tls_tcp) is gone. */
+static void origin_free(origin_conn *oc) {
   wr_proxy_ctx *ctx = oc->ctx;
   if (oc->prev)
     oc->prev->next = oc->next;
@@ -126,8 +152,13 @@ static void on_origin_closed(uv_handle_t *h) {
   if (oc->next)
     oc->next->prev = oc->prev;
   wr_metric_add(ctx->m_origin_conns, -1);
+  wr_buf_free(&oc->tls_out);
+  if (oc->creds)
+    tls_creds_unref(ctx, oc->creds);
   wr_free(oc);
 }
+
+static void on_origin_closed(uv_handle_t *h) { origin_free((origin_conn *)h); }
 
 static void origin_close(origin_conn *oc) {
   if (!oc || oc->closing)
@@ -136,7 +167,10 @@ static void origin_close(origin_conn *oc) {
   if (oc->p && oc->p->oc == oc)
     oc->p->oc = NULL;
   oc->p = NULL;
-  uv_close(&oc->u.h, on_origin_closed);
+  if (oc->tls)
+    wr_tls_tcp_close(oc->tls); /* on_closed frees oc */
+  else
+    uv_close(&oc->u.h, on_origin_closed);
 }
 
 static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
@@ -147,11 +181,69 @@ static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
 }
 
 static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   origin_conn *oc = (origin_conn *)h;
   buf->base = (char *)oc->rbuf;
   buf->len = sizeof oc->rbuf;
+}
+
+/* ---- the origin transport: plain stream or TLS ------------------------- */
+
+/* Starts delivering the origin's bytes: to the request using the connection,
+ * or (idle) to a reader that drops the connection on any byte or EOF. A TLS
+ * connection has one set of callbacks that looks at oc->p instead. Returns 0
+ * or WR_ERR_IO. */
+static int origin_read_start(origin_conn *oc, int idle) {
+  if (oc->tls) {
+    wr_tls_tcp_read_start(oc->tls);
+    return 0;
+  }
+  return uv_read_start(&oc->u.s, alloc_cb, idle ? idle_read_cb : origin_read_cb) == 0
+             ? 0
+             : WR_ERR_IO;
+}
+
+static void origin_read_stop(origin_conn *oc) {
+  if (oc->tls)
+    wr_tls_tcp_read_stop(oc->tls);
+  else
+    uv_read_stop(&oc->u.s);
+}
+
+/* Hands bytes to wr_tls_tcp_write, keeping order: what it does not take
+ * waits in tls_out for on_writable. Returns 0, WR_ERR_CLOSED, or
+ * WR_ERR_LIMIT when tls_out would grow past its bound. */
+static int tls_put(origin_conn *oc, const void *data, size_t len) {
+  if (!len)
+    return 0;
+  size_t off = 0;
+  if (!oc->tls_out.len) {
+    ssize_t n = wr_tls_tcp_write(oc->tls, data, len);
+    if (n == WR_ERR_CLOSED)
+      return WR_ERR_CLOSED;
+    off = n > 0 ? (size_t)n : 0;
+  }
+  return off < len ? wr_buf_append(&oc->tls_out, (const uint8_t *)data + off, len - off) : 0;
+}
+
+/* Shuts the origin's write side (a WebSocket's request ended). */
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  (void)status;
+  wr_free(req);
+}
+static void origin_shutdown(origin_conn *oc) {
+  if (oc->tls) {
+    if (oc->tls_out.len)
+      oc->shut_pending = 1; /* after the queued bytes: on_writable */
+    else if (wr_tls_tcp_shutdown(oc->tls) != 0)
+      WR_DEBUG("The origin connection was already shut", "key=\"%s\"", oc->key);
+    return;
+  }
+  uv_shutdown_t *sr = wr_malloc(sizeof *sr);
+  if (sr && uv_shutdown(sr, &oc->u.s, shutdown_cb) != 0)
+    wr_free(sr);
 }
 
 /* The response is complete and the request fully sent: keep the connection
@@ -169,8 +261,8 @@ static void origin_release_to_pool(wr_proxy *p, int reusable) {
   oc->idle = 1;
   oc->deadline = wr_now_ns() + oc->keepalive_timeout_ms * WR_NS_PER_MS;
   /* Keep reading: an idle origin that closes (or talks) is dropped at once. */
-  uv_read_stop(&oc->u.s);
-  if (uv_read_start(&oc->u.s, alloc_cb, idle_read_cb) != 0)
+  origin_read_stop(oc);
+  if (origin_read_start(oc, 1) != 0)
     origin_close(oc);
 }
 
@@ -179,6 +271,8 @@ static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread != 0)
     origin_close((origin_conn *)s);
 }
+
+static void fail(wr_proxy *p, uint64_t code, const char *reason);
 
 static void sweep_cb(uv_timer_t *t) {
   wr_proxy_ctx *ctx = t->data;
@@ -191,8 +285,11 @@ static void sweep_cb(uv_timer_t *t) {
       wr_proxy *p = oc->p;
       WR_ERROR("Unable to reach the origin service", "error=%s originService=%s",
                "connect timeout", p->origin_name);
+      /* Closes oc too; its connect callback then only drops its reference. */
+      fail(p, WR_TUNNEL_ERR_ORIGIN_TIMEOUT, "connect timeout");
+      continue;
     }
-    origin_close(oc); /* a connecting one fails its connect with ECANCELED */
+    origin_close(oc);
   }
 }
 
@@ -222,7 +319,18 @@ void wr_proxy_ctx_init(wr_proxy_ctx *ctx, uv_loop_t *loop, const wr_ingress *ing
 void wr_proxy_ctx_close(wr_proxy_ctx *ctx) {
   for (origin_conn *oc = ctx->conns; oc; oc = oc->next)
     if (oc->idle)
-      origin_close(oc);
+      origin_close(oc); /* frees later, from the loop (libuv and wr_tls_tcp alike) */
+  ctx->closed = 1;
+  for (origin_tls **pp = &ctx->tls; *pp;) {
+    origin_tls *ot = *pp;
+    if (ot->refs) {
+      pp = &ot->next;
+      continue;
+    }
+    *pp = ot->next;
+    wr_tls_client_del(ot->cli);
+    wr_free(ot);
+  }
   uv_close((uv_handle_t *)&ctx->sweep, NULL);
 }
 
@@ -324,6 +432,23 @@ static void origin_write_cb(uv_write_t *req, int status) {
 static int origin_send(wr_proxy *p, const void *prefix, size_t plen, const void *data,
                        size_t len, const char *suffix, size_t consume) {
   size_t slen = suffix ? strlen(suffix) : 0;
+  origin_conn *oc = p->oc;
+  if (oc->tls) {
+    /* wr_tls_tcp copies (encrypts) what it takes: credit goes back as soon
+     * as all of it is taken, else once tls_out drained (on_writable). */
+    int rv = tls_put(oc, prefix, plen);
+    if (rv == 0)
+      rv = tls_put(oc, data, len);
+    if (rv == 0)
+      rv = tls_put(oc, suffix, slen);
+    if (rv)
+      return rv == WR_ERR_CLOSED ? WR_ERR_IO : rv;
+    if (oc->tls_out.len)
+      oc->tls_owed += consume;
+    else if (consume && !p->stream_closed)
+      ops(p)->stream_consume(p->s, consume);
+    return 0;
+  }
   origin_write *w = wr_malloc(sizeof *w + plen + len + slen);
   if (!w)
     return WR_ERR_NOMEM;
@@ -405,7 +530,7 @@ static void release_origin(wr_proxy *p) {
     return;
   if (!p->reusable || !p->req_done)
     origin_close(p->oc);
-  else if (p->writes_pending == 0)
+  else if (p->writes_pending == 0 && !p->oc->tls_out.len)
     origin_release_to_pool(p, 1);
   /* else: the last write's callback comes back here */
 }
@@ -427,7 +552,7 @@ static void pause_origin(wr_proxy *p, const uint8_t *rest, size_t len) {
   }
   if (!p->origin_paused && p->oc) {
     p->origin_paused = 1;
-    uv_read_stop(&p->oc->u.s);
+    origin_read_stop(p->oc);
   }
 }
 
@@ -489,6 +614,27 @@ static void pump_response(wr_proxy *p, const uint8_t *data, size_t len) {
   }
 }
 
+/* The origin closed its side (eof) or failed (why says how) while p used
+ * the connection (oc, or NULL when it is already gone): the end of a
+ * response read until EOF, the end of an upgraded exchange, or a failure. */
+static void origin_ended(wr_proxy *p, origin_conn *oc, int eof, const char *why) {
+  if (p->upgraded) {
+    origin_close(oc);
+    end_stream(p);
+    return;
+  }
+  wr_h1_event ev;
+  int rv = eof ? wr_h1_parser_finish(&p->rp, &ev) : WR_ERR_IO;
+  if (rv == WR_H1_EV_DONE && p->responded) {
+    response_done(p, 0);
+    return;
+  }
+  if (eof)
+    why = "the origin closed the connection before the response ended";
+  WR_ERROR("Origin connection failed", "error=\"%s\" originService=%s", why, p->origin_name);
+  fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, why);
+}
+
 static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   origin_conn *oc = (origin_conn *)s;
   wr_proxy *p = oc->p;
@@ -502,22 +648,7 @@ static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0)
     return;
-  /* EOF or error from the origin. */
-  if (p->upgraded) {
-    origin_close(oc);
-    end_stream(p);
-    return;
-  }
-  wr_h1_event ev;
-  int rv = nread == UV_EOF ? wr_h1_parser_finish(&p->rp, &ev) : WR_ERR_IO;
-  if (rv == WR_H1_EV_DONE && p->responded) {
-    response_done(p, 0);
-    return;
-  }
-  const char *why = nread == UV_EOF ? "the origin closed the connection before the response ended"
-                                    : uv_strerror((int)nread);
-  WR_ERROR("Origin connection failed", "error=\"%s\" originService=%s", why, p->origin_name);
-  fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, why);
+  origin_ended(p, oc, nread == UV_EOF, uv_strerror((int)nread));
 }
 
 /* ---- connecting -------------------------------------------------------- */
@@ -527,7 +658,7 @@ static void start_exchange(wr_proxy *p) {
   oc->connecting = 0;
   oc->idle = 0;
   p->origin_paused = 0;
-  if (uv_read_start(&oc->u.s, alloc_cb, origin_read_cb) != 0 ||
+  if (origin_read_start(oc, 0) != 0 ||
       origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
@@ -571,6 +702,156 @@ static void connect_cb(uv_connect_t *req, int status) {
   release(p);
 }
 
+/* ---- TLS origins -------------------------------------------------------- */
+
+static void tls_creds_unref(wr_proxy_ctx *ctx, origin_tls *ot) {
+  if (--ot->refs > 0 || !ctx->closed)
+    return;
+  for (origin_tls **pp = &ctx->tls; *pp; pp = &(*pp)->next) {
+    if (*pp == ot) {
+      *pp = ot->next;
+      break;
+    }
+  }
+  wr_tls_client_del(ot->cli);
+  wr_free(ot);
+}
+
+/* The name the origin's certificate must carry (and SNI): originServerName,
+ * else the service's host. */
+static const char *tls_name(const wr_proxy *p) {
+  return p->orq->origin_server_name && p->orq->origin_server_name[0] ? p->orq->origin_server_name
+                                                                     : p->svc->host;
+}
+
+/* Finds or makes the credentials for p's origin: caPool (a CA file) when set,
+ * else the system's CAs; noTLSVerify skips verification (warned once per
+ * origin, here). Returns a new reference, or NULL after logging why. */
+static origin_tls *tls_creds(wr_proxy *p, const char *key) {
+  wr_proxy_ctx *ctx = p->ctx;
+  for (origin_tls *ot = ctx->tls; ot; ot = ot->next) {
+    if (strcmp(ot->key, key) == 0) {
+      ot->refs++;
+      return ot;
+    }
+  }
+  origin_tls *ot = wr_calloc(1, sizeof *ot);
+  if (!ot)
+    return NULL;
+  const char *ca = p->orq->ca_pool && p->orq->ca_pool[0] ? p->orq->ca_pool : NULL;
+  wr_tls_client_config cc = {.ca_file = ca, .system_trust = !ca, .no_verify = p->orq->no_tls_verify};
+  char err[WR_TLS_ERRLEN] = "";
+  if (wr_tls_client_new(&ot->cli, &cc, err, sizeof err) != 0) {
+    WR_ERROR("Cannot set up TLS to the origin", "error=\"%s\" originService=%s", err,
+             p->origin_name);
+    wr_free(ot);
+    return NULL;
+  }
+  if (p->orq->no_tls_verify)
+    WR_WARN("TLS verification of the origin is off (noTLSVerify): its certificate is not checked",
+            "originService=%s", p->origin_name);
+  snprintf(ot->key, sizeof ot->key, "%s", key);
+  ot->refs = 1;
+  ot->next = ctx->tls;
+  ctx->tls = ot;
+  return ot;
+}
+
+static void tls_on_connected(wr_tls_tcp *t) {
+  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+  wr_proxy *p = oc->connect_p;
+  oc->connect_p = NULL;
+  if (!p)
+    return;
+  if (p->oc != oc || p->stream_closed) { /* the request ended meanwhile */
+    origin_close(oc);
+    release(p);
+    return;
+  }
+  start_exchange(p);
+  release(p);
+}
+
+static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
+  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+  if (!oc->p) { /* idle: an origin that talks out of turn is dropped */
+    origin_close(oc);
+    return;
+  }
+  pump_response(oc->p, data, len);
+}
+
+static void tls_on_eof(wr_tls_tcp *t) {
+  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+  if (!oc->p) {
+    origin_close(oc);
+    return;
+  }
+  origin_ended(oc->p, oc, 1, NULL);
+}
+
+/* Moves held request bytes on; once all are taken, gives their credit back
+ * and lets a finished exchange hand the connection to the pool. */
+static void tls_on_writable(wr_tls_tcp *t) {
+  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+  if (oc->tls_out.len) {
+    ssize_t n = wr_tls_tcp_write(t, oc->tls_out.data, oc->tls_out.len);
+    if (n > 0)
+      wr_buf_consume(&oc->tls_out, (size_t)n);
+    if (oc->tls_out.len)
+      return;
+  }
+  wr_proxy *p = oc->p;
+  size_t owed = oc->tls_owed;
+  oc->tls_owed = 0;
+  if (oc->shut_pending) {
+    oc->shut_pending = 0;
+    if (wr_tls_tcp_shutdown(t) != 0)
+      WR_DEBUG("The origin connection was already shut", "key=\"%s\"", oc->key);
+  }
+  if (!p)
+    return;
+  if (owed && !p->stream_closed)
+    ops(p)->stream_consume(p->s, owed);
+  release_origin(p);
+}
+
+static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
+  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+  wr_proxy *cp = oc->connect_p, *p = oc->p;
+  oc->connect_p = NULL;
+  oc->tls = NULL; /* gone: origin_close must not touch it */
+  oc->closing = 1;
+  if (p) {
+    p->oc = NULL;
+    oc->p = NULL;
+  }
+  if (p && cp == p) { /* the connection or its handshake failed */
+    WR_ERROR("Unable to reach the origin service. The service may be down or it may not be "
+             "responding to traffic from the connector",
+             "error=\"%s\" originService=%s", reason, p->origin_name);
+    fail(p, err == WR_ERR_TIMEOUT ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
+         err == WR_ERR_DENIED ? "the origin's TLS certificate was refused" : reason);
+  } else if (p) {
+    /* A peer that closes TCP without close_notify: many HTTPS servers do
+     * that after a response read until EOF, so it counts as the end. */
+    origin_ended(p, NULL, err == WR_ERR_CLOSED, reason);
+  }
+  if (cp)
+    release(cp);
+  origin_free(oc);
+}
+
+static const wr_tls_tcp_callbacks tls_callbacks = {
+    .on_connected = tls_on_connected,
+    .on_data = tls_on_data,
+    .on_eof = tls_on_eof,
+    .on_writable = tls_on_writable,
+    .on_closed = tls_on_closed,
+};
+
+/* ---- connecting (continued) --------------------------------------------- */
+
 static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   origin_conn *oc = wr_calloc(1, sizeof *oc);
   if (!oc)
@@ -580,8 +861,10 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   snprintf(oc->key, sizeof oc->key, "%s", key);
   oc->keepalive_conns = (unsigned)p->orq->keepalive_connections;
   oc->keepalive_timeout_ms = p->orq->keepalive_timeout_ns / WR_NS_PER_MS;
-  int rv = p->svc->type == WR_SERVICE_UNIX ? uv_pipe_init(ctx->loop, &oc->u.pipe, 0)
-                                           : uv_tcp_init(ctx->loop, &oc->u.tcp);
+  wr_buf_init(&oc->tls_out, TLS_OUT_LIMIT);
+  int rv = p->svc->type == WR_SERVICE_HTTPS  ? 0 /* wr_tls_tcp_connect makes its own */
+           : p->svc->type == WR_SERVICE_UNIX ? uv_pipe_init(ctx->loop, &oc->u.pipe, 0)
+                                             : uv_tcp_init(ctx->loop, &oc->u.tcp);
   if (rv) {
     wr_free(oc);
     return NULL;
@@ -594,7 +877,48 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   return oc;
 }
 
+/* Opens a TLS connection to sa for p (an https:// service); the request
+ * goes on in tls_on_connected or fails in tls_on_closed. */
+static void connect_tls(wr_proxy *p, const struct sockaddr *sa, const char *key) {
+  origin_tls *ot = tls_creds(p, key);
+  if (!ot) {
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "TLS to the origin cannot be set up");
+    return;
+  }
+  origin_conn *oc = new_origin_conn(p, key);
+  if (!oc) {
+    tls_creds_unref(p->ctx, ot);
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  oc->creds = ot;
+  uint64_t limit_ns = p->orq->connect_timeout_ns + p->orq->tls_timeout_ns;
+  wr_tls_tcp_config cfg = {.alpn = "http/1.1",
+                           .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
+                           .handshake_timeout_ms = limit_ns / WR_NS_PER_MS + 1};
+  int rv = wr_tls_tcp_connect(&oc->tls, p->ctx->loop, sa, tls_name(p), ot->cli, &cfg,
+                              &tls_callbacks, oc);
+  if (rv) {
+    oc->tls = NULL;
+    origin_free(oc);
+    WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s",
+             wr_strerror(rv), p->origin_name);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
+    return;
+  }
+  oc->p = p;
+  oc->connecting = 1;
+  oc->deadline = wr_now_ns() + limit_ns;
+  oc->connect_p = p;
+  p->oc = oc;
+  p->refs++;
+}
+
 static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key) {
+  if (p->svc->type == WR_SERVICE_HTTPS) {
+    connect_tls(p, sa, key);
+    return;
+  }
   origin_conn *oc = new_origin_conn(p, key);
   uv_connect_t *req = wr_malloc(sizeof *req);
   if (!oc || !req) {
@@ -654,11 +978,15 @@ static void connect_origin(wr_proxy *p) {
   const wr_service *svc = p->svc;
   if (svc->type == WR_SERVICE_UNIX)
     snprintf(key, sizeof key, "unix %s", svc->path);
+  else if (svc->type == WR_SERVICE_HTTPS) /* every TLS setting: a different one is another pool */
+    snprintf(key, sizeof key, "tls %.100s %u sni=%.100s verify=%d ca=%.150s", svc->host,
+             svc->port, tls_name(p), !p->orq->no_tls_verify,
+             p->orq->ca_pool ? p->orq->ca_pool : "system");
   else
     snprintf(key, sizeof key, "tcp %s %u", svc->host, svc->port);
   for (origin_conn *oc = p->ctx->conns; oc; oc = oc->next) {
     if (oc->idle && !oc->closing && strcmp(oc->key, key) == 0) {
-      uv_read_stop(&oc->u.s);
+      origin_read_stop(oc);
       oc->p = p;
       p->oc = oc;
       start_exchange(p);
@@ -811,11 +1139,13 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
   case WR_SERVICE_HTTP_STATUS:
     respond_locally(p, svc->status, "");
     return 0;
-  case WR_SERVICE_HTTPS:
   case WR_SERVICE_UNIX_TLS:
-    WR_ERROR("https origins are not supported yet", "originService=%s", p->origin_name);
-    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "https origins are not supported yet");
+    /* wr_tls_tcp runs over TCP only (it owns a uv_tcp_t). */
+    WR_ERROR("unix+tls origins are not supported yet: use unix: or https://",
+             "originService=%s", p->origin_name);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "unix+tls origins are not supported yet");
     return 0;
+  case WR_SERVICE_HTTPS:
   case WR_SERVICE_UNIX:
   case WR_SERVICE_HTTP:
     break;
@@ -828,11 +1158,6 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
   wr_h1_parser_set_request_method(&p->rp, p->method_id);
   connect_origin(p);
   return 0;
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-  (void)status;
-  wr_free(req);
 }
 
 void wr_proxy_on_data(wr_proxy *p, const uint8_t *data, size_t len, int fin) {
@@ -856,9 +1181,7 @@ void wr_proxy_on_data(wr_proxy *p, const uint8_t *data, size_t len, int fin) {
   if (fin) {
     p->req_fin = 1;
     if (p->websocket && p->oc && !p->oc->connecting) {
-      uv_shutdown_t *sr = wr_malloc(sizeof *sr);
-      if (sr && uv_shutdown(sr, &p->oc->u.s, shutdown_cb) != 0)
-        wr_free(sr);
+      origin_shutdown(p->oc);
       p->req_done = 1;
     } else {
       finish_body(p);
@@ -888,7 +1211,7 @@ void wr_proxy_on_writable(wr_proxy *p) {
     end_stream(p);
   } else if (p->origin_paused && p->oc) {
     p->origin_paused = 0;
-    if (uv_read_start(&p->oc->u.s, alloc_cb, origin_read_cb) != 0)
+    if (origin_read_start(p->oc, 0) != 0)
       fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, "the origin connection failed");
   }
 }

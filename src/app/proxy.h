@@ -30,6 +30,8 @@ typedef struct wr_proxy_ctx {
   wr_metrics *metrics; /* may be NULL */
   /* internal */
   struct origin_conn *conns;  /* every origin connection, idle ones are the pool */
+  struct origin_tls *tls;     /* client credentials per TLS origin, shared by its conns */
+  int closed;                 /* wr_proxy_ctx_close ran: free credentials with their last conn */
   uv_timer_t sweep;           /* closes idle and stuck connecting ones */
   size_t inflight;
   wr_metric *m_requests, *m_errors, *m_origin_conns;

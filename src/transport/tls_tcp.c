@@ -439,8 +439,15 @@ static void deliver_records(wr_tls_tcp *t) {
       }
       return;
     }
-    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+      /* GnuTLS also answers AGAIN after a post-handshake message (a TLS 1.3
+       * NewSessionTicket, which OpenSSL servers send) with bytes still
+       * unread: go on while there are, or the records after it would wait
+       * for the next TCP read, which may never come. */
+      if (t->rpos < t->rlen)
+        continue;
       return;
+    }
     if (!gnutls_error_is_fatal((int)n))
       continue;
     if (n == GNUTLS_E_FATAL_ALERT_RECEIVED) {
