@@ -89,7 +89,9 @@ struct wr_proxy {
   int req_fin;      /* the edge finished the request body */
   int req_done;     /* everything including the last chunk went to the origin */
   int discard;      /* no origin wants the body: consume and drop it */
-  size_t writes_pending;
+  size_t writes_pending; /* uv_writes in flight (at most one on a plain origin) */
+  wr_buf gather;         /* body bytes waiting for that write to finish */
+  size_t gather_consume; /* stream credit they stand for */
 
   /* response side */
   wr_h1_parser rp;
@@ -111,6 +113,7 @@ typedef struct origin_write {
   uv_write_t req;
   wr_proxy *p;
   size_t consume; /* stream bytes to give credit for when written */
+  uint8_t *owned; /* the bytes, when they came from p->gather (else in data) */
   uint8_t data[];
 } origin_write;
 
@@ -130,6 +133,7 @@ static void release(wr_proxy *p) {
     return;
   wr_buf_free(&p->head);
   wr_buf_free(&p->early);
+  wr_buf_free(&p->gather);
   wr_buf_free(&p->out_pending);
   wr_buf_free(&p->in_pending);
   if (p->rp_ready)
@@ -411,18 +415,58 @@ static void fail(wr_proxy *p, uint64_t code, const char *reason) {
 
 static void release_origin(wr_proxy *p);
 
+static void origin_write_cb(uv_write_t *req, int status);
+
+/* Starts one uv_write of len bytes at buf (owned: freed with the request,
+ * else copied behind it). */
+static int start_write(wr_proxy *p, origin_write *w, const uint8_t *buf, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  if (uv_write(&w->req, &p->oc->u.s, &b, 1, origin_write_cb) != 0)
+    return WR_ERR_IO;
+  p->refs++;
+  p->writes_pending++;
+  return 0;
+}
+
+/* Writes what gathered while the previous write was in flight, as one
+ * write: the stream hands over a packet's worth at a time, and a system call
+ * per packet would cost more than the copy. */
+static void flush_gather(wr_proxy *p) {
+  if (!p->gather.len || !p->oc || p->oc->closing || p->writes_pending)
+    return;
+  origin_write *w = wr_malloc(sizeof *w);
+  if (!w) {
+    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
+    return;
+  }
+  w->p = p;
+  w->consume = p->gather_consume;
+  w->owned = p->gather.data;
+  size_t len = p->gather.len;
+  wr_buf_init(&p->gather, p->gather.limit); /* the bytes now belong to w */
+  p->gather_consume = 0;
+  if (start_write(p, w, w->owned, len) != 0) {
+    wr_free(w->owned);
+    wr_free(w);
+    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
+  }
+}
+
 static void origin_write_cb(uv_write_t *req, int status) {
   origin_write *w = (origin_write *)req;
   wr_proxy *p = w->p;
   p->writes_pending--;
   if (!p->stream_closed && w->consume)
     ops(p)->stream_consume(p->s, w->consume);
+  if (status == 0)
+    flush_gather(p);
   release_origin(p);
   if (status < 0 && status != UV_ECANCELED && !p->discard) {
     WR_ERROR("Origin connection failed while sending the request", "error=\"%s\" originService=%s",
              uv_strerror(status), p->origin_name);
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
   }
+  wr_free(w->owned);
   wr_free(w);
   release(p);
 }
@@ -449,26 +493,32 @@ static int origin_send(wr_proxy *p, const void *prefix, size_t plen, const void 
       ops(p)->stream_consume(p->s, consume);
     return 0;
   }
+  if (p->writes_pending) { /* one write in flight at a time: gather behind it */
+    int rv = wr_buf_append(&p->gather, prefix, plen);
+    if (rv == 0)
+      rv = wr_buf_append(&p->gather, data, len);
+    if (rv == 0)
+      rv = wr_buf_append(&p->gather, suffix, slen);
+    if (rv == 0)
+      p->gather_consume += consume;
+    return rv;
+  }
   origin_write *w = wr_malloc(sizeof *w + plen + len + slen);
   if (!w)
     return WR_ERR_NOMEM;
   w->p = p;
   w->consume = consume;
+  w->owned = NULL;
   if (plen)
     memcpy(w->data, prefix, plen);
   if (len)
     memcpy(w->data + plen, data, len);
   if (slen)
     memcpy(w->data + plen + len, suffix, slen);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)(plen + len + slen));
-  int rv = uv_write(&w->req, &p->oc->u.s, &b, 1, origin_write_cb);
-  if (rv) {
+  int rv = start_write(p, w, w->data, plen + len + slen);
+  if (rv)
     wr_free(w);
-    return WR_ERR_IO;
-  }
-  p->refs++;
-  p->writes_pending++;
-  return 0;
+  return rv;
 }
 
 /* Request body bytes towards the origin (chunk-framed when needed). */
@@ -1102,6 +1152,7 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
   p->started = wr_now_ns();
   wr_buf_init(&p->head, WR_H1_DEFAULT_MAX_HEAD + 4096);
   wr_buf_init(&p->early, EARLY_LIMIT);
+  wr_buf_init(&p->gather, EARLY_LIMIT);
   wr_buf_init(&p->out_pending, PENDING_LIMIT + WR_TUNNEL_DEFAULT_MAX_PAYLOAD);
   wr_buf_init(&p->in_pending, PENDING_LIMIT);
   ctx->inflight++;
