@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from conftest import Origin, curl, run_warren
+from conftest import WARREN as ROOT_WARREN, Origin, curl, run_warren
 from edgeenv import Connector, Edge, create_tunnel
 
 HOST = "app.example.com"
@@ -139,3 +139,45 @@ def test_origin_connections_are_kept_alive(setup):
     curl("-f", "--data-binary", "x" * 5000, *via(edge, "/sha256"))
     peers.add(curl("-f", *via(edge, "/peer")).stdout)
     assert len(peers) == 1, peers
+
+
+def test_ingress_rules_unix_status_and_hello(tmp_path):
+    """config.yml ingress rules pick the service per request: a Unix-socket
+    origin, a fixed status for one path, the built-in hello page for the rest."""
+    import subprocess
+    from conftest import ORIGIN
+    from edgeenv import LoggedProc
+    tunnels, cred = create_tunnel(tmp_path, "web", HOST, "other.example.com")
+    sock = tmp_path / "origin.sock"
+    origin = subprocess.Popen(["/usr/bin/python3", str(ORIGIN), "--unix", str(sock)],
+                              stdout=subprocess.PIPE, text=True)
+    assert origin.stdout.readline().startswith("listening unix:")
+    edge = Edge(tmp_path, tunnels)
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"""tunnel: web
+credentials-file: {cred}
+edge: [127.0.0.1:{edge.quic_port}]
+edge-ca: {edge.ca}
+ha-connections: 1
+ingress:
+  - hostname: {HOST}
+    path: ^/teapot
+    service: http_status:418
+  - hostname: {HOST}
+    service: unix:{sock}
+  - service: hello_world
+""")
+    c = LoggedProc([str(ROOT_WARREN), "tunnel", "--config", cfg, "run"], "connector")
+    try:
+        c.wait_for(r"INF Registered tunnel connection")
+        assert curl("-f", *via(edge, "/hello")).stdout == b"Hello from the origin\n"
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", *via(edge, "/teapot/x"))
+        assert r.stdout == b"418"
+        h, p = edge.http
+        r = curl("--resolve", f"other.example.com:{p}:{h}", f"http://other.example.com:{p}/")
+        assert r.stdout.startswith(b"Hello from warren!")
+    finally:
+        c.stop()
+        edge.stop()
+        origin.kill()
+        origin.wait(5)
