@@ -712,6 +712,8 @@ void wr_edge_free(wr_edge *e) {
     wr_free(e->secrets[i].secret);
   }
   wr_free(e->secrets);
+  for (size_t i = 0; i < e->nspare; i++)
+    wr_free(e->spare[i]);
   wr_routes_del(e->routes);
   wr_metrics_del(e->reg);
   wr_free(e->location);

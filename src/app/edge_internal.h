@@ -38,6 +38,8 @@ struct wr_tls_tcp;
 
 enum { EDGE_RUNNING = 0, EDGE_DRAINING, EDGE_CLOSING };
 
+#define WR_EDGE_SPARE_BUFS 16
+
 struct wr_edge {
   uint32_t magic;
   uv_loop_t *loop;
@@ -54,6 +56,11 @@ struct wr_edge {
   uv_tcp_t http;
   struct wr_tls_tcp_listener *https;
   uv_check_t flush_check; /* writes coalesced during a loop turn go out here */
+  /* Spent user write buffers, reused by the next flushes (edge_public.c):
+   * a fresh ~128 KiB buffer per uv_write cost a page fault per 4 KiB sent. */
+  uint8_t *spare[WR_EDGE_SPARE_BUFS];
+  size_t spare_cap[WR_EDGE_SPARE_BUFS];
+  size_t nspare;
   int check_open;
   uv_timer_t sweep;
   int handles; /* libuv handles of the edge itself not yet closed */

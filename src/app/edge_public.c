@@ -87,7 +87,7 @@ typedef struct wreq {
   uv_write_t req;
   pconn *pc;
   uint8_t *data;
-  size_t len;
+  size_t len, cap;
 } wreq;
 
 static void pump(pconn *pc);
@@ -115,10 +115,23 @@ static void maybe_close_after(pconn *pc) {
     pc_close(pc);
 }
 
+/* Buffers bigger than this are freed rather than kept as spares. */
+#define SPARE_CAP_MAX (1024u * 1024u)
+
+/* Keeps a written buffer for the next flush, or frees it. */
+static void spare_put(wr_edge *e, uint8_t *data, size_t cap) {
+  if (e->nspare < WR_EDGE_SPARE_BUFS && cap <= SPARE_CAP_MAX) {
+    e->spare[e->nspare] = data;
+    e->spare_cap[e->nspare++] = cap;
+  } else {
+    wr_free(data);
+  }
+}
+
 static void on_written(uv_write_t *req, int status) {
   wreq *w = (wreq *)req;
   pconn *pc = w->pc;
-  wr_free(w->data);
+  spare_put(pc->e, w->data, w->cap);
   wr_free(w);
   pc->nwrites--;
   if (status < 0) {
@@ -158,7 +171,13 @@ static void flush_out(pconn *pc) {
   w->pc = pc;
   w->data = pc->obuf.data;
   w->len = pc->obuf.len;
+  w->cap = pc->obuf.cap;
   wr_buf_init(&pc->obuf, OBUF_LIMIT);
+  wr_edge *e = pc->e;
+  if (e->nspare) {
+    pc->obuf.data = e->spare[--e->nspare];
+    pc->obuf.cap = e->spare_cap[e->nspare];
+  }
   uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)w->len);
   if (uv_write(&w->req, (uv_stream_t *)&pc->tcp, &ub, 1, on_written) != 0) {
     wr_free(w->data);
