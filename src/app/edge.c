@@ -625,7 +625,8 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   if (rc != 0)
     goto fail_handles;
   if (cfg->https) {
-    rc = wr_edge_https_start(e, cfg->https, cfg->tls, err, errlen);
+    rc = wr_edge_https_start(e, cfg->https, cfg->https_tls ? cfg->https_tls : cfg->tls, err,
+                             errlen);
     if (rc != 0)
       goto fail_handles;
   }

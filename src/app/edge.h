@@ -56,6 +56,9 @@ typedef struct wr_edge_config {
   const struct sockaddr *https;   /* public HTTP/1.1 over TLS (the same certificate); or NULL */
   const struct sockaddr *metrics; /* /metrics and /ready; NULL: none */
   const wr_tls_server *tls;       /* required; must outlive the edge */
+  /* Users' HTTPS certificates, chosen by SNI (wr_tls_server_add_cert);
+   * NULL: the edge's own certificate (tls). Must outlive the edge. */
+  const wr_tls_server *https_tls;
   const char *location;           /* reported to connectors; default "edge" */
   const wr_edge_tunnel *tunnels;
   size_t ntunnels;

@@ -41,10 +41,14 @@ static void usage(void) {
       "  --no-http2-listener    serve connectors over QUIC only (no TCP listener)\n"
       "  --http ADDR:PORT       TCP address for users' HTTP/1.1\n"
       "  --https ADDR:PORT      TCP address for users' HTTPS: HTTP/2 (ALPN h2) or\n"
-      "                         HTTP/1.1 over TLS (the edge's certificate; it must name\n"
-      "                         the users' hostnames)\n"
+      "                         HTTP/1.1 over TLS (certificates: --https-cert, else\n"
+      "                         the edge's own, which must then name the hostnames)\n"
       "  --tunnels FILE         the tunnels file: ids, secrets and hostnames\n"
       "  --cert FILE, --key FILE  the edge's TLS certificate chain and key (PEM)\n"
+      "  --https-cert FILE, --https-key FILE  a certificate chain and key for users'\n"
+      "                         HTTPS instead of the edge's own; repeat the pair for\n"
+      "                         more hostnames: each handshake gets the certificate\n"
+      "                         that names the SNI hostname, else the first pair\n"
       "  --self-signed DIR      use DIR/edge.crt and DIR/edge.key, creating a self-signed\n"
       "                         pair there when none exists (development; connectors can\n"
       "                         trust DIR/edge.crt with --edge-ca)\n"
@@ -58,6 +62,7 @@ static void usage(void) {
       "                         benchmarks, where a firewall would drop whole batches\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
       "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
+      "                         https-cert, https-key (a file or a list of files),\n"
       "                         self-signed, metrics, location, grace-period,\n"
       "                         header-timeout, idle-timeout, max-connections);\n"
       "                         flags override it\n"
@@ -73,11 +78,50 @@ static void usage(void) {
       "      --self-signed ./edge-tls --metrics 127.0.0.1:9090\n");
 }
 
+/* Most --https-cert/--https-key pairs. */
+#define MAX_HTTPS_CERTS 64
+
+/* Repeated file flags (or a YAML scalar or list of them). */
+typedef struct file_list {
+  const char *v[MAX_HTTPS_CERTS];
+  size_t n;
+} file_list;
+
 typedef struct opts {
+  file_list https_cert, https_key;
   const char *listen, *listen_h2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
   const char *grace, *header_timeout, *idle_timeout, *max_conns;
   int no_gso;
 } opts;
+
+static void file_list_add(file_list *l, const char *flag, const char *path) {
+  if (l->n == MAX_HTTPS_CERTS)
+    wr_cli_usage_error(CMD, "%s: at most %d files.", flag, MAX_HTTPS_CERTS);
+  l->v[l->n++] = path;
+}
+
+/* A YAML value that is one file or a list of files; skipped when the flags
+ * gave any (flags win). */
+static int yaml_file_list(wr_yaml *y, yaml_node_t *v, const char *key, file_list *l) {
+  int from_flags = l->n > 0;
+  if (v->type == YAML_SCALAR_NODE) {
+    if (!from_flags)
+      file_list_add(l, key, wr_yaml_scalar(v));
+    return 0;
+  }
+  if (v->type != YAML_SEQUENCE_NODE)
+    return wr_yaml_fail(y, v, "\"%s\" must be a file name or a list of file names", key);
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+       it++) {
+    const char *f = wr_yaml_scalar(wr_yaml_node(y, *it));
+    if (!f || !*f)
+      return wr_yaml_fail(y, wr_yaml_node(y, *it), "\"%s\" lists something that is not a "
+                          "file name", key);
+    if (!from_flags)
+      file_list_add(l, key, f);
+  }
+  return 0;
+}
 
 /* Fills the options the flags left unset from the YAML file (kept loaded in y). */
 static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
@@ -123,6 +167,14 @@ static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
        p++) {
     yaml_node_t *k = wr_yaml_node(y, p->key), *v = wr_yaml_node(y, p->value);
     const char *name = wr_yaml_scalar(k);
+    if (strcmp(name, "https-cert") == 0 || strcmp(name, "https-key") == 0) {
+      file_list *l = name[6] == 'c' ? &o->https_cert : &o->https_key;
+      if ((rc = yaml_file_list(y, v, name, l)) != 0) {
+        wr_cli_fail("%s", err);
+        return rc;
+      }
+      continue;
+    }
     size_t i = 0;
     for (; i < sizeof keys / sizeof keys[0]; i++)
       if (strcmp(keys[i].key, name) == 0)
@@ -188,6 +240,8 @@ int wr_cmd_edge(int argc, char **argv) {
       {"tunnels", required_argument, NULL, 't'},
       {"cert", required_argument, NULL, 'c'},
       {"key", required_argument, NULL, 'k'},
+      {"https-cert", required_argument, NULL, 'x'},
+      {"https-key", required_argument, NULL, 'y'},
       {"self-signed", required_argument, NULL, 's'},
       {"metrics", required_argument, NULL, 'm'},
       {"location", required_argument, NULL, 'L'},
@@ -215,6 +269,8 @@ int wr_cmd_edge(int argc, char **argv) {
     case 't': o.tunnels = optarg; break;
     case 'c': o.cert = optarg; break;
     case 'k': o.key = optarg; break;
+    case 'x': file_list_add(&o.https_cert, "--https-cert", optarg); break;
+    case 'y': file_list_add(&o.https_key, "--https-key", optarg); break;
     case 's': o.self_signed = optarg; break;
     case 'm': o.metrics = optarg; break;
     case 'L': o.location = optarg; break;
@@ -251,6 +307,11 @@ int wr_cmd_edge(int argc, char **argv) {
   if (!o.self_signed && (!o.cert || !o.key))
     wr_cli_usage_error(CMD, "a certificate is required: --cert FILE --key FILE, or "
                             "--self-signed DIR for development.");
+  if (o.https_cert.n != o.https_key.n)
+    wr_cli_usage_error(CMD, "--https-cert and --https-key come in pairs: %zu certificate(s), "
+                            "%zu key(s).", o.https_cert.n, o.https_key.n);
+  if (o.https_cert.n && !o.https)
+    wr_cli_usage_error(CMD, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
   wr_udp_addr listen = parse_addr("--listen", o.listen);
   wr_udp_addr http = parse_addr("--http", o.http);
   wr_udp_addr https;
@@ -281,7 +342,7 @@ int wr_cmd_edge(int argc, char **argv) {
   char err[512];
   wr_tunnels_file tf;
   wr_tunnels_init(&tf);
-  wr_tls_server *tls = NULL;
+  wr_tls_server *tls = NULL, *https_tls = NULL;
   wr_edge_tunnel *tunnels = NULL;
   int rc = wr_tunnels_load(o.tunnels, &tf, err, sizeof err);
   if (rc == WR_ERR_NOTFOUND) {
@@ -328,6 +389,16 @@ int wr_cmd_edge(int argc, char **argv) {
     goto out;
   }
   cfg.tls = tls;
+  for (size_t i = 0; i < o.https_cert.n; i++) {
+    const char *crt = o.https_cert.v[i], *k = o.https_key.v[i];
+    rc = i == 0 ? wr_tls_server_new(&https_tls, crt, k, err, sizeof err)
+                : wr_tls_server_add_cert(https_tls, crt, k, err, sizeof err);
+    if (rc != 0) {
+      wr_cli_fail("%s", err);
+      goto out;
+    }
+  }
+  cfg.https_tls = https_tls;
   char fp[WR_TLS_FINGERPRINT_LEN];
   wr_tls_server_fingerprint(tls, fp);
 
@@ -389,6 +460,7 @@ int wr_cmd_edge(int argc, char **argv) {
   (void)uv_loop_close(loop);
   ret = 0;
 out:
+  wr_tls_server_del(https_tls);
   wr_tls_server_del(tls);
   wr_free(tunnels);
   wr_tunnels_free(&tf);

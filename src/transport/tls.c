@@ -166,24 +166,36 @@ static void free_crts(gnutls_x509_crt_t *crts, unsigned n) {
   gnutls_free(crts);
 }
 
-int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *key_file,
-                      char *err, size_t errlen) {
-  *psrv = NULL;
-  gnutls_x509_crt_t *crts = NULL;
-  unsigned ncrts = 0;
-  gnutls_x509_privkey_t key = NULL;
-  gnutls_datum_t kd = {NULL, 0}, kder = {NULL, 0};
-  wr_tls_server *srv = NULL;
-  int rc = import_crts(cert_file, "certificate", &crts, &ncrts, err, errlen);
+/* A certificate chain and its private key, read from PEM files and checked
+ * to belong together. */
+typedef struct cert_pair {
+  gnutls_x509_crt_t *crts;
+  unsigned ncrts;
+  gnutls_x509_privkey_t key;
+} cert_pair;
+
+static void pair_free(cert_pair *p) {
+  if (p->key)
+    gnutls_x509_privkey_deinit(p->key);
+  free_crts(p->crts, p->ncrts);
+  memset(p, 0, sizeof *p);
+}
+
+static int pair_load(cert_pair *p, const char *cert_file, const char *key_file, char *err,
+                     size_t errlen) {
+  memset(p, 0, sizeof *p);
+  gnutls_datum_t kd = {NULL, 0};
+  int rc = import_crts(cert_file, "certificate", &p->crts, &p->ncrts, err, errlen);
   if (rc != 0)
     goto out;
   if ((rc = read_file(key_file, &kd, "key", err, errlen)) != 0)
     goto out;
-  if (gnutls_x509_privkey_init(&key) < 0) {
+  if (gnutls_x509_privkey_init(&p->key) < 0) {
+    p->key = NULL;
     rc = WR_ERR_NOMEM;
     goto out;
   }
-  int grc = gnutls_x509_privkey_import2(key, &kd, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+  int grc = gnutls_x509_privkey_import2(p->key, &kd, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
   if (grc < 0) {
     set_err(err, errlen, "the key file %s holds no unencrypted PEM private key (%s)", key_file,
             gnutls_strerror(grc));
@@ -192,14 +204,44 @@ int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *k
   }
   uint8_t kid[32], cid[32];
   size_t kidlen = sizeof kid, cidlen = sizeof cid;
-  if (gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, kid, &kidlen) < 0 ||
-      gnutls_x509_crt_get_key_id(crts[0], GNUTLS_KEYID_USE_SHA256, cid, &cidlen) < 0 ||
+  if (gnutls_x509_privkey_get_key_id(p->key, GNUTLS_KEYID_USE_SHA256, kid, &kidlen) < 0 ||
+      gnutls_x509_crt_get_key_id(p->crts[0], GNUTLS_KEYID_USE_SHA256, cid, &cidlen) < 0 ||
       kidlen != cidlen || memcmp(kid, cid, kidlen) != 0) {
     set_err(err, errlen, "the key in %s does not belong to the certificate in %s", key_file,
             cert_file);
     rc = WR_ERR_INVAL;
-    goto out;
   }
+out:
+  if (kd.data) {
+    gnutls_memset(kd.data, 0, kd.size);
+    gnutls_free(kd.data);
+  }
+  if (rc)
+    pair_free(p);
+  return rc;
+}
+
+/* Adds a loaded pair to the server's credentials (GnuTLS copies it). */
+static int pair_use(wr_tls_server *srv, const cert_pair *p, const char *cert_file,
+                    const char *key_file, char *err, size_t errlen) {
+  int grc = gnutls_certificate_set_x509_key(srv->cred, p->crts, (int)p->ncrts, p->key);
+  if (grc < 0) {
+    set_err(err, errlen, "cannot use the certificate %s with the key %s: %s", cert_file,
+            key_file, gnutls_strerror(grc));
+    return WR_ERR_INVAL;
+  }
+  return 0;
+}
+
+int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *key_file,
+                      char *err, size_t errlen) {
+  *psrv = NULL;
+  gnutls_datum_t kder = {NULL, 0};
+  wr_tls_server *srv = NULL;
+  cert_pair p;
+  int rc = pair_load(&p, cert_file, key_file, err, errlen);
+  if (rc != 0)
+    return rc;
   srv = wr_calloc(1, sizeof *srv);
   if (!srv) {
     rc = WR_ERR_NOMEM;
@@ -210,16 +252,11 @@ int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *k
     rc = WR_ERR_NOMEM;
     goto out;
   }
-  grc = gnutls_certificate_set_x509_key(srv->cred, crts, ncrts, key);
-  if (grc < 0) {
-    set_err(err, errlen, "cannot use the certificate %s with the key %s: %s", cert_file,
-            key_file, gnutls_strerror(grc));
-    rc = WR_ERR_INVAL;
+  if ((rc = pair_use(srv, &p, cert_file, key_file, err, errlen)) != 0)
     goto out;
-  }
-  if ((rc = crt_hash(crts[0], srv->fingerprint)) != 0)
+  if ((rc = crt_hash(p.crts[0], srv->fingerprint)) != 0)
     goto out;
-  if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_DER, &kder) < 0 ||
+  if (gnutls_x509_privkey_export2(p.key, GNUTLS_X509_FMT_DER, &kder) < 0 ||
       gnutls_hmac_fast(GNUTLS_MAC_SHA256, kder.data, kder.size, "warren secret", 13,
                        srv->master) < 0) {
     rc = WR_ERR_NOMEM;
@@ -233,14 +270,18 @@ out:
     gnutls_memset(kder.data, 0, kder.size);
     gnutls_free(kder.data);
   }
-  if (kd.data) {
-    gnutls_memset(kd.data, 0, kd.size);
-    gnutls_free(kd.data);
-  }
-  if (key)
-    gnutls_x509_privkey_deinit(key);
-  free_crts(crts, ncrts);
+  pair_free(&p);
   wr_tls_server_del(srv);
+  return rc;
+}
+
+int wr_tls_server_add_cert(wr_tls_server *srv, const char *cert_file, const char *key_file,
+                           char *err, size_t errlen) {
+  cert_pair p;
+  int rc = pair_load(&p, cert_file, key_file, err, errlen);
+  if (rc == 0)
+    rc = pair_use(srv, &p, cert_file, key_file, err, errlen);
+  pair_free(&p);
   return rc;
 }
 

@@ -42,6 +42,13 @@ WR_MUST_CHECK int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file,
                                     const char *key_file, char *err, size_t errlen);
 void wr_tls_server_del(wr_tls_server *srv);
 
+/* Adds another certificate chain and key (checked as wr_tls_server_new does).
+ * A handshake gets the certificate whose names match the client's SNI; the
+ * first one when none matches or no SNI was sent (GnuTLS chooses). The
+ * fingerprint and derived secrets stay those of the first pair. */
+WR_MUST_CHECK int wr_tls_server_add_cert(wr_tls_server *srv, const char *cert_file,
+                                         const char *key_file, char *err, size_t errlen);
+
 /* The leaf certificate's fingerprint, "sha256:<hex of the DER certificate>",
  * into out (WR_TLS_FINGERPRINT_LEN bytes). A client can pin it. */
 void wr_tls_server_fingerprint(const wr_tls_server *srv, char *out);
