@@ -769,9 +769,12 @@ static void tls_creds_unref(wr_proxy_ctx *ctx, origin_tls *ot) {
 
 /* The name the origin's certificate must carry (and SNI): originServerName,
  * else the service's host. */
+/* The name an origin's certificate is checked for: originServerName, else the
+ * service's host; a Unix socket has none, and local certificates name localhost. */
 static const char *tls_name(const wr_proxy *p) {
-  return p->orq->origin_server_name && p->orq->origin_server_name[0] ? p->orq->origin_server_name
-                                                                     : p->svc->host;
+  if (p->orq->origin_server_name && p->orq->origin_server_name[0])
+    return p->orq->origin_server_name;
+  return p->svc->type == WR_SERVICE_UNIX_TLS ? "localhost" : p->svc->host;
 }
 
 /* Finds or makes the credentials for p's origin: caPool (a CA file) when set,
@@ -912,7 +915,8 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   oc->keepalive_conns = (unsigned)p->orq->keepalive_connections;
   oc->keepalive_timeout_ms = p->orq->keepalive_timeout_ns / WR_NS_PER_MS;
   wr_buf_init(&oc->tls_out, TLS_OUT_LIMIT);
-  int rv = p->svc->type == WR_SERVICE_HTTPS  ? 0 /* wr_tls_tcp_connect makes its own */
+  int tls = p->svc->type == WR_SERVICE_HTTPS || p->svc->type == WR_SERVICE_UNIX_TLS;
+  int rv = tls                               ? 0 /* wr_tls_tcp_connect makes its own */
            : p->svc->type == WR_SERVICE_UNIX ? uv_pipe_init(ctx->loop, &oc->u.pipe, 0)
                                              : uv_tcp_init(ctx->loop, &oc->u.tcp);
   if (rv) {
@@ -927,7 +931,8 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   return oc;
 }
 
-/* Opens a TLS connection to sa for p (an https:// service); the request
+/* Opens a TLS connection to sa for p (an https:// service), or to the
+ * service's socket when sa is NULL (unix+tls:); the request
  * goes on in tls_on_connected or fails in tls_on_closed. */
 static void connect_tls(wr_proxy *p, const struct sockaddr *sa, const char *key) {
   origin_tls *ot = tls_creds(p, key);
@@ -946,8 +951,10 @@ static void connect_tls(wr_proxy *p, const struct sockaddr *sa, const char *key)
   wr_tls_tcp_config cfg = {.alpn = "http/1.1",
                            .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
                            .handshake_timeout_ms = limit_ns / WR_NS_PER_MS + 1};
-  int rv = wr_tls_tcp_connect(&oc->tls, p->ctx->loop, sa, tls_name(p), ot->cli, &cfg,
-                              &tls_callbacks, oc);
+  int rv = sa ? wr_tls_tcp_connect(&oc->tls, p->ctx->loop, sa, tls_name(p), ot->cli, &cfg,
+                                   &tls_callbacks, oc)
+              : wr_tls_tcp_connect_unix(&oc->tls, p->ctx->loop, p->svc->path, tls_name(p),
+                                        ot->cli, &cfg, &tls_callbacks, oc);
   if (rv) {
     oc->tls = NULL;
     origin_free(oc);
@@ -965,7 +972,7 @@ static void connect_tls(wr_proxy *p, const struct sockaddr *sa, const char *key)
 }
 
 static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key) {
-  if (p->svc->type == WR_SERVICE_HTTPS) {
+  if (p->svc->type == WR_SERVICE_HTTPS || p->svc->type == WR_SERVICE_UNIX_TLS) {
     connect_tls(p, sa, key);
     return;
   }
@@ -1032,6 +1039,9 @@ static void connect_origin(wr_proxy *p) {
     snprintf(key, sizeof key, "tls %.100s %u sni=%.100s verify=%d ca=%.150s", svc->host,
              svc->port, tls_name(p), !p->orq->no_tls_verify,
              p->orq->ca_pool ? p->orq->ca_pool : "system");
+  else if (svc->type == WR_SERVICE_UNIX_TLS)
+    snprintf(key, sizeof key, "tls unix:%.100s sni=%.100s verify=%d ca=%.150s", svc->path,
+             tls_name(p), !p->orq->no_tls_verify, p->orq->ca_pool ? p->orq->ca_pool : "system");
   else
     snprintf(key, sizeof key, "tcp %s %u", svc->host, svc->port);
   for (origin_conn *oc = p->ctx->conns; oc; oc = oc->next) {
@@ -1043,7 +1053,7 @@ static void connect_origin(wr_proxy *p) {
       return;
     }
   }
-  if (svc->type == WR_SERVICE_UNIX) {
+  if (svc->type == WR_SERVICE_UNIX || svc->type == WR_SERVICE_UNIX_TLS) {
     connect_addr(p, NULL, key);
     return;
   }
@@ -1190,13 +1200,8 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_tt_conn *c, wr_tt_stream *s,
   case WR_SERVICE_HTTP_STATUS:
     respond_locally(p, svc->status, "");
     return 0;
-  case WR_SERVICE_UNIX_TLS:
-    /* wr_tls_tcp runs over TCP only (it owns a uv_tcp_t). */
-    WR_ERROR("unix+tls origins are not supported yet: use unix: or https://",
-             "originService=%s", p->origin_name);
-    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "unix+tls origins are not supported yet");
-    return 0;
   case WR_SERVICE_HTTPS:
+  case WR_SERVICE_UNIX_TLS:
   case WR_SERVICE_UNIX:
   case WR_SERVICE_HTTP:
     break;

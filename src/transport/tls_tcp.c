@@ -28,7 +28,12 @@ enum {
 };
 
 struct wr_tls_tcp {
-  uv_tcp_t tcp;
+  union { /* TCP, or a Unix socket for wr_tls_tcp_connect_unix */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
   uv_timer_t timer; /* handshake deadline, resume after a pause, linger */
   uv_loop_t *loop;
   wr_tls_tcp_listener *lis;
@@ -40,7 +45,7 @@ struct wr_tls_tcp {
   int state;
   unsigned is_server : 1, connected : 1, shut : 1, shutdown_started : 1, shutdown_done : 1,
       peer_eof : 1, tcp_eof : 1, reading : 1, paused : 1, want_writable : 1, app_gone : 1,
-      corked : 1, handles_inited : 1;
+      corked : 1, handles_inited : 1, is_pipe : 1;
   int handles_open;
   int close_err;
   char close_reason[WR_TLS_ERRLEN];
@@ -184,7 +189,7 @@ static void flush_out(wr_tls_tcp *t) {
   uv_buf_t b = uv_buf_init((char *)t->out.data, (unsigned)t->out.len);
   size_t len = t->out.len;
   wr_buf_init(&t->out, OUT_HARD_LIMIT); /* the bytes now belong to the request */
-  int rc = uv_write(&w->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
+  int rc = uv_write(&w->req, &t->io.stream, &b, 1, on_write);
   if (rc < 0) {
     wr_free(w->data);
     wr_free(w);
@@ -238,7 +243,7 @@ static void close_handles(wr_tls_tcp *t) {
   t->state = ST_CLOSED;
   t->app_gone = 1;
   uv_timer_stop(&t->timer);
-  uv_close((uv_handle_t *)&t->tcp, on_handle_closed);
+  uv_close(&t->io.handle, on_handle_closed);
   uv_close((uv_handle_t *)&t->timer, on_handle_closed);
 }
 
@@ -261,7 +266,7 @@ static void start_shutdown(wr_tls_tcp *t) {
     return;
   t->shutdown_started = 1;
   t->sreq.data = t;
-  if (uv_shutdown(&t->sreq, (uv_stream_t *)&t->tcp, on_shutdown) < 0)
+  if (uv_shutdown(&t->sreq, &t->io.stream, on_shutdown) < 0)
     t->shutdown_done = 1;
 }
 
@@ -347,7 +352,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void ensure_reading(wr_tls_tcp *t) {
   if (t->reading || t->tcp_eof || t->state == ST_CLOSED || t->state == ST_CONNECTING)
     return;
-  if (uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read) == 0)
+  if (uv_read_start(&t->io.stream, on_alloc, on_read) == 0)
     t->reading = 1;
 }
 
@@ -530,9 +535,12 @@ static wr_tls_tcp *conn_alloc(uv_loop_t *loop, const wr_tls_tcp_config *cfg,
 }
 
 static void init_handles(wr_tls_tcp *t) {
-  uv_tcp_init(t->loop, &t->tcp);
+  if (t->is_pipe)
+    uv_pipe_init(t->loop, &t->io.pipe, 0);
+  else
+    uv_tcp_init(t->loop, &t->io.tcp);
   uv_timer_init(t->loop, &t->timer);
-  t->tcp.data = t;
+  t->io.handle.data = t;
   t->timer.data = t;
   t->handles_open = 2;
   t->handles_inited = 1;
@@ -554,10 +562,36 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   int len = sizeof t->local;
-  uv_tcp_getsockname(&t->tcp, (struct sockaddr *)&t->local, &len);
+  if (!t->is_pipe)
+    uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
   t->state = ST_HANDSHAKE;
   ensure_reading(t);
   process(t); /* sends the ClientHello */
+}
+
+/* A client connection not yet dialed: its session and handles are set up. */
+static int client_new(wr_tls_tcp **pt, uv_loop_t *loop, const char *server_name,
+                      const wr_tls_client *tls, const wr_tls_tcp_config *cfg,
+                      const wr_tls_tcp_callbacks *cb, void *user_data, int is_pipe) {
+  wr_tls_tcp *t = conn_alloc(loop, cfg, cb, user_data);
+  if (!t)
+    return WR_ERR_NOMEM;
+  int rc = wr_tls_session_init_stream_client(&t->tls, tls, server_name, t->cfg.alpn,
+                                             t->cfg.tls_flags);
+  if (rc != 0) {
+    wr_buf_free(&t->out);
+    wr_free(t->rbuf);
+    wr_free(t);
+    return rc;
+  }
+  session_io(t);
+  t->is_pipe = is_pipe ? 1 : 0;
+  init_handles(t);
+  t->state = ST_CONNECTING;
+  uv_timer_start(&t->timer, on_handshake_timeout, t->cfg.handshake_timeout_ms, 0);
+  t->creq.data = t;
+  *pt = t;
+  return 0;
 }
 
 int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop, const struct sockaddr *remote,
@@ -568,11 +602,6 @@ int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop, const struct sockaddr *
   if (!cfg || !cfg->alpn || !tls || !remote ||
       (remote->sa_family != AF_INET && remote->sa_family != AF_INET6))
     return WR_ERR_INVAL;
-  wr_tls_tcp *t = conn_alloc(loop, cfg, cb, user_data);
-  if (!t)
-    return WR_ERR_NOMEM;
-  memcpy(&t->peer, remote, addr_len(remote));
-  format_addr(remote, t->peerstr, sizeof t->peerstr);
   char ipname[INET6_ADDRSTRLEN] = "";
   if (!server_name || !server_name[0]) {
     if (remote->sa_family == AF_INET6)
@@ -581,26 +610,36 @@ int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop, const struct sockaddr *
       uv_ip4_name((const struct sockaddr_in *)remote, ipname, sizeof ipname);
     server_name = ipname;
   }
-  int rc = wr_tls_session_init_stream_client(&t->tls, tls, server_name, t->cfg.alpn,
-                                             t->cfg.tls_flags);
-  if (rc != 0) {
-    wr_buf_free(&t->out);
-    wr_free(t->rbuf);
-    wr_free(t);
+  wr_tls_tcp *t;
+  int rc = client_new(&t, loop, server_name, tls, cfg, cb, user_data, 0);
+  if (rc != 0)
     return rc;
-  }
-  session_io(t);
-  init_handles(t);
-  t->state = ST_CONNECTING;
+  memcpy(&t->peer, remote, addr_len(remote));
+  format_addr(remote, t->peerstr, sizeof t->peerstr);
   if (!t->cfg.no_nodelay)
-    uv_tcp_nodelay(&t->tcp, 1);
-  uv_timer_start(&t->timer, on_handshake_timeout, t->cfg.handshake_timeout_ms, 0);
-  t->creq.data = t;
-  int urc = uv_tcp_connect(&t->creq, &t->tcp, remote, on_connect);
+    uv_tcp_nodelay(&t->io.tcp, 1);
+  int urc = uv_tcp_connect(&t->creq, &t->io.tcp, remote, on_connect);
   if (urc < 0) {
     /* Reported like any other connect failure: from the loop, by on_closed. */
     fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(urc));
   }
+  *pt = t;
+  return 0;
+}
+
+int wr_tls_tcp_connect_unix(wr_tls_tcp **pt, uv_loop_t *loop, const char *path,
+                            const char *server_name, const wr_tls_client *tls,
+                            const wr_tls_tcp_config *cfg, const wr_tls_tcp_callbacks *cb,
+                            void *user_data) {
+  *pt = NULL;
+  if (!cfg || !cfg->alpn || !tls || !path || !path[0] || !server_name || !server_name[0])
+    return WR_ERR_INVAL;
+  wr_tls_tcp *t;
+  int rc = client_new(&t, loop, server_name, tls, cfg, cb, user_data, 1);
+  if (rc != 0)
+    return rc;
+  snprintf(t->peerstr, sizeof t->peerstr, "unix:%.58s", path);
+  uv_pipe_connect(&t->creq, &t->io.pipe, path, on_connect); /* errors come to on_connect */
   *pt = t;
   return 0;
 }
@@ -681,19 +720,19 @@ static void on_connection(uv_stream_t *server, int status) {
     l->conns->lprev = t;
   l->conns = t;
   l->stats.open++;
-  if (uv_accept(server, (uv_stream_t *)&t->tcp) != 0) {
+  if (uv_accept(server, &t->io.stream) != 0) {
     close_handles(t); /* on_closed is not wanted for a connection never announced */
     t->cb.on_closed = NULL;
     return;
   }
   l->stats.accepted++;
   int len = sizeof t->peer;
-  uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&t->peer, &len);
+  uv_tcp_getpeername(&t->io.tcp, (struct sockaddr *)&t->peer, &len);
   len = sizeof t->local;
-  uv_tcp_getsockname(&t->tcp, (struct sockaddr *)&t->local, &len);
+  uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
   format_addr((struct sockaddr *)&t->peer, t->peerstr, sizeof t->peerstr);
   if (!t->cfg.no_nodelay)
-    uv_tcp_nodelay(&t->tcp, 1);
+    uv_tcp_nodelay(&t->io.tcp, 1);
   uv_timer_start(&t->timer, on_handshake_timeout, t->cfg.handshake_timeout_ms, 0);
   if (t->cb.on_accept)
     t->cb.on_accept(t);
@@ -772,7 +811,7 @@ void wr_tls_tcp_listener_stats_get(const wr_tls_tcp_listener *l, wr_tls_tcp_list
 size_t wr_tls_tcp_queued(const wr_tls_tcp *t) {
   size_t q = t->out.len;
   if (t->handles_inited && t->state != ST_CLOSED)
-    q += uv_stream_get_write_queue_size((const uv_stream_t *)&t->tcp);
+    q += uv_stream_get_write_queue_size(&t->io.stream);
   if (t->corked && t->tls.gs)
     q += gnutls_record_check_corked(t->tls.gs);
   return q;
@@ -883,8 +922,8 @@ void wr_tls_tcp_reset(wr_tls_tcp *t) {
   if (t->state != ST_CONNECTING && t->handles_inited) {
     t->state = ST_CLOSED;
     uv_timer_stop(&t->timer);
-    if (uv_tcp_close_reset(&t->tcp, on_handle_closed) != 0)
-      uv_close((uv_handle_t *)&t->tcp, on_handle_closed); /* after a shutdown: no RST */
+    if (t->is_pipe || uv_tcp_close_reset(&t->io.tcp, on_handle_closed) != 0)
+      uv_close(&t->io.handle, on_handle_closed); /* after a shutdown: no RST */
     uv_close((uv_handle_t *)&t->timer, on_handle_closed);
     return;
   }
@@ -905,7 +944,7 @@ void wr_tls_tcp_read_stop(wr_tls_tcp *t) {
     return;
   t->paused = 1;
   if (t->reading && t->state == ST_OPEN) {
-    uv_read_stop((uv_stream_t *)&t->tcp);
+    uv_read_stop(&t->io.stream);
     t->reading = 0;
   }
 }
@@ -953,8 +992,8 @@ void wr_tls_tcp_get_stats(const wr_tls_tcp *t, wr_tls_tcp_stats *out) {
   out->bytes_sent = t->bytes_sent;
   out->bytes_recv = t->bytes_recv;
   uv_os_fd_t fd;
-  if (!t->handles_inited || t->state == ST_CLOSED ||
-      uv_fileno((const uv_handle_t *)&t->tcp, &fd) != 0)
+  if (!t->handles_inited || t->state == ST_CLOSED || t->is_pipe ||
+      uv_fileno(&t->io.handle, &fd) != 0)
     return;
   struct tcp_info ti;
   socklen_t len = sizeof ti;

@@ -90,6 +90,13 @@ WR_MUST_CHECK int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop,
                                      const wr_tls_client *tls, const wr_tls_tcp_config *cfg,
                                      const wr_tls_tcp_callbacks *cb, void *user_data);
 
+/* The same over a Unix socket at path; server_name (required: there is no
+ * address to fall back on) is verified and sent as SNI. */
+WR_MUST_CHECK int wr_tls_tcp_connect_unix(wr_tls_tcp **pt, uv_loop_t *loop, const char *path,
+                                          const char *server_name, const wr_tls_client *tls,
+                                          const wr_tls_tcp_config *cfg,
+                                          const wr_tls_tcp_callbacks *cb, void *user_data);
+
 /* Listens on bind_addr (port 0 picks one; "[::]" is dual-stack). Every
  * accepted connection gets cb and user_data and runs the server handshake with
  * tls's certificate; past cfg->max_connections new ones are closed at once and

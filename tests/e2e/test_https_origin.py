@@ -2,7 +2,8 @@
 behind Python's ssl module, with a certificate from a CA made by openssl)
 reached by `warren tunnel run` with originRequest caPool, noTLSVerify and
 originServerName; refused (502 and a log line) when its certificate does not
-verify; one TLS connection reused for consecutive requests."""
+verify; one TLS connection reused for consecutive requests; the same over a
+Unix socket (unix+tls:)."""
 import hashlib
 import os
 import socket
@@ -31,15 +32,25 @@ def via(edge, path):
 
 def make_pki(d):
     """A CA and a leaf for DNS:origin.test signed by it; returns (ca, crt, key)."""
+    return make_pki_for(d, "origin.test")
+
+
+def make_pki_for(d, name, ca_dir=None):
+    """A leaf for DNS:name in d, signed by the CA in ca_dir (made there first
+    when missing; default d); returns (ca, crt, key)."""
     def run(*a):
         subprocess.run(["openssl", *a], check=True, capture_output=True)
-    ca_key, ca, key, csr, crt = (d / n for n in ("ca.key", "ca.crt", "o.key", "o.csr", "o.crt"))
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=warren test origin CA")
+    ca_dir = ca_dir or d
+    d.mkdir(exist_ok=True)
+    ca_key, ca = ca_dir / "ca.key", ca_dir / "ca.crt"
+    key, csr, crt = (d / n for n in ("o.key", "o.csr", "o.crt"))
+    if not ca.exists():
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=warren test origin CA")
     run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=origin.test")
+        "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
     ext = d / "ext.cnf"
-    ext.write_text("subjectAltName=DNS:origin.test\nbasicConstraints=CA:FALSE\n")
+    ext.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=CA:FALSE\n")
     run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
         "-out", crt, "-days", "2", "-extfile", ext)
     return ca, crt, key
@@ -161,10 +172,70 @@ def test_no_tls_verify(env):
     assert origin.handshakes == 1
 
 
-def test_unix_tls_is_a_clear_502(env):
-    tmp, edge, cred, ca, origin, procs = env
-    c = ConfigConnector(tmp, edge, cred, f"  - service: unix+tls:{tmp / 'o.sock'}\n")
-    procs.append(c)
-    r = curl("-o", "/dev/null", "-w", "%{http_code}", *via(edge, "/hello"))
-    assert r.stdout == b"502"
-    c.wait_for(r"ERR unix\+tls origins are not supported yet")
+class UnixTLSOrigin:
+    """origin.py's handler over TLS on a Unix socket; counts handshakes."""
+
+    def __init__(self, path, crt, key):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        outer = self
+        self.handshakes = 0
+
+        class Server(origin_mod.UnixHTTPServer):
+            daemon_threads = True
+
+            def get_request(self):
+                conn, addr = super().get_request()
+                conn.settimeout(10)
+                tls = ctx.wrap_socket(conn, server_side=True)
+                tls.settimeout(None)
+                outer.handshakes += 1
+                return tls, addr
+
+        self.srv = Server(str(path), origin_mod.Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_unix_tls_origin(env):
+    tmp, edge, cred, ca, _, procs = env
+    _, crt, key = make_pki_for(tmp / "u", "localhost", ca_dir=tmp)
+    sock = tmp / "o.sock"
+    uo = UnixTLSOrigin(sock, crt, key)
+    try:
+        # No originServerName: the certificate is checked for localhost.
+        c = ConfigConnector(tmp, edge, cred,
+                            f"  - service: unix+tls:{sock}\n    originRequest:\n"
+                            f"      caPool: {ca}\n")
+        procs.append(c)
+        r = curl("-f", *via(edge, "/bytes/300000"))
+        assert r.returncode == 0, r.stderr
+        assert hashlib.sha256(r.stdout).hexdigest() == origin_mod.pattern_sha256(300000)
+        body = os.urandom(1 << 20)
+        (tmp / "b").write_bytes(body)
+        r = curl("-f", "--data-binary", f"@{tmp / 'b'}", *via(edge, "/sha256"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.decode().split()[0] == hashlib.sha256(body).hexdigest()
+        assert uo.handshakes == 1  # kept alive across both requests
+    finally:
+        uo.stop()
+
+
+def test_unix_tls_origin_wrong_name_refused(env):
+    tmp, edge, cred, ca, _, procs = env
+    _, crt, key = make_pki_for(tmp / "u", "localhost", ca_dir=tmp)
+    sock = tmp / "o.sock"
+    uo = UnixTLSOrigin(sock, crt, key)
+    try:
+        c = ConfigConnector(tmp, edge, cred,
+                            f"  - service: unix+tls:{sock}\n    originRequest:\n"
+                            f"      caPool: {ca}\n      originServerName: other.test\n")
+        procs.append(c)
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", *via(edge, "/hello"))
+        assert r.stdout == b"502"
+        c.wait_for(r"ERR Unable to reach the origin service.*not issued for other\.test")
+    finally:
+        uo.stop()
