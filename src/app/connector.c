@@ -197,7 +197,8 @@ static void dial(slot *sl) {
   sl->state = SLOT_DIALING;
   int rv;
   if (sl->proto == WR_CONNECTOR_HTTP2) {
-    wr_tt_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms};
+    wr_tt_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms,
+                          .keepalive_ms = cn->cfg.keepalive_ms};
     rv = wr_tt_h2_connect(&sl->conn, cn->cfg.loop, &a->sa, cn->cfg.server_name, cn->cfg.tls, &hc,
                           &events, sl);
     if (rv == 0)
@@ -689,7 +690,7 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
    * IPv6 gets an IPv4 one. */
   wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
-                       .disable_gso = cfg->disable_gso};
+                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
   struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
   struct sockaddr_in any4 = {.sin_family = AF_INET};
   int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);

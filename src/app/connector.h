@@ -60,7 +60,10 @@ typedef struct wr_connector_config {
   size_t secret_len;
   unsigned ha_connections;  /* default 4 */
   uint64_t grace_period_ms; /* default 30 s */
-  uint64_t idle_timeout_ms; /* QUIC idle timeout; 0: the transport's default */
+  /* Edge connections (QUIC and http2): closed after this long without a
+   * packet; PING after keepalive of quiet. 0: the transports' defaults (30 s,
+   * a third of it). */
+  uint64_t idle_timeout_ms, keepalive_ms;
   int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
   const wr_ingress *ingress; /* must outlive the connector */
   wr_metrics *metrics; /* may be NULL */

@@ -584,8 +584,8 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   e->sweep.data = e;
   e->handles = 1;
   wr_tt_quic_listener_init(&e->listener, &edge_events, e);
-  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->quic_idle_timeout_ms,
-                       .disable_gso = cfg->disable_gso};
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
+                       .keepalive_ms = cfg->tunnel_keepalive_ms, .disable_gso = cfg->disable_gso};
   wr_quic_server_config sc = {.tls = cfg->tls, .user_data = &e->listener};
   sc.callbacks = *wr_tt_quic_server_callbacks();
   char abuf[80];
@@ -610,7 +610,8 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
     h2addr = (const struct sockaddr *)&twin;
   }
   if (h2addr) {
-    wr_tt_h2_config hc = {0};
+    wr_tt_h2_config hc = {.idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
+                          .keepalive_ms = cfg->tunnel_keepalive_ms};
     rc = wr_tt_h2_listen(&e->h2, loop, h2addr, cfg->tls, &hc, &edge_events, e);
     if (rc != 0) {
       format_sockaddr(h2addr, abuf, sizeof abuf);

@@ -67,7 +67,10 @@ typedef struct wr_edge_config {
   uint32_t max_conns;           /* public connections at once; more are refused */
   uint64_t grace_ms;            /* graceful shutdown waits this long for requests */
   uint64_t register_timeout_ms; /* a connector must register within this */
-  uint64_t quic_idle_timeout_ms; /* 0: the transport's default */
+  /* Connector connections (QUIC and http2): closed after this long without a
+   * packet; PING after keepalive of quiet. 0: the transports' defaults (30 s,
+   * a third of it). */
+  uint64_t tunnel_idle_timeout_ms, tunnel_keepalive_ms;
   int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
 } wr_edge_config;
 

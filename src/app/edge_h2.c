@@ -73,6 +73,7 @@ struct h2req {
   size_t head_sent;
   wr_buf pend;      /* request body bytes the tunnel stream has not taken */
   int started, req_fin, fin_sent, is_head;
+  int idempotent, body_started, got_any, retried; /* for a retry on another connection */
   wr_tunnel_decoder dec;
   int dec_init;
   /* response */
@@ -242,6 +243,8 @@ static void tunnel_flush(h2req *r) {
     if (n < 0)
       return;
     wr_buf_consume(&r->pend, (size_t)n);
+    if (n > 0)
+      r->body_started = 1;
     if (r->h && n > 0)
       (void)nghttp2_session_consume(r->h->ss, r->id, (size_t)n);
   }
@@ -249,6 +252,29 @@ static void tunnel_flush(h2req *r) {
     r->fin_sent = 1;
     (void)ops->stream_end(r->s);
   }
+}
+
+/* The stream is gone before a response: once, for an idempotent method when
+ * nothing came back and no body byte was sent, the request goes to another
+ * connection of the tunnel (as on HTTP/1.1, edge_public.c). Returns 1 when
+ * retried. */
+static int try_retry(h2req *r) {
+  edge_h2 *h = r->h;
+  if (r->retried || !r->idempotent || r->got_any || r->body_started || r->local || !r->t ||
+      h->e->state != EDGE_RUNNING)
+    return 0;
+  econn *failed = r->ec;
+  r->retried = 1;
+  r->head_sent = 0;
+  r->fin_sent = 0;
+  if (wr_edge_pick_and_open(r->t, failed, r, &r->ec, &r->s) != 0)
+    return 0;
+  WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s protocol=h2",
+          r->t->name, r->ec->conn_id);
+  wr_edge_count_error(h->e, "retried");
+  tunnel_flush(r);
+  h2_flush(h);
+  return 1;
 }
 
 static void start_request(edge_h2 *h, h2req *r, int end_stream) {
@@ -266,6 +292,7 @@ static void start_request(edge_h2 *h, h2req *r, int end_stream) {
   else if (r->has_host)
     slice_of(r, r->host, &hd.host);
   r->is_head = hd.method.len == 4 && memcmp(hd.method.p, "HEAD", 4) == 0;
+  r->idempotent = wr_edge_method_idempotent(hd.method);
   int has_body = !end_stream;
   hd.framing = !has_body ? WR_H1_BODY_NONE : r->has_cl ? WR_H1_BODY_LENGTH : WR_H1_BODY_CHUNKED;
   r->req_fin = end_stream;
@@ -322,6 +349,8 @@ void wr_edge_h2_stream_data(void *u, const uint8_t *data, size_t len, int fin) {
   const wr_tt_ops *ops = r->ec->c->ops;
   size_t total = len;
   edge_h2 *h = r->h;
+  if (len)
+    r->got_any = 1;
   if (!h || r->resp_done || r->local || (r->resp_head && r->no_body)) {
     ops->stream_consume(r->s, total); /* nobody reads */
     return;
@@ -418,6 +447,8 @@ void wr_edge_h2_stream_close(void *u, int has_code, uint64_t code) {
     return;
   }
   r->credit = r->held = 0; /* the stream's credit is moot now */
+  if (!r->resp_head && try_retry(r))
+    return;
   wr_buf_reset(&r->pend);
   if (!r->resp_head) {
     WR_WARN("Tunnel connection lost during a request",

@@ -140,6 +140,9 @@ void wr_edge_stream_error_status(uint64_t code, int *status, const char **title,
 int wr_edge_local_page(char *buf, size_t cap, int status, const char *title, const char *detail);
 /* 1 when a response header must not be passed on to the user (hop-by-hop). */
 int wr_edge_response_hop_by_hop(wr_h1_slice name);
+/* 1 for the methods RFC 9110 (9.2.2) calls idempotent: a request with one may
+ * go again on another connection when the first one died under it. */
+int wr_edge_method_idempotent(wr_h1_slice method);
 
 /* edge_h2.c: HTTP/2 users on the HTTPS port (ALPN "h2"). */
 /* Starts a server session on t (connected, ALPN h2) for the user at ip

@@ -72,7 +72,7 @@ struct preq {
   wr_buf head; /* the encoded REQUEST, kept whole for a retry */
   size_t head_sent;
   int kind;
-  int has_body, body_started, req_done, fin_wanted, fin_sent, retried;
+  int has_body, body_started, req_done, fin_wanted, fin_sent, retried, idempotent;
   int is_head, version_minor, keepalive, expect_continue;
   wr_tunnel_decoder dec;
   int got_any;   /* any byte came back on the stream */
@@ -420,6 +420,7 @@ static void start_request(pconn *pc, const wr_h1_head *h) {
   r->version_minor = h->version_minor;
   r->keepalive = keepalive;
   r->is_head = h->method_id == WR_H1_M_HEAD;
+  r->idempotent = wr_edge_method_idempotent(h->method);
   r->has_body = has_body;
   r->started_ns = wr_now_ns();
   wr_buf_init(&r->head, HEAD_OUT_MAX);
@@ -474,11 +475,14 @@ static void start_request(pconn *pc, const wr_h1_head *h) {
   (void)stream_flush(r);
 }
 
-/* The stream is gone before a response: retry once elsewhere when nothing of
- * the body was sent; otherwise answer 502. Returns 1 when retried. */
+/* The stream is gone before a response: retry once elsewhere when the method
+ * is idempotent, nothing came back and nothing of the body was sent (the
+ * connector may have passed the head on already); otherwise answer 502.
+ * Returns 1 when retried. */
 static int try_retry(preq *r) {
   pconn *pc = r->pc;
-  if (r->retried || r->got_any || r->body_started || !r->t || pc->e->state != EDGE_RUNNING)
+  if (r->retried || !r->idempotent || r->got_any || r->body_started || !r->t ||
+      pc->e->state != EDGE_RUNNING)
     return 0;
   econn *failed = r->ec;
   r->retried = 1;
@@ -536,6 +540,14 @@ static void preq_detach(preq *r, uint64_t abort_code) {
     r->fin_sent = 1;
     (void)r->ec->c->ops->stream_end(r->s);
   }
+}
+
+int wr_edge_method_idempotent(wr_h1_slice m) {
+  static const char *const names[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (m.len == strlen(names[i]) && memcmp(m.p, names[i], m.len) == 0)
+      return 1;
+  return 0;
 }
 
 int wr_edge_response_hop_by_hop(wr_h1_slice name) {

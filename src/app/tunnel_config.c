@@ -315,6 +315,10 @@ static int parse_root(wr_yaml *y, wr_tunnel_config *c, const yaml_node_t *root) 
                           c->metrics);
     } else if (strcmp(key, "grace-period") == 0)
       rv = wr_yaml_get_duration(y, v, key, &c->grace_period_ns);
+    else if (strcmp(key, "tunnel-idle-timeout") == 0)
+      rv = wr_yaml_get_duration(y, v, key, &c->tunnel_idle_timeout_ns);
+    else if (strcmp(key, "tunnel-keepalive") == 0)
+      rv = wr_yaml_get_duration(y, v, key, &c->tunnel_keepalive_ns);
     else if (strcmp(key, "loglevel") == 0) {
       const char *s = wr_yaml_scalar(v);
       if (!s || wr_log_level_parse(s, &c->loglevel) != 0)

@@ -69,6 +69,7 @@ typedef struct wr_tunnel_config {
   wr_tunnel_protocol protocol;
   char *metrics;          /* ADDR:PORT or NULL */
   uint64_t grace_period_ns;
+  uint64_t tunnel_idle_timeout_ns, tunnel_keepalive_ns; /* 0: the transports' defaults */
   wr_log_level loglevel;
   int has_loglevel;
   wr_buf warnings;        /* "LINE:COL: key\n" per unknown key */

@@ -118,3 +118,11 @@ int wr_cli_dispatch(const char *cmd, int argc, char **argv, const wr_subcommand 
   }
   wr_cli_usage_error(cmd, "unknown %s command \"%s\" (%s).", cmd, sub, names);
 }
+
+void wr_cli_check_keepalive(const char *cmd, uint64_t idle_ms, uint64_t keepalive_ms) {
+  uint64_t idle = idle_ms ? idle_ms : 30000; /* the transports' default */
+  if (keepalive_ms && keepalive_ms >= idle)
+    wr_cli_usage_error(cmd, "--tunnel-keepalive (%llu ms) must be shorter than the tunnel idle "
+                       "timeout (%llu ms), or connections close between PINGs.",
+                       (unsigned long long)keepalive_ms, (unsigned long long)idle);
+}

@@ -51,4 +51,9 @@ uint64_t wr_cli_parse_size(const char *cmd, const char *flag, const char *value)
 /* Parses "true"/"false" (also 1/0, yes/no); exits 2 otherwise. */
 int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value);
 
+/* Tunnel connection timing (edge and connector): exits 2 unless keepalive_ms
+ * (0: default) is shorter than idle_ms (0: the 30 s default), or the
+ * connection would close between keep-alive PINGs. */
+void wr_cli_check_keepalive(const char *cmd, uint64_t idle_ms, uint64_t keepalive_ms);
+
 #endif

@@ -58,13 +58,18 @@ static void usage(void) {
       "  --header-timeout DUR   time for a user to send a request head (default 30s)\n"
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
+      "  --tunnel-idle-timeout DUR  close a connector connection after this long\n"
+      "                         without a packet (default 30s: survives seconds of loss)\n"
+      "  --tunnel-keepalive DUR  PING a quiet connector connection this often\n"
+      "                         (default: a third of the idle timeout)\n"
       "  --no-gso               send one UDP datagram per packet (no GSO); for loss\n"
       "                         benchmarks, where a firewall would drop whole batches\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
       "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
       "                         https-cert, https-key (a file or a list of files),\n"
       "                         self-signed, metrics, location, grace-period,\n"
-      "                         header-timeout, idle-timeout, max-connections);\n"
+      "                         header-timeout, idle-timeout, max-connections,\n"
+      "                         tunnel-idle-timeout, tunnel-keepalive);\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
@@ -90,7 +95,7 @@ typedef struct file_list {
 typedef struct opts {
   file_list https_cert, https_key;
   const char *listen, *listen_h2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
-  const char *grace, *header_timeout, *idle_timeout, *max_conns;
+  const char *grace, *header_timeout, *idle_timeout, *max_conns, *tunnel_idle, *tunnel_keepalive;
   int no_gso;
 } opts;
 
@@ -162,6 +167,8 @@ static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
       {"header-timeout", offsetof(opts, header_timeout)},
       {"idle-timeout", offsetof(opts, idle_timeout)},
       {"max-connections", offsetof(opts, max_conns)},
+      {"tunnel-idle-timeout", offsetof(opts, tunnel_idle)},
+      {"tunnel-keepalive", offsetof(opts, tunnel_keepalive)},
   };
   for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
        p++) {
@@ -249,6 +256,8 @@ int wr_cmd_edge(int argc, char **argv) {
       {"header-timeout", required_argument, NULL, 'T'},
       {"idle-timeout", required_argument, NULL, 'I'},
       {"max-connections", required_argument, NULL, 'M'},
+      {"tunnel-idle-timeout", required_argument, NULL, 'i'},
+      {"tunnel-keepalive", required_argument, NULL, 'K'},
       {"config", required_argument, NULL, 'C'},
       {"no-http2-listener", no_argument, NULL, 'N'},
       {"no-gso", no_argument, NULL, 'G'},
@@ -278,6 +287,8 @@ int wr_cmd_edge(int argc, char **argv) {
     case 'T': o.header_timeout = optarg; break;
     case 'I': o.idle_timeout = optarg; break;
     case 'M': o.max_conns = optarg; break;
+    case 'i': o.tunnel_idle = optarg; break;
+    case 'K': o.tunnel_keepalive = optarg; break;
     case 'C': config = optarg; break;
     case 'G': o.no_gso = 1; break;
     case 'h': usage(); return 0;
@@ -335,6 +346,11 @@ int wr_cmd_edge(int argc, char **argv) {
     cfg.header_timeout_ms = parse_ms("--header-timeout", o.header_timeout);
   if (o.idle_timeout)
     cfg.idle_timeout_ms = parse_ms("--idle-timeout", o.idle_timeout);
+  if (o.tunnel_idle)
+    cfg.tunnel_idle_timeout_ms = parse_ms("--tunnel-idle-timeout", o.tunnel_idle);
+  if (o.tunnel_keepalive)
+    cfg.tunnel_keepalive_ms = parse_ms("--tunnel-keepalive", o.tunnel_keepalive);
+  wr_cli_check_keepalive(CMD, cfg.tunnel_idle_timeout_ms, cfg.tunnel_keepalive_ms);
   if (o.max_conns)
     cfg.max_conns = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o.max_conns, 1, 1000000);
 

@@ -51,6 +51,10 @@ static const char USAGE[] =
     "                            again (default 60s, with jitter)\n"
     "  --quic-timeout DUR        with auto: a QUIC handshake not done within this falls\n"
     "                            back to http2 (default 5s)\n"
+    "  --tunnel-idle-timeout DUR close an edge connection after this long without a\n"
+    "                            packet (default 30s: survives seconds of loss)\n"
+    "  --tunnel-keepalive DUR    PING a quiet edge connection this often (default: a\n"
+    "                            third of the idle timeout)\n"
     "  --no-gso                  send one UDP datagram per packet (no GSO); for loss\n"
     "                            benchmarks, where a firewall would drop whole batches\n"
     "\n"
@@ -126,6 +130,7 @@ static int resolve_edge(const char *hp, char *out, size_t cap) {
 enum {
   OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
   OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT, OPT_NO_GSO,
+  OPT_IDLE, OPT_KEEPALIVE,
 };
 
 int wr_cmd_tunnel_run(int argc, char **argv) {
@@ -144,6 +149,8 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       {"protocol", required_argument, NULL, OPT_PROTOCOL},
       {"quic-probe-interval", required_argument, NULL, OPT_PROBE},
       {"quic-timeout", required_argument, NULL, OPT_QUIC_TIMEOUT},
+      {"tunnel-idle-timeout", required_argument, NULL, OPT_IDLE},
+      {"tunnel-keepalive", required_argument, NULL, OPT_KEEPALIVE},
       {"no-gso", no_argument, NULL, OPT_NO_GSO},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0},
@@ -155,7 +162,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   size_t nflag_edges = 0;
   long ha = -1;
   uint64_t grace_ns = 0;
-  uint64_t probe_ns = 0, quic_timeout_ns = 0;
+  uint64_t probe_ns = 0, quic_timeout_ns = 0, idle_ns = 0, keepalive_ns = 0;
   int protocol = -1; /* not given: the config file's, else auto */
   int no_gso = 0, c;
   optind = 1;
@@ -199,6 +206,13 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       if (wr_duration_parse(optarg, &probe_ns) != 0 || probe_ns < WR_NS_PER_MS)
         wr_cli_usage_error(cmd, "--quic-probe-interval takes a duration such as 60s, not \"%s\".",
                            optarg);
+      break;
+    case OPT_IDLE:
+    case OPT_KEEPALIVE:
+      if (wr_duration_parse(optarg, c == OPT_IDLE ? &idle_ns : &keepalive_ns) != 0 ||
+          (c == OPT_IDLE ? idle_ns : keepalive_ns) < WR_NS_PER_MS)
+        wr_cli_usage_error(cmd, "--%s takes a duration such as 30s, not \"%s\".",
+                           c == OPT_IDLE ? "tunnel-idle-timeout" : "tunnel-keepalive", optarg);
       break;
     case OPT_QUIC_TIMEOUT:
       if (wr_duration_parse(optarg, &quic_timeout_ns) != 0 || quic_timeout_ns < WR_NS_PER_MS)
@@ -255,6 +269,11 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   unsigned ha_conns = ha > 0 ? (unsigned)ha : tc.ha_connections;
   if (grace_ns == 0)
     grace_ns = tc.grace_period_ns;
+  if (idle_ns == 0)
+    idle_ns = tc.tunnel_idle_timeout_ns;
+  if (keepalive_ns == 0)
+    keepalive_ns = tc.tunnel_keepalive_ns;
+  wr_cli_check_keepalive(cmd, idle_ns / WR_NS_PER_MS, keepalive_ns / WR_NS_PER_MS);
 
   if (!cred_path) {
     wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`) "
@@ -329,6 +348,8 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   cc.protocol = protocol >= 0 ? protocol : (int)tc.protocol;
   cc.quic_probe_interval_ms = probe_ns / WR_NS_PER_MS;
   cc.quic_timeout_ms = quic_timeout_ns / WR_NS_PER_MS;
+  cc.idle_timeout_ms = idle_ns / WR_NS_PER_MS;
+  cc.keepalive_ms = keepalive_ns / WR_NS_PER_MS;
   cc.disable_gso = no_gso;
   if (no_gso)
     WR_INFO("UDP GSO is off: one datagram per send", "flag=--no-gso");

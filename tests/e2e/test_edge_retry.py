@@ -1,0 +1,76 @@
+"""A connector connection that dies under requests: the edge (with a short
+--tunnel-idle-timeout) declares it dead, sends the idempotent requests that got
+nothing back again over the tunnel's other connection, and answers 502 for a
+POST, which the origin may already have seen. Over HTTP/1.1 and HTTP/2 users."""
+import re
+import signal
+import threading
+
+import pytest
+
+from conftest import Origin, curl
+from edgeenv import Connector, Edge, create_tunnel
+
+HOST = "app.example.com"
+
+
+def request(edge, port, user, *args):
+    if user == "h2":
+        base = ["--http2", "--cacert", edge.ca, "--insecure",
+                "--connect-to", f"{HOST}:443:127.0.0.1:{port}"]
+        url = f"https://{HOST}"
+    else:
+        h, p = edge.http
+        base = ["--resolve", f"{HOST}:{p}:{h}"]
+        url = f"http://{HOST}:{p}"
+    return lambda path: curl(*base, "-o", "/dev/null", "-w", "%{http_code}", *args, url + path,
+                             timeout=30)
+
+
+def concurrently(n, fn, path):
+    codes = [None] * n
+
+    def one(i):
+        codes[i] = fn(path).stdout.decode()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return codes
+
+
+@pytest.mark.parametrize("user", ["http1", "h2"])
+def test_dead_connection_retry(tmp_path, user):
+    tunnels, cred = create_tunnel(tmp_path, "web", HOST)
+    origin = Origin()
+    edge = Edge(tmp_path, tunnels, "--https", "127.0.0.1:0", "--tunnel-idle-timeout", "2s",
+                "--tunnel-keepalive", "300ms")
+    port = int(re.search(r"https=127\.0\.0\.1:(\d+)", edge.wait_for("Starting edge")[0]).group(1))
+    frozen = Connector(edge, cred, origin.url, ha=1)
+    edge.wait_for(r"INF Registered tunnel connection", count=1)
+    alive = Connector(edge, cred, origin.url, ha=1)
+    edge.wait_for(r"INF Registered tunnel connection", count=2)
+    try:
+        # Requests spread over both connections (fewest streams in flight),
+        # so some land on the frozen connector and stay unanswered until the
+        # edge hears nothing for 2 s and drops its connection.
+        frozen.proc.send_signal(signal.SIGSTOP)
+        codes = concurrently(6, request(edge, port, user), "/slow/200")
+        assert codes == ["200"] * 6
+        retried = edge.wait_for(r"INF Retrying request on another connection")
+        assert len(retried) >= 1
+
+        # Again, with POSTs: not idempotent, so not retried.
+        frozen.proc.send_signal(signal.SIGCONT)
+        edge.wait_for(r"INF Registered tunnel connection", count=3)
+        frozen.proc.send_signal(signal.SIGSTOP)
+        codes = concurrently(6, request(edge, port, user, "-X", "POST"), "/echo")
+        assert "502" in codes and set(codes) <= {"200", "502"}, codes
+        assert len(edge.wait_for(r"INF Retrying request on another connection")) == len(retried)
+        edge.wait_for(r"WRN Tunnel connection lost during a request")
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+        for p in (frozen, alive, edge):
+            p.stop()
+        origin.stop()
