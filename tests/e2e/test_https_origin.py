@@ -200,42 +200,41 @@ class UnixTLSOrigin:
         self.srv.server_close()
 
 
-def test_unix_tls_origin(env):
+@pytest.fixture
+def unix_env(env):
+    """env plus a TLS origin on a Unix socket whose certificate names localhost;
+    yields env and a function that starts a connector with extra originRequest lines."""
     tmp, edge, cred, ca, _, procs = env
     _, crt, key = make_pki_for(tmp / "u", "localhost", ca_dir=tmp)
     sock = tmp / "o.sock"
     uo = UnixTLSOrigin(sock, crt, key)
-    try:
-        # No originServerName: the certificate is checked for localhost.
-        c = ConfigConnector(tmp, edge, cred,
-                            f"  - service: unix+tls:{sock}\n    originRequest:\n"
-                            f"      caPool: {ca}\n")
+
+    def connect(extra=""):
+        c = ConfigConnector(tmp, edge, cred, f"  - service: unix+tls:{sock}\n"
+                            f"    originRequest:\n      caPool: {ca}\n{extra}")
         procs.append(c)
-        r = curl("-f", *via(edge, "/bytes/300000"))
-        assert r.returncode == 0, r.stderr
-        assert hashlib.sha256(r.stdout).hexdigest() == origin_mod.pattern_sha256(300000)
-        body = os.urandom(1 << 20)
-        (tmp / "b").write_bytes(body)
-        r = curl("-f", "--data-binary", f"@{tmp / 'b'}", *via(edge, "/sha256"))
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.decode().split()[0] == hashlib.sha256(body).hexdigest()
-        assert uo.handshakes == 1  # kept alive across both requests
-    finally:
-        uo.stop()
+        return c
+    yield env, uo, connect
+    uo.stop()
 
 
-def test_unix_tls_origin_wrong_name_refused(env):
-    tmp, edge, cred, ca, _, procs = env
-    _, crt, key = make_pki_for(tmp / "u", "localhost", ca_dir=tmp)
-    sock = tmp / "o.sock"
-    uo = UnixTLSOrigin(sock, crt, key)
-    try:
-        c = ConfigConnector(tmp, edge, cred,
-                            f"  - service: unix+tls:{sock}\n    originRequest:\n"
-                            f"      caPool: {ca}\n      originServerName: other.test\n")
-        procs.append(c)
-        r = curl("-o", "/dev/null", "-w", "%{http_code}", *via(edge, "/hello"))
-        assert r.stdout == b"502"
-        c.wait_for(r"ERR Unable to reach the origin service.*not issued for other\.test")
-    finally:
-        uo.stop()
+def test_unix_tls_origin(unix_env):
+    (tmp, edge, *_), uo, connect = unix_env
+    connect()  # no originServerName: the certificate is checked for localhost
+    r = curl("-f", *via(edge, "/bytes/300000"))
+    assert r.returncode == 0, r.stderr
+    assert hashlib.sha256(r.stdout).hexdigest() == origin_mod.pattern_sha256(300000)
+    body = os.urandom(1 << 20)
+    (tmp / "b").write_bytes(body)
+    r = curl("-f", "--data-binary", f"@{tmp / 'b'}", *via(edge, "/sha256"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split()[0] == hashlib.sha256(body).hexdigest()
+    assert uo.handshakes == 1  # kept alive across both requests
+
+
+def test_unix_tls_origin_wrong_name_refused(unix_env):
+    (tmp, edge, *_), uo, connect = unix_env
+    c = connect("      originServerName: other.test\n")
+    r = curl("-o", "/dev/null", "-w", "%{http_code}", *via(edge, "/hello"))
+    assert r.stdout == b"502"
+    c.wait_for(r"ERR Unable to reach the origin service.*not issued for other\.test")
