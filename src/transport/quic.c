@@ -23,14 +23,14 @@
 #include <sodium.h>
 
 #include "base/buf.h"
+#include "base/chunk.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/udp.h"
 
 #define SCID_LEN 16            /* every connection ID we issue has this length */
-#define CHUNK_SIZE (16 * 1024) /* send queue chunk */
-#define MAX_FREE_CHUNKS 256    /* chunks kept per endpoint for reuse (4 MiB) */
+#define MAX_FREE_CHUNKS 256 /* send queue chunks kept per endpoint for reuse (4 MiB) */
 #define TXBUF_SIZE WR_UDP_MAX_SUPER
 #define MAX_BATCHES_PER_WRITE 8 /* bounded work per wakeup: 8 GSO batches */
 #define MAX_IOV 16
@@ -39,12 +39,6 @@
 #define CLOSE_REASON_LEN 400
 
 enum conn_state { ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DRAINING, ST_DEAD };
-
-typedef struct chunk {
-  struct chunk *next;
-  size_t len;
-  uint8_t data[CHUNK_SIZE];
-} chunk;
 
 struct wr_quic_stream {
   wr_quic_conn *c;
@@ -55,9 +49,9 @@ struct wr_quic_stream {
   int in_sendq;
   /* Send queue: bytes [acked, end) live in chunks head..tail; head holds
    * stream offset head_off; [acked, sent) are with ngtcp2, [sent, end) unsent. */
-  chunk *head, *tail;
+  wr_chunk *head, *tail;
   uint64_t head_off, acked, sent, end;
-  chunk *cur;     /* chunk holding offset `sent` */
+  wr_chunk *cur;     /* chunk holding offset `sent` */
   size_t cur_pos; /* its index there */
   unsigned fin_queued : 1, fin_sent : 1, write_shut : 1, want_writable : 1, blocked : 1,
       read_shut : 1, reset_seen : 1;
@@ -122,8 +116,7 @@ struct wr_quic_endpoint {
   size_t nconns;
   wr_quic_conn *touched;
   int in_recv;
-  chunk *free_chunks;
-  size_t nfree_chunks;
+  wr_chunk_pool chunks;
   uint64_t reset_window_start, resets_in_window;
   wr_quic_endpoint_stats stats;
   ngtcp2_mem mem;
@@ -267,35 +260,9 @@ static void cid_remove(wr_quic_endpoint *ep, const ngtcp2_cid *cid, const wr_qui
 
 /* ---- send queue chunks ---- */
 
-static chunk *chunk_get(wr_quic_endpoint *ep) {
-  chunk *k = ep->free_chunks;
-  if (k) {
-    ep->free_chunks = k->next;
-    ep->nfree_chunks--;
-  } else if (!(k = wr_malloc(sizeof *k))) {
-    return NULL;
-  }
-  k->next = NULL;
-  k->len = 0;
-  return k;
-}
-
-static void chunk_put(wr_quic_endpoint *ep, chunk *k) {
-  if (ep->nfree_chunks < MAX_FREE_CHUNKS) {
-    k->next = ep->free_chunks;
-    ep->free_chunks = k;
-    ep->nfree_chunks++;
-  } else {
-    wr_free(k);
-  }
-}
-
 static void sendq_free(wr_quic_stream *s) {
-  while (s->head) {
-    chunk *k = s->head;
-    s->head = k->next;
-    chunk_put(s->c->ep, k);
-  }
+  wr_chunk_put_list(&s->c->ep->chunks, s->head);
+  s->head = NULL;
   s->tail = s->cur = NULL;
   s->cur_pos = 0;
   s->head_off = s->acked = s->sent = s->end;
@@ -717,14 +684,14 @@ static int cb_acked_stream_data_offset(ngtcp2_conn *nc, int64_t stream_id, uint6
     s->acked = s->sent;
   /* Free whole chunks that are acknowledged; an emptied last chunk is reused. */
   while (s->head && s->acked >= s->head_off + s->head->len) {
-    chunk *k = s->head;
+    wr_chunk *k = s->head;
     if (k == s->tail) {
-      if (k->len == CHUNK_SIZE || s->cur != k) {
+      if (k->len == WR_CHUNK_SIZE || s->cur != k) {
         s->head = s->tail = NULL;
         s->head_off += k->len;
         s->cur = NULL;
         s->cur_pos = 0;
-        chunk_put(c->ep, k);
+        wr_chunk_put(&c->ep->chunks, k);
       } else {
         s->head_off += k->len;
         k->len = 0;
@@ -738,7 +705,7 @@ static int cb_acked_stream_data_offset(ngtcp2_conn *nc, int64_t stream_id, uint6
       s->cur = s->head;
       s->cur_pos = 0;
     }
-    chunk_put(c->ep, k);
+    wr_chunk_put(&c->ep->chunks, k);
   }
   size_t limit = c->ep->cfg.send_queue_limit;
   if (s->want_writable && s->end - s->acked <= limit / 2 && !s->write_shut) {
@@ -935,7 +902,7 @@ static void conn_set_path(wr_quic_conn *c, const wr_udp_addr *local, const wr_ud
 static size_t stream_iov(wr_quic_stream *s, ngtcp2_vec *iov, size_t max, uint64_t *ptotal) {
   size_t n = 0;
   uint64_t total = 0;
-  chunk *k = s->cur;
+  wr_chunk *k = s->cur;
   size_t pos = s->cur_pos;
   if (!k && s->sent < s->end) {
     k = s->head;
@@ -1564,6 +1531,7 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   int rc = WR_ERR_NOMEM;
   ep->loop = loop;
   ep->cfg = *cfg;
+  wr_chunk_pool_init(&ep->chunks, MAX_FREE_CHUNKS);
   wr_quic_config *c = &ep->cfg;
   if (!c->idle_timeout_ms)
     c->idle_timeout_ms = WR_QUIC_DEFAULT_IDLE_TIMEOUT_MS;
@@ -1647,11 +1615,7 @@ fail:
 }
 
 static void ep_free(wr_quic_endpoint *ep) {
-  while (ep->free_chunks) {
-    chunk *k = ep->free_chunks;
-    ep->free_chunks = k->next;
-    wr_free(k);
-  }
+  wr_chunk_pool_free(&ep->chunks);
   wr_free(ep->slots);
   wr_udp_batch_free(&ep->batch);
   wr_free(ep->alpn);
@@ -1968,9 +1932,9 @@ ssize_t wr_quic_stream_write(wr_quic_stream *s, const void *data, size_t len) {
   const uint8_t *p = data;
   size_t left = n;
   while (left > 0) {
-    chunk *t = s->tail;
-    if (!t || t->len == CHUNK_SIZE) {
-      chunk *k = chunk_get(c->ep);
+    wr_chunk *t = s->tail;
+    if (!t || t->len == WR_CHUNK_SIZE) {
+      wr_chunk *k = wr_chunk_get(&c->ep->chunks);
       if (!k)
         break;
       if (t)
@@ -1985,7 +1949,7 @@ ssize_t wr_quic_stream_write(wr_quic_stream *s, const void *data, size_t len) {
         s->cur_pos = 0;
       }
     }
-    size_t m = CHUNK_SIZE - t->len;
+    size_t m = WR_CHUNK_SIZE - t->len;
     if (m > left)
       m = left;
     memcpy(t->data + t->len, p, m);

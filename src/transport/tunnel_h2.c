@@ -8,20 +8,14 @@
 #include <nghttp2/nghttp2.h>
 
 #include "base/buf.h"
+#include "base/chunk.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "transport/tls_tcp.h"
 
 #define CONN_MAGIC 0x6832636eu /* "h2cn" */
-#define CHUNK_SIZE (16 * 1024)
-#define MAX_FREE_CHUNKS 64
+#define MAX_FREE_CHUNKS 64 /* send queue chunks kept per connection */
 #define REASON_LEN WR_TLS_ERRLEN
-
-typedef struct chunk {
-  struct chunk *next;
-  size_t len;
-  uint8_t data[CHUNK_SIZE];
-} chunk;
 
 typedef struct h2conn h2conn;
 
@@ -31,7 +25,7 @@ typedef struct h2stream {
   void *user;
   struct h2stream *next, *prev; /* the connection's streams */
   struct h2stream *wnext;       /* streams owed on_stream_writable */
-  chunk *head, *tail;           /* written bytes not yet framed */
+  wr_chunk *head, *tail;        /* written bytes not yet framed */
   size_t head_off, queued;
   uint64_t rx_delivered, rx_consumed;
   uint32_t reset_code;
@@ -54,8 +48,7 @@ struct h2conn {
   h2stream *streams;
   h2stream *wq;
   size_t nstreams, nlocal;
-  chunk *free_chunks;
-  size_t nfree;
+  wr_chunk_pool chunks;
   struct sockaddr_storage peer;
   char id[20];
   char peerstr[64];
@@ -117,37 +110,11 @@ static void apply_defaults(wr_tt_h2_config *cfg) {
 
 static uint32_t h2_code(uint64_t code) { return code > UINT32_MAX ? UINT32_MAX : (uint32_t)code; }
 
-/* ---- chunks ---- */
-
-static chunk *chunk_get(h2conn *c) {
-  chunk *k = c->free_chunks;
-  if (k) {
-    c->free_chunks = k->next;
-    c->nfree--;
-  } else if (!(k = wr_malloc(sizeof *k))) {
-    return NULL;
-  }
-  k->next = NULL;
-  k->len = 0;
-  return k;
-}
-
-static void chunk_put(h2conn *c, chunk *k) {
-  if (c->nfree >= MAX_FREE_CHUNKS) {
-    wr_free(k);
-    return;
-  }
-  k->next = c->free_chunks;
-  c->free_chunks = k;
-  c->nfree++;
-}
+/* ---- send queues ---- */
 
 static void stream_drop_queue(h2stream *s) {
-  while (s->head) {
-    chunk *k = s->head;
-    s->head = k->next;
-    chunk_put(s->c, k);
-  }
+  wr_chunk_put_list(&s->c->chunks, s->head);
+  s->head = NULL;
   s->tail = NULL;
   s->head_off = 0;
   s->queued = 0;
@@ -217,7 +184,7 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets a stream nobody owns */
   size_t n = 0;
   while (n < length && s->head) {
-    chunk *k = s->head;
+    wr_chunk *k = s->head;
     size_t m = k->len - s->head_off;
     if (m == 0)
       break; /* the last, partly filled chunk is kept for the next write */
@@ -226,12 +193,12 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     memcpy(buf + n, k->data + s->head_off, m);
     n += m;
     s->head_off += m;
-    if (s->head_off == k->len && (k->next || k->len == CHUNK_SIZE)) {
+    if (s->head_off == k->len && (k->next || k->len == WR_CHUNK_SIZE)) {
       s->head = k->next;
       if (!s->head)
         s->tail = NULL;
       s->head_off = 0;
-      chunk_put(c, k);
+      wr_chunk_put(&c->chunks, k);
     }
   }
   s->queued -= n;
@@ -649,11 +616,7 @@ static void maybe_free(h2conn *c) {
     return;
   if (c->ng)
     nghttp2_session_del(c->ng);
-  while (c->free_chunks) {
-    chunk *k = c->free_chunks;
-    c->free_chunks = k->next;
-    wr_free(k);
-  }
+  wr_chunk_pool_free(&c->chunks);
   wr_tt_h2_listener *l = c->lis;
   if (l) {
     if (c->lprev)
@@ -751,6 +714,7 @@ static h2conn *conn_new(uv_loop_t *loop, const wr_tt_h2_config *cfg, int is_edge
     return NULL;
   c->magic = CONN_MAGIC;
   c->loop = loop;
+  wr_chunk_pool_init(&c->chunks, MAX_FREE_CHUNKS);
   if (cfg)
     c->cfg = *cfg;
   apply_defaults(&c->cfg);
@@ -946,9 +910,9 @@ static ssize_t op_stream_write(wr_tt_stream *sp, const void *data, size_t len) {
   const uint8_t *p = data;
   size_t left = n;
   while (left > 0) {
-    chunk *k = s->tail;
-    if (!k || k->len == CHUNK_SIZE) {
-      chunk *nk = chunk_get(c);
+    wr_chunk *k = s->tail;
+    if (!k || k->len == WR_CHUNK_SIZE) {
+      wr_chunk *nk = wr_chunk_get(&c->chunks);
       if (!nk)
         break;
       if (k)
@@ -957,7 +921,7 @@ static ssize_t op_stream_write(wr_tt_stream *sp, const void *data, size_t len) {
         s->head = nk;
       s->tail = k = nk;
     }
-    size_t m = CHUNK_SIZE - k->len;
+    size_t m = WR_CHUNK_SIZE - k->len;
     if (m > left)
       m = left;
     memcpy(k->data + k->len, p, m);
