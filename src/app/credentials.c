@@ -1,6 +1,5 @@
 #include "app/credentials.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,18 +32,6 @@ int wr_tunnel_name_check(const char *name, const char **preason) {
   return 0;
 }
 
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
 int wr_credentials_parse(const char *text, size_t len, const char *file, wr_credentials *c,
                          char *err, size_t errlen) {
   memset(c, 0, sizeof *c);
@@ -54,8 +41,8 @@ int wr_credentials_parse(const char *text, size_t len, const char *file, wr_cred
   int rv = wr_json_parse(text, len, &lim, &root, &je);
   if (rv) {
     if (rv == WR_ERR_NOMEM)
-      return errf(err, errlen, rv, "%s: out of memory", file);
-    return errf(err, errlen, rv, "%s: byte %zu: not a valid credentials file: %s", file, je.offset,
+      return wr_errf(err, errlen, rv, "%s: out of memory", file);
+    return wr_errf(err, errlen, rv, "%s: byte %zu: not a valid credentials file: %s", file, je.offset,
                 je.msg);
   }
   const wr_json *id = wr_json_get(root, "TunnelID"), *sec = wr_json_get(root, "TunnelSecret");
@@ -64,43 +51,43 @@ int wr_credentials_parse(const char *text, size_t len, const char *file, wr_cred
   const char *why = NULL;
   rv = WR_ERR_INVAL;
   if (root->type != WR_JSON_OBJECT) {
-    errf(err, errlen, rv, "%s: a credentials file is a JSON object, not %s %s", file,
+    wr_errf(err, errlen, rv, "%s: a credentials file is a JSON object, not %s %s", file,
          root->type == WR_JSON_ARRAY || root->type == WR_JSON_OBJECT ? "an" : "a",
          wr_json_type_name(root->type));
     goto out;
   }
   if (!id || id->type != WR_JSON_STRING) {
-    errf(err, errlen, rv, "%s: the TunnelID member (a UUID string) is missing", file);
+    wr_errf(err, errlen, rv, "%s: the TunnelID member (a UUID string) is missing", file);
     goto out;
   }
   if (wr_uuid_parse(id->str, id->len, c->tunnel_id) != 0) {
-    errf(err, errlen, rv, "%s: byte %zu: TunnelID \"%s\" is not a UUID", file, id->offset, id->str);
+    wr_errf(err, errlen, rv, "%s: byte %zu: TunnelID \"%s\" is not a UUID", file, id->offset, id->str);
     goto out;
   }
   if (!sec || sec->type != WR_JSON_STRING) {
-    errf(err, errlen, rv, "%s: the TunnelSecret member (a base64 string) is missing", file);
+    wr_errf(err, errlen, rv, "%s: the TunnelSecret member (a base64 string) is missing", file);
     goto out;
   }
   int brv = wr_base64_decode(sec->str, sec->len, c->secret, sizeof c->secret, &c->secret_len, &off,
                              &why);
   if (brv == WR_ERR_LIMIT || (brv == 0 && c->secret_len < WR_TUNNEL_SECRET_MIN)) {
-    errf(err, errlen, rv, "%s: TunnelSecret must decode to %d to %d bytes", file,
+    wr_errf(err, errlen, rv, "%s: TunnelSecret must decode to %d to %d bytes", file,
          WR_TUNNEL_SECRET_MIN, WR_TUNNEL_SECRET_MAX);
     goto out;
   }
   if (brv) {
-    errf(err, errlen, rv, "%s: TunnelSecret is not valid base64: %s at character %zu", file, why,
+    wr_errf(err, errlen, rv, "%s: TunnelSecret is not valid base64: %s at character %zu", file, why,
          off + 1);
     goto out;
   }
   if (tag && (tag->type != WR_JSON_STRING || tag->len > WR_TUNNEL_NAME_MAX)) {
-    errf(err, errlen, rv, "%s: AccountTag must be a string of at most 64 characters", file);
+    wr_errf(err, errlen, rv, "%s: AccountTag must be a string of at most 64 characters", file);
     goto out;
   }
   if (tag)
     memcpy(c->account_tag, tag->str, tag->len + 1);
   if (name && (name->type != WR_JSON_STRING || wr_tunnel_name_check(name->str, &why) != 0)) {
-    errf(err, errlen, rv, "%s: TunnelName is not a valid tunnel name", file);
+    wr_errf(err, errlen, rv, "%s: TunnelName is not a valid tunnel name", file);
     goto out;
   }
   if (name)
@@ -143,7 +130,7 @@ int wr_credentials_save(const char *path, const wr_credentials *c, char *err, si
   wr_buf_init(&b, 4096);
   int rv = wr_credentials_encode(c, &b);
   if (rv)
-    errf(err, errlen, rv, "%s: cannot encode the credentials: %s", path, wr_strerror(rv));
+    wr_errf(err, errlen, rv, "%s: cannot encode the credentials: %s", path, wr_strerror(rv));
   else
     rv = wr_file_write_atomic(path, b.data, b.len, 0600, WR_FILE_NO_REPLACE, err, errlen);
   /* The buffer held the secret in text. */

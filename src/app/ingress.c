@@ -1,6 +1,5 @@
 #include "app/ingress.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,18 +17,6 @@
 #define ERR_HOST_PORT "Hostname cannot contain a port"
 
 #define MAX_PATH_REGEX 1024
-
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 void wr_origin_request_defaults(wr_origin_request *o) {
   memset(o, 0, sizeof *o);
@@ -100,11 +87,11 @@ static int parse_url_service(const char *s, wr_service *svc, char *err, size_t e
     ok = (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? 1 : (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
   }
   if (!ok)
-    return errf(err, errlen, WR_ERR_INVAL,
+    return wr_errf(err, errlen, WR_ERR_INVAL,
                 "%s is an invalid address, please make sure it has a scheme and a hostname", s);
   char scheme[16];
   if (slen >= sizeof scheme)
-    return errf(err, errlen, WR_ERR_UNSUPPORTED, "%s: warren does not support this scheme", s);
+    return wr_errf(err, errlen, WR_ERR_UNSUPPORTED, "%s: warren does not support this scheme", s);
   for (size_t i = 0; i < slen; i++)
     scheme[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
   scheme[slen] = '\0';
@@ -116,30 +103,30 @@ static int parse_url_service(const char *s, wr_service *svc, char *err, size_t e
     svc->type = WR_SERVICE_HTTPS;
     defport = 443;
   } else {
-    return errf(err, errlen, WR_ERR_UNSUPPORTED,
+    return wr_errf(err, errlen, WR_ERR_UNSUPPORTED,
                 "%s: warren does not support %s:// services (use http://, https://, unix:, "
                 "http_status: or hello_world)",
                 s, scheme);
   }
   const char *auth = sep + 3, *aend = auth + strcspn(auth, "/?#");
   if (*aend)
-    return errf(err, errlen, WR_ERR_INVAL,
+    return wr_errf(err, errlen, WR_ERR_INVAL,
                 "%s is an invalid address, ingress rules don't support proxying to a different "
                 "path on the origin service. The path will be the same as the eyeball request's "
                 "path",
                 s);
   if (memchr(auth, '@', (size_t)(aend - auth)))
-    return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: a service cannot carry a user name or password", s);
+    return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: a service cannot carry a user name or password", s);
   const char *host = auth, *hend, *port = NULL;
   if (*auth == '[') {
     const char *rb = memchr(auth, ']', (size_t)(aend - auth));
     if (!rb)
-      return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: an IPv6 address needs a closing ']'", s);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: an IPv6 address needs a closing ']'", s);
     host = auth + 1;
     hend = rb;
     if (rb + 1 < aend) {
       if (rb[1] != ':')
-        return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: expected ':' and a port after ']'", s);
+        return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: expected ':' and a port after ']'", s);
       port = rb + 2;
     }
   } else {
@@ -149,22 +136,22 @@ static int parse_url_service(const char *s, wr_service *svc, char *err, size_t e
       port = colon + 1;
   }
   if (hend == host)
-    return errf(err, errlen, WR_ERR_INVAL,
+    return wr_errf(err, errlen, WR_ERR_INVAL,
                 "%s is an invalid address, please make sure it has a scheme and a hostname", s);
   for (const char *q = host; q < hend; q++)
     if ((unsigned char)*q <= ' ' || *q == '[' || *q == ']' || (*q == ':' && *auth != '['))
-      return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: bad character in the host", s);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: bad character in the host", s);
   unsigned long pv = defport;
   if (port) {
     pv = 0;
     if (port == aend)
-      return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port is empty", s);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port is empty", s);
     for (const char *q = port; q < aend; q++) {
       if (*q < '0' || *q > '9' || (pv = pv * 10 + (unsigned long)(*q - '0')) > 65535)
-        return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port must be a number from 1 to 65535", s);
+        return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port must be a number from 1 to 65535", s);
     }
     if (pv == 0)
-      return errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port must be a number from 1 to 65535", s);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "%s is an invalid address: the port must be a number from 1 to 65535", s);
   }
   svc->port = (uint16_t)pv;
   size_t hl = (size_t)(hend - host);
@@ -179,12 +166,12 @@ int wr_service_parse(const char *s, wr_service *svc, char *err, size_t errlen) {
   memset(svc, 0, sizeof *svc);
   int rv = 0;
   if (!s || !*s)
-    return errf(err, errlen, WR_ERR_INVAL, "the rule has no service");
+    return wr_errf(err, errlen, WR_ERR_INVAL, "the rule has no service");
   if (strncmp(s, "unix:", 5) == 0 || strncmp(s, "unix+tls:", 9) == 0) {
     int tls = s[4] == '+';
     const char *p = s + (tls ? 9 : 5);
     if (!*p)
-      return errf(err, errlen, WR_ERR_INVAL, "%s needs the path of a Unix socket, as in unix:/run/app.sock", s);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "%s needs the path of a Unix socket, as in unix:/run/app.sock", s);
     svc->type = tls ? WR_SERVICE_UNIX_TLS : WR_SERVICE_UNIX;
     if (!(svc->path = wr_strdup(p)))
       rv = WR_ERR_NOMEM;
@@ -199,23 +186,23 @@ int wr_service_parse(const char *s, wr_service *svc, char *err, size_t errlen) {
         v = v * 10 + (*q - '0');
     }
     if (!ok)
-      return errf(err, errlen, WR_ERR_INVAL, "invalid HTTP status code: \"%s\" is not a number", p);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "invalid HTTP status code: \"%s\" is not a number", p);
     if (v < 100 || v > 999)
-      return errf(err, errlen, WR_ERR_INVAL, "invalid HTTP status code: %ld", v);
+      return wr_errf(err, errlen, WR_ERR_INVAL, "invalid HTTP status code: %ld", v);
     svc->type = WR_SERVICE_HTTP_STATUS;
     svc->status = (int)v;
   } else if (strcmp(s, "hello_world") == 0 || strcmp(s, "hello-world") == 0) {
     svc->type = WR_SERVICE_HELLO_WORLD;
   } else if (strcmp(s, "bastion") == 0 || strcmp(s, "socks-proxy") == 0 ||
              strcmp(s, "warp-routing") == 0) {
-    return errf(err, errlen, WR_ERR_UNSUPPORTED, "warren does not support the %s service", s);
+    return wr_errf(err, errlen, WR_ERR_UNSUPPORTED, "warren does not support the %s service", s);
   } else {
     rv = parse_url_service(s, svc, err, errlen);
   }
   if (!rv && !(svc->text = wr_strdup(s)))
     rv = WR_ERR_NOMEM;
   if (rv == WR_ERR_NOMEM)
-    errf(err, errlen, rv, "out of memory");
+    wr_errf(err, errlen, rv, "out of memory");
   if (rv)
     wr_service_free(svc);
   return rv;
@@ -386,7 +373,7 @@ int wr_ingress_set_defaults(wr_ingress *ing, const wr_origin_request *top) {
 int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, const char *service,
                    const wr_origin_request *over, char *err, size_t errlen) {
   if (ing->n >= WR_INGRESS_MAX_RULES)
-    return errf(err, errlen, WR_ERR_LIMIT, "more than %d ingress rules", WR_INGRESS_MAX_RULES);
+    return wr_errf(err, errlen, WR_ERR_LIMIT, "more than %d ingress rules", WR_INGRESS_MAX_RULES);
   size_t index = ing->n + 1;
   wr_ingress_rule r;
   memset(&r, 0, sizeof r);
@@ -398,16 +385,16 @@ int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, cons
     const char *colon = strchr(hostname, ':');
     /* Go's net.SplitHostPort accepts "host:port" and "[v6]:port". */
     if (colon && (hostname[0] != '[' || strstr(hostname, "]:"))) {
-      rv = errf(err, errlen, WR_ERR_INVAL, ERR_HOST_PORT);
+      rv = wr_errf(err, errlen, WR_ERR_INVAL, ERR_HOST_PORT);
       goto fail;
     }
     if (star && (star != hostname || (hostname[1] != '.' && hostname[1] != '\0'))) {
-      rv = errf(err, errlen, WR_ERR_INVAL, ERR_BAD_WILDCARD);
+      rv = wr_errf(err, errlen, WR_ERR_INVAL, ERR_BAD_WILDCARD);
       goto fail;
     }
     for (const char *q = hostname; *q; q++)
       if ((unsigned char)*q <= ' ' || *q == '/' || *q == '\x7f') {
-        rv = errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid hostname \"%s\"", index, hostname);
+        rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid hostname \"%s\"", index, hostname);
         goto fail;
       }
     if (!(r.hostname = wr_strdup(hostname))) {
@@ -420,19 +407,19 @@ int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, cons
   }
   if (path && *path) {
     if (strlen(path) > MAX_PATH_REGEX) {
-      rv = errf(err, errlen, WR_ERR_LIMIT, "Rule #%zu has an invalid regex: longer than %d characters",
+      rv = wr_errf(err, errlen, WR_ERR_LIMIT, "Rule #%zu has an invalid regex: longer than %d characters",
                 index, MAX_PATH_REGEX);
       goto fail;
     }
     char why[128];
     if (check_regex(path, why, sizeof why) != 0) {
-      rv = errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
+      rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
       goto fail;
     }
     int rc = regcomp(&r.re, path, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
       regerror(rc, &r.re, why, sizeof why);
-      rv = errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
+      rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
       goto fail;
     }
     if (!(r.path = wr_strdup(path))) {
@@ -457,7 +444,7 @@ int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, cons
   return 0;
 fail:
   if (rv == WR_ERR_NOMEM)
-    errf(err, errlen, rv, "out of memory");
+    wr_errf(err, errlen, rv, "out of memory");
   rule_free(&r);
   return rv;
 }
@@ -470,16 +457,16 @@ int wr_ingress_validate(const wr_ingress *ing, size_t *pbad, char *err, size_t e
   if (ing->n == 0) {
     if (pbad)
       *pbad = 0;
-    return errf(err, errlen, WR_ERR_INVAL, ERR_NO_RULES);
+    return wr_errf(err, errlen, WR_ERR_INVAL, ERR_NO_RULES);
   }
   for (size_t i = 0; i < ing->n; i++) {
     int last = i + 1 == ing->n, all = wr_ingress_rule_is_catch_all(&ing->rules[i]);
     if (pbad)
       *pbad = i;
     if (last && !all)
-      return errf(err, errlen, WR_ERR_INVAL, ERR_LAST_NOT_CATCH_ALL);
+      return wr_errf(err, errlen, WR_ERR_INVAL, ERR_LAST_NOT_CATCH_ALL);
     if (!last && all)
-      return errf(err, errlen, WR_ERR_INVAL,
+      return wr_errf(err, errlen, WR_ERR_INVAL,
                   "Rule #%zu is matching the hostname '%s', but this will match every hostname, "
                   "meaning the rules which follow it will never be triggered.",
                   i + 1, ing->rules[i].hostname ? ing->rules[i].hostname : "");

@@ -1,6 +1,5 @@
 #include "app/tunnels_file.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,18 +74,6 @@ static int push_host(wr_tunnel_entry *e, const char *h) {
     return WR_ERR_NOMEM;
   e->nhostnames++;
   return 0;
-}
-
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int code, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
 }
 
 /* Parses one list item into a new entry at tf->tunnels[tf->n] and counts it
@@ -287,7 +274,7 @@ int wr_tunnels_save(const char *path, const wr_tunnels_file *tf, char *err, size
   wr_buf_init(&b, WR_YAML_MAX_SIZE);
   int rv = wr_tunnels_encode(tf, &b);
   if (rv)
-    errf(err, errlen, rv, "%s: cannot encode the tunnels: %s", path, wr_strerror(rv));
+    wr_errf(err, errlen, rv, "%s: cannot encode the tunnels: %s", path, wr_strerror(rv));
   else
     rv = wr_file_write_atomic(path, b.data, b.len, 0600, WR_FILE_REPLACE, err, errlen);
   if (b.data)
@@ -301,53 +288,53 @@ int wr_tunnels_add(wr_tunnels_file *tf, const uint8_t id[16], const char *name,
                    size_t nhostnames, char *err, size_t errlen) {
   const char *why = NULL;
   if (wr_tunnel_name_check(name, &why) != 0)
-    return errf(err, errlen, WR_ERR_INVAL, "\"%s\" is not a valid tunnel name: %s", name, why);
+    return wr_errf(err, errlen, WR_ERR_INVAL, "\"%s\" is not a valid tunnel name: %s", name, why);
   if (secret_len < WR_TUNNEL_SECRET_MIN || secret_len > WR_TUNNEL_SECRET_MAX)
-    return errf(err, errlen, WR_ERR_INVAL, "a tunnel secret has %d to %d bytes",
+    return wr_errf(err, errlen, WR_ERR_INVAL, "a tunnel secret has %d to %d bytes",
                 WR_TUNNEL_SECRET_MIN, WR_TUNNEL_SECRET_MAX);
   if (nhostnames == 0 || nhostnames > WR_TUNNEL_HOSTS_MAX)
-    return errf(err, errlen, WR_ERR_INVAL, "a tunnel needs 1 to %d hostnames", WR_TUNNEL_HOSTS_MAX);
+    return wr_errf(err, errlen, WR_ERR_INVAL, "a tunnel needs 1 to %d hostnames", WR_TUNNEL_HOSTS_MAX);
   if (tf->n >= WR_TUNNELS_MAX)
-    return errf(err, errlen, WR_ERR_LIMIT, "the tunnels file already has %d tunnels",
+    return wr_errf(err, errlen, WR_ERR_LIMIT, "the tunnels file already has %d tunnels",
                 WR_TUNNELS_MAX);
   const wr_tunnel_entry *other;
   if (wr_tunnels_find_name(tf, name))
-    return errf(err, errlen, WR_ERR_EXISTS, "a tunnel named \"%s\" already exists", name);
+    return wr_errf(err, errlen, WR_ERR_EXISTS, "a tunnel named \"%s\" already exists", name);
   if ((other = wr_tunnels_find_id(tf, id))) {
     char s[WR_UUID_STR_LEN + 1];
     wr_uuid_format(id, s);
-    return errf(err, errlen, WR_ERR_EXISTS, "tunnel id %s is already used by tunnel \"%s\"", s,
+    return wr_errf(err, errlen, WR_ERR_EXISTS, "tunnel id %s is already used by tunnel \"%s\"", s,
                 other->name);
   }
   wr_tunnel_entry *e = grow(tf);
   if (!e)
-    return errf(err, errlen, WR_ERR_NOMEM, "out of memory");
+    return wr_errf(err, errlen, WR_ERR_NOMEM, "out of memory");
   int rv = 0;
   memcpy(e->id, id, 16);
   memcpy(e->secret, secret, secret_len);
   e->secret_len = secret_len;
   if (!(e->name = wr_strdup(name))) {
-    rv = errf(err, errlen, WR_ERR_NOMEM, "out of memory");
+    rv = wr_errf(err, errlen, WR_ERR_NOMEM, "out of memory");
     goto fail;
   }
   for (size_t i = 0; i < nhostnames; i++) {
     char norm[WR_HOSTNAME_MAX + 1];
     if (wr_hostname_check(hostnames[i], strlen(hostnames[i]), 1, norm, &why) != 0) {
-      rv = errf(err, errlen, WR_ERR_INVAL, "\"%s\" is not a valid hostname: %s", hostnames[i], why);
+      rv = wr_errf(err, errlen, WR_ERR_INVAL, "\"%s\" is not a valid hostname: %s", hostnames[i], why);
       goto fail;
     }
     for (size_t j = 0; j < e->nhostnames; j++)
       if (strcmp(e->hostnames[j], norm) == 0) {
-        rv = errf(err, errlen, WR_ERR_INVAL, "hostname \"%s\" is given twice", norm);
+        rv = wr_errf(err, errlen, WR_ERR_INVAL, "hostname \"%s\" is given twice", norm);
         goto fail;
       }
     if ((other = wr_tunnels_find_host(tf, norm))) {
-      rv = errf(err, errlen, WR_ERR_EXISTS, "hostname \"%s\" already belongs to tunnel \"%s\"",
+      rv = wr_errf(err, errlen, WR_ERR_EXISTS, "hostname \"%s\" already belongs to tunnel \"%s\"",
                 norm, other->name);
       goto fail;
     }
     if (push_host(e, norm) != 0) {
-      rv = errf(err, errlen, WR_ERR_NOMEM, "out of memory");
+      rv = wr_errf(err, errlen, WR_ERR_NOMEM, "out of memory");
       goto fail;
     }
   }

@@ -1,6 +1,8 @@
 #include "base/err.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *wr_strerror(int err) {
   switch (err) {
@@ -36,4 +38,14 @@ int wr_err_from_errno(int e) {
   case EPIPE: case ECONNRESET: return WR_ERR_CLOSED;
   default: return WR_ERR_IO;
   }
+}
+
+int wr_errf(char *err, size_t errlen, int code, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return code;
 }

@@ -5,6 +5,8 @@
 #ifndef WR_BASE_ERR_H
 #define WR_BASE_ERR_H
 
+#include <stddef.h>
+
 #define WR_MUST_CHECK __attribute__((warn_unused_result))
 
 enum {
@@ -30,5 +32,10 @@ const char *wr_strerror(int err);
 
 /* Converts a positive errno value into the closest WR_ERR_* code. */
 int wr_err_from_errno(int e);
+
+/* Writes the printf-formatted sentence into err (when err is not NULL and
+ * errlen > 0) and returns code, so a parser can `return wr_errf(...)`. */
+int wr_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif
