@@ -63,6 +63,7 @@ typedef struct origin_conn {
   char key[400];     /* which origin: "tcp host port", "unix path" or "tls ..." */
   uint64_t deadline; /* connect timeout while connecting, idle timeout while idle */
   int connecting, idle, closing;
+  int reading; /* the origin's bytes are being read (origin_read_start) */
   unsigned keepalive_conns;
   uint64_t keepalive_timeout_ms;
   uint8_t rbuf[READ_SIZE];
@@ -184,7 +185,6 @@ static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
   return n;
 }
 
-static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
@@ -196,20 +196,25 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 /* ---- the origin transport: plain stream or TLS ------------------------- */
 
 /* Starts delivering the origin's bytes: to the request using the connection,
- * or (idle) to a reader that drops the connection on any byte or EOF. A TLS
- * connection has one set of callbacks that looks at oc->p instead. Returns 0
- * or WR_ERR_IO. */
-static int origin_read_start(origin_conn *oc, int idle) {
-  if (oc->tls) {
-    wr_tls_tcp_read_start(oc->tls);
+ * or, while it idles in the pool, to nobody: any byte or EOF then drops it.
+ * A pooled connection stays read from between requests (libuv re-arms a
+ * stopped and restarted fd with two epoll_ctl calls); reads stop only while a
+ * stream cannot take more. Returns 0 or WR_ERR_IO. */
+static int origin_read_start(origin_conn *oc) {
+  if (oc->reading)
     return 0;
-  }
-  return uv_read_start(&oc->u.s, alloc_cb, idle ? idle_read_cb : origin_read_cb) == 0
-             ? 0
-             : WR_ERR_IO;
+  if (oc->tls)
+    wr_tls_tcp_read_start(oc->tls);
+  else if (uv_read_start(&oc->u.s, alloc_cb, origin_read_cb) != 0)
+    return WR_ERR_IO;
+  oc->reading = 1;
+  return 0;
 }
 
 static void origin_read_stop(origin_conn *oc) {
+  if (!oc->reading)
+    return;
+  oc->reading = 0;
   if (oc->tls)
     wr_tls_tcp_read_stop(oc->tls);
   else
@@ -265,15 +270,8 @@ static void origin_release_to_pool(wr_proxy *p, int reusable) {
   oc->idle = 1;
   oc->deadline = wr_now_ns() + oc->keepalive_timeout_ms * WR_NS_PER_MS;
   /* Keep reading: an idle origin that closes (or talks) is dropped at once. */
-  origin_read_stop(oc);
-  if (origin_read_start(oc, 1) != 0)
+  if (origin_read_start(oc) != 0)
     origin_close(oc);
-}
-
-static void idle_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  (void)buf;
-  if (nread != 0)
-    origin_close((origin_conn *)s);
 }
 
 static void fail(wr_proxy *p, uint64_t code, const char *reason);
@@ -688,8 +686,9 @@ static void origin_ended(wr_proxy *p, origin_conn *oc, int eof, const char *why)
 static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   origin_conn *oc = (origin_conn *)s;
   wr_proxy *p = oc->p;
-  if (!p) { /* a late read after the request ended */
-    origin_close(oc);
+  if (!p) { /* idle in the pool: an origin that closes or talks out of turn is dropped */
+    if (nread != 0)
+      origin_close(oc);
     return;
   }
   if (nread > 0) {
@@ -708,7 +707,7 @@ static void start_exchange(wr_proxy *p) {
   oc->connecting = 0;
   oc->idle = 0;
   p->origin_paused = 0;
-  if (origin_read_start(oc, 0) != 0 ||
+  if (origin_read_start(oc) != 0 ||
       origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
@@ -1046,7 +1045,6 @@ static void connect_origin(wr_proxy *p) {
     snprintf(key, sizeof key, "tcp %s %u", svc->host, svc->port);
   for (origin_conn *oc = p->ctx->conns; oc; oc = oc->next) {
     if (oc->idle && !oc->closing && strcmp(oc->key, key) == 0) {
-      origin_read_stop(oc);
       oc->p = p;
       p->oc = oc;
       start_exchange(p);
@@ -1267,7 +1265,7 @@ void wr_proxy_on_writable(wr_proxy *p) {
     end_stream(p);
   } else if (p->origin_paused && p->oc) {
     p->origin_paused = 0;
-    if (origin_read_start(p->oc, 0) != 0)
+    if (origin_read_start(p->oc) != 0)
       fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, "the origin connection failed");
   }
 }
