@@ -118,7 +118,7 @@ static void maybe_close_after(pconn *pc) {
 /* Buffers bigger than this are freed rather than kept as spares. */
 #define SPARE_CAP_MAX (1024u * 1024u)
 
-/* Keeps a written buffer for the next flush, or frees it. */
+/* Keeps a written buffer for the next bytes gathered (tcp_write3), or frees it. */
 static void spare_put(wr_edge *e, uint8_t *data, size_t cap) {
   if (e->nspare < WR_EDGE_SPARE_BUFS && cap <= SPARE_CAP_MAX) {
     e->spare[e->nspare] = data;
@@ -163,6 +163,25 @@ static void flush_out(pconn *pc) {
     }
     return;
   }
+  size_t off = 0;
+  if (pc->nwrites == 0) {
+    /* Nothing queued: write at once. Taken whole (the usual case), no write
+     * request is needed, and libuv never arms POLLOUT for one, which costs
+     * it an epoll_ctl each time. The buffer goes back to the pool, so an
+     * idle connection holds none. */
+    uv_buf_t b = uv_buf_init((char *)pc->obuf.data, (unsigned)pc->obuf.len);
+    int n = uv_try_write((uv_stream_t *)&pc->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+      pc_close(pc);
+      return;
+    }
+    off = n > 0 ? (size_t)n : 0;
+    if (off == pc->obuf.len) {
+      spare_put(pc->e, pc->obuf.data, pc->obuf.cap);
+      wr_buf_init(&pc->obuf, OBUF_LIMIT);
+      return;
+    }
+  }
   wreq *w = wr_malloc(sizeof *w);
   if (!w) {
     pc_close(pc);
@@ -170,15 +189,10 @@ static void flush_out(pconn *pc) {
   }
   w->pc = pc;
   w->data = pc->obuf.data;
-  w->len = pc->obuf.len;
+  w->len = pc->obuf.len - off;
   w->cap = pc->obuf.cap;
   wr_buf_init(&pc->obuf, OBUF_LIMIT);
-  wr_edge *e = pc->e;
-  if (e->nspare) {
-    pc->obuf.data = e->spare[--e->nspare];
-    pc->obuf.cap = e->spare_cap[e->nspare];
-  }
-  uv_buf_t ub = uv_buf_init((char *)w->data, (unsigned)w->len);
+  uv_buf_t ub = uv_buf_init((char *)w->data + off, (unsigned)w->len);
   if (uv_write(&w->req, (uv_stream_t *)&pc->tcp, &ub, 1, on_written) != 0) {
     wr_free(w->data);
     wr_free(w);
@@ -211,6 +225,11 @@ static int tcp_write3(pconn *pc, const void *a, size_t alen, const void *b, size
     return 0;
   if (pc->obuf.len + alen + blen + clen > OBUF_LIMIT)
     flush_out(pc);
+  wr_edge *e = pc->e;
+  if (!pc->obuf.data && e->nspare) { /* gather into a spare buffer, not a growing one */
+    pc->obuf.data = e->spare[--e->nspare];
+    pc->obuf.cap = e->spare_cap[e->nspare];
+  }
   if ((alen && wr_buf_append(&pc->obuf, a, alen) != 0) ||
       (blen && wr_buf_append(&pc->obuf, b, blen) != 0) ||
       (clen && wr_buf_append(&pc->obuf, c, clen) != 0)) {
