@@ -22,12 +22,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <gnutls/crypto.h>
 #include <nghttp2/nghttp2.h>
 
 #include "app/edge_internal.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "proto/base64.h"
 #include "transport/tls_tcp.h"
 
 #define H2_MAX_STREAMS 100u
@@ -63,8 +65,9 @@ struct h2req {
   wr_buf hb;        /* name and value bytes */
   size_t off[H2_MAX_HEADERS][4]; /* name off/len, value off/len */
   size_t nhdr, hbytes;
-  size_t meth[2], path[2], auth[2], host[2];
-  int has_meth, has_path, has_auth, has_host, has_cl, too_big;
+  size_t meth[2], path[2], auth[2], host[2], proto[2];
+  int has_meth, has_path, has_auth, has_host, has_proto, has_cl, too_big;
+  int websocket; /* an extended CONNECT for the websocket protocol (RFC 8441) */
   /* tunnel side */
   econn *ec;
   wr_tt_stream *s;
@@ -179,7 +182,8 @@ static int submit(h2req *r, int status, const wr_h1_header *hs, size_t n, int bo
   snprintf(st, sizeof st, "%d", status);
   nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), NGHTTP2_NV_FLAG_NONE};
   for (size_t i = 0; i < n && k < sizeof nv / sizeof nv[0]; i++) {
-    if (wr_edge_response_hop_by_hop(hs[i].name) || hs[i].name.len == 0)
+    if (wr_edge_response_hop_by_hop(hs[i].name) || hs[i].name.len == 0 ||
+        wr_h1_slice_eq_ci(hs[i].name, "sec-websocket-accept"))
       continue;
     if (used + hs[i].name.len > sizeof names)
       return WR_ERR_LIMIT;
@@ -277,9 +281,26 @@ static int try_retry(h2req *r) {
   return 1;
 }
 
+/* An extended CONNECT for a WebSocket (RFC 8441) becomes, in the tunnel, the
+ * HTTP/1.1 Upgrade an origin expects: GET with Upgrade: websocket and a fresh
+ * Sec-WebSocket-Key (HTTP/2 has none; the origin's Sec-WebSocket-Accept is
+ * dropped again on the way back). key holds the key's text. */
+static int websocket_request(wr_h1_head *hd, wr_h1_header *hs, char key[25]) {
+  uint8_t raw[16];
+  if (gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof raw) != 0 ||
+      wr_base64_encode(raw, sizeof raw, key, 25) != 24)
+    return WR_ERR_INVAL;
+  hd->method = (wr_h1_slice){"GET", 3};
+  hs[hd->nheaders++] = (wr_h1_header){{"upgrade", 7}, {"websocket", 9}};
+  hs[hd->nheaders++] = (wr_h1_header){{"sec-websocket-key", 17}, {key, 24}};
+  hd->framing = WR_H1_BODY_NONE;
+  return 0;
+}
+
 static void start_request(edge_h2 *h, h2req *r, int end_stream) {
   wr_edge *e = h->e;
-  wr_h1_header hs[H2_MAX_HEADERS];
+  wr_h1_header hs[H2_MAX_HEADERS + 2];
+  char ws_key[25];
   for (size_t i = 0; i < r->nhdr; i++) {
     slice_of(r, &r->off[i][0], &hs[i].name);
     slice_of(r, &r->off[i][2], &hs[i].value);
@@ -308,12 +329,30 @@ static void start_request(edge_h2 *h, h2req *r, int end_stream) {
     return;
   }
   wr_metric_inc(wr_metric_child(e->m_requests, r->t->name));
-  if (hd.method.len == 7 && memcmp(hd.method.p, "CONNECT", 7) == 0) {
+  int connect = hd.method.len == 7 && memcmp(hd.method.p, "CONNECT", 7) == 0;
+  if (connect && r->has_proto) {
+    wr_h1_slice proto;
+    slice_of(r, r->proto, &proto);
+    if (!wr_h1_slice_eq_ci(proto, "websocket")) {
+      wr_edge_count_error(e, "connect");
+      local_answer(r, 501, "Not Implemented", "Only the websocket protocol is served here.");
+      return;
+    }
+    if (end_stream || websocket_request(&hd, hs, ws_key) != 0) {
+      local_answer(r, 400, "Bad Request", "The WebSocket request is malformed.");
+      return;
+    }
+    r->websocket = 1;
+    r->idempotent = 0;
+    has_body = 0;
+  } else if (connect) {
     wr_edge_count_error(e, "connect");
     local_answer(r, 405, "Method Not Allowed", "CONNECT is not served here.");
     return;
   }
-  if (wr_edge_build_request(&r->head, WR_TUNNEL_KIND_HTTP, has_body, &hd, h->ip, 0, 1) != 0) {
+  if (wr_edge_build_request(&r->head,
+                            r->websocket ? WR_TUNNEL_KIND_WEBSOCKET : WR_TUNNEL_KIND_HTTP,
+                            has_body, &hd, h->ip, r->websocket, 1) != 0) {
     WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\" protocol=h2", host,
             h->ip, "cannot be carried through the tunnel (field too long or invalid)");
     wr_edge_count_error(e, "request_encode");
@@ -371,10 +410,17 @@ void wr_edge_h2_stream_data(void *u, const uint8_t *data, size_t len, int fin) {
       break;
     if (m.type == WR_TUNNEL_RESPONSE) {
       int status = (int)m.u.response.status;
-      if (status < 200)
+      if (status == 101 && r->websocket) {
+        /* Switched: HTTP/2 says so with a 200, and the stream carries the
+         * WebSocket's bytes both ways from here (RFC 8441 section 5). */
+        status = 200;
+        r->no_body = 0;
+      } else if (status < 200) {
         continue; /* interim answers are dropped */
-      r->no_body = r->is_head || status == 204 || status == 304 ||
-                   !(m.u.response.flags & WR_TUNNEL_F_BODY);
+      } else {
+        r->no_body = r->is_head || status == 204 || status == 304 ||
+                     !(m.u.response.flags & WR_TUNNEL_F_BODY);
+      }
       if (submit(r, status, m.u.response.headers, m.u.response.nheaders, !r->no_body) != 0) {
         r->resp_head = 0;
         bad_response(r, "response head cannot be sent");
@@ -518,6 +564,7 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t 
   PSEUDO(":method", meth, has_meth)
   PSEUDO(":path", path, has_path)
   PSEUDO(":authority", auth, has_auth)
+  PSEUDO(":protocol", proto, has_proto)
 #undef PSEUDO
   if (name[0] == ':')
     return 0; /* :scheme; nghttp2 checked the set */
@@ -692,6 +739,7 @@ int wr_edge_h2_new(edge_h2 **ph, wr_edge *e, wr_tls_tcp *t, const char *ip) {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, H2_MAX_HEADER_LIST},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}, /* WebSockets over HTTP/2 (RFC 8441) */
   };
   if (nghttp2_submit_settings(h->ss, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
       nghttp2_session_set_local_window_size(h->ss, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0) {

@@ -1,7 +1,8 @@
 """HTTP/2 users on the edge's HTTPS port (ALPN h2), through the whole tunnel
 to the real origin (origin.py) with real curl --http2: bodies by SHA-256 both
 ways, 20 concurrent streams on one connection, the edge's own 404 and 502
-pages, response headers, and HTTP/1.1 clients on the same port."""
+pages, response headers, and HTTP/1.1 clients on the same port; WebSockets over
+HTTP/2 (RFC 8441 extended CONNECT) with python3-h2 as the client."""
 import hashlib
 import json
 import os
@@ -198,3 +199,150 @@ def test_h2_client_vanishes_mid_transfer(env):
         assert time.monotonic() < deadline, "tunnel streams left open"
         time.sleep(0.2)
         status, text = fetch(env.edge.murl("/metrics"))
+
+
+# ---- WebSockets over HTTP/2 (RFC 8441), with the h2 library as the client ----
+
+def ws_frame(opcode, payload):
+    """A masked client frame (RFC 6455)."""
+    import struct
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_parse(buf):
+    """(opcode, payload, rest) for one whole unmasked server frame, or None."""
+    import struct
+    if len(buf) < 2:
+        return None
+    n, at = buf[1] & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, at = struct.unpack("!H", buf[2:4])[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, at = struct.unpack("!Q", buf[2:10])[0], 10
+    if len(buf) < at + n:
+        return None
+    return buf[0] & 0x0F, buf[at:at + n], buf[at + n:]
+
+
+class H2Client:
+    """An HTTP/2 client (python3-h2) over TLS to the edge's HTTPS port."""
+
+    def __init__(self, env):
+        import socket
+        import ssl
+        import h2.config
+        import h2.connection
+        ctx = ssl.create_default_context(cafile=str(env.edge.ca))
+        ctx.check_hostname = False  # the edge's self-signed certificate names localhost
+        ctx.set_alpn_protocols(["h2"])
+        raw = socket.create_connection(("127.0.0.1", env.port), timeout=10)
+        self.sock = ctx.wrap_socket(raw, server_hostname="app.example.com")
+        assert self.sock.selected_alpn_protocol() == "h2"
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.flush()
+        self.settings = {}
+        self.headers, self.data, self.ended, self.reset = {}, {}, set(), {}
+
+    def flush(self):
+        self.sock.sendall(self.conn.data_to_send())
+
+    def pump(self, until, timeout=10):
+        import h2.events
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert time.monotonic() < deadline, "timed out waiting for the edge"
+            chunk = self.sock.recv(65536)
+            assert chunk, "the edge closed the connection"
+            for ev in self.conn.receive_data(chunk):
+                if isinstance(ev, h2.events.RemoteSettingsChanged):
+                    self.settings.update({k: v.new_value for k, v in ev.changed_settings.items()})
+                elif isinstance(ev, h2.events.ResponseReceived):
+                    self.headers[ev.stream_id] = dict(
+                        (k.decode(), v.decode()) for k, v in ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    self.data[ev.stream_id] = self.data.get(ev.stream_id, b"") + ev.data
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    self.ended.add(ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset):
+                    self.reset[ev.stream_id] = ev.error_code
+            self.flush()
+
+    def connect(self, sid, protocol="websocket", path="/ws"):
+        self.conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", protocol),
+                                     (":scheme", "https"), (":path", path),
+                                     (":authority", "app.example.com"),
+                                     ("sec-websocket-version", "13")])
+        self.flush()
+        self.pump(lambda: sid in self.headers or sid in self.reset)
+        return self.headers.get(sid, {})
+
+    def send(self, sid, data, end=False):
+        while data:  # as flow control allows
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if room == 0:
+                self.pump(lambda: self.conn.local_flow_control_window(sid) > 0)
+                continue
+            self.conn.send_data(sid, data[:room])
+            data = data[room:]
+            self.flush()
+        if end:
+            self.conn.end_stream(sid)
+            self.flush()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_h2_websocket_extended_connect(env):
+    import h2.settings
+    c = H2Client(env)
+    try:
+        c.pump(lambda: h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL in c.settings)
+        assert c.settings[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] == 1
+        head = c.connect(1)
+        assert head[":status"] == "200", head
+        assert "sec-websocket-accept" not in head and "upgrade" not in head
+        big = os.urandom(200_000)  # more than one stream window each way
+        for opcode, msg in ((1, b"hello over h2"), (2, big)):
+            c.data.pop(1, None)
+            c.send(1, ws_frame(opcode, msg))
+            c.pump(lambda: ws_parse(c.data.get(1, b"")) is not None, timeout=30)
+            got = ws_parse(c.data[1])
+            assert got[0] == opcode and got[1] == msg and got[2] == b""
+        c.data.pop(1, None)
+        c.send(1, ws_frame(8, b""), end=True)  # close, and END_STREAM
+        c.pump(lambda: 1 in c.ended)
+        assert ws_parse(c.data[1])[0] == 8
+        # The same connection goes on serving plain requests.
+        c.conn.send_headers(3, [(":method", "GET"), (":scheme", "https"), (":path", "/hello"),
+                                (":authority", "app.example.com")], end_stream=True)
+        c.flush()
+        c.pump(lambda: 3 in c.ended)
+        assert c.headers[3][":status"] == "200" and c.data[3] == b"Hello from the origin\n"
+    finally:
+        c.close()
+
+
+def test_h2_extended_connect_other_protocol_refused(env):
+    c = H2Client(env)
+    try:
+        assert c.connect(1, protocol="webtransport")[":status"] == "501"
+        c.pump(lambda: 1 in c.ended)
+    finally:
+        c.close()
+    assert env.edge.proc.poll() is None
