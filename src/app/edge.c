@@ -19,6 +19,11 @@
 /* Time a REGISTER_ERROR gets to reach the connector before the close. */
 #define REFUSE_LINGER_NS (500 * WR_NS_PER_MS)
 #define CTL_OUT_MAX (256u * 1024u)
+/* A connection whose peer has answered nothing for this long (plus four
+ * RTTs) while data waits gets no new requests until it answers again: a
+ * frozen or vanished connector would otherwise take its share of requests
+ * until the idle timeout (30 s) closes it. */
+#define UNRESPONSIVE_NS (1500 * WR_NS_PER_MS)
 
 static void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen) {
   wr_udp_addr a = {0};
@@ -461,6 +466,28 @@ static void send_unregisters(wr_edge *e) {
   }
 }
 
+/* Marks ec unresponsive or responsive again for routing, logging the change. */
+static void check_responsive(wr_edge *e, econn *ec) {
+  wr_route_conn *rc = ec->sec ? wr_routes_find(ec->sec->t, ec) : NULL;
+  if (!rc)
+    return;
+  wr_tt_stats st;
+  ec->c->ops->stats(ec->c, &st);
+  int silent = st.unanswered_ns > UNRESPONSIVE_NS + 4 * st.rtt_ns;
+  if (silent == rc->unresponsive)
+    return;
+  rc->unresponsive = silent;
+  if (silent) {
+    WR_WARN("Tunnel connection unresponsive: new requests go to the tunnel's other connections",
+            "tunnel=%s connIndex=%u connection=%s silentMs=%llu", ec->sec->t->name, ec->index,
+            ec->conn_id, (unsigned long long)(st.unanswered_ns / WR_NS_PER_MS));
+    wr_edge_count_error(e, "unresponsive_connection");
+  } else {
+    WR_INFO("Tunnel connection responsive again", "tunnel=%s connIndex=%u connection=%s",
+            ec->sec->t->name, ec->index, ec->conn_id);
+  }
+}
+
 static void on_sweep(uv_timer_t *t) {
   wr_edge *e = t->data;
   uint64_t now = wr_now_ns();
@@ -475,6 +502,8 @@ static void on_sweep(uv_timer_t *t) {
     } else if (ec->close_at_ns && now >= ec->close_at_ns) {
       ec->close_at_ns = 0;
       econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
+    } else {
+      check_responsive(e, ec);
     }
   }
   wr_edge_public_sweep(e, now);

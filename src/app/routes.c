@@ -212,7 +212,8 @@ wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
     wr_route_conn *c = &t->conns[(t->rr + k) % t->nconns];
     if (c->draining || c->conn == avoid)
       continue;
-    if (!best || c->inflight < best->inflight)
+    if (!best || (best->unresponsive && !c->unresponsive) ||
+        (best->unresponsive == c->unresponsive && c->inflight < best->inflight))
       best = c;
   }
   if (t->nconns)

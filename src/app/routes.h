@@ -29,6 +29,7 @@ typedef struct wr_route_conn {
   unsigned index;     /* the connector's connIndex */
   uint32_t inflight;  /* streams open on it for requests */
   int draining;       /* 1 after Unregister: no new requests */
+  int unresponsive;   /* 1 while the peer answers nothing: new requests go elsewhere */
 } wr_route_conn;
 
 typedef struct wr_route_tunnel {
@@ -68,8 +69,9 @@ void wr_routes_unregister(wr_route_tunnel *t, void *conn);
 void wr_routes_drain(wr_route_tunnel *t, void *conn);
 
 /* The connection for the next request: fewest in flight, not draining, not
- * `avoid` (the one that just failed, when retrying). NULL when none is left
- * (the edge answers 502, tunnel offline). */
+ * `avoid` (the one that just failed, when retrying), and responsive when any
+ * other is (an unresponsive one is only the last resort). NULL when none is
+ * left (the edge answers 502, tunnel offline). */
 wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
 /* The entry for conn, or NULL. */
 wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);

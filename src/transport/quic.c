@@ -91,6 +91,10 @@ struct wr_quic_conn {
   uint64_t lost_closed; /* loss counts of streams already gone */
   uint64_t congestion_events, last_recovery_ts;
   uint64_t pkts_sent, pkts_recv, bytes_sent, bytes_recv, send_batches;
+  /* Since when data in flight has waited for any packet from the peer (0:
+   * nothing in flight); heard: a packet came in since the last check. */
+  uint64_t awaiting_since_ns;
+  int heard;
   char idstr[2 * SCID_LEN + 1];
   char alpn[64];
 };
@@ -1181,6 +1185,11 @@ static void conn_after_io(wr_quic_conn *c) {
       c->last_recovery_ts = cs.congestion_recovery_start_ts;
       c->congestion_events++;
     }
+    if (cs.bytes_in_flight == 0)
+      c->awaiting_since_ns = 0;
+    else if (!c->awaiting_since_ns || c->heard)
+      c->awaiting_since_ns = wr_now_ns();
+    c->heard = 0;
   }
   conn_arm_timer(c);
 }
@@ -1244,6 +1253,7 @@ static void conn_read(wr_quic_conn *c, const wr_udp_dgram *d, const uint8_t *pkt
   ngtcp2_pkt_info pi = {.ecn = d->ecn};
   c->pkts_recv++;
   c->bytes_recv += len;
+  c->heard = 1;
   int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, pkt, len, wr_now_ns());
   if (rv != 0) {
     if (rv == NGTCP2_ERR_DISCARD_PKT)
@@ -1868,6 +1878,8 @@ void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out) {
   out->send_batches = c->send_batches;
   out->streams_open = c->nstreams;
   out->congestion_events = c->congestion_events;
+  if (c->awaiting_since_ns)
+    out->unanswered_ns = wr_now_ns() - c->awaiting_since_ns;
   out->lost_packets = c->lost_closed;
   if (!c->nc)
     return;

@@ -60,6 +60,10 @@ typedef struct wr_quic_conn_stats {
   uint64_t send_batches;           /* send calls (a GSO batch counts once) */
   uint64_t streams_open;
   size_t max_udp_payload; /* current packet size on the path */
+  /* How long data in flight has waited without a single packet from the
+   * peer (0 when nothing is in flight): a frozen or vanished peer shows here
+   * long before the idle timeout. */
+  uint64_t unanswered_ns;
 } wr_quic_conn_stats;
 
 /* Figures for a whole endpoint; every limit hit is counted here. */

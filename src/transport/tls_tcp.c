@@ -1004,4 +1004,6 @@ void wr_tls_tcp_get_stats(const wr_tls_tcp *t, wr_tls_tcp_stats *out) {
   out->rttvar_ns = (uint64_t)ti.tcpi_rttvar * 1000;
   out->cwnd = (uint64_t)ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
   out->retransmits = ti.tcpi_total_retrans;
+  if (ti.tcpi_unacked && (ti.tcpi_retransmits || ti.tcpi_probes))
+    out->unanswered_ns = (uint64_t)ti.tcpi_last_ack_recv * 1000000u;
 }

@@ -189,6 +189,9 @@ typedef struct wr_tls_tcp_stats {
   uint64_t cwnd;              /* congestion window in bytes (tcpi_snd_cwnd * tcpi_snd_mss) */
   uint64_t retransmits;       /* segments retransmitted (tcpi_total_retrans) */
   uint64_t bytes_sent, bytes_recv; /* ciphertext bytes written to / read from the socket */
+  /* Time since the last ACK while retransmission timeouts run (the peer
+   * answers nothing); 0 otherwise. */
+  uint64_t unanswered_ns;
 } wr_tls_tcp_stats;
 /* Figures from the kernel (TCP_INFO; zero when it cannot be read) and our counts. */
 void wr_tls_tcp_get_stats(const wr_tls_tcp *t, wr_tls_tcp_stats *out);

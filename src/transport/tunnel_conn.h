@@ -56,6 +56,10 @@ typedef struct wr_tt_stats {
   uint64_t lost_packets; /* QUIC: packets lost; TCP: segments retransmitted (TCP_INFO) */
   uint64_t bytes_sent, bytes_recv;
   uint64_t streams_open;
+  /* How long sent data has gone without any answer from the peer (QUIC:
+   * nothing received while packets are in flight; TCP: retransmission
+   * timeouts since the last ACK); 0 when nothing is overdue. */
+  uint64_t unanswered_ns;
 } wr_tt_stats;
 
 typedef struct wr_tt_ops {

@@ -1018,6 +1018,7 @@ static void op_stats(wr_tt_conn *cp, wr_tt_stats *out) {
     out->lost_packets = ts.retransmits;
     out->bytes_sent = ts.bytes_sent;
     out->bytes_recv = ts.bytes_recv;
+    out->unanswered_ns = ts.unanswered_ns;
   }
   out->streams_open = c->nstreams;
 }

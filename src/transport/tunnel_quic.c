@@ -199,6 +199,7 @@ static void op_stats(wr_tt_conn *c, wr_tt_stats *out) {
   out->bytes_sent = st.bytes_sent;
   out->bytes_recv = st.bytes_recv;
   out->streams_open = st.streams_open;
+  out->unanswered_ns = st.unanswered_ns;
 }
 
 static const char *op_id(const wr_tt_conn *c) { return wr_quic_conn_id(QCONN(c)->qc); }

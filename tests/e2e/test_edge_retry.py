@@ -5,6 +5,7 @@ POST, which the origin may already have seen. Over HTTP/1.1 and HTTP/2 users."""
 import re
 import signal
 import threading
+import time
 
 import pytest
 
@@ -69,6 +70,46 @@ def test_dead_connection_retry(tmp_path, user):
         assert "502" in codes and set(codes) <= {"200", "502"}, codes
         assert len(edge.wait_for(r"INF Retrying request on another connection")) == len(retried)
         edge.wait_for(r"WRN Tunnel connection lost during a request")
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+        for p in (frozen, alive, edge):
+            p.stop()
+        origin.stop()
+
+
+def test_unresponsive_connection_gets_no_new_requests(tmp_path):
+    """With the default 30 s idle timeout, a frozen connector's connection is
+    marked unresponsive within ~2 s of unanswered data: requests sent after
+    that all go to the other connector and answer at once, and the ones stuck
+    on the frozen connector finish when it wakes up."""
+    tunnels, cred = create_tunnel(tmp_path, "web", HOST)
+    origin = Origin()
+    edge = Edge(tmp_path, tunnels)
+    frozen = Connector(edge, cred, origin.url, ha=1)
+    line = edge.wait_for(r"INF Registered tunnel connection", count=1)[0]
+    conn_id = re.search(r"connection=(\S+)", line).group(1)
+    alive = Connector(edge, cred, origin.url, ha=1)
+    edge.wait_for(r"INF Registered tunnel connection", count=2)
+    get = request(edge, None, "http1")
+    try:
+        frozen.proc.send_signal(signal.SIGSTOP)
+        stuck = [None] * 4
+        threads = [threading.Thread(target=lambda i=i: stuck.__setitem__(i, get("/hello")))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        edge.wait_for(r"WRN Tunnel connection unresponsive: new requests go to the tunnel's "
+                      r"other connections .*connection=" + conn_id, timeout=10)
+        for _ in range(10):
+            t0 = time.monotonic()
+            assert get("/hello").stdout == b"200"
+            assert time.monotonic() - t0 < 1.0
+        frozen.proc.send_signal(signal.SIGCONT)
+        edge.wait_for(r"INF Tunnel connection responsive again .*connection=" + conn_id,
+                      timeout=10)
+        for t in threads:
+            t.join(30)
+        assert [r.stdout for r in stuck] == [b"200"] * 4
     finally:
         frozen.proc.send_signal(signal.SIGCONT)
         for p in (frozen, alive, edge):

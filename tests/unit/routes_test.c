@@ -73,6 +73,22 @@ static void test_pick_fewest_inflight_round_robin_drain(void) {
   wr_routes_del(r);
 }
 
+static void test_unresponsive_is_the_last_resort(void) {
+  wr_routes *r = two_tunnels();
+  wr_route_tunnel *t = wr_routes_lookup_id(r, ID_A);
+  int c0, c1;
+  CHECK_EQ(wr_routes_register(t, &c0, 0), 0);
+  CHECK_EQ(wr_routes_register(t, &c1, 1), 0);
+  wr_routes_find(t, &c0)->unresponsive = 1;
+  wr_routes_find(t, &c1)->inflight = 50; /* busier, but answering */
+  for (int i = 0; i < 4; i++)
+    CHECK(wr_routes_pick(t, NULL)->conn == &c1);
+  CHECK(wr_routes_pick(t, &c1)->conn == &c0); /* still better than nothing */
+  wr_routes_find(t, &c1)->unresponsive = 1;
+  CHECK(wr_routes_pick(t, NULL)->conn == &c0); /* both silent: fewest in flight */
+  wr_routes_del(r);
+}
+
 static void test_alloc_failure_leaves_table_unchanged(void) {
   for (long n = 0; n < 10; n++) {
     wr_routes *r = wr_routes_new();
@@ -93,6 +109,7 @@ int main(void) {
   RUN(test_lookup_exact_wildcard_and_port);
   RUN(test_conflicts_refused_and_nothing_added);
   RUN(test_pick_fewest_inflight_round_robin_drain);
+  RUN(test_unresponsive_is_the_last_resort);
   RUN(test_alloc_failure_leaves_table_unchanged);
   return test_done();
 }
