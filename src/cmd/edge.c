@@ -12,12 +12,11 @@
 
 #include "app/edge.h"
 #include "app/tunnels_file.h"
-#include "app/yamldoc.h"
+#include "app/edge_file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
-#include "io/file.h"
 #include "io/udp.h"
 #include "transport/tls.h"
 
@@ -83,124 +82,10 @@ static void usage(void) {
       "      --self-signed ./edge-tls --metrics 127.0.0.1:9090\n");
 }
 
-/* Most --https-cert/--https-key pairs. */
-#define MAX_HTTPS_CERTS 64
-
-/* Repeated file flags (or a YAML scalar or list of them). */
-typedef struct file_list {
-  const char *v[MAX_HTTPS_CERTS];
-  size_t n;
-} file_list;
-
-typedef struct opts {
-  file_list https_cert, https_key;
-  const char *listen, *listen_h2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics, *location;
-  const char *grace, *header_timeout, *idle_timeout, *max_conns, *tunnel_idle, *tunnel_keepalive;
-  int no_gso;
-} opts;
-
-static void file_list_add(file_list *l, const char *flag, const char *path) {
-  if (l->n == MAX_HTTPS_CERTS)
-    wr_cli_usage_error(CMD, "%s: at most %d files.", flag, MAX_HTTPS_CERTS);
-  l->v[l->n++] = path;
-}
-
-/* A YAML value that is one file or a list of files; skipped when the flags
- * gave any (flags win). */
-static int yaml_file_list(wr_yaml *y, yaml_node_t *v, const char *key, file_list *l) {
-  int from_flags = l->n > 0;
-  if (v->type == YAML_SCALAR_NODE) {
-    if (!from_flags)
-      file_list_add(l, key, wr_yaml_scalar(v));
-    return 0;
-  }
-  if (v->type != YAML_SEQUENCE_NODE)
-    return wr_yaml_fail(y, v, "\"%s\" must be a file name or a list of file names", key);
-  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-       it++) {
-    const char *f = wr_yaml_scalar(wr_yaml_node(y, *it));
-    if (!f || !*f)
-      return wr_yaml_fail(y, wr_yaml_node(y, *it), "\"%s\" lists something that is not a "
-                          "file name", key);
-    if (!from_flags)
-      file_list_add(l, key, f);
-  }
-  return 0;
-}
-
-/* Fills the options the flags left unset from the YAML file (kept loaded in y). */
-static int load_config(const char *path, opts *o, wr_yaml *y, wr_buf *text) {
-  char err[512];
-  wr_buf_init(text, WR_YAML_MAX_SIZE);
-  int rc = wr_file_read_all(path, WR_YAML_MAX_SIZE, text, err, sizeof err);
-  if (rc != 0) {
-    wr_cli_fail("%s", err);
-    return rc;
-  }
-  rc = wr_yaml_load(y, (const char *)text->data, text->len, path, err, sizeof err);
-  if (rc != 0) {
-    wr_cli_fail("%s", err);
-    return rc;
-  }
-  yaml_node_t *root = wr_yaml_root(y);
-  if (!root)
-    return 0;
-  if ((rc = wr_yaml_check_mapping(y, root, "the edge config")) != 0) {
-    wr_cli_fail("%s", err);
-    return rc;
-  }
-  static const struct {
-    const char *key;
-    size_t off;
-  } keys[] = {
-      {"listen", offsetof(opts, listen)},
-      {"listen-http2", offsetof(opts, listen_h2)},
-      {"http", offsetof(opts, http)},
-      {"https", offsetof(opts, https)},
-      {"tunnels", offsetof(opts, tunnels)},
-      {"cert", offsetof(opts, cert)},
-      {"key", offsetof(opts, key)},
-      {"self-signed", offsetof(opts, self_signed)},
-      {"metrics", offsetof(opts, metrics)},
-      {"location", offsetof(opts, location)},
-      {"grace-period", offsetof(opts, grace)},
-      {"header-timeout", offsetof(opts, header_timeout)},
-      {"idle-timeout", offsetof(opts, idle_timeout)},
-      {"max-connections", offsetof(opts, max_conns)},
-      {"tunnel-idle-timeout", offsetof(opts, tunnel_idle)},
-      {"tunnel-keepalive", offsetof(opts, tunnel_keepalive)},
-  };
-  for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-       p++) {
-    yaml_node_t *k = wr_yaml_node(y, p->key), *v = wr_yaml_node(y, p->value);
-    const char *name = wr_yaml_scalar(k);
-    if (strcmp(name, "https-cert") == 0 || strcmp(name, "https-key") == 0) {
-      file_list *l = name[6] == 'c' ? &o->https_cert : &o->https_key;
-      if ((rc = yaml_file_list(y, v, name, l)) != 0) {
-        wr_cli_fail("%s", err);
-        return rc;
-      }
-      continue;
-    }
-    size_t i = 0;
-    for (; i < sizeof keys / sizeof keys[0]; i++)
-      if (strcmp(keys[i].key, name) == 0)
-        break;
-    if (i == sizeof keys / sizeof keys[0]) {
-      (void)wr_yaml_fail(y, k, "unknown key \"%s\" in the edge config", name);
-      wr_cli_fail("%s", err);
-      return WR_ERR_INVAL;
-    }
-    const char *val;
-    if ((rc = wr_yaml_get_string(y, v, name, &val)) != 0) {
-      wr_cli_fail("%s", err);
-      return rc;
-    }
-    const char **slot = (const char **)((char *)o + keys[i].off);
-    if (!*slot)
-      *slot = val;
-  }
-  return 0;
+static void file_list_add(const char **list, size_t *n, const char *flag, const char *path) {
+  if (*n == WR_EDGE_FILE_MAX_CERTS)
+    wr_cli_usage_error(CMD, "%s: at most %d files.", flag, WR_EDGE_FILE_MAX_CERTS);
+  list[(*n)++] = path;
 }
 
 static wr_udp_addr parse_addr(const char *flag, const char *s) {
@@ -264,48 +149,47 @@ int wr_cmd_edge(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  opts o = {0};
-  int no_http2 = 0;
+  wr_edge_file o = {0}; /* the flags; the config file fills what they leave */
+  int no_http2 = 0, no_gso = 0;
   const char *config = NULL;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", longopts)) != -1) {
     switch (c) {
     case 'l': o.listen = optarg; break;
-    case '2': o.listen_h2 = optarg; break;
+    case '2': o.listen_http2 = optarg; break;
     case 'N': no_http2 = 1; break;
     case 'H': o.http = optarg; break;
     case 'S': o.https = optarg; break;
     case 't': o.tunnels = optarg; break;
     case 'c': o.cert = optarg; break;
     case 'k': o.key = optarg; break;
-    case 'x': file_list_add(&o.https_cert, "--https-cert", optarg); break;
-    case 'y': file_list_add(&o.https_key, "--https-key", optarg); break;
+    case 'x': file_list_add(o.https_cert, &o.n_https_cert, "--https-cert", optarg); break;
+    case 'y': file_list_add(o.https_key, &o.n_https_key, "--https-key", optarg); break;
     case 's': o.self_signed = optarg; break;
     case 'm': o.metrics = optarg; break;
     case 'L': o.location = optarg; break;
-    case 'g': o.grace = optarg; break;
+    case 'g': o.grace_period = optarg; break;
     case 'T': o.header_timeout = optarg; break;
     case 'I': o.idle_timeout = optarg; break;
-    case 'M': o.max_conns = optarg; break;
-    case 'i': o.tunnel_idle = optarg; break;
+    case 'M': o.max_connections = optarg; break;
+    case 'i': o.tunnel_idle_timeout = optarg; break;
     case 'K': o.tunnel_keepalive = optarg; break;
     case 'C': config = optarg; break;
-    case 'G': o.no_gso = 1; break;
+    case 'G': no_gso = 1; break;
     case 'h': usage(); return 0;
     }
   }
   if (optind < argc)
     wr_cli_usage_error(CMD, "unexpected argument \"%s\".", argv[optind]);
-  wr_yaml y = {0};
-  wr_buf ytext = {0};
-  int loaded_yaml = 0;
+  wr_edge_file file = {0};
   if (config) {
-    loaded_yaml = 1;
-    if (load_config(config, &o, &y, &ytext) != 0) {
-      wr_yaml_free(&y);
-      wr_buf_free(&ytext);
+    char ferr[512];
+    if (wr_edge_file_load(&file, config, ferr, sizeof ferr) != 0) {
+      wr_cli_fail("%s", ferr);
+      wr_edge_file_free(&file);
       return 2;
     }
+    wr_edge_file_fill(&o, &file);
   }
   if (!o.listen)
     wr_cli_usage_error(CMD, "--listen ADDR:PORT is required (the UDP address for connectors).");
@@ -318,41 +202,41 @@ int wr_cmd_edge(int argc, char **argv) {
   if (!o.self_signed && (!o.cert || !o.key))
     wr_cli_usage_error(CMD, "a certificate is required: --cert FILE --key FILE, or "
                             "--self-signed DIR for development.");
-  if (o.https_cert.n != o.https_key.n)
+  if (o.n_https_cert != o.n_https_key)
     wr_cli_usage_error(CMD, "--https-cert and --https-key come in pairs: %zu certificate(s), "
-                            "%zu key(s).", o.https_cert.n, o.https_key.n);
-  if (o.https_cert.n && !o.https)
+                            "%zu key(s).", o.n_https_cert, o.n_https_key);
+  if (o.n_https_cert && !o.https)
     wr_cli_usage_error(CMD, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
   wr_udp_addr listen = parse_addr("--listen", o.listen);
   wr_udp_addr http = parse_addr("--http", o.http);
   wr_udp_addr https;
   if (o.https)
     https = parse_addr("--https", o.https);
-  if (no_http2 && o.listen_h2)
+  if (no_http2 && o.listen_http2)
     wr_cli_usage_error(CMD, "give --listen-http2 or --no-http2-listener, not both.");
   wr_udp_addr listen_h2;
-  if (o.listen_h2)
-    listen_h2 = parse_addr("--listen-http2", o.listen_h2);
+  if (o.listen_http2)
+    listen_h2 = parse_addr("--listen-http2", o.listen_http2);
   wr_udp_addr metrics;
   if (o.metrics)
     metrics = parse_addr("--metrics", o.metrics);
-  wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_h2 ? &listen_h2.sa : NULL,
+  wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_http2 ? &listen_h2.sa : NULL,
                         .http = &http.sa, .https = o.https ? &https.sa : NULL,
                         .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location,
-                        .listen_h2_twin = !no_http2, .disable_gso = o.no_gso};
-  if (o.grace)
-    cfg.grace_ms = parse_ms("--grace-period", o.grace);
+                        .listen_h2_twin = !no_http2, .disable_gso = no_gso};
+  if (o.grace_period)
+    cfg.grace_ms = parse_ms("--grace-period", o.grace_period);
   if (o.header_timeout)
     cfg.header_timeout_ms = parse_ms("--header-timeout", o.header_timeout);
   if (o.idle_timeout)
     cfg.idle_timeout_ms = parse_ms("--idle-timeout", o.idle_timeout);
-  if (o.tunnel_idle)
-    cfg.tunnel_idle_timeout_ms = parse_ms("--tunnel-idle-timeout", o.tunnel_idle);
+  if (o.tunnel_idle_timeout)
+    cfg.tunnel_idle_timeout_ms = parse_ms("--tunnel-idle-timeout", o.tunnel_idle_timeout);
   if (o.tunnel_keepalive)
     cfg.tunnel_keepalive_ms = parse_ms("--tunnel-keepalive", o.tunnel_keepalive);
   wr_cli_check_keepalive(CMD, cfg.tunnel_idle_timeout_ms, cfg.tunnel_keepalive_ms);
-  if (o.max_conns)
-    cfg.max_conns = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o.max_conns, 1, 1000000);
+  if (o.max_connections)
+    cfg.max_conns = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o.max_connections, 1, 1000000);
 
   int ret = 1;
   char err[512];
@@ -405,8 +289,8 @@ int wr_cmd_edge(int argc, char **argv) {
     goto out;
   }
   cfg.tls = tls;
-  for (size_t i = 0; i < o.https_cert.n; i++) {
-    const char *crt = o.https_cert.v[i], *k = o.https_key.v[i];
+  for (size_t i = 0; i < o.n_https_cert; i++) {
+    const char *crt = o.https_cert[i], *k = o.https_key[i];
     rc = i == 0 ? wr_tls_server_new(&https_tls, crt, k, err, sizeof err)
                 : wr_tls_server_add_cert(https_tls, crt, k, err, sizeof err);
     if (rc != 0) {
@@ -469,7 +353,7 @@ int wr_cmd_edge(int argc, char **argv) {
     nhosts += tf.tunnels[i].nhostnames;
   WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
           "hostnames=%zu fingerprint=%s gso=%s", o.location ? o.location : "edge", qa, h2a, ha, hsa,
-          ma, tf.n, nhosts, fp, o.no_gso ? "off" : "on");
+          ma, tf.n, nhosts, fp, no_gso ? "off" : "on");
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
   the_edge = NULL;
@@ -480,9 +364,6 @@ out:
   wr_tls_server_del(tls);
   wr_free(tunnels);
   wr_tunnels_free(&tf);
-  if (loaded_yaml) {
-    wr_yaml_free(&y);
-    wr_buf_free(&ytext);
-  }
+  wr_edge_file_free(&file);
   return ret;
 }
