@@ -43,6 +43,10 @@ struct h2conn {
   uv_timer_t kick;
   uv_timer_t idle; /* keep-alive PINGs and the idle timeout */
   uint64_t last_recv_ms, last_ping_ms;
+  /* When the PING now awaiting its ACK went out (0: none): the peer's
+   * application answers it, where TCP's ACKs come from its kernel even when
+   * the process is frozen. */
+  uint64_t ping_out_ms;
   wr_tt_h2_listener *lis;
   h2conn *lnext, *lprev;
   h2stream *streams;
@@ -324,6 +328,10 @@ static int frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
     if (s && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
       deliver_fin(c, s);
     break;
+  case NGHTTP2_PING:
+    if (f->hd.flags & NGHTTP2_FLAG_ACK)
+      c->ping_out_ms = 0;
+    break;
   case NGHTTP2_RST_STREAM:
     if (!s || s->reset_seen)
       break;
@@ -535,6 +543,14 @@ static void on_idle_closed(uv_handle_t *h) {
   maybe_free(c);
 }
 
+/* Queues a PING unless one is awaiting its ACK; 1 when queued (to flush). */
+static int queue_ping(h2conn *c) {
+  if (c->ping_out_ms || nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) != 0)
+    return 0;
+  c->ping_out_ms = uv_now(c->loop) ? uv_now(c->loop) : 1;
+  return 1;
+}
+
 /* Runs every keepalive_ms (at most every second) once connected: a PING
  * after keepalive_ms of quiet, the end after idle_timeout_ms. */
 static void on_idle(uv_timer_t *tm) {
@@ -552,7 +568,7 @@ static void on_idle(uv_timer_t *tm) {
   if (c->cfg.keepalive_ms != WR_TT_H2_NO_KEEPALIVE && quiet >= c->cfg.keepalive_ms &&
       now - c->last_ping_ms >= c->cfg.keepalive_ms) {
     c->last_ping_ms = now;
-    if (nghttp2_submit_ping(c->ng, NGHTTP2_FLAG_NONE, NULL) == 0)
+    if (queue_ping(c))
       flush_send(c);
   }
 }
@@ -886,6 +902,7 @@ static int op_stream_open(wr_tt_conn *cp, void *user, wr_tt_stream **ps) {
     stream_free(s);
     return id == NGHTTP2_ERR_NOMEM ? WR_ERR_NOMEM : WR_ERR_CLOSED;
   }
+  (void)queue_ping(c); /* a liveness probe, sent with the request: see ping_out_ms */
   s->id = id;
   s->local = 1;
   s->announced = 1;
@@ -1019,6 +1036,11 @@ static void op_stats(wr_tt_conn *cp, wr_tt_stats *out) {
     out->bytes_sent = ts.bytes_sent;
     out->bytes_recv = ts.bytes_recv;
     out->unanswered_ns = ts.unanswered_ns;
+  }
+  if (c->ping_out_ms) {
+    uint64_t waited = (uv_now(c->loop) - c->ping_out_ms) * 1000000u;
+    if (waited > out->unanswered_ns)
+      out->unanswered_ns = waited;
   }
   out->streams_open = c->nstreams;
 }

@@ -77,18 +77,22 @@ def test_dead_connection_retry(tmp_path, user):
         origin.stop()
 
 
-def test_unresponsive_connection_gets_no_new_requests(tmp_path):
+@pytest.mark.parametrize("protocol", ["quic", "http2"])
+def test_unresponsive_connection_gets_no_new_requests(tmp_path, protocol):
     """With the default 30 s idle timeout, a frozen connector's connection is
     marked unresponsive within ~2 s of unanswered data: requests sent after
     that all go to the other connector and answer at once, and the ones stuck
-    on the frozen connector finish when it wakes up."""
+    on the frozen connector finish when it wakes up. Over http2 the frozen
+    process's kernel still acknowledges TCP, so the edge's PING (sent with
+    requests) is what goes unanswered."""
     tunnels, cred = create_tunnel(tmp_path, "web", HOST)
     origin = Origin()
     edge = Edge(tmp_path, tunnels)
-    frozen = Connector(edge, cred, origin.url, ha=1)
+    extra = ("--protocol", protocol)
+    frozen = Connector(edge, cred, origin.url, ha=1, extra=extra)
     line = edge.wait_for(r"INF Registered tunnel connection", count=1)[0]
     conn_id = re.search(r"connection=(\S+)", line).group(1)
-    alive = Connector(edge, cred, origin.url, ha=1)
+    alive = Connector(edge, cred, origin.url, ha=1, extra=extra)
     edge.wait_for(r"INF Registered tunnel connection", count=2)
     get = request(edge, None, "http1")
     try:
