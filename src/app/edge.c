@@ -471,6 +471,8 @@ static void check_responsive(wr_edge *e, econn *ec) {
   wr_route_conn *rc = ec->sec ? wr_routes_find(ec->sec->t, ec) : NULL;
   if (!rc)
     return;
+  if (rc->inflight && ec->c->ops->probe)
+    ec->c->ops->probe(ec->c);
   wr_tt_stats st;
   ec->c->ops->stats(ec->c, &st);
   int silent = st.unanswered_ns > UNRESPONSIVE_NS + 4 * st.rtt_ns;

@@ -88,6 +88,10 @@ typedef struct wr_tt_ops {
   int (*export_keying)(wr_tt_conn *c, const char *label, const uint8_t *ctx, size_t ctxlen,
                        uint8_t *out, size_t outlen);
   void (*stats)(wr_tt_conn *c, wr_tt_stats *out);
+  /* Asks the peer for an answer soon, so that stats' unanswered_ns can grow
+   * when it gives none; the tunnel logic calls it while requests wait. NULL
+   * when sent data always asks (QUIC's packets in flight are acknowledged). */
+  void (*probe)(wr_tt_conn *c);
   /* Short id for log lines. */
   const char *(*id)(const wr_tt_conn *c);
   const struct sockaddr *(*peer_addr)(const wr_tt_conn *c);

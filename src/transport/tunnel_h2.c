@@ -46,7 +46,7 @@ struct h2conn {
   /* When the PING now awaiting its ACK went out (0: none): the peer's
    * application answers it, where TCP's ACKs come from its kernel even when
    * the process is frozen. */
-  uint64_t ping_out_ms;
+  uint64_t ping_out_ms, ping_acked_ms;
   wr_tt_h2_listener *lis;
   h2conn *lnext, *lprev;
   h2stream *streams;
@@ -329,8 +329,10 @@ static int frame_recv_cb(nghttp2_session *ng, const nghttp2_frame *f, void *ud) 
       deliver_fin(c, s);
     break;
   case NGHTTP2_PING:
-    if (f->hd.flags & NGHTTP2_FLAG_ACK)
+    if (f->hd.flags & NGHTTP2_FLAG_ACK) {
       c->ping_out_ms = 0;
+      c->ping_acked_ms = uv_now(c->loop);
+    }
     break;
   case NGHTTP2_RST_STREAM:
     if (!s || s->reset_seen)
@@ -902,7 +904,6 @@ static int op_stream_open(wr_tt_conn *cp, void *user, wr_tt_stream **ps) {
     stream_free(s);
     return id == NGHTTP2_ERR_NOMEM ? WR_ERR_NOMEM : WR_ERR_CLOSED;
   }
-  (void)queue_ping(c); /* a liveness probe, sent with the request: see ping_out_ms */
   s->id = id;
   s->local = 1;
   s->announced = 1;
@@ -1045,6 +1046,15 @@ static void op_stats(wr_tt_conn *cp, wr_tt_stats *out) {
   out->streams_open = c->nstreams;
 }
 
+/* A PING unless one is out or one was answered within the last second. */
+static void op_probe(wr_tt_conn *cp) {
+  h2conn *c = H2CONN(cp);
+  if (c->app_gone || !c->ng || uv_now(c->loop) - c->ping_acked_ms < 1000)
+    return;
+  if (queue_ping(c))
+    flush_send(c);
+}
+
 static const char *op_id(const wr_tt_conn *cp) { return H2CONN(cp)->id; }
 
 static const struct sockaddr *op_peer_addr(const wr_tt_conn *cp) {
@@ -1064,6 +1074,7 @@ static const wr_tt_ops h2_ops = {
     .close = op_close,
     .export_keying = op_export_keying,
     .stats = op_stats,
+    .probe = op_probe,
     .id = op_id,
     .peer_addr = op_peer_addr,
 };
