@@ -930,10 +930,11 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   oc->keepalive_conns = (unsigned)p->orq->keepalive_connections;
   oc->keepalive_timeout_ms = p->orq->keepalive_timeout_ns / WR_NS_PER_MS;
   wr_buf_init(&oc->tls_out, TLS_OUT_LIMIT);
-  int tls = p->svc->type == WR_SERVICE_HTTPS || p->svc->type == WR_SERVICE_UNIX_TLS;
-  int rv = tls                               ? 0 /* wr_tls_tcp_connect makes its own */
-           : p->svc->type == WR_SERVICE_UNIX ? uv_pipe_init(ctx->loop, &oc->u.pipe, 0)
-                                             : uv_tcp_init(ctx->loop, &oc->u.tcp);
+  int rv = 0; /* a TLS origin's handle is wr_tls_tcp's own */
+  if (p->svc->type == WR_SERVICE_UNIX)
+    rv = uv_pipe_init(ctx->loop, &oc->u.pipe, 0);
+  else if (p->svc->type != WR_SERVICE_HTTPS && p->svc->type != WR_SERVICE_UNIX_TLS)
+    rv = uv_tcp_init(ctx->loop, &oc->u.tcp);
   if (rv) {
     wr_free(oc);
     return NULL;

@@ -51,7 +51,7 @@ struct wr_quic_stream {
    * stream offset head_off; [acked, sent) are with ngtcp2, [sent, end) unsent. */
   wr_chunk *head, *tail;
   uint64_t head_off, acked, sent, end;
-  wr_chunk *cur;     /* chunk holding offset `sent` */
+  wr_chunk *cur;  /* chunk holding offset `sent` */
   size_t cur_pos; /* its index there */
   unsigned fin_queued : 1, fin_sent : 1, write_shut : 1, want_writable : 1, blocked : 1,
       read_shut : 1, reset_seen : 1;
