@@ -75,6 +75,51 @@ def test_get_small_and_large(env):
     assert r.stdout.split()[0] == pattern_sha(n)
 
 
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def peak_rss_during(proc, pids):
+    """Peak VmRSS growth (MB) of each pid while proc runs."""
+    base = {p: rss_mb(p) for p in pids}
+    peak = dict(base)
+    while proc.poll() is None:
+        for p in pids:
+            peak[p] = max(peak[p], rss_mb(p))
+        time.sleep(0.05)
+    return {p: peak[p] - base[p] for p in pids}
+
+
+def test_memory_stays_bounded(env):
+    """400 MB each way, the user reading slower than the origin sends and the
+    origin reading slower than the user sends: flow control holds the bytes
+    back, so neither the edge nor the connector grows by more than a few
+    windows (the issue: a 10 GB transfer never holds more than a bounded
+    amount in memory on either side)."""
+    n = 400 * 1000 * 1000
+    port = env.edge.http[1]
+    url = f"--resolve app.example.com:{port}:127.0.0.1 http://app.example.com:{port}"
+    pids = [env.edge.proc.pid, env.conn.proc.pid]
+    down = subprocess.Popen(f"curl -sS --limit-rate 80M {url}/bytes/{n} | sha256sum",
+                            shell=True, stdout=subprocess.PIPE, text=True)
+    grown_down = peak_rss_during(down, pids)
+    assert down.stdout.read().split()[0] == pattern_sha(n)
+    up = subprocess.Popen(f"head -c {n} /dev/zero | curl -sS -T - {url}/sha256", shell=True,
+                          stdout=subprocess.PIPE, text=True)
+    grown_up = peak_rss_during(up, pids)
+    zeros = hashlib.sha256()
+    block = bytes(1 << 20)
+    for _ in range(n >> 20):
+        zeros.update(block)
+    zeros.update(bytes(n - ((n >> 20) << 20)))
+    assert up.stdout.read().split() == [zeros.hexdigest(), str(n)]
+    print(f"RSS growth MB (edge, connector): down {list(grown_down.values())}, "
+          f"up {list(grown_up.values())}")
+    for grown in (grown_down, grown_up):
+        assert max(grown.values()) < 32, grown  # 4.5 MB at most when measured
+
+
 def test_post_small_and_large(env, tmp_path):
     small = os.urandom(1024)
     p = subprocess.run(["curl", "-sS", "--data-binary", "@-", *env.args("/sha256")],
