@@ -28,15 +28,11 @@ static void usage(FILE *f) {
 }
 
 static int block_get(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-  int c;
-  optind = 1;
-  while ((c = wr_cli_getopt("block get", argc, argv, "h", opts)) != -1)
-    if (c == 'h') {
-      printf("Usage: warren block get CID\n\nWrites the block's raw bytes to stdout after "
-             "checking them against the CID's hash.\n");
-      return 0;
-    }
+  if (wr_cli_help_only("block get", argc, argv,
+                       "Usage: warren block get CID\n\n"
+                       "Writes the block's raw bytes to stdout after checking them against the "
+                       "CID's hash.\n"))
+    return 0;
   if (argc - optind != 1)
     wr_cli_usage_error("block get", "block get takes exactly one CID.");
   wr_cid cid;
@@ -210,15 +206,11 @@ out:
 }
 
 static int block_stat(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-  int c;
-  optind = 1;
-  while ((c = wr_cli_getopt("block stat", argc, argv, "h", opts)) != -1)
-    if (c == 'h') {
-      printf("Usage: warren block stat CID\n\nPrints the block's Key (the CID) and Size in "
-             "bytes, after checking its hash.\n");
-      return 0;
-    }
+  if (wr_cli_help_only("block stat", argc, argv,
+                       "Usage: warren block stat CID\n\n"
+                       "Prints the block's Key (the CID) and Size in bytes, after checking its "
+                       "hash.\n"))
+    return 0;
   if (argc - optind != 1)
     wr_cli_usage_error("block stat", "block stat takes exactly one CID.");
   wr_cid cid;

@@ -47,6 +47,18 @@ int wr_cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
   return c;
 }
 
+int wr_cli_help_only(const char *cmd, int argc, char **argv, const char *help) {
+  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = wr_cli_getopt(cmd, argc, argv, "h", opts)) != -1)
+    if (c == 'h') {
+      fputs(help, stdout);
+      return 1;
+    }
+  return 0;
+}
+
 uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value, uint64_t min,
                            uint64_t max) {
   char *end;

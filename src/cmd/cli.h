@@ -41,6 +41,11 @@ void wr_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int wr_cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
                   const struct option *longopts);
 
+/* For a command whose only flag is -h/--help: parses argv from optind = 1
+ * (unknown flags end in wr_cli_usage_error), prints help to stdout and
+ * returns 1 when asked, else 0 with optind at the first operand. */
+int wr_cli_help_only(const char *cmd, int argc, char **argv, const char *help);
+
 /* Parses a decimal integer in [min, max] given to flag; exits 2 otherwise. */
 uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value, uint64_t min,
                            uint64_t max);

@@ -21,17 +21,13 @@ static void usage(FILE *f) {
 }
 
 static int dag_export(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-  int c;
-  optind = 1;
-  while ((c = wr_cli_getopt("dag export", argc, argv, "h", opts)) != -1)
-    if (c == 'h') {
-      printf("Usage: warren dag export CID > FILE.car\n\n"
-             "Writes the DAG under CID as a CARv1 to stdout: the header naming CID as its\n"
-             "root, then every block once, depth-first in link order (kubo's order). Every\n"
-             "block must be in the local store; each is hash-checked as it is read.\n");
-      return 0;
-    }
+  if (wr_cli_help_only(
+          "dag export", argc, argv,
+          "Usage: warren dag export CID > FILE.car\n\n"
+          "Writes the DAG under CID as a CARv1 to stdout: the header naming CID as its\n"
+          "root, then every block once, depth-first in link order (kubo's order). Every\n"
+          "block must be in the local store; each is hash-checked as it is read.\n"))
+    return 0;
   if (argc - optind != 1)
     wr_cli_usage_error("dag export", "dag export takes exactly one CID.");
   wr_cid cid;

@@ -116,15 +116,10 @@ static int pin_add(int argc, char **argv) {
 }
 
 static int pin_rm(int argc, char **argv) {
-  static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-  int c;
-  optind = 1;
-  while ((c = wr_cli_getopt("pin rm", argc, argv, "h", opts)) != -1)
-    if (c == 'h') {
-      printf("Usage: warren pin rm CID...\n\nRemoves the pins; `warren gc` then frees the "
-             "blocks no other pin needs.\n");
-      return 0;
-    }
+  if (wr_cli_help_only("pin rm", argc, argv,
+                       "Usage: warren pin rm CID...\n\n"
+                       "Removes the pins; `warren gc` then frees the blocks no other pin needs.\n"))
+    return 0;
   if (optind >= argc)
     wr_cli_usage_error("pin rm", "pin rm needs at least one CID.");
   for (int i = optind; i < argc; i++) {
