@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "proto/tunnel.h"
+#include "loop_testutil.h"
 #include "test.h"
 #include "transport/quic.h"
 #include "transport/tunnel_h2.h"
@@ -179,22 +180,9 @@ static const wr_tt_events fc_events = {
 
 /* ---- loop helpers -------------------------------------------------------- */
 
-static int timed_out;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  timed_out = 1;
-}
-
 /* Runs the loop until *flag or ms pass. */
 static void run_until(volatile int *flag, uint64_t ms) {
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, ms, 0);
-  while (!*flag && !timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
+  (void)test_run_until(&loop, test_flag_set, (const void *)flag, ms);
 }
 
 static uint16_t http_port;

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/udp.h"
+#include "loop_testutil.h"
 #include "test.h"
 #include "transport/quic.h"
 #include "transport/tls.h"
@@ -28,23 +29,6 @@ static char tmpdir[256];
 static char dir_a[300], dir_b[300], crt_a[400], key_a[400], crt_b[400];
 
 /* ---- helpers ---- */
-
-static struct sockaddr_storage saddr(const char *ip, uint16_t port) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  if (strchr(ip, ':')) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(port);
-    inet_pton(AF_INET6, ip, &a->sin6_addr);
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a->sin_addr);
-  }
-  return ss;
-}
 
 static uint16_t ep_port(wr_quic_endpoint *ep) {
   struct sockaddr_storage ss;
@@ -62,23 +46,9 @@ static void addr_ip(const struct sockaddr *sa, char *out, size_t n) {
   wr_udp_addr_format_ip(&u, out, n);
 }
 
-static int timed_out;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  timed_out = 1;
-}
-
 /* Runs the loop until *flag is set or ms pass. Returns 1 if the flag was set. */
 static int run_until(const int *flag, uint64_t ms) {
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, ms, 0);
-  while (!*flag && !timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return *flag;
+  return test_run_until(&loop, test_flag_set, flag, ms);
 }
 
 static int ep_closed_count;
@@ -87,6 +57,8 @@ static void on_ep_closed(wr_quic_endpoint *ep, void *data) {
   (void)data;
   ep_closed_count++;
 }
+
+static int all_closed(const void *want) { return ep_closed_count >= *(const int *)want; }
 
 /* Closes endpoints; with check_idle, also checks that the loop then ends
  * with no live handles (nothing leaked). */
@@ -98,14 +70,7 @@ static void close_eps_ex(wr_quic_endpoint **eps, int n, int abrupt, int check_id
       want++;
       wr_quic_endpoint_close(eps[i], abrupt, on_ep_closed, NULL);
     }
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, 3000, 0);
-  while (ep_closed_count < want && !timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
+  (void)test_run_until(&loop, all_closed, &want, 3000);
   CHECK_EQ(ep_closed_count, want);
   if (check_idle)
     CHECK_EQ(uv_loop_alive(&loop), 0);
@@ -248,7 +213,7 @@ static wr_quic_endpoint *server_ep(const char *bind_ip, uint16_t port, wr_tls_se
   wr_quic_server_config sc = {.tls = tls, .callbacks = srv_cbs, .retry = retry};
   if (secret)
     memcpy(sc.static_secret, secret, 32);
-  struct sockaddr_storage b = saddr(bind_ip, port);
+  struct sockaddr_storage b = test_addr(bind_ip, port);
   wr_quic_endpoint *ep = NULL;
   int rc = wr_quic_endpoint_new(&ep, &loop, (struct sockaddr *)&b, &cfg, &sc);
   CHECK_EQ(rc, 0);
@@ -258,7 +223,7 @@ static wr_quic_endpoint *server_ep(const char *bind_ip, uint16_t port, wr_tls_se
 static wr_quic_endpoint *client_ep(const char *bind_ip, const wr_quic_config *base) {
   wr_quic_config cfg = base ? *base : (wr_quic_config){0};
   cfg.alpn = ALPN;
-  struct sockaddr_storage b = saddr(bind_ip, 0);
+  struct sockaddr_storage b = test_addr(bind_ip, 0);
   wr_quic_endpoint *ep = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&ep, &loop, (struct sockaddr *)&b, &cfg, NULL), 0);
   return ep;
@@ -452,7 +417,7 @@ static void test_wildcard_server_dialed_at_127_0_0_2(void) {
   wr_quic_endpoint *srv = server_ep("0.0.0.0", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("0.0.0.0", NULL);
   xfer_init(8u << 20);
-  struct sockaddr_storage to = saddr("127.0.0.2", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.2", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.connected, 5000));
@@ -498,7 +463,7 @@ static void test_dual_stack_server_v4_client(void) {
   wr_quic_endpoint *srv = server_ep("::", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("0.0.0.0", NULL);
   xfer_init(256 * 1024);
-  struct sockaddr_storage to = saddr("127.0.0.2", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.2", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.got_fin, 10000));
@@ -521,7 +486,7 @@ static void test_v6_and_pin(void) {
   wr_quic_endpoint *srv = server_ep("::", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("::", NULL);
   xfer_init(64 * 1024);
-  struct sockaddr_storage to = saddr("::1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("::1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.got_fin, 10000));
@@ -541,7 +506,7 @@ static int refused_with(const char *ca, const char *pins, const char *name, cons
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
   xfer_init(0);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, name, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.closed, 5000));
@@ -575,7 +540,7 @@ static void test_retry_always(void) {
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_ALWAYS, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
   xfer_init(100000);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.got_fin, 5000));
@@ -600,7 +565,7 @@ static void test_idle_timeout(void) {
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &cfg);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", &cfg);
   xfer_init(0);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.connected, 5000));
@@ -626,7 +591,7 @@ static void test_keepalive_keeps_connection(void) {
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &cfg);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", &cfg);
   xfer_init(0);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.connected, 5000));
@@ -659,7 +624,7 @@ static void test_stream_reset(void) {
   xfer_init(0);
   wr_quic_callbacks cbs = cli_cbs;
   cbs.on_connected = rst_on_connected;
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   int got = 0;
@@ -690,7 +655,7 @@ static void test_stateless_reset_after_restart(void) {
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
   xfer_init(0);
   uint16_t port = ep_port(srv);
-  struct sockaddr_storage to = saddr("127.0.0.1", port);
+  struct sockaddr_storage to = test_addr("127.0.0.1", port);
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.connected, 5000));
@@ -730,7 +695,7 @@ static void test_backpressure(void) {
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &cfg);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", &cfg);
   xfer_init(16u << 20);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.connected, 5000));
@@ -764,11 +729,11 @@ static void test_alpn_mismatch(void) {
   wr_tls_client *ctls = client_creds(crt_a, NULL);
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_config cfg = {.alpn = "h3"};
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   wr_quic_endpoint *cli = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&cli, &loop, (struct sockaddr *)&b, &cfg, NULL), 0);
   xfer_init(0);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.closed, 5000));
@@ -879,7 +844,7 @@ static int ca_signed_connect(const char *name, char *reason, size_t rlen) {
   wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, NULL);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
   xfer_init(0);
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, name, ctls, &cli_cbs, NULL), 0);
   int done = 0;
@@ -964,14 +929,14 @@ static void test_loss_through_relay(void) {
   CHECK_EQ(wr_udp_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
   CHECK_EQ(wr_udp_open(&r.front, &a, NULL), 0);
   CHECK_EQ(wr_udp_open(&r.back, &a, NULL), 0);
-  struct sockaddr_storage ss = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage ss = test_addr("127.0.0.1", ep_port(srv));
   memset(&r.server, 0, sizeof r.server);
   memcpy(&r.server.ss, &ss, sizeof(struct sockaddr_in));
   r.server.len = sizeof(struct sockaddr_in);
   CHECK_EQ(wr_udp_start(r.front, &loop, relay_front, &r), 0);
   CHECK_EQ(wr_udp_start(r.back, &loop, relay_back, &r), 0);
   xfer_init(4u << 20);
-  struct sockaddr_storage to = saddr("127.0.0.1", wr_udp_addr_port(wr_udp_local_addr(r.front)));
+  struct sockaddr_storage to = test_addr("127.0.0.1", wr_udp_addr_port(wr_udp_local_addr(r.front)));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.got_fin, 30000));
@@ -1057,7 +1022,7 @@ static void test_hundred_streams(void) {
   cbs.on_stream_data = many_on_data;
   cbs.on_stream_writable = many_pump;
   cbs.on_stream_close = many_on_close;
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   int done = 0;
@@ -1118,7 +1083,7 @@ static void test_server_opens_stream(void) {
   wr_quic_server_config sc = {.tls = stls,
                               .callbacks = {.on_connected = so_srv_connected,
                                             .on_stream_data = so_srv_data}};
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   wr_quic_endpoint *srv = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc), 0);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
@@ -1127,7 +1092,7 @@ static void test_server_opens_stream(void) {
                            .on_closed = cli_on_closed,
                            .on_stream_open = so_cli_open,
                            .on_stream_data = so_cli_data};
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   CHECK(run_until(&so_server_got, 5000));
@@ -1153,14 +1118,14 @@ static void test_allocation_failures(void) {
     wr_mem_fail_after(points[i]);
     wr_quic_config cfg = {.alpn = ALPN, .handshake_timeout_ms = 500};
     wr_quic_server_config sc = {.tls = stls, .callbacks = srv_cbs};
-    struct sockaddr_storage b = saddr("127.0.0.1", 0);
+    struct sockaddr_storage b = test_addr("127.0.0.1", 0);
     wr_quic_endpoint *srv = NULL, *cli = NULL;
     int rs = wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc);
     int rc = wr_quic_endpoint_new(&cli, &loop, (struct sockaddr *)&b, &cfg, NULL);
     CHECK(rs == 0 || rs == WR_ERR_NOMEM || rs == WR_ERR_IO);
     CHECK(rc == 0 || rc == WR_ERR_NOMEM || rc == WR_ERR_IO);
     if (srv && cli) {
-      struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+      struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
       wr_quic_conn *c = NULL;
       int r = wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL);
       CHECK(r == 0 || r == WR_ERR_NOMEM);
@@ -1193,12 +1158,12 @@ static void test_retry_under_load(void) {
   wr_tls_client *ctls = client_creds(crt_a, NULL);
   wr_quic_config cfg = {.alpn = ALPN};
   wr_quic_server_config sc = {.tls = stls, .callbacks = srv_cbs, .retry_threshold = 1};
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   wr_quic_endpoint *srv = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc), 0);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
   wr_quic_callbacks cbs = {.on_connected = two_on_connected};
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c1 = NULL, *c2 = NULL;
   CHECK_EQ(wr_quic_connect(&c1, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   CHECK_EQ(wr_quic_connect(&c2, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
@@ -1267,7 +1232,7 @@ static void test_stream_limit_and_credit(void) {
   wr_quic_callbacks cbs = {.on_connected = lim_connected,
                            .on_streams_available = lim_available_cb,
                            .on_stream_data = lim_data};
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   int done = 0;
@@ -1320,7 +1285,7 @@ static void test_stop_sending(void) {
   wr_tls_client *ctls = client_creds(crt_a, NULL);
   wr_quic_config cfg = {.alpn = ALPN};
   wr_quic_server_config sc = {.tls = stls, .callbacks = {.on_stream_data = ss_srv_data}};
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   wr_quic_endpoint *srv = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&srv, &loop, (struct sockaddr *)&b, &cfg, &sc), 0);
   wr_quic_endpoint *cli = client_ep("127.0.0.1", NULL);
@@ -1328,7 +1293,7 @@ static void test_stop_sending(void) {
   wr_quic_callbacks cbs = cli_cbs;
   cbs.on_stream_stop_sending = ss_cli_stop;
   cbs.on_stream_close = ss_cli_close;
-  struct sockaddr_storage to = saddr("127.0.0.1", ep_port(srv));
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cbs, NULL), 0);
   CHECK(run_until(&ss_closed_cli, 10000));

@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "loop_testutil.h"
 #include "test.h"
 #include "transport/tls.h"
 #include "transport/tls_tcp.h"
@@ -21,32 +22,16 @@
 static uv_loop_t loop;
 static char tmpdir[256], dir_a[300], crt_a[400], key_a[400];
 
-static struct sockaddr_storage saddr(const char *ip, uint16_t port) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-  a->sin_family = AF_INET;
-  a->sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a->sin_addr);
-  return ss;
+static int (*run_cond)(void);
+static int call_run_cond(const void *unused) {
+  (void)unused;
+  return run_cond();
 }
 
-static int timed_out;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  timed_out = 1;
-}
-
+/* Runs the loop until cond() holds or ms pass. */
 static int run_until(int (*cond)(void), uint64_t ms) {
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, ms, 0);
-  while (!cond() && !timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return cond();
+  run_cond = cond;
+  return test_run_until(&loop, call_run_cond, NULL, ms);
 }
 
 /* ---- one state per side ---- */
@@ -166,7 +151,7 @@ static wr_tls_client *ctls;
 static wr_tls_tcp_listener *listen_on(const char *alpn, uint32_t max_conns) {
   wr_tls_tcp_config cfg = {.alpn = alpn, .write_queue_limit = QLIMIT,
                            .max_connections = max_conns};
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   wr_tls_tcp_listener *l = NULL;
   CHECK_EQ(wr_tls_tcp_listen(&l, &loop, (struct sockaddr *)&b, stls, &cfg, &cbs, NULL), 0);
   return l;
@@ -182,7 +167,7 @@ static uint16_t port_of(wr_tls_tcp_listener *l) {
 static void dial(end *e, uint16_t port, const char *name, const char *alpn) {
   wr_tls_tcp_config cfg = {.alpn = alpn, .write_queue_limit = QLIMIT,
                            .handshake_timeout_ms = 300};
-  struct sockaddr_storage to = saddr("127.0.0.1", port);
+  struct sockaddr_storage to = test_addr("127.0.0.1", port);
   CHECK_EQ(wr_tls_tcp_connect(&e->t, &loop, (struct sockaddr *)&to, name, ctls, &cfg, &cbs, e),
            0);
 }
@@ -237,13 +222,7 @@ static void test_backpressure_and_close(void) {
   dial(&cli, port_of(l), NULL, "t/1");
   CHECK(run_until(srv_stalled, 5000));
   /* Let the kernel buffers fill: the queue must stay bounded meanwhile. */
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, 200, 0);
-  while (!timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
+  (void)test_run_until(&loop, NULL, NULL, 200);
   uint64_t stalled_at = cli.sent;
   CHECK_EQ(srv.received, 0);
   CHECK(stalled_at < TOTAL);
@@ -312,7 +291,7 @@ static void test_handshake_timeout(void) {
   uv_tcp_t lsn, acc;
   uv_tcp_init(&loop, &lsn);
   lsn.data = &acc;
-  struct sockaddr_storage b = saddr("127.0.0.1", 0);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0);
   CHECK_EQ(uv_tcp_bind(&lsn, (struct sockaddr *)&b, 0), 0);
   CHECK_EQ(uv_listen((uv_stream_t *)&lsn, 4, on_plain_conn), 0);
   int len = sizeof b;
@@ -354,7 +333,7 @@ static void test_connection_limit(void) {
 static void dial_with(end *e, uint16_t port, const wr_tls_client *c, unsigned flags) {
   wr_tls_tcp_config cfg = {.alpn = "t/1", .tls_flags = flags, .write_queue_limit = QLIMIT,
                            .handshake_timeout_ms = 2000};
-  struct sockaddr_storage to = saddr("127.0.0.1", port);
+  struct sockaddr_storage to = test_addr("127.0.0.1", port);
   CHECK_EQ(wr_tls_tcp_connect(&e->t, &loop, (struct sockaddr *)&to, "localhost", c, &cfg, &cbs,
                               e),
            0);

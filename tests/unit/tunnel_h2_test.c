@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "loop_testutil.h"
 #include "test.h"
 #include "transport/quic.h"
 #include "transport/tls.h"
@@ -33,33 +34,16 @@ static char tmpdir[256], dir_a[300], dir_b[300], crt_a[400], key_a[400], crt_b[4
 
 /* ---- loop helpers ---- */
 
-static struct sockaddr_storage saddr(const char *ip, uint16_t port) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-  a->sin_family = AF_INET;
-  a->sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a->sin_addr);
-  return ss;
-}
-
-static int timed_out;
-static void on_deadline(uv_timer_t *t) {
-  (void)t;
-  timed_out = 1;
+static int (*run_cond)(void);
+static int call_run_cond(const void *unused) {
+  (void)unused;
+  return run_cond();
 }
 
 /* Runs the loop until cond() holds or ms pass. */
 static int run_until(int (*cond)(void), uint64_t ms) {
-  uv_timer_t t;
-  uv_timer_init(&loop, &t);
-  timed_out = 0;
-  uv_timer_start(&t, on_deadline, ms, 0);
-  while (!cond() && !timed_out)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
-  return cond();
+  run_cond = cond;
+  return test_run_until(&loop, call_run_cond, NULL, ms);
 }
 
 /* ---- deterministic stream contents ---- */
@@ -358,7 +342,7 @@ static const wr_tt_h2_config h2base = {
 static wr_tt_h2_config h2cfg; /* h2base, changed by some tests */
 
 static uint16_t h2_start_edge(wr_tls_server *tls, uint16_t port) {
-  struct sockaddr_storage b = saddr("127.0.0.1", port);
+  struct sockaddr_storage b = test_addr("127.0.0.1", port);
   h2l = NULL;
   h2l_closed = 0;
   CHECK_EQ(wr_tt_h2_listen(&h2l, &loop, (struct sockaddr *)&b, tls, &h2cfg, &events, &edge), 0);
@@ -370,7 +354,7 @@ static uint16_t h2_start_edge(wr_tls_server *tls, uint16_t port) {
 }
 
 static int h2_dial(uint16_t port, const char *name, wr_tls_client *tls) {
-  struct sockaddr_storage to = saddr("127.0.0.1", port);
+  struct sockaddr_storage to = test_addr("127.0.0.1", port);
   wr_tt_conn *c = NULL;
   int rc = wr_tt_h2_connect(&c, &loop, (struct sockaddr *)&to, name, tls, &h2cfg, &events, &conn);
   if (rc == 0)
@@ -416,7 +400,7 @@ static uint16_t quic_start_edge(wr_tls_server *tls, uint16_t port) {
   wr_tt_quic_listener_init(&qlis, &events, &edge);
   wr_quic_server_config scfg = {.tls = tls, .user_data = &qlis, .retry = WR_QUIC_RETRY_NEVER};
   scfg.callbacks = *wr_tt_quic_server_callbacks();
-  struct sockaddr_storage b = saddr("127.0.0.1", port);
+  struct sockaddr_storage b = test_addr("127.0.0.1", port);
   qsrv = NULL;
   CHECK_EQ(wr_quic_endpoint_new(&qsrv, &loop, (struct sockaddr *)&b, &cfg, &scfg), 0);
   if (!qsrv)
@@ -428,7 +412,7 @@ static uint16_t quic_start_edge(wr_tls_server *tls, uint16_t port) {
 
 static int quic_dial(uint16_t port, const char *name, wr_tls_client *tls) {
   wr_quic_config cfg = quic_cfg();
-  struct sockaddr_storage b = saddr("127.0.0.1", 0), to = saddr("127.0.0.1", port);
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0), to = test_addr("127.0.0.1", port);
   if (!qcli && wr_quic_endpoint_new(&qcli, &loop, (struct sockaddr *)&b, &cfg, NULL) != 0)
     return WR_ERR_IO;
   wr_tt_conn *c = NULL;
@@ -842,7 +826,7 @@ static void test_h2_allocation_failures(void) {
     h2cfg.handshake_timeout_ms = 1000;
     h2cfg.idle_timeout_ms = 1500;
     wr_mem_fail_after(n);
-    struct sockaddr_storage b = saddr("127.0.0.1", 0);
+    struct sockaddr_storage b = test_addr("127.0.0.1", 0);
     h2l = NULL;
     h2l_closed = 0;
     int rc = wr_tt_h2_listen(&h2l, &loop, (struct sockaddr *)&b, stls, &h2cfg, &events, &edge);
@@ -896,7 +880,7 @@ static void test_same_port_as_quic(void) {
     wr_tt_quic_listener_init(&qlis, &events, &edge);
     wr_quic_server_config scfg = {.tls = stls, .user_data = &qlis, .retry = WR_QUIC_RETRY_NEVER};
     scfg.callbacks = *wr_tt_quic_server_callbacks();
-    struct sockaddr_storage b = saddr("127.0.0.1", p);
+    struct sockaddr_storage b = test_addr("127.0.0.1", p);
     qsrv = NULL;
     if (p && wr_quic_endpoint_new(&qsrv, &loop, (struct sockaddr *)&b, &cfg, &scfg) == 0)
       port = p;
