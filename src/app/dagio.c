@@ -99,14 +99,6 @@ out:
 #define READ_CHUNK ((size_t)1 << 20)
 #define WINDOW_MAX (WR_CAR_DEFAULT_MAX_SECTION + 2 * READ_CHUNK)
 
-static int visit_nothing(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
-  (void)arg;
-  (void)cid;
-  (void)block;
-  (void)len;
-  return 0;
-}
-
 int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
                     wr_dagio_import_result *res, wr_dagio_error *err) {
   wr_car_reader rd;
@@ -207,7 +199,7 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
    * last blocks: the pin and its blocks commit together. */
   for (size_t i = 0; pin_roots && i < res->nroots; i++) {
     wr_cid bad;
-    int w = wr_dag_walk(t, &res->roots[i], NULL, WR_DAG_NO_RAW_READ, visit_nothing, NULL, &bad);
+    int w = wr_dag_walk(t, &res->roots[i], NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
     if (w == 0)
       w = wr_pin_put_cid(t, &res->roots[i], WR_PIN_RECURSIVE);
     if (w == WR_ERR_NOMEM || w == WR_ERR_IO || w == WR_ERR_LIMIT) {

@@ -90,14 +90,6 @@ static int read_stdin(wr_buf *b) {
   }
 }
 
-static int visit_nothing(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
-  (void)arg;
-  (void)cid;
-  (void)block;
-  (void)len;
-  return 0;
-}
-
 static int block_put(int argc, char **argv) {
   static const struct option opts[] = {{"cid-codec", required_argument, NULL, 'c'},
                                        {"mhtype", required_argument, NULL, 'm'},
@@ -175,7 +167,7 @@ static int block_put(int argc, char **argv) {
       wr_dagpb_node node;
       if (wr_dagpb_decode(b.data, b.len, &node, NULL) == 0 && node.nlinks > 0) {
         wr_cid bad;
-        rc = wr_dag_walk(t, &cid, NULL, WR_DAG_NO_RAW_READ, visit_nothing, NULL, &bad);
+        rc = wr_dag_walk(t, &cid, NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
         if (rc != 0) {
           wr_cmd_store_fail("block put", "cannot pin: the DAG needs", &bad, rc);
           goto out;

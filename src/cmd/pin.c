@@ -21,14 +21,6 @@ static void usage(FILE *f) {
              "                                   list pins as \"<cid> <type>\"\n");
 }
 
-static int visit_nothing(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
-  (void)arg;
-  (void)cid;
-  (void)block;
-  (void)len;
-  return 0;
-}
-
 static int pin_add(int argc, char **argv) {
   static const struct option opts[] = {{"recursive", optional_argument, NULL, 'r'},
                                        {"help", no_argument, NULL, 'h'},
@@ -75,7 +67,7 @@ static int pin_add(int argc, char **argv) {
     unsigned flags = WR_DAG_NO_RAW_READ;
     if (!recursive)
       flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-    rc = wr_dag_walk(t, &cid, NULL, flags, visit_nothing, NULL, &bad);
+    rc = wr_dag_walk(t, &cid, NULL, flags, NULL, NULL, &bad);
     if (rc != 0) {
       char b[WR_CID_MAX_STR];
       wr_cmd_cid_str(&bad, b);

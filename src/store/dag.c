@@ -187,7 +187,7 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
       rc = WR_ERR_UNSUPPORTED;
       goto bad;
     }
-    if ((rc = fn(arg, &cid, block, len)) != 0)
+    if (fn && (rc = fn(arg, &cid, block, len)) != 0)
       goto out;
     if (flags & WR_DAG_ROOT_ONLY)
       continue;

@@ -53,7 +53,8 @@ enum {
  * Return non-zero to stop the walk (wr_dag_walk returns that value). */
 typedef int (*wr_dag_visit_fn)(void *arg, const wr_cid *cid, const uint8_t *block, size_t len);
 
-/* Walks the DAG under root inside txn. seen is the visited set: pass the
+/* Walks the DAG under root inside txn, calling fn (NULL: none, the walk only
+ * checks that the DAG is whole) per block. seen is the visited set: pass the
  * same set to several walks (GC over every pin) to share work, or NULL for a
  * private one; a root already in seen is not visited. Returns 0, the
  * visitor's value, or: WR_ERR_NOTFOUND (a block is missing), WR_ERR_CORRUPT

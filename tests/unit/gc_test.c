@@ -180,6 +180,7 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_dag_walk(t, &root, NULL, 0, order_cb, &got, NULL), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
+  CHECK_EQ(wr_dag_walk(t, &root, NULL, 0, NULL, NULL, NULL), 0); /* no visitor: a check only */
   wr_bs_txn_abort(t);
   /* A git-raw block (codec 0x78) cannot be followed unless the caller says so. */
   wr_cid json;
