@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "proto/http1.h"
-#include "proto/tunnel.h"
+#include "proto/http/http1.h"
+#include "proto/tunnel/tunnel.h"
 
 static const char get_head[] =
     "GET /static/js/app.4f1c2a.js?v=20261124 HTTP/1.1\r\n"

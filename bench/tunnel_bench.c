@@ -15,28 +15,28 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "transport/quic.h"
-#include "transport/tls.h"
-#include "transport/tunnel_h2.h"
-#include "transport/tunnel_quic.h"
+#include "net/quic.h"
+#include "net/tls.h"
+#include "net/mux_h2.h"
+#include "net/mux_quic.h"
 
 static uv_loop_t loop;
 
 typedef struct bside {
   int is_edge, connected, closed;
-  wr_tt_conn *c;
+  wr_mux_conn *c;
 } bside;
 
 static bside edge, conn;
 static uint64_t bulk_total, bulk_sent, bulk_recv;
 static int bulk_from_edge; /* direction of the bulk stream */
 static int bulk_done;
-static wr_tt_stream *bulk_writer;
+static wr_mux_stream *bulk_writer;
 static int small_done;
 static uint64_t small_count;
 static uint8_t block[64 * 1024];
 
-static void write_bulk(wr_tt_conn *c, wr_tt_stream *s) {
+static void write_bulk(wr_mux_conn *c, wr_mux_stream *s) {
   while (bulk_sent < bulk_total) {
     size_t n = bulk_total - bulk_sent < sizeof block ? (size_t)(bulk_total - bulk_sent)
                                                      : sizeof block;
@@ -52,19 +52,19 @@ static void write_bulk(wr_tt_conn *c, wr_tt_stream *s) {
 
 static int mode; /* 0 bulk, 1 small */
 
-static void ev_connected(wr_tt_conn *c) {
+static void ev_connected(wr_mux_conn *c) {
   bside *b = c->user;
   b->c = c;
   b->connected = 1;
 }
-static void ev_closed(wr_tt_conn *c, int err, const char *reason) {
+static void ev_closed(wr_mux_conn *c, int err, const char *reason) {
   bside *b = c->user;
   b->closed = 1;
   b->c = NULL;
   if (err)
     fprintf(stderr, "%s closed: %s\n", b->is_edge ? "edge" : "connector", reason);
 }
-static void ev_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
+static void ev_stream_open(wr_mux_conn *c, wr_mux_stream *s) {
   c->ops->stream_set_user(s, NULL);
   if (mode == 0 && !bulk_from_edge) {
     bulk_writer = s;
@@ -74,7 +74,7 @@ static void ev_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
       fprintf(stderr, "end failed\n");
   }
 }
-static void ev_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, size_t len,
+static void ev_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len,
                            int fin) {
   bside *b = c->user;
   (void)data;
@@ -95,18 +95,18 @@ static void ev_stream_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, 
     small_done = 1;
   }
 }
-static void ev_stream_writable(wr_tt_conn *c, wr_tt_stream *s) {
+static void ev_stream_writable(wr_mux_conn *c, wr_mux_stream *s) {
   if (mode == 0 && s == bulk_writer)
     write_bulk(c, s);
 }
 
 static int streams_available;
-static void ev_streams_available(wr_tt_conn *c) {
+static void ev_streams_available(wr_mux_conn *c) {
   (void)c;
   streams_available = 1;
 }
 
-static const wr_tt_events events = {
+static const wr_mux_events events = {
     .on_streams_available = ev_streams_available,
     .on_connected = ev_connected,
     .on_closed = ev_closed,
@@ -129,9 +129,9 @@ static void on_watchdog(uv_timer_t *t) {
           (unsigned long long)bulk_recv, (unsigned long long)small_count);
   for (int i = 0; i < 2; i++) {
     bside *b = i ? &conn : &edge;
-    if (b->c && !wr_tt_is_h2(b->c)) {
+    if (b->c && !wr_mux_is_h2(b->c)) {
       wr_quic_conn_stats st;
-      wr_quic_conn_get_stats(wr_tt_quic_conn(b->c), &st);
+      wr_quic_conn_get_stats(wr_mux_quic_conn(b->c), &st);
       fprintf(stderr, "  %s: in flight %llu cwnd %llu lost %llu sent %llu recv %llu\n",
               i ? "connector" : "edge", (unsigned long long)st.bytes_in_flight,
               (unsigned long long)st.cwnd, (unsigned long long)st.lost_packets,
@@ -181,7 +181,7 @@ static void measure(const char *name, uint64_t mb, int nreq) {
     bulk_done = 0;
     bulk_from_edge = dir == 1;
     bulk_writer = NULL;
-    wr_tt_stream *s = NULL;
+    wr_mux_stream *s = NULL;
     uint64_t t0 = wr_now_ns();
     if (edge.c->ops->stream_open(edge.c, NULL, &s) != 0) {
       fprintf(stderr, "stream_open failed\n");
@@ -203,7 +203,7 @@ static void measure(const char *name, uint64_t mb, int nreq) {
   mode = 1;
   for (int i = 0; i < nreq; i++) {
     small_done = 0;
-    wr_tt_stream *s = NULL;
+    wr_mux_stream *s = NULL;
     uint64_t t0 = wr_now_ns();
     uint8_t req[100] = {0};
     int rc;
@@ -227,7 +227,7 @@ static void measure(const char *name, uint64_t mb, int nreq) {
     return;
   }
   qsort(rtt, (size_t)nreq, sizeof *rtt, cmp_u64);
-  wr_tt_stats st;
+  wr_mux_stats st;
   edge.c->ops->stats(edge.c, &st);
   printf("%-6s %10.0f %10.0f %9.1f %9.1f %9.0f %8llu\n", name, down, up,
          (double)rtt[nreq / 2] / 1e3, (double)rtt[nreq * 99 / 100] / 1e3,
@@ -240,7 +240,7 @@ static void on_ep_closed(wr_quic_endpoint *ep, void *data) {
   (void)ep;
   (*(int *)data)++;
 }
-static void on_l_closed(wr_tt_h2_listener *l, void *data) {
+static void on_l_closed(wr_mux_h2_listener *l, void *data) {
   (void)l;
   (*(int *)data)++;
 }
@@ -277,11 +277,11 @@ int main(int argc, char **argv) {
   memset(&edge, 0, sizeof edge);
   memset(&conn, 0, sizeof conn);
   edge.is_edge = 1;
-  wr_tt_quic_listener lis;
-  wr_tt_quic_listener_init(&lis, &events, &edge);
+  wr_mux_quic_listener lis;
+  wr_mux_quic_listener_init(&lis, &events, &edge);
   wr_quic_config qc = {.alpn = "warren-tunnel/1"};
   wr_quic_server_config sc = {.tls = stls, .user_data = &lis, .retry = WR_QUIC_RETRY_NEVER};
-  sc.callbacks = *wr_tt_quic_server_callbacks();
+  sc.callbacks = *wr_mux_quic_server_callbacks();
   struct sockaddr_storage any = saddr(0);
   wr_quic_endpoint *qs = NULL, *qcl = NULL;
   if (wr_quic_endpoint_new(&qs, &loop, (struct sockaddr *)&any, &qc, &sc) != 0 ||
@@ -291,8 +291,8 @@ int main(int argc, char **argv) {
   if (wr_quic_endpoint_local_addr(qs, &ss) != 0)
     return 1;
   struct sockaddr_storage to = saddr(ntohs(((struct sockaddr_in *)&ss)->sin_port));
-  wr_tt_conn *c = NULL;
-  if (wr_tt_quic_connect(&c, qcl, (struct sockaddr *)&to, NULL, ctls, &events, &conn) != 0)
+  wr_mux_conn *c = NULL;
+  if (wr_mux_quic_connect(&c, qcl, (struct sockaddr *)&to, NULL, ctls, &events, &conn) != 0)
     return 1;
   run_flag(&edge.connected);
   run_flag(&conn.connected);
@@ -307,19 +307,19 @@ int main(int argc, char **argv) {
   memset(&edge, 0, sizeof edge);
   memset(&conn, 0, sizeof conn);
   edge.is_edge = 1;
-  wr_tt_h2_listener *hl = NULL;
-  if (wr_tt_h2_listen(&hl, &loop, (struct sockaddr *)&any, stls, NULL, &events, &edge) != 0 ||
-      wr_tt_h2_listener_addr(hl, &ss) != 0)
+  wr_mux_h2_listener *hl = NULL;
+  if (wr_mux_h2_listen(&hl, &loop, (struct sockaddr *)&any, stls, NULL, &events, &edge) != 0 ||
+      wr_mux_h2_listener_addr(hl, &ss) != 0)
     return 1;
   to = saddr(ntohs(((struct sockaddr_in *)&ss)->sin_port));
-  if (wr_tt_h2_connect(&c, &loop, (struct sockaddr *)&to, NULL, ctls, NULL, &events, &conn) != 0)
+  if (wr_mux_h2_connect(&c, &loop, (struct sockaddr *)&to, NULL, ctls, NULL, &events, &conn) != 0)
     return 1;
   run_flag(&edge.connected);
   run_flag(&conn.connected);
   measure("http2", mb, nreq);
   conn.c->ops->close(conn.c, 0, "done");
   gone_flag = 0;
-  wr_tt_h2_listener_close(hl, on_l_closed, &gone_flag);
+  wr_mux_h2_listener_close(hl, on_l_closed, &gone_flag);
   while (gone_flag < 1 || !conn.closed)
     uv_run(&loop, UV_RUN_ONCE);
   uv_run(&loop, UV_RUN_DEFAULT);

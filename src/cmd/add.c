@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/importer.h"
+#include "content/importer.h"
 #include "base/clock.h"
 #include "base/mem.h"
 #include "cmd/cli.h"

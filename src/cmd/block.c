@@ -9,7 +9,7 @@
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"
-#include "proto/dagpb.h"
+#include "proto/ipld/dagpb.h"
 #include "store/blockstore.h"
 #include "store/dag.h"
 #include "store/pin.h"

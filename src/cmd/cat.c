@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/exporter.h"
+#include "content/exporter.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"

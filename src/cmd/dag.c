@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/dagio.h"
+#include "content/dagio.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"

@@ -21,8 +21,8 @@
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "io/udp.h"
-#include "transport/quic.h"
-#include "transport/tls.h"
+#include "net/quic.h"
+#include "net/tls.h"
 
 #define CMD "diag quic"
 #define DEFAULT_ALPN "warren-diag/1"

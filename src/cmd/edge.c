@@ -1,4 +1,4 @@
-/* edge.c: `warren edge` — the public side of the tunnels (app/edge.h).
+/* edge.c: `warren edge` — the public side of the tunnels (edge/edge.h).
  *
  * Flags, or the same keys in a YAML file given with --config (flags win),
  * are turned into a wr_edge_config; then the loop runs until SIGTERM/SIGINT
@@ -10,15 +10,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app/edge.h"
-#include "app/tunnels_file.h"
-#include "app/edge_file.h"
+#include "edge/edge.h"
+#include "tunnel/tunnels_file.h"
+#include "edge/edge_file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "io/udp.h"
-#include "transport/tls.h"
+#include "net/tls.h"
 
 #define CMD "edge"
 

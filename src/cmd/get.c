@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/exporter.h"
+#include "content/exporter.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"

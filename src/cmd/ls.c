@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/exporter.h"
+#include "content/exporter.h"
 #include "base/buf.h"
 #include "base/mem.h"
 #include "cmd/cli.h"

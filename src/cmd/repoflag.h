@@ -6,7 +6,7 @@
 #ifndef WR_CMD_REPOFLAG_H
 #define WR_CMD_REPOFLAG_H
 
-#include "proto/cid.h"
+#include "proto/multiformats/cid.h"
 #include "store/repo.h"
 
 /* Remembers the value of --repo (main.c calls this; the string must outlive

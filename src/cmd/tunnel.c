@@ -14,17 +14,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/credentials.h"
-#include "app/ingress.h"
-#include "app/tunnel_config.h"
-#include "app/tunnels_file.h"
+#include "tunnel/credentials.h"
+#include "tunnel/ingress.h"
+#include "tunnel/tunnel_config.h"
+#include "tunnel/tunnels_file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "io/file.h"
 #include "io/random.h"
-#include "proto/uuid.h"
+#include "proto/text/uuid.h"
 
 #define MAX_HOSTNAME_FLAGS 256
 

@@ -8,19 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/connector.h"
-#include "app/credentials.h"
-#include "app/metrics_http.h"
-#include "app/tunnel_config.h"
-#include "app/yamldoc.h"
+#include "tunnel/connector.h"
+#include "tunnel/credentials.h"
+#include "http/metrics_http.h"
+#include "tunnel/tunnel_config.h"
+#include "proto/text/yamldoc.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "io/udp.h"
-#include "proto/tunnel.h"
-#include "transport/tls.h"
+#include "proto/tunnel/tunnel.h"
+#include "net/tls.h"
 
 static const char USAGE[] =
     "Usage: warren tunnel [FLAGS] run [FLAGS] [NAME]\n"

@@ -2,7 +2,7 @@
 
 #include <sodium.h>
 
-#include "proto/uuid.h"
+#include "proto/text/uuid.h"
 
 int wr_random_bytes(void *p, size_t n) {
   /* sodium_init is idempotent and thread-safe; it fails only without an

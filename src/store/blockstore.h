@@ -29,8 +29,8 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "proto/cid.h"
-#include "proto/multihash.h"
+#include "proto/multiformats/cid.h"
+#include "proto/multiformats/multihash.h"
 
 /* Largest block the store accepts (kubo's bitswap limit is 2 MiB; the largest
  * chunk warren makes is 2 MiB - 256 plus its dag-pb/UnixFS framing). */

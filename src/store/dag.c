@@ -5,9 +5,9 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "proto/dagcbor.h"
-#include "proto/dagjson.h"
-#include "proto/dagpb.h"
+#include "proto/ipld/dagcbor.h"
+#include "proto/ipld/dagjson.h"
+#include "proto/ipld/dagpb.h"
 
 /* --- the set: open addressing over an arena of encoded multihashes ------ */
 

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "proto/cid.h"
+#include "proto/multiformats/cid.h"
 #include "store/blockstore.h"
 
 /* A set of multihashes (the blocks seen so far). */

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "proto/cid.h"
+#include "proto/multiformats/cid.h"
 #include "store/blockstore.h"
 
 typedef struct wr_gc_stats {

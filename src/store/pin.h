@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "proto/cid.h"
+#include "proto/multiformats/cid.h"
 #include "store/blockstore.h"
 
 typedef enum wr_pin_type {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/base64.h"
+#include "proto/text/base64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t out[6144];

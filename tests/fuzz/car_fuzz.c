@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/car.h"
+#include "proto/ipld/car.h"
 
 typedef struct outcome {
   int rv;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cid.h"
-#include "proto/multibase.h"
+#include "proto/multiformats/cid.h"
+#include "proto/multiformats/multibase.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wr_cursor c;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/credentials.h"
+#include "tunnel/credentials.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > WR_CREDENTIALS_MAX_SIZE + 16)

@@ -3,7 +3,7 @@
  * link as a CID that formats. */
 #include <stdlib.h>
 
-#include "proto/dagcbor.h"
+#include "proto/ipld/dagcbor.h"
 
 static int on_link(void *arg, const wr_cid *cid) {
   size_t *count = arg;

@@ -3,7 +3,7 @@
  * every link it reports is a CID that formats. */
 #include <stdlib.h>
 
-#include "proto/dagjson.h"
+#include "proto/ipld/dagjson.h"
 
 static int on_link(void *arg, const wr_cid *cid) {
   size_t *count = arg;

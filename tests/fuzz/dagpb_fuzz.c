@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/dagpb.h"
+#include "proto/ipld/dagpb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wr_dagpb_node node;

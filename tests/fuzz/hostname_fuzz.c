@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/yamldoc.h"
-#include "proto/hostname.h"
-#include "proto/uuid.h"
+#include "proto/text/yamldoc.h"
+#include "proto/text/hostname.h"
+#include "proto/text/uuid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 1024)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/http1.h"
+#include "proto/http/http1.h"
 
 static void fz_put(wr_buf *t, const void *p, size_t n) {
   if (n && wr_buf_append(t, p, n) == WR_ERR_NOMEM)

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "app/ingress.h"
+#include "tunnel/ingress.h"
 
 static wr_ingress ing;
 static int ready;

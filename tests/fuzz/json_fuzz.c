@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/json.h"
+#include "proto/text/json.h"
 
 static void check_strings(const wr_json *v) {
   for (; v; v = v->next) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/multibase.h"
+#include "proto/multiformats/multibase.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t out[1 << 16];

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "transport/quic.h"
-#include "transport/tls.h"
+#include "net/quic.h"
+#include "net/tls.h"
 
 static uv_loop_t loop;
 static wr_quic_endpoint *ep;

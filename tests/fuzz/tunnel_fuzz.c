@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/tunnel.h"
+#include "proto/tunnel/tunnel.h"
 
 /* Decodes in pieces of step bytes (0: all at once); appends the re-encoding
  * of every message to out and returns the final status. */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/dagpb.h"
-#include "proto/unixfs.h"
-#include "proto/unixfs_builder.h"
+#include "proto/ipld/dagpb.h"
+#include "proto/ipld/unixfs.h"
+#include "proto/ipld/unixfs_builder.h"
 
 static int check_block(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
   (void)arg;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/unixfs.h"
+#include "proto/ipld/unixfs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wr_unixfs u, d;

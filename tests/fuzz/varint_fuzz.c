@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/varint.h"
+#include "proto/multiformats/varint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   wr_cursor c;

@@ -1,4 +1,4 @@
-#include "app/backoff.h"
+#include "tunnel/backoff.h"
 #include "base/clock.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* base64_test: RFC 4648 vectors and the strict decoder's refusals. */
 #include "test.h"
 
-#include "proto/base64.h"
+#include "proto/text/base64.h"
 
 static void test_vectors(void) {
   static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};

@@ -2,9 +2,9 @@
 #include <stdlib.h>
 
 #include "base/mem.h"
-#include "proto/car.h"
-#include "proto/dagpb.h"
-#include "proto/unixfs.h"
+#include "proto/ipld/car.h"
+#include "proto/ipld/dagpb.h"
+#include "proto/ipld/unixfs.h"
 #include "test.h"
 
 /* Feeds a whole file to a reader in chunks of `chunk` bytes through a

@@ -1,5 +1,5 @@
-#include "proto/cid.h"
-#include "proto/multibase.h"
+#include "proto/multiformats/cid.h"
+#include "proto/multiformats/multibase.h"
 #include "test.h"
 
 static void hex(const char *h, uint8_t *out, size_t *pn) {

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "proto/dagcbor.h"
+#include "proto/ipld/dagcbor.h"
 #include "test.h"
 
 typedef struct links {

@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/dagio.h"
+#include "content/dagio.h"
 #include "base/log.h"
-#include "proto/dagpb.h"
+#include "proto/ipld/dagpb.h"
 #include "store/blockstore.h"
 #include "store/pin.h"
 #include "store_testutil.h"

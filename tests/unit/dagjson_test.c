@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "proto/dagjson.h"
+#include "proto/ipld/dagjson.h"
 #include "test.h"
 
 typedef struct links {

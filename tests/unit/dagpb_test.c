@@ -1,4 +1,4 @@
-#include "proto/dagpb.h"
+#include "proto/ipld/dagpb.h"
 #include "test.h"
 
 static size_t unhex(const char *h, uint8_t *out) {

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "app/edge_file.h"
+#include "edge/edge_file.h"
 #include "test.h"
 
 static int parse(wr_edge_file *f, const char *text, char *err) {

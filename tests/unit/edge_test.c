@@ -9,15 +9,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "app/edge.h"
+#include "edge/edge.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "proto/tunnel.h"
+#include "proto/tunnel/tunnel.h"
 #include "loop_testutil.h"
 #include "test.h"
-#include "transport/quic.h"
-#include "transport/tunnel_h2.h"
-#include "transport/tunnel_quic.h"
+#include "net/quic.h"
+#include "net/mux_h2.h"
+#include "net/mux_quic.h"
 
 static uv_loop_t loop;
 static char tmpdir[64], crt[128], key[128];
@@ -34,8 +34,8 @@ typedef struct rstream {
 } rstream;
 
 typedef struct fconn {
-  wr_tt_conn *c;
-  wr_tt_stream *ctl;
+  wr_mux_conn *c;
+  wr_mux_stream *ctl;
   wr_tunnel_decoder dec;
   const uint8_t *secret;
   uint8_t tid[16];
@@ -43,7 +43,7 @@ typedef struct fconn {
   char xff[64];
 } fconn;
 
-static void send_msg(wr_tt_conn *c, wr_tt_stream *s, const wr_tunnel_msg *m) {
+static void send_msg(wr_mux_conn *c, wr_mux_stream *s, const wr_tunnel_msg *m) {
   wr_buf b;
   wr_buf_init(&b, 1 << 20);
   CHECK_EQ(wr_tunnel_encode(&b, m), 0);
@@ -87,7 +87,7 @@ static void fc_ctl(fconn *f, const uint8_t *data, size_t len) {
   }
 }
 
-static void fc_req(fconn *f, wr_tt_stream *s, rstream *r, const uint8_t *data, size_t len,
+static void fc_req(fconn *f, wr_mux_stream *s, rstream *r, const uint8_t *data, size_t len,
                    int fin) {
   while (!r->have_req && len) {
     size_t used;
@@ -124,7 +124,7 @@ static void fc_req(fconn *f, wr_tt_stream *s, rstream *r, const uint8_t *data, s
   }
 }
 
-static void fc_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
+static void fc_stream_open(wr_mux_conn *c, wr_mux_stream *s) {
   fconn *f = c->user;
   if (getenv("EDGE_TEST_DEBUG"))
     fprintf(stderr, "fc_stream_open first=%d\n", !f->ctl);
@@ -138,7 +138,7 @@ static void fc_stream_open(wr_tt_conn *c, wr_tt_stream *s) {
   c->ops->stream_set_user(s, r);
 }
 
-static void fc_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, size_t len, int fin) {
+static void fc_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len, int fin) {
   fconn *f = c->user;
   if (getenv("EDGE_TEST_DEBUG"))
     fprintf(stderr, "fc_data ctl=%d len=%zu fin=%d\n", s == f->ctl, len, fin);
@@ -150,7 +150,7 @@ static void fc_data(wr_tt_conn *c, wr_tt_stream *s, const uint8_t *data, size_t 
   c->ops->stream_consume(s, len);
 }
 
-static void fc_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64_t code) {
+static void fc_stream_close(wr_mux_conn *c, wr_mux_stream *s, int has_code, uint64_t code) {
   (void)has_code;
   (void)code;
   fconn *f = c->user;
@@ -163,7 +163,7 @@ static void fc_stream_close(wr_tt_conn *c, wr_tt_stream *s, int has_code, uint64
   }
 }
 
-static void fc_closed(wr_tt_conn *c, int err, const char *reason) {
+static void fc_closed(wr_mux_conn *c, int err, const char *reason) {
   (void)err;
   (void)reason;
   fconn *f = c->user;
@@ -171,7 +171,7 @@ static void fc_closed(wr_tt_conn *c, int err, const char *reason) {
   f->c = NULL;
 }
 
-static const wr_tt_events fc_events = {
+static const wr_mux_events fc_events = {
     .on_closed = fc_closed,
     .on_stream_open = fc_stream_open,
     .on_stream_data = fc_data,
@@ -268,7 +268,7 @@ static void dial(wr_edge *e, fconn *f, int h2, wr_tls_client *cli, wr_quic_endpo
   struct sockaddr_storage ss;
   if (h2) {
     CHECK_EQ(wr_edge_local_addr(e, "listen-http2", &ss), 0);
-    CHECK_EQ(wr_tt_h2_connect(&f->c, &loop, (struct sockaddr *)&ss, NULL, cli, NULL, &fc_events, f),
+    CHECK_EQ(wr_mux_h2_connect(&f->c, &loop, (struct sockaddr *)&ss, NULL, cli, NULL, &fc_events, f),
              0);
     return;
   }
@@ -277,7 +277,7 @@ static void dial(wr_edge *e, fconn *f, int h2, wr_tls_client *cli, wr_quic_endpo
   any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN};
   CHECK_EQ(wr_quic_endpoint_new(pep, &loop, (struct sockaddr *)&any, &qc, NULL), 0);
-  CHECK_EQ(wr_tt_quic_connect(&f->c, *pep, (struct sockaddr *)&ss, NULL, cli, &fc_events, f), 0);
+  CHECK_EQ(wr_mux_quic_connect(&f->c, *pep, (struct sockaddr *)&ss, NULL, cli, &fc_events, f), 0);
 }
 
 static int ep_done;

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "proto/dagpb.h"
+#include "proto/ipld/dagpb.h"
 #include "store/blockstore.h"
 #include "store/dag.h"
 #include "store/gc.h"

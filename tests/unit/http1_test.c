@@ -1,4 +1,4 @@
-#include "proto/http1.h"
+#include "proto/http/http1.h"
 
 #include <stdlib.h>
 

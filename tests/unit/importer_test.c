@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/exporter.h"
-#include "app/importer.h"
+#include "content/exporter.h"
+#include "content/importer.h"
 #include "base/buf.h"
 #include "store/pin.h"
 #include "store/repo.h"

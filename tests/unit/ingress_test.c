@@ -1,7 +1,7 @@
 /* ingress_test: services, rule checks in cloudflared's words, and matching. */
 #include "test.h"
 
-#include "app/ingress.h"
+#include "tunnel/ingress.h"
 
 static char err[512];
 

@@ -2,7 +2,7 @@
 #include "test.h"
 
 #include "base/mem.h"
-#include "proto/json.h"
+#include "proto/text/json.h"
 
 static int parse(const char *s, wr_json **pv, wr_json_error *e) {
   return wr_json_parse(s, strlen(s), NULL, pv, e);

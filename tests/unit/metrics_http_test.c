@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "app/metrics_http.h"
+#include "http/metrics_http.h"
 #include "base/log.h"
 #include "test.h"
 

@@ -1,4 +1,4 @@
-#include "proto/multibase.h"
+#include "proto/multiformats/multibase.h"
 #include "test.h"
 
 static void test_vectors(void) {

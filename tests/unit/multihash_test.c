@@ -1,4 +1,4 @@
-#include "proto/multihash.h"
+#include "proto/multiformats/multihash.h"
 #include "test.h"
 
 static void test_sha256_vector(void) {

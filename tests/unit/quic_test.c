@@ -19,8 +19,8 @@
 #include "io/udp.h"
 #include "loop_testutil.h"
 #include "test.h"
-#include "transport/quic.h"
-#include "transport/tls.h"
+#include "net/quic.h"
+#include "net/tls.h"
 
 #define ALPN "warren-test/1"
 

@@ -1,4 +1,4 @@
-#include "app/routes.h"
+#include "tunnel/routes.h"
 #include "base/mem.h"
 #include "test.h"
 

@@ -13,8 +13,8 @@
 #include "base/mem.h"
 #include "loop_testutil.h"
 #include "test.h"
-#include "transport/tls.h"
-#include "transport/tls_tcp.h"
+#include "net/tls.h"
+#include "net/tls_tcp.h"
 
 #define QLIMIT (64 * 1024)
 #define TOTAL (16 * 1024 * 1024)

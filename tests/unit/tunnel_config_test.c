@@ -2,9 +2,9 @@
  * exact "FILE:LINE:COL: sentence"; Go durations. */
 #include "test.h"
 
-#include "app/credentials.h"
-#include "app/tunnel_config.h"
-#include "app/yamldoc.h"
+#include "tunnel/credentials.h"
+#include "tunnel/tunnel_config.h"
+#include "proto/text/yamldoc.h"
 #include "base/mem.h"
 
 #define S_NS UINT64_C(1000000000)

@@ -1,4 +1,4 @@
-#include "proto/tunnel.h"
+#include "proto/tunnel/tunnel.h"
 
 #include <stdlib.h>
 

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/credentials.h"
-#include "app/tunnels_file.h"
+#include "tunnel/credentials.h"
+#include "tunnel/tunnels_file.h"
 #include "base/mem.h"
 #include "io/file.h"
-#include "proto/hostname.h"
+#include "proto/text/hostname.h"
 
 static char err[512];
 

@@ -8,10 +8,10 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
-#include "proto/dagpb.h"
-#include "proto/murmur3.h"
-#include "proto/unixfs.h"
-#include "proto/unixfs_builder.h"
+#include "proto/ipld/dagpb.h"
+#include "proto/ipld/murmur3.h"
+#include "proto/ipld/unixfs.h"
+#include "proto/ipld/unixfs_builder.h"
 #include "test.h"
 
 /* A sink that keeps the last block and counts them all. */

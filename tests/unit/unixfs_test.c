@@ -1,6 +1,6 @@
-#include "proto/cid.h"
-#include "proto/dagpb.h"
-#include "proto/unixfs.h"
+#include "proto/multiformats/cid.h"
+#include "proto/ipld/dagpb.h"
+#include "proto/ipld/unixfs.h"
 #include "test.h"
 
 static size_t unhex(const char *h, uint8_t *out) {

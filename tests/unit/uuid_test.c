@@ -2,7 +2,7 @@
 #include "test.h"
 
 #include "io/random.h"
-#include "proto/uuid.h"
+#include "proto/text/uuid.h"
 
 static void test_round_trip(void) {
   uint8_t id[16];

@@ -1,4 +1,4 @@
-#include "proto/varint.h"
+#include "proto/multiformats/varint.h"
 #include "test.h"
 
 static int dec(const uint8_t *p, size_t n, uint64_t *pv, size_t *pused, const char **why) {

@@ -1,0 +1,116 @@
+/* edge_file.c: the edge's YAML config file. */
+#include "edge/edge_file.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "io/file.h"
+
+static const struct {
+  const char *key;
+  size_t off;
+} keys[] = {
+    {"listen", offsetof(wr_edge_file, listen)},
+    {"listen-http2", offsetof(wr_edge_file, listen_http2)},
+    {"http", offsetof(wr_edge_file, http)},
+    {"https", offsetof(wr_edge_file, https)},
+    {"tunnels", offsetof(wr_edge_file, tunnels)},
+    {"cert", offsetof(wr_edge_file, cert)},
+    {"key", offsetof(wr_edge_file, key)},
+    {"self-signed", offsetof(wr_edge_file, self_signed)},
+    {"metrics", offsetof(wr_edge_file, metrics)},
+    {"location", offsetof(wr_edge_file, location)},
+    {"grace-period", offsetof(wr_edge_file, grace_period)},
+    {"header-timeout", offsetof(wr_edge_file, header_timeout)},
+    {"idle-timeout", offsetof(wr_edge_file, idle_timeout)},
+    {"max-connections", offsetof(wr_edge_file, max_connections)},
+    {"tunnel-idle-timeout", offsetof(wr_edge_file, tunnel_idle_timeout)},
+    {"tunnel-keepalive", offsetof(wr_edge_file, tunnel_keepalive)},
+};
+
+static const char **slot(wr_edge_file *f, size_t i) {
+  return (const char **)((char *)f + keys[i].off);
+}
+
+static const char *value(const wr_edge_file *f, size_t i) {
+  return *(const char *const *)((const char *)f + keys[i].off);
+}
+
+/* One file name or a list of them into list (*n entries). */
+static int file_list(wr_yaml *y, yaml_node_t *v, const char *key, const char **list, size_t *n) {
+  if (v->type == YAML_SCALAR_NODE)
+    return wr_yaml_get_string(y, v, key, &list[(*n)++]);
+  if (v->type != YAML_SEQUENCE_NODE)
+    return wr_yaml_fail(y, v, "%s must be a file name or a list of file names", key);
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+       it++) {
+    yaml_node_t *item = wr_yaml_node(y, *it);
+    if (*n == WR_EDGE_FILE_MAX_CERTS)
+      return wr_yaml_fail(y, item, "%s lists more than %d files", key, WR_EDGE_FILE_MAX_CERTS);
+    int rc = wr_yaml_get_string(y, item, key, &list[(*n)++]);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char *file, char *err,
+                       size_t errlen) {
+  memset(f, 0, sizeof *f);
+  wr_yaml *y = &f->y;
+  int rc = wr_yaml_load(y, text, len, file, err, errlen);
+  if (rc)
+    return rc;
+  yaml_node_t *root = wr_yaml_root(y);
+  if (!root)
+    return 0;
+  if ((rc = wr_yaml_check_mapping(y, root, "the edge config")) != 0)
+    return rc;
+  for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+       p++) {
+    yaml_node_t *k = wr_yaml_node(y, p->key), *v = wr_yaml_node(y, p->value);
+    const char *name = wr_yaml_scalar(k);
+    if (strcmp(name, "https-cert") == 0)
+      rc = file_list(y, v, name, f->https_cert, &f->n_https_cert);
+    else if (strcmp(name, "https-key") == 0)
+      rc = file_list(y, v, name, f->https_key, &f->n_https_key);
+    else {
+      size_t i = 0;
+      while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i].key, name) != 0)
+        i++;
+      rc = i < sizeof keys / sizeof keys[0]
+               ? wr_yaml_get_string(y, v, name, slot(f, i))
+               : wr_yaml_fail(y, k, "unknown key \"%s\" in the edge config", name);
+    }
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+int wr_edge_file_load(wr_edge_file *f, const char *path, char *err, size_t errlen) {
+  memset(f, 0, sizeof *f);
+  wr_buf text;
+  wr_buf_init(&text, WR_YAML_MAX_SIZE);
+  int rc = wr_file_read_all(path, WR_YAML_MAX_SIZE, &text, err, errlen);
+  if (rc == 0)
+    rc = wr_edge_file_parse(f, (const char *)text.data, text.len, path, err, errlen);
+  wr_buf_free(&text); /* the document holds its own copies */
+  return rc;
+}
+
+void wr_edge_file_free(wr_edge_file *f) { wr_yaml_free(&f->y); }
+
+void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (!*slot(dst, i))
+      *slot(dst, i) = value(src, i);
+  if (!dst->n_https_cert) {
+    memcpy(dst->https_cert, src->https_cert, sizeof src->https_cert);
+    dst->n_https_cert = src->n_https_cert;
+  }
+  if (!dst->n_https_key) {
+    memcpy(dst->https_key, src->https_key, sizeof src->https_key);
+    dst->n_https_key = src->n_https_key;
+  }
+}

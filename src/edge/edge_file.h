@@ -1,0 +1,41 @@
+/* edge_file.h: the edge's YAML config file (`warren edge --config FILE`).
+ *
+ * A mapping with the flags' names as keys (listen, listen-http2, http, https,
+ * tunnels, cert, key, self-signed, metrics, location, grace-period,
+ * header-timeout, idle-timeout, max-connections, tunnel-idle-timeout,
+ * tunnel-keepalive; https-cert and https-key take one file or a list). Values
+ * stay text: `warren edge` checks them as it checks the flags, which win. */
+#ifndef WR_EDGE_EDGE_FILE_H
+#define WR_EDGE_EDGE_FILE_H
+
+#include <stddef.h>
+
+#include "proto/text/yamldoc.h"
+#include "base/err.h"
+
+#define WR_EDGE_FILE_MAX_CERTS 64
+
+typedef struct wr_edge_file {
+  const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed,
+      *metrics, *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
+      *tunnel_idle_timeout, *tunnel_keepalive;
+  const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
+  size_t n_https_cert, n_https_key;
+  wr_yaml y; /* owns the strings above once parsed */
+} wr_edge_file;
+
+/* Parses a config text from memory into f (zeroed first). file names it in
+ * messages ("FILE:LINE:COL: sentence" in err). WR_ERR_MALFORMED (YAML),
+ * WR_ERR_INVAL (an unknown key, a value of the wrong kind), WR_ERR_LIMIT,
+ * WR_ERR_NOMEM. Call wr_edge_file_free in every case. */
+WR_MUST_CHECK int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len,
+                                     const char *file, char *err, size_t errlen);
+/* Reads and parses path (WR_ERR_NOTFOUND, WR_ERR_IO from reading). */
+WR_MUST_CHECK int wr_edge_file_load(wr_edge_file *f, const char *path, char *err, size_t errlen);
+void wr_edge_file_free(wr_edge_file *f);
+
+/* Copies into dst every value dst lacks (a NULL string, an empty file list)
+ * from src: flags first, then the file. The strings stay src's. */
+void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src);
+
+#endif

@@ -1,0 +1,850 @@
+#include "tunnel/connector.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tunnel/backoff.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/udp.h"
+#include "proto/tunnel/tunnel.h"
+#include "proto/text/uuid.h"
+#include "net/mux_h2.h"
+#include "net/mux_quic.h"
+
+#define REGISTER_TIMEOUT_MS 15000
+#define DEFAULT_QUIC_TIMEOUT_MS 5000
+#define DEFAULT_PROBE_INTERVAL_MS 60000
+#define DRAIN_POLL_MS 100
+
+/* A slot's connection: IDLE -> DIALING -> CONNECTED -> REGISTERED, and
+ * WAITING (backoff) after a failure. A probe (a QUIC connection dialled
+ * beside a slot's http2 one, connector.h) lives in the slot's shadow, which
+ * uses the same states and, after a switch, DRAINING for the old http2
+ * connection until its streams are done. */
+enum slot_state {
+  SLOT_IDLE,
+  SLOT_WAITING,
+  SLOT_DIALING,
+  SLOT_CONNECTED,
+  SLOT_REGISTERED,
+  SLOT_DRAINING
+};
+
+typedef struct slot {
+  wr_connector *cn;
+  struct slot *owner; /* a shadow: the slot it probes or drains for; else NULL */
+  unsigned index;
+  int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
+  uint64_t drain_deadline;
+  enum slot_state state;
+  wr_mux_conn *conn;
+  wr_mux_stream *control;
+  unsigned edge;          /* index into cfg.edges of the current or next dial */
+  wr_backoff backoff;
+  uv_timer_t timer;       /* reconnect delay, then registration timeout */
+  uint64_t connected_at;
+  char conn_id[WR_UUID_STR_LEN + 1]; /* the edge's id for the connection */
+  char location[WR_TUNNEL_MAX_SHORT_STRING + 1];
+  wr_metric *m_rtt, *m_cwnd, *m_lost;
+} slot;
+
+/* What a stream turns out to be, from its first message. */
+enum stream_kind { STREAM_NEW, STREAM_CONTROL, STREAM_REQUEST };
+
+typedef struct stream_state {
+  enum stream_kind kind;
+  slot *sl;
+  wr_tunnel_decoder dec; /* until the first message (always, for control) */
+  int dec_ready;
+  wr_proxy *proxy;
+} stream_state;
+
+struct wr_connector {
+  wr_connector_config cfg;
+  wr_quic_endpoint *ep;
+  wr_udp_addr edges[WR_CONNECTOR_MAX_EDGES];
+  slot slots[WR_CONNECTOR_MAX_HA];
+  slot shadows[WR_CONNECTOR_MAX_HA]; /* QUIC probes and draining http2 connections */
+  int auto_proto;   /* auto: the protocol new slots start with */
+  int warned_udp;   /* the fallback warning was logged */
+  int h2_open;      /* http2 connections not yet closed (on_closed pending) */
+  uint8_t connector_id[16];
+  wr_proxy_ctx proxy;
+  int first_registered; /* connection 0 has registered or failed once */
+  int shutting_down;
+  int forced;
+  uv_timer_t grace;       /* polls for the end of in-flight requests */
+  uint64_t grace_deadline;
+  int open_handles;
+  int done_called;
+  void (*done)(wr_connector *cn, void *arg);
+  void *done_arg;
+  wr_metric *m_ha, *m_reg_fail, *m_rcvbuf, *m_sndbuf;
+  wr_metric *m_ha_quic, *m_ha_h2;
+};
+
+static const wr_mux_events events;
+static void dial(slot *sl);
+
+static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
+
+static uint64_t random64(void) {
+  uint64_t r;
+  randombytes_buf(&r, sizeof r);
+  return r;
+}
+
+size_t wr_connector_ready(const wr_connector *cn) {
+  size_t n = 0;
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    n += cn->slots[i].state == SLOT_REGISTERED;
+  return n;
+}
+
+static void update_ha_gauge(wr_connector *cn) {
+  size_t quic = 0, h2 = 0;
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    if (cn->slots[i].state == SLOT_REGISTERED)
+      *(cn->slots[i].proto == WR_CONNECTOR_HTTP2 ? &h2 : &quic) += 1;
+  wr_metric_set(cn->m_ha, (double)(quic + h2));
+  wr_metric_set(cn->m_ha_quic, (double)quic);
+  wr_metric_set(cn->m_ha_h2, (double)h2);
+}
+
+/* ---- protocol selection (auto) ------------------------------------------ */
+
+static void start_probe(slot *sl);
+static void on_timer(uv_timer_t *t);
+
+/* A slot on http2 under auto: the next QUIC probe after about one interval
+ * (0.75x to 1.25x, so slots do not probe in step). */
+static void schedule_probe(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->cfg.protocol != WR_CONNECTOR_AUTO || sl->proto != WR_CONNECTOR_HTTP2 ||
+      sl->state != SLOT_REGISTERED || cn->shutting_down)
+    return;
+  uint64_t iv = cn->cfg.quic_probe_interval_ms;
+  uint64_t delay = iv * 3 / 4 + (iv >= 2 ? random64() % (iv / 2) : 0);
+  uv_timer_start(&sl->timer, on_timer, delay, 0);
+}
+
+/* ---- reconnecting ------------------------------------------------------ */
+
+/* The slot timer: by state, the reconnect delay (WAITING), the QUIC
+ * handshake bound under auto (DIALING), the registration timeout
+ * (CONNECTED), the next QUIC probe (REGISTERED on http2) or the drain poll
+ * (a shadow's DRAINING). */
+static void on_timer(uv_timer_t *t) {
+  slot *sl = t->data;
+  if (sl->state == SLOT_WAITING && !sl->owner) {
+    dial(sl);
+  } else if (sl->state == SLOT_DIALING && sl->conn) {
+    /* on_closed sees a QUIC dial that never connected and falls back. */
+    sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_NO_ERROR, "QUIC handshake timed out");
+  } else if (sl->state == SLOT_CONNECTED && sl->conn) {
+    WR_ERROR("Registration timed out", "connIndex=%u edge=%s", sl->index,
+             edge_name(sl->cn, sl->edge));
+    sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT, "registration timeout");
+  } else if (sl->state == SLOT_REGISTERED && !sl->owner) {
+    start_probe(sl);
+  } else if (sl->state == SLOT_DRAINING && sl->conn) {
+    /* Done when only the control stream is left (or the grace is over). */
+    wr_mux_stats st = {0};
+    sl->conn->ops->stats(sl->conn, &st);
+    if (st.streams_open <= 1 || wr_now_ns() >= sl->drain_deadline)
+      sl->conn->ops->close(sl->conn, WR_TUNNEL_CLOSE_NO_ERROR, "switched to QUIC");
+    else
+      uv_timer_start(&sl->timer, on_timer, DRAIN_POLL_MS, 0);
+  }
+}
+
+static void schedule_reconnect(slot *sl, int failed) {
+  wr_connector *cn = sl->cn;
+  sl->state = SLOT_WAITING;
+  if (cn->shutting_down)
+    return;
+  if (failed) /* rotate: the next attempt goes to another edge */
+    sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
+  uint64_t delay = wr_backoff_next(&sl->backoff, random64());
+  WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
+          edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
+  uv_timer_start(&sl->timer, on_timer, delay / WR_NS_PER_MS, 0);
+}
+
+/* Connection 0 has an answer: let the others dial. */
+static void release_others(wr_connector *cn) {
+  if (cn->first_registered)
+    return;
+  cn->first_registered = 1;
+  for (unsigned i = 1; i < cn->cfg.ha_connections; i++)
+    if (cn->slots[i].state == SLOT_IDLE)
+      dial(&cn->slots[i]);
+}
+
+static void dial(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->shutting_down)
+    return;
+  const wr_udp_addr *a = &cn->edges[sl->edge];
+  if (sl->owner)
+    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else
+    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
+  sl->state = SLOT_DIALING;
+  int rv;
+  if (sl->proto == WR_CONNECTOR_HTTP2) {
+    wr_mux_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms,
+                          .keepalive_ms = cn->cfg.keepalive_ms};
+    rv = wr_mux_h2_connect(&sl->conn, cn->cfg.loop, &a->sa, cn->cfg.server_name, cn->cfg.tls, &hc,
+                          &events, sl);
+    if (rv == 0)
+      cn->h2_open++;
+  } else {
+    rv = wr_mux_quic_connect(&sl->conn, cn->ep, &a->sa, cn->cfg.server_name, cn->cfg.tls,
+                            &events, sl);
+    if (rv == 0 && cn->cfg.protocol == WR_CONNECTOR_AUTO)
+      uv_timer_start(&sl->timer, on_timer, cn->cfg.quic_timeout_ms, 0);
+  }
+  if (rv && sl->owner) {
+    sl->conn = NULL;
+    sl->state = SLOT_IDLE;
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
+            wr_strerror(rv));
+    schedule_probe(sl->owner);
+    return;
+  }
+  if (rv) {
+    sl->conn = NULL;
+    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             edge_name(cn, sl->edge), wr_strerror(rv));
+    schedule_reconnect(sl, 1);
+    if (sl->index == 0)
+      release_others(cn);
+  }
+}
+
+static void start_probe(slot *sl) {
+  wr_connector *cn = sl->cn;
+  slot *sh = &cn->shadows[sl->index];
+  if (sh->state != SLOT_IDLE) { /* still draining an older connection */
+    schedule_probe(sl);
+    return;
+  }
+  sh->edge = sl->edge;
+  WR_DEBUG("Probing QUIC", "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
+  dial(sh);
+}
+
+static int send_msg(wr_mux_conn *c, wr_mux_stream *s, const wr_tunnel_msg *m);
+
+/* The probe sh registered: its slot takes the QUIC connection now and the
+ * http2 one moves to the shadow to drain (UNREGISTER, then closed by
+ * on_timer once its streams are done). */
+static void switch_to_probe(slot *sh) {
+  slot *sl = sh->owner;
+  wr_connector *cn = sl->cn;
+  if (sl->state != SLOT_REGISTERED || !sl->conn) { /* the slot is reconnecting meanwhile */
+    sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "probe no longer needed");
+    return;
+  }
+  wr_mux_conn *old = sl->conn;
+  wr_mux_stream *oldctl = sl->control;
+  char old_id[sizeof sl->conn_id], old_loc[sizeof sl->location];
+  memcpy(old_id, sl->conn_id, sizeof old_id);
+  memcpy(old_loc, sl->location, sizeof old_loc);
+
+  uv_timer_stop(&sl->timer);
+  uv_timer_stop(&sh->timer);
+  sl->conn = sh->conn;
+  sl->control = sh->control;
+  sl->conn->user = sl;
+  memcpy(sl->conn_id, sh->conn_id, sizeof sl->conn_id);
+  memcpy(sl->location, sh->location, sizeof sl->location);
+  sl->proto = WR_CONNECTOR_QUIC;
+  sl->connected_at = wr_now_ns();
+
+  sh->conn = old;
+  sh->control = oldctl;
+  old->user = sh;
+  memcpy(sh->conn_id, old_id, sizeof sh->conn_id);
+  memcpy(sh->location, old_loc, sizeof sh->location);
+  sh->proto = WR_CONNECTOR_HTTP2;
+  sh->state = SLOT_DRAINING;
+  cn->auto_proto = WR_CONNECTOR_QUIC;
+  WR_INFO("Switched back to QUIC", "connIndex=%u connection=%s previous=%s", sl->index,
+          sl->conn_id, sh->conn_id);
+  if (oldctl) {
+    wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+    m.u.error.reason = (wr_h1_slice){"switched to QUIC", 16};
+    if (send_msg(old, oldctl, &m) != 0)
+      WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
+  }
+  sh->drain_deadline = wr_now_ns() + cn->cfg.grace_period_ms * WR_NS_PER_MS;
+  uv_timer_start(&sh->timer, on_timer, DRAIN_POLL_MS, 0);
+  update_ha_gauge(cn);
+}
+
+/* ---- control stream ---------------------------------------------------- */
+
+static int send_msg(wr_mux_conn *c, wr_mux_stream *s, const wr_tunnel_msg *m) {
+  wr_buf b;
+  wr_buf_init(&b, 4096);
+  int rv = wr_tunnel_encode(&b, m);
+  if (rv == 0) {
+    ssize_t n = c->ops->stream_write(s, b.data, b.len);
+    /* Control messages are tiny and the queue is nearly empty: a short write
+     * here means the connection is unusable. */
+    rv = n == (ssize_t)b.len ? 0 : WR_ERR_IO;
+  }
+  wr_buf_free(&b);
+  return rv;
+}
+
+static int send_register(slot *sl) {
+  wr_connector *cn = sl->cn;
+  uint8_t exporter[WR_TUNNEL_EXPORTER_LEN];
+  int rv = sl->conn->ops->export_keying(sl->conn, WR_TUNNEL_EXPORTER_LABEL, NULL, 0, exporter,
+                                        sizeof exporter);
+  if (rv)
+    return rv;
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER};
+  wr_tunnel_register *r = &m.u.reg;
+  memcpy(r->tunnel_id, cn->cfg.tunnel_id, 16);
+  memcpy(r->connector_id, cn->connector_id, 16);
+  r->conn_index = sl->index;
+  r->version = (wr_h1_slice){"warren 0.1.0", 12};
+  rv = wr_tunnel_proof(r->proof, cn->cfg.secret, cn->cfg.secret_len, exporter, r->tunnel_id,
+                       r->connector_id, r->conn_index);
+  sodium_memzero(exporter, sizeof exporter);
+  return rv ? rv : send_msg(sl->conn, sl->control, &m);
+}
+
+static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
+  wr_connector *cn = sl->cn;
+  wr_mux_conn *c = sl->conn;
+  switch (m->type) {
+  case WR_TUNNEL_PING: {
+    wr_tunnel_msg pong = {.type = WR_TUNNEL_PONG};
+    pong.u.ping = m->u.ping;
+    if (send_msg(c, sl->control, &pong) != 0)
+      c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "control stream write failed");
+    break;
+  }
+  case WR_TUNNEL_PONG:
+    break;
+  case WR_TUNNEL_REGISTERED: {
+    const wr_tunnel_registered *r = &m->u.registered;
+    wr_uuid_format(r->connection_id, sl->conn_id);
+    size_t n = r->location.len < sizeof sl->location - 1 ? r->location.len : sizeof sl->location - 1;
+    memcpy(sl->location, r->location.p, n);
+    sl->location[n] = '\0';
+    sl->state = SLOT_REGISTERED;
+    sl->connected_at = wr_now_ns();
+    uv_timer_stop(&sl->timer);
+    WR_INFO("Registered tunnel connection", "connIndex=%u connection=%s event=0 ip=%s location=%s "
+            "protocol=%s", sl->index, sl->conn_id, edge_name(cn, sl->edge), sl->location,
+            c->ops->protocol);
+    if (sl->owner) {
+      switch_to_probe(sl);
+      break;
+    }
+    update_ha_gauge(cn);
+    schedule_probe(sl);
+    if (sl->index == 0)
+      release_others(cn);
+    break;
+  }
+  case WR_TUNNEL_REGISTER_ERROR: {
+    const wr_tunnel_error *e = &m->u.error;
+    static const char *const names[] = {"", "unauthorized", "unknown tunnel", "protocol error",
+                                        "duplicate connection", "edge overloaded",
+                                        "edge internal error"};
+    const char *name = e->code < sizeof names / sizeof names[0] ? names[e->code] : "refused";
+    WR_ERROR("Register tunnel error from server side", "connIndex=%u error=\"%s: %.*s\" edge=%s",
+             sl->index, name, (int)e->reason.len, e->reason.p, edge_name(cn, sl->edge));
+    wr_metric_inc(cn->m_reg_fail);
+    c->ops->close(c, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, name);
+    break;
+  }
+  case WR_TUNNEL_UNREGISTER:
+    WR_INFO("The edge is going away: reconnecting", "connIndex=%u location=%s", sl->index,
+            sl->location);
+    c->ops->close(c, WR_TUNNEL_CLOSE_GOING_AWAY, "edge unregistered");
+    break;
+  default:
+    WR_ERROR("Unexpected message on the control stream", "connIndex=%u type=%s", sl->index,
+             wr_tunnel_msg_name(m->type));
+    c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "unexpected control message");
+  }
+}
+
+/* ---- stream events ----------------------------------------------------- */
+
+static void on_stream_open(wr_mux_conn *c, wr_mux_stream *s) {
+  slot *sl = c->user;
+  stream_state *st = wr_calloc(1, sizeof *st);
+  if (!st || wr_tunnel_decoder_init(&st->dec, NULL) != 0) {
+    wr_free(st);
+    (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_INTERNAL);
+    return;
+  }
+  st->dec_ready = 1;
+  st->sl = sl;
+  c->ops->stream_set_user(s, st);
+}
+
+static void on_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len,
+                           int fin) {
+  stream_state *st = c->ops->stream_user(s);
+  if (!st)
+    return;
+  if (st->kind == STREAM_REQUEST) {
+    wr_proxy_on_data(st->proxy, data, len, fin);
+    return;
+  }
+  slot *sl = c->user; /* not st->sl: a switch to QUIC moves connections between slots */
+  while (len || fin) {
+    size_t used = 0;
+    wr_tunnel_msg m;
+    int rv = wr_tunnel_decode(&st->dec, data, len, &used, &m);
+    data += used;
+    len -= used;
+    if (st->kind == STREAM_CONTROL || rv <= 0)
+      c->ops->stream_consume(s, used);
+    if (rv < 0) {
+      WR_ERROR("Malformed message from the edge", "connIndex=%u error=\"%s\"", sl->index,
+               wr_tunnel_decoder_reason(&st->dec));
+      c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "malformed message");
+      return;
+    }
+    if (rv == 0) {
+      if (fin && st->kind == STREAM_CONTROL) {
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "control stream ended");
+        return;
+      }
+      if (fin)
+        (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
+      return;
+    }
+    if (st->kind == STREAM_NEW && m.type == WR_TUNNEL_REQUEST) {
+      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING) {
+        (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
+        return;
+      }
+      st->kind = STREAM_REQUEST;
+      if (wr_proxy_start(&sl->cn->proxy, c, s, &m.u.request, used, &st->proxy) != 0) {
+        st->kind = STREAM_NEW;
+        return;
+      }
+      wr_tunnel_decoder_free(&st->dec);
+      st->dec_ready = 0;
+      wr_proxy_on_data(st->proxy, data, len, fin);
+      return;
+    }
+    if (st->kind == STREAM_NEW) {
+      if (m.type != WR_TUNNEL_PING || sl->control) {
+        WR_ERROR("Unexpected first message on a stream", "connIndex=%u type=%s", sl->index,
+                 wr_tunnel_msg_name(m.type));
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "unexpected first message");
+        return;
+      }
+      /* The edge's first stream, opened with a PING, is the control stream. */
+      st->kind = STREAM_CONTROL;
+      c->ops->stream_consume(s, used);
+      sl->control = s;
+      on_control_msg(sl, &m);
+      if (sl->conn && send_register(sl) != 0) {
+        WR_ERROR("Could not send the registration", "connIndex=%u", sl->index);
+        c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "registration failed");
+        return;
+      }
+      continue;
+    }
+    on_control_msg(sl, &m);
+    if (sl->conn != c && sl->owner && sl->owner->conn == c)
+      sl = sl->owner; /* the probe registered and its slot took c */
+    if (sl->state == SLOT_WAITING || sl->conn != c)
+      return;
+  }
+}
+
+static void on_stream_writable(wr_mux_conn *c, wr_mux_stream *s) {
+  stream_state *st = c->ops->stream_user(s);
+  if (st && st->kind == STREAM_REQUEST)
+    wr_proxy_on_writable(st->proxy);
+}
+
+static void on_stream_reset(wr_mux_conn *c, wr_mux_stream *s, uint64_t code) {
+  stream_state *st = c->ops->stream_user(s);
+  if (st && st->kind == STREAM_REQUEST)
+    wr_proxy_on_reset(st->proxy, code);
+}
+
+static void on_stream_close(wr_mux_conn *c, wr_mux_stream *s, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  stream_state *st = c->ops->stream_user(s);
+  if (!st)
+    return;
+  if (st->kind == STREAM_REQUEST)
+    wr_proxy_on_close(st->proxy);
+  slot *sl = c->user;
+  if (st->kind == STREAM_CONTROL && sl->control == s)
+    sl->control = NULL;
+  if (st->dec_ready)
+    wr_tunnel_decoder_free(&st->dec);
+  c->ops->stream_set_user(s, NULL);
+  wr_free(st);
+}
+
+/* ---- connection events ------------------------------------------------- */
+
+static void on_connected(wr_mux_conn *c) {
+  slot *sl = c->user;
+  sl->state = SLOT_CONNECTED;
+  WR_DEBUG("Connected to the edge", "connIndex=%u edge=%s connection=%s", sl->index,
+           edge_name(sl->cn, sl->edge), c->ops->id(c));
+  uv_timer_start(&sl->timer, on_timer, REGISTER_TIMEOUT_MS, 0);
+}
+
+static void maybe_done(wr_connector *cn) {
+  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->done && !cn->done_called) {
+    cn->done_called = 1;
+    cn->done(cn, cn->done_arg);
+  }
+}
+
+/* A shadow's connection ended: a failed probe (try again later) or a
+ * drained http2 connection. */
+static void shadow_closed(slot *sh, int before, int err, const char *reason) {
+  wr_connector *cn = sh->cn;
+  sh->state = SLOT_IDLE;
+  if (cn->shutting_down)
+    return;
+  if (before == SLOT_DRAINING)
+    WR_INFO("Closed the drained http2 connection", "connIndex=%u connection=%s", sh->index,
+            sh->conn_id);
+  else
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sh->index,
+            err == 0 && before == SLOT_DIALING ? "no QUIC handshake in time"
+            : reason && *reason                ? reason
+                                               : wr_strerror(err));
+  schedule_probe(sh->owner);
+}
+
+static void on_closed(wr_mux_conn *c, int err, const char *reason) {
+  slot *sl = c->user;
+  wr_connector *cn = sl->cn;
+  int before = sl->state;
+  int was_registered = sl->state == SLOT_REGISTERED;
+  uint64_t up = was_registered ? wr_now_ns() - sl->connected_at : 0;
+  if (wr_mux_is_h2(c))
+    cn->h2_open--;
+  sl->conn = NULL;
+  sl->control = NULL;
+  uv_timer_stop(&sl->timer);
+  if (sl->owner) {
+    shadow_closed(sl, before, err, reason);
+    maybe_done(cn);
+    return;
+  }
+  /* A probe for a connection that is gone has nothing to switch to. */
+  slot *sh = &cn->shadows[sl->index];
+  if (sh->conn && sh->state != SLOT_DRAINING)
+    sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "the http2 connection ended");
+  if (cn->shutting_down) {
+    sl->state = SLOT_IDLE;
+    WR_INFO("Connection closed", "connIndex=%u", sl->index);
+  } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
+             before == SLOT_DIALING && err != WR_ERR_DENIED) {
+    /* No QUIC handshake: UDP to the edge looks blocked. */
+    char why[96];
+    if (err == 0) /* closed by on_timer */
+      snprintf(why, sizeof why, "no QUIC handshake within %llums",
+               (unsigned long long)cn->cfg.quic_timeout_ms);
+    else
+      snprintf(why, sizeof why, "%s", reason && *reason ? reason : wr_strerror(err));
+    if (!cn->warned_udp) {
+      cn->warned_udp = 1;
+      WR_WARN("Unable to connect over QUIC: UDP to the edge looks blocked; falling back to http2",
+              "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge), why);
+    } else {
+      WR_INFO("Falling back to http2", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+              edge_name(cn, sl->edge), why);
+    }
+    cn->auto_proto = WR_CONNECTOR_HTTP2;
+    dial(sl);
+  } else {
+    if (was_registered)
+      WR_WARN("Connection terminated", "connIndex=%u error=\"%s\"", sl->index,
+              reason && *reason ? reason : wr_strerror(err));
+    else
+      WR_ERROR("Unable to establish connection with the edge",
+               "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge),
+               reason && *reason ? reason : wr_strerror(err));
+    /* http2 cannot connect either: the edge looks down rather than UDP
+     * blocked, so the next attempt tries QUIC again. */
+    if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_HTTP2 &&
+        before == SLOT_DIALING)
+      cn->auto_proto = WR_CONNECTOR_QUIC;
+    wr_backoff_connected_for(&sl->backoff, up);
+    schedule_reconnect(sl, !was_registered);
+    if (sl->index == 0)
+      release_others(cn);
+  }
+  update_ha_gauge(cn);
+  maybe_done(cn);
+}
+
+static const wr_mux_events events = {
+    .on_connected = on_connected,
+    .on_closed = on_closed,
+    .on_stream_open = on_stream_open,
+    .on_stream_data = on_stream_data,
+    .on_stream_writable = on_stream_writable,
+    .on_stream_reset = on_stream_reset,
+    .on_stream_close = on_stream_close,
+};
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void slot_metrics(wr_connector *cn, slot *sl) {
+  if (!cn->cfg.metrics)
+    return;
+  char idx[16];
+  snprintf(idx, sizeof idx, "%u", sl->index);
+  wr_metrics *m = cn->cfg.metrics;
+  sl->m_rtt = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE, "warren_tunnel_rtt_seconds",
+                                                "Smoothed RTT to the edge per connection.",
+                                                "connIndex"), idx);
+  sl->m_cwnd = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE,
+                                                 "warren_tunnel_congestion_window_bytes",
+                                                 "Congestion window per connection.",
+                                                 "connIndex"), idx);
+  sl->m_lost = wr_metric_child(wr_metrics_family(m, WR_METRIC_GAUGE,
+                                                 "warren_tunnel_lost_packets",
+                                                 "Packets declared lost per connection.",
+                                                 "connIndex"), idx);
+}
+
+void wr_connector_update_metrics(wr_connector *cn) {
+  const wr_udp_sock *us = cn->ep ? wr_quic_endpoint_socket(cn->ep) : NULL;
+  if (us) {
+    wr_metric_set(cn->m_rcvbuf, (double)wr_udp_rcvbuf(us));
+    wr_metric_set(cn->m_sndbuf, (double)wr_udp_sndbuf(us));
+  }
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    if (sl->state != SLOT_REGISTERED || !sl->conn)
+      continue;
+    wr_mux_stats st = {0};
+    sl->conn->ops->stats(sl->conn, &st);
+    wr_metric_set(sl->m_rtt, (double)st.rtt_ns / 1e9);
+    wr_metric_set(sl->m_cwnd, (double)st.cwnd);
+    wr_metric_set(sl->m_lost, (double)st.lost_packets);
+  }
+}
+
+int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
+  if (cfg->nedges == 0 || cfg->nedges > WR_CONNECTOR_MAX_EDGES) {
+    WR_ERROR("The connector needs between 1 and 16 edge addresses", "edges=%zu", cfg->nedges);
+    return WR_ERR_INVAL;
+  }
+  if (cfg->secret_len < WR_TUNNEL_MIN_SECRET || cfg->secret_len > sizeof cfg->secret) {
+    WR_ERROR("The tunnel secret must be 16 to 64 bytes", "length=%zu", cfg->secret_len);
+    return WR_ERR_INVAL;
+  }
+  if (sodium_init() < 0)
+    return WR_ERR_IO;
+  wr_connector *cn = wr_calloc(1, sizeof *cn);
+  if (!cn)
+    return WR_ERR_NOMEM;
+  cn->cfg = *cfg;
+  if (!cn->cfg.ha_connections)
+    cn->cfg.ha_connections = 4;
+  if (cn->cfg.ha_connections > WR_CONNECTOR_MAX_HA)
+    cn->cfg.ha_connections = WR_CONNECTOR_MAX_HA;
+  if (!cn->cfg.grace_period_ms)
+    cn->cfg.grace_period_ms = 30000;
+  if (!cn->cfg.quic_timeout_ms)
+    cn->cfg.quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
+  if (!cn->cfg.quic_probe_interval_ms)
+    cn->cfg.quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
+  if (cn->cfg.protocol != WR_CONNECTOR_QUIC && cn->cfg.protocol != WR_CONNECTOR_HTTP2)
+    cn->cfg.protocol = WR_CONNECTOR_AUTO;
+  cn->auto_proto = WR_CONNECTOR_QUIC;
+  for (size_t i = 0; i < cfg->nedges; i++) {
+    char why[160];
+    if (wr_udp_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
+      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
+      wr_free(cn);
+      return WR_ERR_INVAL;
+    }
+  }
+  randombytes_buf(cn->connector_id, sizeof cn->connector_id);
+
+  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
+   * IPv6 gets an IPv4 one. */
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
+                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
+  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
+  struct sockaddr_in any4 = {.sin_family = AF_INET};
+  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
+  if (rv)
+    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
+  if (rv) {
+    wr_free(cn);
+    return rv;
+  }
+  cn->open_handles = 1; /* the endpoint */
+  if (cfg->metrics) {
+    cn->m_ha = wr_metrics_gauge(cfg->metrics, "warren_tunnel_ha_connections",
+                                "Registered connections to edges.");
+    cn->m_reg_fail = wr_metrics_counter(cfg->metrics, "warren_tunnel_register_failures_total",
+                                        "Registrations the edge refused.");
+    cn->m_rcvbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_receive_buffer_bytes",
+                                    "UDP receive buffer the kernel granted.");
+    cn->m_sndbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_send_buffer_bytes",
+                                    "UDP send buffer the kernel granted.");
+    wr_metric_family *byp = wr_metrics_family(cfg->metrics, WR_METRIC_GAUGE,
+                                              "warren_tunnel_connections",
+                                              "Registered connections to edges by protocol.",
+                                              "protocol");
+    cn->m_ha_quic = wr_metric_child(byp, "quic");
+    cn->m_ha_h2 = wr_metric_child(byp, "http2");
+  }
+  wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
+  char tid[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(cfg->tunnel_id, tid);
+  static const char *const pnames[] = {"auto", "quic", "http2"};
+  WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=%s", tid,
+          cn->cfg.ha_connections, cfg->nedges, pnames[cn->cfg.protocol]);
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    sl->cn = cn;
+    sl->index = i;
+    sl->edge = i % (unsigned)cfg->nedges;
+    wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+    uv_timer_init(cfg->loop, &sl->timer);
+    sl->timer.data = sl;
+    cn->open_handles++;
+    slot_metrics(cn, sl);
+    slot *sh = &cn->shadows[i];
+    sh->cn = cn;
+    sh->owner = sl;
+    sh->index = i;
+    uv_timer_init(cfg->loop, &sh->timer);
+    sh->timer.data = sh;
+    cn->open_handles++;
+  }
+  update_ha_gauge(cn);
+  dial(&cn->slots[0]);
+  *pcn = cn;
+  return 0;
+}
+
+static void handle_closed(uv_handle_t *h) {
+  wr_connector *cn = h->data;
+  cn->open_handles--;
+  maybe_done(cn);
+}
+
+static void slot_timer_closed(uv_handle_t *h) {
+  h->data = ((slot *)h->data)->cn;
+  handle_closed(h);
+}
+
+static void endpoint_closed(wr_quic_endpoint *ep, void *arg) {
+  (void)ep;
+  wr_connector *cn = arg;
+  cn->ep = NULL;
+  cn->open_handles--;
+  maybe_done(cn);
+}
+
+static void close_everything(wr_connector *cn) {
+  if (cn->forced == 2)
+    return;
+  cn->forced = 2;
+  uv_timer_stop(&cn->grace);
+  /* The endpoint closes the QUIC connections below; http2 ones are closed
+   * here (maybe_done waits for their on_closed). */
+  for (unsigned i = 0; i < 2 * cn->cfg.ha_connections; i++) {
+    slot *sl = i < cn->cfg.ha_connections ? &cn->slots[i]
+                                          : &cn->shadows[i - cn->cfg.ha_connections];
+    if (sl->conn && wr_mux_is_h2(sl->conn))
+      sl->conn->ops->close(sl->conn, 0, "connector shutting down");
+  }
+  for (unsigned i = 0; i < 2 * cn->cfg.ha_connections; i++) {
+    slot *sl = i < cn->cfg.ha_connections ? &cn->slots[i]
+                                          : &cn->shadows[i - cn->cfg.ha_connections];
+    uv_timer_stop(&sl->timer);
+    uv_close((uv_handle_t *)&sl->timer, slot_timer_closed);
+  }
+  wr_proxy_ctx_close(&cn->proxy);
+  cn->grace.data = cn;
+  uv_close((uv_handle_t *)&cn->grace, handle_closed);
+  /* Closing the endpoint closes every connection (CONNECTION_CLOSE, code 0). */
+  wr_quic_endpoint_close(cn->ep, 0, endpoint_closed, cn);
+}
+
+/* Polled while shutting down: the connections close once no request is in
+ * flight, or when the grace period is over. Polling (rather than a callback
+ * per finished request) keeps the proxy unaware of shutdowns. */
+static void grace_tick(uv_timer_t *t) {
+  wr_connector *cn = t->data;
+  if (cn->proxy.inflight == 0) {
+    close_everything(cn);
+    return;
+  }
+  if (wr_now_ns() >= cn->grace_deadline) {
+    WR_WARN("Grace period over: closing with requests still in flight", "inflight=%zu",
+            cn->proxy.inflight);
+    close_everything(cn);
+  }
+}
+
+void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void *arg),
+                           void *arg) {
+  if (cn->shutting_down) {
+    WR_WARN("Second signal: closing now", "inflight=%zu", cn->proxy.inflight);
+    close_everything(cn);
+    return;
+  }
+  cn->shutting_down = 1;
+  cn->done = done;
+  cn->done_arg = arg;
+  cn->open_handles++; /* the grace timer */
+  uv_timer_init(cn->cfg.loop, &cn->grace);
+  cn->grace.data = cn;
+  WR_INFO("Initiating graceful shutdown", "gracePeriod=%llums inflight=%zu",
+          (unsigned long long)cn->cfg.grace_period_ms, cn->proxy.inflight);
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
+    slot *sl = &cn->slots[i];
+    uv_timer_stop(&sl->timer);
+    if (sl->state == SLOT_REGISTERED && sl->control) {
+      wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+      m.u.error.reason = (wr_h1_slice){"connector shutting down", 23};
+      if (send_msg(sl->conn, sl->control, &m) != 0)
+        WR_DEBUG("Could not send UNREGISTER", "connIndex=%u", sl->index);
+    }
+    /* A QUIC probe is not needed any more; a draining connection is
+     * unregistered already. */
+    slot *sh = &cn->shadows[i];
+    uv_timer_stop(&sh->timer);
+    if (sh->conn && sh->state != SLOT_DRAINING)
+      sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "connector shutting down");
+  }
+  cn->grace_deadline = wr_now_ns() + cn->cfg.grace_period_ms * WR_NS_PER_MS;
+  uv_timer_start(&cn->grace, grace_tick, 0, 100);
+}
+
+void wr_connector_free(wr_connector *cn) {
+  if (cn)
+    sodium_memzero(cn->cfg.secret, sizeof cn->cfg.secret);
+  wr_free(cn);
+}

@@ -1,0 +1,81 @@
+/* routes.h: the edge's routing table.
+ *
+ * Maps a request's Host to the tunnel that owns it, and a tunnel to the
+ * connector connections registered for it. wr_routes_pick spreads requests
+ * over those connections: the one with the fewest streams in flight wins,
+ * ties go round-robin, and a connection that is draining (its connector
+ * unregistered for a graceful shutdown) gets no new requests.
+ *
+ * Connections are opaque pointers owned by the transport; the table only
+ * counts streams on them. Hostnames are exact ("app.example.com") or a leading
+ * wildcard ("*.example.com" matches one or more labels before example.com, but
+ * not example.com itself); an exact name wins over a wildcard, the longest
+ * wildcard suffix over a shorter one. */
+#ifndef WR_TUNNEL_ROUTES_H
+#define WR_TUNNEL_ROUTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+#define WR_ROUTES_MAX_CONNS 64 /* connections one tunnel may register */
+#define WR_ROUTES_HOST_MAX 253
+
+typedef struct wr_routes wr_routes;
+
+typedef struct wr_route_conn {
+  void *conn;         /* the transport connection */
+  unsigned index;     /* the connector's connIndex */
+  uint32_t inflight;  /* streams open on it for requests */
+  int draining;       /* 1 after Unregister: no new requests */
+  int unresponsive;   /* 1 while the peer answers nothing: new requests go elsewhere */
+} wr_route_conn;
+
+typedef struct wr_route_tunnel {
+  uint8_t id[16];
+  char *name;
+  wr_route_conn conns[WR_ROUTES_MAX_CONNS];
+  size_t nconns;
+  size_t rr; /* where the next tie-break starts */
+} wr_route_tunnel;
+
+wr_routes *wr_routes_new(void);
+void wr_routes_del(wr_routes *r);
+
+/* Adds a tunnel with its hostnames (copied). WR_ERR_EXISTS when the id or a
+ * hostname is already taken (*pconflict, if not NULL, names what), WR_ERR_INVAL
+ * for an invalid hostname, WR_ERR_NOMEM. On error nothing is added. */
+WR_MUST_CHECK int wr_routes_add_tunnel(wr_routes *r, const uint8_t id[16], const char *name,
+                                       const char *const *hosts, size_t nhosts,
+                                       const char **pconflict);
+
+/* Normalises a Host header value into out (WR_ROUTES_HOST_MAX + 1 bytes):
+ * lowercase, port and one trailing dot removed. WR_ERR_INVAL when it is not a
+ * host name (empty, too long, an IP literal in brackets is kept as is). */
+WR_MUST_CHECK int wr_routes_normalize_host(const char *host, size_t len, char *out);
+
+/* The tunnel owning a Host header value, or NULL (the edge answers 404). */
+wr_route_tunnel *wr_routes_lookup_host(const wr_routes *r, const char *host, size_t len);
+/* The tunnel with this id, or NULL. */
+wr_route_tunnel *wr_routes_lookup_id(const wr_routes *r, const uint8_t id[16]);
+
+/* Registers a connection for a tunnel. WR_ERR_LIMIT past WR_ROUTES_MAX_CONNS,
+ * WR_ERR_EXISTS if conn is already registered. */
+WR_MUST_CHECK int wr_routes_register(wr_route_tunnel *t, void *conn, unsigned index);
+/* Removes conn from its tunnel (no-op when absent). */
+void wr_routes_unregister(wr_route_tunnel *t, void *conn);
+/* Marks conn as draining: it finishes what it has, gets nothing new. */
+void wr_routes_drain(wr_route_tunnel *t, void *conn);
+
+/* The connection for the next request: fewest in flight, not draining, not
+ * `avoid` (the one that just failed, when retrying), and responsive when any
+ * other is (an unresponsive one is only the last resort). NULL when none is
+ * left (the edge answers 502, tunnel offline). */
+wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
+/* The entry for conn, or NULL. */
+wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);
+/* Number of connections that can take requests. */
+size_t wr_routes_ready(const wr_route_tunnel *t);
+
+#endif
