@@ -38,9 +38,9 @@ static double seconds = 1.0;
 static size_t dsize = 1200;
 static size_t burst = 48; /* 48 x 1200 fits one GSO send (< 64 KiB) */
 
-static wr_udp_addr addr(const char *s) {
-  wr_udp_addr a;
-  if (wr_udp_addr_parse(s, &a, NULL, 0) != 0)
+static wr_addr addr(const char *s) {
+  wr_addr a;
+  if (wr_addr_parse(s, &a, NULL, 0) != 0)
     abort();
   return a;
 }
@@ -55,7 +55,7 @@ static void die(const char *what) {
 static uint64_t round_wr(wr_udp_sock *tx, wr_udp_sock *rx, const uint8_t *data, int gso) {
   wr_udp_msg msgs[WR_UDP_MAX_BATCH];
   size_t nmsg = 0;
-  wr_udp_addr local = addr("127.0.0.1:0");
+  wr_addr local = addr("127.0.0.1:0");
   if (gso) {
     wr_udp_msg m = {.data = data, .len = dsize * burst, .segsize = dsize,
                     .peer = *wr_udp_local_addr(rx), .local = local};
@@ -139,7 +139,7 @@ static result run_mode(int mode, const uint8_t *data) {
   } else {
     wr_udp_config ct = {.no_gso = mode == MODE_MMSG, .no_gro = 1, .batch = WR_UDP_MAX_BATCH};
     wr_udp_config cr = {.no_gro = mode != MODE_GSO_GRO, .batch = WR_UDP_MAX_BATCH};
-    wr_udp_addr a = addr("0.0.0.0:0"), b = addr("127.0.0.1:0");
+    wr_addr a = addr("0.0.0.0:0"), b = addr("127.0.0.1:0");
     if (wr_udp_open(&tx, &a, &ct) != 0 || wr_udp_open(&rx, &b, &cr) != 0)
       die("cannot open sockets");
   }

@@ -21,6 +21,7 @@
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "io/addr.h"
 #include "io/udp.h"
 
 #define CMD "diag udp"
@@ -55,10 +56,10 @@ static void usage(void) {
       "Addresses are numeric: 192.0.2.1:7000, [2001:db8::1]:7000, [fe80::1%%eth0]:7000.\n");
 }
 
-static wr_udp_addr parse_addr(const char *flag, const char *s) {
-  wr_udp_addr a;
+static wr_addr parse_addr(const char *flag, const char *s) {
+  wr_addr a;
   char err[256];
-  if (wr_udp_addr_parse(s, &a, err, sizeof err) != 0)
+  if (wr_addr_parse(s, &a, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s: %s.", flag, err);
   return a;
 }
@@ -71,7 +72,7 @@ static const char *ecn_name(uint8_t ecn) {
 /* The address the kernel's routing table would use as the source of a reply
  * to peer: what a plain sendto() puts on the wire. Learnt by connecting a
  * throwaway socket (no packet is sent). 0 or -1. */
-static int kernel_source(int family, const wr_udp_addr *peer, wr_udp_addr *psrc) {
+static int kernel_source(int family, const wr_addr *peer, wr_addr *psrc) {
   int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
@@ -81,18 +82,6 @@ static int kernel_source(int family, const wr_udp_addr *peer, wr_udp_addr *psrc)
     rv = 0;
   close(fd);
   return rv;
-}
-
-static char *ip_str(const wr_udp_addr *a, char *buf, size_t n) {
-  wr_udp_addr u;
-  wr_udp_addr_unmap(a, &u);
-  return wr_udp_addr_format_ip(&u, buf, n);
-}
-
-static char *addr_str(const wr_udp_addr *a, char *buf, size_t n) {
-  wr_udp_addr u;
-  wr_udp_addr_unmap(a, &u);
-  return wr_udp_addr_format(&u, buf, n);
 }
 
 /* ------------------------------------------------------------------ listen */
@@ -121,11 +110,11 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 static void on_datagrams(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *user) {
   listener *l = user;
-  char peer[WR_UDP_ADDR_STRLEN], local[WR_UDP_ADDR_STRLEN], src[WR_UDP_ADDR_STRLEN],
-      kern[WR_UDP_ADDR_STRLEN], ifname[IF_NAMESIZE];
+  char peer[WR_ADDR_STRLEN], local[WR_ADDR_STRLEN], src[WR_ADDR_STRLEN],
+      kern[WR_ADDR_STRLEN], ifname[IF_NAMESIZE];
   for (size_t i = 0; i < n && !l->done; i++) {
     WR_UDP_DGRAM_FOREACH_SEG(&d[i], p, len) {
-      wr_udp_addr ksrc;
+      wr_addr ksrc;
       int have_k = kernel_source(wr_udp_family(s), &d[i].peer, &ksrc) == 0;
       const char *via;
       if (l->sendto_reply) {
@@ -134,7 +123,9 @@ static void on_datagrams(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *
           rv = sendto(wr_udp_fd(s), p, len, MSG_DONTWAIT, &d[i].peer.sa, d[i].peer.len);
         } while (rv < 0 && errno == EINTR);
         via = rv < 0 ? "sendto-failed" : "sendto";
-        snprintf(src, sizeof src, "%s", have_k ? ip_str(&ksrc, kern, sizeof kern) : "unknown");
+        snprintf(src, sizeof src, "%s",
+                 have_k ? wr_addr_format_ip_sa(&ksrc.sa, kern, sizeof kern)
+                        : "unknown");
       } else {
         wr_udp_msg m = {.data = p, .len = len, .peer = d[i].peer, .local = d[i].local,
                         .ecn = d[i].ecn};
@@ -146,16 +137,19 @@ static void on_datagrams(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *
         via = rv == 1 && wr_udp_get_stats(s)->tx_errors == 0 ? "pktinfo"
               : rv == 1                                      ? "pktinfo-refused"
                                                              : "pktinfo-failed";
-        ip_str(&d[i].local, src, sizeof src);
+        wr_addr_format_ip_sa(&d[i].local.sa, src, sizeof src);
       }
       if (!d[i].ifindex || !if_indextoname(d[i].ifindex, ifname))
         snprintf(ifname, sizeof ifname, "?");
-      printf("datagram from=%s to=%s iface=%s ifindex=%u ecn=%s len=%zu reply_src=%s via=%s "
+      printf("datagram from=%s to=%s iface=%s ifindex=%u ecn=%s len=%zu "
+             "reply_src=%s via=%s "
              "kernel_choice=%s%s\n",
-             addr_str(&d[i].peer, peer, sizeof peer), addr_str(&d[i].local, local, sizeof local),
-             ifname, d[i].ifindex, ecn_name(d[i].ecn), len, src, via,
-             have_k ? ip_str(&ksrc, kern, sizeof kern) : "unknown",
-             have_k && !wr_udp_addr_equal_ip(&ksrc, &d[i].local)
+             wr_addr_format_sa(&d[i].peer.sa, 1, peer, sizeof peer),
+             wr_addr_format_sa(&d[i].local.sa, 1, local, sizeof local), ifname,
+             d[i].ifindex, ecn_name(d[i].ecn), len, src, via,
+             have_k ? wr_addr_format_ip_sa(&ksrc.sa, kern, sizeof kern)
+                    : "unknown",
+             have_k && !wr_addr_equal_ip(&ksrc, &d[i].local)
                  ? " note=plain-sendto-would-answer-from-the-wrong-address"
                  : "");
       l->seen++;
@@ -167,22 +161,23 @@ static void on_datagrams(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *
   }
 }
 
-static int run_listen(const wr_udp_addr *bind_addr, const wr_udp_config *cfg, int sendto_reply,
-                      uint64_t count) {
+static int run_listen(const wr_addr *bind_addr, const wr_udp_config *cfg,
+                      int sendto_reply, uint64_t count) {
   listener l = {.sendto_reply = sendto_reply, .count = count};
   uv_loop_t loop;
-  char buf[WR_UDP_ADDR_STRLEN];
+  char buf[WR_ADDR_STRLEN];
   if (uv_loop_init(&loop) != 0) {
     wr_cli_fail("diag udp: cannot start the event loop.");
     return 1;
   }
   int rv = wr_udp_open(&l.sock, bind_addr, cfg);
   if (rv != 0) {
-    wr_cli_fail("diag udp: cannot listen on %s: %s%s.", wr_udp_addr_format(bind_addr, buf, sizeof buf),
-                wr_strerror(rv),
-                rv == WR_ERR_EXISTS  ? " (another program uses this port; pick another)"
-                : rv == WR_ERR_INVAL ? " (is this address configured on this machine?)"
-                                     : "");
+    wr_cli_fail(
+        "diag udp: cannot listen on %s: %s%s.",
+        wr_addr_format(bind_addr, buf, sizeof buf), wr_strerror(rv),
+        rv == WR_ERR_EXISTS  ? " (another program uses this port; pick another)"
+        : rv == WR_ERR_INVAL ? " (is this address configured on this machine?)"
+                             : "");
     uv_loop_close(&loop);
     return 1;
   }
@@ -197,7 +192,7 @@ static int run_listen(const wr_udp_addr *bind_addr, const wr_udp_config *cfg, in
     listener_shutdown(&l);
   } else {
     printf("listening on %s (replies %s)\n",
-           wr_udp_addr_format(wr_udp_local_addr(l.sock), buf, sizeof buf),
+           wr_addr_format(wr_udp_local_addr(l.sock), buf, sizeof buf),
            sendto_reply ? "with plain sendto(): the kernel picks the source"
                         : "from the address each datagram was sent to");
   }
@@ -227,13 +222,13 @@ typedef struct probe_state {
   int conn_ok;         /* reply on the connected socket */
   int unconn_ok;       /* reply on the unconnected socket from the target */
   int unconn_wrong;    /* reply on the unconnected socket from another address */
-  wr_udp_addr wrong;   /* where that one came from */
+  wr_addr wrong;       /* where that one came from */
   int refused;         /* ICMP port unreachable */
   double rtt_ms;
 } probe_state;
 
 /* Reads what is queued on s and marks the probe whose payload matches. */
-static void take_replies(wr_udp_sock *s, int connected, const wr_udp_addr *target,
+static void take_replies(wr_udp_sock *s, int connected, const wr_addr *target,
                          const char *nonce, probe_state *st, uint64_t nsent,
                          const uint64_t *sent_at) {
   const wr_udp_dgram *d;
@@ -263,7 +258,7 @@ static void take_replies(wr_udp_sock *s, int connected, const wr_udp_addr *targe
         p->conn_ok = 1;
         p->rtt_ms = (double)(wr_now_ns() - sent_at[seq - 1]) / 1e6;
       } else if (!connected && tag == 'u') {
-        if (wr_udp_addr_equal(&d[i].peer, target)) {
+        if (wr_addr_equal(&d[i].peer, target)) {
           p->unconn_ok = 1;
         } else {
           p->unconn_wrong = 1;
@@ -274,29 +269,29 @@ static void take_replies(wr_udp_sock *s, int connected, const wr_udp_addr *targe
   }
 }
 
-static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
-                       const wr_udp_config *cfg, uint64_t count, uint64_t interval_ms,
-                       uint64_t timeout_ms) {
+static int run_connect(const wr_addr *target, const wr_addr *bind_opt,
+                       const wr_udp_config *cfg, uint64_t count,
+                       uint64_t interval_ms, uint64_t timeout_ms) {
   wr_udp_sock *conn = NULL, *unconn = NULL;
   probe_state *st = NULL;
   uint64_t *sent_at = NULL;
-  char tbuf[WR_UDP_ADDR_STRLEN], buf[WR_UDP_ADDR_STRLEN], buf2[WR_UDP_ADDR_STRLEN];
+  char tbuf[WR_ADDR_STRLEN], buf[WR_ADDR_STRLEN], buf2[WR_ADDR_STRLEN];
   int exit_code = 1;
-  wr_udp_addr bind_addr;
+  wr_addr bind_addr;
   if (bind_opt) {
     bind_addr = *bind_opt;
     if (bind_addr.sa.sa_family != target->sa.sa_family)
       wr_cli_usage_error(CMD, "--bind and --connect must both be IPv4 or both IPv6.");
   } else {
     char err[64];
-    if (wr_udp_addr_parse(target->sa.sa_family == AF_INET ? "0.0.0.0:0" : "[::]:0", &bind_addr,
-                          err, sizeof err) != 0)
+    if (wr_addr_parse(target->sa.sa_family == AF_INET ? "0.0.0.0:0" : "[::]:0",
+                      &bind_addr, err, sizeof err) != 0)
       return 1;
   }
   wr_udp_config c = *cfg;
   c.batch = 8;
   c.v6only = 1; /* the probe sockets speak the target's family only */
-  addr_str(target, tbuf, sizeof tbuf);
+  wr_addr_format_sa(&target->sa, 1, tbuf, sizeof tbuf);
   int rv = wr_udp_open(&conn, &bind_addr, &c);
   if (rv == 0)
     rv = wr_udp_connect(conn, target);
@@ -305,7 +300,7 @@ static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
     goto out;
   }
   if (bind_opt)
-    wr_udp_addr_set_port(&bind_addr, 0);
+    wr_addr_set_port(&bind_addr, 0);
   rv = wr_udp_open(&unconn, &bind_addr, &c);
   if (rv != 0) {
     wr_cli_fail("diag udp: cannot open the second probe socket: %s.", wr_strerror(rv));
@@ -320,9 +315,11 @@ static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
   char nonce[32];
   snprintf(nonce, sizeof nonce, "%08lx%04x", (unsigned long)wr_now_ns() & 0xffffffffUL,
            (unsigned)getpid() & 0xffff);
-  printf("probing %s: %llu probes from %s (connected) and %s (unconnected)\n", tbuf,
-         (unsigned long long)count, addr_str(wr_udp_local_addr(conn), buf, sizeof buf),
-         addr_str(wr_udp_local_addr(unconn), buf2, sizeof buf2));
+  printf(
+      "probing %s: %llu probes from %s (connected) and %s (unconnected)\n",
+      tbuf, (unsigned long long)count,
+      wr_addr_format_sa(&wr_udp_local_addr(conn)->sa, 1, buf, sizeof buf),
+      wr_addr_format_sa(&wr_udp_local_addr(unconn)->sa, 1, buf2, sizeof buf2));
 
   for (uint64_t i = 0; i < count; i++) {
     char payload[96];
@@ -359,9 +356,11 @@ static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
       printf("probe %llu: refused: nothing listens on %s (ICMP port unreachable)\n",
              (unsigned long long)i + 1, tbuf);
     else if (p->unconn_wrong)
-      printf("probe %llu: no reply on the connected socket; the reply came from %s instead of "
+      printf("probe %llu: no reply on the connected socket; the reply came "
+             "from %s instead of "
              "%s\n",
-             (unsigned long long)i + 1, addr_str(&p->wrong, buf, sizeof buf), tbuf);
+             (unsigned long long)i + 1,
+             wr_addr_format_sa(&p->wrong.sa, 1, buf, sizeof buf), tbuf);
     else
       printf("probe %llu: no reply within %llu ms\n", (unsigned long long)i + 1,
              (unsigned long long)timeout_ms);
@@ -378,7 +377,7 @@ static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
   }
 
   uint64_t ok = 0, wrong = 0, refused = 0;
-  wr_udp_addr wrong_from = {0};
+  wr_addr wrong_from = {0};
   for (uint64_t i = 0; i < count; i++) {
     ok += st[i].conn_ok;
     if (!st[i].conn_ok && st[i].unconn_wrong) {
@@ -392,12 +391,17 @@ static int run_connect(const wr_udp_addr *target, const wr_udp_addr *bind_opt,
            (unsigned long long)count, tbuf);
     exit_code = 0;
   } else if (wrong) {
-    printf("FAIL: %llu/%llu replies came back from %s; %llu came from %s instead. The server "
-           "answers from an address the client did not talk to (its kernel picked the source "
-           "from the routing table), so a connected client or a QUIC connection drops them: "
-           "the server must set the reply's source address (IP_PKTINFO/IPV6_PKTINFO).\n",
-           (unsigned long long)ok, (unsigned long long)count, tbuf, (unsigned long long)wrong,
-           addr_str(&wrong_from, buf, sizeof buf));
+    printf("FAIL: %llu/%llu replies came back from %s; %llu came from %s "
+           "instead. The server "
+           "answers from an address the client did not talk to (its kernel "
+           "picked the source "
+           "from the routing table), so a connected client or a QUIC "
+           "connection drops them: "
+           "the server must set the reply's source address "
+           "(IP_PKTINFO/IPV6_PKTINFO).\n",
+           (unsigned long long)ok, (unsigned long long)count, tbuf,
+           (unsigned long long)wrong,
+           wr_addr_format_sa(&wrong_from.sa, 1, buf, sizeof buf));
   } else if (refused) {
     printf("FAIL: nothing listens on %s (the host answered with ICMP port unreachable).\n",
            tbuf);
@@ -474,17 +478,17 @@ static int diag_udp(int argc, char **argv) {
   if (listen_s) {
     if (client_only)
       wr_cli_usage_error(CMD, "--interval, --timeout and --bind go with --connect, not --listen.");
-    wr_udp_addr a = parse_addr("--listen", listen_s);
+    wr_addr a = parse_addr("--listen", listen_s);
     return run_listen(&a, &cfg, sendto_reply, count);
   }
   if (sendto_reply)
     wr_cli_usage_error(CMD, "--sendto-reply goes with --listen, not --connect.");
-  wr_udp_addr target = parse_addr("--connect", connect_s);
+  wr_addr target = parse_addr("--connect", connect_s);
   /* [::ffff:a.b.c.d] is an IPv4 peer: probe it from IPv4 sockets. */
-  wr_udp_addr_unmap(&target, &target);
-  if (wr_udp_addr_port(&target) == 0)
+  wr_addr_unmap(&target, &target);
+  if (wr_addr_port(&target) == 0)
     wr_cli_usage_error(CMD, "--connect needs a port other than 0.");
-  wr_udp_addr b;
+  wr_addr b;
   if (bind_s)
     b = parse_addr("--bind", bind_s);
   return run_connect(&target, bind_s ? &b : NULL, &cfg, have_count ? count : 5, interval,

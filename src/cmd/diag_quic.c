@@ -128,15 +128,15 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 static void ip_of(const struct sockaddr *sa, char *out, size_t n, int port) {
-  wr_udp_addr a, u;
+  wr_addr a, u;
   memset(&a, 0, sizeof a);
   a.len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&a.ss, sa, a.len);
-  wr_udp_addr_unmap(&a, &u);
+  wr_addr_unmap(&a, &u);
   if (port)
-    wr_udp_addr_format(&u, out, n);
+    wr_addr_format(&u, out, n);
   else
-    wr_udp_addr_format_ip(&u, out, n);
+    wr_addr_format_ip(&u, out, n);
 }
 
 /* ---- minimal HTTP/3 (RFC 9114) and QPACK (RFC 9204, static table only) ---- */
@@ -335,7 +335,7 @@ static void h3_pump(wr_quic_stream *s) {
 }
 
 static void srv_connected(wr_quic_conn *c) {
-  char peer[WR_UDP_ADDR_STRLEN], local[WR_UDP_ADDR_STRLEN];
+  char peer[WR_ADDR_STRLEN], local[WR_ADDR_STRLEN];
   ip_of(wr_quic_conn_peer_addr(c), peer, sizeof peer, 1);
   ip_of(wr_quic_conn_local_addr(c), local, sizeof local, 1);
   WR_INFO("QUIC connection accepted", "conn=%s peer=%s local=%s alpn=%s", wr_quic_conn_id(c),
@@ -477,7 +477,7 @@ static void cli_connected(wr_quic_conn *c) {
   D.connected = 1;
   D.t_connected = wr_now_ns();
   if (D.h3) {
-    char host[WR_UDP_ADDR_STRLEN];
+    char host[WR_ADDR_STRLEN];
     ip_of(wr_quic_conn_peer_addr(c), host, sizeof host, 1);
     if (h3_send_settings(c) != 0 || h3_send_request(c, host, D.path) != 0)
       cli_fail("cannot send the HTTP/3 request");
@@ -629,10 +629,10 @@ static void on_deadline(uv_timer_t *t) {
 
 /* ---- main ---- */
 
-static wr_udp_addr parse_addr(const char *flag, const char *s) {
-  wr_udp_addr a;
+static wr_addr parse_addr(const char *flag, const char *s) {
+  wr_addr a;
   char err[256];
-  if (wr_udp_addr_parse(s, &a, err, sizeof err) != 0)
+  if (wr_addr_parse(s, &a, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s: %s.", flag, err);
   return a;
 }
@@ -717,7 +717,8 @@ int wr_cmd_diag_quic(int argc, char **argv) {
     wr_cli_usage_error(CMD, "--h3 and --sink do not go together.");
   if (D.h3 && D.path[0] != '/')
     wr_cli_usage_error(CMD, "--path must start with /.");
-  wr_udp_addr addr = parse_addr(listen_s ? "--listen" : "--connect", listen_s ? listen_s : connect_s);
+  wr_addr addr = parse_addr(listen_s ? "--listen" : "--connect",
+                            listen_s ? listen_s : connect_s);
   char err[WR_TLS_ERRLEN];
   int rv;
   wr_quic_config cfg = {.alpn = alpn ? alpn : D.h3 ? "h3" : DEFAULT_ALPN,
@@ -734,7 +735,7 @@ int wr_cmd_diag_quic(int argc, char **argv) {
   uv_signal_start(&D.sigint, on_signal, SIGINT);
   uv_signal_start(&D.sigterm, on_signal, SIGTERM);
   int status = 1;
-  char buf[WR_UDP_ADDR_STRLEN];
+  char buf[WR_ADDR_STRLEN];
   if (listen_s) {
     char crt_path[4096], key_path[4096];
     if (self) {
@@ -764,8 +765,8 @@ int wr_cmd_diag_quic(int argc, char **argv) {
                       .on_stream_writable = srv_stream_writable,
                       .on_stream_close = srv_stream_close}};
     if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &addr.sa, &cfg, &sc)) != 0) {
-      wr_cli_fail("diag quic: cannot listen on %s: %s.", wr_udp_addr_format(&addr, buf, sizeof buf),
-                  wr_strerror(rv));
+      wr_cli_fail("diag quic: cannot listen on %s: %s.",
+                  wr_addr_format(&addr, buf, sizeof buf), wr_strerror(rv));
       goto out;
     }
     if (D.h3 && D.bytes_set && D.bytes > 0) {
@@ -791,12 +792,12 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       wr_cli_fail("diag quic: %s.", err);
       goto out;
     }
-    wr_udp_addr bind_a;
+    wr_addr bind_a;
     memset(&bind_a, 0, sizeof bind_a);
-    wr_udp_addr u;
-    wr_udp_addr_unmap(&addr, &u);
-    if (wr_udp_addr_parse(u.sa.sa_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0", &bind_a, NULL, 0) !=
-        0)
+    wr_addr u;
+    wr_addr_unmap(&addr, &u);
+    if (wr_addr_parse(u.sa.sa_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0",
+                      &bind_a, NULL, 0) != 0)
       goto out;
     if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &bind_a.sa, &cfg, NULL)) != 0) {
       wr_cli_fail("diag quic: cannot open a UDP socket: %s.", wr_strerror(rv));

@@ -88,10 +88,10 @@ static void file_list_add(const char **list, size_t *n, const char *flag, const 
   list[(*n)++] = path;
 }
 
-static wr_udp_addr parse_addr(const char *flag, const char *s) {
-  wr_udp_addr a;
+static wr_addr parse_addr(const char *flag, const char *s) {
+  wr_addr a;
   char err[256];
-  if (wr_udp_addr_parse(s, &a, err, sizeof err) != 0)
+  if (wr_addr_parse(s, &a, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s: %s", flag, err);
   return a;
 }
@@ -207,17 +207,17 @@ int wr_cmd_edge(int argc, char **argv) {
                             "%zu key(s).", o.n_https_cert, o.n_https_key);
   if (o.n_https_cert && !o.https)
     wr_cli_usage_error(CMD, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
-  wr_udp_addr listen = parse_addr("--listen", o.listen);
-  wr_udp_addr http = parse_addr("--http", o.http);
-  wr_udp_addr https;
+  wr_addr listen = parse_addr("--listen", o.listen);
+  wr_addr http = parse_addr("--http", o.http);
+  wr_addr https;
   if (o.https)
     https = parse_addr("--https", o.https);
   if (no_http2 && o.listen_http2)
     wr_cli_usage_error(CMD, "give --listen-http2 or --no-http2-listener, not both.");
-  wr_udp_addr listen_h2;
+  wr_addr listen_h2;
   if (o.listen_http2)
     listen_h2 = parse_addr("--listen-http2", o.listen_http2);
-  wr_udp_addr metrics;
+  wr_addr metrics;
   if (o.metrics)
     metrics = parse_addr("--metrics", o.metrics);
   wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_http2 ? &listen_h2.sa : NULL,
@@ -315,33 +315,34 @@ int wr_cmd_edge(int argc, char **argv) {
     goto out;
   }
   struct sockaddr_storage ss;
-  char qa[WR_UDP_ADDR_STRLEN] = "-", ha[WR_UDP_ADDR_STRLEN] = "-", ma[WR_UDP_ADDR_STRLEN] = "-";
-  char h2a[WR_UDP_ADDR_STRLEN] = "-", hsa[WR_UDP_ADDR_STRLEN] = "-";
-  wr_udp_addr tmp;
+  char qa[WR_ADDR_STRLEN] = "-", ha[WR_ADDR_STRLEN] = "-",
+       ma[WR_ADDR_STRLEN] = "-";
+  char h2a[WR_ADDR_STRLEN] = "-", hsa[WR_ADDR_STRLEN] = "-";
+  wr_addr tmp;
   if (wr_edge_local_addr(the_edge, "listen", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
-    wr_udp_addr_format(&tmp, qa, sizeof qa);
+    wr_addr_format(&tmp, qa, sizeof qa);
   }
   if (wr_edge_local_addr(the_edge, "http", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
-    wr_udp_addr_format(&tmp, ha, sizeof ha);
+    wr_addr_format(&tmp, ha, sizeof ha);
   }
   if (o.https && wr_edge_local_addr(the_edge, "https", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
-    wr_udp_addr_format(&tmp, hsa, sizeof hsa);
+    wr_addr_format(&tmp, hsa, sizeof hsa);
   }
   if (wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
-    wr_udp_addr_format(&tmp, h2a, sizeof h2a);
+    wr_addr_format(&tmp, h2a, sizeof h2a);
   }
   if (o.metrics && wr_edge_local_addr(the_edge, "metrics", &ss) == 0) {
     memcpy(&tmp.ss, &ss, sizeof ss);
     tmp.len = sizeof ss;
-    wr_udp_addr_format(&tmp, ma, sizeof ma);
+    wr_addr_format(&tmp, ma, sizeof ma);
   }
   uv_signal_init(loop, &sig_term);
   uv_signal_init(loop, &sig_int);

@@ -119,11 +119,11 @@ static int resolve_edge(const char *hp, char *out, size_t cap) {
   struct addrinfo *res = NULL;
   if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
     return WR_ERR_NOTFOUND;
-  wr_udp_addr a = {0};
+  wr_addr a = {0};
   memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
   a.len = res->ai_addrlen;
   freeaddrinfo(res);
-  wr_udp_addr_format(&a, out, cap);
+  wr_addr_format(&a, out, cap);
   return 0;
 }
 
@@ -303,7 +303,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   }
 
   wr_connector_config cc = {0};
-  char resolved[WR_CONNECTOR_MAX_EDGES][WR_UDP_ADDR_STRLEN];
+  char resolved[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
   size_t nedges = nflag_edges ? nflag_edges : tc.nedges;
   if (nedges == 0) {
     wr_cli_fail("no edge to connect to: give --edge ADDR:PORT or edge in the config.");
@@ -354,8 +354,8 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   if (no_gso)
     WR_INFO("UDP GSO is off: one datagram per send", "flag=--no-gso");
   if (metrics_addr) {
-    wr_udp_addr ma;
-    if (wr_udp_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {
+    wr_addr ma;
+    if (wr_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {
       wr_cli_fail("--metrics: %s", err);
       rc = 2;
       goto out;
@@ -366,12 +366,12 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       wr_cli_fail("cannot serve metrics on %s.", metrics_addr);
       goto out;
     }
-    wr_udp_addr bound = {0};
-    char shown[WR_UDP_ADDR_STRLEN];
+    wr_addr bound = {0};
+    char shown[WR_ADDR_STRLEN];
     if (wr_metrics_http_local_addr(rs.mhttp, &bound.ss) == 0) {
       bound.len = bound.ss.ss_family == AF_INET6 ? sizeof bound.in6 : sizeof bound.in;
-      WR_INFO("Starting metrics server", "addr=%s", wr_udp_addr_format(&bound, shown,
-                                                                      sizeof shown));
+      WR_INFO("Starting metrics server", "addr=%s",
+              wr_addr_format(&bound, shown, sizeof shown));
     }
   }
   if (wr_connector_start(&rs.cn, &cc) != 0) {

@@ -8,12 +8,14 @@
 
 #include <gnutls/crypto.h>
 
-#include "edge/edge_internal.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "edge/edge_internal.h"
+#include "io/addr.h"
 #include "io/udp.h"
 #include "net/tls_tcp.h"
+#include "proto/text/uuid.h"
 
 #define SWEEP_MS 250
 /* Time a REGISTER_ERROR gets to reach the connector before the close. */
@@ -24,30 +26,6 @@
  * frozen or vanished connector would otherwise take its share of requests
  * until the idle timeout (30 s) closes it. */
 #define UNRESPONSIVE_NS (1500 * WR_NS_PER_MS)
-
-static void format_sockaddr(const struct sockaddr *sa, char *out, size_t outlen) {
-  wr_udp_addr a = {0};
-  if (!sa) {
-    snprintf(out, outlen, "-");
-    return;
-  }
-  size_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  memcpy(&a.ss, sa, len);
-  a.len = (socklen_t)len;
-  wr_udp_addr_format(&a, out, outlen);
-}
-
-static void format_uuid(const uint8_t id[16], char out[37]) {
-  static const char hex[] = "0123456789abcdef";
-  size_t o = 0;
-  for (int i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out[o++] = '-';
-    out[o++] = hex[id[i] >> 4];
-    out[o++] = hex[id[i] & 15];
-  }
-  out[o] = '\0';
-}
 
 void wr_edge_count_response(wr_edge *e, int status) {
   char code[8];
@@ -122,7 +100,7 @@ static void refuse(econn *ec, uint64_t code, const char *why, const char *tunnel
 static void on_register(econn *ec, const wr_tunnel_register *r) {
   wr_edge *e = ec->e;
   char tid[37];
-  format_uuid(r->tunnel_id, tid);
+  wr_uuid_format(r->tunnel_id, tid);
   ec->index = r->conn_index;
   if (ec->registered) {
     refuse(ec, WR_TUNNEL_REG_PROTOCOL, "a second REGISTER on one connection", tid);
@@ -164,7 +142,7 @@ static void on_register(econn *ec, const wr_tunnel_register *r) {
     memset(cid, 0, sizeof cid);
   cid[6] = (uint8_t)((cid[6] & 0x0f) | 0x40);
   cid[8] = (uint8_t)((cid[8] & 0x3f) | 0x80);
-  format_uuid(cid, ec->conn_id);
+  wr_uuid_format(cid, ec->conn_id);
   ec->registered = 1;
   ec->sec = sec;
   ec->reg_deadline_ns = 0;
@@ -253,7 +231,7 @@ static void ev_connected(wr_mux_conn *c) {
   ec->c = c;
   wr_buf_init(&ec->out, CTL_OUT_MAX);
   snprintf(ec->conn_id, sizeof ec->conn_id, "%s", c->ops->id(c));
-  format_sockaddr(c->ops->peer_addr(c), ec->peer, sizeof ec->peer);
+  wr_addr_format_sa(c->ops->peer_addr(c), 0, ec->peer, sizeof ec->peer);
   c->user = ec;
   ec->next = e->econns;
   if (e->econns)
@@ -622,7 +600,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   char abuf[80];
   rc = wr_quic_endpoint_new(&e->ep, loop, cfg->listen, &qc, &sc);
   if (rc != 0) {
-    format_sockaddr(cfg->listen, abuf, sizeof abuf);
+    wr_addr_format_sa(cfg->listen, 0, abuf, sizeof abuf);
     snprintf(err, errlen, "cannot listen for connectors on %s (UDP): %s", abuf,
              rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
                              : wr_strerror(rc));
@@ -645,7 +623,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
                           .keepalive_ms = cfg->tunnel_keepalive_ms};
     rc = wr_mux_h2_listen(&e->h2, loop, h2addr, cfg->tls, &hc, &edge_events, e);
     if (rc != 0) {
-      format_sockaddr(h2addr, abuf, sizeof abuf);
+      wr_addr_format_sa(h2addr, 0, abuf, sizeof abuf);
       snprintf(err, errlen, "cannot listen for connectors on %s (TCP, HTTP/2): %s", abuf,
                rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
                                : wr_strerror(rc));
@@ -666,7 +644,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
     wr_metrics_http_config mc = {.reg = e->reg, .ready = mh_ready, .user = e};
     rc = wr_metrics_http_new(&e->mh, loop, cfg->metrics, &mc);
     if (rc != 0) {
-      format_sockaddr(cfg->metrics, abuf, sizeof abuf);
+      wr_addr_format_sa(cfg->metrics, 0, abuf, sizeof abuf);
       snprintf(err, errlen, "cannot serve metrics on %s: the address cannot be bound", abuf);
       goto fail_handles;
     }

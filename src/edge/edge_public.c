@@ -21,12 +21,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "edge/edge_internal.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "proto/http/http1.h"
+#include "edge/edge_internal.h"
+#include "io/addr.h"
 #include "net/tls_tcp.h"
+#include "proto/http/http1.h"
 
 #define RBUF_SIZE (64u * 1024u)
 #define WRITE_QUEUE_CAP (256u * 1024u)
@@ -1130,20 +1131,6 @@ static pconn *pc_new(wr_edge *e) {
   return pc;
 }
 
-static void pc_set_ip(pconn *pc, const struct sockaddr *sa) {
-  if (!sa)
-    return;
-  if (sa->sa_family == AF_INET) {
-    uv_ip4_name((const struct sockaddr_in *)sa, pc->ip, sizeof pc->ip);
-  } else if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-    if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-      inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], pc->ip, sizeof pc->ip);
-    else
-      uv_ip6_name(s6, pc->ip, sizeof pc->ip);
-  }
-}
-
 /* 0 when the connection may stay; else it was refused (and is closing). */
 static int pc_admit(pconn *pc) {
   wr_edge *e = pc->e;
@@ -1179,7 +1166,7 @@ static void on_connection(uv_stream_t *server, int status) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
   if (uv_tcp_getpeername(&pc->tcp, (struct sockaddr *)&ss, &len) == 0)
-    pc_set_ip(pc, (struct sockaddr *)&ss);
+    wr_addr_format_ip_sa((struct sockaddr *)&ss, pc->ip, sizeof pc->ip);
   if (pc_admit(pc) != 0)
     return;
   uv_tcp_nodelay(&pc->tcp, 1);
@@ -1199,7 +1186,7 @@ static void tls_on_accept(wr_tls_tcp *t) {
   pc->tls = t;
   pc->reading = 1; /* tls_tcp reads from the start */
   wr_tls_tcp_set_user_data(t, pc);
-  pc_set_ip(pc, wr_tls_tcp_peer_addr(t));
+  wr_addr_format_ip_sa(wr_tls_tcp_peer_addr(t), pc->ip, sizeof pc->ip);
   (void)pc_admit(pc);
 }
 

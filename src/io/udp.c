@@ -56,7 +56,7 @@ struct wr_udp_sock {
   int dualstack; /* AF_INET6 socket that also carries IPv4 */
   int connected;
   int conn_v4; /* connected to an IPv4(-mapped) peer */
-  wr_udp_addr local;
+  wr_addr local;
   wr_udp_config cfg;
   size_t rcvbuf, sndbuf;
   int gso, gro;
@@ -84,217 +84,10 @@ struct wr_udp_sock {
   /* send */
   struct mmsghdr tx_msgs[WR_UDP_MAX_BATCH];
   struct iovec tx_iov[WR_UDP_MAX_BATCH];
-  wr_udp_addr tx_names[WR_UDP_MAX_BATCH];
+  wr_addr tx_names[WR_UDP_MAX_BATCH];
   tx_ctrl tx_ctrls[WR_UDP_MAX_BATCH];
   tx_slot tx_slots[WR_UDP_MAX_BATCH];
 };
-
-/* ---------------------------------------------------------------- addresses */
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *errbuf, size_t errlen,
-                                                          const char *fmt, ...) {
-  va_list ap;
-  if (!errbuf || !errlen)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, errlen, fmt, ap);
-  va_end(ap);
-}
-
-int wr_udp_addr_parse(const char *s, wr_udp_addr *paddr, char *errbuf, size_t errlen) {
-  char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  const char *port_s;
-  int v6 = 0;
-  memset(paddr, 0, sizeof *paddr);
-  if (!s || !*s) {
-    set_err(errbuf, errlen, "an address is needed, such as 0.0.0.0:7000 or [::1]:7000");
-    return WR_ERR_INVAL;
-  }
-  if (s[0] == '[') {
-    const char *close = strchr(s, ']');
-    if (!close) {
-      set_err(errbuf, errlen, "\"%s\" opens '[' but never closes it; write [IPv6]:PORT", s);
-      return WR_ERR_INVAL;
-    }
-    size_t n = (size_t)(close - s - 1);
-    if (n == 0 || n >= sizeof host) {
-      set_err(errbuf, errlen, "\"%s\" has no valid IPv6 address between [ and ]", s);
-      return WR_ERR_INVAL;
-    }
-    memcpy(host, s + 1, n);
-    host[n] = '\0';
-    if (close[1] != ':') {
-      set_err(errbuf, errlen, "\"%s\" needs a port after the address: [IPv6]:PORT", s);
-      return WR_ERR_INVAL;
-    }
-    port_s = close + 2;
-    v6 = 1;
-  } else {
-    const char *colon = strrchr(s, ':');
-    if (!colon) {
-      set_err(errbuf, errlen, "\"%s\" needs a port: write ADDR:PORT, such as 127.0.0.1:7000", s);
-      return WR_ERR_INVAL;
-    }
-    if (memchr(s, ':', (size_t)(colon - s))) {
-      set_err(errbuf, errlen, "\"%s\" looks like an IPv6 address: write it as [IPv6]:PORT", s);
-      return WR_ERR_INVAL;
-    }
-    size_t n = (size_t)(colon - s);
-    if (n == 0 || n >= sizeof host) {
-      set_err(errbuf, errlen, "\"%s\" has no address before the port", s);
-      return WR_ERR_INVAL;
-    }
-    memcpy(host, s, n);
-    host[n] = '\0';
-    port_s = colon + 1;
-  }
-  /* The port: 1 to 5 digits, at most 65535. */
-  unsigned long port = 0;
-  size_t nd = 0;
-  for (const char *p = port_s; *p; p++, nd++) {
-    if (*p < '0' || *p > '9' || nd >= 5) {
-      set_err(errbuf, errlen, "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
-      return WR_ERR_INVAL;
-    }
-    port = port * 10 + (unsigned long)(*p - '0');
-  }
-  if (nd == 0 || port > 65535) {
-    set_err(errbuf, errlen, "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
-    return WR_ERR_INVAL;
-  }
-  if (!v6) {
-    if (inet_pton(AF_INET, host, &paddr->in.sin_addr) != 1) {
-      set_err(errbuf, errlen,
-              "\"%s\" is not a numeric IPv4 address (host names are not resolved here)", host);
-      return WR_ERR_INVAL;
-    }
-    paddr->in.sin_family = AF_INET;
-    paddr->in.sin_port = htons((uint16_t)port);
-    paddr->len = sizeof paddr->in;
-    return 0;
-  }
-  char *pct = strchr(host, '%');
-  unsigned scope = 0;
-  if (pct) {
-    *pct = '\0';
-    const char *zone = pct + 1;
-    char *end;
-    unsigned long z = strtoul(zone, &end, 10);
-    if (*zone && !*end && z <= UINT32_MAX) {
-      scope = (unsigned)z;
-    } else {
-      scope = if_nametoindex(zone);
-      if (!*zone || !scope) {
-        set_err(errbuf, errlen, "\"%s\" is not a network interface on this machine", zone);
-        memset(paddr, 0, sizeof *paddr);
-        return WR_ERR_INVAL;
-      }
-    }
-  }
-  if (inet_pton(AF_INET6, host, &paddr->in6.sin6_addr) != 1) {
-    set_err(errbuf, errlen, "\"%s\" is not a numeric IPv6 address", host);
-    memset(paddr, 0, sizeof *paddr);
-    return WR_ERR_INVAL;
-  }
-  paddr->in6.sin6_family = AF_INET6;
-  paddr->in6.sin6_port = htons((uint16_t)port);
-  paddr->in6.sin6_scope_id = scope;
-  paddr->len = sizeof paddr->in6;
-  return 0;
-}
-
-char *wr_udp_addr_format_ip(const wr_udp_addr *a, char *buf, size_t buflen) {
-  char ip[INET6_ADDRSTRLEN];
-  if (a->sa.sa_family == AF_INET) {
-    inet_ntop(AF_INET, &a->in.sin_addr, ip, sizeof ip);
-    snprintf(buf, buflen, "%s", ip);
-  } else if (a->sa.sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &a->in6.sin6_addr, ip, sizeof ip);
-    if (a->in6.sin6_scope_id)
-      snprintf(buf, buflen, "%s%%%u", ip, a->in6.sin6_scope_id);
-    else
-      snprintf(buf, buflen, "%s", ip);
-  } else {
-    snprintf(buf, buflen, "-");
-  }
-  return buf;
-}
-
-char *wr_udp_addr_format(const wr_udp_addr *a, char *buf, size_t buflen) {
-  char ip[WR_UDP_ADDR_STRLEN];
-  wr_udp_addr_format_ip(a, ip, sizeof ip);
-  if (a->sa.sa_family == AF_INET)
-    snprintf(buf, buflen, "%s:%u", ip, ntohs(a->in.sin_port));
-  else if (a->sa.sa_family == AF_INET6)
-    snprintf(buf, buflen, "[%s]:%u", ip, ntohs(a->in6.sin6_port));
-  else
-    snprintf(buf, buflen, "-");
-  return buf;
-}
-
-void wr_udp_addr_unmap(const wr_udp_addr *a, wr_udp_addr *pout) {
-  if (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
-    wr_udp_addr o;
-    memset(&o, 0, sizeof o);
-    o.in.sin_family = AF_INET;
-    o.in.sin_port = a->in6.sin6_port;
-    memcpy(&o.in.sin_addr, &a->in6.sin6_addr.s6_addr[12], 4);
-    o.len = sizeof o.in;
-    *pout = o;
-    return;
-  }
-  if (pout != a)
-    *pout = *a;
-}
-
-/* a as an IPv4-mapped sockaddr_in6 (an IPv6 address stays as it is). */
-static void addr_map(const wr_udp_addr *a, wr_udp_addr *pout) {
-  if (a->sa.sa_family != AF_INET) {
-    *pout = *a;
-    return;
-  }
-  wr_udp_addr o;
-  memset(&o, 0, sizeof o);
-  o.in6.sin6_family = AF_INET6;
-  o.in6.sin6_port = a->in.sin_port;
-  o.in6.sin6_addr.s6_addr[10] = 0xff;
-  o.in6.sin6_addr.s6_addr[11] = 0xff;
-  memcpy(&o.in6.sin6_addr.s6_addr[12], &a->in.sin_addr, 4);
-  o.len = sizeof o.in6;
-  *pout = o;
-}
-
-int wr_udp_addr_equal_ip(const wr_udp_addr *a, const wr_udp_addr *b) {
-  wr_udp_addr x, y;
-  wr_udp_addr_unmap(a, &x);
-  wr_udp_addr_unmap(b, &y);
-  if (x.sa.sa_family != y.sa.sa_family)
-    return 0;
-  if (x.sa.sa_family == AF_INET)
-    return x.in.sin_addr.s_addr == y.in.sin_addr.s_addr;
-  if (x.sa.sa_family == AF_INET6)
-    return memcmp(&x.in6.sin6_addr, &y.in6.sin6_addr, 16) == 0;
-  return x.sa.sa_family == AF_UNSPEC;
-}
-
-int wr_udp_addr_equal(const wr_udp_addr *a, const wr_udp_addr *b) {
-  return wr_udp_addr_equal_ip(a, b) && wr_udp_addr_port(a) == wr_udp_addr_port(b);
-}
-
-uint16_t wr_udp_addr_port(const wr_udp_addr *a) {
-  if (a->sa.sa_family == AF_INET)
-    return ntohs(a->in.sin_port);
-  if (a->sa.sa_family == AF_INET6)
-    return ntohs(a->in6.sin6_port);
-  return 0;
-}
-
-void wr_udp_addr_set_port(wr_udp_addr *a, uint16_t port) {
-  if (a->sa.sa_family == AF_INET)
-    a->in.sin_port = htons(port);
-  else if (a->sa.sa_family == AF_INET6)
-    a->in6.sin6_port = htons(port);
-}
 
 /* ------------------------------------------------------------ socket set-up */
 
@@ -335,8 +128,9 @@ static void sock_free(wr_udp_sock *s) {
   wr_free(s);
 }
 
-int wr_udp_open(wr_udp_sock **ps, const wr_udp_addr *bind_addr, const wr_udp_config *cfg) {
-  char abuf[WR_UDP_ADDR_STRLEN];
+int wr_udp_open(wr_udp_sock **ps, const wr_addr *bind_addr,
+                const wr_udp_config *cfg) {
+  char abuf[WR_ADDR_STRLEN];
   wr_udp_sock *s = NULL;
   int rv, e;
   *ps = NULL;
@@ -421,7 +215,7 @@ int wr_udp_open(wr_udp_sock **ps, const wr_udp_addr *bind_addr, const wr_udp_con
     e = errno;
     rv = errno_to_open_err(e);
     WR_ERROR("Cannot bind UDP socket", "addr=%s error=\"%s\"",
-             wr_udp_addr_format(bind_addr, abuf, sizeof abuf), strerror(e));
+             wr_addr_format(bind_addr, abuf, sizeof abuf), strerror(e));
     goto fail;
   }
   s->local.len = sizeof s->local.ss;
@@ -434,8 +228,9 @@ int wr_udp_open(wr_udp_sock **ps, const wr_udp_addr *bind_addr, const wr_udp_con
 
   /* The kernel reports twice the size asked for (it counts its own overhead);
    * we report what it says, which is what a metric of it would show. */
-  WR_INFO("UDP socket ready", "addr=%s rcvbuf=%zu sndbuf=%zu requested=%zu gso=%s gro=%s",
-          wr_udp_addr_format(&s->local, abuf, sizeof abuf), s->rcvbuf, s->sndbuf,
+  WR_INFO("UDP socket ready",
+          "addr=%s rcvbuf=%zu sndbuf=%zu requested=%zu gso=%s gro=%s",
+          wr_addr_format(&s->local, abuf, sizeof abuf), s->rcvbuf, s->sndbuf,
           s->cfg.rcvbuf, s->gso ? "on" : "off", s->gro ? "on" : "off");
 
   for (unsigned i = 0; i < WR_UDP_MAX_BATCH; i++) {
@@ -450,13 +245,13 @@ fail:
   return rv;
 }
 
-int wr_udp_connect(wr_udp_sock *s, const wr_udp_addr *peer) {
-  wr_udp_addr a;
-  char abuf[WR_UDP_ADDR_STRLEN];
+int wr_udp_connect(wr_udp_sock *s, const wr_addr *peer) {
+  wr_addr a;
+  char abuf[WR_ADDR_STRLEN];
   if (peer->sa.sa_family == AF_INET && s->family == AF_INET6) {
     if (!s->dualstack)
       return WR_ERR_INVAL;
-    addr_map(peer, &a);
+    wr_addr_map(peer, &a);
   } else if (peer->sa.sa_family == s->family) {
     a = *peer;
   } else {
@@ -465,7 +260,7 @@ int wr_udp_connect(wr_udp_sock *s, const wr_udp_addr *peer) {
   if (connect(s->fd, &a.sa, a.len) != 0) {
     int e = errno;
     WR_ERROR("Cannot connect UDP socket", "peer=%s error=\"%s\"",
-             wr_udp_addr_format(&a, abuf, sizeof abuf), strerror(e));
+             wr_addr_format(&a, abuf, sizeof abuf), strerror(e));
     return e == EINVAL || e == EAFNOSUPPORT ? WR_ERR_INVAL : WR_ERR_IO;
   }
   s->connected = 1;
@@ -482,14 +277,14 @@ static void parse_rx_ctrl(wr_udp_sock *s, struct msghdr *mh, wr_udp_dgram *d) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       struct in_pktinfo pi;
       memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      wr_udp_addr a;
+      wr_addr a;
       memset(&a, 0, sizeof a);
       a.in.sin_family = AF_INET;
       /* ipi_addr is the header's destination: the address the peer talked to. */
       a.in.sin_addr = pi.ipi_addr;
       a.len = sizeof a.in;
       if (s->family == AF_INET6)
-        addr_map(&a, &d->local);
+        wr_addr_map(&a, &d->local);
       else
         d->local = a;
       d->ifindex = (unsigned)pi.ipi_ifindex;
@@ -519,7 +314,7 @@ static void parse_rx_ctrl(wr_udp_sock *s, struct msghdr *mh, wr_udp_dgram *d) {
     }
   }
   if (d->local.sa.sa_family != AF_UNSPEC)
-    wr_udp_addr_set_port(&d->local, wr_udp_addr_port(&s->local));
+    wr_addr_set_port(&d->local, wr_addr_port(&s->local));
 }
 
 int wr_udp_recv(wr_udp_sock *s, const wr_udp_dgram **pdgrams) {
@@ -599,8 +394,8 @@ static size_t build_tx_ctrl(wr_udp_sock *s, const wr_udp_msg *m, uint16_t segsiz
     if (s->family == AF_INET) {
       struct in_pktinfo pi;
       memset(&pi, 0, sizeof pi);
-      wr_udp_addr la;
-      wr_udp_addr_unmap(&m->local, &la);
+      wr_addr la;
+      wr_addr_unmap(&m->local, &la);
       pi.ipi_spec_dst = la.in.sin_addr;
       pi.ipi_ifindex = (int)m->ifindex;
       c->cmsg_level = IPPROTO_IP;
@@ -610,8 +405,8 @@ static size_t build_tx_ctrl(wr_udp_sock *s, const wr_udp_msg *m, uint16_t segsiz
     } else {
       struct in6_pktinfo pi;
       memset(&pi, 0, sizeof pi);
-      wr_udp_addr la;
-      addr_map(&m->local, &la);
+      wr_addr la;
+      wr_addr_map(&m->local, &la);
       pi.ipi6_addr = la.in6.sin6_addr;
       pi.ipi6_ifindex = m->ifindex;
       c->cmsg_level = IPPROTO_IPV6;
@@ -682,7 +477,7 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
   size_t split_msg = SIZE_MAX; /* a message being retried as single datagrams */
   int split_probe = 0;   /* the next single datagram decides whether GSO is at fault */
   int refused_retry = 0; /* already resent after a stale ECONNREFUSED */
-  char abuf[WR_UDP_ADDR_STRLEN];
+  char abuf[WR_ADDR_STRLEN];
 
   for (size_t i = 0; i < n; i++)
     if (!msg_valid(s, &msgs[i]))
@@ -697,10 +492,10 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
       int gso = is_gso(m) && !split;
       if (gso && s->cfg.force_gso_fallback && nh > 0)
         break; /* let the simulated refusal hit this message first in the next call */
-      wr_udp_addr peer;
+      wr_addr peer;
       int peer_v4 = 0;
       if (m->peer.sa.sa_family == AF_INET && s->family == AF_INET6) {
-        addr_map(&m->peer, &peer);
+        wr_addr_map(&m->peer, &peer);
         peer_v4 = 1;
       } else {
         peer = m->peer;
@@ -775,7 +570,7 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
            * the problem. Stop using it on this socket. */
           s->gso = 0;
           WR_INFO("UDP GSO refused by the kernel, sending single datagrams",
-                  "addr=%s", wr_udp_addr_format(&s->local, abuf, sizeof abuf));
+                  "addr=%s", wr_addr_format(&s->local, abuf, sizeof abuf));
         }
         if (sl->last) {
           consumed = sl->msg + 1;
@@ -823,7 +618,7 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
      * drop it as the network would, and go on with the next. */
     s->stats.tx_errors++;
     WR_DEBUG("UDP send dropped a datagram", "peer=%s error=\"%s\"",
-             wr_udp_addr_format(&fm->peer, abuf, sizeof abuf), strerror(e));
+             wr_addr_format(&fm->peer, abuf, sizeof abuf), strerror(e));
     /* Drop the whole message: the rest of a split run goes with it. */
     consumed = first->msg + 1;
     seg_off = 0;
@@ -954,7 +749,7 @@ void wr_udp_del(wr_udp_sock *s) {
 }
 
 int wr_udp_fd(const wr_udp_sock *s) { return s->fd; }
-const wr_udp_addr *wr_udp_local_addr(const wr_udp_sock *s) { return &s->local; }
+const wr_addr *wr_udp_local_addr(const wr_udp_sock *s) { return &s->local; }
 int wr_udp_family(const wr_udp_sock *s) { return s->family; }
 size_t wr_udp_rcvbuf(const wr_udp_sock *s) { return s->rcvbuf; }
 size_t wr_udp_sndbuf(const wr_udp_sock *s) { return s->sndbuf; }
@@ -1000,13 +795,13 @@ uint8_t *wr_udp_batch_space(wr_udp_batch *b, size_t *pavail) {
   return b->buf + b->used;
 }
 
-static int same_addr_exact(const wr_udp_addr *a, const wr_udp_addr *b) {
+static int same_addr_exact(const wr_addr *a, const wr_addr *b) {
   return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-int wr_udp_batch_commit(wr_udp_batch *b, size_t len, const wr_udp_addr *peer,
-                        const wr_udp_addr *local, unsigned ifindex, uint8_t ecn) {
-  static const wr_udp_addr none;
+int wr_udp_batch_commit(wr_udp_batch *b, size_t len, const wr_addr *peer,
+                        const wr_addr *local, unsigned ifindex, uint8_t ecn) {
+  static const wr_addr none;
   if (!peer)
     peer = &none;
   if (!local)

@@ -40,6 +40,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "io/addr.h"
 
 /* Most datagrams one receive or send system call handles: bounds the work
  * done per wakeup. */
@@ -50,10 +51,6 @@
 #define WR_UDP_MAX_SEGS 64
 /* Default socket buffer size asked for, each way. */
 #define WR_UDP_DEFAULT_BUF (8u * 1024 * 1024)
-/* Longest text wr_udp_addr_format writes, with its NUL:
- * "[" + 45 + "%" + 15 + "]:" + 5 + NUL, rounded up. */
-#define WR_UDP_ADDR_STRLEN 80
-
 /* ECN codepoints (the low two bits of the TOS / traffic class byte). */
 enum {
   WR_UDP_ECN_NOT = 0,
@@ -61,39 +58,6 @@ enum {
   WR_UDP_ECN_ECT0 = 2,
   WR_UDP_ECN_CE = 3,
 };
-
-/* A socket address with its length. AF_UNSPEC (len 0) means "none". */
-typedef struct wr_udp_addr {
-  union {
-    struct sockaddr sa;
-    struct sockaddr_in in;
-    struct sockaddr_in6 in6;
-    struct sockaddr_storage ss;
-  };
-  socklen_t len;
-} wr_udp_addr;
-
-/* Parses a numeric "ADDR:PORT": "192.0.2.1:443", "[2001:db8::1]:443",
- * "[fe80::1%eth0]:443", "0.0.0.0:0", "[::]:0". Host names are not resolved.
- * Returns 0, or WR_ERR_INVAL and, when errbuf is not NULL, a sentence saying
- * what is wrong (errlen bytes at most). */
-WR_MUST_CHECK int wr_udp_addr_parse(const char *s, wr_udp_addr *paddr, char *errbuf,
-                                    size_t errlen);
-/* Writes "a.b.c.d:port" or "[v6]:port" (IPv4-mapped shown as [::ffff:a.b.c.d])
- * into buf (WR_UDP_ADDR_STRLEN bytes is always enough); "-" for AF_UNSPEC.
- * Returns buf. */
-char *wr_udp_addr_format(const wr_udp_addr *a, char *buf, size_t buflen);
-/* As wr_udp_addr_format, without the port: "a.b.c.d" or "v6". */
-char *wr_udp_addr_format_ip(const wr_udp_addr *a, char *buf, size_t buflen);
-/* Copies a into *pout, turning an IPv4-mapped IPv6 address into plain IPv4. */
-void wr_udp_addr_unmap(const wr_udp_addr *a, wr_udp_addr *pout);
-/* 1 when a and b are the same address and port (IPv4-mapped equals IPv4). */
-int wr_udp_addr_equal(const wr_udp_addr *a, const wr_udp_addr *b);
-/* 1 when a and b have the same IP address, ports ignored. */
-int wr_udp_addr_equal_ip(const wr_udp_addr *a, const wr_udp_addr *b);
-/* The port in host byte order (0 for AF_UNSPEC). */
-uint16_t wr_udp_addr_port(const wr_udp_addr *a);
-void wr_udp_addr_set_port(wr_udp_addr *a, uint16_t port);
 
 /* Socket options. Zero-initialise, then set what you need; zero means default. */
 typedef struct wr_udp_config {
@@ -116,9 +80,9 @@ typedef struct wr_udp_dgram {
   uint8_t *data;
   size_t len;       /* bytes at data, all segments together */
   size_t segsize;   /* size of each coalesced datagram; == len when not coalesced */
-  wr_udp_addr peer; /* who sent it */
-  wr_udp_addr local; /* the address it was sent to (PKTINFO), with the socket's port;
-                        AF_UNSPEC only if the kernel gave no PKTINFO */
+  wr_addr peer;     /* who sent it */
+  wr_addr local;    /* the address it was sent to (PKTINFO), with the socket's
+                       port;    AF_UNSPEC only if the kernel gave no PKTINFO */
   unsigned ifindex; /* interface it arrived on (0 if unknown) */
   uint8_t ecn;      /* WR_UDP_ECN_* */
 } wr_udp_dgram;
@@ -141,10 +105,10 @@ typedef struct wr_udp_msg {
   const uint8_t *data;
   size_t len;
   size_t segsize;    /* 0 or >= len: one datagram */
-  wr_udp_addr peer;  /* destination; AF_UNSPEC on a connected socket */
-  wr_udp_addr local; /* source address put on the wire (port ignored). A server
-                        must set it (copy wr_udp_dgram.local); AF_UNSPEC leaves
-                        the choice to the kernel, right only for a client. */
+  wr_addr peer;      /* destination; AF_UNSPEC on a connected socket */
+  wr_addr local;     /* source address put on the wire (port ignored). A server
+                            must set it (copy wr_udp_dgram.local); AF_UNSPEC leaves
+                            the choice to the kernel, right only for a client. */
   unsigned ifindex;  /* outgoing interface; 0 lets routing choose (set it for
                         IPv6 link-local sources) */
   uint8_t ecn;       /* WR_UDP_ECN_* to mark */
@@ -183,13 +147,13 @@ typedef void (*wr_udp_close_cb)(void *arg);
  * Returns 0 and *ps (owned by the caller: wr_udp_close / wr_udp_del), or
  * WR_ERR_INVAL (bad address or config), WR_ERR_EXISTS (address in use),
  * WR_ERR_DENIED, WR_ERR_NOMEM, WR_ERR_IO; an error is logged with its cause. */
-WR_MUST_CHECK int wr_udp_open(wr_udp_sock **ps, const wr_udp_addr *bind_addr,
+WR_MUST_CHECK int wr_udp_open(wr_udp_sock **ps, const wr_addr *bind_addr,
                               const wr_udp_config *cfg);
 
 /* Connects the socket to peer (a client): the kernel then drops datagrams
  * from any other address, which is how the wrong-source bug looks to a client.
  * On a dual-stack socket an IPv4 peer is mapped. Returns 0, WR_ERR_INVAL, WR_ERR_IO. */
-WR_MUST_CHECK int wr_udp_connect(wr_udp_sock *s, const wr_udp_addr *peer);
+WR_MUST_CHECK int wr_udp_connect(wr_udp_sock *s, const wr_addr *peer);
 
 /* Receives up to the configured batch with one recvmmsg call, without
  * waiting. Returns the number of entries at *pdgrams (>= 1), WR_ERR_AGAIN when
@@ -238,7 +202,7 @@ void wr_udp_del(wr_udp_sock *s);
 /* Accessors. */
 int wr_udp_fd(const wr_udp_sock *s);
 /* The bound address, with the port the kernel picked. */
-const wr_udp_addr *wr_udp_local_addr(const wr_udp_sock *s);
+const wr_addr *wr_udp_local_addr(const wr_udp_sock *s);
 /* Socket family: AF_INET or AF_INET6. */
 int wr_udp_family(const wr_udp_sock *s);
 /* Buffer sizes the kernel granted (as getsockopt reports them). */
@@ -282,9 +246,9 @@ uint8_t *wr_udp_batch_space(wr_udp_batch *b, size_t *pavail);
 /* Commits the len bytes just written at wr_udp_batch_space. peer/local may be
  * NULL for AF_UNSPEC. Returns 0, WR_ERR_INVAL (len 0 or past the space),
  * WR_ERR_LIMIT (no message slot left: flush first; nothing was committed). */
-WR_MUST_CHECK int wr_udp_batch_commit(wr_udp_batch *b, size_t len, const wr_udp_addr *peer,
-                                      const wr_udp_addr *local, unsigned ifindex,
-                                      uint8_t ecn);
+WR_MUST_CHECK int wr_udp_batch_commit(wr_udp_batch *b, size_t len,
+                                      const wr_addr *peer, const wr_addr *local,
+                                      unsigned ifindex, uint8_t ecn);
 /* Sends the queued messages. Returns 0 when all were sent (the batch is empty
  * again), WR_ERR_AGAIN when the socket is full (the rest stays queued: call
  * again once writable), or another negative error from wr_udp_send. */

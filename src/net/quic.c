@@ -81,7 +81,7 @@ struct wr_quic_conn {
   uint8_t *cc_pkt; /* CONNECTION_CLOSE repeated in the closing period */
   size_t cc_len;
   uint64_t cc_recv_count;
-  wr_udp_addr local, remote; /* the path */
+  wr_addr local, remote; /* the path */
   unsigned ifindex;
   ngtcp2_cid alias; /* server: the DCID of the client's first Initial */
   int has_alias;
@@ -159,11 +159,7 @@ static void *mem_realloc(void *p, size_t n, void *ud) {
   return wr_realloc(p, n);
 }
 
-static const char *addr_str(const wr_udp_addr *a, char *buf, size_t len) {
-  return wr_udp_addr_format(a, buf, len);
-}
-
-static void addr_from_ngtcp2(wr_udp_addr *out, const ngtcp2_addr *a) {
+static void addr_from_ngtcp2(wr_addr *out, const ngtcp2_addr *a) {
   memset(out, 0, sizeof *out);
   if (a->addrlen > 0 && a->addrlen <= sizeof out->ss) {
     memcpy(&out->ss, a->addr, a->addrlen);
@@ -399,15 +395,16 @@ static void conn_deliver_closed(wr_quic_conn *c, int err, const char *reason) {
 
 /* The interface to pin a send to: only for an IPv6 link-local source, which
  * exists on one interface; otherwise routing chooses (asymmetric routes). */
-static unsigned out_ifindex(const wr_udp_addr *local, unsigned ifindex) {
+static unsigned out_ifindex(const wr_addr *local, unsigned ifindex) {
   if (local && local->sa.sa_family == AF_INET6 &&
       IN6_IS_ADDR_LINKLOCAL(&local->in6.sin6_addr))
     return ifindex;
   return 0;
 }
 
-static void send_raw(wr_quic_endpoint *ep, const wr_udp_addr *local, const wr_udp_addr *remote,
-                     unsigned ifindex, const uint8_t *data, size_t len) {
+static void send_raw(wr_quic_endpoint *ep, const wr_addr *local,
+                     const wr_addr *remote, unsigned ifindex,
+                     const uint8_t *data, size_t len) {
   if (!ep->sock)
     return;
   wr_udp_msg m;
@@ -512,11 +509,12 @@ static void conn_on_error(wr_quic_conn *c, int rv) {
     conn_free(c);
     return;
   case NGTCP2_ERR_HANDSHAKE_TIMEOUT: {
-    char peer[WR_UDP_ADDR_STRLEN];
+    char peer[WR_ADDR_STRLEN];
     snprintf(reason, sizeof reason,
-             "the QUIC handshake with %s did not complete within %llu ms (is it reachable "
+             "the QUIC handshake with %s did not complete within %llu ms (is "
+             "it reachable "
              "over UDP?)",
-             addr_str(&c->remote, peer, sizeof peer),
+             wr_addr_format(&c->remote, peer, sizeof peer),
              (unsigned long long)c->ep->cfg.handshake_timeout_ms);
     conn_deliver_closed(c, WR_ERR_TIMEOUT, reason);
     conn_free(c);
@@ -889,8 +887,8 @@ static void conn_abandon(wr_quic_conn *c) {
   conn_free(c);
 }
 
-static void conn_set_path(wr_quic_conn *c, const wr_udp_addr *local, const wr_udp_addr *remote,
-                          ngtcp2_path *path) {
+static void conn_set_path(wr_quic_conn *c, const wr_addr *local,
+                          const wr_addr *remote, ngtcp2_path *path) {
   c->local = *local;
   c->remote = *remote;
   path->local.addr = &c->local.sa;
@@ -1109,7 +1107,7 @@ static void conn_write(wr_quic_conn *c) {
         done = 1;
         break;
       }
-      wr_udp_addr local, remote;
+      wr_addr local, remote;
       addr_from_ngtcp2(&local, &ps.path.local);
       addr_from_ngtcp2(&remote, &ps.path.remote);
       /* A free message slot was ensured above, so this cannot fail. */
@@ -1477,7 +1475,8 @@ static void ep_on_packet(wr_quic_endpoint *ep, const wr_udp_dgram *d, const uint
      * let ngtcp2 check the token. */
     if (len >= 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN) {
       for (wr_quic_conn *k = ep->conns; k; k = k->next) {
-        if (k->is_server || k->state > ST_OPEN || !wr_udp_addr_equal(&k->remote, &d->peer))
+        if (k->is_server || k->state > ST_OPEN ||
+            !wr_addr_equal(&k->remote, &d->peer))
           continue;
         conn_read(k, d, pkt, len);
         if (k->got_stateless_reset)
@@ -1597,7 +1596,7 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   sodium_memzero(master, sizeof master);
   if ((rc = wr_udp_batch_init(&ep->batch, TXBUF_SIZE)) != 0)
     goto fail;
-  wr_udp_addr ba;
+  wr_addr ba;
   memset(&ba, 0, sizeof ba);
   ba.len = bind_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                             : sizeof(struct sockaddr_in);
@@ -1696,7 +1695,7 @@ void wr_quic_endpoint_close(wr_quic_endpoint *ep, int abrupt,
 int wr_quic_endpoint_local_addr(const wr_quic_endpoint *ep, struct sockaddr_storage *out) {
   if (!ep->sock)
     return WR_ERR_CLOSED;
-  const wr_udp_addr *a = wr_udp_local_addr(ep->sock);
+  const wr_addr *a = wr_udp_local_addr(ep->sock);
   memset(out, 0, sizeof *out);
   memcpy(out, &a->ss, a->len);
   return 0;
@@ -1706,7 +1705,7 @@ void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_sta
   *out = ep->stats;
 }
 
-static void to_udp_addr(wr_udp_addr *out, const struct sockaddr *sa) {
+static void to_udp_addr(wr_addr *out, const struct sockaddr *sa) {
   memset(out, 0, sizeof *out);
   out->len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&out->ss, sa, out->len);
@@ -1736,9 +1735,9 @@ const struct wr_udp_sock *wr_quic_endpoint_socket(const wr_quic_endpoint *ep) {
 /* Asks the kernel which source address it would use towards remote (a
  * connect() on a throwaway socket sends nothing), so the connection's path has
  * a concrete local address from the first packet on. */
-static int route_source(const wr_udp_addr *remote, wr_udp_addr *out) {
-  wr_udp_addr r;
-  wr_udp_addr_unmap(remote, &r);
+static int route_source(const wr_addr *remote, wr_addr *out) {
+  wr_addr r;
+  wr_addr_unmap(remote, &r);
   int fd = socket(r.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return WR_ERR_IO;
@@ -1752,12 +1751,12 @@ static int route_source(const wr_udp_addr *remote, wr_udp_addr *out) {
 }
 
 /* Converts an IPv4 address to the IPv4-mapped form a dual-stack socket uses. */
-static void map_v4(const wr_udp_addr *in, wr_udp_addr *out) {
+static void map_v4(const wr_addr *in, wr_addr *out) {
   if (in->sa.sa_family != AF_INET) {
     *out = *in;
     return;
   }
-  wr_udp_addr m;
+  wr_addr m;
   memset(&m, 0, sizeof m);
   m.in6.sin6_family = AF_INET6;
   m.in6.sin6_port = in->in.sin_port;
@@ -1774,21 +1773,21 @@ int wr_quic_connect(wr_quic_conn **pc, wr_quic_endpoint *ep, const struct sockad
   *pc = NULL;
   if (ep->closing || !tls)
     return WR_ERR_INVAL;
-  wr_udp_addr r, local;
+  wr_addr r, local;
   memset(&r, 0, sizeof r);
   r.len = remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&r.ss, remote, r.len);
-  char name[WR_UDP_ADDR_STRLEN];
+  char name[WR_ADDR_STRLEN];
   if (!server_name) {
-    wr_udp_addr u;
-    wr_udp_addr_unmap(&r, &u);
-    wr_udp_addr_format_ip(&u, name, sizeof name);
+    wr_addr u;
+    wr_addr_unmap(&r, &u);
+    wr_addr_format_ip(&u, name, sizeof name);
     server_name = name;
   }
   int fam = wr_udp_family(ep->sock);
   if (fam == AF_INET && r.sa.sa_family != AF_INET) {
-    wr_udp_addr u;
-    wr_udp_addr_unmap(&r, &u);
+    wr_addr u;
+    wr_addr_unmap(&r, &u);
     if (u.sa.sa_family != AF_INET)
       return WR_ERR_INVAL; /* an IPv4 socket cannot reach an IPv6 peer */
     r = u;
@@ -1796,7 +1795,7 @@ int wr_quic_connect(wr_quic_conn **pc, wr_quic_endpoint *ep, const struct sockad
   int rc = route_source(&r, &local);
   if (rc != 0)
     return rc;
-  wr_udp_addr_set_port(&local, wr_udp_addr_port(wr_udp_local_addr(ep->sock)));
+  wr_addr_set_port(&local, wr_addr_port(wr_udp_local_addr(ep->sock)));
   if (fam == AF_INET6) {
     map_v4(&r, &r);
     map_v4(&local, &local);

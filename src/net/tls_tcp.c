@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/addr.h"
 
 #define RBUF_SIZE (64 * 1024)
 /* Ciphertext gathered between two socket writes never exceeds the write
@@ -90,21 +91,6 @@ static void close_handles(wr_tls_tcp *t);
 static void ensure_reading(wr_tls_tcp *t);
 
 /* ---- small helpers ---- */
-
-static void format_addr(const struct sockaddr *sa, char *out, size_t n) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-    uv_ip6_name(a, ip, sizeof ip);
-    snprintf(out, n, "[%s]:%u", ip, ntohs(a->sin6_port));
-  } else if (sa->sa_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-    uv_ip4_name(a, ip, sizeof ip);
-    snprintf(out, n, "%s:%u", ip, ntohs(a->sin_port));
-  } else {
-    snprintf(out, n, "?");
-  }
-}
 
 static socklen_t addr_len(const struct sockaddr *sa) {
   return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -615,7 +601,7 @@ int wr_tls_tcp_connect(wr_tls_tcp **pt, uv_loop_t *loop, const struct sockaddr *
   if (rc != 0)
     return rc;
   memcpy(&t->peer, remote, addr_len(remote));
-  format_addr(remote, t->peerstr, sizeof t->peerstr);
+  wr_addr_format_sa(remote, 0, t->peerstr, sizeof t->peerstr);
   if (!t->cfg.no_nodelay)
     uv_tcp_nodelay(&t->io.tcp, 1);
   int urc = uv_tcp_connect(&t->creq, &t->io.tcp, remote, on_connect);
@@ -730,7 +716,8 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_tcp_getpeername(&t->io.tcp, (struct sockaddr *)&t->peer, &len);
   len = sizeof t->local;
   uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
-  format_addr((struct sockaddr *)&t->peer, t->peerstr, sizeof t->peerstr);
+  wr_addr_format_sa((struct sockaddr *)&t->peer, 0, t->peerstr,
+                    sizeof t->peerstr);
   if (!t->cfg.no_nodelay)
     uv_tcp_nodelay(&t->io.tcp, 1);
   uv_timer_start(&t->timer, on_handshake_timeout, t->cfg.handshake_timeout_ms, 0);
@@ -763,7 +750,7 @@ int wr_tls_tcp_listen(wr_tls_tcp_listener **pl, uv_loop_t *loop, const struct so
   uv_tcp_init(loop, &l->tcp);
   l->tcp.data = l;
   char where[64];
-  format_addr(bind_addr, where, sizeof where);
+  wr_addr_format_sa(bind_addr, 0, where, sizeof where);
   int rc = uv_tcp_bind(&l->tcp, bind_addr, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);

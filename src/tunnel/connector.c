@@ -66,7 +66,7 @@ typedef struct stream_state {
 struct wr_connector {
   wr_connector_config cfg;
   wr_quic_endpoint *ep;
-  wr_udp_addr edges[WR_CONNECTOR_MAX_EDGES];
+  wr_addr edges[WR_CONNECTOR_MAX_EDGES];
   slot slots[WR_CONNECTOR_MAX_HA];
   slot shadows[WR_CONNECTOR_MAX_HA]; /* QUIC probes and draining http2 connections */
   int auto_proto;   /* auto: the protocol new slots start with */
@@ -189,7 +189,7 @@ static void dial(slot *sl) {
   wr_connector *cn = sl->cn;
   if (cn->shutting_down)
     return;
-  const wr_udp_addr *a = &cn->edges[sl->edge];
+  const wr_addr *a = &cn->edges[sl->edge];
   if (sl->owner)
     sl->proto = WR_CONNECTOR_QUIC; /* a probe */
   else
@@ -679,7 +679,7 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   cn->auto_proto = WR_CONNECTOR_QUIC;
   for (size_t i = 0; i < cfg->nedges; i++) {
     char why[160];
-    if (wr_udp_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
+    if (wr_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
       WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
       wr_free(cn);
       return WR_ERR_INVAL;

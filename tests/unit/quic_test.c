@@ -38,12 +38,12 @@ static uint16_t ep_port(wr_quic_endpoint *ep) {
 }
 
 static void addr_ip(const struct sockaddr *sa, char *out, size_t n) {
-  wr_udp_addr a, u;
+  wr_addr a, u;
   memset(&a, 0, sizeof a);
   a.len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   memcpy(&a.ss, sa, a.len);
-  wr_udp_addr_unmap(&a, &u);
-  wr_udp_addr_format_ip(&u, out, n);
+  wr_addr_unmap(&a, &u);
+  wr_addr_format_ip(&u, out, n);
 }
 
 /* Runs the loop until *flag is set or ms pass. Returns 1 if the flag was set. */
@@ -875,13 +875,13 @@ static void test_ca_signed_leaf_names_checked(void) {
 typedef struct relay {
   wr_udp_sock *front; /* the client talks to this */
   wr_udp_sock *back;  /* this talks to the server */
-  wr_udp_addr server, client;
+  wr_addr server, client;
   int have_client;
   unsigned n, drop_every;
   uint64_t dropped, forwarded;
 } relay;
 
-static void relay_forward(relay *r, wr_udp_sock *out, const wr_udp_addr *to,
+static void relay_forward(relay *r, wr_udp_sock *out, const wr_addr *to,
                           const wr_udp_dgram *d) {
   WR_UDP_DGRAM_FOREACH_SEG(d, p, len) {
     if (++r->n % r->drop_every == 0) {
@@ -925,8 +925,8 @@ static void test_loss_through_relay(void) {
   relay r;
   memset(&r, 0, sizeof r);
   r.drop_every = 25; /* 4 % loss each way */
-  wr_udp_addr a;
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
+  wr_addr a;
+  CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
   CHECK_EQ(wr_udp_open(&r.front, &a, NULL), 0);
   CHECK_EQ(wr_udp_open(&r.back, &a, NULL), 0);
   struct sockaddr_storage ss = test_addr("127.0.0.1", ep_port(srv));
@@ -936,7 +936,8 @@ static void test_loss_through_relay(void) {
   CHECK_EQ(wr_udp_start(r.front, &loop, relay_front, &r), 0);
   CHECK_EQ(wr_udp_start(r.back, &loop, relay_back, &r), 0);
   xfer_init(4u << 20);
-  struct sockaddr_storage to = test_addr("127.0.0.1", wr_udp_addr_port(wr_udp_local_addr(r.front)));
+  struct sockaddr_storage to =
+      test_addr("127.0.0.1", wr_addr_port(wr_udp_local_addr(r.front)));
   wr_quic_conn *c = NULL;
   CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
   CHECK(run_until(&xfer.got_fin, 30000));

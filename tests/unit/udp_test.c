@@ -17,10 +17,10 @@
 #include "io/udp.h"
 #include "test.h"
 
-static wr_udp_addr addr(const char *s) {
-  wr_udp_addr a;
+static wr_addr addr(const char *s) {
+  wr_addr a;
   char err[200];
-  if (wr_udp_addr_parse(s, &a, err, sizeof err) != 0) {
+  if (wr_addr_parse(s, &a, err, sizeof err) != 0) {
     fprintf(stderr, "bad test address %s: %s\n", s, err);
     abort();
   }
@@ -28,8 +28,8 @@ static wr_udp_addr addr(const char *s) {
 }
 
 /* A plain kernel client socket connected to dst from src (port 0). */
-static int client(const char *src, const wr_udp_addr *dst) {
-  wr_udp_addr s = addr(src);
+static int client(const char *src, const wr_addr *dst) {
+  wr_addr s = addr(src);
   int fd = socket(s.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -1;
@@ -68,7 +68,7 @@ static int have_ipv6(const char *what) {
 
 static wr_udp_sock *open_sock(const char *bind_s, const wr_udp_config *cfg) {
   wr_udp_sock *s = NULL;
-  wr_udp_addr a = addr(bind_s);
+  wr_addr a = addr(bind_s);
   int rv = wr_udp_open(&s, &a, cfg);
   if (rv != 0) {
     fprintf(stderr, "wr_udp_open %s: %s\n", bind_s, wr_strerror(rv));
@@ -78,56 +78,58 @@ static wr_udp_sock *open_sock(const char *bind_s, const wr_udp_config *cfg) {
 }
 
 static void test_addr_parse(void) {
-  wr_udp_addr a;
-  char err[200], buf[WR_UDP_ADDR_STRLEN];
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.2:7000", &a, err, sizeof err), 0);
+  wr_addr a;
+  char err[200], buf[WR_ADDR_STRLEN];
+  CHECK_EQ(wr_addr_parse("127.0.0.2:7000", &a, err, sizeof err), 0);
   CHECK_EQ(a.sa.sa_family, AF_INET);
-  CHECK_EQ(wr_udp_addr_port(&a), 7000);
-  CHECK_STREQ(wr_udp_addr_format(&a, buf, sizeof buf), "127.0.0.2:7000");
-  CHECK_EQ(wr_udp_addr_parse("[::1]:443", &a, err, sizeof err), 0);
+  CHECK_EQ(wr_addr_port(&a), 7000);
+  CHECK_STREQ(wr_addr_format(&a, buf, sizeof buf), "127.0.0.2:7000");
+  CHECK_EQ(wr_addr_parse("[::1]:443", &a, err, sizeof err), 0);
   CHECK_EQ(a.sa.sa_family, AF_INET6);
-  CHECK_STREQ(wr_udp_addr_format(&a, buf, sizeof buf), "[::1]:443");
-  CHECK_EQ(wr_udp_addr_parse("[::]:0", &a, err, sizeof err), 0);
-  CHECK_EQ(wr_udp_addr_parse("[fe80::1%1]:9", &a, err, sizeof err), 0);
+  CHECK_STREQ(wr_addr_format(&a, buf, sizeof buf), "[::1]:443");
+  CHECK_EQ(wr_addr_parse("[::]:0", &a, err, sizeof err), 0);
+  CHECK_EQ(wr_addr_parse("[fe80::1%1]:9", &a, err, sizeof err), 0);
   CHECK_EQ(a.in6.sin6_scope_id, 1);
-  CHECK_EQ(wr_udp_addr_parse("[fe80::1%lo]:9", &a, err, sizeof err), 0);
+  CHECK_EQ(wr_addr_parse("[fe80::1%lo]:9", &a, err, sizeof err), 0);
   CHECK_EQ(a.in6.sin6_scope_id, 1);
-  CHECK_EQ(wr_udp_addr_parse("0.0.0.0:65535", &a, NULL, 0), 0);
+  CHECK_EQ(wr_addr_parse("0.0.0.0:65535", &a, NULL, 0), 0);
 
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.1", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("127.0.0.1", &a, err, sizeof err), WR_ERR_INVAL);
   CHECK(strstr(err, "needs a port") != NULL);
-  CHECK_EQ(wr_udp_addr_parse("::1:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("::1:80", &a, err, sizeof err), WR_ERR_INVAL);
   CHECK(strstr(err, "[IPv6]:PORT") != NULL);
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.1:65536", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("127.0.0.1:65536", &a, err, sizeof err), WR_ERR_INVAL);
   CHECK(strstr(err, "bad port") != NULL);
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.1:", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("127.0.0.1:80x", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("localhost:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("127.0.0.1:", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("127.0.0.1:80x", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("localhost:80", &a, err, sizeof err), WR_ERR_INVAL);
   CHECK(strstr(err, "not a numeric IPv4") != NULL);
-  CHECK_EQ(wr_udp_addr_parse("[::1:80", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("[::1]80", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("[]:80", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("[1.2.3.4]:80", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse("[fe80::1%nosuchif0]:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("[::1:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("[::1]80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("[]:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("[1.2.3.4]:80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("[fe80::1%nosuchif0]:80", &a, err, sizeof err),
+           WR_ERR_INVAL);
   CHECK(strstr(err, "not a network interface") != NULL);
-  CHECK_EQ(wr_udp_addr_parse("", &a, err, sizeof err), WR_ERR_INVAL);
-  CHECK_EQ(wr_udp_addr_parse(":80", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse("", &a, err, sizeof err), WR_ERR_INVAL);
+  CHECK_EQ(wr_addr_parse(":80", &a, err, sizeof err), WR_ERR_INVAL);
   CHECK_EQ(a.sa.sa_family, AF_UNSPEC);
 }
 
 static void test_addr_compare(void) {
-  wr_udp_addr v4 = addr("127.0.0.2:80"), mapped = addr("[::ffff:127.0.0.2]:80"), u;
-  char buf[WR_UDP_ADDR_STRLEN];
-  CHECK(wr_udp_addr_equal(&v4, &mapped));
-  CHECK_STREQ(wr_udp_addr_format(&mapped, buf, sizeof buf), "[::ffff:127.0.0.2]:80");
-  wr_udp_addr_unmap(&mapped, &u);
-  CHECK_STREQ(wr_udp_addr_format(&u, buf, sizeof buf), "127.0.0.2:80");
-  CHECK_STREQ(wr_udp_addr_format_ip(&u, buf, sizeof buf), "127.0.0.2");
-  wr_udp_addr other = addr("127.0.0.2:81");
-  CHECK(!wr_udp_addr_equal(&v4, &other));
-  CHECK(wr_udp_addr_equal_ip(&v4, &other));
-  wr_udp_addr_set_port(&other, 80);
-  CHECK(wr_udp_addr_equal(&v4, &other));
+  wr_addr v4 = addr("127.0.0.2:80"), mapped = addr("[::ffff:127.0.0.2]:80"), u;
+  char buf[WR_ADDR_STRLEN];
+  CHECK(wr_addr_equal(&v4, &mapped));
+  CHECK_STREQ(wr_addr_format(&mapped, buf, sizeof buf),
+              "[::ffff:127.0.0.2]:80");
+  wr_addr_unmap(&mapped, &u);
+  CHECK_STREQ(wr_addr_format(&u, buf, sizeof buf), "127.0.0.2:80");
+  CHECK_STREQ(wr_addr_format_ip(&u, buf, sizeof buf), "127.0.0.2");
+  wr_addr other = addr("127.0.0.2:81");
+  CHECK(!wr_addr_equal(&v4, &other));
+  CHECK(wr_addr_equal_ip(&v4, &other));
+  wr_addr_set_port(&other, 80);
+  CHECK(wr_addr_equal(&v4, &other));
 }
 
 /* The seed bug, on loopback: a wildcard server, clients connected to
@@ -139,12 +141,12 @@ static void seed_bug_case(const char *bind_s) {
   CHECK(s != NULL);
   if (!s)
     return;
-  uint16_t port = wr_udp_addr_port(wr_udp_local_addr(s));
+  uint16_t port = wr_addr_port(wr_udp_local_addr(s));
   const char *targets[] = {"127.0.0.2", "127.0.0.3"};
   for (int t = 0; t < 2; t++) {
     char dst_s[64];
     snprintf(dst_s, sizeof dst_s, "%s:%u", targets[t], port);
-    wr_udp_addr dst = addr(dst_s);
+    wr_addr dst = addr(dst_s);
     int c = client("127.0.0.1:0", &dst);
     CHECK(c >= 0);
     for (int i = 0; i < 5; i++) {
@@ -153,10 +155,10 @@ static void seed_bug_case(const char *bind_s) {
       CHECK_EQ(send(c, probe, (size_t)n, 0), n);
       const wr_udp_dgram *d;
       CHECK_EQ(srv_recv(s, &d, 2000), 1);
-      char lbuf[WR_UDP_ADDR_STRLEN];
-      wr_udp_addr lu;
-      wr_udp_addr_unmap(&d[0].local, &lu);
-      CHECK_STREQ(wr_udp_addr_format(&lu, lbuf, sizeof lbuf), dst_s);
+      char lbuf[WR_ADDR_STRLEN];
+      wr_addr lu;
+      wr_addr_unmap(&d[0].local, &lu);
+      CHECK_STREQ(wr_addr_format(&lu, lbuf, sizeof lbuf), dst_s);
       CHECK(d[0].ifindex > 0);
       wr_udp_msg m = {.data = d[0].data, .len = d[0].len, .peer = d[0].peer,
                       .local = d[0].local};
@@ -193,8 +195,9 @@ static void ecn_case(const char *bind_s) {
   if (!s)
     return;
   char dst_s[64];
-  snprintf(dst_s, sizeof dst_s, "127.0.0.2:%u", wr_udp_addr_port(wr_udp_local_addr(s)));
-  wr_udp_addr dst = addr(dst_s);
+  snprintf(dst_s, sizeof dst_s, "127.0.0.2:%u",
+           wr_addr_port(wr_udp_local_addr(s)));
+  wr_addr dst = addr(dst_s);
   int c = client("127.0.0.1:0", &dst);
   int tos = WR_UDP_ECN_ECT0, on = 1;
   CHECK_EQ(setsockopt(c, IPPROTO_IP, IP_TOS, &tos, sizeof tos), 0);
@@ -245,9 +248,9 @@ static void test_ecn_ipv6(void) {
   const wr_udp_dgram *d;
   CHECK_EQ(srv_recv(s, &d, 2000), 1);
   CHECK_EQ(d[0].ecn, WR_UDP_ECN_ECT1);
-  char buf[WR_UDP_ADDR_STRLEN];
-  CHECK_STREQ(wr_udp_addr_format_ip(&d[0].local, buf, sizeof buf), "::1");
-  CHECK_EQ(wr_udp_addr_port(&d[0].local), wr_udp_addr_port(wr_udp_local_addr(s)));
+  char buf[WR_ADDR_STRLEN];
+  CHECK_STREQ(wr_addr_format_ip(&d[0].local, buf, sizeof buf), "::1");
+  CHECK_EQ(wr_addr_port(&d[0].local), wr_addr_port(wr_udp_local_addr(s)));
 out:
   wr_udp_del(s);
   wr_udp_del(c);
@@ -421,7 +424,7 @@ static void test_invalid_msgs(void) {
   wr_udp_del(s);
 
   wr_udp_sock *p = NULL;
-  wr_udp_addr a = addr("127.0.0.1:0");
+  wr_addr a = addr("127.0.0.1:0");
   wr_udp_config bad = {.batch = WR_UDP_MAX_BATCH + 1};
   CHECK_EQ(wr_udp_open(&p, &a, &bad), WR_ERR_INVAL);
   CHECK(p == NULL);
@@ -434,11 +437,11 @@ static void test_open_errors(void) {
     return;
   CHECK_EQ(wr_udp_open(&b, wr_udp_local_addr(a), NULL), WR_ERR_EXISTS);
   CHECK(b == NULL);
-  wr_udp_addr nowhere = addr("192.0.2.77:0");
+  wr_addr nowhere = addr("192.0.2.77:0");
   CHECK_EQ(wr_udp_open(&b, &nowhere, NULL), WR_ERR_INVAL);
   for (long k = 0; k < 2; k++) {
     wr_mem_fail_after(k);
-    wr_udp_addr any = addr("127.0.0.1:0");
+    wr_addr any = addr("127.0.0.1:0");
     CHECK_EQ(wr_udp_open(&b, &any, NULL), WR_ERR_NOMEM);
     wr_mem_fail_after(-1);
   }
@@ -469,7 +472,8 @@ static void test_buffers_reported(void) {
 static void test_batch_grouping(void) {
   wr_udp_batch b;
   CHECK_EQ(wr_udp_batch_init(&b, 1 << 16), 0);
-  wr_udp_addr p1 = addr("127.0.0.1:1"), p2 = addr("127.0.0.1:2"), l = addr("127.0.0.1:0");
+  wr_addr p1 = addr("127.0.0.1:1"), p2 = addr("127.0.0.1:2"),
+          l = addr("127.0.0.1:0");
   size_t avail;
   uint8_t *sp;
   /* Three of 1000 then one of 500 to p1: one GSO message closed by the short one. */
@@ -518,12 +522,12 @@ static void test_batch_flush(void) {
   wr_udp_sock *r1 = open_sock("127.0.0.1:0", NULL), *r2 = open_sock("127.0.0.1:0", NULL);
   wr_udp_batch b;
   CHECK_EQ(wr_udp_batch_init(&b, 1 << 16), 0);
-  wr_udp_addr l = addr("127.0.0.1:0");
+  wr_addr l = addr("127.0.0.1:0");
   for (int i = 0; i < 30; i++) {
     size_t avail;
     uint8_t *sp = wr_udp_batch_space(&b, &avail);
     memset(sp, i, 1200);
-    const wr_udp_addr *peer = wr_udp_local_addr(i < 20 ? r1 : r2);
+    const wr_addr *peer = wr_udp_local_addr(i < 20 ? r1 : r2);
     CHECK_EQ(wr_udp_batch_commit(&b, 1200, peer, &l, 0, 0), 0);
   }
   CHECK_EQ(wr_udp_batch_flush(&b, tx), 0);
@@ -593,8 +597,9 @@ static void test_loop(void) {
   if (!c.srv || !c.cli)
     return;
   char dst_s[64];
-  snprintf(dst_s, sizeof dst_s, "127.0.0.3:%u", wr_udp_addr_port(wr_udp_local_addr(c.srv)));
-  wr_udp_addr dst = addr(dst_s);
+  snprintf(dst_s, sizeof dst_s, "127.0.0.3:%u",
+           wr_addr_port(wr_udp_local_addr(c.srv)));
+  wr_addr dst = addr(dst_s);
   CHECK_EQ(wr_udp_connect(c.cli, &dst), 0);
   CHECK_EQ(wr_udp_start(c.srv, &loop, srv_cb, &c), 0);
   CHECK_EQ(wr_udp_start(c.srv, &loop, srv_cb, &c), WR_ERR_INVAL);
@@ -616,7 +621,7 @@ static void test_connected_refused_then_back(void) {
   CHECK(gone != NULL);
   if (!gone)
     return;
-  wr_udp_addr dst = *wr_udp_local_addr(gone);
+  wr_addr dst = *wr_udp_local_addr(gone);
   wr_udp_del(gone);
   wr_udp_sock *c = open_sock("127.0.0.1:0", NULL);
   CHECK(c != NULL);
