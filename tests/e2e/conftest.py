@@ -21,6 +21,44 @@ def warren_bin():
     return WARREN
 
 
+def warren_processes():
+    """{pid: command line} of the running processes whose program is this tree's
+    build/warren (a test's own, or one it leaked)."""
+    found = {}
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.readlink(d / "exe") != str(WARREN):
+                continue
+            found[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found
+
+
+_BEFORE = {}
+
+
+def pytest_sessionstart(session):
+    _BEFORE.update(warren_processes())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No test may leave a warren process behind: the suite fails, names the
+    leaked commands and ends them, so one leak cannot hold ports for the next run."""
+    leaked = {pid: cmd for pid, cmd in warren_processes().items() if pid not in _BEFORE}
+    if not leaked:
+        return
+    for pid, cmd in leaked.items():
+        print(f"\nleaked process {pid}: {cmd}")
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    session.exitstatus = 1
+
+
 def is_root():
     return os.geteuid() == 0
 

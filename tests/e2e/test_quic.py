@@ -26,8 +26,10 @@ class QuicListener:
             argv = ["strace", "-f", "-qq", "-e", "trace=sendmsg,sendmmsg", "-o", str(strace),
                     "-v", "-s", "64", *argv]
         self.log = tmp_path / "listener.log"
+        # A session of its own: stop() signals strace and the warren it traces
+        # together (strace alone would detach on SIGINT and leave warren running).
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(self.log, "w"),
-                                     text=True)
+                                     text=True, start_new_session=True)
         line = self.proc.stdout.readline()
         m = re.match(r"listening on (\S+):(\d+) alpn=(\S+) fingerprint=(sha256:[0-9a-f]{64})", line)
         assert m, f"no listening line: {line!r} {self.log.read_text()}"
@@ -37,11 +39,11 @@ class QuicListener:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         return self.log.read_text()
 
