@@ -35,7 +35,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .SECONDARY:
 
-.PHONY: all deps check check-all npm-deps unit asan e2e fuzz-build fuzz layers bench demo clean format
+.PHONY: all deps check check-all npm-deps unit asan e2e fuzz-build fuzz layers bench demo clean format \
+        man install uninstall
 
 all: $(B)/warren $(BENCH_BIN)
 
@@ -139,6 +140,33 @@ $(B)/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	$(Q)$(FUZZCC) $(BASE_CFLAGS) -Wno-missing-prototypes -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS)
+
+# warren(1), made from the program's own --help texts (scripts/gen-man).
+man: $(B)/warren.1
+
+$(B)/warren.1: $(B)/warren scripts/gen-man
+	@echo "  MAN $@"
+	$(Q)scripts/gen-man $(B)/warren > $@.tmp && mv $@.tmp $@
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the program, its manual and
+# the systemd units (dist/systemd, with the installed program's path).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+UNITS := $(patsubst dist/systemd/%.in,%,$(wildcard dist/systemd/*.service.in))
+
+install: $(B)/warren $(B)/warren.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(B)/warren $(DESTDIR)$(BINDIR)/warren
+	install -m 0644 $(B)/warren.1 $(DESTDIR)$(MANDIR)/man1/warren.1
+	for u in $(UNITS); do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/warren $(DESTDIR)$(MANDIR)/man1/warren.1
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')
