@@ -7,6 +7,7 @@
  * over the whole line collects every flag into tunnel_opts, and what is
  * left is the subcommand and its arguments. A new subcommand (`run`) adds
  * its flags to the table and a row to `subcommands`. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,11 +330,57 @@ static int ingress_validate(const tunnel_opts *o, int argc, char **argv) {
              "%.*s", (int)cfg.warnings.len, (const char *)cfg.warnings.data);
       if (cfg.warnings_dropped)
         printf("(and %zu more)\n", cfg.warnings_dropped);
+    } else {
+      printf("OK\n"); /* as cloudflared: the warning list stands instead of "OK" */
     }
-    printf("OK\n");
   }
   wr_tunnel_config_free(&cfg);
   return ret;
+}
+
+/* RFC 3986's scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ); Go's
+ * url.Parse refuses a URL whose scheme is anything else ("ht tp://x"). */
+static int url_scheme_ok(const char *s, size_t n) {
+  if (!isalpha((unsigned char)s[0]))
+    return 0;
+  for (size_t i = 1; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr("+-.", s[i]))
+      return 0;
+  return 1;
+}
+
+/* The authority (up to / ? #): no spaces, controls or characters Go refuses
+ * in a host name, and a port of digits only. */
+static int url_authority_ok(const char *a) {
+  size_t n = strcspn(a, "/?#");
+  const char *at = memchr(a, '@', n);
+  if (at) {
+    n -= (size_t)(at + 1 - a);
+    a = at + 1;
+  }
+  const char *port = NULL;
+  if (n && a[0] == '[') {
+    const char *rb = memchr(a, ']', n);
+    if (!rb)
+      return 0;
+    if ((size_t)(rb + 1 - a) < n)
+      port = rb[1] == ':' ? rb + 2 : a + n + 1; /* anything else after ']' is refused */
+  } else {
+    for (size_t i = 0; i < n; i++)
+      if ((unsigned char)a[i] <= ' ' || a[i] == 0x7f || strchr("<>\"{}|\\^`[]", a[i]))
+        return 0;
+    const char *colon = memchr(a, ':', n);
+    if (colon)
+      port = colon + 1;
+  }
+  if (!port)
+    return 1;
+  if (port > a + n)
+    return 0;
+  for (const char *p = port; p < a + n; p++)
+    if (!isdigit((unsigned char)*p))
+      return 0;
+  return 1;
 }
 
 /* Splits an absolute URL into host (with any port) and path. Returns 0, or
@@ -342,6 +389,10 @@ static int split_url(const char *url, char *host, size_t hostcap, char *path, si
   const char *sep = strstr(url, "://");
   if (!sep || sep == url || strcspn(url, "/?#") < (size_t)(sep - url)) {
     wr_cli_fail("%s doesn't have a hostname, consider adding a scheme", url);
+    return 1;
+  }
+  if (!url_scheme_ok(url, (size_t)(sep - url)) || !url_authority_ok(sep + 3)) {
+    wr_cli_fail("%s is not a valid URL", url);
     return 1;
   }
   const char *auth = sep + 3, *aend = auth + strcspn(auth, "/?#");
@@ -387,7 +438,8 @@ static int ingress_rule(const tunnel_opts *o, int argc, char **argv) {
       wr_cli_fail("out of memory");
       ret = 1;
     } else {
-      printf("Matched rule #%ld\n%.*s", i + 1, (int)b.len, (const char *)b.data);
+      /* Numbered from 0, as cloudflared prints it. */
+      printf("Matched rule #%ld\n%.*s", i, (int)b.len, (const char *)b.data);
     }
     wr_buf_free(&b);
   }

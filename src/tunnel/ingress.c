@@ -5,6 +5,8 @@
 #include <strings.h>
 
 #include "base/mem.h"
+#include "proto/text/idna.h"
+#include "proto/text/re2posix.h"
 
 /* cloudflared's own sentences (ingress/ingress.go), so users searching for
  * them find the same explanations. */
@@ -343,6 +345,7 @@ void wr_ingress_init(wr_ingress *ing) {
 
 static void rule_free(wr_ingress_rule *r) {
   wr_free(r->hostname);
+  wr_free(r->punycode);
   if (r->path) {
     regfree(&r->re);
     wr_free(r->path);
@@ -370,6 +373,78 @@ int wr_ingress_set_defaults(wr_ingress *ing, const wr_origin_request *top) {
   return 0;
 }
 
+/* Checks and keeps a rule's hostname, lowercased, and its ASCII form when it
+ * has Unicode labels, since cloudflared matches either (a request for
+ * xn--m-xgaa.example.com reaches the rule for môô.example.com). */
+static int rule_set_hostname(wr_ingress_rule *r, size_t index, const char *hostname, char *err,
+                             size_t errlen) {
+  const char *star = strrchr(hostname, '*');
+  const char *colon = strchr(hostname, ':');
+  /* Go's net.SplitHostPort accepts "host:port" and "[v6]:port". */
+  if (colon && (hostname[0] != '[' || strstr(hostname, "]:")))
+    return wr_errf(err, errlen, WR_ERR_INVAL, ERR_HOST_PORT);
+  if (star && (star != hostname || (hostname[1] != '.' && hostname[1] != '\0')))
+    return wr_errf(err, errlen, WR_ERR_INVAL, ERR_BAD_WILDCARD);
+  int unicode = 0;
+  for (const char *q = hostname; *q; q++) {
+    if ((unsigned char)*q <= ' ' || *q == '/' || *q == '\x7f')
+      return wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid hostname \"%s\"", index,
+                     hostname);
+    unicode |= (unsigned char)*q >= 0x80;
+  }
+  if (!(r->hostname = wr_strdup(hostname)))
+    return WR_ERR_NOMEM;
+  for (char *q = r->hostname; *q; q++)
+    if (*q >= 'A' && *q <= 'Z')
+      *q = (char)(*q + 32);
+  if (!unicode)
+    return 0;
+  char ascii[WR_IDNA_MAX + 1];
+  const char *why = NULL;
+  if (wr_idna_to_ascii(hostname, strlen(hostname), ascii, &why) != 0)
+    return wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid hostname \"%s\": %s",
+                   index, hostname, why);
+  return (r->punycode = wr_strdup(ascii)) ? 0 : WR_ERR_NOMEM;
+}
+
+/* Compiles a rule's path, written in Go's syntax as for cloudflared, through
+ * its POSIX translation (proto/text/re2posix); keeps the source for display. */
+static int rule_set_path(wr_ingress_rule *r, size_t index, const char *path, char *err,
+                         size_t errlen) {
+  if (strlen(path) > MAX_PATH_REGEX)
+    return wr_errf(err, errlen, WR_ERR_LIMIT,
+                   "Rule #%zu has an invalid regex: longer than %d characters", index,
+                   MAX_PATH_REGEX);
+  wr_buf posix;
+  wr_buf_init(&posix, 8 * MAX_PATH_REGEX);
+  int icase = 0, rv;
+  char why[256] = "too long";
+  if ((rv = wr_re2_to_posix(path, strlen(path), &posix, &icase, why, sizeof why)) != 0 ||
+      (rv = wr_buf_append(&posix, "", 1)) != 0) {
+    rv = wr_errf(err, errlen, rv == WR_ERR_NOMEM ? rv : WR_ERR_INVAL,
+                 "Rule #%zu has an invalid regex: %s", index, why);
+    goto out;
+  }
+  if (check_regex((const char *)posix.data, why, sizeof why) != 0) {
+    rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
+    goto out;
+  }
+  int rc = regcomp(&r->re, (const char *)posix.data,
+                   REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
+  if (rc != 0) {
+    regerror(rc, &r->re, why, sizeof why);
+    rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
+    goto out;
+  }
+  if (!(r->path = wr_strdup(path))) {
+    regfree(&r->re);
+    rv = WR_ERR_NOMEM;
+  }
+out:
+  wr_buf_free(&posix);
+  return rv;
+}
+
 int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, const char *service,
                    const wr_origin_request *over, char *err, size_t errlen) {
   if (ing->n >= WR_INGRESS_MAX_RULES)
@@ -380,54 +455,10 @@ int wr_ingress_add(wr_ingress *ing, const char *hostname, const char *path, cons
   int rv = wr_service_parse(service, &r.service, err, errlen);
   if (rv)
     return rv;
-  if (hostname && *hostname) {
-    const char *star = strrchr(hostname, '*');
-    const char *colon = strchr(hostname, ':');
-    /* Go's net.SplitHostPort accepts "host:port" and "[v6]:port". */
-    if (colon && (hostname[0] != '[' || strstr(hostname, "]:"))) {
-      rv = wr_errf(err, errlen, WR_ERR_INVAL, ERR_HOST_PORT);
-      goto fail;
-    }
-    if (star && (star != hostname || (hostname[1] != '.' && hostname[1] != '\0'))) {
-      rv = wr_errf(err, errlen, WR_ERR_INVAL, ERR_BAD_WILDCARD);
-      goto fail;
-    }
-    for (const char *q = hostname; *q; q++)
-      if ((unsigned char)*q <= ' ' || *q == '/' || *q == '\x7f') {
-        rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid hostname \"%s\"", index, hostname);
-        goto fail;
-      }
-    if (!(r.hostname = wr_strdup(hostname))) {
-      rv = WR_ERR_NOMEM;
-      goto fail;
-    }
-    for (char *q = r.hostname; *q; q++)
-      if (*q >= 'A' && *q <= 'Z')
-        *q = (char)(*q + 32);
-  }
-  if (path && *path) {
-    if (strlen(path) > MAX_PATH_REGEX) {
-      rv = wr_errf(err, errlen, WR_ERR_LIMIT, "Rule #%zu has an invalid regex: longer than %d characters",
-                index, MAX_PATH_REGEX);
-      goto fail;
-    }
-    char why[128];
-    if (check_regex(path, why, sizeof why) != 0) {
-      rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
-      goto fail;
-    }
-    int rc = regcomp(&r.re, path, REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-      regerror(rc, &r.re, why, sizeof why);
-      rv = wr_errf(err, errlen, WR_ERR_INVAL, "Rule #%zu has an invalid regex: %s", index, why);
-      goto fail;
-    }
-    if (!(r.path = wr_strdup(path))) {
-      regfree(&r.re);
-      rv = WR_ERR_NOMEM;
-      goto fail;
-    }
-  }
+  if (hostname && *hostname && (rv = rule_set_hostname(&r, index, hostname, err, errlen)) != 0)
+    goto fail;
+  if (path && *path && (rv = rule_set_path(&r, index, path, err, errlen)) != 0)
+    goto fail;
   if ((rv = wr_origin_request_merge(&r.config, &ing->defaults, over)) != 0)
     goto fail;
   if (ing->n == ing->cap) {
@@ -510,7 +541,8 @@ long wr_ingress_match(const wr_ingress *ing, const char *host, size_t hostlen, c
     path = "/";
   for (size_t i = 0; i < ing->n; i++) {
     const wr_ingress_rule *r = &ing->rules[i];
-    if (r->hostname && strcmp(r->hostname, "*") != 0 && !host_matches(r->hostname, h, n))
+    if (r->hostname && strcmp(r->hostname, "*") != 0 && !host_matches(r->hostname, h, n) &&
+        !(r->punycode && host_matches(r->punycode, h, n)))
       continue;
     if (r->path && regexec(&r->re, path, 0, NULL, 0) != 0)
       continue;

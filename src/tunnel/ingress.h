@@ -11,11 +11,12 @@
  * The last rule must match everything (no hostname or "*", no path), and
  * only the last may; validation says so in cloudflared's words.
  *
- * Path expressions are POSIX extended regular expressions (regcomp with
- * REG_EXTENDED), not Go's RE2 syntax: the common subset (. * + ? | () []
- * ^ $ {m,n} and classes like [[:alnum:]]) behaves the same; Perl classes
- * such as \d, non-greedy ?, and (?i) flags do not exist in POSIX and are
- * refused or mean something else. Write [0-9] for \d.
+ * Path expressions are written in Go's syntax, as for cloudflared, and run
+ * by regcomp once proto/text/re2posix has turned them into POSIX extended
+ * expressions: \d, (?i) at the start, (?:...), lazy quantifiers and the
+ * like work; what POSIX cannot express (\b, \p{...}) is refused with a
+ * sentence naming the construct. A hostname with Unicode labels also
+ * matches its ASCII (punycode) form, as in cloudflared.
  *
  * Services:
  *   http://HOST[:PORT], https://HOST[:PORT]   an HTTP origin (no path: the
@@ -113,6 +114,7 @@ void wr_service_free(wr_service *svc);
 
 typedef struct wr_ingress_rule {
   char *hostname;  /* lowercased; NULL when the rule has none */
+  char *punycode;  /* hostname's ASCII form when it has Unicode labels, else NULL */
   char *path;      /* the regex source, NULL when none */
   regex_t re;      /* compiled path, when path != NULL */
   wr_service service;
