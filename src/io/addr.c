@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) static void
-set_err(char *errbuf, size_t errlen, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void set_err(char *errbuf, size_t errlen,
+                                                          const char *fmt, ...) {
   va_list ap;
   if (!errbuf || !errlen)
     return;
@@ -24,28 +24,24 @@ int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf, size_t errlen) {
   int v6 = 0;
   memset(paddr, 0, sizeof *paddr);
   if (!s || !*s) {
-    set_err(errbuf, errlen,
-            "an address is needed, such as 0.0.0.0:7000 or [::1]:7000");
+    set_err(errbuf, errlen, "an address is needed, such as 0.0.0.0:7000 or [::1]:7000");
     return WR_ERR_INVAL;
   }
   if (s[0] == '[') {
     const char *close = strchr(s, ']');
     if (!close) {
-      set_err(errbuf, errlen,
-              "\"%s\" opens '[' but never closes it; write [IPv6]:PORT", s);
+      set_err(errbuf, errlen, "\"%s\" opens '[' but never closes it; write [IPv6]:PORT", s);
       return WR_ERR_INVAL;
     }
     size_t n = (size_t)(close - s - 1);
     if (n == 0 || n >= sizeof host) {
-      set_err(errbuf, errlen,
-              "\"%s\" has no valid IPv6 address between [ and ]", s);
+      set_err(errbuf, errlen, "\"%s\" has no valid IPv6 address between [ and ]", s);
       return WR_ERR_INVAL;
     }
     memcpy(host, s + 1, n);
     host[n] = '\0';
     if (close[1] != ':') {
-      set_err(errbuf, errlen,
-              "\"%s\" needs a port after the address: [IPv6]:PORT", s);
+      set_err(errbuf, errlen, "\"%s\" needs a port after the address: [IPv6]:PORT", s);
       return WR_ERR_INVAL;
     }
     port_s = close + 2;
@@ -53,14 +49,11 @@ int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf, size_t errlen) {
   } else {
     const char *colon = strrchr(s, ':');
     if (!colon) {
-      set_err(errbuf, errlen,
-              "\"%s\" needs a port: write ADDR:PORT, such as 127.0.0.1:7000",
-              s);
+      set_err(errbuf, errlen, "\"%s\" needs a port: write ADDR:PORT, such as 127.0.0.1:7000", s);
       return WR_ERR_INVAL;
     }
     if (memchr(s, ':', (size_t)(colon - s))) {
-      set_err(errbuf, errlen,
-              "\"%s\" looks like an IPv6 address: write it as [IPv6]:PORT", s);
+      set_err(errbuf, errlen, "\"%s\" looks like an IPv6 address: write it as [IPv6]:PORT", s);
       return WR_ERR_INVAL;
     }
     size_t n = (size_t)(colon - s);
@@ -77,15 +70,13 @@ int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf, size_t errlen) {
   size_t nd = 0;
   for (const char *p = port_s; *p; p++, nd++) {
     if (*p < '0' || *p > '9' || nd >= 5) {
-      set_err(errbuf, errlen,
-              "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
+      set_err(errbuf, errlen, "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
       return WR_ERR_INVAL;
     }
     port = port * 10 + (unsigned long)(*p - '0');
   }
   if (nd == 0 || port > 65535) {
-    set_err(errbuf, errlen,
-            "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
+    set_err(errbuf, errlen, "\"%s\" has a bad port: it must be a number from 0 to 65535", s);
     return WR_ERR_INVAL;
   }
   if (!v6) {
@@ -113,8 +104,7 @@ int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf, size_t errlen) {
     } else {
       scope = if_nametoindex(zone);
       if (!*zone || !scope) {
-        set_err(errbuf, errlen,
-                "\"%s\" is not a network interface on this machine", zone);
+        set_err(errbuf, errlen, "\"%s\" is not a network interface on this machine", zone);
         memset(paddr, 0, sizeof *paddr);
         return WR_ERR_INVAL;
       }
@@ -176,7 +166,6 @@ void wr_addr_unmap(const wr_addr *a, wr_addr *pout) {
     *pout = *a;
 }
 
-
 void wr_addr_map(const wr_addr *a, wr_addr *pout) {
   if (a->sa.sa_family != AF_INET) {
     *pout = *a;
@@ -236,8 +225,7 @@ void wr_addr_from_sockaddr(const struct sockaddr *sa, wr_addr *pout) {
   }
 }
 
-char *wr_addr_format_sa(const struct sockaddr *sa, int unmap, char *buf,
-                        size_t buflen) {
+char *wr_addr_format_sa(const struct sockaddr *sa, int unmap, char *buf, size_t buflen) {
   wr_addr a, u;
   wr_addr_from_sockaddr(sa, &a);
   if (!unmap)
@@ -246,8 +234,7 @@ char *wr_addr_format_sa(const struct sockaddr *sa, int unmap, char *buf,
   return wr_addr_format(&u, buf, buflen);
 }
 
-char *wr_addr_format_ip_sa(const struct sockaddr *sa, char *buf,
-                           size_t buflen) {
+char *wr_addr_format_ip_sa(const struct sockaddr *sa, char *buf, size_t buflen) {
   wr_addr a, u;
   wr_addr_from_sockaddr(sa, &a);
   wr_addr_unmap(&a, &u);

@@ -30,8 +30,7 @@ typedef struct wr_addr {
  * "[fe80::1%eth0]:443", "0.0.0.0:0", "[::]:0". Host names are not resolved.
  * Returns 0, or WR_ERR_INVAL and, when errbuf is not NULL, a sentence saying
  * what is wrong (errlen bytes at most). */
-WR_MUST_CHECK int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf,
-                                size_t errlen);
+WR_MUST_CHECK int wr_addr_parse(const char *s, wr_addr *paddr, char *errbuf, size_t errlen);
 /* Writes "a.b.c.d:port" or "[v6]:port" (IPv4-mapped shown as [::ffff:a.b.c.d])
  * into buf (WR_ADDR_STRLEN bytes is always enough); "-" for AF_UNSPEC.
  * Returns buf. */
@@ -56,8 +55,7 @@ void wr_addr_set_port(wr_addr *a, uint16_t port);
 void wr_addr_from_sockaddr(const struct sockaddr *sa, wr_addr *pout);
 /* wr_addr_format for a struct sockaddr, IPv4-mapped addresses shown as plain
  * IPv4 when unmap is 1 ("-" for NULL). Returns buf. */
-char *wr_addr_format_sa(const struct sockaddr *sa, int unmap, char *buf,
-                        size_t buflen);
+char *wr_addr_format_sa(const struct sockaddr *sa, int unmap, char *buf, size_t buflen);
 /* The IP alone, IPv4-mapped shown as plain IPv4 (for X-Forwarded-For and
  * per-address limits); "-" for NULL. Returns buf. */
 char *wr_addr_format_ip_sa(const struct sockaddr *sa, char *buf, size_t buflen);
