@@ -51,7 +51,36 @@ static size_t key_len(const char *s) {
   return n > 0 && s[n] == '=' ? n : 0;
 }
 
-/* Writes "k=v k=v" as ,"k":"v" pairs. A value runs until the next " key=". */
+/* 1 when v[0..n) is a JSON number a reader gets back exactly: an integer or
+ * a decimal, no leading zeros, at most 15 significant digits (a double's
+ * exact range), so ids such as 0123 or long hex-free serials stay strings. */
+static int is_number(const char *v, size_t n) {
+  size_t i = v[0] == '-' ? 1 : 0, digits = 0;
+  if (i >= n || !isdigit((unsigned char)v[i]) || (v[i] == '0' && i + 1 < n && v[i + 1] != '.'))
+    return 0;
+  for (; i < n && isdigit((unsigned char)v[i]); i++)
+    digits++;
+  if (i < n && v[i] == '.') {
+    if (++i >= n)
+      return 0;
+    for (; i < n && isdigit((unsigned char)v[i]); i++)
+      digits++;
+  }
+  return i == n && digits <= 15;
+}
+
+/* A field's value: numbers bare, a console-quoted value ("...") as the
+ * string inside the quotes, anything else as a string. */
+static void json_value(FILE *f, const char *v, size_t n) {
+  if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+    json_string(f, v + 1, n - 2);
+  else if (n > 0 && is_number(v, n))
+    fwrite(v, 1, n, f);
+  else
+    json_string(f, v, n);
+}
+
+/* Writes "k=v k=v" as ,"k":v pairs. A value runs until the next " key=". */
 static void json_fields(FILE *f, const char *s) {
   while (*s) {
     while (*s == ' ')
@@ -65,7 +94,7 @@ static void json_fields(FILE *f, const char *s) {
     fputc(',', f);
     json_string(f, s, kl);
     fputc(':', f);
-    json_string(f, v, (size_t)(e - v));
+    json_value(f, v, (size_t)(e - v));
     s = e;
   }
 }

@@ -1,5 +1,9 @@
 """The command line: help that helps, and one clear sentence with exit 2 on misuse."""
-from conftest import run_warren
+import json
+import signal
+import subprocess
+
+from conftest import WARREN, run_warren
 
 
 def test_help_lists_commands(warren_bin):
@@ -37,3 +41,25 @@ def test_global_flags_anywhere(warren_bin):
     r = run_warren("version", "--loglevel=debug", "--output", "json")
     assert r.returncode == 0
     assert r.stdout.startswith("warren ")
+
+
+def test_json_logs_carry_typed_values(warren_bin, tmp_path):
+    """--output json: one JSON object a line; numbers are numbers, quoted
+    console values are plain strings (log collectors index them as such)."""
+    p = subprocess.Popen([str(WARREN), "--output", "json", "diag", "quic", "--listen",
+                          "127.0.0.1:0", "--self-signed", str(tmp_path / "ss")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = None
+        for line in p.stderr:
+            entry = json.loads(line)
+            assert {"level", "time", "message"} <= entry.keys(), entry
+            if entry["message"] == "UDP socket ready":
+                ready = entry
+                break
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=10)
+    assert ready is not None
+    assert isinstance(ready["rcvbuf"], int) and ready["rcvbuf"] > 0, ready
+    assert isinstance(ready["addr"], str) and ready["addr"].startswith("127.0.0.1:"), ready

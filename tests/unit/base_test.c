@@ -52,13 +52,18 @@ static void test_log_formats(void) {
   wr_log(WR_LOG_DEBUG, "hidden", "x=%d", 1);
   wr_log_set_json(1);
   wr_log(WR_LOG_WARN, "say \"hi\"", "a=1 b=two words");
+  wr_log(WR_LOG_WARN, "typed", "n=-12 r=0.25 id=0123 big=1234567890123456 "
+                               "reason=\"peer closed: 0x0\" d=1.5s");
   wr_log_set_json(0);
   wr_log_set_stream(NULL);
   fclose(f);
   CHECK(strstr(text, "Z INF Registered tunnel connection connIndex=0 location=edge a\n") != NULL);
   CHECK(strstr(text, "hidden") == NULL);
   CHECK(strstr(text, "{\"level\":\"warn\",\"time\":\"") != NULL);
-  CHECK(strstr(text, "\"message\":\"say \\\"hi\\\"\",\"a\":\"1\",\"b\":\"two words\"}\n") != NULL);
+  CHECK(strstr(text, "\"message\":\"say \\\"hi\\\"\",\"a\":1,\"b\":\"two words\"}\n") != NULL);
+  CHECK(strstr(text, "\"message\":\"typed\",\"n\":-12,\"r\":0.25,\"id\":\"0123\","
+                     "\"big\":\"1234567890123456\",\"reason\":\"peer closed: 0x0\","
+                     "\"d\":\"1.5s\"}\n") != NULL);
   free(text);
 }
 
