@@ -21,6 +21,7 @@ const char *wr_strerror(int err) {
   case WR_ERR_CLOSED: return "closed";
   case WR_ERR_DENIED: return "permission denied";
   case WR_ERR_TIMEOUT: return "timed out";
+  case WR_ERR_ADDRINUSE: return "address already in use";
   default: return "unknown error";
   }
 }
@@ -35,6 +36,7 @@ int wr_err_from_errno(int e) {
   case EACCES: case EPERM: return WR_ERR_DENIED;
   case EOPNOTSUPP: case EAFNOSUPPORT: case EPROTONOSUPPORT: return WR_ERR_UNSUPPORTED;
   case ETIMEDOUT: return WR_ERR_TIMEOUT;
+  case EADDRINUSE: return WR_ERR_ADDRINUSE;
   case EPIPE: case ECONNRESET: return WR_ERR_CLOSED;
   default: return WR_ERR_IO;
   }

@@ -25,6 +25,7 @@ enum {
   WR_ERR_CLOSED = -12,   /* the peer or object is gone */
   WR_ERR_DENIED = -13,   /* permission or authentication refused */
   WR_ERR_TIMEOUT = -14,  /* a deadline passed */
+  WR_ERR_ADDRINUSE = -15, /* the address to bind is taken by another socket */
 };
 
 /* Returns a short static description of a WR_ERR_* code. */

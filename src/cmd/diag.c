@@ -175,7 +175,7 @@ static int run_listen(const wr_addr *bind_addr, const wr_udp_config *cfg,
     wr_cli_fail(
         "diag udp: cannot listen on %s: %s%s.",
         wr_addr_format(bind_addr, buf, sizeof buf), wr_strerror(rv),
-        rv == WR_ERR_EXISTS  ? " (another program uses this port; pick another)"
+        rv == WR_ERR_ADDRINUSE ? " (another program uses this port; pick another)"
         : rv == WR_ERR_INVAL ? " (is this address configured on this machine?)"
                              : "");
     uv_loop_close(&loop);

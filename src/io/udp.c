@@ -115,7 +115,6 @@ static void size_buffer(int fd, int force_opt, int opt, size_t want) {
 
 static int errno_to_open_err(int e) {
   switch (e) {
-  case EADDRINUSE: return WR_ERR_EXISTS;
   case EADDRNOTAVAIL: return WR_ERR_INVAL;
   default: return wr_err_from_errno(e);
   }

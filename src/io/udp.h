@@ -145,7 +145,7 @@ typedef void (*wr_udp_close_cb)(void *arg);
  * PKTINFO, ECN reception, GRO where available and large buffers. cfg may be
  * NULL for defaults. Logs one INF line with the buffer sizes granted.
  * Returns 0 and *ps (owned by the caller: wr_udp_close / wr_udp_del), or
- * WR_ERR_INVAL (bad address or config), WR_ERR_EXISTS (address in use),
+ * WR_ERR_INVAL (bad address or config), WR_ERR_ADDRINUSE,
  * WR_ERR_DENIED, WR_ERR_NOMEM, WR_ERR_IO; an error is logged with its cause. */
 WR_MUST_CHECK int wr_udp_open(wr_udp_sock **ps, const wr_addr *bind_addr,
                               const wr_udp_config *cfg);

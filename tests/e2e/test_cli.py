@@ -1,6 +1,7 @@
 """The command line: help that helps, and one clear sentence with exit 2 on misuse."""
 import json
 import signal
+import socket
 import subprocess
 
 from conftest import WARREN, run_warren
@@ -63,3 +64,20 @@ def test_json_logs_carry_typed_values(warren_bin, tmp_path):
     assert ready is not None
     assert isinstance(ready["rcvbuf"], int) and ready["rcvbuf"] > 0, ready
     assert isinstance(ready["addr"], str) and ready["addr"].startswith("127.0.0.1:"), ready
+
+
+def test_port_in_use_is_said_so(warren_bin, tmp_path):
+    """A taken port reads "address already in use" (it once read "already exists")."""
+    tunnels = tmp_path / "tunnels.yml"
+    r = run_warren("tunnel", "create", "web", "--hostname", "app.example.com", "--tunnels",
+                   tunnels, "--credentials-file", tmp_path / "web.json")
+    assert r.returncode == 0, r.stderr
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    addr = "127.0.0.1:%d" % taken.getsockname()[1]
+    with taken:
+        r = run_warren("edge", "--listen", addr, "--no-http2-listener", "--http", "127.0.0.1:0",
+                       "--tunnels", tunnels, "--self-signed", tmp_path / "ss")
+    assert r.returncode == 1
+    assert f"warren: cannot listen for connectors on {addr} (UDP): address already in use" \
+        in r.stderr, r.stderr

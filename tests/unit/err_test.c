@@ -19,6 +19,9 @@ static void test_errno_mapping_and_names(void) {
   CHECK_EQ(wr_err_from_errno(ECONNRESET), WR_ERR_CLOSED);
   CHECK_EQ(wr_err_from_errno(EIO), WR_ERR_IO);
   CHECK_STREQ(wr_strerror(WR_ERR_TIMEOUT), "timed out");
+  /* A port in use is its own error: it once read "already exists". */
+  CHECK_EQ(wr_err_from_errno(EADDRINUSE), WR_ERR_ADDRINUSE);
+  CHECK_STREQ(wr_strerror(WR_ERR_ADDRINUSE), "address already in use");
   CHECK(strlen(wr_strerror(-9999)) > 0); /* unknown codes still read as something */
 }
 
