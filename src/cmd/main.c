@@ -108,6 +108,14 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *name = argv[1];
+  if (strcmp(name, "help") == 0 && argc > 2) {
+    /* `warren help add` is `warren add --help`, as with git and cloudflared. */
+    char *help[] = {argv[2], "--help", NULL};
+    for (size_t i = 0; i < NCOMMANDS; i++)
+      if (strcmp(argv[2], commands[i].name) == 0)
+        return commands[i].run(2, help);
+    wr_cli_usage_error(NULL, "unknown command \"%s\".", argv[2]);
+  }
   if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
     usage(stdout);
     return 0;

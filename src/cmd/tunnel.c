@@ -35,6 +35,7 @@ typedef struct tunnel_opts {
   const char *credentials;
   const char *hostnames[MAX_HOSTNAME_FLAGS];
   size_t nhostnames;
+  int help;
 } tunnel_opts;
 
 enum { OPT_CONFIG = 1000, OPT_TUNNELS, OPT_CREDENTIALS, OPT_HOSTNAME };
@@ -92,7 +93,7 @@ static void parse_flags(int argc, char **argv, tunnel_opts *o) {
         wr_cli_usage_error("tunnel", "at most %d --hostname flags.", MAX_HOSTNAME_FLAGS);
       o->hostnames[o->nhostnames++] = optarg;
       break;
-    case 'h': usage(stdout); exit(0);
+    case 'h': o->help = 1; break; /* which help depends on the command */
     default: break;
     }
   }
@@ -461,11 +462,45 @@ static int tunnel_ingress(const tunnel_opts *o, int argc, char **argv) {
 static const struct {
   const char *name;
   int (*run)(const tunnel_opts *o, int argc, char **argv);
+  const char *help; /* what `warren tunnel NAME --help` prints */
 } subcommands[] = {
-    {"create", tunnel_create},
-    {"list", tunnel_list},
-    {"delete", tunnel_delete},
-    {"ingress", tunnel_ingress},
+    {"create", tunnel_create,
+     "Usage: warren tunnel create NAME --hostname HOST [--hostname HOST ...]\n"
+     "                            --tunnels TUNNELS.yml --credentials-file CRED.json\n\n"
+     "Makes a tunnel on the edge's side: a new id and secret, the hostnames it serves\n"
+     "(a hostname belongs to one tunnel; \"*.example.com\" claims every subdomain), added\n"
+     "to the tunnels file (created mode 0600 if missing), and the connector's\n"
+     "credentials written to CRED.json (mode 0600; it must not exist yet). Copy\n"
+     "CRED.json to the connector's machine for `warren tunnel run`.\n\n"
+     "  --hostname HOST          a hostname the tunnel serves; repeat for more\n"
+     "  --tunnels FILE           the edge's tunnels file\n"
+     "  --credentials-file FILE  where to write the connector's credentials\n\n"
+     "Example:\n"
+     "  warren tunnel create web --hostname app.example.com \\\n"
+     "      --tunnels /etc/warren/tunnels.yml --credentials-file web.json\n"},
+    {"list", tunnel_list,
+     "Usage: warren tunnel list --tunnels TUNNELS.yml\n\n"
+     "Lists the tunnels in the edge's tunnels file: id, name and hostnames.\n\n"
+     "  --tunnels FILE           the edge's tunnels file\n"},
+    {"delete", tunnel_delete,
+     "Usage: warren tunnel delete NAME --tunnels TUNNELS.yml [--credentials-file CRED.json]\n\n"
+     "Removes a tunnel (by name or id) from the edge's tunnels file. With\n"
+     "--credentials-file, also deletes that credentials file when it belongs to the\n"
+     "tunnel (another tunnel's credentials are left alone).\n\n"
+     "  --tunnels FILE           the edge's tunnels file\n"
+     "  --credentials-file FILE  the tunnel's credentials, to delete as well\n"},
+    {"ingress", tunnel_ingress,
+     "Usage: warren tunnel ingress validate [--config FILE]\n"
+     "       warren tunnel ingress rule URL [--config FILE]\n\n"
+     "Checks a connector's ingress rules, as cloudflared's commands of the same names:\n"
+     "  validate    parses the config's rules and prints OK (or the unused keys), or\n"
+     "              says what is wrong with its line and column\n"
+     "  rule URL    prints which rule (counted from 0) a request for URL reaches\n\n"
+     "  --config FILE            connector config (default: the first of\n"
+     "                           ~/.warren/config.yml, ~/.warren/config.yaml,\n"
+     "                           /etc/warren/config.yml, /etc/warren/config.yaml)\n\n"
+     "Example:\n"
+     "  warren tunnel ingress rule https://app.example.com/api/ --config config.yml\n"},
 };
 
 /* 1 when the line's subcommand is `run`: the first word that is neither a
@@ -496,11 +531,17 @@ int wr_cmd_tunnel(int argc, char **argv) {
   int rest = argc - optind;
   char **args = argv + optind;
   if (rest < 1) {
-    usage(stderr);
-    return 2;
+    usage(o.help ? stdout : stderr);
+    return o.help ? 0 : 2;
   }
-  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-    if (strcmp(args[0], subcommands[i].name) == 0)
-      return subcommands[i].run(&o, rest, args);
+  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+    if (strcmp(args[0], subcommands[i].name) != 0)
+      continue;
+    if (o.help) {
+      fputs(subcommands[i].help, stdout);
+      return 0;
+    }
+    return subcommands[i].run(&o, rest, args);
+  }
   wr_cli_usage_error("tunnel", "unknown command \"tunnel %s\".", args[0]);
 }

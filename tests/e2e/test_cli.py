@@ -81,3 +81,21 @@ def test_port_in_use_is_said_so(warren_bin, tmp_path):
     assert r.returncode == 1
     assert f"warren: cannot listen for connectors on {addr} (UDP): address already in use" \
         in r.stderr, r.stderr
+
+
+def test_help_of_each_command(warren_bin):
+    """`warren help CMD` is `warren CMD --help`; every tunnel subcommand has its own help."""
+    for cmd in ("add", "tunnel", "edge"):
+        a, b = run_warren("help", cmd), run_warren(cmd, "--help")
+        assert a.returncode == b.returncode == 0
+        assert a.stdout == b.stdout and a.stdout.startswith("Usage: warren")
+    seen = set()
+    for sub in ("create", "list", "delete", "ingress", "run"):
+        r = run_warren("tunnel", sub, "--help")
+        assert r.returncode == 0, r.stderr
+        first = r.stdout.splitlines()[0]
+        assert f"tunnel {sub}" in first or (sub == "run" and "run [FLAGS]" in first), first
+        seen.add(r.stdout)
+    assert len(seen) == 5
+    r = run_warren("help", "frob")
+    assert r.returncode == 2 and 'unknown command "frob"' in r.stderr
