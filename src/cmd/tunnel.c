@@ -65,7 +65,9 @@ static void usage(FILE *f) {
           "  --config FILE            connector config (default: the first of\n"
           "                           ~/.warren/config.yml, ~/.warren/config.yaml,\n"
           "                           /etc/warren/config.yml, /etc/warren/config.yaml)\n"
-          "  --tunnels FILE           the edge's tunnels file (YAML, secrets: 0600)\n"
+          "  --tunnels FILE           the edge's tunnels file (YAML, secrets: 0600;\n"
+          "                           default: ~/.warren/tunnels.yml, else\n"
+          "                           /etc/warren/tunnels.yml when that exists)\n"
           "  --credentials-file FILE  the connector's credentials (JSON, 0600)\n"
           "  --hostname HOST          a hostname the tunnel serves; repeat for more;\n"
           "                           \"*.example.com\" claims every subdomain\n"
@@ -118,6 +120,22 @@ static void warn_if_open(const char *path) {
             "path=%s mode=%03o", path, (unsigned)(st.st_mode & 0777));
 }
 
+/* Makes the folder of a tunnels file that does not exist yet (one level:
+ * ~/.warren or /etc/warren), private to its owner since the file holds
+ * secrets. 0, or 1 after saying why. */
+static int ensure_parent_dir(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path || (size_t)(slash - path) >= sizeof dir)
+    return 0;
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = '\0';
+  if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+    return 0;
+  wr_cli_fail("tunnel create: cannot make the folder %s: %s.", dir, strerror(errno));
+  return 1;
+}
+
 static int tunnel_create(const tunnel_opts *o, int argc, char **argv) {
   only_flags("create", o, 0, 1, 1, 1);
   if (argc != 2)
@@ -128,7 +146,7 @@ static int tunnel_create(const tunnel_opts *o, int argc, char **argv) {
   if (!o->nhostnames)
     wr_cli_usage_error("tunnel", "tunnel create needs at least one --hostname HOST.");
   if (!o->tunnels)
-    wr_cli_usage_error("tunnel", "tunnel create needs --tunnels FILE (the edge's tunnels file).");
+    wr_cli_usage_error("tunnel", "tunnel create needs --tunnels FILE (no HOME to find one in).");
   if (!o->credentials)
     wr_cli_usage_error("tunnel", "tunnel create needs --credentials-file FILE.");
   char err[512];
@@ -142,6 +160,8 @@ static int tunnel_create(const tunnel_opts *o, int argc, char **argv) {
                 "credentials (choose another --credentials-file).", o->credentials);
     goto out;
   }
+  if (ensure_parent_dir(o->tunnels) != 0)
+    goto out;
   /* The lock makes load-add-save one step against another `tunnel create`. */
   if ((lock = wr_file_lock(o->tunnels, err, sizeof err)) < 0) {
     wr_cli_fail("tunnel create: %s.", err);
@@ -196,7 +216,7 @@ static int tunnel_list(const tunnel_opts *o, int argc, char **argv) {
   if (argc != 1)
     wr_cli_usage_error("tunnel", "tunnel list takes no arguments.");
   if (!o->tunnels)
-    wr_cli_usage_error("tunnel", "tunnel list needs --tunnels FILE.");
+    wr_cli_usage_error("tunnel", "tunnel list needs --tunnels FILE (no HOME to find one in).");
   char err[512];
   wr_tunnels_file tf;
   wr_tunnels_init(&tf);
@@ -229,7 +249,7 @@ static int tunnel_delete(const tunnel_opts *o, int argc, char **argv) {
   if (argc != 2)
     wr_cli_usage_error("tunnel", "tunnel delete takes exactly one NAME.");
   if (!o->tunnels)
-    wr_cli_usage_error("tunnel", "tunnel delete needs --tunnels FILE.");
+    wr_cli_usage_error("tunnel", "tunnel delete needs --tunnels FILE (no HOME to find one in).");
   const char *name = argv[1];
   char err[512];
   int ret = 1;
@@ -537,6 +557,10 @@ int wr_cmd_tunnel(int argc, char **argv) {
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
     if (strcmp(args[0], subcommands[i].name) != 0)
       continue;
+    static char tunnels[4096];
+    if (!o.tunnels && strcmp(args[0], "ingress") != 0 &&
+        wr_tunnels_default_path(getenv("HOME"), tunnels, sizeof tunnels) == 0)
+      o.tunnels = tunnels;
     if (o.help) {
       fputs(subcommands[i].help, stdout);
       return 0;

@@ -356,3 +356,15 @@ int wr_tunnels_remove(wr_tunnels_file *tf, const char *name) {
   }
   return WR_ERR_NOTFOUND;
 }
+
+int wr_tunnels_default_path(const char *home, char *out, size_t cap) {
+  static const char etc[] = "/etc/warren/tunnels.yml";
+  char mine[4096] = "";
+  if (home && *home && (size_t)snprintf(mine, sizeof mine, "%s/.warren/tunnels.yml", home) >=
+                           sizeof mine)
+    return WR_ERR_LIMIT;
+  const char *pick = *mine && wr_file_exists(mine) ? mine : wr_file_exists(etc) ? etc : mine;
+  if (!*pick)
+    return WR_ERR_NOTFOUND;
+  return (size_t)snprintf(out, cap, "%s", pick) < cap ? 0 : WR_ERR_LIMIT;
+}

@@ -76,6 +76,13 @@ WR_MUST_CHECK int wr_tunnels_save(const char *path, const wr_tunnels_file *tf, c
  * when the id or name is taken or a hostname is already claimed; err holds
  * one sentence such as: hostname "app.example.com" already belongs to tunnel
  * "web". Nothing is added on error. */
+/* The tunnels file to use when --tunnels is not given: the first of
+ * HOME/.warren/tunnels.yml and /etc/warren/tunnels.yml (where the edge's
+ * systemd unit reads it) that exists, else HOME/.warren/tunnels.yml for a
+ * new one. Writes it into out (cap bytes). 0, or WR_ERR_LIMIT when it does
+ * not fit, WR_ERR_NOTFOUND when neither exists and there is no HOME. */
+WR_MUST_CHECK int wr_tunnels_default_path(const char *home, char *out, size_t cap);
+
 WR_MUST_CHECK int wr_tunnels_add(wr_tunnels_file *tf, const uint8_t id[16], const char *name,
                                  const uint8_t *secret, size_t secret_len,
                                  const char *const *hostnames, size_t nhostnames, char *err,

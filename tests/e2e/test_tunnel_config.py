@@ -318,3 +318,19 @@ def test_create_into_a_missing_folder(warren_bin, tmp_path):
                         "No such file or directory.\n")
     # Nothing was added to the tunnels file either (it was never created).
     assert not (tmp_path / "TUNNELS.yml").exists()
+
+
+def test_tunnels_file_defaults_to_home(warren_bin, tmp_path):
+    """Without --tunnels, create/list/delete use ~/.warren/tunnels.yml (made 0700/0600)."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    r = run_warren("tunnel", "create", "web", "--hostname", "app.example.com",
+                   "--credentials-file", tmp_path / "web.json", env=env)
+    assert r.returncode == 0, r.stderr
+    tf = tmp_path / ".warren" / "tunnels.yml"
+    assert stat.S_IMODE(tf.stat().st_mode) == 0o600
+    assert stat.S_IMODE(tf.parent.stat().st_mode) == 0o700
+    r = run_warren("tunnel", "list", env=env)
+    assert r.returncode == 0 and "app.example.com" in r.stdout, r.stdout + r.stderr
+    r = run_warren("tunnel", "delete", "web", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "web" not in tf.read_text()
