@@ -57,6 +57,8 @@ static void usage(FILE *f) {
           "  delete NAME --tunnels TUNNELS.yml [--credentials-file CRED.json]\n"
           "        remove a tunnel from the tunnels file (and its credentials file,\n"
           "        when given and it belongs to that tunnel)\n"
+          "  token NAME [--credentials-file CRED.json]\n"
+          "        print the tunnel's token (its credentials in one line)\n"
           "  ingress validate [--config FILE]\n"
           "        check the ingress rules of a config file\n"
           "  ingress rule URL [--config FILE]\n"
@@ -479,6 +481,58 @@ static int tunnel_ingress(const tunnel_opts *o, int argc, char **argv) {
                      argv[1]);
 }
 
+/* `tunnel token NAME`: the tunnel's credentials as cloudflared's token, for
+ * `tunnel run --token`; with --credentials-file, written as a credentials
+ * file instead (one more way to get back a lost one). */
+static int tunnel_token(const tunnel_opts *o, int argc, char **argv) {
+  only_flags("token", o, 0, 1, 1, 0);
+  if (argc != 2)
+    wr_cli_usage_error("tunnel", "tunnel token takes exactly one NAME.");
+  if (!o->tunnels)
+    wr_cli_usage_error("tunnel", "tunnel token needs --tunnels FILE (no HOME to find one in).");
+  char err[512];
+  int ret = 1;
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  wr_credentials cred;
+  memset(&cred, 0, sizeof cred);
+  wr_buf b;
+  wr_buf_init(&b, WR_TUNNEL_TOKEN_MAX);
+  if (wr_tunnels_load(o->tunnels, &tf, err, sizeof err) != 0) {
+    wr_cli_fail("tunnel token: %s.", err);
+    goto out;
+  }
+  const wr_tunnel_entry *e = wr_tunnels_find_name(&tf, argv[1]);
+  if (!e) {
+    wr_cli_fail("tunnel token: there is no tunnel named \"%s\" in %s.", argv[1], o->tunnels);
+    goto out;
+  }
+  memcpy(cred.tunnel_id, e->id, sizeof cred.tunnel_id);
+  memcpy(cred.secret, e->secret, e->secret_len);
+  cred.secret_len = e->secret_len;
+  snprintf(cred.tunnel_name, sizeof cred.tunnel_name, "%s", e->name);
+  if (o->credentials) {
+    if (wr_credentials_save(o->credentials, &cred, err, sizeof err) != 0) {
+      wr_cli_fail("tunnel token: %s.", err);
+      goto out;
+    }
+    printf("Tunnel credentials written to %s. Keep this file secret.\n", o->credentials);
+  } else if (wr_credentials_token(&cred, &b) != 0) {
+    wr_cli_fail("tunnel token: out of memory.");
+    goto out;
+  } else {
+    printf("%.*s\n", (int)b.len, (const char *)b.data);
+  }
+  ret = 0;
+out:
+  explicit_bzero(&cred, sizeof cred);
+  if (b.data)
+    explicit_bzero(b.data, b.cap);
+  wr_buf_free(&b);
+  wr_tunnels_free(&tf);
+  return ret;
+}
+
 static const struct {
   const char *name;
   int (*run)(const tunnel_opts *o, int argc, char **argv);
@@ -509,6 +563,14 @@ static const struct {
      "tunnel (another tunnel's credentials are left alone).\n\n"
      "  --tunnels FILE           the edge's tunnels file\n"
      "  --credentials-file FILE  the tunnel's credentials, to delete as well\n"},
+    {"token", tunnel_token,
+     "Usage: warren tunnel token NAME [--tunnels TUNNELS.yml] [--credentials-file CRED.json]\n\n"
+     "Prints the tunnel's token: its credentials in one line, as cloudflared's\n"
+     "`tunnel token` (base64 of {\"a\",\"s\",\"t\"}), for `warren tunnel run --token`\n"
+     "or $TUNNEL_TOKEN. It is a secret. With --credentials-file, writes a credentials\n"
+     "file instead (mode 0600; the file must not exist yet).\n\n"
+     "  --tunnels FILE           the edge's tunnels file\n"
+     "  --credentials-file FILE  write the credentials here instead of printing\n"},
     {"ingress", tunnel_ingress,
      "Usage: warren tunnel ingress validate [--config FILE]\n"
      "       warren tunnel ingress rule URL [--config FILE]\n\n"

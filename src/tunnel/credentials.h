@@ -42,6 +42,20 @@ WR_MUST_CHECK int wr_tunnel_name_check(const char *name, const char **preason);
 WR_MUST_CHECK int wr_credentials_parse(const char *text, size_t len, const char *file,
                                        wr_credentials *c, char *err, size_t errlen);
 
+/* cloudflared's tunnel token (`tunnel token`, `tunnel run --token`): the
+ * same credentials as base64 of the JSON {"a":AccountTag,"s":TunnelSecret,
+ * "t":TunnelID}. It is a secret, like the file. */
+#define WR_TUNNEL_TOKEN_MAX 2048
+
+/* Decodes a token of len characters into c. 0, or WR_ERR_INVAL (with one
+ * sentence in err: not base64, not JSON, a member missing or wrong),
+ * WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_credentials_from_token(const char *token, size_t len, wr_credentials *c,
+                                            char *err, size_t errlen);
+
+/* Appends c's token (no newline) to b. 0, WR_ERR_LIMIT or WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_credentials_token(const wr_credentials *c, wr_buf *b);
+
 /* Reads and parses path. Errors as wr_credentials_parse, plus
  * WR_ERR_NOTFOUND and WR_ERR_IO from reading. */
 WR_MUST_CHECK int wr_credentials_load(const char *path, wr_credentials *c, char *err,

@@ -90,12 +90,12 @@ def test_help_of_each_command(warren_bin):
         assert a.returncode == b.returncode == 0
         assert a.stdout == b.stdout and a.stdout.startswith("Usage: warren")
     seen = set()
-    for sub in ("create", "list", "delete", "ingress", "run"):
+    for sub in ("create", "list", "delete", "token", "ingress", "run"):
         r = run_warren("tunnel", sub, "--help")
         assert r.returncode == 0, r.stderr
         first = r.stdout.splitlines()[0]
         assert f"tunnel {sub}" in first or (sub == "run" and "run [FLAGS]" in first), first
         seen.add(r.stdout)
-    assert len(seen) == 5
+    assert len(seen) == 6
     r = run_warren("help", "frob")
     assert r.returncode == 2 and 'unknown command "frob"' in r.stderr

@@ -334,3 +334,23 @@ def test_tunnels_file_defaults_to_home(warren_bin, tmp_path):
     r = run_warren("tunnel", "delete", "web", env=env)
     assert r.returncode == 0, r.stderr
     assert "web" not in tf.read_text()
+
+
+def test_tunnel_token_is_cloudflareds(warren_bin, tmp_path):
+    """`tunnel token NAME`: base64 of Go's JSON {"a","s","t"} holding the same
+    credentials as the file; --credentials-file writes the file again instead."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    r = run_warren("tunnel", "create", "web", "--hostname", "app.example.com",
+                   "--credentials-file", tmp_path / "web.json", env=env)
+    assert r.returncode == 0, r.stderr
+    cred = json.loads((tmp_path / "web.json").read_text())
+    r = run_warren("tunnel", "token", "web", env=env)
+    assert r.returncode == 0, r.stderr
+    raw = base64.b64decode(r.stdout.strip(), validate=True)
+    assert raw == json.dumps({"a": "", "s": cred["TunnelSecret"], "t": cred["TunnelID"]},
+                             separators=(",", ":")).encode()
+    r = run_warren("tunnel", "token", "web", "--credentials-file", tmp_path / "again.json",
+                   env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "again.json").read_text()) == cred
+    assert stat.S_IMODE((tmp_path / "again.json").stat().st_mode) == 0o600

@@ -228,6 +228,42 @@ static void test_credentials(void) {
   }
 }
 
+/* Tokens as cloudflared makes them: base64 of Go's JSON {"a","s","t"}. */
+static void test_tokens(void) {
+  static const char cloudflared[] =
+      "eyJhIjoiYWNjdCIsInMiOiIzcTIrN3dBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPSIsInQiOi"
+      "I2ZmY0MmFlMi03NjVkLTRhZGYtODExMi0zMWM1NWMxNTUxZWYifQ==";
+  wr_credentials c, file;
+  CHECK_EQ(wr_credentials_from_token(cloudflared, strlen(cloudflared), &c, err, sizeof err), 0);
+  const char *cf = "{\"AccountTag\":\"acct\",\"TunnelSecret\":\"" SECRET "\",\"TunnelID\":\"" ID1
+                   "\"}";
+  CHECK_EQ(wr_credentials_parse(cf, strlen(cf), "c.json", &file, err, sizeof err), 0);
+  CHECK(memcmp(&c, &file, sizeof c) == 0);
+  wr_buf b;
+  wr_buf_init(&b, 4096);
+  CHECK_EQ(wr_credentials_token(&file, &b), 0);
+  CHECK_EQ(b.len, strlen(cloudflared));
+  CHECK_MEMEQ(b.data, cloudflared, b.len);
+  wr_buf_free(&b);
+
+  struct {
+    const char *token, *msg;
+  } bad[] = {
+      {"web.json", "the tunnel token is not valid base64: a character outside the base64 alphabet "
+                   "at character 4"},
+      {"e30", "the tunnel token is not valid base64: the length is not a multiple of 4 at "
+              "character 4"},
+      {"e30=", "the tunnel token: the t member (a UUID string) is missing"}, /* {} */
+      {"W10=", "the tunnel token: a credentials file is a JSON object, not an array"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = 0;
+    CHECK_EQ(wr_credentials_from_token(bad[i].token, strlen(bad[i].token), &c, err, sizeof err),
+             WR_ERR_INVAL);
+    CHECK_STREQ(err, bad[i].msg);
+  }
+}
+
 static void test_files(void) {
   char dir[] = "/tmp/wr_tunnels_test.XXXXXX";
   CHECK(mkdtemp(dir) != NULL);
@@ -280,6 +316,7 @@ int main(void) {
   RUN(test_add_remove);
   RUN(test_hostnames);
   RUN(test_credentials);
+  RUN(test_tokens);
   RUN(test_files);
   return test_done();
 }
