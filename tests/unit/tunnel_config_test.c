@@ -152,7 +152,7 @@ static void test_errors(void) {
   bad("ingress:\n  - service: http://x\n    hostname: a.example.com:80\n", WR_ERR_INVAL,
       "c.yml:3:15: Hostname cannot contain a port");
   bad("ingress:\n  - service: http://x\n    path: \"[a\"\n", WR_ERR_INVAL,
-      "c.yml:3:11: Rule #1 has an invalid regex: Unmatched [, [^, [:, [., or [=");
+      "c.yml:3:11: Rule #1 has an invalid regex: missing closing ]: `[a`");
   bad("ingress:\n  - service: tcp://x:22\n", WR_ERR_UNSUPPORTED,
       "c.yml:2:14: tcp://x:22: warren does not support tcp:// services (use http://, https://, "
       "unix:, http_status: or hello_world)");
