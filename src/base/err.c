@@ -22,6 +22,7 @@ const char *wr_strerror(int err) {
   case WR_ERR_DENIED: return "permission denied";
   case WR_ERR_TIMEOUT: return "timed out";
   case WR_ERR_ADDRINUSE: return "address already in use";
+  case WR_ERR_REFUSED: return "connection refused";
   default: return "unknown error";
   }
 }
@@ -37,6 +38,7 @@ int wr_err_from_errno(int e) {
   case EOPNOTSUPP: case EAFNOSUPPORT: case EPROTONOSUPPORT: return WR_ERR_UNSUPPORTED;
   case ETIMEDOUT: return WR_ERR_TIMEOUT;
   case EADDRINUSE: return WR_ERR_ADDRINUSE;
+  case ECONNREFUSED: return WR_ERR_REFUSED;
   case EPIPE: case ECONNRESET: return WR_ERR_CLOSED;
   default: return WR_ERR_IO;
   }

@@ -26,6 +26,7 @@ enum {
   WR_ERR_DENIED = -13,   /* permission or authentication refused */
   WR_ERR_TIMEOUT = -14,  /* a deadline passed */
   WR_ERR_ADDRINUSE = -15, /* the address to bind is taken by another socket */
+  WR_ERR_REFUSED = -16,   /* the peer's host said nothing listens there (RST, ICMP port unreachable) */
 };
 
 /* Returns a short static description of a WR_ERR_* code. */

@@ -2,6 +2,7 @@
 #include "io/udp.h"
 
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -69,6 +70,7 @@ struct wr_udp_sock {
   int closing;
   wr_udp_recv_cb recv_cb;
   wr_udp_writable_cb write_cb;
+  wr_udp_refused_cb refused_cb;
   void *user;
   wr_udp_close_cb close_cb;
   void *close_arg;
@@ -180,9 +182,17 @@ int wr_udp_open(wr_udp_sock **ps, const wr_addr *bind_addr,
     fail_opt |= setint(s->fd, IPPROTO_IP, IP_PKTINFO, 1);
     fail_opt |= setint(s->fd, IPPROTO_IP, IP_RECVTOS, 1);
   }
+  /* ICMP errors for datagrams sent from an unconnected socket are dropped
+   * unless asked for: with RECVERR a dead peer's "port unreachable" reaches
+   * the error queue at once, instead of the peer looking silent until a
+   * timeout. */
+  if (s->family == AF_INET6)
+    fail_opt |= setint(s->fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
+  if (s->family == AF_INET || s->dualstack)
+    fail_opt |= setint(s->fd, IPPROTO_IP, IP_RECVERR, 1);
   if (fail_opt) {
     e = errno;
-    WR_ERROR("Cannot enable PKTINFO/ECN reception on UDP socket", "error=\"%s\"", strerror(e));
+    WR_ERROR("Cannot enable PKTINFO/ECN/RECVERR on UDP socket", "error=\"%s\"", strerror(e));
     rv = WR_ERR_IO;
     goto fail;
   }
@@ -329,10 +339,21 @@ int wr_udp_recv(wr_udp_sock *s, const wr_udp_dgram **pdgrams) {
     mh->msg_flags = 0;
     s->rx_msgs[i].msg_len = 0;
   }
-  int n;
-  do {
+  int n, refused = 0;
+  for (;;) {
     n = recvmmsg(s->fd, s->rx_msgs, batch, MSG_DONTWAIT, NULL);
-  } while (n < 0 && errno == EINTR);
+    if (n >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    /* With IP_RECVERR an ICMP error also becomes the socket's pending error,
+     * which the next receive reports once and clears. On an unconnected
+     * socket it says nothing about what is queued (drain_errors reads the
+     * details from the error queue): receive again. */
+    if (errno == ECONNREFUSED && !s->connected && !refused++)
+      continue;
+    break;
+  }
   if (n < 0) {
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK)
@@ -643,10 +664,54 @@ static void update_poll(wr_udp_sock *s) {
     uv_poll_stop(&s->poll);
 }
 
+/* Reads the error queue: ICMP errors the kernel matched to datagrams sent
+ * (IP_RECVERR). Port unreachables go to refused_cb; the rest are only
+ * drained. At most a batch per wakeup, like receives. */
+static void drain_errors(wr_udp_sock *s) {
+  for (unsigned i = 0; i < s->cfg.batch && !s->closing; i++) {
+    uint8_t quote[128];
+    struct sockaddr_storage name;
+    union {
+      struct cmsghdr align;
+      uint8_t buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6)) * 2];
+    } ctrl;
+    struct iovec iov = {quote, sizeof quote};
+    struct msghdr mh = {.msg_name = &name, .msg_namelen = sizeof name, .msg_iov = &iov,
+                        .msg_iovlen = 1, .msg_control = ctrl.buf,
+                        .msg_controllen = sizeof ctrl.buf};
+    ssize_t n;
+    do {
+      n = recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+      break;
+    const struct sock_extended_err *ee = NULL;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+          (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR))
+        ee = (const struct sock_extended_err *)CMSG_DATA(c);
+    if (!ee || ee->ee_errno != ECONNREFUSED ||
+        (ee->ee_origin != SO_EE_ORIGIN_ICMP && ee->ee_origin != SO_EE_ORIGIN_ICMP6))
+      continue;
+    s->stats.rx_icmp_refused++;
+    if (!s->refused_cb || mh.msg_namelen > sizeof name)
+      continue;
+    wr_addr peer;
+    wr_addr_from_sockaddr((struct sockaddr *)&name, &peer);
+    s->refused_cb(s, &peer, quote, (size_t)n, s->user);
+  }
+  /* A connected socket also keeps the error in SO_ERROR, which would leave
+   * POLLERR raised: reading it clears it. */
+  (void)getint(s->fd, SOL_SOCKET, SO_ERROR);
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   wr_udp_sock *s = h->data;
   if (status < 0) {
-    WR_DEBUG("UDP poll error", "error=\"%s\"", uv_strerror(status));
+    /* libuv stops the handle on POLLERR, which is how a queued ICMP error
+     * shows: read the queue, then watch the socket again. */
+    drain_errors(s);
+    update_poll(s);
     return;
   }
   if ((events & UV_WRITABLE) && s->write_cb && !s->closing) {
@@ -691,6 +756,8 @@ int wr_udp_start(wr_udp_sock *s, uv_loop_t *loop, wr_udp_recv_cb cb, void *user)
   }
   return 0;
 }
+
+void wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb) { s->refused_cb = cb; }
 
 void wr_udp_stop(wr_udp_sock *s) {
   s->reading = 0;

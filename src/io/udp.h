@@ -126,6 +126,7 @@ typedef struct wr_udp_stats {
   uint64_t tx_gso_sends;  /* messages sent as one GSO super-datagram */
   uint64_t tx_errors;     /* messages dropped because the kernel refused them */
   uint64_t tx_again;      /* sends stopped by a full socket buffer */
+  uint64_t rx_icmp_refused; /* ICMP port unreachables for datagrams sent (error queue) */
 } wr_udp_stats;
 
 typedef struct wr_udp_sock wr_udp_sock;
@@ -138,6 +139,14 @@ typedef void (*wr_udp_recv_cb)(wr_udp_sock *s, const wr_udp_dgram *dgrams, size_
                                void *user);
 /* Called once when the socket can take more datagrams, after wr_udp_want_write. */
 typedef void (*wr_udp_writable_cb)(wr_udp_sock *s, void *user);
+/* A datagram this socket sent to peer was answered by ICMP "port
+ * unreachable" (nothing listens there: the peer's process is gone, or a
+ * firewall rejects). data and len are the start of that datagram as the ICMP
+ * message quoted it, so the receiver can tell which connection it was (an
+ * off-path forger does not know the connection IDs); valid during the call.
+ * The callback may send, stop or close the socket. */
+typedef void (*wr_udp_refused_cb)(wr_udp_sock *s, const wr_addr *peer, const uint8_t *data,
+                                  size_t len, void *user);
 /* Called when an asynchronous close has finished; the socket is freed already. */
 typedef void (*wr_udp_close_cb)(void *arg);
 
@@ -184,6 +193,10 @@ WR_MUST_CHECK int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n);
  * recvmmsg (at most cfg.batch datagrams), so one busy socket cannot starve the
  * loop. Returns 0, WR_ERR_INVAL (already started), WR_ERR_IO. */
 WR_MUST_CHECK int wr_udp_start(wr_udp_sock *s, uv_loop_t *loop, wr_udp_recv_cb cb, void *user);
+/* Sets (or with NULL clears) the callback for ICMP port unreachables; the
+ * socket reads them from its error queue (IP_RECVERR) while it is started,
+ * and counts them in rx_icmp_refused either way. */
+void wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb);
 /* Stops delivering datagrams (they queue in the kernel); wr_udp_start resumes.
  * The socket stays attached to its loop until wr_udp_close. */
 void wr_udp_stop(wr_udp_sock *s);

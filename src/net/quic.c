@@ -95,6 +95,10 @@ struct wr_quic_conn {
    * nothing in flight); heard: a packet came in since the last check. */
   uint64_t awaiting_since_ns;
   int heard;
+  /* ICMP port unreachables for our packets since the last packet from the
+   * peer: how many, and when the first came (see ep_on_refused). */
+  uint64_t last_rx_ns, refused_since_ns;
+  unsigned refused_count;
   char idstr[2 * SCID_LEN + 1];
   char alpn[64];
 };
@@ -1252,6 +1256,7 @@ static void conn_read(wr_quic_conn *c, const wr_udp_dgram *d, const uint8_t *pkt
   c->pkts_recv++;
   c->bytes_recv += len;
   c->heard = 1;
+  c->last_rx_ns = wr_now_ns();
   int rv = ngtcp2_conn_read_pkt(c->nc, &path, &pi, pkt, len, wr_now_ns());
   if (rv != 0) {
     if (rv == NGTCP2_ERR_DISCARD_PKT)
@@ -1493,6 +1498,63 @@ static void ep_on_packet(wr_quic_endpoint *ep, const wr_udp_dgram *d, const uint
     ep->stats.dropped_unknown++;
 }
 
+/* 1 when the quoted start of a packet we sent carries c's current
+ * destination connection ID: the ICMP error is about c, and whoever sent it
+ * saw the packet (a forger off the path knows no connection IDs). */
+static int quote_is_for(wr_quic_conn *c, const uint8_t *q, size_t len) {
+  const ngtcp2_cid *dcid = ngtcp2_conn_get_dcid(c->nc);
+  size_t off = 1;
+  if (len < 1)
+    return 0;
+  if (q[0] & 0x80) { /* long header: version, then the DCID with its length */
+    if (len < 6 || q[5] != dcid->datalen)
+      return 0;
+    off = 6;
+  }
+  return len >= off + dcid->datalen && memcmp(q + off, dcid->data, dcid->datalen) == 0;
+}
+
+/* How many port unreachables, with nothing heard from the peer between
+ * them, mean an established connection's peer is gone. One could be a stale
+ * packet still in flight after the peer moved; a live peer answers within an
+ * RTT, so three in a row, a PTO apart, are not chance. */
+#define REFUSED_TO_CLOSE 3
+
+/* ICMP port unreachable for a packet we sent (the UDP layer's error queue):
+ * the peer's process is gone and its host says so. During the handshake the
+ * connection fails at once ("nothing listens"), instead of waiting for the
+ * handshake timeout; an established one ends after REFUSED_TO_CLOSE of them
+ * in a row, instead of after the idle timeout. Either way it drains
+ * silently: there is nobody to send a CONNECTION_CLOSE to. */
+static void ep_on_refused(wr_udp_sock *sock, const wr_addr *peer, const uint8_t *data, size_t len,
+                          void *user) {
+  wr_quic_endpoint *ep = user;
+  (void)sock;
+  ep->stats.icmp_refused++;
+  for (wr_quic_conn *c = ep->conns; c; c = c->next) {
+    if (c->state >= ST_CLOSING || !c->nc || !wr_addr_equal(&c->remote, peer) ||
+        !quote_is_for(c, data, len))
+      continue;
+    char where[WR_ADDR_STRLEN], why[160];
+    wr_addr_format(peer, where, sizeof where);
+    uint64_t now = wr_now_ns();
+    if (c->state == ST_HANDSHAKE) {
+      snprintf(why, sizeof why, "nothing listens on UDP %s (ICMP port unreachable)", where);
+    } else {
+      if (c->refused_count == 0 || c->last_rx_ns > c->refused_since_ns) {
+        c->refused_count = 0;
+        c->refused_since_ns = now;
+      }
+      if (++c->refused_count < REFUSED_TO_CLOSE)
+        return;
+      snprintf(why, sizeof why, "the peer is gone: UDP %s answered ICMP port unreachable %u times",
+               where, c->refused_count);
+    }
+    conn_start_drain(c, WR_ERR_REFUSED, why);
+    return;
+  }
+}
+
 static void ep_on_recv(wr_udp_sock *sock, const wr_udp_dgram *dgrams, size_t n, void *user) {
   wr_quic_endpoint *ep = user;
   (void)sock;
@@ -1608,6 +1670,7 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   uc.rcvbuf = uc.sndbuf = cfg->udp_buffer;
   if ((rc = wr_udp_open(&ep->sock, &ba, &uc)) != 0)
     goto fail;
+  wr_udp_on_refused(ep->sock, ep_on_refused);
   if ((rc = wr_udp_start(ep->sock, loop, ep_on_recv, ep)) != 0)
     goto fail;
   uv_timer_init(loop, &ep->close_timer);

@@ -79,6 +79,7 @@ typedef struct wr_quic_endpoint_stats {
   uint64_t dropped_unknown;     /* packets for no connection, not answered */
   uint64_t datagrams_recv;
   uint64_t send_errors;         /* sends the datapath failed (counted, packets are lost) */
+  uint64_t icmp_refused;        /* ICMP port unreachables for packets sent */
 } wr_quic_endpoint_stats;
 
 /* Events for one connection and its streams. Any member may be NULL. */
@@ -88,8 +89,10 @@ typedef struct wr_quic_callbacks {
   /* The connection is gone. err is 0 when this side closed it
    * (wr_quic_conn_close, wr_quic_endpoint_close), else WR_ERR_CLOSED (peer
    * closed or reset it), WR_ERR_TIMEOUT (idle or handshake timeout),
-   * WR_ERR_DENIED (TLS refused: certificate, ALPN), WR_ERR_IO or
-   * WR_ERR_MALFORMED (protocol error). reason is one sentence for a log line.
+   * WR_ERR_DENIED (TLS refused: certificate, ALPN), WR_ERR_REFUSED (the
+   * peer's host answered ICMP port unreachable: during the handshake, at
+   * once; later, three times with nothing from the peer between), WR_ERR_IO
+   * or WR_ERR_MALFORMED (protocol error). reason is one sentence for a log line.
    * c is freed after this returns. */
   void (*on_closed)(wr_quic_conn *c, int err, const char *reason);
   /* The peer may now open more of our streams: wr_quic_stream_open that

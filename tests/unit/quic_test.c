@@ -683,6 +683,67 @@ static void test_stateless_reset_after_restart(void) {
   wr_tls_client_del(ctls);
 }
 
+/* Dialing a UDP port nothing listens on fails at once with WR_ERR_REFUSED
+ * (the host's ICMP port unreachable), not after the handshake timeout. */
+static void test_handshake_refused(void) {
+  reset_srv_state();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_config cfg = {.handshake_timeout_ms = 10000};
+  wr_quic_endpoint *gone = client_ep("127.0.0.1", NULL);
+  uint16_t port = ep_port(gone);
+  wr_quic_endpoint *eps0[] = {gone};
+  close_eps_ex(eps0, 1, 1, 0);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", &cfg);
+  xfer_init(0);
+  struct sockaddr_storage to = test_addr("127.0.0.1", port);
+  wr_quic_conn *c = NULL;
+  uint64_t t0 = wr_now_ns();
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
+  CHECK(run_until(&xfer.closed, 5000));
+  CHECK((wr_now_ns() - t0) / WR_NS_PER_MS < 1000);
+  CHECK_EQ(xfer.close_err, WR_ERR_REFUSED);
+  CHECK(strstr(xfer.close_reason, "nothing listens on UDP 127.0.0.1:") != NULL);
+  wr_quic_endpoint_stats es;
+  wr_quic_endpoint_get_stats(cli, &es);
+  CHECK(es.icmp_refused >= 1);
+  wr_quic_endpoint *eps[] = {cli};
+  close_eps(eps, 1, 0);
+  wr_tls_client_del(ctls);
+}
+
+/* The server "crashes" (no CONNECTION_CLOSE) and nothing takes its port: the
+ * client's packets draw ICMP port unreachables and the connection ends with
+ * WR_ERR_REFUSED within about a second, not at the 30 s idle timeout. */
+static void test_peer_gone_refused(void) {
+  reset_srv_state();
+  wr_tls_server *stls = server_creds();
+  wr_tls_client *ctls = client_creds(crt_a, NULL);
+  wr_quic_config cfg = {.idle_timeout_ms = 30000};
+  wr_quic_endpoint *srv = server_ep("127.0.0.1", 0, stls, WR_QUIC_RETRY_NEVER, NULL, &cfg);
+  wr_quic_endpoint *cli = client_ep("127.0.0.1", &cfg);
+  xfer_init(0);
+  struct sockaddr_storage to = test_addr("127.0.0.1", ep_port(srv));
+  wr_quic_conn *c = NULL;
+  CHECK_EQ(wr_quic_connect(&c, cli, (struct sockaddr *)&to, NULL, ctls, &cli_cbs, NULL), 0);
+  CHECK(run_until(&xfer.connected, 5000));
+  wr_quic_endpoint *eps1[] = {srv};
+  close_eps_ex(eps1, 1, 1, 0); /* abrupt: the peer is not told */
+  CHECK(!xfer.closed);
+  wr_quic_stream *s = NULL;
+  CHECK_EQ(wr_quic_stream_open(c, 0, NULL, &s), 0);
+  if (s)
+    CHECK_EQ(wr_quic_stream_write(s, "anyone?", 7), 7);
+  uint64_t t0 = wr_now_ns();
+  CHECK(run_until(&xfer.closed, 5000));
+  CHECK((wr_now_ns() - t0) / WR_NS_PER_MS < 1500);
+  CHECK_EQ(xfer.close_err, WR_ERR_REFUSED);
+  CHECK(strstr(xfer.close_reason, "the peer is gone") != NULL);
+  wr_quic_endpoint *eps[] = {cli};
+  close_eps(eps, 1, 0);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+}
+
 /* A reader that never consumes stops the writer: the client can queue only
  * about the stream window plus its send queue, then writes answer AGAIN. */
 static void test_backpressure(void) {
@@ -1350,6 +1411,8 @@ int main(void) {
   RUN(test_keepalive_keeps_connection);
   RUN(test_stream_reset);
   RUN(test_stateless_reset_after_restart);
+  RUN(test_handshake_refused);
+  RUN(test_peer_gone_refused);
   RUN(test_backpressure);
   RUN(test_alpn_mismatch);
   RUN(test_ca_signed_leaf_names_checked);

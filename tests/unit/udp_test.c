@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/udp.h"
+#include "loop_testutil.h"
 #include "test.h"
 
 static wr_addr addr(const char *s) {
@@ -645,6 +646,86 @@ static void test_connected_refused_then_back(void) {
   wr_udp_del(c);
 }
 
+/* ICMP port unreachable for a datagram an unconnected socket sent: reported
+ * with the peer and the quoted start of the datagram, counted, and the socket
+ * keeps receiving afterwards (libuv stops a poll handle on POLLERR). */
+typedef struct refused_ctx {
+  int refused, received;
+  wr_addr peer;
+  uint8_t quote[64];
+  size_t quote_len;
+} refused_ctx;
+
+static void refused_cb(wr_udp_sock *s, const wr_addr *peer, const uint8_t *data, size_t len,
+                       void *user) {
+  refused_ctx *c = user;
+  (void)s;
+  c->refused++;
+  c->peer = *peer;
+  c->quote_len = len < sizeof c->quote ? len : sizeof c->quote;
+  memcpy(c->quote, data, c->quote_len);
+}
+
+static void refused_recv_cb(wr_udp_sock *s, const wr_udp_dgram *d, size_t n, void *user) {
+  (void)s, (void)d;
+  ((refused_ctx *)user)->received += (int)n;
+}
+
+static int refused_seen(const void *arg) { return ((const refused_ctx *)arg)->refused > 0; }
+static int datagram_seen(const void *arg) { return ((const refused_ctx *)arg)->received > 0; }
+
+static void refused_case(const char *bind_s, const char *closed_ip) {
+  uv_loop_t loop;
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  char spec[64];
+  snprintf(spec, sizeof spec, strchr(closed_ip, ':') ? "[%s]:0" : "%s:0", closed_ip);
+  wr_udp_sock *gone = open_sock(spec, NULL);
+  wr_udp_sock *s = open_sock(bind_s, NULL);
+  CHECK(gone && s);
+  if (!gone || !s)
+    return;
+  wr_addr dst = *wr_udp_local_addr(gone);
+  wr_udp_del(gone); /* nothing listens at dst any more */
+  refused_ctx c = {0};
+  CHECK_EQ(wr_udp_start(s, &loop, refused_recv_cb, &c), 0);
+  wr_udp_on_refused(s, refused_cb);
+  wr_udp_msg m = {.data = (const uint8_t *)"\x40quic-packet", .len = 12, .peer = dst};
+  if (strchr(bind_s, '[') && !strchr(closed_ip, ':'))
+    wr_addr_map(&dst, &m.peer); /* a dual-stack socket speaks IPv4 as mapped */
+  CHECK_EQ(wr_udp_send(s, &m, 1), 1);
+  CHECK(test_run_until(&loop, refused_seen, &c, 2000));
+  CHECK_EQ(c.refused, 1);
+  CHECK(wr_addr_equal(&c.peer, &dst));
+  CHECK_EQ(c.quote_len, 12);
+  CHECK_MEMEQ(c.quote, "\x40quic-packet", 12);
+  CHECK_EQ(wr_udp_get_stats(s)->rx_icmp_refused, 1);
+  /* Still receiving after the error. */
+  wr_udp_sock *peer = open_sock(spec, NULL);
+  CHECK(peer != NULL);
+  if (peer) {
+    wr_addr to = *wr_udp_local_addr(s);
+    if (strchr(closed_ip, ':'))
+      to = addr("[::1]:0");
+    else
+      to = addr("127.0.0.1:0");
+    wr_addr_set_port(&to, wr_addr_port(wr_udp_local_addr(s)));
+    wr_udp_msg back = {.data = (const uint8_t *)"hi", .len = 2, .peer = to};
+    CHECK_EQ(wr_udp_send(peer, &back, 1), 1);
+    CHECK(test_run_until(&loop, datagram_seen, &c, 2000));
+    wr_udp_del(peer);
+  }
+  wr_udp_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+static void test_refused_ipv4(void) { refused_case("127.0.0.1:0", "127.0.0.1"); }
+static void test_refused_dualstack(void) { refused_case("[::]:0", "127.0.0.1"); }
+static void test_refused_ipv6(void) {
+  if (have_ipv6("test_refused_ipv6"))
+    refused_case("[::1]:0", "::1");
+}
+
 int main(void) {
   wr_log_set_level(WR_LOG_WARN);
   RUN(test_addr_parse);
@@ -666,5 +747,8 @@ int main(void) {
   RUN(test_batch_flush);
   RUN(test_connected_refused_then_back);
   RUN(test_loop);
+  RUN(test_refused_ipv4);
+  RUN(test_refused_dualstack);
+  RUN(test_refused_ipv6);
   return test_done();
 }
