@@ -63,10 +63,8 @@ WR_MUST_CHECK int wr_bs_sync(wr_bs *bs);
  * varint, length mismatch, longer than WR_BS_MAX_KEY) or WR_ERR_TRUNCATED. */
 WR_MUST_CHECK int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcode,
                                  const uint8_t **pdigest, size_t *pdigestlen);
-/* Writes the sha2-256 multihash of data into out (34 bytes). */
+/* Writes the sha2-256 multihash of data into out (34 bytes), as a key. */
 void wr_bs_mh_sha256(uint8_t out[34], const void *data, size_t len);
-/* Multihash code of sha2-512, which the store verifies too. */
-#define WR_MH_SHA2_512 0x13
 
 /* Checks that data hashes to mh. Returns 0, WR_ERR_CORRUPT on a mismatch,
  * WR_ERR_UNSUPPORTED for a hash function other than sha2-256, sha2-512 or
