@@ -167,7 +167,9 @@ static int block_put(int argc, char **argv) {
       wr_dagpb_node node;
       if (wr_dagpb_decode(b.data, b.len, &node, NULL) == 0 && node.nlinks > 0) {
         wr_cid bad;
-        rc = wr_dag_walk(t, &cid, NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
+        wr_bs_blocks src;
+        rc = wr_dag_walk(wr_bs_blocks_init(&src, t), &cid, NULL, WR_DAG_NO_RAW_READ, NULL,
+                         NULL, &bad);
         if (rc != 0) {
           wr_cmd_store_fail("block put", "cannot pin: the DAG needs", &bad, rc);
           goto out;
@@ -260,7 +262,8 @@ static int check_pin(void *arg, const uint8_t *cidb, size_t cidlen, wr_pin_type 
   unsigned flags = WR_DAG_NO_RAW_READ;
   if (type == WR_PIN_DIRECT)
     flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-  int rc = wr_dag_walk(p->txn, &root, NULL, flags, find_key, p, NULL);
+  wr_bs_blocks src;
+  int rc = wr_dag_walk(wr_bs_blocks_init(&src, p->txn), &root, NULL, flags, find_key, p, NULL);
   if (rc == 1) {
     p->root = root;
     p->type = type;

@@ -64,10 +64,11 @@ static int pin_add(int argc, char **argv) {
     }
     /* Check the DAG in the same transaction that writes the pin, so the pin
      * exists only over blocks that were all there. */
+    wr_bs_blocks src;
     unsigned flags = WR_DAG_NO_RAW_READ;
     if (!recursive)
       flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-    rc = wr_dag_walk(t, &cid, NULL, flags, NULL, NULL, &bad);
+    rc = wr_dag_walk(wr_bs_blocks_init(&src, t), &cid, NULL, flags, NULL, NULL, &bad);
     if (rc != 0) {
       char b[WR_CID_MAX_STR];
       wr_cmd_cid_str(&bad, b);
@@ -225,7 +226,8 @@ static int list_indirect(void *arg, const uint8_t *key, size_t keylen, wr_pin_ty
   wr_cid cid, bad;
   if (type != WR_PIN_RECURSIVE || wr_cid_from_bytes(key, keylen, &cid, NULL) != 0)
     return 0;
-  int rc = wr_dag_walk(l->txn, &cid, NULL, WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK,
+  wr_bs_blocks src;
+  int rc = wr_dag_walk(wr_bs_blocks_init(&src, l->txn), &cid, NULL, WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK,
                        visit_indirect, l, &bad);
   if (rc == 1) {
     l->found_root = cid;

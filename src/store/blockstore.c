@@ -380,6 +380,28 @@ int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes) {
   return rc;
 }
 
+/* --- the blocks seam ------------------------------------------------------------ */
+
+static int blocks_get(wr_blocks *b, const wr_cid *cid, const uint8_t **pdata, size_t *plen) {
+  return wr_bs_txn_get_cid(((wr_bs_blocks *)b)->txn, cid, pdata, plen);
+}
+
+static int blocks_size(wr_blocks *b, const wr_cid *cid, size_t *plen) {
+  return wr_bs_txn_size_cid(((wr_bs_blocks *)b)->txn, cid, plen);
+}
+
+static int blocks_put(wr_blocks *b, const wr_cid *cid, const void *data, size_t len) {
+  return wr_bs_txn_put_cid(((wr_bs_blocks *)b)->txn, cid, data, len);
+}
+
+static const wr_blocks_ops lmdb_blocks = {"lmdb", blocks_get, blocks_size, blocks_put};
+
+wr_blocks *wr_bs_blocks_init(wr_bs_blocks *b, wr_bs_txn *txn) {
+  b->base.ops = &lmdb_blocks;
+  b->txn = txn;
+  return &b->base;
+}
+
 /* --- one-shot helpers ---------------------------------------------------------- */
 
 int wr_bs_put(wr_bs *bs, const uint8_t *mh, size_t mhlen, const void *data, size_t len) {

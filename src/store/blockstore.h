@@ -31,6 +31,7 @@
 #include "base/err.h"
 #include "proto/multiformats/cid.h"
 #include "proto/multiformats/multihash.h"
+#include "store/blocks.h"
 
 /* Largest block the store accepts (kubo's bitswap limit is 2 MiB; the largest
  * chunk warren makes is 2 MiB - 256 plus its dag-pb/UnixFS framing). */
@@ -148,6 +149,21 @@ WR_MUST_CHECK int wr_bs_txn_get_cid(wr_bs_txn *txn, const wr_cid *cid, const uin
 WR_MUST_CHECK int wr_bs_txn_size_cid(wr_bs_txn *txn, const wr_cid *cid, size_t *plen);
 WR_MUST_CHECK int wr_bs_txn_has_cid(wr_bs_txn *txn, const wr_cid *cid);
 WR_MUST_CHECK int wr_bs_txn_rm_cid(wr_bs_txn *txn, const wr_cid *cid);
+
+/* --- the blocks seam over one transaction (store/blocks.h) ------------------ */
+
+/* The LMDB source: caller-owned, valid while its transaction is. */
+typedef struct wr_bs_blocks {
+  wr_blocks base; /* first: &b->base is the wr_blocks */
+  wr_bs_txn *txn;
+} wr_bs_blocks;
+
+/* Binds b to txn and returns &b->base. Gets are verified reads straight
+ * from the memory map (no copy), valid until txn ends or its next write;
+ * puts go into txn (with its checkpoints, see wr_bs_txn_put) and need a
+ * write transaction (else WR_ERR_INVAL). Nothing to free: ending txn ends
+ * the source. */
+wr_blocks *wr_bs_blocks_init(wr_bs_blocks *b, wr_bs_txn *txn);
 
 /* --- one-shot helpers (each its own transaction) ---------------------------- */
 

@@ -176,11 +176,12 @@ static void test_walk_order_dedup(void) {
     CHECK_EQ(wr_buf_printf(&want, "%s\n", s), 0);
   }
   wr_bs_txn *t;
+  wr_bs_blocks src;
   CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_READ, &t), 0);
-  CHECK_EQ(wr_dag_walk(t, &root, NULL, 0, order_cb, &got, NULL), 0);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &root, NULL, 0, order_cb, &got, NULL), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
-  CHECK_EQ(wr_dag_walk(t, &root, NULL, 0, NULL, NULL, NULL), 0); /* no visitor: a check only */
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &root, NULL, 0, NULL, NULL, NULL), 0); /* no visitor: a check only */
   wr_bs_txn_abort(t);
   /* A git-raw block (codec 0x78) cannot be followed unless the caller says so. */
   wr_cid json;
@@ -189,9 +190,9 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_bs_txn_put_cid(t, &json, "{}", 2), 0);
   wr_cid bad;
   got.len = 0;
-  CHECK_EQ(wr_dag_walk(t, &json, NULL, 0, order_cb, &got, &bad), WR_ERR_UNSUPPORTED);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, 0, order_cb, &got, &bad), WR_ERR_UNSUPPORTED);
   CHECK(wr_cid_equal(&bad, &json));
-  CHECK_EQ(wr_dag_walk(t, &json, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad), 0);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad), 0);
   /* A dag-cbor block's links are followed: [link(a), link(x)] */
   uint8_t cbor[128], abytes[64], xbytes[64];
   int alen = wr_cid_to_bytes(&a, abytes, sizeof abytes);
@@ -224,7 +225,7 @@ static void test_walk_order_dedup(void) {
     CHECK(wr_cid_format(corder[i], 0, s, sizeof s) > 0);
     CHECK_EQ(wr_buf_printf(&want, "%s\n", s), 0);
   }
-  CHECK_EQ(wr_dag_walk(t, &cb, NULL, 0, order_cb, &got, &bad), 0);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &cb, NULL, 0, order_cb, &got, &bad), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
   /* dag-json links are followed too. */
@@ -235,7 +236,7 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_cid_sum(&js, 1, WR_CODEC_DAG_JSON, jtext, (size_t)jn), 0);
   CHECK_EQ(wr_bs_txn_put_cid(t, &js, jtext, (size_t)jn), 0);
   got.len = 0;
-  CHECK_EQ(wr_dag_walk(t, &js, NULL, 0, order_cb, &got, &bad), 0);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &js, NULL, 0, order_cb, &got, &bad), 0);
   /* visited: the dag-json block, then x and x's children a and b */
   char jss[WR_CID_MAX_STR];
   CHECK(wr_cid_format(&js, 0, jss, sizeof jss) > 0);
@@ -249,7 +250,7 @@ static void test_walk_order_dedup(void) {
   wr_cid broken;
   CHECK_EQ(wr_cid_sum(&broken, 1, WR_CODEC_DAG_CBOR, "\x9f\x01\xff", 3), 0);
   CHECK_EQ(wr_bs_txn_put_cid(t, &broken, "\x9f\x01\xff", 3), 0);
-  CHECK_EQ(wr_dag_walk(t, &broken, NULL, 0, order_cb, &got, &bad), WR_ERR_MALFORMED);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &broken, NULL, 0, order_cb, &got, &bad), WR_ERR_MALFORMED);
   CHECK(wr_cid_equal(&bad, &broken));
   wr_bs_txn_abort(t);
   wr_buf_free(&got);

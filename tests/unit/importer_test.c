@@ -101,7 +101,7 @@ static void test_add_and_read_back(void) {
 
   wr_export ex;
   memset(&ex, 0, sizeof ex);
-  CHECK_EQ(wr_bs_txn_begin(repo->bs, WR_BS_READ, &ex.txn), 0);
+  CHECK_EQ(wr_export_begin(&ex, repo->bs), 0);
   wr_pin_type pt;
   CHECK_EQ(wr_pin_get_cid(ex.txn, &root.cid, &pt), 0);
   CHECK_EQ(pt, WR_PIN_RECURSIVE);
@@ -172,7 +172,7 @@ static void test_add_and_read_back(void) {
   CHECK_EQ(sb.st_size, 17);
 
   wr_buf_free(&out);
-  wr_bs_txn_abort(ex.txn);
+  wr_export_end(&ex);
   wr_repo_close(repo);
 }
 
