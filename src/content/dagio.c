@@ -7,8 +7,8 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "content/pinning.h"
 #include "store/dag.h"
-#include "store/pin.h"
 
 static void set_err(wr_dagio_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -197,10 +197,8 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
   /* Pin each root whose DAG is complete, in the transaction that holds the
    * last blocks: the pin and its blocks commit together. */
   for (size_t i = 0; pin_roots && i < res->nroots; i++) {
-    wr_cid bad;
-    int w = wr_dag_walk(blocks, &res->roots[i], NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
-    if (w == 0)
-      w = wr_pin_put_cid(t, &res->roots[i], WR_PIN_RECURSIVE);
+    wr_pinning_fault pf;
+    int w = wr_pinning_add_txn(t, &res->roots[i], WR_PIN_RECURSIVE, &pf);
     if (w == WR_ERR_NOMEM || w == WR_ERR_IO || w == WR_ERR_LIMIT) {
       rc = w;
       set_err(err, "cannot pin the roots: %s", wr_strerror(w));
@@ -209,7 +207,7 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
     res->pin_err[i] = w;
     if (w != 0) {
       char c[WR_CID_MAX_STR];
-      cid_str(&bad, c);
+      cid_str(&pf.block, c);
       snprintf(res->pin_msg[i], sizeof res->pin_msg[i], "block %s %s", c, walk_why(w));
     }
   }
