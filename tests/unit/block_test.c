@@ -8,36 +8,11 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
+STORE_TEST_FIXTURE
 
-static void open_fresh(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
-}
+static int pin_of(const wr_cid *cid) { return store_pin_of(bs, cid); }
 
-static void close_fresh(void) {
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
-}
-
-static int pin_of(const wr_cid *cid) {
-  wr_bs_txn *t;
-  wr_pin_type type;
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_READ, &t), 0);
-  int rc = wr_pin_get_cid(t, cid, &type);
-  wr_bs_txn_abort(t);
-  return rc == 0 ? (int)type : 0;
-}
-
-static int has(const wr_cid *cid) {
-  wr_bs_txn *t;
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_READ, &t), 0);
-  int rc = wr_bs_txn_has_cid(t, cid);
-  wr_bs_txn_abort(t);
-  return rc;
-}
+static int has(const wr_cid *cid) { return store_has(bs, cid); }
 
 /* A dag-pb node linking to kids, in a buffer the caller frees. */
 static void pb_node(wr_buf *b, const wr_cid *kids, size_t n) {

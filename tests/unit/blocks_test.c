@@ -7,14 +7,12 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
+STORE_TEST_FIXTURE
 
 static const wr_blocks_ops read_only_ops = {"read-only", NULL, NULL, NULL};
 
 static void test_put_verifies(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
+  open_fresh();
   wr_bs_txn *t;
   wr_bs_blocks src;
   CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_WRITE, &t), 0);
@@ -68,9 +66,7 @@ static void test_put_verifies(void) {
   /* A source without put is read-only: DENIED before any hashing. */
   wr_blocks ro = {&read_only_ops};
   CHECK_EQ(wr_blocks_put(&ro, &other, "other", 5, 0), WR_ERR_DENIED);
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
+  close_fresh();
 }
 
 int main(void) {

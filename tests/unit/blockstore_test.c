@@ -12,19 +12,7 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
-
-static void open_fresh(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
-}
-
-static void close_fresh(void) {
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
-}
+STORE_TEST_FIXTURE
 
 static void test_mh_sha256_known(void) {
   /* sha2-256("hello world\n"), the digest inside

@@ -9,25 +9,13 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
+STORE_TEST_FIXTURE
 
 static wr_cid leaf(const char *text) { return store_put_raw(bs, text); }
 
 /* A dag-pb node linking to kids (and data text), as CIDv0. */
 static wr_cid node(const wr_cid *kids, size_t n, const char *data) {
   return store_put_node(bs, 0, kids, n, data, strlen(data));
-}
-
-static void open_fresh(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
-}
-
-static void close_fresh(void) {
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
 }
 
 /* Writes the CIDs of cids, one a line, into want. */

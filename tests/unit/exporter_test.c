@@ -26,27 +26,19 @@ static wr_repo *repo;
 static wr_cid root;
 static uint8_t big[BIG_LEN];
 
+static char tree[4200]; /* dir/t */
+
 static void write_file(const char *rel, const void *data, size_t n) {
-  char p[4300];
-  snprintf(p, sizeof p, "%s/t/%s", dir, rel);
-  FILE *f = fopen(p, "wb");
-  CHECK(f != NULL);
-  if (!f)
-    return;
-  CHECK_EQ(fwrite(data, 1, n, f), n);
-  fclose(f);
+  testfs_write(tree, rel, data, n);
 }
 
-static void mk(const char *rel) {
-  char p[4300];
-  snprintf(p, sizeof p, "%s/t%s%s", dir, *rel ? "/" : "", rel);
-  CHECK_EQ(mkdir(p, 0755), 0);
-}
+static void mk(const char *rel) { testfs_mkdir(tree, rel); }
 
 /* t/hello.txt, t/sub/big.bin, t/link -> sub/big.bin, t/empty/, t/many/ (a
  * HAMT of NMANY files "e-NN" holding their own names). */
 static void build(void) {
   tmpdir_make(dir, sizeof dir);
+  snprintf(tree, sizeof tree, "%s/t", dir);
   mk("");
   mk("sub");
   mk("empty");
@@ -222,6 +214,7 @@ typedef struct listing {
   char names[NMANY + 8][32];
   wr_cid cids[NMANY + 8];
   int n;
+  int stop; /* stop with 42 after this many entries, or 0 */
 } listing;
 
 static int on_entry(void *arg, const char *name, size_t len, const wr_cid *cid,
@@ -233,23 +226,13 @@ static int on_entry(void *arg, const char *name, size_t len, const wr_cid *cid,
   memcpy(l->names[l->n], name, len);
   l->names[l->n][len] = '\0';
   l->cids[l->n++] = *cid;
-  return 0;
+  return l->n == l->stop ? 42 : 0;
 }
 
 static int sum_chunk(void *arg, const wr_cid *cid, uint64_t size) {
   (void)cid;
   *(uint64_t *)arg += size;
   return 0;
-}
-
-static int stop_after_one(void *arg, const char *name, size_t len, const wr_cid *cid,
-                          uint64_t tsize) {
-  (void)name;
-  (void)len;
-  (void)cid;
-  (void)tsize;
-  (*(int *)arg)++;
-  return 42;
 }
 
 static void test_listings(void) {
@@ -287,9 +270,10 @@ static void test_listings(void) {
   for (int i = 0; i < NMANY; i++)
     CHECK_EQ(seen[i], 1);
   /* A visitor's value stops the listing and comes back. */
-  int calls = 0;
-  CHECK_EQ(wr_export_dir_each(&ex, &c, stop_after_one, &calls), 42);
-  CHECK_EQ(calls, 1);
+  memset(&l, 0, sizeof l);
+  l.stop = 1;
+  CHECK_EQ(wr_export_dir_each(&ex, &c, on_entry, &l), 42);
+  CHECK_EQ(l.n, 1);
   /* A file's chunks add up to its size; a file is not a folder. */
   CHECK_EQ(wr_export_resolve(&ex, path_of(p, sizeof p, "/sub/big.bin"), &c), 0);
   uint64_t total = 0;

@@ -24,13 +24,7 @@ static void pin(const wr_cid *c, wr_pin_type type) {
   CHECK_EQ(wr_bs_txn_commit(t), 0);
 }
 
-static int has(const wr_cid *c) {
-  wr_bs_txn *t;
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_READ, &t), 0);
-  int rc = wr_bs_txn_has_cid(t, c);
-  wr_bs_txn_abort(t);
-  return rc;
-}
+static int has(const wr_cid *c) { return store_has(bs, c); }
 
 static int nremoved;
 static void on_removed(void *arg, const uint8_t *mh, size_t mhlen, size_t size) {

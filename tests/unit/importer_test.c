@@ -17,27 +17,17 @@
 #include "base/buf.h"
 #include "store/pin.h"
 #include "store/repo.h"
+#include "store_testutil.h"
 #include "test.h"
 
 static char tmpl[] = "/tmp/warren-importer-test.XXXXXX";
 static const char *base;
 
 static void write_file(const char *rel, const void *data, size_t n) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", base, rel);
-  FILE *f = fopen(p, "wb");
-  CHECK(f != NULL);
-  if (!f)
-    return;
-  CHECK_EQ(fwrite(data, 1, n, f), n);
-  fclose(f);
+  testfs_write(base, rel, data, n);
 }
 
-static void mk(const char *rel) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", base, rel);
-  CHECK_EQ(mkdir(p, 0755), 0);
-}
+static void mk(const char *rel) { testfs_mkdir(base, rel); }
 
 static int collect(void *arg, const uint8_t *p, size_t n) {
   return wr_buf_append(arg, p, n);

@@ -9,33 +9,13 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
-
-static void open_fresh(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
-}
-
-static void close_fresh(void) {
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
-}
+STORE_TEST_FIXTURE
 
 static wr_cid node(const wr_cid *kids, size_t n, const char *data) {
   return store_put_node(bs, 1, kids, n, data, strlen(data));
 }
 
-/* The pin type stored for cid, or 0. */
-static int pin_of(const wr_cid *cid) {
-  wr_bs_txn *t;
-  wr_pin_type type;
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_READ, &t), 0);
-  int rc = wr_pin_get_cid(t, cid, &type);
-  wr_bs_txn_abort(t);
-  return rc == 0 ? (int)type : 0;
-}
+static int pin_of(const wr_cid *cid) { return store_pin_of(bs, cid); }
 
 static void test_add_checks_the_dag(void) {
   open_fresh();
