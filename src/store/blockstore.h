@@ -11,9 +11,16 @@
  * refers to a block (pins, dag-pb links), which is all GC and export need.
  *
  * Writes trust the caller's multihash (an importer has just hashed the bytes;
- * hashing twice would halve add throughput); use wr_bs_verify first for bytes
- * from outside (block put, dag import). EVERY read is verified: a block whose
- * bytes do not hash to its key gives WR_ERR_CORRUPT and a log line naming it.
+ * hashing twice would halve add throughput); bytes from outside (dag import,
+ * a network fetch) go through wr_blocks_put (store/blocks.h), which verifies
+ * them first. EVERY read is verified: a block whose bytes do not hash to its
+ * key gives WR_ERR_CORRUPT and a log line naming it.
+ *
+ * Content code reads and writes blocks through the blocks seam
+ * (store/blocks.h); wr_bs_blocks_init puts this store behind it, bound to one
+ * transaction. The transaction, key and pin functions here are for the store
+ * itself (pins, GC) and for writers that batch many blocks in one
+ * transaction (the importer, dag import).
  *
  * Identity multihashes (code 0x00) are never stored: put is a no-op, has is
  * true, and get returns the digest, as kubo's identity blockstore does.

@@ -141,7 +141,7 @@ static void test_resolve_and_stat(void) {
   CHECK_EQ(k, WR_EXPORT_HAMT);
   /* Every entry resolves through the shards and holds its own name. */
   for (int i = 0; i < NMANY; i++) {
-    char rest[32], want[8];
+    char rest[32], want[16];
     snprintf(rest, sizeof rest, "/many/e-%02d", i);
     snprintf(want, sizeof want, "e-%02d", i);
     CHECK_EQ(wr_export_resolve(&ex, path_of(p, sizeof p, rest), &c), 0);
