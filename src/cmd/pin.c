@@ -143,8 +143,7 @@ static int print_pin(void *arg, const wr_cid *cid, int kind) {
 
 /* Says how one CID is pinned, as kubo's `pin ls CID`. 0 shown, 1 not
  * pinned (as show asks), or a negative error with *f set. */
-static int ls_one(wr_bs *bs, const wr_cid *cid, unsigned show, ls_out *o,
-                  wr_pinning_fault *f) {
+static int ls_one(wr_bs *bs, const wr_cid *cid, unsigned show, ls_out *o, wr_pinning_fault *f) {
   int kind;
   wr_cid root;
   int rc = wr_pinning_find(bs, cid, &kind, &root, f);

@@ -33,8 +33,8 @@ WR_MUST_CHECK int wr_block_check(uint64_t codec, const void *data, size_t len, w
  * otherwise; an existing stronger pin is left as it is. Returns 0, a walk
  * error with pf->walk = 1 (see wr_pinning_add; nothing is stored), or the
  * store's error (WR_ERR_LIMIT, WR_ERR_IO, ...). */
-WR_MUST_CHECK int wr_block_put(wr_bs *bs, const wr_cid *cid, const void *data, size_t len,
-                               int pin, wr_pinning_fault *pf);
+WR_MUST_CHECK int wr_block_put(wr_bs *bs, const wr_cid *cid, const void *data, size_t len, int pin,
+                               wr_pinning_fault *pf);
 
 /* Why wr_block_rm refused (filled on WR_ERR_DENIED). */
 typedef struct wr_block_pinned {

@@ -5,8 +5,7 @@
 
 #include "store/dag.h"
 
-int wr_pinning_add_txn(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type type,
-                       wr_pinning_fault *pf) {
+int wr_pinning_add_txn(wr_bs_txn *txn, const wr_cid *cid, wr_pin_type type, wr_pinning_fault *pf) {
   wr_pinning_fault spare;
   if (!pf)
     pf = &spare;
@@ -64,9 +63,9 @@ typedef struct scan {
   wr_dag_set *roots;   /* keys of recursive pin roots: never reported as indirect */
   wr_dag_set *printed; /* indirect keys already reported */
   const wr_cid *want;
-  int found;           /* 0 or the kind want was found as */
+  int found; /* 0 or the kind want was found as */
   wr_cid found_root;
-  int stopped;         /* fn's non-zero value, or a set error, that stopped a walk */
+  int stopped; /* fn's non-zero value, or a set error, that stopped a walk */
   wr_pinning_fault *pf;
 } scan;
 
@@ -121,8 +120,8 @@ static int scan_indirect(void *arg, const uint8_t *key, size_t keylen, wr_pin_ty
   if (type != WR_PIN_RECURSIVE || wr_cid_from_bytes(key, keylen, &cid, NULL) != 0)
     return 0;
   /* Opaque codecs are listed as leaves: listing needs no completeness. */
-  int rc = wr_dag_walk(s->blocks, &cid, NULL, WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK,
-                       scan_block, s, &bad);
+  int rc = wr_dag_walk(s->blocks, &cid, NULL, WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK, scan_block, s,
+                       &bad);
   if (rc == 0 || s->stopped)
     return s->stopped;
   if (s->want && rc == 1) {
@@ -163,8 +162,7 @@ int wr_pinning_list(wr_bs *bs, unsigned show, wr_pinning_list_fn fn, void *arg,
   return run_scan(bs, &s);
 }
 
-int wr_pinning_find(wr_bs *bs, const wr_cid *cid, int *pkind, wr_cid *proot,
-                    wr_pinning_fault *pf) {
+int wr_pinning_find(wr_bs *bs, const wr_cid *cid, int *pkind, wr_cid *proot, wr_pinning_fault *pf) {
   wr_pinning_fault spare;
   scan s = {.want = cid, .pf = pf ? pf : &spare};
   memset(s.pf, 0, sizeof *s.pf);

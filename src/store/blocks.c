@@ -18,8 +18,7 @@ int wr_blocks_has(wr_blocks *b, const wr_cid *cid) {
   return rc == 0 ? 1 : rc;
 }
 
-int wr_blocks_put(wr_blocks *b, const wr_cid *cid, const void *data, size_t len,
-                  unsigned flags) {
+int wr_blocks_put(wr_blocks *b, const wr_cid *cid, const void *data, size_t len, unsigned flags) {
   if (!b->ops->put)
     return WR_ERR_DENIED;
   if (!(flags & WR_BLOCKS_TRUSTED)) {

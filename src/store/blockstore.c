@@ -140,8 +140,7 @@ int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcode, const uint8
   uint64_t code, len;
   int rc;
   wr_cursor_init(&c, mh, mhlen);
-  if ((rc = wr_varint_decode(&c, &code, NULL)) != 0 ||
-      (rc = wr_varint_decode(&c, &len, NULL)) != 0)
+  if ((rc = wr_varint_decode(&c, &code, NULL)) != 0 || (rc = wr_varint_decode(&c, &len, NULL)) != 0)
     return rc;
   size_t left = wr_cursor_left(&c);
   if (left < len)

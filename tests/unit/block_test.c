@@ -26,9 +26,9 @@ static void test_check(void) {
   wr_cid c, want;
   const char *why = NULL;
   CHECK_EQ(wr_block_check(WR_CODEC_RAW, "hello world\n", 12, &c, &why), 0);
-  CHECK_EQ(wr_cid_parse_str("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
-                            &want, NULL),
-           0);
+  CHECK_EQ(
+      wr_cid_parse_str("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4", &want, NULL),
+      0);
   CHECK(wr_cid_equal(&c, &want));
   CHECK_EQ(wr_block_check(WR_CODEC_RAW, "", 0, &c, NULL), 0); /* empty is a block */
   CHECK_EQ(wr_block_check(WR_CODEC_DAG_PB, "\xff\xff", 2, &c, &why), WR_ERR_MALFORMED);

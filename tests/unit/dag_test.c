@@ -53,7 +53,8 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &root, NULL, 0, order_cb, &got, NULL), 0);
   CHECK_EQ(got.len, want.len);
   CHECK_MEMEQ(got.data, want.data, want.len);
-  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &root, NULL, 0, NULL, NULL, NULL), 0); /* no visitor: a check only */
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &root, NULL, 0, NULL, NULL, NULL),
+           0); /* no visitor: a check only */
   wr_bs_txn_abort(t);
   /* A git-raw block (codec 0x78) cannot be followed unless the caller says so. */
   wr_cid json;
@@ -62,9 +63,12 @@ static void test_walk_order_dedup(void) {
   CHECK_EQ(wr_bs_txn_put_cid(t, &json, "{}", 2), 0);
   wr_cid bad;
   got.len = 0;
-  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, 0, order_cb, &got, &bad), WR_ERR_UNSUPPORTED);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, 0, order_cb, &got, &bad),
+           WR_ERR_UNSUPPORTED);
   CHECK(wr_cid_equal(&bad, &json));
-  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad), 0);
+  CHECK_EQ(
+      wr_dag_walk(wr_bs_blocks_init(&src, t), &json, NULL, WR_DAG_OPAQUE_OK, order_cb, &got, &bad),
+      0);
   /* A dag-cbor block's links are followed: [link(a), link(x)] */
   uint8_t cbor[128], abytes[64], xbytes[64];
   int alen = wr_cid_to_bytes(&a, abytes, sizeof abytes);
@@ -111,7 +115,8 @@ static void test_walk_order_dedup(void) {
   wr_cid broken;
   CHECK_EQ(wr_cid_sum(&broken, 1, WR_CODEC_DAG_CBOR, "\x9f\x01\xff", 3), 0);
   CHECK_EQ(wr_bs_txn_put_cid(t, &broken, "\x9f\x01\xff", 3), 0);
-  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &broken, NULL, 0, order_cb, &got, &bad), WR_ERR_MALFORMED);
+  CHECK_EQ(wr_dag_walk(wr_bs_blocks_init(&src, t), &broken, NULL, 0, order_cb, &got, &bad),
+           WR_ERR_MALFORMED);
   CHECK(wr_cid_equal(&bad, &broken));
   wr_bs_txn_abort(t);
   wr_buf_free(&got);
@@ -138,7 +143,6 @@ static void test_set_grows(void) {
   CHECK_EQ(wr_dag_set_has(s, mh, sizeof mh), 0);
   wr_dag_set_del(s);
 }
-
 
 /* Counts visits; stops with stop_at's value at visit number stop_n. */
 typedef struct counter {
@@ -173,8 +177,7 @@ static void test_walk_missing_and_corrupt(void) {
   CHECK_EQ(wr_dag_walk(b, &root, NULL, 0, NULL, NULL, &bad), WR_ERR_NOTFOUND);
   CHECK(wr_cid_equal(&bad, &gone));
   counter c = {0};
-  CHECK_EQ(wr_dag_walk(b, &root, NULL, WR_DAG_NO_RAW_READ, count_cb, &c, &bad),
-           WR_ERR_NOTFOUND);
+  CHECK_EQ(wr_dag_walk(b, &root, NULL, WR_DAG_NO_RAW_READ, count_cb, &c, &bad), WR_ERR_NOTFOUND);
   CHECK(wr_cid_equal(&bad, &gone));
   CHECK_EQ(c.visits, 3); /* root, mid, a: the walk got that far */
   /* A missing root, and pbad may be NULL. */

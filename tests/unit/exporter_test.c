@@ -165,11 +165,11 @@ static void test_ranges(void) {
   static const struct {
     uint64_t off, len;
   } cases[] = {
-      {0, UINT64_MAX},          {0, 1},
-      {CHUNK - 1, 2},           {CHUNK, CHUNK},
-      {4 * CHUNK + 17, 9000},   {BIG_LEN - 5, UINT64_MAX},
-      {BIG_LEN - 5, 100},       {BIG_LEN, 10},
-      {BIG_LEN + 1000, 10},     {12345, 0},
+      {0, UINT64_MAX},        {0, 1},
+      {CHUNK - 1, 2},         {CHUNK, CHUNK},
+      {4 * CHUNK + 17, 9000}, {BIG_LEN - 5, UINT64_MAX},
+      {BIG_LEN - 5, 100},     {BIG_LEN, 10},
+      {BIG_LEN + 1000, 10},   {12345, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     wr_buf b;
@@ -217,8 +217,7 @@ typedef struct listing {
   int stop; /* stop with 42 after this many entries, or 0 */
 } listing;
 
-static int on_entry(void *arg, const char *name, size_t len, const wr_cid *cid,
-                    uint64_t tsize) {
+static int on_entry(void *arg, const char *name, size_t len, const wr_cid *cid, uint64_t tsize) {
   (void)tsize;
   listing *l = arg;
   if (l->n >= NMANY + 8 || len >= sizeof l->names[0])

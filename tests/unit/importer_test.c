@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "content/exporter.h"
 #include "content/importer.h"
-#include "base/buf.h"
 #include "store/pin.h"
 #include "store/repo.h"
 #include "store_testutil.h"

@@ -106,7 +106,10 @@ static int record(void *arg, const wr_cid *cid, int kind) {
     i++;
   size_t n = strlen(s->log);
   snprintf(s->log + n, sizeof s->log - n, "%s%c%zu", n ? " " : "",
-           kind == WR_PIN_DIRECT ? 'D' : kind == WR_PIN_RECURSIVE ? 'R' : 'I', i);
+           kind == WR_PIN_DIRECT      ? 'D'
+           : kind == WR_PIN_RECURSIVE ? 'R'
+                                      : 'I',
+           i);
   return ++s->calls == s->stop_at ? 9 : 0;
 }
 
@@ -135,8 +138,8 @@ static void test_list_and_find(void) {
   memset(s.log, 0, sizeof s.log);
   CHECK_EQ(wr_pinning_list(bs, WR_PINNING_SHOW_ALL, record, &s, &f), 0);
   CHECK_EQ(strlen(s.log), strlen("R2 R3 R4 D5 I0 I1"));
-  CHECK(strstr(s.log, "R3") && strstr(s.log, "R4") && strstr(s.log, "R2") &&
-        strstr(s.log, "D5") && strstr(s.log, "I0") && strstr(s.log, "I1"));
+  CHECK(strstr(s.log, "R3") && strstr(s.log, "R4") && strstr(s.log, "R2") && strstr(s.log, "D5") &&
+        strstr(s.log, "I0") && strstr(s.log, "I1"));
   /* The visitor's value stops the listing. */
   seen stop = {all, 6, "", 2, 0};
   CHECK_EQ(wr_pinning_list(bs, WR_PINNING_SHOW_ALL, record, &stop, &f), 9);
@@ -175,8 +178,7 @@ static void test_list_and_find(void) {
   CHECK_EQ(f.walk, 1);
   /* Direct and recursive pins still list: no walk needed. */
   memset(s.log, 0, sizeof s.log);
-  CHECK_EQ(wr_pinning_list(bs, WR_PINNING_SHOW_DIRECT | WR_PINNING_SHOW_RECURSIVE, record, &s,
-                           &f),
+  CHECK_EQ(wr_pinning_list(bs, WR_PINNING_SHOW_DIRECT | WR_PINNING_SHOW_RECURSIVE, record, &s, &f),
            0);
   CHECK_EQ(strlen(s.log), strlen("R2 R3 R4 D5"));
   close_fresh();

@@ -56,13 +56,13 @@ static inline void testfs_mkdir(const char *base, const char *rel) {
 
 /* Declares the store a test file works on, bs in the folder dir, with
  * open_fresh() (a new empty store) and close_fresh() (closed and removed). */
-#define STORE_TEST_FIXTURE                                                       \
-  static char dir[4096];                                                         \
-  static wr_bs *bs;                                                              \
-  static void open_fresh(void) { bs = store_open_fresh(dir, sizeof dir); }       \
-  static void close_fresh(void) {                                                \
-    store_close_fresh(bs, dir);                                                  \
-    bs = NULL;                                                                   \
+#define STORE_TEST_FIXTURE                                                                         \
+  static char dir[4096];                                                                           \
+  static wr_bs *bs;                                                                                \
+  static void open_fresh(void) { bs = store_open_fresh(dir, sizeof dir); }                         \
+  static void close_fresh(void) {                                                                  \
+    store_close_fresh(bs, dir);                                                                    \
+    bs = NULL;                                                                                     \
   }
 
 /* Opens a store in a fresh temp folder, whose path goes into dir. */
