@@ -4,15 +4,12 @@
 #include <unistd.h>
 
 #include "base/buf.h"
-#include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"
-#include "proto/ipld/dagpb.h"
-#include "store/blockstore.h"
-#include "store/dag.h"
-#include "store/pin.h"
+#include "content/block.h"
+#include "content/exporter.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -41,12 +38,12 @@ static int block_get(int argc, char **argv) {
   wr_repo *repo = wr_cmd_repo_open("block get", WR_REPO_SHARED);
   if (!repo)
     return 1;
-  wr_bs_txn *t;
+  wr_export ex;
   const uint8_t *p;
   size_t n;
-  int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &t);
+  int rc = wr_export_begin(&ex, repo->bs);
   if (rc == 0)
-    rc = wr_bs_txn_get_cid(t, &cid, &p, &n);
+    rc = wr_blocks_get(ex.blocks, &cid, &p, &n);
   int ret = 0;
   if (rc != 0) {
     wr_cmd_store_fail("block get", "cannot read", &cid, rc);
@@ -55,7 +52,7 @@ static int block_get(int argc, char **argv) {
     wr_cli_fail("block get: cannot write to stdout.");
     ret = 1;
   }
-  wr_bs_txn_abort(t);
+  wr_export_end(&ex);
   wr_repo_close(repo);
   return ret;
 }
@@ -134,7 +131,6 @@ static int block_put(int argc, char **argv) {
   wr_buf_init(&b, WR_BS_MAX_BLOCK);
   int rc = read_stdin(&b), ret = 1;
   wr_repo *repo = NULL;
-  wr_bs_txn *t = NULL;
   if (rc == WR_ERR_LIMIT) {
     wr_cli_fail("block put: the block is larger than the %u-byte limit.", WR_BS_MAX_BLOCK);
     goto out;
@@ -143,55 +139,29 @@ static int block_put(int argc, char **argv) {
     wr_cli_fail("block put: cannot read stdin.");
     goto out;
   }
-  if (codec == WR_CODEC_DAG_PB) {
-    wr_dagpb_node node;
-    const char *reason = NULL;
-    if (wr_dagpb_decode(b.data, b.len, &node, &reason) != 0) {
-      wr_cli_fail("block put: the data is not a valid dag-pb block: %s.",
-                  reason ? reason : "malformed");
-      goto out;
-    }
-  }
   wr_cid cid;
-  if (wr_cid_sum(&cid, 1, codec, b.data, b.len) != 0)
+  const char *reason = NULL;
+  if ((rc = wr_block_check(codec, b.data, b.len, &cid, &reason)) != 0) {
+    if (rc == WR_ERR_MALFORMED)
+      wr_cli_fail("block put: the data is not a valid dag-pb block: %s.", reason);
     goto out;
+  }
   if (!(repo = wr_cmd_repo_open("block put", WR_REPO_SHARED)))
     goto out;
-  if ((rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t)) != 0 ||
-      (rc = wr_bs_txn_put_cid(t, &cid, b.data, b.len)) != 0)
-    goto fail;
-  if (pin) {
-    /* A dag-pb block's links must be here for a recursive pin; check. */
-    wr_pin_type type = WR_PIN_DIRECT;
-    if (codec == WR_CODEC_DAG_PB) {
-      wr_dagpb_node node;
-      if (wr_dagpb_decode(b.data, b.len, &node, NULL) == 0 && node.nlinks > 0) {
-        wr_cid bad;
-        rc = wr_dag_walk(t, &cid, NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
-        if (rc != 0) {
-          wr_cmd_store_fail("block put", "cannot pin: the DAG needs", &bad, rc);
-          goto out;
-        }
-      }
-      type = WR_PIN_RECURSIVE;
-    }
-    if ((rc = wr_pin_put_cid(t, &cid, type)) != 0 && rc != WR_ERR_EXISTS)
-      goto fail;
+  wr_pinning_fault f;
+  if ((rc = wr_block_put(repo->bs, &cid, b.data, b.len, pin, &f)) != 0) {
+    if (f.walk)
+      wr_cmd_store_fail("block put", "cannot pin: the DAG needs", &f.block, rc);
+    else
+      wr_cli_fail("block put: cannot store the block: %s (see the log line above).",
+                  wr_strerror(rc));
+    goto out;
   }
-  rc = wr_bs_txn_commit(t);
-  t = NULL;
-  if (rc != 0)
-    goto fail;
   char s[WR_CID_MAX_STR];
   wr_cmd_cid_str(&cid, s);
   printf("%s\n", s);
   ret = 0;
-  goto out;
-fail:
-  wr_cli_fail("block put: cannot store the block: %s (see the log line above).",
-              wr_strerror(rc));
 out:
-  wr_bs_txn_abort(t);
   wr_repo_close(repo);
   wr_buf_free(&b);
   return ret;
@@ -211,14 +181,13 @@ static int block_stat(int argc, char **argv) {
   wr_repo *repo = wr_cmd_repo_open("block stat", WR_REPO_SHARED);
   if (!repo)
     return 1;
-  wr_bs_txn *t;
+  wr_export ex;
   const uint8_t *p;
   size_t n = 0;
-  int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &t);
-  if (rc == 0) {
-    rc = wr_bs_txn_get_cid(t, &cid, &p, &n);
-    wr_bs_txn_abort(t);
-  }
+  int rc = wr_export_begin(&ex, repo->bs);
+  if (rc == 0)
+    rc = wr_blocks_get(ex.blocks, &cid, &p, &n); /* verified, as kubo's stat */
+  wr_export_end(&ex);
   wr_repo_close(repo);
   if (rc != 0) {
     wr_cmd_store_fail("block stat", "cannot stat", &cid, rc);
@@ -227,51 +196,6 @@ static int block_stat(int argc, char **argv) {
   char s[WR_CID_MAX_STR];
   wr_cmd_cid_str(&cid, s);
   printf("Key: %s\nSize: %zu\n", s, n);
-  return 0;
-}
-
-/* Finds whether key is reachable from a recursive pin: stops the pin
- * iteration with 1 and records the root. */
-typedef struct pinned_ctx {
-  wr_bs_txn *txn;
-  const uint8_t *key;
-  size_t keylen;
-  wr_cid root;
-  wr_pin_type type;
-  int err;
-} pinned_ctx;
-
-static int find_key(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
-  (void)block;
-  (void)len;
-  pinned_ctx *p = arg;
-  uint8_t k[WR_MH_MAX_BYTES];
-  int n = wr_bs_key(cid, k);
-  return n > 0 && (size_t)n == p->keylen && memcmp(k, p->key, p->keylen) == 0 ? 1 : 0;
-}
-
-static int check_pin(void *arg, const uint8_t *cidb, size_t cidlen, wr_pin_type type) {
-  pinned_ctx *p = arg;
-  wr_cid root;
-  if (wr_cid_from_bytes(cidb, cidlen, &root, NULL) != 0)
-    return 0;
-  /* A recursive pin through a codec warren cannot follow may hide the block:
-   * that walk fails with UNSUPPORTED and the removal is refused below. */
-  unsigned flags = WR_DAG_NO_RAW_READ;
-  if (type == WR_PIN_DIRECT)
-    flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-  int rc = wr_dag_walk(p->txn, &root, NULL, flags, find_key, p, NULL);
-  if (rc == 1) {
-    p->root = root;
-    p->type = type;
-    return 1;
-  }
-  /* A pinned DAG we cannot walk might contain the block: refuse to guess. */
-  if (rc < 0 && rc != WR_ERR_NOTFOUND) {
-    p->err = rc;
-    p->root = root;
-    return 1;
-  }
   return 0;
 }
 
@@ -315,51 +239,26 @@ static int block_rm(int argc, char **argv) {
   for (int i = 0; i < nc; i++) {
     char s[WR_CID_MAX_STR];
     wr_cmd_cid_str(&cids[i], s);
-    wr_bs_txn *t;
-    int rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t);
-    if (rc != 0) {
-      wr_cli_fail("block rm: cannot remove %s: %s.", s, wr_strerror(rc));
-      ret = 1;
-      continue;
-    }
-    uint8_t key[WR_MH_MAX_BYTES];
-    int klen = wr_bs_key(&cids[i], key);
-    pinned_ctx p = {t, key, (size_t)(klen > 0 ? klen : 0), {0}, 0, 0};
-    rc = wr_bs_txn_has(t, key, p.keylen);
-    if (rc == 0) {
-      wr_bs_txn_abort(t);
+    wr_block_pinned p;
+    int rc = wr_block_rm(repo->bs, &cids[i], &p);
+    if (rc == WR_ERR_NOTFOUND) {
       if (!force) {
         wr_cli_fail("block rm: cannot remove %s: block not found in the local store.", s);
         ret = 1;
       }
-      continue;
-    }
-    rc = wr_pin_iter(t, check_pin, &p);
-    if (rc == 1) {
+    } else if (rc == WR_ERR_DENIED) {
       char r[WR_CID_MAX_STR];
-      uint8_t rootkey[WR_MH_MAX_BYTES];
       wr_cmd_cid_str(&p.root, r);
       if (p.err)
         wr_cli_fail("block rm: cannot remove %s: the pinned DAG %s cannot be checked (%s), "
                     "so it may need this block.",
                     s, r, wr_strerror(p.err));
-      else if (wr_bs_key(&p.root, rootkey) == (int)p.keylen &&
-               memcmp(rootkey, p.key, p.keylen) == 0)
+      else if (p.self)
         wr_cli_fail("block rm: cannot remove %s: pinned: %s.", s, wr_pin_type_name(p.type));
       else
         wr_cli_fail("block rm: cannot remove %s: pinned via %s.", s, r);
-      wr_bs_txn_abort(t);
       ret = 1;
-      continue;
-    }
-    if (rc == 0)
-      rc = wr_bs_txn_rm(t, p.key, p.keylen);
-    if (rc == 0) {
-      rc = wr_bs_txn_commit(t);
-      t = NULL;
-    }
-    wr_bs_txn_abort(t);
-    if (rc != 0) {
+    } else if (rc != 0) {
       wr_cli_fail("block rm: cannot remove %s: %s.", s, wr_strerror(rc));
       ret = 1;
     } else if (!quiet) {

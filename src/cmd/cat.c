@@ -54,10 +54,10 @@ int wr_cmd_cat(int argc, char **argv) {
   int status = 0;
   for (int i = optind; i < argc && !status; i++) {
     wr_export ex;
-    memset(&ex, 0, sizeof ex);
-    int rv = wr_bs_txn_begin(repo->bs, WR_BS_READ, &ex.txn);
+    int rv = wr_export_begin(&ex, repo->bs);
     if (rv) {
       wr_cli_fail("cat: cannot read the store: %s.", wr_strerror(rv));
+      wr_export_end(&ex);
       status = 1;
       break;
     }
@@ -72,7 +72,7 @@ int wr_cmd_cat(int argc, char **argv) {
         wr_cli_fail("cat: %s: %s.", argv[i], ex.err[0] ? ex.err : wr_strerror(rv));
       status = 1;
     }
-    wr_bs_txn_abort(ex.txn);
+    wr_export_end(&ex);
   }
   wr_repo_close(repo);
   return status;

@@ -41,10 +41,10 @@ int wr_cmd_get(int argc, char **argv) {
   if (!repo)
     return 1;
   wr_export ex;
-  memset(&ex, 0, sizeof ex);
-  int rv = wr_bs_txn_begin(repo->bs, WR_BS_READ, &ex.txn);
+  int rv = wr_export_begin(&ex, repo->bs);
   if (rv) {
     wr_cli_fail("get: cannot read the store: %s.", wr_strerror(rv));
+    wr_export_end(&ex);
     wr_repo_close(repo);
     return 1;
   }
@@ -63,7 +63,7 @@ int wr_cmd_get(int argc, char **argv) {
     wr_cli_fail("get: %s: %s.", arg, ex.err[0] ? ex.err : wr_strerror(rv));
   else
     fprintf(stderr, "Saving file(s) to %s\n", dest);
-  wr_bs_txn_abort(ex.txn);
+  wr_export_end(&ex);
   wr_repo_close(repo);
   return rv ? 1 : 0;
 }

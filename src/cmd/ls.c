@@ -106,9 +106,8 @@ int wr_cmd_ls(int argc, char **argv) {
   int status = 0, many = argc - optind > 1;
   for (int i = optind; i < argc && !status; i++) {
     wr_export ex;
-    memset(&ex, 0, sizeof ex);
     listing ls = {.ex = &ex};
-    int rv = wr_bs_txn_begin(repo->bs, WR_BS_READ, &ex.txn);
+    int rv = wr_export_begin(&ex, repo->bs);
     wr_cid cid;
     if (!rv)
       rv = wr_export_resolve(&ex, argv[i], &cid);
@@ -145,7 +144,7 @@ int wr_cmd_ls(int argc, char **argv) {
     for (size_t j = 0; j < ls.n; j++)
       wr_free(ls.rows[j].name);
     wr_free(ls.rows);
-    wr_bs_txn_abort(ex.txn);
+    wr_export_end(&ex);
   }
   wr_repo_close(repo);
   if (fflush(stdout) != 0)

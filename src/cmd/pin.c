@@ -2,13 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"
-#include "store/blockstore.h"
-#include "store/dag.h"
-#include "store/pin.h"
+#include "content/pinning.h"
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: warren pin COMMAND [ARGS]\n\n"
@@ -19,6 +16,29 @@ static void usage(FILE *f) {
              "  rm CID...                        unpin\n"
              "  ls [--type=recursive|direct|indirect|all] [-q] [CID...]\n"
              "                                   list pins as \"<cid> <type>\"\n");
+}
+
+/* Says why cid (formatted as s) could not be pinned. */
+static void pin_add_fail(const char *s, int rc, const wr_pinning_fault *f) {
+  char b[WR_CID_MAX_STR];
+  if (!f->walk) {
+    if (rc == WR_ERR_EXISTS)
+      wr_cli_fail("pin add: %s is already pinned recursively.", s);
+    else
+      wr_cli_fail("pin add: cannot pin %s: %s.", s, wr_strerror(rc));
+    return;
+  }
+  wr_cmd_cid_str(&f->block, b);
+  if (rc == WR_ERR_NOTFOUND)
+    wr_cli_fail("pin add: cannot pin %s: block %s is not in the local store "
+                "(import it first, e.g. with `warren dag import`).",
+                s, b);
+  else if (rc == WR_ERR_UNSUPPORTED)
+    wr_cli_fail("pin add: cannot pin %s recursively: block %s uses codec %s, whose links "
+                "warren cannot follow; pin it with --recursive=false.",
+                s, b, wr_cid_codec_name(f->block.codec) ? wr_cid_codec_name(f->block.codec) : "?");
+  else
+    wr_cmd_store_fail("pin add", "cannot pin: bad block", &f->block, rc);
 }
 
 static int pin_add(int argc, char **argv) {
@@ -50,54 +70,15 @@ static int pin_add(int argc, char **argv) {
   if (!(repo = wr_cmd_repo_open("pin add", WR_REPO_SHARED)))
     return 1;
   for (int i = optind; i < argc; i++) {
-    wr_cid cid, bad;
+    wr_cid cid;
+    wr_pinning_fault f;
     char s[WR_CID_MAX_STR];
     if (wr_cmd_parse_cid("pin add", argv[i], &cid) != 0)
       continue;
     wr_cmd_cid_str(&cid, s);
-    wr_bs_txn *t;
-    int rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t);
+    int rc = wr_pinning_add(repo->bs, &cid, recursive ? WR_PIN_RECURSIVE : WR_PIN_DIRECT, &f);
     if (rc != 0) {
-      wr_cli_fail("pin add: cannot pin %s: %s.", s, wr_strerror(rc));
-      ret = 1;
-      continue;
-    }
-    /* Check the DAG in the same transaction that writes the pin, so the pin
-     * exists only over blocks that were all there. */
-    unsigned flags = WR_DAG_NO_RAW_READ;
-    if (!recursive)
-      flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-    rc = wr_dag_walk(t, &cid, NULL, flags, NULL, NULL, &bad);
-    if (rc != 0) {
-      char b[WR_CID_MAX_STR];
-      wr_cmd_cid_str(&bad, b);
-      if (rc == WR_ERR_NOTFOUND)
-        wr_cli_fail("pin add: cannot pin %s: block %s is not in the local store "
-                    "(import it first, e.g. with `warren dag import`).",
-                    s, b);
-      else if (rc == WR_ERR_UNSUPPORTED)
-        wr_cli_fail("pin add: cannot pin %s recursively: block %s uses codec %s, whose links "
-                    "warren cannot follow; pin it with --recursive=false.",
-                    s, b, wr_cid_codec_name(bad.codec) ? wr_cid_codec_name(bad.codec) : "?");
-      else
-        wr_cmd_store_fail("pin add", "cannot pin: bad block", &bad, rc);
-      wr_bs_txn_abort(t);
-      ret = 1;
-      continue;
-    }
-    rc = wr_pin_put_cid(t, &cid, recursive ? WR_PIN_RECURSIVE : WR_PIN_DIRECT);
-    if (rc == WR_ERR_EXISTS) {
-      wr_cli_fail("pin add: %s is already pinned recursively.", s);
-      wr_bs_txn_abort(t);
-      ret = 1;
-      continue;
-    }
-    if (rc == 0)
-      rc = wr_bs_txn_commit(t);
-    else
-      wr_bs_txn_abort(t);
-    if (rc != 0) {
-      wr_cli_fail("pin add: cannot pin %s: %s.", s, wr_strerror(rc));
+      pin_add_fail(s, rc, &f);
       ret = 1;
       continue;
     }
@@ -129,15 +110,7 @@ static int pin_rm(int argc, char **argv) {
     if (wr_cmd_parse_cid("pin rm", argv[i], &cid) != 0)
       continue;
     wr_cmd_cid_str(&cid, s);
-    wr_bs_txn *t;
-    int rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &t);
-    if (rc == 0) {
-      rc = wr_pin_rm_cid(t, &cid);
-      if (rc == 0)
-        rc = wr_bs_txn_commit(t);
-      else
-        wr_bs_txn_abort(t);
-    }
+    int rc = wr_pinning_rm(repo->bs, &cid);
     if (rc == WR_ERR_NOTFOUND) {
       wr_cli_fail("pin rm: %s is not pinned or pinned indirectly.", s);
       ret = 1;
@@ -152,91 +125,44 @@ static int pin_rm(int argc, char **argv) {
   return ret;
 }
 
-enum { SHOW_DIRECT = 1, SHOW_RECURSIVE = 2, SHOW_INDIRECT = 4 };
+typedef struct ls_out {
+  int quiet;
+} ls_out;
 
-typedef struct ls_ctx {
-  wr_bs_txn *txn;
-  int show, quiet;
-  wr_dag_set *printed; /* indirect blocks already listed */
-  wr_dag_set *roots;   /* keys of recursive pin roots (not listed as indirect) */
-  const wr_cid *want;  /* pin ls CID: the one asked about, else NULL */
-  wr_cid found_root;
-  int found;           /* 0, or the wr_pin_type / 3 for indirect */
-  int err;
-  wr_cid bad;
-} ls_ctx;
-
-static void print_pin(const ls_ctx *l, const wr_cid *cid, const char *type) {
+static int print_pin(void *arg, const wr_cid *cid, int kind) {
+  const ls_out *o = arg;
   char s[WR_CID_MAX_STR];
   wr_cmd_cid_str(cid, s);
-  if (l->quiet)
+  if (o->quiet)
     printf("%s\n", s);
   else
-    printf("%s %s\n", s, type);
-}
-
-static int list_direct_recursive(void *arg, const uint8_t *key, size_t keylen, wr_pin_type type) {
-  ls_ctx *l = arg;
-  wr_cid cid;
-  if (wr_cid_from_bytes(key, keylen, &cid, NULL) != 0)
-    return 0;
-  if (type == WR_PIN_RECURSIVE) {
-    uint8_t k[WR_MH_MAX_BYTES];
-    int n = wr_bs_key(&cid, k);
-    if (n > 0 && wr_dag_set_add(l->roots, k, (size_t)n) < 0)
-      return WR_ERR_NOMEM;
-  }
-  if (l->want) {
-    if (wr_cid_equal(&cid, l->want))
-      l->found = (int)type;
-    return 0;
-  }
-  if ((type == WR_PIN_DIRECT && (l->show & SHOW_DIRECT)) ||
-      (type == WR_PIN_RECURSIVE && (l->show & SHOW_RECURSIVE)))
-    print_pin(l, &cid, wr_pin_type_name(type));
+    printf("%s %s\n", s,
+           kind == WR_PINNING_INDIRECT ? "indirect" : wr_pin_type_name((wr_pin_type)kind));
   return 0;
 }
 
-static int visit_indirect(void *arg, const wr_cid *cid, const uint8_t *block, size_t len) {
-  (void)block;
-  (void)len;
-  ls_ctx *l = arg;
-  uint8_t k[WR_MH_MAX_BYTES];
-  int n = wr_bs_key(cid, k);
-  if (n <= 0 || wr_dag_set_has(l->roots, k, (size_t)n))
-    return 0;
-  if (l->want) {
-    if (wr_cid_same_block(cid, l->want) || wr_cid_equal(cid, l->want)) {
-      l->found = 3;
-      return 1;
-    }
-    return 0;
-  }
-  int rc = wr_dag_set_add(l->printed, k, (size_t)n);
-  if (rc < 0)
+/* Says how one CID is pinned, as kubo's `pin ls CID`. 0 shown, 1 not
+ * pinned (as show asks), or a negative error with *f set. */
+static int ls_one(wr_bs *bs, const wr_cid *cid, unsigned show, ls_out *o, wr_pinning_fault *f) {
+  int kind;
+  wr_cid root;
+  int rc = wr_pinning_find(bs, cid, &kind, &root, f);
+  if (rc != 0)
     return rc;
-  if (rc == 1)
-    print_pin(l, cid, "indirect");
-  return 0;
-}
-
-static int list_indirect(void *arg, const uint8_t *key, size_t keylen, wr_pin_type type) {
-  ls_ctx *l = arg;
-  wr_cid cid, bad;
-  if (type != WR_PIN_RECURSIVE || wr_cid_from_bytes(key, keylen, &cid, NULL) != 0)
+  if ((kind == WR_PIN_DIRECT && (show & WR_PINNING_SHOW_DIRECT)) ||
+      (kind == WR_PIN_RECURSIVE && (show & WR_PINNING_SHOW_RECURSIVE)))
+    return print_pin(o, cid, kind);
+  if (kind == WR_PINNING_INDIRECT && (show & WR_PINNING_SHOW_INDIRECT)) {
+    char s[WR_CID_MAX_STR], r[WR_CID_MAX_STR];
+    wr_cmd_cid_str(cid, s);
+    wr_cmd_cid_str(&root, r);
+    if (o->quiet)
+      printf("%s\n", s);
+    else
+      printf("%s indirect through %s\n", s, r);
     return 0;
-  int rc = wr_dag_walk(l->txn, &cid, NULL, WR_DAG_NO_RAW_READ | WR_DAG_OPAQUE_OK,
-                       visit_indirect, l, &bad);
-  if (rc == 1) {
-    l->found_root = cid;
-    return 1;
   }
-  if (rc < 0) {
-    l->err = rc;
-    l->bad = bad;
-    return rc;
-  }
-  return 0;
+  return 1;
 }
 
 static int pin_ls(int argc, char **argv) {
@@ -244,18 +170,19 @@ static int pin_ls(int argc, char **argv) {
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
-  int show = SHOW_DIRECT | SHOW_RECURSIVE | SHOW_INDIRECT, quiet = 0, c;
+  unsigned show = WR_PINNING_SHOW_ALL;
+  int quiet = 0, c;
   optind = 1;
   while ((c = wr_cli_getopt("pin ls", argc, argv, "t:qh", opts)) != -1) {
     if (c == 't') {
       if (strcmp(optarg, "all") == 0)
-        show = SHOW_DIRECT | SHOW_RECURSIVE | SHOW_INDIRECT;
+        show = WR_PINNING_SHOW_ALL;
       else if (strcmp(optarg, "direct") == 0)
-        show = SHOW_DIRECT;
+        show = WR_PINNING_SHOW_DIRECT;
       else if (strcmp(optarg, "recursive") == 0)
-        show = SHOW_RECURSIVE;
+        show = WR_PINNING_SHOW_RECURSIVE;
       else if (strcmp(optarg, "indirect") == 0)
-        show = SHOW_INDIRECT;
+        show = WR_PINNING_SHOW_INDIRECT;
       else
         wr_cli_usage_error("pin ls", "--type takes recursive, direct, indirect or all, not "
                                      "\"%s\".",
@@ -278,67 +205,31 @@ static int pin_ls(int argc, char **argv) {
   wr_repo *repo = wr_cmd_repo_open("pin ls", WR_REPO_SHARED);
   if (!repo)
     return 1;
-  wr_bs_txn *t = NULL;
-  ls_ctx l = {0};
-  l.show = show;
-  l.quiet = quiet;
-  int ret = 1, rc;
-  if ((rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &t)) != 0 ||
-      (rc = wr_dag_set_new(&l.printed)) != 0 || (rc = wr_dag_set_new(&l.roots)) != 0) {
-    wr_cli_fail("pin ls: %s.", wr_strerror(rc));
-    goto out;
-  }
-  l.txn = t;
+  ls_out o = {quiet};
+  wr_pinning_fault f;
+  int ret = 0, rc = 0;
   if (optind == argc) {
-    if ((rc = wr_pin_iter(t, list_direct_recursive, &l)) != 0)
-      goto fail;
-    if ((show & SHOW_INDIRECT) && (rc = wr_pin_iter(t, list_indirect, &l)) != 0)
-      goto fail;
-    ret = 0;
-    goto out;
-  }
-  ret = 0;
-  for (int i = optind; i < argc; i++) {
-    wr_cid cid;
-    char s[WR_CID_MAX_STR];
-    if (wr_cmd_parse_cid("pin ls", argv[i], &cid) != 0)
-      continue;
-    wr_cmd_cid_str(&cid, s);
-    l.want = &cid;
-    l.found = 0;
-    if ((rc = wr_pin_iter(t, list_direct_recursive, &l)) != 0)
-      goto fail;
-    if (!l.found && (rc = wr_pin_iter(t, list_indirect, &l)) < 0)
-      goto fail;
-    if (l.found == WR_PIN_DIRECT || l.found == WR_PIN_RECURSIVE) {
-      if ((l.found == WR_PIN_DIRECT && (show & SHOW_DIRECT)) ||
-          (l.found == WR_PIN_RECURSIVE && (show & SHOW_RECURSIVE))) {
-        print_pin(&l, &cid, wr_pin_type_name((wr_pin_type)l.found));
+    rc = wr_pinning_list(repo->bs, show, print_pin, &o, &f);
+  } else {
+    for (int i = optind; i < argc && rc >= 0; i++) {
+      wr_cid cid;
+      char s[WR_CID_MAX_STR];
+      if (wr_cmd_parse_cid("pin ls", argv[i], &cid) != 0)
         continue;
+      if ((rc = ls_one(repo->bs, &cid, show, &o, &f)) == 1) {
+        wr_cmd_cid_str(&cid, s);
+        wr_cli_fail("pin ls: path '%s' is not pinned.", s);
+        ret = 1;
       }
-    } else if (l.found == 3 && (show & SHOW_INDIRECT)) {
-      char r[WR_CID_MAX_STR];
-      wr_cmd_cid_str(&l.found_root, r);
-      if (quiet)
-        printf("%s\n", s);
-      else
-        printf("%s indirect through %s\n", s, r);
-      continue;
     }
-    wr_cli_fail("pin ls: path '%s' is not pinned.", s);
+  }
+  if (rc < 0) {
+    if (f.walk)
+      wr_cmd_store_fail("pin ls", "cannot walk a pinned DAG at block", &f.block, rc);
+    else
+      wr_cli_fail("pin ls: %s.", wr_strerror(rc));
     ret = 1;
   }
-  goto out;
-fail:
-  if (l.err)
-    wr_cmd_store_fail("pin ls", "cannot walk a pinned DAG at block", &l.bad, l.err);
-  else
-    wr_cli_fail("pin ls: %s.", wr_strerror(rc));
-  ret = 1;
-out:
-  wr_dag_set_del(l.printed);
-  wr_dag_set_del(l.roots);
-  wr_bs_txn_abort(t);
   wr_repo_close(repo);
   return ret;
 }

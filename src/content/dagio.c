@@ -7,8 +7,8 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "content/pinning.h"
 #include "store/dag.h"
-#include "store/pin.h"
 
 static void set_err(wr_dagio_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -59,9 +59,11 @@ int wr_dagio_export(wr_bs *bs, const wr_cid *root, FILE *out, wr_dagio_error *er
     set_err(err, "cannot read the store: %s", wr_strerror(rc));
     goto out;
   }
+  wr_bs_blocks src;
+  wr_blocks *blocks = wr_bs_blocks_init(&src, t);
   /* Check the root before writing anything, so a missing root gives no
    * output at all. */
-  if ((rc = wr_bs_txn_has_cid(t, root)) != 1) {
+  if ((rc = wr_blocks_has(blocks, root)) != 1) {
     rc = rc == 0 ? WR_ERR_NOTFOUND : rc;
     set_err(err, "block %s %s", r, walk_why(rc));
     goto out;
@@ -75,7 +77,7 @@ int wr_dagio_export(wr_bs *bs, const wr_cid *root, FILE *out, wr_dagio_error *er
     set_err(err, "cannot write the output: %s", strerror(errno));
     goto out;
   }
-  rc = wr_dag_walk(t, root, NULL, 0, write_section, out, &bad);
+  rc = wr_dag_walk(blocks, root, NULL, 0, write_section, out, &bad);
   if (rc == WR_ERR_IO) {
     set_err(err, "cannot write the output: %s", strerror(errno));
   } else if (rc != 0) {
@@ -116,6 +118,8 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
     set_err(err, "cannot write to the store: %s", wr_strerror(rc));
     goto out;
   }
+  wr_bs_blocks src;
+  wr_blocks *blocks = wr_bs_blocks_init(&src, t);
   for (;;) {
     size_t consumed = 0, need = 0;
     wr_car_block blk;
@@ -123,23 +127,18 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
     int ev = wr_car_reader_next(&rd, win + start, end - start, eof, &consumed, &need, &blk,
                                 &reason);
     if (ev == WR_CAR_EV_BLOCK) {
-      uint8_t key[WR_MH_MAX_BYTES];
-      int klen = wr_bs_key(&blk.cid, key);
-      int v = klen < 0 ? klen : wr_bs_verify(key, (size_t)klen, blk.data, blk.len);
-      if (v != 0) {
+      /* Verified by the put: the bytes come from outside. */
+      if ((rc = wr_blocks_put(blocks, &blk.cid, blk.data, blk.len, 0)) != 0) {
         char c[WR_CID_MAX_STR];
         cid_str(&blk.cid, c);
-        rc = v;
-        if (v == WR_ERR_CORRUPT)
+        if (rc == WR_ERR_CORRUPT)
           set_err(err, "%s: block %s at byte %llu does not match its CID (hash mismatch)",
                   name, c, (unsigned long long)blk.offset);
-        else
+        else if (rc == WR_ERR_UNSUPPORTED)
           set_err(err, "%s: block %s at byte %llu uses a hash function warren cannot check",
                   name, c, (unsigned long long)blk.offset);
-        goto out;
-      }
-      if ((rc = wr_bs_txn_put_cid(t, &blk.cid, blk.data, blk.len)) != 0) {
-        set_err(err, "cannot store a block: %s", wr_strerror(rc));
+        else
+          set_err(err, "cannot store a block: %s", wr_strerror(rc));
         goto out;
       }
       res->blocks++;
@@ -198,10 +197,8 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
   /* Pin each root whose DAG is complete, in the transaction that holds the
    * last blocks: the pin and its blocks commit together. */
   for (size_t i = 0; pin_roots && i < res->nroots; i++) {
-    wr_cid bad;
-    int w = wr_dag_walk(t, &res->roots[i], NULL, WR_DAG_NO_RAW_READ, NULL, NULL, &bad);
-    if (w == 0)
-      w = wr_pin_put_cid(t, &res->roots[i], WR_PIN_RECURSIVE);
+    wr_pinning_fault pf;
+    int w = wr_pinning_add_txn(t, &res->roots[i], WR_PIN_RECURSIVE, &pf);
     if (w == WR_ERR_NOMEM || w == WR_ERR_IO || w == WR_ERR_LIMIT) {
       rc = w;
       set_err(err, "cannot pin the roots: %s", wr_strerror(w));
@@ -210,7 +207,7 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
     res->pin_err[i] = w;
     if (w != 0) {
       char c[WR_CID_MAX_STR];
-      cid_str(&bad, c);
+      cid_str(&pf.block, c);
       snprintf(res->pin_msg[i], sizeof res->pin_msg[i], "block %s %s", c, walk_why(w));
     }
   }

@@ -43,6 +43,21 @@ static const char *cidstr(const wr_cid *cid, char *buf, size_t n) {
   return buf;
 }
 
+int wr_export_begin(wr_export *ex, wr_bs *bs) {
+  memset(ex, 0, sizeof *ex);
+  int rv = wr_bs_txn_begin(bs, WR_BS_READ, &ex->txn);
+  if (rv)
+    return rv;
+  ex->blocks = wr_bs_blocks_init(&ex->local, ex->txn);
+  return 0;
+}
+
+void wr_export_end(wr_export *ex) {
+  wr_bs_txn_abort(ex->txn);
+  ex->txn = NULL;
+  ex->blocks = NULL;
+}
+
 static int load(wr_export *ex, const wr_cid *cid, node *n) {
   char s[WR_CID_MAX_STR];
   memset(n, 0, sizeof *n);
@@ -52,7 +67,7 @@ static int load(wr_export *ex, const wr_cid *cid, node *n) {
     return fail(ex, WR_ERR_UNSUPPORTED, "%s is a %s block, not UnixFS (dag-pb or raw)",
                 cidstr(cid, s, sizeof s), name ? name : "unknown-codec");
   }
-  int rv = wr_bs_txn_get_cid(ex->txn, cid, &n->block, &n->len);
+  int rv = wr_blocks_get(ex->blocks, cid, &n->block, &n->len);
   if (rv == WR_ERR_NOTFOUND)
     return fail(ex, rv, "block %s is not in the store", cidstr(cid, s, sizeof s));
   if (rv == WR_ERR_CORRUPT)

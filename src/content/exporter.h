@@ -2,9 +2,10 @@
  * resolution (through flat and HAMT-sharded folders), file bytes by range,
  * folder listings, and writing a DAG to disk (`cat`, `ls`, `get`).
  *
- * Everything runs inside one read transaction the caller owns: block bytes
- * are used in place in the memory map (every read is hash-verified by the
- * store), and a file range is found through the blocksizes of each node, so
+ * Blocks are read through the blocks seam (store/blocks.h); wr_export_begin
+ * binds it to one read transaction of the local store, so block bytes are
+ * used in place in the memory map (every read is hash-verified by the
+ * store). A file range is found through the blocksizes of each node, so
  * `cat --offset` reads only the blocks on the way to the range. */
 #ifndef WR_CONTENT_EXPORTER_H
 #define WR_CONTENT_EXPORTER_H
@@ -24,11 +25,23 @@ typedef enum wr_export_kind {
   WR_EXPORT_SYMLINK = 4, /* UnixFS Symlink */
 } wr_export_kind;
 
-/* A read session: the transaction and the last error as one sentence. */
+/* A read session: where blocks come from and the last error as one
+ * sentence. Set blocks yourself (any source, for as long as the session is
+ * used) or call wr_export_begin. */
 typedef struct wr_export {
-  wr_bs_txn *txn;
+  wr_blocks *blocks; /* not owned */
+  wr_bs_txn *txn;    /* the read transaction wr_export_begin opened (owned), or NULL */
+  wr_bs_blocks local;
   char err[512];
 } wr_export;
+
+/* Starts a session over a read transaction of bs (ex is zeroed first).
+ * Returns 0 or the store's error (ex->err stays empty: the caller says what
+ * it was doing); end it with wr_export_end either way. */
+WR_MUST_CHECK int wr_export_begin(wr_export *ex, wr_bs *bs);
+/* Ends the transaction wr_export_begin opened; block bytes got in the
+ * session are then gone. Safe on a zeroed or already ended session. */
+void wr_export_end(wr_export *ex);
 
 /* Resolves "CID", "CID/a/b" or "/ipfs/CID/a/b" to the CID of the node
  * named. Returns 0, WR_ERR_INVAL (not a CID path), WR_ERR_NOTFOUND (a

@@ -1,11 +1,12 @@
 #include "store/blockstore.h"
 
 #include <errno.h>
-#include <nettle/sha2.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "proto/multiformats/multibase.h"
+#include "proto/multiformats/varint.h"
 #include "store/bs_internal.h"
 
 /* 1 TiB of address space: LMDB maps the whole file, and without MDB_WRITEMAP
@@ -129,107 +130,63 @@ int wr_bs_sync(wr_bs *bs) { return wr_bs_lmdb_err(mdb_env_sync(bs->env, 1), "syn
 
 /* --- multihash ------------------------------------------------------------ */
 
-/* Reads a minimal unsigned varint of at most 9 bytes. 0 or an error. */
-static int read_uvarint(const uint8_t **pp, const uint8_t *end, uint64_t *pv) {
-  const uint8_t *p = *pp;
-  uint64_t v = 0;
-  for (unsigned i = 0; i < 9; i++) {
-    if (p >= end)
-      return WR_ERR_TRUNCATED;
-    uint8_t b = *p++;
-    v |= (uint64_t)(b & 0x7f) << (7 * i);
-    if (!(b & 0x80)) {
-      if (b == 0 && i > 0)
-        return WR_ERR_MALFORMED; /* not minimal */
-      *pp = p;
-      *pv = v;
-      return 0;
-    }
-  }
-  return WR_ERR_MALFORMED;
-}
-
 int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcode, const uint8_t **pdigest,
                    size_t *pdigestlen) {
   if (mhlen > WR_BS_MAX_KEY)
     return WR_ERR_MALFORMED;
-  const uint8_t *p = mh, *end = mh + mhlen;
+  /* Not wr_mh_parse: a key is split in place (no copy of the digest) and any
+   * digest length the key holds is accepted, as keys written before were. */
+  wr_cursor c;
   uint64_t code, len;
   int rc;
-  if ((rc = read_uvarint(&p, end, &code)) != 0 || (rc = read_uvarint(&p, end, &len)) != 0)
+  wr_cursor_init(&c, mh, mhlen);
+  if ((rc = wr_varint_decode(&c, &code, NULL)) != 0 || (rc = wr_varint_decode(&c, &len, NULL)) != 0)
     return rc;
-  if ((uint64_t)(end - p) < len)
+  size_t left = wr_cursor_left(&c);
+  if (left < len)
     return WR_ERR_TRUNCATED;
-  if ((uint64_t)(end - p) != len)
+  if (left != len)
     return WR_ERR_MALFORMED;
   *pcode = code;
-  *pdigest = p;
+  *pdigest = c.pos;
   *pdigestlen = (size_t)len;
   return 0;
 }
 
 void wr_bs_mh_sha256(uint8_t out[34], const void *data, size_t len) {
-  struct sha256_ctx ctx;
+  wr_mh mh;
+  wr_mh_sha256(&mh, data, len);
   out[0] = WR_MH_SHA2_256;
-  out[1] = 32;
-  sha256_init(&ctx);
-  sha256_update(&ctx, len, data);
-  sha256_digest(&ctx, 32, out + 2);
+  out[1] = WR_SHA256_SIZE;
+  memcpy(out + 2, mh.digest, WR_SHA256_SIZE);
 }
 
 int wr_bs_verify(const uint8_t *mh, size_t mhlen, const void *data, size_t len) {
   uint64_t code;
   const uint8_t *digest;
   size_t dlen;
-  int rc = wr_bs_mh_split(mh, mhlen, &code, &digest, &dlen);
-  if (rc != 0)
+  if (wr_bs_mh_split(mh, mhlen, &code, &digest, &dlen) != 0)
     return WR_ERR_MALFORMED;
   if (code == WR_MH_IDENTITY)
     return dlen == len && (len == 0 || memcmp(digest, data, len) == 0) ? 0 : WR_ERR_CORRUPT;
-  if (code == WR_MH_SHA2_512) {
-    /* Kubo accepts sha2-512 CIDs (the gateway fixtures use one); a digest
-     * of another length is a truncated hash warren does not check. */
-    if (dlen != 64)
-      return WR_ERR_UNSUPPORTED;
-    struct sha512_ctx ctx;
-    uint8_t got[64];
-    sha512_init(&ctx);
-    sha512_update(&ctx, len, data);
-    sha512_digest(&ctx, 64, got);
-    return memcmp(got, digest, 64) == 0 ? 0 : WR_ERR_CORRUPT;
-  }
-  if (code != WR_MH_SHA2_256 || dlen != 32)
-    return WR_ERR_UNSUPPORTED;
-  uint8_t got[34];
-  wr_bs_mh_sha256(got, data, len);
-  return memcmp(got + 2, digest, 32) == 0 ? 0 : WR_ERR_CORRUPT;
+  wr_mh got;
+  if (wr_mh_sum(&got, code, data, len) != 0 || got.size != dlen)
+    return WR_ERR_UNSUPPORTED; /* unknown function, or a truncated digest */
+  return memcmp(got.digest, digest, dlen) == 0 ? 0 : WR_ERR_CORRUPT;
 }
 
 void wr_bs_key_string(char *out, const uint8_t *mh, size_t mhlen) {
   /* "b" + base32-lower of 0x01 0x55 mh: the CIDv1 raw-codec form kubo prints
-   * for a key when it does not know the block's codec. */
-  static const char alpha[] = "abcdefghijklmnopqrstuvwxyz234567";
+   * for a key when it does not know the block's codec. Built from the bytes,
+   * not through wr_cid, so a key that is not a valid multihash still prints. */
   uint8_t bytes[2 + WR_BS_MAX_KEY];
   if (mhlen > WR_BS_MAX_KEY)
     mhlen = WR_BS_MAX_KEY;
   bytes[0] = 0x01;
-  bytes[1] = 0x55;
+  bytes[1] = WR_CODEC_RAW;
   memcpy(bytes + 2, mh, mhlen);
-  size_t n = mhlen + 2, o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  out[o++] = 'b';
-  for (size_t i = 0; i < n; i++) {
-    acc = (acc << 8) | bytes[i];
-    bits += 8;
-    while (bits >= 5) {
-      out[o++] = alpha[(acc >> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0)
-    out[o++] = alpha[(acc << (5 - bits)) & 31];
-  out[o] = '\0';
+  if (wr_multibase_encode(WR_MB_BASE32, bytes, mhlen + 2, out, WR_BS_KEYSTR_MAX) < 0)
+    out[0] = '\0'; /* cannot happen: WR_BS_KEYSTR_MAX fits the longest key */
 }
 
 /* --- transactions ----------------------------------------------------------- */
@@ -420,6 +377,28 @@ int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes) {
     *pbytes = c[1];
   }
   return rc;
+}
+
+/* --- the blocks seam ------------------------------------------------------------ */
+
+static int blocks_get(wr_blocks *b, const wr_cid *cid, const uint8_t **pdata, size_t *plen) {
+  return wr_bs_txn_get_cid(((wr_bs_blocks *)b)->txn, cid, pdata, plen);
+}
+
+static int blocks_size(wr_blocks *b, const wr_cid *cid, size_t *plen) {
+  return wr_bs_txn_size_cid(((wr_bs_blocks *)b)->txn, cid, plen);
+}
+
+static int blocks_put(wr_blocks *b, const wr_cid *cid, const void *data, size_t len) {
+  return wr_bs_txn_put_cid(((wr_bs_blocks *)b)->txn, cid, data, len);
+}
+
+static const wr_blocks_ops lmdb_blocks = {"lmdb", blocks_get, blocks_size, blocks_put};
+
+wr_blocks *wr_bs_blocks_init(wr_bs_blocks *b, wr_bs_txn *txn) {
+  b->base.ops = &lmdb_blocks;
+  b->txn = txn;
+  return &b->base;
 }
 
 /* --- one-shot helpers ---------------------------------------------------------- */

@@ -11,9 +11,16 @@
  * refers to a block (pins, dag-pb links), which is all GC and export need.
  *
  * Writes trust the caller's multihash (an importer has just hashed the bytes;
- * hashing twice would halve add throughput); use wr_bs_verify first for bytes
- * from outside (block put, dag import). EVERY read is verified: a block whose
- * bytes do not hash to its key gives WR_ERR_CORRUPT and a log line naming it.
+ * hashing twice would halve add throughput); bytes from outside (dag import,
+ * a network fetch) go through wr_blocks_put (store/blocks.h), which verifies
+ * them first. EVERY read is verified: a block whose bytes do not hash to its
+ * key gives WR_ERR_CORRUPT and a log line naming it.
+ *
+ * Content code reads and writes blocks through the blocks seam
+ * (store/blocks.h); wr_bs_blocks_init puts this store behind it, bound to one
+ * transaction. The transaction, key and pin functions here are for the store
+ * itself (pins, GC) and for writers that batch many blocks in one
+ * transaction (the importer, dag import).
  *
  * Identity multihashes (code 0x00) are never stored: put is a no-op, has is
  * true, and get returns the digest, as kubo's identity blockstore does.
@@ -31,6 +38,7 @@
 #include "base/err.h"
 #include "proto/multiformats/cid.h"
 #include "proto/multiformats/multihash.h"
+#include "store/blocks.h"
 
 /* Largest block the store accepts (kubo's bitswap limit is 2 MiB; the largest
  * chunk warren makes is 2 MiB - 256 plus its dag-pb/UnixFS framing). */
@@ -63,10 +71,8 @@ WR_MUST_CHECK int wr_bs_sync(wr_bs *bs);
  * varint, length mismatch, longer than WR_BS_MAX_KEY) or WR_ERR_TRUNCATED. */
 WR_MUST_CHECK int wr_bs_mh_split(const uint8_t *mh, size_t mhlen, uint64_t *pcode,
                                  const uint8_t **pdigest, size_t *pdigestlen);
-/* Writes the sha2-256 multihash of data into out (34 bytes). */
+/* Writes the sha2-256 multihash of data into out (34 bytes), as a key. */
 void wr_bs_mh_sha256(uint8_t out[34], const void *data, size_t len);
-/* Multihash code of sha2-512, which the store verifies too. */
-#define WR_MH_SHA2_512 0x13
 
 /* Checks that data hashes to mh. Returns 0, WR_ERR_CORRUPT on a mismatch,
  * WR_ERR_UNSUPPORTED for a hash function other than sha2-256, sha2-512 or
@@ -150,6 +156,21 @@ WR_MUST_CHECK int wr_bs_txn_get_cid(wr_bs_txn *txn, const wr_cid *cid, const uin
 WR_MUST_CHECK int wr_bs_txn_size_cid(wr_bs_txn *txn, const wr_cid *cid, size_t *plen);
 WR_MUST_CHECK int wr_bs_txn_has_cid(wr_bs_txn *txn, const wr_cid *cid);
 WR_MUST_CHECK int wr_bs_txn_rm_cid(wr_bs_txn *txn, const wr_cid *cid);
+
+/* --- the blocks seam over one transaction (store/blocks.h) ------------------ */
+
+/* The LMDB source: caller-owned, valid while its transaction is. */
+typedef struct wr_bs_blocks {
+  wr_blocks base; /* first: &b->base is the wr_blocks */
+  wr_bs_txn *txn;
+} wr_bs_blocks;
+
+/* Binds b to txn and returns &b->base. Gets are verified reads straight
+ * from the memory map (no copy), valid until txn ends or its next write;
+ * puts go into txn (with its checkpoints, see wr_bs_txn_put) and need a
+ * write transaction (else WR_ERR_INVAL). Nothing to free: ending txn ends
+ * the source. */
+wr_blocks *wr_bs_blocks_init(wr_bs_blocks *b, wr_bs_txn *txn);
 
 /* --- one-shot helpers (each its own transaction) ---------------------------- */
 

@@ -149,7 +149,7 @@ static int no_links(uint64_t codec) {
          codec == WR_CODEC_LIBP2P_KEY;
 }
 
-int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned flags,
+int wr_dag_walk(wr_blocks *blocks, const wr_cid *root, wr_dag_set *seen, unsigned flags,
                 wr_dag_visit_fn fn, void *arg, wr_cid *pbad) {
   stack st = {0};
   wr_dag_set *own = NULL;
@@ -176,9 +176,9 @@ int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen, unsigned f
     const uint8_t *block = NULL;
     size_t len = 0;
     if (no_links(cid.codec) && (flags & WR_DAG_NO_RAW_READ))
-      rc = wr_bs_txn_size(txn, key, (size_t)klen, &len);
+      rc = wr_blocks_size(blocks, &cid, &len);
     else
-      rc = wr_bs_txn_get(txn, key, (size_t)klen, &block, &len);
+      rc = wr_blocks_get(blocks, &cid, &block, &len);
     if (rc != 0)
       goto bad;
     if (!no_links(cid.codec) && cid.codec != WR_CODEC_DAG_PB &&

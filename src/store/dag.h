@@ -1,7 +1,9 @@
 /* dag.h: walking DAGs stored in the blockstore.
  *
- * One walker serves GC (mark), `pin add` (is the whole DAG here?), block rm
- * (is this block pinned indirectly?) and `dag export` (CAR order). It goes
+ * One walker serves GC (mark), pinning (is the whole DAG here?), block rm
+ * (is this block pinned indirectly?) and `dag export` (CAR order). It reads
+ * through the blocks seam (store/blocks.h), so the same walk runs over the
+ * local store or, later, a source that fetches missing blocks. It goes
  * depth-first, pre-order, children in link order, and visits each distinct
  * block once (a block reached again through another link is skipped, with
  * its subtree): the order kubo's `dag export` writes a CAR in.
@@ -19,7 +21,7 @@
 
 #include "base/err.h"
 #include "proto/multiformats/cid.h"
-#include "store/blockstore.h"
+#include "store/blocks.h"
 
 /* A set of multihashes (the blocks seen so far). */
 typedef struct wr_dag_set wr_dag_set;
@@ -53,7 +55,7 @@ enum {
  * Return non-zero to stop the walk (wr_dag_walk returns that value). */
 typedef int (*wr_dag_visit_fn)(void *arg, const wr_cid *cid, const uint8_t *block, size_t len);
 
-/* Walks the DAG under root inside txn, calling fn (NULL: none, the walk only
+/* Walks the DAG under root, reading from blocks, calling fn (NULL: none, the walk only
  * checks that the DAG is whole) per block. seen is the visited set: pass the
  * same set to several walks (GC over every pin) to share work, or NULL for a
  * private one; a root already in seen is not visited. Returns 0, the
@@ -62,7 +64,7 @@ typedef int (*wr_dag_visit_fn)(void *arg, const wr_cid *cid, const uint8_t *bloc
  * block does not decode), WR_ERR_UNSUPPORTED (a codec whose links cannot be read, see
  * above), WR_ERR_NOMEM / WR_ERR_LIMIT. On those errors *pbad (may be NULL)
  * gets the CID of the block at fault. */
-WR_MUST_CHECK int wr_dag_walk(wr_bs_txn *txn, const wr_cid *root, wr_dag_set *seen,
+WR_MUST_CHECK int wr_dag_walk(wr_blocks *blocks, const wr_cid *root, wr_dag_set *seen,
                               unsigned flags, wr_dag_visit_fn fn, void *arg, wr_cid *pbad);
 
 #endif

@@ -13,7 +13,7 @@
 #define REMOVED_LIMIT ((size_t)1 << 34)
 
 typedef struct mark_ctx {
-  wr_bs_txn *txn;
+  wr_blocks *blocks;
   wr_dag_set *marked;
   wr_gc_stats *stats;
   wr_gc_fault *fault;
@@ -38,7 +38,7 @@ static int mark_pin(void *arg, const uint8_t *key, size_t keylen, wr_pin_type ty
   unsigned flags = WR_DAG_NO_RAW_READ;
   if (type == WR_PIN_DIRECT)
     flags |= WR_DAG_ROOT_ONLY | WR_DAG_OPAQUE_OK;
-  int rc = wr_dag_walk(m->txn, &root, m->marked, flags, count_kept, m->stats, &bad);
+  int rc = wr_dag_walk(m->blocks, &root, m->marked, flags, count_kept, m->stats, &bad);
   if (rc != 0 && m->fault) {
     m->fault->root = root;
     m->fault->block = bad;
@@ -59,7 +59,8 @@ int wr_gc_run(wr_bs *bs, wr_gc_removed_fn removed, void *arg, wr_gc_stats *pstat
     goto out;
   if ((rc = wr_bs_txn_begin(bs, WR_BS_WRITE, &txn)) != 0)
     goto out;
-  mark_ctx m = {txn, marked, &stats, pfault};
+  wr_bs_blocks src;
+  mark_ctx m = {wr_bs_blocks_init(&src, txn), marked, &stats, pfault};
   if ((rc = wr_pin_iter(txn, mark_pin, &m)) != 0)
     goto out;
 

@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/file.h"
 
 int wr_repo_resolve(const char *flag_dir, char *out, size_t outlen) {
   const char *env = getenv("WARREN_PATH");
@@ -83,15 +84,11 @@ int wr_repo_init(const char *path, int *pcreated) {
   if (snprintf(sub, sizeof sub, "%s/version", path) >= (int)sizeof sub)
     return WR_ERR_LIMIT;
   if (access(sub, F_OK) != 0) {
-    /* Written via a temporary name and rename, so a killed init never leaves
+    /* Atomic (temporary name, fsync, rename), so a killed init never leaves
      * an empty version file behind. */
-    char tmp[WR_REPO_PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", sub, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs("1\n", f) < 0 || fclose(f) != 0 || rename(tmp, sub) != 0) {
-      WR_ERROR("Cannot write the repo version file", "path=%s error=\"%s\"", sub,
-               strerror(errno));
-      unlink(tmp);
+    char why[WR_REPO_PATH_MAX + 128];
+    if (wr_file_write_atomic(sub, "1\n", 2, 0644, WR_FILE_REPLACE, why, sizeof why) != 0) {
+      WR_ERROR("Cannot write the repo version file", "path=%s error=\"%s\"", sub, why);
       return WR_ERR_IO;
     }
     created = 1;

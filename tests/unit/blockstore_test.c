@@ -1,6 +1,8 @@
+#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,19 +14,7 @@
 #include "store_testutil.h"
 #include "test.h"
 
-static char dir[4096];
-static wr_bs *bs;
-
-static void open_fresh(void) {
-  tmpdir_make(dir, sizeof dir);
-  CHECK_EQ(wr_bs_open(dir, &bs), 0);
-}
-
-static void close_fresh(void) {
-  wr_bs_close(bs);
-  bs = NULL;
-  tmpdir_remove(dir);
-}
+STORE_TEST_FIXTURE
 
 static void test_mh_sha256_known(void) {
   /* sha2-256("hello world\n"), the digest inside
@@ -276,6 +266,27 @@ static void test_repo_resolve_init_open(void) {
   CHECK_EQ(created, 1);
   CHECK_EQ(wr_repo_init(path, &created), 0);
   CHECK_EQ(created, 0);
+  /* The version file: exactly "1\n", mode 0644 whatever the umask, and no
+   * temporary left beside it. */
+  char vpath[sizeof path + 16];
+  snprintf(vpath, sizeof vpath, "%s/version", path);
+  struct stat st;
+  CHECK_EQ(stat(vpath, &st), 0);
+  CHECK_EQ(st.st_mode & 0777, 0644);
+  CHECK_EQ(st.st_size, 2);
+  FILE *vf = fopen(vpath, "r");
+  char vbuf[8] = {0};
+  CHECK(vf && fread(vbuf, 1, sizeof vbuf, vf) == 2);
+  if (vf)
+    fclose(vf);
+  CHECK_STREQ(vbuf, "1\n");
+  DIR *d = opendir(path);
+  int entries = 0;
+  for (struct dirent *de; d && (de = readdir(d)) != NULL;)
+    entries += de->d_name[0] != '.';
+  if (d)
+    closedir(d);
+  CHECK_EQ(entries, 2); /* store/ and version (repo.lock comes with open) */
   wr_repo *r1, *r2, *gc;
   CHECK_EQ(wr_repo_open(path, WR_REPO_SHARED, &r1), 0);
   CHECK_EQ(wr_repo_open(path, WR_REPO_SHARED, &r2), 0);

@@ -14,30 +14,10 @@
 static char dir[4096];
 static wr_bs *bs;
 
-static wr_cid put_raw(const char *text) {
-  wr_cid c;
-  wr_bs_txn *t;
-  CHECK_EQ(wr_cid_sum(&c, 1, WR_CODEC_RAW, text, strlen(text)), 0);
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_WRITE, &t), 0);
-  CHECK_EQ(wr_bs_txn_put_cid(t, &c, text, strlen(text)), 0);
-  CHECK_EQ(wr_bs_txn_commit(t), 0);
-  return c;
-}
+static wr_cid put_raw(const char *text) { return store_put_raw(bs, text); }
 
 static wr_cid put_node(const wr_cid *kids, size_t n) {
-  wr_buf b;
-  wr_buf_init(&b, 4096);
-  for (size_t i = 0; i < n; i++)
-    CHECK_EQ(wr_dagpb_put_link(&b, &kids[i], "", 0, NULL), 0);
-  CHECK_EQ(wr_dagpb_put_data(&b, "\x08\x01", 2), 0);
-  wr_cid c;
-  wr_bs_txn *t;
-  CHECK_EQ(wr_cid_sum(&c, 1, WR_CODEC_DAG_PB, b.data, b.len), 0);
-  CHECK_EQ(wr_bs_txn_begin(bs, WR_BS_WRITE, &t), 0);
-  CHECK_EQ(wr_bs_txn_put_cid(t, &c, b.data, b.len), 0);
-  CHECK_EQ(wr_bs_txn_commit(t), 0);
-  wr_buf_free(&b);
-  return c;
+  return store_put_node(bs, 1, kids, n, "\x08\x01", 2);
 }
 
 /* Exports root from bs into a memory file; returns its bytes in *pbuf. */

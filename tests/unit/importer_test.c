@@ -12,32 +12,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "content/exporter.h"
 #include "content/importer.h"
-#include "base/buf.h"
 #include "store/pin.h"
 #include "store/repo.h"
+#include "store_testutil.h"
 #include "test.h"
 
 static char tmpl[] = "/tmp/warren-importer-test.XXXXXX";
 static const char *base;
 
 static void write_file(const char *rel, const void *data, size_t n) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", base, rel);
-  FILE *f = fopen(p, "wb");
-  CHECK(f != NULL);
-  if (!f)
-    return;
-  CHECK_EQ(fwrite(data, 1, n, f), n);
-  fclose(f);
+  testfs_write(base, rel, data, n);
 }
 
-static void mk(const char *rel) {
-  char p[512];
-  snprintf(p, sizeof p, "%s/%s", base, rel);
-  CHECK_EQ(mkdir(p, 0755), 0);
-}
+static void mk(const char *rel) { testfs_mkdir(base, rel); }
 
 static int collect(void *arg, const uint8_t *p, size_t n) {
   return wr_buf_append(arg, p, n);
@@ -101,7 +91,7 @@ static void test_add_and_read_back(void) {
 
   wr_export ex;
   memset(&ex, 0, sizeof ex);
-  CHECK_EQ(wr_bs_txn_begin(repo->bs, WR_BS_READ, &ex.txn), 0);
+  CHECK_EQ(wr_export_begin(&ex, repo->bs), 0);
   wr_pin_type pt;
   CHECK_EQ(wr_pin_get_cid(ex.txn, &root.cid, &pt), 0);
   CHECK_EQ(pt, WR_PIN_RECURSIVE);
@@ -172,7 +162,7 @@ static void test_add_and_read_back(void) {
   CHECK_EQ(sb.st_size, 17);
 
   wr_buf_free(&out);
-  wr_bs_txn_abort(ex.txn);
+  wr_export_end(&ex);
   wr_repo_close(repo);
 }
 

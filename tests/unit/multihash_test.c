@@ -46,7 +46,21 @@ static void test_identity(void) {
   CHECK_EQ(wr_mh_verify(&mh, "ho", 2), WR_ERR_CORRUPT);
   static uint8_t big[200];
   CHECK_EQ(wr_mh_sum(&mh, WR_MH_IDENTITY, big, sizeof big), WR_ERR_LIMIT);
-  CHECK_EQ(wr_mh_sum(&mh, 0x13, big, 1), WR_ERR_UNSUPPORTED);
+  CHECK_EQ(wr_mh_sum(&mh, 0x11 /* sha1 */, big, 1), WR_ERR_UNSUPPORTED);
+}
+
+static void test_sha512(void) {
+  wr_mh mh;
+  CHECK_EQ(wr_mh_sum(&mh, WR_MH_SHA2_512, "abc", 3), 0);
+  CHECK_EQ(mh.size, 64);
+  char hex[129];
+  wr_hex_encode(hex, mh.digest, 64);
+  CHECK_STREQ(hex, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                   "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+  CHECK_EQ(wr_mh_verify(&mh, "abc", 3), 0);
+  CHECK_EQ(wr_mh_verify(&mh, "abd", 3), WR_ERR_CORRUPT);
+  mh.size = 32; /* a truncated sha2-512 is carried but not checked */
+  CHECK_EQ(wr_mh_verify(&mh, "abc", 3), WR_ERR_UNSUPPORTED);
 }
 
 static void test_parse_errors(void) {
@@ -73,6 +87,7 @@ int main(void) {
   RUN(test_sha256_vector);
   RUN(test_streaming_matches_oneshot);
   RUN(test_identity);
+  RUN(test_sha512);
   RUN(test_parse_errors);
   return test_done();
 }

@@ -2,7 +2,8 @@
  *
  * Any hash code parses (so CIDs made with other hashes can be carried and
  * printed); computing and verifying are supported for sha2-256, hashed with
- * nettle (which uses SHA-NI where the CPU has it), and identity. */
+ * nettle (which uses SHA-NI where the CPU has it), sha2-512 (kubo accepts
+ * it; the gateway fixtures use one) and identity. */
 #ifndef WR_PROTO_MULTIFORMATS_MULTIHASH_H
 #define WR_PROTO_MULTIFORMATS_MULTIHASH_H
 
@@ -15,7 +16,9 @@
 
 #define WR_MH_IDENTITY 0x00
 #define WR_MH_SHA2_256 0x12
+#define WR_MH_SHA2_512 0x13
 #define WR_SHA256_SIZE 32
+#define WR_SHA512_SIZE 64
 /* The longest digest carried. 128 bytes covers every common hash and the
  * identity CIDs other implementations accept (go-verifcid allows 128). */
 #define WR_MH_MAX_DIGEST 128
@@ -48,11 +51,13 @@ WR_MUST_CHECK int wr_mh_put(wr_buf *b, const wr_mh *mh);
 
 /* Sets *pmh to the sha2-256 multihash of n bytes at p. */
 void wr_mh_sha256(wr_mh *pmh, const void *p, size_t n);
-/* Hashes n bytes with code (sha2-256 or identity). WR_ERR_UNSUPPORTED for
- * other codes, WR_ERR_LIMIT when identity data exceeds WR_MH_MAX_DIGEST. */
+/* Hashes n bytes with code (sha2-256, sha2-512 or identity), giving the full
+ * digest. WR_ERR_UNSUPPORTED for other codes, WR_ERR_LIMIT when identity
+ * data exceeds WR_MH_MAX_DIGEST. */
 WR_MUST_CHECK int wr_mh_sum(wr_mh *pmh, uint64_t code, const void *p, size_t n);
 /* Checks that n bytes at p hash to mh. 0, WR_ERR_CORRUPT on a mismatch,
- * WR_ERR_UNSUPPORTED when warren cannot compute mh's hash function. */
+ * WR_ERR_UNSUPPORTED when warren cannot compute mh's hash function or mh
+ * carries a truncated digest (shorter than the function's). */
 WR_MUST_CHECK int wr_mh_verify(const wr_mh *mh, const void *p, size_t n);
 /* 1 when both name the same hash and digest, else 0. */
 int wr_mh_equal(const wr_mh *a, const wr_mh *b);
