@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/random.h"
 #include "io/udp.h"
 #include "proto/tunnel/tunnel.h"
 #include "proto/text/uuid.h"
@@ -94,7 +95,10 @@ static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cf
 
 static uint64_t random64(void) {
   uint64_t r;
-  randombytes_buf(&r, sizeof r);
+  /* Only jitter: wr_connector_start drew the connector id first, so this
+   * cannot fail; if it did, no jitter is still a valid delay. */
+  if (wr_random_bytes(&r, sizeof r) != 0)
+    r = 0;
   return r;
 }
 
@@ -658,8 +662,6 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
     WR_ERROR("The tunnel secret must be 16 to 64 bytes", "length=%zu", cfg->secret_len);
     return WR_ERR_INVAL;
   }
-  if (sodium_init() < 0)
-    return WR_ERR_IO;
   wr_connector *cn = wr_calloc(1, sizeof *cn);
   if (!cn)
     return WR_ERR_NOMEM;
@@ -685,7 +687,11 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
       return WR_ERR_INVAL;
     }
   }
-  randombytes_buf(cn->connector_id, sizeof cn->connector_id);
+  if (wr_random_bytes(cn->connector_id, sizeof cn->connector_id) != 0) {
+    WR_ERROR("No random bytes for the connector id", "%s", "");
+    wr_free(cn);
+    return WR_ERR_IO;
+  }
 
   /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
    * IPv6 gets an IPv4 one. */
