@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/random.h"
 
 /* TLS 1.3 only (QUIC needs it), the AEADs ngtcp2 supports, no middlebox
  * compatibility mode (RFC 9001 8.4 forbids it). */
@@ -426,8 +427,11 @@ static int make_self_signed(const char *cert_path, const char *key_path,
     goto out;
   }
   uint8_t serial[16];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial) < 0)
+  if (wr_random_bytes(serial, sizeof serial) != 0) {
+    rc = WR_ERR_IO;
+    set_err(err, errlen, "no random bytes for the certificate serial number");
     goto out;
+  }
   serial[0] &= 0x7f; /* a positive INTEGER */
   serial[0] |= 0x01; /* and no leading zero byte */
   time_t now = time(NULL);
