@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/dns.h"
 #include "io/random.h"
 #include "io/udp.h"
 #include "proto/tunnel/tunnel.h"
@@ -42,6 +43,7 @@ typedef struct slot {
   int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
   uint64_t drain_deadline;
   enum slot_state state;
+  wr_dns_req *dns;        /* DIALING an edge given by name: resolving it first */
   wr_mux_conn *conn;
   wr_mux_stream *control;
   unsigned edge;          /* index into cfg.edges of the current or next dial */
@@ -67,7 +69,14 @@ typedef struct stream_state {
 struct wr_connector {
   wr_connector_config cfg;
   wr_quic_endpoint *ep;
+  /* Per edge: its address (for a name, the latest answer), whether it is a
+   * name to resolve before each dial, and how log lines show it (the
+   * address dialled; a name until it first resolves). */
   wr_addr edges[WR_CONNECTOR_MAX_EDGES];
+  uint8_t edge_is_name[WR_CONNECTOR_MAX_EDGES];
+  char edge_shown[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
+  int ipv4_only;    /* the endpoint socket is IPv4: IPv6 answers are skipped */
+  int dns_pending;  /* resolutions whose callback has not run yet */
   slot slots[WR_CONNECTOR_MAX_HA];
   slot shadows[WR_CONNECTOR_MAX_HA]; /* QUIC probes and draining http2 connections */
   int auto_proto;   /* auto: the protocol new slots start with */
@@ -90,8 +99,9 @@ struct wr_connector {
 
 static const wr_mux_events events;
 static void dial(slot *sl);
+static void maybe_done(wr_connector *cn);
 
-static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
+static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->edge_shown[i]; }
 
 static uint64_t random64(void) {
   uint64_t r;
@@ -189,16 +199,32 @@ static void release_others(wr_connector *cn) {
       dial(&cn->slots[i]);
 }
 
-static void dial(slot *sl) {
+/* The dial of sl did not start (rv) or its edge's name did not resolve
+ * (why): a probe waits for the next interval, a slot for its backoff. */
+static void dial_failed(slot *sl, int rv, const char *why) {
   wr_connector *cn = sl->cn;
-  if (cn->shutting_down)
+  sl->conn = NULL;
+  if (sl->owner) {
+    sl->state = SLOT_IDLE;
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
+            why ? why : wr_strerror(rv));
+    schedule_probe(sl->owner);
     return;
-  const wr_addr *a = &cn->edges[sl->edge];
-  if (sl->owner)
-    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  }
+  if (why)
+    WR_ERROR("Could not resolve the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             cn->cfg.edges[sl->edge], why);
   else
-    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
-  sl->state = SLOT_DIALING;
+    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             edge_name(cn, sl->edge), wr_strerror(rv));
+  schedule_reconnect(sl, 1);
+  if (sl->index == 0)
+    release_others(cn);
+}
+
+/* Opens sl's connection to a, over the protocol dial chose. */
+static void dial_addr(slot *sl, const wr_addr *a) {
+  wr_connector *cn = sl->cn;
   int rv;
   if (sl->proto == WR_CONNECTOR_HTTP2) {
     wr_mux_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms,
@@ -213,22 +239,63 @@ static void dial(slot *sl) {
     if (rv == 0 && cn->cfg.protocol == WR_CONNECTOR_AUTO)
       uv_timer_start(&sl->timer, on_timer, cn->cfg.quic_timeout_ms, 0);
   }
-  if (rv && sl->owner) {
-    sl->conn = NULL;
+  if (rv)
+    dial_failed(sl, rv, NULL);
+}
+
+/* The answer for the edge name sl is about to dial: the first address the
+ * endpoint can reach becomes the edge's address (and what logs show). */
+static void edge_resolved(int status, const wr_addr *addrs, size_t naddrs, const char *err,
+                          void *arg) {
+  slot *sl = arg;
+  wr_connector *cn = sl->cn;
+  sl->dns = NULL;
+  cn->dns_pending--;
+  if (cn->shutting_down) {
     sl->state = SLOT_IDLE;
-    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
-            wr_strerror(rv));
-    schedule_probe(sl->owner);
+    maybe_done(cn);
     return;
   }
-  if (rv) {
-    sl->conn = NULL;
-    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
-             edge_name(cn, sl->edge), wr_strerror(rv));
-    schedule_reconnect(sl, 1);
-    if (sl->index == 0)
-      release_others(cn);
+  const wr_addr *a = NULL;
+  for (size_t i = 0; i < naddrs && !a; i++)
+    if (!cn->ipv4_only || addrs[i].sa.sa_family == AF_INET)
+      a = &addrs[i];
+  if (status == 0 && !a) {
+    status = WR_ERR_NOTFOUND;
+    err = "the name has only IPv6 addresses and this host has no IPv6 socket";
   }
+  if (status != 0) {
+    dial_failed(sl, status, err);
+    return;
+  }
+  cn->edges[sl->edge] = *a;
+  wr_addr_format(a, cn->edge_shown[sl->edge], sizeof cn->edge_shown[sl->edge]);
+  dial_addr(sl, a);
+}
+
+/* Dials sl's current edge: at once for an address, after resolving it again
+ * for a name (so an edge whose DNS changes is followed on the next dial). */
+static void dial(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->shutting_down)
+    return;
+  if (sl->owner)
+    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else
+    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
+  sl->state = SLOT_DIALING;
+  if (!cn->edge_is_name[sl->edge]) {
+    dial_addr(sl, &cn->edges[sl->edge]);
+    return;
+  }
+  char err[WR_DNS_MAX_HOST + 96];
+  int rv = wr_dns_resolve(cn->cfg.loop, cn->cfg.edges[sl->edge], edge_resolved, sl, &sl->dns, err,
+                          sizeof err);
+  if (rv) {
+    dial_failed(sl, rv, err);
+    return;
+  }
+  cn->dns_pending++;
 }
 
 static void start_probe(slot *sl) {
@@ -516,7 +583,8 @@ static void on_connected(wr_mux_conn *c) {
 }
 
 static void maybe_done(wr_connector *cn) {
-  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->done && !cn->done_called) {
+  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->dns_pending == 0 && cn->done &&
+      !cn->done_called) {
     cn->done_called = 1;
     cn->done(cn, cn->done_arg);
   }
@@ -681,7 +749,12 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   cn->auto_proto = WR_CONNECTOR_QUIC;
   for (size_t i = 0; i < cfg->nedges; i++) {
     char why[160];
-    if (wr_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
+    if (wr_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) == 0) {
+      wr_addr_format(&cn->edges[i], cn->edge_shown[i], sizeof cn->edge_shown[i]);
+    } else if (wr_dns_split_hostport(cfg->edges[i], NULL, 0, NULL) == 0) {
+      cn->edge_is_name[i] = 1;
+      snprintf(cn->edge_shown[i], sizeof cn->edge_shown[i], "%s", cfg->edges[i]);
+    } else {
       WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
       wr_free(cn);
       return WR_ERR_INVAL;
@@ -700,8 +773,10 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
   struct sockaddr_in any4 = {.sin_family = AF_INET};
   int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
-  if (rv)
+  if (rv) {
     rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
+    cn->ipv4_only = 1;
+  }
   if (rv) {
     wr_free(cn);
     return rv;
@@ -832,6 +907,8 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
   for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
     slot *sl = &cn->slots[i];
     uv_timer_stop(&sl->timer);
+    if (sl->dns) /* edge_resolved sets the slot idle */
+      wr_dns_cancel(sl->dns);
     if (sl->state == SLOT_REGISTERED && sl->control) {
       wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
       m.u.error.reason = (wr_h1_slice){"connector shutting down", 23};
@@ -842,6 +919,8 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
      * unregistered already. */
     slot *sh = &cn->shadows[i];
     uv_timer_stop(&sh->timer);
+    if (sh->dns)
+      wr_dns_cancel(sh->dns);
     if (sh->conn && sh->state != SLOT_DRAINING)
       sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "connector shutting down");
   }
