@@ -3,7 +3,6 @@
  * Settings come from config.yml (--config, or the default locations) and
  * flags, flags winning, as cloudflared does. The loop runs until SIGINT or
  * SIGTERM starts a graceful shutdown; a second signal forces it. */
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "io/dns.h"
 #include "io/udp.h"
 #include "proto/tunnel/tunnel.h"
 #include "net/tls.h"
@@ -100,31 +100,28 @@ static void on_signal(uv_signal_t *h, int signum) {
   wr_connector_shutdown(rs->cn, connector_done, rs);
 }
 
-/* Resolves "HOST:PORT" (a name or a literal) into the numeric form the
- * connector takes. */
-static int resolve_edge(const char *hp, char *out, size_t cap) {
-  char host[256];
-  const char *colon = strrchr(hp, ':');
-  if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host)
-    return WR_ERR_INVAL;
-  const char *h = hp;
-  size_t hl = (size_t)(colon - hp);
-  if (*h == '[' && hl >= 2 && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-    return WR_ERR_NOTFOUND;
-  wr_addr a = {0};
-  memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
-  a.len = res->ai_addrlen;
-  freeaddrinfo(res);
-  wr_addr_format(&a, out, cap);
-  return 0;
+static void edge_checked(int status, const wr_addr *addrs, size_t naddrs, const char *err,
+                         void *arg) {
+  (void)addrs;
+  (void)naddrs;
+  (void)err;
+  int *failed = arg;
+  *failed = status != 0;
+}
+
+/* Resolves the n edges on loop, all at once: a start-up check (the
+ * connector resolves names again before each dial). Returns the index of the
+ * first one that does not resolve, or n. */
+static size_t first_unresolved(uv_loop_t *loop, const char *const *edges, size_t n) {
+  int failed[WR_CONNECTOR_MAX_EDGES] = {0};
+  for (size_t i = 0; i < n; i++)
+    if (wr_dns_resolve(loop, edges[i], edge_checked, &failed[i], NULL, NULL, 0) != 0)
+      failed[i] = 1;
+  uv_run(loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < n; i++)
+    if (failed[i])
+      return i;
+  return n;
 }
 
 enum {
@@ -303,20 +300,18 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   }
 
   wr_connector_config cc = {0};
-  char resolved[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
   size_t nedges = nflag_edges ? nflag_edges : tc.nedges;
   if (nedges == 0) {
     wr_cli_fail("no edge to connect to: give --edge ADDR:PORT or edge in the config.");
     rc = 2;
     goto out;
   }
-  for (size_t i = 0; i < nedges && i < WR_CONNECTOR_MAX_EDGES; i++) {
-    const char *e = nflag_edges ? flag_edges[i] : tc.edges[i];
-    if (resolve_edge(e, resolved[i], sizeof resolved[i]) != 0) {
-      wr_cli_fail("the edge address %s does not resolve.", e);
-      goto out;
-    }
-    cc.edges[cc.nedges++] = resolved[i];
+  for (size_t i = 0; i < nedges && i < WR_CONNECTOR_MAX_EDGES; i++)
+    cc.edges[cc.nedges++] = nflag_edges ? flag_edges[i] : tc.edges[i];
+  size_t bad = first_unresolved(uv_default_loop(), cc.edges, cc.nedges);
+  if (bad < cc.nedges) {
+    wr_cli_fail("the edge address %s does not resolve.", cc.edges[bad]);
+    goto out;
   }
   if (!edge_ca && !edge_fp) {
     wr_cli_fail("the edge cannot be verified: give --edge-ca FILE or --edge-fingerprint SHA256.");
