@@ -721,6 +721,99 @@ void wr_connector_update_metrics(wr_connector *cn) {
   }
 }
 
+/* cn->cfg's zeros become the documented defaults. */
+static void apply_defaults(wr_connector_config *c) {
+  if (!c->ha_connections)
+    c->ha_connections = 4;
+  if (c->ha_connections > WR_CONNECTOR_MAX_HA)
+    c->ha_connections = WR_CONNECTOR_MAX_HA;
+  if (!c->grace_period_ms)
+    c->grace_period_ms = 30000;
+  if (!c->quic_timeout_ms)
+    c->quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
+  if (!c->quic_probe_interval_ms)
+    c->quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
+  if (c->protocol != WR_CONNECTOR_QUIC && c->protocol != WR_CONNECTOR_HTTP2)
+    c->protocol = WR_CONNECTOR_AUTO;
+}
+
+/* Sorts the configured edges into addresses (dialled as they are) and names
+ * (resolved before each dial). WR_ERR_INVAL, logged, for one that is
+ * neither. */
+static int parse_edges(wr_connector *cn) {
+  for (size_t i = 0; i < cn->cfg.nedges; i++) {
+    const char *e = cn->cfg.edges[i];
+    char why[160];
+    if (wr_addr_parse(e, &cn->edges[i], why, sizeof why) == 0) {
+      wr_addr_format(&cn->edges[i], cn->edge_shown[i], sizeof cn->edge_shown[i]);
+    } else if (wr_dns_split_hostport(e, NULL, 0, NULL) == 0) {
+      cn->edge_is_name[i] = 1;
+      snprintf(cn->edge_shown[i], sizeof cn->edge_shown[i], "%s", e);
+    } else {
+      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", e, why);
+      return WR_ERR_INVAL;
+    }
+  }
+  return 0;
+}
+
+/* The UDP socket every QUIC connection of the connector shares. */
+static int open_endpoint(wr_connector *cn) {
+  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
+   * IPv6 gets an IPv4 one. */
+  const wr_connector_config *cfg = &cn->cfg;
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
+                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
+  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
+  struct sockaddr_in any4 = {.sin_family = AF_INET};
+  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
+  if (rv) {
+    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
+    cn->ipv4_only = 1;
+  }
+  return rv;
+}
+
+static void connector_metrics(wr_connector *cn) {
+  wr_metrics *m = cn->cfg.metrics;
+  if (!m)
+    return;
+  cn->m_ha = wr_metrics_gauge(m, "warren_tunnel_ha_connections",
+                              "Registered connections to edges.");
+  cn->m_reg_fail = wr_metrics_counter(m, "warren_tunnel_register_failures_total",
+                                      "Registrations the edge refused.");
+  cn->m_rcvbuf = wr_metrics_gauge(m, "warren_udp_receive_buffer_bytes",
+                                  "UDP receive buffer the kernel granted.");
+  cn->m_sndbuf = wr_metrics_gauge(m, "warren_udp_send_buffer_bytes",
+                                  "UDP send buffer the kernel granted.");
+  wr_metric_family *byp = wr_metrics_family(m, WR_METRIC_GAUGE, "warren_tunnel_connections",
+                                            "Registered connections to edges by protocol.",
+                                            "protocol");
+  cn->m_ha_quic = wr_metric_child(byp, "quic");
+  cn->m_ha_h2 = wr_metric_child(byp, "http2");
+}
+
+/* Slot i and its shadow, idle, each with its timer (counted in
+ * open_handles). Slot i starts at edge i mod nedges. */
+static void init_slot(wr_connector *cn, unsigned i) {
+  slot *sl = &cn->slots[i];
+  sl->cn = cn;
+  sl->index = i;
+  sl->edge = i % (unsigned)cn->cfg.nedges;
+  wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+  uv_timer_init(cn->cfg.loop, &sl->timer);
+  sl->timer.data = sl;
+  cn->open_handles++;
+  slot_metrics(cn, sl);
+  slot *sh = &cn->shadows[i];
+  sh->cn = cn;
+  sh->owner = sl;
+  sh->index = i;
+  uv_timer_init(cn->cfg.loop, &sh->timer);
+  sh->timer.data = sh;
+  cn->open_handles++;
+}
+
 int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   if (cfg->nedges == 0 || cfg->nedges > WR_CONNECTOR_MAX_EDGES) {
     WR_ERROR("The connector needs between 1 and 16 edge addresses", "edges=%zu", cfg->nedges);
@@ -734,98 +827,36 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   if (!cn)
     return WR_ERR_NOMEM;
   cn->cfg = *cfg;
-  if (!cn->cfg.ha_connections)
-    cn->cfg.ha_connections = 4;
-  if (cn->cfg.ha_connections > WR_CONNECTOR_MAX_HA)
-    cn->cfg.ha_connections = WR_CONNECTOR_MAX_HA;
-  if (!cn->cfg.grace_period_ms)
-    cn->cfg.grace_period_ms = 30000;
-  if (!cn->cfg.quic_timeout_ms)
-    cn->cfg.quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
-  if (!cn->cfg.quic_probe_interval_ms)
-    cn->cfg.quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
-  if (cn->cfg.protocol != WR_CONNECTOR_QUIC && cn->cfg.protocol != WR_CONNECTOR_HTTP2)
-    cn->cfg.protocol = WR_CONNECTOR_AUTO;
+  apply_defaults(&cn->cfg);
   cn->auto_proto = WR_CONNECTOR_QUIC;
-  for (size_t i = 0; i < cfg->nedges; i++) {
-    char why[160];
-    if (wr_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) == 0) {
-      wr_addr_format(&cn->edges[i], cn->edge_shown[i], sizeof cn->edge_shown[i]);
-    } else if (wr_dns_split_hostport(cfg->edges[i], NULL, 0, NULL) == 0) {
-      cn->edge_is_name[i] = 1;
-      snprintf(cn->edge_shown[i], sizeof cn->edge_shown[i], "%s", cfg->edges[i]);
-    } else {
-      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
-      wr_free(cn);
-      return WR_ERR_INVAL;
-    }
-  }
+  int rv = parse_edges(cn);
+  if (rv)
+    goto fail;
   if (wr_random_bytes(cn->connector_id, sizeof cn->connector_id) != 0) {
     WR_ERROR("No random bytes for the connector id", "%s", "");
-    wr_free(cn);
-    return WR_ERR_IO;
+    rv = WR_ERR_IO;
+    goto fail;
   }
-
-  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
-   * IPv6 gets an IPv4 one. */
-  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
-                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
-  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
-  struct sockaddr_in any4 = {.sin_family = AF_INET};
-  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
-  if (rv) {
-    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
-    cn->ipv4_only = 1;
-  }
-  if (rv) {
-    wr_free(cn);
-    return rv;
-  }
+  if ((rv = open_endpoint(cn)) != 0)
+    goto fail;
   cn->open_handles = 1; /* the endpoint */
-  if (cfg->metrics) {
-    cn->m_ha = wr_metrics_gauge(cfg->metrics, "warren_tunnel_ha_connections",
-                                "Registered connections to edges.");
-    cn->m_reg_fail = wr_metrics_counter(cfg->metrics, "warren_tunnel_register_failures_total",
-                                        "Registrations the edge refused.");
-    cn->m_rcvbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_receive_buffer_bytes",
-                                    "UDP receive buffer the kernel granted.");
-    cn->m_sndbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_send_buffer_bytes",
-                                    "UDP send buffer the kernel granted.");
-    wr_metric_family *byp = wr_metrics_family(cfg->metrics, WR_METRIC_GAUGE,
-                                              "warren_tunnel_connections",
-                                              "Registered connections to edges by protocol.",
-                                              "protocol");
-    cn->m_ha_quic = wr_metric_child(byp, "quic");
-    cn->m_ha_h2 = wr_metric_child(byp, "http2");
-  }
+  connector_metrics(cn);
   wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
   char tid[WR_UUID_STR_LEN + 1];
   wr_uuid_format(cfg->tunnel_id, tid);
   static const char *const pnames[] = {"auto", "quic", "http2"};
   WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=%s", tid,
           cn->cfg.ha_connections, cfg->nedges, pnames[cn->cfg.protocol]);
-  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
-    slot *sl = &cn->slots[i];
-    sl->cn = cn;
-    sl->index = i;
-    sl->edge = i % (unsigned)cfg->nedges;
-    wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
-    uv_timer_init(cfg->loop, &sl->timer);
-    sl->timer.data = sl;
-    cn->open_handles++;
-    slot_metrics(cn, sl);
-    slot *sh = &cn->shadows[i];
-    sh->cn = cn;
-    sh->owner = sl;
-    sh->index = i;
-    uv_timer_init(cfg->loop, &sh->timer);
-    sh->timer.data = sh;
-    cn->open_handles++;
-  }
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    init_slot(cn, i);
   update_ha_gauge(cn);
   dial(&cn->slots[0]);
   *pcn = cn;
   return 0;
+fail:
+  sodium_memzero(cn->cfg.secret, sizeof cn->cfg.secret);
+  wr_free(cn);
+  return rv;
 }
 
 static void handle_closed(uv_handle_t *h) {
