@@ -745,16 +745,14 @@ static int make_pattern(void) {
 static int run_server(const diag_opts *o, const wr_quic_config *cfg, const wr_addr *addr) {
   char err[WR_TLS_ERRLEN], buf[WR_ADDR_STRLEN];
   const char *cert = o->cert, *key = o->key;
-  char crt_path[4096], key_path[4096];
+  char crt_path[WR_CLI_PATH_MAX], key_path[WR_CLI_PATH_MAX];
   int rv;
   if (o->self) {
     int created = 0;
-    if ((rv = wr_tls_self_signed_ensure(o->self, NULL, 0, &created, err, sizeof err)) != 0) {
+    if (wr_cli_self_signed(o->self, crt_path, key_path, &created, err, sizeof err) != 0) {
       wr_cli_fail("diag quic: %s.", err);
       return 1;
     }
-    snprintf(crt_path, sizeof crt_path, "%s/%s", o->self, WR_TLS_SELF_SIGNED_CERT);
-    snprintf(key_path, sizeof key_path, "%s/%s", o->self, WR_TLS_SELF_SIGNED_KEY);
     cert = crt_path;
     key = key_path;
     if (created)

@@ -272,15 +272,13 @@ static int load_certificates(const wr_edge_file *o, wr_tls_server **ptls,
                              wr_tls_server **phttps) {
   char err[512];
   const char *cert = o->cert, *key = o->key;
-  char cert_path[4096], key_path[4096];
+  char cert_path[WR_CLI_PATH_MAX], key_path[WR_CLI_PATH_MAX];
   if (o->self_signed) {
     int created = 0;
-    if (wr_tls_self_signed_ensure(o->self_signed, NULL, 0, &created, err, sizeof err) != 0) {
+    if (wr_cli_self_signed(o->self_signed, cert_path, key_path, &created, err, sizeof err) != 0) {
       wr_cli_fail("%s", err);
       return 1;
     }
-    snprintf(cert_path, sizeof cert_path, "%s/%s", o->self_signed, WR_TLS_SELF_SIGNED_CERT);
-    snprintf(key_path, sizeof key_path, "%s/%s", o->self_signed, WR_TLS_SELF_SIGNED_KEY);
     cert = cert_path;
     key = key_path;
     if (created)

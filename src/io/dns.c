@@ -1,7 +1,6 @@
 #include "io/dns.h"
 
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,17 +13,6 @@ struct wr_dns_req {
   int cancelled;
   char host[WR_DNS_MAX_HOST];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 int wr_dns_split_hostport(const char *s, char *host, size_t hostcap, uint16_t *pport) {
   const char *h, *port;
@@ -102,14 +90,11 @@ int wr_dns_resolve(uv_loop_t *loop, const char *hostport, wr_dns_cb cb, void *ar
   char port[8];
   uint16_t p;
   wr_dns_req *r = wr_calloc(1, sizeof *r);
-  if (!r) {
-    set_err(err, errlen, "out of memory while resolving %s", hostport);
-    return WR_ERR_NOMEM;
-  }
+  if (!r)
+    return wr_errf(err, errlen, WR_ERR_NOMEM, "out of memory while resolving %s", hostport);
   if (wr_dns_split_hostport(hostport, r->host, sizeof r->host, &p) != 0) {
-    set_err(err, errlen, "\"%s\" is not HOST:PORT", hostport);
     wr_free(r);
-    return WR_ERR_INVAL;
+    return wr_errf(err, errlen, WR_ERR_INVAL, "\"%s\" is not HOST:PORT", hostport);
   }
   snprintf(port, sizeof port, "%u", p);
   r->cb = cb;
@@ -121,9 +106,10 @@ int wr_dns_resolve(uv_loop_t *loop, const char *hostport, wr_dns_cb cb, void *ar
                            .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
   int rv = uv_getaddrinfo(loop, &r->req, resolved_cb, r->host, port, &hints);
   if (rv < 0) {
-    set_err(err, errlen, "cannot resolve %s: %s", r->host, uv_strerror(rv));
+    rv = wr_errf(err, errlen, rv == UV_ENOMEM ? WR_ERR_NOMEM : WR_ERR_IO, "cannot resolve %s: %s",
+                 r->host, uv_strerror(rv));
     wr_free(r);
-    return rv == UV_ENOMEM ? WR_ERR_NOMEM : WR_ERR_IO;
+    return rv;
   }
   if (preq)
     *preq = r;

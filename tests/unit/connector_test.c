@@ -18,11 +18,13 @@
 #include "loop_testutil.h"
 #include "net/tls.h"
 #include "test.h"
+#include "tls_testutil.h"
 #include "tunnel/connector.h"
 #include "tunnel/ingress.h"
 
 static uv_loop_t loop;
-static char tmpdir[64], crt[128], key[128];
+static test_tls_files tls_files;
+static const char *const crt = tls_files.crt, *const key = tls_files.key;
 static FILE *logfile;
 static wr_tls_server *stls;
 static wr_tls_client *cli;
@@ -358,18 +360,9 @@ static void test_start_errors(void) {
 
 int main(void) {
   uv_loop_init(&loop);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_connector_test.XXXXXX");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (test_tls_files_make(&tls_files, "wr_connector_test") != 0)
     return 1;
-  }
   char err[WR_TLS_ERRLEN];
-  if (wr_tls_self_signed_ensure(tmpdir, NULL, 0, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "%s\n", err);
-    return 1;
-  }
-  snprintf(crt, sizeof crt, "%s/%s", tmpdir, WR_TLS_SELF_SIGNED_CERT);
-  snprintf(key, sizeof key, "%s/%s", tmpdir, WR_TLS_SELF_SIGNED_KEY);
   wr_tls_client_config tcc = {.ca_file = crt};
   if (wr_tls_server_new(&stls, crt, key, err, sizeof err) != 0 ||
       wr_tls_client_new(&cli, &tcc, err, sizeof err) != 0) {
@@ -399,9 +392,7 @@ int main(void) {
   wr_ingress_free(&ingress);
   wr_tls_client_del(cli);
   wr_tls_server_del(stls);
-  unlink(crt);
-  unlink(key);
-  rmdir(tmpdir);
+  test_tls_files_remove(&tls_files);
   CHECK_EQ(uv_loop_close(&loop), 0);
   return test_done();
 }
