@@ -74,6 +74,7 @@ struct wr_connector {
    * address dialled; a name until it first resolves). */
   wr_addr edges[WR_CONNECTOR_MAX_EDGES];
   uint8_t edge_is_name[WR_CONNECTOR_MAX_EDGES];
+  unsigned edge_failures[WR_CONNECTOR_MAX_EDGES]; /* picks a name's next address */
   char edge_shown[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
   int ipv4_only;    /* the endpoint socket is IPv4: IPv6 answers are skipped */
   int dns_pending;  /* resolutions whose callback has not run yet */
@@ -181,8 +182,10 @@ static void schedule_reconnect(slot *sl, int failed) {
   sl->state = SLOT_WAITING;
   if (cn->shutting_down)
     return;
-  if (failed) /* rotate: the next attempt goes to another edge */
+  if (failed) { /* rotate: the next attempt goes to another edge (or address) */
+    cn->edge_failures[sl->edge]++;
     sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
+  }
   uint64_t delay = wr_backoff_next(&sl->backoff, random64());
   WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
           edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
@@ -243,8 +246,10 @@ static void dial_addr(slot *sl, const wr_addr *a) {
     dial_failed(sl, rv, NULL);
 }
 
-/* The answer for the edge name sl is about to dial: the first address the
- * endpoint can reach becomes the edge's address (and what logs show). */
+/* The answer for the edge name sl is about to dial. One of the addresses
+ * the endpoint can reach becomes the edge's address (and what logs show):
+ * the first, and after each failed dial of this edge the next one, so a
+ * name with a dead address (say ::1 before 127.0.0.1) still gets through. */
 static void edge_resolved(int status, const wr_addr *addrs, size_t naddrs, const char *err,
                           void *arg) {
   slot *sl = arg;
@@ -256,10 +261,13 @@ static void edge_resolved(int status, const wr_addr *addrs, size_t naddrs, const
     maybe_done(cn);
     return;
   }
-  const wr_addr *a = NULL;
-  for (size_t i = 0; i < naddrs && !a; i++)
+  const wr_addr *usable[WR_DNS_MAX_ADDRS], *a = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < naddrs; i++)
     if (!cn->ipv4_only || addrs[i].sa.sa_family == AF_INET)
-      a = &addrs[i];
+      usable[n++] = &addrs[i];
+  if (n)
+    a = usable[cn->edge_failures[sl->edge] % n];
   if (status == 0 && !a) {
     status = WR_ERR_NOTFOUND;
     err = "the name has only IPv6 addresses and this host has no IPv6 socket";
