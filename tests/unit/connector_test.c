@@ -2,11 +2,13 @@
  * on one loop on loopback: ha_connections registrations and the ready count
  * and gauges, the edge going away and the connector coming back after its
  * backoff, a wrong secret refused with the edge's exact error, a graceful
- * shutdown (UNREGISTER before close), the http2 path and an edge given by
- * name. Log lines (edge's and connector's) are captured in a file and
- * checked where they are the observable result. */
+ * shutdown with a request in flight (UNREGISTER first, close once it is
+ * done), the http2 path, auto's fallback to http2 and its return to QUIC,
+ * and an edge given by name. Log lines (edge's and connector's) are
+ * captured in a file and checked where they are the observable result. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -64,33 +66,6 @@ static int log_has(const void *needle) { return strstr(log_text(), needle) != NU
 
 /* ---- the edge ------------------------------------------------------------ */
 
-/* An edge serving the test tunnel on 127.0.0.1: QUIC and its http2 twin on
- * port (0: any), HTTP on any port. */
-static wr_edge *edge_start(uint16_t port) {
-  const char *hosts[] = {"app.example.com"};
-  wr_edge_tunnel t = {.name = "web", .secret = secret, .secret_len = 32, .hosts = hosts,
-                      .nhosts = 1};
-  memcpy(t.id, tunnel_id, 16);
-  struct sockaddr_storage listen = test_addr("127.0.0.1", port);
-  struct sockaddr_storage http = test_addr("127.0.0.1", 0);
-  wr_edge_config cfg = {.listen = (struct sockaddr *)&listen, .listen_h2_twin = 1,
-                        .http = (struct sockaddr *)&http, .tls = stls, .location = "test-1",
-                        .tunnels = &t, .ntunnels = 1, .grace_ms = 1000};
-  wr_edge *e = NULL;
-  char err[256];
-  int rc = wr_edge_new(&e, &loop, &cfg, err, sizeof err);
-  if (rc != 0)
-    fprintf(stderr, "edge: %s\n", err);
-  CHECK_EQ(rc, 0);
-  return e;
-}
-
-static uint16_t edge_port(const wr_edge *e) {
-  struct sockaddr_storage ss;
-  CHECK_EQ(wr_edge_local_addr(e, "listen", &ss), 0);
-  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 static int edge_done;
 static void on_edge_done(wr_edge *e, void *arg) {
   (void)e;
@@ -104,6 +79,48 @@ static void edge_stop(wr_edge *e) {
   test_run_until(&loop, test_flag_set, &edge_done, 5000);
   CHECK_EQ(edge_done, 1);
   wr_edge_free(e);
+}
+
+/* Where an edge listens for connectors on 127.0.0.1 (port 0: any). */
+enum edge_h2 { H2_TWIN, H2_NONE, H2_APART };
+
+/* An edge serving the test tunnel on 127.0.0.1: QUIC on quic_port and
+ * http2 on the same port number (H2_TWIN), nowhere (H2_NONE) or on a port
+ * of its own (H2_APART); HTTP on any port. */
+static wr_edge *edge_start_h2(uint16_t quic_port, enum edge_h2 h2) {
+  const char *hosts[] = {"app.example.com"};
+  wr_edge_tunnel t = {.name = "web", .secret = secret, .secret_len = 32, .hosts = hosts,
+                      .nhosts = 1};
+  memcpy(t.id, tunnel_id, 16);
+  struct sockaddr_storage listen = test_addr("127.0.0.1", quic_port);
+  struct sockaddr_storage apart = test_addr("127.0.0.1", 0);
+  struct sockaddr_storage http = test_addr("127.0.0.1", 0);
+  wr_edge_config cfg = {.listen = (struct sockaddr *)&listen, .listen_h2_twin = h2 == H2_TWIN,
+                        .listen_h2 = h2 == H2_APART ? (struct sockaddr *)&apart : NULL,
+                        .http = (struct sockaddr *)&http, .tls = stls, .location = "test-1",
+                        .tunnels = &t, .ntunnels = 1, .grace_ms = 1000};
+  wr_edge *e = NULL;
+  char err[256];
+  int rc = wr_edge_new(&e, &loop, &cfg, err, sizeof err);
+  /* Any UDP port's TCP twin may be some other socket's: pick again. */
+  for (int i = 0; rc == WR_ERR_IO && quic_port == 0 && h2 == H2_TWIN && i < 20; i++) {
+    if (e) /* a half-made edge closes as a whole one does */
+      edge_stop(e);
+    e = NULL;
+    rc = wr_edge_new(&e, &loop, &cfg, err, sizeof err);
+  }
+  if (rc != 0)
+    fprintf(stderr, "edge: %s\n", err);
+  CHECK_EQ(rc, 0);
+  return e;
+}
+
+static wr_edge *edge_start(uint16_t port) { return edge_start_h2(port, H2_TWIN); }
+
+static uint16_t edge_port(const wr_edge *e) {
+  struct sockaddr_storage ss;
+  CHECK_EQ(wr_edge_local_addr(e, "listen", &ss), 0);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 /* ---- the connector ------------------------------------------------------- */
@@ -266,27 +283,160 @@ static void test_wrong_secret_refused(void) {
   run_stop(&r);
 }
 
+/* ---- a slow origin and a user, for a request in flight ------------------ */
+
+/* An HTTP origin on the loop that reads one request and answers only when
+ * told (origin_answer). */
+typedef struct origin {
+  uv_tcp_t server, conn;
+  int accepted, got_request;
+  char req[2048];
+  size_t reqlen;
+  uv_write_t w;
+} origin;
+
+static void origin_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  (void)hint;
+  origin *o = h->data;
+  b->base = o->req + o->reqlen;
+  b->len = sizeof o->req - 1 - o->reqlen;
+}
+
+static void origin_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  (void)b;
+  origin *o = st->data;
+  if (n <= 0)
+    return;
+  o->reqlen += (size_t)n;
+  o->req[o->reqlen] = '\0';
+  if (strstr(o->req, "\r\n\r\n"))
+    o->got_request = 1;
+}
+
+static void origin_accept(uv_stream_t *srv, int status) {
+  origin *o = srv->data;
+  if (status < 0 || o->accepted)
+    return;
+  uv_tcp_init(&loop, &o->conn);
+  o->conn.data = o;
+  CHECK_EQ(uv_accept(srv, (uv_stream_t *)&o->conn), 0);
+  o->accepted = 1;
+  uv_read_start((uv_stream_t *)&o->conn, origin_alloc, origin_read);
+}
+
+static uint16_t origin_start(origin *o) {
+  memset(o, 0, sizeof *o);
+  struct sockaddr_storage a = test_addr("127.0.0.1", 0);
+  uv_tcp_init(&loop, &o->server);
+  o->server.data = o;
+  CHECK_EQ(uv_tcp_bind(&o->server, (struct sockaddr *)&a, 0), 0);
+  CHECK_EQ(uv_listen((uv_stream_t *)&o->server, 4, origin_accept), 0);
+  int len = sizeof a;
+  CHECK_EQ(uv_tcp_getsockname(&o->server, (struct sockaddr *)&a, &len), 0);
+  return ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+static void origin_answer(origin *o) {
+  static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  uv_buf_t b = uv_buf_init((char *)resp, sizeof resp - 1);
+  CHECK_EQ(uv_write(&o->w, (uv_stream_t *)&o->conn, &b, 1, NULL), 0);
+  uv_close((uv_handle_t *)&o->conn, NULL); /* after the write, which libuv finishes first */
+  uv_close((uv_handle_t *)&o->server, NULL);
+}
+
+/* A user: one blocking HTTP request to the edge from a thread. */
+typedef struct user {
+  uint16_t port;
+  char reply[1024];
+  volatile int done;
+  uv_async_t wake;
+  pthread_t th;
+} user;
+
+static void *user_main(void *arg) {
+  user *u = arg;
+  static const char req[] = "GET /slow HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n";
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_storage a = test_addr("127.0.0.1", u->port);
+  size_t len = 0;
+  if (connect(fd, (struct sockaddr *)&a, sizeof(struct sockaddr_in)) == 0 &&
+      send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+    ssize_t n;
+    while ((n = recv(fd, u->reply + len, sizeof u->reply - 1 - len, 0)) > 0)
+      len += (size_t)n;
+  }
+  u->reply[len] = '\0';
+  close(fd);
+  u->done = 1;
+  uv_async_send(&u->wake);
+  return NULL;
+}
+
+static void user_woken(uv_async_t *a) { (void)a; }
+
+static void user_start(user *u, const wr_edge *e) {
+  memset(u, 0, sizeof *u);
+  struct sockaddr_storage ss;
+  CHECK_EQ(wr_edge_local_addr(e, "http", &ss), 0);
+  u->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  uv_async_init(&loop, &u->wake, user_woken);
+  pthread_create(&u->th, NULL, user_main, u);
+}
+
+static void user_end(user *u) {
+  pthread_join(u->th, NULL);
+  uv_close((uv_handle_t *)&u->wake, NULL);
+}
+
+/* Shutdown with a request in flight: UNREGISTER reaches the edge on both
+ * connections (it routes nothing new to them) while they stay open; the
+ * request finishes; only then do the connections close. */
 static void test_graceful_shutdown(void) {
   log_reset();
+  origin o;
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u", origin_start(&o));
+  wr_ingress slow;
+  wr_ingress_init(&slow);
+  char err[256];
+  CHECK_EQ(wr_ingress_add(&slow, NULL, NULL, url, NULL, err, sizeof err), 0);
   run r;
-  run_start(&r, 2, WR_CONNECTOR_QUIC);
+  run_edge(&r);
+  wr_connector_config cc = connector_config(&r, 2, WR_CONNECTOR_QUIC);
+  cc.ingress = &slow;
+  cc.grace_period_ms = 5000;
+  CHECK_EQ(wr_connector_start(&r.cn, &cc), 0);
   CHECK(wait_ready(&r, 2, 5000));
+  user u;
+  user_start(&u, r.e);
+  CHECK(test_run_until(&loop, test_flag_set, &o.got_request, 5000));
+
   wr_connector_shutdown(r.cn, on_connector_done, &r);
+  CHECK(test_run_until(&loop, log_has, "INF Unregistered tunnel connection tunnel=web connIndex=1",
+                       5000));
+  CHECK(test_run_until(&loop, log_has, "INF Unregistered tunnel connection tunnel=web connIndex=0",
+                       5000));
+  CHECK_EQ(log_count("Initiating graceful shutdown gracePeriod=5000ms inflight=1"), 1);
+  CHECK_EQ(wr_edge_ready(r.e), 0);
+  test_run_until(&loop, NULL, NULL, 300); /* a few grace polls: still waiting */
+  CHECK_EQ(r.done, 0);
+  CHECK_EQ(log_count("Tunnel connection closed"), 0);
+
+  origin_answer(&o);
+  CHECK(test_run_until(&loop, test_flag_set, (const void *)&u.done, 5000));
+  user_end(&u);
+  CHECK(strncmp(u.reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(u.reply, "\r\n\r\nok") != NULL);
   test_run_until(&loop, test_flag_set, &r.done, 5000);
   CHECK_EQ(r.done, 1);
-  CHECK_EQ(wr_edge_ready(r.e), 0);
-  /* The edge heard UNREGISTER on both connections before either closed. */
-  const char *log = log_text();
-  const char *start = strstr(log, "Initiating graceful shutdown gracePeriod=1000ms inflight=0");
-  const char *unreg = strstr(log, "Unregistered tunnel connection tunnel=web connIndex=");
-  const char *closed = strstr(log, "Tunnel connection closed tunnel=web connIndex=");
-  CHECK(start && unreg && closed && start < unreg && unreg < closed);
-  CHECK_EQ(log_count("Unregistered tunnel connection tunnel=web connIndex="), 2);
   CHECK_EQ(log_count("INF Connection closed connIndex="), 2);
+  CHECK_EQ(log_count("Tunnel connection closed tunnel=web"), 2);
   CHECK_EQ(log_count("Retrying connection"), 0);
+  CHECK_EQ(log_count("Grace period over"), 0);
   wr_connector_free(r.cn);
   edge_stop(r.e);
   wr_metrics_del(r.metrics);
+  wr_ingress_free(&slow);
   uv_run(&loop, UV_RUN_NOWAIT);
   CHECK_EQ(uv_loop_alive(&loop), 0);
 }
@@ -301,6 +451,52 @@ static void test_http2(void) {
   char line[160];
   snprintf(line, sizeof line, "ip=%s location=test-1 protocol=http2", r.edge);
   CHECK_EQ(log_count(line), 2);
+  run_stop(&r);
+}
+
+/* --protocol auto: QUIC to the edge's address gets no answer (only http2
+ * listens on that port), so the slot falls back to http2; its QUIC probes
+ * fail until a QUIC listener appears on that UDP port, then the slot
+ * switches back and the http2 connection drains and closes. */
+static void test_auto_falls_back_and_returns(void) {
+  log_reset();
+  run r;
+  memset(&r, 0, sizeof r);
+  r.metrics = wr_metrics_new();
+  r.e = edge_start_h2(0, H2_APART);
+  struct sockaddr_storage ss;
+  CHECK_EQ(wr_edge_local_addr(r.e, "listen-http2", &ss), 0);
+  uint16_t port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  snprintf(r.edge, sizeof r.edge, "127.0.0.1:%u", port);
+  wr_connector_config cc = connector_config(&r, 1, WR_CONNECTOR_AUTO);
+  cc.quic_timeout_ms = 300;
+  cc.quic_probe_interval_ms = 300;
+  CHECK_EQ(wr_connector_start(&r.cn, &cc), 0);
+  CHECK(wait_ready(&r, 1, 5000));
+  char line[256];
+  snprintf(line, sizeof line,
+           "WRN Unable to connect over QUIC: UDP to the edge looks blocked; falling back to "
+           "http2 connIndex=0 edge=%s error=\"no QUIC handshake within 300ms\"\n",
+           r.edge);
+  CHECK_EQ(log_count(line), 1);
+  snprintf(line, sizeof line, "ip=%s location=test-1 protocol=http2", r.edge);
+  CHECK_EQ(log_count(line), 1);
+  CHECK(metrics_have(r.metrics, "warren_tunnel_connections{protocol=\"http2\"} 1"));
+  const char *probe_failed =
+      "INF QUIC probe failed: staying on http2 connIndex=0 error=\"no QUIC handshake in time\"";
+  CHECK(test_run_until(&loop, log_has, probe_failed, 5000));
+
+  /* QUIC on that UDP port now: the next probe registers and takes over. */
+  wr_edge *quic_edge = edge_start_h2(port, H2_NONE);
+  CHECK(test_run_until(&loop, log_has, "INF Closed the drained http2 connection connIndex=0",
+                       5000));
+  CHECK_EQ(log_count("INF Switched back to QUIC connIndex=0 connection="), 1);
+  CHECK_EQ(wr_connector_ready(r.cn), 1);
+  CHECK_EQ(wr_edge_ready(quic_edge), 1);
+  CHECK_EQ(wr_edge_ready(r.e), 0);
+  CHECK(metrics_have(r.metrics, "warren_tunnel_connections{protocol=\"quic\"} 1"));
+  CHECK(metrics_have(r.metrics, "warren_tunnel_connections{protocol=\"http2\"} 0"));
+  edge_stop(quic_edge); /* first: run_stop checks that nothing is left */
   run_stop(&r);
 }
 
@@ -380,6 +576,7 @@ int main(void) {
   RUN(test_start_errors);
   RUN(test_registers_ha_connections);
   RUN(test_http2);
+  RUN(test_auto_falls_back_and_returns);
   RUN(test_graceful_shutdown);
   RUN(test_wrong_secret_refused);
   RUN(test_reconnects_after_backoff);
