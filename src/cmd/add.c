@@ -124,7 +124,17 @@ static uint64_t tree_bytes(const char *path, int depth, size_t *budget) {
   return sum;
 }
 
-int wr_cmd_add(int argc, char **argv) {
+/* The command line, besides what the progress display keeps. */
+typedef struct add_opts {
+  int recursive, hidden, only_hash, pin, trickle, progress; /* progress -1: not given */
+  long cidv, raw, links;                                    /* -1: not given */
+  uint64_t chunk;                                           /* 0: not given */
+  const char *profile;
+} add_opts;
+
+/* Parses argv into *po and *pui; usage errors exit. Returns 1 when --help
+ * was printed, else 0. optind is then at the first path. */
+static int parse_flags(int argc, char **argv, add_opts *po, add_ui *pui) {
   enum { O_PIN = 1000, O_CIDV, O_RAW, O_CHUNKER, O_PROFILE, O_LINKS, O_PROGRESS };
   static const struct option opts[] = {
       {"recursive", no_argument, NULL, 'r'},
@@ -142,66 +152,105 @@ int wr_cmd_add(int argc, char **argv) {
       {"progress", optional_argument, NULL, O_PROGRESS},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0}};
-  int recursive = 0, hidden = 0, only_hash = 0, pin = 1, trickle = 0, progress = -1;
-  long cidv = -1, raw = -1, links = -1;
-  uint64_t chunk = 0;
-  const char *profile = NULL;
-  add_ui ui;
-  memset(&ui, 0, sizeof ui);
+  add_opts *o = po;
+  *o = (add_opts){.pin = 1, .progress = -1, .cidv = -1, .raw = -1, .links = -1};
   int c;
   while ((c = wr_cli_getopt("add", argc, argv, "rHnqQth", opts)) != -1) {
     switch (c) {
-    case 'r': recursive = 1; break;
-    case 'H': hidden = 1; break;
-    case 'n': only_hash = 1; break;
-    case 'q': ui.quiet = 1; break;
-    case 'Q': ui.quieter = 1; break;
-    case 't': trickle = 1; break;
-    case O_PIN: pin = optarg ? wr_cli_parse_bool("add", "--pin", optarg) : 1; break;
-    case O_RAW: raw = optarg ? wr_cli_parse_bool("add", "--raw-leaves", optarg) : 1; break;
+    case 'r': o->recursive = 1; break;
+    case 'H': o->hidden = 1; break;
+    case 'n': o->only_hash = 1; break;
+    case 'q': pui->quiet = 1; break;
+    case 'Q': pui->quieter = 1; break;
+    case 't': o->trickle = 1; break;
+    case O_PIN: o->pin = optarg ? wr_cli_parse_bool("add", "--pin", optarg) : 1; break;
+    case O_RAW: o->raw = optarg ? wr_cli_parse_bool("add", "--raw-leaves", optarg) : 1; break;
     case O_PROGRESS:
-      progress = optarg ? wr_cli_parse_bool("add", "--progress", optarg) : 1;
+      o->progress = optarg ? wr_cli_parse_bool("add", "--progress", optarg) : 1;
       break;
-    case O_CIDV: cidv = (long)wr_cli_parse_uint("add", "--cid-version", optarg, 0, 1); break;
+    case O_CIDV: o->cidv = (long)wr_cli_parse_uint("add", "--cid-version", optarg, 0, 1); break;
     case O_LINKS:
-      links = (long)wr_cli_parse_uint("add", "--max-links", optarg, 2, WR_UFS_MAX_LINKS);
+      o->links = (long)wr_cli_parse_uint("add", "--max-links", optarg, 2, WR_UFS_MAX_LINKS);
       break;
     case O_CHUNKER:
       if (strncmp(optarg, "size-", 5) != 0)
         wr_cli_usage_error("add", "--chunker takes size-N (fixed-size chunks of N bytes), not "
                                   "\"%s\"; rabin and buzhash are not supported.",
                            optarg);
-      chunk = wr_cli_parse_uint("add", "--chunker", optarg + 5, 1, WR_UFS_MAX_CHUNK);
+      o->chunk = wr_cli_parse_uint("add", "--chunker", optarg + 5, 1, WR_UFS_MAX_CHUNK);
       break;
-    case O_PROFILE: profile = optarg; break;
-    case 'h': usage(); return 0;
+    case O_PROFILE: o->profile = optarg; break;
+    case 'h': usage(); return 1;
     default: break;
     }
   }
+  return 0;
+}
+
+/* The import parameters: the profile's (or the defaults), then each flag
+ * given. An unknown profile is a usage error and exits. */
+static wr_ufs_params import_params(const add_opts *o) {
   wr_ufs_params p;
   wr_ufs_params_default(&p);
-  if (profile && wr_ufs_params_profile(&p, profile) != 0)
+  if (o->profile && wr_ufs_params_profile(&p, o->profile) != 0)
     wr_cli_usage_error("add", "unknown --profile \"%s\"; use unixfs-v1-2025 or unixfs-v0-2015.",
-                       profile);
-  if (cidv >= 0) {
-    p.cid_version = (uint32_t)cidv;
+                       o->profile);
+  if (o->cidv >= 0) {
+    p.cid_version = (uint32_t)o->cidv;
     /* kubo: CIDv1 turns raw leaves on unless --raw-leaves says otherwise. */
-    if (raw < 0)
-      p.raw_leaves = cidv == 1;
+    if (o->raw < 0)
+      p.raw_leaves = o->cidv == 1;
   }
-  if (raw >= 0)
-    p.raw_leaves = (int)raw;
-  if (chunk)
-    p.chunk_size = (uint32_t)chunk;
-  if (links > 0)
-    p.max_links = (uint32_t)links;
-  if (trickle)
+  if (o->raw >= 0)
+    p.raw_leaves = (int)o->raw;
+  if (o->chunk)
+    p.chunk_size = (uint32_t)o->chunk;
+  if (o->links > 0)
+    p.max_links = (uint32_t)o->links;
+  if (o->trickle)
     p.layout = WR_UFS_TRICKLE;
+  return p;
+}
 
-  ui.progress = progress >= 0 ? progress : (isatty(2) && !ui.quiet && !ui.quieter);
+/* Imports stdin (no paths) or each of the npaths paths, appending each root
+ * to roots (*pnroots of them). Returns 0 or the first error (the importer
+ * holds its sentence). */
+static int import_all(wr_importer *im, const add_opts *o, add_ui *ui, char **paths, int npaths,
+                      wr_cid *roots, size_t *pnroots) {
+  int rv = 0;
+  wr_ufs_link root;
+  if (npaths == 0) {
+    /* stdin: kubo names the entry by its own CID. */
+    wr_importer_set_callbacks(im, NULL, on_progress, ui);
+    rv = wr_importer_add_fd(im, 0, "stdin", &root);
+    wr_importer_set_callbacks(im, on_added, on_progress, ui);
+    if (!rv) {
+      char s[WR_CID_MAX_STR];
+      if (wr_cid_format(&root.cid, 0, s, sizeof s) >= 0)
+        on_added(ui, &root.cid, s, root.filesize);
+      roots[(*pnroots)++] = root.cid;
+    }
+  }
+  unsigned flags = (o->recursive ? WR_IMPORT_RECURSIVE : 0) | (o->hidden ? WR_IMPORT_HIDDEN : 0);
+  for (int i = 0; i < npaths && !rv; i++) {
+    rv = wr_importer_add_path(im, paths[i], flags, &root);
+    if (!rv)
+      roots[(*pnroots)++] = root.cid;
+  }
+  return rv;
+}
+
+int wr_cmd_add(int argc, char **argv) {
+  add_opts o;
+  add_ui ui;
+  memset(&ui, 0, sizeof ui);
+  if (parse_flags(argc, argv, &o, &ui))
+    return 0;
+  wr_ufs_params p = import_params(&o);
+  ui.progress = o.progress >= 0 ? o.progress : (isatty(2) && !ui.quiet && !ui.quieter);
 
   wr_repo *repo = NULL;
-  if (!only_hash) {
+  if (!o.only_hash) {
     repo = wr_cmd_repo_open("add", WR_REPO_SHARED);
     if (!repo)
       return 1;
@@ -232,31 +281,13 @@ int wr_cmd_add(int argc, char **argv) {
       ui.total += tree_bytes(argv[i], 0, &budget);
   }
   size_t nroots = 0;
-  wr_ufs_link root;
-  if (npaths == 0) {
-    /* stdin: kubo names the entry by its own CID. */
-    wr_importer_set_callbacks(im, NULL, on_progress, &ui);
-    rv = wr_importer_add_fd(im, 0, "stdin", &root);
-    wr_importer_set_callbacks(im, on_added, on_progress, &ui);
-    if (!rv) {
-      char s[WR_CID_MAX_STR];
-      if (wr_cid_format(&root.cid, 0, s, sizeof s) >= 0)
-        on_added(&ui, &root.cid, s, root.filesize);
-      roots[nroots++] = root.cid;
-    }
-  }
-  for (int i = optind; i < argc && !rv; i++) {
-    unsigned flags = (recursive ? WR_IMPORT_RECURSIVE : 0) | (hidden ? WR_IMPORT_HIDDEN : 0);
-    rv = wr_importer_add_path(im, argv[i], flags, &root);
-    if (!rv)
-      roots[nroots++] = root.cid;
-  }
+  rv = import_all(im, &o, &ui, argv + optind, npaths, roots, &nroots);
   if (ui.drawn)
     fputs("\r\033[K", stderr);
   if (rv) {
     wr_cli_fail("add: %s. Nothing was pinned.", wr_importer_error(im));
   } else {
-    rv = wr_importer_commit(im, roots, pin ? nroots : 0);
+    rv = wr_importer_commit(im, roots, o.pin ? nroots : 0);
     if (rv)
       wr_cli_fail("add: %s. Nothing was pinned.", wr_importer_error(im));
   }

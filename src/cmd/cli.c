@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/tls.h"
+
 void wr_cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   fputs("warren: ", stderr);
@@ -137,4 +139,14 @@ void wr_cli_check_keepalive(const char *cmd, uint64_t idle_ms, uint64_t keepaliv
     wr_cli_usage_error(cmd, "--tunnel-keepalive (%llu ms) must be shorter than the tunnel idle "
                        "timeout (%llu ms), or connections close between PINGs.",
                        (unsigned long long)keepalive_ms, (unsigned long long)idle);
+}
+
+int wr_cli_self_signed(const char *dir, char *cert, char *key, int *pcreated, char *err,
+                       size_t errlen) {
+  int rv = wr_tls_self_signed_ensure(dir, NULL, 0, pcreated, err, errlen);
+  if (rv)
+    return rv;
+  snprintf(cert, WR_CLI_PATH_MAX, "%s/%s", dir, WR_TLS_SELF_SIGNED_CERT);
+  snprintf(key, WR_CLI_PATH_MAX, "%s/%s", dir, WR_TLS_SELF_SIGNED_KEY);
+  return 0;
 }

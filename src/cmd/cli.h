@@ -61,4 +61,15 @@ int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value);
  * connection would close between keep-alive PINGs. */
 void wr_cli_check_keepalive(const char *cmd, uint64_t idle_ms, uint64_t keepalive_ms);
 
+/* Longest certificate or key path wr_cli_self_signed writes, with its NUL. */
+#define WR_CLI_PATH_MAX 4096
+
+/* For --self-signed DIR: makes sure DIR holds a certificate and its key
+ * (wr_tls_self_signed_ensure creates a pair when either is missing; then
+ * *pcreated is 1) and writes their paths into cert and key
+ * (WR_CLI_PATH_MAX bytes each). Returns 0, or the error with its sentence
+ * in err. */
+int wr_cli_self_signed(const char *dir, char *cert, char *key, int *pcreated, char *err,
+                       size_t errlen);
+
 #endif

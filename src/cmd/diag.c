@@ -269,6 +269,86 @@ static void take_replies(wr_udp_sock *s, int connected, const wr_addr *target,
   }
 }
 
+/* Sends probe seq on both sockets: conn is connected to target, unconn is
+ * not (so a reply from another address reaches it). */
+static void send_probes(wr_udp_sock *conn, wr_udp_sock *unconn, const wr_addr *target,
+                        const char *nonce, uint64_t seq) {
+  char payload[96];
+  int n = snprintf(payload, sizeof payload, PROBE_MAGIC " %llu c %s", (unsigned long long)seq,
+                   nonce);
+  wr_udp_msg m = {.data = (const uint8_t *)payload, .len = (size_t)n, .ecn = WR_UDP_ECN_ECT0};
+  if (wr_udp_send(conn, &m, 1) != 1)
+    WR_WARN("Probe not sent", "socket=connected seq=%llu", (unsigned long long)seq);
+  char payload2[96];
+  int n2 = snprintf(payload2, sizeof payload2, PROBE_MAGIC " %llu u %s", (unsigned long long)seq,
+                    nonce);
+  wr_udp_msg m2 = {.data = (const uint8_t *)payload2, .len = (size_t)n2, .peer = *target,
+                   .ecn = WR_UDP_ECN_ECT0};
+  if (wr_udp_send(unconn, &m2, 1) != 1)
+    WR_WARN("Probe not sent", "socket=unconnected seq=%llu", (unsigned long long)seq);
+}
+
+/* One line per probe: what came back for probe seq. */
+static void print_probe(const probe_state *p, uint64_t seq, const char *tbuf,
+                        uint64_t timeout_ms) {
+  char buf[WR_ADDR_STRLEN];
+  if (p->conn_ok)
+    printf("probe %llu: reply from %s in %.2f ms: ok\n", (unsigned long long)seq, tbuf,
+           p->rtt_ms);
+  else if (p->refused)
+    printf("probe %llu: refused: nothing listens on %s (ICMP port unreachable)\n",
+           (unsigned long long)seq, tbuf);
+  else if (p->unconn_wrong)
+    printf("probe %llu: no reply on the connected socket; the reply came "
+           "from %s instead of "
+           "%s\n",
+           (unsigned long long)seq, wr_addr_format_sa(&p->wrong.sa, 1, buf, sizeof buf), tbuf);
+  else
+    printf("probe %llu: no reply within %llu ms\n", (unsigned long long)seq,
+           (unsigned long long)timeout_ms);
+}
+
+/* The verdict over all count probes, with what to do about a failure.
+ * Returns the exit code. */
+static int print_summary(const probe_state *st, uint64_t count, const char *tbuf) {
+  char buf[WR_ADDR_STRLEN];
+  uint64_t ok = 0, wrong = 0, refused = 0;
+  wr_addr wrong_from = {0};
+  for (uint64_t i = 0; i < count; i++) {
+    ok += st[i].conn_ok;
+    if (!st[i].conn_ok && st[i].unconn_wrong) {
+      wrong++;
+      wrong_from = st[i].wrong;
+    }
+    refused += st[i].refused && !st[i].conn_ok;
+  }
+  if (ok == count) {
+    printf("OK: %llu/%llu replies came back from %s\n", (unsigned long long)ok,
+           (unsigned long long)count, tbuf);
+    return 0;
+  } else if (wrong) {
+    printf("FAIL: %llu/%llu replies came back from %s; %llu came from %s "
+           "instead. The server "
+           "answers from an address the client did not talk to (its kernel "
+           "picked the source "
+           "from the routing table), so a connected client or a QUIC "
+           "connection drops them: "
+           "the server must set the reply's source address "
+           "(IP_PKTINFO/IPV6_PKTINFO).\n",
+           (unsigned long long)ok, (unsigned long long)count, tbuf,
+           (unsigned long long)wrong,
+           wr_addr_format_sa(&wrong_from.sa, 1, buf, sizeof buf));
+  } else if (refused) {
+    printf("FAIL: nothing listens on %s (the host answered with ICMP port unreachable).\n",
+           tbuf);
+  } else {
+    printf("FAIL: %llu/%llu replies came back from %s, and no reply came from anywhere else: "
+           "is a server running there, and does a firewall let UDP through?\n",
+           (unsigned long long)ok, (unsigned long long)count, tbuf);
+  }
+  return 1;
+}
+
 static int run_connect(const wr_addr *target, const wr_addr *bind_opt,
                        const wr_udp_config *cfg, uint64_t count,
                        uint64_t interval_ms, uint64_t timeout_ms) {
@@ -322,21 +402,9 @@ static int run_connect(const wr_addr *target, const wr_addr *bind_opt,
       wr_addr_format_sa(&wr_udp_local_addr(unconn)->sa, 1, buf2, sizeof buf2));
 
   for (uint64_t i = 0; i < count; i++) {
-    char payload[96];
     uint64_t start = wr_now_ns();
-    int n = snprintf(payload, sizeof payload, PROBE_MAGIC " %llu c %s", (unsigned long long)i + 1,
-                     nonce);
-    wr_udp_msg m = {.data = (const uint8_t *)payload, .len = (size_t)n, .ecn = WR_UDP_ECN_ECT0};
     sent_at[i] = start;
-    if (wr_udp_send(conn, &m, 1) != 1)
-      WR_WARN("Probe not sent", "socket=connected seq=%llu", (unsigned long long)i + 1);
-    char payload2[96];
-    int n2 = snprintf(payload2, sizeof payload2, PROBE_MAGIC " %llu u %s",
-                      (unsigned long long)i + 1, nonce);
-    wr_udp_msg m2 = {.data = (const uint8_t *)payload2, .len = (size_t)n2, .peer = *target,
-                     .ecn = WR_UDP_ECN_ECT0};
-    if (wr_udp_send(unconn, &m2, 1) != 1)
-      WR_WARN("Probe not sent", "socket=unconnected seq=%llu", (unsigned long long)i + 1);
+    send_probes(conn, unconn, target, nonce, i + 1);
 
     uint64_t deadline = start + timeout_ms * WR_NS_PER_MS;
     probe_state *p = &st[i];
@@ -349,21 +417,7 @@ static int run_connect(const wr_addr *target, const wr_addr *bind_opt,
       if (ready & 2)
         take_replies(unconn, 0, target, nonce, st, i + 1, sent_at);
     }
-    if (p->conn_ok)
-      printf("probe %llu: reply from %s in %.2f ms: ok\n", (unsigned long long)i + 1, tbuf,
-             p->rtt_ms);
-    else if (p->refused)
-      printf("probe %llu: refused: nothing listens on %s (ICMP port unreachable)\n",
-             (unsigned long long)i + 1, tbuf);
-    else if (p->unconn_wrong)
-      printf("probe %llu: no reply on the connected socket; the reply came "
-             "from %s instead of "
-             "%s\n",
-             (unsigned long long)i + 1,
-             wr_addr_format_sa(&p->wrong.sa, 1, buf, sizeof buf), tbuf);
-    else
-      printf("probe %llu: no reply within %llu ms\n", (unsigned long long)i + 1,
-             (unsigned long long)timeout_ms);
+    print_probe(p, i + 1, tbuf, timeout_ms);
     uint64_t next = start + interval_ms * WR_NS_PER_MS;
     if (i + 1 < count) {
       while (wr_now_ns() < next) {
@@ -376,40 +430,7 @@ static int run_connect(const wr_addr *target, const wr_addr *bind_opt,
     }
   }
 
-  uint64_t ok = 0, wrong = 0, refused = 0;
-  wr_addr wrong_from = {0};
-  for (uint64_t i = 0; i < count; i++) {
-    ok += st[i].conn_ok;
-    if (!st[i].conn_ok && st[i].unconn_wrong) {
-      wrong++;
-      wrong_from = st[i].wrong;
-    }
-    refused += st[i].refused && !st[i].conn_ok;
-  }
-  if (ok == count) {
-    printf("OK: %llu/%llu replies came back from %s\n", (unsigned long long)ok,
-           (unsigned long long)count, tbuf);
-    exit_code = 0;
-  } else if (wrong) {
-    printf("FAIL: %llu/%llu replies came back from %s; %llu came from %s "
-           "instead. The server "
-           "answers from an address the client did not talk to (its kernel "
-           "picked the source "
-           "from the routing table), so a connected client or a QUIC "
-           "connection drops them: "
-           "the server must set the reply's source address "
-           "(IP_PKTINFO/IPV6_PKTINFO).\n",
-           (unsigned long long)ok, (unsigned long long)count, tbuf,
-           (unsigned long long)wrong,
-           wr_addr_format_sa(&wrong_from.sa, 1, buf, sizeof buf));
-  } else if (refused) {
-    printf("FAIL: nothing listens on %s (the host answered with ICMP port unreachable).\n",
-           tbuf);
-  } else {
-    printf("FAIL: %llu/%llu replies came back from %s, and no reply came from anywhere else: "
-           "is a server running there, and does a firewall let UDP through?\n",
-           (unsigned long long)ok, (unsigned long long)count, tbuf);
-  }
+  exit_code = print_summary(st, count, tbuf);
 out:
   wr_free(st);
   wr_free(sent_at);

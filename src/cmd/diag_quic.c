@@ -637,7 +637,17 @@ static wr_addr parse_addr(const char *flag, const char *s) {
   return a;
 }
 
-int wr_cmd_diag_quic(int argc, char **argv) {
+/* The command line, besides what lives in D. */
+typedef struct diag_opts {
+  const char *listen, *connect, *self, *cert, *key, *ca, *pin, *name, *alpn;
+  wr_quic_retry_mode retry;
+  uint64_t idle, timeout;
+  int no_gso;
+} diag_opts;
+
+/* Parses argv into *po and D and checks that the flags go together; usage
+ * errors exit. Returns 1 when --help was printed, else 0. */
+static int parse_flags(int argc, char **argv, diag_opts *po) {
   enum { OPT_SELF = 256, OPT_CERT, OPT_KEY, OPT_RETRY, OPT_CA, OPT_PIN, OPT_NAME, OPT_BYTES, OPT_STREAMS, OPT_H3,
          OPT_PATH, OPT_ALPN, OPT_IDLE, OPT_NOGSO, OPT_TIMEOUT, OPT_COUNT, OPT_SINK };
   static const struct option opts[] = {
@@ -653,38 +663,34 @@ int wr_cmd_diag_quic(int argc, char **argv) {
       {"count", required_argument, NULL, OPT_COUNT}, {"sink", no_argument, NULL, OPT_SINK},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
-  const char *listen_s = NULL, *connect_s = NULL, *self = NULL, *cert = NULL, *key = NULL;
-  const char *ca = NULL, *pin = NULL, *name = NULL, *alpn = NULL;
-  wr_quic_retry_mode retry = WR_QUIC_RETRY_UNDER_LOAD;
-  uint64_t idle = 0, timeout = 30000;
-  int no_gso = 0, opt;
-  memset(&D, 0, sizeof D);
-  D.bytes = 1024 * 1024;
-  D.nstreams = 1;
-  D.path = "/";
+  diag_opts *o = po;
+  memset(o, 0, sizeof *o);
+  o->retry = WR_QUIC_RETRY_UNDER_LOAD;
+  o->timeout = 30000;
+  int opt;
   while ((opt = wr_cli_getopt(CMD, argc, argv, "hl:c:", opts)) != -1) {
     switch (opt) {
     case 'h':
       usage();
-      return 0;
-    case 'l': listen_s = optarg; break;
-    case 'c': connect_s = optarg; break;
-    case OPT_SELF: self = optarg; break;
-    case OPT_CERT: cert = optarg; break;
-    case OPT_KEY: key = optarg; break;
+      return 1;
+    case 'l': o->listen = optarg; break;
+    case 'c': o->connect = optarg; break;
+    case OPT_SELF: o->self = optarg; break;
+    case OPT_CERT: o->cert = optarg; break;
+    case OPT_KEY: o->key = optarg; break;
     case OPT_RETRY:
       if (strcmp(optarg, "load") == 0)
-        retry = WR_QUIC_RETRY_UNDER_LOAD;
+        o->retry = WR_QUIC_RETRY_UNDER_LOAD;
       else if (strcmp(optarg, "always") == 0)
-        retry = WR_QUIC_RETRY_ALWAYS;
+        o->retry = WR_QUIC_RETRY_ALWAYS;
       else if (strcmp(optarg, "never") == 0)
-        retry = WR_QUIC_RETRY_NEVER;
+        o->retry = WR_QUIC_RETRY_NEVER;
       else
         wr_cli_usage_error(CMD, "--retry takes load, always or never, not \"%s\".", optarg);
       break;
-    case OPT_CA: ca = optarg; break;
-    case OPT_PIN: pin = optarg; break;
-    case OPT_NAME: name = optarg; break;
+    case OPT_CA: o->ca = optarg; break;
+    case OPT_PIN: o->pin = optarg; break;
+    case OPT_NAME: o->name = optarg; break;
     case OPT_BYTES:
       D.bytes = wr_cli_parse_size(CMD, "--bytes", optarg);
       D.bytes_set = 1;
@@ -695,20 +701,22 @@ int wr_cmd_diag_quic(int argc, char **argv) {
     case OPT_H3: D.h3 = 1; break;
     case OPT_SINK: D.sink = 1; break;
     case OPT_PATH: D.path = optarg; break;
-    case OPT_ALPN: alpn = optarg; break;
-    case OPT_IDLE: idle = wr_cli_parse_uint(CMD, "--idle-timeout", optarg, 1, 3600000); break;
-    case OPT_NOGSO: no_gso = 1; break;
-    case OPT_TIMEOUT: timeout = wr_cli_parse_uint(CMD, "--timeout", optarg, 1, 86400000); break;
+    case OPT_ALPN: o->alpn = optarg; break;
+    case OPT_IDLE: o->idle = wr_cli_parse_uint(CMD, "--idle-timeout", optarg, 1, 3600000); break;
+    case OPT_NOGSO: o->no_gso = 1; break;
+    case OPT_TIMEOUT:
+      o->timeout = wr_cli_parse_uint(CMD, "--timeout", optarg, 1, 86400000);
+      break;
     case OPT_COUNT: D.count = wr_cli_parse_uint(CMD, "--count", optarg, 1, UINT32_MAX); break;
     }
   }
   if (optind < argc)
     wr_cli_usage_error(CMD, "unexpected argument \"%s\".", argv[optind]);
-  if (!!listen_s == !!connect_s)
+  if (!!o->listen == !!o->connect)
     wr_cli_usage_error(CMD, "give exactly one of --listen and --connect.");
-  if (listen_s && !self && !(cert && key))
+  if (o->listen && !o->self && !(o->cert && o->key))
     wr_cli_usage_error(CMD, "--listen needs --self-signed DIR, or --cert and --key.");
-  if (connect_s && !ca && !pin)
+  if (o->connect && !o->ca && !o->pin)
     wr_cli_usage_error(CMD,
                        "--connect needs --ca FILE or --pin sha256:HEX to verify the server.");
   if (D.bytes > (1ull << 32))
@@ -717,13 +725,149 @@ int wr_cmd_diag_quic(int argc, char **argv) {
     wr_cli_usage_error(CMD, "--h3 and --sink do not go together.");
   if (D.h3 && D.path[0] != '/')
     wr_cli_usage_error(CMD, "--path must start with /.");
-  wr_addr addr = parse_addr(listen_s ? "--listen" : "--connect",
-                            listen_s ? listen_s : connect_s);
+  return 0;
+}
+
+/* D.data: D.bytes of the fixed pattern both sides know (byte i =
+ * (i*2654435761)>>11). Returns 0, or 1 after telling the user. */
+static int make_pattern(void) {
+  if (!(D.data = wr_malloc((size_t)D.bytes))) {
+    wr_cli_fail("diag quic: out of memory for %llu bytes.", (unsigned long long)D.bytes);
+    return 1;
+  }
+  for (uint64_t i = 0; i < D.bytes; i++)
+    D.data[i] = (uint8_t)((i * 2654435761u) >> 11);
+  return 0;
+}
+
+/* --listen: loads or creates the certificate, listens on addr and echoes
+ * until a signal (or --count). Returns the exit status. */
+static int run_server(const diag_opts *o, const wr_quic_config *cfg, const wr_addr *addr) {
+  char err[WR_TLS_ERRLEN], buf[WR_ADDR_STRLEN];
+  const char *cert = o->cert, *key = o->key;
+  char crt_path[WR_CLI_PATH_MAX], key_path[WR_CLI_PATH_MAX];
+  int rv;
+  if (o->self) {
+    int created = 0;
+    if (wr_cli_self_signed(o->self, crt_path, key_path, &created, err, sizeof err) != 0) {
+      wr_cli_fail("diag quic: %s.", err);
+      return 1;
+    }
+    cert = crt_path;
+    key = key_path;
+    if (created)
+      WR_INFO("Created a self-signed certificate", "cert=%s", crt_path);
+  }
+  if ((rv = wr_tls_server_new(&D.stls, cert, key, err, sizeof err)) != 0) {
+    wr_cli_fail("diag quic: %s.", err);
+    return 1;
+  }
+  wr_quic_server_config sc = {
+      .tls = D.stls,
+      .retry = o->retry,
+      .callbacks = {.on_connected = srv_connected,
+                    .on_closed = srv_closed,
+                    .on_stream_open = srv_stream_open,
+                    .on_stream_data = srv_stream_data,
+                    .on_stream_writable = srv_stream_writable,
+                    .on_stream_close = srv_stream_close}};
+  if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &addr->sa, cfg, &sc)) != 0) {
+    wr_cli_fail("diag quic: cannot listen on %s: %s.", wr_addr_format(addr, buf, sizeof buf),
+                wr_strerror(rv));
+    return 1;
+  }
+  if (D.h3 && D.bytes_set && D.bytes > 0 && make_pattern() != 0)
+    return 1;
+  char fp[WR_TLS_FINGERPRINT_LEN];
+  wr_tls_server_fingerprint(D.stls, fp);
+  struct sockaddr_storage ss;
+  if (wr_quic_endpoint_local_addr(D.ep, &ss) == 0)
+    ip_of((struct sockaddr *)&ss, buf, sizeof buf, 1);
+  printf("listening on %s alpn=%s fingerprint=%s\n", buf, cfg->alpn, fp);
+  fflush(stdout);
+  uv_run(&D.loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
+/* Prints the client's one result line. Returns the exit status. */
+static int report_client(void) {
+  if (!D.finished || D.failed) {
+    printf("failed: %s\n", D.reason[0] ? D.reason : "no result");
+    return 1;
+  }
+  double ms = (double)(D.t_done - D.t_connected) / 1e6;
+  double hs = (double)(D.t_connected - D.t0) / 1e6;
+  if (D.h3) {
+    char hex[65];
+    wr_hex_encode(hex, D.h3_hash, 32);
+    printf("ok: HTTP/3 status %d, %llu body bytes sha256=%s, handshake %.1f ms%s\n",
+           D.h3_status, (unsigned long long)D.h3_body, hex, hs,
+           D.peer_control ? ", peer control stream seen" : "");
+    return 0;
+  }
+  uint64_t total = D.bytes * D.nstreams;
+  printf("ok: %llu bytes %s on %u stream%s in %.1f ms (%.1f MB/s%s), "
+         "handshake %.1f ms, rtt %.2f ms, cwnd %llu, lost %llu, packets %llu in %llu "
+         "sends\n",
+         (unsigned long long)total, D.sink ? "sent and verified" : "echoed", D.nstreams,
+         D.nstreams == 1 ? "" : "s", ms, ms > 0 ? (double)total / (ms / 1000.0) / 1e6 : 0.0,
+         D.sink ? "" : " each way", hs, (double)D.stats.smoothed_rtt_ns / 1e6,
+         (unsigned long long)D.stats.cwnd, (unsigned long long)D.stats.lost_packets,
+         (unsigned long long)D.stats.pkts_sent, (unsigned long long)D.stats.send_batches);
+  return 0;
+}
+
+/* --connect: dials addr, sends and checks until done or --timeout, then
+ * reports. Returns the exit status. */
+static int run_client(const diag_opts *o, const wr_quic_config *cfg, const wr_addr *addr) {
   char err[WR_TLS_ERRLEN];
   int rv;
-  wr_quic_config cfg = {.alpn = alpn ? alpn : D.h3 ? "h3" : DEFAULT_ALPN,
-                        .idle_timeout_ms = idle,
-                        .disable_gso = no_gso,
+  wr_tls_client_config cc = {.ca_file = o->ca, .pins = o->pin};
+  if ((rv = wr_tls_client_new(&D.ctls, &cc, err, sizeof err)) != 0) {
+    wr_cli_fail("diag quic: %s.", err);
+    return 1;
+  }
+  wr_addr bind_a;
+  memset(&bind_a, 0, sizeof bind_a);
+  wr_addr u;
+  wr_addr_unmap(addr, &u);
+  if (wr_addr_parse(u.sa.sa_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0", &bind_a, NULL, 0) != 0)
+    return 1;
+  if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &bind_a.sa, cfg, NULL)) != 0) {
+    wr_cli_fail("diag quic: cannot open a UDP socket: %s.", wr_strerror(rv));
+    return 1;
+  }
+  if (D.bytes && !D.h3 && make_pattern() != 0)
+    return 1;
+  wr_quic_callbacks cb = {.on_connected = cli_connected,
+                          .on_closed = cli_closed,
+                          .on_stream_open = cli_stream_open,
+                          .on_stream_data = cli_stream_data,
+                          .on_stream_writable = cli_stream_writable,
+                          .on_stream_reset = cli_stream_reset,
+                          .on_stream_close = cli_stream_close};
+  D.t0 = wr_now_ns();
+  if ((rv = wr_quic_connect(&D.conn, D.ep, &u.sa, o->name, D.ctls, &cb, NULL)) != 0) {
+    wr_cli_fail("diag quic: cannot connect to %s: %s.", o->connect, wr_strerror(rv));
+    return 1;
+  }
+  uv_timer_start(&D.deadline, on_deadline, o->timeout, 0);
+  uv_run(&D.loop, UV_RUN_DEFAULT);
+  return report_client();
+}
+
+int wr_cmd_diag_quic(int argc, char **argv) {
+  diag_opts o;
+  memset(&D, 0, sizeof D);
+  D.bytes = 1024 * 1024;
+  D.nstreams = 1;
+  D.path = "/";
+  if (parse_flags(argc, argv, &o))
+    return 0;
+  wr_addr addr = parse_addr(o.listen ? "--listen" : "--connect", o.listen ? o.listen : o.connect);
+  wr_quic_config cfg = {.alpn = o.alpn ? o.alpn : D.h3 ? "h3" : DEFAULT_ALPN,
+                        .idle_timeout_ms = o.idle,
+                        .disable_gso = o.no_gso,
                         .max_streams_uni = 3};
   if (uv_loop_init(&D.loop) != 0) {
     wr_cli_fail("diag quic: cannot start the event loop.");
@@ -734,126 +878,7 @@ int wr_cmd_diag_quic(int argc, char **argv) {
   uv_timer_init(&D.loop, &D.deadline);
   uv_signal_start(&D.sigint, on_signal, SIGINT);
   uv_signal_start(&D.sigterm, on_signal, SIGTERM);
-  int status = 1;
-  char buf[WR_ADDR_STRLEN];
-  if (listen_s) {
-    char crt_path[4096], key_path[4096];
-    if (self) {
-      int created = 0;
-      if ((rv = wr_tls_self_signed_ensure(self, NULL, 0, &created, err, sizeof err)) != 0) {
-        wr_cli_fail("diag quic: %s.", err);
-        goto out;
-      }
-      snprintf(crt_path, sizeof crt_path, "%s/%s", self, WR_TLS_SELF_SIGNED_CERT);
-      snprintf(key_path, sizeof key_path, "%s/%s", self, WR_TLS_SELF_SIGNED_KEY);
-      cert = crt_path;
-      key = key_path;
-      if (created)
-        WR_INFO("Created a self-signed certificate", "cert=%s", crt_path);
-    }
-    if ((rv = wr_tls_server_new(&D.stls, cert, key, err, sizeof err)) != 0) {
-      wr_cli_fail("diag quic: %s.", err);
-      goto out;
-    }
-    wr_quic_server_config sc = {
-        .tls = D.stls,
-        .retry = retry,
-        .callbacks = {.on_connected = srv_connected,
-                      .on_closed = srv_closed,
-                      .on_stream_open = srv_stream_open,
-                      .on_stream_data = srv_stream_data,
-                      .on_stream_writable = srv_stream_writable,
-                      .on_stream_close = srv_stream_close}};
-    if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &addr.sa, &cfg, &sc)) != 0) {
-      wr_cli_fail("diag quic: cannot listen on %s: %s.",
-                  wr_addr_format(&addr, buf, sizeof buf), wr_strerror(rv));
-      goto out;
-    }
-    if (D.h3 && D.bytes_set && D.bytes > 0) {
-      if (!(D.data = wr_malloc((size_t)D.bytes))) {
-        wr_cli_fail("diag quic: out of memory for %llu bytes.", (unsigned long long)D.bytes);
-        goto out;
-      }
-      for (uint64_t i = 0; i < D.bytes; i++)
-        D.data[i] = (uint8_t)((i * 2654435761u) >> 11);
-    }
-    char fp[WR_TLS_FINGERPRINT_LEN];
-    wr_tls_server_fingerprint(D.stls, fp);
-    struct sockaddr_storage ss;
-    if (wr_quic_endpoint_local_addr(D.ep, &ss) == 0)
-      ip_of((struct sockaddr *)&ss, buf, sizeof buf, 1);
-    printf("listening on %s alpn=%s fingerprint=%s\n", buf, cfg.alpn, fp);
-    fflush(stdout);
-    uv_run(&D.loop, UV_RUN_DEFAULT);
-    status = 0;
-  } else {
-    wr_tls_client_config cc = {.ca_file = ca, .pins = pin};
-    if ((rv = wr_tls_client_new(&D.ctls, &cc, err, sizeof err)) != 0) {
-      wr_cli_fail("diag quic: %s.", err);
-      goto out;
-    }
-    wr_addr bind_a;
-    memset(&bind_a, 0, sizeof bind_a);
-    wr_addr u;
-    wr_addr_unmap(&addr, &u);
-    if (wr_addr_parse(u.sa.sa_family == AF_INET6 ? "[::]:0" : "0.0.0.0:0",
-                      &bind_a, NULL, 0) != 0)
-      goto out;
-    if ((rv = wr_quic_endpoint_new(&D.ep, &D.loop, &bind_a.sa, &cfg, NULL)) != 0) {
-      wr_cli_fail("diag quic: cannot open a UDP socket: %s.", wr_strerror(rv));
-      goto out;
-    }
-    if (D.bytes && !D.h3) {
-      D.data = wr_malloc((size_t)D.bytes);
-      if (!D.data) {
-        wr_cli_fail("diag quic: out of memory for %llu bytes.", (unsigned long long)D.bytes);
-        goto out;
-      }
-      for (uint64_t i = 0; i < D.bytes; i++)
-        D.data[i] = (uint8_t)((i * 2654435761u) >> 11);
-    }
-    wr_quic_callbacks cb = {.on_connected = cli_connected,
-                            .on_closed = cli_closed,
-                            .on_stream_open = cli_stream_open,
-                            .on_stream_data = cli_stream_data,
-                            .on_stream_writable = cli_stream_writable,
-                            .on_stream_reset = cli_stream_reset,
-                            .on_stream_close = cli_stream_close};
-    D.t0 = wr_now_ns();
-    if ((rv = wr_quic_connect(&D.conn, D.ep, &u.sa, name, D.ctls, &cb, NULL)) != 0) {
-      wr_cli_fail("diag quic: cannot connect to %s: %s.", connect_s, wr_strerror(rv));
-      goto out;
-    }
-    uv_timer_start(&D.deadline, on_deadline, timeout, 0);
-    uv_run(&D.loop, UV_RUN_DEFAULT);
-    if (D.finished && !D.failed) {
-      double ms = (double)(D.t_done - D.t_connected) / 1e6;
-      double hs = (double)(D.t_connected - D.t0) / 1e6;
-      if (D.h3) {
-        char hex[65];
-        wr_hex_encode(hex, D.h3_hash, 32);
-        printf("ok: HTTP/3 status %d, %llu body bytes sha256=%s, handshake %.1f ms%s\n",
-               D.h3_status, (unsigned long long)D.h3_body, hex, hs,
-               D.peer_control ? ", peer control stream seen" : "");
-      } else {
-        uint64_t total = D.bytes * D.nstreams;
-        printf("ok: %llu bytes %s on %u stream%s in %.1f ms (%.1f MB/s%s), "
-               "handshake %.1f ms, rtt %.2f ms, cwnd %llu, lost %llu, packets %llu in %llu "
-               "sends\n",
-               (unsigned long long)total, D.sink ? "sent and verified" : "echoed", D.nstreams,
-               D.nstreams == 1 ? "" : "s", ms,
-               ms > 0 ? (double)total / (ms / 1000.0) / 1e6 : 0.0,
-               D.sink ? "" : " each way", hs, (double)D.stats.smoothed_rtt_ns / 1e6,
-               (unsigned long long)D.stats.cwnd, (unsigned long long)D.stats.lost_packets,
-               (unsigned long long)D.stats.pkts_sent, (unsigned long long)D.stats.send_batches);
-      }
-      status = 0;
-    } else {
-      printf("failed: %s\n", D.reason[0] ? D.reason : "no result");
-      status = 1;
-    }
-  }
-out:
+  int status = o.listen ? run_server(&o, &cfg, &addr) : run_client(&o, &cfg, &addr);
   shutdown_all();
   uv_run(&D.loop, UV_RUN_DEFAULT);
   uv_loop_close(&D.loop);

@@ -123,7 +123,16 @@ static void on_signal(uv_signal_t *s, int signum) {
   wr_edge_shutdown(the_edge, on_done, NULL);
 }
 
-int wr_cmd_edge(int argc, char **argv) {
+/* The command line: the flags (the config file fills what they leave). */
+typedef struct edge_flags {
+  wr_edge_file o;
+  const char *config;
+  int no_http2, no_gso;
+} edge_flags;
+
+/* Parses argv into *pf; usage errors exit. Returns 1 when --help was
+ * printed, else 0. */
+static int parse_flags(int argc, char **argv, edge_flags *pf) {
   static const struct option longopts[] = {
       {"listen", required_argument, NULL, 'l'},
       {"listen-http2", required_argument, NULL, '2'},
@@ -149,117 +158,101 @@ int wr_cmd_edge(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  wr_edge_file o = {0}; /* the flags; the config file fills what they leave */
-  int no_http2 = 0, no_gso = 0;
-  const char *config = NULL;
+  wr_edge_file *o = &pf->o;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", longopts)) != -1) {
     switch (c) {
-    case 'l': o.listen = optarg; break;
-    case '2': o.listen_http2 = optarg; break;
-    case 'N': no_http2 = 1; break;
-    case 'H': o.http = optarg; break;
-    case 'S': o.https = optarg; break;
-    case 't': o.tunnels = optarg; break;
-    case 'c': o.cert = optarg; break;
-    case 'k': o.key = optarg; break;
-    case 'x': file_list_add(o.https_cert, &o.n_https_cert, "--https-cert", optarg); break;
-    case 'y': file_list_add(o.https_key, &o.n_https_key, "--https-key", optarg); break;
-    case 's': o.self_signed = optarg; break;
-    case 'm': o.metrics = optarg; break;
-    case 'L': o.location = optarg; break;
-    case 'g': o.grace_period = optarg; break;
-    case 'T': o.header_timeout = optarg; break;
-    case 'I': o.idle_timeout = optarg; break;
-    case 'M': o.max_connections = optarg; break;
-    case 'i': o.tunnel_idle_timeout = optarg; break;
-    case 'K': o.tunnel_keepalive = optarg; break;
-    case 'C': config = optarg; break;
-    case 'G': no_gso = 1; break;
-    case 'h': usage(); return 0;
+    case 'l': o->listen = optarg; break;
+    case '2': o->listen_http2 = optarg; break;
+    case 'N': pf->no_http2 = 1; break;
+    case 'H': o->http = optarg; break;
+    case 'S': o->https = optarg; break;
+    case 't': o->tunnels = optarg; break;
+    case 'c': o->cert = optarg; break;
+    case 'k': o->key = optarg; break;
+    case 'x': file_list_add(o->https_cert, &o->n_https_cert, "--https-cert", optarg); break;
+    case 'y': file_list_add(o->https_key, &o->n_https_key, "--https-key", optarg); break;
+    case 's': o->self_signed = optarg; break;
+    case 'm': o->metrics = optarg; break;
+    case 'L': o->location = optarg; break;
+    case 'g': o->grace_period = optarg; break;
+    case 'T': o->header_timeout = optarg; break;
+    case 'I': o->idle_timeout = optarg; break;
+    case 'M': o->max_connections = optarg; break;
+    case 'i': o->tunnel_idle_timeout = optarg; break;
+    case 'K': o->tunnel_keepalive = optarg; break;
+    case 'C': pf->config = optarg; break;
+    case 'G': pf->no_gso = 1; break;
+    case 'h': usage(); return 1;
     }
   }
   if (optind < argc)
     wr_cli_usage_error(CMD, "unexpected argument \"%s\".", argv[optind]);
-  wr_edge_file file = {0};
-  if (config) {
-    char ferr[512];
-    if (wr_edge_file_load(&file, config, ferr, sizeof ferr) != 0) {
-      wr_cli_fail("%s", ferr);
-      wr_edge_file_free(&file);
-      return 2;
-    }
-    wr_edge_file_fill(&o, &file);
-  }
-  if (!o.listen)
-    wr_cli_usage_error(CMD, "--listen ADDR:PORT is required (the UDP address for connectors).");
-  if (!o.http)
-    wr_cli_usage_error(CMD, "--http ADDR:PORT is required (the TCP address for users).");
-  if (!o.tunnels)
-    wr_cli_usage_error(CMD, "--tunnels FILE is required (create one with `warren tunnel create`).");
-  if (o.self_signed && (o.cert || o.key))
-    wr_cli_usage_error(CMD, "give either --cert and --key, or --self-signed DIR, not both.");
-  if (!o.self_signed && (!o.cert || !o.key))
-    wr_cli_usage_error(CMD, "a certificate is required: --cert FILE --key FILE, or "
-                            "--self-signed DIR for development.");
-  if (o.n_https_cert != o.n_https_key)
-    wr_cli_usage_error(CMD, "--https-cert and --https-key come in pairs: %zu certificate(s), "
-                            "%zu key(s).", o.n_https_cert, o.n_https_key);
-  if (o.n_https_cert && !o.https)
-    wr_cli_usage_error(CMD, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
-  wr_addr listen = parse_addr("--listen", o.listen);
-  wr_addr http = parse_addr("--http", o.http);
-  wr_addr https;
-  if (o.https)
-    https = parse_addr("--https", o.https);
-  if (no_http2 && o.listen_http2)
-    wr_cli_usage_error(CMD, "give --listen-http2 or --no-http2-listener, not both.");
-  wr_addr listen_h2;
-  if (o.listen_http2)
-    listen_h2 = parse_addr("--listen-http2", o.listen_http2);
-  wr_addr metrics;
-  if (o.metrics)
-    metrics = parse_addr("--metrics", o.metrics);
-  wr_edge_config cfg = {.listen = &listen.sa, .listen_h2 = o.listen_http2 ? &listen_h2.sa : NULL,
-                        .http = &http.sa, .https = o.https ? &https.sa : NULL,
-                        .metrics = o.metrics ? &metrics.sa : NULL, .location = o.location,
-                        .listen_h2_twin = !no_http2, .disable_gso = no_gso};
-  if (o.grace_period)
-    cfg.grace_ms = parse_ms("--grace-period", o.grace_period);
-  if (o.header_timeout)
-    cfg.header_timeout_ms = parse_ms("--header-timeout", o.header_timeout);
-  if (o.idle_timeout)
-    cfg.idle_timeout_ms = parse_ms("--idle-timeout", o.idle_timeout);
-  if (o.tunnel_idle_timeout)
-    cfg.tunnel_idle_timeout_ms = parse_ms("--tunnel-idle-timeout", o.tunnel_idle_timeout);
-  if (o.tunnel_keepalive)
-    cfg.tunnel_keepalive_ms = parse_ms("--tunnel-keepalive", o.tunnel_keepalive);
-  wr_cli_check_keepalive(CMD, cfg.tunnel_idle_timeout_ms, cfg.tunnel_keepalive_ms);
-  if (o.max_connections)
-    cfg.max_conns = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o.max_connections, 1, 1000000);
+  return 0;
+}
 
-  int ret = 1;
+/* The parsed addresses a wr_edge_config points to. */
+typedef struct edge_addrs {
+  wr_addr listen, http, https, listen_h2, metrics;
+} edge_addrs;
+
+/* Parses the checked settings into *pcfg (pointing into *pa); a value that
+ * does not parse is a usage error and exits. */
+static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pcfg) {
+  const wr_edge_file *o = &f->o;
+  pa->listen = parse_addr("--listen", o->listen);
+  pa->http = parse_addr("--http", o->http);
+  if (o->https)
+    pa->https = parse_addr("--https", o->https);
+  if (f->no_http2 && o->listen_http2)
+    wr_cli_usage_error(CMD, "give --listen-http2 or --no-http2-listener, not both.");
+  if (o->listen_http2)
+    pa->listen_h2 = parse_addr("--listen-http2", o->listen_http2);
+  if (o->metrics)
+    pa->metrics = parse_addr("--metrics", o->metrics);
+  wr_edge_config cfg = {.listen = &pa->listen.sa,
+                        .listen_h2 = o->listen_http2 ? &pa->listen_h2.sa : NULL,
+                        .http = &pa->http.sa, .https = o->https ? &pa->https.sa : NULL,
+                        .metrics = o->metrics ? &pa->metrics.sa : NULL, .location = o->location,
+                        .listen_h2_twin = !f->no_http2, .disable_gso = f->no_gso};
+  if (o->grace_period)
+    cfg.grace_ms = parse_ms("--grace-period", o->grace_period);
+  if (o->header_timeout)
+    cfg.header_timeout_ms = parse_ms("--header-timeout", o->header_timeout);
+  if (o->idle_timeout)
+    cfg.idle_timeout_ms = parse_ms("--idle-timeout", o->idle_timeout);
+  if (o->tunnel_idle_timeout)
+    cfg.tunnel_idle_timeout_ms = parse_ms("--tunnel-idle-timeout", o->tunnel_idle_timeout);
+  if (o->tunnel_keepalive)
+    cfg.tunnel_keepalive_ms = parse_ms("--tunnel-keepalive", o->tunnel_keepalive);
+  wr_cli_check_keepalive(CMD, cfg.tunnel_idle_timeout_ms, cfg.tunnel_keepalive_ms);
+  if (o->max_connections)
+    cfg.max_conns =
+        (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o->max_connections, 1, 1000000);
+  *pcfg = cfg;
+}
+
+/* Loads the tunnels file into *ptf and the edge's view of it into
+ * *ptunnels (an array the caller frees; its strings are *ptf's). Returns 0,
+ * or 1 after telling the user. */
+static int load_tunnels(const char *path, wr_tunnels_file *ptf, wr_edge_tunnel **ptunnels) {
   char err[512];
-  wr_tunnels_file tf;
-  wr_tunnels_init(&tf);
-  wr_tls_server *tls = NULL, *https_tls = NULL;
-  wr_edge_tunnel *tunnels = NULL;
-  int rc = wr_tunnels_load(o.tunnels, &tf, err, sizeof err);
+  int rc = wr_tunnels_load(path, ptf, err, sizeof err);
   if (rc == WR_ERR_NOTFOUND) {
     wr_cli_fail("the tunnels file %s does not exist; create a tunnel with `warren tunnel create "
                 "NAME --hostname HOST --tunnels %s --credentials-file CRED.json`.",
-                o.tunnels, o.tunnels);
-    goto out;
+                path, path);
+    return 1;
   }
   if (rc != 0) {
     wr_cli_fail("%s", err);
-    goto out;
+    return 1;
   }
-  tunnels = wr_calloc(tf.n ? tf.n : 1, sizeof *tunnels);
+  wr_edge_tunnel *tunnels = wr_calloc(ptf->n ? ptf->n : 1, sizeof *tunnels);
   if (!tunnels)
-    goto out;
-  for (size_t i = 0; i < tf.n; i++) {
-    const wr_tunnel_entry *t = &tf.tunnels[i];
+    return 1;
+  for (size_t i = 0; i < ptf->n; i++) {
+    const wr_tunnel_entry *t = &ptf->tunnels[i];
     memcpy(tunnels[i].id, t->id, 16);
     tunnels[i].name = t->name;
     tunnels[i].secret = t->secret;
@@ -267,44 +260,82 @@ int wr_cmd_edge(int argc, char **argv) {
     tunnels[i].hosts = (const char *const *)t->hostnames;
     tunnels[i].nhosts = t->nhostnames;
   }
-  cfg.tunnels = tunnels;
-  cfg.ntunnels = tf.n;
-  const char *cert = o.cert, *key = o.key;
-  char cert_path[4096], key_path[4096];
-  if (o.self_signed) {
+  *ptunnels = tunnels;
+  return 0;
+}
+
+/* The edge's certificate (given, or self-signed in a folder and created
+ * when missing) into *ptls, and the users' HTTPS ones into *phttps (NULL
+ * without any). The caller frees both. Returns 0, or 1 after telling the
+ * user. */
+static int load_certificates(const wr_edge_file *o, wr_tls_server **ptls,
+                             wr_tls_server **phttps) {
+  char err[512];
+  const char *cert = o->cert, *key = o->key;
+  char cert_path[WR_CLI_PATH_MAX], key_path[WR_CLI_PATH_MAX];
+  if (o->self_signed) {
     int created = 0;
-    if (wr_tls_self_signed_ensure(o.self_signed, NULL, 0, &created, err, sizeof err) != 0) {
+    if (wr_cli_self_signed(o->self_signed, cert_path, key_path, &created, err, sizeof err) != 0) {
       wr_cli_fail("%s", err);
-      goto out;
+      return 1;
     }
-    snprintf(cert_path, sizeof cert_path, "%s/%s", o.self_signed, WR_TLS_SELF_SIGNED_CERT);
-    snprintf(key_path, sizeof key_path, "%s/%s", o.self_signed, WR_TLS_SELF_SIGNED_KEY);
     cert = cert_path;
     key = key_path;
     if (created)
       WR_INFO("Created a self-signed certificate", "cert=%s key=%s", cert, key);
   }
-  if (wr_tls_server_new(&tls, cert, key, err, sizeof err) != 0) {
+  if (wr_tls_server_new(ptls, cert, key, err, sizeof err) != 0) {
     wr_cli_fail("%s", err);
-    goto out;
+    return 1;
   }
-  cfg.tls = tls;
-  for (size_t i = 0; i < o.n_https_cert; i++) {
-    const char *crt = o.https_cert[i], *k = o.https_key[i];
-    rc = i == 0 ? wr_tls_server_new(&https_tls, crt, k, err, sizeof err)
-                : wr_tls_server_add_cert(https_tls, crt, k, err, sizeof err);
+  for (size_t i = 0; i < o->n_https_cert; i++) {
+    const char *crt = o->https_cert[i], *k = o->https_key[i];
+    int rc = i == 0 ? wr_tls_server_new(phttps, crt, k, err, sizeof err)
+                    : wr_tls_server_add_cert(*phttps, crt, k, err, sizeof err);
     if (rc != 0) {
       wr_cli_fail("%s", err);
-      goto out;
+      return 1;
     }
   }
-  cfg.https_tls = https_tls;
+  return 0;
+}
+
+/* The address the edge bound for which (edge.h) into buf, or "-". */
+static void format_bound(const wr_edge *e, const char *which, char buf[WR_ADDR_STRLEN]) {
+  wr_addr a;
+  if (wr_edge_local_addr(e, which, &a.ss) != 0)
+    return;
+  a.len = sizeof a.ss;
+  wr_addr_format(&a, buf, WR_ADDR_STRLEN);
+}
+
+static void log_start(const wr_edge *e, const edge_flags *f, const wr_tunnels_file *tf,
+                      const wr_tls_server *tls) {
   char fp[WR_TLS_FINGERPRINT_LEN];
   wr_tls_server_fingerprint(tls, fp);
+  char qa[WR_ADDR_STRLEN] = "-", ha[WR_ADDR_STRLEN] = "-", ma[WR_ADDR_STRLEN] = "-";
+  char h2a[WR_ADDR_STRLEN] = "-", hsa[WR_ADDR_STRLEN] = "-";
+  format_bound(e, "listen", qa);
+  format_bound(e, "http", ha);
+  if (f->o.https)
+    format_bound(e, "https", hsa);
+  format_bound(e, "listen-http2", h2a);
+  if (f->o.metrics)
+    format_bound(e, "metrics", ma);
+  size_t nhosts = 0;
+  for (size_t i = 0; i < tf->n; i++)
+    nhosts += tf->tunnels[i].nhostnames;
+  WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
+          "hostnames=%zu fingerprint=%s gso=%s", f->o.location ? f->o.location : "edge", qa, h2a,
+          ha, hsa, ma, tf->n, nhosts, fp, f->no_gso ? "off" : "on");
+}
 
+/* Creates the edge and runs the loop until a signal has shut it down.
+ * Returns 0, or 1 after telling the user. */
+static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tunnels_file *tf) {
+  char err[512];
   uv_loop_t *loop = uv_default_loop();
-  rc = wr_edge_new(&the_edge, loop, &cfg, err, sizeof err);
-  if (rc != 0) {
+  if (wr_edge_new(&the_edge, loop, cfg, err, sizeof err) != 0) {
     wr_cli_fail("%s", err);
     if (the_edge) {
       wr_edge_shutdown(the_edge, NULL, NULL);
@@ -312,54 +343,54 @@ int wr_cmd_edge(int argc, char **argv) {
       wr_edge_free(the_edge);
       the_edge = NULL;
     }
-    goto out;
-  }
-  struct sockaddr_storage ss;
-  char qa[WR_ADDR_STRLEN] = "-", ha[WR_ADDR_STRLEN] = "-",
-       ma[WR_ADDR_STRLEN] = "-";
-  char h2a[WR_ADDR_STRLEN] = "-", hsa[WR_ADDR_STRLEN] = "-";
-  wr_addr tmp;
-  if (wr_edge_local_addr(the_edge, "listen", &ss) == 0) {
-    memcpy(&tmp.ss, &ss, sizeof ss);
-    tmp.len = sizeof ss;
-    wr_addr_format(&tmp, qa, sizeof qa);
-  }
-  if (wr_edge_local_addr(the_edge, "http", &ss) == 0) {
-    memcpy(&tmp.ss, &ss, sizeof ss);
-    tmp.len = sizeof ss;
-    wr_addr_format(&tmp, ha, sizeof ha);
-  }
-  if (o.https && wr_edge_local_addr(the_edge, "https", &ss) == 0) {
-    memcpy(&tmp.ss, &ss, sizeof ss);
-    tmp.len = sizeof ss;
-    wr_addr_format(&tmp, hsa, sizeof hsa);
-  }
-  if (wr_edge_local_addr(the_edge, "listen-http2", &ss) == 0) {
-    memcpy(&tmp.ss, &ss, sizeof ss);
-    tmp.len = sizeof ss;
-    wr_addr_format(&tmp, h2a, sizeof h2a);
-  }
-  if (o.metrics && wr_edge_local_addr(the_edge, "metrics", &ss) == 0) {
-    memcpy(&tmp.ss, &ss, sizeof ss);
-    tmp.len = sizeof ss;
-    wr_addr_format(&tmp, ma, sizeof ma);
+    return 1;
   }
   uv_signal_init(loop, &sig_term);
   uv_signal_init(loop, &sig_int);
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
-  size_t nhosts = 0;
-  for (size_t i = 0; i < tf.n; i++)
-    nhosts += tf.tunnels[i].nhostnames;
-  WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
-          "hostnames=%zu fingerprint=%s gso=%s", o.location ? o.location : "edge", qa, h2a, ha, hsa,
-          ma, tf.n, nhosts, fp, no_gso ? "off" : "on");
+  log_start(the_edge, f, tf, cfg->tls);
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
   the_edge = NULL;
   (void)uv_loop_close(loop);
-  ret = 0;
+  return 0;
+}
+
+int wr_cmd_edge(int argc, char **argv) {
+  edge_flags f = {0};
+  if (parse_flags(argc, argv, &f))
+    return 0;
+  wr_edge_file file = {0};
+  char err[512];
+  if (f.config) {
+    if (wr_edge_file_load(&file, f.config, err, sizeof err) != 0) {
+      wr_cli_fail("%s", err);
+      wr_edge_file_free(&file);
+      return 2;
+    }
+    wr_edge_file_fill(&f.o, &file);
+  }
+  if (wr_edge_file_check(&f.o, err, sizeof err) != 0)
+    wr_cli_usage_error(CMD, "%s", err);
+  edge_addrs addrs;
+  wr_edge_config cfg;
+  build_config(&f, &addrs, &cfg);
+
+  int ret = 1;
+  wr_tunnels_file tf;
+  wr_tunnels_init(&tf);
+  wr_tls_server *tls = NULL, *https_tls = NULL;
+  wr_edge_tunnel *tunnels = NULL;
+  if (load_tunnels(f.o.tunnels, &tf, &tunnels) != 0 ||
+      load_certificates(&f.o, &tls, &https_tls) != 0)
+    goto out;
+  cfg.tunnels = tunnels;
+  cfg.ntunnels = tf.n;
+  cfg.tls = tls;
+  cfg.https_tls = https_tls;
+  ret = run_edge(&cfg, &f, &tf);
 out:
   wr_tls_server_del(https_tls);
   wr_tls_server_del(tls);

@@ -3,7 +3,6 @@
  * Settings come from config.yml (--config, or the default locations) and
  * flags, flags winning, as cloudflared does. The loop runs until SIGINT or
  * SIGTERM starts a graceful shutdown; a second signal forces it. */
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "tunnel/connector.h"
 #include "tunnel/credentials.h"
 #include "http/metrics_http.h"
+#include "tunnel/run_config.h"
 #include "tunnel/tunnel_config.h"
 #include "proto/text/yamldoc.h"
 #include "base/clock.h"
@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "io/dns.h"
 #include "io/udp.h"
 #include "proto/tunnel/tunnel.h"
 #include "net/tls.h"
@@ -100,31 +101,28 @@ static void on_signal(uv_signal_t *h, int signum) {
   wr_connector_shutdown(rs->cn, connector_done, rs);
 }
 
-/* Resolves "HOST:PORT" (a name or a literal) into the numeric form the
- * connector takes. */
-static int resolve_edge(const char *hp, char *out, size_t cap) {
-  char host[256];
-  const char *colon = strrchr(hp, ':');
-  if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host)
-    return WR_ERR_INVAL;
-  const char *h = hp;
-  size_t hl = (size_t)(colon - hp);
-  if (*h == '[' && hl >= 2 && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-    return WR_ERR_NOTFOUND;
-  wr_addr a = {0};
-  memcpy(&a.ss, res->ai_addr, res->ai_addrlen);
-  a.len = res->ai_addrlen;
-  freeaddrinfo(res);
-  wr_addr_format(&a, out, cap);
-  return 0;
+static void edge_checked(int status, const wr_addr *addrs, size_t naddrs, const char *err,
+                         void *arg) {
+  (void)addrs;
+  (void)naddrs;
+  (void)err;
+  int *failed = arg;
+  *failed = status != 0;
+}
+
+/* Resolves the n edges on loop, all at once: a start-up check (the
+ * connector resolves names again before each dial). Returns the index of the
+ * first one that does not resolve, or n. */
+static size_t first_unresolved(uv_loop_t *loop, const char *const *edges, size_t n) {
+  int failed[WR_CONNECTOR_MAX_EDGES] = {0};
+  for (size_t i = 0; i < n; i++)
+    if (wr_dns_resolve(loop, edges[i], edge_checked, &failed[i], NULL, NULL, 0) != 0)
+      failed[i] = 1;
+  uv_run(loop, UV_RUN_DEFAULT);
+  for (size_t i = 0; i < n; i++)
+    if (failed[i])
+      return i;
+  return n;
 }
 
 enum {
@@ -133,7 +131,11 @@ enum {
   OPT_IDLE, OPT_KEEPALIVE,
 };
 
-int wr_cmd_tunnel_run(int argc, char **argv) {
+static const char CMD[] = "tunnel run";
+
+/* Parses the flags into *prc (and the config file's path into *pconfig);
+ * usage errors exit. Returns 1 when --help was printed, else 0. */
+static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_config *prc) {
   static const struct option opts[] = {
       {"config", required_argument, NULL, OPT_CONFIG},
       {"credentials-file", required_argument, NULL, OPT_CRED},
@@ -155,68 +157,65 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0},
   };
-  const char *cmd = "tunnel run";
-  const char *config_path = NULL, *cred_path = NULL, *edge_ca = NULL, *edge_fp = NULL;
-  const char *edge_name = NULL, *url = NULL, *metrics_addr = NULL;
-  const char *flag_edges[WR_CONNECTOR_MAX_EDGES];
-  size_t nflag_edges = 0;
-  long ha = -1;
-  uint64_t grace_ns = 0;
-  uint64_t probe_ns = 0, quic_timeout_ns = 0, idle_ns = 0, keepalive_ns = 0;
-  int protocol = -1; /* not given: the config file's, else auto */
-  int no_gso = 0, c;
+  wr_run_config *rc = prc;
+  wr_run_config_init(rc);
+  int c;
   optind = 1;
-  while ((c = wr_cli_getopt(cmd, argc, argv, "h", opts)) != -1) {
+  while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
     switch (c) {
-    case 'h': fputs(USAGE, stdout); return 0;
-    case OPT_CONFIG: config_path = optarg; break;
-    case OPT_CRED: cred_path = optarg; break;
+    case 'h': fputs(USAGE, stdout); return 1;
+    case OPT_CONFIG: *pconfig = optarg; break;
+    case OPT_CRED: rc->credentials_file = optarg; break;
     case OPT_EDGE:
-      if (nflag_edges == WR_CONNECTOR_MAX_EDGES)
-        wr_cli_usage_error(cmd, "at most %d --edge flags are allowed.", WR_CONNECTOR_MAX_EDGES);
+      if (rc->nedges == WR_CONNECTOR_MAX_EDGES)
+        wr_cli_usage_error(CMD, "at most %d --edge flags are allowed.", WR_CONNECTOR_MAX_EDGES);
       if (wr_hostport_check(optarg) != 0)
-        wr_cli_usage_error(cmd, "--edge takes HOST:PORT, not \"%s\".", optarg);
-      flag_edges[nflag_edges++] = optarg;
+        wr_cli_usage_error(CMD, "--edge takes HOST:PORT, not \"%s\".", optarg);
+      rc->edges[rc->nedges++] = optarg;
       break;
-    case OPT_EDGE_CA: edge_ca = optarg; break;
-    case OPT_EDGE_FP: edge_fp = optarg; break;
-    case OPT_EDGE_NAME: edge_name = optarg; break;
-    case OPT_URL: url = optarg; break;
+    case OPT_EDGE_CA: rc->edge_ca = optarg; break;
+    case OPT_EDGE_FP: rc->edge_fingerprint = optarg; break;
+    case OPT_EDGE_NAME: rc->edge_name = optarg; break;
+    case OPT_URL: rc->url = optarg; break;
     case OPT_HA:
-      ha = (long)wr_cli_parse_uint(cmd, "--ha-connections", optarg, 1, WR_CONNECTOR_MAX_HA);
+      rc->ha_connections =
+          (long)wr_cli_parse_uint(CMD, "--ha-connections", optarg, 1, WR_CONNECTOR_MAX_HA);
       break;
     case OPT_GRACE:
-      if (wr_duration_parse(optarg, &grace_ns) != 0)
-        wr_cli_usage_error(cmd, "--grace-period takes a duration such as 30s or 1m30s, not \"%s\".",
+      if (wr_duration_parse(optarg, &rc->grace_ns) != 0)
+        wr_cli_usage_error(CMD, "--grace-period takes a duration such as 30s or 1m30s, not \"%s\".",
                            optarg);
       break;
-    case OPT_METRICS: metrics_addr = optarg; break;
-    case OPT_NO_GSO: no_gso = 1; break;
+    case OPT_METRICS: rc->metrics = optarg; break;
+    case OPT_NO_GSO: rc->no_gso = 1; break;
     case OPT_PROTOCOL:
       if (strcmp(optarg, "auto") == 0)
-        protocol = WR_PROTOCOL_AUTO;
+        rc->protocol = WR_PROTOCOL_AUTO;
       else if (strcmp(optarg, "quic") == 0)
-        protocol = WR_PROTOCOL_QUIC;
+        rc->protocol = WR_PROTOCOL_QUIC;
       else if (strcmp(optarg, "http2") == 0)
-        protocol = WR_PROTOCOL_HTTP2;
+        rc->protocol = WR_PROTOCOL_HTTP2;
       else
-        wr_cli_usage_error(cmd, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
+        wr_cli_usage_error(CMD, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
       break;
     case OPT_PROBE:
-      if (wr_duration_parse(optarg, &probe_ns) != 0 || probe_ns < WR_NS_PER_MS)
-        wr_cli_usage_error(cmd, "--quic-probe-interval takes a duration such as 60s, not \"%s\".",
+      if (wr_duration_parse(optarg, &rc->quic_probe_interval_ns) != 0 ||
+          rc->quic_probe_interval_ns < WR_NS_PER_MS)
+        wr_cli_usage_error(CMD, "--quic-probe-interval takes a duration such as 60s, not \"%s\".",
                            optarg);
       break;
     case OPT_IDLE:
-    case OPT_KEEPALIVE:
-      if (wr_duration_parse(optarg, c == OPT_IDLE ? &idle_ns : &keepalive_ns) != 0 ||
-          (c == OPT_IDLE ? idle_ns : keepalive_ns) < WR_NS_PER_MS)
-        wr_cli_usage_error(cmd, "--%s takes a duration such as 30s, not \"%s\".",
+    case OPT_KEEPALIVE: {
+      uint64_t *d = c == OPT_IDLE ? &rc->idle_timeout_ns : &rc->keepalive_ns;
+      if (wr_duration_parse(optarg, d) != 0 || *d < WR_NS_PER_MS)
+        wr_cli_usage_error(CMD, "--%s takes a duration such as 30s, not \"%s\".",
                            c == OPT_IDLE ? "tunnel-idle-timeout" : "tunnel-keepalive", optarg);
       break;
+    }
     case OPT_QUIC_TIMEOUT:
-      if (wr_duration_parse(optarg, &quic_timeout_ns) != 0 || quic_timeout_ns < WR_NS_PER_MS)
-        wr_cli_usage_error(cmd, "--quic-timeout takes a duration such as 5s, not \"%s\".",
+      if (wr_duration_parse(optarg, &rc->quic_timeout_ns) != 0 ||
+          rc->quic_timeout_ns < WR_NS_PER_MS)
+        wr_cli_usage_error(CMD, "--quic-timeout takes a duration such as 5s, not \"%s\".",
                            optarg);
       break;
     }
@@ -225,175 +224,175 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   if (optind < argc && strcmp(argv[optind], "run") == 0)
     optind++;
   if (optind < argc - 1)
-    wr_cli_usage_error(cmd, "run takes at most one tunnel name, not \"%s\".", argv[optind + 1]);
+    wr_cli_usage_error(CMD, "run takes at most one tunnel name, not \"%s\".", argv[optind + 1]);
+  return 0;
+}
 
-  int rc = 1;
+/* Loads config_path into tc, or the default config when neither it nor
+ * --url is given and one exists. Returns the exit code (0: go on). */
+static int load_config_file(const char *config_path, const char *url, wr_tunnel_config *tc) {
   char err[512];
   char default_config[4096];
+  if (!config_path && !url &&
+      wr_tunnel_config_find_default(getenv("HOME"), default_config, sizeof default_config) == 0)
+    config_path = default_config;
+  if (!config_path)
+    return 0;
+  if (wr_tunnel_config_load(config_path, tc, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    return 1;
+  }
+  if (tc->warnings.len)
+    WR_WARN("Unknown keys in the config file (ignored)", "file=%s keys=\"%.*s\"", config_path,
+            (int)tc->warnings.len - 1, (const char *)tc->warnings.data);
+  if (tc->has_loglevel)
+    wr_log_set_level(tc->loglevel);
+  return 0;
+}
+
+/* Loads the tunnel's credentials into *pcred. Returns the exit code. */
+static int load_credentials(const char *path, wr_credentials *pcred) {
+  char err[512];
+  if (!path) {
+    wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`) "
+                "or credentials-file in the config.");
+    return 2;
+  }
+  if (wr_credentials_load(path, pcred, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    return 1;
+  }
+  return 0;
+}
+
+/* Settles the ingress rules (wr_run_config_ingress). Returns the exit code:
+ * 2 for what the user left out or mistyped, 1 for rules that do not hold. */
+static int choose_ingress(const wr_run_config *rc, wr_tunnel_config *tc) {
+  char err[512];
+  int rv = wr_run_config_ingress(rc, tc, err, sizeof err);
+  if (rv == 0)
+    return 0;
+  wr_cli_fail("%s", err);
+  return rv == WR_ERR_INVAL || rv == WR_ERR_NOTFOUND ? 2 : 1;
+}
+
+/* There is an edge and every edge resolves. Returns the exit code. */
+static int check_edges(const wr_run_config *rc) {
+  if (rc->nedges == 0) {
+    wr_cli_fail("no edge to connect to: give --edge ADDR:PORT or edge in the config.");
+    return 2;
+  }
+  size_t bad = first_unresolved(uv_default_loop(), rc->edges, rc->nedges);
+  if (bad < rc->nedges) {
+    wr_cli_fail("the edge address %s does not resolve.", rc->edges[bad]);
+    return 1;
+  }
+  return 0;
+}
+
+/* The TLS client that verifies the edge (by CA or pinned fingerprint), in
+ * *ptls for the caller to free. Returns the exit code. */
+static int make_tls(const wr_run_config *rc, wr_tls_client **ptls) {
+  char err[512];
+  if (!rc->edge_ca && !rc->edge_fingerprint) {
+    wr_cli_fail("the edge cannot be verified: give --edge-ca FILE or --edge-fingerprint SHA256.");
+    return 2;
+  }
+  wr_tls_client_config tcc = {.ca_file = rc->edge_ca, .pins = rc->edge_fingerprint};
+  if (wr_tls_client_new(ptls, &tcc, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    return 1;
+  }
+  return 0;
+}
+
+/* Serves /metrics, /ready and /healthcheck on addr (none when NULL) into
+ * rs->mhttp. Returns the exit code. */
+static int start_metrics_server(run_state *rs, const char *addr) {
+  if (!addr)
+    return 0;
+  char err[512];
+  wr_addr ma;
+  if (wr_addr_parse(addr, &ma, err, sizeof err) != 0) {
+    wr_cli_fail("--metrics: %s", err);
+    return 2;
+  }
+  wr_metrics_http_config mc = {.reg = rs->metrics, .collect = collect_cb, .ready = ready_cb,
+                               .user = rs};
+  if (wr_metrics_http_new(&rs->mhttp, rs->loop, &ma.sa, &mc) != 0) {
+    wr_cli_fail("cannot serve metrics on %s.", addr);
+    return 1;
+  }
+  wr_addr bound = {0};
+  char shown[WR_ADDR_STRLEN];
+  if (wr_metrics_http_local_addr(rs->mhttp, &bound.ss) == 0) {
+    bound.len = bound.ss.ss_family == AF_INET6 ? sizeof bound.in6 : sizeof bound.in;
+    WR_INFO("Starting metrics server", "addr=%s", wr_addr_format(&bound, shown, sizeof shown));
+  }
+  return 0;
+}
+
+/* Starts the connector and runs the loop until a signal has shut it down.
+ * Returns the exit code. */
+static int run_connector(run_state *rs, const wr_connector_config *cc) {
+  if (wr_connector_start(&rs->cn, cc) != 0) {
+    wr_cli_fail("the connector could not start (see the log above).");
+    if (rs->mhttp)
+      wr_metrics_http_close(rs->mhttp, NULL, NULL);
+    uv_run(rs->loop, UV_RUN_DEFAULT);
+    return 1;
+  }
+  uv_signal_init(rs->loop, &rs->sigint);
+  uv_signal_init(rs->loop, &rs->sigterm);
+  rs->sigint.data = rs->sigterm.data = rs;
+  uv_signal_start(&rs->sigint, on_signal, SIGINT);
+  uv_signal_start(&rs->sigterm, on_signal, SIGTERM);
+  uv_run(rs->loop, UV_RUN_DEFAULT);
+  wr_connector_free(rs->cn);
+  WR_INFO("Tunnel server stopped", "%s", "");
+  return 0;
+}
+
+int wr_cmd_tunnel_run(int argc, char **argv) {
+  const char *config_path = NULL;
+  wr_run_config settings;
+  if (parse_flags(argc, argv, &config_path, &settings))
+    return 0;
+  int rc;
   wr_tunnel_config tc;
   wr_tunnel_config_init(&tc);
   wr_credentials cred;
   memset(&cred, 0, sizeof cred);
   wr_tls_client *tls = NULL;
-  wr_metrics *metrics = NULL;
   run_state rs = {0};
+  wr_connector_config cc;
 
-  if (!config_path && !url && wr_tunnel_config_find_default(getenv("HOME"), default_config,
-                                                            sizeof default_config) == 0)
-    config_path = default_config;
-  if (config_path) {
-    if (wr_tunnel_config_load(config_path, &tc, err, sizeof err) != 0) {
-      wr_cli_fail("%s", err);
-      goto out;
-    }
-    if (tc.warnings.len)
-      WR_WARN("Unknown keys in the config file (ignored)", "file=%s keys=\"%.*s\"", config_path,
-              (int)tc.warnings.len - 1, (const char *)tc.warnings.data);
-    if (tc.has_loglevel)
-      wr_log_set_level(tc.loglevel);
-  }
+  if ((rc = load_config_file(config_path, settings.url, &tc)) != 0)
+    goto out;
   /* Flags win over the file. */
-  if (cred_path == NULL)
-    cred_path = tc.credentials_file;
-  if (url == NULL)
-    url = tc.url;
-  if (metrics_addr == NULL)
-    metrics_addr = tc.metrics;
-  if (edge_ca == NULL)
-    edge_ca = tc.edge_ca;
-  char fp_hex[65];
-  if (edge_fp == NULL && tc.has_fingerprint) {
-    wr_hex_encode(fp_hex, tc.edge_fingerprint, 32);
-    edge_fp = fp_hex;
-  }
-  unsigned ha_conns = ha > 0 ? (unsigned)ha : tc.ha_connections;
-  if (grace_ns == 0)
-    grace_ns = tc.grace_period_ns;
-  if (idle_ns == 0)
-    idle_ns = tc.tunnel_idle_timeout_ns;
-  if (keepalive_ns == 0)
-    keepalive_ns = tc.tunnel_keepalive_ns;
-  wr_cli_check_keepalive(cmd, idle_ns / WR_NS_PER_MS, keepalive_ns / WR_NS_PER_MS);
-
-  if (!cred_path) {
-    wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`) "
-                "or credentials-file in the config.");
-    rc = 2;
+  wr_run_config_merge_file(&settings, &tc);
+  wr_cli_check_keepalive(CMD, settings.idle_timeout_ns / WR_NS_PER_MS,
+                         settings.keepalive_ns / WR_NS_PER_MS);
+  if ((rc = load_credentials(settings.credentials_file, &cred)) != 0 ||
+      (rc = choose_ingress(&settings, &tc)) != 0 || (rc = check_edges(&settings)) != 0 ||
+      (rc = make_tls(&settings, &tls)) != 0)
     goto out;
-  }
-  if (wr_credentials_load(cred_path, &cred, err, sizeof err) != 0) {
-    wr_cli_fail("%s", err);
-    goto out;
-  }
-  if (url) { /* --url replaces the rules with one catch-all */
-    wr_ingress_free(&tc.ingress);
-    wr_ingress_init(&tc.ingress);
-    if (wr_ingress_add(&tc.ingress, NULL, NULL, url, NULL, err, sizeof err) != 0) {
-      wr_cli_fail("--url: %s", err);
-      rc = 2;
-      goto out;
-    }
-  } else if (tc.ingress.n == 0) {
-    wr_cli_fail("nothing to serve: give --url or ingress rules in the config file.");
-    rc = 2;
-    goto out;
-  } else if (wr_tunnel_config_validate_ingress(&tc, err, sizeof err) != 0) {
-    wr_cli_fail("%s", err);
-    goto out;
-  }
-
-  wr_connector_config cc = {0};
-  char resolved[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
-  size_t nedges = nflag_edges ? nflag_edges : tc.nedges;
-  if (nedges == 0) {
-    wr_cli_fail("no edge to connect to: give --edge ADDR:PORT or edge in the config.");
-    rc = 2;
-    goto out;
-  }
-  for (size_t i = 0; i < nedges && i < WR_CONNECTOR_MAX_EDGES; i++) {
-    const char *e = nflag_edges ? flag_edges[i] : tc.edges[i];
-    if (resolve_edge(e, resolved[i], sizeof resolved[i]) != 0) {
-      wr_cli_fail("the edge address %s does not resolve.", e);
-      goto out;
-    }
-    cc.edges[cc.nedges++] = resolved[i];
-  }
-  if (!edge_ca && !edge_fp) {
-    wr_cli_fail("the edge cannot be verified: give --edge-ca FILE or --edge-fingerprint SHA256.");
-    rc = 2;
-    goto out;
-  }
-  wr_tls_client_config tcc = {.ca_file = edge_ca, .pins = edge_fp};
-  if (wr_tls_client_new(&tls, &tcc, err, sizeof err) != 0) {
-    wr_cli_fail("%s", err);
-    goto out;
-  }
-  if (!(metrics = wr_metrics_new())) {
+  if (!(rs.metrics = wr_metrics_new())) {
     wr_cli_fail("out of memory.");
+    rc = 1;
     goto out;
   }
-
   rs.loop = uv_default_loop();
-  rs.metrics = metrics;
-  cc.loop = rs.loop;
-  cc.server_name = edge_name;
-  cc.tls = tls;
-  memcpy(cc.tunnel_id, cred.tunnel_id, 16);
-  memcpy(cc.secret, cred.secret, cred.secret_len);
-  cc.secret_len = cred.secret_len;
-  cc.ha_connections = ha_conns;
-  cc.grace_period_ms = grace_ns / WR_NS_PER_MS;
-  cc.ingress = &tc.ingress;
-  cc.metrics = metrics;
-  cc.protocol = protocol >= 0 ? protocol : (int)tc.protocol;
-  cc.quic_probe_interval_ms = probe_ns / WR_NS_PER_MS;
-  cc.quic_timeout_ms = quic_timeout_ns / WR_NS_PER_MS;
-  cc.idle_timeout_ms = idle_ns / WR_NS_PER_MS;
-  cc.keepalive_ms = keepalive_ns / WR_NS_PER_MS;
-  cc.disable_gso = no_gso;
-  if (no_gso)
+  wr_run_config_connector(&settings, &tc, &cred, rs.loop, tls, rs.metrics, &cc);
+  if (settings.no_gso)
     WR_INFO("UDP GSO is off: one datagram per send", "flag=--no-gso");
-  if (metrics_addr) {
-    wr_addr ma;
-    if (wr_addr_parse(metrics_addr, &ma, err, sizeof err) != 0) {
-      wr_cli_fail("--metrics: %s", err);
-      rc = 2;
-      goto out;
-    }
-    wr_metrics_http_config mc = {.reg = metrics, .collect = collect_cb, .ready = ready_cb,
-                                 .user = &rs};
-    if (wr_metrics_http_new(&rs.mhttp, rs.loop, &ma.sa, &mc) != 0) {
-      wr_cli_fail("cannot serve metrics on %s.", metrics_addr);
-      goto out;
-    }
-    wr_addr bound = {0};
-    char shown[WR_ADDR_STRLEN];
-    if (wr_metrics_http_local_addr(rs.mhttp, &bound.ss) == 0) {
-      bound.len = bound.ss.ss_family == AF_INET6 ? sizeof bound.in6 : sizeof bound.in;
-      WR_INFO("Starting metrics server", "addr=%s",
-              wr_addr_format(&bound, shown, sizeof shown));
-    }
-  }
-  if (wr_connector_start(&rs.cn, &cc) != 0) {
-    wr_cli_fail("the connector could not start (see the log above).");
-    if (rs.mhttp)
-      wr_metrics_http_close(rs.mhttp, NULL, NULL);
-    uv_run(rs.loop, UV_RUN_DEFAULT);
-    goto out;
-  }
-  uv_signal_init(rs.loop, &rs.sigint);
-  uv_signal_init(rs.loop, &rs.sigterm);
-  rs.sigint.data = rs.sigterm.data = &rs;
-  uv_signal_start(&rs.sigint, on_signal, SIGINT);
-  uv_signal_start(&rs.sigterm, on_signal, SIGTERM);
-  uv_run(rs.loop, UV_RUN_DEFAULT);
-  wr_connector_free(rs.cn);
-  rc = 0;
-  WR_INFO("Tunnel server stopped", "%s", "");
+  if ((rc = start_metrics_server(&rs, settings.metrics)) == 0)
+    rc = run_connector(&rs, &cc);
+  memset(&cc, 0, sizeof cc);
 out:
   memset(&cred, 0, sizeof cred);
   wr_tls_client_del(tls);
-  wr_metrics_del(metrics);
+  wr_metrics_del(rs.metrics);
   wr_tunnel_config_free(&tc);
   uv_loop_close(uv_default_loop());
   return rc;

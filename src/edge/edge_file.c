@@ -1,6 +1,7 @@
 /* edge_file.c: the edge's YAML config file. */
 #include "edge/edge_file.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -113,4 +114,34 @@ void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
     memcpy(dst->https_key, src->https_key, sizeof src->https_key);
     dst->n_https_key = src->n_https_key;
   }
+}
+
+int wr_edge_file_check(const wr_edge_file *f, char *err, size_t errlen) {
+  const char *why = NULL;
+  if (!f->listen)
+    why = "--listen ADDR:PORT is required (the UDP address for connectors).";
+  else if (!f->http)
+    why = "--http ADDR:PORT is required (the TCP address for users).";
+  else if (!f->tunnels)
+    why = "--tunnels FILE is required (create one with `warren tunnel create`).";
+  else if (f->self_signed && (f->cert || f->key))
+    why = "give either --cert and --key, or --self-signed DIR, not both.";
+  else if (!f->self_signed && (!f->cert || !f->key))
+    why = "a certificate is required: --cert FILE --key FILE, or --self-signed DIR for "
+          "development.";
+  if (why) {
+    snprintf(err, errlen, "%s", why);
+    return WR_ERR_INVAL;
+  }
+  if (f->n_https_cert != f->n_https_key) {
+    snprintf(err, errlen,
+             "--https-cert and --https-key come in pairs: %zu certificate(s), %zu key(s).",
+             f->n_https_cert, f->n_https_key);
+    return WR_ERR_INVAL;
+  }
+  if (f->n_https_cert && !f->https) {
+    snprintf(err, errlen, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
+    return WR_ERR_INVAL;
+  }
+  return 0;
 }

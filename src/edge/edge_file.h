@@ -38,4 +38,11 @@ void wr_edge_file_free(wr_edge_file *f);
  * from src: flags first, then the file. The strings stay src's. */
 void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src);
 
+/* Checks that f (flags and file merged) describes an edge that can start:
+ * listen, http and tunnels given, one certificate source (cert and key, or
+ * self-signed), https-cert and https-key in pairs and only with https.
+ * Values are not parsed here. Returns 0, or WR_ERR_INVAL with a sentence
+ * in err that names the flags (the keys have the same names). */
+WR_MUST_CHECK int wr_edge_file_check(const wr_edge_file *f, char *err, size_t errlen);
+
 #endif

@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <gnutls/crypto.h>
 #include <nghttp2/nghttp2.h>
 
 #include "base/buf.h"
 #include "base/chunk.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/random.h"
 #include "net/tls_tcp.h"
 
 #define CONN_MAGIC 0x6832636eu /* "h2cn" */
@@ -739,7 +739,7 @@ static h2conn *conn_new(uv_loop_t *loop, const wr_mux_h2_config *cfg, int is_edg
   c->is_edge = is_edge;
   c->base.ops = &h2_ops;
   uint8_t rnd[8];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd) != 0)
+  if (wr_random_bytes(rnd, sizeof rnd) != 0)
     memset(rnd, 0, sizeof rnd);
   wr_hex_encode(c->id, rnd, sizeof rnd);
   uv_timer_init(loop, &c->kick);

@@ -27,6 +27,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/random.h"
 #include "io/udp.h"
 
 #define SCID_LEN 16            /* every connection ID we issue has this length */
@@ -141,9 +142,15 @@ static wr_quic_conn tombstone_conn;
 
 /* ---- small helpers ---- */
 
+/* Random bytes for connection ids, tokens and ngtcp2, whose rand callback
+ * has no way to fail. wr_random_bytes fails only when libsodium cannot
+ * initialise, and wr_quic_endpoint_new refuses to start then (it draws the
+ * endpoint's hash key first), so every later call succeeds: libsodium itself
+ * aborts if the kernel stops giving randomness. Should that invariant ever
+ * break, abort too rather than put predictable ids on the wire. */
 static void rand_bytes(uint8_t *p, size_t n) {
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, p, n) != 0)
-    randombytes_buf(p, n);
+  if (wr_random_bytes(p, n) != 0)
+    abort();
 }
 
 static void *mem_malloc(size_t n, void *ud) {
@@ -1594,8 +1601,6 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   *pep = NULL;
   if (!cfg || !cfg->alpn || !cfg->alpn[0] || (srv && !srv->tls))
     return WR_ERR_INVAL;
-  if (sodium_init() < 0)
-    return WR_ERR_NOMEM;
   wr_quic_endpoint *ep = wr_calloc(1, sizeof *ep);
   if (!ep)
     return WR_ERR_NOMEM;
@@ -1634,7 +1639,11 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   ep->mem.free = mem_free;
   ep->mem.calloc = mem_calloc;
   ep->mem.realloc = mem_realloc;
-  randombytes_buf(ep->hash_key, sizeof ep->hash_key);
+  /* The first draw: if there is no randomness, refuse to start (rand_bytes). */
+  if (wr_random_bytes(ep->hash_key, sizeof ep->hash_key) != 0) {
+    rc = WR_ERR_IO;
+    goto fail;
+  }
   uint8_t master[32];
   if (srv) {
     ep->has_server = 1;

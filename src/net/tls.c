@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +18,8 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "io/file.h"
+#include "io/random.h"
 
 /* TLS 1.3 only (QUIC needs it), the AEADs ngtcp2 supports, no middlebox
  * compatibility mode (RFC 9001 8.4 forbids it). */
@@ -365,48 +366,6 @@ static int add_san(gnutls_x509_crt_t crt, const char *name, char *err, size_t er
   return 0;
 }
 
-/* Writes data to path through a temporary file and rename, so a reader never
- * sees half a key. The temporary is created exclusively with mode. */
-static int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                             char *err, size_t errlen) {
-  char tmp[4096];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-    set_err(err, errlen, "the path %s is too long", path);
-    return WR_ERR_INVAL;
-  }
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-    return WR_ERR_IO;
-  }
-  const uint8_t *p = data;
-  size_t left = len;
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-      close(fd);
-      unlink(tmp);
-      return WR_ERR_IO;
-    }
-    p += n;
-    left -= (size_t)n;
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-    unlink(tmp);
-    return WR_ERR_IO;
-  }
-  if (rename(tmp, path) != 0) {
-    set_err(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    unlink(tmp);
-    return WR_ERR_IO;
-  }
-  return 0;
-}
-
 static int make_self_signed(const char *cert_path, const char *key_path,
                             const char *const *names, size_t nnames, char *err,
                             size_t errlen) {
@@ -426,8 +385,11 @@ static int make_self_signed(const char *cert_path, const char *key_path,
     goto out;
   }
   uint8_t serial[16];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial) < 0)
+  if (wr_random_bytes(serial, sizeof serial) != 0) {
+    rc = WR_ERR_IO;
+    set_err(err, errlen, "no random bytes for the certificate serial number");
     goto out;
+  }
   serial[0] &= 0x7f; /* a positive INTEGER */
   serial[0] |= 0x01; /* and no leading zero byte */
   time_t now = time(NULL);
@@ -469,9 +431,11 @@ static int make_self_signed(const char *cert_path, const char *key_path,
       gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem) < 0)
     goto out;
   /* Key first: a certificate without its key would block the next start. */
-  if ((rc = write_file_atomic(key_path, kpem.data, kpem.size, 0600, err, errlen)) != 0)
+  if ((rc = wr_file_write_atomic(key_path, kpem.data, kpem.size, 0600, WR_FILE_REPLACE, err,
+                                 errlen)) != 0)
     goto out;
-  if ((rc = write_file_atomic(cert_path, cpem.data, cpem.size, 0644, err, errlen)) != 0) {
+  if ((rc = wr_file_write_atomic(cert_path, cpem.data, cpem.size, 0644, WR_FILE_REPLACE, err,
+                                 errlen)) != 0) {
     unlink(key_path);
     goto out;
   }

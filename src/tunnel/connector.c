@@ -9,6 +9,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/dns.h"
+#include "io/random.h"
 #include "io/udp.h"
 #include "proto/tunnel/tunnel.h"
 #include "proto/text/uuid.h"
@@ -41,6 +43,7 @@ typedef struct slot {
   int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
   uint64_t drain_deadline;
   enum slot_state state;
+  wr_dns_req *dns;        /* DIALING an edge given by name: resolving it first */
   wr_mux_conn *conn;
   wr_mux_stream *control;
   unsigned edge;          /* index into cfg.edges of the current or next dial */
@@ -66,7 +69,15 @@ typedef struct stream_state {
 struct wr_connector {
   wr_connector_config cfg;
   wr_quic_endpoint *ep;
+  /* Per edge: its address (for a name, the latest answer), whether it is a
+   * name to resolve before each dial, and how log lines show it (the
+   * address dialled; a name until it first resolves). */
   wr_addr edges[WR_CONNECTOR_MAX_EDGES];
+  uint8_t edge_is_name[WR_CONNECTOR_MAX_EDGES];
+  unsigned edge_failures[WR_CONNECTOR_MAX_EDGES]; /* picks a name's next address */
+  char edge_shown[WR_CONNECTOR_MAX_EDGES][WR_ADDR_STRLEN];
+  int ipv4_only;    /* the endpoint socket is IPv4: IPv6 answers are skipped */
+  int dns_pending;  /* resolutions whose callback has not run yet */
   slot slots[WR_CONNECTOR_MAX_HA];
   slot shadows[WR_CONNECTOR_MAX_HA]; /* QUIC probes and draining http2 connections */
   int auto_proto;   /* auto: the protocol new slots start with */
@@ -89,12 +100,16 @@ struct wr_connector {
 
 static const wr_mux_events events;
 static void dial(slot *sl);
+static void maybe_done(wr_connector *cn);
 
-static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->cfg.edges[i]; }
+static const char *edge_name(const wr_connector *cn, unsigned i) { return cn->edge_shown[i]; }
 
 static uint64_t random64(void) {
   uint64_t r;
-  randombytes_buf(&r, sizeof r);
+  /* Only jitter: wr_connector_start drew the connector id first, so this
+   * cannot fail; if it did, no jitter is still a valid delay. */
+  if (wr_random_bytes(&r, sizeof r) != 0)
+    r = 0;
   return r;
 }
 
@@ -167,8 +182,10 @@ static void schedule_reconnect(slot *sl, int failed) {
   sl->state = SLOT_WAITING;
   if (cn->shutting_down)
     return;
-  if (failed) /* rotate: the next attempt goes to another edge */
+  if (failed) { /* rotate: the next attempt goes to another edge (or address) */
+    cn->edge_failures[sl->edge]++;
     sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
+  }
   uint64_t delay = wr_backoff_next(&sl->backoff, random64());
   WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
           edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
@@ -185,16 +202,32 @@ static void release_others(wr_connector *cn) {
       dial(&cn->slots[i]);
 }
 
-static void dial(slot *sl) {
+/* The dial of sl did not start (rv) or its edge's name did not resolve
+ * (why): a probe waits for the next interval, a slot for its backoff. */
+static void dial_failed(slot *sl, int rv, const char *why) {
   wr_connector *cn = sl->cn;
-  if (cn->shutting_down)
+  sl->conn = NULL;
+  if (sl->owner) {
+    sl->state = SLOT_IDLE;
+    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
+            why ? why : wr_strerror(rv));
+    schedule_probe(sl->owner);
     return;
-  const wr_addr *a = &cn->edges[sl->edge];
-  if (sl->owner)
-    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  }
+  if (why)
+    WR_ERROR("Could not resolve the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             cn->cfg.edges[sl->edge], why);
   else
-    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
-  sl->state = SLOT_DIALING;
+    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
+             edge_name(cn, sl->edge), wr_strerror(rv));
+  schedule_reconnect(sl, 1);
+  if (sl->index == 0)
+    release_others(cn);
+}
+
+/* Opens sl's connection to a, over the protocol dial chose. */
+static void dial_addr(slot *sl, const wr_addr *a) {
+  wr_connector *cn = sl->cn;
   int rv;
   if (sl->proto == WR_CONNECTOR_HTTP2) {
     wr_mux_h2_config hc = {.idle_timeout_ms = cn->cfg.idle_timeout_ms,
@@ -209,22 +242,68 @@ static void dial(slot *sl) {
     if (rv == 0 && cn->cfg.protocol == WR_CONNECTOR_AUTO)
       uv_timer_start(&sl->timer, on_timer, cn->cfg.quic_timeout_ms, 0);
   }
-  if (rv && sl->owner) {
-    sl->conn = NULL;
+  if (rv)
+    dial_failed(sl, rv, NULL);
+}
+
+/* The answer for the edge name sl is about to dial. One of the addresses
+ * the endpoint can reach becomes the edge's address (and what logs show):
+ * the first, and after each failed dial of this edge the next one, so a
+ * name with a dead address (say ::1 before 127.0.0.1) still gets through. */
+static void edge_resolved(int status, const wr_addr *addrs, size_t naddrs, const char *err,
+                          void *arg) {
+  slot *sl = arg;
+  wr_connector *cn = sl->cn;
+  sl->dns = NULL;
+  cn->dns_pending--;
+  if (cn->shutting_down) {
     sl->state = SLOT_IDLE;
-    WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
-            wr_strerror(rv));
-    schedule_probe(sl->owner);
+    maybe_done(cn);
     return;
   }
-  if (rv) {
-    sl->conn = NULL;
-    WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
-             edge_name(cn, sl->edge), wr_strerror(rv));
-    schedule_reconnect(sl, 1);
-    if (sl->index == 0)
-      release_others(cn);
+  const wr_addr *usable[WR_DNS_MAX_ADDRS], *a = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < naddrs; i++)
+    if (!cn->ipv4_only || addrs[i].sa.sa_family == AF_INET)
+      usable[n++] = &addrs[i];
+  if (n)
+    a = usable[cn->edge_failures[sl->edge] % n];
+  if (status == 0 && !a) {
+    status = WR_ERR_NOTFOUND;
+    err = "the name has only IPv6 addresses and this host has no IPv6 socket";
   }
+  if (status != 0) {
+    dial_failed(sl, status, err);
+    return;
+  }
+  cn->edges[sl->edge] = *a;
+  wr_addr_format(a, cn->edge_shown[sl->edge], sizeof cn->edge_shown[sl->edge]);
+  dial_addr(sl, a);
+}
+
+/* Dials sl's current edge: at once for an address, after resolving it again
+ * for a name (so an edge whose DNS changes is followed on the next dial). */
+static void dial(slot *sl) {
+  wr_connector *cn = sl->cn;
+  if (cn->shutting_down)
+    return;
+  if (sl->owner)
+    sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else
+    sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
+  sl->state = SLOT_DIALING;
+  if (!cn->edge_is_name[sl->edge]) {
+    dial_addr(sl, &cn->edges[sl->edge]);
+    return;
+  }
+  char err[WR_DNS_MAX_HOST + 96];
+  int rv = wr_dns_resolve(cn->cfg.loop, cn->cfg.edges[sl->edge], edge_resolved, sl, &sl->dns, err,
+                          sizeof err);
+  if (rv) {
+    dial_failed(sl, rv, err);
+    return;
+  }
+  cn->dns_pending++;
 }
 
 static void start_probe(slot *sl) {
@@ -512,7 +591,8 @@ static void on_connected(wr_mux_conn *c) {
 }
 
 static void maybe_done(wr_connector *cn) {
-  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->done && !cn->done_called) {
+  if (cn->open_handles == 0 && cn->h2_open == 0 && cn->dns_pending == 0 && cn->done &&
+      !cn->done_called) {
     cn->done_called = 1;
     cn->done(cn, cn->done_arg);
   }
@@ -649,6 +729,99 @@ void wr_connector_update_metrics(wr_connector *cn) {
   }
 }
 
+/* cn->cfg's zeros become the documented defaults. */
+static void apply_defaults(wr_connector_config *c) {
+  if (!c->ha_connections)
+    c->ha_connections = 4;
+  if (c->ha_connections > WR_CONNECTOR_MAX_HA)
+    c->ha_connections = WR_CONNECTOR_MAX_HA;
+  if (!c->grace_period_ms)
+    c->grace_period_ms = 30000;
+  if (!c->quic_timeout_ms)
+    c->quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
+  if (!c->quic_probe_interval_ms)
+    c->quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
+  if (c->protocol != WR_CONNECTOR_QUIC && c->protocol != WR_CONNECTOR_HTTP2)
+    c->protocol = WR_CONNECTOR_AUTO;
+}
+
+/* Sorts the configured edges into addresses (dialled as they are) and names
+ * (resolved before each dial). WR_ERR_INVAL, logged, for one that is
+ * neither. */
+static int parse_edges(wr_connector *cn) {
+  for (size_t i = 0; i < cn->cfg.nedges; i++) {
+    const char *e = cn->cfg.edges[i];
+    char why[160];
+    if (wr_addr_parse(e, &cn->edges[i], why, sizeof why) == 0) {
+      wr_addr_format(&cn->edges[i], cn->edge_shown[i], sizeof cn->edge_shown[i]);
+    } else if (wr_dns_split_hostport(e, NULL, 0, NULL) == 0) {
+      cn->edge_is_name[i] = 1;
+      snprintf(cn->edge_shown[i], sizeof cn->edge_shown[i], "%s", e);
+    } else {
+      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", e, why);
+      return WR_ERR_INVAL;
+    }
+  }
+  return 0;
+}
+
+/* The UDP socket every QUIC connection of the connector shares. */
+static int open_endpoint(wr_connector *cn) {
+  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
+   * IPv6 gets an IPv4 one. */
+  const wr_connector_config *cfg = &cn->cfg;
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
+                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
+  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
+  struct sockaddr_in any4 = {.sin_family = AF_INET};
+  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
+  if (rv) {
+    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
+    cn->ipv4_only = 1;
+  }
+  return rv;
+}
+
+static void connector_metrics(wr_connector *cn) {
+  wr_metrics *m = cn->cfg.metrics;
+  if (!m)
+    return;
+  cn->m_ha = wr_metrics_gauge(m, "warren_tunnel_ha_connections",
+                              "Registered connections to edges.");
+  cn->m_reg_fail = wr_metrics_counter(m, "warren_tunnel_register_failures_total",
+                                      "Registrations the edge refused.");
+  cn->m_rcvbuf = wr_metrics_gauge(m, "warren_udp_receive_buffer_bytes",
+                                  "UDP receive buffer the kernel granted.");
+  cn->m_sndbuf = wr_metrics_gauge(m, "warren_udp_send_buffer_bytes",
+                                  "UDP send buffer the kernel granted.");
+  wr_metric_family *byp = wr_metrics_family(m, WR_METRIC_GAUGE, "warren_tunnel_connections",
+                                            "Registered connections to edges by protocol.",
+                                            "protocol");
+  cn->m_ha_quic = wr_metric_child(byp, "quic");
+  cn->m_ha_h2 = wr_metric_child(byp, "http2");
+}
+
+/* Slot i and its shadow, idle, each with its timer (counted in
+ * open_handles). Slot i starts at edge i mod nedges. */
+static void init_slot(wr_connector *cn, unsigned i) {
+  slot *sl = &cn->slots[i];
+  sl->cn = cn;
+  sl->index = i;
+  sl->edge = i % (unsigned)cn->cfg.nedges;
+  wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+  uv_timer_init(cn->cfg.loop, &sl->timer);
+  sl->timer.data = sl;
+  cn->open_handles++;
+  slot_metrics(cn, sl);
+  slot *sh = &cn->shadows[i];
+  sh->cn = cn;
+  sh->owner = sl;
+  sh->index = i;
+  uv_timer_init(cn->cfg.loop, &sh->timer);
+  sh->timer.data = sh;
+  cn->open_handles++;
+}
+
 int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
   if (cfg->nedges == 0 || cfg->nedges > WR_CONNECTOR_MAX_EDGES) {
     WR_ERROR("The connector needs between 1 and 16 edge addresses", "edges=%zu", cfg->nedges);
@@ -658,93 +831,40 @@ int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg) {
     WR_ERROR("The tunnel secret must be 16 to 64 bytes", "length=%zu", cfg->secret_len);
     return WR_ERR_INVAL;
   }
-  if (sodium_init() < 0)
-    return WR_ERR_IO;
   wr_connector *cn = wr_calloc(1, sizeof *cn);
   if (!cn)
     return WR_ERR_NOMEM;
   cn->cfg = *cfg;
-  if (!cn->cfg.ha_connections)
-    cn->cfg.ha_connections = 4;
-  if (cn->cfg.ha_connections > WR_CONNECTOR_MAX_HA)
-    cn->cfg.ha_connections = WR_CONNECTOR_MAX_HA;
-  if (!cn->cfg.grace_period_ms)
-    cn->cfg.grace_period_ms = 30000;
-  if (!cn->cfg.quic_timeout_ms)
-    cn->cfg.quic_timeout_ms = DEFAULT_QUIC_TIMEOUT_MS;
-  if (!cn->cfg.quic_probe_interval_ms)
-    cn->cfg.quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
-  if (cn->cfg.protocol != WR_CONNECTOR_QUIC && cn->cfg.protocol != WR_CONNECTOR_HTTP2)
-    cn->cfg.protocol = WR_CONNECTOR_AUTO;
+  apply_defaults(&cn->cfg);
   cn->auto_proto = WR_CONNECTOR_QUIC;
-  for (size_t i = 0; i < cfg->nedges; i++) {
-    char why[160];
-    if (wr_addr_parse(cfg->edges[i], &cn->edges[i], why, sizeof why) != 0) {
-      WR_ERROR("Bad edge address", "edge=%s error=\"%s\"", cfg->edges[i], why);
-      wr_free(cn);
-      return WR_ERR_INVAL;
-    }
-  }
-  randombytes_buf(cn->connector_id, sizeof cn->connector_id);
-
-  /* One dual-stack socket reaches IPv4 and IPv6 edges alike; a host without
-   * IPv6 gets an IPv4 one. */
-  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->idle_timeout_ms,
-                       .keepalive_ms = cfg->keepalive_ms, .disable_gso = cfg->disable_gso};
-  struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
-  struct sockaddr_in any4 = {.sin_family = AF_INET};
-  int rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any6, &qc, NULL);
+  int rv = parse_edges(cn);
   if (rv)
-    rv = wr_quic_endpoint_new(&cn->ep, cfg->loop, (struct sockaddr *)&any4, &qc, NULL);
-  if (rv) {
-    wr_free(cn);
-    return rv;
+    goto fail;
+  if (wr_random_bytes(cn->connector_id, sizeof cn->connector_id) != 0) {
+    WR_ERROR("No random bytes for the connector id", "%s", "");
+    rv = WR_ERR_IO;
+    goto fail;
   }
+  if ((rv = open_endpoint(cn)) != 0)
+    goto fail;
   cn->open_handles = 1; /* the endpoint */
-  if (cfg->metrics) {
-    cn->m_ha = wr_metrics_gauge(cfg->metrics, "warren_tunnel_ha_connections",
-                                "Registered connections to edges.");
-    cn->m_reg_fail = wr_metrics_counter(cfg->metrics, "warren_tunnel_register_failures_total",
-                                        "Registrations the edge refused.");
-    cn->m_rcvbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_receive_buffer_bytes",
-                                    "UDP receive buffer the kernel granted.");
-    cn->m_sndbuf = wr_metrics_gauge(cfg->metrics, "warren_udp_send_buffer_bytes",
-                                    "UDP send buffer the kernel granted.");
-    wr_metric_family *byp = wr_metrics_family(cfg->metrics, WR_METRIC_GAUGE,
-                                              "warren_tunnel_connections",
-                                              "Registered connections to edges by protocol.",
-                                              "protocol");
-    cn->m_ha_quic = wr_metric_child(byp, "quic");
-    cn->m_ha_h2 = wr_metric_child(byp, "http2");
-  }
+  connector_metrics(cn);
   wr_proxy_ctx_init(&cn->proxy, cfg->loop, cfg->ingress, cfg->metrics);
   char tid[WR_UUID_STR_LEN + 1];
   wr_uuid_format(cfg->tunnel_id, tid);
   static const char *const pnames[] = {"auto", "quic", "http2"};
   WR_INFO("Starting tunnel", "tunnelID=%s haConnections=%u edges=%zu protocol=%s", tid,
           cn->cfg.ha_connections, cfg->nedges, pnames[cn->cfg.protocol]);
-  for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
-    slot *sl = &cn->slots[i];
-    sl->cn = cn;
-    sl->index = i;
-    sl->edge = i % (unsigned)cfg->nedges;
-    wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
-    uv_timer_init(cfg->loop, &sl->timer);
-    sl->timer.data = sl;
-    cn->open_handles++;
-    slot_metrics(cn, sl);
-    slot *sh = &cn->shadows[i];
-    sh->cn = cn;
-    sh->owner = sl;
-    sh->index = i;
-    uv_timer_init(cfg->loop, &sh->timer);
-    sh->timer.data = sh;
-    cn->open_handles++;
-  }
+  for (unsigned i = 0; i < cn->cfg.ha_connections; i++)
+    init_slot(cn, i);
   update_ha_gauge(cn);
   dial(&cn->slots[0]);
   *pcn = cn;
   return 0;
+fail:
+  sodium_memzero(cn->cfg.secret, sizeof cn->cfg.secret);
+  wr_free(cn);
+  return rv;
 }
 
 static void handle_closed(uv_handle_t *h) {
@@ -826,6 +946,8 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
   for (unsigned i = 0; i < cn->cfg.ha_connections; i++) {
     slot *sl = &cn->slots[i];
     uv_timer_stop(&sl->timer);
+    if (sl->dns) /* edge_resolved sets the slot idle */
+      wr_dns_cancel(sl->dns);
     if (sl->state == SLOT_REGISTERED && sl->control) {
       wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
       m.u.error.reason = (wr_h1_slice){"connector shutting down", 23};
@@ -836,6 +958,8 @@ void wr_connector_shutdown(wr_connector *cn, void (*done)(wr_connector *cn, void
      * unregistered already. */
     slot *sh = &cn->shadows[i];
     uv_timer_stop(&sh->timer);
+    if (sh->dns)
+      wr_dns_cancel(sh->dns);
     if (sh->conn && sh->state != SLOT_DRAINING)
       sh->conn->ops->close(sh->conn, WR_TUNNEL_CLOSE_NO_ERROR, "connector shutting down");
   }

@@ -49,7 +49,10 @@
 
 typedef struct wr_connector_config {
   uv_loop_t *loop;
-  /* Edge addresses, numeric "ADDR:PORT" (names resolved by the caller). */
+  /* Edges, "ADDR:PORT" or "NAME:PORT" (strings that must outlive the
+   * connector). A name is resolved again (io/dns) before every dial of it, so
+   * an edge whose address changes is followed; logs show the address
+   * dialled. */
   const char *edges[WR_CONNECTOR_MAX_EDGES];
   size_t nedges;
   /* Name to verify the edge certificate against; NULL: the dialled address. */
@@ -78,8 +81,8 @@ enum { WR_CONNECTOR_AUTO = 0, WR_CONNECTOR_QUIC = 1, WR_CONNECTOR_HTTP2 = 2 };
 typedef struct wr_connector wr_connector;
 
 /* Creates the connector (copies cfg) and starts dialling. Returns 0, or
- * WR_ERR_INVAL (no edges, a bad address, a short secret: logged), WR_ERR_IO
- * (no UDP socket), WR_ERR_NOMEM. */
+ * WR_ERR_INVAL (no edges, an edge that is not HOST:PORT, a short secret:
+ * logged), WR_ERR_IO (no UDP socket, no randomness), WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_connector_start(wr_connector **pcn, const wr_connector_config *cfg);
 
 /* Starts a graceful shutdown; done(cn, arg) runs once every connection and

@@ -7,6 +7,7 @@
 #include "tunnel/credentials.h"
 #include "proto/text/yamldoc.h"
 #include "base/mem.h"
+#include "io/dns.h"
 #include "io/file.h"
 #include "proto/text/uuid.h"
 
@@ -39,30 +40,7 @@ void wr_tunnel_config_free(wr_tunnel_config *c) {
   wr_tunnel_config_init(c);
 }
 
-int wr_hostport_check(const char *s) {
-  const char *port;
-  if (s[0] == '[') {
-    const char *rb = strchr(s, ']');
-    if (!rb || rb == s + 1 || rb[1] != ':')
-      return WR_ERR_INVAL;
-    port = rb + 2;
-  } else {
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s || memchr(s, ':', (size_t)(colon - s)))
-      return WR_ERR_INVAL;
-    for (const char *q = s; q < colon; q++)
-      if ((unsigned char)*q <= ' ' || *q == '/' || *q == '[' || *q == ']')
-        return WR_ERR_INVAL;
-    port = colon + 1;
-  }
-  unsigned long v = 0;
-  if (!*port)
-    return WR_ERR_INVAL;
-  for (const char *q = port; *q; q++)
-    if (*q < '0' || *q > '9' || (v = v * 10 + (unsigned long)(*q - '0')) > 65535)
-      return WR_ERR_INVAL;
-  return v == 0 ? WR_ERR_INVAL : 0;
-}
+int wr_hostport_check(const char *s) { return wr_dns_split_hostport(s, NULL, 0, NULL); }
 
 /* Records an unknown key as a warning; a full warnings buffer drops the rest
  * (they are advice, not errors). */

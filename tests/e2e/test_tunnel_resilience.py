@@ -95,6 +95,26 @@ def test_multihomed_edge_reached_at_127_0_0_2(setup, bind):
     assert curl("-f", *via(edge, "/hello")).stdout == b"Hello from the origin\n"
 
 
+def test_edge_given_by_name(setup):
+    # A name is resolved (io/dns) before each dial; logs show the address dialled.
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    c = Connector([f"localhost:{edge.quic_port}"], cred, origin.url, ha=2, ca=edge.ca)
+    procs.append(c)
+    lines = c.wait_for(r"INF Registered tunnel connection", count=2)
+    assert all(f"ip=127.0.0.1:{edge.quic_port} " in l for l in lines), lines
+    assert curl("-f", *via(edge, "/hello")).stdout == b"Hello from the origin\n"
+
+
+def test_run_refuses_an_edge_that_does_not_resolve(tmp_path):
+    _, cred = create_tunnel(tmp_path, "web", HOST)
+    r = run_warren("tunnel", "--edge", "no-such-edge.invalid:7844", "--edge-fingerprint", "00",
+                   "--credentials-file", cred, "--url", "http://127.0.0.1:2", "run", "web")
+    assert r.returncode == 1
+    assert r.stderr == "warren: the edge address no-such-edge.invalid:7844 does not resolve.\n"
+
+
 def test_run_refuses_bad_setups(tmp_path):
     _, cred = create_tunnel(tmp_path, "web", HOST)
     r = run_warren("tunnel", "--edge", "127.0.0.1:1", "--url", "http://127.0.0.1:2", "run")

@@ -54,8 +54,43 @@ static void test_refusals_say_where(void) {
   wr_edge_file_free(&f);
 }
 
+/* What `warren edge` needs before it parses any value. */
+static void test_check(void) {
+  wr_edge_file f = {0};
+  char err[256];
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "--listen ADDR:PORT is required (the UDP address for connectors).");
+  f.listen = "0.0.0.0:7844";
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "--http ADDR:PORT is required (the TCP address for users).");
+  f.http = "0.0.0.0:80";
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "--tunnels FILE is required (create one with `warren tunnel create`).");
+  f.tunnels = "tunnels.yml";
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "a certificate is required: --cert FILE --key FILE, or --self-signed DIR for "
+                   "development.");
+  f.self_signed = "tls";
+  f.cert = "edge.crt";
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "give either --cert and --key, or --self-signed DIR, not both.");
+  f.cert = NULL;
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), 0);
+  f.https_cert[0] = "a.crt";
+  f.n_https_cert = 1;
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "--https-cert and --https-key come in pairs: 1 certificate(s), 0 key(s).");
+  f.https_key[0] = "a.key";
+  f.n_https_key = 1;
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "--https-cert is for users' HTTPS: give --https ADDR:PORT too.");
+  f.https = "0.0.0.0:443";
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), 0);
+}
+
 int main(void) {
   RUN(test_keys_and_file_lists);
   RUN(test_refusals_say_where);
+  RUN(test_check);
   return test_done();
 }

@@ -15,12 +15,14 @@
 #include "proto/tunnel/tunnel.h"
 #include "loop_testutil.h"
 #include "test.h"
+#include "tls_testutil.h"
 #include "net/quic.h"
 #include "net/mux_h2.h"
 #include "net/mux_quic.h"
 
 static uv_loop_t loop;
-static char tmpdir[64], crt[128], key[128];
+static test_tls_files tls_files;
+static const char *const crt = tls_files.crt, *const key = tls_files.key;
 static const uint8_t tunnel_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t secret[32] = "0123456789abcdef0123456789abcdef";
 
@@ -394,24 +396,12 @@ static void test_config_errors(void) {
 int main(void) {
   wr_log_set_level(getenv("EDGE_TEST_DEBUG") ? WR_LOG_DEBUG : WR_LOG_ERROR);
   uv_loop_init(&loop);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_edge_test.XXXXXX");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (test_tls_files_make(&tls_files, "wr_edge_test") != 0)
     return 1;
-  }
-  char err[WR_TLS_ERRLEN];
-  if (wr_tls_self_signed_ensure(tmpdir, NULL, 0, NULL, err, sizeof err) != 0) {
-    fprintf(stderr, "%s\n", err);
-    return 1;
-  }
-  snprintf(crt, sizeof crt, "%s/%s", tmpdir, WR_TLS_SELF_SIGNED_CERT);
-  snprintf(key, sizeof key, "%s/%s", tmpdir, WR_TLS_SELF_SIGNED_KEY);
   RUN(test_config_errors);
   RUN(test_quic);
   RUN(test_h2);
-  unlink(crt);
-  unlink(key);
-  rmdir(tmpdir);
+  test_tls_files_remove(&tls_files);
   uv_loop_close(&loop);
   return test_done();
 }
