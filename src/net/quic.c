@@ -1543,7 +1543,7 @@ static void ep_on_refused(wr_udp_sock *sock, const wr_addr *peer, const uint8_t 
         !quote_is_for(c, data, len))
       continue;
     char where[WR_ADDR_STRLEN], why[160];
-    wr_addr_format(peer, where, sizeof where);
+    wr_addr_format_sa(&peer->sa, 1, where, sizeof where); /* as the user wrote it: unmapped */
     uint64_t now = wr_now_ns();
     if (c->state == ST_HANDSHAKE) {
       snprintf(why, sizeof why, "nothing listens on UDP %s (ICMP port unreachable)", where);
