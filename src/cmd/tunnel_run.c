@@ -34,6 +34,8 @@ static const char USAGE[] =
     "  --config FILE             config.yml (default: ~/.warren/config.yml, then\n"
     "                            /etc/warren/config.yml, when present)\n"
     "  --credentials-file FILE   the tunnel's credentials (from `warren tunnel create`)\n"
+    "  --token TOKEN             or the same credentials as a token (`warren tunnel\n"
+    "                            token NAME`), as cloudflared's\n"
     "  --edge ADDR:PORT          an edge to connect to (repeat for several)\n"
     "  --edge-ca FILE            trust the edge certificate issued by this CA (an\n"
     "                            edge's --self-signed certificate works as its own CA)\n"
@@ -58,6 +60,14 @@ static const char USAGE[] =
     "                            third of the idle timeout)\n"
     "  --no-gso                  send one UDP datagram per packet (no GSO); for loss\n"
     "                            benchmarks, where a firewall would drop whole batches\n"
+    "\n"
+    "NAME, when given, must be the tunnel the credentials are for (as the config's\n"
+    "`tunnel:` key).\n"
+    "\n"
+    "Environment, as cloudflared reads it (a flag wins over it, it wins over the\n"
+    "config file): TUNNEL_TOKEN, TUNNEL_CRED_FILE, TUNNEL_URL, TUNNEL_EDGE (commas\n"
+    "between edges), TUNNEL_CACERT (--edge-ca), TUNNEL_METRICS,\n"
+    "TUNNEL_TRANSPORT_PROTOCOL (--protocol), TUNNEL_GRACE_PERIOD.\n"
     "\n"
     "Example:\n"
     "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
@@ -128,10 +138,99 @@ static size_t first_unresolved(uv_loop_t *loop, const char *const *edges, size_t
 enum {
   OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
   OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT, OPT_NO_GSO,
-  OPT_IDLE, OPT_KEEPALIVE,
+  OPT_IDLE, OPT_KEEPALIVE, OPT_TOKEN, OPT_LAST
 };
 
 static const char CMD[] = "tunnel run";
+
+/* The long name of option opt, for messages ("--protocol"). */
+static const char *flag_name(const struct option *opts, int opt) {
+  static char name[40];
+  for (; opts->name; opts++)
+    if (opts->val == opt) {
+      snprintf(name, sizeof name, "--%s", opts->name);
+      break;
+    }
+  return name;
+}
+
+/* One setting, from its flag or from its environment variable (name says
+ * which, for the message). Usage errors exit. */
+static void set_option(wr_run_config *rc, int opt, const char *val, const char *name) {
+  uint64_t *d = NULL;
+  switch (opt) {
+  case OPT_CRED: rc->credentials_file = val; break;
+  case OPT_TOKEN: rc->token = val; break;
+  case OPT_EDGE:
+    if (rc->nedges == WR_CONNECTOR_MAX_EDGES)
+      wr_cli_usage_error(CMD, "at most %d edges are allowed.", WR_CONNECTOR_MAX_EDGES);
+    if (wr_hostport_check(val) != 0)
+      wr_cli_usage_error(CMD, "%s takes HOST:PORT, not \"%s\".", name, val);
+    rc->edges[rc->nedges++] = val;
+    break;
+  case OPT_EDGE_CA: rc->edge_ca = val; break;
+  case OPT_EDGE_FP: rc->edge_fingerprint = val; break;
+  case OPT_EDGE_NAME: rc->edge_name = val; break;
+  case OPT_URL: rc->url = val; break;
+  case OPT_HA:
+    rc->ha_connections = (long)wr_cli_parse_uint(CMD, name, val, 1, WR_CONNECTOR_MAX_HA);
+    break;
+  case OPT_GRACE:
+    if (wr_duration_parse(val, &rc->grace_ns) != 0)
+      wr_cli_usage_error(CMD, "%s takes a duration such as 30s or 1m30s, not \"%s\".", name,
+                         val);
+    break;
+  case OPT_METRICS: rc->metrics = val; break;
+  case OPT_NO_GSO: rc->no_gso = 1; break;
+  case OPT_PROTOCOL:
+    if (strcmp(val, "auto") == 0)
+      rc->protocol = WR_PROTOCOL_AUTO;
+    else if (strcmp(val, "quic") == 0)
+      rc->protocol = WR_PROTOCOL_QUIC;
+    else if (strcmp(val, "http2") == 0)
+      rc->protocol = WR_PROTOCOL_HTTP2;
+    else
+      wr_cli_usage_error(CMD, "%s takes auto, quic or http2, not \"%s\".", name, val);
+    break;
+  case OPT_PROBE: d = &rc->quic_probe_interval_ns; break;
+  case OPT_IDLE: d = &rc->idle_timeout_ns; break;
+  case OPT_KEEPALIVE: d = &rc->keepalive_ns; break;
+  case OPT_QUIC_TIMEOUT: d = &rc->quic_timeout_ns; break;
+  }
+  if (d && (wr_duration_parse(val, d) != 0 || *d < WR_NS_PER_MS))
+    wr_cli_usage_error(CMD, "%s takes a duration such as 30s, not \"%s\".", name, val);
+}
+
+/* cloudflared's environment variables for the flags it reads from them: a
+ * flag on the command line wins, then the variable, then the config file. */
+static void apply_env(wr_run_config *rc, const int *given) {
+  static const struct {
+    const char *var;
+    int opt;
+  } vars[] = {
+      {"TUNNEL_TOKEN", OPT_TOKEN},       {"TUNNEL_CRED_FILE", OPT_CRED},
+      {"TUNNEL_URL", OPT_URL},           {"TUNNEL_CACERT", OPT_EDGE_CA},
+      {"TUNNEL_METRICS", OPT_METRICS},   {"TUNNEL_TRANSPORT_PROTOCOL", OPT_PROTOCOL},
+      {"TUNNEL_GRACE_PERIOD", OPT_GRACE}, {"TUNNEL_EDGE", OPT_EDGE},
+  };
+  static char edges[1024]; /* TUNNEL_EDGE's copy, cut at the commas: rc keeps pointers */
+  char name[48];
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i].var);
+    if (!v || !*v || given[vars[i].opt])
+      continue;
+    snprintf(name, sizeof name, "$%s", vars[i].var);
+    if (vars[i].opt != OPT_EDGE) {
+      set_option(rc, vars[i].opt, v, name);
+      continue;
+    }
+    if (strlen(v) >= sizeof edges)
+      wr_cli_usage_error(CMD, "%s is longer than %zu characters.", name, sizeof edges - 1);
+    strcpy(edges, v);
+    for (char *save = NULL, *e = strtok_r(edges, ",", &save); e; e = strtok_r(NULL, ",", &save))
+      set_option(rc, OPT_EDGE, e, name);
+  }
+}
 
 /* Parses the flags into *prc (and the config file's path into *pconfig);
  * usage errors exit. Returns 1 when --help was printed, else 0. */
@@ -140,6 +239,7 @@ static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_confi
       {"config", required_argument, NULL, OPT_CONFIG},
       {"credentials-file", required_argument, NULL, OPT_CRED},
       {"cred-file", required_argument, NULL, OPT_CRED},
+      {"token", required_argument, NULL, OPT_TOKEN},
       {"edge", required_argument, NULL, OPT_EDGE},
       {"edge-ca", required_argument, NULL, OPT_EDGE_CA},
       {"edge-fingerprint", required_argument, NULL, OPT_EDGE_FP},
@@ -159,72 +259,29 @@ static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_confi
   };
   wr_run_config *rc = prc;
   wr_run_config_init(rc);
+  int given[OPT_LAST] = {0};
   int c;
   optind = 1;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
-    switch (c) {
-    case 'h': fputs(USAGE, stdout); return 1;
-    case OPT_CONFIG: *pconfig = optarg; break;
-    case OPT_CRED: rc->credentials_file = optarg; break;
-    case OPT_EDGE:
-      if (rc->nedges == WR_CONNECTOR_MAX_EDGES)
-        wr_cli_usage_error(CMD, "at most %d --edge flags are allowed.", WR_CONNECTOR_MAX_EDGES);
-      if (wr_hostport_check(optarg) != 0)
-        wr_cli_usage_error(CMD, "--edge takes HOST:PORT, not \"%s\".", optarg);
-      rc->edges[rc->nedges++] = optarg;
-      break;
-    case OPT_EDGE_CA: rc->edge_ca = optarg; break;
-    case OPT_EDGE_FP: rc->edge_fingerprint = optarg; break;
-    case OPT_EDGE_NAME: rc->edge_name = optarg; break;
-    case OPT_URL: rc->url = optarg; break;
-    case OPT_HA:
-      rc->ha_connections =
-          (long)wr_cli_parse_uint(CMD, "--ha-connections", optarg, 1, WR_CONNECTOR_MAX_HA);
-      break;
-    case OPT_GRACE:
-      if (wr_duration_parse(optarg, &rc->grace_ns) != 0)
-        wr_cli_usage_error(CMD, "--grace-period takes a duration such as 30s or 1m30s, not \"%s\".",
-                           optarg);
-      break;
-    case OPT_METRICS: rc->metrics = optarg; break;
-    case OPT_NO_GSO: rc->no_gso = 1; break;
-    case OPT_PROTOCOL:
-      if (strcmp(optarg, "auto") == 0)
-        rc->protocol = WR_PROTOCOL_AUTO;
-      else if (strcmp(optarg, "quic") == 0)
-        rc->protocol = WR_PROTOCOL_QUIC;
-      else if (strcmp(optarg, "http2") == 0)
-        rc->protocol = WR_PROTOCOL_HTTP2;
-      else
-        wr_cli_usage_error(CMD, "--protocol takes auto, quic or http2, not \"%s\".", optarg);
-      break;
-    case OPT_PROBE:
-      if (wr_duration_parse(optarg, &rc->quic_probe_interval_ns) != 0 ||
-          rc->quic_probe_interval_ns < WR_NS_PER_MS)
-        wr_cli_usage_error(CMD, "--quic-probe-interval takes a duration such as 60s, not \"%s\".",
-                           optarg);
-      break;
-    case OPT_IDLE:
-    case OPT_KEEPALIVE: {
-      uint64_t *d = c == OPT_IDLE ? &rc->idle_timeout_ns : &rc->keepalive_ns;
-      if (wr_duration_parse(optarg, d) != 0 || *d < WR_NS_PER_MS)
-        wr_cli_usage_error(CMD, "--%s takes a duration such as 30s, not \"%s\".",
-                           c == OPT_IDLE ? "tunnel-idle-timeout" : "tunnel-keepalive", optarg);
-      break;
+    if (c == 'h') {
+      fputs(USAGE, stdout);
+      return 1;
     }
-    case OPT_QUIC_TIMEOUT:
-      if (wr_duration_parse(optarg, &rc->quic_timeout_ns) != 0 ||
-          rc->quic_timeout_ns < WR_NS_PER_MS)
-        wr_cli_usage_error(CMD, "--quic-timeout takes a duration such as 5s, not \"%s\".",
-                           optarg);
-      break;
+    if (c == OPT_CONFIG) {
+      *pconfig = optarg;
+    } else if (c >= OPT_CONFIG && c < OPT_LAST) {
+      given[c] = 1;
+      set_option(rc, c, optarg, flag_name(opts, c));
     }
   }
+  apply_env(rc, given);
   /* getopt moved the words that are not flags to the end: "run" [NAME]. */
   if (optind < argc && strcmp(argv[optind], "run") == 0)
     optind++;
   if (optind < argc - 1)
     wr_cli_usage_error(CMD, "run takes at most one tunnel name, not \"%s\".", argv[optind + 1]);
+  if (optind < argc)
+    prc->name = argv[optind];
   return 0;
 }
 
@@ -250,15 +307,27 @@ static int load_config_file(const char *config_path, const char *url, wr_tunnel_
   return 0;
 }
 
-/* Loads the tunnel's credentials into *pcred. Returns the exit code. */
-static int load_credentials(const char *path, wr_credentials *pcred) {
+/* Loads the tunnel's credentials into *pcred, from the token or else the
+ * file, and checks they are for the tunnel asked for (`run NAME`, else the
+ * config's `tunnel:`). Returns the exit code. */
+static int load_credentials(const wr_run_config *rc, const wr_tunnel_config *tc,
+                            wr_credentials *pcred) {
   char err[512];
-  if (!path) {
-    wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`) "
-                "or credentials-file in the config.");
+  int rv;
+  if (rc->token)
+    rv = wr_credentials_from_token(rc->token, strlen(rc->token), pcred, err, sizeof err);
+  else if (rc->credentials_file)
+    rv = wr_credentials_load(rc->credentials_file, pcred, err, sizeof err);
+  else {
+    wr_cli_fail("no credentials: give --credentials-file (written by `warren tunnel create`), "
+                "--token (from `warren tunnel token`) or credentials-file in the config.");
     return 2;
   }
-  if (wr_credentials_load(path, pcred, err, sizeof err) != 0) {
+  const char *wanted = rc->name ? rc->name : tc->tunnel;
+  if (rv == 0 && wanted)
+    rv = wr_credentials_check_tunnel(pcred, wanted, rc->token ? "the token" : rc->credentials_file,
+                                     err, sizeof err);
+  if (rv != 0) {
     wr_cli_fail("%s", err);
     return 1;
   }
@@ -373,7 +442,7 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   wr_run_config_merge_file(&settings, &tc);
   wr_cli_check_keepalive(CMD, settings.idle_timeout_ns / WR_NS_PER_MS,
                          settings.keepalive_ns / WR_NS_PER_MS);
-  if ((rc = load_credentials(settings.credentials_file, &cred)) != 0 ||
+  if ((rc = load_credentials(&settings, &tc, &cred)) != 0 ||
       (rc = choose_ingress(&settings, &tc)) != 0 || (rc = check_edges(&settings)) != 0 ||
       (rc = make_tls(&settings, &tls)) != 0)
     goto out;

@@ -182,17 +182,9 @@ int wr_udp_open(wr_udp_sock **ps, const wr_addr *bind_addr,
     fail_opt |= setint(s->fd, IPPROTO_IP, IP_PKTINFO, 1);
     fail_opt |= setint(s->fd, IPPROTO_IP, IP_RECVTOS, 1);
   }
-  /* ICMP errors for datagrams sent from an unconnected socket are dropped
-   * unless asked for: with RECVERR a dead peer's "port unreachable" reaches
-   * the error queue at once, instead of the peer looking silent until a
-   * timeout. */
-  if (s->family == AF_INET6)
-    fail_opt |= setint(s->fd, IPPROTO_IPV6, IPV6_RECVERR, 1);
-  if (s->family == AF_INET || s->dualstack)
-    fail_opt |= setint(s->fd, IPPROTO_IP, IP_RECVERR, 1);
   if (fail_opt) {
     e = errno;
-    WR_ERROR("Cannot enable PKTINFO/ECN/RECVERR on UDP socket", "error=\"%s\"", strerror(e));
+    WR_ERROR("Cannot enable PKTINFO/ECN reception on UDP socket", "error=\"%s\"", strerror(e));
     rv = WR_ERR_IO;
     goto fail;
   }
@@ -620,10 +612,11 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
       }
       return (int)consumed;
     }
-    if (e == ECONNREFUSED && s->connected && !refused_retry) {
-      /* A connected socket reports an earlier ICMP port unreachable on the
-       * next send, which then sends nothing; the error is cleared now, so
-       * send again (the peer may be back). */
+    if (e == ECONNREFUSED && !refused_retry) {
+      /* The socket reports an earlier ICMP port unreachable on the next send
+       * (a connected one always, any with IP_RECVERR), which then sends
+       * nothing; the error is cleared now, so send again: the peer may be
+       * back, and on an unconnected socket the error was about another. */
       refused_retry = 1;
       continue;
     }
@@ -757,7 +750,24 @@ int wr_udp_start(wr_udp_sock *s, uv_loop_t *loop, wr_udp_recv_cb cb, void *user)
   return 0;
 }
 
-void wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb) { s->refused_cb = cb; }
+int wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb) {
+  /* ICMP errors for datagrams sent from an unconnected socket are dropped
+   * unless asked for: with RECVERR a dead peer's "port unreachable" reaches
+   * the error queue at once, instead of the peer looking silent until a
+   * timeout. Only sockets that listen for them ask, since a pending error
+   * also fails the next send or receive once (both retry). */
+  int on = cb != NULL, fail = 0;
+  if (s->family == AF_INET6)
+    fail |= setint(s->fd, IPPROTO_IPV6, IPV6_RECVERR, on);
+  if (s->family == AF_INET || s->dualstack)
+    fail |= setint(s->fd, IPPROTO_IP, IP_RECVERR, on);
+  if (fail) {
+    WR_WARN("Cannot read ICMP errors on UDP socket", "error=\"%s\"", strerror(errno));
+    return WR_ERR_IO;
+  }
+  s->refused_cb = cb;
+  return 0;
+}
 
 void wr_udp_stop(wr_udp_sock *s) {
   s->reading = 0;

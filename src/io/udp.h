@@ -184,19 +184,21 @@ WR_MUST_CHECK int wr_udp_recv(wr_udp_sock *s, const wr_udp_dgram **pdgrams);
  * WR_ERR_INVAL for a malformed message (nothing is sent then). A GSO message
  * goes out whole; only when GSO is off and the buffer fills in the middle of
  * splitting one into single datagrams is its rest dropped (counted in
- * tx_errors and tx_again), as loss on the wire would. On a connected socket a
- * stale ICMP error reported by the send (ECONNREFUSED) is cleared and the
- * datagram sent again. */
+ * tx_errors and tx_again), as loss on the wire would. A stale ICMP error
+ * reported by the send (ECONNREFUSED: on a connected socket, or about another
+ * peer on an unconnected one) is cleared and the datagram sent again. */
 WR_MUST_CHECK int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n);
 
 /* Starts delivering received datagrams to cb on loop. Each wakeup does one
  * recvmmsg (at most cfg.batch datagrams), so one busy socket cannot starve the
  * loop. Returns 0, WR_ERR_INVAL (already started), WR_ERR_IO. */
 WR_MUST_CHECK int wr_udp_start(wr_udp_sock *s, uv_loop_t *loop, wr_udp_recv_cb cb, void *user);
-/* Sets (or with NULL clears) the callback for ICMP port unreachables; the
- * socket reads them from its error queue (IP_RECVERR) while it is started,
- * and counts them in rx_icmp_refused either way. */
-void wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb);
+/* Sets (or with NULL clears) the callback for ICMP port unreachables: the
+ * socket asks the kernel for them (IP_RECVERR, IPV6_RECVERR), reads them from
+ * its error queue while it is started, and counts them in rx_icmp_refused.
+ * Returns 0, or WR_ERR_IO when the kernel refuses the option (logged; the
+ * socket works on without). */
+WR_MUST_CHECK int wr_udp_on_refused(wr_udp_sock *s, wr_udp_refused_cb cb);
 /* Stops delivering datagrams (they queue in the kernel); wr_udp_start resumes.
  * The socket stays attached to its loop until wr_udp_close. */
 void wr_udp_stop(wr_udp_sock *s);

@@ -1679,7 +1679,9 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   uc.rcvbuf = uc.sndbuf = cfg->udp_buffer;
   if ((rc = wr_udp_open(&ep->sock, &ba, &uc)) != 0)
     goto fail;
-  wr_udp_on_refused(ep->sock, ep_on_refused);
+  if (wr_udp_on_refused(ep->sock, ep_on_refused) != 0) {
+    /* logged: without it, a peer that is gone is found by timeouts only */
+  }
   if ((rc = wr_udp_start(ep->sock, loop, ep_on_recv, ep)) != 0)
     goto fail;
   uv_timer_init(loop, &ep->close_timer);

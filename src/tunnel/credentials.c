@@ -159,6 +159,22 @@ int wr_credentials_load(const char *path, wr_credentials *c, char *err, size_t e
   return rv;
 }
 
+int wr_credentials_check_tunnel(const wr_credentials *c, const char *wanted, const char *source,
+                                char *err, size_t errlen) {
+  uint8_t id[16];
+  char have[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(c->tunnel_id, have);
+  if (wr_uuid_parse(wanted, strlen(wanted), id) == 0) {
+    if (memcmp(id, c->tunnel_id, 16) == 0)
+      return 0;
+    return wr_errf(err, errlen, WR_ERR_INVAL, "%s is for tunnel %s, not %s", source, have, wanted);
+  }
+  if (!c->tunnel_name[0] || strcmp(c->tunnel_name, wanted) == 0)
+    return 0;
+  return wr_errf(err, errlen, WR_ERR_INVAL, "%s is for tunnel \"%s\" (%s), not \"%s\"", source,
+                 c->tunnel_name, have, wanted);
+}
+
 int wr_credentials_encode(const wr_credentials *c, wr_buf *b) {
   char id[WR_UUID_STR_LEN + 1], sec[WR_BASE64_ENCODED_LEN(WR_TUNNEL_SECRET_MAX) + 1];
   wr_uuid_format(c->tunnel_id, id);

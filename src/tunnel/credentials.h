@@ -61,6 +61,13 @@ WR_MUST_CHECK int wr_credentials_token(const wr_credentials *c, wr_buf *b);
 WR_MUST_CHECK int wr_credentials_load(const char *path, wr_credentials *c, char *err,
                                       size_t errlen);
 
+/* Checks that c is for the tunnel wanted (`tunnel run NAME`, the config's
+ * `tunnel:`): a UUID must equal TunnelID; a name must equal TunnelName when c
+ * has one (a token has none). source names c in the message ("web.json",
+ * "the token"). 0, or WR_ERR_INVAL with one sentence naming both. */
+WR_MUST_CHECK int wr_credentials_check_tunnel(const wr_credentials *c, const char *wanted,
+                                              const char *source, char *err, size_t errlen);
+
 /* Appends the JSON text (one line and a newline) to b. */
 WR_MUST_CHECK int wr_credentials_encode(const wr_credentials *c, wr_buf *b);
 

@@ -22,6 +22,8 @@
 typedef struct wr_run_config {
   /* NULL, 0 or -1: not given on the command line (taken from the file). */
   const char *credentials_file, *url, *metrics, *edge_ca, *edge_fingerprint, *edge_name;
+  const char *token; /* the credentials as a token (tunnel token), instead of the file */
+  const char *name;  /* `run NAME`: the tunnel the credentials must be for */
   const char *edges[WR_CONNECTOR_MAX_EDGES];
   size_t nedges;
   long ha_connections;  /* -1: not given */

@@ -398,25 +398,3 @@ int wr_tunnel_config_use_url(wr_tunnel_config *c, const char *url, char *err, si
   return wr_ingress_add(&c->ingress, NULL, NULL, url, NULL, err, errlen);
 }
 
-int wr_tunnel_config_check_credentials(const wr_tunnel_config *c,
-                                       const struct wr_credentials *cred, char *err,
-                                       size_t errlen) {
-  if (!c->tunnel)
-    return 0;
-  uint8_t id[16];
-  char have[WR_UUID_STR_LEN + 1];
-  wr_uuid_format(cred->tunnel_id, have);
-  if (wr_uuid_parse(c->tunnel, strlen(c->tunnel), id) == 0) {
-    if (memcmp(id, cred->tunnel_id, 16) == 0)
-      return 0;
-    snprintf(err, errlen, "the config names tunnel %s but the credentials file is for tunnel %s",
-             c->tunnel, have);
-    return WR_ERR_INVAL;
-  }
-  if (!cred->tunnel_name[0] || strcmp(cred->tunnel_name, c->tunnel) == 0)
-    return 0;
-  snprintf(err, errlen,
-           "the config names tunnel \"%s\" but the credentials file is for tunnel \"%s\" (%s)",
-           c->tunnel, cred->tunnel_name, have);
-  return WR_ERR_INVAL;
-}

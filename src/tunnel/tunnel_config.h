@@ -103,14 +103,6 @@ WR_MUST_CHECK int wr_tunnel_config_validate_ingress(const wr_tunnel_config *c, c
 WR_MUST_CHECK int wr_tunnel_config_use_url(wr_tunnel_config *c, const char *url, char *err,
                                            size_t errlen);
 
-struct wr_credentials;
-/* Checks that credentials belong to the config's `tunnel` (a UUID must equal
- * TunnelID; a name must equal TunnelName when the file has one). No
- * `tunnel` key is fine. WR_ERR_INVAL with a sentence naming both. */
-WR_MUST_CHECK int wr_tunnel_config_check_credentials(const wr_tunnel_config *c,
-                                                     const struct wr_credentials *cred, char *err,
-                                                     size_t errlen);
-
 /* Checks "HOST:PORT" or "[V6]:PORT" with a port 1-65535. 0 or WR_ERR_INVAL. */
 WR_MUST_CHECK int wr_hostport_check(const char *s);
 

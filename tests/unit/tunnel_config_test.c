@@ -251,18 +251,17 @@ static void test_url_and_credentials(void) {
   wr_credentials cred;
   memset(&cred, 0, sizeof cred);
   cred.tunnel_id[0] = 0x6f;
-  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), 0); /* no name in the file */
+  CHECK_EQ(wr_credentials_check_tunnel(&cred, c.tunnel, "c.json", err, sizeof err), 0); /* no name */
   snprintf(cred.tunnel_name, sizeof cred.tunnel_name, "api");
-  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), WR_ERR_INVAL);
-  CHECK_STREQ(err, "the config names tunnel \"web\" but the credentials file is for tunnel \"api\" "
-                   "(6f000000-0000-0000-0000-000000000000)");
+  CHECK_EQ(wr_credentials_check_tunnel(&cred, c.tunnel, "c.json", err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "c.json is for tunnel \"api\" (6f000000-0000-0000-0000-000000000000), not \"web\"");
   wr_tunnel_config_free(&c);
   CHECK_EQ(parse("tunnel: 6f000000-0000-0000-0000-000000000000\n", &c), 0);
-  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), 0);
+  CHECK_EQ(wr_credentials_check_tunnel(&cred, c.tunnel, "c.json", err, sizeof err), 0);
   cred.tunnel_id[0] = 0x70;
-  CHECK_EQ(wr_tunnel_config_check_credentials(&c, &cred, err, sizeof err), WR_ERR_INVAL);
-  CHECK_STREQ(err, "the config names tunnel 6f000000-0000-0000-0000-000000000000 but the credentials "
-                   "file is for tunnel 70000000-0000-0000-0000-000000000000");
+  CHECK_EQ(wr_credentials_check_tunnel(&cred, c.tunnel, "the token", err, sizeof err), WR_ERR_INVAL);
+  CHECK_STREQ(err, "the token is for tunnel 70000000-0000-0000-0000-000000000000, not "
+                   "6f000000-0000-0000-0000-000000000000");
   wr_tunnel_config_free(&c);
 }
 

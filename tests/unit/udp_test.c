@@ -688,7 +688,7 @@ static void refused_case(const char *bind_s, const char *closed_ip) {
   wr_udp_del(gone); /* nothing listens at dst any more */
   refused_ctx c = {0};
   CHECK_EQ(wr_udp_start(s, &loop, refused_recv_cb, &c), 0);
-  wr_udp_on_refused(s, refused_cb);
+  CHECK_EQ(wr_udp_on_refused(s, refused_cb), 0);
   wr_udp_msg m = {.data = (const uint8_t *)"\x40quic-packet", .len = 12, .peer = dst};
   if (strchr(bind_s, '[') && !strchr(closed_ip, ':'))
     wr_addr_map(&dst, &m.peer); /* a dual-stack socket speaks IPv4 as mapped */
