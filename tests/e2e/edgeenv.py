@@ -46,12 +46,13 @@ class LoggedProc:
     """A warren process whose output lines are collected as they come, so a
     test can wait for a log line."""
 
-    def __init__(self, args, name):
+    def __init__(self, args, name, env=None):
         self.name = name
         self.lines = []
         self.cond = threading.Condition()
         self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, errors="replace")
+                                     stderr=subprocess.STDOUT, text=True, errors="replace",
+                                     env=env)
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):

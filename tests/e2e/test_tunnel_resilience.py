@@ -1,13 +1,14 @@
 """The connector's side of the tunnel: reconnecting after restarts, several
 edges, multihomed edges, chunked uploads, and its command line."""
 import hashlib
+import json
 import os
 import socket
 
 import pytest
 
 from conftest import WARREN as ROOT_WARREN, Origin, curl, run_warren
-from edgeenv import Connector, Edge, create_tunnel
+from edgeenv import Connector, Edge, LoggedProc, create_tunnel
 
 HOST = "app.example.com"
 
@@ -201,3 +202,31 @@ ingress:
         edge.stop()
         origin.kill()
         origin.wait(5)
+
+
+def test_run_with_a_token_from_the_environment(setup):
+    """cloudflared's way: `tunnel token NAME` on the edge, TUNNEL_TOKEN (and
+    TUNNEL_EDGE, TUNNEL_CACERT, TUNNEL_URL) on the connector, no files."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    token = run_warren("tunnel", "token", "web", "--tunnels", tunnels).stdout.strip()
+    env = {**os.environ, "TUNNEL_TOKEN": token, "TUNNEL_EDGE": f"127.0.0.1:{edge.quic_port}",
+           "TUNNEL_CACERT": str(edge.ca), "TUNNEL_URL": origin.url}
+    conn = LoggedProc([ROOT_WARREN, "tunnel", "--ha-connections", "1", "run"], "connector",
+                      env=env)
+    procs.append(conn)
+    edge.wait_for(r"INF Registered tunnel connection")
+    r = curl("-fsS", *via(edge, "/hello"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Hello from the origin\n"
+
+
+def test_run_name_must_be_the_credentials_tunnel(setup):
+    """`run other` with web's credentials is refused (it used to connect as web)."""
+    tmp, tunnels, cred, origin, procs = setup
+    r = run_warren("tunnel", "--edge", "127.0.0.1:9", "--credentials-file", cred, "--url",
+                   origin.url, "run", "other")
+    assert r.returncode == 1
+    web_id = json.loads(cred.read_text())["TunnelID"]
+    assert f'warren: {cred} is for tunnel "web" ({web_id}), not "other"' in r.stderr, r.stderr
