@@ -1,0 +1,80 @@
+/* wbuf.h: write buffering for a user connection (HTTP/1.1 over TCP or TLS).
+ *
+ * Bytes written during a loop turn are gathered (QUIC hands a response over a
+ * packet at a time) and go out with one write per turn (a uv_check handle of
+ * the pool), or at once past WR_HTTP_WBUF_COALESCE. A spent buffer goes back
+ * to the pool and gathers the next connection's bytes: a fresh ~128 KiB
+ * buffer per uv_write cost a page fault per 4 KiB sent.
+ *
+ * The two transports are confined here and in the server's accept paths
+ * (http/server.c): a plain libuv TCP stream, or a net/tls_tcp connection. */
+#ifndef WR_HTTP_WBUF_H
+#define WR_HTTP_WBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+struct wr_tls_tcp;
+
+#define WR_HTTP_WBUF_SPARES 16
+/* Past this much queued (gathered plus in libuv's queue) a connection is full. */
+#define WR_HTTP_WBUF_QUEUE_CAP (256u * 1024u)
+
+typedef struct wr_http_wbuf wr_http_wbuf;
+
+/* Shared by the connections of one server. */
+typedef struct wr_http_wpool {
+  uv_check_t check; /* the end-of-turn flush */
+  uint8_t *spare[WR_HTTP_WBUF_SPARES];
+  size_t spare_cap[WR_HTTP_WBUF_SPARES];
+  size_t nspare;
+  wr_http_wbuf *dirty; /* connections with gathered bytes waiting for the turn's end */
+} wr_http_wpool;
+
+struct wr_http_wbuf {
+  wr_http_wpool *pool;
+  uv_stream_t *tcp;       /* or */
+  struct wr_tls_tcp *tls; /* whose queue is bounded by its own limit (AGAIN, on_writable) */
+  wr_buf obuf;            /* gathered, not yet handed over */
+  size_t nwrites;         /* uv_write requests in flight */
+  int dirty, closed;
+  wr_http_wbuf *dnext, *dprev;
+  /* Called after a write completed, after the turn's flush and after
+   * wr_http_wbuf_flush, with 0, or with a negative error when the
+   * connection can take no more writes (the owner closes it). */
+  void (*on_event)(wr_http_wbuf *w, int status);
+  void *user;
+};
+
+/* Initialises pool on loop (one handle, closed with wr_http_wpool_close). */
+void wr_http_wpool_init(wr_http_wpool *pool, uv_loop_t *loop);
+/* Closes the check handle; cb gets it (its data member is left to the caller). */
+void wr_http_wpool_close(wr_http_wpool *pool, uv_close_cb cb, void *data);
+/* Frees the spare buffers (after every wbuf was freed). */
+void wr_http_wpool_free(wr_http_wpool *pool);
+
+/* Sets w up for a TCP stream or a TLS connection (exactly one non-NULL). */
+void wr_http_wbuf_init(wr_http_wbuf *w, wr_http_wpool *pool, uv_stream_t *tcp,
+                       struct wr_tls_tcp *tls, void (*on_event)(wr_http_wbuf *, int), void *user);
+/* Queues the concatenation of up to three byte ranges (copied). 0,
+ * WR_ERR_CLOSED (after wr_http_wbuf_stop), or the error that on_event was
+ * told of (the owner closes the connection there, so callers may ignore it). */
+int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void *b,
+                                      size_t blen, const void *c, size_t clen);
+/* Hands the gathered bytes over now (TLS: after on_writable). */
+void wr_http_wbuf_flush(wr_http_wbuf *w);
+/* Bytes queued and not yet handed to the kernel (TLS: the cap while any wait). */
+size_t wr_http_wbuf_queued(const wr_http_wbuf *w);
+/* 1 when nothing waits to be written. */
+int wr_http_wbuf_idle(const wr_http_wbuf *w);
+/* The connection is closing: nothing more is written, no more events. */
+void wr_http_wbuf_stop(wr_http_wbuf *w);
+/* Frees the gathered bytes (after the connection closed). */
+void wr_http_wbuf_free(wr_http_wbuf *w);
+
+#endif
