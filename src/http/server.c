@@ -124,7 +124,7 @@ int wr_http_server_new(wr_http_server **ps, uv_loop_t *loop, const wr_http_serve
   s->handler = cfg->handler;
   s->m = &s->cfg.metrics;
   wr_http_wpool_init(&s->pool, loop);
-  s->handles = 1;
+  s->handles = WR_HTTP_WPOOL_HANDLES;
   *ps = s;
   return 0;
 }

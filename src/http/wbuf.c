@@ -119,17 +119,32 @@ static void on_check(uv_check_t *h) {
       w->on_event(w, 0); /* TLS writes complete silently: credit goes back once they are queued */
   }
   uv_check_stop(h);
+  uv_idle_stop(&pool->nudge);
+}
+
+static void on_nudge(uv_idle_t *h) { (void)h; /* keeps the poll from blocking, see wbuf.h */ }
+
+/* The end-of-turn flush: the check runs after the poll, and the idle handle
+ * keeps that poll from blocking when the bytes came from a timer callback
+ * (before the poll) rather than from an I/O callback (during it). */
+static void schedule(wr_http_wpool *pool) {
+  uv_check_start(&pool->check, on_check);
+  uv_idle_start(&pool->nudge, on_nudge);
 }
 
 void wr_http_wpool_init(wr_http_wpool *pool, uv_loop_t *loop) {
   *pool = (wr_http_wpool){0};
   uv_check_init(loop, &pool->check);
   pool->check.data = pool;
+  uv_idle_init(loop, &pool->nudge);
+  pool->nudge.data = pool;
 }
 
 void wr_http_wpool_close(wr_http_wpool *pool, uv_close_cb cb, void *data) {
   pool->check.data = data;
+  pool->nudge.data = data;
   uv_close((uv_handle_t *)&pool->check, cb);
+  uv_close((uv_handle_t *)&pool->nudge, cb);
 }
 
 void wr_http_wpool_free(wr_http_wpool *pool) {
@@ -170,7 +185,7 @@ int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void 
     if (pool->dirty)
       pool->dirty->dprev = w;
     pool->dirty = w;
-    uv_check_start(&pool->check, on_check);
+    schedule(pool);
   }
   if (rc != 0)
     fail(w, rc);

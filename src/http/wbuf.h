@@ -2,7 +2,7 @@
  *
  * Bytes written during a loop turn are gathered (QUIC hands a response over a
  * packet at a time) and go out with one write per turn (a uv_check handle of
- * the pool), or at once past WR_HTTP_WBUF_COALESCE. A spent buffer goes back
+ * the pool), or at once past 64 KiB. A spent buffer goes back
  * to the pool and gathers the next connection's bytes: a fresh ~128 KiB
  * buffer per uv_write cost a page fault per 4 KiB sent.
  *
@@ -22,6 +22,7 @@
 struct wr_tls_tcp;
 
 #define WR_HTTP_WBUF_SPARES 16
+#define WR_HTTP_WPOOL_HANDLES 2
 /* Past this much queued (gathered plus in libuv's queue) a connection is full. */
 #define WR_HTTP_WBUF_QUEUE_CAP (256u * 1024u)
 
@@ -30,6 +31,7 @@ typedef struct wr_http_wbuf wr_http_wbuf;
 /* Shared by the connections of one server. */
 typedef struct wr_http_wpool {
   uv_check_t check; /* the end-of-turn flush */
+  uv_idle_t nudge;  /* while writes wait: the turn's poll does not block */
   uint8_t *spare[WR_HTTP_WBUF_SPARES];
   size_t spare_cap[WR_HTTP_WBUF_SPARES];
   size_t nspare;
@@ -51,9 +53,11 @@ struct wr_http_wbuf {
   void *user;
 };
 
-/* Initialises pool on loop (one handle, closed with wr_http_wpool_close). */
+/* Initialises pool on loop (WR_HTTP_WPOOL_HANDLES handles, closed with
+ * wr_http_wpool_close). */
 void wr_http_wpool_init(wr_http_wpool *pool, uv_loop_t *loop);
-/* Closes the check handle; cb gets it (its data member is left to the caller). */
+/* Closes the pool's handles; cb runs once for each, with data as the
+ * handle's data member. */
 void wr_http_wpool_close(wr_http_wpool *pool, uv_close_cb cb, void *data);
 /* Frees the spare buffers (after every wbuf was freed). */
 void wr_http_wpool_free(wr_http_wpool *pool);

@@ -1,0 +1,355 @@
+/* http_server_test: the HTTP/1.1 front (http/server.h) on a loopback socket
+ * with a tiny handler behind the seam of http/handler.h. The loop runs on the
+ * main thread; a client thread speaks plain blocking sockets and checks the
+ * bytes a user receives: keep-alive, pipelined requests, a chunked answer, a
+ * request body the handler takes slowly, the server's own refusals, and a
+ * user who goes away mid-request. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "http/page.h"
+#include "http/server.h"
+#include "loop_testutil.h"
+#include "test.h"
+
+static uv_loop_t loop;
+static uint16_t port;
+static uv_async_t done_async;
+static int client_done;
+
+/* ---- the handler ---------------------------------------------------------- */
+
+/* POST /slow: the body is taken at most 1000 bytes at a time, and every
+ * other offer is refused until a timer resumes it; the answer says how many
+ * bytes came. */
+typedef struct slow_req {
+  wr_http_sink sink;
+  wr_http_req *q;
+  size_t got;
+  unsigned offers;
+  int waiting;
+  uv_timer_t timer;
+} slow_req;
+
+static slow_req slow;
+static int aborted;
+
+static void answer(wr_http_req *q, const char *body) {
+  char cl[24];
+  snprintf(cl, sizeof cl, "%zu", strlen(body));
+  wr_h1_header hs[2] = {{{"Content-Type", 12}, {"text/plain", 10}},
+                        {{"Content-Length", 14}, {cl, strlen(cl)}}};
+  CHECK_EQ(q->ops->head(q, 200, hs, 2, WR_HTTP_RESP_BODY), 0);
+  CHECK_EQ(q->ops->body(q, (const uint8_t *)body, strlen(body)), 0);
+  uint64_t missing = 1;
+  CHECK(q->ops->complete(q, &missing));
+  q->ops->end(q);
+}
+
+static void slow_resume(uv_timer_t *t) {
+  (void)t;
+  slow.waiting = 0;
+  if (slow.q)
+    slow.q->ops->resume_body(slow.q);
+}
+
+static ssize_t slow_on_body(wr_http_sink *s, const uint8_t *data, size_t len) {
+  (void)s;
+  (void)data;
+  if (slow.waiting || (slow.offers++ & 1)) {
+    if (!slow.waiting) {
+      slow.waiting = 1;
+      uv_timer_start(&slow.timer, slow_resume, 1, 0);
+    }
+    return WR_ERR_AGAIN;
+  }
+  size_t n = len < 1000 ? len : 1000;
+  slow.got += n;
+  return (ssize_t)n;
+}
+
+static void slow_on_body_end(wr_http_sink *s) {
+  (void)s;
+  char msg[64];
+  snprintf(msg, sizeof msg, "got %zu", slow.got);
+  wr_http_req *q = slow.q;
+  slow.q = NULL;
+  answer(q, msg);
+}
+
+static void slow_on_writable(wr_http_sink *s) { (void)s; }
+
+static void slow_on_abort(wr_http_sink *s, int why, uint64_t code) {
+  (void)s;
+  (void)why;
+  (void)code;
+  slow.q = NULL;
+  aborted++;
+}
+
+static const wr_http_sink_ops slow_ops = {slow_on_body, slow_on_body_end, slow_on_writable,
+                                          slow_on_abort};
+
+static void on_request(wr_http_handler *h, wr_http_req *q) {
+  (void)h;
+  const wr_h1_head *hd = q->head;
+  if (wr_h1_slice_eq(hd->target, "/slow")) {
+    slow.q = q;
+    slow.got = 0;
+    slow.sink.ops = &slow_ops;
+    q->sink = &slow.sink;
+    q->ops->go_ahead(q);
+  } else if (wr_h1_slice_eq(hd->target, "/chunked")) {
+    CHECK_EQ(q->ops->head(q, 200, NULL, 0, WR_HTTP_RESP_BODY), 0);
+    CHECK_EQ(q->ops->body(q, (const uint8_t *)"hello, ", 7), 0);
+    CHECK_EQ(q->ops->body(q, (const uint8_t *)"world", 5), 0);
+    q->ops->end(q);
+  } else if (wr_h1_slice_eq(hd->target, "/missing")) {
+    wr_http_page_send(q, 404, "Not Found", "Nothing here.", 0);
+  } else {
+    char msg[128];
+    snprintf(msg, sizeof msg, "hello %.*s", (int)hd->target.len, hd->target.p);
+    answer(q, msg);
+  }
+}
+
+static const wr_http_handler_ops handler_ops = {.on_request = on_request};
+static wr_http_handler handler = {&handler_ops};
+
+/* ---- the client (its own thread) ------------------------------------------ */
+
+static int dial(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  struct timeval tv = {.tv_sec = 5}; /* a hang fails the test instead of blocking it */
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+static void send_all(int fd, const char *p, size_t len) {
+  while (len) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n <= 0)
+      return;
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+/* Reads one response: its head into head (NUL-terminated), its body (by
+ * Content-Length, or chunked, decoded) into body. 0, or -1 at EOF first. */
+static int read_response(int fd, char *head, size_t hcap, char *body, size_t bcap) {
+  size_t n = 0;
+  while (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0) {
+    if (n + 1 >= hcap || recv(fd, head + n, 1, 0) != 1)
+      return -1;
+    n++;
+  }
+  head[n] = '\0';
+  size_t blen = 0;
+  const char *cl = strstr(head, "Content-Length: ");
+  if (cl) {
+    blen = (size_t)strtoul(cl + 16, NULL, 10);
+    for (size_t got = 0; got < blen;) {
+      ssize_t r = recv(fd, body + got, blen - got, 0);
+      if (r <= 0)
+        return -1;
+      got += (size_t)r;
+    }
+  } else if (strstr(head, "Transfer-Encoding: chunked")) {
+    for (;;) {
+      char line[32];
+      size_t l = 0;
+      while (l < 2 || memcmp(line + l - 2, "\r\n", 2) != 0)
+        if (l + 1 >= sizeof line || recv(fd, line + l++, 1, 0) != 1)
+          return -1;
+      size_t sz = (size_t)strtoul(line, NULL, 16);
+      char crlf[2];
+      for (size_t got = 0; got < sz;) {
+        ssize_t r = recv(fd, body + blen + got, sz - got, 0);
+        if (r <= 0)
+          return -1;
+        got += (size_t)r;
+      }
+      blen += sz;
+      if (recv(fd, crlf, 2, MSG_WAITALL) != 2)
+        return -1;
+      if (sz == 0)
+        break;
+    }
+  }
+  (void)bcap;
+  body[blen] = '\0';
+  return 0;
+}
+
+/* 1 when the peer closed (EOF) with nothing more sent. */
+static int at_eof(int fd) {
+  char c;
+  return recv(fd, &c, 1, 0) == 0;
+}
+
+static char r_ka1[512], r_ka2[512], b_ka1[256], b_ka2[256];
+static char r_pipe1[512], r_pipe2[512], b_pipe1[256], b_pipe2[256];
+static char r_chunk[512], b_chunk[256], r_slow[512], b_slow[256], r_cont[64];
+static char r_404[512], b_404[1024], r_bad[512], b_bad[1024];
+static int ka_open_between, ka_eof, pipe_eof, bad_eof;
+
+static void *client(void *arg) {
+  (void)arg;
+  /* keep-alive: the connection stays for a second request */
+  int fd = dial();
+  const char *req1 = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n";
+  send_all(fd, req1, strlen(req1));
+  ka_open_between = read_response(fd, r_ka1, sizeof r_ka1, b_ka1, sizeof b_ka1) == 0;
+  const char *req2 = "GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  send_all(fd, req2, strlen(req2));
+  (void)read_response(fd, r_ka2, sizeof r_ka2, b_ka2, sizeof b_ka2);
+  ka_eof = at_eof(fd);
+  close(fd);
+  /* pipelined: two requests in one write, answered in order */
+  fd = dial();
+  const char *pipe = "GET /p1 HTTP/1.1\r\nHost: a\r\n\r\nGET /p2 HTTP/1.1\r\nHost: a\r\n"
+                     "Connection: close\r\n\r\n";
+  send_all(fd, pipe, strlen(pipe));
+  (void)read_response(fd, r_pipe1, sizeof r_pipe1, b_pipe1, sizeof b_pipe1);
+  (void)read_response(fd, r_pipe2, sizeof r_pipe2, b_pipe2, sizeof b_pipe2);
+  pipe_eof = at_eof(fd);
+  close(fd);
+  /* chunked, a page, a slow body with Expect: 100-continue, on one connection */
+  fd = dial();
+  const char *ch = "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n";
+  send_all(fd, ch, strlen(ch));
+  (void)read_response(fd, r_chunk, sizeof r_chunk, b_chunk, sizeof b_chunk);
+  const char *nf = "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n";
+  send_all(fd, nf, strlen(nf));
+  (void)read_response(fd, r_404, sizeof r_404, b_404, sizeof b_404);
+  enum { BODY = 200000 };
+  char *big = malloc(BODY);
+  memset(big, 'x', BODY);
+  char hd[128];
+  int hl = snprintf(hd, sizeof hd, "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n"
+                    "Expect: 100-continue\r\n\r\n", BODY);
+  send_all(fd, hd, (size_t)hl);
+  if (recv(fd, r_cont, 25, MSG_WAITALL) == 25)
+    send_all(fd, big, BODY);
+  free(big);
+  (void)read_response(fd, r_slow, sizeof r_slow, b_slow, sizeof b_slow);
+  close(fd);
+  /* a request the strict parser refuses: 400, then the connection ends */
+  fd = dial();
+  const char *bad = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+  send_all(fd, bad, strlen(bad));
+  (void)read_response(fd, r_bad, sizeof r_bad, b_bad, sizeof b_bad);
+  bad_eof = at_eof(fd);
+  close(fd);
+  /* a user who goes away mid-body: the handler hears on_abort */
+  fd = dial();
+  const char *part = "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nabc";
+  send_all(fd, part, strlen(part));
+  close(fd);
+  uv_async_send(&done_async);
+  return NULL;
+}
+
+static void on_done(uv_async_t *a) {
+  (void)a;
+  client_done = 1;
+}
+
+static int server_gone;
+static void on_server_closed(wr_http_server *s, void *arg) {
+  (void)s;
+  (void)arg;
+  server_gone = 1;
+}
+
+static void test_h1_front(void) {
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  wr_metrics *reg = wr_metrics_new();
+  wr_http_server_config cfg = {
+      .handler = &handler,
+      .metrics = {.responses = wr_metrics_family(reg, WR_METRIC_COUNTER, "responses", "r", "code"),
+                  .errors = wr_metrics_family(reg, WR_METRIC_COUNTER, "errors", "e", "reason"),
+                  .bytes_in = wr_metrics_counter(reg, "in", "i"),
+                  .bytes_out = wr_metrics_counter(reg, "out", "o"),
+                  .conns_open = wr_metrics_gauge(reg, "open", "o"),
+                  .conns_total = wr_metrics_counter(reg, "total", "t")},
+      .header_timeout_ms = 5000,
+      .idle_timeout_ms = 5000,
+      .max_conns = 10,
+  };
+  wr_http_server *s = NULL;
+  CHECK_EQ(wr_http_server_new(&s, &loop, &cfg), 0);
+  struct sockaddr_storage any = test_addr("127.0.0.1", 0), bound;
+  char err[200];
+  CHECK_EQ(wr_http_server_listen(s, (struct sockaddr *)&any, err, sizeof err), 0);
+  CHECK_EQ(wr_http_server_local_addr(s, 0, &bound), 0);
+  CHECK_EQ(wr_http_server_local_addr(s, 1, &bound), WR_ERR_NOTFOUND);
+  CHECK_EQ(wr_http_server_local_addr(s, 0, &bound), 0);
+  port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  uv_timer_init(&loop, &slow.timer);
+  uv_async_init(&loop, &done_async, on_done);
+  pthread_t th;
+  pthread_create(&th, NULL, client, NULL);
+  CHECK(test_run_until(&loop, test_flag_set, &client_done, 20000));
+  pthread_join(th, NULL);
+
+  CHECK(ka_open_between);
+  CHECK(strncmp(r_ka1, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(r_ka1, "Connection: close") == NULL);
+  CHECK_STREQ(b_ka1, "hello /one");
+  CHECK(strstr(r_ka2, "Connection: close\r\n") != NULL);
+  CHECK_STREQ(b_ka2, "hello /two");
+  CHECK(ka_eof);
+  CHECK_STREQ(b_pipe1, "hello /p1");
+  CHECK_STREQ(b_pipe2, "hello /p2");
+  CHECK(strstr(r_pipe1, "Connection: close") == NULL);
+  CHECK(pipe_eof);
+  CHECK(strstr(r_chunk, "Transfer-Encoding: chunked\r\n") != NULL);
+  CHECK_STREQ(b_chunk, "hello, world");
+  CHECK(strncmp(r_404, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
+  CHECK(strstr(r_404, "Cache-Control: no-store\r\n") != NULL);
+  CHECK(strstr(b_404, "<p>Nothing here.</p>") != NULL);
+  CHECK(strncmp(r_cont, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+  CHECK_STREQ(b_slow, "got 200000");
+  CHECK(slow.offers > 2 * (200000 / 1000));
+  CHECK(strncmp(r_bad, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+  CHECK(strstr(r_bad, "Connection: close\r\n") != NULL);
+  CHECK(bad_eof);
+  CHECK(test_run_until(&loop, test_flag_set, &aborted, 5000));
+  CHECK_EQ(aborted, 1);
+  CHECK(slow.q == NULL);
+  CHECK_EQ(wr_metric_value(wr_metric_child(cfg.metrics.responses, "200")), 6);
+  CHECK_EQ(wr_metric_value(wr_metric_child(cfg.metrics.errors, "bad_request")), 1);
+  CHECK_EQ(wr_metric_value(cfg.metrics.bytes_in), 200003);
+  CHECK_EQ(wr_metric_value(cfg.metrics.conns_total), 5);
+
+  wr_http_server_close(s, on_server_closed, NULL);
+  uv_close((uv_handle_t *)&slow.timer, NULL);
+  uv_close((uv_handle_t *)&done_async, NULL);
+  CHECK(test_run_until(&loop, test_flag_set, &server_gone, 5000));
+  CHECK_EQ(wr_http_server_conns(s), 0);
+  wr_http_server_free(s);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+  wr_metrics_del(reg);
+}
+
+int main(void) {
+  wr_log_set_level(WR_LOG_ERROR);
+  RUN(test_h1_front);
+  return test_done();
+}
