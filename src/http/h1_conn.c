@@ -136,8 +136,9 @@ static int w_head(wr_http_req *q, int status, const wr_h1_header *hs, size_t n, 
   int upgrade = status == 101 && c->websocket;
   if (status < 200 && !upgrade)
     return 0; /* 100 went out already (go_ahead); other interim answers are dropped */
-  if (c->websocket && !upgrade && !c->req_done) {
-    /* No switch: the request was a plain one after all. */
+  if (c->websocket && !upgrade) {
+    /* No switch: the request was a plain one after all, and the parser
+     * (paused after it) reads the next one. */
     c->req_done = 1;
     wr_h1_parser_resume(&c->p);
   }

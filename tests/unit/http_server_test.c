@@ -195,6 +195,10 @@ static int read_response(int fd, char *head, size_t hcap, char *body, size_t bca
   return 0;
 }
 
+/* Sends req and reads one response into head and body (char arrays). */
+#define ASK(fd, req, head, body)                                                                \
+  (send_all((fd), (req), strlen(req)), read_response((fd), (head), sizeof(head), (body), sizeof(body)))
+
 /* 1 when the peer closed (EOF) with nothing more sent. */
 static int at_eof(int fd) {
   char c;
@@ -211,12 +215,8 @@ static void *client(void *arg) {
   (void)arg;
   /* keep-alive: the connection stays for a second request */
   int fd = dial();
-  const char *req1 = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n";
-  send_all(fd, req1, strlen(req1));
-  ka_open_between = read_response(fd, r_ka1, sizeof r_ka1, b_ka1, sizeof b_ka1) == 0;
-  const char *req2 = "GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
-  send_all(fd, req2, strlen(req2));
-  (void)read_response(fd, r_ka2, sizeof r_ka2, b_ka2, sizeof b_ka2);
+  ka_open_between = ASK(fd, "GET /one HTTP/1.1\r\nHost: a\r\n\r\n", r_ka1, b_ka1) == 0;
+  (void)ASK(fd, "GET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", r_ka2, b_ka2);
   ka_eof = at_eof(fd);
   close(fd);
   /* pipelined: two requests in one write, answered in order */
@@ -230,12 +230,8 @@ static void *client(void *arg) {
   close(fd);
   /* chunked, a page, a slow body with Expect: 100-continue, on one connection */
   fd = dial();
-  const char *ch = "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n";
-  send_all(fd, ch, strlen(ch));
-  (void)read_response(fd, r_chunk, sizeof r_chunk, b_chunk, sizeof b_chunk);
-  const char *nf = "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n";
-  send_all(fd, nf, strlen(nf));
-  (void)read_response(fd, r_404, sizeof r_404, b_404, sizeof b_404);
+  (void)ASK(fd, "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n", r_chunk, b_chunk);
+  (void)ASK(fd, "GET /missing HTTP/1.1\r\nHost: a\r\n\r\n", r_404, b_404);
   enum { BODY = 200000 };
   char *big = malloc(BODY);
   memset(big, 'x', BODY);
@@ -250,9 +246,7 @@ static void *client(void *arg) {
   close(fd);
   /* a request the strict parser refuses: 400, then the connection ends */
   fd = dial();
-  const char *bad = "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
-  send_all(fd, bad, strlen(bad));
-  (void)read_response(fd, r_bad, sizeof r_bad, b_bad, sizeof b_bad);
+  (void)ASK(fd, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", r_bad, b_bad);
   bad_eof = at_eof(fd);
   close(fd);
   /* a user who goes away mid-body: the handler hears on_abort */
