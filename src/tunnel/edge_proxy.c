@@ -8,9 +8,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-
-#include <gnutls/crypto.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
@@ -18,12 +15,11 @@
 #include "base/mem.h"
 #include "http/fields.h"
 #include "http/page.h"
-#include "proto/text/base64.h"
 #include "proto/tunnel/tunnel.h"
 #include "tunnel/edge_registry.h"
+#include "tunnel/edge_request.h"
 
 #define HEAD_OUT_MAX (128u * 1024u)
-#define MAX_FWD_HEADERS (WR_H1_DEFAULT_MAX_HEADERS + 8u)
 /* Tries to open a stream on some connection of the tunnel. */
 #define OPEN_TRIES 4
 
@@ -470,96 +466,7 @@ static const wr_http_sink_ops sink_ops = {
     .on_abort = sink_on_abort,
 };
 
-/* ---- the REQUEST -------------------------------------------------------- */
-
-static const char *hop_by_hop[] = {"connection",       "keep-alive", "transfer-encoding",
-                                   "te",               "trailer",    "proxy-connection",
-                                   "upgrade",          "expect",     "x-forwarded-for",
-                                   "x-forwarded-proto", "forwarded", "proxy-authorization",
-                                   NULL};
-
-static int is_listed(const char *const *list, wr_h1_slice name) {
-  for (size_t i = 0; list[i]; i++)
-    if (wr_h1_slice_eq_ci(name, list[i]))
-      return 1;
-  return 0;
-}
-
-/* 1 when name is one of the comma-separated tokens of a Connection value. */
-static int in_connection(const wr_h1_header *conn, wr_h1_slice name) {
-  if (!conn || !name.len)
-    return 0;
-  const char *p = conn->value.p, *end = p + conn->value.len;
-  while (p < end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-      p++;
-    const char *tok = p;
-    while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-      p++;
-    if ((size_t)(p - tok) == name.len && strncasecmp(tok, name.p, name.len) == 0)
-      return 1;
-  }
-  return 0;
-}
-
-/* Encodes the REQUEST message for h onto out: hop-by-hop fields dropped,
- * X-Forwarded-For/-Proto and Forwarded added for ip. 0 or the encoder's
- * error (WR_ERR_LIMIT...). */
-static int build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *h,
-                         const char *ip, int websocket, int https) {
-  const char *proto = https ? "https" : "http";
-  wr_h1_header fwd[MAX_FWD_HEADERS];
-  size_t n = 0;
-  const wr_h1_header *conn = wr_h1_find(h->headers, h->nheaders, "connection");
-  for (size_t i = 0; i < h->nheaders && n < MAX_FWD_HEADERS - 5; i++) {
-    wr_h1_slice name = h->headers[i].name;
-    if (websocket && wr_h1_slice_eq_ci(name, "upgrade")) {
-      fwd[n++] = h->headers[i];
-      continue;
-    }
-    if (is_listed(hop_by_hop, name) || in_connection(conn, name))
-      continue;
-    if (wr_h1_slice_eq_ci(name, "content-length") && h->framing != WR_H1_BODY_LENGTH)
-      continue;
-    fwd[n++] = h->headers[i];
-  }
-  if (websocket)
-    fwd[n++] = (wr_h1_header){{"Connection", 10}, {"Upgrade", 7}};
-  fwd[n++] = (wr_h1_header){{"X-Forwarded-For", 15}, {ip, strlen(ip)}};
-  fwd[n++] = (wr_h1_header){{"X-Forwarded-Proto", 17}, {proto, strlen(proto)}};
-  char fwdv[WR_ROUTES_HOST_MAX + 128];
-  int v6 = strchr(ip, ':') != NULL;
-  int flen = snprintf(fwdv, sizeof fwdv, "for=%s%s%s;proto=%s", v6 ? "\"[" : "", ip,
-                      v6 ? "]\"" : "", proto);
-  fwd[n++] = (wr_h1_header){{"Forwarded", 9}, {fwdv, (size_t)flen}};
-  wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
-  m.u.request.kind = (uint64_t)kind;
-  m.u.request.flags = (has_body ? WR_TUNNEL_F_BODY : 0) | (https ? WR_TUNNEL_F_TLS : 0);
-  m.u.request.dest = h->host;
-  m.u.request.method = h->method;
-  m.u.request.path = h->target;
-  m.u.request.headers = fwd;
-  m.u.request.nheaders = n;
-  return wr_tunnel_encode(out, &m);
-}
-
-/* An extended CONNECT for a WebSocket (RFC 8441) becomes, in the tunnel, the
- * HTTP/1.1 Upgrade an origin expects: GET with Upgrade: websocket and a fresh
- * Sec-WebSocket-Key (HTTP/2 has none; the origin's Sec-WebSocket-Accept is
- * dropped again on the way back). hd and hs are the caller's copies. */
-static int websocket_request(wr_h1_head *hd, wr_h1_header *hs, char key[25]) {
-  uint8_t raw[16];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof raw) != 0 ||
-      wr_base64_encode(raw, sizeof raw, key, 25) != 24)
-    return WR_ERR_INVAL;
-  memcpy(hs, hd->headers, hd->nheaders * sizeof *hs);
-  hd->headers = hs;
-  hd->method = (wr_h1_slice){"GET", 3};
-  hs[hd->nheaders++] = (wr_h1_header){{"upgrade", 7}, {"websocket", 9}};
-  hs[hd->nheaders++] = (wr_h1_header){{"sec-websocket-key", 17}, {key, 24}};
-  hd->framing = WR_H1_BODY_NONE;
-  return 0;
-}
+/* ---- serving ----------------------------------------------------------- */
 
 /* CONNECT: only an extended one for a WebSocket is served. 0 to go on, -1
  * when q was answered. */
@@ -587,20 +494,8 @@ static int check_connect(wr_edge_proxy *p, wr_http_req *q) {
 /* Encodes the REQUEST into r->head. 0, or an error after which q was
  * answered. */
 static int encode_request(preq *r, wr_http_req *q, const char *host) {
-  wr_h1_head hd = *q->head;
-  wr_h1_header hs[MAX_FWD_HEADERS];
-  char ws_key[25];
-  int websocket = (q->flags & WR_HTTP_REQ_WEBSOCKET) != 0;
-  int has_body = hd.framing != WR_H1_BODY_NONE;
-  int rc = 0;
-  if (q->flags & WR_HTTP_REQ_CONNECT) {
-    has_body = 0; /* the stream carries the WebSocket's bytes */
-    rc = hd.nheaders + 2 > MAX_FWD_HEADERS ? WR_ERR_LIMIT : websocket_request(&hd, hs, ws_key);
-  }
-  r->kind = websocket ? WR_TUNNEL_KIND_WEBSOCKET : WR_TUNNEL_KIND_HTTP;
-  if (rc == 0)
-    rc = build_request(&r->head, r->kind, has_body, &hd, q->client_ip, websocket,
-                       (q->flags & WR_HTTP_REQ_TLS) != 0);
+  int has_body = 0;
+  int rc = wr_edge_request_encode(&r->head, q, &r->kind, &has_body);
   if (rc != 0) {
     WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"%s", host,
             q->client_ip, "cannot be carried through the tunnel (field too long or invalid)",
@@ -611,6 +506,7 @@ static int encode_request(preq *r, wr_http_req *q, const char *host) {
     return rc;
   }
   /* A WebSocket opening has no body: its stream waits for the switch. */
+  int websocket = r->kind == WR_TUNNEL_KIND_WEBSOCKET;
   r->req_done = websocket;
   r->fin_wanted = !has_body && !websocket;
   return 0;
