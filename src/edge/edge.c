@@ -215,7 +215,7 @@ static int add_tunnels(wr_edge *e, const wr_edge_config *cfg, char *err, size_t 
 }
 
 /* The registry, the proxy, the router and the HTTP server (no socket yet). */
-static int make_parts(wr_edge *e, const wr_edge_config *cfg) {
+static int make_parts(wr_edge *e) {
   wr_edge_registry_config rc = {.routes = e->routes, .location = e->location,
                                 .register_timeout_ms = e->cfg.register_timeout_ms,
                                 .conns = e->m_conns, .regs = e->m_regs, .errors = e->m_errors};
@@ -226,7 +226,6 @@ static int make_parts(wr_edge *e, const wr_edge_config *cfg) {
   if (wr_edge_proxy_new(&e->proxy, &pc) != 0)
     return WR_ERR_NOMEM;
   wr_edge_router_init(&e->router, e->routes, e->proxy, e->m_errors);
-  (void)cfg;
   return 0;
 }
 
@@ -339,7 +338,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   e->location = wr_strdup(cfg->location && *cfg->location ? cfg->location : "edge");
   e->routes = wr_routes_new();
   e->reg = wr_metrics_new();
-  if (!e->location || !e->routes || !e->reg || setup_metrics(e) != 0 || make_parts(e, cfg) != 0)
+  if (!e->location || !e->routes || !e->reg || setup_metrics(e) != 0 || make_parts(e) != 0)
     goto fail;
   rc = add_tunnels(e, cfg, err, errlen);
   if (rc != 0)

@@ -82,9 +82,9 @@ typedef struct wr_http_req_ops {
    * otherwise (a page); WR_ERR_CLOSED. */
   int (*head)(wr_http_req *q, int status, const wr_h1_header *hs, size_t n, unsigned flags);
   /* Response body bytes, copied. 0: send more; WR_ERR_AGAIN: taken, but the
-   * user's side is full: wait for sink->on_writable; WR_ERR_LIMIT: more than
-   * the head's Content-Length, the excess was dropped (the connection will
-   * close); WR_ERR_CLOSED. */
+   * user's side is full: wait for sink->on_writable; WR_ERR_LIMIT (HTTP/1.1):
+   * more than the head's Content-Length, the excess was dropped (the
+   * connection will close); WR_ERR_CLOSED, WR_ERR_NOMEM: the handler aborts. */
   int (*body)(wr_http_req *q, const uint8_t *data, size_t len);
   /* 1 when everything the head promised was written (its Content-Length, or
    * a response without a body); else 0 with *pmissing the bytes a

@@ -287,6 +287,8 @@ static size_t body_out(preq *r, const uint8_t *data, size_t len) {
     count_error(r->px, "bad_response");
   }
   r->full = rc == WR_ERR_AGAIN;
+  if (rc == WR_ERR_NOMEM && r->q)
+    bad_response(r, "response buffer full", WR_TUNNEL_RESET_CANCELLED);
   return len;
 }
 
