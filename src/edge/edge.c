@@ -50,11 +50,11 @@ struct wr_edge {
   void *done_arg;
   int ep_closed, mh_closed, h2_closed, server_closed, finished;
   /* metrics */
-  wr_metric_family *m_conns;     /* gauge tunnel,protocol */
-  wr_metric_family *m_regs;      /* counter result */
-  wr_metric_family *m_requests;  /* counter tunnel */
-  wr_metric_family *m_responses; /* counter code */
-  wr_metric_family *m_errors;    /* counter reason */
+  wr_metric_family *m_conns;           /* gauge tunnel,protocol */
+  wr_metric_family *m_regs;            /* counter result */
+  wr_metric_family *m_requests;        /* counter tunnel */
+  wr_metric_family *m_responses;       /* counter code */
+  wr_metric_family *m_errors;          /* counter reason */
   wr_metric *m_bytes_in, *m_bytes_out; /* body bytes from users, to users */
   wr_metric *m_pub_open, *m_pub_total, *m_inflight;
 };
@@ -172,13 +172,12 @@ static int setup_metrics(wr_edge *e) {
                                       "Response body bytes sent to users.");
   e->m_pub_open = wr_metrics_gauge(r, "warren_edge_http_connections",
                                    "Open user connections on the HTTP listener.");
-  e->m_pub_total = wr_metrics_counter(r, "warren_edge_http_connections_total",
-                                      "User connections accepted.");
-  e->m_inflight = wr_metrics_gauge(r, "warren_edge_requests_in_flight",
-                                   "Request streams open to connectors.");
+  e->m_pub_total =
+      wr_metrics_counter(r, "warren_edge_http_connections_total", "User connections accepted.");
+  e->m_inflight =
+      wr_metrics_gauge(r, "warren_edge_requests_in_flight", "Request streams open to connectors.");
   return e->m_conns && e->m_regs && e->m_requests && e->m_responses && e->m_errors &&
-                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total &&
-                 e->m_inflight
+                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total && e->m_inflight
              ? 0
              : WR_ERR_NOMEM;
 }
@@ -206,8 +205,8 @@ static int add_tunnels(wr_edge *e, const wr_edge_config *cfg, char *err, size_t 
         snprintf(err, errlen, "out of memory");
       return rc;
     }
-    rc = wr_edge_registry_add_secret(e->registry, wr_routes_lookup_id(e->routes, t->id),
-                                     t->secret, t->secret_len);
+    rc = wr_edge_registry_add_secret(e->registry, wr_routes_lookup_id(e->routes, t->id), t->secret,
+                                     t->secret_len);
     if (rc != 0)
       return rc;
   }
@@ -216,13 +215,16 @@ static int add_tunnels(wr_edge *e, const wr_edge_config *cfg, char *err, size_t 
 
 /* The registry, the proxy, the router and the HTTP server (no socket yet). */
 static int make_parts(wr_edge *e) {
-  wr_edge_registry_config rc = {.routes = e->routes, .location = e->location,
+  wr_edge_registry_config rc = {.routes = e->routes,
+                                .location = e->location,
                                 .register_timeout_ms = e->cfg.register_timeout_ms,
-                                .conns = e->m_conns, .regs = e->m_regs, .errors = e->m_errors};
+                                .conns = e->m_conns,
+                                .regs = e->m_regs,
+                                .errors = e->m_errors};
   if (wr_edge_registry_new(&e->registry, &rc) != 0)
     return WR_ERR_NOMEM;
-  wr_edge_proxy_config pc = {.requests = e->m_requests, .errors = e->m_errors,
-                             .inflight = e->m_inflight};
+  wr_edge_proxy_config pc = {
+      .requests = e->m_requests, .errors = e->m_errors, .inflight = e->m_inflight};
   if (wr_edge_proxy_new(&e->proxy, &pc) != 0)
     return WR_ERR_NOMEM;
   wr_edge_router_init(&e->router, e->routes, e->proxy, e->m_errors);
@@ -232,8 +234,11 @@ static int make_parts(wr_edge *e) {
 static int start_server(wr_edge *e) {
   wr_http_server_config sc = {
       .handler = &e->router.handler,
-      .metrics = {.responses = e->m_responses, .errors = e->m_errors, .bytes_in = e->m_bytes_in,
-                  .bytes_out = e->m_bytes_out, .conns_open = e->m_pub_open,
+      .metrics = {.responses = e->m_responses,
+                  .errors = e->m_errors,
+                  .bytes_in = e->m_bytes_in,
+                  .bytes_out = e->m_bytes_out,
+                  .conns_open = e->m_pub_open,
                   .conns_total = e->m_pub_total},
       .header_timeout_ms = e->cfg.header_timeout_ms,
       .idle_timeout_ms = e->cfg.idle_timeout_ms,
@@ -248,8 +253,10 @@ static int start_server(wr_edge *e) {
 /* Listens for connectors: QUIC, and HTTP/2 over TLS/TCP when configured. */
 static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, size_t errlen) {
   wr_mux_quic_listener_init(&e->listener, wr_edge_registry_events(), e->registry);
-  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN, .idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
-                       .keepalive_ms = cfg->tunnel_keepalive_ms, .disable_gso = cfg->disable_gso};
+  wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN,
+                       .idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
+                       .keepalive_ms = cfg->tunnel_keepalive_ms,
+                       .disable_gso = cfg->disable_gso};
   wr_quic_server_config sc = {.tls = cfg->tls, .user_data = &e->listener};
   sc.callbacks = *wr_mux_quic_server_callbacks();
   char abuf[80];
@@ -325,7 +332,9 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   e->cfg.listen = e->cfg.listen_h2 = e->cfg.http = e->cfg.https = e->cfg.metrics = NULL;
   e->cfg.tunnels = NULL;
   e->cfg.location = NULL;
-#define DEF(f, v) if (!e->cfg.f) e->cfg.f = (v)
+#define DEF(f, v)                                                                                  \
+  if (!e->cfg.f)                                                                                   \
+  e->cfg.f = (v)
   DEF(header_timeout_ms, WR_EDGE_DEFAULT_HEADER_TIMEOUT_MS);
   DEF(idle_timeout_ms, WR_EDGE_DEFAULT_IDLE_TIMEOUT_MS);
   DEF(max_conns, WR_EDGE_DEFAULT_MAX_CONNS);
@@ -376,8 +385,7 @@ int wr_edge_local_addr(const wr_edge *e, const char *which, struct sockaddr_stor
   if (strcmp(which, "listen") == 0)
     return e->ep ? wr_quic_endpoint_local_addr(e->ep, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "https") == 0 || strcmp(which, "http") == 0)
-    return e->server ? wr_http_server_local_addr(e->server, which[4] == 's', out)
-                     : WR_ERR_NOTFOUND;
+    return e->server ? wr_http_server_local_addr(e->server, which[4] == 's', out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "listen-http2") == 0)
     return e->h2 ? wr_mux_h2_listener_addr(e->h2, out) : WR_ERR_NOTFOUND;
   if (strcmp(which, "metrics") == 0)

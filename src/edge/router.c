@@ -12,8 +12,8 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   char host[WR_ROUTES_HOST_MAX + 1];
   if (wr_routes_normalize_host(hd->host.p, hd->host.len, host) != 0)
     snprintf(host, sizeof host, "-");
-  wr_route_tunnel *t = hd->host.len ? wr_routes_lookup_host(r->routes, hd->host.p, hd->host.len)
-                                    : NULL;
+  wr_route_tunnel *t =
+      hd->host.len ? wr_routes_lookup_host(r->routes, hd->host.p, hd->host.len) : NULL;
   if (t) {
     wr_edge_proxy_serve(r->proxy, t, q, host);
     return;

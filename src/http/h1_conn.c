@@ -180,8 +180,8 @@ static int w_head(wr_http_req *q, int status, const wr_h1_header *hs, size_t n, 
   }
   wr_buf hb;
   wr_buf_init(&hb, HEAD_OUT_MAX);
-  int rv = wr_h1_write_response_head(&hb, c->version_minor, status, (wr_h1_slice){NULL, 0}, out,
-                                     nout);
+  int rv =
+      wr_h1_write_response_head(&hb, c->version_minor, status, (wr_h1_slice){NULL, 0}, out, nout);
   if (rv != 0) {
     wr_buf_free(&hb);
     return rv == WR_ERR_MALFORMED ? WR_ERR_INVAL : rv; /* MALFORMED means the length */
@@ -245,8 +245,7 @@ static int w_complete(const wr_http_req *q, uint64_t *pmissing) {
 static void finish(h1conn *c) {
   c->q.sink = NULL;
   c->resp_done = 1;
-  if ((!c->req_done && c->p.head.framing != WR_H1_BODY_NONE) || c->upgraded ||
-      c->srv->draining) {
+  if ((!c->req_done && c->p.head.framing != WR_H1_BODY_NONE) || c->upgraded || c->srv->draining) {
     /* The user still sends a body nobody reads (or the server is going): end
      * the connection. */
     c->close_after = 1;
@@ -671,8 +670,10 @@ void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns
     WR_DEBUG("Closed an idle user connection", "client=%s", c->ip);
     wr_h1conn_close(c);
   } else if (!idle && c->head_since_ns && now - c->head_since_ns >= head_ns) {
-    WR_WARN("Refused a request", "client=%s status=408 reason=\"no complete request head "
-            "within %llu ms\"", c->ip, (unsigned long long)(head_ns / WR_NS_PER_MS));
+    WR_WARN("Refused a request",
+            "client=%s status=408 reason=\"no complete request head "
+            "within %llu ms\"",
+            c->ip, (unsigned long long)(head_ns / WR_NS_PER_MS));
     wr_http_count_error(c->srv, "header_timeout");
     respond_page(c, 408, "Request Timeout", "The request head did not arrive in time.");
     maybe_close_after(c);

@@ -62,7 +62,7 @@ struct h2stream {
   h2stream *prev, *next;
   int32_t id;
   /* request head, as received */
-  wr_buf hb; /* name and value bytes */
+  wr_buf hb;                     /* name and value bytes */
   size_t off[H2_MAX_HEADERS][4]; /* name off/len, value off/len */
   size_t nhdr, hbytes;
   size_t meth[2], path[2], auth[2], host[2], proto[2];
@@ -168,8 +168,8 @@ static int submit(h2stream *r, int status, const wr_h1_header *hs, size_t n, int
       nm[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
     used += hs[i].name.len;
-    nv[k++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)hs[i].value.p, hs[i].name.len,
-                           hs[i].value.len, NGHTTP2_NV_FLAG_NONE};
+    nv[k++] = (nghttp2_nv){(uint8_t *)nm, (uint8_t *)hs[i].value.p, hs[i].name.len, hs[i].value.len,
+                           NGHTTP2_NV_FLAG_NONE};
   }
   nghttp2_data_provider prd = {.source.ptr = r, .read_callback = read_body};
   if (nghttp2_submit_response(h->ss, r->id, nv, k, body ? &prd : NULL) != 0)
@@ -352,12 +352,12 @@ static int on_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t 
     return 0;
   }
   size_t o[4] = {at, namelen, at + namelen, valuelen};
-#define PSEUDO(s, field, flag)                                                                  \
-  if (namelen == sizeof s - 1 && memcmp(name, s, namelen) == 0) {                              \
-    r->field[0] = o[2];                                                                        \
-    r->field[1] = o[3];                                                                        \
-    r->flag = 1;                                                                               \
-    return 0;                                                                                  \
+#define PSEUDO(s, field, flag)                                                                     \
+  if (namelen == sizeof s - 1 && memcmp(name, s, namelen) == 0) {                                  \
+    r->field[0] = o[2];                                                                            \
+    r->field[1] = o[3];                                                                            \
+    r->flag = 1;                                                                                   \
+    return 0;                                                                                      \
   }
   PSEUDO(":method", meth, has_meth)
   PSEUDO(":path", path, has_path)
@@ -385,8 +385,10 @@ static int on_frame_recv(nghttp2_session *ss, const nghttp2_frame *f, void *user
   int end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (r->too_big) {
-      WR_WARN("Refused a request", "client=%s status=431 reason=\"header fields too large\" "
-              "protocol=h2", h->ip);
+      WR_WARN("Refused a request",
+              "client=%s status=431 reason=\"header fields too large\" "
+              "protocol=h2",
+              h->ip);
       wr_http_count_error(h->srv, "bad_request");
       r->req_fin = 1;
       refuse(r, 431, "Request Header Fields Too Large",
@@ -451,8 +453,7 @@ static int send_frames(h2conn *h) {
     const uint8_t *p;
     ssize_t n = nghttp2_session_mem_send(h->ss, &p);
     if (n < 0) {
-      WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"%s\"", h->ip,
-              nghttp2_strerror((int)n));
+      WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"%s\"", h->ip, nghttp2_strerror((int)n));
       return -1;
     }
     if (n == 0)
@@ -553,8 +554,7 @@ void wr_h2conn_recv(h2conn *h, const uint8_t *data, size_t len) {
   ssize_t n = nghttp2_session_mem_recv(h->ss, data, len);
   h->receiving = 0;
   if (n < 0) {
-    WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"%s\"", h->ip,
-            nghttp2_strerror((int)n));
+    WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"%s\"", h->ip, nghttp2_strerror((int)n));
     wr_http_count_error(h->srv, "bad_request");
     h->dead = 1;
     wr_tls_tcp_close(h->t);
@@ -569,8 +569,8 @@ int wr_h2conn_drain(h2conn *h) {
   if (!h->draining) {
     h->draining = 1;
     (void)nghttp2_submit_goaway(h->ss, NGHTTP2_FLAG_NONE,
-                                nghttp2_session_get_last_proc_stream_id(h->ss),
-                                NGHTTP2_NO_ERROR, NULL, 0);
+                                nghttp2_session_get_last_proc_stream_id(h->ss), NGHTTP2_NO_ERROR,
+                                NULL, 0);
   }
   if (!h->nreqs)
     return 1;

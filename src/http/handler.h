@@ -45,18 +45,19 @@ typedef struct wr_http_sink wr_http_sink;
 typedef struct wr_http_handler wr_http_handler;
 
 /* wr_http_req.flags */
-#define WR_HTTP_REQ_TLS 0x01u       /* the user connected over TLS */
-#define WR_HTTP_REQ_H2 0x02u        /* the front is HTTP/2 (for log lines) */
-#define WR_HTTP_REQ_CONNECT 0x04u   /* method CONNECT (plain or extended, RFC 8441) */
+#define WR_HTTP_REQ_TLS 0x01u     /* the user connected over TLS */
+#define WR_HTTP_REQ_H2 0x02u      /* the front is HTTP/2 (for log lines) */
+#define WR_HTTP_REQ_CONNECT 0x04u /* method CONNECT (plain or extended, RFC 8441) */
 /* A WebSocket opening: an HTTP/1.1 Upgrade: websocket, or an extended CONNECT
  * (then protocol holds :protocol, which may name something else). Once the
  * handler's head() says 101, body bytes both ways are the WebSocket's. */
 #define WR_HTTP_REQ_WEBSOCKET 0x08u
-#define WR_HTTP_REQ_HEAD 0x10u      /* method HEAD: a response has no body */
+#define WR_HTTP_REQ_HEAD 0x10u /* method HEAD: a response has no body */
 
 /* head() flags */
-#define WR_HTTP_RESP_BODY 0x01u  /* body bytes follow (framed by Content-Length when hs has
-                                    one, else as the front sees fit) */
+#define WR_HTTP_RESP_BODY                                                                          \
+  0x01u /* body bytes follow (framed by Content-Length when hs has                                 \
+           one, else as the front sees fit) */
 /* End the user's connection after this response (HTTP/1.1; ignored by
  * HTTP/2): for refusals, where the user may still send what nobody reads. */
 #define WR_HTTP_RESP_CLOSE 0x02u
@@ -109,7 +110,7 @@ struct wr_http_req {
    * sent them (an HTTP/2 request is shown in HTTP/1.1 terms). Valid during
    * on_request only: copy what must live longer. */
   const wr_h1_head *head;
-  wr_h1_slice protocol; /* HTTP/2 :protocol of an extended CONNECT; during on_request only */
+  wr_h1_slice protocol;  /* HTTP/2 :protocol of an extended CONNECT; during on_request only */
   const char *client_ip; /* the user's address as text; valid for the exchange */
   unsigned flags;        /* WR_HTTP_REQ_* */
   /* Set by the handler in on_request to hear the rest of the exchange; NULL

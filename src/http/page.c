@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int wr_http_page_format(char *buf, size_t cap, int status, const char *title,
-                        const char *detail) {
+int wr_http_page_format(char *buf, size_t cap, int status, const char *title, const char *detail) {
   int n = snprintf(buf, cap,
                    "<!doctype html>\n<html><head><title>%d %s</title></head>\n"
                    "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><p>warren edge</p></body></html>\n",

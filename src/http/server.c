@@ -22,8 +22,8 @@ static int admit(h1conn *c) {
   wr_http_server *s = c->srv;
   if (s->nconns > s->cfg.max_conns || s->draining) {
     if (!s->draining) {
-      WR_WARN("Refused a user connection",
-              "client=%s reason=\"connection limit reached\" limit=%u", c->ip, s->cfg.max_conns);
+      WR_WARN("Refused a user connection", "client=%s reason=\"connection limit reached\" limit=%u",
+              c->ip, s->cfg.max_conns);
       wr_http_count_error(s, "connection_limit");
     }
     wr_h1conn_close(c);
@@ -151,7 +151,8 @@ int wr_http_server_listen_tls(wr_http_server *s, const struct sockaddr *addr,
                               const wr_tls_server *tls, char *err, size_t errlen) {
   /* h2 first: a client offering both gets HTTP/2; one offering no ALPN at
    * all gets HTTP/1.1. */
-  wr_tls_tcp_config tc = {.alpn = "h2,http/1.1", .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
+  wr_tls_tcp_config tc = {.alpn = "h2,http/1.1",
+                          .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
                           .write_queue_limit = WR_HTTP_WBUF_QUEUE_CAP,
                           .max_connections = s->cfg.max_conns};
   int rc = wr_tls_tcp_listen(&s->https, s->loop, addr, tls, &tc, &tls_callbacks, s);
@@ -218,8 +219,7 @@ void wr_http_server_drain(wr_http_server *s) {
   stop(s, 0);
 }
 
-void wr_http_server_close(wr_http_server *s, void (*cb)(wr_http_server *s, void *arg),
-                          void *arg) {
+void wr_http_server_close(wr_http_server *s, void (*cb)(wr_http_server *s, void *arg), void *arg) {
   s->draining = 1;
   if (!s->closing) {
     s->closing = 1;

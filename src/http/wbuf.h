@@ -68,8 +68,8 @@ void wr_http_wbuf_init(wr_http_wbuf *w, wr_http_wpool *pool, uv_stream_t *tcp,
 /* Queues the concatenation of up to three byte ranges (copied). 0,
  * WR_ERR_CLOSED (after wr_http_wbuf_stop), or the error that on_event was
  * told of (the owner closes the connection there, so callers may ignore it). */
-int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void *b,
-                                      size_t blen, const void *c, size_t clen);
+int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void *b, size_t blen,
+                        const void *c, size_t clen);
 /* Hands the gathered bytes over now (TLS: after on_writable). */
 void wr_http_wbuf_flush(wr_http_wbuf *w);
 /* Bytes queued and not yet handed to the kernel (TLS: the cap while any wait). */

@@ -29,15 +29,15 @@ struct wr_edge_proxy {
 };
 
 typedef struct preq {
-  wr_http_sink sink;       /* the front's events */
-  wr_edge_stream_user su;  /* the request stream's events */
+  wr_http_sink sink;      /* the front's events */
+  wr_edge_stream_user su; /* the request stream's events */
   wr_edge_proxy *px;
-  wr_http_req *q;          /* NULL once the exchange is over for us */
+  wr_http_req *q; /* NULL once the exchange is over for us */
   wr_edge_conn *ec;
-  wr_mux_stream *s;        /* NULL once the stream closed */
+  wr_mux_stream *s; /* NULL once the stream closed */
   wr_route_tunnel *t;
-  const char *proto_sfx;   /* " protocol=h2" for HTTP/2 users, for log lines */
-  wr_buf head;             /* the encoded REQUEST, kept whole for a retry */
+  const char *proto_sfx; /* " protocol=h2" for HTTP/2 users, for log lines */
+  wr_buf head;           /* the encoded REQUEST, kept whole for a retry */
   size_t head_sent;
   int kind;
   int req_done, fin_wanted, fin_sent, body_started, retried, idempotent;
@@ -53,9 +53,7 @@ static void count_error(wr_edge_proxy *p, const char *reason) {
   wr_metric_inc(wr_metric_child(p->cfg.errors, reason));
 }
 
-static preq *of_sink(wr_http_sink *s) {
-  return (preq *)(void *)((char *)s - offsetof(preq, sink));
-}
+static preq *of_sink(wr_http_sink *s) { return (preq *)(void *)((char *)s - offsetof(preq, sink)); }
 
 static preq *of_su(wr_edge_stream_user *u) {
   return (preq *)(void *)((char *)u - offsetof(preq, su));
@@ -77,8 +75,8 @@ static int stream_flush(preq *r) {
   if (!r->s)
     return WR_ERR_CLOSED;
   while (r->head_sent < r->head.len) {
-    ssize_t n = ops_of(r)->stream_write(r->s, r->head.data + r->head_sent,
-                                        r->head.len - r->head_sent);
+    ssize_t n =
+        ops_of(r)->stream_write(r->s, r->head.data + r->head_sent, r->head.len - r->head_sent);
     if (n < 0)
       return (int)n;
     r->head_sent += (size_t)n;
@@ -169,8 +167,8 @@ static void finish(preq *r) {
 /* A response that cannot be passed on: a 502 page before the head, an
  * aborted response after it. */
 static void bad_response(preq *r, const char *reason, uint64_t abort_code) {
-  WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"%s\"%s", r->t->name,
-          reason, r->proto_sfx);
+  WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"%s\"%s", r->t->name, reason,
+          r->proto_sfx);
   count_error(r->px, "bad_response");
   if (!r->resp_head) {
     page(r, 502, "Bad Gateway", "The tunnel sent an invalid response.", WR_HTTP_RESP_CLOSE);
@@ -233,8 +231,8 @@ static int response_head(preq *r, const wr_tunnel_response *resp) {
       snprintf(why, sizeof why, "invalid Content-Length");
     else
       snprintf(why, sizeof why, "response head cannot be written: %s", wr_strerror(rc));
-    WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"%s\"%s", r->t->name,
-            why, r->proto_sfx);
+    WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"%s\"%s", r->t->name, why,
+            r->proto_sfx);
     count_error(r->px, "bad_response");
     page(r, 502, "Bad Gateway", "The origin sent an invalid response.", WR_HTTP_RESP_CLOSE);
     detach(r, WR_TUNNEL_RESET_PROTOCOL);
@@ -282,8 +280,7 @@ static size_t body_out(preq *r, const uint8_t *data, size_t len) {
   int rc = r->q->ops->body(r->q, data, len);
   if (rc == WR_ERR_LIMIT) {
     WR_WARN("Bad response from connector",
-            "tunnel=%s reason=\"body longer than its Content-Length\"%s", r->t->name,
-            r->proto_sfx);
+            "tunnel=%s reason=\"body longer than its Content-Length\"%s", r->t->name, r->proto_sfx);
     count_error(r->px, "bad_response");
   }
   r->full = rc == WR_ERR_AGAIN;
@@ -295,8 +292,10 @@ static size_t body_out(preq *r, const uint8_t *data, size_t len) {
 /* The stream ended: the response is complete, or cut short. */
 static void response_fin(preq *r) {
   if (!r->resp_head) {
-    WR_WARN("Bad response from connector", "tunnel=%s status=502 reason=\"stream ended before "
-            "a response\"%s", r->t->name, r->proto_sfx);
+    WR_WARN("Bad response from connector",
+            "tunnel=%s status=502 reason=\"stream ended before "
+            "a response\"%s",
+            r->t->name, r->proto_sfx);
     count_error(r->px, "bad_response");
     page(r, 502, "Bad Gateway", "The tunnel closed the request without a response.",
          WR_HTTP_RESP_CLOSE);
@@ -499,9 +498,8 @@ static int encode_request(preq *r, wr_http_req *q, const char *host) {
   int has_body = 0;
   int rc = wr_edge_request_encode(&r->head, q, &r->kind, &has_body);
   if (rc != 0) {
-    WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"%s", host,
-            q->client_ip, "cannot be carried through the tunnel (field too long or invalid)",
-            r->proto_sfx);
+    WR_WARN("Refused a request", "host=%s client=%s status=400 reason=\"%s\"%s", host, q->client_ip,
+            "cannot be carried through the tunnel (field too long or invalid)", r->proto_sfx);
     count_error(r->px, "request_encode");
     wr_http_page_send(q, 400, "Bad Request", "The request cannot be carried to the origin.",
                       WR_HTTP_RESP_CLOSE);

@@ -186,8 +186,8 @@ static void ctl_message(wr_edge_conn *ec, const wr_tunnel_msg *m) {
     if (ec->registered && !ec->draining) {
       ec->draining = 1;
       wr_routes_drain(ec->t, ec);
-      WR_INFO("Unregistered tunnel connection", "tunnel=%s connIndex=%u connection=%s",
-              ec->t->name, ec->index, ec->conn_id);
+      WR_INFO("Unregistered tunnel connection", "tunnel=%s connIndex=%u connection=%s", ec->t->name,
+              ec->index, ec->conn_id);
     }
     break;
   default:

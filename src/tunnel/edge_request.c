@@ -12,10 +12,18 @@
 #include "tunnel/routes.h"
 
 #define MAX_FWD_HEADERS WR_EDGE_REQUEST_MAX_FIELDS
-static const char *hop_by_hop[] = {"connection",       "keep-alive", "transfer-encoding",
-                                   "te",               "trailer",    "proxy-connection",
-                                   "upgrade",          "expect",     "x-forwarded-for",
-                                   "x-forwarded-proto", "forwarded", "proxy-authorization",
+static const char *hop_by_hop[] = {"connection",
+                                   "keep-alive",
+                                   "transfer-encoding",
+                                   "te",
+                                   "trailer",
+                                   "proxy-connection",
+                                   "upgrade",
+                                   "expect",
+                                   "x-forwarded-for",
+                                   "x-forwarded-proto",
+                                   "forwarded",
+                                   "proxy-authorization",
                                    NULL};
 
 static int is_listed(const char *const *list, wr_h1_slice name) {
@@ -45,8 +53,8 @@ static int in_connection(const wr_h1_header *conn, wr_h1_slice name) {
 /* Encodes the REQUEST message for h onto out: hop-by-hop fields dropped,
  * X-Forwarded-For/-Proto and Forwarded added for ip. 0 or the encoder's
  * error (WR_ERR_LIMIT...). */
-static int build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *h,
-                         const char *ip, int websocket, int https) {
+static int build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *h, const char *ip,
+                         int websocket, int https) {
   const char *proto = https ? "https" : "http";
   wr_h1_header fwd[MAX_FWD_HEADERS];
   size_t n = 0;

@@ -26,17 +26,18 @@ static int value_is(const wr_tunnel_request *r, const char *name, const char *va
 
 static void test_http_request(void) {
   wr_h1_header hs[] = {
-      {{"Host", 4}, {"app.example.com", 15}},
-      {{"Connection", 10}, {"keep-alive, X-Drop", 18}},
-      {{"Keep-Alive", 10}, {"timeout=5", 9}},
-      {{"X-Drop", 6}, {"1", 1}},
-      {{"X-Forwarded-For", 15}, {"6.6.6.6", 7}},
-      {{"Accept", 6}, {"*/*", 3}},
+      {{"Host", 4}, {"app.example.com", 15}},    {{"Connection", 10}, {"keep-alive, X-Drop", 18}},
+      {{"Keep-Alive", 10}, {"timeout=5", 9}},    {{"X-Drop", 6}, {"1", 1}},
+      {{"X-Forwarded-For", 15}, {"6.6.6.6", 7}}, {{"Accept", 6}, {"*/*", 3}},
       {{"Content-Length", 14}, {"3", 1}},
   };
-  wr_h1_head hd = {.version_minor = 1, .method = {"POST", 4}, .target = {"/x?y", 4},
-                   .host = {"app.example.com", 15}, .headers = hs,
-                   .nheaders = sizeof hs / sizeof hs[0], .framing = WR_H1_BODY_LENGTH,
+  wr_h1_head hd = {.version_minor = 1,
+                   .method = {"POST", 4},
+                   .target = {"/x?y", 4},
+                   .host = {"app.example.com", 15},
+                   .headers = hs,
+                   .nheaders = sizeof hs / sizeof hs[0],
+                   .framing = WR_H1_BODY_LENGTH,
                    .content_length = 3};
   wr_http_req q = {.head = &hd, .client_ip = "2001:db8::1", .flags = WR_HTTP_REQ_TLS};
   wr_buf b;
@@ -59,7 +60,7 @@ static void test_http_request(void) {
   CHECK(value_is(r, "content-length", "3"));
   CHECK(field(r, "connection") == NULL);
   CHECK(field(r, "keep-alive") == NULL);
-  CHECK(field(r, "x-drop") == NULL); /* listed in Connection */
+  CHECK(field(r, "x-drop") == NULL);                    /* listed in Connection */
   CHECK(value_is(r, "x-forwarded-for", "2001:db8::1")); /* the user's own is replaced */
   CHECK(value_is(r, "x-forwarded-proto", "https"));
   CHECK(value_is(r, "forwarded", "for=\"[2001:db8::1]\";proto=https"));
@@ -69,10 +70,16 @@ static void test_http_request(void) {
 
 static void test_extended_connect(void) {
   wr_h1_header hs[] = {{{"sec-websocket-version", 21}, {"13", 2}}};
-  wr_h1_head hd = {.version_minor = 1, .method = {"CONNECT", 7}, .target = {"/ws", 3},
-                   .host = {"app.example.com", 15}, .headers = hs, .nheaders = 1,
+  wr_h1_head hd = {.version_minor = 1,
+                   .method = {"CONNECT", 7},
+                   .target = {"/ws", 3},
+                   .host = {"app.example.com", 15},
+                   .headers = hs,
+                   .nheaders = 1,
                    .framing = WR_H1_BODY_CHUNKED};
-  wr_http_req q = {.head = &hd, .protocol = {"websocket", 9}, .client_ip = "127.0.0.1",
+  wr_http_req q = {.head = &hd,
+                   .protocol = {"websocket", 9},
+                   .client_ip = "127.0.0.1",
                    .flags = WR_HTTP_REQ_TLS | WR_HTTP_REQ_H2 | WR_HTTP_REQ_CONNECT |
                             WR_HTTP_REQ_WEBSOCKET};
   wr_buf b;
@@ -101,8 +108,12 @@ static void test_extended_connect(void) {
 
 static void test_invalid(void) {
   wr_h1_header hs[] = {{{"X-Bad", 5}, {"a\x01b", 3}}}; /* a control character */
-  wr_h1_head hd = {.version_minor = 1, .method = {"GET", 3}, .target = {"/", 1},
-                   .host = {"a.example.com", 13}, .headers = hs, .nheaders = 1};
+  wr_h1_head hd = {.version_minor = 1,
+                   .method = {"GET", 3},
+                   .target = {"/", 1},
+                   .host = {"a.example.com", 13},
+                   .headers = hs,
+                   .nheaders = 1};
   wr_http_req q = {.head = &hd, .client_ip = "127.0.0.1"};
   wr_buf b;
   wr_buf_init(&b, 1 << 20);

@@ -196,8 +196,9 @@ static int read_response(int fd, char *head, size_t hcap, char *body, size_t bca
 }
 
 /* Sends req and reads one response into head and body (char arrays). */
-#define ASK(fd, req, head, body)                                                                \
-  (send_all((fd), (req), strlen(req)), read_response((fd), (head), sizeof(head), (body), sizeof(body)))
+#define ASK(fd, req, head, body)                                                                   \
+  (send_all((fd), (req), strlen(req)),                                                             \
+   read_response((fd), (head), sizeof(head), (body), sizeof(body)))
 
 /* 1 when the peer closed (EOF) with nothing more sent. */
 static int at_eof(int fd) {
@@ -236,8 +237,10 @@ static void *client(void *arg) {
   char *big = malloc(BODY);
   memset(big, 'x', BODY);
   char hd[128];
-  int hl = snprintf(hd, sizeof hd, "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n"
-                    "Expect: 100-continue\r\n\r\n", BODY);
+  int hl = snprintf(hd, sizeof hd,
+                    "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n"
+                    "Expect: 100-continue\r\n\r\n",
+                    BODY);
   send_all(fd, hd, (size_t)hl);
   if (recv(fd, r_cont, 25, MSG_WAITALL) == 25)
     send_all(fd, big, BODY);
