@@ -13,7 +13,7 @@
 #include "base/buf.h"
 #include "http/handler.h"
 #include "http/server.h"
-#include "http/wbuf.h"
+#include "http/transport.h"
 #include "proto/http/http1.h"
 
 struct wr_tls_tcp;

@@ -1,4 +1,4 @@
-/* wbuf.h: write buffering for a user connection (HTTP/1.1 over TCP or TLS).
+/* transport.h: write buffering for a user connection (HTTP/1.1 over TCP or TLS).
  *
  * Bytes written during a loop turn are gathered (QUIC hands a response over a
  * packet at a time) and go out with one write per turn (a uv_check handle of
@@ -8,8 +8,8 @@
  *
  * The two transports are confined here and in the server's accept paths
  * (http/server.c): a plain libuv TCP stream, or a net/tls_tcp connection. */
-#ifndef WR_HTTP_WBUF_H
-#define WR_HTTP_WBUF_H
+#ifndef WR_HTTP_TRANSPORT_H
+#define WR_HTTP_TRANSPORT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* wbuf.c: gathered, coalesced writes to a user connection. */
-#include "http/wbuf.h"
+/* transport.c: gathered, coalesced writes to a user connection. */
+#include "http/transport.h"
 
 #include "base/mem.h"
 #include "net/tls_tcp.h"
