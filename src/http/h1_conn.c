@@ -9,7 +9,7 @@
  * - user -> handler: body bytes the handler does not take wait in pend (at
  *   most one read buffer) and the socket is not read until resume_body.
  * - handler -> user: body() copies into the connection's write buffer
- *   (http/wbuf.h) and answers WR_ERR_AGAIN past WR_HTTP_WBUF_QUEUE_CAP queued;
+ *   (http/transport.h) and answers WR_ERR_AGAIN past WR_HTTP_QUEUE_CAP queued;
  *   on_writable follows when writes completed below it. */
 #include <stddef.h>
 #include <stdio.h>
@@ -35,11 +35,11 @@ static h1conn *conn_of(const wr_http_req *q) {
 }
 
 static int conn_write(h1conn *c, const void *a, size_t alen) {
-  return wr_http_wbuf_write3(&c->out, a, alen, NULL, 0, NULL, 0);
+  return wr_http_transport_write3(&c->io, a, alen, NULL, 0, NULL, 0);
 }
 
 static void maybe_close_after(h1conn *c) {
-  if (c->close_after && !c->active && wr_http_wbuf_idle(&c->out))
+  if (c->close_after && !c->active && wr_http_transport_idle(&c->io))
     wr_h1conn_close(c);
 }
 
@@ -59,7 +59,7 @@ static void exchange_gone(h1conn *c, int why) {
     s->ops->on_abort(s, why, 0);
 }
 
-static void on_out_event(wr_http_wbuf *w, int status) {
+static void on_out_event(wr_http_transport *w, int status) {
   h1conn *c = w->user;
   if (status < 0) {
     if (!c->closing)
@@ -68,7 +68,7 @@ static void on_out_event(wr_http_wbuf *w, int status) {
     wr_h1conn_close(c);
     return;
   }
-  if (c->want_writable && c->q.sink && wr_http_wbuf_queued(&c->out) < WR_HTTP_WBUF_QUEUE_CAP) {
+  if (c->want_writable && c->q.sink && wr_http_transport_queued(&c->io) < WR_HTTP_QUEUE_CAP) {
     c->want_writable = 0;
     c->q.sink->ops->on_writable(c->q.sink);
   }
@@ -86,7 +86,7 @@ static void respond_page(h1conn *c, int status, const char *title, const char *d
                       "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
                       status, wr_h1_status_text(status), blen);
   wr_http_count_response(c->srv, status);
-  (void)wr_http_wbuf_write3(&c->out, head, (size_t)hlen, body, (size_t)blen, NULL, 0);
+  (void)wr_http_transport_write3(&c->io, head, (size_t)hlen, body, (size_t)blen, NULL, 0);
   c->close_after = 1;
 }
 
@@ -217,7 +217,7 @@ static int w_body(wr_http_req *q, const uint8_t *data, size_t len) {
   if (c->resp_mode == RESP_CHUNKED) {
     char sz[24];
     int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
-    (void)wr_http_wbuf_write3(&c->out, sz, (size_t)n, data, len, "\r\n", 2);
+    (void)wr_http_transport_write3(&c->io, sz, (size_t)n, data, len, "\r\n", 2);
   } else {
     (void)conn_write(c, data, len);
   }
@@ -226,7 +226,7 @@ static int w_body(wr_http_req *q, const uint8_t *data, size_t len) {
     return WR_ERR_CLOSED;
   if (over)
     return WR_ERR_LIMIT;
-  if (wr_http_wbuf_queued(&c->out) >= WR_HTTP_WBUF_QUEUE_CAP) {
+  if (wr_http_transport_queued(&c->io) >= WR_HTTP_QUEUE_CAP) {
     c->want_writable = 1;
     return WR_ERR_AGAIN;
   }
@@ -313,15 +313,7 @@ static void set_reading(h1conn *c, int on) {
   if (c->closing || c->eof || on == c->reading)
     return;
   c->reading = on;
-  if (c->tls) {
-    if (on)
-      wr_tls_tcp_read_start(c->tls);
-    else
-      wr_tls_tcp_read_stop(c->tls);
-  } else if (on)
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  else
-    uv_read_stop((uv_stream_t *)&c->tcp);
+  wr_http_transport_read(&c->io, on, on_alloc, on_read);
 }
 
 static void parse_error(h1conn *c) {
@@ -568,7 +560,7 @@ void wr_h1conn_tls_writable(h1conn *c) {
   if (c->h2)
     wr_h2conn_writable(c->h2);
   else
-    wr_http_wbuf_flush(&c->out);
+    wr_http_transport_flush(&c->io);
 }
 
 /* ---- the connection's life ---------------------------------------------- */
@@ -585,7 +577,7 @@ static void conn_free(h1conn *c) {
   wr_metric_set(s->m->conns_open, (double)s->nconns);
   wr_h1_parser_free(&c->p);
   wr_buf_free(&c->pend);
-  wr_http_wbuf_free(&c->out);
+  wr_http_transport_free(&c->io);
   wr_free(c);
   wr_http_server_maybe_finish(s);
 }
@@ -612,11 +604,7 @@ void wr_h1conn_close(h1conn *c) {
   if (c->active)
     exchange_gone(c, WR_HTTP_GONE_CLOSED);
   c->closing = 1;
-  wr_http_wbuf_stop(&c->out);
-  if (c->tls)
-    wr_tls_tcp_close(c->tls); /* wr_h1conn_tls_closed frees c */
-  else
-    uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+  wr_http_transport_close(&c->io, tcp_closed); /* TLS: wr_h1conn_tls_closed frees c */
 }
 
 h1conn *wr_h1conn_new(wr_http_server *s) {
@@ -641,19 +629,16 @@ h1conn *wr_h1conn_new(wr_http_server *s) {
 }
 
 void wr_h1conn_start_tcp(h1conn *c) {
-  wr_http_wbuf_init(&c->out, &c->srv->pool, (uv_stream_t *)&c->tcp, NULL, on_out_event, c);
+  wr_http_transport_init(&c->io, &c->srv->pool, (uv_stream_t *)&c->tcp, NULL, on_out_event, c);
 }
 
 void wr_h1conn_use_tls(h1conn *c, struct wr_tls_tcp *t) {
   c->tls = t;
   c->reading = 1; /* tls_tcp reads from the start */
-  wr_http_wbuf_init(&c->out, &c->srv->pool, NULL, t, on_out_event, c);
+  wr_http_transport_init(&c->io, &c->srv->pool, NULL, t, on_out_event, c);
 }
 
-void wr_h1conn_read(h1conn *c) {
-  uv_tcp_nodelay(&c->tcp, 1);
-  set_reading(c, 1);
-}
+void wr_h1conn_read(h1conn *c) { set_reading(c, 1); }
 
 void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns) {
   if (c->closing || c->active || c->close_after)
@@ -686,7 +671,7 @@ void wr_h1conn_stop(h1conn *c, int force) {
       wr_h1conn_close(c);
     return;
   }
-  if (force || (!c->active && wr_http_wbuf_idle(&c->out)))
+  if (force || (!c->active && wr_http_transport_idle(&c->io)))
     wr_h1conn_close(c);
   else
     c->close_after = c->close_after || !c->active;

@@ -12,7 +12,7 @@
  *   handler took them.
  * - handler -> user: body() appends to out; the data provider hands it to
  *   nghttp2 or answers NGHTTP2_ERR_DEFERRED, resumed when more arrive; past
- *   WR_HTTP_WBUF_QUEUE_CAP waiting body() answers WR_ERR_AGAIN and the handler
+ *   WR_HTTP_QUEUE_CAP waiting body() answers WR_ERR_AGAIN and the handler
  *   hears on_writable once nghttp2 took it below. nghttp2 is asked for frames
  *   only while the TLS queue takes them.
  *
@@ -210,7 +210,7 @@ static int w_body(wr_http_req *q, const uint8_t *data, size_t len) {
     return WR_ERR_NOMEM;
   (void)nghttp2_session_resume_data(r->h->ss, r->id);
   flush_soon(r->h);
-  if (r->out.len >= WR_HTTP_WBUF_QUEUE_CAP) {
+  if (r->out.len >= WR_HTTP_QUEUE_CAP) {
     r->want_writable = 1;
     return WR_ERR_AGAIN;
   }
@@ -481,7 +481,7 @@ static void h2_flush(h2conn *h) {
   h->sending = 0;
   for (h2stream *r = h->reqs, *next; r && !h->dead; r = next) {
     next = r->next;
-    if (r->want_writable && r->q.sink && r->out.len < WR_HTTP_WBUF_QUEUE_CAP) {
+    if (r->want_writable && r->q.sink && r->out.len < WR_HTTP_QUEUE_CAP) {
       r->want_writable = 0;
       r->q.sink->ops->on_writable(r->q.sink);
     }

@@ -1,7 +1,7 @@
 /* server.c: the HTTP server's listeners (TCP for HTTP/1.1, TLS for h2 or
  * http/1.1 by ALPN), admission, timeouts and shutdown. Connections are
  * h1_conn.c's; a TLS connection that chose h2 carries an h2_conn.c session.
- * The two transports meet here and in http/wbuf.c only. */
+ * The two transports meet here and in http/transport.c only. */
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -55,6 +55,7 @@ static void on_connection(uv_stream_t *server, int status) {
     wr_addr_format_ip_sa((struct sockaddr *)&ss, c->ip, sizeof c->ip);
   if (admit(c) != 0)
     return;
+  uv_tcp_nodelay(&c->tcp, 1);
   wr_h1conn_read(c);
 }
 
@@ -153,7 +154,7 @@ int wr_http_server_listen_tls(wr_http_server *s, const struct sockaddr *addr,
    * all gets HTTP/1.1. */
   wr_tls_tcp_config tc = {.alpn = "h2,http/1.1",
                           .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
-                          .write_queue_limit = WR_HTTP_WBUF_QUEUE_CAP,
+                          .write_queue_limit = WR_HTTP_QUEUE_CAP,
                           .max_connections = s->cfg.max_conns};
   int rc = wr_tls_tcp_listen(&s->https, s->loop, addr, tls, &tc, &tls_callbacks, s);
   if (rc != 0) {

@@ -52,7 +52,7 @@ struct h1conn {
   uint8_t rbuf[WR_HTTP_RBUF_SIZE];
   size_t rpos, rlen;
   wr_buf pend; /* request body bytes the handler has not taken yet */
-  wr_http_wbuf out;
+  wr_http_transport io;
   int reading, closing, eof, close_after;
   int parse_more; /* the parser may have an event without new bytes */
   int pumping;    /* inside pump: a nested call leaves the work to it */

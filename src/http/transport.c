@@ -1,4 +1,5 @@
-/* transport.c: gathered, coalesced writes to a user connection. */
+/* transport.c: a user connection's TCP or TLS stream, with gathered,
+ * coalesced writes. */
 #include "http/transport.h"
 
 #include "base/mem.h"
@@ -12,13 +13,13 @@
 
 typedef struct wreq {
   uv_write_t req;
-  wr_http_wbuf *w;
+  wr_http_transport *w;
   uint8_t *data;
   size_t len, cap;
 } wreq;
 
 static void spare_put(wr_http_wpool *pool, uint8_t *data, size_t cap) {
-  if (pool->nspare < WR_HTTP_WBUF_SPARES && cap <= SPARE_CAP_MAX) {
+  if (pool->nspare < WR_HTTP_SPARES && cap <= SPARE_CAP_MAX) {
     pool->spare[pool->nspare] = data;
     pool->spare_cap[pool->nspare++] = cap;
   } else {
@@ -26,7 +27,7 @@ static void spare_put(wr_http_wpool *pool, uint8_t *data, size_t cap) {
   }
 }
 
-static void undirty(wr_http_wbuf *w) {
+static void undirty(wr_http_transport *w) {
   if (!w->dirty)
     return;
   w->dirty = 0;
@@ -39,7 +40,7 @@ static void undirty(wr_http_wbuf *w) {
   w->dnext = w->dprev = NULL;
 }
 
-static void fail(wr_http_wbuf *w, int err) {
+static void fail(wr_http_transport *w, int err) {
   if (w->closed)
     return;
   w->on_event(w, err);
@@ -47,7 +48,7 @@ static void fail(wr_http_wbuf *w, int err) {
 
 static void on_written(uv_write_t *req, int status) {
   wreq *r = (wreq *)req;
-  wr_http_wbuf *w = r->w;
+  wr_http_transport *w = r->w;
   spare_put(w->pool, r->data, r->cap);
   wr_free(r);
   w->nwrites--;
@@ -58,7 +59,7 @@ static void on_written(uv_write_t *req, int status) {
 
 /* Hands the gathered bytes to the transport (their buffer moves to the
  * write request). Returns 0 or the error that ends the connection. */
-static int flush_out(wr_http_wbuf *w) {
+static int flush_out(wr_http_transport *w) {
   if (!w->obuf.len || w->closed)
     return 0;
   if (w->tls) {
@@ -110,7 +111,7 @@ static int flush_out(wr_http_wbuf *w) {
 static void on_check(uv_check_t *h) {
   wr_http_wpool *pool = h->data;
   while (pool->dirty) {
-    wr_http_wbuf *w = pool->dirty;
+    wr_http_transport *w = pool->dirty;
     undirty(w);
     int rc = flush_out(w);
     if (rc != 0)
@@ -122,7 +123,7 @@ static void on_check(uv_check_t *h) {
   uv_idle_stop(&pool->nudge);
 }
 
-static void on_nudge(uv_idle_t *h) { (void)h; /* keeps the poll from blocking, see wbuf.h */ }
+static void on_nudge(uv_idle_t *h) { (void)h; /* keeps the poll from blocking, see transport.h */ }
 
 /* The end-of-turn flush: the check runs after the poll, and the idle handle
  * keeps that poll from blocking when the bytes came from a timer callback
@@ -153,14 +154,16 @@ void wr_http_wpool_free(wr_http_wpool *pool) {
   pool->nspare = 0;
 }
 
-void wr_http_wbuf_init(wr_http_wbuf *w, wr_http_wpool *pool, uv_stream_t *tcp,
-                       struct wr_tls_tcp *tls, void (*on_event)(wr_http_wbuf *, int), void *user) {
-  *w = (wr_http_wbuf){.pool = pool, .tcp = tcp, .tls = tls, .on_event = on_event, .user = user};
+void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, uv_stream_t *tcp,
+                            struct wr_tls_tcp *tls, void (*on_event)(wr_http_transport *, int),
+                            void *user) {
+  *w =
+      (wr_http_transport){.pool = pool, .tcp = tcp, .tls = tls, .on_event = on_event, .user = user};
   wr_buf_init(&w->obuf, OBUF_LIMIT);
 }
 
-int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void *b, size_t blen,
-                        const void *c, size_t clen) {
+int wr_http_transport_write3(wr_http_transport *w, const void *a, size_t alen, const void *b,
+                             size_t blen, const void *c, size_t clen) {
   if (w->closed)
     return WR_ERR_CLOSED;
   if (!alen && !blen && !clen)
@@ -192,7 +195,7 @@ int wr_http_wbuf_write3(wr_http_wbuf *w, const void *a, size_t alen, const void 
   return rc;
 }
 
-void wr_http_wbuf_flush(wr_http_wbuf *w) {
+void wr_http_transport_flush(wr_http_transport *w) {
   int rc = flush_out(w);
   if (rc != 0)
     fail(w, rc);
@@ -200,20 +203,42 @@ void wr_http_wbuf_flush(wr_http_wbuf *w) {
     w->on_event(w, 0);
 }
 
-size_t wr_http_wbuf_queued(const wr_http_wbuf *w) {
+size_t wr_http_transport_queued(const wr_http_transport *w) {
   if (w->tls)
-    return w->obuf.len ? WR_HTTP_WBUF_QUEUE_CAP : 0;
+    return w->obuf.len ? WR_HTTP_QUEUE_CAP : 0;
   return uv_stream_get_write_queue_size(w->tcp) + w->obuf.len;
 }
 
-int wr_http_wbuf_idle(const wr_http_wbuf *w) { return w->nwrites == 0 && w->obuf.len == 0; }
+int wr_http_transport_idle(const wr_http_transport *w) {
+  return w->nwrites == 0 && w->obuf.len == 0;
+}
 
-void wr_http_wbuf_stop(wr_http_wbuf *w) {
+void wr_http_transport_stop(wr_http_transport *w) {
   w->closed = 1;
   undirty(w);
 }
 
-void wr_http_wbuf_free(wr_http_wbuf *w) {
-  wr_http_wbuf_stop(w);
+void wr_http_transport_read(wr_http_transport *t, int on, uv_alloc_cb alloc_cb,
+                            uv_read_cb read_cb) {
+  if (t->tls && on)
+    wr_tls_tcp_read_start(t->tls);
+  else if (t->tls)
+    wr_tls_tcp_read_stop(t->tls);
+  else if (on)
+    uv_read_start(t->tcp, alloc_cb, read_cb);
+  else
+    uv_read_stop(t->tcp);
+}
+
+void wr_http_transport_close(wr_http_transport *t, uv_close_cb tcp_closed) {
+  wr_http_transport_stop(t);
+  if (t->tls)
+    wr_tls_tcp_close(t->tls);
+  else
+    uv_close((uv_handle_t *)t->tcp, tcp_closed);
+}
+
+void wr_http_transport_free(wr_http_transport *w) {
+  wr_http_transport_stop(w);
   wr_buf_free(&w->obuf);
 }
