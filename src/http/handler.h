@@ -1,6 +1,6 @@
 /* handler.h: the seam between an HTTP front and what answers requests.
  *
- * A front (the HTTP/1.1 server, the HTTP/2 server: http/h1_server.h) parses a
+ * A front (the HTTP/1.1 server, the HTTP/2 server: http/server.h) parses a
  * request and hands it to a handler as a wr_http_req: the typed request plus
  * the front's response writer (its ops table). The handler answers through
  * that writer only, and hears the rest of the exchange (request body bytes,

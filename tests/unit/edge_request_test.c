@@ -5,11 +5,28 @@
 #include "test.h"
 #include "tunnel/edge_request.h"
 
-/* Decodes the one message in b into m (slices point into b and d). */
-static int decode(wr_tunnel_decoder *d, const wr_buf *b, wr_tunnel_msg *m) {
+/* One encoded request as a connector decodes it: m's slices point into b
+ * and d, which the caller frees. 0, or -1 when either step failed. */
+typedef struct decoded {
+  wr_buf b;
+  wr_tunnel_decoder d;
+  wr_tunnel_msg m;
+  int kind, has_body;
+} decoded;
+
+static int encode_decode(const wr_http_req *q, decoded *x) {
+  wr_buf_init(&x->b, 1 << 20);
   size_t used = 0;
-  int rv = wr_tunnel_decode(d, b->data, b->len, &used, m);
-  return rv == 1 && used == b->len ? 0 : -1;
+  if (wr_tunnel_decoder_init(&x->d, NULL) != 0 ||
+      wr_edge_request_encode(&x->b, q, &x->kind, &x->has_body) != 0)
+    return -1;
+  int rv = wr_tunnel_decode(&x->d, x->b.data, x->b.len, &used, &x->m);
+  return rv == 1 && used == x->b.len && x->m.type == WR_TUNNEL_REQUEST ? 0 : -1;
+}
+
+static void decoded_free(decoded *x) {
+  wr_tunnel_decoder_free(&x->d);
+  wr_buf_free(&x->b);
 }
 
 static const wr_h1_header *field(const wr_tunnel_request *r, const char *name) {
@@ -40,18 +57,11 @@ static void test_http_request(void) {
                    .framing = WR_H1_BODY_LENGTH,
                    .content_length = 3};
   wr_http_req q = {.head = &hd, .client_ip = "2001:db8::1", .flags = WR_HTTP_REQ_TLS};
-  wr_buf b;
-  wr_buf_init(&b, 1 << 20);
-  int kind = 0, has_body = 0;
-  CHECK_EQ(wr_edge_request_encode(&b, &q, &kind, &has_body), 0);
-  CHECK_EQ(kind, WR_TUNNEL_KIND_HTTP);
-  CHECK_EQ(has_body, 1);
-  wr_tunnel_decoder d;
-  CHECK_EQ(wr_tunnel_decoder_init(&d, NULL), 0);
-  wr_tunnel_msg m;
-  CHECK_EQ(decode(&d, &b, &m), 0);
-  CHECK_EQ(m.type, WR_TUNNEL_REQUEST);
-  const wr_tunnel_request *r = &m.u.request;
+  decoded x;
+  CHECK_EQ(encode_decode(&q, &x), 0);
+  CHECK_EQ(x.kind, WR_TUNNEL_KIND_HTTP);
+  CHECK_EQ(x.has_body, 1);
+  const wr_tunnel_request *r = &x.m.u.request;
   CHECK_EQ(r->flags, WR_TUNNEL_F_BODY | WR_TUNNEL_F_TLS);
   CHECK(wr_h1_slice_eq(r->method, "POST"));
   CHECK(wr_h1_slice_eq(r->path, "/x?y"));
@@ -64,8 +74,7 @@ static void test_http_request(void) {
   CHECK(value_is(r, "x-forwarded-for", "2001:db8::1")); /* the user's own is replaced */
   CHECK(value_is(r, "x-forwarded-proto", "https"));
   CHECK(value_is(r, "forwarded", "for=\"[2001:db8::1]\";proto=https"));
-  wr_tunnel_decoder_free(&d);
-  wr_buf_free(&b);
+  decoded_free(&x);
 }
 
 static void test_extended_connect(void) {
@@ -82,17 +91,11 @@ static void test_extended_connect(void) {
                    .client_ip = "127.0.0.1",
                    .flags = WR_HTTP_REQ_TLS | WR_HTTP_REQ_H2 | WR_HTTP_REQ_CONNECT |
                             WR_HTTP_REQ_WEBSOCKET};
-  wr_buf b;
-  wr_buf_init(&b, 1 << 20);
-  int kind = 0, has_body = 1;
-  CHECK_EQ(wr_edge_request_encode(&b, &q, &kind, &has_body), 0);
-  CHECK_EQ(kind, WR_TUNNEL_KIND_WEBSOCKET);
-  CHECK_EQ(has_body, 0);
-  wr_tunnel_decoder d;
-  CHECK_EQ(wr_tunnel_decoder_init(&d, NULL), 0);
-  wr_tunnel_msg m;
-  CHECK_EQ(decode(&d, &b, &m), 0);
-  const wr_tunnel_request *r = &m.u.request;
+  decoded x;
+  CHECK_EQ(encode_decode(&q, &x), 0);
+  CHECK_EQ(x.kind, WR_TUNNEL_KIND_WEBSOCKET);
+  CHECK_EQ(x.has_body, 0);
+  const wr_tunnel_request *r = &x.m.u.request;
   CHECK_EQ(r->kind, WR_TUNNEL_KIND_WEBSOCKET);
   CHECK_EQ(r->flags, WR_TUNNEL_F_TLS);
   CHECK(wr_h1_slice_eq(r->method, "GET"));
@@ -102,8 +105,7 @@ static void test_extended_connect(void) {
   const wr_h1_header *key = field(r, "sec-websocket-key");
   CHECK(key && key->value.len == 24);
   CHECK(value_is(r, "forwarded", "for=127.0.0.1;proto=https"));
-  wr_tunnel_decoder_free(&d);
-  wr_buf_free(&b);
+  decoded_free(&x);
 }
 
 static void test_invalid(void) {
