@@ -170,8 +170,7 @@ static int w_head(wr_http_req *q, int status, const wr_h1_header *hs, size_t n, 
     c->resp_mode = RESP_CLOSE;
   }
   int close = c->close_after || c->resp_mode == RESP_CLOSE || c->srv->draining ||
-              (flags & WR_HTTP_RESP_CLOSE) ||
-              (!c->req_done && c->p.head.framing != WR_H1_BODY_NONE);
+              (flags & WR_HTTP_RESP_CLOSE) || (!c->req_done && c->has_body);
   if (!upgrade) {
     if (close)
       out[nout++] = (wr_h1_header){{"Connection", 10}, {"close", 5}};
@@ -245,7 +244,7 @@ static int w_complete(const wr_http_req *q, uint64_t *pmissing) {
 static void finish(h1conn *c) {
   c->q.sink = NULL;
   c->resp_done = 1;
-  if ((!c->req_done && c->p.head.framing != WR_H1_BODY_NONE) || c->upgraded || c->srv->draining) {
+  if ((!c->req_done && c->has_body) || c->upgraded || c->srv->draining) {
     /* The user still sends a body nobody reads (or the server is going): end
      * the connection. */
     c->close_after = 1;
@@ -344,6 +343,7 @@ static void start_request(h1conn *c, const wr_h1_head *h) {
   c->resp_remaining = 0;
   c->want_writable = 0;
   c->is_head = h->method_id == WR_H1_M_HEAD;
+  c->has_body = h->framing != WR_H1_BODY_NONE;
   c->version_minor = h->version_minor;
   c->expect_continue = (h->flags & WR_H1_F_EXPECT_CONTINUE) != 0;
   c->websocket = 0;

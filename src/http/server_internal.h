@@ -63,7 +63,7 @@ struct h1conn {
    * response are both complete. */
   wr_http_req q;
   int active, req_done, body_ended, websocket, expect_continue;
-  int is_head, version_minor, keepalive;
+  int is_head, has_body, version_minor, keepalive;
   int resp_head, resp_done, resp_mode, upgraded, want_writable;
   uint64_t resp_remaining;
 };
