@@ -68,6 +68,10 @@ static void on_out_event(wr_http_transport *w, int status) {
     wr_h1conn_close(c);
     return;
   }
+  if (c->h2) { /* the carrier of an HTTP/2 session: its frames go now */
+    wr_h2conn_writable(c->h2);
+    return;
+  }
   if (c->want_writable && c->q.sink && wr_http_transport_queued(&c->io) < WR_HTTP_QUEUE_CAP) {
     c->want_writable = 0;
     c->q.sink->ops->on_writable(c->q.sink);
@@ -512,7 +516,7 @@ void wr_h1conn_tls_connected(h1conn *c) {
            wr_tls_tcp_server_name(c->tls), wr_tls_tcp_alpn(c->tls));
   if (strcmp(wr_tls_tcp_alpn(c->tls), "h2") == 0) {
     c->head_since_ns = 0;
-    if (wr_h2conn_new(&c->h2, c->srv, c->tls, c->ip) != 0) {
+    if (wr_h2conn_new(&c->h2, c->srv, c->tls, &c->io, c->ip) != 0) {
       WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"out of memory\"", c->ip);
       wr_h1conn_close(c);
     }

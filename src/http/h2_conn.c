@@ -44,6 +44,7 @@ typedef struct h2stream h2stream;
 struct h2conn {
   wr_http_server *srv;
   struct wr_tls_tcp *t;
+  wr_http_transport *io; /* the carrier's: its end-of-turn flush is ours */
   nghttp2_session *ss;
   char ip[64];
   h2stream *reqs;
@@ -116,10 +117,12 @@ static void s_gone(h2stream *r, int why, uint64_t code) {
   s_free(r);
 }
 
-/* Sends frames now unless nghttp2 is inside a callback (then after it). */
+/* Frames go out at the end of the loop turn (after nghttp2's callbacks when
+ * inside them): never from within a writer call, where sending could close
+ * and free the stream under its caller. */
 static void flush_soon(h2conn *h) {
   if (!h->receiving)
-    h2_flush(h);
+    wr_http_transport_schedule(h->io);
 }
 
 static void rst(h2stream *r) {
@@ -495,12 +498,14 @@ static void h2_flush(h2conn *h) {
     wr_tls_tcp_close(h->t); /* the h1conn frees h via wr_h2conn_free */
 }
 
-int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t, const char *ip) {
+int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t, wr_http_transport *io,
+                  const char *ip) {
   h2conn *h = wr_calloc(1, sizeof *h);
   if (!h)
     return WR_ERR_NOMEM;
   h->srv = s;
   h->t = t;
+  h->io = io;
   h->idle_since_ns = wr_now_ns();
   snprintf(h->ip, sizeof h->ip, "%s", ip);
   wr_buf_init(&h->pend_out, H2_OUT_LIMIT);

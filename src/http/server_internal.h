@@ -101,12 +101,14 @@ void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns
 void wr_h1conn_stop(h1conn *c, int force);
 
 /* h2_conn.c: an HTTP/2 server session over a TLS connection (ALPN "h2"). */
-/* Starts a session on t (connected) for the user at ip (copied). 0, WR_ERR_NOMEM. */
+/* Starts a session on t (connected) for the user at ip (copied); io is the
+ * carrier's transport, whose end-of-turn flush sends the session's frames
+ * (the carrier calls wr_h2conn_writable from its on_event). 0, WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t,
-                                const char *ip);
+                                wr_http_transport *io, const char *ip);
 /* Decrypted bytes from the user. May close the connection (wr_tls_tcp_close). */
 void wr_h2conn_recv(h2conn *h, const uint8_t *data, size_t len);
-/* The TLS queue drained: send what waits. */
+/* The TLS queue drained, or the turn ends: send what waits. */
 void wr_h2conn_writable(h2conn *h);
 /* Graceful shutdown: GOAWAY, no new streams. Returns 1 when no stream is left
  * (the caller closes the connection), else 0 (it closes itself later). */

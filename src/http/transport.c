@@ -180,19 +180,25 @@ int wr_http_transport_write3(wr_http_transport *w, const void *a, size_t alen, c
                   (blen && wr_buf_append(&w->obuf, b, blen) != 0) ||
                   (clen && wr_buf_append(&w->obuf, c, clen) != 0)))
     rc = WR_ERR_NOMEM;
-  if (rc == 0 && w->obuf.len >= COALESCE_MAX) {
+  if (rc == 0 && w->obuf.len >= COALESCE_MAX)
     rc = flush_out(w);
-  } else if (rc == 0 && !w->dirty) {
-    w->dirty = 1;
-    w->dnext = pool->dirty;
-    if (pool->dirty)
-      pool->dirty->dprev = w;
-    pool->dirty = w;
-    schedule(pool);
-  }
+  else if (rc == 0)
+    wr_http_transport_schedule(w);
   if (rc != 0)
     fail(w, rc);
   return rc;
+}
+
+void wr_http_transport_schedule(wr_http_transport *w) {
+  if (w->dirty || w->closed)
+    return;
+  wr_http_wpool *pool = w->pool;
+  w->dirty = 1;
+  w->dnext = pool->dirty;
+  if (pool->dirty)
+    pool->dirty->dprev = w;
+  pool->dirty = w;
+  schedule(pool);
 }
 
 void wr_http_transport_flush(wr_http_transport *w) {

@@ -72,6 +72,10 @@ void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, uv_stream
  * told of (the owner closes the connection there, so callers may ignore it). */
 int wr_http_transport_write3(wr_http_transport *w, const void *a, size_t alen, const void *b,
                              size_t blen, const void *c, size_t clen);
+/* Asks for the end-of-turn flush and its on_event even with nothing
+ * gathered: an HTTP/2 session sends its frames then, outside the callbacks
+ * that produced them. */
+void wr_http_transport_schedule(wr_http_transport *t);
 /* Hands the gathered bytes over now (TLS: after on_writable). */
 void wr_http_transport_flush(wr_http_transport *w);
 /* Bytes queued and not yet handed to the kernel (TLS: the cap while any wait). */
