@@ -1,0 +1,131 @@
+/* server_internal.h: what the HTTP server's files share (server.c: listeners,
+ * accept, timeouts; h1_conn.c: one HTTP/1.1 connection; h2_conn.c: one
+ * HTTP/2 connection). Private to src/http/. Calls go server.c -> h1_conn.c
+ * -> h2_conn.c, never back. */
+#ifndef WR_HTTP_SERVER_INTERNAL_H
+#define WR_HTTP_SERVER_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "http/handler.h"
+#include "http/server.h"
+#include "http/transport.h"
+#include "proto/http/http1.h"
+
+struct wr_tls_tcp;
+struct wr_tls_tcp_listener;
+typedef struct h1conn h1conn;
+typedef struct h2conn h2conn;
+
+#define WR_HTTP_RBUF_SIZE (64u * 1024u)
+
+struct wr_http_server {
+  uv_loop_t *loop;
+  wr_http_server_config cfg;
+  wr_http_handler *handler;
+  const wr_http_metrics *m; /* &cfg.metrics */
+  uv_tcp_t http;
+  int http_open;
+  struct wr_tls_tcp_listener *https;
+  wr_http_wpool pool;
+  int handles; /* libuv handles of the server itself not yet closed */
+  h1conn *conns;
+  size_t nconns;
+  int draining, closing, finished;
+  void (*closed_cb)(wr_http_server *s, void *arg);
+  void *closed_arg;
+};
+
+/* One user connection: HTTP/1.1, or the TLS carrier of an HTTP/2 session. */
+struct h1conn {
+  wr_http_server *srv;
+  h1conn *prev, *next;
+  uv_tcp_t tcp;
+  struct wr_tls_tcp *tls; /* HTTPS users: the TLS connection instead of tcp */
+  h2conn *h2;             /* HTTPS users who chose HTTP/2 */
+  wr_h1_parser p;
+  char ip[64];
+  uint8_t rbuf[WR_HTTP_RBUF_SIZE];
+  size_t rpos, rlen;
+  wr_buf pend; /* request body bytes the handler has not taken yet */
+  wr_http_transport io;
+  int reading, closing, eof, close_after;
+  int parse_more; /* the parser may have an event without new bytes */
+  int pumping;    /* inside pump: a nested call leaves the work to it */
+  uint64_t head_since_ns, idle_since_ns;
+  unsigned nrequests;
+  /* The exchange in progress (active). The handler holds q while q.sink is
+   * set; the connection holds the exchange until the request and the
+   * response are both complete. */
+  wr_http_req q;
+  int active, req_done, body_ended, websocket, expect_continue;
+  int is_head, has_body, version_minor, keepalive;
+  int resp_head, resp_done, resp_mode, upgraded, want_writable;
+  uint64_t resp_remaining;
+};
+
+/* Calls the owner's close callback once the server is closing and nothing
+ * of it is left. */
+static inline void wr_http_server_maybe_finish(wr_http_server *s) {
+  if (!s->closing || s->finished || s->handles > 0 || s->conns)
+    return;
+  s->finished = 1;
+  if (s->closed_cb)
+    s->closed_cb(s, s->closed_arg);
+}
+
+/* h1_conn.c */
+/* A new connection's state, linked into s. NULL when out of memory. */
+h1conn *wr_h1conn_new(wr_http_server *s);
+/* Starts reading a TCP connection (c->tcp accepted). */
+void wr_h1conn_start_tcp(h1conn *c);
+/* Starts reading once the connection is admitted (TCP). */
+void wr_h1conn_read(h1conn *c);
+/* Uses the TLS connection t as the transport (tls_tcp reads from the start). */
+void wr_h1conn_use_tls(h1conn *c, struct wr_tls_tcp *t);
+/* TLS callbacks, routed by server.c. */
+void wr_h1conn_tls_connected(h1conn *c);
+void wr_h1conn_tls_data(h1conn *c, const uint8_t *data, size_t len);
+void wr_h1conn_tls_eof(h1conn *c);
+void wr_h1conn_tls_writable(h1conn *c);
+void wr_h1conn_tls_closed(h1conn *c, int err, const char *reason);
+/* Closes c (async; freed when the transport is closed). */
+void wr_h1conn_close(h1conn *c);
+/* Timeouts. */
+void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns);
+/* Graceful shutdown (force 0) or close (force 1). */
+void wr_h1conn_stop(h1conn *c, int force);
+
+/* h2_conn.c: an HTTP/2 server session over a TLS connection (ALPN "h2"). */
+/* Starts a session on t (connected) for the user at ip (copied); io is the
+ * carrier's transport, whose end-of-turn flush sends the session's frames
+ * (the carrier calls wr_h2conn_writable from its on_event). 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t,
+                                wr_http_transport *io, const char *ip);
+/* Decrypted bytes from the user. May close the connection (wr_tls_tcp_close). */
+void wr_h2conn_recv(h2conn *h, const uint8_t *data, size_t len);
+/* The TLS queue drained, or the turn ends: send what waits. */
+void wr_h2conn_writable(h2conn *h);
+/* Graceful shutdown: GOAWAY, no new streams. Returns 1 when no stream is left
+ * (the caller closes the connection), else 0 (it closes itself later). */
+int wr_h2conn_drain(h2conn *h);
+/* 1 when the session has had no stream for idle_ns. */
+int wr_h2conn_idle(h2conn *h, uint64_t now_ns, uint64_t idle_ns);
+/* The TLS connection is gone: abandons every exchange and frees h. */
+void wr_h2conn_free(h2conn *h);
+
+static inline void wr_http_count_response(wr_http_server *s, int status) {
+  char code[16];
+  snprintf(code, sizeof code, "%d", status);
+  wr_metric_inc(wr_metric_child(s->m->responses, code));
+}
+
+static inline void wr_http_count_error(wr_http_server *s, const char *reason) {
+  wr_metric_inc(wr_metric_child(s->m->errors, reason));
+}
+
+#endif

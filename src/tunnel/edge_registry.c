@@ -1,0 +1,514 @@
+/* edge_registry.c: connector registration on the control stream, and the
+ * connections' life on the edge (tunnel/edge_registry.h). */
+#include "tunnel/edge_registry.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "io/addr.h"
+#include "proto/text/uuid.h"
+
+/* Time a REGISTER_ERROR gets to reach the connector before the close. */
+#define REFUSE_LINGER_NS (500 * WR_NS_PER_MS)
+#define CTL_OUT_MAX (256u * 1024u)
+/* A connection whose peer has answered nothing for this long (plus four
+ * RTTs) while data waits gets no new requests until it answers again: a
+ * frozen or vanished connector would otherwise take its share of requests
+ * until the idle timeout (30 s) closes it. */
+#define UNRESPONSIVE_NS (1500 * WR_NS_PER_MS)
+
+typedef struct reg_secret {
+  wr_route_tunnel *t;
+  uint8_t *secret;
+  size_t len;
+} reg_secret;
+
+struct wr_edge_registry {
+  wr_edge_registry_config cfg;
+  char *location;
+  reg_secret *secrets;
+  size_t nsecrets, capsecrets;
+  wr_edge_conn *conns;
+  int draining;
+};
+
+static void update_conn_gauge(wr_edge_registry *r, wr_edge_conn *ec) {
+  if (!ec->t)
+    return;
+  char labels[300];
+  snprintf(labels, sizeof labels, "%s,%s", ec->t->name, ec->c->ops->protocol);
+  size_t n = 0;
+  for (wr_edge_conn *x = r->conns; x; x = x->next)
+    if (x->registered && x->t == ec->t && x->c->ops == ec->c->ops)
+      n++;
+  wr_metric_set(wr_metric_child(r->cfg.conns, labels), (double)n);
+}
+
+/* ---- control stream ---------------------------------------------------- */
+
+static void ctl_flush(wr_edge_conn *ec) {
+  while (ec->ctl && ec->out.len) {
+    ssize_t n = ec->c->ops->stream_write(ec->ctl, ec->out.data, ec->out.len);
+    if (n < 0)
+      return; /* AGAIN: on_writable; CLOSED: the conn goes */
+    wr_buf_consume(&ec->out, (size_t)n);
+  }
+}
+
+static void ctl_send(wr_edge_conn *ec, const wr_tunnel_msg *m) {
+  if (wr_tunnel_encode(&ec->out, m) != 0) {
+    WR_ERROR("Cannot queue a control message", "connection=%s type=%s", ec->conn_id,
+             wr_tunnel_msg_name(m->type));
+    ec->c->ops->close(ec->c, WR_TUNNEL_CLOSE_PROTOCOL, "control queue full");
+    return;
+  }
+  ctl_flush(ec);
+}
+
+static void econn_close(wr_edge_conn *ec, uint64_t code, const char *reason) {
+  if (ec->closing)
+    return;
+  ec->closing = 1;
+  ec->c->ops->close(ec->c, code, reason);
+}
+
+static void refuse(wr_edge_conn *ec, uint64_t code, const char *why, const char *tunnel) {
+  WR_WARN("Refused tunnel connection", "tunnel=%s connIndex=%u peer=%s reason=\"%s\"", tunnel,
+          ec->index, ec->peer, why);
+  const char *res = code == WR_TUNNEL_REG_UNAUTHORIZED     ? "unauthorized"
+                    : code == WR_TUNNEL_REG_UNKNOWN_TUNNEL ? "unknown_tunnel"
+                    : code == WR_TUNNEL_REG_PROTOCOL       ? "protocol"
+                                                           : "other";
+  wr_metric_inc(wr_metric_child(ec->reg->cfg.regs, res));
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER_ERROR};
+  m.u.error.code = code;
+  m.u.error.reason.p = why;
+  m.u.error.reason.len = strlen(why);
+  ctl_send(ec, &m);
+  if (ec->ctl)
+    (void)ec->c->ops->stream_end(ec->ctl);
+  ec->reg_deadline_ns = 0;
+  ec->close_at_ns = wr_now_ns() + REFUSE_LINGER_NS;
+}
+
+/* The secret of tunnel t, or NULL. */
+static const reg_secret *secret_of(const wr_edge_registry *r, const wr_route_tunnel *t) {
+  for (size_t i = 0; t && i < r->nsecrets; i++)
+    if (r->secrets[i].t == t)
+      return &r->secrets[i];
+  return NULL;
+}
+
+/* Answers REGISTERED: ec takes requests from here on. */
+static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char *tid) {
+  wr_edge_registry *r = ec->reg;
+  uint8_t cid[16];
+  if (gnutls_rnd(GNUTLS_RND_NONCE, cid, sizeof cid) != 0)
+    memset(cid, 0, sizeof cid);
+  cid[6] = (uint8_t)((cid[6] & 0x0f) | 0x40);
+  cid[8] = (uint8_t)((cid[8] & 0x3f) | 0x80);
+  wr_uuid_format(cid, ec->conn_id);
+  ec->registered = 1;
+  ec->t = t;
+  ec->reg_deadline_ns = 0;
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTERED};
+  memcpy(m.u.registered.connection_id, cid, 16);
+  m.u.registered.location.p = r->location;
+  m.u.registered.location.len = strlen(r->location);
+  ctl_send(ec, &m);
+  wr_metric_inc(wr_metric_child(r->cfg.regs, "ok"));
+  update_conn_gauge(r, ec);
+  WR_INFO("Registered tunnel connection",
+          "tunnel=%s tunnelID=%s connIndex=%u connection=%s location=%s peer=%s protocol=%s",
+          t->name, tid, ec->index, ec->conn_id, r->location, ec->peer, ec->c->ops->protocol);
+}
+
+static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
+  wr_edge_registry *r = ec->reg;
+  char tid[37];
+  wr_uuid_format(reg->tunnel_id, tid);
+  ec->index = reg->conn_index;
+  if (ec->registered) {
+    refuse(ec, WR_TUNNEL_REG_PROTOCOL, "a second REGISTER on one connection", tid);
+    return;
+  }
+  if (r->draining) {
+    refuse(ec, WR_TUNNEL_REG_OVERLOADED, "the edge is shutting down", tid);
+    return;
+  }
+  wr_route_tunnel *t = wr_routes_lookup_id(r->cfg.routes, reg->tunnel_id);
+  const reg_secret *sec = secret_of(r, t);
+  if (!sec) {
+    refuse(ec, WR_TUNNEL_REG_UNKNOWN_TUNNEL, "unknown tunnel", tid);
+    return;
+  }
+  uint8_t exporter[WR_TUNNEL_EXPORTER_LEN];
+  if (ec->c->ops->export_keying(ec->c, WR_TUNNEL_EXPORTER_LABEL, NULL, 0, exporter,
+                                sizeof exporter) != 0) {
+    refuse(ec, WR_TUNNEL_REG_INTERNAL, "no TLS exporter on this connection", t->name);
+    return;
+  }
+  if (wr_tunnel_proof_verify(reg, sec->secret, sec->len, exporter) != 0) {
+    refuse(ec, WR_TUNNEL_REG_UNAUTHORIZED, "unauthorized: the registration proof does not verify",
+           t->name);
+    return;
+  }
+  int rc = wr_routes_register(t, ec, ec->index);
+  if (rc != 0) {
+    refuse(ec, WR_TUNNEL_REG_OVERLOADED,
+           rc == WR_ERR_LIMIT ? "too many connections for this tunnel" : "already registered",
+           t->name);
+    return;
+  }
+  accept_registration(ec, t, tid);
+}
+
+/* One control message from a connection that may still take them. */
+static void ctl_message(wr_edge_conn *ec, const wr_tunnel_msg *m) {
+  switch (m->type) {
+  case WR_TUNNEL_REGISTER:
+    on_register(ec, &m->u.reg);
+    break;
+  case WR_TUNNEL_PING: {
+    wr_tunnel_msg p = {.type = WR_TUNNEL_PONG};
+    p.u.ping = m->u.ping;
+    ctl_send(ec, &p);
+    break;
+  }
+  case WR_TUNNEL_PONG:
+    break;
+  case WR_TUNNEL_UNREGISTER:
+    if (ec->registered && !ec->draining) {
+      ec->draining = 1;
+      wr_routes_drain(ec->t, ec);
+      WR_INFO("Unregistered tunnel connection", "tunnel=%s connIndex=%u connection=%s", ec->t->name,
+              ec->index, ec->conn_id);
+    }
+    break;
+  default:
+    if (!ec->registered) {
+      refuse(ec, WR_TUNNEL_REG_PROTOCOL, "expected REGISTER", "-");
+    } else {
+      WR_WARN("Closing tunnel connection", "connection=%s reason=\"unexpected %s\"", ec->conn_id,
+              wr_tunnel_msg_name(m->type));
+      econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "unexpected control message");
+    }
+    break;
+  }
+}
+
+static wr_edge_conn *ctl_conn(wr_edge_stream_user *u) {
+  return (wr_edge_conn *)(void *)((char *)u - offsetof(wr_edge_conn, ctl_user));
+}
+
+static void ctl_on_data(wr_edge_stream_user *u, const uint8_t *data, size_t len, int fin) {
+  wr_edge_conn *ec = ctl_conn(u);
+  size_t total = len;
+  while (len && !ec->closing && !ec->close_at_ns) {
+    size_t used = 0;
+    wr_tunnel_msg m;
+    int rv = wr_tunnel_decode(&ec->dec, data, len, &used, &m);
+    data += used;
+    len -= used;
+    if (rv < 0) {
+      WR_WARN("Closing tunnel connection", "connection=%s peer=%s reason=\"%s\"", ec->conn_id,
+              ec->peer, wr_tunnel_decoder_reason(&ec->dec));
+      if (ec->registered)
+        econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "malformed control message");
+      else
+        refuse(ec, WR_TUNNEL_REG_PROTOCOL, wr_tunnel_decoder_reason(&ec->dec), "-");
+      break;
+    }
+    if (rv == 0)
+      break;
+    ctl_message(ec, &m);
+  }
+  ec->c->ops->stream_consume(ec->ctl, total);
+  (void)fin;
+}
+
+static void ctl_on_writable(wr_edge_stream_user *u) { ctl_flush(ctl_conn(u)); }
+
+static void ctl_on_reset(wr_edge_stream_user *u, uint64_t code) {
+  (void)u;
+  (void)code; /* the close follows */
+}
+
+static void ctl_on_close(wr_edge_stream_user *u, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  wr_edge_conn *ec = ctl_conn(u);
+  ec->ctl = NULL;
+  if (ec->registered && !ec->closing)
+    econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "control stream closed");
+}
+
+static const wr_edge_stream_events ctl_events = {
+    .on_data = ctl_on_data,
+    .on_writable = ctl_on_writable,
+    .on_reset = ctl_on_reset,
+    .on_close = ctl_on_close,
+};
+
+/* ---- tunnel seam events ------------------------------------------------- */
+
+/* A connection with its wr_edge_conn (c->user). */
+static void ev_closed(wr_mux_conn *c, int err, const char *reason) {
+  wr_edge_conn *ec = c->user;
+  wr_edge_registry *r = ec->reg;
+  if (ec->registered) {
+    wr_routes_unregister(ec->t, ec);
+    ec->registered = 0;
+    update_conn_gauge(r, ec);
+    WR_INFO("Tunnel connection closed", "tunnel=%s connIndex=%u connection=%s reason=\"%s\"",
+            ec->t->name, ec->index, ec->conn_id,
+            err == 0 ? "closed by the edge" : (reason ? reason : wr_strerror(err)));
+  }
+  if (ec->prev)
+    ec->prev->next = ec->next;
+  else
+    r->conns = ec->next;
+  if (ec->next)
+    ec->next->prev = ec->prev;
+  wr_tunnel_decoder_free(&ec->dec);
+  wr_buf_free(&ec->out);
+  wr_free(ec);
+  c->user = NULL;
+}
+
+static void ev_stream_open(wr_mux_conn *c, wr_mux_stream *s) {
+  /* Connectors open no streams (docs/protocol.md). */
+  wr_edge_conn *ec = c->user;
+  WR_WARN("Reset a stream the connector opened", "connection=%s", ec->conn_id);
+  (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
+}
+
+static wr_edge_stream_user *user_of(wr_mux_conn *c, wr_mux_stream *s) {
+  return c->ops->stream_user(s);
+}
+
+static void ev_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len,
+                           int fin) {
+  wr_edge_stream_user *u = user_of(c, s);
+  if (u)
+    u->ev->on_data(u, data, len, fin);
+  else
+    c->ops->stream_consume(s, len);
+}
+
+static void ev_stream_writable(wr_mux_conn *c, wr_mux_stream *s) {
+  wr_edge_stream_user *u = user_of(c, s);
+  if (u)
+    u->ev->on_writable(u);
+}
+
+static void ev_stream_reset(wr_mux_conn *c, wr_mux_stream *s, uint64_t code) {
+  wr_edge_stream_user *u = user_of(c, s);
+  if (u)
+    u->ev->on_reset(u, code);
+}
+
+static void ev_stream_close(wr_mux_conn *c, wr_mux_stream *s, int has_code, uint64_t code) {
+  wr_edge_stream_user *u = user_of(c, s);
+  if (u)
+    u->ev->on_close(u, has_code, code);
+}
+
+static const wr_mux_events conn_events = {
+    .on_closed = ev_closed,
+    .on_stream_open = ev_stream_open,
+    .on_stream_data = ev_stream_data,
+    .on_stream_writable = ev_stream_writable,
+    .on_stream_reset = ev_stream_reset,
+    .on_stream_close = ev_stream_close,
+};
+
+/* A new connection (c->user: the registry): from here on its events are
+ * conn_events and its user a wr_edge_conn. */
+static void ev_connected(wr_mux_conn *c) {
+  wr_edge_registry *r = c->user;
+  wr_edge_conn *ec = wr_calloc(1, sizeof *ec);
+  if (!ec || wr_tunnel_decoder_init(&ec->dec, NULL) != 0) {
+    wr_free(ec);
+    c->ops->close(c, WR_TUNNEL_CLOSE_PROTOCOL, "out of memory");
+    return;
+  }
+  ec->reg = r;
+  ec->c = c;
+  ec->ctl_user.ev = &ctl_events;
+  wr_buf_init(&ec->out, CTL_OUT_MAX);
+  snprintf(ec->conn_id, sizeof ec->conn_id, "%s", c->ops->id(c));
+  wr_addr_format_sa(c->ops->peer_addr(c), 0, ec->peer, sizeof ec->peer);
+  c->user = ec;
+  c->ev = &conn_events;
+  ec->next = r->conns;
+  if (r->conns)
+    r->conns->prev = ec;
+  r->conns = ec;
+  if (r->draining) {
+    econn_close(ec, WR_TUNNEL_CLOSE_GOING_AWAY, "the edge is shutting down");
+    return;
+  }
+  ec->reg_deadline_ns = wr_now_ns() + r->cfg.register_timeout_ms * WR_NS_PER_MS;
+  /* The edge opens the control stream (an HTTP/2 server could not have the
+   * connector open it) and speaks first with a PING; the connector answers
+   * PONG and REGISTER on it. */
+  int rc = c->ops->stream_open(c, &ec->ctl_user, &ec->ctl);
+  if (rc != 0) {
+    WR_WARN("Closing tunnel connection", "peer=%s reason=\"cannot open the control stream: %s\"",
+            ec->peer, wr_strerror(rc));
+    econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "cannot open the control stream");
+    return;
+  }
+  wr_tunnel_msg m = {.type = WR_TUNNEL_PING};
+  if (gnutls_rnd(GNUTLS_RND_NONCE, m.u.ping.data, sizeof m.u.ping.data) != 0)
+    memset(m.u.ping.data, 0, sizeof m.u.ping.data);
+  ctl_send(ec, &m);
+  WR_DEBUG("Connector connected", "peer=%s connection=%s", ec->peer, ec->conn_id);
+}
+
+static void ev_closed_early(wr_mux_conn *c, int err, const char *reason) {
+  (void)c; /* closed before its handshake completed: nothing of it here */
+  (void)err;
+  (void)reason;
+}
+
+static const wr_mux_events listener_events = {
+    .on_connected = ev_connected,
+    .on_closed = ev_closed_early,
+};
+
+const wr_mux_events *wr_edge_registry_events(void) { return &listener_events; }
+
+/* ---- periodic work ------------------------------------------------------ */
+
+/* UNREGISTER (going away) on every connection that has no request in flight.
+ * Busy ones are told once their requests are done, so a connector that
+ * closes at once on UNREGISTER cuts no response short. */
+static void send_unregisters(wr_edge_registry *r) {
+  for (wr_edge_conn *ec = r->conns; ec; ec = ec->next) {
+    if (!ec->registered || ec->unregister_sent)
+      continue;
+    wr_route_conn *rc = wr_routes_find(ec->t, ec);
+    if (rc && rc->inflight)
+      continue;
+    ec->unregister_sent = 1;
+    wr_tunnel_msg m = {.type = WR_TUNNEL_UNREGISTER};
+    m.u.error.reason.p = "edge shutting down";
+    m.u.error.reason.len = strlen(m.u.error.reason.p);
+    ctl_send(ec, &m);
+  }
+}
+
+/* Marks ec unresponsive or responsive again for routing, logging the change. */
+static void check_responsive(wr_edge_registry *r, wr_edge_conn *ec) {
+  wr_route_conn *rc = ec->t ? wr_routes_find(ec->t, ec) : NULL;
+  if (!rc)
+    return;
+  if (rc->inflight && ec->c->ops->probe)
+    ec->c->ops->probe(ec->c);
+  wr_mux_stats st;
+  ec->c->ops->stats(ec->c, &st);
+  int silent = st.unanswered_ns > UNRESPONSIVE_NS + 4 * st.rtt_ns;
+  if (silent == rc->unresponsive)
+    return;
+  rc->unresponsive = silent;
+  if (silent) {
+    WR_WARN("Tunnel connection unresponsive: new requests go to the tunnel's other connections",
+            "tunnel=%s connIndex=%u connection=%s silentMs=%llu", ec->t->name, ec->index,
+            ec->conn_id, (unsigned long long)(st.unanswered_ns / WR_NS_PER_MS));
+    wr_metric_inc(wr_metric_child(r->cfg.errors, "unresponsive_connection"));
+  } else {
+    WR_INFO("Tunnel connection responsive again", "tunnel=%s connIndex=%u connection=%s",
+            ec->t->name, ec->index, ec->conn_id);
+  }
+}
+
+void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now) {
+  for (wr_edge_conn *ec = r->conns, *next; ec; ec = next) {
+    next = ec->next;
+    if (ec->reg_deadline_ns && now >= ec->reg_deadline_ns) {
+      ec->reg_deadline_ns = 0;
+      WR_WARN("Refused tunnel connection", "peer=%s reason=\"no REGISTER within %llu ms\"",
+              ec->peer, (unsigned long long)r->cfg.register_timeout_ms);
+      wr_metric_inc(wr_metric_child(r->cfg.regs, "timeout"));
+      econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT, "no registration in time");
+    } else if (ec->close_at_ns && now >= ec->close_at_ns) {
+      ec->close_at_ns = 0;
+      econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
+    } else {
+      check_responsive(r, ec);
+    }
+  }
+  if (r->draining)
+    send_unregisters(r);
+}
+
+void wr_edge_registry_drain(wr_edge_registry *r) {
+  r->draining = 1;
+  send_unregisters(r);
+}
+
+size_t wr_edge_registry_ready(const wr_edge_registry *r) {
+  size_t n = 0;
+  for (const wr_edge_conn *ec = r->conns; ec; ec = ec->next)
+    if (ec->registered && !ec->draining)
+      n++;
+  return n;
+}
+
+/* ---- the registry ------------------------------------------------------- */
+
+int wr_edge_registry_new(wr_edge_registry **pr, const wr_edge_registry_config *cfg) {
+  *pr = NULL;
+  wr_edge_registry *r = wr_calloc(1, sizeof *r);
+  if (!r)
+    return WR_ERR_NOMEM;
+  r->cfg = *cfg;
+  r->location = wr_strdup(cfg->location ? cfg->location : "edge");
+  if (!r->location) {
+    wr_free(r);
+    return WR_ERR_NOMEM;
+  }
+  r->cfg.location = r->location;
+  *pr = r;
+  return 0;
+}
+
+int wr_edge_registry_add_secret(wr_edge_registry *r, wr_route_tunnel *t, const uint8_t *secret,
+                                size_t len) {
+  if (r->nsecrets == r->capsecrets) {
+    size_t cap = r->capsecrets ? 2 * r->capsecrets : 4;
+    reg_secret *n = wr_realloc(r->secrets, cap * sizeof *n);
+    if (!n)
+      return WR_ERR_NOMEM;
+    r->secrets = n;
+    r->capsecrets = cap;
+  }
+  reg_secret *s = &r->secrets[r->nsecrets];
+  s->secret = wr_malloc(len ? len : 1);
+  if (!s->secret)
+    return WR_ERR_NOMEM;
+  memcpy(s->secret, secret, len);
+  s->len = len;
+  s->t = t;
+  r->nsecrets++;
+  return 0;
+}
+
+void wr_edge_registry_free(wr_edge_registry *r) {
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->nsecrets; i++) {
+    gnutls_memset(r->secrets[i].secret, 0, r->secrets[i].len);
+    wr_free(r->secrets[i].secret);
+  }
+  wr_free(r->secrets);
+  wr_free(r->location);
+  wr_free(r);
+}
