@@ -1,5 +1,6 @@
 """Helpers for the edge's end-to-end tests: a real `warren edge` with its log
 collected, tunnels made with `warren tunnel create`, raw HTTP over sockets."""
+import os
 import re
 import signal
 import socket
@@ -50,9 +51,11 @@ class LoggedProc:
         self.name = name
         self.lines = []
         self.cond = threading.Condition()
+        # A session of its own, so stop() reaches a traced warren too (strace
+        # detaches on a signal and would leave it running).
         self.proc = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, errors="replace",
-                                     env=env)
+                                     env=env, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self):
@@ -90,6 +93,10 @@ class LoggedProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        try:  # whatever the process started (a traced warren) goes with it
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         return self.proc.returncode
 
 
