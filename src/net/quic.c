@@ -100,6 +100,7 @@ struct wr_quic_conn {
    * peer: how many, and when the first came (see ep_on_refused). */
   uint64_t last_rx_ns, refused_since_ns;
   unsigned refused_count;
+  int doomed; /* its peer is gone: no new streams, draining follows in this call */
   char idstr[2 * SCID_LEN + 1];
   char alpn[64];
 };
@@ -1557,7 +1558,24 @@ static void ep_on_refused(wr_udp_sock *sock, const wr_addr *peer, const uint8_t 
       snprintf(why, sizeof why, "the peer is gone: UDP %s answered ICMP port unreachable %u times",
                where, c->refused_count);
     }
-    conn_start_drain(c, WR_ERR_REFUSED, why);
+    if (c->state == ST_HANDSHAKE) {
+      conn_start_drain(c, WR_ERR_REFUSED, why);
+      return;
+    }
+    /* "Port unreachable" is about the port, not one connection: every other
+     * established connection to it that has heard nothing since the refusals
+     * began is gone too (a connector runs all its connections on one socket;
+     * killed, it leaves them all). All of them stop taking streams before the
+     * application hears of any, so a request retried from one does not land
+     * on another that is about to go. */
+    uint64_t since = c->refused_since_ns;
+    for (wr_quic_conn *o = ep->conns; o; o = o->next)
+      if (o == c || (o->state == ST_OPEN && wr_addr_equal(&o->remote, peer) &&
+                     o->last_rx_ns <= since))
+        o->doomed = 1;
+    for (wr_quic_conn *o = ep->conns; o; o = o->next)
+      if (o->doomed && o->state < ST_CLOSING)
+        conn_start_drain(o, WR_ERR_REFUSED, why);
     return;
   }
 }
@@ -1980,7 +1998,7 @@ int wr_quic_conn_export(const wr_quic_conn *c, const char *label, const uint8_t 
 
 int wr_quic_stream_open(wr_quic_conn *c, int uni, void *user_data, wr_quic_stream **ps) {
   *ps = NULL;
-  if (c->app_gone || c->close_requested || c->state > ST_OPEN)
+  if (c->app_gone || c->close_requested || c->doomed || c->state > ST_OPEN)
     return WR_ERR_CLOSED;
   int64_t id;
   int rv = uni ? ngtcp2_conn_open_uni_stream(c->nc, &id, NULL)

@@ -106,6 +106,8 @@ static int open_stream(preq *r, const void *avoid) {
     }
     WR_DEBUG("Cannot open a request stream", "connection=%s error=\"%s\"", ec->conn_id,
              wr_strerror(err));
+    if (err == WR_ERR_CLOSED)
+      rc->draining = 1; /* closing: its end comes soon; route nothing more to it */
     avoid = ec;
   }
   return WR_ERR_NOTFOUND;

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 
 import pytest
 
@@ -230,3 +231,55 @@ def test_run_name_must_be_the_credentials_tunnel(setup):
     assert r.returncode == 1
     web_id = json.loads(cred.read_text())["TunnelID"]
     assert f'warren: {cred} is for tunnel "web" ({web_id}), not "other"' in r.stderr, r.stderr
+
+
+def get_timed(edge, path="/hello"):
+    t = time.monotonic()
+    r = curl("-s", "-o", "/dev/null", "-w", "%{http_code}", *via(edge, path))
+    return r.stdout.decode(), time.monotonic() - t
+
+
+@pytest.mark.parametrize("protocol", ["quic", "http2"])
+def test_connector_killed_costs_under_a_second(setup, protocol):
+    """kill -9 of a connector with 4 connections: its host answers the edge's
+    packets with ICMP port unreachable (QUIC) or its kernel closes the TCP
+    connections (http2), so a GET gets its 502 at once instead of after the
+    30 s idle timeout; a connector started again serves the very next GET."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    conn = Connector(edge, cred, origin.url, ha=4, extra=("--protocol", protocol))
+    procs.append(conn)
+    edge.wait_for(r"INF Registered tunnel connection", count=4)
+    assert get_timed(edge)[0] == "200"
+    conn.proc.kill()
+    conn.proc.wait()
+    status, took = get_timed(edge)
+    assert status == "502" and took < 1.0, (status, took)
+    again = Connector(edge, cred, origin.url, ha=4, extra=("--protocol", protocol))
+    procs.append(again)
+    edge.wait_for(r"INF Registered tunnel connection", count=8)
+    status, took = get_timed(edge)
+    assert status == "200" and took < 1.0, (status, took)
+
+
+def test_connector_killed_and_restarted_at_once(setup):
+    """Killed and restarted before the edge noticed: the old connections stay
+    registered beside the new ones until a request touches one; its ICMP
+    refusal then closes all of them together, and the request is retried on
+    a new connection, not on another dead one."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    conn = Connector(edge, cred, origin.url, ha=4)
+    procs.append(conn)
+    edge.wait_for(r"INF Registered tunnel connection", count=4)
+    conn.proc.kill()
+    conn.proc.wait()
+    again = Connector(edge, cred, origin.url, ha=4)
+    procs.append(again)
+    edge.wait_for(r"INF Registered tunnel connection", count=8)
+    for _ in range(8):
+        status, took = get_timed(edge)
+        assert status == "200" and took < 1.0, (status, took)
+    edge.wait_for(r"answered ICMP port unreachable", count=4, timeout=5)
