@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/addr.h"
+#include "io/random.h"
 #include "proto/text/uuid.h"
 
 /* Time a REGISTER_ERROR gets to reach the connector before the close. */
@@ -108,10 +109,8 @@ static const reg_secret *secret_of(const wr_edge_registry *r, const wr_route_tun
 static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char *tid) {
   wr_edge_registry *r = ec->reg;
   uint8_t cid[16];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, cid, sizeof cid) != 0)
+  if (wr_random_uuid(cid) != 0)
     memset(cid, 0, sizeof cid);
-  cid[6] = (uint8_t)((cid[6] & 0x0f) | 0x40);
-  cid[8] = (uint8_t)((cid[8] & 0x3f) | 0x80);
   wr_uuid_format(cid, ec->conn_id);
   ec->registered = 1;
   ec->t = t;
@@ -366,7 +365,7 @@ static void ev_connected(wr_mux_conn *c) {
     return;
   }
   wr_tunnel_msg m = {.type = WR_TUNNEL_PING};
-  if (gnutls_rnd(GNUTLS_RND_NONCE, m.u.ping.data, sizeof m.u.ping.data) != 0)
+  if (wr_random_bytes(m.u.ping.data, sizeof m.u.ping.data) != 0)
     memset(m.u.ping.data, 0, sizeof m.u.ping.data);
   ctl_send(ec, &m);
   WR_DEBUG("Connector connected", "peer=%s connection=%s", ec->peer, ec->conn_id);

@@ -5,8 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include <gnutls/crypto.h>
-
+#include "io/random.h"
 #include "proto/text/base64.h"
 #include "proto/tunnel/tunnel.h"
 #include "tunnel/routes.h"
@@ -97,7 +96,7 @@ static int build_request(wr_buf *out, int kind, int has_body, const wr_h1_head *
  * dropped again on the way back). hd and hs are the caller's copies. */
 static int websocket_request(wr_h1_head *hd, wr_h1_header *hs, char key[25]) {
   uint8_t raw[16];
-  if (gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof raw) != 0 ||
+  if (wr_random_bytes(raw, sizeof raw) != 0 ||
       wr_base64_encode(raw, sizeof raw, key, 25) != 24)
     return WR_ERR_INVAL;
   memcpy(hs, hd->headers, hd->nheaders * sizeof *hs);
