@@ -483,124 +483,143 @@ static size_t nsegs_of(const wr_udp_msg *m) {
   return is_gso(m) ? (m->len + m->segsize - 1) / m->segsize : 1;
 }
 
+/* The peer as this socket's family writes it (IPv4 mapped on a dual-stack
+ * socket), and whether the datagram goes out over IPv4. */
+static wr_addr tx_peer(const wr_udp_sock *s, const wr_udp_msg *m, int *pv4) {
+  wr_addr peer;
+  if (m->peer.sa.sa_family == AF_INET && s->family == AF_INET6) {
+    wr_addr_map(&m->peer, &peer);
+    *pv4 = 1;
+  } else {
+    peer = m->peer;
+    *pv4 = s->family == AF_INET6 && peer.sa.sa_family == AF_INET6 &&
+           IN6_IS_ADDR_V4MAPPED(&peer.in6.sin6_addr);
+  }
+  if (peer.sa.sa_family == AF_UNSPEC)
+    *pv4 = s->conn_v4;
+  return peer;
+}
+
+/* Fills header nh for message mi of msgs: the whole message (as one GSO
+ * send when gso), or with split its segment so. */
+static void fill_header(wr_udp_sock *s, size_t nh, const wr_udp_msg *m, size_t mi, size_t so,
+                        int split, int gso) {
+  int peer_v4;
+  wr_addr peer = tx_peer(s, m, &peer_v4);
+  size_t off = split ? so * m->segsize : 0;
+  size_t len = !split ? m->len : m->len - off < m->segsize ? m->len - off : m->segsize;
+  struct mmsghdr *h = &s->tx_msgs[nh];
+  memset(h, 0, sizeof *h);
+  s->tx_iov[nh].iov_base = (void *)(m->data + off);
+  s->tx_iov[nh].iov_len = len;
+  h->msg_hdr.msg_iov = &s->tx_iov[nh];
+  h->msg_hdr.msg_iovlen = 1;
+  if (peer.sa.sa_family != AF_UNSPEC) {
+    s->tx_names[nh] = peer;
+    h->msg_hdr.msg_name = &s->tx_names[nh].sa;
+    h->msg_hdr.msg_namelen = peer.len;
+  }
+  size_t cl = build_tx_ctrl(s, m, gso ? (uint16_t)m->segsize : 0, &s->tx_ctrls[nh], peer_v4);
+  h->msg_hdr.msg_control = cl ? s->tx_ctrls[nh].buf : NULL;
+  h->msg_hdr.msg_controllen = cl;
+  tx_slot *sl = &s->tx_slots[nh];
+  sl->msg = mi;
+  sl->gso = gso;
+  sl->nsegs = gso ? nsegs_of(m) : 1;
+  sl->last = !split || so + 1 == nsegs_of(m);
+}
+
+/* Builds up to WR_UDP_MAX_BATCH headers from msgs[consumed] (its first
+ * seg_off segments already sent); split_msg is sent as single datagrams.
+ * Returns how many. */
+static size_t build_batch(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n, size_t consumed,
+                          size_t seg_off, size_t split_msg) {
+  size_t nh = 0, mi = consumed, so = seg_off;
+  while (nh < WR_UDP_MAX_BATCH && mi < n) {
+    const wr_udp_msg *m = &msgs[mi];
+    int split = is_gso(m) && (!s->gso || mi == split_msg);
+    int gso = is_gso(m) && !split;
+    if (gso && s->cfg.force_gso_fallback && nh > 0)
+      break; /* let the simulated refusal hit this message first in the next call */
+    fill_header(s, nh, m, mi, so, split, gso);
+    so = s->tx_slots[nh].last ? 0 : so + 1;
+    mi += s->tx_slots[nh].last;
+    nh++;
+  }
+  return nh;
+}
+
+/* sendmmsg of the nh headers built, or the test hook's simulated GSO
+ * refusal. Returns what sendmmsg returns, with the errno in *pe. */
+static int send_batch(wr_udp_sock *s, size_t nh, int *pe) {
+  int rv;
+  *pe = 0;
+  s->stats.tx_calls++;
+  if (s->cfg.force_gso_fallback && s->gso && s->tx_slots[0].gso) {
+    *pe = EIO; /* the test hook: the kernel "refuses" GSO */
+    return -1;
+  }
+  do {
+    rv = sendmmsg(s->fd, s->tx_msgs, (unsigned)nh, MSG_DONTWAIT);
+  } while (rv < 0 && errno == EINTR);
+  if (rv < 0)
+    *pe = errno;
+  return rv;
+}
+
+/* Counts the rv headers that went out and moves *pconsumed / *pseg_off past
+ * them. A single datagram of a refused GSO run that went out shows GSO
+ * itself was the problem: it is switched off for this socket. */
+static void account_sent(wr_udp_sock *s, int rv, size_t split_msg, size_t *pconsumed,
+                         size_t *pseg_off) {
+  char abuf[WR_ADDR_STRLEN];
+  for (int k = 0; k < rv; k++) {
+    tx_slot *sl = &s->tx_slots[k];
+    s->stats.tx_datagrams += sl->nsegs;
+    s->stats.tx_bytes += s->tx_iov[k].iov_len;
+    if (sl->gso)
+      s->stats.tx_gso_sends++;
+    if (sl->msg == split_msg && s->gso) {
+      s->gso = 0;
+      WR_INFO("UDP GSO refused by the kernel, sending single datagrams", "addr=%s",
+              wr_addr_format(&s->local, abuf, sizeof abuf));
+    }
+    if (sl->last) {
+      *pconsumed = sl->msg + 1;
+      *pseg_off = 0;
+    } else {
+      if (*pconsumed != sl->msg) {
+        *pconsumed = sl->msg;
+        *pseg_off = 0;
+      }
+      (*pseg_off)++;
+    }
+  }
+}
+
 int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
   size_t consumed = 0;   /* messages fully done */
   size_t seg_off = 0;    /* segments of msgs[consumed] already sent when split */
   size_t split_msg = SIZE_MAX; /* a message being retried as single datagrams */
   int split_probe = 0;   /* the next single datagram decides whether GSO is at fault */
   int refused_retry = 0; /* already resent after a stale ECONNREFUSED */
-  char abuf[WR_ADDR_STRLEN];
 
   for (size_t i = 0; i < n; i++)
     if (!msg_valid(s, &msgs[i]))
       return WR_ERR_INVAL;
 
   while (consumed < n) {
-    /* Build up to WR_UDP_MAX_BATCH headers from msgs[consumed], seg_off. */
-    size_t nh = 0, mi = consumed, so = seg_off;
-    while (nh < WR_UDP_MAX_BATCH && mi < n) {
-      const wr_udp_msg *m = &msgs[mi];
-      int split = is_gso(m) && (!s->gso || mi == split_msg);
-      int gso = is_gso(m) && !split;
-      if (gso && s->cfg.force_gso_fallback && nh > 0)
-        break; /* let the simulated refusal hit this message first in the next call */
-      wr_addr peer;
-      int peer_v4 = 0;
-      if (m->peer.sa.sa_family == AF_INET && s->family == AF_INET6) {
-        wr_addr_map(&m->peer, &peer);
-        peer_v4 = 1;
-      } else {
-        peer = m->peer;
-        peer_v4 = s->family == AF_INET6 && peer.sa.sa_family == AF_INET6 &&
-                  IN6_IS_ADDR_V4MAPPED(&peer.in6.sin6_addr);
-      }
-      if (peer.sa.sa_family == AF_UNSPEC)
-        peer_v4 = s->conn_v4;
-      size_t off, len;
-      if (split) {
-        off = so * m->segsize;
-        len = m->len - off < m->segsize ? m->len - off : m->segsize;
-      } else {
-        off = 0;
-        len = m->len;
-      }
-      struct mmsghdr *h = &s->tx_msgs[nh];
-      memset(h, 0, sizeof *h);
-      s->tx_iov[nh].iov_base = (void *)(m->data + off);
-      s->tx_iov[nh].iov_len = len;
-      h->msg_hdr.msg_iov = &s->tx_iov[nh];
-      h->msg_hdr.msg_iovlen = 1;
-      if (peer.sa.sa_family != AF_UNSPEC) {
-        s->tx_names[nh] = peer;
-        h->msg_hdr.msg_name = &s->tx_names[nh].sa;
-        h->msg_hdr.msg_namelen = peer.len;
-      }
-      size_t cl = build_tx_ctrl(s, m, gso ? (uint16_t)m->segsize : 0, &s->tx_ctrls[nh], peer_v4);
-      h->msg_hdr.msg_control = cl ? s->tx_ctrls[nh].buf : NULL;
-      h->msg_hdr.msg_controllen = cl;
-      tx_slot *sl = &s->tx_slots[nh];
-      sl->msg = mi;
-      sl->gso = gso;
-      sl->nsegs = gso ? nsegs_of(m) : 1;
-      if (split) {
-        so++;
-        sl->last = so == nsegs_of(m);
-      } else {
-        sl->last = 1;
-      }
-      nh++;
-      if (sl->last) {
-        mi++;
-        so = 0;
-      }
-    }
-
-    int rv, e = 0;
-    if (s->cfg.force_gso_fallback && s->gso && s->tx_slots[0].gso) {
-      rv = -1;
-      e = EIO; /* the test hook: the kernel "refuses" GSO */
-    } else {
-      do {
-        rv = sendmmsg(s->fd, s->tx_msgs, (unsigned)nh, MSG_DONTWAIT);
-      } while (rv < 0 && errno == EINTR);
-      if (rv < 0)
-        e = errno;
-    }
-    s->stats.tx_calls++;
-
+    size_t nh = build_batch(s, msgs, n, consumed, seg_off, split_msg);
+    int e, rv = send_batch(s, nh, &e);
     if (rv > 0) {
       split_probe = 0;
       refused_retry = 0;
-      for (int k = 0; k < rv; k++) {
-        tx_slot *sl = &s->tx_slots[k];
-        s->stats.tx_datagrams += sl->nsegs;
-        s->stats.tx_bytes += s->tx_iov[k].iov_len;
-        if (sl->gso)
-          s->stats.tx_gso_sends++;
-        if (sl->msg == split_msg && s->gso) {
-          /* A single datagram of a refused GSO run went out: GSO itself was
-           * the problem. Stop using it on this socket. */
-          s->gso = 0;
-          WR_INFO("UDP GSO refused by the kernel, sending single datagrams",
-                  "addr=%s", wr_addr_format(&s->local, abuf, sizeof abuf));
-        }
-        if (sl->last) {
-          consumed = sl->msg + 1;
-          seg_off = 0;
-        } else {
-          if (consumed != sl->msg) {
-            consumed = sl->msg;
-            seg_off = 0;
-          }
-          seg_off++;
-        }
-      }
+      account_sent(s, rv, split_msg, &consumed, &seg_off);
       continue;
     }
 
     /* rv < 0: the first header failed. */
     tx_slot *first = &s->tx_slots[0];
-    const wr_udp_msg *fm = &msgs[first->msg];
     if (e == EAGAIN || e == EWOULDBLOCK) {
       s->stats.tx_again++;
       if (consumed == 0 && seg_off == 0)
@@ -629,9 +648,10 @@ int wr_udp_send(wr_udp_sock *s, const wr_udp_msg *msgs, size_t n) {
     }
     /* The kernel refused this datagram (unreachable, source not local, ...):
      * drop it as the network would, and go on with the next. */
+    char abuf[WR_ADDR_STRLEN];
     s->stats.tx_errors++;
     WR_DEBUG("UDP send dropped a datagram", "peer=%s error=\"%s\"",
-             wr_addr_format(&fm->peer, abuf, sizeof abuf), strerror(e));
+             wr_addr_format(&msgs[first->msg].peer, abuf, sizeof abuf), strerror(e));
     /* Drop the whole message: the rest of a split run goes with it. */
     consumed = first->msg + 1;
     seg_off = 0;
