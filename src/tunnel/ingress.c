@@ -212,116 +212,99 @@ int wr_service_parse(const char *s, wr_service *svc, char *err, size_t errlen) {
 
 /* glibc's regcomp copies a sub-expression once per repetition ('+' and
  * {m,n} duplicate it), so nested repeats such as "((a+)+)+" or "(a{99}){99}"
- * grow exponentially and a short pattern can exhaust memory. This walk
- * bounds the expanded size before regcomp sees the pattern, and refuses
- * stacked operators ("a++", "a*?") as Go's regexp does: Go reads "*?" as
- * non-greedy, POSIX has no such thing. Returns 0 or WR_ERR_INVAL with why. */
+ * grow exponentially and a short pattern can exhaust memory. This walk over
+ * the POSIX translation (which already refused what Go refuses: nested
+ * repetition operators, back-references) bounds the expanded size before
+ * regcomp sees it. Returns 0 or WR_ERR_INVAL with why. */
 #define REGEX_MAX_WEIGHT 20000
 #define REGEX_MAX_REPEAT 1000
 #define REGEX_MAX_GROUPS 64
 
+/* When p starts a quantifier (* ? + {m,n}), sets *pfactor to how many
+ * copies regcomp makes and returns its length; 0 when it is not one, or
+ * WR_ERR_INVAL with why for a count over REGEX_MAX_REPEAT. */
+static int quantifier(const char *p, unsigned long *pfactor, char *why, size_t whylen) {
+  if (*p == '*' || *p == '?' || *p == '+') {
+    *pfactor = *p == '+' ? 2 : 1;
+    return 1;
+  }
+  if (*p != '{')
+    return 0;
+  const char *q = p + 1;
+  unsigned long m = 0, n = 0;
+  int dm = 0, dn = 0, comma = 0;
+  while (*q >= '0' && *q <= '9' && dm < 8)
+    m = m * 10 + (unsigned long)(*q++ - '0'), dm++;
+  if (*q == ',') {
+    comma = 1;
+    for (q++; *q >= '0' && *q <= '9' && dn < 8; q++)
+      n = n * 10 + (unsigned long)(*q - '0'), dn++;
+  }
+  if (*q != '}' || (!dm && !dn))
+    return 0;
+  if (m > REGEX_MAX_REPEAT || n > REGEX_MAX_REPEAT)
+    return wr_errf(why, whylen, WR_ERR_INVAL, "invalid repeat count: `%.*s`", (int)(q + 1 - p),
+                   p);
+  *pfactor = (m > n ? m : n) + (comma && !dn ? 1 : 0) + 1;
+  return (int)(q + 1 - p);
+}
+
+/* The end of a bracket expression whose '[' is at p (past its ']'). */
+static const char *bracket_end(const char *p) {
+  const char *q = p + 1;
+  if (*q == '^')
+    q++;
+  if (*q == ']')
+    q++;
+  while (*q && *q != ']') {
+    if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+      const char *end = strchr(q + 2, q[1]);
+      q = end && end[1] == ']' ? end + 2 : q + 1;
+    } else {
+      q++;
+    }
+  }
+  return *q ? q + 1 : q;
+}
+
 static int check_regex(const char *re, char *why, size_t whylen) {
+  /* Per open group: the weight of its complete atoms, and of the last one
+   * (which a quantifier multiplies). */
   struct {
     unsigned long sum, last;
-    int last_quant;
   } st[REGEX_MAX_GROUPS + 1];
   int top = 0;
   st[0].sum = st[0].last = 0;
-  st[0].last_quant = 0;
-  const char *prev_quant = NULL;
   for (const char *p = re; *p;) {
-    char c = *p;
-    int is_quant = 0;
     unsigned long factor = 1;
-    const char *qstart = p;
-    if (c == '*' || c == '?') {
-      is_quant = 1;
-      p++;
-    } else if (c == '+') {
-      is_quant = 1;
-      factor = 2;
-      p++;
-    } else if (c == '{') {
-      const char *q = p + 1;
-      unsigned long m = 0, n = 0;
-      int dm = 0, dn = 0, comma = 0;
-      while (*q >= '0' && *q <= '9' && dm < 8)
-        m = m * 10 + (unsigned long)(*q++ - '0'), dm++;
-      if (*q == ',') {
-        comma = 1;
-        q++;
-        while (*q >= '0' && *q <= '9' && dn < 8)
-          n = n * 10 + (unsigned long)(*q++ - '0'), dn++;
-      }
-      if (*q == '}' && (dm || dn)) {
-        if (m > REGEX_MAX_REPEAT || n > REGEX_MAX_REPEAT) {
-          snprintf(why, whylen, "invalid repeat count: `%.*s`", (int)(q + 1 - p), p);
-          return WR_ERR_INVAL;
-        }
-        is_quant = 1;
-        factor = (m > n ? m : n) + (comma && !dn ? 1 : 0) + 1;
-        p = q + 1;
-      }
-    }
-    if (is_quant) {
-      if (st[top].last_quant) {
-        snprintf(why, whylen, "invalid nested repetition operator: `%.*s`",
-                 (int)(p - prev_quant), prev_quant);
-        return WR_ERR_INVAL;
-      }
+    int q = quantifier(p, &factor, why, whylen);
+    if (q < 0)
+      return q;
+    if (q > 0) {
       st[top].last *= factor;
-      st[top].last_quant = 1;
-      prev_quant = qstart;
+      p += q;
       if (st[top].last > REGEX_MAX_WEIGHT)
         goto too_big;
       continue;
     }
-    /* Not a quantifier: the previous atom is complete. */
+    /* Not a quantifier: the previous atom is complete; this one weighs 1,
+     * or a group its contents. */
     st[top].sum += st[top].last;
     st[top].last = 0;
-    st[top].last_quant = 0;
-    if (c == '\\') {
-      /* Back-references make glibc's matcher backtrack exponentially, and
-       * Go has none: refuse them as Go does. */
-      if (p[1] >= '1' && p[1] <= '9') {
-        snprintf(why, whylen, "invalid escape sequence: `\\%c`", p[1]);
-        return WR_ERR_INVAL;
-      }
-      st[top].last = 1;
-      p += p[1] ? 2 : 1;
-    } else if (c == '[') {
-      const char *q = p + 1;
-      if (*q == '^')
-        q++;
-      if (*q == ']')
-        q++;
-      while (*q && *q != ']') {
-        if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
-          const char *end = strchr(q + 2, q[1]);
-          q = end && end[1] == ']' ? end + 2 : q + 1;
-        } else {
-          q++;
-        }
-      }
-      st[top].last = 1;
-      p = *q ? q + 1 : q;
-    } else if (c == '(') {
-      if (top == REGEX_MAX_GROUPS) {
-        snprintf(why, whylen, "more than %d nested groups", REGEX_MAX_GROUPS);
-        return WR_ERR_INVAL;
-      }
+    if (*p == '(') {
+      if (top == REGEX_MAX_GROUPS)
+        return wr_errf(why, whylen, WR_ERR_INVAL, "more than %d nested groups", REGEX_MAX_GROUPS);
       top++;
       st[top].sum = st[top].last = 0;
-      st[top].last_quant = 0;
       p++;
-    } else if (c == ')' && top > 0) {
+    } else if (*p == ')' && top > 0) {
       unsigned long w = st[top].sum ? st[top].sum : 1;
       top--;
       st[top].last = w;
       p++;
     } else {
       st[top].last = 1;
-      p++;
+      p = *p == '\\' ? p + (p[1] ? 2 : 1) : *p == '[' ? bracket_end(p) : p + 1;
     }
     if (st[top].sum > REGEX_MAX_WEIGHT)
       goto too_big;
@@ -329,13 +312,12 @@ static int check_regex(const char *re, char *why, size_t whylen) {
   unsigned long total = 0;
   for (int i = 0; i <= top; i++)
     total += st[i].sum + st[i].last;
-  if (total > REGEX_MAX_WEIGHT)
-    goto too_big;
-  return 0;
+  if (total <= REGEX_MAX_WEIGHT)
+    return 0;
 too_big:
-  snprintf(why, whylen, "the expression repeats too much (nested repeats expand past %d)",
-           REGEX_MAX_WEIGHT);
-  return WR_ERR_INVAL;
+  return wr_errf(why, whylen, WR_ERR_INVAL,
+                 "the expression repeats too much (nested repeats expand past %d)",
+                 REGEX_MAX_WEIGHT);
 }
 
 void wr_ingress_init(wr_ingress *ing) {
