@@ -78,6 +78,87 @@ static int push_host(wr_tunnel_entry *e, const char *h) {
 
 /* Parses one list item into a new entry at tf->tunnels[tf->n] and counts it
  * when everything, including the duplicate checks, passed. */
+/* The id of entry e: a UUID no other tunnel has. */
+static int parse_id(wr_yaml *y, const wr_tunnels_file *tf, wr_tunnel_entry *e, yaml_node_t *id) {
+  const char *s;
+  int rv = wr_yaml_get_string(y, id, "id", &s);
+  if (rv)
+    return rv;
+  if (wr_uuid_parse(s, strlen(s), e->id) != 0)
+    return wr_yaml_fail(y, id, "id \"%s\" is not a UUID", s);
+  const wr_tunnel_entry *other = wr_tunnels_find_id(tf, e->id);
+  if (other)
+    return wr_yaml_fail(y, id, "id %s is already used by tunnel \"%s\" (line %lu)", s,
+                        other->name, other->line);
+  return 0;
+}
+
+/* The name of entry e: valid, and no other tunnel's. */
+static int parse_name(wr_yaml *y, const wr_tunnels_file *tf, wr_tunnel_entry *e,
+                      yaml_node_t *name) {
+  const char *s, *why = NULL;
+  int rv = wr_yaml_get_string(y, name, "name", &s);
+  if (rv)
+    return rv;
+  if (wr_tunnel_name_check(s, &why) != 0)
+    return wr_yaml_fail(y, name, "\"%s\" is not a valid tunnel name: %s", s, why);
+  const wr_tunnel_entry *other = wr_tunnels_find_name(tf, s);
+  if (other)
+    return wr_yaml_fail(y, name, "a tunnel named \"%s\" is already defined at line %lu", s,
+                        other->line);
+  return (e->name = wr_strdup(s)) ? 0 : WR_ERR_NOMEM;
+}
+
+/* The secret of entry e: base64 of WR_TUNNEL_SECRET_MIN to _MAX bytes. */
+static int parse_secret(wr_yaml *y, wr_tunnel_entry *e, yaml_node_t *secret) {
+  const char *s, *why = NULL;
+  int rv = wr_yaml_get_string(y, secret, "secret", &s);
+  if (rv)
+    return rv;
+  size_t off = 0;
+  int brv = wr_base64_decode(s, strlen(s), e->secret, sizeof e->secret, &e->secret_len, &off, &why);
+  if (brv == WR_ERR_LIMIT || (!brv && e->secret_len < WR_TUNNEL_SECRET_MIN))
+    return wr_yaml_fail(y, secret, "the secret must decode to %d to %d bytes",
+                        WR_TUNNEL_SECRET_MIN, WR_TUNNEL_SECRET_MAX);
+  if (brv)
+    return wr_yaml_fail(y, secret, "the secret is not valid base64: %s at character %zu", why,
+                        off + 1);
+  return 0;
+}
+
+/* The hostnames of entry e: a list of valid names, none listed twice and
+ * none another tunnel's. */
+static int parse_hostnames(wr_yaml *y, const wr_tunnels_file *tf, wr_tunnel_entry *e,
+                           yaml_node_t *hosts) {
+  if (hosts->type != YAML_SEQUENCE_NODE ||
+      hosts->data.sequence.items.top == hosts->data.sequence.items.start)
+    return wr_yaml_fail(y, hosts, "hostnames must be a list of at least one hostname");
+  if (hosts->data.sequence.items.top - hosts->data.sequence.items.start > WR_TUNNEL_HOSTS_MAX)
+    return wr_yaml_fail(y, hosts, "a tunnel may have at most %d hostnames", WR_TUNNEL_HOSTS_MAX);
+  for (yaml_node_item_t *it = hosts->data.sequence.items.start; it < hosts->data.sequence.items.top;
+       it++) {
+    yaml_node_t *h = wr_yaml_node(y, *it);
+    char norm[WR_HOSTNAME_MAX + 1];
+    const char *s, *why = NULL;
+    int rv = wr_yaml_get_string(y, h, "a hostname", &s);
+    if (rv)
+      return rv;
+    if (wr_hostname_check(s, strlen(s), 1, norm, &why) != 0)
+      return wr_yaml_fail(y, h, "\"%s\" is not a valid hostname: %s", s, why);
+    for (size_t j = 0; j < e->nhostnames; j++)
+      if (strcmp(e->hostnames[j], norm) == 0)
+        return wr_yaml_fail(y, h, "hostname \"%s\" is listed twice for tunnel \"%s\"", norm,
+                            e->name);
+    const wr_tunnel_entry *other = wr_tunnels_find_host(tf, norm);
+    if (other)
+      return wr_yaml_fail(y, h, "hostname \"%s\" already belongs to tunnel \"%s\" (line %lu)",
+                          norm, other->name, other->line);
+    if ((rv = push_host(e, norm)) != 0)
+      return rv;
+  }
+  return 0;
+}
+
 static int parse_tunnel(wr_yaml *y, wr_tunnels_file *tf, yaml_node_t *item, size_t index) {
   char what[48];
   snprintf(what, sizeof what, "tunnel #%zu", index + 1);
@@ -111,79 +192,9 @@ static int parse_tunnel(wr_yaml *y, wr_tunnels_file *tf, yaml_node_t *item, size
     rv = wr_yaml_fail(y, item, "%s has no \"%s\"", what, missing);
     goto fail;
   }
-  const char *s, *why = NULL;
-  if ((rv = wr_yaml_get_string(y, id, "id", &s)) != 0)
+  if ((rv = parse_id(y, tf, e, id)) != 0 || (rv = parse_name(y, tf, e, name)) != 0 ||
+      (rv = parse_secret(y, e, secret)) != 0 || (rv = parse_hostnames(y, tf, e, hosts)) != 0)
     goto fail;
-  if (wr_uuid_parse(s, strlen(s), e->id) != 0) {
-    rv = wr_yaml_fail(y, id, "id \"%s\" is not a UUID", s);
-    goto fail;
-  }
-  const wr_tunnel_entry *other = wr_tunnels_find_id(tf, e->id);
-  if (other) {
-    rv = wr_yaml_fail(y, id, "id %s is already used by tunnel \"%s\" (line %lu)", s, other->name,
-                      other->line);
-    goto fail;
-  }
-  if ((rv = wr_yaml_get_string(y, name, "name", &s)) != 0)
-    goto fail;
-  if (wr_tunnel_name_check(s, &why) != 0) {
-    rv = wr_yaml_fail(y, name, "\"%s\" is not a valid tunnel name: %s", s, why);
-    goto fail;
-  }
-  if ((other = wr_tunnels_find_name(tf, s))) {
-    rv = wr_yaml_fail(y, name, "a tunnel named \"%s\" is already defined at line %lu", s,
-                      other->line);
-    goto fail;
-  }
-  if (!(e->name = wr_strdup(s))) {
-    rv = WR_ERR_NOMEM;
-    goto fail;
-  }
-  if ((rv = wr_yaml_get_string(y, secret, "secret", &s)) != 0)
-    goto fail;
-  size_t off = 0;
-  int brv = wr_base64_decode(s, strlen(s), e->secret, sizeof e->secret, &e->secret_len, &off, &why);
-  if (brv == WR_ERR_LIMIT || (!brv && e->secret_len < WR_TUNNEL_SECRET_MIN)) {
-    rv = wr_yaml_fail(y, secret, "the secret must decode to %d to %d bytes", WR_TUNNEL_SECRET_MIN,
-                      WR_TUNNEL_SECRET_MAX);
-    goto fail;
-  }
-  if (brv) {
-    rv = wr_yaml_fail(y, secret, "the secret is not valid base64: %s at character %zu", why, off + 1);
-    goto fail;
-  }
-  if (hosts->type != YAML_SEQUENCE_NODE ||
-      hosts->data.sequence.items.top == hosts->data.sequence.items.start) {
-    rv = wr_yaml_fail(y, hosts, "hostnames must be a list of at least one hostname");
-    goto fail;
-  }
-  if (hosts->data.sequence.items.top - hosts->data.sequence.items.start > WR_TUNNEL_HOSTS_MAX) {
-    rv = wr_yaml_fail(y, hosts, "a tunnel may have at most %d hostnames", WR_TUNNEL_HOSTS_MAX);
-    goto fail;
-  }
-  for (yaml_node_item_t *it = hosts->data.sequence.items.start; it < hosts->data.sequence.items.top;
-       it++) {
-    yaml_node_t *h = wr_yaml_node(y, *it);
-    char norm[WR_HOSTNAME_MAX + 1];
-    if ((rv = wr_yaml_get_string(y, h, "a hostname", &s)) != 0)
-      goto fail;
-    if (wr_hostname_check(s, strlen(s), 1, norm, &why) != 0) {
-      rv = wr_yaml_fail(y, h, "\"%s\" is not a valid hostname: %s", s, why);
-      goto fail;
-    }
-    for (size_t j = 0; j < e->nhostnames; j++)
-      if (strcmp(e->hostnames[j], norm) == 0) {
-        rv = wr_yaml_fail(y, h, "hostname \"%s\" is listed twice for tunnel \"%s\"", norm, e->name);
-        goto fail;
-      }
-    if ((other = wr_tunnels_find_host(tf, norm))) {
-      rv = wr_yaml_fail(y, h, "hostname \"%s\" already belongs to tunnel \"%s\" (line %lu)", norm,
-                        other->name, other->line);
-      goto fail;
-    }
-    if ((rv = push_host(e, norm)) != 0)
-      goto fail;
-  }
   tf->n++;
   return 0;
 fail:
