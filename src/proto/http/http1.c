@@ -500,6 +500,43 @@ static int valid_host(wr_h1_slice v) {
 }
 
 /* Derives framing, keep-alive and the flags from the parsed fields. */
+/* One Content-Length value: a single decimal number (no list, no sign). */
+static int content_length(wr_h1_parser *p, wr_h1_slice value, uint64_t *pv) {
+  uint64_t v = 0;
+  if (!value.len)
+    return BAD(p, "invalid Content-Length (not a number)");
+  for (size_t k = 0; k < value.len; k++) {
+    uint8_t c = (uint8_t)value.p[k];
+    if (c < '0' || c > '9')
+      return BAD(p, "invalid Content-Length (not a single number)");
+    if (v > (UINT64_C(0x7fffffffffffffff) - (c - '0')) / 10)
+      return BAD(p, "Content-Length too large");
+    v = v * 10 + (c - '0');
+  }
+  *pv = v;
+  return 0;
+}
+
+/* A message with Transfer-Encoding: chunked exactly once and last, no
+ * Content-Length beside it (request smuggling), not in HTTP/1.0. */
+static int transfer_coding_ok(wr_h1_parser *p, const te_state *te, int cl_seen) {
+  if (p->head.version_minor == 0)
+    return BAD(p, "Transfer-Encoding in an HTTP/1.0 message");
+  if (cl_seen)
+    return BAD(p, "both Content-Length and Transfer-Encoding (request smuggling)");
+  if (te->n_chunked == 0 && te->other == 0)
+    return BAD(p, "empty Transfer-Encoding");
+  if (te->n_chunked > 1)
+    return BAD(p, "chunked is applied more than once");
+  if (te->chunked_params)
+    return BAD(p, "chunked transfer coding with parameters");
+  if (!te->last_chunked)
+    return BAD(p, "chunked is not the final transfer coding");
+  if (te->other)
+    return fail(p, WR_ERR_UNSUPPORTED, 501, "unsupported transfer coding (only chunked)");
+  return 0;
+}
+
 static int head_semantics(wr_h1_parser *p) {
   wr_h1_head *h = &p->head;
   int is_req = p->kind == WR_H1_REQUEST;
@@ -511,16 +548,9 @@ static int head_semantics(wr_h1_parser *p) {
     const wr_h1_header *f = &h->headers[i];
     if (wr_h1_slice_eq_ci(f->name, "content-length")) {
       uint64_t v = 0;
-      if (!f->value.len)
-        return BAD(p, "invalid Content-Length (not a number)");
-      for (size_t k = 0; k < f->value.len; k++) {
-        uint8_t c = (uint8_t)f->value.p[k];
-        if (c < '0' || c > '9')
-          return BAD(p, "invalid Content-Length (not a single number)");
-        if (v > (UINT64_C(0x7fffffffffffffff) - (c - '0')) / 10)
-          return BAD(p, "Content-Length too large");
-        v = v * 10 + (c - '0');
-      }
+      int rv = content_length(p, f->value, &v);
+      if (rv)
+        return rv;
       if (cl_seen)
         return BAD(p, v == cl ? "duplicate Content-Length" : "conflicting Content-Length values");
       cl_seen = 1;
@@ -550,20 +580,9 @@ static int head_semantics(wr_h1_parser *p) {
     }
   }
   if (te_seen) {
-    if (h->version_minor == 0)
-      return BAD(p, "Transfer-Encoding in an HTTP/1.0 message");
-    if (cl_seen)
-      return BAD(p, "both Content-Length and Transfer-Encoding (request smuggling)");
-    if (te.n_chunked == 0 && te.other == 0)
-      return BAD(p, "empty Transfer-Encoding");
-    if (te.n_chunked > 1)
-      return BAD(p, "chunked is applied more than once");
-    if (te.chunked_params)
-      return BAD(p, "chunked transfer coding with parameters");
-    if (!te.last_chunked)
-      return BAD(p, "chunked is not the final transfer coding");
-    if (te.other)
-      return fail(p, WR_ERR_UNSUPPORTED, 501, "unsupported transfer coding (only chunked)");
+    int rv = transfer_coding_ok(p, &te, cl_seen);
+    if (rv)
+      return rv;
   }
   if (is_req && h->version_minor == 1 && !host_seen)
     return BAD(p, "missing Host header (required in HTTP/1.1)");
