@@ -1,0 +1,741 @@
+/* tcp.c: TCP and Unix socket streams and the TCP listener (io/tcp.h). */
+#include "io/tcp.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define RBUF_SIZE (64 * 1024)
+#define REASON_LEN 256
+
+enum {
+  ST_CONNECTING,
+  ST_OPEN,
+  ST_CLOSING, /* the owner closed it: letting queued bytes out, waiting for the peer's FIN */
+  ST_CLOSED,  /* handles closing; on_closed comes from their callbacks */
+};
+
+typedef struct tcp_stream {
+  wr_stream base;
+  union { /* TCP, or a Unix socket */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } io;
+  uv_timer_t linger;
+  uv_connect_t creq;
+  uv_shutdown_t sreq;
+  wr_tcp_config cfg;
+  wr_tcp_listener *lis; /* counts us against its cap; NULL once it is gone */
+  struct tcp_stream *lnext, *lprev;
+  int state;
+  unsigned is_pipe : 1, shut : 1, shutdown_done : 1, eof : 1, reading : 1, paused : 1,
+      want_writable : 1, corked : 1;
+  int handles_open;
+  int close_err;
+  char close_reason[REASON_LEN];
+  wr_buf cork; /* bytes written while corked */
+  struct sockaddr_storage peer, local;
+  char peerstr[WR_ADDR_STRLEN + 8];
+  uint64_t bytes_sent, bytes_recv;
+  uint8_t *rbuf;
+} tcp_stream;
+
+struct wr_tcp_listener {
+  uv_tcp_t tcp;
+  uv_loop_t *loop;
+  wr_tcp_config cfg;
+  wr_tcp_accept_cb cb;
+  void *data;
+  tcp_stream *conns;
+  wr_tcp_listener_stats stats;
+  int closing, refusing;
+  uv_tcp_t spare; /* refuses a connection when memory for another handle is short */
+  int spare_busy;
+  void (*close_cb)(wr_tcp_listener *l, void *data);
+  void *close_data;
+};
+
+/* One write request with the bytes the kernel did not take at once. */
+typedef struct wreq {
+  uv_write_t req;
+  tcp_stream *t;
+  size_t len;
+  uint8_t data[];
+} wreq;
+
+static const wr_stream_ops tcp_ops, unix_ops;
+/* Events of a stream whose owner has not set its own yet. */
+static const wr_stream_events no_events;
+
+static tcp_stream *T(const wr_stream *s) { return (tcp_stream *)s; }
+
+static void apply_defaults(wr_tcp_config *c) {
+  if (!c->write_queue_limit)
+    c->write_queue_limit = WR_TCP_DEFAULT_WRITE_QUEUE;
+  if (!c->linger_ms)
+    c->linger_ms = WR_TCP_DEFAULT_LINGER_MS;
+  if (!c->max_connections)
+    c->max_connections = WR_TCP_DEFAULT_MAX_CONNECTIONS;
+}
+
+/* ---- closing ---- */
+
+static void listener_maybe_free(wr_tcp_listener *l) {
+  if (!l->closing || l->refusing > 0 || l->tcp.data != NULL)
+    return;
+  if (l->close_cb)
+    l->close_cb(l, l->close_data);
+  wr_free(l);
+}
+
+static void unlink_from_listener(tcp_stream *t) {
+  wr_tcp_listener *l = t->lis;
+  if (!l)
+    return;
+  if (t->lprev)
+    t->lprev->lnext = t->lnext;
+  else
+    l->conns = t->lnext;
+  if (t->lnext)
+    t->lnext->lprev = t->lprev;
+  l->stats.open--;
+  t->lis = NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  tcp_stream *t = h->data;
+  if (--t->handles_open > 0)
+    return;
+  unlink_from_listener(t);
+  if (t->base.ev && t->base.ev->on_closed)
+    t->base.ev->on_closed(&t->base, t->close_err, t->close_reason);
+  wr_buf_free(&t->cork);
+  wr_free(t->rbuf);
+  wr_free(t);
+}
+
+static void close_handles(tcp_stream *t) {
+  if (t->state == ST_CLOSED)
+    return;
+  t->state = ST_CLOSED;
+  uv_timer_stop(&t->linger);
+  uv_close(&t->io.handle, on_handle_closed);
+  uv_close((uv_handle_t *)&t->linger, on_handle_closed);
+}
+
+/* The socket is broken (or never connected): records why and closes. The
+ * first reason wins; once the owner closed, the owner's err 0 stays. */
+static void fail(tcp_stream *t, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(tcp_stream *t, int err, const char *fmt, ...) {
+  if (t->state == ST_CLOSED)
+    return;
+  if (t->state != ST_CLOSING) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->close_reason, sizeof t->close_reason, fmt, ap);
+    va_end(ap);
+    t->close_err = err;
+  }
+  close_handles(t);
+}
+
+static void on_linger_timeout(uv_timer_t *tm) { close_handles(tm->data); }
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  tcp_stream *t = req->data;
+  if (status == UV_ECANCELED || t->state == ST_CLOSED)
+    return;
+  t->shutdown_done = 1;
+  if (t->state == ST_CLOSING && (t->eof || status < 0))
+    close_handles(t);
+}
+
+/* Sends FIN once the queued writes are done. */
+static void start_shutdown(tcp_stream *t) {
+  if (t->shut)
+    return;
+  t->shut = 1;
+  t->sreq.data = t;
+  if (uv_shutdown(&t->sreq, &t->io.stream, on_shutdown) < 0)
+    t->shutdown_done = 1;
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  tcp_stream *t = h->data;
+  *buf = uv_buf_init((char *)t->rbuf, RBUF_SIZE);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tcp_stream *t = s->data;
+  if (t->state == ST_CLOSED || nread == 0)
+    return;
+  if (nread > 0) {
+    t->bytes_recv += (uint64_t)nread;
+    if (t->state == ST_OPEN && t->base.ev->on_data)
+      t->base.ev->on_data(&t->base, (const uint8_t *)buf->base, (size_t)nread);
+    return; /* while closing, what arrives is discarded */
+  }
+  if (nread == UV_EOF) {
+    t->eof = 1;
+    uv_read_stop(s);
+    t->reading = 0;
+    if (t->state == ST_CLOSING) {
+      if (t->shutdown_done)
+        close_handles(t);
+    } else if (t->base.ev->on_eof) {
+      t->base.ev->on_eof(&t->base);
+    }
+    return;
+  }
+  fail(t, nread == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, "reading from %s failed: %s",
+       t->peerstr, uv_strerror((int)nread));
+}
+
+static void ensure_reading(tcp_stream *t) {
+  if (t->reading || t->eof || t->paused || t->state == ST_CONNECTING || t->state == ST_CLOSED)
+    return;
+  if (uv_read_start(&t->io.stream, on_alloc, on_read) == 0)
+    t->reading = 1;
+}
+
+static void tcp_read_start(wr_stream *s) {
+  tcp_stream *t = T(s);
+  t->paused = 0;
+  ensure_reading(t);
+}
+
+static void tcp_read_stop(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (t->state >= ST_CLOSING)
+    return; /* a closing stream reads on, to see the peer's FIN */
+  t->paused = 1;
+  if (t->reading) {
+    uv_read_stop(&t->io.stream);
+    t->reading = 0;
+  }
+}
+
+/* ---- writing ---- */
+
+static size_t tcp_queued(const wr_stream *s) {
+  const tcp_stream *t = T(s);
+  if (t->state == ST_CLOSED)
+    return 0;
+  return t->cork.len + uv_stream_get_write_queue_size(&t->io.stream);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  tcp_stream *t = w->t;
+  wr_free(w);
+  if (status == UV_ECANCELED || t->state == ST_CLOSED)
+    return;
+  if (status < 0) {
+    fail(t, status == UV_EPIPE || status == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
+         "writing to %s failed: %s", t->peerstr, uv_strerror(status));
+    return;
+  }
+  if (t->want_writable && t->state == ST_OPEN &&
+      tcp_queued(&t->base) <= t->cfg.write_queue_limit / 2) {
+    t->want_writable = 0;
+    if (t->base.ev->on_writable)
+      t->base.ev->on_writable(&t->base);
+  }
+}
+
+/* Copies up to room bytes of iov, from byte skip on, into one write
+ * request. Returns the bytes queued, or WR_ERR_CLOSED (the stream failed). */
+static ssize_t queue_copy(tcp_stream *t, const struct iovec *iov, size_t n, size_t skip,
+                          size_t room) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  total -= skip;
+  if (total > room)
+    total = room;
+  if (!total)
+    return 0;
+  wreq *w = wr_malloc(sizeof *w + total);
+  if (!w) { /* dropping bytes silently would corrupt the stream: it fails */
+    fail(t, WR_ERR_NOMEM, "out of memory while writing to %s", t->peerstr);
+    return WR_ERR_CLOSED;
+  }
+  w->t = t;
+  w->len = total;
+  size_t done = 0;
+  for (size_t i = 0; i < n && done < total; i++) {
+    size_t len = iov[i].iov_len, off = 0;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    off = skip;
+    skip = 0;
+    size_t m = len - off < total - done ? len - off : total - done;
+    memcpy(w->data + done, (const uint8_t *)iov[i].iov_base + off, m);
+    done += m;
+  }
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)total);
+  int rc = uv_write(&w->req, &t->io.stream, &b, 1, on_write);
+  if (rc < 0) {
+    wr_free(w);
+    fail(t, WR_ERR_IO, "writing to %s failed: %s", t->peerstr, uv_strerror(rc));
+    return WR_ERR_CLOSED;
+  }
+  return (ssize_t)total;
+}
+
+#define MAX_IOV 16
+
+static ssize_t tcp_write(wr_stream *s, const struct iovec *iov, size_t n) {
+  tcp_stream *t = T(s);
+  if (t->shut || t->state > ST_OPEN)
+    return WR_ERR_CLOSED;
+  if (t->state == ST_CONNECTING)
+    return WR_ERR_AGAIN;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += iov[i].iov_len;
+  size_t q = tcp_queued(s);
+  if (q >= t->cfg.write_queue_limit) {
+    t->want_writable = 1;
+    return WR_ERR_AGAIN;
+  }
+  size_t room = t->cfg.write_queue_limit - q;
+  if (t->corked) {
+    size_t take = total < room ? total : room;
+    size_t done = 0;
+    for (size_t i = 0; i < n && done < take; i++) {
+      size_t m = iov[i].iov_len < take - done ? iov[i].iov_len : take - done;
+      if (wr_buf_append(&t->cork, iov[i].iov_base, m) != 0) {
+        fail(t, WR_ERR_NOMEM, "out of memory while writing to %s", t->peerstr);
+        return WR_ERR_CLOSED;
+      }
+      done += m;
+    }
+    if (take < total)
+      t->want_writable = 1;
+    return (ssize_t)take;
+  }
+  size_t sent = 0;
+  if (q == 0 && n <= MAX_IOV) {
+    /* The fast path: the kernel takes it all, nothing is copied. */
+    uv_buf_t bufs[MAX_IOV];
+    for (size_t i = 0; i < n; i++)
+      bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+    int rc = uv_try_write(&t->io.stream, bufs, (unsigned)n);
+    if (rc < 0 && rc != UV_EAGAIN) {
+      fail(t, rc == UV_EPIPE || rc == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
+           "writing to %s failed: %s", t->peerstr, uv_strerror(rc));
+      return WR_ERR_CLOSED;
+    }
+    sent = rc > 0 ? (size_t)rc : 0;
+    t->bytes_sent += sent;
+    if (sent == total)
+      return (ssize_t)total;
+  }
+  ssize_t c = queue_copy(t, iov, n, sent, room);
+  if (c < 0)
+    return sent ? (ssize_t)sent : c;
+  t->bytes_sent += (size_t)c;
+  if (sent + (size_t)c < total)
+    t->want_writable = 1;
+  return (ssize_t)(sent + (size_t)c);
+}
+
+static void tcp_cork(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (t->state == ST_OPEN)
+    t->corked = 1;
+}
+
+static void tcp_uncork(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (!t->corked)
+    return;
+  t->corked = 0;
+  if (!t->cork.len || t->state != ST_OPEN)
+    return;
+  wr_buf b = t->cork;
+  wr_buf_init(&t->cork, b.limit);
+  struct iovec v = {b.data, b.len};
+  /* The corked bytes were counted as queued already: they always fit. */
+  size_t save = t->cfg.write_queue_limit;
+  t->cfg.write_queue_limit = SIZE_MAX;
+  ssize_t n = tcp_write(s, &v, 1);
+  t->cfg.write_queue_limit = save;
+  (void)n;
+  wr_buf_free(&b);
+}
+
+static int tcp_shutdown(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (t->shut || t->state != ST_OPEN)
+    return WR_ERR_CLOSED;
+  tcp_uncork(s);
+  if (t->state != ST_OPEN)
+    return WR_ERR_CLOSED;
+  start_shutdown(t);
+  return 0;
+}
+
+static void tcp_close(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (t->state >= ST_CLOSING)
+    return;
+  t->close_err = 0;
+  snprintf(t->close_reason, sizeof t->close_reason, "closed");
+  if (t->state == ST_CONNECTING) {
+    close_handles(t);
+    return;
+  }
+  tcp_uncork(s);
+  if (t->state == ST_CLOSED)
+    return;
+  t->state = ST_CLOSING;
+  t->paused = 0;
+  start_shutdown(t);
+  if (t->shutdown_done && t->eof) {
+    close_handles(t);
+    return;
+  }
+  ensure_reading(t);
+  uv_timer_start(&t->linger, on_linger_timeout, t->cfg.linger_ms, 0);
+}
+
+static void tcp_reset(wr_stream *s) {
+  tcp_stream *t = T(s);
+  if (t->state == ST_CLOSED)
+    return;
+  if (t->state != ST_CLOSING) {
+    t->close_err = 0;
+    snprintf(t->close_reason, sizeof t->close_reason, "reset");
+  }
+  if (t->state == ST_CONNECTING || t->is_pipe) {
+    close_handles(t);
+    return;
+  }
+  t->state = ST_CLOSED;
+  uv_timer_stop(&t->linger);
+  if (uv_tcp_close_reset(&t->io.tcp, on_handle_closed) != 0)
+    uv_close(&t->io.handle, on_handle_closed); /* after a shutdown: no RST */
+  uv_close((uv_handle_t *)&t->linger, on_handle_closed);
+}
+
+static const struct sockaddr *tcp_peer_addr(const wr_stream *s) {
+  return (const struct sockaddr *)&T(s)->peer;
+}
+static const struct sockaddr *tcp_local_addr(const wr_stream *s) {
+  return (const struct sockaddr *)&T(s)->local;
+}
+static const char *tcp_peer_str(const wr_stream *s) { return T(s)->peerstr; }
+
+static const wr_stream_ops tcp_ops = {
+    .kind = "tcp",
+    .write = tcp_write,
+    .queued = tcp_queued,
+    .shutdown = tcp_shutdown,
+    .close = tcp_close,
+    .reset = tcp_reset,
+    .read_start = tcp_read_start,
+    .read_stop = tcp_read_stop,
+    .cork = tcp_cork,
+    .uncork = tcp_uncork,
+    .peer_addr = tcp_peer_addr,
+    .local_addr = tcp_local_addr,
+    .peer_str = tcp_peer_str,
+};
+
+static const wr_stream_ops unix_ops = {
+    .kind = "unix",
+    .write = tcp_write,
+    .queued = tcp_queued,
+    .shutdown = tcp_shutdown,
+    .close = tcp_close,
+    .reset = tcp_reset,
+    .read_start = tcp_read_start,
+    .read_stop = tcp_read_stop,
+    .cork = tcp_cork,
+    .uncork = tcp_uncork,
+    .peer_addr = tcp_peer_addr,
+    .local_addr = tcp_local_addr,
+    .peer_str = tcp_peer_str,
+};
+
+int wr_tcp_is(const wr_stream *s) { return s->ops == &tcp_ops || s->ops == &unix_ops; }
+
+/* ---- making streams ---- */
+
+/* A stream with its handles initialised (is_pipe picks the kind). */
+static tcp_stream *stream_new(uv_loop_t *loop, const wr_tcp_config *cfg, int is_pipe,
+                              const wr_stream_events *ev, void *user) {
+  tcp_stream *t = wr_calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  t->rbuf = wr_malloc(RBUF_SIZE);
+  if (!t->rbuf) {
+    wr_free(t);
+    return NULL;
+  }
+  if (cfg)
+    t->cfg = *cfg;
+  apply_defaults(&t->cfg);
+  t->base.ops = is_pipe ? &unix_ops : &tcp_ops;
+  t->base.ev = ev ? ev : &no_events;
+  t->base.user = user;
+  t->is_pipe = is_pipe ? 1 : 0;
+  wr_buf_init(&t->cork, t->cfg.write_queue_limit);
+  if (is_pipe)
+    uv_pipe_init(loop, &t->io.pipe, 0);
+  else
+    uv_tcp_init(loop, &t->io.tcp);
+  uv_timer_init(loop, &t->linger);
+  t->io.handle.data = t;
+  t->linger.data = t;
+  t->handles_open = 2;
+  snprintf(t->peerstr, sizeof t->peerstr, "?");
+  return t;
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  tcp_stream *t = req->data;
+  if (status == UV_ECANCELED || t->state == ST_CLOSED)
+    return;
+  if (status < 0) {
+    fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(status));
+    return;
+  }
+  if (!t->is_pipe) {
+    int len = sizeof t->local;
+    uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
+  }
+  t->state = ST_OPEN;
+  ensure_reading(t);
+  if (t->base.ev->on_connected)
+    t->base.ev->on_connected(&t->base);
+}
+
+int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote,
+                   const wr_tcp_config *cfg, const wr_stream_events *ev, void *user) {
+  *ps = NULL;
+  if (!remote || (remote->sa.sa_family != AF_INET && remote->sa.sa_family != AF_INET6))
+    return WR_ERR_INVAL;
+  tcp_stream *t = stream_new(loop, cfg, 0, ev, user);
+  if (!t)
+    return WR_ERR_NOMEM;
+  memcpy(&t->peer, &remote->ss, remote->len);
+  wr_addr_format(remote, t->peerstr, sizeof t->peerstr);
+  if (!t->cfg.no_nodelay)
+    uv_tcp_nodelay(&t->io.tcp, 1);
+  t->creq.data = t;
+  int rc = uv_tcp_connect(&t->creq, &t->io.tcp, &remote->sa, on_connect);
+  if (rc < 0) /* reported like any other connect failure: from the loop */
+    fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(rc));
+  *ps = &t->base;
+  return 0;
+}
+
+int wr_tcp_connect_unix(wr_stream **ps, uv_loop_t *loop, const char *path,
+                        const wr_tcp_config *cfg, const wr_stream_events *ev, void *user) {
+  *ps = NULL;
+  if (!path || !path[0])
+    return WR_ERR_INVAL;
+  tcp_stream *t = stream_new(loop, cfg, 1, ev, user);
+  if (!t)
+    return WR_ERR_NOMEM;
+  snprintf(t->peerstr, sizeof t->peerstr, "unix:%.80s", path);
+  t->creq.data = t;
+  uv_pipe_connect(&t->creq, &t->io.pipe, path, on_connect); /* errors come to on_connect */
+  *ps = &t->base;
+  return 0;
+}
+
+/* ---- listener ---- */
+
+static void on_refused_closed(uv_handle_t *h) {
+  wr_tcp_listener *l = h->data;
+  if (h == (uv_handle_t *)&l->spare)
+    l->spare_busy = 0;
+  else
+    wr_free(h);
+  l->refusing--;
+  listener_maybe_free(l);
+}
+
+/* Takes a pending connection only to close it: libuv stops accepting until
+ * the pending one is taken, so leaving it would wedge the listener. */
+static void refuse(wr_tcp_listener *l, int at_limit) {
+  uv_tcp_t *tmp = wr_malloc(sizeof *tmp);
+  if (!tmp) {
+    if (l->spare_busy) {
+      WR_ERROR("Out of memory: the listener cannot even refuse a connection", "%s", "");
+      return;
+    }
+    tmp = &l->spare;
+    l->spare_busy = 1;
+  }
+  uv_tcp_init(l->loop, tmp);
+  tmp->data = l;
+  l->refusing++;
+  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp) == 0) {
+    uint64_t n = at_limit ? ++l->stats.refused_limit : ++l->stats.refused_nomem;
+    /* Logged at powers of two, so a flood cannot flood the log too. */
+    if ((n & (n - 1)) == 0) {
+      if (at_limit)
+        WR_WARN("Listener at its connection limit: refusing connections",
+                "limit=%u refused=%llu", l->cfg.max_connections, (unsigned long long)n);
+      else
+        WR_WARN("Out of memory: listener refusing connections", "refused=%llu",
+                (unsigned long long)n);
+    }
+  }
+  uv_close((uv_handle_t *)tmp, on_refused_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  wr_tcp_listener *l = server->data;
+  if (status < 0) {
+    WR_WARN("Accepting a connection failed", "error=%s", uv_strerror(status));
+    return;
+  }
+  if (l->closing)
+    return;
+  if (l->stats.open >= l->cfg.max_connections) {
+    refuse(l, 1);
+    return;
+  }
+  tcp_stream *t = stream_new(l->loop, &l->cfg, 0, NULL, NULL);
+  if (!t) {
+    refuse(l, 0);
+    return;
+  }
+  t->lis = l;
+  t->lnext = l->conns;
+  if (l->conns)
+    l->conns->lprev = t;
+  l->conns = t;
+  l->stats.open++;
+  if (uv_accept(server, &t->io.stream) != 0) {
+    close_handles(t); /* no events: never announced */
+    return;
+  }
+  l->stats.accepted++;
+  int len = sizeof t->peer;
+  uv_tcp_getpeername(&t->io.tcp, (struct sockaddr *)&t->peer, &len);
+  len = sizeof t->local;
+  uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
+  wr_addr_format_sa((struct sockaddr *)&t->peer, 0, t->peerstr, sizeof t->peerstr);
+  if (!t->cfg.no_nodelay)
+    uv_tcp_nodelay(&t->io.tcp, 1);
+  t->state = ST_OPEN;
+  l->cb(l, &t->base, l->data);
+  if (t->state == ST_OPEN && t->base.ev == &no_events) {
+    WR_ERROR("A listener's owner left an accepted connection without events", "peer=%s",
+             t->peerstr);
+    close_handles(t);
+    return;
+  }
+  ensure_reading(t);
+}
+
+static void on_listener_closed(uv_handle_t *h) {
+  wr_tcp_listener *l = h->data;
+  l->tcp.data = NULL;
+  listener_maybe_free(l);
+}
+
+int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
+                  const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
+  *pl = NULL;
+  if (!bind_addr || !cb ||
+      (bind_addr->sa.sa_family != AF_INET && bind_addr->sa.sa_family != AF_INET6))
+    return WR_ERR_INVAL;
+  wr_tcp_listener *l = wr_calloc(1, sizeof *l);
+  if (!l)
+    return WR_ERR_NOMEM;
+  l->loop = loop;
+  if (cfg)
+    l->cfg = *cfg;
+  apply_defaults(&l->cfg);
+  l->cb = cb;
+  l->data = data;
+  uv_tcp_init(loop, &l->tcp);
+  l->tcp.data = l;
+  int rc = uv_tcp_bind(&l->tcp, &bind_addr->sa, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+  if (rc < 0) {
+    char where[WR_ADDR_STRLEN];
+    WR_ERROR("Cannot listen for TCP connections", "address=%s error=%s",
+             wr_addr_format(bind_addr, where, sizeof where), uv_strerror(rc));
+    l->closing = 1; /* freed from the loop, with no callback */
+    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+    return WR_ERR_IO;
+  }
+  *pl = l;
+  return 0;
+}
+
+void wr_tcp_listener_close(wr_tcp_listener *l, void (*cb)(wr_tcp_listener *l, void *data),
+                           void *data) {
+  if (l->closing)
+    return;
+  l->closing = 1;
+  l->close_cb = cb;
+  l->close_data = data;
+  /* The accepted streams live on: they stop counting against us. */
+  for (tcp_stream *t = l->conns, *next; t; t = next) {
+    next = t->lnext;
+    t->lis = NULL;
+    t->lnext = t->lprev = NULL;
+  }
+  l->conns = NULL;
+  l->stats.open = 0;
+  uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+int wr_tcp_listener_addr(const wr_tcp_listener *l, wr_addr *out) {
+  int len = sizeof out->ss;
+  memset(out, 0, sizeof *out);
+  if (uv_tcp_getsockname(&l->tcp, &out->sa, &len) != 0)
+    return WR_ERR_IO;
+  out->len = (socklen_t)len;
+  return 0;
+}
+
+void wr_tcp_listener_stats_get(const wr_tcp_listener *l, wr_tcp_listener_stats *out) {
+  *out = l->stats;
+}
+
+void wr_tcp_stats_get(const wr_stream *s, wr_tcp_stats *out) {
+  const tcp_stream *t = T(s);
+  memset(out, 0, sizeof *out);
+  out->bytes_sent = t->bytes_sent;
+  out->bytes_recv = t->bytes_recv;
+  uv_os_fd_t fd;
+  if (t->state == ST_CLOSED || t->is_pipe || uv_fileno(&t->io.handle, &fd) != 0)
+    return;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return;
+  out->rtt_ns = (uint64_t)ti.tcpi_rtt * 1000;
+  out->rttvar_ns = (uint64_t)ti.tcpi_rttvar * 1000;
+  out->cwnd = (uint64_t)ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
+  out->retransmits = ti.tcpi_total_retrans;
+  if (ti.tcpi_unacked && (ti.tcpi_retransmits || ti.tcpi_probes))
+    out->unanswered_ns = (uint64_t)ti.tcpi_last_ack_recv * 1000000u;
+}
