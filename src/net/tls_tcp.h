@@ -1,8 +1,10 @@
-/* tls_tcp.h: TLS (GnuTLS) over a libuv TCP stream, client and server.
+/* tls_tcp.h: TLS (GnuTLS) over TCP or a Unix socket, client and server.
  *
- * GnuTLS never touches the socket: its push/pull functions work on memory
- * (pull reads from the last TCP read, push appends ciphertext to a buffer that
- * goes out with one uv_write per burst), so nothing ever blocks. Credentials,
+ * A thin handle over the TLS filter (net/tls_stream.h) stacked on a socket
+ * stream (io/tcp.h), kept for the code that predates the byte-stream seam
+ * (mux_h2, the edge's HTTPS listener); new code uses the two directly and
+ * speaks io/stream.h. GnuTLS never touches the socket: its push/pull
+ * functions work on memory, so nothing ever blocks. Credentials,
  * verification, ALPN and SNI come from tls.h, so a TCP client refuses a server
  * with the same sentences as a QUIC client ("server certificate refused: ...").
  * Used by the http2 tunnel transport and, later, the edge's public HTTPS side
