@@ -10,7 +10,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "net/tls_tcp.h"
+#include "io/tcp.h"
+#include "net/tls_stream.h"
 
 /* Bytes a request may carry before the origin connection is up: the edge's
  * stream window bounds it already; this is the backstop. */
@@ -18,12 +19,11 @@
 /* Response bytes held while the stream's send queue is full: at most one read
  * plus the message heads. */
 #define PENDING_LIMIT (1u * 1024 * 1024)
-#define READ_SIZE (64u * 1024)
 #define SWEEP_MS 250
-/* Request bytes a TLS origin connection holds while wr_tls_tcp_write answers
- * AGAIN: credit for them goes back to the edge only once they are taken, so
- * the edge's stream window bounds this already; this is the backstop. */
-#define TLS_OUT_LIMIT (EARLY_LIMIT + 64u * 1024)
+/* Request bytes an origin connection holds while its stream answers AGAIN:
+ * credit for them goes back to the edge only once they are taken, so the
+ * edge's stream window bounds this already; this is the backstop. */
+#define OUT_LIMIT (EARLY_LIMIT + 64u * 1024)
 
 static const char HELLO_BODY[] =
     "Hello from warren!\n\n"
@@ -41,22 +41,16 @@ typedef struct origin_tls {
 } origin_tls;
 
 /* One connection to an origin: in use by one request, or idle in the pool.
- * It is either a plain libuv stream (u: TCP or a Unix socket) or, for
- * https:// services, a wr_tls_tcp (tls); the functions in "the origin
- * transport" below hide which, so the HTTP logic is one path. */
+ * Its byte stream (io/stream.h) is a TCP or Unix socket, with the TLS filter
+ * on top for https:// and unix+tls: services: chosen once, when it is
+ * dialed, so the HTTP logic is one path. */
 typedef struct origin_conn {
-  union {
-    uv_handle_t h;
-    uv_stream_t s;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } u;
-  wr_tls_tcp *tls;    /* NULL for a plain stream */
-  origin_tls *creds;  /* tls's credentials (a reference) */
-  wr_buf tls_out;     /* bytes wr_tls_tcp_write did not take yet */
-  size_t tls_owed;    /* stream credit to give once tls_out is empty */
-  struct wr_proxy *connect_p; /* holds a reference while the TLS handshake runs */
-  int shut_pending;   /* shut the write side once tls_out is empty */
+  wr_stream *s;       /* NULL once its on_closed came */
+  origin_tls *creds;  /* the TLS filter's credentials (a reference), or NULL */
+  wr_buf out;         /* bytes the stream did not take yet */
+  size_t owed;        /* stream credit to give once out is empty */
+  struct wr_proxy *connect_p; /* holds a reference while connecting */
+  int shut_pending;   /* shut the write side once out is empty */
   struct origin_conn *next, *prev; /* every conn of the ctx */
   wr_proxy_ctx *ctx;
   wr_proxy *p;       /* the request using it; NULL when idle */
@@ -66,7 +60,6 @@ typedef struct origin_conn {
   int reading; /* the origin's bytes are being read (origin_read_start) */
   unsigned keepalive_conns;
   uint64_t keepalive_timeout_ms;
-  uint8_t rbuf[READ_SIZE];
 } origin_conn;
 
 struct wr_proxy {
@@ -90,9 +83,6 @@ struct wr_proxy {
   int req_fin;      /* the edge finished the request body */
   int req_done;     /* everything including the last chunk went to the origin */
   int discard;      /* no origin wants the body: consume and drop it */
-  size_t writes_pending; /* uv_writes in flight (at most one on a plain origin) */
-  wr_buf gather;         /* body bytes waiting for that write to finish */
-  size_t gather_consume; /* stream credit they stand for */
 
   /* response side */
   wr_h1_parser rp;
@@ -110,14 +100,6 @@ struct wr_proxy {
   int counted; /* in ctx->inflight */
 };
 
-typedef struct origin_write {
-  uv_write_t req;
-  wr_proxy *p;
-  size_t consume; /* stream bytes to give credit for when written */
-  uint8_t *owned; /* the bytes, when they came from p->gather (else in data) */
-  uint8_t data[];
-} origin_write;
-
 /* ---- bookkeeping ------------------------------------------------------- */
 
 /* The request no longer counts as in flight: its response is complete (or
@@ -134,7 +116,6 @@ static void release(wr_proxy *p) {
     return;
   wr_buf_free(&p->head);
   wr_buf_free(&p->early);
-  wr_buf_free(&p->gather);
   wr_buf_free(&p->out_pending);
   wr_buf_free(&p->in_pending);
   if (p->rp_ready)
@@ -147,7 +128,7 @@ static const wr_mux_ops *ops(const wr_proxy *p) { return p->c->ops; }
 
 static void tls_creds_unref(wr_proxy_ctx *ctx, origin_tls *ot);
 
-/* Unlinks and frees a connection whose handle (or wr_tls_tcp) is gone. */
+/* Unlinks and frees a connection whose stream is gone. */
 static void origin_free(origin_conn *oc) {
   wr_proxy_ctx *ctx = oc->ctx;
   if (oc->prev)
@@ -157,13 +138,11 @@ static void origin_free(origin_conn *oc) {
   if (oc->next)
     oc->next->prev = oc->prev;
   wr_metric_add(ctx->m_origin_conns, -1);
-  wr_buf_free(&oc->tls_out);
+  wr_buf_free(&oc->out);
   if (oc->creds)
     tls_creds_unref(ctx, oc->creds);
   wr_free(oc);
 }
-
-static void on_origin_closed(uv_handle_t *h) { origin_free((origin_conn *)h); }
 
 static void origin_close(origin_conn *oc) {
   if (!oc || oc->closing)
@@ -172,10 +151,8 @@ static void origin_close(origin_conn *oc) {
   if (oc->p && oc->p->oc == oc)
     oc->p->oc = NULL;
   oc->p = NULL;
-  if (oc->tls)
-    wr_tls_tcp_close(oc->tls); /* on_closed frees oc */
-  else
-    uv_close(&oc->u.h, on_origin_closed);
+  if (oc->s)
+    wr_stream_close(oc->s); /* its on_closed frees oc */
 }
 
 static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
@@ -185,15 +162,7 @@ static size_t pool_count(wr_proxy_ctx *ctx, const char *key) {
   return n;
 }
 
-static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  origin_conn *oc = (origin_conn *)h;
-  buf->base = (char *)oc->rbuf;
-  buf->len = sizeof oc->rbuf;
-}
-
-/* ---- the origin transport: plain stream or TLS ------------------------- */
+/* ---- the origin's byte stream ----------------------------------------- */
 
 /* Starts delivering the origin's bytes: to the request using the connection,
  * or, while it idles in the pool, to nobody: any byte or EOF then drops it.
@@ -203,10 +172,9 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
 static int origin_read_start(origin_conn *oc) {
   if (oc->reading)
     return 0;
-  if (oc->tls)
-    wr_tls_tcp_read_start(oc->tls);
-  else if (uv_read_start(&oc->u.s, alloc_cb, origin_read_cb) != 0)
+  if (!oc->s)
     return WR_ERR_IO;
+  wr_stream_read_start(oc->s);
   oc->reading = 1;
   return 0;
 }
@@ -215,44 +183,45 @@ static void origin_read_stop(origin_conn *oc) {
   if (!oc->reading)
     return;
   oc->reading = 0;
-  if (oc->tls)
-    wr_tls_tcp_read_stop(oc->tls);
-  else
-    uv_read_stop(&oc->u.s);
+  if (oc->s)
+    wr_stream_read_stop(oc->s);
 }
 
-/* Hands bytes to wr_tls_tcp_write, keeping order: what it does not take
- * waits in tls_out for on_writable. Returns 0, WR_ERR_CLOSED, or
- * WR_ERR_LIMIT when tls_out would grow past its bound. */
-static int tls_put(origin_conn *oc, const void *data, size_t len) {
-  if (!len)
-    return 0;
+/* Hands n buffers to the stream in one write, keeping order: what it does
+ * not take waits in out for on_writable. The stream copies what the kernel
+ * does not take at once, so most writes cost no copy at all. Returns 0,
+ * WR_ERR_CLOSED, or WR_ERR_LIMIT when out would grow past its bound. */
+static int origin_put(origin_conn *oc, const struct iovec *iov, size_t n) {
   size_t off = 0;
-  if (!oc->tls_out.len) {
-    ssize_t n = wr_tls_tcp_write(oc->tls, data, len);
-    if (n == WR_ERR_CLOSED)
+  if (!oc->out.len) {
+    if (!oc->s)
       return WR_ERR_CLOSED;
-    off = n > 0 ? (size_t)n : 0;
+    ssize_t w = wr_stream_writev(oc->s, iov, n);
+    if (w == WR_ERR_CLOSED)
+      return WR_ERR_CLOSED;
+    off = w > 0 ? (size_t)w : 0;
   }
-  return off < len ? wr_buf_append(&oc->tls_out, (const uint8_t *)data + off, len - off) : 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = iov[i].iov_len;
+    if (off >= len) {
+      off -= len;
+      continue;
+    }
+    int rv = wr_buf_append(&oc->out, (const uint8_t *)iov[i].iov_base + off, len - off);
+    if (rv)
+      return rv;
+    off = 0;
+  }
+  return 0;
 }
 
-/* Shuts the origin's write side (a WebSocket's request ended). */
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-  (void)status;
-  wr_free(req);
-}
+/* Shuts the origin's write side (a WebSocket's request ended), after the
+ * bytes still held. */
 static void origin_shutdown(origin_conn *oc) {
-  if (oc->tls) {
-    if (oc->tls_out.len)
-      oc->shut_pending = 1; /* after the queued bytes: on_writable */
-    else if (wr_tls_tcp_shutdown(oc->tls) != 0)
-      WR_DEBUG("The origin connection was already shut", "key=\"%s\"", oc->key);
-    return;
-  }
-  uv_shutdown_t *sr = wr_malloc(sizeof *sr);
-  if (sr && uv_shutdown(sr, &oc->u.s, shutdown_cb) != 0)
-    wr_free(sr);
+  if (oc->out.len)
+    oc->shut_pending = 1; /* on_writable shuts it once they are out */
+  else if (!oc->s || wr_stream_shutdown(oc->s) != 0)
+    WR_DEBUG("The origin connection was already shut", "key=\"%s\"", oc->key);
 }
 
 /* The response is complete and the request fully sent: keep the connection
@@ -321,7 +290,7 @@ void wr_proxy_ctx_init(wr_proxy_ctx *ctx, uv_loop_t *loop, const wr_ingress *ing
 void wr_proxy_ctx_close(wr_proxy_ctx *ctx) {
   for (origin_conn *oc = ctx->conns; oc; oc = oc->next)
     if (oc->idle)
-      origin_close(oc); /* frees later, from the loop (libuv and wr_tls_tcp alike) */
+      origin_close(oc); /* frees later, from the loop (its stream's on_closed) */
   ctx->closed = 1;
   for (origin_tls **pp = &ctx->tls; *pp;) {
     origin_tls *ot = *pp;
@@ -413,110 +382,28 @@ static void fail(wr_proxy *p, uint64_t code, const char *reason) {
 
 static void release_origin(wr_proxy *p);
 
-static void origin_write_cb(uv_write_t *req, int status);
-
-/* Starts one uv_write of len bytes at buf (owned: freed with the request,
- * else copied behind it). */
-static int start_write(wr_proxy *p, origin_write *w, const uint8_t *buf, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-  if (uv_write(&w->req, &p->oc->u.s, &b, 1, origin_write_cb) != 0)
-    return WR_ERR_IO;
-  p->refs++;
-  p->writes_pending++;
-  return 0;
-}
-
-/* Writes what gathered while the previous write was in flight, as one
- * write: the stream hands over a packet's worth at a time, and a system call
- * per packet would cost more than the copy. */
-static void flush_gather(wr_proxy *p) {
-  if (!p->gather.len || !p->oc || p->oc->closing || p->writes_pending)
-    return;
-  origin_write *w = wr_malloc(sizeof *w);
-  if (!w) {
-    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
-    return;
-  }
-  w->p = p;
-  w->consume = p->gather_consume;
-  w->owned = p->gather.data;
-  size_t len = p->gather.len;
-  wr_buf_init(&p->gather, p->gather.limit); /* the bytes now belong to w */
-  p->gather_consume = 0;
-  if (start_write(p, w, w->owned, len) != 0) {
-    wr_free(w->owned);
-    wr_free(w);
-    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
-  }
-}
-
-static void origin_write_cb(uv_write_t *req, int status) {
-  origin_write *w = (origin_write *)req;
-  wr_proxy *p = w->p;
-  p->writes_pending--;
-  if (!p->stream_closed && w->consume)
-    ops(p)->stream_consume(p->s, w->consume);
-  if (status == 0)
-    flush_gather(p);
-  release_origin(p);
-  if (status < 0 && status != UV_ECANCELED && !p->discard) {
-    WR_ERROR("Origin connection failed while sending the request", "error=\"%s\" originService=%s",
-             uv_strerror(status), p->origin_name);
-    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
-  }
-  wr_free(w->owned);
-  wr_free(w);
-  release(p);
-}
-
-/* Writes prefix, data and suffix to the origin as one buffer; consume bytes
- * of stream credit are given back when it has been written. */
+/* Writes prefix, data and suffix to the origin in order; consume bytes of
+ * stream credit go back once the stream has taken all of them (at once,
+ * nearly always; else when the held bytes drain: on_writable). */
 static int origin_send(wr_proxy *p, const void *prefix, size_t plen, const void *data,
                        size_t len, const char *suffix, size_t consume) {
-  size_t slen = suffix ? strlen(suffix) : 0;
   origin_conn *oc = p->oc;
-  if (oc->tls) {
-    /* wr_tls_tcp copies (encrypts) what it takes: credit goes back as soon
-     * as all of it is taken, else once tls_out drained (on_writable). */
-    int rv = tls_put(oc, prefix, plen);
-    if (rv == 0)
-      rv = tls_put(oc, data, len);
-    if (rv == 0)
-      rv = tls_put(oc, suffix, slen);
-    if (rv)
-      return rv == WR_ERR_CLOSED ? WR_ERR_IO : rv;
-    if (oc->tls_out.len)
-      oc->tls_owed += consume;
-    else if (consume && !p->stream_closed)
-      ops(p)->stream_consume(p->s, consume);
-    return 0;
-  }
-  if (p->writes_pending) { /* one write in flight at a time: gather behind it */
-    int rv = wr_buf_append(&p->gather, prefix, plen);
-    if (rv == 0)
-      rv = wr_buf_append(&p->gather, data, len);
-    if (rv == 0)
-      rv = wr_buf_append(&p->gather, suffix, slen);
-    if (rv == 0)
-      p->gather_consume += consume;
-    return rv;
-  }
-  origin_write *w = wr_malloc(sizeof *w + plen + len + slen);
-  if (!w)
-    return WR_ERR_NOMEM;
-  w->p = p;
-  w->consume = consume;
-  w->owned = NULL;
+  struct iovec iov[3];
+  size_t n = 0;
   if (plen)
-    memcpy(w->data, prefix, plen);
+    iov[n++] = (struct iovec){(void *)prefix, plen};
   if (len)
-    memcpy(w->data + plen, data, len);
-  if (slen)
-    memcpy(w->data + plen + len, suffix, slen);
-  int rv = start_write(p, w, w->data, plen + len + slen);
+    iov[n++] = (struct iovec){(void *)data, len};
+  if (suffix && *suffix)
+    iov[n++] = (struct iovec){(void *)suffix, strlen(suffix)};
+  int rv = n ? origin_put(oc, iov, n) : 0;
   if (rv)
-    wr_free(w);
-  return rv;
+    return rv == WR_ERR_CLOSED ? WR_ERR_IO : rv;
+  if (oc->out.len)
+    oc->owed += consume;
+  else if (consume && !p->stream_closed)
+    ops(p)->stream_consume(p->s, consume);
+  return 0;
 }
 
 /* Request body bytes towards the origin (chunk-framed when needed). */
@@ -578,9 +465,9 @@ static void release_origin(wr_proxy *p) {
     return;
   if (!p->reusable || !p->req_done)
     origin_close(p->oc);
-  else if (p->writes_pending == 0 && !p->oc->tls_out.len)
+  else if (!p->oc->out.len)
     origin_release_to_pool(p, 1);
-  /* else: the last write's callback comes back here */
+  /* else: on_writable comes back here once the held bytes are out */
 }
 
 static void response_done(wr_proxy *p, int reusable) {
@@ -683,48 +570,14 @@ static void origin_ended(wr_proxy *p, origin_conn *oc, int eof, const char *why)
   fail(p, WR_TUNNEL_ERR_ORIGIN_RESPONSE, why);
 }
 
-static void origin_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  origin_conn *oc = (origin_conn *)s;
-  wr_proxy *p = oc->p;
-  if (!p) { /* idle in the pool: an origin that closes or talks out of turn is dropped */
-    if (nread != 0)
-      origin_close(oc);
-    return;
-  }
-  if (nread > 0) {
-    pump_response(p, (const uint8_t *)buf->base, (size_t)nread);
-    return;
-  }
-  if (nread == 0)
-    return;
-  origin_ended(p, oc, nread == UV_EOF, uv_strerror((int)nread));
-}
-
 /* ---- connecting -------------------------------------------------------- */
-
-/* Sends the request head. To a plain origin it is written at once when the
- * socket takes it (nearly always): no copy, no write request, and no POLLOUT
- * that libuv would arm and disarm with an epoll_ctl each. */
-static int send_head(wr_proxy *p) {
-  size_t off = 0;
-  if (!p->oc->tls && !p->writes_pending) {
-    uv_buf_t b = uv_buf_init((char *)p->head.data, (unsigned)p->head.len);
-    int n = uv_try_write(&p->oc->u.s, &b, 1);
-    if (n < 0 && n != UV_EAGAIN)
-      return WR_ERR_IO;
-    off = n > 0 ? (size_t)n : 0;
-    if (off == p->head.len)
-      return 0;
-  }
-  return origin_send(p, NULL, 0, p->head.data + off, p->head.len - off, NULL, 0);
-}
 
 static void start_exchange(wr_proxy *p) {
   origin_conn *oc = p->oc;
   oc->connecting = 0;
   oc->idle = 0;
   p->origin_paused = 0;
-  if (origin_read_start(oc) != 0 || send_head(p) != 0) {
+  if (origin_read_start(oc) != 0 || origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
   }
@@ -739,32 +592,6 @@ static void start_exchange(wr_proxy *p) {
     }
   }
   finish_body(p);
-}
-
-static void connect_cb(uv_connect_t *req, int status) {
-  origin_conn *oc = (origin_conn *)req->handle;
-  wr_proxy *p = req->data;
-  wr_free(req);
-  if (p->oc != oc || p->stream_closed) { /* the request ended meanwhile */
-    origin_close(oc);
-    release(p);
-    return;
-  }
-  if (status < 0) {
-    const char *why = status == UV_ECANCELED ? "connect timeout" : uv_strerror(status);
-    WR_ERROR("Unable to reach the origin service. The service may be down or it may not be "
-             "responding to traffic from the connector",
-             "error=\"%s\" originService=%s", why, p->origin_name);
-    fail(p, status == UV_ECANCELED ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT
-                                   : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
-         why);
-    release(p);
-    return;
-  }
-  if (oc->u.h.type == UV_TCP)
-    uv_tcp_nodelay(&oc->u.tcp, 1);
-  start_exchange(p);
-  release(p);
 }
 
 /* ---- TLS origins -------------------------------------------------------- */
@@ -825,8 +652,10 @@ static origin_tls *tls_creds(wr_proxy *p, const char *key) {
   return ot;
 }
 
-static void tls_on_connected(wr_tls_tcp *t) {
-  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+/* ---- the origin stream's events ----------------------------------------- */
+
+static void origin_on_connected(wr_stream *s) {
+  origin_conn *oc = s->user;
   wr_proxy *p = oc->connect_p;
   oc->connect_p = NULL;
   if (!p)
@@ -840,8 +669,8 @@ static void tls_on_connected(wr_tls_tcp *t) {
   release(p);
 }
 
-static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
-  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  origin_conn *oc = s->user;
   if (!oc->p) { /* idle: an origin that talks out of turn is dropped */
     origin_close(oc);
     return;
@@ -849,9 +678,9 @@ static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
   pump_response(oc->p, data, len);
 }
 
-static void tls_on_eof(wr_tls_tcp *t) {
-  origin_conn *oc = wr_tls_tcp_get_user_data(t);
-  if (!oc->p) {
+static void origin_on_eof(wr_stream *s) {
+  origin_conn *oc = s->user;
+  if (!oc->p) { /* idle: an origin that closes is dropped */
     origin_close(oc);
     return;
   }
@@ -860,21 +689,21 @@ static void tls_on_eof(wr_tls_tcp *t) {
 
 /* Moves held request bytes on; once all are taken, gives their credit back
  * and lets a finished exchange hand the connection to the pool. */
-static void tls_on_writable(wr_tls_tcp *t) {
-  origin_conn *oc = wr_tls_tcp_get_user_data(t);
-  if (oc->tls_out.len) {
-    ssize_t n = wr_tls_tcp_write(t, oc->tls_out.data, oc->tls_out.len);
+static void origin_on_writable(wr_stream *s) {
+  origin_conn *oc = s->user;
+  if (oc->out.len) {
+    ssize_t n = wr_stream_write(s, oc->out.data, oc->out.len);
     if (n > 0)
-      wr_buf_consume(&oc->tls_out, (size_t)n);
-    if (oc->tls_out.len)
+      wr_buf_consume(&oc->out, (size_t)n);
+    if (oc->out.len)
       return;
   }
   wr_proxy *p = oc->p;
-  size_t owed = oc->tls_owed;
-  oc->tls_owed = 0;
+  size_t owed = oc->owed;
+  oc->owed = 0;
   if (oc->shut_pending) {
     oc->shut_pending = 0;
-    if (wr_tls_tcp_shutdown(t) != 0)
+    if (wr_stream_shutdown(s) != 0)
       WR_DEBUG("The origin connection was already shut", "key=\"%s\"", oc->key);
   }
   if (!p)
@@ -884,11 +713,11 @@ static void tls_on_writable(wr_tls_tcp *t) {
   release_origin(p);
 }
 
-static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
-  origin_conn *oc = wr_tls_tcp_get_user_data(t);
+static void origin_on_closed(wr_stream *s, int err, const char *reason) {
+  origin_conn *oc = s->user;
   wr_proxy *cp = oc->connect_p, *p = oc->p;
   oc->connect_p = NULL;
-  oc->tls = NULL; /* gone: origin_close must not touch it */
+  oc->s = NULL; /* gone: origin_close must not touch it */
   oc->closing = 1;
   if (p) {
     p->oc = NULL;
@@ -901,21 +730,19 @@ static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
     fail(p, err == WR_ERR_TIMEOUT ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
          err == WR_ERR_DENIED ? "the origin's TLS certificate was refused" : reason);
   } else if (p) {
-    /* A peer that closes TCP without close_notify: many HTTPS servers do
-     * that after a response read until EOF, so it counts as the end. */
-    origin_ended(p, NULL, err == WR_ERR_CLOSED, reason);
+    origin_ended(p, NULL, 0, reason);
   }
   if (cp)
     release(cp);
   origin_free(oc);
 }
 
-static const wr_tls_tcp_callbacks tls_callbacks = {
-    .on_connected = tls_on_connected,
-    .on_data = tls_on_data,
-    .on_eof = tls_on_eof,
-    .on_writable = tls_on_writable,
-    .on_closed = tls_on_closed,
+static const wr_stream_events origin_events = {
+    .on_connected = origin_on_connected,
+    .on_data = origin_on_data,
+    .on_eof = origin_on_eof,
+    .on_writable = origin_on_writable,
+    .on_closed = origin_on_closed,
 };
 
 /* ---- connecting (continued) --------------------------------------------- */
@@ -929,16 +756,7 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   snprintf(oc->key, sizeof oc->key, "%s", key);
   oc->keepalive_conns = (unsigned)p->orq->keepalive_connections;
   oc->keepalive_timeout_ms = p->orq->keepalive_timeout_ns / WR_NS_PER_MS;
-  wr_buf_init(&oc->tls_out, TLS_OUT_LIMIT);
-  int rv = 0; /* a TLS origin's handle is wr_tls_tcp's own */
-  if (p->svc->type == WR_SERVICE_UNIX)
-    rv = uv_pipe_init(ctx->loop, &oc->u.pipe, 0);
-  else if (p->svc->type != WR_SERVICE_HTTPS && p->svc->type != WR_SERVICE_UNIX_TLS)
-    rv = uv_tcp_init(ctx->loop, &oc->u.tcp);
-  if (rv) {
-    wr_free(oc);
-    return NULL;
-  }
+  wr_buf_init(&oc->out, OUT_LIMIT);
   oc->next = ctx->conns;
   if (ctx->conns)
     ctx->conns->prev = oc;
@@ -947,78 +765,58 @@ static origin_conn *new_origin_conn(wr_proxy *p, const char *key) {
   return oc;
 }
 
-/* Opens a TLS connection to sa for p (an https:// service), or to the
- * service's socket when sa is NULL (unix+tls:); the request
- * goes on in tls_on_connected or fails in tls_on_closed. */
-static void connect_tls(wr_proxy *p, const struct sockaddr *sa, const char *key) {
-  origin_tls *ot = tls_creds(p, key);
-  if (!ot) {
+/* Dials the origin for p: sa, or the service's socket when sa is NULL (unix:
+ * and unix+tls:), with the TLS filter on top for https:// and unix+tls:. The
+ * request goes on in origin_on_connected or fails in origin_on_closed. */
+static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key) {
+  int tls = p->svc->type == WR_SERVICE_HTTPS || p->svc->type == WR_SERVICE_UNIX_TLS;
+  origin_tls *ot = NULL;
+  if (tls && !(ot = tls_creds(p, key))) {
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "TLS to the origin cannot be set up");
     return;
   }
   origin_conn *oc = new_origin_conn(p, key);
   if (!oc) {
-    tls_creds_unref(p->ctx, ot);
+    if (ot)
+      tls_creds_unref(p->ctx, ot);
     fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
     return;
   }
   oc->creds = ot;
-  uint64_t limit_ns = p->orq->connect_timeout_ns + p->orq->tls_timeout_ns;
-  wr_tls_tcp_config cfg = {.alpn = "http/1.1",
-                           .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
-                           .handshake_timeout_ms = limit_ns / WR_NS_PER_MS + 1};
-  int rv = sa ? wr_tls_tcp_connect(&oc->tls, p->ctx->loop, sa, tls_name(p), ot->cli, &cfg,
-                                   &tls_callbacks, oc)
-              : wr_tls_tcp_connect_unix(&oc->tls, p->ctx->loop, p->svc->path, tls_name(p),
-                                        ot->cli, &cfg, &tls_callbacks, oc);
+  uint64_t limit_ns = p->orq->connect_timeout_ns + (tls ? p->orq->tls_timeout_ns : 0);
+  /* The socket's events go to the filter when there is one. */
+  const wr_stream_events *ev = tls ? NULL : &origin_events;
+  wr_stream *s = NULL;
+  int rv;
+  if (sa) {
+    wr_addr a;
+    wr_addr_from_sockaddr(sa, &a);
+    rv = wr_tcp_connect(&s, p->ctx->loop, &a, NULL, ev, oc);
+  } else {
+    rv = wr_tcp_connect_unix(&s, p->ctx->loop, p->svc->path, NULL, ev, oc);
+  }
+  if (rv == 0 && tls) {
+    wr_tls_stream_config cfg = {.alpn = "http/1.1",
+                                .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
+                                .handshake_timeout_ms = limit_ns / WR_NS_PER_MS + 1,
+                                /* many HTTPS servers end a response that way */
+                                .eof_without_close_notify = 1};
+    rv = wr_tls_stream_client(&s, p->ctx->loop, s, tls_name(p), ot->cli, &cfg, &origin_events,
+                              oc);
+  }
   if (rv) {
-    oc->tls = NULL;
     origin_free(oc);
     WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s",
              wr_strerror(rv), p->origin_name);
     fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
   }
+  oc->s = s;
   oc->p = p;
   oc->connecting = 1;
   oc->deadline = wr_now_ns() + limit_ns;
   oc->connect_p = p;
   p->oc = oc;
-  p->refs++;
-}
-
-static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key) {
-  if (p->svc->type == WR_SERVICE_HTTPS || p->svc->type == WR_SERVICE_UNIX_TLS) {
-    connect_tls(p, sa, key);
-    return;
-  }
-  origin_conn *oc = new_origin_conn(p, key);
-  uv_connect_t *req = wr_malloc(sizeof *req);
-  if (!oc || !req) {
-    wr_free(req);
-    origin_close(oc);
-    fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
-    return;
-  }
-  req->data = p;
-  oc->p = p;
-  oc->connecting = 1;
-  oc->deadline = wr_now_ns() + p->orq->connect_timeout_ns;
-  p->oc = oc;
-  int rv;
-  if (p->svc->type == WR_SERVICE_UNIX) {
-    uv_pipe_connect(req, &oc->u.pipe, p->svc->path, connect_cb);
-    rv = 0;
-  } else {
-    rv = uv_tcp_connect(req, &oc->u.tcp, sa, connect_cb);
-  }
-  if (rv) {
-    wr_free(req);
-    WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s",
-             uv_strerror(rv), p->origin_name);
-    fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, uv_strerror(rv));
-    return;
-  }
   p->refs++;
 }
 
@@ -1177,7 +975,6 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_mux_conn *c, wr_mux_stream *s,
   p->started = wr_now_ns();
   wr_buf_init(&p->head, WR_H1_DEFAULT_MAX_HEAD + 4096);
   wr_buf_init(&p->early, EARLY_LIMIT);
-  wr_buf_init(&p->gather, EARLY_LIMIT);
   wr_buf_init(&p->out_pending, PENDING_LIMIT + WR_TUNNEL_DEFAULT_MAX_PAYLOAD);
   wr_buf_init(&p->in_pending, PENDING_LIMIT);
   ctx->inflight++;
