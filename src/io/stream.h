@@ -52,8 +52,9 @@ typedef struct wr_stream_events {
   void (*on_data)(wr_stream *s, const uint8_t *data, size_t len);
   /* The peer will send nothing more (it may still read). */
   void (*on_eof)(wr_stream *s);
-  /* A write answered WR_ERR_AGAIN or took fewer bytes than offered, and the
-   * queue has drained below half its limit. */
+  /* A write answered WR_ERR_AGAIN, took fewer bytes than offered, or left
+   * the queue above half its limit, and the queue has drained below half
+   * (a filter above counts this queue in its own, so it needs to know). */
   void (*on_writable)(wr_stream *s);
   /* The stream is gone. err is 0 when the owner closed it, else WR_ERR_IO
    * (connect or socket error), WR_ERR_CLOSED (the peer reset it, or closed it

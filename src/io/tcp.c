@@ -350,7 +350,9 @@ static ssize_t tcp_write(wr_stream *s, const struct iovec *iov, size_t n) {
   if (c < 0)
     return sent ? (ssize_t)sent : c;
   t->bytes_sent += (size_t)c;
-  if (sent + (size_t)c < total)
+  /* A filter above counts our queue in its own: past half the limit it
+   * needs to hear when the queue drains, even though we took everything. */
+  if (sent + (size_t)c < total || q + (size_t)c >= t->cfg.write_queue_limit / 2)
     t->want_writable = 1;
   return (ssize_t)(sent + (size_t)c);
 }

@@ -37,7 +37,8 @@ typedef struct tls_stream {
   wr_tls_session tls;
   int state;
   unsigned is_server : 1, connected : 1, shut : 1, peer_eof : 1, lower_eof : 1, paused : 1,
-      want_writable : 1, app_gone : 1, corked : 1, eof_told : 1, lower_shut : 1;
+      want_writable : 1, app_gone : 1, corked : 1, eof_told : 1, lower_shut : 1,
+      resume_pending : 1;
   int pending; /* the timer and the lower stream, until both are closed */
   int close_err;
   char close_reason[WR_TLS_ERRLEN];
@@ -59,6 +60,7 @@ static const wr_stream_events lower_events;
 static tls_stream *T(const wr_stream *s) { return (tls_stream *)s; }
 
 static void process(tls_stream *t);
+static void on_tick(uv_timer_t *tm);
 static void fail(tls_stream *t, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -124,6 +126,11 @@ static void flush_out(tls_stream *t) {
   if (n > 0)
     wr_buf_consume(&t->out, (size_t)n);
   /* WR_ERR_CLOSED: the lower stream failed, its on_closed tells why. */
+  /* The lower stream may have taken it all at once (the kernel did): then
+   * no on_writable comes from below, and a writer told AGAIN hears from the
+   * loop instead, never inside its own call. */
+  if (t->want_writable && t->state == ST_OPEN && tls_queued(&t->base) <= t->cfg.write_queue_limit / 2)
+    uv_timer_start(&t->timer, on_tick, 0, 0);
 }
 
 /* ---- closing ---- */
@@ -591,10 +598,23 @@ static void tls_reset(wr_stream *s) {
     wr_stream_reset(lower);
 }
 
-static void on_resume(uv_timer_t *tm) {
+/* From the loop, while open: tells a waiting writer the queue drained, and
+ * delivers what was held during a pause once reading resumed. */
+static void on_tick(uv_timer_t *tm) {
   tls_stream *t = tm->data;
-  if (t->state != ST_OPEN || t->paused)
+  if (t->state != ST_OPEN)
     return;
+  if (t->want_writable && !t->app_gone &&
+      tls_queued(&t->base) <= t->cfg.write_queue_limit / 2) {
+    t->want_writable = 0;
+    if (t->base.ev->on_writable)
+      t->base.ev->on_writable(&t->base);
+    if (t->state != ST_OPEN)
+      return;
+  }
+  if (!t->resume_pending || t->paused)
+    return;
+  t->resume_pending = 0;
   take_input(t, NULL, 0);
   if (t->state == ST_OPEN && !t->paused && t->lower)
     wr_stream_read_start(t->lower);
@@ -618,8 +638,10 @@ static void tls_read_start(wr_stream *s) {
     return;
   /* Bytes read before the pause are delivered from the loop, never inside
    * this call (the caller may be in the middle of its own bookkeeping). */
-  if (t->held.len || gnutls_record_check_pending(t->tls.gs) > 0 || t->lower_eof)
-    uv_timer_start(&t->timer, on_resume, 0, 0);
+  if (t->held.len || gnutls_record_check_pending(t->tls.gs) > 0 || t->lower_eof) {
+    t->resume_pending = 1;
+    uv_timer_start(&t->timer, on_tick, 0, 0);
+  }
   else if (t->lower)
     wr_stream_read_start(t->lower);
 }
