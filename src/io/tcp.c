@@ -48,8 +48,18 @@ typedef struct tcp_stream {
   uint8_t *rbuf;
 } tcp_stream;
 
-struct wr_tcp_listener {
+/* A listening or refused handle: TCP, or a Unix socket. */
+typedef union lhandle {
+  uv_handle_t handle;
+  uv_stream_t stream;
   uv_tcp_t tcp;
+  uv_pipe_t pipe;
+} lhandle;
+
+struct wr_tcp_listener {
+  lhandle io;
+  int is_pipe;
+  char path[108]; /* a Unix socket's, for log lines */
   uv_loop_t *loop;
   wr_tcp_config cfg;
   wr_tcp_accept_cb cb;
@@ -57,7 +67,7 @@ struct wr_tcp_listener {
   tcp_stream *conns;
   wr_tcp_listener_stats stats;
   int closing, refusing;
-  uv_tcp_t spare; /* refuses a connection when memory for another handle is short */
+  lhandle spare; /* refuses a connection when memory for another handle is short */
   int spare_busy;
   void (*close_cb)(wr_tcp_listener *l, void *data);
   void *close_data;
@@ -89,7 +99,7 @@ static void apply_defaults(wr_tcp_config *c) {
 /* ---- closing ---- */
 
 static void listener_maybe_free(wr_tcp_listener *l) {
-  if (!l->closing || l->refusing > 0 || l->tcp.data != NULL)
+  if (!l->closing || l->refusing > 0 || l->io.handle.data != NULL)
     return;
   if (l->close_cb)
     l->close_cb(l, l->close_data);
@@ -579,7 +589,7 @@ static void on_refused_closed(uv_handle_t *h) {
 /* Takes a pending connection only to close it: libuv stops accepting until
  * the pending one is taken, so leaving it would wedge the listener. */
 static void refuse(wr_tcp_listener *l, int at_limit) {
-  uv_tcp_t *tmp = wr_malloc(sizeof *tmp);
+  lhandle *tmp = wr_malloc(sizeof *tmp);
   if (!tmp) {
     if (l->spare_busy) {
       WR_ERROR("Out of memory: the listener cannot even refuse a connection", "%s", "");
@@ -588,10 +598,13 @@ static void refuse(wr_tcp_listener *l, int at_limit) {
     tmp = &l->spare;
     l->spare_busy = 1;
   }
-  uv_tcp_init(l->loop, tmp);
-  tmp->data = l;
+  if (l->is_pipe)
+    uv_pipe_init(l->loop, &tmp->pipe, 0);
+  else
+    uv_tcp_init(l->loop, &tmp->tcp);
+  tmp->handle.data = l;
   l->refusing++;
-  if (uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp) == 0) {
+  if (uv_accept(&l->io.stream, &tmp->stream) == 0) {
     uint64_t n = at_limit ? ++l->stats.refused_limit : ++l->stats.refused_nomem;
     /* Logged at powers of two, so a flood cannot flood the log too. */
     if ((n & (n - 1)) == 0) {
@@ -603,7 +616,7 @@ static void refuse(wr_tcp_listener *l, int at_limit) {
                 (unsigned long long)n);
     }
   }
-  uv_close((uv_handle_t *)tmp, on_refused_closed);
+  uv_close(&tmp->handle, on_refused_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -618,7 +631,7 @@ static void on_connection(uv_stream_t *server, int status) {
     refuse(l, 1);
     return;
   }
-  tcp_stream *t = stream_new(l->loop, &l->cfg, 0, NULL, NULL);
+  tcp_stream *t = stream_new(l->loop, &l->cfg, l->is_pipe, NULL, NULL);
   if (!t) {
     refuse(l, 0);
     return;
@@ -634,13 +647,17 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   l->stats.accepted++;
-  int len = sizeof t->peer;
-  uv_tcp_getpeername(&t->io.tcp, (struct sockaddr *)&t->peer, &len);
-  len = sizeof t->local;
-  uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
-  wr_addr_format_sa((struct sockaddr *)&t->peer, 0, t->peerstr, sizeof t->peerstr);
-  if (!t->cfg.no_nodelay)
-    uv_tcp_nodelay(&t->io.tcp, 1);
+  if (l->is_pipe) {
+    snprintf(t->peerstr, sizeof t->peerstr, "unix:%.80s", l->path);
+  } else {
+    int len = sizeof t->peer;
+    uv_tcp_getpeername(&t->io.tcp, (struct sockaddr *)&t->peer, &len);
+    len = sizeof t->local;
+    uv_tcp_getsockname(&t->io.tcp, (struct sockaddr *)&t->local, &len);
+    wr_addr_format_sa((struct sockaddr *)&t->peer, 0, t->peerstr, sizeof t->peerstr);
+    if (!t->cfg.no_nodelay)
+      uv_tcp_nodelay(&t->io.tcp, 1);
+  }
   t->state = ST_OPEN;
   l->cb(l, &t->base, l->data);
   if (t->state == ST_OPEN && t->base.ev == &no_events) {
@@ -654,16 +671,14 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void on_listener_closed(uv_handle_t *h) {
   wr_tcp_listener *l = h->data;
-  l->tcp.data = NULL;
+  l->io.handle.data = NULL;
   listener_maybe_free(l);
 }
 
-int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
-                  const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
-  *pl = NULL;
-  if (!bind_addr || !cb ||
-      (bind_addr->sa.sa_family != AF_INET && bind_addr->sa.sa_family != AF_INET6))
-    return WR_ERR_INVAL;
+/* Binds (bind_addr, or path for a Unix socket) and listens. */
+static int listen_on(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
+                     const char *path, const wr_tcp_config *cfg, wr_tcp_accept_cb cb,
+                     void *data) {
   wr_tcp_listener *l = wr_calloc(1, sizeof *l);
   if (!l)
     return WR_ERR_NOMEM;
@@ -673,21 +688,47 @@ int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_add
   apply_defaults(&l->cfg);
   l->cb = cb;
   l->data = data;
-  uv_tcp_init(loop, &l->tcp);
-  l->tcp.data = l;
-  int rc = uv_tcp_bind(&l->tcp, &bind_addr->sa, 0);
+  int rc;
+  char where[WR_ADDR_STRLEN + 8];
+  if (path) {
+    l->is_pipe = 1;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    snprintf(where, sizeof where, "unix:%.80s", path);
+    uv_pipe_init(loop, &l->io.pipe, 0);
+    rc = uv_pipe_bind(&l->io.pipe, path);
+  } else {
+    wr_addr_format(bind_addr, where, sizeof where);
+    uv_tcp_init(loop, &l->io.tcp);
+    rc = uv_tcp_bind(&l->io.tcp, &bind_addr->sa, 0);
+  }
+  l->io.handle.data = l;
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+    rc = uv_listen(&l->io.stream, 511, on_connection);
   if (rc < 0) {
-    char where[WR_ADDR_STRLEN];
-    WR_ERROR("Cannot listen for TCP connections", "address=%s error=%s",
-             wr_addr_format(bind_addr, where, sizeof where), uv_strerror(rc));
+    WR_ERROR("Cannot listen for connections", "address=%s error=%s", where, uv_strerror(rc));
     l->closing = 1; /* freed from the loop, with no callback */
-    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+    uv_close(&l->io.handle, on_listener_closed);
     return WR_ERR_IO;
   }
   *pl = l;
   return 0;
+}
+
+int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
+                  const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
+  *pl = NULL;
+  if (!bind_addr || !cb ||
+      (bind_addr->sa.sa_family != AF_INET && bind_addr->sa.sa_family != AF_INET6))
+    return WR_ERR_INVAL;
+  return listen_on(pl, loop, bind_addr, NULL, cfg, cb, data);
+}
+
+int wr_tcp_listen_unix(wr_tcp_listener **pl, uv_loop_t *loop, const char *path,
+                       const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
+  *pl = NULL;
+  if (!path || !path[0] || strlen(path) >= sizeof ((wr_tcp_listener *)0)->path || !cb)
+    return WR_ERR_INVAL;
+  return listen_on(pl, loop, NULL, path, cfg, cb, data);
 }
 
 void wr_tcp_listener_close(wr_tcp_listener *l, void (*cb)(wr_tcp_listener *l, void *data),
@@ -705,13 +746,13 @@ void wr_tcp_listener_close(wr_tcp_listener *l, void (*cb)(wr_tcp_listener *l, vo
   }
   l->conns = NULL;
   l->stats.open = 0;
-  uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+  uv_close(&l->io.handle, on_listener_closed);
 }
 
 int wr_tcp_listener_addr(const wr_tcp_listener *l, wr_addr *out) {
   int len = sizeof out->ss;
   memset(out, 0, sizeof *out);
-  if (uv_tcp_getsockname(&l->tcp, &out->sa, &len) != 0)
+  if (l->is_pipe || uv_tcp_getsockname(&l->io.tcp, &out->sa, &len) != 0)
     return WR_ERR_IO;
   out->len = (socklen_t)len;
   return 0;

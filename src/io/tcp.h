@@ -66,13 +66,18 @@ typedef void (*wr_tcp_accept_cb)(wr_tcp_listener *l, wr_stream *s, void *data);
 WR_MUST_CHECK int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
                                 const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data);
 
+/* The same on a Unix socket at path (which must not exist yet). */
+WR_MUST_CHECK int wr_tcp_listen_unix(wr_tcp_listener **pl, uv_loop_t *loop, const char *path,
+                                     const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data);
+
 /* Stops listening; cb(l, data) runs from the loop once the listener is gone
  * (then l is freed). Accepted streams are not closed: they belong to their
  * owners and live on. */
 void wr_tcp_listener_close(wr_tcp_listener *l, void (*cb)(wr_tcp_listener *l, void *data),
                            void *data);
 
-/* The bound address (with the port picked for port 0). 0 or WR_ERR_IO. */
+/* The bound address (with the port picked for port 0). 0, or WR_ERR_IO (also
+ * for a Unix socket). */
 WR_MUST_CHECK int wr_tcp_listener_addr(const wr_tcp_listener *l, wr_addr *out);
 
 typedef struct wr_tcp_listener_stats {
