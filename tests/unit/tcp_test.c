@@ -69,6 +69,8 @@ static void pump(end *e) {
     e->shut_when_sent = 0;
     CHECK_EQ(wr_stream_shutdown(e->s), 0);
   }
+  if (e->eof && e->close_on_eof)
+    wr_stream_close(e->s);
 }
 
 static void on_connected(wr_stream *s) {
@@ -85,7 +87,7 @@ static void on_data(wr_stream *s, const uint8_t *data, size_t len) {
 static void on_eof(wr_stream *s) {
   end *e = s->user;
   e->eof = 1;
-  if (e->close_on_eof)
+  if (e->close_on_eof && e->sent == e->total) /* else once all is sent */
     wr_stream_close(s);
 }
 static void on_writable(wr_stream *s) {

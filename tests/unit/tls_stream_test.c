@@ -1,0 +1,285 @@
+/* tls_stream_test.c: the TLS filter (net/tls_stream.h) stacked by hand on
+ * io/tcp streams, over TCP and over a Unix socket: ALPN and SNI, bytes both
+ * ways checked by a running hash, close_notify seen as on_eof, graceful close
+ * with err 0 on both ends; a wrong server name refused with tls.h's sentence;
+ * an end without close_notify accepted as EOF only when asked for. Every test
+ * ends with no live handles. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "io/tcp.h"
+#include "loop_testutil.h"
+#include "net/tls.h"
+#include "net/tls_stream.h"
+#include "test.h"
+
+static uv_loop_t loop;
+static char tmpdir[256], dir_a[300], crt_a[400], key_a[400], sock_path[300];
+static char dir_b[300], crt_b[400];
+static wr_tls_server *stls;
+static wr_tls_client *ctls, *ctls_b; /* trusts our certificate; trusts another one */
+
+static int (*run_cond)(void);
+static int call_run_cond(const void *unused) {
+  (void)unused;
+  return run_cond();
+}
+static int run_until(int (*cond)(void), uint64_t ms) {
+  run_cond = cond;
+  return test_run_until(&loop, cond ? call_run_cond : NULL, NULL, ms);
+}
+
+typedef struct end {
+  wr_stream *s;
+  int connected, eof, closed, close_err;
+  char reason[WR_TLS_ERRLEN + 64], alpn[32], sni[64];
+  uint64_t total, sent, received, rx_sum, tx_sum;
+} end;
+
+static end cli, srv;
+static wr_tcp_listener *lis;
+static int lis_closed, over_unix, srv_plain, srv_fin_only;
+static wr_stream *srv_lower;
+
+static void pump(end *e) {
+  uint8_t buf[8192];
+  while (e->sent < e->total) {
+    size_t n = e->total - e->sent < sizeof buf ? (size_t)(e->total - e->sent) : sizeof buf;
+    for (size_t i = 0; i < n; i++)
+      buf[i] = (uint8_t)((e->sent + i) * 7 + (e == &srv));
+    ssize_t w = wr_stream_write(e->s, buf, n);
+    if (w == WR_ERR_AGAIN)
+      return;
+    CHECK(w > 0);
+    if (w <= 0)
+      return;
+    for (ssize_t i = 0; i < w; i++)
+      e->tx_sum = e->tx_sum * 31 + buf[i];
+    e->sent += (uint64_t)w;
+  }
+  if (e->total) {
+    e->total = 0; /* shut once */
+    CHECK_EQ(wr_stream_shutdown(e->s), 0);
+    if (e->eof)
+      wr_stream_close(e->s);
+  }
+}
+
+static void on_connected(wr_stream *s) {
+  end *e = s->user;
+  e->connected = 1;
+  if (e == &srv && srv_fin_only) {
+    /* Behind the filter's back: a FIN without close_notify. */
+    CHECK_EQ(wr_stream_shutdown(srv_lower), 0);
+    return;
+  }
+  snprintf(e->alpn, sizeof e->alpn, "%s", wr_tls_stream_alpn(s));
+  snprintf(e->sni, sizeof e->sni, "%s", wr_tls_stream_server_name(s));
+  pump(e);
+}
+static void on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  end *e = s->user;
+  for (size_t i = 0; i < len; i++)
+    e->rx_sum = e->rx_sum * 31 + data[i];
+  e->received += len;
+}
+static void on_eof(wr_stream *s) {
+  end *e = s->user;
+  e->eof = 1;
+  if (!e->total) /* else once all is sent */
+    wr_stream_close(s);
+}
+static void on_writable(wr_stream *s) { pump(s->user); }
+static void on_closed(wr_stream *s, int err, const char *reason) {
+  end *e = s->user;
+  e->closed = 1;
+  e->close_err = err;
+  e->s = NULL;
+  snprintf(e->reason, sizeof e->reason, "%s", reason);
+}
+static const wr_stream_events events = {on_connected, on_data, on_eof, on_writable, on_closed};
+
+/* A plain server for the close_notify test: it answers nothing and ends
+ * its side (FIN) once the client's ClientHello arrived. */
+static void plain_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  (void)data;
+  (void)len;
+  if (wr_stream_shutdown(s) != 0)
+    CHECK(0);
+}
+static void plain_on_eof(wr_stream *s) { wr_stream_close(s); }
+static const wr_stream_events plain_events = {NULL, plain_on_data, plain_on_eof, NULL,
+                                              on_closed};
+
+static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
+  (void)l;
+  (void)data;
+  if (srv_plain) {
+    srv.s = lower;
+    wr_stream_set_events(lower, &plain_events, &srv);
+    return;
+  }
+  srv_lower = lower;
+  wr_tls_stream_config cfg = {.alpn = "b/2,a/1"};
+  CHECK_EQ(wr_tls_stream_server(&srv.s, &loop, lower, stls, &cfg, &events, &srv), 0);
+}
+
+static void on_lis_closed(wr_tcp_listener *l, void *data) {
+  (void)l;
+  (void)data;
+  lis_closed = 1;
+}
+
+static void start(void) {
+  memset(&cli, 0, sizeof cli);
+  memset(&srv, 0, sizeof srv);
+  lis_closed = 0;
+  if (over_unix) {
+    unlink(sock_path);
+    CHECK_EQ(wr_tcp_listen_unix(&lis, &loop, sock_path, NULL, on_accept, NULL), 0);
+  } else {
+    wr_addr a;
+    CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
+    CHECK_EQ(wr_tcp_listen(&lis, &loop, &a, NULL, on_accept, NULL), 0);
+  }
+}
+
+/* Dials the listener and stacks the TLS client on the socket stream. */
+static void dial_with(wr_tls_client *tls, const char *name, int eof_ok) {
+  wr_stream *lower = NULL;
+  if (over_unix) {
+    CHECK_EQ(wr_tcp_connect_unix(&lower, &loop, sock_path, NULL, NULL, NULL), 0);
+  } else {
+    wr_addr a;
+    CHECK_EQ(wr_tcp_listener_addr(lis, &a), 0);
+    CHECK_EQ(wr_tcp_connect(&lower, &loop, &a, NULL, NULL, NULL), 0);
+  }
+  wr_tls_stream_config cfg = {.alpn = "a/1,b/2", .eof_without_close_notify = eof_ok};
+  CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, tls, &cfg, &events, &cli), 0);
+}
+
+static void dial(const char *name, int eof_ok) { dial_with(ctls, name, eof_ok); }
+
+static int both_closed(void) { return cli.closed && srv.closed; }
+static int srv_accepted(void) { return srv.s != NULL || srv.closed; }
+static int all_gone(void) { return both_closed() && lis_closed; }
+
+static void stop(void) {
+  CHECK(run_until(srv_accepted, 5000));
+  wr_tcp_listener_close(lis, on_lis_closed, NULL);
+  CHECK(run_until(all_gone, 5000));
+  if (over_unix)
+    unlink(sock_path);
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+}
+
+/* Bytes both ways, each side shutting when done: close_notify arrives as
+ * on_eof, and both ends close with err 0. */
+static void exchange(void) {
+  start();
+  srv.total = 300000;
+  cli.total = 1000000;
+  dial("localhost", 0);
+  CHECK_STREQ(cli.s->ops->kind, "tls");
+  stop();
+  CHECK(cli.connected && srv.connected);
+  CHECK_STREQ(cli.alpn, "b/2");
+  CHECK_STREQ(srv.sni, "localhost");
+  CHECK_EQ(srv.received, 1000000);
+  CHECK_EQ(cli.received, 300000);
+  CHECK(srv.rx_sum == cli.tx_sum && cli.rx_sum == srv.tx_sum);
+  CHECK(cli.eof && srv.eof);
+  CHECK_EQ(cli.close_err, 0);
+  CHECK_EQ(srv.close_err, 0);
+}
+
+/* A server the client's CA file does not vouch for: refused with the
+ * sentence of tls.h, and the server hears an alert. */
+static void wrong_ca(void) {
+  start();
+  dial_with(ctls_b, "localhost", 0);
+  stop();
+  CHECK(!cli.connected);
+  CHECK_EQ(cli.close_err, WR_ERR_DENIED);
+  CHECK(strncmp(cli.reason, "server certificate refused: it does not verify against", 54) == 0);
+  CHECK(srv.close_err != 0);
+}
+
+/* The peer ends its side without close_notify: during the handshake always
+ * an error; after it an error unless eof_without_close_notify makes it EOF. */
+static void end_without_close_notify(void) {
+  srv_plain = 1;
+  start();
+  dial("localhost", 1);
+  stop();
+  srv_plain = 0;
+  CHECK(!cli.connected);
+  CHECK_EQ(cli.close_err, WR_ERR_CLOSED);
+  CHECK(strstr(cli.reason, "closed the connection during the TLS handshake") != NULL);
+  for (int eof_ok = 0; eof_ok < 2; eof_ok++) {
+    srv_fin_only = 1;
+    start();
+    dial("localhost", eof_ok);
+    stop();
+    srv_fin_only = 0;
+    CHECK(cli.connected);
+    CHECK_EQ(cli.eof, eof_ok);
+    CHECK_EQ(cli.close_err, eof_ok ? 0 : WR_ERR_CLOSED);
+    if (!eof_ok)
+      CHECK(strstr(cli.reason, "closed the connection without TLS close_notify") != NULL);
+  }
+}
+
+static void test_tls_over_tcp(void) {
+  over_unix = 0;
+  exchange();
+  wrong_ca();
+  end_without_close_notify();
+}
+
+static void test_tls_over_unix_socket(void) {
+  over_unix = 1;
+  exchange();
+  wrong_ca();
+  end_without_close_notify();
+}
+
+int main(void) {
+  wr_log_set_level(WR_LOG_ERROR);
+  uv_loop_init(&loop);
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_tls_stream_test.XXXXXX");
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  snprintf(dir_a, sizeof dir_a, "%s/a", tmpdir);
+  snprintf(crt_a, sizeof crt_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_CERT);
+  snprintf(key_a, sizeof key_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_KEY);
+  snprintf(sock_path, sizeof sock_path, "%s/s.sock", tmpdir);
+  snprintf(dir_b, sizeof dir_b, "%s/b", tmpdir);
+  snprintf(crt_b, sizeof crt_b, "%s/%s", dir_b, WR_TLS_SELF_SIGNED_CERT);
+  char err[WR_TLS_ERRLEN];
+  wr_tls_client_config cc = {.ca_file = crt_a}, cc_b = {.ca_file = crt_b};
+  if (wr_tls_self_signed_ensure(dir_a, NULL, 0, NULL, err, sizeof err) != 0 ||
+      wr_tls_self_signed_ensure(dir_b, NULL, 0, NULL, err, sizeof err) != 0 ||
+      wr_tls_client_new(&ctls_b, &cc_b, err, sizeof err) != 0 ||
+      wr_tls_server_new(&stls, crt_a, key_a, err, sizeof err) != 0 ||
+      wr_tls_client_new(&ctls, &cc, err, sizeof err) != 0) {
+    fprintf(stderr, "credentials: %s\n", err);
+    return 1;
+  }
+  RUN(test_tls_over_tcp);
+  RUN(test_tls_over_unix_socket);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+  wr_tls_client_del(ctls_b);
+  uv_loop_close(&loop);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", tmpdir);
+  return test_done();
+}
