@@ -1,0 +1,477 @@
+/* proxy_test.c: the connector's proxy (tunnel/proxy.h) driven through a real
+ * loopback HTTP/2 tunnel connection (net/mux_h2) against a real origin
+ * socket the test serves (io/tcp on 127.0.0.1): a GET, a POST with a body,
+ * an origin that refuses connections (STREAM_ERROR: the edge's 502), an
+ * origin that closes mid-body (the stream is reset after the bytes it got),
+ * and keep-alive reuse of a pooled origin connection. The test plays the
+ * edge: it opens streams, writes REQUEST messages (proto/tunnel) and reads
+ * what comes back. Every test ends with no live handles. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "io/tcp.h"
+#include "loop_testutil.h"
+#include "net/mux_h2.h"
+#include "net/tls.h"
+#include "proto/tunnel/tunnel.h"
+#include "test.h"
+#include "tunnel/ingress.h"
+#include "tunnel/proxy.h"
+
+static uv_loop_t loop;
+static char tmpdir[256], dir_a[300], crt_a[400], key_a[400];
+
+static int (*run_cond)(void);
+static int call_run_cond(const void *unused) {
+  (void)unused;
+  return run_cond();
+}
+static int run_until(int (*cond)(void), uint64_t ms) {
+  run_cond = cond;
+  return test_run_until(&loop, cond ? call_run_cond : NULL, NULL, ms);
+}
+
+/* ---- the origin: answers what the test asks of it ---- */
+
+enum { ORIGIN_ECHO, ORIGIN_CUT };
+
+typedef struct origin {
+  wr_tcp_listener *l;
+  uint16_t port;
+  int mode, accepted, requests, closed_conns, lis_closed;
+  wr_buf in; /* bytes of the request being read */
+  char last_head[2048];
+} origin;
+
+static origin org;
+
+/* Length of the first complete request in b (head and a Content-Length
+ * body), or 0 when more is needed. */
+static size_t request_len(const wr_buf *b) {
+  const char *p = (const char *)b->data;
+  const char *end = memmem(p, b->len, "\r\n\r\n", 4);
+  if (!end)
+    return 0;
+  size_t head = (size_t)(end - p) + 4, body = 0;
+  const char *cl = memmem(p, head, "Content-Length: ", 16);
+  if (cl)
+    body = (size_t)strtoul(cl + 16, NULL, 10);
+  return b->len >= head + body ? head + body : 0;
+}
+
+static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  CHECK_EQ(wr_buf_append(&org.in, data, len), 0);
+  size_t n;
+  while ((n = request_len(&org.in)) > 0) {
+    org.requests++;
+    const char *p = (const char *)org.in.data;
+    const char *end = memmem(p, n, "\r\n\r\n", 4);
+    size_t head = (size_t)(end - p) + 4;
+    snprintf(org.last_head, sizeof org.last_head, "%.*s", (int)head, p);
+    char body[256], resp[512];
+    int blen = snprintf(body, sizeof body, "%.*s body=%zu req=%d",
+                        (int)(strchr(p, ' ') - p), p, n - head, org.requests);
+    if (org.mode == ORIGIN_CUT) {
+      /* Promises 100 bytes, sends 10, ends its side. */
+      int rl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+      CHECK_EQ(wr_stream_write(s, resp, (size_t)rl), rl);
+      CHECK_EQ(wr_stream_shutdown(s), 0);
+    } else {
+      int rl = snprintf(resp, sizeof resp,
+                        "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Origin: test\r\n\r\n%s", blen,
+                        body);
+      CHECK_EQ(wr_stream_write(s, resp, (size_t)rl), rl);
+    }
+    wr_buf_consume(&org.in, n);
+  }
+}
+static void origin_on_eof(wr_stream *s) { wr_stream_close(s); }
+static void origin_on_closed(wr_stream *s, int err, const char *reason) {
+  (void)s;
+  (void)err;
+  (void)reason;
+  org.closed_conns++;
+}
+static const wr_stream_events origin_events = {NULL, origin_on_data, origin_on_eof, NULL,
+                                               origin_on_closed};
+
+static void origin_accept(wr_tcp_listener *l, wr_stream *s, void *data) {
+  (void)l;
+  (void)data;
+  org.accepted++;
+  wr_buf_reset(&org.in);
+  wr_stream_set_events(s, &origin_events, &org);
+}
+
+static void origin_start(int mode) {
+  wr_buf_free(&org.in);
+  memset(&org, 0, sizeof org);
+  wr_buf_init(&org.in, 1 << 20);
+  org.mode = mode;
+  wr_addr a, b;
+  CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
+  CHECK_EQ(wr_tcp_listen(&org.l, &loop, &a, NULL, origin_accept, NULL), 0);
+  CHECK_EQ(wr_tcp_listener_addr(org.l, &b), 0);
+  org.port = wr_addr_port(&b);
+}
+
+static void on_origin_lis_closed(wr_tcp_listener *l, void *data) {
+  (void)l;
+  (void)data;
+  org.lis_closed = 1;
+}
+
+/* ---- the connector: the proxy behind the tunnel connection ---- */
+
+static wr_proxy_ctx pctx;
+static wr_ingress ing;
+static wr_mux_conn *conn_c;
+static int conn_closed;
+
+typedef struct cstream {
+  wr_tunnel_decoder dec;
+  wr_proxy *p;
+} cstream;
+
+static void c_stream_open(wr_mux_conn *c, wr_mux_stream *s) {
+  cstream *cs = calloc(1, sizeof *cs);
+  CHECK(cs && wr_tunnel_decoder_init(&cs->dec, NULL) == 0);
+  c->ops->stream_set_user(s, cs);
+}
+
+/* As the connector does: the first message is the REQUEST, then the proxy
+ * takes the stream over. */
+static void c_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len,
+                          int fin) {
+  cstream *cs = c->ops->stream_user(s);
+  if (cs->p) {
+    wr_proxy_on_data(cs->p, data, len, fin);
+    return;
+  }
+  size_t used = 0;
+  wr_tunnel_msg m;
+  int rv = wr_tunnel_decode(&cs->dec, data, len, &used, &m);
+  CHECK(rv >= 0);
+  if (rv <= 0) {
+    c->ops->stream_consume(s, used);
+    return;
+  }
+  CHECK_EQ(m.type, WR_TUNNEL_REQUEST);
+  CHECK_EQ(wr_proxy_start(&pctx, c, s, &m.u.request, used, &cs->p), 0);
+  wr_proxy_on_data(cs->p, data + used, len - used, fin);
+}
+
+static void c_stream_writable(wr_mux_conn *c, wr_mux_stream *s) {
+  cstream *cs = c->ops->stream_user(s);
+  if (cs->p)
+    wr_proxy_on_writable(cs->p);
+}
+static void c_stream_reset(wr_mux_conn *c, wr_mux_stream *s, uint64_t code) {
+  cstream *cs = c->ops->stream_user(s);
+  if (cs->p)
+    wr_proxy_on_reset(cs->p, code);
+}
+static void c_stream_close(wr_mux_conn *c, wr_mux_stream *s, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  cstream *cs = c->ops->stream_user(s);
+  if (cs->p)
+    wr_proxy_on_close(cs->p);
+  wr_tunnel_decoder_free(&cs->dec);
+  free(cs);
+}
+static void c_closed(wr_mux_conn *c, int err, const char *reason) {
+  (void)c;
+  (void)err;
+  (void)reason;
+  conn_closed = 1;
+}
+static const wr_mux_events conn_events = {
+    .on_closed = c_closed,
+    .on_stream_open = c_stream_open,
+    .on_stream_data = c_stream_data,
+    .on_stream_writable = c_stream_writable,
+    .on_stream_reset = c_stream_reset,
+    .on_stream_close = c_stream_close,
+};
+
+/* ---- the edge: opens streams, reads answers ---- */
+
+typedef struct estream {
+  wr_tunnel_decoder dec;
+  int answered, fin, closed, reset;
+  uint64_t type, status, err_code, reset_code;
+  char body[4096];
+  size_t blen;
+} estream;
+
+static wr_mux_h2_listener *h2l;
+static wr_mux_conn *edge_c;
+static int h2l_closed;
+
+static void e_connected(wr_mux_conn *c) { edge_c = c; }
+static void e_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data, size_t len,
+                          int fin) {
+  estream *es = c->ops->stream_user(s);
+  size_t all = len;
+  if (!es->answered) {
+    size_t used = 0;
+    wr_tunnel_msg m;
+    int rv = wr_tunnel_decode(&es->dec, data, len, &used, &m);
+    CHECK(rv >= 0);
+    if (rv == 1) {
+      es->answered = 1;
+      es->type = m.type;
+      if (m.type == WR_TUNNEL_RESPONSE)
+        es->status = m.u.response.status;
+      else if (m.type == WR_TUNNEL_STREAM_ERROR)
+        es->err_code = m.u.error.code;
+    }
+    data += used;
+    len -= used;
+  }
+  if (len && es->blen + len <= sizeof es->body) {
+    memcpy(es->body + es->blen, data, len);
+    es->blen += len;
+  }
+  if (fin)
+    es->fin = 1;
+  c->ops->stream_consume(s, all);
+}
+static void e_stream_reset(wr_mux_conn *c, wr_mux_stream *s, uint64_t code) {
+  estream *es = c->ops->stream_user(s);
+  es->reset = 1;
+  es->reset_code = code;
+}
+static void e_stream_close(wr_mux_conn *c, wr_mux_stream *s, int has_code, uint64_t code) {
+  (void)has_code;
+  (void)code;
+  estream *es = c->ops->stream_user(s);
+  es->closed = 1;
+}
+static const wr_mux_events edge_events = {
+    .on_connected = e_connected,
+    .on_stream_data = e_stream_data,
+    .on_stream_reset = e_stream_reset,
+    .on_stream_close = e_stream_close,
+};
+
+static estream *cur;
+static int cur_closed(void) { return cur->closed; }
+
+/* Sends one request on a new stream and runs until the stream is closed. */
+static void request(estream *es, const char *dest, const char *method, const char *body) {
+  memset(es, 0, sizeof *es);
+  CHECK_EQ(wr_tunnel_decoder_init(&es->dec, NULL), 0);
+  const wr_mux_ops *ops = edge_c->ops;
+  wr_mux_stream *s = NULL;
+  CHECK_EQ(ops->stream_open(edge_c, es, &s), 0);
+  char clen[24];
+  snprintf(clen, sizeof clen, "%zu", body ? strlen(body) : 0);
+  wr_h1_header hs[2] = {{{"Accept", 6}, {"*/*", 3}}, {{"Content-Length", 14}, {clen, strlen(clen)}}};
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
+  m.u.request.kind = WR_TUNNEL_KIND_HTTP;
+  m.u.request.flags = body ? WR_TUNNEL_F_BODY : 0;
+  m.u.request.dest = (wr_h1_slice){dest, strlen(dest)};
+  m.u.request.method = (wr_h1_slice){method, strlen(method)};
+  m.u.request.path = (wr_h1_slice){"/x", 2};
+  m.u.request.headers = hs;
+  m.u.request.nheaders = body ? 2 : 1;
+  wr_buf b;
+  wr_buf_init(&b, 65536);
+  CHECK_EQ(wr_tunnel_encode(&b, &m), 0);
+  if (body)
+    CHECK_EQ(wr_buf_append(&b, body, strlen(body)), 0);
+  CHECK_EQ(ops->stream_write(s, b.data, b.len), (ssize_t)b.len);
+  CHECK_EQ(ops->stream_end(s), 0);
+  wr_buf_free(&b);
+  cur = es;
+  CHECK(run_until(cur_closed, 5000));
+  wr_tunnel_decoder_free(&es->dec);
+}
+
+/* ---- set-up and tear-down ---- */
+
+static wr_tls_server *stls;
+static wr_tls_client *ctls;
+static uint16_t refused_port;
+
+static int tunnel_up(void) { return edge_c != NULL; }
+
+static void start(int mode) {
+  origin_start(mode);
+  edge_c = conn_c = NULL;
+  conn_closed = h2l_closed = 0;
+  char svc[64], refused[64], err[256];
+  snprintf(svc, sizeof svc, "http://127.0.0.1:%u", org.port);
+  snprintf(refused, sizeof refused, "http://127.0.0.1:%u", refused_port);
+  wr_ingress_init(&ing);
+  CHECK_EQ(wr_ingress_add(&ing, "app.test", NULL, svc, NULL, err, sizeof err), 0);
+  CHECK_EQ(wr_ingress_add(&ing, "refused.test", NULL, refused, NULL, err, sizeof err), 0);
+  CHECK_EQ(wr_ingress_add(&ing, NULL, NULL, "http_status:404", NULL, err, sizeof err), 0);
+  wr_proxy_ctx_init(&pctx, &loop, &ing, NULL);
+  wr_mux_h2_config cfg = {.handshake_timeout_ms = 3000};
+  struct sockaddr_storage b = test_addr("127.0.0.1", 0), ss;
+  CHECK_EQ(wr_mux_h2_listen(&h2l, &loop, (struct sockaddr *)&b, stls, &cfg, &edge_events, NULL),
+           0);
+  CHECK_EQ(wr_mux_h2_listener_addr(h2l, &ss), 0);
+  CHECK_EQ(wr_mux_h2_connect(&conn_c, &loop, (struct sockaddr *)&ss, "localhost", ctls, &cfg,
+                             &conn_events, NULL),
+           0);
+  CHECK(run_until(tunnel_up, 5000));
+}
+
+static void on_h2l_closed(wr_mux_h2_listener *l, void *data) {
+  (void)l;
+  (void)data;
+  h2l_closed = 1;
+}
+static int all_gone(void) { return conn_closed && h2l_closed && org.lis_closed; }
+
+static void stop(void) {
+  wr_proxy_ctx_close(&pctx);
+  conn_c->ops->close(conn_c, 0, "test over");
+  wr_mux_h2_listener_close(h2l, on_h2l_closed, NULL);
+  wr_tcp_listener_close(org.l, on_origin_lis_closed, NULL);
+  CHECK(run_until(all_gone, 5000));
+  run_until(NULL, 50);
+  wr_ingress_free(&ing);
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+}
+
+/* ---- the scenarios ---- */
+
+static void test_get(void) {
+  start(ORIGIN_ECHO);
+  estream es;
+  request(&es, "app.test", "GET", NULL);
+  CHECK_EQ(es.type, WR_TUNNEL_RESPONSE);
+  CHECK_EQ(es.status, 200);
+  CHECK(es.fin && !es.reset);
+  CHECK_EQ(es.blen, strlen("GET body=0 req=1"));
+  CHECK(es.blen < sizeof es.body && memcmp(es.body, "GET body=0 req=1", es.blen) == 0);
+  CHECK(strncmp(org.last_head, "GET /x HTTP/1.1\r\nHost: app.test\r\n", 33) == 0);
+  CHECK(strstr(org.last_head, "\r\nAccept: */*\r\n") != NULL);
+  stop();
+}
+
+static void test_post_with_body(void) {
+  start(ORIGIN_ECHO);
+  estream es;
+  request(&es, "app.test", "POST", "hello, origin");
+  CHECK_EQ(es.status, 200);
+  es.body[es.blen < sizeof es.body ? es.blen : sizeof es.body - 1] = '\0';
+  CHECK_STREQ(es.body, "POST body=13 req=1");
+  CHECK(strstr(org.last_head, "\r\nContent-Length: 13\r\n") != NULL);
+  stop();
+}
+
+/* Nothing listens on the origin's port: STREAM_ERROR with the code the edge
+ * turns into 502. */
+static void test_origin_refuses(void) {
+  start(ORIGIN_ECHO);
+  estream es;
+  request(&es, "refused.test", "GET", NULL);
+  CHECK_EQ(es.type, WR_TUNNEL_STREAM_ERROR);
+  CHECK_EQ(es.err_code, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE);
+  CHECK_EQ(org.accepted, 0);
+  stop();
+}
+
+/* The origin ends after 10 of 100 promised bytes: the head and the 10 bytes
+ * went out, then the stream is reset (the edge must not see a clean end). */
+static void test_origin_closes_mid_body(void) {
+  start(ORIGIN_CUT);
+  estream es;
+  request(&es, "app.test", "GET", NULL);
+  CHECK_EQ(es.type, WR_TUNNEL_RESPONSE);
+  CHECK_EQ(es.status, 200);
+  CHECK_EQ(es.blen, 10);
+  CHECK(es.reset);
+  CHECK_EQ(es.reset_code, WR_TUNNEL_RESET_ORIGIN_FAILED);
+  stop();
+}
+
+/* Two requests one after the other: the second reuses the pooled origin
+ * connection. */
+static void test_keepalive_reuse(void) {
+  start(ORIGIN_ECHO);
+  estream a, b;
+  request(&a, "app.test", "GET", NULL);
+  request(&b, "app.test", "POST", "xy");
+  CHECK_EQ(a.status, 200);
+  CHECK_EQ(b.status, 200);
+  b.body[b.blen < sizeof b.body ? b.blen : sizeof b.body - 1] = '\0';
+  CHECK_STREQ(b.body, "POST body=2 req=2");
+  CHECK_EQ(org.accepted, 1);
+  CHECK_EQ(org.requests, 2);
+  stop();
+  CHECK_EQ(org.closed_conns, 1); /* the pool closed it with the context */
+}
+
+/* A built-in service answers without an origin. */
+static void test_builtin_status(void) {
+  start(ORIGIN_ECHO);
+  estream es;
+  request(&es, "other.test", "GET", NULL);
+  CHECK_EQ(es.type, WR_TUNNEL_RESPONSE);
+  CHECK_EQ(es.status, 404);
+  CHECK(es.fin);
+  CHECK_EQ(org.accepted, 0);
+  stop();
+}
+
+static void noop_closed(wr_tcp_listener *l, void *data) {
+  (void)l;
+  *(int *)data = 1;
+}
+
+int main(void) {
+  wr_log_set_level(WR_LOG_ERROR + 1);
+  uv_loop_init(&loop);
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_proxy_test.XXXXXX");
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  snprintf(dir_a, sizeof dir_a, "%s/a", tmpdir);
+  snprintf(crt_a, sizeof crt_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_CERT);
+  snprintf(key_a, sizeof key_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_KEY);
+  char err[WR_TLS_ERRLEN];
+  wr_tls_client_config cc = {.ca_file = crt_a};
+  if (wr_tls_self_signed_ensure(dir_a, NULL, 0, NULL, err, sizeof err) != 0 ||
+      wr_tls_server_new(&stls, crt_a, key_a, err, sizeof err) != 0 ||
+      wr_tls_client_new(&ctls, &cc, err, sizeof err) != 0) {
+    fprintf(stderr, "credentials: %s\n", err);
+    return 1;
+  }
+  /* A port nothing listens on: bound once, then closed. */
+  wr_tcp_listener *l = NULL;
+  wr_addr a, b;
+  int done = 0;
+  if (wr_addr_parse("127.0.0.1:0", &a, NULL, 0) != 0 ||
+      wr_tcp_listen(&l, &loop, &a, NULL, origin_accept, NULL) != 0 ||
+      wr_tcp_listener_addr(l, &b) != 0)
+    return 1;
+  refused_port = wr_addr_port(&b);
+  wr_tcp_listener_close(l, noop_closed, &done);
+  run_until(NULL, 20);
+  RUN(test_get);
+  RUN(test_post_with_body);
+  RUN(test_origin_refuses);
+  RUN(test_origin_closes_mid_body);
+  RUN(test_keepalive_reuse);
+  RUN(test_builtin_status);
+  wr_buf_free(&org.in);
+  wr_tls_server_del(stls);
+  wr_tls_client_del(ctls);
+  uv_loop_close(&loop);
+  char cmd[400];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", tmpdir);
+  return test_done();
+}
