@@ -454,37 +454,17 @@ static const struct sockaddr *tcp_local_addr(const wr_stream *s) {
 }
 static const char *tcp_peer_str(const wr_stream *s) { return T(s)->peerstr; }
 
-static const wr_stream_ops tcp_ops = {
-    .kind = "tcp",
-    .write = tcp_write,
-    .queued = tcp_queued,
-    .shutdown = tcp_shutdown,
-    .close = tcp_close,
-    .reset = tcp_reset,
-    .read_start = tcp_read_start,
-    .read_stop = tcp_read_stop,
-    .cork = tcp_cork,
-    .uncork = tcp_uncork,
-    .peer_addr = tcp_peer_addr,
-    .local_addr = tcp_local_addr,
-    .peer_str = tcp_peer_str,
-};
-
-static const wr_stream_ops unix_ops = {
-    .kind = "unix",
-    .write = tcp_write,
-    .queued = tcp_queued,
-    .shutdown = tcp_shutdown,
-    .close = tcp_close,
-    .reset = tcp_reset,
-    .read_start = tcp_read_start,
-    .read_stop = tcp_read_stop,
-    .cork = tcp_cork,
-    .uncork = tcp_uncork,
-    .peer_addr = tcp_peer_addr,
-    .local_addr = tcp_local_addr,
-    .peer_str = tcp_peer_str,
-};
+/* TCP and Unix sockets differ only in their name (and in what libuv does
+ * underneath). */
+#define SOCKET_OPS(name)                                                                       \
+  {                                                                                            \
+    .kind = name, .write = tcp_write, .queued = tcp_queued, .shutdown = tcp_shutdown,          \
+    .close = tcp_close, .reset = tcp_reset, .read_start = tcp_read_start,                      \
+    .read_stop = tcp_read_stop, .cork = tcp_cork, .uncork = tcp_uncork,                        \
+    .peer_addr = tcp_peer_addr, .local_addr = tcp_local_addr, .peer_str = tcp_peer_str,        \
+  }
+static const wr_stream_ops tcp_ops = SOCKET_OPS("tcp");
+static const wr_stream_ops unix_ops = SOCKET_OPS("unix");
 
 int wr_tcp_is(const wr_stream *s) { return s->ops == &tcp_ops || s->ops == &unix_ops; }
 

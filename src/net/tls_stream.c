@@ -709,6 +709,19 @@ static tls_stream *filter_new(wr_stream *lower, const wr_tls_stream_config *cfg,
   return t;
 }
 
+/* A filter that could not be made: frees it (t may be NULL) and closes lower,
+ * whose owner hears nothing more of it. */
+static void filter_abandon(tls_stream *t, wr_stream *lower) {
+  if (t) {
+    wr_tls_session_free(&t->tls);
+    wr_buf_free(&t->out);
+    wr_buf_free(&t->held);
+    wr_free(t);
+  }
+  wr_stream_set_events(lower, NULL, NULL);
+  wr_stream_reset(lower);
+}
+
 /* Takes lower over and starts the clock. */
 static void filter_start(tls_stream *t, uv_loop_t *loop, int state, int kick) {
   gnutls_transport_set_ptr(t->tls.gs, t);
@@ -748,13 +761,7 @@ int wr_tls_stream_client(wr_stream **ps, uv_loop_t *loop, wr_stream *lower,
   *ps = &t->base;
   return 0;
 fail:
-  if (t) {
-    wr_buf_free(&t->out);
-    wr_buf_free(&t->held);
-    wr_free(t);
-  }
-  wr_stream_set_events(lower, NULL, NULL);
-  wr_stream_reset(lower);
+  filter_abandon(t, lower);
   return rc;
 }
 
@@ -778,13 +785,7 @@ int wr_tls_stream_server(wr_stream **ps, uv_loop_t *loop, wr_stream *lower,
   *ps = &t->base;
   return 0;
 fail:
-  if (t) {
-    wr_buf_free(&t->out);
-    wr_buf_free(&t->held);
-    wr_free(t);
-  }
-  wr_stream_set_events(lower, NULL, NULL);
-  wr_stream_reset(lower);
+  filter_abandon(t, lower);
   return rc;
 }
 

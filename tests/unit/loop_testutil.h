@@ -28,6 +28,21 @@ static inline int test_run_until(uv_loop_t *loop, int (*cond)(const void *arg), 
   return cond ? cond(arg) : 0;
 }
 
+/* The same for conditions that take no argument (NULL: run for ms). */
+typedef int (*test_cond_fn)(void);
+static inline test_cond_fn *test_cond_slot(void) {
+  static test_cond_fn fn;
+  return &fn;
+}
+static inline int test_call_cond(const void *unused) {
+  (void)unused;
+  return (*test_cond_slot())();
+}
+static inline int test_run_until_fn(uv_loop_t *loop, test_cond_fn cond, uint64_t ms) {
+  *test_cond_slot() = cond;
+  return test_run_until(loop, cond ? test_call_cond : NULL, NULL, ms);
+}
+
 /* A condition for test_run_until: the int at flag is set. */
 static inline int test_flag_set(const void *flag) { return *(const volatile int *)flag != 0; }
 

@@ -18,21 +18,14 @@
 #include "net/tls.h"
 #include "proto/tunnel/tunnel.h"
 #include "test.h"
+#include "tls_testutil.h"
 #include "tunnel/ingress.h"
 #include "tunnel/proxy.h"
 
 static uv_loop_t loop;
-static char tmpdir[256], dir_a[300], crt_a[400], key_a[400];
+static test_tls tls;
 
-static int (*run_cond)(void);
-static int call_run_cond(const void *unused) {
-  (void)unused;
-  return run_cond();
-}
-static int run_until(int (*cond)(void), uint64_t ms) {
-  run_cond = cond;
-  return test_run_until(&loop, cond ? call_run_cond : NULL, NULL, ms);
-}
+static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
 /* ---- the origin: answers what the test asks of it ---- */
 
@@ -295,8 +288,6 @@ static void request(estream *es, const char *dest, const char *method, const cha
 
 /* ---- set-up and tear-down ---- */
 
-static wr_tls_server *stls;
-static wr_tls_client *ctls;
 static uint16_t refused_port;
 
 static int tunnel_up(void) { return edge_c != NULL; }
@@ -315,10 +306,10 @@ static void start(int mode) {
   wr_proxy_ctx_init(&pctx, &loop, &ing, NULL);
   wr_mux_h2_config cfg = {.handshake_timeout_ms = 3000};
   struct sockaddr_storage b = test_addr("127.0.0.1", 0), ss;
-  CHECK_EQ(wr_mux_h2_listen(&h2l, &loop, (struct sockaddr *)&b, stls, &cfg, &edge_events, NULL),
+  CHECK_EQ(wr_mux_h2_listen(&h2l, &loop, (struct sockaddr *)&b, tls.srv, &cfg, &edge_events, NULL),
            0);
   CHECK_EQ(wr_mux_h2_listener_addr(h2l, &ss), 0);
-  CHECK_EQ(wr_mux_h2_connect(&conn_c, &loop, (struct sockaddr *)&ss, "localhost", ctls, &cfg,
+  CHECK_EQ(wr_mux_h2_connect(&conn_c, &loop, (struct sockaddr *)&ss, "localhost", tls.cli, &cfg,
                              &conn_events, NULL),
            0);
   CHECK(run_until(tunnel_up, 5000));
@@ -432,22 +423,8 @@ static void noop_closed(wr_tcp_listener *l, void *data) {
 int main(void) {
   wr_log_set_level(WR_LOG_ERROR + 1);
   uv_loop_init(&loop);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_proxy_test.XXXXXX");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (test_tls_init(&tls, "wr_proxy_test") != 0)
     return 1;
-  }
-  snprintf(dir_a, sizeof dir_a, "%s/a", tmpdir);
-  snprintf(crt_a, sizeof crt_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_CERT);
-  snprintf(key_a, sizeof key_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_KEY);
-  char err[WR_TLS_ERRLEN];
-  wr_tls_client_config cc = {.ca_file = crt_a};
-  if (wr_tls_self_signed_ensure(dir_a, NULL, 0, NULL, err, sizeof err) != 0 ||
-      wr_tls_server_new(&stls, crt_a, key_a, err, sizeof err) != 0 ||
-      wr_tls_client_new(&ctls, &cc, err, sizeof err) != 0) {
-    fprintf(stderr, "credentials: %s\n", err);
-    return 1;
-  }
   /* A port nothing listens on: bound once, then closed. */
   wr_tcp_listener *l = NULL;
   wr_addr a, b;
@@ -466,12 +443,7 @@ int main(void) {
   RUN(test_keepalive_reuse);
   RUN(test_builtin_status);
   wr_buf_free(&org.in);
-  wr_tls_server_del(stls);
-  wr_tls_client_del(ctls);
+  test_tls_free(&tls);
   uv_loop_close(&loop);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
   return test_done();
 }

@@ -18,15 +18,7 @@
 
 static uv_loop_t loop;
 
-static int (*run_cond)(void);
-static int call_run_cond(const void *unused) {
-  (void)unused;
-  return run_cond();
-}
-static int run_until(int (*cond)(void), uint64_t ms) {
-  run_cond = cond;
-  return test_run_until(&loop, cond ? call_run_cond : NULL, NULL, ms);
-}
+static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
 /* One side of a connection. */
 typedef struct end {

@@ -15,22 +15,15 @@
 #include "net/tls.h"
 #include "net/tls_stream.h"
 #include "test.h"
+#include "tls_testutil.h"
 
 static uv_loop_t loop;
-static char tmpdir[256], dir_a[300], crt_a[400], key_a[400], sock_path[300];
-static char dir_b[300], crt_b[400];
-static wr_tls_server *stls;
-static wr_tls_client *ctls, *ctls_b; /* trusts our certificate; trusts another one */
+static test_tls tls; /* our certificate, and a client that trusts it */
+static test_tls_files other; /* another certificate */
+static char sock_path[64];
+static wr_tls_client *ctls_b; /* trusts another certificate */
 
-static int (*run_cond)(void);
-static int call_run_cond(const void *unused) {
-  (void)unused;
-  return run_cond();
-}
-static int run_until(int (*cond)(void), uint64_t ms) {
-  run_cond = cond;
-  return test_run_until(&loop, cond ? call_run_cond : NULL, NULL, ms);
-}
+static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
 typedef struct end {
   wr_stream *s;
@@ -124,7 +117,7 @@ static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
   }
   srv_lower = lower;
   wr_tls_stream_config cfg = {.alpn = "b/2,a/1"};
-  CHECK_EQ(wr_tls_stream_server(&srv.s, &loop, lower, stls, &cfg, &events, &srv), 0);
+  CHECK_EQ(wr_tls_stream_server(&srv.s, &loop, lower, tls.srv, &cfg, &events, &srv), 0);
 }
 
 static void on_lis_closed(wr_tcp_listener *l, void *data) {
@@ -148,7 +141,7 @@ static void start(void) {
 }
 
 /* Dials the listener and stacks the TLS client on the socket stream. */
-static void dial_with(wr_tls_client *tls, const char *name, int eof_ok) {
+static void dial_with(wr_tls_client *trust, const char *name, int eof_ok) {
   wr_stream *lower = NULL;
   if (over_unix) {
     CHECK_EQ(wr_tcp_connect_unix(&lower, &loop, sock_path, NULL, NULL, NULL), 0);
@@ -158,10 +151,10 @@ static void dial_with(wr_tls_client *tls, const char *name, int eof_ok) {
     CHECK_EQ(wr_tcp_connect(&lower, &loop, &a, NULL, NULL, NULL), 0);
   }
   wr_tls_stream_config cfg = {.alpn = "a/1,b/2", .eof_without_close_notify = eof_ok};
-  CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, tls, &cfg, &events, &cli), 0);
+  CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, trust, &cfg, &events, &cli), 0);
 }
 
-static void dial(const char *name, int eof_ok) { dial_with(ctls, name, eof_ok); }
+static void dial(const char *name, int eof_ok) { dial_with(tls.cli, name, eof_ok); }
 
 static int both_closed(void) { return cli.closed && srv.closed; }
 static int srv_accepted(void) { return srv.s != NULL || srv.closed; }
@@ -250,36 +243,21 @@ static void test_tls_over_unix_socket(void) {
 int main(void) {
   wr_log_set_level(WR_LOG_ERROR);
   uv_loop_init(&loop);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/wr_tls_stream_test.XXXXXX");
-  if (!mkdtemp(tmpdir)) {
-    perror("mkdtemp");
+  if (test_tls_init(&tls, "wr_tls_stream_test") != 0)
     return 1;
-  }
-  snprintf(dir_a, sizeof dir_a, "%s/a", tmpdir);
-  snprintf(crt_a, sizeof crt_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_CERT);
-  snprintf(key_a, sizeof key_a, "%s/%s", dir_a, WR_TLS_SELF_SIGNED_KEY);
-  snprintf(sock_path, sizeof sock_path, "%s/s.sock", tmpdir);
-  snprintf(dir_b, sizeof dir_b, "%s/b", tmpdir);
-  snprintf(crt_b, sizeof crt_b, "%s/%s", dir_b, WR_TLS_SELF_SIGNED_CERT);
+  snprintf(sock_path, sizeof sock_path, "/tmp/wr_tls_stream_test.%d.sock", (int)getpid());
   char err[WR_TLS_ERRLEN];
-  wr_tls_client_config cc = {.ca_file = crt_a}, cc_b = {.ca_file = crt_b};
-  if (wr_tls_self_signed_ensure(dir_a, NULL, 0, NULL, err, sizeof err) != 0 ||
-      wr_tls_self_signed_ensure(dir_b, NULL, 0, NULL, err, sizeof err) != 0 ||
-      wr_tls_client_new(&ctls_b, &cc_b, err, sizeof err) != 0 ||
-      wr_tls_server_new(&stls, crt_a, key_a, err, sizeof err) != 0 ||
-      wr_tls_client_new(&ctls, &cc, err, sizeof err) != 0) {
+  wr_tls_client_config cc_b = {.ca_file = other.crt};
+  if (test_tls_files_make(&other, "wr_tls_stream_test_b") != 0 ||
+      wr_tls_client_new(&ctls_b, &cc_b, err, sizeof err) != 0) {
     fprintf(stderr, "credentials: %s\n", err);
     return 1;
   }
   RUN(test_tls_over_tcp);
   RUN(test_tls_over_unix_socket);
-  wr_tls_server_del(stls);
-  wr_tls_client_del(ctls);
   wr_tls_client_del(ctls_b);
+  test_tls_files_remove(&other);
+  test_tls_free(&tls);
   uv_loop_close(&loop);
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", tmpdir);
   return test_done();
 }
