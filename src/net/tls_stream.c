@@ -410,6 +410,10 @@ static void lower_on_data(wr_stream *ls, const uint8_t *data, size_t len) {
   if (t->state == ST_CLOSED)
     return;
   take_input(t, data, len);
+  /* Paused during the handshake or by a callback just now: hold the socket
+   * back too, so TCP's flow control reaches the peer. */
+  if (t->paused && t->state == ST_OPEN && t->lower)
+    wr_stream_read_stop(t->lower);
 }
 
 static void lower_on_eof(wr_stream *ls) {
