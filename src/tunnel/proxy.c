@@ -226,12 +226,7 @@ void wr_proxy_on_data(wr_proxy *p, const uint8_t *data, size_t len, int fin) {
   }
   if (fin) {
     p->req_fin = 1;
-    if (p->websocket && p->oc && !p->oc->connecting) {
-      wr_origin_shutdown(p->oc);
-      p->req_done = 1;
-    } else {
-      wr_proxy_finish_body(p);
-    }
+    wr_proxy_finish_body(p); /* now, or once the origin connection is up */
   }
 }
 

@@ -143,7 +143,8 @@ WR_MUST_CHECK int wr_proxy_build_head(wr_proxy *p, const wr_tunnel_request *req,
 /* Request body bytes towards the origin (chunk-framed when needed); their
  * credit goes back once the origin's stream took them. */
 WR_MUST_CHECK int wr_proxy_send_body(wr_proxy *p, const uint8_t *data, size_t len);
-/* The edge finished the body: the last chunk, once connected. */
+/* The edge finished the body: the last chunk (a WebSocket: the origin's
+ * write side shut), once the origin connection is up. */
 void wr_proxy_finish_body(wr_proxy *p);
 /* p->oc is ready (dialed or taken from the pool): head, early body, end. */
 void wr_proxy_start_exchange(wr_proxy *p);

@@ -51,6 +51,10 @@ void wr_proxy_finish_body(wr_proxy *p) {
   if (p->req_done || !p->req_fin || !p->oc || p->oc->connecting)
     return;
   p->req_done = 1;
+  if (p->websocket) { /* the user's end of a raw exchange: half-close the origin */
+    wr_origin_shutdown(p->oc);
+    return;
+  }
   if (p->req_chunked && wr_origin_send(p, NULL, 0, NULL, 0, "0\r\n\r\n", 0) != 0)
     wr_proxy_fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");
 }
