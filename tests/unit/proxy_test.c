@@ -3,7 +3,8 @@
  * socket the test serves (io/tcp on 127.0.0.1): a GET, a POST with a body,
  * an origin that refuses connections (STREAM_ERROR: the edge's 502), an
  * origin that closes mid-body (the stream is reset after the bytes it got),
- * and keep-alive reuse of a pooled origin connection. The test plays the
+ * keep-alive reuse of a pooled origin connection, a WebSocket upgrade (raw
+ * bytes both ways after the 101) and a built-in status. The test plays the
  * edge: it opens streams, writes REQUEST messages (proto/tunnel) and reads
  * what comes back. Every test ends with no live handles. */
 #include <stdio.h>
@@ -29,12 +30,13 @@ static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(
 
 /* ---- the origin: answers what the test asks of it ---- */
 
-enum { ORIGIN_ECHO, ORIGIN_CUT };
+enum { ORIGIN_ECHO, ORIGIN_CUT, ORIGIN_WEBSOCKET };
 
 typedef struct origin {
   wr_tcp_listener *l;
   uint16_t port;
   int mode, accepted, requests, closed_conns, lis_closed;
+  int raw; /* after a 101: bytes come back uppercased */
   wr_buf in; /* bytes of the request being read */
   char last_head[2048];
 } origin;
@@ -56,6 +58,14 @@ static size_t request_len(const wr_buf *b) {
 }
 
 static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  if (org.raw) {
+    char up[256];
+    size_t n = len < sizeof up ? len : sizeof up;
+    for (size_t i = 0; i < n; i++)
+      up[i] = (char)(data[i] >= 'a' && data[i] <= 'z' ? data[i] - 32 : data[i]);
+    CHECK_EQ(wr_stream_write(s, up, n), (ssize_t)n);
+    return;
+  }
   CHECK_EQ(wr_buf_append(&org.in, data, len), 0);
   size_t n;
   while ((n = request_len(&org.in)) > 0) {
@@ -67,6 +77,17 @@ static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
     char body[256], resp[512];
     int blen = snprintf(body, sizeof body, "%.*s body=%zu req=%d",
                         (int)(strchr(p, ' ') - p), p, n - head, org.requests);
+    if (org.mode == ORIGIN_WEBSOCKET) {
+      const char *sw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n\r\n";
+      CHECK_EQ(wr_stream_write(s, sw, strlen(sw)), (ssize_t)strlen(sw));
+      org.raw = 1;
+      wr_buf_consume(&org.in, n);
+      if (org.in.len) /* raw bytes right behind the head */
+        origin_on_data(s, org.in.data, org.in.len);
+      wr_buf_reset(&org.in);
+      return;
+    }
     if (org.mode == ORIGIN_CUT) {
       /* Promises 100 bytes, sends 10, ends its side. */
       int rl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
@@ -255,6 +276,8 @@ static const wr_mux_events edge_events = {
 static estream *cur;
 static int cur_closed(void) { return cur->closed; }
 
+static uint64_t next_kind = WR_TUNNEL_KIND_HTTP;
+
 /* Sends one request on a new stream and runs until the stream is closed. */
 static void request(estream *es, const char *dest, const char *method, const char *body) {
   memset(es, 0, sizeof *es);
@@ -266,13 +289,13 @@ static void request(estream *es, const char *dest, const char *method, const cha
   snprintf(clen, sizeof clen, "%zu", body ? strlen(body) : 0);
   wr_h1_header hs[2] = {{{"Accept", 6}, {"*/*", 3}}, {{"Content-Length", 14}, {clen, strlen(clen)}}};
   wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
-  m.u.request.kind = WR_TUNNEL_KIND_HTTP;
-  m.u.request.flags = body ? WR_TUNNEL_F_BODY : 0;
+  m.u.request.kind = next_kind;
+  m.u.request.flags = body && next_kind == WR_TUNNEL_KIND_HTTP ? WR_TUNNEL_F_BODY : 0;
   m.u.request.dest = (wr_h1_slice){dest, strlen(dest)};
   m.u.request.method = (wr_h1_slice){method, strlen(method)};
   m.u.request.path = (wr_h1_slice){"/x", 2};
   m.u.request.headers = hs;
-  m.u.request.nheaders = body ? 2 : 1;
+  m.u.request.nheaders = body && next_kind == WR_TUNNEL_KIND_HTTP ? 2 : 1;
   wr_buf b;
   wr_buf_init(&b, 65536);
   CHECK_EQ(wr_tunnel_encode(&b, &m), 0);
@@ -403,6 +426,25 @@ static void test_keepalive_reuse(void) {
   CHECK_EQ(org.closed_conns, 1); /* the pool closed it with the context */
 }
 
+/* A WebSocket: the origin's 101 goes back as the RESPONSE, then bytes flow
+ * raw both ways; the edge's FIN shuts the origin's side, the origin's end
+ * ends the stream. */
+static void test_websocket_upgrade(void) {
+  start(ORIGIN_WEBSOCKET);
+  estream es;
+  next_kind = WR_TUNNEL_KIND_WEBSOCKET;
+  request(&es, "app.test", "GET", "hello raw");
+  next_kind = WR_TUNNEL_KIND_HTTP;
+  CHECK_EQ(es.type, WR_TUNNEL_RESPONSE);
+  CHECK_EQ(es.status, 101);
+  CHECK(es.fin && !es.reset);
+  es.body[es.blen < sizeof es.body ? es.blen : sizeof es.body - 1] = '\0';
+  CHECK_STREQ(es.body, "HELLO RAW");
+  CHECK(strstr(org.last_head, "\r\nUpgrade: websocket\r\n") != NULL);
+  CHECK(strstr(org.last_head, "\r\nConnection: Upgrade\r\n") != NULL);
+  stop();
+}
+
 /* A built-in service answers without an origin. */
 static void test_builtin_status(void) {
   start(ORIGIN_ECHO);
@@ -441,6 +483,7 @@ int main(void) {
   RUN(test_origin_refuses);
   RUN(test_origin_closes_mid_body);
   RUN(test_keepalive_reuse);
+  RUN(test_websocket_upgrade);
   RUN(test_builtin_status);
   wr_buf_free(&org.in);
   test_tls_free(&tls);
