@@ -23,7 +23,18 @@
  * consumer slows the peer through TCP's own flow control.
  *
  * Single-threaded: call everything from the loop's thread. Callbacks may call
- * any function here, including wr_tls_tcp_close on their own connection. */
+ * any function here, including wr_tls_tcp_close on their own connection.
+ *
+ * Moving a user onto the seam: listen with wr_tcp_listen (io/tcp.h); in its
+ * accept callback do on_accept's work and stack wr_tls_stream_server on the
+ * accepted stream for HTTPS, or give the stream the same events directly
+ * for plain TCP, so one code path serves both. wr_tls_tcp_write, _cork,
+ * _uncork, _queued, _shutdown, _close, _reset, _read_start/_stop, _peer_addr,
+ * _local_addr and _peer_str become the wr_stream_* of the same name;
+ * _alpn, _server_name and _export become wr_tls_stream_*; _get_stats is
+ * wr_tcp_stats_get on wr_tls_stream_lower; the user pointer is the stream's
+ * (wr_stream_set_events). The listener's handshake_failed is "on_closed
+ * with err != 0 before on_connected". */
 #ifndef WR_NET_TLS_TCP_H
 #define WR_NET_TLS_TCP_H
 
