@@ -12,6 +12,7 @@
 #include "io/tcp.h"
 #include "loop_testutil.h"
 #include "test.h"
+#include "stream_testutil.h"
 
 #define QLIMIT (64 * 1024)
 #define TOTAL (8 * 1024 * 1024)
@@ -20,81 +21,19 @@ static uv_loop_t loop;
 
 static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
-/* One side of a connection. */
-typedef struct end {
-  wr_stream *s;
-  int connected, eof, closed, close_err, writable, again;
-  char reason[256];
-  uint64_t sent, received, total, rx_sum, tx_sum;
-  size_t max_queued;
-  int close_on_eof, shut_when_sent;
-} end;
+typedef test_end end;
 
 static end cli, srv, extra;
 static wr_tcp_listener *lis;
 static int lis_closed;
 
-static uint8_t byte_at(uint64_t off) { return (uint8_t)((off * 2654435761u) >> 13); }
-
-static void pump(end *e) {
-  uint8_t buf[16 * 1024];
-  while (e->sent < e->total) {
-    size_t n = e->total - e->sent < sizeof buf ? (size_t)(e->total - e->sent) : sizeof buf;
-    for (size_t i = 0; i < n; i++)
-      buf[i] = byte_at(e->sent + i);
-    ssize_t w = wr_stream_write(e->s, buf, n);
-    if (w == WR_ERR_AGAIN) {
-      e->again++;
-      return;
-    }
-    CHECK(w > 0);
-    if (w <= 0)
-      return;
-    for (ssize_t i = 0; i < w; i++)
-      e->tx_sum = e->tx_sum * 31 + buf[i];
-    e->sent += (uint64_t)w;
-    size_t q = wr_stream_queued(e->s);
-    if (q > e->max_queued)
-      e->max_queued = q;
-  }
-  if (e->shut_when_sent) {
-    e->shut_when_sent = 0;
-    CHECK_EQ(wr_stream_shutdown(e->s), 0);
-  }
-  if (e->eof && e->close_on_eof)
-    wr_stream_close(e->s);
-}
-
 static void on_connected(wr_stream *s) {
   end *e = s->user;
   e->connected = 1;
-  pump(e);
+  test_end_pump(e);
 }
-static void on_data(wr_stream *s, const uint8_t *data, size_t len) {
-  end *e = s->user;
-  for (size_t i = 0; i < len; i++)
-    e->rx_sum = e->rx_sum * 31 + data[i];
-  e->received += len;
-}
-static void on_eof(wr_stream *s) {
-  end *e = s->user;
-  e->eof = 1;
-  if (e->close_on_eof && e->sent == e->total) /* else once all is sent */
-    wr_stream_close(s);
-}
-static void on_writable(wr_stream *s) {
-  end *e = s->user;
-  e->writable++;
-  pump(e);
-}
-static void on_closed(wr_stream *s, int err, const char *reason) {
-  end *e = s->user;
-  e->closed = 1;
-  e->close_err = err;
-  snprintf(e->reason, sizeof e->reason, "%s", reason);
-  e->s = NULL;
-}
-static const wr_stream_events events = {on_connected, on_data, on_eof, on_writable, on_closed};
+static const wr_stream_events events = {on_connected, test_end_on_data, test_end_on_eof,
+                                        test_end_on_writable, test_end_on_closed};
 
 static end *next_accept;
 static void on_accept(wr_tcp_listener *l, wr_stream *s, void *data) {
@@ -105,7 +44,7 @@ static void on_accept(wr_tcp_listener *l, wr_stream *s, void *data) {
   e->s = s;
   e->connected = 1;
   wr_stream_set_events(s, &events, e);
-  pump(e);
+  test_end_pump(e);
 }
 
 static void on_lis_closed(wr_tcp_listener *l, void *data) {

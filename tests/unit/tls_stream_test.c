@@ -15,6 +15,7 @@
 #include "net/tls.h"
 #include "net/tls_stream.h"
 #include "test.h"
+#include "stream_testutil.h"
 #include "tls_testutil.h"
 
 static uv_loop_t loop;
@@ -25,41 +26,12 @@ static wr_tls_client *ctls_b; /* trusts another certificate */
 
 static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
-typedef struct end {
-  wr_stream *s;
-  int connected, eof, closed, close_err;
-  char reason[WR_TLS_ERRLEN + 64], alpn[32], sni[64];
-  uint64_t total, sent, received, rx_sum, tx_sum;
-} end;
+typedef test_end end;
 
 static end cli, srv;
 static wr_tcp_listener *lis;
 static int lis_closed, over_unix, srv_plain, srv_fin_only;
 static wr_stream *srv_lower;
-
-static void pump(end *e) {
-  uint8_t buf[8192];
-  while (e->sent < e->total) {
-    size_t n = e->total - e->sent < sizeof buf ? (size_t)(e->total - e->sent) : sizeof buf;
-    for (size_t i = 0; i < n; i++)
-      buf[i] = (uint8_t)((e->sent + i) * 7 + (e == &srv));
-    ssize_t w = wr_stream_write(e->s, buf, n);
-    if (w == WR_ERR_AGAIN)
-      return;
-    CHECK(w > 0);
-    if (w <= 0)
-      return;
-    for (ssize_t i = 0; i < w; i++)
-      e->tx_sum = e->tx_sum * 31 + buf[i];
-    e->sent += (uint64_t)w;
-  }
-  if (e->total) {
-    e->total = 0; /* shut once */
-    CHECK_EQ(wr_stream_shutdown(e->s), 0);
-    if (e->eof)
-      wr_stream_close(e->s);
-  }
-}
 
 static void on_connected(wr_stream *s) {
   end *e = s->user;
@@ -71,29 +43,10 @@ static void on_connected(wr_stream *s) {
   }
   snprintf(e->alpn, sizeof e->alpn, "%s", wr_tls_stream_alpn(s));
   snprintf(e->sni, sizeof e->sni, "%s", wr_tls_stream_server_name(s));
-  pump(e);
+  test_end_pump(e);
 }
-static void on_data(wr_stream *s, const uint8_t *data, size_t len) {
-  end *e = s->user;
-  for (size_t i = 0; i < len; i++)
-    e->rx_sum = e->rx_sum * 31 + data[i];
-  e->received += len;
-}
-static void on_eof(wr_stream *s) {
-  end *e = s->user;
-  e->eof = 1;
-  if (!e->total) /* else once all is sent */
-    wr_stream_close(s);
-}
-static void on_writable(wr_stream *s) { pump(s->user); }
-static void on_closed(wr_stream *s, int err, const char *reason) {
-  end *e = s->user;
-  e->closed = 1;
-  e->close_err = err;
-  e->s = NULL;
-  snprintf(e->reason, sizeof e->reason, "%s", reason);
-}
-static const wr_stream_events events = {on_connected, on_data, on_eof, on_writable, on_closed};
+static const wr_stream_events events = {on_connected, test_end_on_data, test_end_on_eof,
+                                        test_end_on_writable, test_end_on_closed};
 
 /* A plain server for the close_notify test: it answers nothing and ends
  * its side (FIN) once the client's ClientHello arrived. */
@@ -105,7 +58,7 @@ static void plain_on_data(wr_stream *s, const uint8_t *data, size_t len) {
 }
 static void plain_on_eof(wr_stream *s) { wr_stream_close(s); }
 static const wr_stream_events plain_events = {NULL, plain_on_data, plain_on_eof, NULL,
-                                              on_closed};
+                                              test_end_on_closed};
 
 static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
   (void)l;
@@ -129,6 +82,7 @@ static void on_lis_closed(wr_tcp_listener *l, void *data) {
 static void start(void) {
   memset(&cli, 0, sizeof cli);
   memset(&srv, 0, sizeof srv);
+  cli.close_on_eof = srv.close_on_eof = 1;
   lis_closed = 0;
   if (over_unix) {
     unlink(sock_path);
@@ -175,6 +129,7 @@ static void exchange(void) {
   start();
   srv.total = 300000;
   cli.total = 1000000;
+  srv.shut_when_sent = cli.shut_when_sent = 1;
   dial("localhost", 0);
   CHECK_STREQ(cli.s->ops->kind, "tls");
   stop();
