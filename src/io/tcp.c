@@ -456,12 +456,12 @@ static const char *tcp_peer_str(const wr_stream *s) { return T(s)->peerstr; }
 
 /* TCP and Unix sockets differ only in their name (and in what libuv does
  * underneath). */
-#define SOCKET_OPS(name)                                                                       \
-  {                                                                                            \
-    .kind = name, .write = tcp_write, .queued = tcp_queued, .shutdown = tcp_shutdown,          \
-    .close = tcp_close, .reset = tcp_reset, .read_start = tcp_read_start,                      \
-    .read_stop = tcp_read_stop, .cork = tcp_cork, .uncork = tcp_uncork,                        \
-    .peer_addr = tcp_peer_addr, .local_addr = tcp_local_addr, .peer_str = tcp_peer_str,        \
+#define SOCKET_OPS(name)                                                                           \
+  {                                                                                                \
+    .kind = name, .write = tcp_write, .queued = tcp_queued, .shutdown = tcp_shutdown,              \
+    .close = tcp_close, .reset = tcp_reset, .read_start = tcp_read_start,                          \
+    .read_stop = tcp_read_stop, .cork = tcp_cork, .uncork = tcp_uncork,                            \
+    .peer_addr = tcp_peer_addr, .local_addr = tcp_local_addr, .peer_str = tcp_peer_str,            \
   }
 static const wr_stream_ops tcp_ops = SOCKET_OPS("tcp");
 static const wr_stream_ops unix_ops = SOCKET_OPS("unix");
@@ -519,8 +519,8 @@ static void on_connect(uv_connect_t *req, int status) {
     t->base.ev->on_connected(&t->base);
 }
 
-int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote,
-                   const wr_tcp_config *cfg, const wr_stream_events *ev, void *user) {
+int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote, const wr_tcp_config *cfg,
+                   const wr_stream_events *ev, void *user) {
   *ps = NULL;
   if (!remote || (remote->sa.sa_family != AF_INET && remote->sa.sa_family != AF_INET6))
     return WR_ERR_INVAL;
@@ -539,8 +539,8 @@ int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote,
   return 0;
 }
 
-int wr_tcp_connect_unix(wr_stream **ps, uv_loop_t *loop, const char *path,
-                        const wr_tcp_config *cfg, const wr_stream_events *ev, void *user) {
+int wr_tcp_connect_unix(wr_stream **ps, uv_loop_t *loop, const char *path, const wr_tcp_config *cfg,
+                        const wr_stream_events *ev, void *user) {
   *ps = NULL;
   if (!path || !path[0])
     return WR_ERR_INVAL;
@@ -589,8 +589,8 @@ static void refuse(wr_tcp_listener *l, int at_limit) {
     /* Logged at powers of two, so a flood cannot flood the log too. */
     if ((n & (n - 1)) == 0) {
       if (at_limit)
-        WR_WARN("Listener at its connection limit: refusing connections",
-                "limit=%u refused=%llu", l->cfg.max_connections, (unsigned long long)n);
+        WR_WARN("Listener at its connection limit: refusing connections", "limit=%u refused=%llu",
+                l->cfg.max_connections, (unsigned long long)n);
       else
         WR_WARN("Out of memory: listener refusing connections", "refused=%llu",
                 (unsigned long long)n);
@@ -657,8 +657,7 @@ static void on_listener_closed(uv_handle_t *h) {
 
 /* Binds (bind_addr, or path for a Unix socket) and listens. */
 static int listen_on(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
-                     const char *path, const wr_tcp_config *cfg, wr_tcp_accept_cb cb,
-                     void *data) {
+                     const char *path, const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
   wr_tcp_listener *l = wr_calloc(1, sizeof *l);
   if (!l)
     return WR_ERR_NOMEM;
@@ -706,7 +705,7 @@ int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_add
 int wr_tcp_listen_unix(wr_tcp_listener **pl, uv_loop_t *loop, const char *path,
                        const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data) {
   *pl = NULL;
-  if (!path || !path[0] || strlen(path) >= sizeof ((wr_tcp_listener *)0)->path || !cb)
+  if (!path || !path[0] || strlen(path) >= sizeof((wr_tcp_listener *)0)->path || !cb)
     return WR_ERR_INVAL;
   return listen_on(pl, loop, NULL, path, cfg, cb, data);
 }

@@ -32,10 +32,10 @@
 
 /* Settings; zero means "default". Copied. */
 typedef struct wr_tcp_config {
-  size_t write_queue_limit;  /* bytes queued before WR_ERR_AGAIN */
-  uint64_t linger_ms;        /* graceful close: wait this long for the peer's FIN */
-  uint32_t max_connections;  /* listener: accepted streams alive at once */
-  int no_nodelay;            /* leave Nagle on (default: TCP_NODELAY set) */
+  size_t write_queue_limit; /* bytes queued before WR_ERR_AGAIN */
+  uint64_t linger_ms;       /* graceful close: wait this long for the peer's FIN */
+  uint32_t max_connections; /* listener: accepted streams alive at once */
+  int no_nodelay;           /* leave Nagle on (default: TCP_NODELAY set) */
 } wr_tcp_config;
 
 /* Dials remote (AF_INET or AF_INET6). The result comes later: on_connected,
@@ -44,8 +44,7 @@ typedef struct wr_tcp_config {
  * the stream at once sets its own (cfg may be NULL). Returns 0 with *ps
  * set, WR_ERR_INVAL (not an IP address) or WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote,
-                                 const wr_tcp_config *cfg, const wr_stream_events *ev,
-                                 void *user);
+                                 const wr_tcp_config *cfg, const wr_stream_events *ev, void *user);
 
 /* The same for the Unix socket at path. */
 WR_MUST_CHECK int wr_tcp_connect_unix(wr_stream **ps, uv_loop_t *loop, const char *path,
@@ -89,9 +88,9 @@ typedef struct wr_tcp_listener_stats {
 void wr_tcp_listener_stats_get(const wr_tcp_listener *l, wr_tcp_listener_stats *out);
 
 typedef struct wr_tcp_stats {
-  uint64_t rtt_ns, rttvar_ns; /* kernel's smoothed RTT (TCP_INFO tcpi_rtt) */
-  uint64_t cwnd;              /* congestion window in bytes */
-  uint64_t retransmits;       /* segments retransmitted */
+  uint64_t rtt_ns, rttvar_ns;      /* kernel's smoothed RTT (TCP_INFO tcpi_rtt) */
+  uint64_t cwnd;                   /* congestion window in bytes */
+  uint64_t retransmits;            /* segments retransmitted */
   uint64_t bytes_sent, bytes_recv; /* bytes written to / read from the socket */
   /* Time since the last ACK while retransmission timeouts run; 0 otherwise. */
   uint64_t unanswered_ns;

@@ -37,8 +37,7 @@ typedef struct tls_stream {
   wr_tls_session tls;
   int state;
   unsigned is_server : 1, connected : 1, shut : 1, peer_eof : 1, lower_eof : 1, paused : 1,
-      want_writable : 1, app_gone : 1, corked : 1, eof_told : 1, lower_shut : 1,
-      resume_pending : 1;
+      want_writable : 1, app_gone : 1, corked : 1, eof_told : 1, lower_shut : 1, resume_pending : 1;
   int pending; /* the timer and the lower stream, until both are closed */
   int close_err;
   char close_reason[WR_TLS_ERRLEN];
@@ -46,7 +45,7 @@ typedef struct tls_stream {
   const uint8_t *in;
   size_t inlen, inpos;
   wr_buf held;
-  wr_buf out; /* ciphertext the lower stream has not taken yet */
+  wr_buf out;      /* ciphertext the lower stream has not taken yet */
   uint64_t pushed; /* ciphertext bytes GnuTLS produced, ever */
   struct sockaddr_storage peer, local;
   char peerstr[WR_ADDR_STRLEN + 8];
@@ -129,7 +128,8 @@ static void flush_out(tls_stream *t) {
   /* The lower stream may have taken it all at once (the kernel did): then
    * no on_writable comes from below, and a writer told AGAIN hears from the
    * loop instead, never inside its own call. */
-  if (t->want_writable && t->state == ST_OPEN && tls_queued(&t->base) <= t->cfg.write_queue_limit / 2)
+  if (t->want_writable && t->state == ST_OPEN &&
+      tls_queued(&t->base) <= t->cfg.write_queue_limit / 2)
     uv_timer_start(&t->timer, on_tick, 0, 0);
 }
 
@@ -192,8 +192,8 @@ static void fail(tls_stream *t, int err, const char *fmt, ...) {
     va_end(ap);
     t->close_err = err;
     if (err)
-      WR_DEBUG("TLS connection failed", "peer=%s err=%s reason=%s", t->peerstr,
-               wr_strerror(err), t->close_reason);
+      WR_DEBUG("TLS connection failed", "peer=%s err=%s reason=%s", t->peerstr, wr_strerror(err),
+               t->close_reason);
   }
   if (t->state == ST_CLOSING) {
     close_all(t);
@@ -252,8 +252,7 @@ static int do_handshake(tls_stream *t) {
       if (t->is_server) {
         size_t n = sizeof t->sni - 1;
         unsigned type = 0;
-        if (gnutls_server_name_get(t->tls.gs, t->sni, &n, &type, 0) != 0 ||
-            type != GNUTLS_NAME_DNS)
+        if (gnutls_server_name_get(t->tls.gs, t->sni, &n, &type, 0) != 0 || type != GNUTLS_NAME_DNS)
           t->sni[0] = '\0';
       }
       return 1;
@@ -608,8 +607,7 @@ static void on_tick(uv_timer_t *tm) {
   tls_stream *t = tm->data;
   if (t->state != ST_OPEN)
     return;
-  if (t->want_writable && !t->app_gone &&
-      tls_queued(&t->base) <= t->cfg.write_queue_limit / 2) {
+  if (t->want_writable && !t->app_gone && tls_queued(&t->base) <= t->cfg.write_queue_limit / 2) {
     t->want_writable = 0;
     if (t->base.ev->on_writable)
       t->base.ev->on_writable(&t->base);
@@ -645,8 +643,7 @@ static void tls_read_start(wr_stream *s) {
   if (t->held.len || gnutls_record_check_pending(t->tls.gs) > 0 || t->lower_eof) {
     t->resume_pending = 1;
     uv_timer_start(&t->timer, on_tick, 0, 0);
-  }
-  else if (t->lower)
+  } else if (t->lower)
     wr_stream_read_start(t->lower);
 }
 
@@ -682,8 +679,8 @@ static void on_handshake_timeout(uv_timer_t *tm) {
     fail(t, WR_ERR_TIMEOUT, "could not connect to %s within %llu ms", t->peerstr,
          (unsigned long long)t->cfg.handshake_timeout_ms);
   else
-    fail(t, WR_ERR_TIMEOUT, "the TLS handshake with %s did not complete within %llu ms",
-         t->peerstr, (unsigned long long)t->cfg.handshake_timeout_ms);
+    fail(t, WR_ERR_TIMEOUT, "the TLS handshake with %s did not complete within %llu ms", t->peerstr,
+         (unsigned long long)t->cfg.handshake_timeout_ms);
 }
 
 static void on_start(uv_timer_t *tm) {
@@ -743,10 +740,9 @@ static void filter_start(tls_stream *t, uv_loop_t *loop, int state, int kick) {
     uv_timer_start(&t->timer, on_handshake_timeout, t->cfg.handshake_timeout_ms, 0);
 }
 
-int wr_tls_stream_client(wr_stream **ps, uv_loop_t *loop, wr_stream *lower,
-                         const char *server_name, const wr_tls_client *tls,
-                         const wr_tls_stream_config *cfg, const wr_stream_events *ev,
-                         void *user) {
+int wr_tls_stream_client(wr_stream **ps, uv_loop_t *loop, wr_stream *lower, const char *server_name,
+                         const wr_tls_client *tls, const wr_tls_stream_config *cfg,
+                         const wr_stream_events *ev, void *user) {
   *ps = NULL;
   int rc = WR_ERR_INVAL;
   tls_stream *t = NULL;
@@ -756,12 +752,10 @@ int wr_tls_stream_client(wr_stream **ps, uv_loop_t *loop, wr_stream *lower,
   t = filter_new(lower, cfg, ev, user);
   if (!t)
     goto fail;
-  rc = wr_tls_session_init_stream_client(&t->tls, tls, server_name, t->cfg.alpn,
-                                         t->cfg.tls_flags);
+  rc = wr_tls_session_init_stream_client(&t->tls, tls, server_name, t->cfg.alpn, t->cfg.tls_flags);
   if (rc != 0)
     goto fail;
-  filter_start(t, loop, cfg->lower_connected ? ST_HANDSHAKE : ST_CONNECTING,
-               cfg->lower_connected);
+  filter_start(t, loop, cfg->lower_connected ? ST_HANDSHAKE : ST_CONNECTING, cfg->lower_connected);
   *ps = &t->base;
   return 0;
 fail:

@@ -66,8 +66,8 @@ typedef struct wr_tls_stream_config {
  * lower was closed (its owner hears nothing more of it). */
 WR_MUST_CHECK int wr_tls_stream_client(wr_stream **ps, uv_loop_t *loop, wr_stream *lower,
                                        const char *server_name, const wr_tls_client *tls,
-                                       const wr_tls_stream_config *cfg,
-                                       const wr_stream_events *ev, void *user);
+                                       const wr_tls_stream_config *cfg, const wr_stream_events *ev,
+                                       void *user);
 
 /* Runs a server handshake over lower (connected: an accepted connection)
  * with tls's certificate. Errors as wr_tls_stream_client. */

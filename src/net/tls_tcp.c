@@ -31,14 +31,13 @@ struct wr_tls_tcp_listener {
   void *user;
   wr_tls_tcp *conns;
   wr_tls_tcp_listener_stats stats; /* handshake_failed, open and our own refusals */
-  wr_tcp_listener_stats tcp_last; /* the TCP listener's, kept when it closes */
+  wr_tcp_listener_stats tcp_last;  /* the TCP listener's, kept when it closes */
   int closing;
   void (*close_cb)(wr_tls_tcp_listener *l, void *data);
   void *close_data;
 };
 
-static void split_config(const wr_tls_tcp_config *c, wr_tcp_config *tc,
-                         wr_tls_stream_config *sc) {
+static void split_config(const wr_tls_tcp_config *c, wr_tcp_config *tc, wr_tls_stream_config *sc) {
   *tc = (wr_tcp_config){.write_queue_limit = c->write_queue_limit,
                         .linger_ms = c->linger_ms,
                         .max_connections = c->max_connections,
@@ -116,10 +115,9 @@ static const wr_stream_events tls_events = {
 /* ---- making connections ---- */
 
 /* Puts the TLS client filter on lower (dialing) for a new handle. */
-static int client_over(wr_tls_tcp **pt, uv_loop_t *loop, wr_stream *lower,
-                       const char *server_name, const wr_tls_client *tls,
-                       const wr_tls_tcp_config *cfg, const wr_tls_tcp_callbacks *cb,
-                       void *user_data) {
+static int client_over(wr_tls_tcp **pt, uv_loop_t *loop, wr_stream *lower, const char *server_name,
+                       const wr_tls_client *tls, const wr_tls_tcp_config *cfg,
+                       const wr_tls_tcp_callbacks *cb, void *user_data) {
   wr_tls_tcp *t = wr_calloc(1, sizeof *t);
   if (!t) {
     wr_stream_reset(lower);
@@ -298,9 +296,7 @@ void wr_tls_tcp_set_callbacks(wr_tls_tcp *t, const wr_tls_tcp_callbacks *cb) { t
 int wr_tls_tcp_is_server(const wr_tls_tcp *t) { return wr_tls_stream_is_server(t->s); }
 int wr_tls_tcp_is_connected(const wr_tls_tcp *t) { return wr_tls_stream_is_connected(t->s); }
 const char *wr_tls_tcp_alpn(const wr_tls_tcp *t) { return wr_tls_stream_alpn(t->s); }
-const char *wr_tls_tcp_server_name(const wr_tls_tcp *t) {
-  return wr_tls_stream_server_name(t->s);
-}
+const char *wr_tls_tcp_server_name(const wr_tls_tcp *t) { return wr_tls_stream_server_name(t->s); }
 const struct sockaddr *wr_tls_tcp_peer_addr(const wr_tls_tcp *t) {
   return wr_stream_peer_addr(t->s);
 }

@@ -117,8 +117,8 @@ void wr_origin_shutdown(origin_conn *oc) {
 /* Writes prefix, data and suffix to the origin in order; consume bytes of
  * stream credit go back once the stream has taken all of them (at once,
  * nearly always; else when the held bytes drain: on_writable). */
-int wr_origin_send(wr_proxy *p, const void *prefix, size_t plen, const void *data,
-                       size_t len, const char *suffix, size_t consume) {
+int wr_origin_send(wr_proxy *p, const void *prefix, size_t plen, const void *data, size_t len,
+                   const char *suffix, size_t consume) {
   origin_conn *oc = p->oc;
   struct iovec iov[3];
   size_t n = 0;
@@ -166,8 +166,8 @@ static void sweep_cb(uv_timer_t *t) {
       continue;
     if (oc->connecting && oc->p) {
       wr_proxy *p = oc->p;
-      WR_ERROR("Unable to reach the origin service", "error=%s originService=%s",
-               "connect timeout", p->origin_name);
+      WR_ERROR("Unable to reach the origin service", "error=%s originService=%s", "connect timeout",
+               p->origin_name);
       /* Closes oc too; its connect callback then only drops its reference. */
       wr_proxy_fail(p, WR_TUNNEL_ERR_ORIGIN_TIMEOUT, "connect timeout");
       continue;
@@ -249,8 +249,9 @@ static void origin_on_closed(wr_stream *s, int err, const char *reason) {
     WR_ERROR("Unable to reach the origin service. The service may be down or it may not be "
              "responding to traffic from the connector",
              "error=\"%s\" originService=%s", reason, p->origin_name);
-    wr_proxy_fail(p, err == WR_ERR_TIMEOUT ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
-         err == WR_ERR_DENIED ? "the origin's TLS certificate was refused" : reason);
+    wr_proxy_fail(
+        p, err == WR_ERR_TIMEOUT ? WR_TUNNEL_ERR_ORIGIN_TIMEOUT : WR_TUNNEL_ERR_ORIGIN_UNREACHABLE,
+        err == WR_ERR_DENIED ? "the origin's TLS certificate was refused" : reason);
   } else if (p) {
     wr_proxy_origin_ended(p, NULL, 0, reason);
   }
@@ -321,13 +322,13 @@ static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key
                                 .handshake_timeout_ms = limit_ns / WR_NS_PER_MS + 1,
                                 /* many HTTPS servers end a response that way */
                                 .eof_without_close_notify = 1};
-    rv = wr_tls_stream_client(&s, p->ctx->loop, s, wr_origin_tls_name(p), ot->cli, &cfg, &origin_events,
-                              oc);
+    rv = wr_tls_stream_client(&s, p->ctx->loop, s, wr_origin_tls_name(p), ot->cli, &cfg,
+                              &origin_events, oc);
   }
   if (rv) {
     origin_free(oc);
-    WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s",
-             wr_strerror(rv), p->origin_name);
+    WR_ERROR("Unable to reach the origin service", "error=\"%s\" originService=%s", wr_strerror(rv),
+             p->origin_name);
     wr_proxy_fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
   }
@@ -351,8 +352,8 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   wr_proxy *p = rr->p;
   if (!p->stream_closed && !p->discard) {
     if (status < 0 || !res) {
-      WR_ERROR("Unable to resolve the origin", "error=\"%s\" originService=%s",
-               uv_strerror(status), p->origin_name);
+      WR_ERROR("Unable to resolve the origin", "error=\"%s\" originService=%s", uv_strerror(status),
+               p->origin_name);
       wr_proxy_fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin's name does not resolve");
     } else {
       connect_addr(p, res->ai_addr, rr->key);
@@ -370,12 +371,13 @@ void wr_origin_connect(wr_proxy *p) {
   if (svc->type == WR_SERVICE_UNIX)
     snprintf(key, sizeof key, "unix %s", svc->path);
   else if (svc->type == WR_SERVICE_HTTPS) /* every TLS setting: a different one is another pool */
-    snprintf(key, sizeof key, "tls %.100s %u sni=%.100s verify=%d ca=%.150s", svc->host,
-             svc->port, wr_origin_tls_name(p), !p->orq->no_tls_verify,
+    snprintf(key, sizeof key, "tls %.100s %u sni=%.100s verify=%d ca=%.150s", svc->host, svc->port,
+             wr_origin_tls_name(p), !p->orq->no_tls_verify,
              p->orq->ca_pool ? p->orq->ca_pool : "system");
   else if (svc->type == WR_SERVICE_UNIX_TLS)
     snprintf(key, sizeof key, "tls unix:%.100s sni=%.100s verify=%d ca=%.150s", svc->path,
-             wr_origin_tls_name(p), !p->orq->no_tls_verify, p->orq->ca_pool ? p->orq->ca_pool : "system");
+             wr_origin_tls_name(p), !p->orq->no_tls_verify,
+             p->orq->ca_pool ? p->orq->ca_pool : "system");
   else
     snprintf(key, sizeof key, "tcp %s %u", svc->host, svc->port);
   for (origin_conn *oc = p->ctx->conns; oc; oc = oc->next) {

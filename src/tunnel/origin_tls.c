@@ -45,7 +45,8 @@ origin_tls *wr_origin_tls_get(wr_proxy *p, const char *key) {
   if (!ot)
     return NULL;
   const char *ca = p->orq->ca_pool && p->orq->ca_pool[0] ? p->orq->ca_pool : NULL;
-  wr_tls_client_config cc = {.ca_file = ca, .system_trust = !ca, .no_verify = p->orq->no_tls_verify};
+  wr_tls_client_config cc = {
+      .ca_file = ca, .system_trust = !ca, .no_verify = p->orq->no_tls_verify};
   char err[WR_TLS_ERRLEN] = "";
   if (wr_tls_client_new(&ot->cli, &cc, err, sizeof err) != 0) {
     WR_ERROR("Cannot set up TLS to the origin", "error=\"%s\" originService=%s", err,

@@ -111,9 +111,12 @@ static void copy_slice(char *out, size_t cap, wr_h1_slice s) {
 }
 
 static wr_h1_method method_of(wr_h1_slice m) {
-  static const struct { const char *name; wr_h1_method id; } ms[] = {
-      {"GET", WR_H1_M_GET},         {"HEAD", WR_H1_M_HEAD},       {"POST", WR_H1_M_POST},
-      {"PUT", WR_H1_M_PUT},         {"CONNECT", WR_H1_M_CONNECT}, {"OPTIONS", WR_H1_M_OPTIONS},
+  static const struct {
+    const char *name;
+    wr_h1_method id;
+  } ms[] = {
+      {"GET", WR_H1_M_GET}, {"HEAD", WR_H1_M_HEAD},       {"POST", WR_H1_M_POST},
+      {"PUT", WR_H1_M_PUT}, {"CONNECT", WR_H1_M_CONNECT}, {"OPTIONS", WR_H1_M_OPTIONS},
   };
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
     if (wr_h1_slice_eq(m, ms[i].name))
@@ -132,11 +135,11 @@ void wr_proxy_ctx_init(wr_proxy_ctx *ctx, uv_loop_t *loop, const wr_ingress *ing
                                          "Requests the connector proxied to origins.");
     ctx->m_errors = wr_metrics_counter(metrics, "warren_tunnel_request_errors_total",
                                        "Requests that failed at the connector.");
-    ctx->m_codes = wr_metrics_family(metrics, WR_METRIC_COUNTER,
-                                     "warren_tunnel_response_by_code_total",
-                                     "Responses sent back by status code.", "status_code");
-    ctx->m_origin_conns = wr_metrics_gauge(metrics, "warren_origin_connections",
-                                           "Open connections to origins.");
+    ctx->m_codes =
+        wr_metrics_family(metrics, WR_METRIC_COUNTER, "warren_tunnel_response_by_code_total",
+                          "Responses sent back by status code.", "status_code");
+    ctx->m_origin_conns =
+        wr_metrics_gauge(metrics, "warren_origin_connections", "Open connections to origins.");
   }
   wr_origin_pool_init(ctx);
 }
@@ -174,8 +177,8 @@ int wr_proxy_start(wr_proxy_ctx *ctx, wr_mux_conn *c, wr_mux_stream *s,
   char host[256], path[2048];
   copy_slice(host, sizeof host, req->dest);
   copy_slice(path, sizeof path, req->path);
-  snprintf(p->target, sizeof p->target, "%.*s %.200s", (int)(req->method.len & 63),
-           req->method.p, path);
+  snprintf(p->target, sizeof p->target, "%.*s %.200s", (int)(req->method.len & 63), req->method.p,
+           path);
   char *query = strchr(path, '?');
   if (query)
     *query = '\0';

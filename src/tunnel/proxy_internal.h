@@ -51,12 +51,12 @@ typedef struct origin_tls {
  * on top for https:// and unix+tls: services: chosen once, when it is
  * dialed, so the HTTP logic is one path. */
 typedef struct origin_conn {
-  wr_stream *s;       /* NULL once its on_closed came */
-  origin_tls *creds;  /* the TLS filter's credentials (a reference), or NULL */
-  wr_buf out;         /* bytes the stream did not take yet */
-  size_t owed;        /* stream credit to give once out is empty */
-  struct wr_proxy *connect_p; /* holds a reference while connecting */
-  int shut_pending;   /* shut the write side once out is empty */
+  wr_stream *s;                    /* NULL once its on_closed came */
+  origin_tls *creds;               /* the TLS filter's credentials (a reference), or NULL */
+  wr_buf out;                      /* bytes the stream did not take yet */
+  size_t owed;                     /* stream credit to give once out is empty */
+  struct wr_proxy *connect_p;      /* holds a reference while connecting */
+  int shut_pending;                /* shut the write side once out is empty */
   struct origin_conn *next, *prev; /* every conn of the ctx */
   wr_proxy_ctx *ctx;
   wr_proxy *p;       /* the request using it; NULL when idle */
@@ -72,8 +72,8 @@ struct wr_proxy {
   wr_proxy_ctx *ctx;
   wr_mux_conn *c;
   wr_mux_stream *s;
-  const wr_service *svc;          /* the matching rule's service */
-  const wr_origin_request *orq;   /* and its originRequest settings */
+  const wr_service *svc;        /* the matching rule's service */
+  const wr_origin_request *orq; /* and its originRequest settings */
   origin_conn *oc;
   int refs;
   uint64_t started;
@@ -85,18 +85,18 @@ struct wr_proxy {
   wr_buf early; /* body bytes received before that (not yet consumed) */
   wr_h1_method method_id;
   int websocket;
-  int req_chunked;  /* re-encode the body as chunked to the origin */
-  int req_fin;      /* the edge finished the request body */
-  int req_done;     /* everything including the last chunk went to the origin */
-  int discard;      /* no origin wants the body: consume and drop it */
+  int req_chunked; /* re-encode the body as chunked to the origin */
+  int req_fin;     /* the edge finished the request body */
+  int req_done;    /* everything including the last chunk went to the origin */
+  int discard;     /* no origin wants the body: consume and drop it */
 
   /* response side */
   wr_h1_parser rp;
   int rp_ready;
-  int responded;  /* a RESPONSE or STREAM_ERROR went out */
-  int upgraded;   /* after a 101: raw bytes both ways */
-  int resp_done;  /* the whole response is queued on the stream */
-  int reusable;   /* the origin keeps the connection open after it */
+  int responded; /* a RESPONSE or STREAM_ERROR went out */
+  int upgraded;  /* after a 101: raw bytes both ways */
+  int resp_done; /* the whole response is queued on the stream */
+  int reusable;  /* the origin keeps the connection open after it */
   int fin_sent;
   int status;
   int origin_paused;
@@ -138,8 +138,7 @@ int wr_proxy_serve_builtin(wr_proxy *p);
 
 /* Serialises the origin request head from the edge's REQUEST into p->head.
  * 0 or WR_ERR_NOMEM / WR_ERR_LIMIT. */
-WR_MUST_CHECK int wr_proxy_build_head(wr_proxy *p, const wr_tunnel_request *req,
-                                      const char *host);
+WR_MUST_CHECK int wr_proxy_build_head(wr_proxy *p, const wr_tunnel_request *req, const char *host);
 /* Request body bytes towards the origin (chunk-framed when needed); their
  * credit goes back once the origin's stream took them. */
 WR_MUST_CHECK int wr_proxy_send_body(wr_proxy *p, const uint8_t *data, size_t len);

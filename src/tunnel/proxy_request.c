@@ -64,14 +64,15 @@ void wr_proxy_start_exchange(wr_proxy *p) {
   oc->connecting = 0;
   oc->idle = 0;
   p->origin_paused = 0;
-  if (wr_origin_read_start(oc) != 0 || wr_origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
+  if (wr_origin_read_start(oc) != 0 ||
+      wr_origin_send(p, NULL, 0, p->head.data, p->head.len, NULL, 0) != 0) {
     wr_proxy_fail(p, WR_TUNNEL_ERR_ORIGIN_UNREACHABLE, "the origin connection failed");
     return;
   }
   if (p->early.len) {
-    int rv = p->req_chunked ? wr_proxy_send_body(p, p->early.data, p->early.len)
-                            : wr_origin_send(p, NULL, 0, p->early.data, p->early.len, NULL,
-                                          p->early.len);
+    int rv = p->req_chunked
+                 ? wr_proxy_send_body(p, p->early.data, p->early.len)
+                 : wr_origin_send(p, NULL, 0, p->early.data, p->early.len, NULL, p->early.len);
     wr_buf_free(&p->early);
     if (rv) {
       wr_proxy_fail(p, WR_TUNNEL_ERR_INTERNAL, "out of memory");

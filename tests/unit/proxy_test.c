@@ -36,7 +36,7 @@ typedef struct origin {
   wr_tcp_listener *l;
   uint16_t port;
   int mode, accepted, requests, closed_conns, lis_closed;
-  int raw; /* after a 101: bytes come back uppercased */
+  int raw;   /* after a 101: bytes come back uppercased */
   wr_buf in; /* bytes of the request being read */
   char last_head[2048];
 } origin;
@@ -75,8 +75,8 @@ static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
     size_t head = (size_t)(end - p) + 4;
     snprintf(org.last_head, sizeof org.last_head, "%.*s", (int)head, p);
     char body[256], resp[512];
-    int blen = snprintf(body, sizeof body, "%.*s body=%zu req=%d",
-                        (int)(strchr(p, ' ') - p), p, n - head, org.requests);
+    int blen = snprintf(body, sizeof body, "%.*s body=%zu req=%d", (int)(strchr(p, ' ') - p), p,
+                        n - head, org.requests);
     if (org.mode == ORIGIN_WEBSOCKET) {
       const char *sw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                        "Connection: Upgrade\r\n\r\n";
@@ -90,13 +90,14 @@ static void origin_on_data(wr_stream *s, const uint8_t *data, size_t len) {
     }
     if (org.mode == ORIGIN_CUT) {
       /* Promises 100 bytes, sends 10, ends its side. */
-      int rl = snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+      int rl =
+          snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
       CHECK_EQ(wr_stream_write(s, resp, (size_t)rl), rl);
       CHECK_EQ(wr_stream_shutdown(s), 0);
     } else {
-      int rl = snprintf(resp, sizeof resp,
-                        "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Origin: test\r\n\r\n%s", blen,
-                        body);
+      int rl =
+          snprintf(resp, sizeof resp,
+                   "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Origin: test\r\n\r\n%s", blen, body);
       CHECK_EQ(wr_stream_write(s, resp, (size_t)rl), rl);
     }
     wr_buf_consume(&org.in, n);
@@ -287,7 +288,8 @@ static void request(estream *es, const char *dest, const char *method, const cha
   CHECK_EQ(ops->stream_open(edge_c, es, &s), 0);
   char clen[24];
   snprintf(clen, sizeof clen, "%zu", body ? strlen(body) : 0);
-  wr_h1_header hs[2] = {{{"Accept", 6}, {"*/*", 3}}, {{"Content-Length", 14}, {clen, strlen(clen)}}};
+  wr_h1_header hs[2] = {{{"Accept", 6}, {"*/*", 3}},
+                        {{"Content-Length", 14}, {clen, strlen(clen)}}};
   wr_tunnel_msg m = {.type = WR_TUNNEL_REQUEST};
   m.u.request.kind = next_kind;
   m.u.request.flags = body && next_kind == WR_TUNNEL_KIND_HTTP ? WR_TUNNEL_F_BODY : 0;

@@ -2,7 +2,7 @@
  * total bytes of a known pattern as fast as the stream takes them (counting
  * WR_ERR_AGAIN and the queue it saw), hashes what arrives, and can shut
  * down when it has sent everything and close once the peer ended too.
- * Include after test.h; the test adds its own on_connected. */
+ * The test adds its own on_connected. */
 #ifndef WR_STREAM_TESTUTIL_H
 #define WR_STREAM_TESTUTIL_H
 
@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "io/stream.h"
+#include "test.h"
 
 typedef struct test_end {
   wr_stream *s;

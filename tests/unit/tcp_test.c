@@ -11,8 +11,8 @@
 #include "base/log.h"
 #include "io/tcp.h"
 #include "loop_testutil.h"
-#include "test.h"
 #include "stream_testutil.h"
+#include "test.h"
 
 #define QLIMIT (64 * 1024)
 #define TOTAL (8 * 1024 * 1024)

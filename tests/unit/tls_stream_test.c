@@ -14,8 +14,8 @@
 #include "loop_testutil.h"
 #include "net/tls.h"
 #include "net/tls_stream.h"
-#include "test.h"
 #include "stream_testutil.h"
+#include "test.h"
 #include "tls_testutil.h"
 
 static uv_loop_t loop;
