@@ -5,13 +5,15 @@
  * origin that closes mid-body (the stream is reset after the bytes it got),
  * keep-alive reuse of a pooled origin connection, a WebSocket upgrade (raw
  * bytes both ways after the 101), a built-in status, and every allocation
- * failing in turn during a request. The test plays the
+ * failing in turn during a request; GET, POST and keep-alive also over a
+ * Unix socket, TLS over TCP and TLS over a Unix socket. The test plays the
  * edge: it opens streams, writes REQUEST messages (proto/tunnel) and reads
  * what comes back. Every test ends with no live handles. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -20,6 +22,7 @@
 #include "loop_testutil.h"
 #include "net/mux_h2.h"
 #include "net/tls.h"
+#include "net/tls_stream.h"
 #include "proto/tunnel/tunnel.h"
 #include "test.h"
 #include "tls_testutil.h"
@@ -27,13 +30,17 @@
 #include "tunnel/proxy.h"
 
 static uv_loop_t loop;
-static test_tls tls;
 
 static int run_until(int (*cond)(void), uint64_t ms) { return test_run_until_fn(&loop, cond, ms); }
 
 /* ---- the origin: answers what the test asks of it ---- */
 
 enum { ORIGIN_ECHO, ORIGIN_CUT, ORIGIN_WEBSOCKET };
+/* How the proxy reaches the origin: the service's scheme. */
+enum { VIA_TCP, VIA_UNIX, VIA_TLS, VIA_UNIX_TLS };
+static int via = VIA_TCP;
+static test_tls tls;
+static char origin_sock[64];
 
 typedef struct origin {
   wr_tcp_listener *l;
@@ -129,12 +136,23 @@ static void origin_accept(wr_tcp_listener *l, wr_stream *s, void *data) {
   (void)data;
   org.accepted++;
   org.inlen = 0;
+  if (via == VIA_TLS || via == VIA_UNIX_TLS) {
+    wr_tls_stream_config cfg = {.alpn = "http/1.1", .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL};
+    wr_stream *t = NULL;
+    CHECK_EQ(wr_tls_stream_server(&t, &loop, s, tls.srv, &cfg, &origin_events, &org), 0);
+    return;
+  }
   wr_stream_set_events(s, &origin_events, &org);
 }
 
 static void origin_start(int mode) {
   memset(&org, 0, sizeof org);
   org.mode = mode;
+  if (via == VIA_UNIX || via == VIA_UNIX_TLS) {
+    unlink(origin_sock);
+    CHECK_EQ(wr_tcp_listen_unix(&org.l, &loop, origin_sock, NULL, origin_accept, NULL), 0);
+    return;
+  }
   wr_addr a, b;
   CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
   CHECK_EQ(wr_tcp_listen(&org.l, &loop, &a, NULL, origin_accept, NULL), 0);
@@ -366,11 +384,21 @@ static void start(int mode) {
   origin_start(mode);
   edge_c = conn_c = NULL;
   conn_closed = h2l_closed = 0;
-  char svc[64], refused[64], err[256];
-  snprintf(svc, sizeof svc, "http://127.0.0.1:%u", org.port);
+  char svc[400], refused[64], err[256];
+  static const char *const schemes[] = {
+      "http://127.0.0.1:", "unix:", "https://127.0.0.1:", "unix+tls:"};
+  if (via == VIA_UNIX || via == VIA_UNIX_TLS)
+    snprintf(svc, sizeof svc, "%s%s", schemes[via], origin_sock);
+  else
+    snprintf(svc, sizeof svc, "%s%u", schemes[via], org.port);
+  /* TLS origins: our certificate is the trust anchor (caPool). */
+  wr_origin_request orq;
+  wr_origin_request_defaults(&orq);
+  orq.set = WR_OR_CA_POOL;
+  orq.ca_pool = tls.f.crt;
   snprintf(refused, sizeof refused, "http://127.0.0.1:%u", refused_port);
   wr_ingress_init(&ing);
-  CHECK_EQ(wr_ingress_add(&ing, "app.test", NULL, svc, NULL, err, sizeof err), 0);
+  CHECK_EQ(wr_ingress_add(&ing, "app.test", NULL, svc, &orq, err, sizeof err), 0);
   CHECK_EQ(wr_ingress_add(&ing, "refused.test", NULL, refused, NULL, err, sizeof err), 0);
   CHECK_EQ(wr_ingress_add(&ing, NULL, NULL, "http_status:404", NULL, err, sizeof err), 0);
   wr_proxy_ctx_init(&pctx, &loop, &ing, NULL);
@@ -473,6 +501,24 @@ static void test_keepalive_reuse(void) {
   CHECK_EQ(org.closed_conns, 1); /* the pool closed it with the context */
 }
 
+/* The same exchanges over every other kind of origin connection: a Unix
+ * socket, TLS over TCP (https://) and TLS over a Unix socket (unix+tls:),
+ * each one io/stream chosen at dial. */
+static void test_every_origin_transport(void) {
+  static const char *const names[] = {"tcp", "unix", "tls", "unix+tls"};
+  for (via = VIA_UNIX; via <= VIA_UNIX_TLS; via++) {
+    int failed_before = test_cur_failed;
+    test_cur_failed = 0;
+    test_get();
+    test_post_with_body();
+    test_keepalive_reuse();
+    if (test_cur_failed)
+      fprintf(stderr, "  (origin over %s)\n", names[via]);
+    test_cur_failed |= failed_before;
+  }
+  via = VIA_TCP;
+}
+
 /* A WebSocket: the origin's 101 goes back as the RESPONSE, then bytes flow
  * raw both ways; the edge's FIN shuts the origin's side, the origin's end
  * ends the stream. */
@@ -542,6 +588,7 @@ int main(void) {
   uv_loop_init(&loop);
   if (test_tls_init(&tls, "wr_proxy_test") != 0)
     return 1;
+  snprintf(origin_sock, sizeof origin_sock, "/tmp/wr_proxy_test.%d.sock", (int)getpid());
   /* A port nothing listens on: bound once, then closed. */
   wr_tcp_listener *l = NULL;
   wr_addr a, b;
@@ -559,8 +606,10 @@ int main(void) {
   RUN(test_origin_closes_mid_body);
   RUN(test_keepalive_reuse);
   RUN(test_websocket_upgrade);
+  RUN(test_every_origin_transport);
   RUN(test_builtin_status);
   RUN(test_allocation_failures);
+  unlink(origin_sock);
   test_tls_free(&tls);
   uv_loop_close(&loop);
   return test_done();
