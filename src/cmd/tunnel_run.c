@@ -3,6 +3,7 @@
  * Settings come from config.yml (--config, or the default locations) and
  * flags, flags winning, as cloudflared does. The loop runs until SIGINT or
  * SIGTERM starts a graceful shutdown; a second signal forces it. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,9 @@ static int run_connector(run_state *rs, const wr_connector_config *cc) {
   rs->sigint.data = rs->sigterm.data = rs;
   uv_signal_start(&rs->sigint, on_signal, SIGINT);
   uv_signal_start(&rs->sigterm, on_signal, SIGTERM);
+  /* An origin (or the edge) that resets a connection we write to is an
+   * error on that stream, not a reason for the connector to die. */
+  signal(SIGPIPE, SIG_IGN);
   uv_run(rs->loop, UV_RUN_DEFAULT);
   wr_connector_free(rs->cn);
   WR_INFO("Tunnel server stopped", "%s", "");
