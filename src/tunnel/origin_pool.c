@@ -19,6 +19,11 @@
  * credit for them goes back to the edge only once they are taken, so the
  * edge's stream window bounds this already; this is the backstop. */
 #define OUT_LIMIT (EARLY_LIMIT + 64u * 1024)
+/* An origin connection we close has nothing more to give us: its socket is
+ * closed at once after our FIN (what is still unread makes the kernel answer
+ * with RST, as before streams), not after the tunnel's 2 s wait for the
+ * peer's FIN. */
+static const wr_tcp_config origin_tcp = {.linger_ms = 1};
 
 /* Unlinks and frees a connection whose stream is gone. */
 static void origin_free(origin_conn *oc) {
@@ -312,9 +317,9 @@ static void connect_addr(wr_proxy *p, const struct sockaddr *sa, const char *key
   if (sa) {
     wr_addr a;
     wr_addr_from_sockaddr(sa, &a);
-    rv = wr_tcp_connect(&s, p->ctx->loop, &a, NULL, ev, oc);
+    rv = wr_tcp_connect(&s, p->ctx->loop, &a, &origin_tcp, ev, oc);
   } else {
-    rv = wr_tcp_connect_unix(&s, p->ctx->loop, p->svc->path, NULL, ev, oc);
+    rv = wr_tcp_connect_unix(&s, p->ctx->loop, p->svc->path, &origin_tcp, ev, oc);
   }
   if (rv == 0 && tls) {
     wr_tls_stream_config cfg = {.alpn = "http/1.1",
