@@ -1,4 +1,5 @@
-/* mux_h2.c: tunnel streams as HTTP/2 streams (nghttp2) over tls_tcp. */
+/* mux_h2.c: tunnel streams as HTTP/2 streams (nghttp2) over the TLS filter
+ * (net/tls_stream.h) on a TCP stream (io/tcp.h). */
 #include "net/mux_h2.h"
 
 #include <stdio.h>
@@ -10,8 +11,10 @@
 #include "base/chunk.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "io/addr.h"
 #include "io/random.h"
-#include "net/tls_tcp.h"
+#include "io/tcp.h"
+#include "net/tls_stream.h"
 
 #define CONN_MAGIC 0x6832636eu /* "h2cn" */
 #define MAX_FREE_CHUNKS 64 /* send queue chunks kept per connection */
@@ -37,7 +40,7 @@ struct h2conn {
   uint32_t magic;
   wr_mux_conn base;
   uv_loop_t *loop;
-  wr_tls_tcp *t;
+  wr_stream *t; /* TLS over TCP; NULL once its on_closed came */
   nghttp2_session *ng;
   wr_mux_h2_config cfg;
   uv_timer_t kick;
@@ -66,7 +69,8 @@ struct h2conn {
 
 struct wr_mux_h2_listener {
   uv_loop_t *loop;
-  wr_tls_tcp_listener *tl;
+  wr_tcp_listener *tl;
+  const wr_tls_server *tls;
   const wr_mux_events *ev;
   void *user;
   wr_mux_h2_config cfg;
@@ -249,7 +253,7 @@ static ssize_t send_cb(nghttp2_session *ng, const uint8_t *data, size_t len, int
   h2conn *c = ud;
   if (!c->t)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
-  ssize_t n = wr_tls_tcp_write(c->t, data, len);
+  ssize_t n = wr_stream_write(c->t, data, len);
   if (n == WR_ERR_AGAIN)
     return NGHTTP2_ERR_WOULDBLOCK; /* on_writable resumes */
   if (n < 0)
@@ -487,10 +491,10 @@ static void flush_send(h2conn *c) {
     return;
   c->in_send = 1;
   for (int round = 0; round < 4; round++) {
-    wr_tls_tcp_cork(c->t);
+    wr_stream_cork(c->t);
     int rv = nghttp2_session_send(c->ng);
     if (c->t)
-      wr_tls_tcp_uncork(c->t);
+      wr_stream_uncork(c->t);
     if (rv != 0) {
       c->in_send = 0;
       char why[REASON_LEN];
@@ -595,10 +599,10 @@ static void finish(h2conn *c, int err, const char *reason) {
   if (c->ng && c->t && !c->in_send) {
     /* A GOAWAY or RST we queued still gets its chance to leave. */
     c->in_send = 1;
-    wr_tls_tcp_cork(c->t);
+    wr_stream_cork(c->t);
     (void)nghttp2_session_send(c->ng);
     if (c->t)
-      wr_tls_tcp_uncork(c->t);
+      wr_stream_uncork(c->t);
     c->in_send = 0;
   }
   if (c->close_requested) { /* whatever broke on the way out, this side closed it */
@@ -625,7 +629,7 @@ static void finish(h2conn *c, int err, const char *reason) {
   uv_timer_stop(&c->idle);
   uv_close((uv_handle_t *)&c->idle, on_idle_closed);
   if (c->t)
-    wr_tls_tcp_close(c->t);
+    wr_stream_close(c->t);
   maybe_free(c);
 }
 
@@ -656,12 +660,12 @@ static void maybe_free(h2conn *c) {
 
 /* ---- TLS events ---- */
 
-static void t_on_connected(wr_tls_tcp *t) {
-  h2conn *c = wr_tls_tcp_get_user_data(t);
-  if (strcmp(wr_tls_tcp_alpn(t), c->cfg.alpn) != 0) {
+static void t_on_connected(wr_stream *t) {
+  h2conn *c = t->user;
+  if (strcmp(wr_tls_stream_alpn(t), c->cfg.alpn) != 0) {
     char why[REASON_LEN];
     snprintf(why, sizeof why, "%s speaks \"%s\", not the tunnel protocol %s", c->peerstr,
-             wr_tls_tcp_alpn(t), c->cfg.alpn);
+             wr_tls_stream_alpn(t), c->cfg.alpn);
     finish(c, WR_ERR_UNSUPPORTED, why);
     return;
   }
@@ -676,8 +680,8 @@ static void t_on_connected(wr_tls_tcp *t) {
     c->base.ev->on_connected(&c->base);
 }
 
-static void t_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
-  h2conn *c = wr_tls_tcp_get_user_data(t);
+static void t_on_data(wr_stream *t, const uint8_t *data, size_t len) {
+  h2conn *c = t->user;
   if (c->app_gone || !c->ng)
     return;
   c->last_recv_ms = uv_now(c->loop);
@@ -692,18 +696,18 @@ static void t_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
   flush_send(c);
 }
 
-static void t_on_eof(wr_tls_tcp *t) {
-  h2conn *c = wr_tls_tcp_get_user_data(t);
+static void t_on_eof(wr_stream *t) {
+  h2conn *c = t->user;
   finish(c, c->close_requested ? 0 : WR_ERR_CLOSED,
          c->close_requested    ? c->close_reason
          : c->goaway_reason[0] ? c->goaway_reason
                                : "the peer closed the connection");
 }
 
-static void t_on_writable(wr_tls_tcp *t) { flush_send(wr_tls_tcp_get_user_data(t)); }
+static void t_on_writable(wr_stream *t) { flush_send(t->user); }
 
-static void t_on_closed(wr_tls_tcp *t, int err, const char *reason) {
-  h2conn *c = wr_tls_tcp_get_user_data(t);
+static void t_on_closed(wr_stream *t, int err, const char *reason) {
+  h2conn *c = t->user;
   c->t = NULL;
   c->tls_gone = 1;
   if (c->close_requested)
@@ -715,10 +719,7 @@ static void t_on_closed(wr_tls_tcp *t, int err, const char *reason) {
   maybe_free(c);
 }
 
-static void t_on_accept(wr_tls_tcp *t);
-
-static const wr_tls_tcp_callbacks tls_cbs = {
-    .on_accept = t_on_accept,
+static const wr_stream_events tls_events = {
     .on_connected = t_on_connected,
     .on_data = t_on_data,
     .on_eof = t_on_eof,
@@ -749,14 +750,25 @@ static h2conn *conn_new(uv_loop_t *loop, const wr_mux_h2_config *cfg, int is_edg
   return c;
 }
 
-static wr_tls_tcp_config tls_config(const wr_mux_h2_config *cfg) {
-  wr_tls_tcp_config tc = {
+/* The socket's settings and the TLS filter's for a connection. */
+static void stream_configs(const wr_mux_h2_config *cfg, wr_tcp_config *tc,
+                           wr_tls_stream_config *sc) {
+  *tc = (wr_tcp_config){.write_queue_limit = cfg->tls_queue_limit};
+  *sc = (wr_tls_stream_config){
       .alpn = cfg->alpn,
       .tls_flags = WR_TLS_STREAM_TLS13_ONLY,
       .write_queue_limit = cfg->tls_queue_limit,
       .handshake_timeout_ms = cfg->handshake_timeout_ms,
   };
-  return tc;
+}
+
+/* A connection that was never announced: its timers close, it is freed
+ * quietly. */
+static void conn_drop(h2conn *c) {
+  c->app_gone = 1;
+  c->tls_gone = 1;
+  uv_close((uv_handle_t *)&c->kick, on_kick_closed);
+  uv_close((uv_handle_t *)&c->idle, on_idle_closed);
 }
 
 int wr_mux_h2_connect(wr_mux_conn **pc, uv_loop_t *loop, const struct sockaddr *remote,
@@ -773,46 +785,58 @@ int wr_mux_h2_connect(wr_mux_conn **pc, uv_loop_t *loop, const struct sockaddr *
   c->base.user = user;
   memcpy(&c->peer, remote,
          remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-  wr_tls_tcp_config tc = tls_config(&c->cfg);
-  int rv = wr_tls_tcp_connect(&c->t, loop, remote, server_name, tls, &tc, &tls_cbs, c);
+  wr_tcp_config tc;
+  wr_tls_stream_config sc;
+  stream_configs(&c->cfg, &tc, &sc);
+  wr_addr a;
+  wr_addr_from_sockaddr(remote, &a);
+  char ipname[WR_ADDR_STRLEN];
+  if (!server_name || !server_name[0]) /* verified against the IP literal */
+    server_name = wr_addr_format_ip(&a, ipname, sizeof ipname);
+  wr_stream *lower = NULL;
+  int rv = wr_tcp_connect(&lower, loop, &a, &tc, NULL, NULL);
+  if (rv == 0) /* takes lower over, or closes it */
+    rv = wr_tls_stream_client(&c->t, loop, lower, server_name, tls, &sc, &tls_events, c);
   if (rv != 0) {
-    /* Nothing was announced: close the timer and free quietly. */
-    c->app_gone = 1;
-    c->tls_gone = 1;
-    uv_close((uv_handle_t *)&c->kick, on_kick_closed);
-    uv_close((uv_handle_t *)&c->idle, on_idle_closed);
+    conn_drop(c);
     return rv;
   }
-  snprintf(c->peerstr, sizeof c->peerstr, "%s", wr_tls_tcp_peer_str(c->t));
+  snprintf(c->peerstr, sizeof c->peerstr, "%s", wr_stream_peer_str(c->t));
   *pc = &c->base;
   return 0;
 }
 
 /* ---- the edge's listener ---- */
 
-static void t_on_accept(wr_tls_tcp *t) {
-  wr_mux_h2_listener *l = wr_tls_tcp_get_user_data(t);
+/* A TCP connection came in: the TLS server handshake starts on it. */
+static void on_tcp_accept(wr_tcp_listener *tl, wr_stream *lower, void *data) {
+  (void)tl;
+  wr_mux_h2_listener *l = data;
   h2conn *c = conn_new(l->loop, &l->cfg, 1);
   if (!c) {
     WR_WARN("Out of memory: dropping an HTTP/2 tunnel connection", "peer=%s",
-            wr_tls_tcp_peer_str(t));
-    wr_tls_tcp_set_user_data(t, NULL);
-    wr_tls_tcp_set_callbacks(t, &(wr_tls_tcp_callbacks){0});
-    wr_tls_tcp_reset(t);
+            wr_stream_peer_str(lower));
+    wr_stream_reset(lower);
     return;
   }
-  c->t = t;
+  memcpy(&c->peer, wr_stream_peer_addr(lower), sizeof c->peer);
+  snprintf(c->peerstr, sizeof c->peerstr, "%s", wr_stream_peer_str(lower));
+  wr_tcp_config tc;
+  wr_tls_stream_config sc;
+  stream_configs(&c->cfg, &tc, &sc);
+  if (wr_tls_stream_server(&c->t, l->loop, lower, l->tls, &sc, &tls_events, c) != 0) {
+    WR_WARN("Out of memory: dropping an HTTP/2 tunnel connection", "peer=%s", c->peerstr);
+    conn_drop(c); /* lower is closed */
+    return;
+  }
   c->base.ev = l->ev;
   c->base.user = l->user;
-  memcpy(&c->peer, wr_tls_tcp_peer_addr(t), sizeof c->peer);
-  snprintf(c->peerstr, sizeof c->peerstr, "%s", wr_tls_tcp_peer_str(t));
   c->lis = l;
   c->lnext = l->conns;
   if (l->conns)
     l->conns->lprev = c;
   l->conns = c;
   l->nconns++;
-  wr_tls_tcp_set_user_data(t, c);
 }
 
 int wr_mux_h2_listen(wr_mux_h2_listener **pl, uv_loop_t *loop, const struct sockaddr *bind_addr,
@@ -830,8 +854,13 @@ int wr_mux_h2_listen(wr_mux_h2_listener **pl, uv_loop_t *loop, const struct sock
   if (cfg)
     l->cfg = *cfg;
   apply_defaults(&l->cfg);
-  wr_tls_tcp_config tc = tls_config(&l->cfg);
-  int rv = wr_tls_tcp_listen(&l->tl, loop, bind_addr, tls, &tc, &tls_cbs, l);
+  l->tls = tls;
+  wr_tcp_config tc;
+  wr_tls_stream_config sc;
+  stream_configs(&l->cfg, &tc, &sc);
+  wr_addr a;
+  wr_addr_from_sockaddr(bind_addr, &a);
+  int rv = wr_tcp_listen(&l->tl, loop, &a, &tc, on_tcp_accept, l);
   if (rv != 0) {
     wr_free(l);
     return rv;
@@ -840,7 +869,7 @@ int wr_mux_h2_listen(wr_mux_h2_listener **pl, uv_loop_t *loop, const struct sock
   return 0;
 }
 
-static void on_tl_closed(wr_tls_tcp_listener *tl, void *data) {
+static void on_tl_closed(wr_tcp_listener *tl, void *data) {
   (void)tl;
   wr_mux_h2_listener *l = data;
   l->tl_gone = 1;
@@ -862,11 +891,15 @@ void wr_mux_h2_listener_close(wr_mux_h2_listener *l, void (*cb)(wr_mux_h2_listen
   l->close_data = data;
   for (h2conn *c = l->conns; c; c = c->lnext)
     op_close(&c->base, 0, "the edge is shutting down");
-  wr_tls_tcp_listener_close(l->tl, on_tl_closed, l);
+  wr_tcp_listener_close(l->tl, on_tl_closed, l);
 }
 
 int wr_mux_h2_listener_addr(const wr_mux_h2_listener *l, struct sockaddr_storage *out) {
-  return wr_tls_tcp_listener_addr(l->tl, out);
+  wr_addr a;
+  if (wr_tcp_listener_addr(l->tl, &a) != 0)
+    return WR_ERR_IO;
+  memcpy(out, &a.ss, sizeof *out);
+  return 0;
 }
 
 int wr_mux_is_h2(const wr_mux_conn *c) { return c && c->ops == &h2_ops; }
@@ -1022,15 +1055,16 @@ static int op_export_keying(wr_mux_conn *cp, const char *label, const uint8_t *c
   h2conn *c = H2CONN(cp);
   if (!c->t || !c->connected)
     return WR_ERR_INVAL;
-  return wr_tls_tcp_export(c->t, label, ctx, ctxlen, out, outlen);
+  return wr_tls_stream_export(c->t, label, ctx, ctxlen, out, outlen);
 }
 
 static void op_stats(wr_mux_conn *cp, wr_mux_stats *out) {
   h2conn *c = H2CONN(cp);
   memset(out, 0, sizeof *out);
-  if (c->t) {
-    wr_tls_tcp_stats ts;
-    wr_tls_tcp_get_stats(c->t, &ts);
+  wr_stream *sock = c->t ? wr_tls_stream_lower(c->t) : NULL;
+  if (sock) {
+    wr_tcp_stats ts;
+    wr_tcp_stats_get(sock, &ts);
     out->rtt_ns = ts.rtt_ns;
     out->cwnd = ts.cwnd;
     out->lost_packets = ts.retransmits;

@@ -1,9 +1,9 @@
 /* mux_h2.h: the http2 tunnel transport behind the tunnel seam (mux.h).
  *
  * For networks that block UDP. As in cloudflared, the connector dials the edge
- * over TLS/TCP (tls_tcp.h; ALPN WR_MUX_H2_ALPN) and then acts as the HTTP/2
- * SERVER on that connection, while the edge acts as the HTTP/2 client and
- * opens every stream. Each wr_tt stream is one HTTP/2 stream: a POST to
+ * over TLS on TCP (net/tls_stream.h on io/tcp.h; ALPN WR_MUX_H2_ALPN) and
+ * then acts as the HTTP/2 SERVER on that connection, while the edge acts as
+ * the HTTP/2 client and opens every stream. Each wr_tt stream is one HTTP/2 stream: a POST to
  * WR_MUX_H2_PATH with no other meaning; DATA frames carry raw bytes both ways,
  * END_STREAM is FIN, RST_STREAM is an abort with the code (codes above
  * 2^32-1 are sent as 2^32-1). The connector sends the response HEADERS

@@ -2,13 +2,12 @@
  *
  * A thin handle over the TLS filter (net/tls_stream.h) stacked on a socket
  * stream (io/tcp.h), kept for the code that predates the byte-stream seam
- * (mux_h2, the edge's HTTPS listener); new code uses the two directly and
- * speaks io/stream.h. GnuTLS never touches the socket: its push/pull
- * functions work on memory, so nothing ever blocks. Credentials,
- * verification, ALPN and SNI come from tls.h, so a TCP client refuses a server
- * with the same sentences as a QUIC client ("server certificate refused: ...").
- * Used by the http2 tunnel transport and, later, the edge's public HTTPS side
- * and https:// origins: nothing here is tunnel-specific.
+ * (http/server.c's HTTPS side); new code uses the two directly and speaks
+ * io/stream.h, as net/mux_h2.c and the connector's origin connections do.
+ * GnuTLS never touches the socket: its push/pull functions work on memory,
+ * so nothing ever blocks. Credentials, verification, ALPN and SNI come from
+ * tls.h, so a TCP client refuses a server with the same sentences as a QUIC
+ * client ("server certificate refused: ...").
  *
  * Objects and lifetimes (as in libuv): a wr_tls_tcp is made by
  * wr_tls_tcp_connect or by a listener accepting; its end is always announced
