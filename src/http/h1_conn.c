@@ -1,4 +1,5 @@
-/* h1_conn.c: one user connection speaking HTTP/1.1, over TCP or TLS.
+/* h1_conn.c: one user connection speaking HTTP/1.1 over a byte stream
+ * (io/stream.h: TCP, or TLS over TCP), or carrying an HTTP/2 session.
  *
  * At most one exchange at a time: a pipelined next request waits in the read
  * buffer, unparsed, until the current response is written. The request goes
@@ -22,7 +23,8 @@
 #include "http/fields.h"
 #include "http/page.h"
 #include "http/server_internal.h"
-#include "net/tls_tcp.h"
+#include "io/addr.h"
+#include "net/tls_stream.h"
 
 #define HEAD_OUT_MAX (128u * 1024u)
 
@@ -301,22 +303,14 @@ static const wr_http_req_ops h1_ops = {
 
 /* ---- reading from the user ---------------------------------------------- */
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  (void)hint;
-  h1conn *c = h->data;
-  /* Reads happen only when rbuf was fully dealt with. */
-  c->rpos = c->rlen = 0;
-  buf->base = (char *)c->rbuf;
-  buf->len = WR_HTTP_RBUF_SIZE;
-}
-
 static void set_reading(h1conn *c, int on) {
   if (c->closing || c->eof || on == c->reading)
     return;
   c->reading = on;
-  wr_http_transport_read(&c->io, on, on_alloc, on_read);
+  if (on)
+    wr_stream_read_start(c->s);
+  else
+    wr_stream_read_stop(c->s);
 }
 
 static void parse_error(h1conn *c) {
@@ -356,7 +350,7 @@ static void start_request(h1conn *c, const wr_h1_head *h) {
     c->websocket = up && up->value.len >= 9 && strncasecmp(up->value.p, "websocket", 9) == 0;
   }
   c->q = (wr_http_req){.ops = &h1_ops, .head = h, .client_ip = c->ip};
-  c->q.flags = (c->tls ? WR_HTTP_REQ_TLS : 0) | (c->websocket ? WR_HTTP_REQ_WEBSOCKET : 0) |
+  c->q.flags = (c->is_tls ? WR_HTTP_REQ_TLS : 0) | (c->websocket ? WR_HTTP_REQ_WEBSOCKET : 0) |
                (h->flags & WR_H1_F_CONNECT ? WR_HTTP_REQ_CONNECT : 0) |
                (c->is_head ? WR_HTTP_REQ_HEAD : 0);
   s->handler->ops->on_request(s->handler, &c->q);
@@ -490,40 +484,28 @@ static void user_eof(h1conn *c) {
   c->close_after = 1; /* finish writing the response, then close */
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-  (void)buf;
-  h1conn *c = s->data;
-  if (n == 0)
-    return;
-  if (n < 0) {
-    c->reading = 0;
-    uv_read_stop(s);
-    user_eof(c);
-    return;
-  }
-  c->rlen = (size_t)n;
-  c->rpos = 0;
-  pump(c);
-}
+/* ---- the stream's events ------------------------------------------------ */
 
-/* ---- TLS (net/tls_tcp.h), routed here by server.c ----------------------- */
-
-void wr_h1conn_tls_connected(h1conn *c) {
+/* TLS only: the handshake completed; ALPN says HTTP/1.1 or HTTP/2. */
+static void ev_connected(wr_stream *st) {
+  h1conn *c = st->user;
   if (c->closing)
     return;
   c->head_since_ns = wr_now_ns();
+  const char *alpn = wr_tls_stream_alpn(st);
   WR_DEBUG("HTTPS user connected", "client=%s sni=%s alpn=%s", c->ip,
-           wr_tls_tcp_server_name(c->tls), wr_tls_tcp_alpn(c->tls));
-  if (strcmp(wr_tls_tcp_alpn(c->tls), "h2") == 0) {
+           wr_tls_stream_server_name(st), alpn);
+  if (strcmp(alpn, "h2") == 0) {
     c->head_since_ns = 0;
-    if (wr_h2conn_new(&c->h2, c->srv, c->tls, &c->io, c->ip) != 0) {
+    if (wr_h2conn_new(&c->h2, c->srv, st, &c->io, c->ip) != 0) {
       WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"out of memory\"", c->ip);
       wr_h1conn_close(c);
     }
   }
 }
 
-void wr_h1conn_tls_data(h1conn *c, const uint8_t *data, size_t len) {
+static void ev_data(wr_stream *st, const uint8_t *data, size_t len) {
+  h1conn *c = st->user;
   if (c->closing)
     return;
   if (c->h2) {
@@ -538,7 +520,8 @@ void wr_h1conn_tls_data(h1conn *c, const uint8_t *data, size_t len) {
     c->rpos = 0;
   }
   if (c->rlen + len > WR_HTTP_RBUF_SIZE) {
-    /* Reading stops whenever bytes wait, so at most a record arrives then. */
+    /* Reading stops whenever bytes wait, so at most one delivery (a read, a
+     * TLS record) arrives then. */
     WR_WARN("Closed an HTTPS user", "client=%s reason=\"read buffer full\"", c->ip);
     wr_http_count_error(c->srv, "read_overflow");
     wr_h1conn_close(c);
@@ -549,16 +532,19 @@ void wr_h1conn_tls_data(h1conn *c, const uint8_t *data, size_t len) {
   pump(c);
 }
 
-void wr_h1conn_tls_eof(h1conn *c) {
+static void ev_eof(wr_stream *st) {
+  h1conn *c = st->user;
   if (c->closing)
     return;
+  c->reading = 0;
   if (c->h2)
     wr_h1conn_close(c); /* an HTTP/2 client that stops sending is done */
   else
     user_eof(c);
 }
 
-void wr_h1conn_tls_writable(h1conn *c) {
+static void ev_writable(wr_stream *st) {
+  h1conn *c = st->user;
   if (c->closing)
     return;
   if (c->h2)
@@ -586,21 +572,29 @@ static void conn_free(h1conn *c) {
   wr_http_server_maybe_finish(s);
 }
 
-void wr_h1conn_tls_closed(h1conn *c, int err, const char *reason) {
+static void ev_closed(wr_stream *st, int err, const char *reason) {
+  h1conn *c = st->user;
   if (err && !c->closing)
-    WR_DEBUG("HTTPS user connection ended", "client=%s reason=\"%s\"", c->ip,
-             reason ? reason : wr_strerror(err));
+    WR_DEBUG(c->is_tls ? "HTTPS user connection ended" : "User connection ended",
+             "client=%s reason=\"%s\"", c->ip, reason ? reason : wr_strerror(err));
   if (!c->closing && c->active)
     exchange_gone(c, WR_HTTP_GONE_CLOSED);
   if (c->h2)
     wr_h2conn_free(c->h2);
   c->h2 = NULL;
   c->closing = 1;
-  c->tls = NULL;
+  c->s = NULL;
+  wr_http_transport_stop(&c->io);
   conn_free(c);
 }
 
-static void tcp_closed(uv_handle_t *h) { conn_free(h->data); }
+static const wr_stream_events conn_events = {
+    .on_connected = ev_connected,
+    .on_data = ev_data,
+    .on_eof = ev_eof,
+    .on_writable = ev_writable,
+    .on_closed = ev_closed,
+};
 
 void wr_h1conn_close(h1conn *c) {
   if (c->closing)
@@ -608,10 +602,11 @@ void wr_h1conn_close(h1conn *c) {
   if (c->active)
     exchange_gone(c, WR_HTTP_GONE_CLOSED);
   c->closing = 1;
-  wr_http_transport_close(&c->io, tcp_closed); /* TLS: wr_h1conn_tls_closed frees c */
+  wr_http_transport_stop(&c->io);
+  wr_stream_close(c->s); /* graceful: what the stream queued goes out; ev_closed frees c */
 }
 
-h1conn *wr_h1conn_new(wr_http_server *s) {
+h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls) {
   h1conn *c = wr_calloc(1, sizeof *c);
   if (!c)
     return NULL;
@@ -621,7 +616,12 @@ h1conn *wr_h1conn_new(wr_http_server *s) {
     return NULL;
   }
   wr_buf_init(&c->pend, WR_HTTP_RBUF_SIZE);
-  snprintf(c->ip, sizeof c->ip, "-");
+  c->s = st;
+  c->is_tls = is_tls;
+  c->reading = 1; /* streams read from the start */
+  wr_http_transport_init(&c->io, &s->pool, st, on_out_event, c);
+  wr_stream_set_events(st, &conn_events, c);
+  wr_addr_format_ip_sa(wr_stream_peer_addr(st), c->ip, sizeof c->ip); /* X-Forwarded-For */
   c->next = s->conns;
   if (s->conns)
     s->conns->prev = c;
@@ -631,18 +631,6 @@ h1conn *wr_h1conn_new(wr_http_server *s) {
   wr_metric_inc(s->m->conns_total);
   return c;
 }
-
-void wr_h1conn_start_tcp(h1conn *c) {
-  wr_http_transport_init(&c->io, &c->srv->pool, (uv_stream_t *)&c->tcp, NULL, on_out_event, c);
-}
-
-void wr_h1conn_use_tls(h1conn *c, struct wr_tls_tcp *t) {
-  c->tls = t;
-  c->reading = 1; /* tls_tcp reads from the start */
-  wr_http_transport_init(&c->io, &c->srv->pool, NULL, t, on_out_event, c);
-}
-
-void wr_h1conn_read(h1conn *c) { set_reading(c, 1); }
 
 void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns) {
   if (c->closing || c->active || c->close_after)

@@ -1,5 +1,5 @@
 /* h2_conn.c: HTTP/2 users (ALPN "h2" on the TLS listener), with nghttp2's
- * server session over the tls_tcp connection.
+ * server session over the TLS stream (io/stream.h).
  *
  * Every HTTP/2 request stream is one exchange with the server's handler
  * (http/handler.h), shown in HTTP/1.1 terms (method, target, host = the
@@ -30,7 +30,6 @@
 #include "http/fields.h"
 #include "http/page.h"
 #include "http/server_internal.h"
-#include "net/tls_tcp.h"
 
 #define H2_MAX_STREAMS 100u
 #define H2_STREAM_WINDOW (256u * 1024u)
@@ -43,7 +42,7 @@ typedef struct h2stream h2stream;
 
 struct h2conn {
   wr_http_server *srv;
-  struct wr_tls_tcp *t;
+  wr_stream *st; /* borrowed from the h1conn that carries the session */
   wr_http_transport *io; /* the carrier's: its end-of-turn flush is ours */
   nghttp2_session *ss;
   char ip[64];
@@ -446,7 +445,7 @@ static int on_stream_close(nghttp2_session *ss, int32_t id, uint32_t code, void 
 static int send_frames(h2conn *h) {
   for (;;) {
     while (h->pend_out.len) {
-      ssize_t n = wr_tls_tcp_write(h->t, h->pend_out.data, h->pend_out.len);
+      ssize_t n = wr_stream_write(h->st, h->pend_out.data, h->pend_out.len);
       if (n == WR_ERR_AGAIN)
         return 0; /* on_writable */
       if (n < 0)
@@ -461,7 +460,7 @@ static int send_frames(h2conn *h) {
     }
     if (n == 0)
       return 0;
-    ssize_t w = wr_tls_tcp_write(h->t, p, (size_t)n);
+    ssize_t w = wr_stream_write(h->st, p, (size_t)n);
     if (w == WR_ERR_AGAIN)
       w = 0;
     if (w < 0)
@@ -477,10 +476,10 @@ static void h2_flush(h2conn *h) {
   if (h->sending || h->dead)
     return;
   h->sending = 1;
-  wr_tls_tcp_cork(h->t);
+  wr_stream_cork(h->st);
   if (send_frames(h) != 0)
     h->dead = 1;
-  wr_tls_tcp_uncork(h->t);
+  wr_stream_uncork(h->st);
   h->sending = 0;
   for (h2stream *r = h->reqs, *next; r && !h->dead; r = next) {
     next = r->next;
@@ -495,16 +494,16 @@ static void h2_flush(h2conn *h) {
   if (!h->dead && h->draining && !h->nreqs && !h->pend_out.len)
     h->dead = 1;
   if (h->dead)
-    wr_tls_tcp_close(h->t); /* the h1conn frees h via wr_h2conn_free */
+    wr_stream_close(h->st); /* the h1conn frees h via wr_h2conn_free */
 }
 
-int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t, wr_http_transport *io,
+int wr_h2conn_new(h2conn **ph, wr_http_server *s, wr_stream *st, wr_http_transport *io,
                   const char *ip) {
   h2conn *h = wr_calloc(1, sizeof *h);
   if (!h)
     return WR_ERR_NOMEM;
   h->srv = s;
-  h->t = t;
+  h->st = st;
   h->io = io;
   h->idle_since_ns = wr_now_ns();
   snprintf(h->ip, sizeof h->ip, "%s", ip);
@@ -562,7 +561,7 @@ void wr_h2conn_recv(h2conn *h, const uint8_t *data, size_t len) {
     WR_WARN("Closed an HTTP/2 user", "client=%s reason=\"%s\"", h->ip, nghttp2_strerror((int)n));
     wr_http_count_error(h->srv, "bad_request");
     h->dead = 1;
-    wr_tls_tcp_close(h->t);
+    wr_stream_close(h->st);
     return;
   }
   h2_flush(h);

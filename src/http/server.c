@@ -1,7 +1,9 @@
 /* server.c: the HTTP server's listeners (TCP for HTTP/1.1, TLS for h2 or
- * http/1.1 by ALPN), admission, timeouts and shutdown. Connections are
- * h1_conn.c's; a TLS connection that chose h2 carries an h2_conn.c session.
- * The two transports meet here and in http/transport.c only. */
+ * http/1.1 by ALPN), admission, timeouts and shutdown. Both listeners are
+ * io/tcp.h's; an HTTPS connection gets the TLS filter (net/tls_stream.h)
+ * stacked on its TCP stream here, and from then on every connection is one
+ * wr_stream to h1_conn.c (a TLS connection that chose h2 carries an
+ * h2_conn.c session). */
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -13,9 +15,8 @@
 #include "base/mem.h"
 #include "http/server_internal.h"
 #include "io/addr.h"
-#include "net/tls_tcp.h"
-
-#define LISTEN_BACKLOG 511
+#include "io/tcp.h"
+#include "net/tls_stream.h"
 
 /* 0 when the connection may stay; else it was refused (and is closing). */
 static int admit(h1conn *c) {
@@ -33,86 +34,48 @@ static int admit(h1conn *c) {
   return 0;
 }
 
-static void on_connection(uv_stream_t *server, int status) {
-  wr_http_server *s = server->data;
-  if (status < 0) {
-    WR_WARN("Accept failed", "error=\"%s\"", uv_strerror(status));
-    return;
-  }
-  h1conn *c = wr_h1conn_new(s);
-  if (!c)
-    return; /* libuv keeps the connection queued; the next accept takes it */
-  uv_tcp_init(s->loop, &c->tcp);
-  c->tcp.data = c;
-  wr_h1conn_start_tcp(c);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    wr_h1conn_close(c);
-    return;
-  }
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-    wr_addr_format_ip_sa((struct sockaddr *)&ss, c->ip, sizeof c->ip);
-  if (admit(c) != 0)
-    return;
-  uv_tcp_nodelay(&c->tcp, 1);
-  wr_h1conn_read(c);
-}
+/* Events of an HTTPS stream for the moment between its making and its
+ * h1conn taking it over (nothing is announced in between: events come from
+ * the loop), and after a refusal. */
+static const wr_stream_events unowned;
 
-/* ---- HTTPS users (net/tls_tcp.h) ---------------------------------------- */
-
-static void tls_on_accept(wr_tls_tcp *t) {
-  wr_http_server *s = wr_tls_tcp_get_user_data(t);
-  h1conn *c = wr_h1conn_new(s);
+/* A connection (the accepted TCP stream, or the TLS filter on it) becomes
+ * an h1conn, or is dropped for want of memory. */
+static void take(wr_http_server *s, wr_stream *st, int is_tls) {
+  h1conn *c = wr_h1conn_new(s, st, is_tls);
   if (!c) {
-    wr_tls_tcp_set_user_data(t, NULL);
-    wr_tls_tcp_reset(t);
+    wr_stream_reset(st);
     return;
   }
-  wr_h1conn_use_tls(c, t);
-  wr_tls_tcp_set_user_data(t, c);
-  wr_addr_format_ip_sa(wr_tls_tcp_peer_addr(t), c->ip, sizeof c->ip);
   (void)admit(c);
 }
 
-static void tls_on_connected(wr_tls_tcp *t) {
-  h1conn *c = wr_tls_tcp_get_user_data(t);
-  if (c)
-    wr_h1conn_tls_connected(c);
+static void on_http_accept(wr_tcp_listener *l, wr_stream *st, void *data) {
+  (void)l;
+  take(data, st, 0);
 }
 
-static void tls_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
-  h1conn *c = wr_tls_tcp_get_user_data(t);
-  if (c)
-    wr_h1conn_tls_data(c, data, len);
+static void on_https_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
+  (void)l;
+  wr_http_server *s = data;
+  /* h2 first: a client offering both gets HTTP/2; one offering no ALPN at
+   * all gets HTTP/1.1. */
+  wr_tls_stream_config tc = {.alpn = "h2,http/1.1",
+                             .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
+                             .write_queue_limit = WR_HTTP_QUEUE_CAP};
+  wr_stream *st;
+  if (wr_tls_stream_server(&st, s->loop, lower, s->tls, &tc, &unowned, NULL) != 0)
+    return; /* out of memory: lower was closed */
+  take(s, st, 1);
 }
 
-static void tls_on_eof(wr_tls_tcp *t) {
-  h1conn *c = wr_tls_tcp_get_user_data(t);
-  if (c)
-    wr_h1conn_tls_eof(c);
+/* The listeners' own cap is one above the server's, so that the server
+ * (admit) is what refuses, with its log line and count; the listener's cap
+ * only bounds the refused ones that are still closing. */
+static void listener_config(const wr_http_server *s, wr_tcp_config *tc) {
+  uint32_t cap = s->cfg.max_conns < UINT32_MAX ? s->cfg.max_conns + 1 : s->cfg.max_conns;
+  *tc = (wr_tcp_config){.write_queue_limit = WR_HTTP_QUEUE_CAP, .max_connections = cap};
 }
-
-static void tls_on_writable(wr_tls_tcp *t) {
-  h1conn *c = wr_tls_tcp_get_user_data(t);
-  if (c)
-    wr_h1conn_tls_writable(c);
-}
-
-static void tls_on_closed(wr_tls_tcp *t, int err, const char *reason) {
-  h1conn *c = wr_tls_tcp_get_user_data(t);
-  if (c)
-    wr_h1conn_tls_closed(c, err, reason);
-}
-
-static const wr_tls_tcp_callbacks tls_callbacks = {
-    .on_accept = tls_on_accept,
-    .on_connected = tls_on_connected,
-    .on_data = tls_on_data,
-    .on_eof = tls_on_eof,
-    .on_writable = tls_on_writable,
-    .on_closed = tls_on_closed,
-};
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -132,31 +95,31 @@ int wr_http_server_new(wr_http_server **ps, uv_loop_t *loop, const wr_http_serve
 
 int wr_http_server_listen(wr_http_server *s, const struct sockaddr *addr, char *err,
                           size_t errlen) {
-  uv_tcp_init(s->loop, &s->http);
-  s->http.data = s;
-  s->http_open = 1;
-  s->handles++;
-  int rc = uv_tcp_bind(&s->http, addr, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&s->http, LISTEN_BACKLOG, on_connection);
+  wr_tcp_config tc;
+  listener_config(s, &tc);
+  wr_addr a;
+  wr_addr_from_sockaddr(addr, &a);
+  int rc = wr_tcp_listen(&s->http, s->loop, &a, &tc, on_http_accept, s);
   if (rc != 0) {
     char abuf[80];
     wr_addr_format_sa(addr, 0, abuf, sizeof abuf);
-    snprintf(err, errlen, "cannot listen for HTTP on %s: %s", abuf, uv_strerror(rc));
-    return WR_ERR_IO;
+    snprintf(err, errlen, "cannot listen for HTTP on %s: %s", abuf,
+             rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
+                             : wr_strerror(rc));
+    return rc;
   }
+  s->handles++;
   return 0;
 }
 
 int wr_http_server_listen_tls(wr_http_server *s, const struct sockaddr *addr,
                               const wr_tls_server *tls, char *err, size_t errlen) {
-  /* h2 first: a client offering both gets HTTP/2; one offering no ALPN at
-   * all gets HTTP/1.1. */
-  wr_tls_tcp_config tc = {.alpn = "h2,http/1.1",
-                          .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
-                          .write_queue_limit = WR_HTTP_QUEUE_CAP,
-                          .max_connections = s->cfg.max_conns};
-  int rc = wr_tls_tcp_listen(&s->https, s->loop, addr, tls, &tc, &tls_callbacks, s);
+  wr_tcp_config tc;
+  listener_config(s, &tc);
+  wr_addr a;
+  wr_addr_from_sockaddr(addr, &a);
+  s->tls = tls;
+  int rc = wr_tcp_listen(&s->https, s->loop, &a, &tc, on_https_accept, s);
   if (rc != 0) {
     snprintf(err, errlen, "cannot listen for HTTPS: %s",
              rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
@@ -168,12 +131,14 @@ int wr_http_server_listen_tls(wr_http_server *s, const struct sockaddr *addr,
 }
 
 int wr_http_server_local_addr(const wr_http_server *s, int tls, struct sockaddr_storage *out) {
-  if (tls)
-    return s->https ? wr_tls_tcp_listener_addr(s->https, out) : WR_ERR_NOTFOUND;
-  if (!s->http_open)
+  const wr_tcp_listener *l = tls ? s->https : s->http;
+  wr_addr a;
+  if (!l)
     return WR_ERR_NOTFOUND;
-  int len = sizeof *out;
-  return uv_tcp_getsockname(&s->http, (struct sockaddr *)out, &len) == 0 ? 0 : WR_ERR_IO;
+  if (wr_tcp_listener_addr(l, &a) != 0)
+    return WR_ERR_IO;
+  memcpy(out, &a.ss, sizeof *out);
+  return 0;
 }
 
 size_t wr_http_server_conns(const wr_http_server *s) { return s->nconns; }
@@ -193,22 +158,27 @@ static void handle_closed(uv_handle_t *h) {
   wr_http_server_maybe_finish(s);
 }
 
-static void https_closed(wr_tls_tcp_listener *l, void *data) {
+static void listener_closed(wr_tcp_listener *l, void *data) {
   (void)l;
   wr_http_server *s = data;
   s->handles--;
   wr_http_server_maybe_finish(s);
 }
 
-/* Stops accepting; closes idle connections (every one with force). */
+/* Stops accepting HTTP (and HTTPS with force: a draining server keeps
+ * answering TLS handshakes, refusing the connections in admit); closes idle
+ * connections (every one with force). */
 static void stop(wr_http_server *s, int force) {
   if (force && s->https) {
-    wr_tls_tcp_listener *l = s->https;
-    s->https = NULL; /* https_closed still counts the handle down */
-    wr_tls_tcp_listener_close(l, https_closed, s);
+    wr_tcp_listener *l = s->https;
+    s->https = NULL; /* listener_closed still counts the handle down */
+    wr_tcp_listener_close(l, listener_closed, s);
   }
-  if (s->http_open && !uv_is_closing((uv_handle_t *)&s->http))
-    uv_close((uv_handle_t *)&s->http, handle_closed);
+  if (s->http) {
+    wr_tcp_listener *l = s->http;
+    s->http = NULL;
+    wr_tcp_listener_close(l, listener_closed, s);
+  }
   for (h1conn *c = s->conns, *next; c; c = next) {
     next = c->next;
     wr_h1conn_stop(c, force);

@@ -16,8 +16,7 @@
 #include "http/transport.h"
 #include "proto/http/http1.h"
 
-struct wr_tls_tcp;
-struct wr_tls_tcp_listener;
+struct wr_tcp_listener;
 typedef struct h1conn h1conn;
 typedef struct h2conn h2conn;
 
@@ -28,9 +27,8 @@ struct wr_http_server {
   wr_http_server_config cfg;
   wr_http_handler *handler;
   const wr_http_metrics *m; /* &cfg.metrics */
-  uv_tcp_t http;
-  int http_open;
-  struct wr_tls_tcp_listener *https;
+  struct wr_tcp_listener *http, *https; /* NULL until listening, and once closing */
+  const wr_tls_server *tls;             /* the HTTPS listener's certificates */
   wr_http_wpool pool;
   int handles; /* libuv handles of the server itself not yet closed */
   h1conn *conns;
@@ -44,9 +42,9 @@ struct wr_http_server {
 struct h1conn {
   wr_http_server *srv;
   h1conn *prev, *next;
-  uv_tcp_t tcp;
-  struct wr_tls_tcp *tls; /* HTTPS users: the TLS connection instead of tcp */
-  h2conn *h2;             /* HTTPS users who chose HTTP/2 */
+  wr_stream *s; /* owned; TCP, or TLS over TCP for HTTPS users */
+  int is_tls;
+  h2conn *h2; /* HTTPS users who chose HTTP/2 */
   wr_h1_parser p;
   char ip[64];
   uint8_t rbuf[WR_HTTP_RBUF_SIZE];
@@ -79,43 +77,34 @@ static inline void wr_http_server_maybe_finish(wr_http_server *s) {
 }
 
 /* h1_conn.c */
-/* A new connection's state, linked into s. NULL when out of memory. */
-h1conn *wr_h1conn_new(wr_http_server *s);
-/* Starts reading a TCP connection (c->tcp accepted). */
-void wr_h1conn_start_tcp(h1conn *c);
-/* Starts reading once the connection is admitted (TCP). */
-void wr_h1conn_read(h1conn *c);
-/* Uses the TLS connection t as the transport (tls_tcp reads from the start). */
-void wr_h1conn_use_tls(h1conn *c, struct wr_tls_tcp *t);
-/* TLS callbacks, routed by server.c. */
-void wr_h1conn_tls_connected(h1conn *c);
-void wr_h1conn_tls_data(h1conn *c, const uint8_t *data, size_t len);
-void wr_h1conn_tls_eof(h1conn *c);
-void wr_h1conn_tls_writable(h1conn *c);
-void wr_h1conn_tls_closed(h1conn *c, int err, const char *reason);
-/* Closes c (async; freed when the transport is closed). */
+/* A new connection's state over the accepted stream st (TLS when is_tls),
+ * linked into s; it takes st's events and owns it from now on. NULL when
+ * out of memory (st is then still the caller's). */
+h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls);
+/* Closes c (async; freed at its stream's on_closed). */
 void wr_h1conn_close(h1conn *c);
 /* Timeouts. */
 void wr_h1conn_sweep(h1conn *c, uint64_t now, uint64_t head_ns, uint64_t idle_ns);
 /* Graceful shutdown (force 0) or close (force 1). */
 void wr_h1conn_stop(h1conn *c, int force);
 
-/* h2_conn.c: an HTTP/2 server session over a TLS connection (ALPN "h2"). */
-/* Starts a session on t (connected) for the user at ip (copied); io is the
- * carrier's transport, whose end-of-turn flush sends the session's frames
- * (the carrier calls wr_h2conn_writable from its on_event). 0, WR_ERR_NOMEM. */
-WR_MUST_CHECK int wr_h2conn_new(h2conn **ph, wr_http_server *s, struct wr_tls_tcp *t,
+/* h2_conn.c: an HTTP/2 server session over a byte stream (TLS, ALPN "h2"). */
+/* Starts a session on st (connected; borrowed from the h1conn carrying it)
+ * for the user at ip (copied); io is the carrier's transport, whose
+ * end-of-turn flush sends the session's frames (the carrier calls
+ * wr_h2conn_writable from its on_event). 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_h2conn_new(h2conn **ph, wr_http_server *s, wr_stream *st,
                                 wr_http_transport *io, const char *ip);
-/* Decrypted bytes from the user. May close the connection (wr_tls_tcp_close). */
+/* Bytes from the user. May close the stream (wr_stream_close). */
 void wr_h2conn_recv(h2conn *h, const uint8_t *data, size_t len);
-/* The TLS queue drained, or the turn ends: send what waits. */
+/* The stream's queue drained, or the turn ends: send what waits. */
 void wr_h2conn_writable(h2conn *h);
 /* Graceful shutdown: GOAWAY, no new streams. Returns 1 when no stream is left
  * (the caller closes the connection), else 0 (it closes itself later). */
 int wr_h2conn_drain(h2conn *h);
 /* 1 when the session has had no stream for idle_ns. */
 int wr_h2conn_idle(h2conn *h, uint64_t now_ns, uint64_t idle_ns);
-/* The TLS connection is gone: abandons every exchange and frees h. */
+/* The stream is gone: abandons every exchange and frees h. */
 void wr_h2conn_free(h2conn *h);
 
 static inline void wr_http_count_response(wr_http_server *s, int status) {

@@ -1,22 +1,14 @@
-/* transport.c: a user connection's TCP or TLS stream, with gathered,
- * coalesced writes. */
+/* transport.c: a user connection's byte stream, with gathered, coalesced
+ * writes. */
 #include "http/transport.h"
 
 #include "base/mem.h"
-#include "net/tls_tcp.h"
 
 /* Bytes gathered in one turn go out at once past this much. */
 #define COALESCE_MAX (64u * 1024u)
 #define OBUF_LIMIT (64u * 1024u * 1024u)
 /* Buffers bigger than this are freed rather than kept as spares. */
 #define SPARE_CAP_MAX (1024u * 1024u)
-
-typedef struct wreq {
-  uv_write_t req;
-  wr_http_transport *w;
-  uint8_t *data;
-  size_t len, cap;
-} wreq;
 
 static void spare_put(wr_http_wpool *pool, uint8_t *data, size_t cap) {
   if (pool->nspare < WR_HTTP_SPARES && cap <= SPARE_CAP_MAX) {
@@ -46,65 +38,24 @@ static void fail(wr_http_transport *w, int err) {
   w->on_event(w, err);
 }
 
-static void on_written(uv_write_t *req, int status) {
-  wreq *r = (wreq *)req;
-  wr_http_transport *w = r->w;
-  spare_put(w->pool, r->data, r->cap);
-  wr_free(r);
-  w->nwrites--;
-  if (w->closed)
-    return;
-  w->on_event(w, status < 0 ? WR_ERR_IO : 0);
-}
-
-/* Hands the gathered bytes to the transport (their buffer moves to the
- * write request). Returns 0 or the error that ends the connection. */
+/* Hands the gathered bytes to the stream, as many as it takes (the rest
+ * waits for its on_writable). Once it took them all the buffer goes back to
+ * the pool, so an idle connection holds none. Returns 0 or the error that
+ * ends the connection. */
 static int flush_out(wr_http_transport *w) {
   if (!w->obuf.len || w->closed)
     return 0;
-  if (w->tls) {
-    while (w->obuf.len) {
-      ssize_t n = wr_tls_tcp_write(w->tls, w->obuf.data, w->obuf.len);
-      if (n == WR_ERR_AGAIN)
-        return 0; /* on_writable */
-      if (n < 0)
-        return (int)n;
-      wr_buf_consume(&w->obuf, (size_t)n);
-    }
+  ssize_t n = wr_stream_write(w->s, w->obuf.data, w->obuf.len);
+  if (n == WR_ERR_AGAIN)
+    return 0;
+  if (n < 0)
+    return (int)n;
+  if ((size_t)n == w->obuf.len) {
+    spare_put(w->pool, w->obuf.data, w->obuf.cap);
+    wr_buf_init(&w->obuf, OBUF_LIMIT);
     return 0;
   }
-  size_t off = 0;
-  if (w->nwrites == 0) {
-    /* Nothing queued: write at once. Taken whole (the usual case), no write
-     * request is needed, and libuv never arms POLLOUT for one, which costs
-     * it an epoll_ctl each time. The buffer goes back to the pool, so an
-     * idle connection holds none. */
-    uv_buf_t b = uv_buf_init((char *)w->obuf.data, (unsigned)w->obuf.len);
-    int n = uv_try_write(w->tcp, &b, 1);
-    if (n < 0 && n != UV_EAGAIN)
-      return WR_ERR_IO;
-    off = n > 0 ? (size_t)n : 0;
-    if (off == w->obuf.len) {
-      spare_put(w->pool, w->obuf.data, w->obuf.cap);
-      wr_buf_init(&w->obuf, OBUF_LIMIT);
-      return 0;
-    }
-  }
-  wreq *r = wr_malloc(sizeof *r);
-  if (!r)
-    return WR_ERR_NOMEM;
-  r->w = w;
-  r->data = w->obuf.data;
-  r->len = w->obuf.len - off;
-  r->cap = w->obuf.cap;
-  wr_buf_init(&w->obuf, OBUF_LIMIT);
-  uv_buf_t ub = uv_buf_init((char *)r->data + off, (unsigned)r->len);
-  if (uv_write(&r->req, w->tcp, &ub, 1, on_written) != 0) {
-    wr_free(r->data);
-    wr_free(r);
-    return WR_ERR_IO;
-  }
-  w->nwrites++;
+  wr_buf_consume(&w->obuf, (size_t)n);
   return 0;
 }
 
@@ -117,7 +68,7 @@ static void on_check(uv_check_t *h) {
     if (rc != 0)
       fail(w, rc);
     else if (!w->closed)
-      w->on_event(w, 0); /* TLS writes complete silently: credit goes back once they are queued */
+      w->on_event(w, 0); /* credit goes back once the stream took the bytes */
   }
   uv_check_stop(h);
   uv_idle_stop(&pool->nudge);
@@ -154,11 +105,9 @@ void wr_http_wpool_free(wr_http_wpool *pool) {
   pool->nspare = 0;
 }
 
-void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, uv_stream_t *tcp,
-                            struct wr_tls_tcp *tls, void (*on_event)(wr_http_transport *, int),
-                            void *user) {
-  *w =
-      (wr_http_transport){.pool = pool, .tcp = tcp, .tls = tls, .on_event = on_event, .user = user};
+void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, wr_stream *s,
+                            void (*on_event)(wr_http_transport *, int), void *user) {
+  *w = (wr_http_transport){.pool = pool, .s = s, .on_event = on_event, .user = user};
   wr_buf_init(&w->obuf, OBUF_LIMIT);
 }
 
@@ -210,38 +159,14 @@ void wr_http_transport_flush(wr_http_transport *w) {
 }
 
 size_t wr_http_transport_queued(const wr_http_transport *w) {
-  if (w->tls)
-    return w->obuf.len ? WR_HTTP_QUEUE_CAP : 0;
-  return uv_stream_get_write_queue_size(w->tcp) + w->obuf.len;
+  return (w->closed ? 0 : wr_stream_queued(w->s)) + w->obuf.len;
 }
 
-int wr_http_transport_idle(const wr_http_transport *w) {
-  return w->nwrites == 0 && w->obuf.len == 0;
-}
+int wr_http_transport_idle(const wr_http_transport *w) { return w->obuf.len == 0; }
 
 void wr_http_transport_stop(wr_http_transport *w) {
   w->closed = 1;
   undirty(w);
-}
-
-void wr_http_transport_read(wr_http_transport *t, int on, uv_alloc_cb alloc_cb,
-                            uv_read_cb read_cb) {
-  if (t->tls && on)
-    wr_tls_tcp_read_start(t->tls);
-  else if (t->tls)
-    wr_tls_tcp_read_stop(t->tls);
-  else if (on)
-    uv_read_start(t->tcp, alloc_cb, read_cb);
-  else
-    uv_read_stop(t->tcp);
-}
-
-void wr_http_transport_close(wr_http_transport *t, uv_close_cb tcp_closed) {
-  wr_http_transport_stop(t);
-  if (t->tls)
-    wr_tls_tcp_close(t->tls);
-  else
-    uv_close((uv_handle_t *)t->tcp, tcp_closed);
 }
 
 void wr_http_transport_free(wr_http_transport *w) {

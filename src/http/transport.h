@@ -1,14 +1,18 @@
 /* transport.h: the byte stream under a user connection (HTTP/1.1, or the
- * TLS carrier of HTTP/2): a plain libuv TCP stream or a net/tls_tcp
- * connection. The two meet only here (reading on and off, writing, closing)
- * and in the server's accept paths (http/server.c); a byte-stream seam
- * (io/stream.h) is to replace both later.
+ * carrier of HTTP/2), with gathered, coalesced writes. The stream is any
+ * wr_stream (io/stream.h): a TCP stream from io/tcp.h for HTTP, the TLS
+ * filter (net/tls_stream.h) stacked on one for HTTPS; nothing here or above
+ * knows which.
  *
  * Bytes written during a loop turn are gathered (QUIC hands a response over a
- * packet at a time) and go out with one write per turn (a uv_check handle of
- * the pool), or at once past 64 KiB. A spent buffer goes back
- * to the pool and gathers the next connection's bytes: a fresh ~128 KiB
- * buffer per uv_write cost a page fault per 4 KiB sent. */
+ * packet at a time) and go to the stream with one write per turn (a uv_check
+ * handle of the pool), or at once past 64 KiB. The gathering buffer comes
+ * from the pool's spares and goes back there once the stream took its bytes:
+ * a fresh ~128 KiB buffer per write cost a page fault per 4 KiB sent.
+ *
+ * Backpressure: what the stream does not take (its queue is bounded by
+ * WR_HTTP_QUEUE_CAP: the owner configures it so) waits here until the
+ * stream's on_writable, which the owner routes to wr_http_transport_flush. */
 #ifndef WR_HTTP_TRANSPORT_H
 #define WR_HTTP_TRANSPORT_H
 
@@ -19,12 +23,12 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-
-struct wr_tls_tcp;
+#include "io/stream.h"
 
 #define WR_HTTP_SPARES 16
 #define WR_HTTP_WPOOL_HANDLES 2
-/* Past this much queued (gathered plus in libuv's queue) a connection is full. */
+/* Past this much queued (gathered plus the stream's queue) a connection is
+ * full; also the stream's own write queue limit. */
 #define WR_HTTP_QUEUE_CAP (256u * 1024u)
 
 typedef struct wr_http_transport wr_http_transport;
@@ -41,15 +45,13 @@ typedef struct wr_http_wpool {
 
 struct wr_http_transport {
   wr_http_wpool *pool;
-  uv_stream_t *tcp;       /* or */
-  struct wr_tls_tcp *tls; /* whose queue is bounded by its own limit (AGAIN, on_writable) */
-  wr_buf obuf;            /* gathered, not yet handed over */
-  size_t nwrites;         /* uv_write requests in flight */
+  wr_stream *s; /* not owned: the connection owns it (NULL once it is gone) */
+  wr_buf obuf;  /* gathered, not yet taken by the stream */
   int dirty, closed;
   wr_http_transport *dnext, *dprev;
-  /* Called after a write completed, after the turn's flush and after
-   * wr_http_transport_flush, with 0, or with a negative error when the
-   * connection can take no more writes (the owner closes it). */
+  /* Called after the turn's flush and after wr_http_transport_flush, with 0,
+   * or with a negative error when the connection can take no more writes
+   * (the owner closes it). */
   void (*on_event)(wr_http_transport *w, int status);
   void *user;
 };
@@ -63,10 +65,10 @@ void wr_http_wpool_close(wr_http_wpool *pool, uv_close_cb cb, void *data);
 /* Frees the spare buffers (after every transport was freed). */
 void wr_http_wpool_free(wr_http_wpool *pool);
 
-/* Sets w up for a TCP stream or a TLS connection (exactly one non-NULL). */
-void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, uv_stream_t *tcp,
-                            struct wr_tls_tcp *tls, void (*on_event)(wr_http_transport *, int),
-                            void *user);
+/* Sets w up over s (borrowed: s must outlive w's use, see
+ * wr_http_transport_stop). */
+void wr_http_transport_init(wr_http_transport *w, wr_http_wpool *pool, wr_stream *s,
+                            void (*on_event)(wr_http_transport *, int), void *user);
 /* Queues the concatenation of up to three byte ranges (copied). 0,
  * WR_ERR_CLOSED (after wr_http_transport_stop), or the error that on_event was
  * told of (the owner closes the connection there, so callers may ignore it). */
@@ -76,21 +78,17 @@ int wr_http_transport_write3(wr_http_transport *w, const void *a, size_t alen, c
  * gathered: an HTTP/2 session sends its frames then, outside the callbacks
  * that produced them. */
 void wr_http_transport_schedule(wr_http_transport *t);
-/* Hands the gathered bytes over now (TLS: after on_writable). */
+/* Hands the gathered bytes to the stream now (its on_writable), then
+ * on_event. */
 void wr_http_transport_flush(wr_http_transport *w);
-/* Bytes queued and not yet handed to the kernel (TLS: the cap while any wait). */
+/* Bytes gathered or in the stream's queue. */
 size_t wr_http_transport_queued(const wr_http_transport *w);
-/* 1 when nothing waits to be written. */
+/* 1 when the stream took every gathered byte (a graceful close of the
+ * stream delivers what it queued). */
 int wr_http_transport_idle(const wr_http_transport *w);
-/* Starts (on 1) or stops reading: a TCP stream through alloc_cb and read_cb,
- * TLS through its own callbacks (on_data, on_eof). */
-void wr_http_transport_read(wr_http_transport *t, int on, uv_alloc_cb alloc_cb, uv_read_cb read_cb);
-/* Closes the connection (and stops as below): TCP with uv_close, tcp_closed
- * following; TLS with wr_tls_tcp_close, its on_closed following. */
-void wr_http_transport_close(wr_http_transport *t, uv_close_cb tcp_closed);
 /* The connection is closing: nothing more is written, no more events. */
 void wr_http_transport_stop(wr_http_transport *w);
-/* Frees the gathered bytes (after the connection closed). */
+/* Frees the gathered bytes (after the stream closed). */
 void wr_http_transport_free(wr_http_transport *w);
 
 #endif
