@@ -20,7 +20,8 @@
 #include "http/page.h"
 #include "http/server.h"
 #include "loop_testutil.h"
-#include "net/tls_tcp.h"
+#include "io/tcp.h"
+#include "net/tls_stream.h"
 #include "test.h"
 
 static uv_loop_t loop;
@@ -374,7 +375,7 @@ static void test_h1_front(void) {
 enum { H2_REQS = 4, H2_BODY = 100000 };
 
 typedef struct h2cli {
-  wr_tls_tcp *t;
+  wr_stream *t; /* TLS over an io/tcp stream */
   nghttp2_session *ss;
   int connected, closed;
   int32_t ids[H2_REQS];
@@ -400,7 +401,7 @@ static void h2_send(void) {
     ssize_t n = nghttp2_session_mem_send(cl.ss, &p);
     if (n <= 0)
       return;
-    CHECK_EQ(wr_tls_tcp_write(cl.t, p, (size_t)n), n); /* the queue limit is ample */
+    CHECK_EQ(wr_stream_write(cl.t, p, (size_t)n), n); /* the queue limit is ample */
   }
 }
 
@@ -444,31 +445,31 @@ static ssize_t cli_upload(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t 
   return (ssize_t)n;
 }
 
-static void cli_on_connected(wr_tls_tcp *t) {
+static void cli_on_connected(wr_stream *t) {
   (void)t;
   cl.connected = 1;
 }
 
-static void cli_on_data(wr_tls_tcp *t, const uint8_t *data, size_t len) {
+static void cli_on_data(wr_stream *t, const uint8_t *data, size_t len) {
   (void)t;
   CHECK_EQ(nghttp2_session_mem_recv(cl.ss, data, len), (ssize_t)len);
   h2_send();
 }
 
-static void cli_on_writable(wr_tls_tcp *t) {
+static void cli_on_writable(wr_stream *t) {
   (void)t;
   h2_send();
 }
 
-static void cli_on_closed(wr_tls_tcp *t, int err, const char *reason) {
+static void cli_on_closed(wr_stream *t, int err, const char *reason) {
   (void)t, (void)err, (void)reason;
   cl.closed = 1;
 }
 
-static const wr_tls_tcp_callbacks cli_cb = {.on_connected = cli_on_connected,
-                                            .on_data = cli_on_data,
-                                            .on_writable = cli_on_writable,
-                                            .on_closed = cli_on_closed};
+static const wr_stream_events cli_cb = {.on_connected = cli_on_connected,
+                                        .on_data = cli_on_data,
+                                        .on_writable = cli_on_writable,
+                                        .on_closed = cli_on_closed};
 
 static int all_done(const void *arg) {
   (void)arg;
@@ -519,10 +520,13 @@ static void test_h2_front(void) {
   struct sockaddr_storage any = test_addr("127.0.0.1", 0), bound;
   CHECK_EQ(wr_http_server_listen_tls(s, (struct sockaddr *)&any, stls, err, sizeof err), 0);
   CHECK_EQ(wr_http_server_local_addr(s, 1, &bound), 0);
-  wr_tls_tcp_config tc = {.alpn = "h2", .write_queue_limit = 4u << 20};
-  CHECK_EQ(wr_tls_tcp_connect(&cl.t, &loop, (struct sockaddr *)&bound, "localhost", ctls, &tc,
-                              &cli_cb, NULL),
-           0);
+  wr_tcp_config tcpc = {.write_queue_limit = 4u << 20};
+  wr_tls_stream_config tc = {.alpn = "h2", .write_queue_limit = 4u << 20};
+  wr_addr to;
+  wr_addr_from_sockaddr((struct sockaddr *)&bound, &to);
+  wr_stream *lower;
+  CHECK_EQ(wr_tcp_connect(&lower, &loop, &to, &tcpc, NULL, NULL), 0);
+  CHECK_EQ(wr_tls_stream_client(&cl.t, &loop, lower, "localhost", ctls, &tc, &cli_cb, NULL), 0);
   CHECK(test_run_until(&loop, test_flag_set, &cl.connected, 5000));
   h2_requests();
   CHECK(test_run_until(&loop, all_done, NULL, 10000));
@@ -536,7 +540,7 @@ static void test_h2_front(void) {
   CHECK_EQ(cl.status[3], 200);
   CHECK(cl.blen[3] == 10 && memcmp(cl.body[3], "got 100000", 10) == 0);
   CHECK_EQ(wr_metric_value(cfg.metrics.bytes_in), H2_BODY);
-  wr_tls_tcp_close(cl.t);
+  wr_stream_close(cl.t);
   CHECK(test_run_until(&loop, test_flag_set, &cl.closed, 5000));
   nghttp2_session_del(cl.ss);
   stop_server(s);
