@@ -2,8 +2,11 @@
  * io/tcp streams, over TCP and over a Unix socket: ALPN and SNI, bytes both
  * ways checked by a running hash, close_notify seen as on_eof, graceful close
  * with err 0 on both ends; a wrong server name refused with tls.h's sentence;
- * an end without close_notify accepted as EOF only when asked for. Every test
- * ends with no live handles. */
+ * an end without close_notify accepted as EOF only when asked for. Over TCP
+ * also: no SNI for an IP literal and equal exporters; a bounded write queue
+ * (WR_ERR_AGAIN, then on_writable) against a paused reader; a reset peer; an
+ * ALPN mismatch; the handshake deadline; the client's trust modes. Every
+ * test ends with no live handles. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +33,14 @@ typedef test_end end;
 
 static end cli, srv;
 static wr_tcp_listener *lis;
-static int lis_closed, over_unix, srv_plain, srv_fin_only;
+static int lis_closed, over_unix, srv_plain, srv_fin_only, srv_silent, srv_pause;
 static wr_stream *srv_lower;
+/* Client settings for the next dial (0 / NULL: the defaults below). */
+static size_t cli_qlimit;
+static uint64_t cli_handshake_ms;
+static const char *cli_alpn;
+static unsigned cli_flags;
+static uint8_t exporter[2][32]; /* client's, server's */
 
 static void on_connected(wr_stream *s) {
   end *e = s->user;
@@ -43,6 +52,10 @@ static void on_connected(wr_stream *s) {
   }
   snprintf(e->alpn, sizeof e->alpn, "%s", wr_tls_stream_alpn(s));
   snprintf(e->sni, sizeof e->sni, "%s", wr_tls_stream_server_name(s));
+  CHECK_EQ(wr_tls_stream_is_server(s), e == &srv);
+  CHECK_EQ(wr_tls_stream_export(s, "EXPORTER-warren-test", NULL, 0, exporter[e == &srv], 32), 0);
+  if (e == &srv && srv_pause)
+    wr_stream_read_stop(s);
   test_end_pump(e);
 }
 static const wr_stream_events events = {on_connected, test_end_on_data, test_end_on_eof,
@@ -60,12 +73,16 @@ static void plain_on_eof(wr_stream *s) { wr_stream_close(s); }
 static const wr_stream_events plain_events = {NULL, plain_on_data, plain_on_eof, NULL,
                                               test_end_on_closed};
 
+/* A plain server that never speaks: the client's handshake deadline ends it. */
+static const wr_stream_events silent_events = {NULL, NULL, plain_on_eof, NULL,
+                                               test_end_on_closed};
+
 static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
   (void)l;
   (void)data;
-  if (srv_plain) {
+  if (srv_plain || srv_silent) {
     srv.s = lower;
-    wr_stream_set_events(lower, &plain_events, &srv);
+    wr_stream_set_events(lower, srv_silent ? &silent_events : &plain_events, &srv);
     return;
   }
   srv_lower = lower;
@@ -97,20 +114,28 @@ static void start(void) {
 /* Dials the listener and stacks the TLS client on the socket stream. */
 static void dial_with(wr_tls_client *trust, const char *name, int eof_ok) {
   wr_stream *lower = NULL;
+  /* The socket's queue limit is the filter's: the filter counts the
+   * socket's queue in its own and hears on_writable from below half of it. */
+  wr_tcp_config tc = {.write_queue_limit = cli_qlimit};
   if (over_unix) {
-    CHECK_EQ(wr_tcp_connect_unix(&lower, &loop, sock_path, NULL, NULL, NULL), 0);
+    CHECK_EQ(wr_tcp_connect_unix(&lower, &loop, sock_path, &tc, NULL, NULL), 0);
   } else {
     wr_addr a;
     CHECK_EQ(wr_tcp_listener_addr(lis, &a), 0);
-    CHECK_EQ(wr_tcp_connect(&lower, &loop, &a, NULL, NULL, NULL), 0);
+    CHECK_EQ(wr_tcp_connect(&lower, &loop, &a, &tc, NULL, NULL), 0);
   }
-  wr_tls_stream_config cfg = {.alpn = "a/1,b/2", .eof_without_close_notify = eof_ok};
+  wr_tls_stream_config cfg = {.alpn = cli_alpn ? cli_alpn : "a/1,b/2",
+                              .tls_flags = cli_flags,
+                              .write_queue_limit = cli_qlimit,
+                              .handshake_timeout_ms = cli_handshake_ms,
+                              .eof_without_close_notify = eof_ok};
   CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, trust, &cfg, &events, &cli), 0);
 }
 
 static void dial(const char *name, int eof_ok) { dial_with(tls.cli, name, eof_ok); }
 
 static int both_closed(void) { return cli.closed && srv.closed; }
+static int both_connected(void) { return cli.connected && srv.connected; }
 static int srv_accepted(void) { return srv.s != NULL || srv.closed; }
 static int all_gone(void) { return both_closed() && lis_closed; }
 
@@ -181,11 +206,152 @@ static void end_without_close_notify(void) {
   }
 }
 
+/* An IP literal goes out as no SNI; the exporter is equal on both ends; the
+ * peer shows as ADDR:PORT. */
+static void ip_literal_and_exporter(void) {
+  start();
+  dial("127.0.0.1", 0);
+  CHECK(run_until(both_connected, 5000));
+  CHECK_STREQ(srv.sni, "");
+  CHECK_MEMEQ(exporter[0], exporter[1], 32);
+  CHECK(strncmp(wr_stream_peer_str(srv.s), "127.0.0.1:", 10) == 0);
+  wr_stream_close(cli.s);
+  stop();
+  CHECK_EQ(cli.close_err, 0);
+}
+
+#define QLIMIT (64 * 1024)
+#define TOTAL (16 * 1024 * 1024)
+
+static int srv_stalled(void) { return cli.again > 0 && cli.sent > 0; }
+static int cli_all_sent(void) { return cli.sent == TOTAL; }
+
+/* The server reads nothing: the client's writes stop at the queue limit with
+ * WR_ERR_AGAIN; once the server reads again on_writable resumes them, every
+ * byte arrives intact, and a graceful close (close_notify) reaches the
+ * server as on_eof after the last byte. */
+static void backpressure(void) {
+  start();
+  srv_pause = 1;
+  cli_qlimit = QLIMIT;
+  cli.total = TOTAL;
+  dial("localhost", 0);
+  CHECK(run_until(srv_stalled, 5000));
+  /* Let the kernel buffers fill: the queue must stay bounded meanwhile. */
+  (void)test_run_until(&loop, NULL, NULL, 200);
+  uint64_t stalled_at = cli.sent;
+  CHECK_EQ(srv.received, 0);
+  CHECK(stalled_at < TOTAL);
+  CHECK(cli.max_queued <= QLIMIT + 256); /* a record's overhead at most */
+  wr_stream_read_start(srv.s);
+  CHECK(run_until(cli_all_sent, 10000));
+  CHECK(cli.writable > 0);
+  wr_stream_close(cli.s);
+  stop();
+  srv_pause = 0;
+  cli_qlimit = 0;
+  CHECK_EQ(srv.received, TOTAL);
+  CHECK(srv.eof);
+  CHECK(srv.rx_sum == cli.tx_sum);
+  CHECK_EQ(cli.close_err, 0);
+  CHECK_EQ(srv.close_err, 0);
+}
+
+/* A peer that vanishes with a TCP RST is reported as closed, not hung. */
+static void peer_reset(void) {
+  start();
+  dial("localhost", 0);
+  CHECK(run_until(both_connected, 5000));
+  wr_stream_reset(srv.s);
+  stop();
+  CHECK_EQ(cli.close_err, WR_ERR_CLOSED);
+  CHECK(strstr(cli.reason, "127.0.0.1:") != NULL);
+}
+
+/* No common ALPN: refused with the alert, on both sides. */
+static void alpn_mismatch(void) {
+  start();
+  cli_alpn = "other/1";
+  dial("localhost", 0);
+  cli_alpn = NULL;
+  stop();
+  CHECK(!cli.connected && !srv.connected);
+  CHECK_EQ(cli.close_err, WR_ERR_DENIED);
+  CHECK(strstr(cli.reason, "refused the TLS handshake: alert 120") != NULL);
+  CHECK(srv.close_err != 0);
+}
+
+/* A TCP server that never speaks TLS: the handshake deadline ends it. */
+static void handshake_timeout(void) {
+  srv_silent = 1;
+  start();
+  cli_handshake_ms = 300;
+  dial("localhost", 0);
+  cli_handshake_ms = 0;
+  stop();
+  srv_silent = 0;
+  CHECK_EQ(cli.close_err, WR_ERR_TIMEOUT);
+  CHECK(strstr(cli.reason, "did not complete within 300 ms") != NULL);
+}
+
+/* Origin trust modes (tls.h): the system store alone refuses a self-signed
+ * server naming the system's CAs; no_verify accepts it, also next to a
+ * foreign CA file; a CA file plus the system store accepts it through the
+ * file. And a client config with no way to verify is refused. */
+static void trust_modes(void) {
+  char err[WR_TLS_ERRLEN];
+  struct {
+    wr_tls_client_config cc;
+    int ok;
+  } cases[] = {
+      {{.system_trust = 1}, 0},
+      {{.no_verify = 1}, 1},
+      {{.ca_file = other.crt, .no_verify = 1}, 1},
+      {{.ca_file = tls.f.crt, .system_trust = 1}, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    wr_tls_client *c = NULL;
+    CHECK_EQ(wr_tls_client_new(&c, &cases[i].cc, err, sizeof err), 0);
+    if (!c)
+      continue;
+    start();
+    cli_flags = WR_TLS_STREAM_ALPN_OPTIONAL;
+    dial_with(c, "localhost", 0);
+    cli_flags = 0;
+    if (cases[i].ok) {
+      CHECK(run_until(both_connected, 5000));
+      wr_stream_close(cli.s);
+    }
+    stop();
+    CHECK_EQ(cli.connected, cases[i].ok);
+    if (!cases[i].ok) {
+      CHECK_EQ(cli.close_err, WR_ERR_DENIED);
+      CHECK(strstr(cli.reason, "it does not verify against the system's CAs") != NULL);
+    }
+    wr_tls_client_del(c);
+  }
+  wr_tls_client_config none = {0};
+  wr_tls_client *c = NULL;
+  CHECK_EQ(wr_tls_client_new(&c, &none, err, sizeof err), WR_ERR_INVAL);
+  CHECK(c == NULL);
+  CHECK(strstr(err, "no way to verify the server") != NULL);
+}
+
 static void test_tls_over_tcp(void) {
   over_unix = 0;
   exchange();
   wrong_ca();
   end_without_close_notify();
+}
+
+static void test_tls_over_tcp_more(void) {
+  over_unix = 0;
+  ip_literal_and_exporter();
+  backpressure();
+  peer_reset();
+  alpn_mismatch();
+  handshake_timeout();
+  trust_modes();
 }
 
 static void test_tls_over_unix_socket(void) {
@@ -209,6 +375,7 @@ int main(void) {
     return 1;
   }
   RUN(test_tls_over_tcp);
+  RUN(test_tls_over_tcp_more);
   RUN(test_tls_over_unix_socket);
   wr_tls_client_del(ctls_b);
   test_tls_files_remove(&other);
