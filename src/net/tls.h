@@ -139,8 +139,8 @@ WR_MUST_CHECK int wr_tls_session_init_client(wr_tls_session *s, const wr_tls_cli
  * selects none (HTTPS origins often do not speak ALPN). */
 #define WR_TLS_STREAM_ALPN_OPTIONAL 0x2u
 
-/* Server and client sessions for TLS over a byte stream (src/net/
- * tls_tcp.c drives them with its own push/pull functions): the same
+/* Server and client sessions for TLS over a byte stream (net/tls_stream.c
+ * drives them with its own push/pull functions): the same
  * credentials, ALPN rules (a client offering none of alpn is refused; one
  * offering no ALPN at all too, unless WR_TLS_STREAM_ALPN_OPTIONAL), the same
  * verification and refusal sentences (s->error) and SNI as the QUIC sessions,

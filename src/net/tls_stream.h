@@ -21,10 +21,14 @@
  * Backpressure: the write queue is the ciphertext not yet taken by the lower
  * stream plus what the lower stream queued; past write_queue_limit writes
  * answer WR_ERR_AGAIN and on_writable follows once it drained below half.
+ * Give the lower stream the same write_queue_limit: on_writable from below
+ * comes only once its queue drained below half of its own limit, so a lower
+ * limit above the filter's can leave the filter waiting for an event that
+ * never comes.
  *
  * To put TLS on a listener's connections: accept a TCP stream
  * (wr_tcp_listen), then wr_tls_stream_server on it inside the accept
- * callback (net/tls_tcp.c does exactly that). */
+ * callback (http/server.c does exactly that). */
 #ifndef WR_NET_TLS_STREAM_H
 #define WR_NET_TLS_STREAM_H
 
