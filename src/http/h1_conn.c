@@ -522,7 +522,8 @@ static void ev_data(wr_stream *st, const uint8_t *data, size_t len) {
   if (c->rlen + len > WR_HTTP_RBUF_SIZE) {
     /* Reading stops whenever bytes wait, so at most one delivery (a read, a
      * TLS record) arrives then. */
-    WR_WARN("Closed an HTTPS user", "client=%s reason=\"read buffer full\"", c->ip);
+    WR_WARN(c->is_tls ? "Closed an HTTPS user" : "Closed a user connection",
+            "client=%s reason=\"read buffer full\"", c->ip);
     wr_http_count_error(c->srv, "read_overflow");
     wr_h1conn_close(c);
     return;
