@@ -39,6 +39,7 @@ typedef struct tcp_stream {
   unsigned is_pipe : 1, shut : 1, shutdown_done : 1, eof : 1, reading : 1, paused : 1,
       want_writable : 1, corked : 1;
   int handles_open;
+  size_t linger_queued; /* graceful close: bytes queued when the clock last started */
   int close_err;
   char close_reason[REASON_LEN];
   wr_buf cork; /* bytes written while corked */
@@ -158,7 +159,21 @@ static void fail(tcp_stream *t, int err, const char *fmt, ...) {
   close_handles(t);
 }
 
-static void on_linger_timeout(uv_timer_t *tm) { close_handles(tm->data); }
+static size_t tcp_queued(const wr_stream *s);
+
+/* The graceful close's clock runs out: while the queued bytes keep going out
+ * it starts again, so a slow peer gets every byte; after linger_ms without
+ * progress (a peer that reads nothing, or sends no FIN) the socket closes. */
+static void on_linger_timeout(uv_timer_t *tm) {
+  tcp_stream *t = tm->data;
+  size_t q = tcp_queued(&t->base);
+  if (q > 0 && q < t->linger_queued) {
+    t->linger_queued = q;
+    uv_timer_start(&t->linger, on_linger_timeout, t->cfg.linger_ms, 0);
+    return;
+  }
+  close_handles(t);
+}
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   tcp_stream *t = req->data;
@@ -424,6 +439,7 @@ static void tcp_close(wr_stream *s) {
     return;
   }
   ensure_reading(t);
+  t->linger_queued = tcp_queued(s);
   uv_timer_start(&t->linger, on_linger_timeout, t->cfg.linger_ms, 0);
 }
 

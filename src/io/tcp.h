@@ -11,9 +11,12 @@
  * into one write request. Queued bytes are bounded by write_queue_limit
  * (WR_ERR_AGAIN, then on_writable).
  *
- * A graceful close sends FIN after the queued bytes and waits up to
- * linger_ms for the peer's FIN (discarding what arrives) before closing the
- * socket; reset sends RST at once. Ownership as in io/stream.h. */
+ * A graceful close sends FIN after the queued bytes and waits for the peer's
+ * FIN (discarding what arrives) before closing the socket; it gives up after
+ * linger_ms without progress: the clock starts again whenever queued bytes
+ * went out, so a slow peer still gets all of them (an HTTP response ended by
+ * the close), while one that reads nothing cannot hold the socket. Reset
+ * sends RST at once. Ownership as in io/stream.h. */
 #ifndef WR_IO_TCP_H
 #define WR_IO_TCP_H
 
@@ -33,7 +36,7 @@
 /* Settings; zero means "default". Copied. */
 typedef struct wr_tcp_config {
   size_t write_queue_limit; /* bytes queued before WR_ERR_AGAIN */
-  uint64_t linger_ms;       /* graceful close: wait this long for the peer's FIN */
+  uint64_t linger_ms;       /* graceful close: wait this long without progress */
   uint32_t max_connections; /* listener: accepted streams alive at once */
   int no_nodelay;           /* leave Nagle on (default: TCP_NODELAY set) */
 } wr_tcp_config;

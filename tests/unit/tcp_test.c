@@ -1,8 +1,9 @@
 /* tcp_test.c: io/tcp streams on loopback: bytes both ways through a bounded
  * write queue (WR_ERR_AGAIN, then on_writable) against a paused reader,
- * half-close and graceful close, a refused connect's sentence, a reset peer,
- * the listener's connection cap, and a Unix socket. Every test ends with no
- * live handles. */
+ * half-close and graceful close, a graceful close that outlasts linger_ms
+ * for a slow reader, a refused connect's sentence, a reset peer, the
+ * listener's connection cap, and a Unix socket. Every test ends with no live
+ * handles. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,62 @@ static void test_bytes_through_a_bounded_queue(void) {
   CHECK_EQ(uv_loop_alive(&loop), 0);
 }
 
+/* A slow reader: at most SLOW_STEP bytes per SLOW_TICK_MS, then paused. */
+#define SLOW_TOTAL (24 * 1024 * 1024)
+#define SLOW_STEP (1024 * 1024)
+#define SLOW_TICK_MS 20
+static uint64_t slow_allowance;
+static uv_timer_t slow_tick;
+
+static void slow_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  test_end_on_data(s, data, len);
+  if (cli.received >= slow_allowance)
+    wr_stream_read_stop(s);
+}
+static const wr_stream_events slow_events = {on_connected, slow_on_data, test_end_on_eof, NULL,
+                                             test_end_on_closed};
+static void on_slow_tick(uv_timer_t *tm) {
+  (void)tm;
+  slow_allowance += SLOW_STEP;
+  if (cli.s)
+    wr_stream_read_start(cli.s);
+}
+
+static int srv_sent_all(void) { return srv.sent == SLOW_TOTAL; }
+
+/* The server queues 24 MB and closes at once with a 100 ms linger; the
+ * client takes a second or so to read it: the close waits while bytes go
+ * out, so every byte arrives, then FIN, and both end with err 0. */
+static void test_graceful_close_outlasts_linger(void) {
+  reset_all();
+  wr_tcp_config cfg = {.write_queue_limit = 2 * SLOW_TOTAL, .linger_ms = 100};
+  uint16_t port = start_listener(&cfg);
+  srv.total = SLOW_TOTAL;
+  cli.close_on_eof = 1;
+  slow_allowance = SLOW_STEP;
+  wr_addr a;
+  CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
+  wr_addr_set_port(&a, port);
+  CHECK_EQ(wr_tcp_connect(&cli.s, &loop, &a, NULL, &slow_events, &cli), 0);
+  CHECK(run_until(srv_sent_all, 5000));
+  CHECK(wr_stream_queued(srv.s) > 0); /* the kernel cannot hold it all */
+  uint64_t t0 = uv_now(&loop);
+  wr_stream_close(srv.s);
+  uv_timer_init(&loop, &slow_tick);
+  uv_timer_start(&slow_tick, on_slow_tick, SLOW_TICK_MS, SLOW_TICK_MS);
+  stop_listener();
+  CHECK(run_until(both_closed, 20000));
+  uv_close((uv_handle_t *)&slow_tick, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(uv_now(&loop) - t0 > 100); /* longer than linger_ms */
+  CHECK_EQ(cli.received, SLOW_TOTAL);
+  CHECK(cli.rx_sum == srv.tx_sum);
+  CHECK(cli.eof);
+  CHECK_EQ(cli.close_err, 0);
+  CHECK_EQ(srv.close_err, 0);
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+}
+
 /* Nothing listens: the dial ends with WR_ERR_IO and the sentence names the
  * address. */
 static void test_connect_refused(void) {
@@ -226,6 +283,7 @@ int main(void) {
   wr_log_set_level(WR_LOG_ERROR);
   uv_loop_init(&loop);
   RUN(test_bytes_through_a_bounded_queue);
+  RUN(test_graceful_close_outlasts_linger);
   RUN(test_connect_refused);
   RUN(test_peer_reset);
   RUN(test_listener_cap);
