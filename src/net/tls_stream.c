@@ -46,6 +46,7 @@ typedef struct tls_stream {
   size_t inlen, inpos;
   wr_buf held;
   wr_buf out;      /* ciphertext the lower stream has not taken yet */
+  size_t linger_queued; /* closing: our queue when the linger clock last started */
   uint64_t pushed; /* ciphertext bytes GnuTLS produced, ever */
   struct sockaddr_storage peer, local;
   char peerstr[WR_ADDR_STRLEN + 8];
@@ -161,7 +162,23 @@ static void close_all(tls_stream *t) {
     wr_stream_close(t->lower);
 }
 
-static void on_linger_timeout(uv_timer_t *tm) { close_all(tm->data); }
+/* The wait for the last bytes runs out: while they keep going down it
+ * starts again (a slow peer gets all of them, as io/tcp's close does); after
+ * linger_ms without progress the filter ends. */
+static size_t closing_queued(const tls_stream *t) {
+  return t->out.len + (t->lower ? wr_stream_queued(t->lower) : 0);
+}
+
+static void on_linger_timeout(uv_timer_t *tm) {
+  tls_stream *t = tm->data;
+  size_t q = closing_queued(t);
+  if (t->out.len > 0 && q < t->linger_queued) {
+    t->linger_queued = q;
+    uv_timer_start(&t->timer, on_linger_timeout, t->cfg.linger_ms, 0);
+    return;
+  }
+  close_all(t);
+}
 
 /* Enters ST_CLOSING: lets the queued ciphertext (and an alert or
  * close_notify) go down, then closes; the timer bounds the wait. */
@@ -177,6 +194,7 @@ static void begin_close(tls_stream *t) {
     close_all(t);
     return;
   }
+  t->linger_queued = closing_queued(t);
   uv_timer_start(&t->timer, on_linger_timeout, t->cfg.linger_ms, 0);
 }
 

@@ -15,8 +15,8 @@
  * after the lower one's; the owner never touches the lower stream again. A
  * failure below (connect refused, reset) ends the filter with the lower
  * stream's err and reason. Close is graceful: close_notify, the queued bytes,
- * then the lower stream's graceful close (bounded by linger_ms here and the
- * lower stream's own linger).
+ * then the lower stream's graceful close (each gives up after its linger_ms
+ * without progress, so a slow peer still gets every byte).
  *
  * Backpressure: the write queue is the ciphertext not yet taken by the lower
  * stream plus what the lower stream queued; past write_queue_limit writes
@@ -52,7 +52,7 @@ typedef struct wr_tls_stream_config {
   unsigned tls_flags;            /* WR_TLS_STREAM_* (tls.h) */
   size_t write_queue_limit;      /* bytes queued before WR_ERR_AGAIN */
   uint64_t handshake_timeout_ms; /* the lower stream's connect plus the handshake */
-  uint64_t linger_ms;            /* graceful close: wait this long for our bytes to go */
+  uint64_t linger_ms;            /* graceful close: wait this long without progress */
   /* The lower stream is connected already (a client then starts its
    * handshake from the loop; a server always assumes it). */
   int lower_connected;
