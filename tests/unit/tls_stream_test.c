@@ -4,7 +4,9 @@
  * with err 0 on both ends; a wrong server name refused with tls.h's sentence;
  * an end without close_notify accepted as EOF only when asked for. Over TCP
  * also: no SNI for an IP literal and equal exporters; a bounded write queue
- * (WR_ERR_AGAIN, then on_writable) against a paused reader; a reset peer; an
+ * (WR_ERR_AGAIN, then on_writable) against a paused reader; a graceful
+ * close with a full queue that outlasts linger_ms for a slow reader; a reset
+ * peer; an
  * ALPN mismatch; the handshake deadline; the client's trust modes. Every
  * test ends with no live handles. */
 #include <stdio.h>
@@ -40,6 +42,10 @@ static size_t cli_qlimit;
 static uint64_t cli_handshake_ms;
 static const char *cli_alpn;
 static unsigned cli_flags;
+static const wr_stream_events *cli_events;
+/* The listener's and the server filter's settings (0: the defaults). */
+static size_t srv_qlimit;
+static uint64_t srv_linger_ms;
 static uint8_t exporter[2][32]; /* client's, server's */
 
 static void on_connected(wr_stream *s) {
@@ -86,7 +92,8 @@ static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
     return;
   }
   srv_lower = lower;
-  wr_tls_stream_config cfg = {.alpn = "b/2,a/1"};
+  wr_tls_stream_config cfg = {
+      .alpn = "b/2,a/1", .write_queue_limit = srv_qlimit, .linger_ms = srv_linger_ms};
   CHECK_EQ(wr_tls_stream_server(&srv.s, &loop, lower, tls.srv, &cfg, &events, &srv), 0);
 }
 
@@ -107,7 +114,8 @@ static void start(void) {
   } else {
     wr_addr a;
     CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
-    CHECK_EQ(wr_tcp_listen(&lis, &loop, &a, NULL, on_accept, NULL), 0);
+    wr_tcp_config lc = {.write_queue_limit = srv_qlimit, .linger_ms = srv_linger_ms};
+    CHECK_EQ(wr_tcp_listen(&lis, &loop, &a, &lc, on_accept, NULL), 0);
   }
 }
 
@@ -129,7 +137,9 @@ static void dial_with(wr_tls_client *trust, const char *name, int eof_ok) {
                               .write_queue_limit = cli_qlimit,
                               .handshake_timeout_ms = cli_handshake_ms,
                               .eof_without_close_notify = eof_ok};
-  CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, trust, &cfg, &events, &cli), 0);
+  CHECK_EQ(wr_tls_stream_client(&cli.s, &loop, lower, name, trust, &cfg,
+                                cli_events ? cli_events : &events, &cli),
+           0);
 }
 
 static void dial(const char *name, int eof_ok) { dial_with(tls.cli, name, eof_ok); }
@@ -257,6 +267,62 @@ static void backpressure(void) {
   CHECK_EQ(srv.close_err, 0);
 }
 
+/* A slow reader: at most SLOW_STEP bytes per SLOW_TICK_MS, then paused. */
+#define SLOW_QLIMIT (4 * 1024 * 1024)
+#define SLOW_STEP (256 * 1024)
+#define SLOW_TICK_MS 20
+static uint64_t slow_allowance;
+static uv_timer_t slow_tick;
+
+static void slow_on_data(wr_stream *s, const uint8_t *data, size_t len) {
+  test_end_on_data(s, data, len);
+  if (cli.received >= slow_allowance)
+    wr_stream_read_stop(s);
+}
+static const wr_stream_events slow_events = {on_connected, slow_on_data, test_end_on_eof,
+                                             test_end_on_writable, test_end_on_closed};
+static void on_slow_tick(uv_timer_t *tm) {
+  (void)tm;
+  slow_allowance += SLOW_STEP;
+  if (cli.s)
+    wr_stream_read_start(cli.s);
+}
+static int srv_full(void) { return srv.again > 0; }
+
+/* The server writes until its queue is full (4 MB and the kernel's buffers)
+ * and closes, lingering 100 ms; the client reads 256 KiB per 20 ms, so the
+ * last bytes take far longer than that to go: the close waits while they
+ * keep going, every byte arrives, then close_notify, and both end with
+ * err 0. */
+static void slow_reader_close(void) {
+  srv_qlimit = SLOW_QLIMIT;
+  srv_linger_ms = 100;
+  start();
+  srv.total = UINT64_MAX;
+  slow_allowance = SLOW_STEP;
+  cli_events = &slow_events;
+  dial("localhost", 0);
+  cli_events = NULL;
+  CHECK(run_until(srv_full, 10000));
+  uint64_t t0 = uv_now(&loop);
+  wr_stream_close(srv.s);
+  uv_timer_init(&loop, &slow_tick);
+  uv_timer_start(&slow_tick, on_slow_tick, SLOW_TICK_MS, SLOW_TICK_MS);
+  CHECK(run_until(both_closed, 30000));
+  uv_close((uv_handle_t *)&slow_tick, NULL);
+  stop();
+  srv_qlimit = 0;
+  srv_linger_ms = 0;
+  CHECK(uv_now(&loop) - t0 > 100); /* longer than linger_ms */
+  CHECK_EQ(cli.received, srv.sent);
+  CHECK(cli.rx_sum == srv.tx_sum);
+  CHECK(cli.eof);
+  CHECK_EQ(cli.close_err, 0);
+  CHECK_EQ(srv.close_err, 0);
+  printf("  %llu bytes queued at the close took %llu ms to arrive\n",
+         (unsigned long long)srv.sent, (unsigned long long)(uv_now(&loop) - t0));
+}
+
 /* A peer that vanishes with a TCP RST is reported as closed, not hung. */
 static void peer_reset(void) {
   start();
@@ -348,6 +414,7 @@ static void test_tls_over_tcp_more(void) {
   over_unix = 0;
   ip_literal_and_exporter();
   backpressure();
+  slow_reader_close();
   peer_reset();
   alpn_mismatch();
   handshake_timeout();
