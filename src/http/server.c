@@ -34,9 +34,9 @@ static int admit(h1conn *c) {
   return 0;
 }
 
-/* Events of an HTTPS stream for the moment between its making and its
- * h1conn taking it over (nothing is announced in between: events come from
- * the loop), and after a refusal. */
+/* Events of an HTTPS stream between its making and its h1conn taking it
+ * over (nothing is announced in between: events come from the loop), or when
+ * no h1conn could be made for it (its on_closed then goes nowhere). */
 static const wr_stream_events unowned;
 
 /* A connection (the accepted TCP stream, or the TLS filter on it) becomes
