@@ -493,8 +493,8 @@ static void ev_connected(wr_stream *st) {
     return;
   c->head_since_ns = wr_now_ns();
   const char *alpn = wr_tls_stream_alpn(st);
-  WR_DEBUG("HTTPS user connected", "client=%s sni=%s alpn=%s", c->ip,
-           wr_tls_stream_server_name(st), alpn);
+  WR_DEBUG("HTTPS user connected", "client=%s sni=%s alpn=%s", c->ip, wr_tls_stream_server_name(st),
+           alpn);
   if (strcmp(alpn, "h2") == 0) {
     c->head_since_ns = 0;
     if (wr_h2conn_new(&c->h2, c->srv, st, &c->io, c->ip) != 0) {

@@ -42,7 +42,7 @@ typedef struct h2stream h2stream;
 
 struct h2conn {
   wr_http_server *srv;
-  wr_stream *st; /* borrowed from the h1conn that carries the session */
+  wr_stream *st;         /* borrowed from the h1conn that carries the session */
   wr_http_transport *io; /* the carrier's: its end-of-turn flush is ours */
   nghttp2_session *ss;
   char ip[64];

@@ -26,7 +26,7 @@ struct wr_http_server {
   uv_loop_t *loop;
   wr_http_server_config cfg;
   wr_http_handler *handler;
-  const wr_http_metrics *m; /* &cfg.metrics */
+  const wr_http_metrics *m;             /* &cfg.metrics */
   struct wr_tcp_listener *http, *https; /* NULL until listening, and once closing */
   const wr_tls_server *tls;             /* the HTTPS listener's certificates */
   wr_http_wpool pool;

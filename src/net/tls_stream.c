@@ -45,9 +45,9 @@ typedef struct tls_stream {
   const uint8_t *in;
   size_t inlen, inpos;
   wr_buf held;
-  wr_buf out;      /* ciphertext the lower stream has not taken yet */
+  wr_buf out;           /* ciphertext the lower stream has not taken yet */
   size_t linger_queued; /* closing: our queue when the linger clock last started */
-  uint64_t pushed; /* ciphertext bytes GnuTLS produced, ever */
+  uint64_t pushed;      /* ciphertext bytes GnuTLS produced, ever */
   struct sockaddr_storage peer, local;
   char peerstr[WR_ADDR_STRLEN + 8];
   char alpn[64];

@@ -19,8 +19,8 @@
 #include "base/metrics.h"
 #include "http/page.h"
 #include "http/server.h"
-#include "loop_testutil.h"
 #include "io/tcp.h"
+#include "loop_testutil.h"
 #include "net/tls_stream.h"
 #include "test.h"
 

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <uv.h>
 
 #include "io/stream.h"
 #include "test.h"
@@ -19,6 +20,8 @@ typedef struct test_end {
   uint64_t sent, received, total, rx_sum, tx_sum;
   size_t max_queued;
   int close_on_eof, shut_when_sent;
+  uint64_t read_allowance; /* test_end_on_data_slow pauses once this much arrived */
+  uint64_t read_step;      /* and test_end_on_tick lets this much more in */
 } test_end;
 
 static inline uint8_t test_byte_at(uint64_t off) { return (uint8_t)((off * 2654435761u) >> 13); }
@@ -59,6 +62,22 @@ static inline void test_end_on_data(wr_stream *s, const uint8_t *data, size_t le
     e->rx_sum = e->rx_sum * 31 + data[i];
   e->received += len;
 }
+/* on_data of a slow reader: reading pauses once read_allowance bytes
+ * arrived; test_end_on_tick lets read_step more in. */
+static inline void test_end_on_data_slow(wr_stream *s, const uint8_t *data, size_t len) {
+  test_end *e = s->user;
+  test_end_on_data(s, data, len);
+  if (e->received >= e->read_allowance)
+    wr_stream_read_stop(s);
+}
+/* A timer callback (the timer's data is the end): read_step more bytes. */
+static inline void test_end_on_tick(uv_timer_t *tm) {
+  test_end *e = tm->data;
+  e->read_allowance += e->read_step;
+  if (e->s)
+    wr_stream_read_start(e->s);
+}
+
 static inline void test_end_on_eof(wr_stream *s) {
   test_end *e = s->user;
   e->eof = 1;

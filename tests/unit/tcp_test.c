@@ -127,22 +127,10 @@ static void test_bytes_through_a_bounded_queue(void) {
 #define SLOW_TOTAL (24 * 1024 * 1024)
 #define SLOW_STEP (1024 * 1024)
 #define SLOW_TICK_MS 20
-static uint64_t slow_allowance;
 static uv_timer_t slow_tick;
 
-static void slow_on_data(wr_stream *s, const uint8_t *data, size_t len) {
-  test_end_on_data(s, data, len);
-  if (cli.received >= slow_allowance)
-    wr_stream_read_stop(s);
-}
-static const wr_stream_events slow_events = {on_connected, slow_on_data, test_end_on_eof, NULL,
-                                             test_end_on_closed};
-static void on_slow_tick(uv_timer_t *tm) {
-  (void)tm;
-  slow_allowance += SLOW_STEP;
-  if (cli.s)
-    wr_stream_read_start(cli.s);
-}
+static const wr_stream_events slow_events = {on_connected, test_end_on_data_slow, test_end_on_eof,
+                                             NULL, test_end_on_closed};
 
 static int srv_sent_all(void) { return srv.sent == SLOW_TOTAL; }
 
@@ -155,7 +143,7 @@ static void test_graceful_close_outlasts_linger(void) {
   uint16_t port = start_listener(&cfg);
   srv.total = SLOW_TOTAL;
   cli.close_on_eof = 1;
-  slow_allowance = SLOW_STEP;
+  cli.read_allowance = cli.read_step = SLOW_STEP;
   wr_addr a;
   CHECK_EQ(wr_addr_parse("127.0.0.1:0", &a, NULL, 0), 0);
   wr_addr_set_port(&a, port);
@@ -165,7 +153,8 @@ static void test_graceful_close_outlasts_linger(void) {
   uint64_t t0 = uv_now(&loop);
   wr_stream_close(srv.s);
   uv_timer_init(&loop, &slow_tick);
-  uv_timer_start(&slow_tick, on_slow_tick, SLOW_TICK_MS, SLOW_TICK_MS);
+  slow_tick.data = &cli;
+  uv_timer_start(&slow_tick, test_end_on_tick, SLOW_TICK_MS, SLOW_TICK_MS);
   stop_listener();
   CHECK(run_until(both_closed, 20000));
   uv_close((uv_handle_t *)&slow_tick, NULL);

@@ -24,7 +24,7 @@
 #include "tls_testutil.h"
 
 static uv_loop_t loop;
-static test_tls tls; /* our certificate, and a client that trusts it */
+static test_tls tls;         /* our certificate, and a client that trusts it */
 static test_tls_files other; /* another certificate */
 static char sock_path[64];
 static wr_tls_client *ctls_b; /* trusts another certificate */
@@ -80,8 +80,7 @@ static const wr_stream_events plain_events = {NULL, plain_on_data, plain_on_eof,
                                               test_end_on_closed};
 
 /* A plain server that never speaks: the client's handshake deadline ends it. */
-static const wr_stream_events silent_events = {NULL, NULL, plain_on_eof, NULL,
-                                               test_end_on_closed};
+static const wr_stream_events silent_events = {NULL, NULL, plain_on_eof, NULL, test_end_on_closed};
 
 static void on_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
   (void)l;
@@ -271,22 +270,10 @@ static void backpressure(void) {
 #define SLOW_QLIMIT (4 * 1024 * 1024)
 #define SLOW_STEP (256 * 1024)
 #define SLOW_TICK_MS 20
-static uint64_t slow_allowance;
 static uv_timer_t slow_tick;
 
-static void slow_on_data(wr_stream *s, const uint8_t *data, size_t len) {
-  test_end_on_data(s, data, len);
-  if (cli.received >= slow_allowance)
-    wr_stream_read_stop(s);
-}
-static const wr_stream_events slow_events = {on_connected, slow_on_data, test_end_on_eof,
+static const wr_stream_events slow_events = {on_connected, test_end_on_data_slow, test_end_on_eof,
                                              test_end_on_writable, test_end_on_closed};
-static void on_slow_tick(uv_timer_t *tm) {
-  (void)tm;
-  slow_allowance += SLOW_STEP;
-  if (cli.s)
-    wr_stream_read_start(cli.s);
-}
 static int srv_full(void) { return srv.again > 0; }
 
 /* The server writes until its queue is full (4 MB and the kernel's buffers)
@@ -299,7 +286,7 @@ static void slow_reader_close(void) {
   srv_linger_ms = 100;
   start();
   srv.total = UINT64_MAX;
-  slow_allowance = SLOW_STEP;
+  cli.read_allowance = cli.read_step = SLOW_STEP;
   cli_events = &slow_events;
   dial("localhost", 0);
   cli_events = NULL;
@@ -307,7 +294,8 @@ static void slow_reader_close(void) {
   uint64_t t0 = uv_now(&loop);
   wr_stream_close(srv.s);
   uv_timer_init(&loop, &slow_tick);
-  uv_timer_start(&slow_tick, on_slow_tick, SLOW_TICK_MS, SLOW_TICK_MS);
+  slow_tick.data = &cli;
+  uv_timer_start(&slow_tick, test_end_on_tick, SLOW_TICK_MS, SLOW_TICK_MS);
   CHECK(run_until(both_closed, 30000));
   uv_close((uv_handle_t *)&slow_tick, NULL);
   stop();
@@ -319,8 +307,8 @@ static void slow_reader_close(void) {
   CHECK(cli.eof);
   CHECK_EQ(cli.close_err, 0);
   CHECK_EQ(srv.close_err, 0);
-  printf("  %llu bytes queued at the close took %llu ms to arrive\n",
-         (unsigned long long)srv.sent, (unsigned long long)(uv_now(&loop) - t0));
+  printf("  %llu bytes queued at the close took %llu ms to arrive\n", (unsigned long long)srv.sent,
+         (unsigned long long)(uv_now(&loop) - t0));
 }
 
 /* A peer that vanishes with a TCP RST is reported as closed, not hung. */
