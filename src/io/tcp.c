@@ -398,12 +398,22 @@ static void tcp_uncork(wr_stream *s) {
   wr_buf b = t->cork;
   wr_buf_init(&t->cork, b.limit);
   struct iovec v = {b.data, b.len};
-  /* The corked bytes were counted as queued already: they always fit. */
-  size_t save = t->cfg.write_queue_limit;
-  t->cfg.write_queue_limit = SIZE_MAX;
-  ssize_t n = tcp_write(s, &v, 1);
-  t->cfg.write_queue_limit = save;
-  (void)n;
+  if (t->want_writable) {
+    /* A writer was told AGAIN and waits for on_writable, which comes from a
+     * write request's callback: queue the bytes as one request (libuv still
+     * writes at once what the kernel takes), never through try_write, which
+     * has no callback and would leave the writer waiting for good. */
+    ssize_t c = queue_copy(t, &v, 1, 0, b.len);
+    if (c > 0)
+      t->bytes_sent += (size_t)c;
+  } else {
+    /* The corked bytes were counted as queued already: they always fit. */
+    size_t save = t->cfg.write_queue_limit;
+    t->cfg.write_queue_limit = SIZE_MAX;
+    ssize_t n = tcp_write(s, &v, 1);
+    t->cfg.write_queue_limit = save;
+    (void)n;
+  }
   wr_buf_free(&b);
 }
 

@@ -33,6 +33,8 @@ typedef struct wr_proxy_ctx {
   struct origin_tls *tls;     /* client credentials per TLS origin, shared by its conns */
   int closed;                 /* wr_proxy_ctx_close ran: free credentials with their last conn */
   uv_timer_t sweep;           /* closes idle and stuck connecting ones */
+  uv_check_t flush;           /* end of a loop turn: sends what origins were written */
+  struct origin_conn *corked; /* origin connections written to in this turn */
   size_t inflight;
   wr_metric *m_requests, *m_errors, *m_origin_conns;
   wr_metric_family *m_codes;

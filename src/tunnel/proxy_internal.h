@@ -64,6 +64,8 @@ typedef struct origin_conn {
   uint64_t deadline; /* connect timeout while connecting, idle timeout while idle */
   int connecting, idle, closing;
   int reading; /* the origin's bytes are being read (origin_read_start) */
+  int corked;  /* written to in this loop turn: on ctx->corked, sent at its end */
+  struct origin_conn *corked_next;
   unsigned keepalive_conns;
   uint64_t keepalive_timeout_ms;
 } origin_conn;

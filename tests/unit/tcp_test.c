@@ -123,6 +123,37 @@ static void test_bytes_through_a_bounded_queue(void) {
   CHECK_EQ(uv_loop_alive(&loop), 0);
 }
 
+/* A corked writer that fills the queue limit is told AGAIN; once uncorked
+ * the kernel may take everything at once, and the writer must still hear
+ * on_writable (the connector's proxy corks origin writes for a loop turn,
+ * and a lost on_writable stalled every upload larger than the limit). */
+static int srv_accepted(void) { return srv.connected; }
+static int srv_got_corked(void) { return srv.received == QLIMIT * 2; }
+static int cli_writable(void) { return cli.writable > 0; }
+
+static void test_corked_writer_hears_writable(void) {
+  reset_all();
+  wr_tcp_config cfg = {.write_queue_limit = QLIMIT};
+  uint16_t port = start_listener(&cfg);
+  dial(&cli, port, &cfg);
+  CHECK(run_until(srv_accepted, 5000));
+  static uint8_t buf[QLIMIT * 2];
+  memset(buf, 7, sizeof buf);
+  wr_stream_cork(cli.s);
+  ssize_t w = wr_stream_write(cli.s, buf, sizeof buf);
+  CHECK_EQ(w, QLIMIT);
+  CHECK_EQ(wr_stream_write(cli.s, buf, sizeof buf), WR_ERR_AGAIN);
+  wr_stream_uncork(cli.s);
+  CHECK(run_until(cli_writable, 5000));
+  CHECK_EQ(wr_stream_write(cli.s, buf + QLIMIT, QLIMIT), QLIMIT);
+  CHECK(run_until(srv_got_corked, 5000));
+  wr_stream_close(cli.s);
+  wr_stream_close(srv.s);
+  stop_listener();
+  CHECK(run_until(both_closed, 5000));
+  CHECK_EQ(uv_loop_alive(&loop), 0);
+}
+
 /* A slow reader: at most SLOW_STEP bytes per SLOW_TICK_MS, then paused. */
 #define SLOW_TOTAL (24 * 1024 * 1024)
 #define SLOW_STEP (1024 * 1024)
@@ -238,7 +269,6 @@ static void test_listener_cap(void) {
   CHECK_EQ(uv_loop_alive(&loop), 0);
 }
 
-static int srv_accepted(void) { return srv.connected; }
 
 /* The same stream over a Unix socket, both ways. */
 static void test_unix_socket(void) {
@@ -272,6 +302,7 @@ int main(void) {
   wr_log_set_level(WR_LOG_ERROR);
   uv_loop_init(&loop);
   RUN(test_bytes_through_a_bounded_queue);
+  RUN(test_corked_writer_hears_writable);
   RUN(test_graceful_close_outlasts_linger);
   RUN(test_connect_refused);
   RUN(test_peer_reset);
