@@ -20,6 +20,8 @@
 #define REGISTER_TIMEOUT_MS 15000
 #define DEFAULT_QUIC_TIMEOUT_MS 5000
 #define DEFAULT_PROBE_INTERVAL_MS 60000
+#define DEFAULT_IDLE_TIMEOUT_MS 30000 /* as the transports default to */
+#define DEFAULT_KEEPALIVE_MS 1000
 #define DRAIN_POLL_MS 100
 
 /* A slot's connection: IDLE -> DIALING -> CONNECTED -> REGISTERED, and
@@ -743,6 +745,13 @@ static void apply_defaults(wr_connector_config *c) {
     c->quic_probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
   if (c->protocol != WR_CONNECTOR_QUIC && c->protocol != WR_CONNECTOR_HTTP2)
     c->protocol = WR_CONNECTOR_AUTO;
+  /* A PING a second, as cloudflared's: an edge that went away then answers
+   * within a second (ICMP port unreachable, or a restarted edge's stateless
+   * reset) instead of at a keep-alive ten seconds away; it costs one small
+   * packet a second per connection. */
+  uint64_t idle = c->idle_timeout_ms ? c->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
+  if (!c->keepalive_ms)
+    c->keepalive_ms = idle / 3 < DEFAULT_KEEPALIVE_MS ? idle / 3 : DEFAULT_KEEPALIVE_MS;
 }
 
 /* Sorts the configured edges into addresses (dialled as they are) and names

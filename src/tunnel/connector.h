@@ -64,8 +64,8 @@ typedef struct wr_connector_config {
   unsigned ha_connections;  /* default 4 */
   uint64_t grace_period_ms; /* default 30 s */
   /* Edge connections (QUIC and http2): closed after this long without a
-   * packet; PING after keepalive of quiet. 0: the transports' defaults (30 s,
-   * a third of it). */
+   * packet; PING after keepalive of quiet. 0: 30 s, and 1 s (a third of the
+   * idle timeout when that is shorter). */
   uint64_t idle_timeout_ms, keepalive_ms;
   int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
   const wr_ingress *ingress; /* must outlive the connector */

@@ -283,3 +283,26 @@ def test_connector_killed_and_restarted_at_once(setup):
         status, took = get_timed(edge)
         assert status == "200" and took < 1.0, (status, took)
     edge.wait_for(r"answered ICMP port unreachable", count=4, timeout=5)
+
+
+@pytest.mark.parametrize("protocol", ["quic", "http2"])
+def test_edge_killed_and_restarted_serves_within_two_seconds(setup, protocol):
+    """kill -9 of the edge and a new one on the same ports: the connectors'
+    once-a-second keep-alive meets a refusal (ICMP, a stateless reset or a
+    TCP RST) and they register again at once, instead of at a keep-alive ten
+    seconds away."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    conn = Connector(edge, cred, origin.url, ha=2, extra=("--protocol", protocol))
+    procs.append(conn)
+    edge.wait_for(r"INF Registered tunnel connection", count=2)
+    edge.proc.kill()
+    edge.proc.wait()
+    t0 = time.monotonic()
+    again = Edge(tmp, tunnels, quic_port=edge.quic_port)
+    procs.append(again)
+    again.wait_for(r"INF Registered tunnel connection", count=2, timeout=10)
+    took = time.monotonic() - t0
+    assert get_timed(again)[0] == "200"
+    assert took < 2.5, took
