@@ -25,7 +25,7 @@
 static void usage(void) {
   printf(
       "Usage: warren edge --listen ADDR:PORT [--listen-http2 ADDR:PORT] --http ADDR:PORT\n"
-      "                   --tunnels TUNNELS.yml\n"
+      "                   [--tunnels TUNNELS.yml]\n"
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
       "                   [--https ADDR:PORT] [--metrics ADDR:PORT] [--location NAME]\n"
       "                   [--config edge.yml]\n\n"
@@ -42,7 +42,8 @@ static void usage(void) {
       "  --https ADDR:PORT      TCP address for users' HTTPS: HTTP/2 (ALPN h2) or\n"
       "                         HTTP/1.1 over TLS (certificates: --https-cert, else\n"
       "                         the edge's own, which must then name the hostnames)\n"
-      "  --tunnels FILE         the tunnels file: ids, secrets and hostnames\n"
+      "  --tunnels FILE         the tunnels file: ids, secrets and hostnames (default:\n"
+      "                         ~/.warren/tunnels.yml, else /etc/warren/tunnels.yml)\n"
       "  --cert FILE, --key FILE  the edge's TLS certificate chain and key (PEM)\n"
       "  --https-cert FILE, --https-key FILE  a certificate chain and key for users'\n"
       "                         HTTPS instead of the edge's own; repeat the pair for\n"
@@ -372,6 +373,11 @@ int wr_cmd_edge(int argc, char **argv) {
     }
     wr_edge_file_fill(&f.o, &file);
   }
+  /* The file `warren tunnel create` writes when it is given none. */
+  static char default_tunnels[4096];
+  if (!f.o.tunnels &&
+      wr_tunnels_default_path(getenv("HOME"), default_tunnels, sizeof default_tunnels) == 0)
+    f.o.tunnels = default_tunnels;
   if (wr_edge_file_check(&f.o, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s", err);
   edge_addrs addrs;

@@ -426,7 +426,7 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
     sl->state = SLOT_REGISTERED;
     sl->connected_at = wr_now_ns();
     uv_timer_stop(&sl->timer);
-    WR_INFO("Registered tunnel connection", "connIndex=%u connection=%s event=0 ip=%s location=%s "
+    WR_INFO("Registered tunnel connection", "connIndex=%u connection=%s ip=%s location=%s "
             "protocol=%s", sl->index, sl->conn_id, edge_name(cn, sl->edge), sl->location,
             c->ops->protocol);
     if (sl->owner) {

@@ -7,7 +7,7 @@ import re
 import stat
 import subprocess
 
-from conftest import run_warren
+from conftest import WARREN, run_warren
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -354,3 +354,20 @@ def test_tunnel_token_is_cloudflareds(warren_bin, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "again.json").read_text()) == cred
     assert stat.S_IMODE((tmp_path / "again.json").stat().st_mode) == 0o600
+
+
+def test_edge_finds_the_default_tunnels_file(warren_bin, tmp_path):
+    """`warren edge` without --tunnels reads the file `tunnel create` wrote by default."""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    r = run_warren("tunnel", "create", "web", "--hostname", "app.example.com",
+                   "--credentials-file", tmp_path / "web.json", env=env)
+    assert r.returncode == 0, r.stderr
+    p = subprocess.Popen([str(WARREN), "edge", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                          "--self-signed", str(tmp_path / "certs")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        started = next((line for line in p.stdout if "INF Starting edge" in line), "")
+        assert " tunnels=1 hostnames=1 " in started, started
+    finally:
+        p.terminate()
+        p.wait(10)
