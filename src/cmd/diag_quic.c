@@ -128,15 +128,10 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 static void ip_of(const struct sockaddr *sa, char *out, size_t n, int port) {
-  wr_addr a, u;
-  memset(&a, 0, sizeof a);
-  a.len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  memcpy(&a.ss, sa, a.len);
-  wr_addr_unmap(&a, &u);
   if (port)
-    wr_addr_format(&u, out, n);
+    wr_addr_format_sa(sa, 1, out, n);
   else
-    wr_addr_format_ip(&u, out, n);
+    wr_addr_format_ip_sa(sa, out, n);
 }
 
 /* ---- minimal HTTP/3 (RFC 9114) and QPACK (RFC 9204, static table only) ---- */

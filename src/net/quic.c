@@ -1797,12 +1797,6 @@ void wr_quic_endpoint_get_stats(const wr_quic_endpoint *ep, wr_quic_endpoint_sta
   *out = ep->stats;
 }
 
-static void to_udp_addr(wr_addr *out, const struct sockaddr *sa) {
-  memset(out, 0, sizeof *out);
-  out->len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  memcpy(&out->ss, sa, out->len);
-}
-
 void wr_quic_endpoint_inject(wr_quic_endpoint *ep, const uint8_t *data, size_t len,
                              const struct sockaddr *local, const struct sockaddr *peer) {
   static uint8_t buf[WR_UDP_MAX_SUPER];
@@ -1813,8 +1807,8 @@ void wr_quic_endpoint_inject(wr_quic_endpoint *ep, const uint8_t *data, size_t l
   memcpy(buf, data, len);
   d.data = buf;
   d.len = d.segsize = len;
-  to_udp_addr(&d.local, local);
-  to_udp_addr(&d.peer, peer);
+  wr_addr_from_sockaddr(local, &d.local);
+  wr_addr_from_sockaddr(peer, &d.peer);
   ep_on_recv(ep->sock, &d, 1, ep);
 }
 

@@ -38,12 +38,7 @@ static uint16_t ep_port(wr_quic_endpoint *ep) {
 }
 
 static void addr_ip(const struct sockaddr *sa, char *out, size_t n) {
-  wr_addr a, u;
-  memset(&a, 0, sizeof a);
-  a.len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  memcpy(&a.ss, sa, a.len);
-  wr_addr_unmap(&a, &u);
-  wr_addr_format_ip(&u, out, n);
+  wr_addr_format_ip_sa(sa, out, n);
 }
 
 /* Runs the loop until *flag is set or ms pass. Returns 1 if the flag was set. */
