@@ -1,5 +1,6 @@
 /* add.c: `warren add` — files and folders into the store, kubo's flags and
  * output ("added <cid> <path>"). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,25 @@ static int import_all(wr_importer *im, const add_opts *o, add_ui *ui, char **pat
   return rv;
 }
 
+/* Refuses, before anything is imported or printed, a path that cannot be
+ * added (missing, unreadable, a folder without -r), as kubo does: otherwise
+ * the files before it would be reported "added" and then thrown away with
+ * the failed import. Returns 0, or 1 with the failure printed. */
+static int check_paths(char **paths, int npaths, const add_opts *o) {
+  for (int i = 0; i < npaths; i++) {
+    struct stat st;
+    if (lstat(paths[i], &st) != 0 || (S_ISREG(st.st_mode) && access(paths[i], R_OK) != 0)) {
+      wr_cli_fail("add: cannot read %s: %s. Nothing was added.", paths[i], strerror(errno));
+      return 1;
+    }
+    if (S_ISDIR(st.st_mode) && !o->recursive) {
+      wr_cli_fail("add: %s is a folder: use -r to add folders. Nothing was added.", paths[i]);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 int wr_cmd_add(int argc, char **argv) {
   add_opts o;
   add_ui ui;
@@ -248,6 +268,8 @@ int wr_cmd_add(int argc, char **argv) {
     return 0;
   wr_ufs_params p = import_params(&o);
   ui.progress = o.progress >= 0 ? o.progress : (isatty(2) && !ui.quiet && !ui.quieter);
+  if (check_paths(argv + optind, argc - optind, &o))
+    return 1;
 
   wr_repo *repo = NULL;
   if (!o.only_hash) {

@@ -133,6 +133,20 @@ int wr_cli_dispatch(const char *cmd, int argc, char **argv, const wr_subcommand 
   wr_cli_usage_error(cmd, "unknown %s command \"%s\" (%s).", cmd, sub, names);
 }
 
+void wr_cli_human_bytes(char *out, size_t n, uint64_t bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(out, n, "%llu B", (unsigned long long)bytes);
+  else
+    snprintf(out, n, "%.1f %s", v, units[u]);
+}
+
 void wr_cli_check_keepalive(const char *cmd, uint64_t idle_ms, uint64_t keepalive_ms) {
   uint64_t idle = idle_ms ? idle_ms : 30000; /* the transports' default */
   if (keepalive_ms && keepalive_ms >= idle)

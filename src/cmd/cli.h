@@ -53,6 +53,9 @@ uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value,
 /* Parses a size such as 8388608, 8M, 8MiB or 512k; exits 2 otherwise. */
 uint64_t wr_cli_parse_size(const char *cmd, const char *flag, const char *value);
 
+/* Writes bytes for people: "512 B", "1.5 MiB", "2.2 GiB". */
+void wr_cli_human_bytes(char *out, size_t n, uint64_t bytes);
+
 /* Parses "true"/"false" (also 1/0, yes/no); exits 2 otherwise. */
 int wr_cli_parse_bool(const char *cmd, const char *flag, const char *value);
 

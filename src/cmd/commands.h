@@ -10,6 +10,7 @@ int wr_cmd_diag_quic(int argc, char **argv);
 int wr_cmd_block(int argc, char **argv);
 int wr_cmd_pin(int argc, char **argv);
 int wr_cmd_gc(int argc, char **argv);
+int wr_cmd_repo(int argc, char **argv);
 int wr_cmd_dag(int argc, char **argv);
 int wr_cmd_add(int argc, char **argv);
 int wr_cmd_cat(int argc, char **argv);

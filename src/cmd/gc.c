@@ -24,37 +24,68 @@ static void on_removed(void *arg, const uint8_t *mh, size_t mhlen, size_t size) 
     printf("removed %s\n", s);
 }
 
-static void human(char *out, size_t n, uint64_t bytes) {
-  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = (double)bytes;
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    u++;
+/* gc compacts the store's file by itself when this much of it is free and
+ * that is at least a quarter of the file: LMDB reuses freed pages but never
+ * returns them to the disk, and a copy of the live data costs about as much
+ * as reading it once. */
+#define AUTO_COMPACT_MIN_FREE (64u * 1024 * 1024)
+
+static int should_compact(wr_repo *repo, int mode) {
+  if (mode != 0)
+    return mode > 0;
+  wr_repo_stat st;
+  if (wr_repo_stat_get(repo, &st) != 0)
+    return 0;
+  return st.space.free_bytes >= AUTO_COMPACT_MIN_FREE &&
+         st.space.free_bytes >= st.space.file_bytes / 4;
+}
+
+/* Compacts and prints what it gave back. Returns 0 or 1 (failure printed). */
+static int compact(wr_repo *repo, int quiet) {
+  uint64_t before, after;
+  int rc = wr_repo_compact(repo, &before, &after);
+  if (rc != 0) {
+    wr_cli_fail("gc: the blocks were removed, but compacting the store failed: %s (the store is "
+                "as it was; the space is reused by later adds).",
+                wr_strerror(rc));
+    return 1;
   }
-  if (u == 0)
-    snprintf(out, n, "%llu B", (unsigned long long)bytes);
-  else
-    snprintf(out, n, "%.1f %s", v, units[u]);
+  if (!quiet) {
+    char b[32], a[32];
+    wr_cli_human_bytes(b, sizeof b, before);
+    wr_cli_human_bytes(a, sizeof a, after);
+    printf("gc: compacted the store from %s to %s\n", b, a);
+  }
+  return 0;
 }
 
 int wr_cmd_gc(int argc, char **argv) {
   static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
+                                       {"compact", no_argument, NULL, 'C'},
+                                       {"no-compact", no_argument, NULL, 'N'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   report r = {0};
-  int c;
+  int c, compact_mode = 0; /* 1: always, -1: never, 0: when worth it */
   optind = 1;
   while ((c = wr_cli_getopt("gc", argc, argv, "qh", opts)) != -1) {
     if (c == 'q')
       r.quiet = 1;
+    else if (c == 'C')
+      compact_mode = 1;
+    else if (c == 'N')
+      compact_mode = -1;
     else if (c == 'h') {
-      printf("Usage: warren gc [-q]\n\n"
+      printf("Usage: warren gc [-q] [--compact | --no-compact]\n\n"
              "Removes every block that no pin needs (recursive pins keep their whole DAG,\n"
              "direct pins one block) and prints \"removed <cid>\" per block, then a summary.\n"
              "-q prints only the CIDs. gc needs the repo alone: it waits for nothing and\n"
              "fails if another warren process is using the repo. If a pinned DAG cannot be\n"
-             "read completely, nothing is removed.\n");
+             "read completely, nothing is removed.\n\n"
+             "The store's file keeps freed space for later adds; gc gives it back to the\n"
+             "disk (a compaction, which needs free space for a copy of the live data) when\n"
+             "at least 64 MiB and a quarter of the file is free. --compact always does,\n"
+             "--no-compact never does. `warren repo stat` shows the figures.\n");
       return 0;
     }
   }
@@ -66,7 +97,8 @@ int wr_cmd_gc(int argc, char **argv) {
   wr_gc_stats st;
   wr_gc_fault f;
   int rc = wr_gc_run(repo->bs, on_removed, &r, &st, &f);
-  wr_repo_close(repo);
+  if (rc != 0)
+    wr_repo_close(repo);
   if (rc == WR_ERR_NOTFOUND || rc == WR_ERR_CORRUPT || rc == WR_ERR_MALFORMED ||
       rc == WR_ERR_UNSUPPORTED) {
     char root[WR_CID_MAX_STR], blk[WR_CID_MAX_STR];
@@ -87,12 +119,14 @@ int wr_cmd_gc(int argc, char **argv) {
   }
   if (!r.quiet) {
     char freed[32], kept[32];
-    human(freed, sizeof freed, st.removed_bytes);
-    human(kept, sizeof kept, st.kept_bytes);
+    wr_cli_human_bytes(freed, sizeof freed, st.removed_bytes);
+    wr_cli_human_bytes(kept, sizeof kept, st.kept_bytes);
     printf("gc: removed %llu block%s, %s (%llu bytes); kept %llu pinned block%s, %s\n",
            (unsigned long long)st.removed_blocks, st.removed_blocks == 1 ? "" : "s", freed,
            (unsigned long long)st.removed_bytes, (unsigned long long)st.kept_blocks,
            st.kept_blocks == 1 ? "" : "s", kept);
   }
-  return 0;
+  int failed = should_compact(repo, compact_mode) && compact(repo, r.quiet);
+  wr_repo_close(repo);
+  return failed;
 }

@@ -25,6 +25,7 @@ static const wr_command commands[] = {
     {"block", "Get, put, stat and remove raw blocks", wr_cmd_block},
     {"pin", "Pin and unpin DAGs: add, rm, ls", wr_cmd_pin},
     {"gc", "Remove every block no pin needs", wr_cmd_gc},
+    {"repo", "The store as a whole: stat, verify, gc, compact", wr_cmd_repo},
     {"dag", "Export and import DAGs as CAR files", wr_cmd_dag},
     {"add", "Add files and folders to the store (UnixFS, kubo's CIDs)", wr_cmd_add},
     {"cat", "Print a file from the store (CID[/path], --offset, --length)", wr_cmd_cat},

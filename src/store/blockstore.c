@@ -58,9 +58,41 @@ int wr_bs_lmdb_err(int rc, const char *what) {
   return WR_ERR_IO;
 }
 
+/* A store whose "version" says something other than "1" (outside LMDB's
+ * error range). */
+#define WR_BS_UNKNOWN_FORMAT (-1)
+
+/* Opens the three databases and checks the format version, in a read
+ * transaction (create == 0: MDB_NOTFOUND when the store is new) or in a write
+ * transaction that creates what is missing. Returns 0, an LMDB error or
+ * WR_BS_UNKNOWN_FORMAT. */
+static int open_dbis(wr_bs *bs, int create) {
+  MDB_txn *txn;
+  unsigned dflags = create ? MDB_CREATE : 0;
+  int rc = mdb_txn_begin(bs->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+  if (rc != 0)
+    return rc;
+  if ((rc = mdb_dbi_open(txn, "blocks", dflags, &bs->blocks)) != 0 ||
+      (rc = mdb_dbi_open(txn, "pins", dflags, &bs->pins)) != 0 ||
+      (rc = mdb_dbi_open(txn, "meta", dflags, &bs->meta)) != 0) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  MDB_val k = {7, (void *)"version"}, v = {1, (void *)"1"}, cur;
+  rc = mdb_get(txn, bs->meta, &k, &cur);
+  if (rc == MDB_NOTFOUND && create)
+    rc = mdb_put(txn, bs->meta, &k, &v, 0);
+  else if (rc == 0 && (cur.mv_size != 1 || ((const char *)cur.mv_data)[0] != '1'))
+    rc = WR_BS_UNKNOWN_FORMAT;
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return mdb_txn_commit(txn);
+}
+
 int wr_bs_open(const char *dir, wr_bs **pbs) {
   int rc, err;
-  MDB_txn *txn = NULL;
   wr_bs *bs = wr_calloc(1, sizeof *bs);
   if (!bs)
     return WR_ERR_NOMEM;
@@ -85,35 +117,26 @@ int wr_bs_open(const char *dir, wr_bs **pbs) {
   int dead = 0;
   if (mdb_reader_check(bs->env, &dead) == 0 && dead > 0)
     WR_DEBUG("Cleared stale blockstore readers", "count=%d", dead);
-  if ((rc = mdb_txn_begin(bs->env, NULL, 0, &txn)) != 0 ||
-      (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &bs->blocks)) != 0 ||
-      (rc = mdb_dbi_open(txn, "pins", MDB_CREATE, &bs->pins)) != 0 ||
-      (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &bs->meta)) != 0)
-    goto fail;
-  MDB_val k = {7, (void *)"version"}, v = {1, (void *)"1"}, cur;
-  rc = mdb_get(txn, bs->meta, &k, &cur);
+  /* An existing store is opened in a read transaction, so a reader (cat,
+   * ls, the gateway) never waits behind a writer holding LMDB's write lock
+   * for a long import; only a new store takes the write path to create its
+   * databases. Handles opened either way stay in the environment after the
+   * commit. */
+  rc = open_dbis(bs, 0);
   if (rc == MDB_NOTFOUND)
-    rc = mdb_put(txn, bs->meta, &k, &v, 0);
-  else if (rc == 0 && (cur.mv_size != 1 || ((const char *)cur.mv_data)[0] != '1')) {
-    wr_log(WR_LOG_ERROR, "The blockstore has a format this warren does not know",
-           "path=%s", dir);
-    mdb_txn_abort(txn);
+    rc = open_dbis(bs, 1);
+  if (rc == WR_BS_UNKNOWN_FORMAT) {
+    wr_log(WR_LOG_ERROR, "The blockstore has a format this warren does not know", "path=%s", dir);
     mdb_env_close(bs->env);
     wr_free(bs);
     return WR_ERR_UNSUPPORTED;
   }
   if (rc != 0)
     goto fail;
-  rc = mdb_txn_commit(txn);
-  txn = NULL;
-  if (rc != 0)
-    goto fail;
   *pbs = bs;
   return 0;
 fail:
   err = wr_bs_lmdb_err(rc, "open");
-  if (txn)
-    mdb_txn_abort(txn);
   mdb_env_close(bs->env);
   wr_free(bs);
   return err;
@@ -377,6 +400,59 @@ int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes) {
     *pbytes = c[1];
   }
   return rc;
+}
+
+int wr_bs_txn_verify_all(wr_bs_txn *txn, wr_bs_verify_fn fn, void *arg) {
+  MDB_cursor *cur;
+  int rc = mdb_cursor_open(txn->txn, txn->bs->blocks, &cur);
+  if (rc != 0)
+    return wr_bs_lmdb_err(rc, "cursor_open");
+  MDB_val k, v;
+  int ret = 0;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    ret = fn(arg, k.mv_data, k.mv_size, v.mv_size,
+             wr_bs_verify(k.mv_data, k.mv_size, v.mv_data, v.mv_size));
+  mdb_cursor_close(cur);
+  if (ret != 0)
+    return ret;
+  return rc == MDB_NOTFOUND ? 0 : wr_bs_lmdb_err(rc, "cursor_get");
+}
+
+/* Pages a database's tree takes (branch, leaf and overflow). */
+static int tree_pages(MDB_txn *txn, MDB_dbi dbi, uint64_t *pages) {
+  MDB_stat st;
+  int rc = mdb_stat(txn, dbi, &st);
+  if (rc == 0)
+    *pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+  return rc;
+}
+
+int wr_bs_txn_space(wr_bs_txn *txn, wr_bs_space *sp) {
+  MDB_envinfo info;
+  MDB_stat env;
+  int rc;
+  /* dbi 0 is LMDB's free-page tree and dbi 1 the main tree that names the
+   * others (mdb_stat(1) reads them the same way). */
+  uint64_t used = 2; /* the two meta pages */
+  if ((rc = mdb_env_info(txn->bs->env, &info)) != 0 ||
+      (rc = mdb_env_stat(txn->bs->env, &env)) != 0 || (rc = tree_pages(txn->txn, 0, &used)) != 0 ||
+      (rc = tree_pages(txn->txn, 1, &used)) != 0 ||
+      (rc = tree_pages(txn->txn, txn->bs->blocks, &used)) != 0 ||
+      (rc = tree_pages(txn->txn, txn->bs->pins, &used)) != 0 ||
+      (rc = tree_pages(txn->txn, txn->bs->meta, &used)) != 0)
+    return wr_bs_lmdb_err(rc, "stat");
+  uint64_t total = (uint64_t)info.me_last_pgno + 1;
+  if (used > total)
+    used = total;
+  sp->file_bytes = total * env.ms_psize;
+  sp->used_bytes = used * env.ms_psize;
+  sp->free_bytes = sp->file_bytes - sp->used_bytes;
+  return 0;
+}
+
+int wr_bs_compact_to(wr_bs *bs, const char *dir) {
+  return wr_bs_lmdb_err(mdb_env_copy2(bs->env, dir, MDB_CP_COMPACT), "compact");
 }
 
 /* --- the blocks seam ------------------------------------------------------------ */

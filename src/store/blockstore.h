@@ -143,6 +143,31 @@ WR_MUST_CHECK int wr_bs_txn_iter(wr_bs_txn *txn, wr_bs_iter_fn fn, void *arg);
 /* Counts blocks and their bytes. */
 WR_MUST_CHECK int wr_bs_txn_count(wr_bs_txn *txn, uint64_t *pblocks, uint64_t *pbytes);
 
+/* Told about one block wr_bs_txn_verify_all hashed: rc is 0, WR_ERR_CORRUPT
+ * (its bytes do not hash to its key) or WR_ERR_UNSUPPORTED (a hash warren
+ * cannot compute). Return non-zero to stop. */
+typedef int (*wr_bs_verify_fn)(void *arg, const uint8_t *mh, size_t mhlen, size_t size, int rc);
+/* Reads and hashes every stored block in key order (`repo verify`), telling fn
+ * about each; logs nothing itself. Returns 0, fn's value, or WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_txn_verify_all(wr_bs_txn *txn, wr_bs_verify_fn fn, void *arg);
+
+/* Where the data file's space goes. LMDB never shrinks its file: pages freed
+ * by gc are reused by later writes but stay on disk until a compaction
+ * (wr_bs_compact_to). */
+typedef struct wr_bs_space {
+  uint64_t file_bytes; /* data.mdb as the store last grew it */
+  uint64_t used_bytes; /* pages holding data and the trees' own structure */
+  uint64_t free_bytes; /* pages free for reuse (file_bytes - used_bytes) */
+} wr_bs_space;
+/* Measures the file's space in txn's snapshot. Returns 0 or WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_txn_space(wr_bs_txn *txn, wr_bs_space *sp);
+
+/* Writes a compacted copy of the store (live pages only, renumbered) as
+ * dir/data.mdb; dir must exist and hold no data.mdb. Runs in its own read
+ * transaction, so writers may go on, but they are not in the copy: callers
+ * hold the repo exclusively (store/repo.h). Returns 0 or WR_ERR_IO. */
+WR_MUST_CHECK int wr_bs_compact_to(wr_bs *bs, const char *dir);
+
 /* --- the same keyed by CID (the key is the CID's multihash) ---------------- */
 
 /* Writes the block key of cid (its encoded multihash) into out. Returns the

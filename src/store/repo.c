@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "io/file.h"
+#include "store/pin.h"
 
 int wr_repo_resolve(const char *flag_dir, char *out, size_t outlen) {
   const char *env = getenv("WARREN_PATH");
@@ -107,6 +108,7 @@ int wr_repo_open(const char *path, int mode, wr_repo **prepo) {
   if (!r)
     return WR_ERR_NOMEM;
   r->lock_fd = -1;
+  r->mode = mode;
   if (!(r->path = wr_strdup(path))) {
     rc = WR_ERR_NOMEM;
     goto fail;
@@ -145,4 +147,88 @@ void wr_repo_close(wr_repo *repo) {
     close(repo->lock_fd); /* drops the flock */
   wr_free(repo->path);
   wr_free(repo);
+}
+
+static int count_pin(void *arg, const uint8_t *cid, size_t cidlen, wr_pin_type type) {
+  (void)cid;
+  (void)cidlen;
+  (void)type;
+  (*(uint64_t *)arg)++;
+  return 0;
+}
+
+int wr_repo_stat_get(wr_repo *repo, wr_repo_stat *st) {
+  wr_bs_txn *txn;
+  memset(st, 0, sizeof *st);
+  int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &txn);
+  if (rc != 0)
+    return rc;
+  if ((rc = wr_bs_txn_count(txn, &st->blocks, &st->block_bytes)) == 0 &&
+      (rc = wr_pin_iter(txn, count_pin, &st->pins)) == 0)
+    rc = wr_bs_txn_space(txn, &st->space);
+  wr_bs_txn_abort(txn);
+  return rc;
+}
+
+static uint64_t file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* fsync of a file or folder by path: the copy's bytes before the rename that
+ * publishes it, the folder's entry after. */
+static int sync_path(const char *path, int flags) {
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int wr_repo_compact(wr_repo *repo, uint64_t *pbefore, uint64_t *pafter) {
+  char store[WR_REPO_PATH_MAX], tmp[WR_REPO_PATH_MAX], data[WR_REPO_PATH_MAX + 16],
+      copy[WR_REPO_PATH_MAX + 16];
+  if (repo->mode != WR_REPO_EXCLUSIVE || !repo->bs)
+    return WR_ERR_INVAL;
+  snprintf(store, sizeof store, "%s/store", repo->path);
+  snprintf(tmp, sizeof tmp, "%s/store.compact", repo->path);
+  snprintf(data, sizeof data, "%s/data.mdb", store);
+  snprintf(copy, sizeof copy, "%s/data.mdb", tmp);
+  /* A copy left by a compaction that was killed is incomplete or was never
+   * published: either way it goes. */
+  unlink(copy);
+  rmdir(tmp);
+  if (mkdir(tmp, 0755) != 0) {
+    WR_ERROR("Cannot create the compaction folder", "path=%s error=\"%s\"", tmp, strerror(errno));
+    return WR_ERR_IO;
+  }
+  *pbefore = file_size(data);
+  int rc = wr_bs_compact_to(repo->bs, tmp);
+  if (rc == 0 && sync_path(copy, O_RDONLY) != 0) {
+    WR_ERROR("Cannot sync the compacted store", "path=%s error=\"%s\"", copy, strerror(errno));
+    rc = WR_ERR_IO;
+  }
+  if (rc != 0) {
+    unlink(copy);
+    rmdir(tmp);
+    return rc;
+  }
+  /* Nobody else has the environment open (the repo lock is exclusive), so
+   * closing it here and renaming underneath is safe; LMDB resets its lock
+   * file when the next process opens the store. */
+  wr_bs_close(repo->bs);
+  repo->bs = NULL;
+  if (rename(copy, data) != 0) {
+    WR_ERROR("Cannot replace the store with its compacted copy", "path=%s error=\"%s\"", data,
+             strerror(errno));
+    unlink(copy);
+    rc = WR_ERR_IO;
+  } else {
+    sync_path(store, O_RDONLY | O_DIRECTORY);
+  }
+  rmdir(tmp);
+  int orc = wr_bs_open(store, &repo->bs);
+  *pafter = file_size(data);
+  return rc != 0 ? rc : orc;
 }

@@ -13,6 +13,7 @@
 #define WR_STORE_REPO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "store/blockstore.h"
@@ -23,6 +24,7 @@ typedef struct wr_repo {
   char *path;   /* the repo folder (owned) */
   wr_bs *bs;    /* the blockstore (owned) */
   int lock_fd;  /* DIR/repo.lock, flock'ed */
+  int mode;     /* WR_REPO_SHARED or WR_REPO_EXCLUSIVE */
 } wr_repo;
 
 enum {
@@ -46,6 +48,27 @@ WR_MUST_CHECK int wr_repo_init(const char *path, int *pcreated);
  * and another process uses the repo, or an error from wr_repo_init or
  * wr_bs_open. */
 WR_MUST_CHECK int wr_repo_open(const char *path, int mode, wr_repo **prepo);
+/* What `repo stat` shows: the blocks and pins in the store and the space its
+ * file takes on disk. */
+typedef struct wr_repo_stat {
+  uint64_t blocks, block_bytes; /* stored blocks and the sum of their sizes */
+  uint64_t pins;
+  wr_bs_space space;
+} wr_repo_stat;
+/* Fills st from one read snapshot. Returns 0 or WR_ERR_IO. */
+WR_MUST_CHECK int wr_repo_stat_get(wr_repo *repo, wr_repo_stat *st);
+
+/* Rewrites the store's data file with only its live pages, so the disk space
+ * gc freed goes back to the file system (LMDB itself never shrinks the file).
+ * Needs the repo opened WR_REPO_EXCLUSIVE (else WR_ERR_INVAL). The copy is
+ * written beside the store (DIR/store.compact, so it needs free space for the
+ * live data) and renamed over data.mdb: a process killed at any point leaves
+ * either the old file or the new one, never a mix, and a leftover copy is
+ * removed by the next compaction. *pbefore and *pafter get the file sizes.
+ * Returns 0, WR_ERR_IO (logged), or an error from reopening the store, after
+ * which repo->bs is NULL and the repo must be closed. */
+WR_MUST_CHECK int wr_repo_compact(wr_repo *repo, uint64_t *pbefore, uint64_t *pafter);
+
 /* Closes the blockstore, drops the lock and frees the repo. NULL is fine. */
 void wr_repo_close(wr_repo *repo);
 
