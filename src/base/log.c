@@ -1,14 +1,32 @@
 #include "base/log.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static wr_log_level min_level = WR_LOG_INFO;
 static int as_json;
 static FILE *out_stream;
+
+/* --logfile: lines may come from worker threads, and rotation swaps the
+ * stream, so writes to the file and its rotation share one lock. */
+static struct {
+  char path[4096];
+  unsigned long long max_bytes;
+  unsigned backups;
+  FILE *f;
+  pthread_mutex_t lock;
+} logfile = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static volatile sig_atomic_t reopen_wanted;
 
 int wr_log_level_parse(const char *s, wr_log_level *plevel) {
   static const struct { const char *name; wr_log_level level; } names[] = {
@@ -28,6 +46,82 @@ void wr_log_set_level(wr_log_level level) { min_level = level; }
 wr_log_level wr_log_get_level(void) { return min_level; }
 void wr_log_set_json(int on) { as_json = on; }
 void wr_log_set_stream(FILE *f) { out_stream = f; }
+
+static FILE *open_logfile(const char *path) {
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0)
+    return NULL;
+  FILE *f = fdopen(fd, "a");
+  if (!f) {
+    close(fd);
+    return NULL;
+  }
+  setvbuf(f, NULL, _IOLBF, 0); /* a line lands as it is written */
+  return f;
+}
+
+static void on_sigusr1(int sig) {
+  (void)sig;
+  reopen_wanted = 1;
+}
+
+int wr_log_set_file(const char *path, unsigned long long max_bytes, unsigned backups, char *err,
+                    size_t errlen) {
+  if (strlen(path) + 16 > sizeof logfile.path) {
+    snprintf(err, errlen, "the log file's path is too long");
+    return -1;
+  }
+  FILE *f = open_logfile(path);
+  if (!f) {
+    snprintf(err, errlen, "cannot open %s for appending: %s", path, strerror(errno));
+    return -1;
+  }
+  pthread_mutex_lock(&logfile.lock);
+  if (logfile.f)
+    fclose(logfile.f);
+  snprintf(logfile.path, sizeof logfile.path, "%s", path);
+  logfile.f = f;
+  logfile.max_bytes = max_bytes;
+  logfile.backups = backups;
+  pthread_mutex_unlock(&logfile.lock);
+  struct sigaction sa = {.sa_handler = on_sigusr1, .sa_flags = SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+  return 0;
+}
+
+/* Shifts path.N-1 to path.N ... path to path.1 and starts a new path. A
+ * failure leaves lines going to the old stream (a full disk must not stop
+ * the program), retried at the next line. */
+static void rotate(void) {
+  char from[sizeof logfile.path + 16], to[sizeof logfile.path + 16];
+  if (logfile.backups == 0) {
+    unlink(logfile.path);
+  } else {
+    for (unsigned i = logfile.backups; i > 1; i--) {
+      snprintf(from, sizeof from, "%s.%u", logfile.path, i - 1);
+      snprintf(to, sizeof to, "%s.%u", logfile.path, i);
+      rename(from, to);
+    }
+    snprintf(to, sizeof to, "%s.1", logfile.path);
+    rename(logfile.path, to);
+  }
+  reopen_wanted = 1;
+}
+
+/* The stream for the next line, reopening the file when asked. Called with
+ * logfile.lock held. */
+static FILE *file_stream(void) {
+  if (reopen_wanted) {
+    FILE *f = open_logfile(logfile.path);
+    if (f) {
+      reopen_wanted = 0;
+      fclose(logfile.f);
+      logfile.f = f;
+    }
+  }
+  return logfile.f;
+}
 
 static void json_string(FILE *f, const char *s, size_t n) {
   fputc('"', f);
@@ -104,7 +198,6 @@ void wr_log(wr_log_level level, const char *msg, const char *fields_fmt, ...) {
   static const char *const json_names[] = {"debug", "info", "warn", "error"};
   if (level < min_level)
     return;
-  FILE *f = out_stream ? out_stream : stderr;
   char fields[2048] = "";
   if (fields_fmt && *fields_fmt) {
     va_list ap;
@@ -118,6 +211,8 @@ void wr_log(wr_log_level level, const char *msg, const char *fields_fmt, ...) {
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
 
+  pthread_mutex_lock(&logfile.lock);
+  FILE *f = logfile.f ? file_stream() : out_stream ? out_stream : stderr;
   flockfile(f);
   if (as_json) {
     fprintf(f, "{\"level\":\"%s\",\"time\":\"%s\",\"message\":", json_names[level], ts);
@@ -129,4 +224,9 @@ void wr_log(wr_log_level level, const char *msg, const char *fields_fmt, ...) {
   }
   funlockfile(f);
   fflush(f);
+  struct stat st;
+  if (logfile.f && logfile.max_bytes && fstat(fileno(f), &st) == 0 &&
+      (unsigned long long)st.st_size >= logfile.max_bytes)
+    rotate();
+  pthread_mutex_unlock(&logfile.lock);
 }

@@ -29,6 +29,15 @@ void wr_log_set_json(int on);
 /* Where log lines go (default stderr). */
 void wr_log_set_stream(FILE *f);
 
+/* Sends log lines to the file path instead (appended, created 0640).
+ * Rotation: when a line takes the file past max_bytes (0: never), it is
+ * renamed path.1 (path.1 to path.2, and so on; path.<backups> is dropped) and
+ * a new path is started. SIGUSR1 makes the next line reopen path, for an
+ * outside logrotate that renamed it (nginx's convention; SIGHUP is the edge's
+ * reload). Returns 0, or -1 with a sentence in err (errlen bytes). */
+int wr_log_set_file(const char *path, unsigned long long max_bytes, unsigned backups, char *err,
+                    size_t errlen);
+
 void wr_log(wr_log_level level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -1,5 +1,6 @@
 /* main.c: `warren COMMAND ...` — global flags, then the command table. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -44,37 +45,57 @@ static void usage(FILE *f) {
           "Commands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(f,
-          "\nGlobal flags (accepted anywhere on the line):\n"
-          "  --loglevel debug|info|warn|error   how much to log (default info)\n"
-          "  --output text|json                 log as console lines or JSON (default text)\n"
-          "  --repo DIR                         the repo folder (default $WARREN_PATH, else ~/.warren)\n"
-          "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
+  fprintf(
+      f,
+      "\nGlobal flags (accepted anywhere on the line):\n"
+      "  --loglevel debug|info|warn|error   how much to log (default info)\n"
+      "  --output text|json                 log as console lines or JSON (default text)\n"
+      "  --repo DIR                         the repo folder (default $WARREN_PATH, else "
+      "~/.warren)\n"
+      "  --logfile FILE                     log to FILE instead of stderr (also $TUNNEL_LOGFILE);\n"
+      "                                     SIGUSR1 reopens it after an outside rotation\n"
+      "  --log-max-size SIZE                rotate FILE to FILE.1 past SIZE (default 100M, 0: "
+      "never)\n"
+      "  --log-max-backups N                rotated files kept (default 5)\n"
+      "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
 
-/* Takes --loglevel, --output and --repo out of argv wherever they are, so every
- * command accepts them without knowing about them. Returns the new argc. */
+/* The flags every command accepts anywhere on the line. */
+enum { G_LEVEL, G_OUTPUT, G_REPO, G_LOGFILE, G_LOG_MAX_SIZE, G_LOG_BACKUPS };
+static const char *const global_flags[] = {"--loglevel", "--output",       "--repo",
+                                           "--logfile",  "--log-max-size", "--log-max-backups"};
+#define NGLOBAL (sizeof global_flags / sizeof global_flags[0])
+
+/* Which global flag a is (as --flag or --flag=value), or -1. *pval gets the
+ * inline value, if any. */
+static int global_flag(const char *a, const char **pval) {
+  for (size_t g = 0; g < NGLOBAL; g++) {
+    size_t n = strlen(global_flags[g]);
+    if (strncmp(a, global_flags[g], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+      *pval = a[n] == '=' ? a + n + 1 : NULL;
+      return (int)g;
+    }
+  }
+  return -1;
+}
+
+/* Takes the global flags out of argv wherever they are, so every command
+ * accepts them without knowing about them, and applies them. Returns the new
+ * argc. */
 static int take_global_flags(int argc, char **argv) {
   int out = 1;
+  const char *logfile = getenv("TUNNEL_LOGFILE"); /* cloudflared's variable */
+  unsigned long long log_max = 100ull << 20;
+  unsigned log_backups = 5;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *val = NULL;
-    int is_level = 0, is_output = 0, is_repo = 0;
     if (strcmp(a, "--") == 0) {
       while (i < argc)
         argv[out++] = argv[i++];
       break;
     }
-    if (strncmp(a, "--loglevel", 10) == 0 && (a[10] == '\0' || a[10] == '=')) {
-      is_level = 1;
-      val = a[10] == '=' ? a + 11 : NULL;
-    } else if (strncmp(a, "--output", 8) == 0 && (a[8] == '\0' || a[8] == '=')) {
-      is_output = 1;
-      val = a[8] == '=' ? a + 9 : NULL;
-    } else if (strncmp(a, "--repo", 6) == 0 && (a[6] == '\0' || a[6] == '=')) {
-      is_repo = 1;
-      val = a[6] == '=' ? a + 7 : NULL;
-    }
-    if (!is_level && !is_output && !is_repo) {
+    int g = global_flag(a, &val);
+    if (g < 0) {
       argv[out++] = argv[i];
       continue;
     }
@@ -83,22 +104,39 @@ static int take_global_flags(int argc, char **argv) {
         wr_cli_usage_error(NULL, "the flag %s needs a value.", a);
       val = argv[++i];
     }
-    if (is_repo) {
+    wr_log_level level;
+    switch (g) {
+    case G_REPO:
       if (!*val)
         wr_cli_usage_error(NULL, "--repo needs a folder, not an empty string.");
       wr_cmd_set_repo_flag(val);
-    } else if (is_level) {
-      wr_log_level level;
+      break;
+    case G_LEVEL:
       if (wr_log_level_parse(val, &level) != 0)
         wr_cli_usage_error(NULL, "--loglevel takes debug, info, warn or error, not \"%s\".", val);
       wr_log_set_level(level);
-    } else if (strcmp(val, "json") == 0) {
-      wr_log_set_json(1);
-    } else if (strcmp(val, "text") != 0) {
-      wr_cli_usage_error(NULL, "--output takes text or json, not \"%s\".", val);
+      break;
+    case G_OUTPUT:
+      if (strcmp(val, "json") == 0)
+        wr_log_set_json(1);
+      else if (strcmp(val, "text") != 0)
+        wr_cli_usage_error(NULL, "--output takes text or json, not \"%s\".", val);
+      break;
+    case G_LOGFILE:
+      logfile = val;
+      break;
+    case G_LOG_MAX_SIZE:
+      log_max = wr_cli_parse_size(NULL, "--log-max-size", val);
+      break;
+    case G_LOG_BACKUPS:
+      log_backups = (unsigned)wr_cli_parse_uint(NULL, "--log-max-backups", val, 0, 100);
+      break;
     }
   }
   argv[out] = NULL;
+  char err[4200];
+  if (logfile && *logfile && wr_log_set_file(logfile, log_max, log_backups, err, sizeof err) != 0)
+    wr_cli_usage_error(NULL, "--logfile: %s.", err);
   return out;
 }
 
