@@ -141,6 +141,14 @@ $(B)/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@echo "  CC $<"
 	$(Q)$(FUZZCC) $(BASE_CFLAGS) -Wno-missing-prototypes -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(PKG_LIBS)
 
+# The systemd units, built into `warren service install` (src/cmd/service.c).
+$(B)/gen/units.h: $(sort $(wildcard dist/systemd/*.service.in)) scripts/embed-units
+	@mkdir -p $(@D)
+	@echo "  GEN $@"
+	$(Q)scripts/embed-units $(filter %.in,$^) > $@.tmp && mv $@.tmp $@
+$(B)/obj/src/cmd/service.o: $(B)/gen/units.h
+$(B)/obj/src/cmd/service.o: CFLAGS += -I$(B)/gen
+
 # warren(1), made from the program's own --help texts (scripts/gen-man).
 man: $(B)/warren.1
 

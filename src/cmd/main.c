@@ -33,6 +33,7 @@ static const wr_command commands[] = {
     {"get", "Write a file or folder from the store to disk", wr_cmd_get},
     {"ls", "List a folder in the store", wr_cmd_ls},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
+    {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

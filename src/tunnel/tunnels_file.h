@@ -71,11 +71,6 @@ WR_MUST_CHECK int wr_tunnels_encode(const wr_tunnels_file *tf, wr_buf *b);
 WR_MUST_CHECK int wr_tunnels_save(const char *path, const wr_tunnels_file *tf, char *err,
                                   size_t errlen);
 
-/* Adds a tunnel (everything is copied; hostnames are checked and
- * lowercased). WR_ERR_INVAL for a bad name, secret or hostname, WR_ERR_EXISTS
- * when the id or name is taken or a hostname is already claimed; err holds
- * one sentence such as: hostname "app.example.com" already belongs to tunnel
- * "web". Nothing is added on error. */
 /* The tunnels file to use when --tunnels is not given: the first of
  * HOME/.warren/tunnels.yml and /etc/warren/tunnels.yml (where the edge's
  * systemd unit reads it) that exists, else HOME/.warren/tunnels.yml for a
@@ -83,6 +78,11 @@ WR_MUST_CHECK int wr_tunnels_save(const char *path, const wr_tunnels_file *tf, c
  * not fit, WR_ERR_NOTFOUND when neither exists and there is no HOME. */
 WR_MUST_CHECK int wr_tunnels_default_path(const char *home, char *out, size_t cap);
 
+/* Adds a tunnel (everything is copied; hostnames are checked and
+ * lowercased). WR_ERR_INVAL for a bad name, secret or hostname, WR_ERR_EXISTS
+ * when the id or name is taken or a hostname is already claimed; err holds
+ * one sentence such as: hostname "app.example.com" already belongs to tunnel
+ * "web". Nothing is added on error. */
 WR_MUST_CHECK int wr_tunnels_add(wr_tunnels_file *tf, const uint8_t id[16], const char *name,
                                  const uint8_t *secret, size_t secret_len,
                                  const char *const *hostnames, size_t nhostnames, char *err,
