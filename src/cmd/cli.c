@@ -1,6 +1,7 @@
 #include "cmd/cli.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +132,41 @@ int wr_cli_dispatch(const char *cmd, int argc, char **argv, const wr_subcommand 
     snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", table[i].name);
   }
   wr_cli_usage_error(cmd, "unknown %s command \"%s\" (%s).", cmd, sub, names);
+}
+
+int wr_cli_listen_addr(const char *s, wr_addr *out, char *err, size_t errlen) {
+  if (wr_addr_parse(s, out, err, errlen) == 0)
+    return 0;
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s || s[0] == '[' || !colon[1])
+    return -1; /* wr_addr_parse's sentence says what is wrong */
+  char host[256];
+  if ((size_t)(colon - s) >= sizeof host) {
+    snprintf(err, errlen, "\"%s\": the host name is too long", s);
+    return -1;
+  }
+  memcpy(host, s, (size_t)(colon - s));
+  host[colon - s] = '\0';
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG},
+                  *res = NULL;
+  int rc = getaddrinfo(host, colon + 1, &hints, &res);
+  if (rc != 0) {
+    snprintf(err, errlen, "\"%s\": cannot resolve %s: %s", s, host, gai_strerror(rc));
+    return -1;
+  }
+  const struct addrinfo *pick = res;
+  for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+    if (ai->ai_family == AF_INET) {
+      pick = ai;
+      break;
+    }
+  memset(out, 0, sizeof *out);
+  memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
+  out->len = pick->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
 }
 
 void wr_cli_human_bytes(char *out, size_t n, uint64_t bytes) {

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "io/addr.h"
+
 /* A top-level command: "warren NAME ...". argv[0] is the command name. */
 typedef struct wr_command {
   const char *name;
@@ -52,6 +54,12 @@ uint64_t wr_cli_parse_uint(const char *cmd, const char *flag, const char *value,
 
 /* Parses a size such as 8388608, 8M, 8MiB or 512k; exits 2 otherwise. */
 uint64_t wr_cli_parse_size(const char *cmd, const char *flag, const char *value);
+
+/* A local address to listen on: numeric "ADDR:PORT" as wr_addr_parse, or
+ * "NAME:PORT" resolved once now ("localhost:2000", as cloudflared's metrics
+ * address; the first IPv4 address the name has, else its first address).
+ * Returns 0, or -1 with a sentence in err. */
+int wr_cli_listen_addr(const char *s, wr_addr *out, char *err, size_t errlen);
 
 /* Writes bytes for people: "512 B", "1.5 MiB", "2.2 GiB". */
 void wr_cli_human_bytes(char *out, size_t n, uint64_t bytes);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"
@@ -69,7 +70,8 @@ static int repo_stat(int argc, char **argv) {
 
 typedef struct verify_report {
   uint64_t done, bad, unsupported;
-  int progress; /* stderr is a terminal */
+  int progress;     /* stderr is a terminal */
+  wr_buf *bad_keys; /* --remove: each bad key as a length byte and its bytes */
 } verify_report;
 
 static int on_verified(void *arg, const uint8_t *mh, size_t mhlen, size_t size, int rc) {
@@ -84,6 +86,10 @@ static int on_verified(void *arg, const uint8_t *mh, size_t mhlen, size_t size, 
     if (rc == WR_ERR_CORRUPT) {
       v->bad++;
       printf("block %s was corrupt: its bytes do not match its hash\n", key);
+      uint8_t n = (uint8_t)mhlen; /* keys are at most WR_BS_MAX_KEY (< 256) bytes */
+      if (v->bad_keys &&
+          (wr_buf_append(v->bad_keys, &n, 1) != 0 || wr_buf_append(v->bad_keys, mh, n) != 0))
+        return WR_ERR_NOMEM;
     } else {
       v->unsupported++;
       printf("block %s was not checked: warren cannot compute its hash function\n", key);

@@ -384,8 +384,8 @@ static int start_metrics_server(run_state *rs, const char *addr) {
     return 0;
   char err[512];
   wr_addr ma;
-  if (wr_addr_parse(addr, &ma, err, sizeof err) != 0) {
-    wr_cli_fail("--metrics: %s", err);
+  if (wr_cli_listen_addr(addr, &ma, err, sizeof err) != 0) {
+    wr_cli_fail("the metrics address: %s", err);
     return 2;
   }
   wr_metrics_http_config mc = {.reg = rs->metrics, .collect = collect_cb, .ready = ready_cb,

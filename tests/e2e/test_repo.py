@@ -76,6 +76,13 @@ def test_verify_finds_a_flipped_bit(tmp_path):
         f"block {cid} was corrupt: its bytes do not match its hash",
         "verify complete, 1 of 1 blocks were corrupt"]
     assert w(repo, "cat", cid).returncode != 0
+    # --remove drops the bad copy, so adding the file again stores a good one
+    r = w(repo, "repo", "verify", "--remove")
+    assert r.returncode == 1
+    assert r.stdout.decode().splitlines()[1] == f"removed {cid}"
+    assert w(repo, "repo", "verify").stdout == b"verify complete, all 0 blocks validated\n"
+    assert w(repo, "add", "-Q", "--cid-version=1", tmp_path / "f").stdout.decode().strip() == cid
+    assert w(repo, "cat", cid).stdout == leaf
 
 
 def test_gc_gives_space_back(tmp_path):

@@ -362,7 +362,9 @@ def test_edge_finds_the_default_tunnels_file(warren_bin, tmp_path):
     r = run_warren("tunnel", "create", "web", "--hostname", "app.example.com",
                    "--credentials-file", tmp_path / "web.json", env=env)
     assert r.returncode == 0, r.stderr
-    p = subprocess.Popen([str(WARREN), "edge", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+    from edgeenv import free_udp_port  # a UDP port whose TCP twin (http2) is free too
+    p = subprocess.Popen([str(WARREN), "edge", "--listen", f"127.0.0.1:{free_udp_port()}",
+                          "--http", "127.0.0.1:0",
                           "--self-signed", str(tmp_path / "certs")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -371,3 +373,27 @@ def test_edge_finds_the_default_tunnels_file(warren_bin, tmp_path):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_metrics_localhost_in_the_config_is_served(warren_bin, tmp_path):
+    """cloudflared's `metrics: localhost:2000`: validate accepts it, and so does run
+    (it resolves the name once, to 127.0.0.1) instead of refusing a flag never given."""
+    import socket
+    import urllib.request
+    from edgeenv import LoggedProc
+    assert create(tmp_path, "web", "a.example.com").returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"tunnel: web\ncredentials-file: {tmp_path / 'web.json'}\n"
+                   f"metrics: localhost:{port}\nedge:\n  - 127.0.0.1:9\nedge-fingerprint: "
+                   f"{'0' * 64}\ningress:\n  - service: http_status:404\n")
+    assert run_warren("tunnel", "ingress", "validate", "--config", cfg).returncode == 0
+    c = LoggedProc([WARREN, "tunnel", "--config", cfg, "run"], "connector")
+    try:
+        c.wait_for(rf"Starting metrics server addr=127\.0\.0\.1:{port}")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert b"# TYPE" in body
+    finally:
+        c.stop()
