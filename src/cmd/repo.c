@@ -100,26 +100,62 @@ static int on_verified(void *arg, const uint8_t *mh, size_t mhlen, size_t size, 
   return 0;
 }
 
+/* Removes the blocks listed in keys (as on_verified stores them), in one
+ * commit, printing each. Returns 0 or the store's error. */
+static int remove_bad(wr_repo *repo, const wr_buf *keys) {
+  wr_bs_txn *txn;
+  int rc = wr_bs_txn_begin(repo->bs, WR_BS_WRITE, &txn);
+  for (size_t at = 0; rc == 0 && at < keys->len; at += 1u + keys->data[at])
+    rc = wr_bs_txn_rm(txn, keys->data + at + 1, keys->data[at]);
+  if (rc == 0)
+    rc = wr_bs_txn_commit(txn);
+  else
+    wr_bs_txn_abort(txn);
+  for (size_t at = 0; rc == 0 && at < keys->len; at += 1u + keys->data[at]) {
+    char key[WR_BS_KEYSTR_MAX];
+    wr_bs_key_string(key, keys->data + at + 1, keys->data[at]);
+    printf("removed %s\n", key);
+  }
+  return rc;
+}
+
 static int repo_verify(int argc, char **argv) {
-  if (wr_cli_help_only("repo verify", argc, argv,
-                       "Usage: warren repo verify\n\n"
-                       "Reads every stored block and checks it against its hash, as kubo's "
-                       "`ipfs repo verify`.\nPrints \"block <cid> was corrupt\" per bad block "
-                       "and exits 1 if there was any.\nA bad block is not removed: re-add or "
-                       "re-import its DAG (the copy replaces it) or\nunpin it and run gc.\n"))
-    return 0;
+  static const struct option opts[] = {
+      {"remove", no_argument, NULL, 'r'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+  int c, remove = 0;
+  optind = 1;
+  while ((c = wr_cli_getopt("repo verify", argc, argv, "h", opts)) != -1) {
+    if (c == 'r')
+      remove = 1;
+    else if (c == 'h') {
+      printf("Usage: warren repo verify [--remove]\n\n"
+             "Reads every stored block and checks it against its hash, as kubo's `ipfs repo\n"
+             "verify`. Prints \"block <cid> was corrupt\" per bad block and exits 1 if there\n"
+             "was any. --remove then deletes the bad blocks (\"removed <cid>\"), so that\n"
+             "adding or importing the content again stores good copies (a store keeps the\n"
+             "block it has); without it nothing is changed.\n");
+      return 0;
+    }
+  }
   if (optind != argc)
     wr_cli_usage_error("repo verify", "repo verify takes no arguments, not \"%s\".", argv[optind]);
   wr_repo *repo = wr_cmd_repo_open("repo verify", WR_REPO_SHARED);
   if (!repo)
     return 1;
-  verify_report v = {.progress = isatty(2)};
+  wr_buf bad_keys;
+  wr_buf_init(&bad_keys, 64u << 20);
+  verify_report v = {.progress = isatty(2), .bad_keys = remove ? &bad_keys : NULL};
   wr_bs_txn *txn;
   int rc = wr_bs_txn_begin(repo->bs, WR_BS_READ, &txn);
   if (rc == 0) {
     rc = wr_bs_txn_verify_all(txn, on_verified, &v);
     wr_bs_txn_abort(txn);
   }
+  if (rc == 0 && bad_keys.len && (rc = remove_bad(repo, &bad_keys)) != 0) {
+    wr_cli_fail("repo verify: cannot remove the corrupt blocks: %s.", wr_strerror(rc));
+    rc = 0; /* told; the verdict below still stands */
+  }
+  wr_buf_free(&bad_keys);
   wr_repo_close(repo);
   if (v.progress)
     fputs("\r\033[K", stderr);
