@@ -23,6 +23,7 @@ struct wr_metric_family {
   size_t nchildren;
   wr_metric *children; /* in creation order */
   wr_metric *overflow;
+  const char *alias; /* a second name it is also rendered under (static) */
 };
 
 struct wr_metrics {
@@ -242,8 +243,9 @@ static int put_escaped(wr_buf *out, const char *s, int quotes) {
   return rv;
 }
 
-static int render_child(const wr_metric_family *f, const wr_metric *m, wr_buf *out) {
-  int rv = wr_buf_puts(out, f->name);
+static int render_child(const wr_metric_family *f, const char *name, const wr_metric *m,
+                        wr_buf *out) {
+  int rv = wr_buf_puts(out, name);
   for (size_t i = 0; i < f->nlabels && !rv; i++) {
     rv = wr_buf_printf(out, "%s%s=\"", i ? "," : "{", f->labels[i]);
     if (!rv)
@@ -263,19 +265,40 @@ static int render_child(const wr_metric_family *f, const wr_metric *m, wr_buf *o
   return wr_buf_printf(out, " %.17g\n", v);
 }
 
+/* One family under name: HELP, TYPE and each child. */
+static int render_family(const wr_metric_family *f, const char *name, wr_buf *out) {
+  int rv = wr_buf_printf(out, "# HELP %s ", name);
+  if (!rv && name != f->name)
+    rv = wr_buf_printf(out, "Same as %s: ", f->name);
+  if (!rv)
+    rv = put_escaped(out, f->help, 0);
+  if (!rv)
+    rv = wr_buf_printf(out, "\n# TYPE %s %s\n", name,
+                       f->type == WR_METRIC_COUNTER ? "counter" : "gauge");
+  for (const wr_metric *m = f->children; m && !rv; m = m->next)
+    rv = render_child(f, name, m, out);
+  if (!rv && f->overflow)
+    rv = render_child(f, name, f->overflow, out);
+  return rv;
+}
+
+int wr_metrics_alias(wr_metrics *reg, const char *name, const char *alias) {
+  if (!valid_name(alias, strlen(alias), 1))
+    return WR_ERR_INVAL;
+  for (wr_metric_family *f = reg->families; f; f = f->next)
+    if (strcmp(f->name, name) == 0) {
+      f->alias = alias;
+      return 0;
+    }
+  return WR_ERR_NOTFOUND;
+}
+
 int wr_metrics_render(const wr_metrics *reg, wr_buf *out) {
   int rv = 0;
   for (const wr_metric_family *f = reg->families; f && !rv; f = f->next) {
-    rv = wr_buf_printf(out, "# HELP %s ", f->name);
-    if (!rv)
-      rv = put_escaped(out, f->help, 0);
-    if (!rv)
-      rv = wr_buf_printf(out, "\n# TYPE %s %s\n", f->name,
-                         f->type == WR_METRIC_COUNTER ? "counter" : "gauge");
-    for (const wr_metric *m = f->children; m && !rv; m = m->next)
-      rv = render_child(f, m, out);
-    if (!rv && f->overflow)
-      rv = render_child(f, f->overflow, out);
+    rv = render_family(f, f->name, out);
+    if (!rv && f->alias)
+      rv = render_family(f, f->alias, out);
   }
   return rv;
 }

@@ -52,6 +52,13 @@ void wr_metric_set(wr_metric *m, double v);
 static inline void wr_metric_inc(wr_metric *m) { wr_metric_add(m, 1); }
 double wr_metric_value(const wr_metric *m);
 
+/* Renders the family name a second time under alias (a string that
+ * outlives the registry, such as a literal), for dashboards that know another
+ * program's names: cloudflared's, beside warren's own. A second call replaces
+ * it. Returns 0, WR_ERR_NOTFOUND (no family name) or WR_ERR_INVAL (alias is
+ * not a metric name). */
+int wr_metrics_alias(wr_metrics *reg, const char *name, const char *alias);
+
 /* Appends the registry in the Prometheus text format (version 0.0.4). */
 WR_MUST_CHECK int wr_metrics_render(const wr_metrics *reg, wr_buf *out);
 

@@ -797,6 +797,7 @@ static void connector_metrics(wr_connector *cn) {
     return;
   cn->m_ha = wr_metrics_gauge(m, "warren_tunnel_ha_connections",
                               "Registered connections to edges.");
+  (void)wr_metrics_alias(m, "warren_tunnel_ha_connections", "cloudflared_tunnel_ha_connections");
   cn->m_reg_fail = wr_metrics_counter(m, "warren_tunnel_register_failures_total",
                                       "Registrations the edge refused.");
   cn->m_rcvbuf = wr_metrics_gauge(m, "warren_udp_receive_buffer_bytes",

@@ -140,6 +140,14 @@ void wr_proxy_ctx_init(wr_proxy_ctx *ctx, uv_loop_t *loop, const wr_ingress *ing
                           "Responses sent back by status code.", "status_code");
     ctx->m_origin_conns =
         wr_metrics_gauge(metrics, "warren_origin_connections", "Open connections to origins.");
+    /* cloudflared's names too, so its dashboards work against a warren
+     * connector unchanged. */
+    (void)wr_metrics_alias(metrics, "warren_tunnel_requests_total",
+                           "cloudflared_tunnel_total_requests");
+    (void)wr_metrics_alias(metrics, "warren_tunnel_request_errors_total",
+                           "cloudflared_tunnel_request_errors");
+    (void)wr_metrics_alias(metrics, "warren_tunnel_response_by_code_total",
+                           "cloudflared_tunnel_response_by_code");
   }
   wr_origin_pool_init(ctx);
 }

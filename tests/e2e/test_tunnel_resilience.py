@@ -148,6 +148,11 @@ def test_connector_metrics_and_ready(setup):
     assert 'warren_tunnel_response_by_code_total{status_code="200"}' in text
     assert re.search(r'warren_tunnel_rtt_seconds\{connIndex="0"\} 0\.\d+', text)
     assert 'warren_udp_receive_buffer_bytes' in text
+    # cloudflared's names beside warren's, for its dashboards
+    assert "cloudflared_tunnel_ha_connections 2" in text
+    assert re.search(r"cloudflared_tunnel_total_requests [1-9]", text)
+    assert 'cloudflared_tunnel_response_by_code{status_code="200"}' in text
+    assert "# TYPE cloudflared_tunnel_request_errors counter" in text
 
 
 def test_origin_connections_are_kept_alive(setup):

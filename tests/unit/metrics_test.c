@@ -53,6 +53,30 @@ static void test_labels_and_escaping(void) {
   wr_metrics_del(reg);
 }
 
+static void test_alias_renders_the_family_twice(void) {
+  wr_metrics *reg = wr_metrics_new();
+  wr_buf b;
+  wr_buf_init(&b, 1 << 20);
+  wr_metric_family *f = wr_metrics_family(reg, WR_METRIC_COUNTER, "warren_tunnel_responses_total",
+                                          "By code.", "status_code");
+  wr_metric_inc(wr_metric_child(f, "200"));
+  CHECK_EQ(
+      wr_metrics_alias(reg, "warren_tunnel_responses_total", "cloudflared_tunnel_response_by_code"),
+      0);
+  CHECK_EQ(wr_metrics_alias(reg, "warren_tunnel_responses_total", "bad-name"), WR_ERR_INVAL);
+  CHECK_EQ(wr_metrics_alias(reg, "warren_none", "cloudflared_none"), WR_ERR_NOTFOUND);
+  CHECK_STREQ(render(reg, &b),
+              "# HELP warren_tunnel_responses_total By code.\n"
+              "# TYPE warren_tunnel_responses_total counter\n"
+              "warren_tunnel_responses_total{status_code=\"200\"} 1\n"
+              "# HELP cloudflared_tunnel_response_by_code Same as warren_tunnel_responses_total: "
+              "By code.\n"
+              "# TYPE cloudflared_tunnel_response_by_code counter\n"
+              "cloudflared_tunnel_response_by_code{status_code=\"200\"} 1\n");
+  wr_buf_free(&b);
+  wr_metrics_del(reg);
+}
+
 static void test_bad_names_refused(void) {
   wr_metrics *reg = wr_metrics_new();
   CHECK(wr_metrics_family(reg, WR_METRIC_GAUGE, "9lives", "", NULL) == NULL);
@@ -106,6 +130,7 @@ static void test_alloc_failures_unwind(void) {
 int main(void) {
   RUN(test_counter_and_gauge);
   RUN(test_labels_and_escaping);
+  RUN(test_alias_renders_the_family_twice);
   RUN(test_bad_names_refused);
   RUN(test_child_cap_overflows);
   RUN(test_alloc_failures_unwind);
