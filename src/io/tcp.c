@@ -713,7 +713,7 @@ static int listen_on(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_
     WR_ERROR("Cannot listen for connections", "address=%s error=%s", where, uv_strerror(rc));
     l->closing = 1; /* freed from the loop, with no callback */
     uv_close(&l->io.handle, on_listener_closed);
-    return WR_ERR_IO;
+    return rc == UV_EADDRINUSE ? WR_ERR_ADDRINUSE : rc == UV_EACCES ? WR_ERR_DENIED : WR_ERR_IO;
   }
   *pl = l;
   return 0;

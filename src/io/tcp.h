@@ -63,7 +63,8 @@ typedef void (*wr_tcp_accept_cb)(wr_tcp_listener *l, wr_stream *s, void *data);
 
 /* Listens on bind_addr (port 0 picks one; "[::]" is dual-stack). Past
  * cfg->max_connections new connections are closed at once and counted.
- * Returns 0, WR_ERR_INVAL, WR_ERR_IO (bind or listen failed; logged),
+ * Returns 0, WR_ERR_INVAL, WR_ERR_ADDRINUSE (the address is taken), WR_ERR_DENIED (a port below
+ * 1024 without the right), WR_ERR_IO (bind or listen failed otherwise; logged),
  * WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_tcp_listen(wr_tcp_listener **pl, uv_loop_t *loop, const wr_addr *bind_addr,
                                 const wr_tcp_config *cfg, wr_tcp_accept_cb cb, void *data);

@@ -79,12 +79,12 @@ static void econn_close(wr_edge_conn *ec, uint64_t code, const char *reason) {
 }
 
 static void refuse(wr_edge_conn *ec, uint64_t code, const char *why, const char *tunnel) {
-  WR_WARN("Refused tunnel connection", "tunnel=%s connIndex=%u peer=%s reason=\"%s\"", tunnel,
-          ec->index, ec->peer, why);
   const char *res = code == WR_TUNNEL_REG_UNAUTHORIZED     ? "unauthorized"
                     : code == WR_TUNNEL_REG_UNKNOWN_TUNNEL ? "unknown_tunnel"
                     : code == WR_TUNNEL_REG_PROTOCOL       ? "protocol"
                                                            : "other";
+  WR_WARN("Refused tunnel connection", "tunnel=%s connIndex=%u peer=%s result=%s reason=\"%s\"",
+          tunnel, ec->index, ec->peer, res, why);
   wr_metric_inc(wr_metric_child(ec->reg->cfg.regs, res));
   wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER_ERROR};
   m.u.error.code = code;
@@ -153,7 +153,8 @@ static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
     return;
   }
   if (wr_tunnel_proof_verify(reg, sec->secret, sec->len, exporter) != 0) {
-    refuse(ec, WR_TUNNEL_REG_UNAUTHORIZED, "unauthorized: the registration proof does not verify",
+    refuse(ec, WR_TUNNEL_REG_UNAUTHORIZED,
+           "the registration proof does not verify (the credentials' secret is not this tunnel's)",
            t->name);
     return;
   }

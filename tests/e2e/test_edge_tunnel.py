@@ -245,7 +245,7 @@ def test_wrong_secret_refused(env, tmp_path):
     c = Connector(env.edge, bad, env.origin.url, ha=1, extra=["--protocol", env.protocol])
     try:
         env.edge.wait_for(r"WRN Refused tunnel connection tunnel=web connIndex=0 .*"
-                          r"reason=\"unauthorized")
+                          r"result=unauthorized reason=\"the registration proof does not verify")
     finally:
         c.stop()
     status, body = fetch(env.edge.murl("/metrics"))
@@ -262,7 +262,7 @@ def test_unknown_tunnel_refused(env, tmp_path):
                   extra=["--protocol", env.protocol])
     try:
         env.edge.wait_for(r"WRN Refused tunnel connection tunnel=[0-9a-f-]{36} .*"
-                          r"reason=\"unknown tunnel\"")
+                          r"result=unknown_tunnel reason=\"unknown tunnel\"")
     finally:
         c.stop()
 

@@ -263,13 +263,12 @@ static void test_wrong_secret_refused(void) {
   wr_connector_config cc = connector_config(&r, 2, WR_CONNECTOR_QUIC);
   memset(cc.secret, 'f', 32);
   CHECK_EQ(wr_connector_start(&r.cn, &cc), 0);
-  /* The edge's reason follows the connector's name for the code (the
-   * edge's own sentence repeats the name). */
-  char line[256];
+  /* The edge's reason follows the connector's name for the code, once. */
+  char line[512];
   snprintf(line, sizeof line,
            "ERR Register tunnel error from server side connIndex=0 "
-           "error=\"unauthorized: unauthorized: the registration proof does not verify\" "
-           "edge=%s\n",
+           "error=\"unauthorized: the registration proof does not verify (the credentials' "
+           "secret is not this tunnel's)\" edge=%s\n",
            r.edge);
   CHECK(test_run_until(&loop, log_has, line, 5000));
   CHECK(metrics_have(r.metrics, "warren_tunnel_register_failures_total 1"));
