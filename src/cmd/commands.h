@@ -7,6 +7,8 @@ int wr_cmd_init(int argc, char **argv);
 int wr_cmd_diag(int argc, char **argv);
 /* `warren diag quic`, reached through wr_cmd_diag (src/cmd/diag_quic.c). */
 int wr_cmd_diag_quic(int argc, char **argv);
+/* `warren diag p2p` (src/cmd/diag_p2p.c). */
+int wr_cmd_diag_p2p(int argc, char **argv);
 int wr_cmd_block(int argc, char **argv);
 int wr_cmd_pin(int argc, char **argv);
 int wr_cmd_gc(int argc, char **argv);

@@ -517,17 +517,20 @@ static int diag_udp(int argc, char **argv) {
 }
 
 static void diag_usage(FILE *f) {
-  fprintf(f, "Usage: warren diag udp|quic --listen ADDR:PORT | --connect ADDR:PORT [...]\n\n"
+  fprintf(f, "Usage: warren diag udp|quic --listen ADDR:PORT | --connect ADDR:PORT [...]\n"
+             "       warren diag p2p --listen MULTIADDR | --dial MULTIADDR [...]\n\n"
              "Diagnostics:\n"
              "  udp    check that UDP replies come back from the address they were sent to\n"
-             "  quic   QUIC echo server and client: handshake, certificates, throughput\n\n"
-             "Run 'warren diag udp --help' or 'warren diag quic --help' for the flags.\n");
+             "  quic   QUIC echo server and client: handshake, certificates, throughput\n"
+             "  p2p    libp2p host over TCP (Noise, yamux): peer ID, ping, identify, echo\n\n"
+             "Run 'warren diag udp|quic|p2p --help' for the flags.\n");
 }
 
 int wr_cmd_diag(int argc, char **argv) {
   static const wr_subcommand subs[] = {
       {"udp", diag_udp},
       {"quic", wr_cmd_diag_quic},
+      {"p2p", wr_cmd_diag_p2p},
   };
   return wr_cli_dispatch("diag", argc, argv, subs, sizeof subs / sizeof subs[0], diag_usage);
 }
