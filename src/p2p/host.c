@@ -58,6 +58,7 @@ struct wr_p2p_conn {
   wr_stream *s;
   int state, outbound, closing, announced, depth, pending;
   wr_ms ms;
+  wr_buf msin; /* negotiation bytes received and not yet used */
   wr_buf msout;
   wr_yamux_session y;
   int y_live;
@@ -87,6 +88,7 @@ struct wr_p2p_stream {
   void *user;
   int negotiating, inbound;
   wr_ms ms;
+  wr_buf msin; /* negotiation bytes received and not yet used */
   const char *offer[1];
   char protocol[WR_MS_MAX_PROTO];
   int err;
@@ -211,6 +213,7 @@ static void maybe_free_conn(wr_p2p_conn *c) {
     c->dial_cb(h, NULL, c->err ? c->err : WR_ERR_CLOSED, c->reason, c->dial_data);
   for (size_t i = 0; i < c->info.nprotocols; i++)
     wr_free(c->info.protocols[i]);
+  wr_buf_free(&c->msin);
   wr_buf_free(&c->msout);
   if (c->y_live)
     wr_yamux_free(&c->y);
@@ -240,6 +243,7 @@ static wr_p2p_conn *conn_new(wr_p2p_host *h, wr_stream *s, int outbound) {
   c->s = s;
   c->outbound = outbound;
   c->pending = 2; /* the stream and the timer */
+  wr_buf_init(&c->msin, 2 * WR_MS_MAX_MSG);
   wr_buf_init(&c->msout, 4096);
   uv_timer_init(h->loop, &c->timer);
   c->timer.data = c;
@@ -351,6 +355,15 @@ static void c_on_data(wr_stream *s, const uint8_t *p, size_t n) {
     conn_fail(c, WR_ERR_MALFORMED, "bytes from the peer before the connection was set up");
     return;
   }
+  /* Peers write a message's length and its line separately, so a
+   * message may come in pieces: keep what is not used yet. */
+  if (wr_buf_append(&c->msin, p, n) != 0) {
+    conn_fail(c, WR_ERR_MALFORMED, "peer %s sent too much during protocol negotiation",
+              wr_stream_peer_str(s));
+    return;
+  }
+  p = c->msin.data;
+  n = c->msin.len;
   size_t used = 0;
   const char *why = "multistream-select failed";
   int rv = wr_ms_input(&c->ms, p, n, &used, &c->msout, &why);
@@ -360,8 +373,19 @@ static void c_on_data(wr_stream *s, const uint8_t *p, size_t n) {
               "connection upgrade with %s failed: %s", wr_stream_peer_str(s), why);
     return;
   }
-  if (rv != WR_MS_DONE)
+  if (rv != WR_MS_DONE) {
+    wr_buf_consume(&c->msin, used);
     return;
+  }
+  /* What follows the last message belongs to the next layer; take it out
+   * of msin before handing it on. */
+  uint8_t rest[2 * WR_MS_MAX_MSG];
+  size_t nrest = n - used;
+  memcpy(rest, p + used, nrest);
+  wr_buf_reset(&c->msin);
+  p = rest;
+  n = nrest;
+  used = 0;
   if (c->state == C_MS_SEC) {
     c->state = C_NOISE;
     wr_noise_stream_config ncfg = {.handshake_timeout_ms = c->h->cfg.handshake_timeout_ms};
@@ -439,6 +463,7 @@ static wr_p2p_stream *stream_new(wr_p2p_conn *c, wr_yamux_stream *ys) {
   st->c = c;
   st->ys = ys;
   st->negotiating = 1;
+  wr_buf_init(&st->msin, 2 * WR_MS_MAX_MSG);
   return st;
 }
 
@@ -479,13 +504,28 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
       st->ev->on_data(st, p, n);
     return;
   }
+  if (wr_buf_append(&st->msin, p, n) != 0) {
+    st->err = WR_ERR_MALFORMED;
+    st->reason = "the peer sent too much during protocol negotiation";
+    wr_yamux_stream_reset(ys);
+    return;
+  }
   wr_buf out;
   wr_buf_init(&out, 4096);
   size_t used = 0;
   const char *why = "multistream-select failed";
-  int rv = wr_ms_input(&st->ms, p, n, &used, &out, &why);
+  int rv = wr_ms_input(&st->ms, st->msin.data, st->msin.len, &used, &out, &why);
   stream_write_all(st, &out);
   wr_buf_free(&out);
+  uint8_t rest[2 * WR_MS_MAX_MSG];
+  size_t nrest = st->msin.len - used;
+  memcpy(rest, st->msin.data + used, nrest);
+  wr_buf_consume(&st->msin, st->msin.len);
+  if (rv == WR_MS_MORE && nrest)
+    ignore_rv(wr_buf_append(&st->msin, rest, nrest));
+  p = rest;
+  n = nrest;
+  used = 0;
   if (rv < 0) {
     st->err = rv == WR_ERR_NOTFOUND ? WR_ERR_NOTFOUND : WR_ERR_MALFORMED;
     st->reason = why;
@@ -559,6 +599,7 @@ static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
                                : "";
   if (st->ev && st->ev->on_closed)
     st->ev->on_closed(st, err, why);
+  wr_buf_free(&st->msin);
   wr_free(st);
 }
 
