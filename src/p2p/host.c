@@ -207,6 +207,9 @@ static void maybe_free_conn(wr_p2p_conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   h->nconns--;
+  /* A closing host counted this connection; one that starts closing inside
+   * the callbacks below did not (it was unlinked), and may be freed there. */
+  int counted = h->closing;
   if (c->announced && h->ev && h->ev->on_conn_closed)
     h->ev->on_conn_closed(h, c, c->err, c->reason);
   else if (!c->announced && c->dial_cb)
@@ -218,7 +221,7 @@ static void maybe_free_conn(wr_p2p_conn *c) {
   if (c->y_live)
     wr_yamux_free(&c->y);
   wr_free(c);
-  if (h->closing)
+  if (counted)
     host_unref(h);
 }
 
