@@ -4,6 +4,7 @@
 #define WR_CMD_COMMANDS_H
 
 int wr_cmd_init(int argc, char **argv);
+int wr_cmd_id(int argc, char **argv);
 int wr_cmd_diag(int argc, char **argv);
 /* `warren diag quic`, reached through wr_cmd_diag (src/cmd/diag_quic.c). */
 int wr_cmd_diag_quic(int argc, char **argv);

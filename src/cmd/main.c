@@ -21,7 +21,8 @@ static int cmd_version(int argc, char **argv) {
 
 static const wr_command commands[] = {
     {"version", "Print the version", cmd_version},
-    {"init", "Create the repo folder (block store and pins)", wr_cmd_init},
+    {"init", "Create the repo folder (block store, pins, libp2p key)", wr_cmd_init},
+    {"id", "Print this node's peer identity (kubo's JSON)", wr_cmd_id},
     {"diag", "Diagnostics: `diag udp` checks replies come from the right address", wr_cmd_diag},
     {"block", "Get, put, stat and remove raw blocks", wr_cmd_block},
     {"pin", "Pin and unpin DAGs: add, rm, ls", wr_cmd_pin},
