@@ -51,8 +51,8 @@ typedef struct add_ui {
   int drawn;
 } add_ui;
 
-static void on_added(void *arg, const wr_cid *cid, const char *path, uint64_t size) {
-  (void)size;
+static void on_added(void *arg, const wr_ufs_link *l, const char *path) {
+  const wr_cid *cid = &l->cid;
   add_ui *ui = arg;
   if (ui->quieter)
     return;
@@ -228,7 +228,7 @@ static int import_all(wr_importer *im, const add_opts *o, add_ui *ui, char **pat
     if (!rv) {
       char s[WR_CID_MAX_STR];
       if (wr_cid_format(&root.cid, 0, s, sizeof s) >= 0)
-        on_added(ui, &root.cid, s, root.filesize);
+        on_added(ui, &root, s);
       roots[(*pnroots)++] = root.cid;
     }
   }

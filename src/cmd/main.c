@@ -32,6 +32,7 @@ static const wr_command commands[] = {
     {"cat", "Print a file from the store (CID[/path], --offset, --length)", wr_cmd_cat},
     {"get", "Write a file or folder from the store to disk", wr_cmd_get},
     {"ls", "List a folder in the store", wr_cmd_ls},
+    {"daemon", "Run the node: the repo and kubo's RPC API on 127.0.0.1:5001", wr_cmd_daemon},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
     {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},
