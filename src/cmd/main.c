@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 
 #ifndef WR_VERSION
@@ -59,6 +60,8 @@ static void usage(FILE *f) {
       "  --log-max-size SIZE                rotate FILE to FILE.1 past SIZE (default 100M, 0: "
       "never)\n"
       "  --log-max-backups N                rotated files kept (default 5)\n"
+      "  --offline                          content commands use the repo directly, not a\n"
+      "                                     running `warren daemon`\n"
       "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
 
@@ -95,6 +98,11 @@ static int take_global_flags(int argc, char **argv) {
       while (i < argc)
         argv[out++] = argv[i++];
       break;
+    }
+    if (strcmp(a, "--offline") == 0) {
+      /* kubo's flag: work on the repo, not through a running daemon. */
+      wr_cmd_set_offline(1);
+      continue;
     }
     int g = global_flag(a, &val);
     if (g < 0) {
