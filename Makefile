@@ -62,10 +62,13 @@ e2e: all npm-deps
 	/usr/bin/python3 -m pytest -q tests/e2e
 
 # The npm reference implementations the differential tests run (tests/npm),
-# installed from the committed package-lock.json when missing.
+# and kubo's RPC client that drives `warren daemon` (tests/npm-rpc), installed
+# from the committed package-lock.json files when missing.
 npm-deps:
 	@[ -d tests/npm/node_modules/ipfs-unixfs-importer ] || \
 	  (cd tests/npm && npm ci --no-audit --no-fund)
+	@[ -d tests/npm-rpc/node_modules/kubo-rpc-client ] || \
+	  (cd tests/npm-rpc && npm ci --no-audit --no-fund)
 
 layers:
 	@scripts/check-layers
