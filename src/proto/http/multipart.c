@@ -244,23 +244,31 @@ int wr_mp_parse(wr_mp_parser *p, const uint8_t *data, size_t len, size_t *pconsu
       return WR_MP_EV_NEED_MORE;
     *pconsumed = need;
     p->state = S_AFTER;
+    p->pad = 0;
     return WR_MP_EV_NEED_MORE;
   }
   case S_AFTER: {
-    if (len < 2)
+    /* "--" right after the delimiter closes the body; else optional
+     * padding (consumed as it comes, so nothing long is held back) and CRLF. */
+    if (p->pad == 0 && len < 2)
       return WR_MP_EV_NEED_MORE;
-    if (data[0] == '-' && data[1] == '-') {
+    if (p->pad == 0 && data[0] == '-' && data[1] == '-') {
       *pconsumed = 2;
       p->state = S_DONE;
       return WR_MP_EV_DONE;
     }
     size_t i = 0;
-    while (i < len && (data[i] == ' ' || data[i] == '\t'))
+    while (i < len && (data[i] == ' ' || data[i] == '\t')) {
+      if (++p->pad > 64)
+        return fail(p, WR_ERR_MALFORMED, "too much padding after a multipart boundary");
       i++;
-    if (i > 64)
-      return fail(p, WR_ERR_MALFORMED, "too much padding after a multipart boundary");
-    if (len - i < 2)
+    }
+    if (p->pad == 0)
+      p->pad = 1; /* past the place where "--" could be */
+    if (len - i < 2) {
+      *pconsumed = i;
       return WR_MP_EV_NEED_MORE;
+    }
     if (data[i] != '\r' || data[i + 1] != '\n')
       return fail(p, WR_ERR_MALFORMED, "a multipart boundary is not followed by CRLF");
     *pconsumed = i + 2;
@@ -295,6 +303,7 @@ int wr_mp_parse(wr_mp_parser *p, const uint8_t *data, size_t len, size_t *pconsu
     if (hit == data) {
       *pconsumed = p->delim_len;
       p->state = S_AFTER;
+      p->pad = 0;
       return WR_MP_EV_PART_END;
     }
     size_t n = hit ? (size_t)(hit - data) : len - partial_tail(p, data, len);

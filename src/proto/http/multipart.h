@@ -58,6 +58,7 @@ typedef struct wr_mp_parser {
   size_t delim_len;
   uint8_t head[WR_MP_MAX_HEAD];
   size_t head_len;
+  unsigned pad; /* padding seen after a delimiter (+1 once past its first bytes) */
   int error;
   const char *reason;
 } wr_mp_parser;
