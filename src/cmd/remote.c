@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cli.h"
 #include "cmd/repoflag.h"
@@ -58,4 +59,26 @@ int wr_cmd_lines_recv(void *arg, const uint8_t *p, size_t n) {
     n -= k + 1;
   }
   return 0;
+}
+
+int wr_cmd_stdout_recv(void *arg, const uint8_t *p, size_t n) {
+  (void)arg;
+  while (n) {
+    ssize_t w = write(1, p, n);
+    if (w < 0)
+      return WR_ERR_IO;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, const char *arg) {
+  char esc[3 * 1024 + 1], target[3 * 1024 + 128];
+  if (wr_rpc_url_escape(arg, 1, esc, sizeof esc) != 0) {
+    wr_cli_fail("%s: the argument is too long.", cmd);
+    return 1;
+  }
+  snprintf(target, sizeof target, "/api/v0/%s?arg=%s", cmdpath, esc);
+  return wr_cmd_remote_post(cmd, a, target, NULL, NULL, NULL, wr_cmd_stdout_recv, NULL) ? 1 : 0;
 }

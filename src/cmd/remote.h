@@ -31,4 +31,11 @@ typedef struct wr_cmd_lines {
 } wr_cmd_lines;
 int wr_cmd_lines_recv(void *arg, const uint8_t *p, size_t n);
 
+/* A wr_rpc_recv_fn that writes the bytes to stdout (arg unused). */
+int wr_cmd_stdout_recv(void *arg, const uint8_t *p, size_t n);
+
+/* POSTs "/api/v0/CMDPATH?arg=CID" to the daemon with the response body
+ * going to stdout: for block get and dag export. Returns the exit status. */
+int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, const char *arg);
+
 #endif

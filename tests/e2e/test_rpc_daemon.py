@@ -231,12 +231,26 @@ def test_cli_through_daemon(daemon, tmp_path):
     assert r.returncode == 1 and r.stderr.decode().startswith("warren: cat: ")
     r = w(daemon.repo, "add", tree)  # a folder without -r
     assert r.returncode == 1 and b"use -r" in r.stderr
-    # the daemon holds the repo: a direct gc is refused while it runs
+    # pin rm/add, block get and dag export through the daemon, as direct
+    css = via.stdout.decode().splitlines()[0].split()[1]
+    assert w(daemon.repo, "pin", "add", css).stdout.decode() == f"pinned {css} recursively\n"
+    assert w(daemon.repo, "pin", "rm", css).stdout.decode() == f"unpinned {css}\n"
+    r = w(daemon.repo, "pin", "rm", css)
+    assert r.returncode == 1 and b"is not pinned" in r.stderr
+    for cmd in (["block", "get", css], ["dag", "export", root]):
+        via_d = w(daemon.repo, *cmd)
+        assert via_d.returncode == 0 and via_d.stdout == w(daemon.repo, "--offline", *cmd).stdout
+    # the daemon holds the repo: a direct gc is refused while it runs ...
     r = w(daemon.repo, "--offline", "gc")
-    assert r.returncode != 0
-    # ... and the API's repo/gc runs (nothing else uses the repo now)
+    assert r.returncode != 0 and b"another warren process" in r.stderr
+    # ... and `warren gc` asks the daemon: the unpinned stdin file goes, the site stays
+    w(daemon.repo, "pin", "rm", stdin[1])
+    r = w(daemon.repo, "gc")
+    assert r.returncode == 0, r.stderr
+    assert f"removed " in r.stdout.decode() and r.stdout.decode().endswith("gc: removed 1 block\n")
+    assert w(daemon.repo, "cat", f"{root}/index.html").stdout == b"<h1>hi</h1>\n"
     code, body = curl("-X", "POST", daemon.url + "/api/v0/repo/gc")
-    assert code == 200
+    assert (code, body) == (200, "")
 
 
 def test_sigterm_removes_api_file_and_stale_file_falls_back(tmp_path):
