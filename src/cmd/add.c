@@ -5,12 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 
 #include "content/importer.h"
 #include "base/clock.h"
 #include "base/mem.h"
+#include "io/random.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
+#include "proto/text/json.h"
 #include "cmd/repoflag.h"
 
 static void usage(void) {
@@ -51,8 +57,8 @@ typedef struct add_ui {
   int drawn;
 } add_ui;
 
-static void on_added(void *arg, const wr_cid *cid, const char *path, uint64_t size) {
-  (void)size;
+static void on_added(void *arg, const wr_ufs_link *l, const char *path) {
+  const wr_cid *cid = &l->cid;
   add_ui *ui = arg;
   if (ui->quieter)
     return;
@@ -228,7 +234,7 @@ static int import_all(wr_importer *im, const add_opts *o, add_ui *ui, char **pat
     if (!rv) {
       char s[WR_CID_MAX_STR];
       if (wr_cid_format(&root.cid, 0, s, sizeof s) >= 0)
-        on_added(ui, &root.cid, s, root.filesize);
+        on_added(ui, &root, s);
       roots[(*pnroots)++] = root.cid;
     }
   }
@@ -260,6 +266,277 @@ static int check_paths(char **paths, int npaths, const add_opts *o) {
   return 0;
 }
 
+/* --- through a running daemon (kubo's RPC API) ------------------------------ */
+
+typedef struct remote_add {
+  const add_opts *o;
+  add_ui *ui;
+  char **paths;
+  int npaths;
+  char boundary[48];
+  int parts;
+  uint8_t *buf;
+  char last[WR_CID_MAX_STR]; /* the last root the daemon reported */
+  char err[1024];
+} remote_add;
+
+#define REMOTE_BUF (1024 * 1024)
+
+/* One part's delimiter and headers; name is the display path. */
+static int part_begin(remote_add *r, wr_rpc_conn *conn, const char *name, const char *ctype) {
+  char esc[3 * 4096 + 1];
+  if (wr_rpc_url_escape(name, 0, esc, sizeof esc) != 0) {
+    snprintf(r->err, sizeof r->err, "the path %.300s is too long", name);
+    return WR_ERR_LIMIT;
+  }
+  wr_buf h;
+  wr_buf_init(&h, 32 * 1024);
+  int rv = wr_buf_printf(&h,
+                         "%s--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                         "filename=\"%s\"\r\nContent-Type: %s\r\n\r\n",
+                         r->parts ? "\r\n" : "", r->boundary, esc, ctype);
+  if (!rv)
+    rv = wr_rpc_conn_send(conn, h.data, h.len);
+  wr_buf_free(&h);
+  r->parts++;
+  return rv;
+}
+
+static int send_fd(remote_add *r, wr_rpc_conn *conn, int fd, const char *name) {
+  for (;;) {
+    ssize_t n = read(fd, r->buf, REMOTE_BUF);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      snprintf(r->err, sizeof r->err, "cannot read %.300s: %s", name, strerror(errno));
+      return WR_ERR_IO;
+    }
+    if (n == 0)
+      return 0;
+    int rv = wr_rpc_conn_send(conn, r->buf, (size_t)n);
+    if (rv)
+      return rv;
+  }
+}
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sends path (displayed as name) as a file part, or a folder part and
+ * everything below it, children in byte order. */
+static int send_tree(remote_add *r, wr_rpc_conn *conn, const char *path, const char *name,
+                     int depth) {
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    snprintf(r->err, sizeof r->err, "cannot read %.300s: %s", path, strerror(errno));
+    return WR_ERR_NOTFOUND;
+  }
+  if (S_ISREG(st.st_mode)) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      snprintf(r->err, sizeof r->err, "cannot open %.300s: %s", path, strerror(errno));
+      return WR_ERR_IO;
+    }
+    int rv = part_begin(r, conn, name, "application/octet-stream");
+    if (!rv)
+      rv = send_fd(r, conn, fd, path);
+    close(fd);
+    return rv;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    snprintf(r->err, sizeof r->err,
+             "%.300s is a symlink, which the daemon does not take yet: add it with --offline",
+             path);
+    return WR_ERR_UNSUPPORTED;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(r->err, sizeof r->err,
+             "%.300s is not a regular file, folder or symlink (sockets, pipes and devices "
+             "cannot be added)",
+             path);
+    return WR_ERR_INVAL;
+  }
+  if (!r->o->recursive) {
+    snprintf(r->err, sizeof r->err, "%.300s is a folder: use -r to add folders", path);
+    return WR_ERR_INVAL;
+  }
+  if (depth > 256) {
+    snprintf(r->err, sizeof r->err, "%.300s: folders nested deeper than 256 levels", path);
+    return WR_ERR_LIMIT;
+  }
+  int rv = part_begin(r, conn, name, "application/x-directory");
+  if (rv)
+    return rv;
+  DIR *d = opendir(path);
+  if (!d) {
+    snprintf(r->err, sizeof r->err, "cannot open the folder %.300s: %s", path, strerror(errno));
+    return WR_ERR_IO;
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL && !rv) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (de->d_name[0] == '.' && !r->o->hidden)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 16;
+      char **nn = wr_realloc(names, cap * sizeof *nn);
+      if (!nn) {
+        rv = WR_ERR_NOMEM;
+        break;
+      }
+      names = nn;
+    }
+    if (!(names[n] = wr_strdup(de->d_name)))
+      rv = WR_ERR_NOMEM;
+    else
+      n++;
+  }
+  closedir(d);
+  if (n > 1)
+    qsort(names, n, sizeof *names, cmp_names);
+  wr_buf sub, subname;
+  wr_buf_init(&sub, 64 * 1024);
+  wr_buf_init(&subname, 64 * 1024);
+  for (size_t i = 0; i < n && !rv; i++) {
+    wr_buf_reset(&sub);
+    wr_buf_reset(&subname);
+    /* NUL-terminated: the buffers are used as C strings. */
+    if (wr_buf_printf(&sub, "%s/%s", path, names[i]) || wr_buf_append(&sub, "", 1) ||
+        wr_buf_printf(&subname, "%s/%s", name, names[i]) || wr_buf_append(&subname, "", 1)) {
+      snprintf(r->err, sizeof r->err, "a path below %.300s is longer than 64 KiB", path);
+      rv = WR_ERR_LIMIT;
+      break;
+    }
+    rv = send_tree(r, conn, (char *)sub.data, (char *)subname.data, depth + 1);
+  }
+  if (rv == WR_ERR_NOMEM && !r->err[0])
+    snprintf(r->err, sizeof r->err, "out of memory");
+  wr_buf_free(&sub);
+  wr_buf_free(&subname);
+  for (size_t i = 0; i < n; i++)
+    wr_free(names[i]);
+  wr_free(names);
+  return rv;
+}
+
+static int produce_add(void *arg, wr_rpc_conn *conn) {
+  remote_add *r = arg;
+  int rv = 0;
+  if (r->npaths == 0) {
+    /* stdin: a nameless part, which the daemon names by its CID, as here. */
+    rv = part_begin(r, conn, "", "application/octet-stream");
+    if (!rv)
+      rv = send_fd(r, conn, 0, "stdin");
+  }
+  for (int i = 0; i < r->npaths && !rv; i++) {
+    /* The entry is named by its last path component, as the importer does. */
+    char *copy = wr_strdup(r->paths[i]);
+    if (!copy)
+      return WR_ERR_NOMEM;
+    size_t len = strlen(copy);
+    while (len > 1 && copy[len - 1] == '/')
+      copy[--len] = '\0';
+    char *slash = strrchr(copy, '/');
+    const char *name = slash ? slash + 1 : copy;
+    char resolved[PATH_MAX];
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+      if (!realpath(copy, resolved)) {
+        snprintf(r->err, sizeof r->err, "cannot read %.300s: %s", copy, strerror(errno));
+        wr_free(copy);
+        return WR_ERR_NOTFOUND;
+      }
+      char *s = strrchr(resolved, '/');
+      name = (s && s[1]) ? s + 1 : resolved;
+    }
+    rv = send_tree(r, conn, r->paths[i], name, 0);
+    wr_free(copy);
+  }
+  if (!rv) {
+    char tail[96];
+    int k = snprintf(tail, sizeof tail, "%s--%s--\r\n", r->parts ? "\r\n" : "", r->boundary);
+    rv = wr_rpc_conn_send(conn, tail, (size_t)k);
+  }
+  return rv;
+}
+
+/* One AddEvent line: print it as the direct path does. */
+static int add_line(void *arg, const char *line, size_t n) {
+  remote_add *r = arg;
+  wr_json *root = NULL;
+  if (wr_json_parse(line, n, NULL, &root, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  const wr_json *hash = wr_json_get(root, "Hash"), *name = wr_json_get(root, "Name");
+  if (hash && hash->type == WR_JSON_STRING && hash->len < sizeof r->last) {
+    memcpy(r->last, hash->str, hash->len + 1);
+    if (r->ui->quiet)
+      printf("%s\n", hash->str);
+    else if (!r->ui->quieter)
+      printf("added %s %s\n", hash->str, name && name->type == WR_JSON_STRING ? name->str : "");
+  }
+  wr_json_del(root);
+  return 0;
+}
+
+static int remote_add_run(const wr_addr *a, const add_opts *o, add_ui *ui, char **paths,
+                          int npaths) {
+  remote_add r;
+  memset(&r, 0, sizeof r);
+  r.o = o;
+  r.ui = ui;
+  r.paths = paths;
+  r.npaths = npaths;
+  uint8_t rnd[12];
+  /* The boundary must not occur in any file: random, never fixed. */
+  if (wr_random_bytes(rnd, sizeof rnd) != 0) {
+    wr_cli_fail("add: cannot get random bytes for the upload's boundary.");
+    return 1;
+  }
+  char hex[25];
+  wr_hex_encode(hex, rnd, sizeof rnd);
+  snprintf(r.boundary, sizeof r.boundary, "warren-%s", hex);
+  r.buf = wr_malloc(REMOTE_BUF);
+  if (!r.buf) {
+    wr_cli_fail("add: out of memory.");
+    return 1;
+  }
+  wr_buf target;
+  wr_buf_init(&target, 4096);
+  int rv = wr_buf_printf(&target, "/api/v0/add?pin=%s", o->pin ? "true" : "false");
+  if (!rv && o->cidv >= 0)
+    rv = wr_buf_printf(&target, "&cid-version=%ld", o->cidv);
+  if (!rv && o->raw >= 0)
+    rv = wr_buf_printf(&target, "&raw-leaves=%s", o->raw ? "true" : "false");
+  if (!rv && o->chunk)
+    rv = wr_buf_printf(&target, "&chunker=size-%llu", (unsigned long long)o->chunk);
+  if (!rv && o->trickle)
+    rv = wr_buf_puts(&target, "&trickle=true");
+  if (!rv && o->only_hash)
+    rv = wr_buf_puts(&target, "&only-hash=true");
+  if (!rv)
+    rv = wr_buf_append(&target, "", 1); /* used as a C string */
+  char ctype[96];
+  snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", r.boundary);
+  wr_cmd_lines lines = {.fn = add_line, .arg = &r};
+  if (!rv)
+    rv = wr_rpc_client_post(a, (char *)target.data, ctype, produce_add, &r, wr_cmd_lines_recv,
+                            &lines, &(int){0}, r.err, sizeof r.err);
+  if (rv)
+    wr_cli_fail("add: %s. Nothing was pinned.", r.err[0] ? r.err : wr_strerror(rv));
+  else if (ui->quieter && r.last[0])
+    printf("%s\n", r.last);
+  wr_buf_free(&target);
+  wr_free(r.buf);
+  if (fflush(stdout) != 0) {
+    wr_cli_fail("add: cannot write the output.");
+    return 1;
+  }
+  return rv ? 1 : 0;
+}
+
 int wr_cmd_add(int argc, char **argv) {
   add_opts o;
   add_ui ui;
@@ -270,6 +547,16 @@ int wr_cmd_add(int argc, char **argv) {
   ui.progress = o.progress >= 0 ? o.progress : (isatty(2) && !ui.quiet && !ui.quieter);
   if (check_paths(argv + optind, argc - optind, &o))
     return 1;
+  /* Through a running daemon, as kubo; --profile and --max-links have no
+   * RPC option, so they stay on the direct path. */
+  if (!o.profile && o.links < 0) {
+    wr_addr api;
+    int d = wr_cmd_find_daemon("add", &api);
+    if (d < 0)
+      return 1;
+    if (d > 0)
+      return remote_add_run(&api, &o, &ui, argv + optind, argc - optind);
+  }
 
   wr_repo *repo = NULL;
   if (!o.only_hash) {

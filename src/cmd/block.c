@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 #include "content/block.h"
 #include "content/exporter.h"
@@ -35,6 +36,10 @@ static int block_get(int argc, char **argv) {
   wr_cid cid;
   if (wr_cmd_parse_cid("block get", argv[optind], &cid) != 0)
     return 1;
+  wr_addr api;
+  int d = wr_cmd_find_daemon("block get", &api);
+  if (d != 0)
+    return d < 0 ? 1 : wr_cmd_remote_bytes("block get", &api, "block/get", argv[optind]);
   wr_repo *repo = wr_cmd_repo_open("block get", WR_REPO_SHARED);
   if (!repo)
     return 1;

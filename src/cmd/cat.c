@@ -7,6 +7,7 @@
 #include "content/exporter.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 
 static void usage(void) {
@@ -31,6 +32,10 @@ static int write_stdout(void *arg, const uint8_t *p, size_t n) {
   return 0;
 }
 
+static int write_stdout_recv(void *arg, const uint8_t *p, size_t n) {
+  return write_stdout(arg, p, n);
+}
+
 int wr_cmd_cat(int argc, char **argv) {
   static const struct option opts[] = {{"offset", required_argument, NULL, 'o'},
                                        {"length", required_argument, NULL, 'l'},
@@ -48,6 +53,28 @@ int wr_cmd_cat(int argc, char **argv) {
   }
   if (optind >= argc)
     wr_cli_usage_error("cat", "cat needs a CID (or CID/path) to print.");
+  wr_addr api;
+  int d = wr_cmd_find_daemon("cat", &api);
+  if (d < 0)
+    return 1;
+  if (d > 0) {
+    /* Through the daemon: one request per path, bytes straight to stdout. */
+    for (int i = optind; i < argc; i++) {
+      char esc[3 * 4096 + 1], target[3 * 4096 + 128];
+      if (wr_rpc_url_escape(argv[i], 1, esc, sizeof esc) != 0)
+        wr_cli_usage_error("cat", "the path is too long.");
+      int k = snprintf(target, sizeof target, "/api/v0/cat?arg=%s", esc);
+      if (offset)
+        k += snprintf(target + k, sizeof target - (size_t)k, "&offset=%llu",
+                      (unsigned long long)offset);
+      if (length != UINT64_MAX)
+        snprintf(target + k, sizeof target - (size_t)k, "&length=%llu",
+                 (unsigned long long)length);
+      if (wr_cmd_remote_post("cat", &api, target, NULL, NULL, NULL, write_stdout_recv, NULL))
+        return 1;
+    }
+    return 0;
+  }
   wr_repo *repo = wr_cmd_repo_open("cat", WR_REPO_SHARED);
   if (!repo)
     return 1;

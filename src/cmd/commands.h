@@ -22,6 +22,7 @@ int wr_cmd_ls(int argc, char **argv);
 int wr_cmd_edge(int argc, char **argv);
 int wr_cmd_tunnel(int argc, char **argv);
 int wr_cmd_service(int argc, char **argv);
+int wr_cmd_daemon(int argc, char **argv);
 
 /* `warren tunnel [FLAGS] run [FLAGS] [NAME]` (src/cmd/tunnel_run.c); argv[0] is
  * "tunnel", and "run" is among the words that are not flags. */

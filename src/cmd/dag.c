@@ -8,6 +8,7 @@
 #include "content/dagio.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 
 static void usage(FILE *f) {
@@ -38,6 +39,10 @@ static int dag_export(int argc, char **argv) {
                 "CID > file.car).");
     return 1;
   }
+  wr_addr api;
+  int d = wr_cmd_find_daemon("dag export", &api);
+  if (d != 0)
+    return d < 0 ? 1 : wr_cmd_remote_bytes("dag export", &api, "dag/export", argv[optind]);
   wr_repo *repo = wr_cmd_repo_open("dag export", WR_REPO_SHARED);
   if (!repo)
     return 1;

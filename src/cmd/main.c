@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 
 #ifndef WR_VERSION
@@ -33,6 +34,7 @@ static const wr_command commands[] = {
     {"cat", "Print a file from the store (CID[/path], --offset, --length)", wr_cmd_cat},
     {"get", "Write a file or folder from the store to disk", wr_cmd_get},
     {"ls", "List a folder in the store", wr_cmd_ls},
+    {"daemon", "Run the node: the repo and kubo's RPC API on 127.0.0.1:5001", wr_cmd_daemon},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
     {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},
@@ -59,6 +61,8 @@ static void usage(FILE *f) {
       "  --log-max-size SIZE                rotate FILE to FILE.1 past SIZE (default 100M, 0: "
       "never)\n"
       "  --log-max-backups N                rotated files kept (default 5)\n"
+      "  --offline                          content commands use the repo directly, not a\n"
+      "                                     running `warren daemon`\n"
       "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
 
@@ -95,6 +99,11 @@ static int take_global_flags(int argc, char **argv) {
       while (i < argc)
         argv[out++] = argv[i++];
       break;
+    }
+    if (strcmp(a, "--offline") == 0) {
+      /* kubo's flag: work on the repo, not through a running daemon. */
+      wr_cmd_set_offline(1);
+      continue;
     }
     int g = global_flag(a, &val);
     if (g < 0) {

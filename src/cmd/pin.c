@@ -4,8 +4,10 @@
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 #include "content/pinning.h"
+#include "proto/text/json.h"
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: warren pin COMMAND [ARGS]\n\n"
@@ -41,6 +43,62 @@ static void pin_add_fail(const char *s, int rc, const wr_pinning_fault *f) {
     wr_cmd_store_fail("pin add", "cannot pin: bad block", &f->block, rc);
 }
 
+/* pin add|rm through the daemon: {"Pins":[CID...]} on success, printed as
+ * the direct path prints it. kubo's API fails the whole request at the
+ * first CID it cannot (un)pin. */
+typedef struct pins_out {
+  wr_buf body;
+} pins_out;
+
+static int pins_recv(void *arg, const uint8_t *p, size_t n) {
+  pins_out *o = arg;
+  return wr_buf_append(&o->body, p, n);
+}
+
+static int remote_pin_change(const char *cmd, const wr_addr *api, int recursive, int argc,
+                             char **argv) {
+  int add = strcmp(cmd, "pin add") == 0;
+  wr_buf t;
+  wr_buf_init(&t, 64 * 1024);
+  int rv = wr_buf_printf(&t, "/api/v0/%s?recursive=%s", add ? "pin/add" : "pin/rm",
+                         recursive ? "true" : "false");
+  for (int i = optind; i < argc && !rv; i++) {
+    char esc[3 * 512 + 1];
+    rv = wr_rpc_url_escape(argv[i], 1, esc, sizeof esc);
+    if (!rv)
+      rv = wr_buf_printf(&t, "&arg=%s", esc);
+  }
+  if (!rv)
+    rv = wr_buf_append(&t, "", 1);
+  if (rv) {
+    wr_cli_fail("%s: too many or too long arguments.", cmd);
+    wr_buf_free(&t);
+    return 1;
+  }
+  pins_out o;
+  wr_buf_init(&o.body, 1024 * 1024);
+  rv = wr_cmd_remote_post(cmd, api, (char *)t.data, NULL, NULL, NULL, pins_recv, &o);
+  wr_json *root = NULL;
+  const wr_json *pins = NULL;
+  if (!rv && wr_json_parse((const char *)o.body.data, o.body.len, NULL, &root, NULL) == 0)
+    pins = wr_json_get(root, "Pins");
+  if (!rv && (!pins || pins->type != WR_JSON_ARRAY)) {
+    wr_cli_fail("%s: the daemon's answer has no Pins list.", cmd);
+    rv = WR_ERR_MALFORMED;
+  }
+  for (const wr_json *e = pins ? pins->child : NULL; e && !rv; e = e->next)
+    if (e->type == WR_JSON_STRING) {
+      if (add)
+        printf("pinned %s %s\n", e->str, recursive ? "recursively" : "directly");
+      else
+        printf("unpinned %s\n", e->str);
+    }
+  wr_json_del(root);
+  wr_buf_free(&o.body);
+  wr_buf_free(&t);
+  return rv ? 1 : 0;
+}
+
 static int pin_add(int argc, char **argv) {
   static const struct option opts[] = {{"recursive", optional_argument, NULL, 'r'},
                                        {"help", no_argument, NULL, 'h'},
@@ -67,6 +125,10 @@ static int pin_add(int argc, char **argv) {
     if (wr_cmd_parse_cid("pin add", argv[i], &cid) != 0)
       return 1;
   }
+  wr_addr api;
+  int d = wr_cmd_find_daemon("pin add", &api);
+  if (d != 0)
+    return d < 0 ? 1 : remote_pin_change("pin add", &api, recursive, argc, argv);
   if (!(repo = wr_cmd_repo_open("pin add", WR_REPO_SHARED)))
     return 1;
   for (int i = optind; i < argc; i++) {
@@ -100,6 +162,10 @@ static int pin_rm(int argc, char **argv) {
     if (wr_cmd_parse_cid("pin rm", argv[i], &cid) != 0)
       return 1;
   }
+  wr_addr api;
+  int d = wr_cmd_find_daemon("pin rm", &api);
+  if (d != 0)
+    return d < 0 ? 1 : remote_pin_change("pin rm", &api, 1, argc, argv);
   wr_repo *repo = wr_cmd_repo_open("pin rm", WR_REPO_SHARED);
   if (!repo)
     return 1;
@@ -165,16 +231,61 @@ static int ls_one(wr_bs *bs, const wr_cid *cid, unsigned show, ls_out *o, wr_pin
   return 1;
 }
 
+/* One streamed pin from the daemon ({"Cid":..,"Type":..}), printed as the
+ * direct path prints it. */
+static int remote_pin_line(void *arg, const char *line, size_t n) {
+  const ls_out *o = arg;
+  wr_json *root = NULL;
+  if (wr_json_parse(line, n, NULL, &root, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  const wr_json *cid = wr_json_get(root, "Cid"), *type = wr_json_get(root, "Type");
+  if (cid && cid->type == WR_JSON_STRING) {
+    if (o->quiet || !type || type->type != WR_JSON_STRING)
+      printf("%s\n", cid->str);
+    else
+      printf("%s %s\n", cid->str, type->str);
+  }
+  wr_json_del(root);
+  return 0;
+}
+
+static int remote_pin_ls(const wr_addr *api, const char *type, int quiet, int argc, char **argv) {
+  wr_buf t;
+  wr_buf_init(&t, 64 * 1024);
+  int rv = wr_buf_printf(&t, "/api/v0/pin/ls?stream=true&type=%s", type);
+  for (int i = optind; i < argc && !rv; i++) {
+    char esc[3 * 512 + 1];
+    rv = wr_rpc_url_escape(argv[i], 1, esc, sizeof esc);
+    if (!rv)
+      rv = wr_buf_printf(&t, "&arg=%s", esc);
+  }
+  if (!rv)
+    rv = wr_buf_append(&t, "", 1);
+  if (rv) {
+    wr_cli_fail("pin ls: too many or too long arguments.");
+    wr_buf_free(&t);
+    return 1;
+  }
+  ls_out o = {quiet};
+  wr_cmd_lines lines = {.fn = remote_pin_line, .arg = &o};
+  rv = wr_cmd_remote_post("pin ls", api, (char *)t.data, NULL, NULL, NULL, wr_cmd_lines_recv,
+                          &lines);
+  wr_buf_free(&t);
+  return rv ? 1 : 0;
+}
+
 static int pin_ls(int argc, char **argv) {
   static const struct option opts[] = {{"type", required_argument, NULL, 't'},
                                        {"quiet", no_argument, NULL, 'q'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   unsigned show = WR_PINNING_SHOW_ALL;
+  const char *type = "all";
   int quiet = 0, c;
   optind = 1;
   while ((c = wr_cli_getopt("pin ls", argc, argv, "t:qh", opts)) != -1) {
     if (c == 't') {
+      type = optarg;
       if (strcmp(optarg, "all") == 0)
         show = WR_PINNING_SHOW_ALL;
       else if (strcmp(optarg, "direct") == 0)
@@ -202,6 +313,12 @@ static int pin_ls(int argc, char **argv) {
     if (wr_cmd_parse_cid("pin ls", argv[i], &cid) != 0)
       return 1;
   }
+  wr_addr api;
+  int d = wr_cmd_find_daemon("pin ls", &api);
+  if (d < 0)
+    return 1;
+  if (d > 0)
+    return remote_pin_ls(&api, type, quiet, argc, argv);
   wr_repo *repo = wr_cmd_repo_open("pin ls", WR_REPO_SHARED);
   if (!repo)
     return 1;

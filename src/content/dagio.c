@@ -101,8 +101,22 @@ out:
 #define READ_CHUNK ((size_t)1 << 20)
 #define WINDOW_MAX (WR_CAR_DEFAULT_MAX_SECTION + 2 * READ_CHUNK)
 
+static ssize_t fd_read(void *arg, uint8_t *buf, size_t n) {
+  int fd = *(int *)arg;
+  ssize_t r;
+  do
+    r = read(fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
 int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
                     wr_dagio_import_result *res, wr_dagio_error *err) {
+  return wr_dagio_import_read(bs, fd_read, &fd, name, pin_roots, res, err);
+}
+
+int wr_dagio_import_read(wr_bs *bs, wr_dagio_read_fn rdf, void *rarg, const char *name,
+                         int pin_roots, wr_dagio_import_result *res, wr_dagio_error *err) {
   wr_car_reader rd;
   wr_car_reader_init(&rd, 0);
   memset(res, 0, sizeof *res);
@@ -181,13 +195,12 @@ int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
       start = 0;
       end = have;
     }
-    ssize_t n;
-    do
-      n = read(fd, win + end, WINDOW_MAX - end < READ_CHUNK ? WINDOW_MAX - end : READ_CHUNK);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = rdf(rarg, win + end,
+                    WINDOW_MAX - end < READ_CHUNK ? WINDOW_MAX - end : READ_CHUNK);
     if (n < 0) {
       rc = WR_ERR_IO;
-      set_err(err, "%s: cannot read: %s", name, strerror(errno));
+      set_err(err, "%s: cannot read: %s", name, rdf == fd_read ? strerror((int)-n)
+                                                                : wr_strerror((int)n));
       goto out;
     }
     if (n == 0)

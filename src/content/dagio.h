@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 #include "proto/ipld/car.h"
@@ -54,5 +55,14 @@ typedef struct wr_dagio_import_result {
  * not match its CID), IO. */
 WR_MUST_CHECK int wr_dagio_import(wr_bs *bs, int fd, const char *name, int pin_roots,
                                   wr_dagio_import_result *res, wr_dagio_error *err);
+
+/* Pulls up to n bytes into buf: how many (0 at the end), or a negative
+ * value (an errno for fds, a WR_ERR_* for other readers). */
+typedef ssize_t (*wr_dagio_read_fn)(void *arg, uint8_t *buf, size_t n);
+/* As wr_dagio_import, reading the CAR from rd (the RPC API's multipart
+ * upload). */
+WR_MUST_CHECK int wr_dagio_import_read(wr_bs *bs, wr_dagio_read_fn rd, void *arg,
+                                       const char *name, int pin_roots,
+                                       wr_dagio_import_result *res, wr_dagio_error *err);
 
 #endif

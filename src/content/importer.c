@@ -287,17 +287,26 @@ static int sys_err(wr_importer *im, const char *what, int e) {
   return wr_err_from_errno(e);
 }
 
-/* Reads until buf holds n bytes or the input ends. Returns bytes read or a
- * negative errno. */
-static ssize_t read_full(int fd, uint8_t *buf, size_t n) {
+/* An fd as a reader (wr_import_read_fn): one read(2), EINTR retried. */
+static ssize_t fd_read(void *arg, uint8_t *buf, size_t n) {
+  int fd = *(int *)arg;
+  for (;;) {
+    ssize_t r = read(fd, buf, n);
+    if (r >= 0)
+      return r;
+    if (errno != EINTR)
+      return -errno;
+  }
+}
+
+/* Reads until buf holds n bytes or the input ends. Returns bytes read, a
+ * negative errno (fd readers) or a negative WR_ERR_* (other readers). */
+static ssize_t read_full(wr_import_read_fn rd, void *arg, uint8_t *buf, size_t n) {
   size_t got = 0;
   while (got < n) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
+    ssize_t r = rd(arg, buf + got, n - got);
+    if (r < 0)
+      return r;
     if (r == 0)
       break;
     got += (size_t)r;
@@ -305,16 +314,22 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n) {
   return (ssize_t)got;
 }
 
-static int import_fd(wr_importer *im, int fd, wr_ufs_link *out) {
+static int import_stream(wr_importer *im, wr_import_read_fn rd, void *rarg, int is_fd,
+                         wr_ufs_link *out) {
   wr_ufs_file *f = NULL;
   int rv = wr_ufs_file_new(&im->p, sink, im, &f);
   if (rv)
     return rv;
-  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   for (;;) {
-    ssize_t r = read_full(fd, wr_ufs_file_chunk_buf(f), im->p.chunk_size);
+    ssize_t r = read_full(rd, rarg, wr_ufs_file_chunk_buf(f), im->p.chunk_size);
     if (r < 0) {
-      rv = sys_err(im, "read", (int)-r);
+      if (is_fd)
+        rv = sys_err(im, "read", (int)-r);
+      else {
+        rv = (int)r;
+        set_err(im, "cannot read %s: %s", im->path.len ? (char *)im->path.data : "(stdin)",
+                wr_strerror(rv));
+      }
       break;
     }
     if (r == 0)
@@ -339,9 +354,14 @@ static int import_fd(wr_importer *im, int fd, wr_ufs_link *out) {
   return rv;
 }
 
+static int import_fd(wr_importer *im, int fd, wr_ufs_link *out) {
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return import_stream(im, fd_read, &fd, 1, out);
+}
+
 static void report(wr_importer *im, const wr_ufs_link *l) {
   if (im->added)
-    im->added(im->arg, &l->cid, (const char *)im->path.data, l->filesize);
+    im->added(im->arg, l, (const char *)im->path.data);
 }
 
 /* Appends "/name" (or name at the top) to the display path; returns the old
@@ -571,6 +591,36 @@ int wr_importer_add_fd(wr_importer *im, int fd, const char *name, wr_ufs_link *p
   int rv = import_fd(im, fd, proot);
   if (!rv)
     report(im, proot);
+  path_pop(im, old);
+  return rv;
+}
+
+int wr_importer_add_reader(wr_importer *im, wr_import_read_fn rd, void *arg, const char *path,
+                           wr_ufs_link *proot) {
+  im->err[0] = '\0';
+  size_t old;
+  if (path_push(im, path, &old))
+    return WR_ERR_LIMIT;
+  int rv = import_stream(im, rd, arg, 0, proot);
+  if (!rv)
+    report(im, proot);
+  path_pop(im, old);
+  return rv;
+}
+
+int wr_importer_add_dir(wr_importer *im, const char *path, wr_ufs_dirent *ents, size_t n,
+                        wr_ufs_link *proot) {
+  im->err[0] = '\0';
+  size_t old;
+  if (path_push(im, path, &old))
+    return WR_ERR_LIMIT;
+  int rv = wr_ufs_dir_build(&im->p, ents, n, sink, im, proot, NULL);
+  if (rv && !im->err[0])
+    set_err(im, "cannot build the folder %s: %s", path, wr_strerror(rv));
+  if (!rv) {
+    proot->filesize = 0;
+    report(im, proot);
+  }
   path_pop(im, old);
   return rv;
 }

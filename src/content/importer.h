@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/err.h"
 #include "proto/ipld/unixfs_builder.h"
@@ -29,9 +30,9 @@ enum {
 
 /* Told about every file, folder and symlink once its DAG is complete: path
  * is relative to the argument's parent ("planets/mars.txt"); folders come
- * after their contents. */
-typedef void (*wr_import_added_fn)(void *arg, const wr_cid *cid, const char *path,
-                                   uint64_t size);
+ * after their contents. l holds the CID, the DAG's cumulative size (tsize) and
+ * the file bytes. */
+typedef void (*wr_import_added_fn)(void *arg, const wr_ufs_link *l, const char *path);
 /* Told about progress: bytes of file data read so far. */
 typedef void (*wr_import_progress_fn)(void *arg, uint64_t bytes);
 
@@ -56,6 +57,19 @@ WR_MUST_CHECK int wr_importer_add_path(wr_importer *im, const char *path, unsign
  * callback). Errors as wr_importer_add_path. */
 WR_MUST_CHECK int wr_importer_add_fd(wr_importer *im, int fd, const char *name,
                                      wr_ufs_link *proot);
+/* Pulls up to n bytes into buf: returns how many (0 at the end of the
+ * input) or a negative WR_ERR_*. */
+typedef ssize_t (*wr_import_read_fn)(void *arg, uint8_t *buf, size_t n);
+/* Imports everything rd gives as one file; path (a display path such as
+ * "dir/a.txt", for the added callback) may be "". Errors as
+ * wr_importer_add_fd, or rd's error. */
+WR_MUST_CHECK int wr_importer_add_reader(wr_importer *im, wr_import_read_fn rd, void *arg,
+                                         const char *path, wr_ufs_link *proot);
+/* Builds a folder from n entries already imported (a flat folder or a HAMT,
+ * as the params say; ents is sorted in place) and reports it under path.
+ * Errors as wr_ufs_dir_build. */
+WR_MUST_CHECK int wr_importer_add_dir(wr_importer *im, const char *path, wr_ufs_dirent *ents,
+                                      size_t n, wr_ufs_link *proot);
 /* The last failure as one sentence (empty when none). */
 const char *wr_importer_error(const wr_importer *im);
 

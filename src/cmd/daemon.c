@@ -1,0 +1,215 @@
+/* daemon.c: `warren daemon` — runs the node (node/node.h) until SIGTERM or
+ * SIGINT: the repo, kubo's RPC API, and (next) the libp2p host. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "cmd/cli.h"
+#include "cmd/commands.h"
+#include "cmd/repoflag.h"
+#include "io/file.h"
+#include "node/node.h"
+#include "proto/text/json.h"
+#include "proto/text/yamldoc.h"
+#include "rpc/apiaddr.h"
+
+#define CMD "daemon"
+#define MAX_ORIGINS 32
+
+#ifndef WR_VERSION
+#define WR_VERSION "0.1.0"
+#endif
+
+static void usage(void) {
+  printf("Usage: warren [--repo DIR] daemon [flags]\n\n"
+         "Runs the node (kubo's `ipfs daemon`): holds the repo and serves kubo's RPC API\n"
+         "(POST /api/v0/...) so kubo's tools and the warren CLI use it. The API address is\n"
+         "written to <repo>/api, where `warren add|cat|pin ...` find the daemon.\n\n"
+         "Flags:\n"
+         "  --api ADDR              where the API listens: ADDR:PORT or a multiaddr such as\n"
+         "                          /ip4/127.0.0.1/tcp/5001 (default: the repo config's\n"
+         "                          Addresses.API, else 127.0.0.1:5001; loopback only unless\n"
+         "                          you say otherwise)\n"
+         "  --api-allow-origin O    a browser origin allowed to call the API (repeatable; \"*\"\n"
+         "                          for any). Default: the API's own http(s)://127.0.0.1,\n"
+         "                          localhost and [::1] origins, as kubo\n"
+         "  --grace-period D        on SIGTERM/SIGINT, how long running commands may finish\n"
+         "                          (default 10s; a second signal stops at once)\n"
+         "  -h, --help              this help\n\n"
+         "The repo config (<repo>/config, kubo's JSON) is read when present:\n"
+         "Addresses.API and API.HTTPHeaders.Access-Control-Allow-Origin.\n");
+}
+
+static uv_signal_t sig_term, sig_int;
+static wr_node *the_node;
+
+static void on_stopped(void *arg) {
+  (void)arg;
+  uv_close((uv_handle_t *)&sig_term, NULL);
+  uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  static int signals;
+  signals++;
+  WR_INFO(signals == 1 ? "Received signal, shutting down gracefully"
+                       : "Received a second signal, exiting now",
+          "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  wr_node_stop(the_node, on_stopped, NULL);
+}
+
+/* ADDR:PORT or a multiaddr. */
+static int parse_api(const char *s, wr_addr *pa, char *err, size_t errlen) {
+  if (s[0] == '/') {
+    const char *why = NULL;
+    int rv = wr_api_maddr_parse(s, strlen(s), pa, &why);
+    if (rv)
+      snprintf(err, errlen, "%s", why);
+    return rv;
+  }
+  return wr_addr_parse(s, pa, err, errlen);
+}
+
+/* kubo's config file, when the repo has one: the API address and the
+ * allowed origins. Strings are copied into store (freed by the caller). */
+typedef struct repo_config {
+  char api[128];
+  int has_api;
+  char *origins[MAX_ORIGINS];
+  size_t norigins;
+} repo_config;
+
+static int read_config(const char *repo, repo_config *rc) {
+  char path[4200], err[256];
+  memset(rc, 0, sizeof *rc);
+  snprintf(path, sizeof path, "%s/config", repo);
+  wr_buf b;
+  wr_buf_init(&b, 4 * 1024 * 1024);
+  int rv = wr_file_read_all(path, 4 * 1024 * 1024, &b, err, sizeof err);
+  if (rv == WR_ERR_NOTFOUND) {
+    wr_buf_free(&b);
+    return 0;
+  }
+  if (rv) {
+    wr_cli_fail(CMD ": cannot read %s: %s.", path, err);
+    wr_buf_free(&b);
+    return rv;
+  }
+  wr_json *root = NULL;
+  wr_json_error je;
+  rv = wr_json_parse((const char *)b.data, b.len, NULL, &root, &je);
+  wr_buf_free(&b);
+  if (rv) {
+    wr_cli_fail(CMD ": %s is not valid JSON at byte %zu: %s.", path, je.offset,
+                je.msg ? je.msg : wr_strerror(rv));
+    return rv;
+  }
+  const wr_json *api = wr_json_get(wr_json_get(root, "Addresses"), "API");
+  if (api && api->type == WR_JSON_ARRAY && api->nchild > 0)
+    api = api->child; /* kubo accepts one address or a list */
+  if (api && api->type == WR_JSON_STRING && api->len < sizeof rc->api) {
+    memcpy(rc->api, api->str, api->len + 1);
+    rc->has_api = 1;
+  }
+  const wr_json *o = wr_json_get(wr_json_get(wr_json_get(root, "API"), "HTTPHeaders"),
+                                 "Access-Control-Allow-Origin");
+  if (o && o->type == WR_JSON_ARRAY)
+    for (const wr_json *e = o->child; e && rc->norigins < MAX_ORIGINS; e = e->next)
+      if (e->type == WR_JSON_STRING)
+        rc->origins[rc->norigins++] = wr_strdup(e->str);
+  wr_json_del(root);
+  return 0;
+}
+
+int wr_cmd_daemon(int argc, char **argv) {
+  enum { O_API = 1000, O_ORIGIN, O_GRACE };
+  static const struct option opts[] = {{"api", required_argument, NULL, O_API},
+                                       {"api-allow-origin", required_argument, NULL, O_ORIGIN},
+                                       {"grace-period", required_argument, NULL, O_GRACE},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *api_flag = NULL;
+  const char *origins[MAX_ORIGINS];
+  size_t norigins = 0;
+  uint64_t grace_ms = 0;
+  int c;
+  while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
+    switch (c) {
+    case O_API:
+      api_flag = optarg;
+      break;
+    case O_ORIGIN:
+      if (norigins == MAX_ORIGINS)
+        wr_cli_usage_error(CMD, "at most %d --api-allow-origin flags.", MAX_ORIGINS);
+      origins[norigins++] = optarg;
+      break;
+    case O_GRACE: {
+      uint64_t ns;
+      if (wr_duration_parse(optarg, &ns) != 0)
+        wr_cli_usage_error(CMD, "--grace-period: \"%s\" is not a duration such as 10s.", optarg);
+      grace_ms = ns / 1000000u ? ns / 1000000u : 1;
+      break;
+    }
+    case 'h':
+      usage();
+      return 0;
+    default:
+      break;
+    }
+  }
+  if (optind < argc)
+    wr_cli_usage_error(CMD, "daemon takes no arguments (\"%s\").", argv[optind]);
+  char repo[4096];
+  if (wr_cmd_repo_path(repo, sizeof repo) != 0)
+    return 1;
+  repo_config rc;
+  if (read_config(repo, &rc) != 0)
+    return 1;
+  wr_node_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.repo_path = repo;
+  cfg.version = WR_VERSION;
+  cfg.grace_ms = grace_ms;
+  char err[512];
+  const char *api = api_flag ? api_flag : rc.has_api ? rc.api : "127.0.0.1:5001";
+  if (parse_api(api, &cfg.api, err, sizeof err) != 0) {
+    if (api_flag)
+      wr_cli_usage_error(CMD, "--api \"%s\": %s.", api, err);
+    wr_cli_fail(CMD ": the repo config's Addresses.API \"%s\": %s.", api, err);
+    return 1;
+  }
+  if (norigins) {
+    cfg.allowed_origins = origins;
+    cfg.nallowed = norigins;
+  } else if (rc.norigins) {
+    cfg.allowed_origins = (const char *const *)rc.origins;
+    cfg.nallowed = rc.norigins;
+  }
+  /* A client that vanishes mid-response must not kill the daemon. */
+  signal(SIGPIPE, SIG_IGN);
+  uv_loop_t *loop = uv_default_loop();
+  int rv = wr_node_start(loop, &cfg, &the_node, err, sizeof err);
+  if (rv) {
+    wr_cli_fail(CMD ": %s.", err);
+    for (size_t i = 0; i < rc.norigins; i++)
+      wr_free(rc.origins[i]);
+    return 1;
+  }
+  uv_signal_init(loop, &sig_term);
+  uv_signal_init(loop, &sig_int);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_run(loop, UV_RUN_DEFAULT);
+  wr_node_free(the_node);
+  the_node = NULL;
+  (void)uv_loop_close(loop);
+  for (size_t i = 0; i < rc.norigins; i++)
+    wr_free(rc.origins[i]);
+  return 0;
+}

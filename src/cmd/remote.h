@@ -1,0 +1,41 @@
+/* remote.h: commands that go through a running daemon (kubo's rule: when
+ * <repo>/api names a live daemon, the CLI asks it instead of opening the
+ * repo; `--offline` works on the repo directly). */
+#ifndef WR_CMD_REMOTE_H
+#define WR_CMD_REMOTE_H
+
+#include "io/addr.h"
+#include "rpc/client.h"
+
+/* Remembers the global --offline flag (main.c). */
+void wr_cmd_set_offline(int on);
+
+/* 1 with *pa the API address when cmd should go through the daemon, 0 when
+ * it works on the repo directly (--offline, or no live daemon), -1 after
+ * printing why neither works (an api file that holds no address). */
+int wr_cmd_find_daemon(const char *cmd, wr_addr *pa);
+
+/* POSTs target to the daemon, printing one sentence on failure
+ * ("warren: CMD: MESSAGE."). Returns 0 or the error. */
+int wr_cmd_remote_post(const char *cmd, const wr_addr *a, const char *target,
+                       const char *content_type, wr_rpc_produce_fn produce, void *parg,
+                       wr_rpc_recv_fn recv, void *rarg);
+
+/* Splits received bytes into lines (newline-delimited JSON) and calls fn on
+ * each complete one. Use as a wr_rpc_recv_fn with a wr_cmd_lines as arg. */
+typedef struct wr_cmd_lines {
+  int (*fn)(void *arg, const char *line, size_t n);
+  void *arg;
+  char buf[64 * 1024];
+  size_t len;
+} wr_cmd_lines;
+int wr_cmd_lines_recv(void *arg, const uint8_t *p, size_t n);
+
+/* A wr_rpc_recv_fn that writes the bytes to stdout (arg unused). */
+int wr_cmd_stdout_recv(void *arg, const uint8_t *p, size_t n);
+
+/* POSTs "/api/v0/CMDPATH?arg=CID" to the daemon with the response body
+ * going to stdout: for block get and dag export. Returns the exit status. */
+int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, const char *arg);
+
+#endif

@@ -1,0 +1,47 @@
+/* node.h: `warren daemon` — the IPFS node composed on one libuv loop: the
+ * repo (store, pins), kubo's RPC API on an HTTP listener, and (next) the
+ * libp2p host.
+ *
+ * Start: open the repo (shared lock: other warren processes may read and
+ * write it through LMDB's own locking, but `gc` outside the daemon is refused
+ * while it runs), listen for the API, write <repo>/api so the CLI finds the
+ * daemon. Stop (wr_node_stop): refuse new connections, let running commands
+ * finish within the grace period, close the API's connections (commands
+ * still blocked on a user are told the user is gone), wait for every command
+ * thread, remove <repo>/api, close the repo. */
+#ifndef WR_NODE_NODE_H
+#define WR_NODE_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/err.h"
+#include "io/addr.h"
+
+typedef struct wr_node_config {
+  const char *repo_path;              /* required */
+  wr_addr api;                        /* where the RPC API listens */
+  const char *const *allowed_origins; /* NULL: the API's own loopback origins */
+  size_t nallowed;
+  const char *version;
+  uint64_t grace_ms; /* on stop, how long running commands get (0: 10 s) */
+} wr_node_config;
+
+typedef struct wr_node wr_node;
+
+/* Starts the node on loop (cfg and the strings it points to must outlive
+ * it). Returns 0, or an error with one sentence in err (the repo cannot be
+ * opened, the API address is taken, ...); nothing is left open then. */
+WR_MUST_CHECK int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode,
+                                char *err, size_t errlen);
+/* The address the API listens on (its port resolved when 0 was asked). */
+void wr_node_api_addr(const wr_node *n, wr_addr *pa);
+/* Graceful stop; done(arg) once everything is closed. A second call skips
+ * the grace period. */
+void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg);
+/* After done. NULL is fine. */
+void wr_node_free(wr_node *n);
+
+#endif

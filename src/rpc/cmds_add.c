@@ -1,0 +1,411 @@
+/* cmds_add.c: `add` — a multipart upload of files and folders into the
+ * store, streamed chunk by chunk into the importer (content/importer.h),
+ * answered with kubo's newline-delimited AddEvent objects:
+ *   {"Name":"dir/a.txt","Hash":"Qm...","Size":"1234"}    an entry is complete
+ *   {"Name":"dir/a.txt","Bytes":262144}                   progress (progress=true)
+ * Files are reported as they complete, folders once the body has ended
+ * (their entries may come in any order), the wrapping folder last. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "content/importer.h"
+#include "proto/text/json.h"
+#include "rpc/call.h"
+
+#define MAX_DEPTH 128
+#define MAX_ROOTS 4096
+
+/* A folder being collected from the parts: entries added so far. */
+typedef struct dnode {
+  char *name;                /* owned; "" for the top */
+  struct dnode *kids, *next; /* subfolders */
+  wr_ufs_dirent *ents;       /* files and symlinks (names owned) */
+  size_t n, cap;
+} dnode;
+
+typedef struct add_run {
+  wr_rpc_call *c;
+  wr_importer *im;
+  int progress, quieter;
+  uint64_t file_start; /* importer's file bytes when the current file began */
+  char cur[4096];      /* the current file's display name */
+  wr_buf line;
+  int werr;         /* a write to the user failed */
+  wr_ufs_link last; /* the last top-level root */
+  int have_last;
+} add_run;
+
+static void emit(add_run *r) {
+  if (!r->werr && wr_rpc_write(r->c, r->line.data, r->line.len) != 0)
+    r->werr = 1;
+  r->line.len = 0;
+}
+
+static void on_added(void *arg, const wr_ufs_link *l, const char *path) {
+  add_run *r = arg;
+  if (r->quieter)
+    return;
+  char s[WR_CID_MAX_STR];
+  wr_rpc_cid_str(&l->cid, s);
+  /* A nameless upload is named by its CID, as kubo does for stdin. */
+  const char *name = path[0] || r->have_last == 2 ? path : s;
+  int rv = wr_buf_puts(&r->line, "{\"Name\":");
+  if (!rv)
+    rv = wr_json_put_string(&r->line, name, strlen(name));
+  if (!rv)
+    rv = wr_buf_printf(&r->line, ",\"Hash\":\"%s\",\"Size\":\"%llu\"}\n", s,
+                       (unsigned long long)l->tsize);
+  if (!rv)
+    emit(r);
+  r->line.len = 0;
+}
+
+static void on_progress(void *arg, uint64_t bytes) {
+  add_run *r = arg;
+  if (!r->progress || r->quieter)
+    return;
+  int rv = wr_buf_puts(&r->line, "{\"Name\":");
+  if (!rv)
+    rv = wr_json_put_string(&r->line, r->cur, strlen(r->cur));
+  if (!rv)
+    rv = wr_buf_printf(&r->line, ",\"Bytes\":%llu}\n", (unsigned long long)(bytes - r->file_start));
+  if (!rv)
+    emit(r);
+  r->line.len = 0;
+}
+
+static void dnode_free(dnode *d) {
+  while (d->kids) {
+    dnode *k = d->kids;
+    d->kids = k->next;
+    dnode_free(k);
+    wr_free(k);
+  }
+  for (size_t i = 0; i < d->n; i++)
+    wr_free((char *)d->ents[i].name);
+  wr_free(d->ents);
+  wr_free(d->name);
+}
+
+static dnode *kid(dnode *d, const char *name, size_t n, int create) {
+  for (dnode *k = d->kids; k; k = k->next)
+    if (strlen(k->name) == n && memcmp(k->name, name, n) == 0)
+      return k;
+  if (!create)
+    return NULL;
+  dnode *k = wr_calloc(1, sizeof *k);
+  if (!k)
+    return NULL;
+  k->name = wr_malloc(n + 1);
+  if (!k->name) {
+    wr_free(k);
+    return NULL;
+  }
+  memcpy(k->name, name, n);
+  k->name[n] = '\0';
+  k->next = d->kids;
+  d->kids = k;
+  return k;
+}
+
+static int add_ent(dnode *d, const char *name, const wr_ufs_link *l) {
+  if (d->n == d->cap) {
+    size_t nc = d->cap ? d->cap * 2 : 8;
+    wr_ufs_dirent *e = wr_realloc(d->ents, nc * sizeof *e);
+    if (!e)
+      return WR_ERR_NOMEM;
+    d->ents = e;
+    d->cap = nc;
+  }
+  char *nm = wr_strdup(name);
+  if (!nm)
+    return WR_ERR_NOMEM;
+  d->ents[d->n].name = nm;
+  d->ents[d->n].name_len = strlen(nm);
+  d->ents[d->n].link = *l;
+  d->n++;
+  return 0;
+}
+
+/* Splits path into its folder (created below top as needed) and last name.
+ * Refuses "", ".", ".." and empty components. */
+static int place(dnode *top, char *path, dnode **pdir, const char **pname, char *err,
+                 size_t errlen) {
+  dnode *d = top;
+  char *s = path;
+  while (*s == '/')
+    s++;
+  int depth = 0;
+  for (;;) {
+    char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) {
+      snprintf(err, errlen, "the path \"%.300s\" has an empty, \".\" or \"..\" name", path);
+      return WR_ERR_INVAL;
+    }
+    if (!slash) {
+      *pdir = d;
+      *pname = s;
+      return 0;
+    }
+    if (++depth > MAX_DEPTH) {
+      snprintf(err, errlen, "folders nested deeper than %d levels", MAX_DEPTH);
+      return WR_ERR_LIMIT;
+    }
+    d = kid(d, s, n, 1);
+    if (!d)
+      return WR_ERR_NOMEM;
+    s = slash + 1;
+    while (*s == '/')
+      s++;
+  }
+}
+
+static int cmp_kid(const void *a, const void *b) {
+  return strcmp((*(dnode *const *)a)->name, (*(dnode *const *)b)->name);
+}
+
+/* Builds folder d (its subfolders first, in name order), named path, and
+ * adds it to parent (unless parent is NULL). */
+static int build(add_run *r, dnode *d, wr_buf *path, dnode *parent, wr_ufs_link *out) {
+  size_t nk = 0;
+  for (dnode *k = d->kids; k; k = k->next)
+    nk++;
+  dnode **ks = wr_calloc(nk ? nk : 1, sizeof *ks);
+  if (!ks)
+    return WR_ERR_NOMEM;
+  nk = 0;
+  for (dnode *k = d->kids; k; k = k->next)
+    ks[nk++] = k;
+  qsort(ks, nk, sizeof *ks, cmp_kid);
+  int rv = 0;
+  for (size_t i = 0; i < nk && !rv; i++) {
+    size_t old = path->len;
+    if (old)
+      rv = wr_buf_append(path, "/", 1);
+    if (!rv)
+      rv = wr_buf_append(path, ks[i]->name, strlen(ks[i]->name) + 1);
+    path->len--; /* keep the NUL out of the length */
+    wr_ufs_link l;
+    if (!rv)
+      rv = build(r, ks[i], path, d, &l);
+    path->len = old;
+    if (path->data)
+      path->data[old] = '\0';
+  }
+  wr_free(ks);
+  if (rv)
+    return rv;
+  rv = wr_importer_add_dir(r->im, path->data ? (char *)path->data : "", d->ents, d->n, out);
+  if (!rv && parent)
+    rv = add_ent(parent, d->name, out);
+  return rv;
+}
+
+void wr_rpc_cmd_add(wr_rpc_call *c) {
+  add_run r;
+  memset(&r, 0, sizeof r);
+  r.c = c;
+  wr_buf_init(&r.line, 64 * 1024);
+  dnode top;
+  memset(&top, 0, sizeof top);
+  wr_rpc_mp m;
+  memset(&m, 0, sizeof m);
+  wr_cid *roots = NULL;
+  int locked = 0;
+
+  wr_ufs_params p;
+  wr_ufs_params_default(&p);
+  uint64_t cidv = 0, chunk = 0;
+  int raw = wr_rpc_bool(c, "raw-leaves", -1);
+  int pin = wr_rpc_bool(c, "pin", 1);
+  int wrap = wr_rpc_bool(c, "wrap-with-directory", 0);
+  int only_hash = wr_rpc_bool(c, "only-hash", 0);
+  int trickle = wr_rpc_bool(c, "trickle", 0);
+  r.progress = wr_rpc_bool(c, "progress", 0);
+  r.quieter = wr_rpc_bool(c, "quieter", 0);
+  if (raw == -1 && wr_query_get(&c->q, "raw-leaves"))
+    goto out;
+  if (pin < 0 || wrap < 0 || only_hash < 0 || trickle < 0 || r.progress < 0 || r.quieter < 0)
+    goto out;
+  if (wr_rpc_uint(c, "cid-version", 0, &cidv) != 0)
+    goto out;
+  if (cidv > 1) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "unknown CID version %llu", (unsigned long long)cidv);
+    goto out;
+  }
+  const char *chunker = wr_query_get(&c->q, "chunker");
+  if (chunker && *chunker) {
+    char *end = NULL;
+    if (strncmp(chunker, "size-", 5) != 0 || !chunker[5] ||
+        (chunk = strtoull(chunker + 5, &end, 10)) == 0 || *end) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL,
+                  "chunker \"%s\" is not supported: use size-N (rabin and buzhash are not)",
+                  chunker);
+      goto out;
+    }
+  }
+  const char *hash = wr_query_get(&c->q, "hash");
+  if (hash && strcmp(hash, "sha2-256") != 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "hash \"%s\" is not supported: only sha2-256", hash);
+    goto out;
+  }
+  p.cid_version = (uint32_t)cidv;
+  p.raw_leaves = raw >= 0 ? raw : cidv == 1; /* kubo: CIDv1 implies raw leaves */
+  if (chunk)
+    p.chunk_size = (uint32_t)(chunk > UINT32_MAX ? UINT32_MAX : chunk);
+  if (trickle)
+    p.layout = WR_UFS_TRICKLE;
+
+  if (wr_rpc_mp_init(&m, c) != 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_CLIENT, "%s", m.err);
+    goto out;
+  }
+  if (!only_hash) {
+    pthread_rwlock_rdlock(c->gc_lock);
+    locked = 1;
+  }
+  const char *why = NULL;
+  int rv = wr_importer_new(only_hash ? NULL : c->repo->bs, &p, &r.im, &why);
+  if (rv) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", why ? why : wr_strerror(rv));
+    goto out;
+  }
+  wr_importer_set_callbacks(r.im, on_added, on_progress, &r);
+  roots = wr_calloc(MAX_ROOTS, sizeof *roots);
+  if (!roots || wr_rpc_ok(c, "application/json", 2) != 0)
+    goto out;
+
+  /* The parts, in order. */
+  char err[512];
+  for (;;) {
+    int k = wr_rpc_mp_next(&m);
+    if (k < 0) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m.err);
+      goto out;
+    }
+    if (k == 0)
+      break;
+    int is_dir = strcmp(m.ctype, "application/x-directory") == 0;
+    int is_link = strcmp(m.ctype, "application/symlink") == 0;
+    dnode *d = NULL;
+    const char *name = NULL;
+    if (!m.path[0]) {
+      /* A nameless file (kubo-rpc-client's add of bytes): a root on its own. */
+      if (is_dir) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "a folder part has no name");
+        goto out;
+      }
+      d = &top;
+      name = "";
+    } else if ((rv = place(&top, m.path, &d, &name, err, sizeof err)) != 0) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", rv == WR_ERR_NOMEM ? "out of memory" : err);
+      goto out;
+    }
+    if (is_dir) {
+      if (!kid(d, name, strlen(name), 1)) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+        goto out;
+      }
+      continue;
+    }
+    if (is_link) {
+      /* kubo stores these as UnixFS symlinks; no RPC client of ours sends
+       * them yet, so they are refused rather than stored as files. */
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlinks in uploads are not supported yet (%s)", m.path);
+      goto out;
+    }
+    if (d == &top && top.n >= MAX_ROOTS) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
+      goto out;
+    }
+    wr_ufs_link l;
+    snprintf(r.cur, sizeof r.cur, "%s", m.path);
+    wr_import_stats st;
+    wr_importer_stats(r.im, &st);
+    r.file_start = st.file_bytes;
+    rv = wr_importer_add_reader(r.im, wr_rpc_mp_read, &m, m.path, &l);
+    if (rv) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m.err[0] ? m.err : wr_importer_error(r.im));
+      goto out;
+    }
+    if (r.werr)
+      goto out;
+    if ((rv = add_ent(d, name[0] ? name : "", &l)) != 0) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+      goto out;
+    }
+  }
+
+  /* Folders, then the roots. */
+  size_t nroots = 0;
+  wr_buf path;
+  wr_buf_init(&path, 64 * 1024);
+  rv = wr_buf_append(&path, "", 1);
+  path.len = 0;
+  if (wrap) {
+    /* Everything at the top goes into one folder with an empty name. */
+    for (size_t i = 0; i < top.n && !rv; i++)
+      if (!top.ents[i].name_len) {
+        wr_buf_free(&path);
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "a nameless file cannot be wrapped in a folder");
+        goto out;
+      }
+    r.have_last = 2; /* the wrapper's empty name stays empty */
+    wr_ufs_link l;
+    if (!rv)
+      rv = build(&r, &top, &path, NULL, &l);
+    if (!rv)
+      roots[nroots++] = l.cid;
+    r.last = l;
+  } else {
+    /* Each top folder is built and is a root; so is each top file. */
+    for (size_t i = 0; i < top.n; i++) {
+      if (nroots == MAX_ROOTS)
+        break;
+      roots[nroots++] = top.ents[i].link.cid;
+      r.last = top.ents[i].link;
+    }
+    for (dnode *k = top.kids; k && !rv; k = k->next) {
+      wr_ufs_link l;
+      wr_buf_reset(&path);
+      rv = wr_buf_append(&path, k->name, strlen(k->name) + 1);
+      path.len--;
+      if (!rv)
+        rv = build(&r, k, &path, NULL, &l);
+      if (!rv && nroots < MAX_ROOTS) {
+        roots[nroots++] = l.cid;
+        r.last = l;
+      }
+    }
+  }
+  wr_buf_free(&path);
+  if (rv) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s",
+                wr_importer_error(r.im)[0] ? wr_importer_error(r.im) : wr_strerror(rv));
+    goto out;
+  }
+  rv = wr_importer_commit(r.im, roots, pin ? nroots : 0);
+  if (rv) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
+    goto out;
+  }
+  if (r.quieter && nroots) {
+    r.quieter = 0;
+    char s[WR_CID_MAX_STR];
+    wr_rpc_cid_str(&r.last.cid, s);
+    if (wr_buf_printf(&r.line, "{\"Name\":\"%s\",\"Hash\":\"%s\",\"Size\":\"%llu\"}\n", s, s,
+                      (unsigned long long)r.last.tsize) == 0)
+      emit(&r);
+  }
+out:
+  wr_importer_del(r.im);
+  if (locked)
+    pthread_rwlock_unlock(c->gc_lock);
+  wr_rpc_mp_free(&m);
+  wr_free(roots);
+  dnode_free(&top);
+  wr_buf_free(&r.line);
+}
