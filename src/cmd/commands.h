@@ -22,6 +22,8 @@ int wr_cmd_ls(int argc, char **argv);
 int wr_cmd_edge(int argc, char **argv);
 int wr_cmd_tunnel(int argc, char **argv);
 int wr_cmd_service(int argc, char **argv);
+int wr_cmd_swarm(int argc, char **argv);
+int wr_cmd_ping(int argc, char **argv);
 int wr_cmd_daemon(int argc, char **argv);
 
 /* `warren tunnel [FLAGS] run [FLAGS] [NAME]` (src/cmd/tunnel_run.c); argv[0] is

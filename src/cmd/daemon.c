@@ -1,5 +1,5 @@
 /* daemon.c: `warren daemon` — runs the node (node/node.h) until SIGTERM or
- * SIGINT: the repo, kubo's RPC API, and (next) the libp2p host. */
+ * SIGINT: the repo, the libp2p host and kubo's RPC API. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 
 #define CMD "daemon"
 #define MAX_ORIGINS 32
+#define MAX_SWARM WR_NODE_MAX_SWARM
 
 #ifndef WR_VERSION
 #define WR_VERSION "0.1.0"
@@ -27,10 +28,16 @@
 
 static void usage(void) {
   printf("Usage: warren [--repo DIR] daemon [flags]\n\n"
-         "Runs the node (kubo's `ipfs daemon`): holds the repo and serves kubo's RPC API\n"
+         "Runs the node (kubo's `ipfs daemon`): holds the repo, runs the libp2p peer (TCP,\n"
+         "Noise, yamux; identify and ping) with the repo's key, and serves kubo's RPC API\n"
          "(POST /api/v0/...) so kubo's tools and the warren CLI use it. The API address is\n"
-         "written to <repo>/api, where `warren add|cat|pin ...` find the daemon.\n\n"
+         "written to <repo>/api, where `warren add|cat|pin|swarm ...` find the daemon.\n\n"
          "Flags:\n"
+         "  --swarm MULTIADDR       where peers reach this node (repeatable): /ip4|ip6/ADDR/\n"
+         "                          tcp/PORT. Default: the repo config's Addresses.Swarm,\n"
+         "                          else kubo's /ip4/0.0.0.0/tcp/4001 and /ip6/::/tcp/4001.\n"
+         "                          QUIC and WebSocket addresses are not served yet (skipped\n"
+         "                          with a warning when the config has them)\n"
          "  --api ADDR              where the API listens: ADDR:PORT or a multiaddr such as\n"
          "                          /ip4/127.0.0.1/tcp/5001 (default: the repo config's\n"
          "                          Addresses.API, else 127.0.0.1:5001; loopback only unless\n"
@@ -42,7 +49,7 @@ static void usage(void) {
          "                          (default 10s; a second signal stops at once)\n"
          "  -h, --help              this help\n\n"
          "The repo config (<repo>/config, kubo's JSON) is read when present:\n"
-         "Addresses.API and API.HTTPHeaders.Access-Control-Allow-Origin.\n");
+         "Addresses.API, Addresses.Swarm and API.HTTPHeaders.Access-Control-Allow-Origin.\n");
 }
 
 static uv_signal_t sig_term, sig_int;
@@ -83,7 +90,23 @@ typedef struct repo_config {
   int has_api;
   char *origins[MAX_ORIGINS];
   size_t norigins;
+  char *swarm[MAX_SWARM];
+  size_t nswarm;
+  int has_swarm;
 } repo_config;
+
+static void free_config(repo_config *rc) {
+  for (size_t i = 0; i < rc->norigins; i++)
+    wr_free(rc->origins[i]);
+  for (size_t i = 0; i < rc->nswarm; i++)
+    wr_free(rc->swarm[i]);
+}
+
+/* Only TCP is served so far: kubo's configs also list QUIC, WebTransport
+ * and WebSocket addresses, which are skipped (said once each). */
+static int servable(const char *ma) {
+  return strstr(ma, "/tcp/") && !strstr(ma, "/ws") && !strstr(ma, "/tls");
+}
 
 static int read_config(const char *repo, repo_config *rc) {
   char path[4200], err[256];
@@ -117,6 +140,18 @@ static int read_config(const char *repo, repo_config *rc) {
     memcpy(rc->api, api->str, api->len + 1);
     rc->has_api = 1;
   }
+  const wr_json *sw = wr_json_get(wr_json_get(root, "Addresses"), "Swarm");
+  if (sw && sw->type == WR_JSON_ARRAY) {
+    rc->has_swarm = 1;
+    for (const wr_json *e = sw->child; e && rc->nswarm < MAX_SWARM; e = e->next) {
+      if (e->type != WR_JSON_STRING)
+        continue;
+      if (!servable(e->str))
+        WR_WARN("Skipping a swarm address warren does not serve yet", "address=%s", e->str);
+      else
+        rc->swarm[rc->nswarm++] = wr_strdup(e->str);
+    }
+  }
   const wr_json *o = wr_json_get(wr_json_get(wr_json_get(root, "API"), "HTTPHeaders"),
                                  "Access-Control-Allow-Origin");
   if (o && o->type == WR_JSON_ARRAY)
@@ -128,21 +163,27 @@ static int read_config(const char *repo, repo_config *rc) {
 }
 
 int wr_cmd_daemon(int argc, char **argv) {
-  enum { O_API = 1000, O_ORIGIN, O_GRACE };
+  enum { O_API = 1000, O_ORIGIN, O_GRACE, O_SWARM };
   static const struct option opts[] = {{"api", required_argument, NULL, O_API},
+                                       {"swarm", required_argument, NULL, O_SWARM},
                                        {"api-allow-origin", required_argument, NULL, O_ORIGIN},
                                        {"grace-period", required_argument, NULL, O_GRACE},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   const char *api_flag = NULL;
-  const char *origins[MAX_ORIGINS];
-  size_t norigins = 0;
+  const char *origins[MAX_ORIGINS], *swarm[MAX_SWARM];
+  size_t norigins = 0, nswarm = 0;
   uint64_t grace_ms = 0;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
     switch (c) {
     case O_API:
       api_flag = optarg;
+      break;
+    case O_SWARM:
+      if (nswarm == MAX_SWARM)
+        wr_cli_usage_error(CMD, "at most %d --swarm flags.", MAX_SWARM);
+      swarm[nswarm++] = optarg;
       break;
     case O_ORIGIN:
       if (norigins == MAX_ORIGINS)
@@ -182,7 +223,19 @@ int wr_cmd_daemon(int argc, char **argv) {
     if (api_flag)
       wr_cli_usage_error(CMD, "--api \"%s\": %s.", api, err);
     wr_cli_fail(CMD ": the repo config's Addresses.API \"%s\": %s.", api, err);
+    free_config(&rc);
     return 1;
+  }
+  static const char *const kubo_swarm[] = {"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"};
+  if (nswarm) {
+    cfg.swarm = swarm;
+    cfg.nswarm = nswarm;
+  } else if (rc.has_swarm) {
+    cfg.swarm = (const char *const *)rc.swarm;
+    cfg.nswarm = rc.nswarm;
+  } else {
+    cfg.swarm = kubo_swarm;
+    cfg.nswarm = 2;
   }
   if (norigins) {
     cfg.allowed_origins = origins;
@@ -197,8 +250,7 @@ int wr_cmd_daemon(int argc, char **argv) {
   int rv = wr_node_start(loop, &cfg, &the_node, err, sizeof err);
   if (rv) {
     wr_cli_fail(CMD ": %s.", err);
-    for (size_t i = 0; i < rc.norigins; i++)
-      wr_free(rc.origins[i]);
+    free_config(&rc);
     return 1;
   }
   uv_signal_init(loop, &sig_term);
@@ -209,7 +261,6 @@ int wr_cmd_daemon(int argc, char **argv) {
   wr_node_free(the_node);
   the_node = NULL;
   (void)uv_loop_close(loop);
-  for (size_t i = 0; i < rc.norigins; i++)
-    wr_free(rc.origins[i]);
+  free_config(&rc);
   return 0;
 }

@@ -1,11 +1,13 @@
-/* id.c: `warren id` — the node's peer identity in kubo's JSON shape. With
- * no daemon running it answers from the repo's key, as `ipfs id` does
- * offline: no addresses, no protocols. */
+/* id.c: `warren id [PEER]` — a peer identity in kubo's JSON shape. With a
+ * daemon running it asks it (this node's listen addresses and protocols, or
+ * what a connected PEER told identify); without one it answers from the
+ * repo's key, as `ipfs id` does offline: no addresses, no protocols. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/remote.h"
 #include "cmd/repoflag.h"
 #include "p2p/identity.h"
 #include "proto/text/base64.h"
@@ -16,17 +18,43 @@
 #endif
 
 static const char help[] =
-    "Usage: warren [--repo DIR] id\n\n"
+    "Usage: warren [--repo DIR] id [PEER]\n\n"
     "Prints this node's libp2p identity as kubo's `ipfs id` does (JSON: ID, PublicKey,\n"
     "Addresses, AgentVersion, Protocols). The key is the repo's identity.key, made by\n"
-    "`warren init` (or here, on first use). Without a running node, Addresses and\n"
+    "`warren init` (or here, on first use). With `warren daemon` running, the answer\n"
+    "comes from it, with its listen addresses and protocols; PEER (a connected peer's\n"
+    "ID) shows what that peer told identify. Without a running node, Addresses and\n"
     "Protocols are null, as in kubo offline.\n";
+
+/* Through the daemon: its JSON, printed as it comes. */
+static int remote_id(const wr_addr *api, const char *peer) {
+  char target[1024] = "/api/v0/id";
+  if (peer) {
+    char esc[3 * 256 + 1];
+    if (wr_rpc_url_escape(peer, 0, esc, sizeof esc) != 0)
+      wr_cli_usage_error("id", "the peer ID is too long.");
+    snprintf(target, sizeof target, "/api/v0/id?arg=%s", esc);
+  }
+  int rv = wr_cmd_remote_post("id", api, target, NULL, NULL, NULL, wr_cmd_stdout_recv, NULL);
+  return rv ? 1 : 0;
+}
 
 int wr_cmd_id(int argc, char **argv) {
   if (wr_cli_help_only("id", argc, argv, help))
     return 0;
-  if (optind < argc)
-    wr_cli_usage_error("id", "id takes no arguments, not \"%s\".", argv[optind]);
+  if (argc - optind > 1)
+    wr_cli_usage_error("id", "id takes at most one peer ID, not \"%s\".", argv[optind + 1]);
+  const char *peer = optind < argc ? argv[optind] : NULL;
+  wr_addr api;
+  int d = wr_cmd_find_daemon("id", &api);
+  if (d < 0)
+    return 1;
+  if (d == 1)
+    return remote_id(&api, peer);
+  if (peer) {
+    wr_cli_fail("id: looking up another peer needs the running node: start `warren daemon`.");
+    return 1;
+  }
   char path[WR_REPO_PATH_MAX];
   if (wr_cmd_repo_path(path, sizeof path) != 0)
     return 1;

@@ -9,12 +9,18 @@
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "http/server.h"
+#include "io/loopcall.h"
+#include "p2p/host.h"
+#include "p2p/identity.h"
+#include "proto/text/base64.h"
 #include "rpc/api.h"
 #include "rpc/apiaddr.h"
 #include "store/repo.h"
 
 #define SWEEP_MS 250
 #define DEFAULT_GRACE_MS 10000
+#define MAX_ADDRS 32
+#define MAX_PROTOCOLS 64
 
 struct wr_node {
   uv_loop_t *loop;
@@ -26,22 +32,139 @@ struct wr_node {
   wr_addr api_addr;
   uv_timer_t sweep;
   int sweep_open;
-  /* The libp2p host (src/p2p) is composed here when it lands: created after
-   * the repo is open (its identity key lives in the repo), started before
-   * the API so `id` can report it, and stopped before the repo closes. Its
-   * peer ID, public key, listen addresses and protocols then fill
-   * node_identity() below. */
+  /* The libp2p host: made after the repo is open (its key lives there),
+   * before the API, so `id` reports it; closed after the last command. */
+  wr_p2p_host *host;
+  wr_loopcall *lc;
+  int host_closing, host_closed, lc_closed;
+  /* What `id` reports, made once the components have registered (the
+   * strings outlive every command that copies them). */
+  char peer_id[WR_PEERID_MAX_STR];
+  char public_key[128];
+  char agent[64]; /* identify's agentVersion; the host keeps the pointer */
+  char *addrs[MAX_ADDRS];
+  size_t naddrs;
+  const char *protocols[MAX_PROTOCOLS];
+  size_t nprotocols;
   int stopping, server_closing_started, server_closed;
   uint64_t stop_ns;
   void (*done)(void *arg);
   void *done_arg;
 };
 
-/* `id`'s node fields. Until the libp2p host lands there is no peer identity,
- * and the API reports empty fields rather than a made-up ID. */
+/* `id`'s node fields. */
 static void node_identity(void *arg, wr_rpc_identity *out) {
-  (void)arg;
-  memset(out, 0, sizeof *out);
+  wr_node *n = arg;
+  *out = (wr_rpc_identity){.peer_id = n->peer_id,
+                           .public_key = n->public_key,
+                           .addrs = (const char *const *)n->addrs,
+                           .naddrs = n->naddrs,
+                           .protocols = n->protocols,
+                           .nprotocols = n->nprotocols};
+}
+
+/* Fills what `id` reports from the host: its peer ID and public key, its
+ * listen addresses (ports resolved, wildcards expanded) with /p2p/ID, and
+ * the protocols it answers. */
+static int describe_host(wr_node *n, const wr_p2p_privkey *key) {
+  wr_p2p_pubkey pk;
+  uint8_t pb[WR_P2P_PUBKEY_ED25519_PB];
+  wr_p2p_privkey_public(key, &pk);
+  wr_p2p_pubkey_encode(&pk, pb);
+  if (wr_peerid_format(wr_p2p_host_id(n->host), n->peer_id, sizeof n->peer_id) < 0 ||
+      wr_base64_encode(pb, sizeof pb, n->public_key, sizeof n->public_key) < 0)
+    return WR_ERR_LIMIT;
+  wr_maddr ma[MAX_ADDRS];
+  size_t na = wr_p2p_host_addrs(n->host, ma, MAX_ADDRS);
+  for (size_t i = 0; i < na; i++) {
+    char text[512];
+    if (wr_maddr_format(&ma[i], text, sizeof text) < 0)
+      continue;
+    size_t len = strlen(text) + strlen(n->peer_id) + 8;
+    if (!(n->addrs[n->naddrs] = wr_malloc(len)))
+      return WR_ERR_NOMEM;
+    snprintf(n->addrs[n->naddrs++], len, "%s/p2p/%s", text, n->peer_id);
+  }
+  n->nprotocols = wr_p2p_host_protocols(n->host, n->protocols, MAX_PROTOCOLS);
+  return 0;
+}
+
+/* Makes the host with the repo's key and listens on the swarm addresses.
+ * Returns 0 or an error with a sentence in err. */
+static int start_host(wr_node *n, char *err, size_t errlen) {
+  char path[4200], why[256];
+  wr_p2p_privkey key;
+  int created = 0;
+  snprintf(path, sizeof path, "%s/%s", n->cfg.repo_path, WR_P2P_IDENTITY_FILE);
+  int rv = wr_p2p_identity_load(path, 1, &key, &created, why, sizeof why);
+  if (rv) {
+    snprintf(err, errlen, "cannot load the peer identity %s: %s", path, why);
+    return rv;
+  }
+  snprintf(n->agent, sizeof n->agent, "warren/%s", n->cfg.version ? n->cfg.version : "0");
+  wr_p2p_host_config hc = {.agent_version = n->agent};
+  if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, NULL, n)) != 0 ||
+      (rv = wr_loopcall_new(n->loop, &n->lc)) != 0) {
+    snprintf(err, errlen, "out of memory");
+    return rv;
+  }
+  for (size_t i = 0; i < n->cfg.nswarm; i++) {
+    const char *s = n->cfg.swarm[i], *reason = NULL;
+    wr_maddr ma;
+    if ((rv = wr_maddr_parse(s, strlen(s), &ma, &reason)) != 0) {
+      snprintf(err, errlen, "the swarm address %s: %s", s, reason ? reason : wr_strerror(rv));
+      return rv;
+    }
+    if ((rv = wr_p2p_host_listen(n->host, &ma)) != 0) {
+      snprintf(err, errlen, "cannot listen on the swarm address %s: %s", s,
+               rv == WR_ERR_UNSUPPORTED ? "only /ip4 and /ip6 with /tcp are served so far"
+                                        : wr_strerror(rv));
+      return rv;
+    }
+  }
+  if ((rv = describe_host(n, &key)) != 0) {
+    snprintf(err, errlen, "cannot describe the host: %s", wr_strerror(rv));
+    return rv;
+  }
+  if (created)
+    wr_log(WR_LOG_INFO, "Generated the peer identity", "path=%s", path);
+  for (size_t i = 0; i < n->naddrs; i++)
+    wr_log(WR_LOG_INFO, "Swarm listening", "address=%s", n->addrs[i]);
+  return 0;
+}
+
+static void on_host_closed(wr_p2p_host *h, void *arg) {
+  (void)h;
+  wr_node *n = arg;
+  n->host = NULL;
+  n->host_closed = 1;
+}
+
+static void on_lc_closed(void *arg) {
+  wr_node *n = arg;
+  n->lc = NULL;
+  n->lc_closed = 1;
+}
+
+/* Closes the bridge and the host (when there are), once. */
+static void close_network(wr_node *n) {
+  if (n->host_closing)
+    return;
+  n->host_closing = 1;
+  if (n->lc)
+    wr_loopcall_close(n->lc, on_lc_closed, n);
+  else
+    n->lc_closed = 1;
+  if (n->host)
+    wr_p2p_host_close(n->host, on_host_closed, n);
+  else
+    n->host_closed = 1;
+}
+
+static void free_addrs(wr_node *n) {
+  for (size_t i = 0; i < n->naddrs; i++)
+    wr_free(n->addrs[i]);
+  n->naddrs = 0;
 }
 
 static void server_closed(wr_http_server *s, void *arg) {
@@ -75,8 +198,11 @@ static void on_sweep(uv_timer_t *t) {
     n->server_closing_started = 1;
     wr_http_server_close(n->server, server_closed, n);
   }
-  /* Every command thread must be done before the repo closes. */
-  if (n->server_closed && running == 0) {
+  /* Every command thread must be done before the bridge, the host and
+   * then the repo close. */
+  if (n->server_closed && running == 0)
+    close_network(n);
+  if (n->host_closed && n->lc_closed && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
   }
@@ -123,8 +249,12 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
+  if ((rv = start_host(n, err, errlen)) != 0)
+    goto fail;
   wr_rpc_config rc = {
       .repo = n->repo,
+      .host = n->host,
+      .loopcall = n->lc,
       .api_port = wr_addr_port(&cfg->api),
       .allowed_origins = cfg->allowed_origins,
       .nallowed = cfg->nallowed,
@@ -184,6 +314,10 @@ fail:
       uv_run(loop, UV_RUN_ONCE);
     wr_http_server_free(n->server);
   }
+  close_network(n);
+  while (!n->host_closed || !n->lc_closed)
+    uv_run(loop, UV_RUN_ONCE);
+  free_addrs(n);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);
   wr_repo_close(n->repo);
@@ -211,6 +345,7 @@ void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
 void wr_node_free(wr_node *n) {
   if (!n)
     return;
+  free_addrs(n);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);

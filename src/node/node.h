@@ -1,6 +1,7 @@
 /* node.h: `warren daemon` — the IPFS node composed on one libuv loop: the
- * repo (store, pins), kubo's RPC API on an HTTP listener, and (next) the
- * libp2p host.
+ * repo (store, pins), the libp2p host (its key is the repo's identity.key),
+ * and kubo's RPC API on an HTTP listener, whose commands run on threads and
+ * reach the host through a loopcall bridge (io/loopcall.h).
  *
  * Start: open the repo (shared lock: other warren processes may read and
  * write it through LMDB's own locking, but `gc` outside the daemon is refused
@@ -8,7 +9,8 @@
  * daemon. Stop (wr_node_stop): refuse new connections, let running commands
  * finish within the grace period, close the API's connections (commands
  * still blocked on a user are told the user is gone), wait for every command
- * thread, remove <repo>/api, close the repo. */
+ * thread, close the bridge and the host (its peers are sent GO_AWAY), remove
+ * <repo>/api, close the repo. */
 #ifndef WR_NODE_NODE_H
 #define WR_NODE_NODE_H
 
@@ -20,9 +22,13 @@
 #include "base/err.h"
 #include "io/addr.h"
 
+#define WR_NODE_MAX_SWARM 16
+
 typedef struct wr_node_config {
   const char *repo_path;              /* required */
   wr_addr api;                        /* where the RPC API listens */
+  const char *const *swarm;           /* libp2p listen multiaddrs (none: dial only) */
+  size_t nswarm;
   const char *const *allowed_origins; /* NULL: the API's own loopback origins */
   size_t nallowed;
   const char *version;

@@ -1036,6 +1036,13 @@ int wr_p2p_host_set_handler(wr_p2p_host *h, const char *protocol, wr_p2p_handler
   return 0;
 }
 
+size_t wr_p2p_host_protocols(const wr_p2p_host *h, const char **out, size_t cap) {
+  size_t n = 0;
+  for (; n < h->nhandlers && n < cap; n++)
+    out[n] = h->handlers[n].protocol;
+  return n;
+}
+
 static int maddr_to_addr(const wr_maddr *ma, wr_addr *a, wr_peerid *pid, int *phas) {
   int fam;
   uint8_t ip[16];

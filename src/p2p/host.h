@@ -113,6 +113,9 @@ size_t wr_p2p_host_addrs(wr_p2p_host *h, wr_maddr *out, size_t cap);
  * 0, WR_ERR_LIMIT, WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_p2p_host_set_handler(wr_p2p_host *h, const char *protocol,
                                           wr_p2p_handler_fn fn, void *data);
+/* The protocols with a handler, in registration order: pointers into the
+ * host, valid while it lives. Returns how many were written (at most cap). */
+size_t wr_p2p_host_protocols(const wr_p2p_host *h, const char **out, size_t cap);
 /* Dials /ip4|ip6/ADDR/tcp/PORT[/p2p/ID] (the peer must be ID when given).
  * cb follows from the loop with the open connection or the error. 0,
  * WR_ERR_UNSUPPORTED (address shape), WR_ERR_LIMIT, WR_ERR_NOMEM. */

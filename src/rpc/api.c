@@ -36,6 +36,11 @@ static const wr_rpc_cmd commands[] = {
     {"dag/export", wr_rpc_cmd_dag_export, 0},
     {"dag/import", wr_rpc_cmd_dag_import, 1},
     {"repo/gc", wr_rpc_cmd_repo_gc, 0},
+    {"swarm/peers", wr_rpc_cmd_swarm_peers, 0},
+    {"swarm/connect", wr_rpc_cmd_swarm_connect, 0},
+    {"swarm/disconnect", wr_rpc_cmd_swarm_disconnect, 0},
+    {"swarm/addrs/listen", wr_rpc_cmd_swarm_addrs_listen, 0},
+    {"ping", wr_rpc_cmd_ping, 0},
 };
 
 /* --- answers made on the loop (before any command runs) -------------------- */
@@ -164,6 +169,8 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   }
   c->cmd = cmd;
   c->repo = api->cfg.repo;
+  c->host = api->cfg.host;
+  c->loopcall = api->cfg.loopcall;
   c->gc_lock = &api->gc_lock;
   c->version = api->cfg.version;
   if (api->cfg.identity)

@@ -26,6 +26,8 @@
 
 #include "base/err.h"
 #include "http/handler.h"
+#include "io/loopcall.h"
+#include "p2p/host.h"
 #include "store/repo.h"
 
 /* What `id` reports about the node; filled by the node's owner. The peer
@@ -41,6 +43,10 @@ typedef struct wr_rpc_identity {
 
 typedef struct wr_rpc_config {
   wr_repo *repo;                      /* required; outlives the API */
+  /* The libp2p host and the bridge its commands reach it through (they run
+   * on threads; the host lives on the loop). NULL: no network commands. */
+  wr_p2p_host *host;
+  wr_loopcall *loopcall;
   uint16_t api_port;                  /* for the default allowed origins */
   const char *const *allowed_origins; /* NULL: the loopback defaults */
   size_t nallowed;

@@ -29,6 +29,8 @@ struct wr_rpc_call {
   wr_rpc_job *job;
   const wr_rpc_cmd *cmd;
   wr_repo *repo;
+  wr_p2p_host *host;         /* NULL: no network; touch only on the loop, */
+  wr_loopcall *loopcall;     /* through this bridge */
   pthread_rwlock_t *gc_lock; /* writers hold it shared, repo/gc exclusive */
   const char *version;
   wr_rpc_identity id;     /* copied on the loop (strings owned by the node) */
@@ -52,6 +54,13 @@ void wr_rpc_cmd_block_stat(wr_rpc_call *c);
 void wr_rpc_cmd_dag_export(wr_rpc_call *c);
 void wr_rpc_cmd_dag_import(wr_rpc_call *c);
 void wr_rpc_cmd_repo_gc(wr_rpc_call *c);
+void wr_rpc_cmd_swarm_peers(wr_rpc_call *c);
+void wr_rpc_cmd_swarm_connect(wr_rpc_call *c);
+void wr_rpc_cmd_swarm_disconnect(wr_rpc_call *c);
+void wr_rpc_cmd_swarm_addrs_listen(wr_rpc_call *c);
+void wr_rpc_cmd_ping(wr_rpc_call *c);
+/* `id PEER`: what a connected peer told identify. */
+void wr_rpc_cmd_id_peer(wr_rpc_call *c, const char *arg);
 
 /* kubo's error codes (cmds.ErrorType): 0 a failed command (500), 1 a bad
  * request (400). */

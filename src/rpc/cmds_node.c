@@ -46,15 +46,12 @@ static int put_list(wr_buf *b, const char *const *v, size_t n) {
 void wr_rpc_cmd_id(wr_rpc_call *c) {
   const char *a[1];
   if (wr_rpc_args(c, a, 1)) {
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL,
-                "looking up other peers needs the libp2p host, "
-                "which this node does not run yet");
+    wr_rpc_cmd_id_peer(c, a[0]);
     return;
   }
   wr_buf b;
   wr_buf_init(&b, 64 * 1024);
-  /* kubo's shape. Until the libp2p host lands (src/p2p) the node has no
-   * peer identity: ID and PublicKey are empty strings, never a made-up ID. */
+  /* kubo's shape. */
   int rv = wr_buf_puts(&b, "{\"ID\":");
   if (!rv)
     rv = put_str(&b, c->id.peer_id);

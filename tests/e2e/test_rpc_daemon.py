@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import ROOT, WARREN
+from daemon import Daemon
 
 NPM = ROOT / "tests" / "npm-rpc"
 
@@ -23,43 +24,6 @@ NPM = ROOT / "tests" / "npm-rpc"
 def w(repo, *args, input=None, timeout=120):
     return subprocess.run([str(WARREN), "--repo", str(repo), *map(str, args)], input=input,
                           capture_output=True, timeout=timeout)
-
-
-class Daemon:
-    """A `warren daemon` on a free loopback port; .url, .port, .stop()."""
-
-    def __init__(self, repo, *flags):
-        self.repo = pathlib.Path(repo)
-        self.log = open(self.repo.parent / f"daemon-{os.getpid()}-{time.monotonic_ns()}.log", "w+")
-        self.proc = subprocess.Popen([str(WARREN), "--repo", str(repo), "daemon", "--api",
-                                      "127.0.0.1:0", *flags],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        api = self.repo / "api"
-        for _ in range(200):
-            if api.exists() and api.read_text():
-                break
-            assert self.proc.poll() is None, self.output()
-            time.sleep(0.025)
-        maddr = api.read_text()
-        assert maddr.startswith("/ip4/127.0.0.1/tcp/"), maddr
-        self.port = int(maddr.rsplit("/", 1)[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -157,8 +121,9 @@ def test_kubo_rpc_client(daemon, tmp_path):
     assert w(daemon.repo, "--offline", "cat", got["add_big"]["cid"]).stdout == big
 
     assert "is not in the store" in got["cat_missing"]
-    # no peer identity until the libp2p host lands: the client refuses the empty ID
-    assert got["id"]["ok"] is False
+    # the node's peer ID, the same as the repo's key gives offline
+    assert got["id"]["ok"] is True
+    assert got["id"]["id"] == json.loads(w(daemon.repo, "--offline", "id").stdout)["ID"]
 
 
 def test_error_shapes_and_origins(daemon):
@@ -189,8 +154,10 @@ def test_error_shapes_and_origins(daemon):
     assert code == 403
     code, body = curl("-X", "POST", base + "/id")
     assert code == 200
-    assert json.loads(body) == {"ID": "", "PublicKey": "", "Addresses": [],
-                                "AgentVersion": json.loads(body)["AgentVersion"], "Protocols": []}
+    me = json.loads(body)
+    assert me["ID"].startswith("12D3KooW") and me["PublicKey"].startswith("CAESI")
+    assert me["Addresses"][0].endswith("/p2p/" + me["ID"])
+    assert me["AgentVersion"] == "warren/0.1.0" and "/ipfs/ping/1.0.0" in me["Protocols"]
     assert "API blocked a cross-origin request" in daemon.output()
 
 
