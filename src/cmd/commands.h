@@ -25,6 +25,7 @@ int wr_cmd_service(int argc, char **argv);
 int wr_cmd_swarm(int argc, char **argv);
 int wr_cmd_ping(int argc, char **argv);
 int wr_cmd_daemon(int argc, char **argv);
+int wr_cmd_resolve(int argc, char **argv);
 
 /* `warren tunnel [FLAGS] run [FLAGS] [NAME]` (src/cmd/tunnel_run.c); argv[0] is
  * "tunnel", and "run" is among the words that are not flags. */
