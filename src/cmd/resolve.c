@@ -22,6 +22,8 @@ static void usage(void) {
          "  -r, --recursive[=BOOL]       follow /ipns/DOMAIN links to the end (default true)\n"
          "      --dns-resolver ADDR:PORT ask this DNS server (default: /etc/resolv.conf)\n"
          "      --timeout DURATION       give up on one TXT lookup after this (default 5s)\n"
+         "      --negative-ttl DURATION  with --stdin: how long \"no DNSLink\" is remembered\n"
+         "                               (default 1m)\n"
          "      --stdin                  also read names from stdin, one a line; each answer\n"
          "                               (or \"error: ...\") is printed when it is known, and\n"
          "                               answers are cached for their TTL between lines\n"
@@ -95,11 +97,12 @@ out:
 }
 
 int wr_cmd_resolve(int argc, char **argv) {
-  enum { O_RESOLVER = 256, O_TIMEOUT, O_STDIN };
+  enum { O_RESOLVER = 256, O_TIMEOUT, O_STDIN, O_NEGTTL };
   static const struct option opts[] = {{"recursive", optional_argument, NULL, 'r'},
                                        {"dns-resolver", required_argument, NULL, O_RESOLVER},
                                        {"timeout", required_argument, NULL, O_TIMEOUT},
                                        {"stdin", no_argument, NULL, O_STDIN},
+                                       {"negative-ttl", required_argument, NULL, O_NEGTTL},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   wr_dnslink_cfg cfg = {0};
@@ -128,6 +131,16 @@ int wr_cmd_resolve(int argc, char **argv) {
     case O_STDIN:
       from_stdin = 1;
       break;
+    case O_NEGTTL: {
+      uint64_t ns = 0;
+      if (wr_duration_parse(optarg, &ns) != 0 || ns < 1000000000ull || ns > 86400000000000ull)
+        wr_cli_usage_error("resolve",
+                           "--negative-ttl wants a duration from 1s to 24h, as 5s; \"%s\" "
+                           "is not one.",
+                           optarg);
+      cfg.negative_ttl_s = (uint32_t)(ns / 1000000000ull);
+      break;
+    }
     case 'h':
       usage();
       return 0;

@@ -74,6 +74,9 @@ static uint64_t name_hash(const char *s) {
 }
 
 static cache_entry *cache_get(wr_dnslink_resolver *res, const char *name) {
+  /* A caller may have run outside the loop for a while (a command reading
+   * stdin): expiry uses the clock of now, not of the last loop turn. */
+  uv_update_time(res->loop);
   uint64_t h = name_hash(name), now = uv_now(res->loop);
   for (size_t i = 0; i < res->ncache; i++) {
     cache_entry *e = &res->cache[i];
@@ -107,6 +110,7 @@ static void cache_put(wr_dnslink_resolver *res, const char *name, int status,
   }
   if (!slot)
     return;
+  WR_DEBUG("DNSLink cached", "name=%s status=%s ttl=%u", name, wr_strerror(status), ttl_s);
   snprintf(slot->name, sizeof slot->name, "%s", name);
   slot->hash = h;
   slot->expires_ms = now + (uint64_t)ttl_s * 1000;
