@@ -379,12 +379,9 @@ int wr_dnslink_resolve(wr_dnslink_resolver *res, const char *host, int recursive
     else
       start_lookup(req);
   }
-  req = NULL;
-  /* delivery from inside the call was queued; from now on it is direct */
-  for (wr_dnslink_req *p = res->pending; p; p = p->next)
-    p->in_call = 0;
-  for (wr_dnslink_req *p = res->ready; p; p = p->next_ready)
-    p->in_call = 0;
+  /* req is alive (finishing inside the call only queued it); from now on
+   * delivery is direct */
+  req->in_call = 0;
   return 0;
 }
 
