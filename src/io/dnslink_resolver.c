@@ -29,13 +29,13 @@ struct wr_dnslink_req {
   wr_dnslink_cb cb;
   void *arg;
   int recursive;
-  unsigned depth; /* lookups made so far */
-  int bare;       /* asking <name> itself, after _dnslink.<name> had nothing */
-  int in_call;    /* inside wr_dnslink_resolve: deliver later */
-  int queued;     /* on the ready list with status/path/err */
-  wr_dnstxt_query *txtq;
+  unsigned depth;        /* lookups made so far */
+  int in_call;           /* inside wr_dnslink_resolve: deliver later */
+  int queued;            /* on the ready list with status/path/err */
+  int cancelled;         /* cancelled while its lookup's waiters are being served */
+  struct lookup *lookup; /* the lookup it waits for, or NULL */
+  wr_dnslink_req *next_waiter;
   int status;
-  char first_err[ERR_MAX]; /* why _dnslink.<name> had nothing, for the fallback's message */
   char host[NAME_MAX_LEN];
   char name[NAME_MAX_LEN]; /* the domain being resolved now */
   char suffix[WR_DNSLINK_MAX_PATH + 1];
@@ -45,7 +45,21 @@ struct wr_dnslink_req {
   wr_dnslink_req *next_ready;
 };
 
+/* One domain's DNS lookup (_dnslink.<name>, then <name>), shared by every
+ * request that needs that domain while it runs, so a burst of requests for
+ * an uncached host asks DNS once. */
+typedef struct lookup {
+  wr_dnslink_resolver *res;
+  char name[NAME_MAX_LEN];
+  int bare; /* asking <name> itself, after _dnslink.<name> had nothing */
+  wr_dnstxt_query *txtq;
+  wr_dnslink_req *waiters, **waiters_tail; /* served in the order they came */
+  struct lookup *next;
+  char first_err[ERR_MAX]; /* why _dnslink.<name> had nothing, for the fallback's message */
+} lookup;
+
 struct wr_dnslink_resolver {
+  lookup *lookups; /* running */
   uv_loop_t *loop;
   wr_dnstxt *txt;
   uv_timer_t defer;
@@ -196,7 +210,6 @@ static int apply(wr_dnslink_req *req, int status, const wr_dnslink *link, const 
   }
   memcpy(req->suffix, joined, (size_t)n + 1);
   snprintf(req->name, sizeof req->name, "%s", link->id);
-  req->bare = 0;
   return NEED_LOOKUP;
 }
 
@@ -274,23 +287,38 @@ static void log_ignored(size_t i, int err, const char *why, void *arg) {
            (int)c->values[i].n, c->values[i].s, wr_strerror(err), why);
 }
 
-static void txt_cb(int status, const wr_dnstxt_value *values, size_t n, uint32_t ttl,
-                   const char *err, void *arg) {
-  wr_dnslink_req *req = arg;
-  wr_dnslink_resolver *res = req->res;
-  char qname[NAME_MAX_LEN + 9], why[ERR_MAX];
-  wr_dnslink link;
-  req->txtq = NULL;
-  snprintf(qname, sizeof qname, "%s%s", req->bare ? "" : "_dnslink.", req->name);
-  if (status == WR_ERR_CLOSED) {
-    snprintf(why, sizeof why, "resolving the DNSLink of %s was cancelled", req->host);
-    fail(req, WR_ERR_CLOSED, why);
+static void start_lookup(wr_dnslink_req *req);
+
+/* Serves one waiter with its domain's result and moves it on. */
+static void serve(wr_dnslink_req *req, int status, const wr_dnslink *link, const char *why) {
+  char msg[ERR_MAX];
+  if (req->cancelled || status == WR_ERR_CLOSED) {
+    snprintf(msg, sizeof msg, "resolving the DNSLink of %s was cancelled", req->host);
+    fail(req, WR_ERR_CLOSED, msg);
     return;
   }
-  wr_metric_inc(status == 0                 ? res->m_q_ok
-                : status == WR_ERR_NOTFOUND ? res->m_q_notfound
-                : status == WR_ERR_TIMEOUT  ? res->m_q_timeout
-                                            : res->m_q_error);
+  req->depth++;
+  if (apply(req, status, link, why) == DONE || advance(req) == DONE) {
+    finish(req);
+    return;
+  }
+  start_lookup(req);
+}
+
+static void txt_cb(int status, const wr_dnstxt_value *values, size_t n, uint32_t ttl,
+                   const char *err, void *arg) {
+  lookup *l = arg;
+  wr_dnslink_resolver *res = l->res;
+  char qname[NAME_MAX_LEN + 9], why[ERR_MAX];
+  wr_dnslink link;
+  memset(&link, 0, sizeof link);
+  l->txtq = NULL;
+  snprintf(qname, sizeof qname, "%s%s", l->bare ? "" : "_dnslink.", l->name);
+  if (status != WR_ERR_CLOSED)
+    wr_metric_inc(status == 0                 ? res->m_q_ok
+                  : status == WR_ERR_NOTFOUND ? res->m_q_notfound
+                  : status == WR_ERR_TIMEOUT  ? res->m_q_timeout
+                                              : res->m_q_error);
   uint32_t cache_ttl = res->negative_ttl_s;
   snprintf(why, sizeof why, "%s", err);
   if (status == 0) {
@@ -310,41 +338,75 @@ static void txt_cb(int status, const wr_dnstxt_value *values, size_t n, uint32_t
         cache_ttl = ttl;
     }
   }
-  if (status == WR_ERR_NOTFOUND && !req->bare && res->bare_fallback) {
+  if (status == WR_ERR_NOTFOUND && !l->bare && res->bare_fallback && !res->closing) {
     /* dnslink.dev: a name without _dnslink records may carry them itself */
-    snprintf(req->first_err, sizeof req->first_err, "%s", why);
-    req->bare = 1;
-    start_lookup(req);
-    return;
-  }
-  if (status == WR_ERR_NOTFOUND && req->bare) {
+    snprintf(l->first_err, sizeof l->first_err, "%s", why);
+    l->bare = 1;
+    int rv = wr_dnstxt_lookup(res->txt, l->name, txt_cb, l, &l->txtq);
+    if (rv == 0)
+      return;
+    status = rv;
+    snprintf(why, sizeof why, "cannot look up the TXT record of %s: %s", l->name, wr_strerror(rv));
+  } else if (status == WR_ERR_NOTFOUND && l->bare) {
     char both[2 * ERR_MAX + 16];
-    snprintf(both, sizeof both, "%s; %s", req->first_err, why);
+    snprintf(both, sizeof both, "%s; %s", l->first_err, why);
     size_t bl = strlen(both) < sizeof why - 1 ? strlen(both) : sizeof why - 1;
     memcpy(why, both, bl); /* cut to fit */
     why[bl] = '\0';
   }
   if (status == 0 || status == WR_ERR_NOTFOUND || status == WR_ERR_MALFORMED ||
       status == WR_ERR_UNSUPPORTED || status == WR_ERR_LIMIT)
-    cache_put(res, req->name, status, status == 0 ? &link : NULL, why, cache_ttl);
-  req->depth++;
-  if (apply(req, status, &link, why) == DONE || advance(req) == DONE) {
-    finish(req);
-    return;
+    cache_put(res, l->name, status, status == 0 ? &link : NULL, why, cache_ttl);
+  /* The lookup is over: unlink it, then serve its waiters (a waiter's
+   * callback may start lookups, cancel requests or close the resolver). */
+  for (lookup **pp = &res->lookups; *pp; pp = &(*pp)->next)
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  wr_dnslink_req *w = l->waiters;
+  for (wr_dnslink_req *p = w; p; p = p->next_waiter)
+    p->lookup = NULL;
+  wr_free(l);
+  while (w) {
+    wr_dnslink_req *next = w->next_waiter;
+    w->next_waiter = NULL;
+    serve(w, status, &link, why);
+    w = next;
   }
-  start_lookup(req);
 }
 
+/* Makes req wait for its domain's lookup: the running one, or a new one. */
 static void start_lookup(wr_dnslink_req *req) {
-  char qname[NAME_MAX_LEN + 9];
-  snprintf(qname, sizeof qname, "%s%s", req->bare ? "" : "_dnslink.", req->name);
-  int rv = wr_dnstxt_lookup(req->res->txt, qname, txt_cb, req, &req->txtq);
-  if (rv != 0) {
-    char why[ERR_MAX];
-    snprintf(why, sizeof why, "cannot look up the TXT record of %s: %s", qname,
-             rv == WR_ERR_CLOSED ? "the resolver is closing" : wr_strerror(rv));
-    fail(req, rv, why);
+  wr_dnslink_resolver *res = req->res;
+  lookup *l = res->lookups;
+  while (l && strcmp(l->name, req->name) != 0)
+    l = l->next;
+  if (!l) {
+    char qname[NAME_MAX_LEN + 9], why[ERR_MAX];
+    int rv = WR_ERR_NOMEM;
+    snprintf(qname, sizeof qname, "_dnslink.%s", req->name);
+    l = wr_calloc(1, sizeof *l);
+    if (l) {
+      l->res = res;
+      l->waiters_tail = &l->waiters;
+      memcpy(l->name, req->name, sizeof l->name);
+      rv = wr_dnstxt_lookup(res->txt, qname, txt_cb, l, &l->txtq);
+    }
+    if (rv != 0) {
+      wr_free(l);
+      snprintf(why, sizeof why, "cannot look up the TXT record of %s: %s", qname,
+               rv == WR_ERR_CLOSED ? "the resolver is closing" : wr_strerror(rv));
+      fail(req, rv, why);
+      return;
+    }
+    l->next = res->lookups;
+    res->lookups = l;
   }
+  req->lookup = l;
+  req->next_waiter = NULL;
+  *l->waiters_tail = req;
+  l->waiters_tail = &req->next_waiter;
 }
 
 int wr_dnslink_resolve(wr_dnslink_resolver *res, const char *host, int recursive, wr_dnslink_cb cb,
@@ -412,13 +474,29 @@ int wr_dnslink_cached(wr_dnslink_resolver *res, const char *host, int recursive,
 }
 
 void wr_dnslink_cancel(wr_dnslink_req *req) {
-  if (req->txtq) {
-    wr_dnstxt_cancel(req->txtq); /* its callback ends req with WR_ERR_CLOSED */
-    return;
-  }
-  if (req->queued) {
+  char msg[ERR_MAX];
+  snprintf(msg, sizeof msg, "resolving the DNSLink of %s was cancelled", req->host);
+  if (req->lookup) {
+    /* leave the lookup running: its answer is cached for the next request */
+    lookup *l = req->lookup;
+    wr_dnslink_req **pp = &l->waiters;
+    while (*pp != req)
+      pp = &(*pp)->next_waiter;
+    *pp = req->next_waiter;
+    if (l->waiters_tail == &req->next_waiter)
+      l->waiters_tail = pp;
+    req->lookup = NULL;
+    req->next_waiter = NULL;
     req->status = WR_ERR_CLOSED;
-    snprintf(req->err, sizeof req->err, "resolving the DNSLink of %s was cancelled", req->host);
+    snprintf(req->err, sizeof req->err, "%s", msg);
+    req->in_call = 1; /* "soon", not from inside this call */
+    finish(req);
+    req->in_call = 0;
+  } else if (req->queued) {
+    req->status = WR_ERR_CLOSED;
+    snprintf(req->err, sizeof req->err, "%s", msg);
+  } else {
+    req->cancelled = 1; /* being served right now: serve() ends it */
   }
 }
 

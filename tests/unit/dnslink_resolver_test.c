@@ -104,6 +104,7 @@ typedef struct result {
   char path[2048];
   char err[1024];
   wr_dnslink_resolver *close_res; /* close this resolver from the callback */
+  wr_dnslink_req *cancel_req;     /* cancel this request from the callback */
 } result;
 
 static int closed_count;
@@ -121,6 +122,8 @@ static void done(int status, const char *path, const char *err, void *arg) {
   snprintf(r->err, sizeof r->err, "%s", err);
   if (r->close_res)
     wr_dnslink_resolver_close(r->close_res, on_closed, NULL);
+  if (r->cancel_req)
+    wr_dnslink_cancel(r->cancel_req);
 }
 
 static int start(wr_dnslink_resolver *res, const char *host, int rec, result *r,
@@ -258,6 +261,51 @@ static void test_close_from_callback(void) {
   CHECK_EQ(closed_count, 1);
 }
 
+/* Requests for one uncached host share one DNS lookup; a request cancelled
+ * while it waits, or while the lookup's waiters are being served, ends with
+ * WR_ERR_CLOSED and the others get the answer. */
+static void test_shared_lookup(void) {
+  uv_loop_t loop;
+  server s;
+  uv_loop_init(&loop);
+  server_start(&loop, &s);
+  wr_dnslink_resolver *res = new_res(&loop, &s, 0, NULL);
+  result r[5];
+  wr_dnslink_req *req[5];
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ(start(res, "c.test", 1, &r[i], &req[i]), 0);
+  wr_dnslink_cancel(req[1]);
+  CHECK_EQ(r[1].calls, 0); /* not from inside cancel */
+  /* waiters are served in order: r[0]'s callback cancels r[4], which is
+   * already off the lookup but not served yet */
+  r[0].cancel_req = req[4];
+  for (int i = 0; i < 5; i++)
+    run_until(&loop, &r[i].calls);
+  CHECK_EQ(s.queries, 1); /* _dnslink.c.test, once */
+  CHECK_EQ(r[1].status, WR_ERR_CLOSED);
+  CHECK_EQ(r[4].status, WR_ERR_CLOSED);
+  int order[] = {0, 2, 3};
+  for (int k = 0; k < 3; k++) {
+    CHECK_EQ(r[order[k]].calls, 1);
+    CHECK_EQ(r[order[k]].status, 0);
+    CHECK_STREQ(r[order[k]].path, "/ipfs/" CID1);
+  }
+  CHECK_EQ(r[1].calls, 1);
+  CHECK_EQ(r[4].calls, 1);
+  /* a chain: every request follows a.test -> b.test, each step asked once */
+  memset(r, 0, sizeof r);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ(start(res, "a.test", 1, &r[i], &req[i]), 0);
+  for (int i = 0; i < 5; i++) {
+    run_until(&loop, &r[i].calls);
+    CHECK_STREQ(r[i].path, "/ipfs/" CID1 "/y/x");
+  }
+  CHECK_EQ(s.queries, 3);
+  wr_dnslink_resolver_close(res, NULL, NULL);
+  finish_loop(&loop, &s);
+}
+
 static void test_cache_bound(void) {
   uv_loop_t loop;
   server s;
@@ -300,6 +348,7 @@ int main(void) {
   RUN(test_resolve_and_cache);
   RUN(test_cancel_and_close_pending);
   RUN(test_close_from_callback);
+  RUN(test_shared_lookup);
   RUN(test_cache_bound);
   RUN(test_host_name);
   return test_done();
