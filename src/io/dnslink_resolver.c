@@ -41,7 +41,6 @@ struct wr_dnslink_req {
   char suffix[WR_DNSLINK_MAX_PATH + 1];
   char path[WR_DNSLINK_MAX_STR + 1];
   char err[ERR_MAX + 2 * NAME_MAX_LEN];
-  wr_dnslink_req *next, **pprev; /* pending list (for close) */
   wr_dnslink_req *next_ready;
 };
 
@@ -70,7 +69,6 @@ struct wr_dnslink_resolver {
   unsigned max_depth;
   int bare_fallback;
   int closing;
-  wr_dnslink_req *pending;
   wr_dnslink_req *ready, **ready_tail;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -230,9 +228,6 @@ static int advance(wr_dnslink_req *req) {
 
 static void deliver(wr_dnslink_req *req) {
   wr_dnslink_resolver *res = req->res;
-  if (req->next)
-    req->next->pprev = req->pprev;
-  *req->pprev = req->next;
   wr_metric_inc(req->status == 0 ? res->m_ok : res->m_fail);
   req->cb(req->status, req->status == 0 ? req->path : "", req->status == 0 ? "" : req->err,
           req->arg);
@@ -421,11 +416,6 @@ int wr_dnslink_resolve(wr_dnslink_resolver *res, const char *host, int recursive
   req->arg = arg;
   req->recursive = recursive;
   req->in_call = 1;
-  req->next = res->pending;
-  if (req->next)
-    req->next->pprev = &req->next;
-  req->pprev = &res->pending;
-  res->pending = req;
   if (preq)
     *preq = req;
   const char *why = NULL;

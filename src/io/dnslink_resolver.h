@@ -8,7 +8,8 @@
  * max_depth steps, joining the paths: /ipns/a.test/x with a.test ->
  * /ipns/b.test/y and b.test -> /ipfs/<cid>/z gives /ipfs/<cid>/z/y/x. Each
  * step's result is cached per domain for its TTL (capped), and "no DNSLink"
- * for the negative TTL; timeouts and server failures are not cached. */
+ * for the negative TTL; timeouts and server failures are not cached.
+ * Requests needing the same uncached domain at once share one lookup. */
 #ifndef WR_IO_DNSLINK_RESOLVER_H
 #define WR_IO_DNSLINK_RESOLVER_H
 
