@@ -86,7 +86,7 @@ struct wr_p2p_stream {
   wr_yamux_stream *ys;
   const wr_p2p_stream_events *ev;
   void *user;
-  int negotiating, inbound;
+  int negotiating, inbound, manual_consume;
   wr_ms ms;
   wr_buf msin; /* negotiation bytes received and not yet used */
   const char *offer[1];
@@ -478,6 +478,19 @@ static void stream_write_all(wr_p2p_stream *st, wr_buf *b) {
   }
 }
 
+/* Hands bytes to the application; unless it consumes by hand, the peer
+ * gets the window back once on_data returns. */
+static void deliver(wr_p2p_stream *st, const uint8_t *p, size_t n) {
+  wr_yamux_stream *ys = st->ys;
+  int manual = st->manual_consume;
+  if (st->ev && st->ev->on_data)
+    st->ev->on_data(st, p, n);
+  else
+    manual = 0;
+  if (!manual)
+    wr_yamux_stream_consume(ys, n);
+}
+
 static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
   wr_p2p_conn *c = y->user;
   wr_p2p_stream *st = stream_new(c, ys);
@@ -499,12 +512,12 @@ static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
 static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p, size_t n) {
   (void)y;
   wr_p2p_stream *st = wr_yamux_stream_user(ys);
-  wr_yamux_stream_consume(ys, n);
-  if (!st)
+  if (!st) {
+    wr_yamux_stream_consume(ys, n);
     return;
+  }
   if (!st->negotiating) {
-    if (st->ev && st->ev->on_data)
-      st->ev->on_data(st, p, n);
+    deliver(st, p, n);
     return;
   }
   if (wr_buf_append(&st->msin, p, n) != 0) {
@@ -518,6 +531,8 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
   size_t used = 0;
   const char *why = "multistream-select failed";
   int rv = wr_ms_input(&st->ms, st->msin.data, st->msin.len, &used, &out, &why);
+  /* Negotiation bytes are ours; what follows them is the application's. */
+  wr_yamux_stream_consume(ys, used);
   stream_write_all(st, &out);
   wr_buf_free(&out);
   uint8_t rest[2 * WR_MS_MAX_MSG];
@@ -555,9 +570,9 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
     st->ev->on_open(st);
   }
   /* The stream may have ended in the callback; it is then off the table. */
-  if (used < n && y->table && wr_yamux_stream_user(ys) == st && st->ev && st->ev->on_data) {
+  if (used < n && y->table && wr_yamux_stream_user(ys) == st) {
     (void)id;
-    st->ev->on_data(st, p + used, n - used);
+    deliver(st, p + used, n - used);
   }
 }
 
@@ -663,6 +678,13 @@ void wr_p2p_stream_set_events(wr_p2p_stream *st, const wr_p2p_stream_events *ev,
   st->user = user;
 }
 void *wr_p2p_stream_user(const wr_p2p_stream *st) { return st->user; }
+
+void wr_p2p_stream_manual_consume(wr_p2p_stream *st) { st->manual_consume = 1; }
+
+void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n) {
+  wr_yamux_stream_consume(st->ys, n);
+  conn_after(st->c);
+}
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st) { return st->protocol; }
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st) { return st->c; }
 

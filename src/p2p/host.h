@@ -22,7 +22,9 @@
  * by a callback from the loop, and memory goes after it returns. Callbacks
  * may call anything here. Received stream bytes are consumed when on_data
  * returns (the window goes back to the peer), so a handler must copy what
- * it keeps. Single-threaded. */
+ * it keeps; a stream set to manual consumption gives the window back only
+ * when wr_p2p_stream_consume says so, which is how a slow consumer slows
+ * the peer. Single-threaded. */
 #ifndef WR_P2P_HOST_H
 #define WR_P2P_HOST_H
 
@@ -147,6 +149,10 @@ WR_MUST_CHECK int wr_p2p_ping(wr_p2p_conn *c, wr_p2p_ping_cb cb, void *data);
 
 void wr_p2p_stream_set_events(wr_p2p_stream *st, const wr_p2p_stream_events *ev, void *user);
 void *wr_p2p_stream_user(const wr_p2p_stream *st);
+/* From now on, received bytes count against the peer's window until
+ * wr_p2p_stream_consume (at most 256 KiB are delivered unconsumed). */
+void wr_p2p_stream_manual_consume(wr_p2p_stream *st);
+void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n);
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st);
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st);
 /* Bytes taken (copied; maybe fewer than n), WR_ERR_AGAIN, WR_ERR_CLOSED. */
