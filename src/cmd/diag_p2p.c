@@ -30,7 +30,7 @@ static void usage(void) {
   printf("Usage: warren diag p2p [--key FILE] [--listen MULTIADDR]... [--dial MULTIADDR]\n"
          "                       [--ping N] [--identify] [--streams N --bytes SIZE]\n"
          "                       [--protocol P] [--timeout MS] [--max-conns N]\n"
-         "                       [--handshake-timeout MS]\n\n"
+         "                       [--handshake-timeout MS] [--keepalive MS]\n\n"
          "Runs warren's libp2p host (TCP, Noise, yamux; identify and ping) on its own.\n"
          "It always serves identify, ping and an echo protocol (" ECHO_PROTOCOL ": every\n"
          "stream's bytes come back, FIN for FIN). Lines printed:\n"
@@ -56,6 +56,8 @@ static void usage(void) {
          "  --timeout MS        (dial) give up after MS (default 30000)\n"
          "  --max-conns N       connections at once (default 1024)\n"
          "  --handshake-timeout MS  TCP connect and upgrade must finish in MS (default 10000)\n"
+         "  --keepalive MS      yamux PING period; a peer that leaves one unanswered for a\n"
+         "                      period is dropped (default 15000)\n"
          "  -h, --help          this help\n");
 }
 
@@ -457,7 +459,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     OPT_PROTO,
     OPT_TIMEOUT,
     OPT_MAXC,
-    OPT_HS
+    OPT_HS,
+    OPT_KA
   };
   static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                        {"key", required_argument, NULL, OPT_KEY},
@@ -471,11 +474,12 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
                                        {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                        {"max-conns", required_argument, NULL, OPT_MAXC},
                                        {"handshake-timeout", required_argument, NULL, OPT_HS},
+                                       {"keepalive", required_argument, NULL, OPT_KA},
                                        {0, 0, 0, 0}};
   const char *key_path = NULL, *dial = NULL;
   const char *listen[MAX_LISTEN];
   size_t nlisten = 0;
-  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000;
+  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000, keepalive = 15000;
   memset(&D, 0, sizeof D);
   D.bytes = 65536;
   D.protocol = ECHO_PROTOCOL;
@@ -520,6 +524,9 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     case OPT_HS:
       hs_timeout = wr_cli_parse_uint(CMD, "--handshake-timeout", optarg, 1, 600000);
       break;
+    case OPT_KA:
+      keepalive = wr_cli_parse_uint(CMD, "--keepalive", optarg, 1, 600000);
+      break;
     }
   }
   if (optind < argc)
@@ -562,7 +569,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
   uv_signal_start(&D.sigterm, on_signal, SIGTERM);
   wr_p2p_host_config cfg = {.agent_version = "warren/" WR_VERSION,
                             .max_conns = (uint32_t)max_conns,
-                            .handshake_timeout_ms = hs_timeout};
+                            .handshake_timeout_ms = hs_timeout,
+                            .keepalive_ms = keepalive};
   int status = 1;
   int rv = wr_p2p_host_new(&D.host, &D.loop, &cfg, &key, &host_events, NULL);
   memset(&key, 0, sizeof key);

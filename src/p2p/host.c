@@ -77,6 +77,7 @@ struct wr_p2p_conn {
   size_t ping_got;
   uint64_t ping_t0;
   int ping_wait;
+  int ka_outstanding; /* a keep-alive PING awaits its ACK */
   int err;
   char reason[256];
 };
@@ -133,8 +134,10 @@ static void conn_fail(wr_p2p_conn *c, int err, const char *fmt, ...) {
   }
   uv_timer_stop(&c->timer);
   if (c->s) {
-    if (err == 0 || c->y_live)
-      wr_stream_close(c->s); /* lets the GO_AWAY out */
+    /* A live peer gets the GO_AWAY out (a graceful close); a silent one
+     * would only hold the socket for the linger time. */
+    if ((err == 0 || c->y_live) && err != WR_ERR_TIMEOUT)
+      wr_stream_close(c->s);
     else
       wr_stream_reset(c->s);
   }
@@ -234,6 +237,14 @@ static void on_conn_timer(uv_timer_t *t) {
               (unsigned long long)c->h->cfg.handshake_timeout_ms);
     return;
   }
+  /* A keep-alive PING unanswered for a whole period means the peer is
+   * gone (TCP alone can take many minutes to say so). */
+  if (c->ka_outstanding) {
+    conn_fail(c, WR_ERR_TIMEOUT, "peer %s answered no keep-alive PING for %llu ms", peer_str(c),
+              (unsigned long long)c->h->cfg.keepalive_ms);
+    return;
+  }
+  c->ka_outstanding = 1;
   ignore_rv(wr_yamux_ping(&c->y, (uint32_t)uv_now(t->loop)));
   conn_after(c);
 }
@@ -621,6 +632,12 @@ static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
   wr_free(st);
 }
 
+static void y_on_ping_ack(wr_yamux_session *y, uint32_t opaque) {
+  wr_p2p_conn *c = y->user;
+  (void)opaque;
+  c->ka_outstanding = 0;
+}
+
 static void y_on_goaway(wr_yamux_session *y, uint32_t code) {
   wr_p2p_conn *c = y->user;
   WR_INFO("Peer sent GO_AWAY", "peer=%s code=%u", peer_str(c), code);
@@ -632,6 +649,7 @@ static const wr_yamux_events y_events = {
     .on_stream_fin = y_on_fin,
     .on_stream_writable = y_on_writable,
     .on_stream_close = y_on_close,
+    .on_ping_ack = y_on_ping_ack,
     .on_goaway = y_on_goaway,
 };
 

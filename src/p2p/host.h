@@ -51,7 +51,8 @@ typedef struct wr_p2p_host_config {
   uint32_t max_conns;            /* connections at once; default 1024 */
   uint32_t max_streams;          /* per connection; default 1024 */
   uint64_t handshake_timeout_ms; /* TCP connect + upgrade; default 10000 */
-  uint64_t keepalive_ms;         /* yamux PING on open connections; default 15000 */
+  uint64_t keepalive_ms;         /* yamux PING on open connections, dropped when one is
+                                  * unanswered a whole period; default 15000 */
 } wr_p2p_host_config;
 
 /* What the host's owner hears. Any member may be NULL. */
