@@ -1207,6 +1207,13 @@ wr_p2p_conn *wr_p2p_host_conns(wr_p2p_host *h) {
   return c;
 }
 
+wr_p2p_conn *wr_p2p_host_find_conn(wr_p2p_host *h, const wr_peerid *peer) {
+  for (wr_p2p_conn *c = wr_p2p_host_conns(h); c; c = wr_p2p_conn_next(c))
+    if (wr_peerid_equal(&c->peer, peer))
+      return c;
+  return NULL;
+}
+
 wr_p2p_conn *wr_p2p_conn_next(wr_p2p_conn *c) {
   c = c->next;
   while (c && (c->state != C_OPEN || c->closing))

@@ -128,6 +128,8 @@ WR_MUST_CHECK int wr_p2p_host_dial(wr_p2p_host *h, const wr_maddr *ma, wr_p2p_di
  * to the loop). */
 wr_p2p_conn *wr_p2p_host_conns(wr_p2p_host *h);
 wr_p2p_conn *wr_p2p_conn_next(wr_p2p_conn *c);
+/* The peerstore view: an open connection to peer (the newest), or NULL. */
+wr_p2p_conn *wr_p2p_host_find_conn(wr_p2p_host *h, const wr_peerid *peer);
 /* Stops listening and closes every connection; cb runs once all is gone,
  * then h is freed. */
 void wr_p2p_host_close(wr_p2p_host *h, void (*cb)(wr_p2p_host *h, void *data), void *data);

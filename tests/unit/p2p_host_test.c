@@ -112,6 +112,9 @@ static void on_identified(wr_p2p_host *h, wr_p2p_conn *c) {
     has_echo |= strcmp(in->protocols[i], "/echo/1.0.0") == 0;
   CHECK_EQ(has_echo, h == A);
   CHECK(in->observed_addr.len > 0);
+  /* Each side finds the other among its open connections by peer ID. */
+  CHECK(wr_p2p_host_find_conn(h, wr_p2p_conn_peer(c)) == c);
+  CHECK(wr_p2p_host_find_conn(h, wr_p2p_host_id(h)) == NULL);
   if (++identified == 2)
     CHECK_EQ(wr_p2p_ping(conn_ab, on_ping, NULL), 0);
 }
