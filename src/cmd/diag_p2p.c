@@ -30,7 +30,7 @@ static void usage(void) {
   printf("Usage: warren diag p2p [--key FILE] [--listen MULTIADDR]... [--dial MULTIADDR]\n"
          "                       [--ping N] [--identify] [--streams N --bytes SIZE]\n"
          "                       [--protocol P] [--timeout MS] [--max-conns N]\n"
-         "                       [--handshake-timeout MS]\n\n"
+         "                       [--handshake-timeout MS] [--keepalive MS]\n\n"
          "Runs warren's libp2p host (TCP, Noise, yamux; identify and ping) on its own.\n"
          "It always serves identify, ping and an echo protocol (" ECHO_PROTOCOL ": every\n"
          "stream's bytes come back, FIN for FIN). Lines printed:\n"
@@ -56,6 +56,8 @@ static void usage(void) {
          "  --timeout MS        (dial) give up after MS (default 30000)\n"
          "  --max-conns N       connections at once (default 1024)\n"
          "  --handshake-timeout MS  TCP connect and upgrade must finish in MS (default 10000)\n"
+         "  --keepalive MS      yamux PING period; a peer that leaves one unanswered for a\n"
+         "                      period is dropped (default 15000)\n"
          "  -h, --help          this help\n");
 }
 
@@ -67,7 +69,6 @@ typedef struct echo_server {
 typedef struct echo_client {
   unsigned idx;
   uint64_t sent, received;
-  uint64_t tx_state, rx_state;
   int done, failed, finned;
 } echo_client;
 
@@ -98,21 +99,39 @@ static void finish(int failed, const char *fmt, ...) {
   D.finished = 1;
   D.failed = failed;
   if (fmt) {
+    /* Through a copy: callers pass D.reason itself as an argument. */
+    char b[sizeof D.reason];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(D.reason, sizeof D.reason, fmt, ap);
+    vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
+    memcpy(D.reason, b, sizeof b);
   }
   shutdown_all();
 }
 
-/* A deterministic byte stream per echo stream (xorshift64*), so the client
- * checks the echo without keeping what it sent. */
-static uint8_t next_byte(uint64_t *s) {
-  *s ^= *s >> 12;
-  *s ^= *s << 25;
-  *s ^= *s >> 27;
-  return (uint8_t)((*s * 0x2545F4914F6CDD1DULL) >> 56);
+/* What each echo stream sends: a fixed random pattern of PATTERN bytes,
+ * read from an offset that depends on the stream, so the client checks
+ * the echo with memcmp without keeping what it sent (and fast enough
+ * that the check does not hide the transport's speed). */
+#define PATTERN (1u << 20)
+static uint8_t pattern[PATTERN];
+
+static void pattern_init(void) {
+  uint64_t s = 0x9E3779B97F4A7C15ULL;
+  for (size_t i = 0; i < PATTERN; i++) {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    pattern[i] = (uint8_t)((s * 0x2545F4914F6CDD1DULL) >> 56);
+  }
+}
+
+/* The pattern's bytes for [pos, pos + n) of stream idx, in runs. */
+static size_t pattern_at(unsigned idx, uint64_t pos, const uint8_t **p, size_t n) {
+  size_t off = (size_t)((pos + (uint64_t)idx * 104729u) % PATTERN);
+  *p = pattern + off;
+  return n < PATTERN - off ? n : PATTERN - off;
 }
 
 /* ---- echo server ---- */
@@ -128,6 +147,9 @@ static void es_flush(wr_p2p_stream *st) {
       return;
     }
     wr_buf_consume(&e->pending, (size_t)w);
+    /* Only what went back out frees window: a client that sends faster
+     * than it reads is held to one window plus this buffer. */
+    wr_p2p_stream_consume(st, (size_t)w);
   }
   if (e->fin && wr_p2p_stream_end(st) != 0) {
     e->fin = 0;
@@ -169,6 +191,7 @@ static void echo_handler(wr_p2p_stream *st, void *data) {
   }
   wr_buf_init(&e->pending, ECHO_PENDING_LIMIT);
   wr_p2p_stream_set_events(st, &es_events, e);
+  wr_p2p_stream_manual_consume(st);
 }
 
 /* ---- echo client ---- */
@@ -177,23 +200,15 @@ static void check_done(void);
 
 static void ec_pump(wr_p2p_stream *st) {
   echo_client *e = wr_p2p_stream_user(st);
-  uint8_t buf[16384];
   while (e->sent < D.bytes) {
-    size_t k = D.bytes - e->sent < sizeof buf ? (size_t)(D.bytes - e->sent) : sizeof buf;
-    uint64_t save = e->tx_state;
-    for (size_t i = 0; i < k; i++)
-      buf[i] = next_byte(&e->tx_state);
-    ssize_t w = wr_p2p_stream_write(st, buf, k);
+    const uint8_t *p;
+    size_t k = pattern_at(e->idx, e->sent, &p, (size_t)(D.bytes - e->sent));
+    ssize_t w = wr_p2p_stream_write(st, p, k);
     if (w < 0) {
-      e->tx_state = save;
       if (w != WR_ERR_AGAIN)
         wr_p2p_stream_reset(st);
       return;
     }
-    /* Rewind the generator to just past what was taken. */
-    e->tx_state = save;
-    for (ssize_t i = 0; i < w; i++)
-      (void)next_byte(&e->tx_state);
     e->sent += (uint64_t)w;
   }
   if (!e->finned) {
@@ -205,19 +220,35 @@ static void ec_pump(wr_p2p_stream *st) {
 
 static void ec_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
   echo_client *e = wr_p2p_stream_user(st);
-  for (size_t i = 0; i < n; i++)
-    if (e->received + i >= D.bytes || p[i] != next_byte(&e->rx_state)) {
+  if (e->received + n > D.bytes) {
+    e->failed = 1;
+    snprintf(D.reason, sizeof D.reason, "stream %u: more bytes came back than were sent", e->idx);
+    wr_p2p_stream_reset(st);
+    return;
+  }
+  size_t done = 0;
+  while (done < n) {
+    const uint8_t *want;
+    size_t k = pattern_at(e->idx, e->received + done, &want, n - done);
+    if (memcmp(p + done, want, k) != 0) {
       e->failed = 1;
+      snprintf(D.reason, sizeof D.reason, "stream %u: the echo differs near byte %llu", e->idx,
+               (unsigned long long)(e->received + done));
       wr_p2p_stream_reset(st);
       return;
     }
+    done += k;
+  }
   e->received += n;
 }
 
 static void ec_on_fin(wr_p2p_stream *st) {
   echo_client *e = wr_p2p_stream_user(st);
-  if (e->received != D.bytes)
+  if (e->received != D.bytes) {
     e->failed = 1;
+    snprintf(D.reason, sizeof D.reason, "stream %u: the peer ended it after %llu of %llu bytes",
+             e->idx, (unsigned long long)e->received, (unsigned long long)D.bytes);
+  }
 }
 
 static void ec_on_closed(wr_p2p_stream *st, int err, const char *reason) {
@@ -310,7 +341,6 @@ static void next_check(void) {
     for (unsigned i = 0; i < D.nstreams; i++) {
       echo_client *e = &D.clients[i];
       e->idx = i;
-      e->tx_state = e->rx_state = 0x9E3779B97F4A7C15ULL * (i + 1);
       wr_p2p_stream *st;
       int rv = wr_p2p_conn_open_stream(D.conn, D.protocol, &ec_events, e, &st);
       if (rv != 0) {
@@ -429,7 +459,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     OPT_PROTO,
     OPT_TIMEOUT,
     OPT_MAXC,
-    OPT_HS
+    OPT_HS,
+    OPT_KA
   };
   static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                        {"key", required_argument, NULL, OPT_KEY},
@@ -443,11 +474,12 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
                                        {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                        {"max-conns", required_argument, NULL, OPT_MAXC},
                                        {"handshake-timeout", required_argument, NULL, OPT_HS},
+                                       {"keepalive", required_argument, NULL, OPT_KA},
                                        {0, 0, 0, 0}};
   const char *key_path = NULL, *dial = NULL;
   const char *listen[MAX_LISTEN];
   size_t nlisten = 0;
-  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000;
+  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000, keepalive = 15000;
   memset(&D, 0, sizeof D);
   D.bytes = 65536;
   D.protocol = ECHO_PROTOCOL;
@@ -492,6 +524,9 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     case OPT_HS:
       hs_timeout = wr_cli_parse_uint(CMD, "--handshake-timeout", optarg, 1, 600000);
       break;
+    case OPT_KA:
+      keepalive = wr_cli_parse_uint(CMD, "--keepalive", optarg, 1, 600000);
+      break;
     }
   }
   if (optind < argc)
@@ -522,6 +557,7 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     }
     wr_p2p_privkey_from_seed(&key, seed);
   }
+  pattern_init();
   if (uv_loop_init(&D.loop) != 0) {
     wr_cli_fail("diag p2p: cannot start the event loop.");
     return 1;
@@ -533,7 +569,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
   uv_signal_start(&D.sigterm, on_signal, SIGTERM);
   wr_p2p_host_config cfg = {.agent_version = "warren/" WR_VERSION,
                             .max_conns = (uint32_t)max_conns,
-                            .handshake_timeout_ms = hs_timeout};
+                            .handshake_timeout_ms = hs_timeout,
+                            .keepalive_ms = keepalive};
   int status = 1;
   int rv = wr_p2p_host_new(&D.host, &D.loop, &cfg, &key, &host_events, NULL);
   memset(&key, 0, sizeof key);

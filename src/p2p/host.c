@@ -77,6 +77,7 @@ struct wr_p2p_conn {
   size_t ping_got;
   uint64_t ping_t0;
   int ping_wait;
+  int ka_outstanding; /* a keep-alive PING awaits its ACK */
   int err;
   char reason[256];
 };
@@ -86,7 +87,7 @@ struct wr_p2p_stream {
   wr_yamux_stream *ys;
   const wr_p2p_stream_events *ev;
   void *user;
-  int negotiating, inbound;
+  int negotiating, inbound, manual_consume;
   wr_ms ms;
   wr_buf msin; /* negotiation bytes received and not yet used */
   const char *offer[1];
@@ -133,8 +134,10 @@ static void conn_fail(wr_p2p_conn *c, int err, const char *fmt, ...) {
   }
   uv_timer_stop(&c->timer);
   if (c->s) {
-    if (err == 0 || c->y_live)
-      wr_stream_close(c->s); /* lets the GO_AWAY out */
+    /* A live peer gets the GO_AWAY out (a graceful close); a silent one
+     * would only hold the socket for the linger time. */
+    if ((err == 0 || c->y_live) && err != WR_ERR_TIMEOUT)
+      wr_stream_close(c->s);
     else
       wr_stream_reset(c->s);
   }
@@ -234,6 +237,14 @@ static void on_conn_timer(uv_timer_t *t) {
               (unsigned long long)c->h->cfg.handshake_timeout_ms);
     return;
   }
+  /* A keep-alive PING unanswered for a whole period means the peer is
+   * gone (TCP alone can take many minutes to say so). */
+  if (c->ka_outstanding) {
+    conn_fail(c, WR_ERR_TIMEOUT, "peer %s answered no keep-alive PING for %llu ms", peer_str(c),
+              (unsigned long long)c->h->cfg.keepalive_ms);
+    return;
+  }
+  c->ka_outstanding = 1;
   ignore_rv(wr_yamux_ping(&c->y, (uint32_t)uv_now(t->loop)));
   conn_after(c);
 }
@@ -478,6 +489,19 @@ static void stream_write_all(wr_p2p_stream *st, wr_buf *b) {
   }
 }
 
+/* Hands bytes to the application; unless it consumes by hand, the peer
+ * gets the window back once on_data returns. */
+static void deliver(wr_p2p_stream *st, const uint8_t *p, size_t n) {
+  wr_yamux_stream *ys = st->ys;
+  int manual = st->manual_consume;
+  if (st->ev && st->ev->on_data)
+    st->ev->on_data(st, p, n);
+  else
+    manual = 0;
+  if (!manual)
+    wr_yamux_stream_consume(ys, n);
+}
+
 static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
   wr_p2p_conn *c = y->user;
   wr_p2p_stream *st = stream_new(c, ys);
@@ -499,12 +523,12 @@ static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
 static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p, size_t n) {
   (void)y;
   wr_p2p_stream *st = wr_yamux_stream_user(ys);
-  wr_yamux_stream_consume(ys, n);
-  if (!st)
+  if (!st) {
+    wr_yamux_stream_consume(ys, n);
     return;
+  }
   if (!st->negotiating) {
-    if (st->ev && st->ev->on_data)
-      st->ev->on_data(st, p, n);
+    deliver(st, p, n);
     return;
   }
   if (wr_buf_append(&st->msin, p, n) != 0) {
@@ -518,6 +542,8 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
   size_t used = 0;
   const char *why = "multistream-select failed";
   int rv = wr_ms_input(&st->ms, st->msin.data, st->msin.len, &used, &out, &why);
+  /* Negotiation bytes are ours; what follows them is the application's. */
+  wr_yamux_stream_consume(ys, used);
   stream_write_all(st, &out);
   wr_buf_free(&out);
   uint8_t rest[2 * WR_MS_MAX_MSG];
@@ -555,9 +581,9 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
     st->ev->on_open(st);
   }
   /* The stream may have ended in the callback; it is then off the table. */
-  if (used < n && y->table && wr_yamux_stream_user(ys) == st && st->ev && st->ev->on_data) {
+  if (used < n && y->table && wr_yamux_stream_user(ys) == st) {
     (void)id;
-    st->ev->on_data(st, p + used, n - used);
+    deliver(st, p + used, n - used);
   }
 }
 
@@ -606,6 +632,12 @@ static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
   wr_free(st);
 }
 
+static void y_on_ping_ack(wr_yamux_session *y, uint32_t opaque) {
+  wr_p2p_conn *c = y->user;
+  (void)opaque;
+  c->ka_outstanding = 0;
+}
+
 static void y_on_goaway(wr_yamux_session *y, uint32_t code) {
   wr_p2p_conn *c = y->user;
   WR_INFO("Peer sent GO_AWAY", "peer=%s code=%u", peer_str(c), code);
@@ -617,6 +649,7 @@ static const wr_yamux_events y_events = {
     .on_stream_fin = y_on_fin,
     .on_stream_writable = y_on_writable,
     .on_stream_close = y_on_close,
+    .on_ping_ack = y_on_ping_ack,
     .on_goaway = y_on_goaway,
 };
 
@@ -663,6 +696,13 @@ void wr_p2p_stream_set_events(wr_p2p_stream *st, const wr_p2p_stream_events *ev,
   st->user = user;
 }
 void *wr_p2p_stream_user(const wr_p2p_stream *st) { return st->user; }
+
+void wr_p2p_stream_manual_consume(wr_p2p_stream *st) { st->manual_consume = 1; }
+
+void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n) {
+  wr_yamux_stream_consume(st->ys, n);
+  conn_after(st->c);
+}
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st) { return st->protocol; }
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st) { return st->c; }
 
@@ -1165,6 +1205,13 @@ wr_p2p_conn *wr_p2p_host_conns(wr_p2p_host *h) {
   while (c && (c->state != C_OPEN || c->closing))
     c = c->next;
   return c;
+}
+
+wr_p2p_conn *wr_p2p_host_find_conn(wr_p2p_host *h, const wr_peerid *peer) {
+  for (wr_p2p_conn *c = wr_p2p_host_conns(h); c; c = wr_p2p_conn_next(c))
+    if (wr_peerid_equal(&c->peer, peer))
+      return c;
+  return NULL;
 }
 
 wr_p2p_conn *wr_p2p_conn_next(wr_p2p_conn *c) {

@@ -22,7 +22,9 @@
  * by a callback from the loop, and memory goes after it returns. Callbacks
  * may call anything here. Received stream bytes are consumed when on_data
  * returns (the window goes back to the peer), so a handler must copy what
- * it keeps. Single-threaded. */
+ * it keeps; a stream set to manual consumption gives the window back only
+ * when wr_p2p_stream_consume says so, which is how a slow consumer slows
+ * the peer. Single-threaded. */
 #ifndef WR_P2P_HOST_H
 #define WR_P2P_HOST_H
 
@@ -49,7 +51,8 @@ typedef struct wr_p2p_host_config {
   uint32_t max_conns;            /* connections at once; default 1024 */
   uint32_t max_streams;          /* per connection; default 1024 */
   uint64_t handshake_timeout_ms; /* TCP connect + upgrade; default 10000 */
-  uint64_t keepalive_ms;         /* yamux PING on open connections; default 15000 */
+  uint64_t keepalive_ms;         /* yamux PING on open connections, dropped when one is
+                                  * unanswered a whole period; default 15000 */
 } wr_p2p_host_config;
 
 /* What the host's owner hears. Any member may be NULL. */
@@ -125,6 +128,8 @@ WR_MUST_CHECK int wr_p2p_host_dial(wr_p2p_host *h, const wr_maddr *ma, wr_p2p_di
  * to the loop). */
 wr_p2p_conn *wr_p2p_host_conns(wr_p2p_host *h);
 wr_p2p_conn *wr_p2p_conn_next(wr_p2p_conn *c);
+/* The peerstore view: an open connection to peer (the newest), or NULL. */
+wr_p2p_conn *wr_p2p_host_find_conn(wr_p2p_host *h, const wr_peerid *peer);
 /* Stops listening and closes every connection; cb runs once all is gone,
  * then h is freed. */
 void wr_p2p_host_close(wr_p2p_host *h, void (*cb)(wr_p2p_host *h, void *data), void *data);
@@ -147,6 +152,10 @@ WR_MUST_CHECK int wr_p2p_ping(wr_p2p_conn *c, wr_p2p_ping_cb cb, void *data);
 
 void wr_p2p_stream_set_events(wr_p2p_stream *st, const wr_p2p_stream_events *ev, void *user);
 void *wr_p2p_stream_user(const wr_p2p_stream *st);
+/* From now on, received bytes count against the peer's window until
+ * wr_p2p_stream_consume (at most 256 KiB are delivered unconsumed). */
+void wr_p2p_stream_manual_consume(wr_p2p_stream *st);
+void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n);
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st);
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st);
 /* Bytes taken (copied; maybe fewer than n), WR_ERR_AGAIN, WR_ERR_CLOSED. */

@@ -3,6 +3,8 @@
 directions: ping, identify, 200 concurrent echo streams byte for byte, and a
 JS peer that sends garbage after the handshake."""
 import re
+import signal
+import time
 
 from conftest import run_warren
 from p2pdiag import js_peer, json_lines, warren_listener
@@ -94,3 +96,21 @@ def test_js_garbage_after_handshake(warren_bin):
         code, ev, err = run_js("dial", addr, "--ping", "2", "--streams", "5")
         assert code == 0, err
         assert [e["i"] for e in ev if e["event"] == "ping"] == [1, 2]
+
+
+def test_frozen_js_peer_dropped_by_keepalive(warren_bin):
+    """A peer that stops answering (SIGSTOP: no FIN, no RST) is dropped once a
+    keep-alive PING goes unanswered for a period."""
+    srv, sid, addr = warren_listener("--keepalive", "300")
+    with srv, js_peer("dial", addr, "--stay", "60000") as js:
+        jid = json_lines([js.readline(timeout=30)])[0]["id"]
+        js.wait_for(lambda l: '"staying"' in l, timeout=30)
+        srv.wait_for(lambda l: l.startswith(f"connected {jid} "))
+        js.p.send_signal(signal.SIGSTOP)
+        t0 = time.time()
+        try:
+            line = srv.wait_for(lambda l: l.startswith(f"disconnected {jid} "), timeout=10)
+        finally:
+            js.p.send_signal(signal.SIGCONT)
+        assert "err=timed out" in line and "answered no keep-alive PING for 300 ms" in line
+        assert time.time() - t0 < 2

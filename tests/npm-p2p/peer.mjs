@@ -2,7 +2,7 @@
 // warren's interop tests. Prints one JSON object per line.
 //
 //   node peer.mjs listen                 listen on 127.0.0.1, serve echo, run until SIGTERM
-//   node peer.mjs dial ADDR [--ping N] [--streams N --bytes B] [--garbage]
+//   node peer.mjs dial ADDR [--ping N] [--streams N --bytes B] [--stay MS] [--garbage]
 //
 // Both modes serve /warren/echo/1.0.0 (bytes back, close for close). dial
 // waits for identify, pings, then runs N echo streams at once, each sending
@@ -137,6 +137,11 @@ if (mode === 'dial') {
   }
   const n = Number(opt('--streams', '0'))
   if (n > 0) ok = await runStreams(conn, n, Number(opt('--bytes', '65536')))
+  const stay = Number(opt('--stay', '0'))
+  if (stay > 0) {
+    out({ event: 'staying', ms: stay })
+    await new Promise((resolve) => setTimeout(resolve, stay))
+  }
   if (flag('--garbage')) {
     // Wait for the peer to drop us.
     const deadline = Date.now() + 5000

@@ -32,6 +32,23 @@ static void echo_handler(wr_p2p_stream *st, void *data) {
   wr_p2p_stream_set_events(st, &es_ev, NULL);
 }
 
+/* A reader that never consumes: the writer is held to one window. */
+static size_t held_bytes, hold_sent;
+static int hold_again;
+static uv_timer_t hold_timer;
+static wr_p2p_stream *hold_client;
+static void hold_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
+  (void)st;
+  (void)p;
+  held_bytes += n;
+}
+static const wr_p2p_stream_events hold_ev = {.on_data = hold_data};
+static void hold_handler(wr_p2p_stream *st, void *data) {
+  (void)data;
+  wr_p2p_stream_set_events(st, &hold_ev, NULL);
+  wr_p2p_stream_manual_consume(st);
+}
+
 static void host_closed(wr_p2p_host *h, void *data) {
   (void)h;
   (void)data;
@@ -95,6 +112,9 @@ static void on_identified(wr_p2p_host *h, wr_p2p_conn *c) {
     has_echo |= strcmp(in->protocols[i], "/echo/1.0.0") == 0;
   CHECK_EQ(has_echo, h == A);
   CHECK(in->observed_addr.len > 0);
+  /* Each side finds the other among its open connections by peer ID. */
+  CHECK(wr_p2p_host_find_conn(h, wr_p2p_conn_peer(c)) == c);
+  CHECK(wr_p2p_host_find_conn(h, wr_p2p_host_id(h)) == NULL);
   if (++identified == 2)
     CHECK_EQ(wr_p2p_ping(conn_ab, on_ping, NULL), 0);
 }
@@ -111,7 +131,47 @@ static void on_wrong(wr_p2p_host *h, wr_p2p_conn *c, int err, const char *reason
   finish();
 }
 
+static void hc_pump(wr_p2p_stream *st) {
+  static uint8_t buf[65536];
+  for (;;) {
+    ssize_t w = wr_p2p_stream_write(st, buf, sizeof buf);
+    if (w == WR_ERR_AGAIN) {
+      hold_again++;
+      return;
+    }
+    CHECK(w > 0);
+    if (w <= 0)
+      return;
+    hold_sent += (size_t)w;
+  }
+}
+static void hc_closed(wr_p2p_stream *st, int err, const char *reason) {
+  (void)st;
+  (void)err;
+  (void)reason;
+}
+static const wr_p2p_stream_events hc_ev = {
+    .on_open = hc_pump, .on_writable = hc_pump, .on_closed = hc_closed};
+
+static void after_hold(uv_timer_t *t);
+
 static void after_refused(void) {
+  wr_p2p_stream *st;
+  CHECK_EQ(wr_p2p_conn_open_stream(conn_ab, "/hold/1.0.0", &hc_ev, NULL, &st), 0);
+  hold_client = st;
+  uv_timer_init(&loop, &hold_timer);
+  uv_timer_start(&hold_timer, after_hold, 300, 0);
+}
+
+static void after_hold(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, NULL);
+  /* Exactly one window went out and arrived (less the 33 bytes of our
+   * multistream-select header and proposal, which used it first); the
+   * writer waits. */
+  CHECK_EQ(hold_sent, 256 * 1024 - 33);
+  CHECK_EQ(held_bytes, 256 * 1024 - 33);
+  CHECK(hold_again >= 1);
+  wr_p2p_stream_reset(hold_client);
   /* Dial B again, claiming it is someone else. */
   wr_maddr addr, bad;
   CHECK_EQ(wr_p2p_host_addrs(B, &addr, 1), 1);
@@ -148,6 +208,7 @@ static void test_two_hosts(void) {
   CHECK_EQ(wr_p2p_host_new(&A, &loop, &ca, &ka, &hev, NULL), 0);
   CHECK_EQ(wr_p2p_host_new(&B, &loop, &cb, &kb, &hev, NULL), 0);
   CHECK_EQ(wr_p2p_host_set_handler(B, "/echo/1.0.0", echo_handler, NULL), 0);
+  CHECK_EQ(wr_p2p_host_set_handler(B, "/hold/1.0.0", hold_handler, NULL), 0);
   wr_maddr l;
   CHECK_EQ(wr_maddr_parse("/ip4/127.0.0.1/tcp/0", 20, &l, NULL), 0);
   CHECK_EQ(wr_p2p_host_listen(B, &l), 0);
@@ -160,6 +221,7 @@ static void test_two_hosts(void) {
   CHECK(echo_ok);
   CHECK(refused);
   CHECK_EQ(dial_err, WR_ERR_DENIED);
+  CHECK_EQ(held_bytes, 256 * 1024 - 33);
   CHECK_EQ(closed_hosts, 2);
   CHECK_EQ(uv_loop_close(&loop), 0); /* no live handles */
   wr_buf_free(&echo_back);
