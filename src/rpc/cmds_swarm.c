@@ -42,14 +42,6 @@ static void peers_on_loop(wr_loopcall_req *r) {
   wr_loopcall_done(r, 0);
 }
 
-/* The open connection to peer, or NULL. */
-static wr_p2p_conn *conn_to(wr_p2p_host *h, const wr_peerid *peer) {
-  for (wr_p2p_conn *c = wr_p2p_host_conns(h); c; c = wr_p2p_conn_next(c))
-    if (wr_peerid_equal(wr_p2p_conn_peer(c), peer))
-      return c;
-  return NULL;
-}
-
 typedef struct peer_req {
   wr_p2p_host *host;
   wr_maddr ma;     /* connect: the address to dial (with /p2p/ID) */
@@ -82,7 +74,7 @@ static void connect_on_loop(wr_loopcall_req *r) {
 
 static void disconnect_on_loop(wr_loopcall_req *r) {
   peer_req *pq = r->arg;
-  wr_p2p_conn *c = conn_to(pq->host, &pq->peer);
+  wr_p2p_conn *c = wr_p2p_host_find_conn(pq->host, &pq->peer);
   if (c)
     wr_p2p_conn_close(c);
   wr_loopcall_done(r, c ? 0 : WR_ERR_NOTFOUND);
@@ -100,7 +92,7 @@ static void on_pong(wr_p2p_conn *c, int err, uint64_t rtt_ns, void *data) {
 static void ping_on_loop(wr_loopcall_req *r) {
   peer_req *pq = r->arg;
   pq->r = r;
-  wr_p2p_conn *c = conn_to(pq->host, &pq->peer);
+  wr_p2p_conn *c = wr_p2p_host_find_conn(pq->host, &pq->peer);
   int rv = c ? wr_p2p_ping(c, on_pong, pq) : WR_ERR_NOTFOUND;
   if (rv) {
     snprintf(pq->why, sizeof pq->why, "%s",
@@ -129,7 +121,7 @@ typedef struct identify_req {
 
 static void identify_on_loop(wr_loopcall_req *r) {
   identify_req *iq = r->arg;
-  wr_p2p_conn *c = conn_to(iq->host, &iq->peer);
+  wr_p2p_conn *c = wr_p2p_host_find_conn(iq->host, &iq->peer);
   const wr_p2p_peer_info *info = c ? wr_p2p_conn_info(c) : NULL;
   if (!info || !info->identified) {
     wr_loopcall_done(r, WR_ERR_NOTFOUND);
