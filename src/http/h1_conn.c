@@ -275,8 +275,30 @@ static void w_end(wr_http_req *q) {
   finish(c);
 }
 
+/* Ends the connection at once with a TCP reset (SO_LINGER 0, then close): a
+ * response cut mid-body must not end with the FIN that would make a
+ * close-delimited body look complete. Queued bytes are dropped: the response
+ * is broken anyway. */
+static void conn_reset(h1conn *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  wr_http_transport_stop(&c->io);
+  wr_stream_reset(c->s); /* ev_closed frees c */
+}
+
 static void w_abort(wr_http_req *q) {
   h1conn *c = conn_of(q);
+  int cut = c->resp_head && c->resp_mode != RESP_NONE &&
+            !(c->resp_mode == RESP_LENGTH && c->resp_remaining == 0);
+  if (cut) {
+    WR_DEBUG("Reset a user connection: its response was cut short", "client=%s", c->ip);
+    wr_http_count_error(c->srv, "response_reset");
+    c->q.sink = NULL;
+    exchange_over(c);
+    conn_reset(c);
+    return;
+  }
   c->close_after = 1;
   finish(c);
 }

@@ -143,6 +143,7 @@ typedef struct wr_h1_parser {
   int state;
   int scan;             /* line-terminator scanner state */
   size_t skipped;       /* empty lines skipped before a request line */
+  int line1_done;       /* requests: the request line ended and was checked */
   int stale;            /* hbuf backs the last event: empty it on the next call */
   wr_buf hbuf;          /* head, chunk-size line or trailer bytes */
   wr_h1_header *fields; /* lim.max_headers entries */
