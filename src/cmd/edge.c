@@ -58,6 +58,8 @@ static void usage(void) {
       "  --header-timeout DUR   time for a user to send a request head (default 30s)\n"
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
+      "  --max-connections-per-client N  user connections one client address (IPv6:\n"
+      "                         one /64) may hold at once (default 256; 0: no cap)\n"
       "  --tunnel-idle-timeout DUR  close a connector connection after this long\n"
       "                         without a packet (default 30s: survives seconds of loss)\n"
       "  --tunnel-keepalive DUR  PING a quiet connector connection this often\n"
@@ -69,6 +71,7 @@ static void usage(void) {
       "                         https-cert, https-key (a file or a list of files),\n"
       "                         self-signed, metrics, location, grace-period,\n"
       "                         header-timeout, idle-timeout, max-connections,\n"
+      "                         max-connections-per-client,\n"
       "                         tunnel-idle-timeout, tunnel-keepalive);\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
@@ -151,6 +154,7 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"header-timeout", required_argument, NULL, 'T'},
       {"idle-timeout", required_argument, NULL, 'I'},
       {"max-connections", required_argument, NULL, 'M'},
+      {"max-connections-per-client", required_argument, NULL, 'P'},
       {"tunnel-idle-timeout", required_argument, NULL, 'i'},
       {"tunnel-keepalive", required_argument, NULL, 'K'},
       {"config", required_argument, NULL, 'C'},
@@ -180,6 +184,7 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
     case 'T': o->header_timeout = optarg; break;
     case 'I': o->idle_timeout = optarg; break;
     case 'M': o->max_connections = optarg; break;
+    case 'P': o->max_connections_per_client = optarg; break;
     case 'i': o->tunnel_idle_timeout = optarg; break;
     case 'K': o->tunnel_keepalive = optarg; break;
     case 'C': pf->config = optarg; break;
@@ -230,6 +235,11 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
   if (o->max_connections)
     cfg.max_conns =
         (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o->max_connections, 1, 1000000);
+  if (o->max_connections_per_client) {
+    uint32_t n = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections-per-client",
+                                             o->max_connections_per_client, 0, 1000000);
+    cfg.max_conns_per_client = n ? n : UINT32_MAX; /* 0: no cap */
+  }
   *pcfg = cfg;
 }
 

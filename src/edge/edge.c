@@ -243,6 +243,7 @@ static int start_server(wr_edge *e) {
       .header_timeout_ms = e->cfg.header_timeout_ms,
       .idle_timeout_ms = e->cfg.idle_timeout_ms,
       .max_conns = e->cfg.max_conns,
+      .max_conns_per_client = e->cfg.max_conns_per_client,
   };
   int rc = wr_http_server_new(&e->server, e->loop, &sc);
   if (rc == 0)

@@ -65,6 +65,9 @@ typedef struct wr_edge_config {
   uint64_t header_timeout_ms;   /* a request head must arrive within this */
   uint64_t idle_timeout_ms;     /* a keep-alive connection may idle this long */
   uint32_t max_conns;           /* public connections at once; more are refused */
+  /* Public connections one client address (IPv6: /64) may hold; 0: 256 (or
+   * max_conns when lower); UINT32_MAX: no cap. */
+  uint32_t max_conns_per_client;
   uint64_t grace_ms;            /* graceful shutdown waits this long for requests */
   uint64_t register_timeout_ms; /* a connector must register within this */
   /* Connector connections (QUIC and http2): closed after this long without a

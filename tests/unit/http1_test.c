@@ -528,6 +528,28 @@ static void test_http09_refused_at_once(void) {
   wr_h1_parser_free(&p);
 }
 
+/* Between requests a parser gives its memory back and parses the next
+ * request as before; mid-head it keeps what it has. */
+static void test_trim(void) {
+  wr_h1_parser p;
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
+  static const char req[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (int round = 0; round < 2; round++) {
+    size_t u;
+    wr_h1_event e;
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req, 10, &u, &e), WR_H1_EV_NEED_MORE);
+    wr_h1_parser_trim(&p); /* mid-head: nothing is freed */
+    CHECK(p.hbuf.len == 10);
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req + 10, sizeof req - 11, &u, &e), WR_H1_EV_HEAD);
+    CHECK(e.head->target.len == 2 && memcmp(e.head->target.p, "/a", 2) == 0);
+    CHECK_EQ(wr_h1_parse(&p, NULL, 0, &u, &e), WR_H1_EV_DONE);
+    CHECK(wr_h1_parser_idle(&p));
+    wr_h1_parser_trim(&p);
+    CHECK(p.hbuf.data == NULL && p.hbuf.cap == 0 && p.fields == NULL);
+  }
+  wr_h1_parser_free(&p);
+}
+
 static void test_smuggling_stops_at_head(void) {
   const char *clte = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "0\r\n\r\nSMUGGLED";
@@ -656,9 +678,23 @@ static void test_hop_by_hop(void) {
 
 static void test_alloc_failure(void) {
   wr_h1_parser p;
+  /* A new parser allocates nothing: its memory comes with the first bytes. */
   wr_mem_fail_after(0);
-  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), WR_ERR_NOMEM);
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
   wr_mem_fail_after(-1);
+  wr_h1_parser_free(&p);
+  /* The field table comes with the first head: its failure is a clean 500. */
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
+  {
+    static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t u;
+    wr_h1_event e;
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req, 16, &u, &e), WR_H1_EV_NEED_MORE);
+    wr_mem_fail_after(0);
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req + 16, sizeof req - 17, &u, &e), WR_ERR_NOMEM);
+    wr_mem_fail_after(-1);
+    CHECK_EQ(wr_h1_parser_status(&p), 500);
+  }
   wr_h1_parser_free(&p);
   /* The head buffer grows on demand; an allocation failure there is a clean error. */
   CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
@@ -745,6 +781,7 @@ int main(void) {
   RUN(test_responses);
   RUN(test_rejections);
   RUN(test_http09_refused_at_once);
+  RUN(test_trim);
   RUN(test_smuggling_stops_at_head);
   RUN(test_limits);
   RUN(test_zero_copy);

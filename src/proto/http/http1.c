@@ -59,11 +59,18 @@ int wr_h1_parser_init(wr_h1_parser *p, wr_h1_kind kind, const wr_h1_limits *lim)
   /* The buffer's own cap is the head limit; chunk lines are bounded lower. */
   size_t cap = p->lim.max_head > WR_H1_MAX_CHUNK_LINE ? p->lim.max_head : WR_H1_MAX_CHUNK_LINE;
   wr_buf_init(&p->hbuf, cap);
-  p->fields = wr_calloc(p->lim.max_headers, sizeof *p->fields);
-  if (!p->fields)
-    return WR_ERR_NOMEM;
+  p->fields = NULL; /* allocated with the first head: a parser that waits holds none */
   start_head(p);
   return 0;
+}
+
+void wr_h1_parser_trim(wr_h1_parser *p) {
+  if (!wr_h1_parser_idle(p))
+    return;
+  wr_buf_free(&p->hbuf);
+  wr_free(p->fields);
+  p->fields = NULL;
+  p->stale = 0;
 }
 
 void wr_h1_parser_free(wr_h1_parser *p) {
@@ -318,6 +325,8 @@ static int parse_field(wr_h1_parser *p, wr_h1_slice line, wr_h1_header *h) {
 static int parse_fields(wr_h1_parser *p, const char *pos, const char *end, size_t *pn,
                         const char *too_many) {
   size_t n = 0;
+  if (!p->fields && !(p->fields = wr_calloc(p->lim.max_headers, sizeof *p->fields)))
+    return fail(p, WR_ERR_NOMEM, 500, "out of memory");
   for (;;) {
     wr_h1_slice line = next_line(&pos, end);
     if (line.len == 0)
