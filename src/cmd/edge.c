@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "edge/edge.h"
+#include "edge/tunnels_watch.h"
 #include "tunnel/tunnels_file.h"
 #include "edge/edge_file.h"
 #include "base/log.h"
@@ -78,7 +79,11 @@ static void usage(void) {
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
       "cloudflared: 30s, 1m30s, 500ms.\n"
       "SIGTERM or Ctrl-C: stop accepting, let requests in flight finish, then exit;\n"
-      "a second signal exits at once.\n\n"
+      "a second signal exits at once.\n"
+      "The tunnels file is watched: `warren tunnel create` and `tunnel delete` (or an\n"
+      "edit) take effect at once, and SIGHUP reloads it too. A deleted tunnel's\n"
+      "connectors are disconnected and refused; a file that does not load changes\n"
+      "nothing (the log says why).\n\n"
       "Example:\n"
       "  warren tunnel create web --hostname app.example.com --tunnels tunnels.yml \\\n"
       "      --credentials-file web.json\n"
@@ -109,6 +114,7 @@ static uint64_t parse_ms(const char *flag, const char *s) {
 
 static uv_signal_t sig_term, sig_int;
 static wr_edge *the_edge;
+static wr_tunnels_watch *the_watch;
 static int signals;
 
 static void on_done(wr_edge *e, void *arg) {
@@ -116,6 +122,8 @@ static void on_done(wr_edge *e, void *arg) {
   (void)arg;
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
+  wr_tunnels_watch_close(the_watch);
+  the_watch = NULL;
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -361,6 +369,12 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
+  /* Live tunnel changes: the file is watched, SIGHUP reloads it. A folder
+   * that cannot be watched was logged; SIGHUP works anyway. */
+  if (wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
+    wr_cli_fail("out of memory");
+    wr_edge_shutdown(the_edge, on_done, NULL);
+  }
   log_start(the_edge, f, tf, cfg->tls);
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);
