@@ -102,13 +102,15 @@ def test_origin_killed_mid_body_is_a_reset(env, path, version):
     assert rc == 56 and "reset" in err.lower(), f"curl exit {rc} after {size} bytes: {err}"
 
 
-@pytest.mark.parametrize("victim", ["connector", "origin"])
-def test_http2_cut_is_rst_stream(env, victim):
+@pytest.mark.parametrize("victim,path", [("connector", f"/chunked/{BIG}"),
+                                         ("origin", f"/chunked/{BIG}"),
+                                         ("origin", f"/bytes/{BIG}")])
+def test_http2_cut_is_rst_stream(env, victim, path):
     tmp, edge, cred, origin, https_port, procs = env
     rc, size, code, err = cut_mid_body(
         tmp, edge, cred, origin, procs,
         ["--http2", "--insecure", "--connect-to", f"{HOST}:443:127.0.0.1:{https_port}",
-         f"https://{HOST}/chunked/{BIG}"], "http2", victim=victim)
+         f"https://{HOST}{path}"], "http2", victim=victim)
     assert code == "200"
     # curl: (92) HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR (err 2)
     assert rc == 92 and "INTERNAL_ERROR" in err, (rc, err)
