@@ -401,8 +401,8 @@ int wr_edge_set_tunnels(wr_edge *e, const wr_edge_tunnel *tunnels, size_t n,
   memset(pch, 0, sizeof *pch);
   for (size_t i = 0; i < n; i++)
     if (tunnels[i].secret_len < WR_TUNNEL_MIN_SECRET) {
-      snprintf(err, errlen, "tunnel \"%s\": its secret is shorter than %u bytes",
-               tunnels[i].name, WR_TUNNEL_MIN_SECRET);
+      snprintf(err, errlen, "tunnel \"%s\": its secret is shorter than %u bytes", tunnels[i].name,
+               WR_TUNNEL_MIN_SECRET);
       return WR_ERR_INVAL;
     }
   wr_routes_spec *v = wr_calloc(n ? n : 1, sizeof *v);
@@ -413,8 +413,8 @@ int wr_edge_set_tunnels(wr_edge *e, const wr_edge_tunnel *tunnels, size_t n,
     goto out;
   }
   for (size_t i = 0; i < n; i++)
-    v[i] = (wr_routes_spec){.name = tunnels[i].name, .hosts = tunnels[i].hosts,
-                            .nhosts = tunnels[i].nhosts};
+    v[i] = (wr_routes_spec){
+        .name = tunnels[i].name, .hosts = tunnels[i].hosts, .nhosts = tunnels[i].nhosts};
   for (size_t i = 0; i < n; i++)
     memcpy(v[i].id, tunnels[i].id, 16);
   wr_route_tunnel *const *retired;
@@ -440,8 +440,8 @@ int wr_edge_set_tunnels(wr_edge *e, const wr_edge_tunnel *tunnels, size_t n,
   for (size_t i = 0; i < n; i++) {
     wr_route_tunnel *t = wr_routes_lookup_id(e->routes, tunnels[i].id);
     int changed = 0;
-    int src = wr_edge_registry_set_secret(e->registry, t, tunnels[i].secret,
-                                          tunnels[i].secret_len, &changed);
+    int src = wr_edge_registry_set_secret(e->registry, t, tunnels[i].secret, tunnels[i].secret_len,
+                                          &changed);
     if (src != 0) { /* the tunnel routes, but refuses every connector until the next reload */
       WR_ERROR("Cannot set a tunnel's secret", "tunnel=%s error=\"out of memory\"", t->name);
       rc = src;

@@ -47,7 +47,7 @@ typedef struct tcp_stream {
   uint8_t close_why;
   int close_uverr;
   wr_buf cork; /* bytes written while corked */
-  union { /* TCP has no other families: no room for a sockaddr_storage */
+  union {      /* TCP has no other families: no room for a sockaddr_storage */
     struct sockaddr sa;
     struct sockaddr_in in;
     struct sockaddr_in6 in6;
@@ -305,8 +305,8 @@ static void on_write(uv_write_t *req, int status) {
   if (status == UV_ECANCELED || t->state == ST_CLOSED)
     return;
   if (status < 0) {
-    fail(t, status == UV_EPIPE || status == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
-         WHY_WRITE, status);
+    fail(t, status == UV_EPIPE || status == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, WHY_WRITE,
+         status);
     return;
   }
   if (t->want_writable && t->state == ST_OPEN &&
@@ -399,8 +399,7 @@ static ssize_t tcp_write(wr_stream *s, const struct iovec *iov, size_t n) {
       bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
     int rc = uv_try_write(&t->io.stream, bufs, (unsigned)n);
     if (rc < 0 && rc != UV_EAGAIN) {
-      fail(t, rc == UV_EPIPE || rc == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
-           WHY_WRITE, rc);
+      fail(t, rc == UV_EPIPE || rc == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, WHY_WRITE, rc);
       return WR_ERR_CLOSED;
     }
     sent = rc > 0 ? (size_t)rc : 0;

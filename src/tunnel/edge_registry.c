@@ -555,8 +555,10 @@ size_t wr_edge_registry_close_tunnel(wr_edge_registry *r, wr_route_tunnel *t, co
     WR_INFO("Closing tunnel connection", "tunnel=%s connIndex=%u connection=%s reason=\"%s\"",
             t->name, ec->index, ec->conn_id, why);
     /* Out of routing now: no request may start on it while it closes. */
-    if (ec->registered)
+    if (ec->registered) {
+      ec->draining = 1;
       wr_routes_drain(t, ec);
+    }
     econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, why);
     n++;
   }

@@ -291,8 +291,8 @@ int wr_routes_sync(wr_routes *r, const wr_routes_spec *v, size_t n, unsigned *fl
   host_entry *all = wr_calloc(nhosts ? nhosts : 1, sizeof *all); /* "*.x" kept as given */
   host_entry *exact = wr_calloc(nhosts ? nhosts : 1, sizeof *exact);
   host_entry *wild = wr_calloc(nhosts ? nhosts : 1, sizeof *wild);
-  wr_route_tunnel **retired = wr_realloc(r->retired, (r->nretired + r->ntunnels + 1) *
-                                                         sizeof *retired);
+  wr_route_tunnel **retired =
+      wr_realloc(r->retired, (r->nretired + r->ntunnels + 1) * sizeof *retired);
   if (retired)
     r->retired = retired;
   size_t nall = 0, ne = 0, nw = 0;
