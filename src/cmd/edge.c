@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "edge/edge.h"
+#include "edge/tunnels_watch.h"
 #include "tunnel/tunnels_file.h"
 #include "edge/edge_file.h"
 #include "base/log.h"
@@ -58,6 +59,8 @@ static void usage(void) {
       "  --header-timeout DUR   time for a user to send a request head (default 30s)\n"
       "  --idle-timeout DUR     time a keep-alive user connection may idle (default 2m)\n"
       "  --max-connections N    user connections at once (default 10000)\n"
+      "  --max-connections-per-client N  user connections one client address (IPv6:\n"
+      "                         one /64) may hold at once (default 256; 0: no cap)\n"
       "  --tunnel-idle-timeout DUR  close a connector connection after this long\n"
       "                         without a packet (default 30s: survives seconds of loss)\n"
       "  --tunnel-keepalive DUR  PING a quiet connector connection this often\n"
@@ -69,13 +72,18 @@ static void usage(void) {
       "                         https-cert, https-key (a file or a list of files),\n"
       "                         self-signed, metrics, location, grace-period,\n"
       "                         header-timeout, idle-timeout, max-connections,\n"
+      "                         max-connections-per-client,\n"
       "                         tunnel-idle-timeout, tunnel-keepalive);\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
       "cloudflared: 30s, 1m30s, 500ms.\n"
       "SIGTERM or Ctrl-C: stop accepting, let requests in flight finish, then exit;\n"
-      "a second signal exits at once.\n\n"
+      "a second signal exits at once.\n"
+      "The tunnels file is watched: `warren tunnel create` and `tunnel delete` (or an\n"
+      "edit) take effect at once, and SIGHUP reloads it too. A deleted tunnel's\n"
+      "connectors are disconnected and refused; a file that does not load changes\n"
+      "nothing (the log says why).\n\n"
       "Example:\n"
       "  warren tunnel create web --hostname app.example.com --tunnels tunnels.yml \\\n"
       "      --credentials-file web.json\n"
@@ -106,6 +114,7 @@ static uint64_t parse_ms(const char *flag, const char *s) {
 
 static uv_signal_t sig_term, sig_int;
 static wr_edge *the_edge;
+static wr_tunnels_watch *the_watch;
 static int signals;
 
 static void on_done(wr_edge *e, void *arg) {
@@ -113,6 +122,8 @@ static void on_done(wr_edge *e, void *arg) {
   (void)arg;
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
+  wr_tunnels_watch_close(the_watch);
+  the_watch = NULL;
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -151,6 +162,7 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"header-timeout", required_argument, NULL, 'T'},
       {"idle-timeout", required_argument, NULL, 'I'},
       {"max-connections", required_argument, NULL, 'M'},
+      {"max-connections-per-client", required_argument, NULL, 'P'},
       {"tunnel-idle-timeout", required_argument, NULL, 'i'},
       {"tunnel-keepalive", required_argument, NULL, 'K'},
       {"config", required_argument, NULL, 'C'},
@@ -180,6 +192,7 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
     case 'T': o->header_timeout = optarg; break;
     case 'I': o->idle_timeout = optarg; break;
     case 'M': o->max_connections = optarg; break;
+    case 'P': o->max_connections_per_client = optarg; break;
     case 'i': o->tunnel_idle_timeout = optarg; break;
     case 'K': o->tunnel_keepalive = optarg; break;
     case 'C': pf->config = optarg; break;
@@ -230,6 +243,11 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
   if (o->max_connections)
     cfg.max_conns =
         (uint32_t)wr_cli_parse_uint(CMD, "--max-connections", o->max_connections, 1, 1000000);
+  if (o->max_connections_per_client) {
+    uint32_t n = (uint32_t)wr_cli_parse_uint(CMD, "--max-connections-per-client",
+                                             o->max_connections_per_client, 0, 1000000);
+    cfg.max_conns_per_client = n ? n : UINT32_MAX; /* 0: no cap */
+  }
   *pcfg = cfg;
 }
 
@@ -351,6 +369,12 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
+  /* Live tunnel changes: the file is watched, SIGHUP reloads it. A folder
+   * that cannot be watched was logged; SIGHUP works anyway. */
+  if (wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
+    wr_cli_fail("out of memory");
+    wr_edge_shutdown(the_edge, on_done, NULL);
+  }
   log_start(the_edge, f, tf, cfg->tls);
   uv_run(loop, UV_RUN_DEFAULT);
   wr_edge_free(the_edge);

@@ -243,6 +243,7 @@ static int start_server(wr_edge *e) {
       .header_timeout_ms = e->cfg.header_timeout_ms,
       .idle_timeout_ms = e->cfg.idle_timeout_ms,
       .max_conns = e->cfg.max_conns,
+      .max_conns_per_client = e->cfg.max_conns_per_client,
   };
   int rc = wr_http_server_new(&e->server, e->loop, &sc);
   if (rc == 0)
@@ -394,6 +395,78 @@ int wr_edge_local_addr(const wr_edge *e, const char *which, struct sockaddr_stor
 }
 
 size_t wr_edge_ready(const wr_edge *e) { return wr_edge_registry_ready(e->registry); }
+
+int wr_edge_set_tunnels(wr_edge *e, const wr_edge_tunnel *tunnels, size_t n,
+                        wr_edge_tunnel_changes *pch, char *err, size_t errlen) {
+  memset(pch, 0, sizeof *pch);
+  for (size_t i = 0; i < n; i++)
+    if (tunnels[i].secret_len < WR_TUNNEL_MIN_SECRET) {
+      snprintf(err, errlen, "tunnel \"%s\": its secret is shorter than %u bytes", tunnels[i].name,
+               WR_TUNNEL_MIN_SECRET);
+      return WR_ERR_INVAL;
+    }
+  wr_routes_spec *v = wr_calloc(n ? n : 1, sizeof *v);
+  unsigned *flags = wr_calloc(n ? n : 1, sizeof *flags);
+  int rc = WR_ERR_NOMEM;
+  if (!v || !flags) {
+    snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++)
+    v[i] = (wr_routes_spec){
+        .name = tunnels[i].name, .hosts = tunnels[i].hosts, .nhosts = tunnels[i].nhosts};
+  for (size_t i = 0; i < n; i++)
+    memcpy(v[i].id, tunnels[i].id, 16);
+  wr_route_tunnel *const *retired;
+  size_t before = wr_routes_retired(e->routes, &retired);
+  const char *conflict = NULL;
+  rc = wr_routes_sync(e->routes, v, n, flags, &conflict);
+  if (rc != 0) {
+    if (rc == WR_ERR_EXISTS)
+      snprintf(err, errlen, "%s is claimed twice", conflict ? conflict : "a tunnel id");
+    else if (rc == WR_ERR_INVAL)
+      snprintf(err, errlen, "\"%s\" is not a valid hostname", conflict ? conflict : "?");
+    else
+      snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  size_t after = wr_routes_retired(e->routes, &retired);
+  for (size_t i = before; i < after; i++) {
+    size_t closed = wr_edge_registry_revoke(e->registry, retired[i], "tunnel deleted");
+    WR_INFO("Tunnel deleted", "tunnel=%s closedConnections=%zu", retired[i]->name, closed);
+    pch->closed += closed;
+    pch->removed++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    wr_route_tunnel *t = wr_routes_lookup_id(e->routes, tunnels[i].id);
+    int changed = 0;
+    int src = wr_edge_registry_set_secret(e->registry, t, tunnels[i].secret, tunnels[i].secret_len,
+                                          &changed);
+    if (src != 0) { /* the tunnel routes, but refuses every connector until the next reload */
+      WR_ERROR("Cannot set a tunnel's secret", "tunnel=%s error=\"out of memory\"", t->name);
+      rc = src;
+    }
+    if (flags[i] & WR_ROUTES_ADDED) {
+      WR_INFO("Tunnel added", "tunnel=%s hostnames=%zu", t->name, tunnels[i].nhosts);
+      pch->added++;
+      continue;
+    }
+    if (changed) {
+      size_t closed = wr_edge_registry_close_tunnel(e->registry, t, "tunnel secret changed");
+      WR_INFO("Tunnel secret changed: the old one is refused", "tunnel=%s closedConnections=%zu",
+              t->name, closed);
+      pch->closed += closed;
+    }
+    if (changed || flags[i])
+      pch->changed++;
+  }
+  if (rc != 0)
+    snprintf(err, errlen, "out of memory");
+out:
+  wr_free(v);
+  wr_free(flags);
+  return rc;
+}
 
 wr_metrics *wr_edge_metrics(wr_edge *e) { return e->reg; }
 

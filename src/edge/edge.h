@@ -65,6 +65,9 @@ typedef struct wr_edge_config {
   uint64_t header_timeout_ms;   /* a request head must arrive within this */
   uint64_t idle_timeout_ms;     /* a keep-alive connection may idle this long */
   uint32_t max_conns;           /* public connections at once; more are refused */
+  /* Public connections one client address (IPv6: /64) may hold; 0: 256 (or
+   * max_conns when lower); UINT32_MAX: no cap. */
+  uint32_t max_conns_per_client;
   uint64_t grace_ms;            /* graceful shutdown waits this long for requests */
   uint64_t register_timeout_ms; /* a connector must register within this */
   /* Connector connections (QUIC and http2): closed after this long without a
@@ -91,6 +94,24 @@ WR_MUST_CHECK int wr_edge_local_addr(const wr_edge *e, const char *which,
 
 /* Registered connections that can take requests, over all tunnels. */
 size_t wr_edge_ready(const wr_edge *e);
+
+/* What wr_edge_set_tunnels changed. */
+typedef struct wr_edge_tunnel_changes {
+  size_t added, removed, changed; /* changed: secret, hostnames or name */
+  size_t closed;                  /* connector connections closed */
+} wr_edge_tunnel_changes;
+
+/* Serves exactly these tunnels from now on (a reloaded tunnels file), all or
+ * nothing for the routing: a tunnel no longer listed is deleted (its
+ * connections close at once, its credentials are refused as an unknown
+ * tunnel), a new one is accepted at once, a changed secret closes the
+ * connections registered with the old one and refuses it, changed
+ * hostnames route at once. Logs one line per deleted tunnel and per secret
+ * change. Returns 0 with *pch filled, or WR_ERR_INVAL / WR_ERR_EXISTS (a
+ * secret too short, a hostname invalid or claimed twice: err says which;
+ * nothing changed), WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_edge_set_tunnels(wr_edge *e, const wr_edge_tunnel *tunnels, size_t n,
+                                      wr_edge_tunnel_changes *pch, char *err, size_t errlen);
 
 /* The edge's metrics registry. */
 wr_metrics *wr_edge_metrics(wr_edge *e);

@@ -25,6 +25,7 @@ static const struct {
     {"header-timeout", offsetof(wr_edge_file, header_timeout)},
     {"idle-timeout", offsetof(wr_edge_file, idle_timeout)},
     {"max-connections", offsetof(wr_edge_file, max_connections)},
+    {"max-connections-per-client", offsetof(wr_edge_file, max_connections_per_client)},
     {"tunnel-idle-timeout", offsetof(wr_edge_file, tunnel_idle_timeout)},
     {"tunnel-keepalive", offsetof(wr_edge_file, tunnel_keepalive)},
 };

@@ -2,7 +2,8 @@
  *
  * A mapping with the flags' names as keys (listen, listen-http2, http, https,
  * tunnels, cert, key, self-signed, metrics, location, grace-period,
- * header-timeout, idle-timeout, max-connections, tunnel-idle-timeout,
+ * header-timeout, idle-timeout, max-connections, max-connections-per-client,
+ * tunnel-idle-timeout,
  * tunnel-keepalive; https-cert and https-key take one file or a list). Values
  * stay text: `warren edge` checks them as it checks the flags, which win. */
 #ifndef WR_EDGE_EDGE_FILE_H
@@ -18,7 +19,7 @@
 typedef struct wr_edge_file {
   const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed,
       *metrics, *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
-      *tunnel_idle_timeout, *tunnel_keepalive;
+      *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive;
   const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
   size_t n_https_cert, n_https_key;
   wr_yaml y; /* owns the strings above once parsed */

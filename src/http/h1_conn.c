@@ -49,7 +49,20 @@ static void maybe_close_after(h1conn *c) {
 static void exchange_over(h1conn *c) {
   c->active = 0;
   c->want_writable = 0;
-  wr_buf_reset(&c->pend);
+  wr_buf_free(&c->pend); /* a waiting connection holds no body buffer */
+}
+
+/* Gives the read buffer back once every byte in it was handled, and the
+ * parser's memory once it is between requests: what an idle connection
+ * costs is its structs, not 64 KiB. */
+static void release_idle(h1conn *c) {
+  if (c->rbuf && c->rpos == c->rlen && !c->parse_more) {
+    wr_rbuf_put(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
+  if (!c->active && !c->rbuf)
+    wr_h1_parser_trim(&c->p);
 }
 
 /* The user is gone (why: WR_HTTP_GONE_*) while the handler still holds q. */
@@ -275,8 +288,30 @@ static void w_end(wr_http_req *q) {
   finish(c);
 }
 
+/* Ends the connection at once with a TCP reset (SO_LINGER 0, then close): a
+ * response cut mid-body must not end with the FIN that would make a
+ * close-delimited body look complete. Queued bytes are dropped: the response
+ * is broken anyway. */
+static void conn_reset(h1conn *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  wr_http_transport_stop(&c->io);
+  wr_stream_reset(c->s); /* ev_closed frees c */
+}
+
 static void w_abort(wr_http_req *q) {
   h1conn *c = conn_of(q);
+  int cut = c->resp_head && c->resp_mode != RESP_NONE &&
+            !(c->resp_mode == RESP_LENGTH && c->resp_remaining == 0);
+  if (cut) {
+    WR_DEBUG("Reset a user connection: its response was cut short", "client=%s", c->ip);
+    wr_http_count_error(c->srv, "response_reset");
+    c->q.sink = NULL;
+    exchange_over(c);
+    conn_reset(c);
+    return;
+  }
   c->close_after = 1;
   finish(c);
 }
@@ -388,7 +423,9 @@ static void deliver_body_end(h1conn *c) {
 static int parse_one(h1conn *c) {
   size_t used = 0;
   wr_h1_event ev;
-  int rv = wr_h1_parse(&c->p, c->rbuf + c->rpos, c->rlen - c->rpos, &used, &ev);
+  static const uint8_t none[1];
+  const uint8_t *at = c->rbuf ? c->rbuf + c->rpos : none;
+  int rv = wr_h1_parse(&c->p, at, c->rlen - c->rpos, &used, &ev);
   c->rpos += used;
   c->parse_more = rv == WR_H1_EV_HEAD || rv == WR_H1_EV_BODY;
   if (rv < 0) {
@@ -456,6 +493,8 @@ static void pump(h1conn *c) {
   }
   c->pumping = 0;
   int want = !(c->close_after && !c->active) && c->rpos == c->rlen && c->pend.len == 0;
+  if (!c->closing)
+    release_idle(c);
   set_reading(c, want);
   maybe_close_after(c);
 }
@@ -514,6 +553,12 @@ static void ev_data(wr_stream *st, const uint8_t *data, size_t len) {
   }
   if (c->rpos == c->rlen)
     c->rpos = c->rlen = 0;
+  if (!c->rbuf && !(c->rbuf = wr_rbuf_get())) {
+    WR_WARN(c->is_tls ? "Closed an HTTPS user" : "Closed a user connection",
+            "client=%s reason=\"out of memory\"", c->ip);
+    wr_h1conn_close(c);
+    return;
+  }
   if (c->rlen + len > WR_HTTP_RBUF_SIZE && c->rpos) {
     memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
     c->rlen -= c->rpos;
@@ -566,7 +611,9 @@ static void conn_free(h1conn *c) {
     c->next->prev = c->prev;
   s->nconns--;
   wr_metric_set(s->m->conns_open, (double)s->nconns);
+  wr_peer_count_remove(&s->peers, &c->peer);
   wr_h1_parser_free(&c->p);
+  wr_rbuf_put(c->rbuf);
   wr_buf_free(&c->pend);
   wr_http_transport_free(&c->io);
   wr_free(c);
@@ -607,7 +654,7 @@ void wr_h1conn_close(h1conn *c) {
   wr_stream_close(c->s); /* graceful: what the stream queued goes out; ev_closed frees c */
 }
 
-h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls) {
+h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls, const wr_peer_key *peer) {
   h1conn *c = wr_calloc(1, sizeof *c);
   if (!c)
     return NULL;
@@ -617,6 +664,7 @@ h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls) {
     return NULL;
   }
   wr_buf_init(&c->pend, WR_HTTP_RBUF_SIZE);
+  c->peer = *peer;
   c->s = st;
   c->is_tls = is_tls;
   c->reading = 1; /* streams read from the start */

@@ -72,7 +72,9 @@ struct h2stream {
   int req_fin, body_ended;
   /* response */
   int resp_head, body_fin, no_body, want_writable;
-  wr_buf out; /* response body bytes nghttp2 has not taken */
+  int has_len;        /* the response head gave a Content-Length */
+  uint64_t remaining; /* its bytes not written yet */
+  wr_buf out;         /* response body bytes nghttp2 has not taken */
 };
 
 static void h2_flush(h2conn *h);
@@ -197,6 +199,20 @@ static int w_head(wr_http_req *q, int status, const wr_h1_header *hs, size_t n, 
   int rc = submit(r, status, hs, n, !r->no_body);
   if (rc != 0)
     return rc;
+  /* A Content-Length tells complete() what is missing when the tunnel ends
+   * early: the handler then aborts (RST_STREAM) instead of ending a short
+   * body with END_STREAM. */
+  const wr_h1_header *cl = r->no_body ? NULL : wr_h1_find(hs, n, "content-length");
+  if (cl && cl->value.len > 0 && cl->value.len <= 19) {
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < cl->value.len && cl->value.p[i] >= '0' && cl->value.p[i] <= '9'; i++)
+      v = v * 10 + (uint64_t)(cl->value.p[i] - '0');
+    if (i == cl->value.len) {
+      r->has_len = 1;
+      r->remaining = v;
+    }
+  }
   r->resp_head = 1;
   flush_soon(r->h);
   return 0;
@@ -208,6 +224,8 @@ static int w_body(wr_http_req *q, const uint8_t *data, size_t len) {
     return WR_ERR_CLOSED;
   if (r->no_body || !len)
     return 0;
+  if (r->has_len)
+    r->remaining = len < r->remaining ? r->remaining - len : 0;
   if (wr_buf_append(&r->out, data, len) != 0)
     return WR_ERR_NOMEM;
   (void)nghttp2_session_resume_data(r->h->ss, r->id);
@@ -221,8 +239,8 @@ static int w_body(wr_http_req *q, const uint8_t *data, size_t len) {
 
 static int w_complete(const wr_http_req *q, uint64_t *pmissing) {
   const h2stream *r = stream_of(q);
-  *pmissing = 0;
-  return r->resp_head && r->no_body;
+  *pmissing = r->has_len ? r->remaining : 0;
+  return r->resp_head && (r->no_body || (r->has_len && r->remaining == 0));
 }
 
 static void w_end(wr_http_req *q) {

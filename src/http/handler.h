@@ -94,8 +94,11 @@ typedef struct wr_http_req_ops {
   /* The response is complete (a short one makes the front end the
    * connection). The exchange is over for the handler. */
   void (*end)(wr_http_req *q);
-  /* The response cannot be completed: the user sees the connection (HTTP/1.1)
-   * or the stream (HTTP/2) end abruptly. The exchange is over for the handler. */
+  /* The response cannot be completed: the user sees the connection (HTTP/1.1:
+   * a TCP reset once a body was started, whatever its framing, so a
+   * close-delimited body cannot look complete) or the stream (HTTP/2:
+   * RST_STREAM INTERNAL_ERROR) end abruptly. The exchange is over for the
+   * handler. */
   void (*abort)(wr_http_req *q);
   /* The handler takes request body bytes again (after on_body took fewer). */
   void (*resume_body)(wr_http_req *q);

@@ -23,14 +23,44 @@ static int admit(h1conn *c) {
   wr_http_server *s = c->srv;
   if (s->nconns > s->cfg.max_conns || s->draining) {
     if (!s->draining) {
-      WR_WARN("Refused a user connection", "client=%s reason=\"connection limit reached\" limit=%u",
-              c->ip, s->cfg.max_conns);
+      uint64_t n = ++s->refused_limit;
+      if ((n & (n - 1)) == 0) /* powers of two: a flood does not flood the log */
+        WR_WARN("Refused a user connection",
+                "client=%s reason=\"connection limit reached\" limit=%u refused=%llu", c->ip,
+                s->cfg.max_conns, (unsigned long long)n);
       wr_http_count_error(s, "connection_limit");
     }
     wr_h1conn_close(c);
     return -1;
   }
   c->head_since_ns = wr_now_ns();
+  return 0;
+}
+
+/* Counts the new connection st under its client's address; past the
+ * per-client cap (or out of memory for the count) it is reset at once, before
+ * any TLS work, and 0 is returned; else 1 with *pkey set. */
+static int admit_client(wr_http_server *s, wr_stream *st, wr_peer_key *pkey) {
+  if (s->nconns >= s->cfg.max_conns || s->draining) {
+    pkey->set = 0; /* admit refuses it, for the server's own reason */
+    return 1;
+  }
+  int rc = wr_peer_count_add(&s->peers, wr_stream_peer_addr(st), s->per_client, pkey);
+  if (rc == 0)
+    return 1;
+  char ip[64];
+  wr_addr_format_ip_sa(wr_stream_peer_addr(st), ip, sizeof ip);
+  if (rc == WR_ERR_LIMIT) {
+    uint64_t n = ++s->refused_per_client;
+    if ((n & (n - 1)) == 0)
+      WR_WARN("Refused a user connection",
+              "client=%s reason=\"too many connections from this client\" limit=%u refused=%llu",
+              ip, s->per_client, (unsigned long long)n);
+    wr_http_count_error(s, "client_connection_limit");
+  } else {
+    WR_WARN("Refused a user connection", "client=%s reason=\"out of memory\"", ip);
+  }
+  wr_stream_reset(st);
   return 0;
 }
 
@@ -41,9 +71,10 @@ static const wr_stream_events unowned;
 
 /* A connection (the accepted TCP stream, or the TLS filter on it) becomes
  * an h1conn, or is dropped for want of memory. */
-static void take(wr_http_server *s, wr_stream *st, int is_tls) {
-  h1conn *c = wr_h1conn_new(s, st, is_tls);
+static void take(wr_http_server *s, wr_stream *st, int is_tls, wr_peer_key *pkey) {
+  h1conn *c = wr_h1conn_new(s, st, is_tls, pkey);
   if (!c) {
+    wr_peer_count_remove(&s->peers, pkey);
     wr_stream_reset(st);
     return;
   }
@@ -52,21 +83,28 @@ static void take(wr_http_server *s, wr_stream *st, int is_tls) {
 
 static void on_http_accept(wr_tcp_listener *l, wr_stream *st, void *data) {
   (void)l;
-  take(data, st, 0);
+  wr_peer_key k;
+  if (admit_client(data, st, &k))
+    take(data, st, 0, &k);
 }
 
 static void on_https_accept(wr_tcp_listener *l, wr_stream *lower, void *data) {
   (void)l;
   wr_http_server *s = data;
+  wr_peer_key k;
+  if (!admit_client(s, lower, &k))
+    return;
   /* h2 first: a client offering both gets HTTP/2; one offering no ALPN at
    * all gets HTTP/1.1. */
   wr_tls_stream_config tc = {.alpn = "h2,http/1.1",
                              .tls_flags = WR_TLS_STREAM_ALPN_OPTIONAL,
                              .write_queue_limit = WR_HTTP_QUEUE_CAP};
   wr_stream *st;
-  if (wr_tls_stream_server(&st, s->loop, lower, s->tls, &tc, &unowned, NULL) != 0)
+  if (wr_tls_stream_server(&st, s->loop, lower, s->tls, &tc, &unowned, NULL) != 0) {
+    wr_peer_count_remove(&s->peers, &k);
     return; /* out of memory: lower was closed */
-  take(s, st, 1);
+  }
+  take(s, st, 1, &k);
 }
 
 /* The listeners' own cap is one above the server's, so that the server
@@ -87,6 +125,15 @@ int wr_http_server_new(wr_http_server **ps, uv_loop_t *loop, const wr_http_serve
   s->cfg = *cfg;
   s->handler = cfg->handler;
   s->m = &s->cfg.metrics;
+  wr_peer_count_init(&s->peers);
+  s->per_client = cfg->max_conns_per_client;
+  if (s->per_client == WR_HTTP_NO_PER_CLIENT_CAP) {
+    s->per_client = 0;
+  } else if (!s->per_client) {
+    s->per_client = cfg->max_conns && cfg->max_conns < WR_HTTP_DEFAULT_PER_CLIENT
+                        ? cfg->max_conns
+                        : WR_HTTP_DEFAULT_PER_CLIENT;
+  }
   wr_http_wpool_init(&s->pool, loop);
   s->handles = WR_HTTP_WPOOL_HANDLES;
   *ps = s;
@@ -206,5 +253,6 @@ void wr_http_server_free(wr_http_server *s) {
   if (!s)
     return;
   wr_http_wpool_free(&s->pool);
+  wr_peer_count_free(&s->peers);
   wr_free(s);
 }

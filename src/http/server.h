@@ -42,7 +42,18 @@ typedef struct wr_http_server_config {
   uint64_t header_timeout_ms; /* a request head must arrive within this */
   uint64_t idle_timeout_ms;   /* a keep-alive connection may idle this long */
   uint32_t max_conns;         /* connections at once (both listeners); more are refused */
+  /* Connections one client address (IPv6: one /64) may hold at once, over
+   * both listeners; more are reset at accept, counted as
+   * errors{reason="client_connection_limit"} and logged at powers of two
+   * (a full server refuses first, for its own reason). 0:
+   * WR_HTTP_DEFAULT_PER_CLIENT (or max_conns when lower: then another client
+   * is still let in by a max_conns above 256);
+   * WR_HTTP_NO_PER_CLIENT_CAP: no cap. */
+  uint32_t max_conns_per_client;
 } wr_http_server_config;
+
+#define WR_HTTP_DEFAULT_PER_CLIENT 256u
+#define WR_HTTP_NO_PER_CLIENT_CAP UINT32_MAX
 
 typedef struct wr_http_server wr_http_server;
 

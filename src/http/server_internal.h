@@ -11,16 +11,18 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "base/rbuf.h"
 #include "http/handler.h"
 #include "http/server.h"
 #include "http/transport.h"
+#include "io/peer_count.h"
 #include "proto/http/http1.h"
 
 struct wr_tcp_listener;
 typedef struct h1conn h1conn;
 typedef struct h2conn h2conn;
 
-#define WR_HTTP_RBUF_SIZE (64u * 1024u)
+#define WR_HTTP_RBUF_SIZE WR_RBUF_SIZE
 
 struct wr_http_server {
   uv_loop_t *loop;
@@ -33,6 +35,9 @@ struct wr_http_server {
   int handles; /* libuv handles of the server itself not yet closed */
   h1conn *conns;
   size_t nconns;
+  wr_peer_count peers;        /* open connections per client address */
+  uint32_t per_client;        /* the cap (0: none) */
+  uint64_t refused_per_client, refused_limit;
   int draining, closing, finished;
   void (*closed_cb)(wr_http_server *s, void *arg);
   void *closed_arg;
@@ -47,7 +52,10 @@ struct h1conn {
   h2conn *h2; /* HTTPS users who chose HTTP/2 */
   wr_h1_parser p;
   char ip[64];
-  uint8_t rbuf[WR_HTTP_RBUF_SIZE];
+  wr_peer_key peer; /* what it counts under in srv->peers */
+  /* Received bytes not parsed yet: a buffer lent (base/rbuf.h) only while
+   * some wait, so an idle connection holds none. */
+  uint8_t *rbuf;
   size_t rpos, rlen;
   wr_buf pend; /* request body bytes the handler has not taken yet */
   wr_http_transport io;
@@ -78,9 +86,10 @@ static inline void wr_http_server_maybe_finish(wr_http_server *s) {
 
 /* h1_conn.c */
 /* A new connection's state over the accepted stream st (TLS when is_tls),
- * linked into s; it takes st's events and owns it from now on. NULL when
- * out of memory (st is then still the caller's). */
-h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls);
+ * linked into s; it takes st's events and owns it from now on, and the
+ * slot *peer counts in s->peers (given back when it is freed). NULL when
+ * out of memory (st and the slot are then still the caller's). */
+h1conn *wr_h1conn_new(wr_http_server *s, wr_stream *st, int is_tls, const wr_peer_key *peer);
 /* Closes c (async; freed at its stream's on_closed). */
 void wr_h1conn_close(h1conn *c);
 /* Timeouts. */

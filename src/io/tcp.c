@@ -3,15 +3,14 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/rbuf.h"
 
-#define RBUF_SIZE (64 * 1024)
 #define REASON_LEN 256
 
 enum {
@@ -30,8 +29,10 @@ typedef struct tcp_stream {
     uv_pipe_t pipe;
   } io;
   uv_timer_t linger;
-  uv_connect_t creq;
-  uv_shutdown_t sreq;
+  union { /* a dial completes before a shutdown can start */
+    uv_connect_t creq;
+    uv_shutdown_t sreq;
+  } req;
   wr_tcp_config cfg;
   wr_tcp_listener *lis; /* counts us against its cap; NULL once it is gone */
   struct tcp_stream *lnext, *lprev;
@@ -41,12 +42,18 @@ typedef struct tcp_stream {
   int handles_open;
   size_t linger_queued; /* graceful close: bytes queued when the clock last started */
   int close_err;
-  char close_reason[REASON_LEN];
+  /* Why it ended, composed into a sentence only for on_closed: an idle
+   * connection should not carry 256 bytes of text it may never need. */
+  uint8_t close_why;
+  int close_uverr;
   wr_buf cork; /* bytes written while corked */
-  struct sockaddr_storage peer, local;
+  union {      /* TCP has no other families: no room for a sockaddr_storage */
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+  } peer, local;
   char peerstr[WR_ADDR_STRLEN + 8];
   uint64_t bytes_sent, bytes_recv;
-  uint8_t *rbuf;
 } tcp_stream;
 
 /* A listening or refused handle: TCP, or a Unix socket. */
@@ -88,6 +95,22 @@ static const wr_stream_events no_events;
 
 static tcp_stream *T(const wr_stream *s) { return (tcp_stream *)s; }
 
+/* The sentences of on_closed: before, the peer (when named), after, and
+ * libuv's error when there is one. */
+enum { WHY_CLOSED, WHY_RESET, WHY_READ, WHY_READ_NOMEM, WHY_WRITE, WHY_WRITE_NOMEM, WHY_CONNECT };
+static const struct {
+  const char *before, *after;
+  int peer;
+} whys[] = {
+    [WHY_CLOSED] = {"closed", "", 0},
+    [WHY_RESET] = {"reset", "", 0},
+    [WHY_READ] = {"reading from ", " failed", 1},
+    [WHY_READ_NOMEM] = {"out of memory while reading from ", "", 1},
+    [WHY_WRITE] = {"writing to ", " failed", 1},
+    [WHY_WRITE_NOMEM] = {"out of memory while writing to ", "", 1},
+    [WHY_CONNECT] = {"cannot connect to ", "", 1},
+};
+
 static void apply_defaults(wr_tcp_config *c) {
   if (!c->write_queue_limit)
     c->write_queue_limit = WR_TCP_DEFAULT_WRITE_QUEUE;
@@ -126,10 +149,14 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--t->handles_open > 0)
     return;
   unlink_from_listener(t);
-  if (t->base.ev && t->base.ev->on_closed)
-    t->base.ev->on_closed(&t->base, t->close_err, t->close_reason);
+  if (t->base.ev && t->base.ev->on_closed) {
+    char reason[REASON_LEN];
+    snprintf(reason, sizeof reason, "%s%s%s%s%s", whys[t->close_why].before,
+             whys[t->close_why].peer ? t->peerstr : "", whys[t->close_why].after,
+             t->close_uverr ? ": " : "", t->close_uverr ? uv_strerror(t->close_uverr) : "");
+    t->base.ev->on_closed(&t->base, t->close_err, reason);
+  }
   wr_buf_free(&t->cork);
-  wr_free(t->rbuf);
   wr_free(t);
 }
 
@@ -144,16 +171,12 @@ static void close_handles(tcp_stream *t) {
 
 /* The socket is broken (or never connected): records why and closes. The
  * first reason wins; once the owner closed, the owner's err 0 stays. */
-static void fail(tcp_stream *t, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(tcp_stream *t, int err, const char *fmt, ...) {
+static void fail(tcp_stream *t, int err, int why, int uverr) {
   if (t->state == ST_CLOSED)
     return;
   if (t->state != ST_CLOSING) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(t->close_reason, sizeof t->close_reason, fmt, ap);
-    va_end(ap);
+    t->close_why = (uint8_t)why;
+    t->close_uverr = uverr;
     t->close_err = err;
   }
   close_handles(t);
@@ -189,23 +212,38 @@ static void start_shutdown(tcp_stream *t) {
   if (t->shut)
     return;
   t->shut = 1;
-  t->sreq.data = t;
-  if (uv_shutdown(&t->sreq, &t->io.stream, on_shutdown) < 0)
+  t->req.sreq.data = t;
+  if (uv_shutdown(&t->req.sreq, &t->io.stream, on_shutdown) < 0)
     t->shutdown_done = 1;
 }
 
 /* ---- reading ---- */
 
+/* The read buffer is lent for one read only (base/rbuf.h): on_data's bytes
+ * are valid during the call, so an idle connection holds no buffer at all,
+ * only its socket's. on_read gives it back. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)suggested;
-  tcp_stream *t = h->data;
-  *buf = uv_buf_init((char *)t->rbuf, RBUF_SIZE);
+  (void)h;
+  uint8_t *b = wr_rbuf_get();
+  *buf = uv_buf_init((char *)b, b ? WR_RBUF_SIZE : 0); /* 0: libuv says UV_ENOBUFS */
 }
 
+static void read_done(tcp_stream *t, ssize_t nread, const uv_buf_t *buf);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  tcp_stream *t = s->data;
+  read_done(s->data, nread, buf);
+  wr_rbuf_put((uint8_t *)buf->base);
+}
+
+static void read_done(tcp_stream *t, ssize_t nread, const uv_buf_t *buf) {
+  uv_stream_t *s = &t->io.stream;
   if (t->state == ST_CLOSED || nread == 0)
     return;
+  if (nread == UV_ENOBUFS) {
+    fail(t, WR_ERR_NOMEM, WHY_READ_NOMEM, 0);
+    return;
+  }
   if (nread > 0) {
     t->bytes_recv += (uint64_t)nread;
     if (t->state == ST_OPEN && t->base.ev->on_data)
@@ -224,8 +262,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
-  fail(t, nread == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, "reading from %s failed: %s",
-       t->peerstr, uv_strerror((int)nread));
+  fail(t, nread == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, WHY_READ, (int)nread);
 }
 
 static void ensure_reading(tcp_stream *t) {
@@ -268,8 +305,8 @@ static void on_write(uv_write_t *req, int status) {
   if (status == UV_ECANCELED || t->state == ST_CLOSED)
     return;
   if (status < 0) {
-    fail(t, status == UV_EPIPE || status == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
-         "writing to %s failed: %s", t->peerstr, uv_strerror(status));
+    fail(t, status == UV_EPIPE || status == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, WHY_WRITE,
+         status);
     return;
   }
   if (t->want_writable && t->state == ST_OPEN &&
@@ -294,7 +331,7 @@ static ssize_t queue_copy(tcp_stream *t, const struct iovec *iov, size_t n, size
     return 0;
   wreq *w = wr_malloc(sizeof *w + total);
   if (!w) { /* dropping bytes silently would corrupt the stream: it fails */
-    fail(t, WR_ERR_NOMEM, "out of memory while writing to %s", t->peerstr);
+    fail(t, WR_ERR_NOMEM, WHY_WRITE_NOMEM, 0);
     return WR_ERR_CLOSED;
   }
   w->t = t;
@@ -316,7 +353,7 @@ static ssize_t queue_copy(tcp_stream *t, const struct iovec *iov, size_t n, size
   int rc = uv_write(&w->req, &t->io.stream, &b, 1, on_write);
   if (rc < 0) {
     wr_free(w);
-    fail(t, WR_ERR_IO, "writing to %s failed: %s", t->peerstr, uv_strerror(rc));
+    fail(t, WR_ERR_IO, WHY_WRITE, rc);
     return WR_ERR_CLOSED;
   }
   return (ssize_t)total;
@@ -345,7 +382,7 @@ static ssize_t tcp_write(wr_stream *s, const struct iovec *iov, size_t n) {
     for (size_t i = 0; i < n && done < take; i++) {
       size_t m = iov[i].iov_len < take - done ? iov[i].iov_len : take - done;
       if (wr_buf_append(&t->cork, iov[i].iov_base, m) != 0) {
-        fail(t, WR_ERR_NOMEM, "out of memory while writing to %s", t->peerstr);
+        fail(t, WR_ERR_NOMEM, WHY_WRITE_NOMEM, 0);
         return WR_ERR_CLOSED;
       }
       done += m;
@@ -362,8 +399,7 @@ static ssize_t tcp_write(wr_stream *s, const struct iovec *iov, size_t n) {
       bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
     int rc = uv_try_write(&t->io.stream, bufs, (unsigned)n);
     if (rc < 0 && rc != UV_EAGAIN) {
-      fail(t, rc == UV_EPIPE || rc == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO,
-           "writing to %s failed: %s", t->peerstr, uv_strerror(rc));
+      fail(t, rc == UV_EPIPE || rc == UV_ECONNRESET ? WR_ERR_CLOSED : WR_ERR_IO, WHY_WRITE, rc);
       return WR_ERR_CLOSED;
     }
     sent = rc > 0 ? (size_t)rc : 0;
@@ -433,7 +469,8 @@ static void tcp_close(wr_stream *s) {
   if (t->state >= ST_CLOSING)
     return;
   t->close_err = 0;
-  snprintf(t->close_reason, sizeof t->close_reason, "closed");
+  t->close_why = WHY_CLOSED;
+  t->close_uverr = 0;
   if (t->state == ST_CONNECTING) {
     close_handles(t);
     return;
@@ -459,7 +496,8 @@ static void tcp_reset(wr_stream *s) {
     return;
   if (t->state != ST_CLOSING) {
     t->close_err = 0;
-    snprintf(t->close_reason, sizeof t->close_reason, "reset");
+    t->close_why = WHY_RESET;
+    t->close_uverr = 0;
   }
   if (t->state == ST_CONNECTING || t->is_pipe) {
     close_handles(t);
@@ -502,11 +540,6 @@ static tcp_stream *stream_new(uv_loop_t *loop, const wr_tcp_config *cfg, int is_
   tcp_stream *t = wr_calloc(1, sizeof *t);
   if (!t)
     return NULL;
-  t->rbuf = wr_malloc(RBUF_SIZE);
-  if (!t->rbuf) {
-    wr_free(t);
-    return NULL;
-  }
   if (cfg)
     t->cfg = *cfg;
   apply_defaults(&t->cfg);
@@ -532,7 +565,7 @@ static void on_connect(uv_connect_t *req, int status) {
   if (status == UV_ECANCELED || t->state == ST_CLOSED)
     return;
   if (status < 0) {
-    fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(status));
+    fail(t, WR_ERR_IO, WHY_CONNECT, status);
     return;
   }
   if (!t->is_pipe) {
@@ -553,14 +586,14 @@ int wr_tcp_connect(wr_stream **ps, uv_loop_t *loop, const wr_addr *remote, const
   tcp_stream *t = stream_new(loop, cfg, 0, ev, user);
   if (!t)
     return WR_ERR_NOMEM;
-  memcpy(&t->peer, &remote->ss, remote->len);
+  memcpy(&t->peer, &remote->ss, remote->len < sizeof t->peer ? remote->len : sizeof t->peer);
   wr_addr_format(remote, t->peerstr, sizeof t->peerstr);
   if (!t->cfg.no_nodelay)
     uv_tcp_nodelay(&t->io.tcp, 1);
-  t->creq.data = t;
-  int rc = uv_tcp_connect(&t->creq, &t->io.tcp, &remote->sa, on_connect);
+  t->req.creq.data = t;
+  int rc = uv_tcp_connect(&t->req.creq, &t->io.tcp, &remote->sa, on_connect);
   if (rc < 0) /* reported like any other connect failure: from the loop */
-    fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(rc));
+    fail(t, WR_ERR_IO, WHY_CONNECT, rc);
   *ps = &t->base;
   return 0;
 }
@@ -574,8 +607,8 @@ int wr_tcp_connect_unix(wr_stream **ps, uv_loop_t *loop, const char *path, const
   if (!t)
     return WR_ERR_NOMEM;
   snprintf(t->peerstr, sizeof t->peerstr, "unix:%.80s", path);
-  t->creq.data = t;
-  uv_pipe_connect(&t->creq, &t->io.pipe, path, on_connect); /* errors come to on_connect */
+  t->req.creq.data = t;
+  uv_pipe_connect(&t->req.creq, &t->io.pipe, path, on_connect); /* errors come to on_connect */
   *ps = &t->base;
   return 0;
 }

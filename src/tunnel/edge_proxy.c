@@ -309,6 +309,13 @@ static void response_fin(preq *r) {
     WR_WARN("Response truncated", "tunnel=%s missingBytes=%llu%s", r->t->name,
             (unsigned long long)missing, r->proto_sfx);
     count_error(r->px, "truncated_response");
+    /* Cut short: the user's connection is reset (HTTP/2: the stream), so the
+     * response cannot pass for complete. */
+    wr_http_req *q = r->q;
+    r->q = NULL;
+    q->ops->abort(q);
+    detach(r, r->req_done ? WR_TUNNEL_RESET_NO_ERROR : WR_TUNNEL_RESET_CANCELLED);
+    return;
   }
   finish(r);
 }

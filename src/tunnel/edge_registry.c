@@ -512,3 +512,67 @@ void wr_edge_registry_free(wr_edge_registry *r) {
   wr_free(r->location);
   wr_free(r);
 }
+
+/* ---- live tunnel changes (a reloaded tunnels file) --------------------- */
+
+static int same_bytes(const uint8_t *a, const uint8_t *b, size_t n) {
+  uint8_t d = 0;
+  for (size_t i = 0; i < n; i++)
+    d |= (uint8_t)(a[i] ^ b[i]);
+  return d == 0;
+}
+
+int wr_edge_registry_set_secret(wr_edge_registry *r, wr_route_tunnel *t, const uint8_t *secret,
+                                size_t len, int *pchanged) {
+  *pchanged = 0;
+  for (size_t i = 0; i < r->nsecrets; i++) {
+    reg_secret *s = &r->secrets[i];
+    if (s->t != t)
+      continue;
+    if (s->len == len && same_bytes(s->secret, secret, len))
+      return 0;
+    uint8_t *n = wr_malloc(len ? len : 1);
+    if (!n)
+      return WR_ERR_NOMEM;
+    memcpy(n, secret, len);
+    gnutls_memset(s->secret, 0, s->len);
+    wr_free(s->secret);
+    s->secret = n;
+    s->len = len;
+    *pchanged = 1;
+    return 0;
+  }
+  int rc = wr_edge_registry_add_secret(r, t, secret, len);
+  *pchanged = rc == 0;
+  return rc;
+}
+
+size_t wr_edge_registry_close_tunnel(wr_edge_registry *r, wr_route_tunnel *t, const char *why) {
+  size_t n = 0;
+  for (wr_edge_conn *ec = r->conns; ec; ec = ec->next) {
+    if (ec->t != t || ec->closing)
+      continue;
+    WR_INFO("Closing tunnel connection", "tunnel=%s connIndex=%u connection=%s reason=\"%s\"",
+            t->name, ec->index, ec->conn_id, why);
+    /* Out of routing now: no request may start on it while it closes. */
+    if (ec->registered) {
+      ec->draining = 1;
+      wr_routes_drain(t, ec);
+    }
+    econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, why);
+    n++;
+  }
+  return n;
+}
+
+size_t wr_edge_registry_revoke(wr_edge_registry *r, wr_route_tunnel *t, const char *why) {
+  for (size_t i = 0; i < r->nsecrets; i++) {
+    if (r->secrets[i].t != t)
+      continue;
+    gnutls_memset(r->secrets[i].secret, 0, r->secrets[i].len);
+    wr_free(r->secrets[i].secret);
+    r->secrets[i] = r->secrets[--r->nsecrets];
+    break;
+  }
+  return wr_edge_registry_close_tunnel(r, t, why);
+}

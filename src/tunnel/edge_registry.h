@@ -86,6 +86,20 @@ void wr_edge_registry_free(wr_edge_registry *r);
 /* The secret connectors of tunnel t prove (copied). 0, WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_edge_registry_add_secret(wr_edge_registry *r, wr_route_tunnel *t,
                                               const uint8_t *secret, size_t len);
+/* A reloaded tunnels file (the edge's live tunnel changes). */
+/* Sets tunnel t's secret (copied): *pchanged is 1 when it was new or
+ * different. Connections registered with an old secret stay until closed
+ * (wr_edge_registry_close_tunnel). 0, WR_ERR_NOMEM (nothing changed). */
+WR_MUST_CHECK int wr_edge_registry_set_secret(wr_edge_registry *r, wr_route_tunnel *t,
+                                              const uint8_t *secret, size_t len, int *pchanged);
+/* Takes t's connections out of routing and closes them (code
+ * REGISTRATION_FAILED, reason why, for the connector's log). Returns how
+ * many. */
+size_t wr_edge_registry_close_tunnel(wr_edge_registry *r, wr_route_tunnel *t, const char *why);
+/* Forgets t's secret (wiped) and closes its connections: a deleted tunnel's
+ * credentials are refused from now on ("unknown tunnel" once it left the
+ * routing table). Returns the connections closed. */
+size_t wr_edge_registry_revoke(wr_edge_registry *r, wr_route_tunnel *t, const char *why);
 /* The events for the listeners (their user: the registry). */
 const wr_mux_events *wr_edge_registry_events(void);
 /* Registration deadlines, refusals' linger, the unresponsive check; while

@@ -14,6 +14,8 @@ typedef struct host_entry {
 struct wr_routes {
   wr_route_tunnel **tunnels;
   size_t ntunnels;
+  wr_route_tunnel **retired; /* removed by a sync, freed with the table */
+  size_t nretired;
   host_entry *exact, *wild; /* each sorted by host */
   size_t nexact, nwild;
 };
@@ -31,6 +33,11 @@ void wr_routes_del(wr_routes *r) {
     wr_free(r->tunnels[i]->name);
     wr_free(r->tunnels[i]);
   }
+  for (size_t i = 0; i < r->nretired; i++) {
+    wr_free(r->retired[i]->name);
+    wr_free(r->retired[i]);
+  }
+  wr_free(r->retired);
   wr_free(r->exact);
   wr_free(r->wild);
   wr_free(r->tunnels);
@@ -226,4 +233,192 @@ size_t wr_routes_ready(const wr_route_tunnel *t) {
   for (size_t i = 0; i < t->nconns; i++)
     n += !t->conns[i].draining;
   return n;
+}
+
+/* ---- replacing the whole set (a reloaded tunnels file) ------------------ */
+
+size_t wr_routes_retired(const wr_routes *r, wr_route_tunnel *const **pv) {
+  *pv = r->retired;
+  return r->nretired;
+}
+
+size_t wr_routes_tunnels(const wr_routes *r, wr_route_tunnel *const **pv) {
+  *pv = r->tunnels;
+  return r->ntunnels;
+}
+
+/* Whether tunnel t has exactly the nv normalised names v (wildcards with
+ * their "*.") in the current tables. */
+static int same_hosts(const wr_routes *r, const wr_route_tunnel *t, const host_entry *v,
+                      size_t nv) {
+  size_t had = 0;
+  for (size_t i = 0; i < r->nexact; i++)
+    had += r->exact[i].tunnel == t;
+  for (size_t i = 0; i < r->nwild; i++)
+    had += r->wild[i].tunnel == t;
+  if (had != nv)
+    return 0;
+  for (size_t i = 0; i < nv; i++) {
+    int wild = v[i].host[0] == '*';
+    const host_entry *e = find_entry(wild ? r->wild : r->exact, wild ? r->nwild : r->nexact,
+                                     v[i].host + (wild ? 2 : 0));
+    if (!e || e->tunnel != t)
+      return 0;
+  }
+  return 1;
+}
+
+/* The hostname of v whose normalised form is norm (the first). */
+static const char *given_name(const wr_routes_spec *v, size_t n, const char *norm) {
+  char h[WR_ROUTES_HOST_MAX + 1];
+  for (size_t i = 0; i < n; i++)
+    for (size_t k = 0; k < v[i].nhosts; k++)
+      if (wr_routes_normalize_host(v[i].hosts[k], strlen(v[i].hosts[k]), h) == 0 &&
+          strcmp(h, norm) == 0)
+        return v[i].hosts[k];
+  return NULL;
+}
+
+int wr_routes_sync(wr_routes *r, const wr_routes_spec *v, size_t n, unsigned *flags,
+                   const char **pconflict) {
+  size_t nhosts = 0;
+  for (size_t i = 0; i < n; i++)
+    nhosts += v[i].nhosts;
+  int rv = WR_ERR_NOMEM;
+  /* Everything new is built aside; the table changes only at the end. */
+  wr_route_tunnel **tunnels = wr_calloc(n ? n : 1, sizeof *tunnels);
+  char **names = wr_calloc(n ? n : 1, sizeof *names);
+  host_entry *all = wr_calloc(nhosts ? nhosts : 1, sizeof *all); /* "*.x" kept as given */
+  host_entry *exact = wr_calloc(nhosts ? nhosts : 1, sizeof *exact);
+  host_entry *wild = wr_calloc(nhosts ? nhosts : 1, sizeof *wild);
+  wr_route_tunnel **retired =
+      wr_realloc(r->retired, (r->nretired + r->ntunnels + 1) * sizeof *retired);
+  if (retired)
+    r->retired = retired;
+  size_t nall = 0, ne = 0, nw = 0;
+  if (!tunnels || !names || !all || !exact || !wild || !retired)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < i; j++)
+      if (memcmp(v[j].id, v[i].id, 16) == 0) {
+        if (pconflict)
+          *pconflict = v[i].name;
+        rv = WR_ERR_EXISTS;
+        goto out;
+      }
+    wr_route_tunnel *t = wr_routes_lookup_id(r, v[i].id);
+    if (!t) {
+      if (!(t = wr_calloc(1, sizeof *t)))
+        goto out;
+      memcpy(t->id, v[i].id, 16);
+    }
+    tunnels[i] = t;
+    if (!(names[i] = wr_strdup(v[i].name)))
+      goto out;
+    for (size_t k = 0; k < v[i].nhosts; k++) {
+      char norm[WR_ROUTES_HOST_MAX + 1];
+      const char *h = v[i].hosts[k];
+      if (wr_routes_normalize_host(h, strlen(h), norm) ||
+          strchr(norm + (strncmp(norm, "*.", 2) == 0 ? 2 : 0), '*')) {
+        if (pconflict)
+          *pconflict = h;
+        rv = WR_ERR_INVAL;
+        goto out;
+      }
+      if (!(all[nall].host = wr_strdup(norm)))
+        goto out;
+      all[nall++].tunnel = t;
+    }
+  }
+  /* Hostnames claimed twice: adjacent once sorted. */
+  host_entry *sorted = wr_malloc((nall ? nall : 1) * sizeof *sorted);
+  if (!sorted)
+    goto out;
+  memcpy(sorted, all, nall * sizeof *sorted);
+  qsort(sorted, nall, sizeof *sorted, cmp_entry);
+  for (size_t i = 1; i < nall; i++)
+    if (strcmp(sorted[i - 1].host, sorted[i].host) == 0) {
+      if (pconflict) /* the caller's spelling of it, which outlives this call */
+        *pconflict = given_name(v, n, sorted[i].host);
+      wr_free(sorted);
+      rv = WR_ERR_EXISTS;
+      goto out;
+    }
+  wr_free(sorted);
+  /* The verdicts, against the current tables. */
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned f = 0;
+    wr_route_tunnel *t = tunnels[i];
+    if (!wr_routes_lookup_id(r, t->id))
+      f |= WR_ROUTES_ADDED;
+    else if (!same_hosts(r, t, all + at, v[i].nhosts))
+      f |= WR_ROUTES_HOSTS_CHANGED;
+    if (!(f & WR_ROUTES_ADDED) && strcmp(t->name, names[i]) != 0)
+      f |= WR_ROUTES_RENAMED;
+    if (flags)
+      flags[i] = f;
+    at += v[i].nhosts;
+  }
+  /* The new host tables (wildcards without their "*."). */
+  for (size_t i = 0; i < nall; i++) {
+    int w = strncmp(all[i].host, "*.", 2) == 0;
+    if (w) {
+      memmove(all[i].host, all[i].host + 2, strlen(all[i].host + 2) + 1);
+      wild[nw++] = all[i];
+    } else {
+      exact[ne++] = all[i];
+    }
+  }
+  nall = 0; /* owned by exact and wild now */
+  qsort(exact, ne, sizeof *exact, cmp_entry);
+  qsort(wild, nw, sizeof *wild, cmp_entry);
+  /* Commit: retire what is gone, rename what stays, swap the tables. */
+  for (size_t i = 0; i < r->ntunnels; i++) {
+    wr_route_tunnel *t = r->tunnels[i];
+    int kept = 0;
+    for (size_t j = 0; j < n && !kept; j++)
+      kept = tunnels[j] == t;
+    if (!kept) {
+      t->retired = 1;
+      r->retired[r->nretired++] = t;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    wr_free(tunnels[i]->name);
+    tunnels[i]->name = names[i];
+    names[i] = NULL;
+  }
+  for (size_t i = 0; i < r->nexact; i++)
+    wr_free(r->exact[i].host);
+  for (size_t i = 0; i < r->nwild; i++)
+    wr_free(r->wild[i].host);
+  wr_free(r->exact);
+  wr_free(r->wild);
+  wr_free(r->tunnels);
+  r->exact = exact;
+  r->nexact = ne;
+  r->wild = wild;
+  r->nwild = nw;
+  r->tunnels = tunnels;
+  r->ntunnels = n;
+  exact = wild = NULL;
+  tunnels = NULL;
+  rv = 0;
+out:
+  for (size_t i = 0; i < nall; i++)
+    wr_free(all[i].host);
+  if (tunnels) /* failed: free the tunnels made here, not the table's */
+    for (size_t i = 0; i < n; i++)
+      if (tunnels[i] && !wr_routes_lookup_id(r, tunnels[i]->id))
+        wr_free(tunnels[i]);
+  if (names)
+    for (size_t i = 0; i < n; i++)
+      wr_free(names[i]);
+  wr_free(names);
+  wr_free(tunnels);
+  wr_free(all);
+  wr_free(exact);
+  wr_free(wild);
+  return rv;
 }

@@ -37,7 +37,8 @@ typedef struct wr_route_tunnel {
   char *name;
   wr_route_conn conns[WR_ROUTES_MAX_CONNS];
   size_t nconns;
-  size_t rr; /* where the next tie-break starts */
+  size_t rr;   /* where the next tie-break starts */
+  int retired; /* removed by wr_routes_sync: found no more, kept for its holders */
 } wr_route_tunnel;
 
 wr_routes *wr_routes_new(void);
@@ -49,6 +50,38 @@ void wr_routes_del(wr_routes *r);
 WR_MUST_CHECK int wr_routes_add_tunnel(wr_routes *r, const uint8_t id[16], const char *name,
                                        const char *const *hosts, size_t nhosts,
                                        const char **pconflict);
+
+/* One tunnel of the set wr_routes_sync installs. */
+typedef struct wr_routes_spec {
+  uint8_t id[16];
+  const char *name;
+  const char *const *hosts;
+  size_t nhosts;
+} wr_routes_spec;
+
+/* wr_routes_sync's verdict per tunnel of the new set. */
+#define WR_ROUTES_ADDED 0x1u         /* a tunnel the table did not have */
+#define WR_ROUTES_HOSTS_CHANGED 0x2u /* its hostnames differ from before */
+#define WR_ROUTES_RENAMED 0x4u
+
+/* Makes the table serve exactly the tunnels of v (a reloaded tunnels file),
+ * all or nothing. A tunnel whose id is in v keeps its object, and so its
+ * connections, with v's name and hostnames; a tunnel whose id is not is
+ * retired: no lookup finds it any more and its flag `retired` is set, but the
+ * object stays valid until wr_routes_del, since connections and requests in
+ * flight hold it (wr_routes_retired lists them). New ids are added. flags
+ * (n entries, may be NULL) receives WR_ROUTES_* per entry of v. Returns 0,
+ * WR_ERR_EXISTS (an id or a hostname twice in v; *pconflict, if not NULL,
+ * names it), WR_ERR_INVAL (a hostname that is not one: *pconflict),
+ * WR_ERR_NOMEM; on error the table is as before. */
+WR_MUST_CHECK int wr_routes_sync(wr_routes *r, const wr_routes_spec *v, size_t n,
+                                 unsigned *flags, const char **pconflict);
+
+/* The tunnels retired so far, oldest first (*pv points into the table). */
+size_t wr_routes_retired(const wr_routes *r, wr_route_tunnel *const **pv);
+/* The tunnels served now (*pv points into the table, valid until the next
+ * change). */
+size_t wr_routes_tunnels(const wr_routes *r, wr_route_tunnel *const **pv);
 
 /* Normalises a Host header value into out (WR_ROUTES_HOST_MAX + 1 bytes):
  * lowercase, port and one trailing dot removed. WR_ERR_INVAL when it is not a

@@ -341,12 +341,74 @@ static void run_transport(int h2) {
   CHECK_EQ(unk.reg_error, WR_TUNNEL_REG_UNKNOWN_TUNNEL);
   CHECK_EQ(wr_edge_ready(e), 1);
 
+  /* Live tunnel changes (wr_edge_set_tunnels): a refused set changes
+   * nothing; a new secret closes the connection registered with the old one
+   * and refuses the old one; an empty set deletes the tunnel. */
+  static const uint8_t secret2[32] = "abcdefabcdefabcdefabcdefabcdef00";
+  const char *hosts[] = {"app.example.com"};
+  wr_edge_tunnel nt = {.name = "web", .secret = secret2, .secret_len = 8, .hosts = hosts,
+                       .nhosts = 1};
+  memcpy(nt.id, tunnel_id, 16);
+  wr_edge_tunnel_changes ch;
+  char rerr[256];
+  CHECK_EQ(wr_edge_set_tunnels(e, &nt, 1, &ch, rerr, sizeof rerr), WR_ERR_INVAL);
+  CHECK(strstr(rerr, "secret is shorter") != NULL);
+  CHECK_EQ(wr_edge_ready(e), 1);
+  nt.secret_len = 32;
+  CHECK_EQ(wr_edge_set_tunnels(e, &nt, 1, &ch, rerr, sizeof rerr), 0);
+  CHECK_EQ(ch.added, 0);
+  CHECK_EQ(ch.removed, 0);
+  CHECK_EQ(ch.changed, 1);
+  CHECK_EQ(ch.closed, 1);
+  CHECK_EQ(wr_edge_ready(e), 0); /* out of routing at once */
+  run_until(&good.closed, 5000);
+  CHECK_EQ(good.closed, 1);
+  fconn old = {.secret = secret}, renewed = {.secret = secret2};
+  memcpy(old.tid, tunnel_id, 16);
+  memcpy(renewed.tid, tunnel_id, 16);
+  CHECK_EQ(wr_tunnel_decoder_init(&old.dec, NULL), 0);
+  CHECK_EQ(wr_tunnel_decoder_init(&renewed.dec, NULL), 0);
+  wr_quic_endpoint *ep4 = NULL, *ep5 = NULL, *ep6 = NULL;
+  dial(e, &old, h2, cli, &ep4);
+  run_until(&old.closed, 5000);
+  CHECK_EQ(old.reg_error, WR_TUNNEL_REG_UNAUTHORIZED);
+  dial(e, &renewed, h2, cli, &ep5);
+  run_until(&renewed.registered, 5000);
+  CHECK_EQ(renewed.registered, 1);
+  CHECK_EQ(wr_edge_ready(e), 1);
+  /* The same set again changes nothing. */
+  CHECK_EQ(wr_edge_set_tunnels(e, &nt, 1, &ch, rerr, sizeof rerr), 0);
+  CHECK_EQ(ch.changed + ch.added + ch.removed + ch.closed, 0);
+  CHECK_EQ(wr_edge_ready(e), 1);
+  /* Deleted: its connection closes, its host is not routed, its
+   * credentials name an unknown tunnel. */
+  CHECK_EQ(wr_edge_set_tunnels(e, NULL, 0, &ch, rerr, sizeof rerr), 0);
+  CHECK_EQ(ch.removed, 1);
+  CHECK_EQ(ch.closed, 1);
+  run_until(&renewed.closed, 5000);
+  CHECK_EQ(renewed.closed, 1);
+  http_exchange("GET /a HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n");
+  CHECK(reply && strncmp(reply, "HTTP/1.1 404 ", 13) == 0);
+  free(reply);
+  fconn gone = {.secret = secret2};
+  memcpy(gone.tid, tunnel_id, 16);
+  CHECK_EQ(wr_tunnel_decoder_init(&gone.dec, NULL), 0);
+  dial(e, &gone, h2, cli, &ep6);
+  run_until(&gone.closed, 5000);
+  CHECK_EQ(gone.reg_error, WR_TUNNEL_REG_UNKNOWN_TUNNEL);
+  /* Created again (same id): served again. */
+  CHECK_EQ(wr_edge_set_tunnels(e, &nt, 1, &ch, rerr, sizeof rerr), 0);
+  CHECK_EQ(ch.added, 1);
+
   /* the edge going away closes the good connection too */
   stop_edge(e);
   run_until(&good.closed, 5000);
   CHECK_EQ(good.closed, 1);
-  wr_quic_endpoint *eps[] = {ep, ep2, ep3};
-  for (int i = 0; i < 3; i++) {
+  wr_tunnel_decoder_free(&old.dec);
+  wr_tunnel_decoder_free(&renewed.dec);
+  wr_tunnel_decoder_free(&gone.dec);
+  wr_quic_endpoint *eps[] = {ep, ep2, ep3, ep4, ep5, ep6};
+  for (int i = 0; i < 6; i++) {
     if (!eps[i])
       continue;
     ep_done = 0;

@@ -382,8 +382,10 @@ static const bad_case bad_requests[] = {
     {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "empty request-target (more than one space after the method?)"},
     {" GET / HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "request line does not start with a method"},
     {"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "invalid character in method"},
-    {"GET\r\nHost: h\r\n\r\n", M, 400, "malformed request line (expected METHOD SP TARGET SP VERSION)"},
-    {"GET /\r\nHost: h\r\n\r\n", M, 400, "malformed request line (expected METHOD SP TARGET SP VERSION)"},
+    {"GET\r\nHost: h\r\n\r\n", M, 400, "request line without an HTTP version (HTTP/0.9 is not supported)"},
+    {"GET /\r\nHost: h\r\n\r\n", M, 400, "request line without an HTTP version (HTTP/0.9 is not supported)"},
+    {"GET /\r\n", M, 400, "request line without an HTTP version (HTTP/0.9 is not supported)"},
+    {"\r\nGET /index.html\r\n", M, 400, "request line without an HTTP version (HTTP/0.9 is not supported)"},
     {"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "malformed HTTP version"},
     {"GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "invalid character in request-target"},
     {"GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", M, 400, "invalid character in request-target"},
@@ -505,6 +507,49 @@ static void test_rejections(void) {
 /* The classic smuggling pair: what a lenient front end would read as one
  * request with a body and a lenient back end as two requests. The strict
  * parser stops at the head, before any body byte reaches anyone. */
+/* An HTTP/0.9 request is whole after its line: the refusal comes at its LF,
+ * not after a header section that never arrives. */
+static void test_http09_refused_at_once(void) {
+  wr_h1_parser p;
+  CHECK(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL) == 0);
+  static const char in[] = "GET /";
+  size_t used = 0;
+  wr_h1_event ev;
+  CHECK(wr_h1_parse(&p, (const uint8_t *)in, sizeof in - 1, &used, &ev) == WR_H1_EV_NEED_MORE);
+  CHECK(wr_h1_parse(&p, (const uint8_t *)"\r", 1, &used, &ev) == WR_H1_EV_NEED_MORE);
+  CHECK(wr_h1_parse(&p, (const uint8_t *)"\n", 1, &used, &ev) == WR_ERR_MALFORMED);
+  CHECK(wr_h1_parser_status(&p) == 400);
+  wr_h1_parser_free(&p);
+  /* A 1.x request line passes the early check: the parser waits for fields. */
+  CHECK(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL) == 0);
+  static const char ok[] = "GET / HTTP/1.1\r\n";
+  CHECK(wr_h1_parse(&p, (const uint8_t *)ok, sizeof ok - 1, &used, &ev) == WR_H1_EV_NEED_MORE);
+  CHECK(used == sizeof ok - 1);
+  wr_h1_parser_free(&p);
+}
+
+/* Between requests a parser gives its memory back and parses the next
+ * request as before; mid-head it keeps what it has. */
+static void test_trim(void) {
+  wr_h1_parser p;
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
+  static const char req[] = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (int round = 0; round < 2; round++) {
+    size_t u;
+    wr_h1_event e;
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req, 10, &u, &e), WR_H1_EV_NEED_MORE);
+    wr_h1_parser_trim(&p); /* mid-head: nothing is freed */
+    CHECK(p.hbuf.len == 10);
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req + 10, sizeof req - 11, &u, &e), WR_H1_EV_HEAD);
+    CHECK(e.head->target.len == 2 && memcmp(e.head->target.p, "/a", 2) == 0);
+    CHECK_EQ(wr_h1_parse(&p, NULL, 0, &u, &e), WR_H1_EV_DONE);
+    CHECK(wr_h1_parser_idle(&p));
+    wr_h1_parser_trim(&p);
+    CHECK(p.hbuf.data == NULL && p.hbuf.cap == 0 && p.fields == NULL);
+  }
+  wr_h1_parser_free(&p);
+}
+
 static void test_smuggling_stops_at_head(void) {
   const char *clte = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 13\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "0\r\n\r\nSMUGGLED";
@@ -633,9 +678,23 @@ static void test_hop_by_hop(void) {
 
 static void test_alloc_failure(void) {
   wr_h1_parser p;
+  /* A new parser allocates nothing: its memory comes with the first bytes. */
   wr_mem_fail_after(0);
-  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), WR_ERR_NOMEM);
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
   wr_mem_fail_after(-1);
+  wr_h1_parser_free(&p);
+  /* The field table comes with the first head: its failure is a clean 500. */
+  CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
+  {
+    static const char req[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t u;
+    wr_h1_event e;
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req, 16, &u, &e), WR_H1_EV_NEED_MORE);
+    wr_mem_fail_after(0);
+    CHECK_EQ(wr_h1_parse(&p, (const uint8_t *)req + 16, sizeof req - 17, &u, &e), WR_ERR_NOMEM);
+    wr_mem_fail_after(-1);
+    CHECK_EQ(wr_h1_parser_status(&p), 500);
+  }
   wr_h1_parser_free(&p);
   /* The head buffer grows on demand; an allocation failure there is a clean error. */
   CHECK_EQ(wr_h1_parser_init(&p, WR_H1_REQUEST, NULL), 0);
@@ -721,6 +780,8 @@ int main(void) {
   RUN(test_resume_after_refused_upgrade);
   RUN(test_responses);
   RUN(test_rejections);
+  RUN(test_http09_refused_at_once);
+  RUN(test_trim);
   RUN(test_smuggling_stops_at_head);
   RUN(test_limits);
   RUN(test_zero_copy);

@@ -2,6 +2,8 @@
 #include "base/mem.h"
 #include "test.h"
 
+#include <string.h>
+
 static const uint8_t ID_A[16] = {1}, ID_B[16] = {2}, ID_C[16] = {3};
 
 static wr_routes *two_tunnels(void) {
@@ -105,11 +107,89 @@ static void test_alloc_failure_leaves_table_unchanged(void) {
   }
 }
 
+/* A reloaded set: B stays (same object, its connection kept, a hostname
+ * changed), A is retired (found no more, still valid), C is added; the
+ * verdicts say which. */
+static void test_sync_replaces_the_set(void) {
+  wr_routes *r = two_tunnels();
+  wr_route_tunnel *a = wr_routes_lookup_id(r, ID_A), *b = wr_routes_lookup_id(r, ID_B);
+  int conn = 0;
+  CHECK_EQ(wr_routes_register(a, &conn, 0), 0);
+  CHECK_EQ(wr_routes_register(b, &conn, 1), 0);
+  const char *bh[] = {"api.example.com", "*.eu.example.com", "b2.example.org"};
+  const char *ch[] = {"app.example.com"}; /* A's name, now C's */
+  wr_routes_spec v[] = {{.name = "b", .hosts = bh, .nhosts = 3},
+                        {.name = "c", .hosts = ch, .nhosts = 1}};
+  memcpy(v[0].id, ID_B, 16);
+  memcpy(v[1].id, ID_C, 16);
+  unsigned flags[2];
+  CHECK_EQ(wr_routes_sync(r, v, 2, flags, NULL), 0);
+  CHECK_EQ(flags[0], WR_ROUTES_HOSTS_CHANGED);
+  CHECK_EQ(flags[1], WR_ROUTES_ADDED);
+  CHECK(wr_routes_lookup_id(r, ID_A) == NULL);
+  CHECK(a->retired && a->nconns == 1); /* still valid for its holders */
+  CHECK(wr_routes_lookup_id(r, ID_B) == b && !b->retired && b->nconns == 1);
+  wr_route_tunnel *c = wr_routes_lookup_id(r, ID_C);
+  CHECK(c && c != a && c->nconns == 0);
+  CHECK(wr_routes_lookup_host(r, "app.example.com", 15) == c);
+  CHECK(wr_routes_lookup_host(r, "x.example.com", 13) == NULL); /* A's wildcard is gone */
+  CHECK(wr_routes_lookup_host(r, "b2.example.org", 14) == b);
+  CHECK(wr_routes_lookup_host(r, "x.eu.example.com", 16) == b);
+  wr_route_tunnel *const *ret;
+  CHECK_EQ(wr_routes_retired(r, &ret), 1);
+  CHECK(ret[0] == a);
+  wr_routes_unregister(a, &conn);
+  /* The same set again: nothing changes; a rename is reported. */
+  v[1].name = "c2";
+  CHECK_EQ(wr_routes_sync(r, v, 2, flags, NULL), 0);
+  CHECK_EQ(flags[0], 0);
+  CHECK_EQ(flags[1], WR_ROUTES_RENAMED);
+  CHECK_STREQ(c->name, "c2");
+  wr_route_tunnel *const *all;
+  CHECK_EQ(wr_routes_tunnels(r, &all), 2);
+  /* Refused sets leave the table as it was. */
+  const char *dup[] = {"b2.example.org"};
+  wr_routes_spec bad[] = {v[0], {.name = "d", .hosts = dup, .nhosts = 1}};
+  bad[1].id[0] = 9;
+  const char *why = NULL;
+  CHECK_EQ(wr_routes_sync(r, bad, 2, NULL, &why), WR_ERR_EXISTS);
+  CHECK_STREQ(why, "b2.example.org");
+  const char *inval[] = {"a*b.org"};
+  bad[1].hosts = inval;
+  CHECK_EQ(wr_routes_sync(r, bad, 2, NULL, &why), WR_ERR_INVAL);
+  CHECK_STREQ(why, "a*b.org");
+  wr_routes_spec twice[] = {v[0], v[0]};
+  twice[1].hosts = NULL;
+  twice[1].nhosts = 0;
+  CHECK_EQ(wr_routes_sync(r, twice, 2, NULL, &why), WR_ERR_EXISTS);
+  CHECK(wr_routes_lookup_host(r, "app.example.com", 15) == c);
+  CHECK(wr_routes_lookup_id(r, bad[1].id) == NULL);
+  /* Every allocation failing in turn: an error or success, never a
+   * half-changed table. */
+  const char *nh[] = {"new.example.net", "*.new.example.net"};
+  wr_routes_spec next[] = {v[0], {.name = "n", .hosts = nh, .nhosts = 2}};
+  next[1].id[0] = 7;
+  for (long k = 0;; k++) {
+    wr_mem_fail_after(k);
+    int rc = wr_routes_sync(r, next, 2, NULL, NULL);
+    wr_mem_fail_after(-1);
+    if (rc == 0)
+      break;
+    CHECK_EQ(rc, WR_ERR_NOMEM);
+    CHECK(wr_routes_lookup_host(r, "app.example.com", 15) == c);
+    CHECK(wr_routes_lookup_host(r, "new.example.net", 15) == NULL);
+  }
+  CHECK(wr_routes_lookup_host(r, "x.new.example.net", 17) == wr_routes_lookup_id(r, next[1].id));
+  CHECK(c->retired);
+  wr_routes_del(r);
+}
+
 int main(void) {
   RUN(test_lookup_exact_wildcard_and_port);
   RUN(test_conflicts_refused_and_nothing_added);
   RUN(test_pick_fewest_inflight_round_robin_drain);
   RUN(test_unresponsive_is_the_last_resort);
   RUN(test_alloc_failure_leaves_table_unchanged);
+  RUN(test_sync_replaces_the_set);
   return test_done();
 }

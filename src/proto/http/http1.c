@@ -45,6 +45,7 @@ static void start_head(wr_h1_parser *p) {
   p->state = ST_HEAD;
   p->scan = p->kind == WR_H1_REQUEST ? SC_START : SC_MID;
   p->skipped = 0;
+  p->line1_done = 0;
   p->stale = 1; /* hbuf may still back the slices of the last event */
   memset(&p->head, 0, sizeof p->head);
 }
@@ -58,11 +59,18 @@ int wr_h1_parser_init(wr_h1_parser *p, wr_h1_kind kind, const wr_h1_limits *lim)
   /* The buffer's own cap is the head limit; chunk lines are bounded lower. */
   size_t cap = p->lim.max_head > WR_H1_MAX_CHUNK_LINE ? p->lim.max_head : WR_H1_MAX_CHUNK_LINE;
   wr_buf_init(&p->hbuf, cap);
-  p->fields = wr_calloc(p->lim.max_headers, sizeof *p->fields);
-  if (!p->fields)
-    return WR_ERR_NOMEM;
+  p->fields = NULL; /* allocated with the first head: a parser that waits holds none */
   start_head(p);
   return 0;
+}
+
+void wr_h1_parser_trim(wr_h1_parser *p) {
+  if (!wr_h1_parser_idle(p))
+    return;
+  wr_buf_free(&p->hbuf);
+  wr_free(p->fields);
+  p->fields = NULL;
+  p->stale = 0;
 }
 
 void wr_h1_parser_free(wr_h1_parser *p) {
@@ -166,6 +174,24 @@ static int each_elem(wr_h1_parser *p, wr_h1_slice v, list_fn fn, void *arg) {
 
 /* ---- the line scanner ---- */
 
+/* The request line just ended: hbuf holds its start, tail (up to its CR) the
+ * rest. A line without two spaces has no HTTP version: an HTTP/0.9 request
+ * ("GET /"), whole as it is, whose sender waits for an answer while the
+ * parser would wait for a header section that never comes (a 408 after the
+ * header timeout). It is refused now; everything else about the line is
+ * checked with the head. */
+static int check_request_line(wr_h1_parser *p, const uint8_t *tail, size_t tlen) {
+  size_t spaces = 0;
+  for (size_t i = 0; i < p->hbuf.len; i++)
+    spaces += p->hbuf.data[i] == ' ';
+  for (size_t i = 0; i < tlen; i++)
+    spaces += tail[i] == ' ';
+  if (spaces < 2)
+    return BAD(p, "request line without an HTTP version (HTTP/0.9 is not supported)");
+  return 0;
+}
+
+
 /* Scans data for the end of a header or trailer section, appending what
  * belongs to it to hbuf. Sets *pused and *pdone. limit bounds skipped +
  * collected bytes; too_big is the reason given past it. */
@@ -215,6 +241,12 @@ static int scan_section(wr_h1_parser *p, const uint8_t *data, size_t len, size_t
       if (c != '\n')
         return BAD(p, "bare CR (carriage return without line feed)");
       p->scan = SC_BOL;
+      if (p->kind == WR_H1_REQUEST && p->state == ST_HEAD && !p->line1_done) {
+        p->line1_done = 1;
+        int rv = check_request_line(p, data + from, i - from);
+        if (rv)
+          return rv;
+      }
       break;
     case SC_BOL:
       if (c == '\r')
@@ -293,6 +325,8 @@ static int parse_field(wr_h1_parser *p, wr_h1_slice line, wr_h1_header *h) {
 static int parse_fields(wr_h1_parser *p, const char *pos, const char *end, size_t *pn,
                         const char *too_many) {
   size_t n = 0;
+  if (!p->fields && !(p->fields = wr_calloc(p->lim.max_headers, sizeof *p->fields)))
+    return fail(p, WR_ERR_NOMEM, 500, "out of memory");
   for (;;) {
     wr_h1_slice line = next_line(&pos, end);
     if (line.len == 0)

@@ -143,6 +143,7 @@ typedef struct wr_h1_parser {
   int state;
   int scan;             /* line-terminator scanner state */
   size_t skipped;       /* empty lines skipped before a request line */
+  int line1_done;       /* requests: the request line ended and was checked */
   int stale;            /* hbuf backs the last event: empty it on the next call */
   wr_buf hbuf;          /* head, chunk-size line or trailer bytes */
   wr_h1_header *fields; /* lim.max_headers entries */
@@ -189,6 +190,12 @@ void wr_h1_parser_resume(wr_h1_parser *p);
 
 /* 1 when the parser is between messages (nothing of the next one seen). */
 int wr_h1_parser_idle(const wr_h1_parser *p);
+
+/* Between messages (wr_h1_parser_idle): frees the head buffer and the field
+ * table, which the next head allocates again, so a connection that waits
+ * costs a few hundred bytes. The slices of the last event become invalid.
+ * Does nothing otherwise. */
+void wr_h1_parser_trim(wr_h1_parser *p);
 
 /* After an error: a static sentence saying what was wrong, and the HTTP
  * status an edge should answer (400, 413, 431, 501, 505). */
