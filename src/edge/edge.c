@@ -250,12 +250,25 @@ static int start_server(wr_edge *e) {
   return rc;
 }
 
+/* The keep-alive on connector connections: as given, else a PING after a
+ * second of quiet (a third of the idle timeout when that is shorter), as
+ * the connector's. A connector that was killed then answers within a second
+ * with ICMP port unreachable or a TCP reset, so its connections leave the
+ * routing table before a request finds them; a live connector's own PINGs
+ * keep the connection busy, so this costs next to nothing. */
+static uint64_t tunnel_keepalive_ms(const wr_edge_config *cfg) {
+  if (cfg->tunnel_keepalive_ms)
+    return cfg->tunnel_keepalive_ms;
+  uint64_t idle = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms : 30000;
+  return idle / 3 < 1000 ? idle / 3 : 1000;
+}
+
 /* Listens for connectors: QUIC, and HTTP/2 over TLS/TCP when configured. */
 static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, size_t errlen) {
   wr_mux_quic_listener_init(&e->listener, wr_edge_registry_events(), e->registry);
   wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN,
                        .idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
-                       .keepalive_ms = cfg->tunnel_keepalive_ms,
+                       .keepalive_ms = tunnel_keepalive_ms(cfg),
                        .disable_gso = cfg->disable_gso};
   wr_quic_server_config sc = {.tls = cfg->tls, .user_data = &e->listener};
   sc.callbacks = *wr_mux_quic_server_callbacks();
@@ -283,7 +296,7 @@ static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, s
   if (!h2addr)
     return 0;
   wr_mux_h2_config hc = {.idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
-                         .keepalive_ms = cfg->tunnel_keepalive_ms};
+                         .keepalive_ms = tunnel_keepalive_ms(cfg)};
   rc = wr_mux_h2_listen(&e->h2, e->loop, h2addr, cfg->tls, &hc, wr_edge_registry_events(),
                         e->registry);
   if (rc != 0) {

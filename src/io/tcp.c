@@ -532,7 +532,9 @@ static void on_connect(uv_connect_t *req, int status) {
   if (status == UV_ECANCELED || t->state == ST_CLOSED)
     return;
   if (status < 0) {
-    fail(t, WR_ERR_IO, "cannot connect to %s: %s", t->peerstr, uv_strerror(status));
+    /* A refusal is an answer (nothing listens), not an I/O failure. */
+    fail(t, status == UV_ECONNREFUSED ? WR_ERR_REFUSED : WR_ERR_IO, "cannot connect to %s: %s",
+         t->peerstr, uv_strerror(status));
     return;
   }
   if (!t->is_pipe) {

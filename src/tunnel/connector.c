@@ -23,6 +23,16 @@
 #define DEFAULT_IDLE_TIMEOUT_MS 30000 /* as the transports default to */
 #define DEFAULT_KEEPALIVE_MS 1000
 #define DRAIN_POLL_MS 100
+/* Reconnect delays: the first ceiling is small, so a connection that drops
+ * comes back in a fraction of a second; failures double it up to the cap. */
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 30000
+#define BACKOFF_RESET_MS 60000
+/* After a refusal (ICMP port unreachable, TCP RST: the edge's host answered
+ * that nothing listens) the next try costs a packet and an answer, so the
+ * connector keeps asking this often, however long the outage: connections
+ * are back within about this long of the edge's return. */
+#define REFUSED_RETRY_CAP_MS 1000
 
 /* A slot's connection: IDLE -> DIALING -> CONNECTED -> REGISTERED, and
  * WAITING (backoff) after a failure. A probe (a QUIC connection dialled
@@ -179,7 +189,8 @@ static void on_timer(uv_timer_t *t) {
   }
 }
 
-static void schedule_reconnect(slot *sl, int failed) {
+/* refused: the edge's host said nothing listens (see REFUSED_RETRY_CAP_MS). */
+static void schedule_reconnect(slot *sl, int failed, int refused) {
   wr_connector *cn = sl->cn;
   sl->state = SLOT_WAITING;
   if (cn->shutting_down)
@@ -189,6 +200,9 @@ static void schedule_reconnect(slot *sl, int failed) {
     sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
   }
   uint64_t delay = wr_backoff_next(&sl->backoff, random64());
+  if (refused && delay > REFUSED_RETRY_CAP_MS * WR_NS_PER_MS)
+    delay = REFUSED_RETRY_CAP_MS * WR_NS_PER_MS / 2 +
+            random64() % (REFUSED_RETRY_CAP_MS * WR_NS_PER_MS / 2);
   WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
           edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
   uv_timer_start(&sl->timer, on_timer, delay / WR_NS_PER_MS, 0);
@@ -222,7 +236,7 @@ static void dial_failed(slot *sl, int rv, const char *why) {
   else
     WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
              edge_name(cn, sl->edge), wr_strerror(rv));
-  schedule_reconnect(sl, 1);
+  schedule_reconnect(sl, 1, 0);
   if (sl->index == 0)
     release_others(cn);
 }
@@ -642,8 +656,10 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     sl->state = SLOT_IDLE;
     WR_INFO("Connection closed", "connIndex=%u", sl->index);
   } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
-             before == SLOT_DIALING && err != WR_ERR_DENIED) {
-    /* No QUIC handshake: UDP to the edge looks blocked. */
+             before == SLOT_DIALING && err != WR_ERR_DENIED && err != WR_ERR_REFUSED) {
+    /* No QUIC handshake and no word from the edge's host: UDP to the edge
+     * looks blocked. (An ICMP port unreachable is an answer: the edge is
+     * down, and QUIC is tried again after the backoff.) */
     char why[96];
     if (err == 0) /* closed by on_timer */
       snprintf(why, sizeof why, "no QUIC handshake within %llums",
@@ -674,7 +690,7 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
         before == SLOT_DIALING)
       cn->auto_proto = WR_CONNECTOR_QUIC;
     wr_backoff_connected_for(&sl->backoff, up);
-    schedule_reconnect(sl, !was_registered);
+    schedule_reconnect(sl, !was_registered, err == WR_ERR_REFUSED);
     if (sl->index == 0)
       release_others(cn);
   }
@@ -818,7 +834,8 @@ static void init_slot(wr_connector *cn, unsigned i) {
   sl->cn = cn;
   sl->index = i;
   sl->edge = i % (unsigned)cn->cfg.nedges;
-  wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+  wr_backoff_init(&sl->backoff, BACKOFF_BASE_MS * WR_NS_PER_MS, BACKOFF_CAP_MS * WR_NS_PER_MS,
+                  BACKOFF_RESET_MS * WR_NS_PER_MS);
   uv_timer_init(cn->cfg.loop, &sl->timer);
   sl->timer.data = sl;
   cn->open_handles++;

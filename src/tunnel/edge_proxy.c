@@ -88,18 +88,21 @@ static int stream_flush(preq *r) {
   return 0;
 }
 
-/* Picks a connection of r->t (not avoid) and opens the stream on it,
- * counting it in flight. 0, or WR_ERR_NOTFOUND when no connection of the
- * tunnel takes a stream. */
-static int open_stream(preq *r, const void *avoid) {
+/* Picks a connection of r->t (not avoid; with live_only not an
+ * unresponsive one either) and opens the stream on it, counting it in
+ * flight. 0, or WR_ERR_NOTFOUND when no connection of the tunnel takes a
+ * stream. */
+static int open_stream(preq *r, const void *avoid, int live_only) {
   for (int tries = 0; tries < OPEN_TRIES; tries++) {
-    wr_route_conn *rc = wr_routes_pick(r->t, avoid);
+    wr_route_conn *rc =
+        live_only ? wr_routes_pick_live(r->t, avoid) : wr_routes_pick(r->t, avoid);
     if (!rc)
       return WR_ERR_NOTFOUND;
     wr_edge_conn *ec = rc->conn;
     int err = ec->c->ops->stream_open(ec->c, &r->su, &r->s);
     if (err == 0) {
       r->ec = ec;
+      wr_edge_conn_track(ec, &r->su);
       rc->inflight++;
       wr_metric_add(r->px->cfg.inflight, 1);
       return 0;
@@ -115,6 +118,7 @@ static int open_stream(preq *r, const void *avoid) {
 
 /* The stream closed: it is no longer in flight. */
 static void stream_closed(preq *r) {
+  wr_edge_conn_untrack(r->ec, &r->su);
   wr_route_conn *rc = r->ec->t ? wr_routes_find(r->ec->t, r->ec) : NULL;
   if (rc && rc->inflight)
     rc->inflight--;
@@ -372,7 +376,7 @@ static int try_retry(preq *r, wr_edge_conn *failed) {
   r->retried = 1;
   r->head_sent = 0;
   r->fin_sent = 0;
-  if (open_stream(r, failed) != 0)
+  if (open_stream(r, failed, 1) != 0)
     return 0;
   WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s%s", r->t->name,
           r->ec->conn_id, r->proto_sfx);
@@ -410,6 +414,39 @@ static void su_on_close(wr_edge_stream_user *u, int has_code, uint64_t code) {
     r->q = NULL;
     q->ops->abort(q);
   }
+  preq_free(r);
+}
+
+/* r's connection stopped answering (tunnel/edge_registry.h). A response
+ * under way goes on (it ends, or is cut when the connection closes); a
+ * request nothing came back for yet lets go of its stream now: retried on a
+ * connection that answers when the retry rule allows, else a 502, in about
+ * a second instead of at the idle timeout. */
+static void su_on_conn_lost(wr_edge_stream_user *u) {
+  preq *r = of_su(u);
+  if (!r->s || !r->q || r->resp_head)
+    return;
+  wr_edge_conn *failed = r->ec;
+  wr_mux_stream *s = r->s;
+  const wr_mux_ops *ops = ops_of(r);
+  ops->stream_set_user(s, NULL); /* its late events are nobody's now */
+  (void)ops->stream_abort(s, WR_TUNNEL_RESET_CANCELLED);
+  stream_closed(r);
+  r->unconsumed = 0;
+  r->full = 0;
+  /* Bytes of an unfinished head may have come: the retry starts afresh. */
+  if (r->got_any && r->idempotent && !r->body_started) {
+    wr_tunnel_decoder_free(&r->dec);
+    if (wr_tunnel_decoder_init(&r->dec, NULL) == 0)
+      r->got_any = 0;
+  }
+  if (try_retry(r, failed))
+    return;
+  WR_WARN("Tunnel connection lost during a request",
+          "tunnel=%s status=502 reason=\"the connection stopped answering\" connection=%s%s",
+          r->t->name, failed->conn_id, r->proto_sfx);
+  count_error(r->px, "stream_lost");
+  page(r, 502, "Bad Gateway", "The tunnel connection stopped answering.", WR_HTTP_RESP_CLOSE);
   preq_free(r);
 }
 
@@ -526,6 +563,7 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
   }
   r->sink.ops = &sink_ops;
   r->su.ev = &stream_events;
+  r->su.on_conn_lost = su_on_conn_lost;
   r->px = p;
   r->t = t;
   r->proto_sfx = q->flags & WR_HTTP_REQ_H2 ? " protocol=h2" : "";
@@ -542,7 +580,7 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
     preq_free(r);
     return;
   }
-  if (open_stream(r, NULL) != 0) {
+  if (open_stream(r, NULL, 0) != 0) {
     WR_WARN("Tunnel offline", "tunnel=%s host=%s client=%s status=502%s", t->name, host,
             q->client_ip, r->proto_sfx);
     count_error(p, "tunnel_offline");

@@ -206,11 +206,11 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn) {
     c->draining = 1;
 }
 
-wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
+static wr_route_conn *pick(wr_route_tunnel *t, const void *avoid, int live_only) {
   wr_route_conn *best = NULL;
   for (size_t k = 0; k < t->nconns; k++) {
     wr_route_conn *c = &t->conns[(t->rr + k) % t->nconns];
-    if (c->draining || c->conn == avoid)
+    if (c->draining || c->conn == avoid || (live_only && c->unresponsive))
       continue;
     if (!best || (best->unresponsive && !c->unresponsive) ||
         (best->unresponsive == c->unresponsive && c->inflight < best->inflight))
@@ -219,6 +219,14 @@ wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
   if (t->nconns)
     t->rr = (t->rr + 1) % t->nconns;
   return best;
+}
+
+wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
+  return pick(t, avoid, 0);
+}
+
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid) {
+  return pick(t, avoid, 1);
 }
 
 size_t wr_routes_ready(const wr_route_tunnel *t) {

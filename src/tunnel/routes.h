@@ -73,6 +73,10 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn);
  * other is (an unresponsive one is only the last resort). NULL when none is
  * left (the edge answers 502, tunnel offline). */
 wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
+/* As wr_routes_pick, but never an unresponsive connection: for a request
+ * retried because its connection stopped answering, where a second silent
+ * one would only repeat the wait. */
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid);
 /* The entry for conn, or NULL. */
 wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);
 /* Number of connections that can take requests. */

@@ -84,7 +84,11 @@ static void test_unresponsive_is_the_last_resort(void) {
   for (int i = 0; i < 4; i++)
     CHECK(wr_routes_pick(t, NULL)->conn == &c1);
   CHECK(wr_routes_pick(t, &c1)->conn == &c0); /* still better than nothing */
+  /* ... but never for a retry of a request whose connection went silent. */
+  CHECK(wr_routes_pick_live(t, NULL)->conn == &c1);
+  CHECK(wr_routes_pick_live(t, &c1) == NULL);
   wr_routes_find(t, &c1)->unresponsive = 1;
+  CHECK(wr_routes_pick_live(t, NULL) == NULL);
   CHECK(wr_routes_pick(t, NULL)->conn == &c0); /* both silent: fewest in flight */
   wr_routes_del(r);
 }
