@@ -207,7 +207,7 @@ static void op_stats(wr_mux_conn *c, wr_mux_stats *out) {
  * a peer that froze after taking a whole request still shows as silent. A
  * live peer answers within an RTT, so this costs a packet each way at most
  * this often, and only while requests wait on a quiet connection. */
-#define PROBE_QUIET_NS (250u * 1000000u)
+#define PROBE_QUIET_NS (100u * 1000000u)
 
 static void op_probe(wr_mux_conn *c) {
   wr_quic_conn_stats st;

@@ -1560,8 +1560,13 @@ static void ep_on_refused(wr_udp_sock *sock, const wr_addr *peer, const uint8_t 
         c->refused_count = 0;
         c->refused_since_ns = now;
       }
-      if (++c->refused_count < REFUSED_TO_CLOSE)
+      if (++c->refused_count < REFUSED_TO_CLOSE) {
+        /* Ask again now rather than at the next PTO (which backs off, and
+         * is long under load): a gone peer's host answers within an RTT, so
+         * the verdict takes three round trips, not seconds. */
+        wr_quic_conn_ping(c);
         return;
+      }
       snprintf(why, sizeof why, "the peer is gone: UDP %s answered ICMP port unreachable %u times",
                where, c->refused_count);
     }

@@ -44,6 +44,15 @@ typedef struct preq {
   wr_tunnel_decoder dec;
   int got_any;   /* any byte came back on the stream */
   int resp_head; /* the final head went to the user */
+  /* A retryable request's response head, held back until body bytes or the
+   * end follow it (or three sweeps pass): a connection that dies between the
+   * two leaves nothing sent to the user, so the request can be retried. */
+  int head_held, held_ticks;
+  int held_status;
+  uint64_t held_flags;
+  wr_h1_header *held_hs;
+  size_t held_n;
+  char *held_bytes;
   int upgraded;
   int full;          /* the user's side is full: credit waits for on_writable */
   size_t unconsumed; /* stream bytes not yet given back as credit */
@@ -61,7 +70,16 @@ static preq *of_su(wr_edge_stream_user *u) {
 
 static const wr_mux_ops *ops_of(const preq *r) { return r->ec->c->ops; }
 
+static void drop_held(preq *r) {
+  wr_free(r->held_hs);
+  wr_free(r->held_bytes);
+  r->held_hs = NULL;
+  r->held_bytes = NULL;
+  r->head_held = 0;
+}
+
 static void preq_free(preq *r) {
+  drop_held(r);
   wr_buf_free(&r->head);
   wr_tunnel_decoder_free(&r->dec);
   wr_free(r);
@@ -89,13 +107,16 @@ static int stream_flush(preq *r) {
 }
 
 /* Picks a connection of r->t (not avoid; with live_only not an
- * unresponsive one either) and opens the stream on it, counting it in
+ * unresponsive one either, and one of avoid's connector only when no other
+ * is left) and opens the stream on it, counting it in
  * flight. 0, or WR_ERR_NOTFOUND when no connection of the tunnel takes a
  * stream. */
-static int open_stream(preq *r, const void *avoid, int live_only) {
+static int open_stream(preq *r, const wr_edge_conn *avoid, int live_only) {
+  /* A retry goes to another connector process when one is there. */
+  uint64_t group = live_only && avoid ? wr_edge_conn_group(avoid) : 0;
   for (int tries = 0; tries < OPEN_TRIES; tries++) {
-    wr_route_conn *rc =
-        live_only ? wr_routes_pick_live(r->t, avoid) : wr_routes_pick(r->t, avoid);
+    wr_route_conn *rc = live_only ? wr_routes_pick_live(r->t, avoid, group)
+                                  : wr_routes_pick(r->t, avoid);
     if (!rc)
       return WR_ERR_NOTFOUND;
     wr_edge_conn *ec = rc->conn;
@@ -215,20 +236,16 @@ static void stream_error(preq *r, const wr_tunnel_error *err) {
   detach(r, r->req_done ? WR_TUNNEL_RESET_NO_ERROR : WR_TUNNEL_RESET_CANCELLED);
 }
 
-/* The RESPONSE head to the user. 0, or -1 when r let go of q. */
-static int response_head(preq *r, const wr_tunnel_response *resp) {
-  int status = (int)resp->status;
+/* The final response head to the user. 0, or -1 when r let go of q. */
+static int emit_head(preq *r, int status, const wr_h1_header *hs, size_t n, uint64_t flags) {
   int websocket = r->kind == WR_TUNNEL_KIND_WEBSOCKET;
-  if (status < 200 && !(status == 101 && websocket))
-    return 0; /* 100 went out already; other interim answers are dropped */
   if (websocket && status != 101 && !r->fin_sent) {
     /* No switch: the request was a plain one after all. */
     r->req_done = 1;
     r->fin_wanted = 1;
     (void)stream_flush(r);
   }
-  int rc = r->q->ops->head(r->q, status, resp->headers, resp->nheaders,
-                           resp->flags & WR_TUNNEL_F_BODY ? WR_HTTP_RESP_BODY : 0);
+  int rc = r->q->ops->head(r->q, status, hs, n, flags & WR_TUNNEL_F_BODY ? WR_HTTP_RESP_BODY : 0);
   if (rc == WR_ERR_CLOSED || !r->q)
     return -1;
   if (rc != 0) {
@@ -249,10 +266,67 @@ static int response_head(preq *r, const wr_tunnel_response *resp) {
   return r->q ? 0 : -1;
 }
 
+/* Whether r could still be retried elsewhere (try_retry's rule, less what
+ * came back on the stream, which a retry starts afresh). */
+static int retryable(const preq *r) {
+  return !r->retried && r->idempotent && !r->body_started && !r->px->draining &&
+         r->kind != WR_TUNNEL_KIND_WEBSOCKET;
+}
+
+/* Copies resp into r's held head. 0, or WR_ERR_NOMEM (then it goes out at
+ * once instead). */
+static int hold_head(preq *r, const wr_tunnel_response *resp) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < resp->nheaders; i++)
+    bytes += resp->headers[i].name.len + resp->headers[i].value.len;
+  r->held_hs = wr_malloc((resp->nheaders ? resp->nheaders : 1) * sizeof *r->held_hs);
+  r->held_bytes = wr_malloc(bytes ? bytes : 1);
+  if (!r->held_hs || !r->held_bytes) {
+    drop_held(r);
+    return WR_ERR_NOMEM;
+  }
+  char *p = r->held_bytes;
+  for (size_t i = 0; i < resp->nheaders; i++) {
+    const wr_h1_header *h = &resp->headers[i];
+    memcpy(p, h->name.p, h->name.len);
+    r->held_hs[i].name = (wr_h1_slice){p, h->name.len};
+    p += h->name.len;
+    memcpy(p, h->value.p, h->value.len);
+    r->held_hs[i].value = (wr_h1_slice){p, h->value.len};
+    p += h->value.len;
+  }
+  r->held_n = resp->nheaders;
+  r->held_status = (int)resp->status;
+  r->held_flags = resp->flags;
+  r->head_held = 1;
+  r->held_ticks = 0;
+  return 0;
+}
+
+/* The held head goes to the user now. 0, or -1 when r let go of q. */
+static int release_head(preq *r) {
+  r->head_held = 0;
+  int rc = emit_head(r, r->held_status, r->held_hs, r->held_n, r->held_flags);
+  drop_held(r);
+  return rc;
+}
+
+/* The RESPONSE head: to the user, or held while r is retryable. 0, or -1
+ * when r let go of q. */
+static int response_head(preq *r, const wr_tunnel_response *resp) {
+  int status = (int)resp->status;
+  int websocket = r->kind == WR_TUNNEL_KIND_WEBSOCKET;
+  if (status < 200 && !(status == 101 && websocket))
+    return 0; /* 100 went out already; other interim answers are dropped */
+  if (retryable(r) && hold_head(r, resp) == 0)
+    return 0;
+  return emit_head(r, status, resp->headers, resp->nheaders, resp->flags);
+}
+
 /* Decodes the RESPONSE (or STREAM_ERROR) at the start of the stream; *pdata
  * and *plen advance past it. 0 to go on, -1 when r let go of q. */
 static int decode_head(preq *r, const uint8_t **pdata, size_t *plen) {
-  while (!r->resp_head && *plen) {
+  while (!r->resp_head && !r->head_held && *plen) {
     size_t used = 0;
     wr_tunnel_msg m;
     int rv = wr_tunnel_decode(&r->dec, *pdata, *plen, &used, &m);
@@ -328,7 +402,7 @@ static void su_on_data(wr_edge_stream_user *u, const uint8_t *data, size_t len, 
   }
   if (len)
     r->got_any = 1;
-  if (decode_head(r, &data, &len) != 0) {
+  if (decode_head(r, &data, &len) != 0 || (r->head_held && (len || fin) && release_head(r))) {
     if (r->s)
       ops->stream_consume(s, total);
     return;
@@ -371,8 +445,17 @@ static void su_on_reset(wr_edge_stream_user *u, uint64_t code) {
  * may have passed the head on already), the request goes to another
  * connection of the tunnel. Returns 1 when retried. */
 static int try_retry(preq *r, wr_edge_conn *failed) {
-  if (r->retried || !r->idempotent || r->got_any || r->body_started || r->px->draining)
+  if (!retryable(r) || r->resp_head)
     return 0;
+  /* What came back (part of a head, a held head) never reached the user:
+   * the retry decodes its own answer from the start. */
+  drop_held(r);
+  if (r->got_any) {
+    wr_tunnel_decoder_free(&r->dec);
+    if (wr_tunnel_decoder_init(&r->dec, NULL) != 0)
+      return 0;
+    r->got_any = 0;
+  }
   r->retried = 1;
   r->head_sent = 0;
   r->fin_sent = 0;
@@ -434,12 +517,6 @@ static void su_on_conn_lost(wr_edge_stream_user *u) {
   stream_closed(r);
   r->unconsumed = 0;
   r->full = 0;
-  /* Bytes of an unfinished head may have come: the retry starts afresh. */
-  if (r->got_any && r->idempotent && !r->body_started) {
-    wr_tunnel_decoder_free(&r->dec);
-    if (wr_tunnel_decoder_init(&r->dec, NULL) == 0)
-      r->got_any = 0;
-  }
   if (try_retry(r, failed))
     return;
   WR_WARN("Tunnel connection lost during a request",
@@ -448,6 +525,17 @@ static void su_on_conn_lost(wr_edge_stream_user *u) {
   count_error(r->px, "stream_lost");
   page(r, 502, "Bad Gateway", "The tunnel connection stopped answering.", WR_HTTP_RESP_CLOSE);
   preq_free(r);
+}
+
+/* The registry's sweep (every 250 ms): a head held over three sweeps (a
+ * response whose body comes later, if at all: a stream of events, a long
+ * poll) goes out, 0.5-0.75 s late. That outlasts the time a connector killed
+ * right after the head takes to be found (its host's ICMP answers the
+ * sweep's probe within 350 ms), so such a GET is retried, not cut. */
+static void su_on_tick(wr_edge_stream_user *u) {
+  preq *r = of_su(u);
+  if (r->head_held && r->q && ++r->held_ticks >= 3)
+    (void)release_head(r);
 }
 
 static const wr_edge_stream_events stream_events = {
@@ -564,6 +652,7 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
   r->sink.ops = &sink_ops;
   r->su.ev = &stream_events;
   r->su.on_conn_lost = su_on_conn_lost;
+  r->su.on_tick = su_on_tick;
   r->px = p;
   r->t = t;
   r->proto_sfx = q->flags & WR_HTTP_REQ_H2 ? " protocol=h2" : "";

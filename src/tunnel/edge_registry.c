@@ -52,6 +52,12 @@ static void update_conn_gauge(wr_edge_registry *r, wr_edge_conn *ec) {
 
 /* ---- request streams on a connection ------------------------------------ */
 
+uint64_t wr_edge_conn_group(const wr_edge_conn *ec) {
+  uint64_t g;
+  memcpy(&g, ec->connector_id, sizeof g);
+  return g ? g : 1;
+}
+
 void wr_edge_conn_track(wr_edge_conn *ec, wr_edge_stream_user *u) {
   u->prev = NULL;
   u->next = ec->requests;
@@ -245,13 +251,16 @@ static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
     return;
   }
   memcpy(ec->connector_id, reg->connector_id, sizeof ec->connector_id);
-  int rc = wr_routes_register(t, ec, ec->index);
-  if (rc != 0) {
+  int err = wr_routes_register(t, ec, ec->index);
+  if (err != 0) {
     refuse(ec, WR_TUNNEL_REG_OVERLOADED,
-           rc == WR_ERR_LIMIT ? "too many connections for this tunnel" : "already registered",
+           err == WR_ERR_LIMIT ? "too many connections for this tunnel" : "already registered",
            t->name);
     return;
   }
+  wr_route_conn *rc = wr_routes_find(t, ec);
+  if (rc)
+    rc->group = wr_edge_conn_group(ec);
   accept_registration(ec, t, tid);
   supersede(ec);
 }
@@ -535,6 +544,11 @@ void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now) {
       econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
     } else {
       check_responsive(r, ec);
+      for (wr_edge_stream_user *u = ec->requests, *un; u; u = un) {
+        un = u->next;
+        if (u->on_tick)
+          u->on_tick(u);
+      }
     }
   }
   if (r->draining)

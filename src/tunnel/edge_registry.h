@@ -52,6 +52,8 @@ struct wr_edge_stream_user {
    * likely never finish. u stops using it (wr_edge_conn_untrack first). May
    * be NULL (the control stream). */
   void (*on_conn_lost)(wr_edge_stream_user *u);
+  /* Called on every sweep (about every 250 ms) while tracked. May be NULL. */
+  void (*on_tick)(wr_edge_stream_user *u);
   struct wr_edge_stream_user *prev, *next; /* the registry's */
 };
 
@@ -106,6 +108,9 @@ void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now_ns);
 /* The edge shuts down: no new registrations; UNREGISTER (going away) to every
  * connection without a request in flight, to the others once theirs ended. */
 void wr_edge_registry_drain(wr_edge_registry *r);
+/* The routing group of ec: its connector process (from the connector id),
+ * never 0. */
+uint64_t wr_edge_conn_group(const wr_edge_conn *ec);
 /* Puts u (a request stream opened on ec) on ec's list, or takes it off
  * (a no-op when it is not on it). */
 void wr_edge_conn_track(wr_edge_conn *ec, wr_edge_stream_user *u);

@@ -30,6 +30,7 @@ typedef struct wr_route_conn {
   uint32_t inflight;  /* streams open on it for requests */
   int draining;       /* 1 after Unregister: no new requests */
   int unresponsive;   /* 1 while the peer answers nothing: new requests go elsewhere */
+  uint64_t group;     /* the connector process it belongs to (0: unknown) */
 } wr_route_conn;
 
 typedef struct wr_route_tunnel {
@@ -73,10 +74,13 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn);
  * other is (an unresponsive one is only the last resort). NULL when none is
  * left (the edge answers 502, tunnel offline). */
 wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
-/* As wr_routes_pick, but never an unresponsive connection: for a request
- * retried because its connection stopped answering, where a second silent
- * one would only repeat the wait. */
-wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid);
+/* As wr_routes_pick, but never an unresponsive connection, and one of
+ * another group than avoid_group (when not 0) whenever there is one: for a
+ * request retried because its connection died or stopped answering, where a
+ * second silent one would only repeat the wait, and a sibling of the same
+ * connector process is likely dying too (a killed connector's connections
+ * close one by one). */
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid, uint64_t avoid_group);
 /* The entry for conn, or NULL. */
 wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);
 /* Number of connections that can take requests. */

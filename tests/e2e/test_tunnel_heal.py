@@ -4,7 +4,9 @@ registration that supersedes its predecessor leaves the edge's connection
 count right. Over QUIC and over http2."""
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import pytest
@@ -112,12 +114,21 @@ def test_frozen_connector_fails_over_in_two_seconds(setup, protocol):
         os.kill(a.proc.pid, signal.SIGCONT)
 
 
+def nft(*args):
+    subprocess.run(["nft", *args], check=True, capture_output=True, timeout=10)
+
+
 def test_registration_supersedes_its_predecessor(setup):
-    """A connector that gave a connection up (its idle timeout, while the
-    edge still holds it) registers the same connIndex again: the edge closes
-    the old connection at once, counts and logs it, and its connection gauge
-    stays at the tunnel's real number. The edge's own keep-alive is long
+    """A connector that gave a connection up while the edge still holds it
+    registers the same connIndex again: the edge closes the old connection at
+    once, counts and logs it, and its connection gauge stays at the tunnel's
+    real number. Packets from the edge to the connector are dropped for a
+    while (an nftables table of the test's own, on loopback, for this edge's
+    port only), so the connector's idle timeout (3 s) ends its connections
+    while the edge keeps hearing its PINGs; the edge's own keep-alive is long
     here, so nothing but the new registration can tell it."""
+    if os.geteuid() != 0 or not shutil.which("nft"):
+        pytest.skip("needs root and nft to drop packets one way")
     tmp, tunnels, cred, origin, procs = setup
     edge = Edge(tmp, tunnels, "--tunnel-keepalive", "20s")
     procs.append(edge)
@@ -125,13 +136,21 @@ def test_registration_supersedes_its_predecessor(setup):
                   extra=("--protocol", "quic", "--tunnel-idle-timeout", "3s"))
     procs.append(c)
     edge.wait_for(r"INF Registered tunnel connection", count=2)
-    os.kill(c.proc.pid, signal.SIGSTOP)
-    time.sleep(4.5)
-    os.kill(c.proc.pid, signal.SIGCONT)
+    time.sleep(1)  # the registrations' own exchanges are all acknowledged
+    table = f"wrheal{os.getpid()}"
+    nft("add", "table", "inet", table)
+    try:
+        nft("add", "chain", "inet", table, "out",
+            "{ type filter hook output priority 0 ; policy accept ; }")
+        nft("add", "rule", "inet", table, "out", "oifname", "lo", "udp", "sport",
+            str(edge.quic_port), "drop")
+        c.wait_for(r"WRN Connection terminated", count=2, timeout=10)
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
     lines = edge.wait_for(r"INF Superseded tunnel connection", count=2, timeout=10)
     assert all("action=closed" in l and "protocol=quic" in l for l in lines), lines
-    edge.wait_for(r"INF Registered tunnel connection", count=4)
     assert {re.search(r"connIndex=(\d)", l).group(1) for l in lines} == {"0", "1"}
+    edge.wait_for(r"INF Registered tunnel connection", count=4)
     text = metrics(edge)
     assert edge.metric(text, 'warren_edge_tunnel_connections{tunnel="web",protocol="quic"}') == 2
     assert edge.metric(text, 'warren_edge_errors_total{reason="superseded_connection"}') == 2
