@@ -178,7 +178,6 @@ static void replace(wr_edge_conn *old, wr_edge_conn *ec) {
   wr_edge_registry *r = ec->reg;
   int same_transport = old->c->ops == ec->c->ops;
   old->superseded = 1;
-  old->draining = 1;
   wr_metric_inc(wr_metric_child(r->cfg.errors, "superseded_connection"));
   WR_INFO("Superseded tunnel connection",
           "tunnel=%s connIndex=%u connection=%s by=%s protocol=%s action=%s", old->t->name,
@@ -563,7 +562,7 @@ void wr_edge_registry_drain(wr_edge_registry *r) {
 size_t wr_edge_registry_ready(const wr_edge_registry *r) {
   size_t n = 0;
   for (const wr_edge_conn *ec = r->conns; ec; ec = ec->next)
-    if (ec->registered && !ec->draining)
+    if (ec->registered && !ec->draining && !ec->superseded)
       n++;
   return n;
 }
