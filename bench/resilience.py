@@ -89,8 +89,13 @@ def stop_all():
         stop(p)
 
 
+_given = set()
+
+
 def free_port():
-    """A port free for both TCP and UDP right now (an edge needs both)."""
+    """A port free for both TCP and UDP right now (an edge needs both), and
+    not handed out before in this run (two asked for back to back could
+    otherwise be the same)."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
@@ -98,6 +103,9 @@ def free_port():
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.bind(("127.0.0.1", port))
+            if port in _given:
+                continue
+            _given.add(port)
             return port
         except OSError:
             continue

@@ -53,6 +53,9 @@ typedef struct slot {
   struct slot *owner; /* a shadow: the slot it probes or drains for; else NULL */
   unsigned index;
   int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
+  /* auto: QUIC was refused (ICMP port unreachable) and this http2 dial tells
+   * a down edge (refused too) from a firewall that rejects UDP (it works). */
+  int tcp_check;
   uint64_t drain_deadline;
   enum slot_state state;
   wr_dns_req *dns;        /* DIALING an edge given by name: resolving it first */
@@ -223,6 +226,7 @@ static void release_others(wr_connector *cn) {
 static void dial_failed(slot *sl, int rv, const char *why) {
   wr_connector *cn = sl->cn;
   sl->conn = NULL;
+  sl->tcp_check = 0;
   if (sl->owner) {
     sl->state = SLOT_IDLE;
     WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
@@ -305,6 +309,8 @@ static void dial(slot *sl) {
     return;
   if (sl->owner)
     sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else if (sl->tcp_check)
+    sl->proto = WR_CONNECTOR_HTTP2;
   else
     sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
   sl->state = SLOT_DIALING;
@@ -446,6 +452,16 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
     if (sl->owner) {
       switch_to_probe(sl);
       break;
+    }
+    if (sl->tcp_check) {
+      /* QUIC was refused, http2 works: UDP is rejected on the way. */
+      sl->tcp_check = 0;
+      cn->auto_proto = WR_CONNECTOR_HTTP2;
+      if (!cn->warned_udp) {
+        cn->warned_udp = 1;
+        WR_WARN("QUIC is refused but http2 works: UDP to the edge looks rejected by a firewall; "
+                "using http2", "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
+      }
     }
     update_ha_gauge(cn);
     schedule_probe(sl);
@@ -656,7 +672,19 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     sl->state = SLOT_IDLE;
     WR_INFO("Connection closed", "connIndex=%u", sl->index);
   } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
-             before == SLOT_DIALING && err != WR_ERR_DENIED && err != WR_ERR_REFUSED) {
+             before == SLOT_DIALING && err == WR_ERR_REFUSED) {
+    /* ICMP port unreachable: the edge's host answered, so UDP is not
+     * silently dropped. Usually the edge is down, and its TCP port refuses
+     * too; a firewall that rejects UDP (iptables' REJECT answers ICMP port
+     * unreachable) leaves TCP working. One http2 dial, now, tells: refused,
+     * and the next try after the backoff is QUIC again; registered, and the
+     * connector stays on http2 (and probes QUIC as after any fallback). */
+    WR_DEBUG("QUIC refused: checking the edge over TCP", "connIndex=%u edge=%s", sl->index,
+             edge_name(cn, sl->edge));
+    sl->tcp_check = 1;
+    dial(sl);
+  } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
+             before == SLOT_DIALING && err != WR_ERR_DENIED) {
     /* No QUIC handshake and no word from the edge's host: UDP to the edge
      * looks blocked. (An ICMP port unreachable is an answer: the edge is
      * down, and QUIC is tried again after the backoff.) */
@@ -680,6 +708,9 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     if (was_registered)
       WR_WARN("Connection terminated", "connIndex=%u error=\"%s\"", sl->index,
               reason && *reason ? reason : wr_strerror(err));
+    else if (sl->tcp_check && err == WR_ERR_REFUSED)
+      WR_ERROR("Unable to reach the edge: nothing listens on its UDP or TCP port",
+               "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
     else
       WR_ERROR("Unable to establish connection with the edge",
                "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge),
@@ -689,6 +720,7 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_HTTP2 &&
         before == SLOT_DIALING)
       cn->auto_proto = WR_CONNECTOR_QUIC;
+    sl->tcp_check = 0;
     wr_backoff_connected_for(&sl->backoff, up);
     schedule_reconnect(sl, !was_registered, err == WR_ERR_REFUSED);
     if (sl->index == 0)

@@ -8,8 +8,10 @@
  * Connection 0 registers first; the others dial once it has registered (or
  * has failed once), so a bad secret or CA shows up as one clear error rather
  * than ha_connections of them. A connection that ends is dialled again after
- * an exponential backoff with full jitter (1 s doubling to 60 s), on the next
- * edge in the list after a failure. The control stream is opened by the edge:
+ * an exponential backoff with full jitter (250 ms doubling to 30 s; at most
+ * a second after a refusal, ICMP port unreachable or a TCP reset, which says
+ * the edge is down and costs a packet to ask again), on the next edge in the
+ * list after a failure. The control stream is opened by the edge:
  * its first message is a PING, which the connector answers with PONG and
  * REGISTER.
  *
@@ -18,7 +20,8 @@
  * this small state machine on top of the dial/register cycle above:
  *
  *   QUIC --(handshake not done in quic_timeout, or the QUIC dial closes
- *           before its handshake: UDP looks blocked)--> HTTP2
+ *           before its handshake, not refused by ICMP port unreachable and
+ *           not for the certificate: UDP looks blocked)--> HTTP2
  *   HTTP2 --(every quic_probe_interval, jittered: dial a QUIC "probe"
  *            connection beside the http2 one; it registers)--> QUIC
  *
