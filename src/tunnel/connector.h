@@ -20,8 +20,12 @@
  * this small state machine on top of the dial/register cycle above:
  *
  *   QUIC --(handshake not done in quic_timeout, or the QUIC dial closes
- *           before its handshake, not refused by ICMP port unreachable and
- *           not for the certificate: UDP looks blocked)--> HTTP2
+ *           before its handshake, not for the certificate: UDP looks
+ *           blocked)--> HTTP2
+ *   QUIC --(refused with ICMP port unreachable: one http2 dial at once; it
+ *           registers: a firewall rejects UDP)--> HTTP2
+ *        --(the http2 dial is refused too: the edge is down)--> QUIC after
+ *           the backoff (at most a second after a refusal)
  *   HTTP2 --(every quic_probe_interval, jittered: dial a QUIC "probe"
  *            connection beside the http2 one; it registers)--> QUIC
  *
