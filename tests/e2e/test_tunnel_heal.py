@@ -31,6 +31,10 @@ def setup(tmp_path):
     origin.stop()
 
 
+def nft(*args):
+    subprocess.run(["nft", *args], check=True, capture_output=True, timeout=10)
+
+
 def metrics(edge):
     return curl("-f", edge.murl("/metrics")).stdout.decode()
 
@@ -83,19 +87,46 @@ def test_connector_killed_under_load(setup, protocol):
     assert max(lost) < 2.0, lost
 
 
+def connector_ports(edge, connector):
+    """The local ports of a connector's connections, from the edge's
+    registration lines (peer=127.0.0.1:PORT) matching its own."""
+    ids = {m.group(1) for m in (re.search(r"connection=(\S+)", l) for l in connector.lines
+                                 if "INF Registered tunnel connection" in l) if m}
+    return {int(re.search(r"peer=127\.0\.0\.1:(\d+)", l).group(1)) for l in edge.lines
+            if "INF Registered tunnel connection" in l and
+            re.search(r"connection=(\S+)", l).group(1) in ids}
+
+
+@pytest.mark.parametrize("how", ["sigstop", "nft"])
 @pytest.mark.parametrize("protocol", ["quic", "http2"])
-def test_frozen_connector_fails_over_in_two_seconds(setup, protocol):
-    """A connector that stops answering without its host saying so (SIGSTOP:
-    no ICMP, no reset; its kernel even acknowledges TCP) is judged within
-    about two seconds, not at the 30 s idle timeout: its GETs are retried on
-    the other connector, its POSTs get a 502, new requests go elsewhere."""
+def test_frozen_connector_fails_over_in_two_seconds(setup, protocol, how):
+    """A connector that stops answering without its host saying so is judged
+    within about two seconds, not at the 30 s idle timeout: its GETs are
+    retried on the other connector, its POSTs get a 502, new requests go
+    elsewhere. Frozen with SIGSTOP (no ICMP, no reset; its kernel even
+    acknowledges TCP), or cut off by an nftables table of the test's own
+    dropping its packets both ways on loopback (its ports only)."""
+    if how == "nft" and (os.geteuid() != 0 or not shutil.which("nft")):
+        pytest.skip("needs root and nft to drop packets")
     edge, a, b = two_connectors(setup, protocol)
+    ports = connector_ports(edge, a)
+    assert len(ports) == (1 if protocol == "quic" else 2), ports
     gets = Load(edge.http, HOST, "/slow/1000", 8, workers=8).start()
     posts = Load(edge.http, HOST, "/slow/1000", 8, workers=8, method="POST",
                  body=b"x" * 100).start()
     time.sleep(0.3)  # every request is at the origin by now
     stopped = time.monotonic()
-    os.kill(a.proc.pid, signal.SIGSTOP)
+    table = f"wrfrz{os.getpid()}"
+    if how == "sigstop":
+        os.kill(a.proc.pid, signal.SIGSTOP)
+    else:
+        l4 = "udp" if protocol == "quic" else "tcp"
+        plist = "{ " + ", ".join(map(str, ports)) + " }"
+        nft("add", "table", "inet", table)
+        nft("add", "chain", "inet", table, "out",
+            "{ type filter hook output priority 0 ; policy accept ; }")
+        for d in ("sport", "dport"):
+            nft("add", "rule", "inet", table, "out", "oifname", "lo", l4, d, plist, "drop")
     try:
         gres = gets.wait()
         pres = posts.wait()
@@ -111,11 +142,10 @@ def test_frozen_connector_fails_over_in_two_seconds(setup, protocol):
                     f"http://{HOST}:{edge.http[1]}/hello").returncode == 0
         assert time.monotonic() - t < 1.0
     finally:
-        os.kill(a.proc.pid, signal.SIGCONT)
-
-
-def nft(*args):
-    subprocess.run(["nft", *args], check=True, capture_output=True, timeout=10)
+        if how == "sigstop":
+            os.kill(a.proc.pid, signal.SIGCONT)
+        else:
+            subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
 
 
 def test_registration_supersedes_its_predecessor(setup):
