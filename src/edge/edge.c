@@ -141,6 +141,7 @@ static void on_sweep(uv_timer_t *t) {
   wr_edge *e = t->data;
   uint64_t now = wr_now_ns();
   wr_edge_registry_sweep(e->registry, now);
+  wr_edge_proxy_sweep(e->proxy, now);
   wr_http_server_sweep(e->server, now);
   size_t open = user_conns(e);
   if (e->state == EDGE_DRAINING && (!open || now >= e->grace_deadline_ns)) {
@@ -213,6 +214,12 @@ static int add_tunnels(wr_edge *e, const wr_edge_config *cfg, char *err, size_t 
   return 0;
 }
 
+static void tunnel_ready(void *arg, wr_route_tunnel *t) {
+  wr_edge *e = arg;
+  if (e->proxy)
+    wr_edge_proxy_tunnel_ready(e->proxy, t);
+}
+
 /* The registry, the proxy, the router and the HTTP server (no socket yet). */
 static int make_parts(wr_edge *e) {
   wr_edge_registry_config rc = {.routes = e->routes,
@@ -220,7 +227,9 @@ static int make_parts(wr_edge *e) {
                                 .register_timeout_ms = e->cfg.register_timeout_ms,
                                 .conns = e->m_conns,
                                 .regs = e->m_regs,
-                                .errors = e->m_errors};
+                                .errors = e->m_errors,
+                                .on_ready = tunnel_ready,
+                                .ready_arg = e};
   if (wr_edge_registry_new(&e->registry, &rc) != 0)
     return WR_ERR_NOMEM;
   wr_edge_proxy_config pc = {

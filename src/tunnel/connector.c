@@ -542,7 +542,13 @@ static void on_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data
       return;
     }
     if (st->kind == STREAM_NEW && m.type == WR_TUNNEL_REQUEST) {
-      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING) {
+      /* CONNECTED: REGISTER went out, and the edge opens request streams
+       * only on a connection whose registration it accepted, so REGISTERED
+       * is on its way: QUIC does not order one stream's bytes against
+       * another's, and a request sent the moment the edge registered us
+       * (one that waited for a connection) can come first. */
+      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING &&
+          !(sl->state == SLOT_CONNECTED && sl->control)) {
         (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
         return;
       }

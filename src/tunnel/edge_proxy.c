@@ -22,13 +22,22 @@
 #define HEAD_OUT_MAX (128u * 1024u)
 /* Tries to open a stream on some connection of the tunnel. */
 #define OPEN_TRIES 4
+/* A request for a tunnel that lost its last usable connection moments ago
+ * waits this long for one (a connector restarting, or reconnecting after
+ * its connection died: a few hundred milliseconds) before its 502; the
+ * sweep that ends the wait runs every 250 ms. */
+#define OFFLINE_WAIT_NS (400 * WR_NS_PER_MS)
+#define RECENTLY_LOST_NS (5 * WR_NS_PER_S)
+
+typedef struct preq preq;
 
 struct wr_edge_proxy {
   wr_edge_proxy_config cfg;
   int draining;
+  preq *waiting; /* requests waiting for a connection (OFFLINE_WAIT_NS) */
 };
 
-typedef struct preq {
+struct preq {
   wr_http_sink sink;      /* the front's events */
   wr_edge_stream_user su; /* the request stream's events */
   wr_edge_proxy *px;
@@ -56,7 +65,12 @@ typedef struct preq {
   int upgraded;
   int full;          /* the user's side is full: credit waits for on_writable */
   size_t unconsumed; /* stream bytes not yet given back as credit */
-} preq;
+  /* Waiting for a connection of the tunnel (park): on px->waiting. */
+  int parked;
+  uint64_t wait_until_ns;
+  uint64_t avoid_group; /* a retry's: the connector process its connection was of */
+  preq *wprev, *wnext;
+};
 
 static void count_error(wr_edge_proxy *p, const char *reason) {
   wr_metric_inc(wr_metric_child(p->cfg.errors, reason));
@@ -78,7 +92,21 @@ static void drop_held(preq *r) {
   r->head_held = 0;
 }
 
+static void unpark(preq *r) {
+  if (!r->parked)
+    return;
+  if (r->wprev)
+    r->wprev->wnext = r->wnext;
+  else
+    r->px->waiting = r->wnext;
+  if (r->wnext)
+    r->wnext->wprev = r->wprev;
+  r->wprev = r->wnext = NULL;
+  r->parked = 0;
+}
+
 static void preq_free(preq *r) {
+  unpark(r);
   drop_held(r);
   wr_buf_free(&r->head);
   wr_tunnel_decoder_free(&r->dec);
@@ -106,17 +134,20 @@ static int stream_flush(preq *r) {
   return 0;
 }
 
-/* Picks a connection of r->t (not avoid; with live_only not an
- * unresponsive one either, and one of avoid's connector only when no other
- * is left) and opens the stream on it, counting it in
- * flight. 0, or WR_ERR_NOTFOUND when no connection of the tunnel takes a
- * stream. */
-static int open_stream(preq *r, const wr_edge_conn *avoid, int live_only) {
-  /* A retry goes to another connector process when one is there. */
-  uint64_t group = live_only && avoid ? wr_edge_conn_group(avoid) : 0;
+/* Which connections a stream may open on: any (a first try; the
+ * unresponsive only as the last resort), or, for a retry, answering ones of
+ * another connector process than r->avoid_group's (OTHER), or answering ones
+ * of any process, others first (LIVE). */
+enum { ANY, OTHER, LIVE };
+
+/* Picks a connection of r->t (not avoid, and as `which` says) and opens the
+ * stream on it, counting it in flight. 0, or WR_ERR_NOTFOUND when no
+ * connection of the tunnel takes a stream. */
+static int open_stream(preq *r, const wr_edge_conn *avoid, int which) {
   for (int tries = 0; tries < OPEN_TRIES; tries++) {
-    wr_route_conn *rc = live_only ? wr_routes_pick_live(r->t, avoid, group)
-                                  : wr_routes_pick(r->t, avoid);
+    wr_route_conn *rc = which == ANY ? wr_routes_pick(r->t, avoid)
+                                     : wr_routes_pick_live(r->t, avoid, r->avoid_group,
+                                                           which == OTHER);
     if (!rc)
       return WR_ERR_NOTFOUND;
     wr_edge_conn *ec = rc->conn;
@@ -135,6 +166,26 @@ static int open_stream(preq *r, const wr_edge_conn *avoid, int live_only) {
     avoid = ec;
   }
   return WR_ERR_NOTFOUND;
+}
+
+/* No connection of r->t takes r now. When the tunnel lost its last one
+ * moments ago (its connector restarting, or dialling again after the
+ * connection died), r waits for a new one (wr_edge_proxy_tunnel_ready) up
+ * to OFFLINE_WAIT_NS instead of failing at once. Returns 1 when parked. */
+static int park(preq *r) {
+  uint64_t now = wr_now_ns();
+  if (r->px->draining || !r->t->lost_at_ns || now - r->t->lost_at_ns > RECENTLY_LOST_NS)
+    return 0;
+  WR_DEBUG("Waiting for a tunnel connection", "tunnel=%s retry=%d%s", r->t->name, r->retried,
+           r->proto_sfx);
+  r->parked = 1;
+  r->wait_until_ns = now + OFFLINE_WAIT_NS;
+  r->wprev = NULL;
+  r->wnext = r->px->waiting;
+  if (r->wnext)
+    r->wnext->wprev = r;
+  r->px->waiting = r;
+  return 1;
 }
 
 /* The stream closed: it is no longer in flight. */
@@ -459,8 +510,14 @@ static int try_retry(preq *r, wr_edge_conn *failed) {
   r->retried = 1;
   r->head_sent = 0;
   r->fin_sent = 0;
-  if (open_stream(r, failed, 1) != 0)
-    return 0;
+  /* Its connector's other connections are likely going the same way (a
+   * killed connector's close one by one): another connector's, or wait a
+   * moment for a new one (the same connector restarting or dialling again),
+   * a sibling only as the last resort (wr_edge_proxy_sweep). */
+  r->avoid_group = wr_edge_conn_group(failed);
+  r->t->lost_at_ns = wr_now_ns();
+  if (open_stream(r, failed, OTHER) != 0)
+    return park(r);
   WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s%s", r->t->name,
           r->ec->conn_id, r->proto_sfx);
   count_error(r->px, "retried");
@@ -669,7 +726,7 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
     preq_free(r);
     return;
   }
-  if (open_stream(r, NULL, 0) != 0) {
+  if (open_stream(r, NULL, ANY) != 0 && !park(r)) {
     WR_WARN("Tunnel offline", "tunnel=%s host=%s client=%s status=502%s", t->name, host,
             q->client_ip, r->proto_sfx);
     count_error(p, "tunnel_offline");
@@ -682,8 +739,65 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
   }
   r->q = q;
   q->sink = &r->sink;
+  if (r->parked)
+    return; /* go ahead once a connection takes it */
   q->ops->go_ahead(q);
   (void)stream_flush(r);
+}
+
+/* A connection took the parked r's stream: the request goes on. */
+static void resume_parked(preq *r) {
+  unpark(r);
+  wr_http_req *q = r->q;
+  if (r->retried) {
+    WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s waited=1%s",
+            r->t->name, r->ec->conn_id, r->proto_sfx);
+    count_error(r->px, "retried");
+  } else {
+    q->ops->go_ahead(q);
+  }
+  if (stream_flush(r) == 0 && r->q)
+    r->q->ops->resume_body(r->q);
+}
+
+void wr_edge_proxy_tunnel_ready(wr_edge_proxy *p, wr_route_tunnel *t) {
+  for (preq *r = p->waiting, *next; r; r = next) {
+    next = r->wnext;
+    if (r->t == t && open_stream(r, NULL, r->retried ? OTHER : ANY) == 0)
+      resume_parked(r);
+  }
+}
+
+void wr_edge_proxy_sweep(wr_edge_proxy *p, uint64_t now_ns) {
+  for (preq *r = p->waiting, *next; r; r = next) {
+    next = r->wnext;
+    if (now_ns < r->wait_until_ns && !p->draining)
+      continue;
+    /* Time is up: any connection that answers, a sibling of the failed
+     * one included, rather than a 502. */
+    if (!p->draining && open_stream(r, NULL, r->retried ? LIVE : ANY) == 0) {
+      resume_parked(r);
+      continue;
+    }
+    unpark(r);
+    if (r->retried) {
+      WR_WARN("Tunnel connection lost during a request",
+              "tunnel=%s status=502 reason=\"no connection came back in time\"%s", r->t->name,
+              r->proto_sfx);
+      count_error(p, "stream_lost");
+      page(r, 502, "Bad Gateway", "The tunnel connection was lost.", WR_HTTP_RESP_CLOSE);
+    } else {
+      WR_WARN("Tunnel offline", "tunnel=%s client=%s status=502 waitedMs=%llu%s", r->t->name,
+              r->q->client_ip, (unsigned long long)(OFFLINE_WAIT_NS / WR_NS_PER_MS),
+              r->proto_sfx);
+      count_error(p, "tunnel_offline");
+      page(r, 502, "Bad Gateway",
+           "The tunnel for this hostname is offline: no connector is connected to "
+           "this edge right now.",
+           WR_HTTP_RESP_CLOSE);
+    }
+    preq_free(r);
+  }
 }
 
 int wr_edge_proxy_new(wr_edge_proxy **pp, const wr_edge_proxy_config *cfg) {

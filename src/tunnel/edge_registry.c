@@ -162,6 +162,8 @@ static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char
   ctl_send(ec, &m);
   wr_metric_inc(wr_metric_child(r->cfg.regs, "ok"));
   update_conn_gauge(r, ec);
+  if (r->cfg.on_ready)
+    r->cfg.on_ready(r->cfg.ready_arg, t);
   WR_INFO("Registered tunnel connection",
           "tunnel=%s tunnelID=%s connIndex=%u connection=%s location=%s peer=%s protocol=%s",
           t->name, tid, ec->index, ec->conn_id, r->location, ec->peer, ec->c->ops->protocol);
@@ -184,6 +186,7 @@ static void replace(wr_edge_conn *old, wr_edge_conn *ec) {
           old->index, old->conn_id, ec->conn_id, old->c->ops->protocol,
           same_transport ? "closed" : "drained");
   if (same_transport) {
+    old->t->lost_at_ns = wr_now_ns();
     wr_routes_unregister(old->t, old);
     update_conn_gauge(r, old);
     econn_close(old, WR_TUNNEL_CLOSE_GOING_AWAY, "superseded by a new registration");
@@ -358,6 +361,7 @@ static void ev_closed(wr_mux_conn *c, int err, const char *reason) {
   wr_edge_conn *ec = c->user;
   wr_edge_registry *r = ec->reg;
   if (ec->registered) {
+    ec->t->lost_at_ns = wr_now_ns();
     wr_routes_unregister(ec->t, ec);
     ec->registered = 0;
     update_conn_gauge(r, ec);
@@ -519,6 +523,7 @@ static void check_responsive(wr_edge_registry *r, wr_edge_conn *ec) {
             "tunnel=%s connIndex=%u connection=%s silentMs=%llu", ec->t->name, ec->index,
             ec->conn_id, (unsigned long long)(st.unanswered_ns / WR_NS_PER_MS));
     wr_metric_inc(wr_metric_child(r->cfg.errors, "unresponsive_connection"));
+    ec->t->lost_at_ns = wr_now_ns();
     /* Its requests fail over now (tunnel/edge_proxy.c: retried elsewhere
      * when idempotent and nothing reached the user, else a 502), not when
      * the idle timeout closes it. */
@@ -526,6 +531,8 @@ static void check_responsive(wr_edge_registry *r, wr_edge_conn *ec) {
   } else {
     WR_INFO("Tunnel connection responsive again", "tunnel=%s connIndex=%u connection=%s",
             ec->t->name, ec->index, ec->conn_id);
+    if (r->cfg.on_ready)
+      r->cfg.on_ready(r->cfg.ready_arg, ec->t);
   }
 }
 

@@ -91,6 +91,10 @@ typedef struct wr_edge_registry_config {
   wr_metric_family *conns;  /* gauge: tunnel,protocol */
   wr_metric_family *regs;   /* counter: result */
   wr_metric_family *errors; /* counter: reason */
+  /* A connection of t can take requests now (it registered, or answers
+   * again); may be NULL. */
+  void (*on_ready)(void *arg, wr_route_tunnel *t);
+  void *ready_arg;
 } wr_edge_registry_config;
 
 /* 0, WR_ERR_NOMEM. */

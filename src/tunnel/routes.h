@@ -39,6 +39,10 @@ typedef struct wr_route_tunnel {
   wr_route_conn conns[WR_ROUTES_MAX_CONNS];
   size_t nconns;
   size_t rr; /* where the next tie-break starts */
+  /* When a connection last left the table or stopped answering (the
+   * registry's clock, ns; 0: never): requests wait briefly for a new one
+   * after that (tunnel/edge_proxy.c). */
+  uint64_t lost_at_ns;
 } wr_route_tunnel;
 
 wr_routes *wr_routes_new(void);
@@ -75,12 +79,14 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn);
  * left (the edge answers 502, tunnel offline). */
 wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
 /* As wr_routes_pick, but never an unresponsive connection, and one of
- * another group than avoid_group (when not 0) whenever there is one: for a
- * request retried because its connection died or stopped answering, where a
- * second silent one would only repeat the wait, and a sibling of the same
+ * another group than avoid_group (when not 0): only such a one when
+ * other_group_only, else such a one whenever there is one. For a request
+ * retried because its connection died or stopped answering, where a second
+ * silent one would only repeat the wait, and a sibling of the same
  * connector process is likely dying too (a killed connector's connections
  * close one by one). */
-wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid, uint64_t avoid_group);
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid, uint64_t avoid_group,
+                                   int other_group_only);
 /* The entry for conn, or NULL. */
 wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);
 /* Number of connections that can take requests. */

@@ -210,3 +210,26 @@ def test_restarted_connector_leaves_the_count_right(setup, protocol):
         assert time.monotonic() - t < 1.5, metrics(edge)
         time.sleep(0.05)
     edge.wait_for(r"INF Tunnel connection closed", count=4, timeout=1)
+
+
+@pytest.mark.parametrize("protocol", ["quic", "http2"])
+def test_lone_connector_restarted_under_load(setup, protocol):
+    """The tunnel's only connector killed with -9 under load and started
+    again at once (a restart loop, systemd's Restart=): requests that find no
+    connection wait for the new one (up to 0.4 s) instead of a 502, and those
+    in flight on the dead one are retried on it: no GET fails, none waits 2 s."""
+    tmp, tunnels, cred, origin, procs = setup
+    edge = Edge(tmp, tunnels)
+    procs.append(edge)
+    c = Connector(edge, cred, origin.url, ha=2, extra=("--protocol", protocol))
+    procs.append(c)
+    edge.wait_for(r"INF Registered tunnel connection", count=2)
+    gets = Load(edge.http, HOST, "/hello", 1000, workers=20).start()
+    gets.wait_done(300)
+    c.proc.kill()
+    c.proc.wait()
+    procs.append(Connector(edge, cred, origin.url, ha=2, extra=("--protocol", protocol)))
+    results = gets.wait()
+    failed = [r for r in results if r[2] != 200]
+    assert not failed, failed[:5]
+    assert max(d for _, d, _ in results) < 2.0

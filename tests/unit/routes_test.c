@@ -85,10 +85,10 @@ static void test_unresponsive_is_the_last_resort(void) {
     CHECK(wr_routes_pick(t, NULL)->conn == &c1);
   CHECK(wr_routes_pick(t, &c1)->conn == &c0); /* still better than nothing */
   /* ... but never for a retry of a request whose connection went silent. */
-  CHECK(wr_routes_pick_live(t, NULL, 0)->conn == &c1);
-  CHECK(wr_routes_pick_live(t, &c1, 0) == NULL);
+  CHECK(wr_routes_pick_live(t, NULL, 0, 0)->conn == &c1);
+  CHECK(wr_routes_pick_live(t, &c1, 0, 0) == NULL);
   wr_routes_find(t, &c1)->unresponsive = 1;
-  CHECK(wr_routes_pick_live(t, NULL, 0) == NULL);
+  CHECK(wr_routes_pick_live(t, NULL, 0, 0) == NULL);
   CHECK(wr_routes_pick(t, NULL)->conn == &c0); /* both silent: fewest in flight */
   wr_routes_del(r);
 }
@@ -106,10 +106,11 @@ static void test_retry_prefers_another_connector(void) {
   wr_routes_find(t, &b0)->group = 9;
   wr_routes_find(t, &b0)->inflight = 40;
   for (int i = 0; i < 4; i++)
-    CHECK(wr_routes_pick_live(t, &a0, 7)->conn == &b0);
+    CHECK(wr_routes_pick_live(t, &a0, 7, 0)->conn == &b0);
   CHECK(wr_routes_pick(t, &a0)->conn == &a1); /* a first try: fewest in flight */
   wr_routes_drain(t, &b0);
-  CHECK(wr_routes_pick_live(t, &a0, 7)->conn == &a1);
+  CHECK(wr_routes_pick_live(t, &a0, 7, 0)->conn == &a1);
+  CHECK(wr_routes_pick_live(t, &a0, 7, 1) == NULL); /* only another group would do */
   wr_routes_del(r);
 }
 
