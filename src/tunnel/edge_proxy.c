@@ -145,9 +145,9 @@ enum { ANY, OTHER, LIVE };
  * connection of the tunnel takes a stream. */
 static int open_stream(preq *r, const wr_edge_conn *avoid, int which) {
   for (int tries = 0; tries < OPEN_TRIES; tries++) {
-    wr_route_conn *rc = which == ANY ? wr_routes_pick(r->t, avoid)
-                                     : wr_routes_pick_live(r->t, avoid, r->avoid_group,
-                                                           which == OTHER);
+    wr_route_conn *rc = which == ANY
+                            ? wr_routes_pick(r->t, avoid)
+                            : wr_routes_pick_live(r->t, avoid, r->avoid_group, which == OTHER);
     if (!rc)
       return WR_ERR_NOTFOUND;
     wr_edge_conn *ec = rc->conn;
@@ -788,8 +788,7 @@ void wr_edge_proxy_sweep(wr_edge_proxy *p, uint64_t now_ns) {
       page(r, 502, "Bad Gateway", "The tunnel connection was lost.", WR_HTTP_RESP_CLOSE);
     } else {
       WR_WARN("Tunnel offline", "tunnel=%s client=%s status=502 waitedMs=%llu%s", r->t->name,
-              r->q->client_ip, (unsigned long long)(OFFLINE_WAIT_NS / WR_NS_PER_MS),
-              r->proto_sfx);
+              r->q->client_ip, (unsigned long long)(OFFLINE_WAIT_NS / WR_NS_PER_MS), r->proto_sfx);
       count_error(p, "tunnel_offline");
       page(r, 502, "Bad Gateway",
            "The tunnel for this hostname is offline: no connector is connected to "

@@ -74,7 +74,7 @@ typedef struct wr_edge_conn {
   const uint8_t *secret;
   size_t secret_len;
   unsigned index;
-  uint8_t connector_id[16]; /* from REGISTER: with t and index, who this is */
+  uint8_t connector_id[16];      /* from REGISTER: with t and index, who this is */
   wr_edge_stream_user *requests; /* tracked request streams */
   char peer[64];
   uint64_t reg_deadline_ns; /* 0 once registered */

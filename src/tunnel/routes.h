@@ -25,12 +25,12 @@
 typedef struct wr_routes wr_routes;
 
 typedef struct wr_route_conn {
-  void *conn;         /* the transport connection */
-  unsigned index;     /* the connector's connIndex */
-  uint32_t inflight;  /* streams open on it for requests */
-  int draining;       /* 1 after Unregister: no new requests */
-  int unresponsive;   /* 1 while the peer answers nothing: new requests go elsewhere */
-  uint64_t group;     /* the connector process it belongs to (0: unknown) */
+  void *conn;        /* the transport connection */
+  unsigned index;    /* the connector's connIndex */
+  uint32_t inflight; /* streams open on it for requests */
+  int draining;      /* 1 after Unregister: no new requests */
+  int unresponsive;  /* 1 while the peer answers nothing: new requests go elsewhere */
+  uint64_t group;    /* the connector process it belongs to (0: unknown) */
 } wr_route_conn;
 
 typedef struct wr_route_tunnel {
