@@ -1191,8 +1191,8 @@ static void conn_after_io(wr_quic_conn *c) {
   if (c->ping_wanted && c->state <= ST_OPEN) {
     c->ping_wanted = 0;
     uint64_t ka = c->ep->cfg.keepalive_ms;
-    ngtcp2_conn_set_keep_alive_timeout(
-        c->nc, ka == WR_QUIC_NO_KEEPALIVE ? 0 : ka * NGTCP2_MILLISECONDS);
+    ngtcp2_conn_set_keep_alive_timeout(c->nc,
+                                       ka == WR_QUIC_NO_KEEPALIVE ? 0 : ka * NGTCP2_MILLISECONDS);
   }
   if (c->state <= ST_OPEN) {
     ngtcp2_conn_stat cs;

@@ -460,7 +460,8 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
       if (!cn->warned_udp) {
         cn->warned_udp = 1;
         WR_WARN("QUIC is refused but http2 works: UDP to the edge looks rejected by a firewall; "
-                "using http2", "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
+                "using http2",
+                "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
       }
     }
     update_ha_gauge(cn);

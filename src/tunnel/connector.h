@@ -31,10 +31,10 @@
  *
  * The first fallback logs one warning per connector; later slots start on
  * http2 directly until a probe succeeds (or an http2 dial fails too: then
- * the edge looks down rather than UDP blocked, and the next try is QUIC). On a switch the slot takes the
- * probe's connection at once, sends UNREGISTER on the http2 one (the edge
- * routes no new request to it) and closes it once its streams are done (or
- * after grace_period). A failed probe is retried after the next interval.
+ * the edge looks down rather than UDP blocked, and the next try is QUIC). On a switch the slot
+ * takes the probe's connection at once, sends UNREGISTER on the http2 one (the edge routes no new
+ * request to it) and closes it once its streams are done (or after grace_period). A failed probe is
+ * retried after the next interval.
  *
  * Shutdown is graceful: UNREGISTER on every connection (the edge stops routing
  * new requests to it), then in-flight requests get grace_period to finish,
