@@ -141,6 +141,7 @@ static void on_sweep(uv_timer_t *t) {
   wr_edge *e = t->data;
   uint64_t now = wr_now_ns();
   wr_edge_registry_sweep(e->registry, now);
+  wr_edge_proxy_sweep(e->proxy, now);
   wr_http_server_sweep(e->server, now);
   size_t open = user_conns(e);
   if (e->state == EDGE_DRAINING && (!open || now >= e->grace_deadline_ns)) {
@@ -213,6 +214,12 @@ static int add_tunnels(wr_edge *e, const wr_edge_config *cfg, char *err, size_t 
   return 0;
 }
 
+static void tunnel_ready(void *arg, wr_route_tunnel *t) {
+  wr_edge *e = arg;
+  if (e->proxy)
+    wr_edge_proxy_tunnel_ready(e->proxy, t);
+}
+
 /* The registry, the proxy, the router and the HTTP server (no socket yet). */
 static int make_parts(wr_edge *e) {
   wr_edge_registry_config rc = {.routes = e->routes,
@@ -220,7 +227,9 @@ static int make_parts(wr_edge *e) {
                                 .register_timeout_ms = e->cfg.register_timeout_ms,
                                 .conns = e->m_conns,
                                 .regs = e->m_regs,
-                                .errors = e->m_errors};
+                                .errors = e->m_errors,
+                                .on_ready = tunnel_ready,
+                                .ready_arg = e};
   if (wr_edge_registry_new(&e->registry, &rc) != 0)
     return WR_ERR_NOMEM;
   wr_edge_proxy_config pc = {
@@ -251,12 +260,25 @@ static int start_server(wr_edge *e) {
   return rc;
 }
 
+/* The keep-alive on connector connections: as given, else a PING after a
+ * second of quiet (a third of the idle timeout when that is shorter), as
+ * the connector's. A connector that was killed then answers within a second
+ * with ICMP port unreachable or a TCP reset, so its connections leave the
+ * routing table before a request finds them; a live connector's own PINGs
+ * keep the connection busy, so this costs next to nothing. */
+static uint64_t tunnel_keepalive_ms(const wr_edge_config *cfg) {
+  if (cfg->tunnel_keepalive_ms)
+    return cfg->tunnel_keepalive_ms;
+  uint64_t idle = cfg->tunnel_idle_timeout_ms ? cfg->tunnel_idle_timeout_ms : 30000;
+  return idle / 3 < 1000 ? idle / 3 : 1000;
+}
+
 /* Listens for connectors: QUIC, and HTTP/2 over TLS/TCP when configured. */
 static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, size_t errlen) {
   wr_mux_quic_listener_init(&e->listener, wr_edge_registry_events(), e->registry);
   wr_quic_config qc = {.alpn = WR_TUNNEL_ALPN,
                        .idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
-                       .keepalive_ms = cfg->tunnel_keepalive_ms,
+                       .keepalive_ms = tunnel_keepalive_ms(cfg),
                        .disable_gso = cfg->disable_gso};
   wr_quic_server_config sc = {.tls = cfg->tls, .user_data = &e->listener};
   sc.callbacks = *wr_mux_quic_server_callbacks();
@@ -284,7 +306,7 @@ static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, s
   if (!h2addr)
     return 0;
   wr_mux_h2_config hc = {.idle_timeout_ms = cfg->tunnel_idle_timeout_ms,
-                         .keepalive_ms = cfg->tunnel_keepalive_ms};
+                         .keepalive_ms = tunnel_keepalive_ms(cfg)};
   rc = wr_mux_h2_listen(&e->h2, e->loop, h2addr, cfg->tls, &hc, wr_edge_registry_events(),
                         e->registry);
   if (rc != 0) {

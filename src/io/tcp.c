@@ -565,7 +565,8 @@ static void on_connect(uv_connect_t *req, int status) {
   if (status == UV_ECANCELED || t->state == ST_CLOSED)
     return;
   if (status < 0) {
-    fail(t, WR_ERR_IO, WHY_CONNECT, status);
+    /* A refusal is an answer (nothing listens), not an I/O failure. */
+    fail(t, status == UV_ECONNREFUSED ? WR_ERR_REFUSED : WR_ERR_IO, WHY_CONNECT, status);
     return;
   }
   if (!t->is_pipe) {

@@ -60,6 +60,8 @@ typedef struct wr_mux_stats {
    * nothing received while packets are in flight; TCP: retransmission
    * timeouts since the last ACK); 0 when nothing is overdue. */
   uint64_t unanswered_ns;
+  /* How long since anything at all came from the peer. */
+  uint64_t heard_ago_ns;
 } wr_mux_stats;
 
 typedef struct wr_mux_ops {
@@ -89,8 +91,10 @@ typedef struct wr_mux_ops {
                        uint8_t *out, size_t outlen);
   void (*stats)(wr_mux_conn *c, wr_mux_stats *out);
   /* Asks the peer for an answer soon, so that stats' unanswered_ns can grow
-   * when it gives none; the tunnel logic calls it while requests wait. NULL
-   * when sent data always asks (QUIC's packets in flight are acknowledged). */
+   * when it gives none; the tunnel logic calls it while requests wait (a
+   * PING when nothing asks already: over http2, a frozen peer's kernel still
+   * acknowledges TCP; over QUIC, a request fully sent and acknowledged
+   * leaves nothing in flight). May be NULL. */
   void (*probe)(wr_mux_conn *c);
   /* Short id for log lines. */
   const char *(*id)(const wr_mux_conn *c);

@@ -1078,6 +1078,9 @@ static void op_stats(wr_mux_conn *cp, wr_mux_stats *out) {
       out->unanswered_ns = waited;
   }
   out->streams_open = c->nstreams;
+  uint64_t now = uv_now(c->loop);
+  if (c->last_recv_ms && now > c->last_recv_ms)
+    out->heard_ago_ns = (now - c->last_recv_ms) * 1000000u;
 }
 
 /* A PING unless one is out or one was answered within the last second. */

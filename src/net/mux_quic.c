@@ -200,6 +200,20 @@ static void op_stats(wr_mux_conn *c, wr_mux_stats *out) {
   out->bytes_recv = st.bytes_recv;
   out->streams_open = st.streams_open;
   out->unanswered_ns = st.unanswered_ns;
+  out->heard_ago_ns = st.heard_ago_ns;
+}
+
+/* Quiet for this long with nothing in flight, while requests wait: PING, so
+ * a peer that froze after taking a whole request still shows as silent. A
+ * live peer answers within an RTT, so this costs a packet each way at most
+ * this often, and only while requests wait on a quiet connection. */
+#define PROBE_QUIET_NS (100u * 1000000u)
+
+static void op_probe(wr_mux_conn *c) {
+  wr_quic_conn_stats st;
+  wr_quic_conn_get_stats(QCONN(c)->qc, &st);
+  if (st.bytes_in_flight == 0 && st.heard_ago_ns >= PROBE_QUIET_NS)
+    wr_quic_conn_ping(QCONN(c)->qc);
 }
 
 static const char *op_id(const wr_mux_conn *c) { return wr_quic_conn_id(QCONN(c)->qc); }
@@ -221,6 +235,7 @@ static const wr_mux_ops quic_ops = {
     .close = op_close,
     .export_keying = op_export_keying,
     .stats = op_stats,
+    .probe = op_probe,
     .id = op_id,
     .peer_addr = op_peer_addr,
 };

@@ -96,6 +96,7 @@ struct wr_quic_conn {
    * nothing in flight); heard: a packet came in since the last check. */
   uint64_t awaiting_since_ns;
   int heard;
+  int ping_wanted; /* wr_quic_conn_ping: the keep-alive is shortened until a write */
   /* ICMP port unreachables for our packets since the last packet from the
    * peer: how many, and when the first came (see ep_on_refused). */
   uint64_t last_rx_ns, refused_since_ns;
@@ -1187,6 +1188,12 @@ static void conn_after_io(wr_quic_conn *c) {
   }
   if (c->state <= ST_OPEN)
     conn_write(c);
+  if (c->ping_wanted && c->state <= ST_OPEN) {
+    c->ping_wanted = 0;
+    uint64_t ka = c->ep->cfg.keepalive_ms;
+    ngtcp2_conn_set_keep_alive_timeout(c->nc,
+                                       ka == WR_QUIC_NO_KEEPALIVE ? 0 : ka * NGTCP2_MILLISECONDS);
+  }
   if (c->state <= ST_OPEN) {
     ngtcp2_conn_stat cs;
     ngtcp2_conn_get_conn_stat(c->nc, &cs);
@@ -1553,8 +1560,13 @@ static void ep_on_refused(wr_udp_sock *sock, const wr_addr *peer, const uint8_t 
         c->refused_count = 0;
         c->refused_since_ns = now;
       }
-      if (++c->refused_count < REFUSED_TO_CLOSE)
+      if (++c->refused_count < REFUSED_TO_CLOSE) {
+        /* Ask again now rather than at the next PTO (which backs off, and
+         * is long under load): a gone peer's host answers within an RTT, so
+         * the verdict takes three round trips, not seconds. */
+        wr_quic_conn_ping(c);
         return;
+      }
       snprintf(why, sizeof why, "the peer is gone: UDP %s answered ICMP port unreachable %u times",
                where, c->refused_count);
     }
@@ -1942,6 +1954,17 @@ void wr_quic_conn_close(wr_quic_conn *c, uint64_t app_code, const char *reason) 
     uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
+void wr_quic_conn_ping(wr_quic_conn *c) {
+  if (c->app_gone || c->state != ST_OPEN || !c->nc || c->ping_wanted)
+    return;
+  /* 0.12 has no call that queues a PING; an expired keep-alive makes the
+   * next packet carry one, and conn_after_io puts the timeout back after
+   * that write. */
+  c->ping_wanted = 1;
+  ngtcp2_conn_set_keep_alive_timeout(c->nc, 1);
+  conn_kick(c);
+}
+
 void wr_quic_conn_set_user_data(wr_quic_conn *c, void *user_data) { c->user_data = user_data; }
 void *wr_quic_conn_get_user_data(const wr_quic_conn *c) { return c->user_data; }
 void wr_quic_conn_set_callbacks(wr_quic_conn *c, const wr_quic_callbacks *cb) { c->cb = *cb; }
@@ -1963,8 +1986,11 @@ void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out) {
   out->send_batches = c->send_batches;
   out->streams_open = c->nstreams;
   out->congestion_events = c->congestion_events;
+  uint64_t now = wr_now_ns();
   if (c->awaiting_since_ns)
-    out->unanswered_ns = wr_now_ns() - c->awaiting_since_ns;
+    out->unanswered_ns = now - c->awaiting_since_ns;
+  if (c->last_rx_ns && now > c->last_rx_ns)
+    out->heard_ago_ns = now - c->last_rx_ns;
   out->lost_packets = c->lost_closed;
   if (!c->nc)
     return;

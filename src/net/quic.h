@@ -64,6 +64,7 @@ typedef struct wr_quic_conn_stats {
    * peer (0 when nothing is in flight): a frozen or vanished peer shows here
    * long before the idle timeout. */
   uint64_t unanswered_ns;
+  uint64_t heard_ago_ns; /* since the last packet from the peer */
 } wr_quic_conn_stats;
 
 /* Figures for a whole endpoint; every limit hit is counted here. */
@@ -236,6 +237,10 @@ const struct sockaddr *wr_quic_conn_local_addr(const wr_quic_conn *c);
 /* A short id for log lines (hex of our first connection ID). */
 const char *wr_quic_conn_id(const wr_quic_conn *c);
 void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out);
+/* Sends a PING with the next packet (at once if nothing else is due), so a
+ * peer that has gone silent shows in unanswered_ns even when nothing else
+ * is in flight. A no-op once the connection is closing. */
+void wr_quic_conn_ping(wr_quic_conn *c);
 /* TLS exporter of the connection's session (see wr_tls_session_export). Both
  * ends get the same bytes for the same label and context. WR_ERR_INVAL before
  * on_connected. */

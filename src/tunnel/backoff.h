@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 typedef struct wr_backoff {
-  uint64_t base_ns;        /* first ceiling, e.g. 1 s */
-  uint64_t cap_ns;         /* largest ceiling, e.g. 60 s */
+  uint64_t base_ns;        /* first ceiling, e.g. 250 ms */
+  uint64_t cap_ns;         /* largest ceiling, e.g. 30 s */
   uint64_t reset_after_ns; /* uptime that forgives earlier failures */
   unsigned attempt;        /* failures in a row */
 } wr_backoff;

@@ -23,6 +23,16 @@
 #define DEFAULT_IDLE_TIMEOUT_MS 30000 /* as the transports default to */
 #define DEFAULT_KEEPALIVE_MS 1000
 #define DRAIN_POLL_MS 100
+/* Reconnect delays: the first ceiling is small, so a connection that drops
+ * comes back in a fraction of a second; failures double it up to the cap. */
+#define BACKOFF_BASE_MS 250
+#define BACKOFF_CAP_MS 30000
+#define BACKOFF_RESET_MS 60000
+/* After a refusal (ICMP port unreachable, TCP RST: the edge's host answered
+ * that nothing listens) the next try costs a packet and an answer, so the
+ * connector keeps asking this often, however long the outage: connections
+ * are back within about this long of the edge's return. */
+#define REFUSED_RETRY_CAP_MS 1000
 
 /* A slot's connection: IDLE -> DIALING -> CONNECTED -> REGISTERED, and
  * WAITING (backoff) after a failure. A probe (a QUIC connection dialled
@@ -43,6 +53,9 @@ typedef struct slot {
   struct slot *owner; /* a shadow: the slot it probes or drains for; else NULL */
   unsigned index;
   int proto;          /* WR_CONNECTOR_QUIC or WR_CONNECTOR_HTTP2: what conn uses */
+  /* auto: QUIC was refused (ICMP port unreachable) and this http2 dial tells
+   * a down edge (refused too) from a firewall that rejects UDP (it works). */
+  int tcp_check;
   uint64_t drain_deadline;
   enum slot_state state;
   wr_dns_req *dns;        /* DIALING an edge given by name: resolving it first */
@@ -179,7 +192,8 @@ static void on_timer(uv_timer_t *t) {
   }
 }
 
-static void schedule_reconnect(slot *sl, int failed) {
+/* refused: the edge's host said nothing listens (see REFUSED_RETRY_CAP_MS). */
+static void schedule_reconnect(slot *sl, int failed, int refused) {
   wr_connector *cn = sl->cn;
   sl->state = SLOT_WAITING;
   if (cn->shutting_down)
@@ -189,6 +203,9 @@ static void schedule_reconnect(slot *sl, int failed) {
     sl->edge = (sl->edge + 1) % (unsigned)cn->cfg.nedges;
   }
   uint64_t delay = wr_backoff_next(&sl->backoff, random64());
+  if (refused && delay > REFUSED_RETRY_CAP_MS * WR_NS_PER_MS)
+    delay = REFUSED_RETRY_CAP_MS * WR_NS_PER_MS / 2 +
+            random64() % (REFUSED_RETRY_CAP_MS * WR_NS_PER_MS / 2);
   WR_INFO("Retrying connection", "connIndex=%u edge=%s in=%llums", sl->index,
           edge_name(cn, sl->edge), (unsigned long long)(delay / WR_NS_PER_MS));
   uv_timer_start(&sl->timer, on_timer, delay / WR_NS_PER_MS, 0);
@@ -209,6 +226,7 @@ static void release_others(wr_connector *cn) {
 static void dial_failed(slot *sl, int rv, const char *why) {
   wr_connector *cn = sl->cn;
   sl->conn = NULL;
+  sl->tcp_check = 0;
   if (sl->owner) {
     sl->state = SLOT_IDLE;
     WR_INFO("QUIC probe failed: staying on http2", "connIndex=%u error=\"%s\"", sl->index,
@@ -222,7 +240,7 @@ static void dial_failed(slot *sl, int rv, const char *why) {
   else
     WR_ERROR("Could not dial the edge", "connIndex=%u edge=%s error=\"%s\"", sl->index,
              edge_name(cn, sl->edge), wr_strerror(rv));
-  schedule_reconnect(sl, 1);
+  schedule_reconnect(sl, 1, 0);
   if (sl->index == 0)
     release_others(cn);
 }
@@ -291,6 +309,8 @@ static void dial(slot *sl) {
     return;
   if (sl->owner)
     sl->proto = WR_CONNECTOR_QUIC; /* a probe */
+  else if (sl->tcp_check)
+    sl->proto = WR_CONNECTOR_HTTP2;
   else
     sl->proto = cn->cfg.protocol == WR_CONNECTOR_AUTO ? cn->auto_proto : cn->cfg.protocol;
   sl->state = SLOT_DIALING;
@@ -433,6 +453,17 @@ static void on_control_msg(slot *sl, const wr_tunnel_msg *m) {
       switch_to_probe(sl);
       break;
     }
+    if (sl->tcp_check) {
+      /* QUIC was refused, http2 works: UDP is rejected on the way. */
+      sl->tcp_check = 0;
+      cn->auto_proto = WR_CONNECTOR_HTTP2;
+      if (!cn->warned_udp) {
+        cn->warned_udp = 1;
+        WR_WARN("QUIC is refused but http2 works: UDP to the edge looks rejected by a firewall; "
+                "using http2",
+                "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
+      }
+    }
     update_ha_gauge(cn);
     schedule_probe(sl);
     if (sl->index == 0)
@@ -512,7 +543,13 @@ static void on_stream_data(wr_mux_conn *c, wr_mux_stream *s, const uint8_t *data
       return;
     }
     if (st->kind == STREAM_NEW && m.type == WR_TUNNEL_REQUEST) {
-      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING) {
+      /* CONNECTED: REGISTER went out, and the edge opens request streams
+       * only on a connection whose registration it accepted, so REGISTERED
+       * is on its way: QUIC does not order one stream's bytes against
+       * another's, and a request sent the moment the edge registered us
+       * (one that waited for a connection) can come first. */
+      if (sl->state != SLOT_REGISTERED && sl->state != SLOT_DRAINING &&
+          !(sl->state == SLOT_CONNECTED && sl->control)) {
         (void)c->ops->stream_abort(s, WR_TUNNEL_RESET_PROTOCOL);
         return;
       }
@@ -642,8 +679,22 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     sl->state = SLOT_IDLE;
     WR_INFO("Connection closed", "connIndex=%u", sl->index);
   } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
+             before == SLOT_DIALING && err == WR_ERR_REFUSED) {
+    /* ICMP port unreachable: the edge's host answered, so UDP is not
+     * silently dropped. Usually the edge is down, and its TCP port refuses
+     * too; a firewall that rejects UDP (iptables' REJECT answers ICMP port
+     * unreachable) leaves TCP working. One http2 dial, now, tells: refused,
+     * and the next try after the backoff is QUIC again; registered, and the
+     * connector stays on http2 (and probes QUIC as after any fallback). */
+    WR_DEBUG("QUIC refused: checking the edge over TCP", "connIndex=%u edge=%s", sl->index,
+             edge_name(cn, sl->edge));
+    sl->tcp_check = 1;
+    dial(sl);
+  } else if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_QUIC &&
              before == SLOT_DIALING && err != WR_ERR_DENIED) {
-    /* No QUIC handshake: UDP to the edge looks blocked. */
+    /* No QUIC handshake and no word from the edge's host: UDP to the edge
+     * looks blocked. (An ICMP port unreachable is an answer: the edge is
+     * down, and QUIC is tried again after the backoff.) */
     char why[96];
     if (err == 0) /* closed by on_timer */
       snprintf(why, sizeof why, "no QUIC handshake within %llums",
@@ -664,6 +715,9 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     if (was_registered)
       WR_WARN("Connection terminated", "connIndex=%u error=\"%s\"", sl->index,
               reason && *reason ? reason : wr_strerror(err));
+    else if (sl->tcp_check && err == WR_ERR_REFUSED)
+      WR_ERROR("Unable to reach the edge: nothing listens on its UDP or TCP port",
+               "connIndex=%u edge=%s", sl->index, edge_name(cn, sl->edge));
     else
       WR_ERROR("Unable to establish connection with the edge",
                "connIndex=%u edge=%s error=\"%s\"", sl->index, edge_name(cn, sl->edge),
@@ -673,8 +727,9 @@ static void on_closed(wr_mux_conn *c, int err, const char *reason) {
     if (cn->cfg.protocol == WR_CONNECTOR_AUTO && sl->proto == WR_CONNECTOR_HTTP2 &&
         before == SLOT_DIALING)
       cn->auto_proto = WR_CONNECTOR_QUIC;
+    sl->tcp_check = 0;
     wr_backoff_connected_for(&sl->backoff, up);
-    schedule_reconnect(sl, !was_registered);
+    schedule_reconnect(sl, !was_registered, err == WR_ERR_REFUSED);
     if (sl->index == 0)
       release_others(cn);
   }
@@ -818,7 +873,8 @@ static void init_slot(wr_connector *cn, unsigned i) {
   sl->cn = cn;
   sl->index = i;
   sl->edge = i % (unsigned)cn->cfg.nedges;
-  wr_backoff_init(&sl->backoff, 1 * WR_NS_PER_S, 60 * WR_NS_PER_S, 60 * WR_NS_PER_S);
+  wr_backoff_init(&sl->backoff, BACKOFF_BASE_MS * WR_NS_PER_MS, BACKOFF_CAP_MS * WR_NS_PER_MS,
+                  BACKOFF_RESET_MS * WR_NS_PER_MS);
   uv_timer_init(cn->cfg.loop, &sl->timer);
   sl->timer.data = sl;
   cn->open_handles++;

@@ -8,8 +8,10 @@
  * Connection 0 registers first; the others dial once it has registered (or
  * has failed once), so a bad secret or CA shows up as one clear error rather
  * than ha_connections of them. A connection that ends is dialled again after
- * an exponential backoff with full jitter (1 s doubling to 60 s), on the next
- * edge in the list after a failure. The control stream is opened by the edge:
+ * an exponential backoff with full jitter (250 ms doubling to 30 s; at most
+ * a second after a refusal, ICMP port unreachable or a TCP reset, which says
+ * the edge is down and costs a packet to ask again), on the next edge in the
+ * list after a failure. The control stream is opened by the edge:
  * its first message is a PING, which the connector answers with PONG and
  * REGISTER.
  *
@@ -18,16 +20,21 @@
  * this small state machine on top of the dial/register cycle above:
  *
  *   QUIC --(handshake not done in quic_timeout, or the QUIC dial closes
- *           before its handshake: UDP looks blocked)--> HTTP2
+ *           before its handshake, not for the certificate: UDP looks
+ *           blocked)--> HTTP2
+ *   QUIC --(refused with ICMP port unreachable: one http2 dial at once; it
+ *           registers: a firewall rejects UDP)--> HTTP2
+ *        --(the http2 dial is refused too: the edge is down)--> QUIC after
+ *           the backoff (at most a second after a refusal)
  *   HTTP2 --(every quic_probe_interval, jittered: dial a QUIC "probe"
  *            connection beside the http2 one; it registers)--> QUIC
  *
  * The first fallback logs one warning per connector; later slots start on
  * http2 directly until a probe succeeds (or an http2 dial fails too: then
- * the edge looks down rather than UDP blocked, and the next try is QUIC). On a switch the slot takes the
- * probe's connection at once, sends UNREGISTER on the http2 one (the edge
- * routes no new request to it) and closes it once its streams are done (or
- * after grace_period). A failed probe is retried after the next interval.
+ * the edge looks down rather than UDP blocked, and the next try is QUIC). On a switch the slot
+ * takes the probe's connection at once, sends UNREGISTER on the http2 one (the edge routes no new
+ * request to it) and closes it once its streams are done (or after grace_period). A failed probe is
+ * retried after the next interval.
  *
  * Shutdown is graceful: UNREGISTER on every connection (the edge stops routing
  * new requests to it), then in-flight requests get grace_period to finish,

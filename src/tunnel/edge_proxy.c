@@ -22,13 +22,22 @@
 #define HEAD_OUT_MAX (128u * 1024u)
 /* Tries to open a stream on some connection of the tunnel. */
 #define OPEN_TRIES 4
+/* A request for a tunnel that lost its last usable connection moments ago
+ * waits this long for one (a connector restarting, or reconnecting after
+ * its connection died: a few hundred milliseconds) before its 502; the
+ * sweep that ends the wait runs every 250 ms. */
+#define OFFLINE_WAIT_NS (400 * WR_NS_PER_MS)
+#define RECENTLY_LOST_NS (5 * WR_NS_PER_S)
+
+typedef struct preq preq;
 
 struct wr_edge_proxy {
   wr_edge_proxy_config cfg;
   int draining;
+  preq *waiting; /* requests waiting for a connection (OFFLINE_WAIT_NS) */
 };
 
-typedef struct preq {
+struct preq {
   wr_http_sink sink;      /* the front's events */
   wr_edge_stream_user su; /* the request stream's events */
   wr_edge_proxy *px;
@@ -44,10 +53,24 @@ typedef struct preq {
   wr_tunnel_decoder dec;
   int got_any;   /* any byte came back on the stream */
   int resp_head; /* the final head went to the user */
+  /* A retryable request's response head, held back until body bytes or the
+   * end follow it (or three sweeps pass): a connection that dies between the
+   * two leaves nothing sent to the user, so the request can be retried. */
+  int head_held, held_ticks;
+  int held_status;
+  uint64_t held_flags;
+  wr_h1_header *held_hs;
+  size_t held_n;
+  char *held_bytes;
   int upgraded;
   int full;          /* the user's side is full: credit waits for on_writable */
   size_t unconsumed; /* stream bytes not yet given back as credit */
-} preq;
+  /* Waiting for a connection of the tunnel (park): on px->waiting. */
+  int parked;
+  uint64_t wait_until_ns;
+  uint64_t avoid_group; /* a retry's: the connector process its connection was of */
+  preq *wprev, *wnext;
+};
 
 static void count_error(wr_edge_proxy *p, const char *reason) {
   wr_metric_inc(wr_metric_child(p->cfg.errors, reason));
@@ -61,7 +84,30 @@ static preq *of_su(wr_edge_stream_user *u) {
 
 static const wr_mux_ops *ops_of(const preq *r) { return r->ec->c->ops; }
 
+static void drop_held(preq *r) {
+  wr_free(r->held_hs);
+  wr_free(r->held_bytes);
+  r->held_hs = NULL;
+  r->held_bytes = NULL;
+  r->head_held = 0;
+}
+
+static void unpark(preq *r) {
+  if (!r->parked)
+    return;
+  if (r->wprev)
+    r->wprev->wnext = r->wnext;
+  else
+    r->px->waiting = r->wnext;
+  if (r->wnext)
+    r->wnext->wprev = r->wprev;
+  r->wprev = r->wnext = NULL;
+  r->parked = 0;
+}
+
 static void preq_free(preq *r) {
+  unpark(r);
+  drop_held(r);
   wr_buf_free(&r->head);
   wr_tunnel_decoder_free(&r->dec);
   wr_free(r);
@@ -88,18 +134,27 @@ static int stream_flush(preq *r) {
   return 0;
 }
 
-/* Picks a connection of r->t (not avoid) and opens the stream on it,
- * counting it in flight. 0, or WR_ERR_NOTFOUND when no connection of the
- * tunnel takes a stream. */
-static int open_stream(preq *r, const void *avoid) {
+/* Which connections a stream may open on: any (a first try; the
+ * unresponsive only as the last resort), or, for a retry, answering ones of
+ * another connector process than r->avoid_group's (OTHER), or answering ones
+ * of any process, others first (LIVE). */
+enum { ANY, OTHER, LIVE };
+
+/* Picks a connection of r->t (not avoid, and as `which` says) and opens the
+ * stream on it, counting it in flight. 0, or WR_ERR_NOTFOUND when no
+ * connection of the tunnel takes a stream. */
+static int open_stream(preq *r, const wr_edge_conn *avoid, int which) {
   for (int tries = 0; tries < OPEN_TRIES; tries++) {
-    wr_route_conn *rc = wr_routes_pick(r->t, avoid);
+    wr_route_conn *rc = which == ANY
+                            ? wr_routes_pick(r->t, avoid)
+                            : wr_routes_pick_live(r->t, avoid, r->avoid_group, which == OTHER);
     if (!rc)
       return WR_ERR_NOTFOUND;
     wr_edge_conn *ec = rc->conn;
     int err = ec->c->ops->stream_open(ec->c, &r->su, &r->s);
     if (err == 0) {
       r->ec = ec;
+      wr_edge_conn_track(ec, &r->su);
       rc->inflight++;
       wr_metric_add(r->px->cfg.inflight, 1);
       return 0;
@@ -113,8 +168,29 @@ static int open_stream(preq *r, const void *avoid) {
   return WR_ERR_NOTFOUND;
 }
 
+/* No connection of r->t takes r now. When the tunnel lost its last one
+ * moments ago (its connector restarting, or dialling again after the
+ * connection died), r waits for a new one (wr_edge_proxy_tunnel_ready) up
+ * to OFFLINE_WAIT_NS instead of failing at once. Returns 1 when parked. */
+static int park(preq *r) {
+  uint64_t now = wr_now_ns();
+  if (r->px->draining || !r->t->lost_at_ns || now - r->t->lost_at_ns > RECENTLY_LOST_NS)
+    return 0;
+  WR_DEBUG("Waiting for a tunnel connection", "tunnel=%s retry=%d%s", r->t->name, r->retried,
+           r->proto_sfx);
+  r->parked = 1;
+  r->wait_until_ns = now + OFFLINE_WAIT_NS;
+  r->wprev = NULL;
+  r->wnext = r->px->waiting;
+  if (r->wnext)
+    r->wnext->wprev = r;
+  r->px->waiting = r;
+  return 1;
+}
+
 /* The stream closed: it is no longer in flight. */
 static void stream_closed(preq *r) {
+  wr_edge_conn_untrack(r->ec, &r->su);
   wr_route_conn *rc = r->ec->t ? wr_routes_find(r->ec->t, r->ec) : NULL;
   if (rc && rc->inflight)
     rc->inflight--;
@@ -211,20 +287,16 @@ static void stream_error(preq *r, const wr_tunnel_error *err) {
   detach(r, r->req_done ? WR_TUNNEL_RESET_NO_ERROR : WR_TUNNEL_RESET_CANCELLED);
 }
 
-/* The RESPONSE head to the user. 0, or -1 when r let go of q. */
-static int response_head(preq *r, const wr_tunnel_response *resp) {
-  int status = (int)resp->status;
+/* The final response head to the user. 0, or -1 when r let go of q. */
+static int emit_head(preq *r, int status, const wr_h1_header *hs, size_t n, uint64_t flags) {
   int websocket = r->kind == WR_TUNNEL_KIND_WEBSOCKET;
-  if (status < 200 && !(status == 101 && websocket))
-    return 0; /* 100 went out already; other interim answers are dropped */
   if (websocket && status != 101 && !r->fin_sent) {
     /* No switch: the request was a plain one after all. */
     r->req_done = 1;
     r->fin_wanted = 1;
     (void)stream_flush(r);
   }
-  int rc = r->q->ops->head(r->q, status, resp->headers, resp->nheaders,
-                           resp->flags & WR_TUNNEL_F_BODY ? WR_HTTP_RESP_BODY : 0);
+  int rc = r->q->ops->head(r->q, status, hs, n, flags & WR_TUNNEL_F_BODY ? WR_HTTP_RESP_BODY : 0);
   if (rc == WR_ERR_CLOSED || !r->q)
     return -1;
   if (rc != 0) {
@@ -245,10 +317,67 @@ static int response_head(preq *r, const wr_tunnel_response *resp) {
   return r->q ? 0 : -1;
 }
 
+/* Whether r could still be retried elsewhere (try_retry's rule, less what
+ * came back on the stream, which a retry starts afresh). */
+static int retryable(const preq *r) {
+  return !r->retried && r->idempotent && !r->body_started && !r->px->draining &&
+         r->kind != WR_TUNNEL_KIND_WEBSOCKET;
+}
+
+/* Copies resp into r's held head. 0, or WR_ERR_NOMEM (then it goes out at
+ * once instead). */
+static int hold_head(preq *r, const wr_tunnel_response *resp) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < resp->nheaders; i++)
+    bytes += resp->headers[i].name.len + resp->headers[i].value.len;
+  r->held_hs = wr_malloc((resp->nheaders ? resp->nheaders : 1) * sizeof *r->held_hs);
+  r->held_bytes = wr_malloc(bytes ? bytes : 1);
+  if (!r->held_hs || !r->held_bytes) {
+    drop_held(r);
+    return WR_ERR_NOMEM;
+  }
+  char *p = r->held_bytes;
+  for (size_t i = 0; i < resp->nheaders; i++) {
+    const wr_h1_header *h = &resp->headers[i];
+    memcpy(p, h->name.p, h->name.len);
+    r->held_hs[i].name = (wr_h1_slice){p, h->name.len};
+    p += h->name.len;
+    memcpy(p, h->value.p, h->value.len);
+    r->held_hs[i].value = (wr_h1_slice){p, h->value.len};
+    p += h->value.len;
+  }
+  r->held_n = resp->nheaders;
+  r->held_status = (int)resp->status;
+  r->held_flags = resp->flags;
+  r->head_held = 1;
+  r->held_ticks = 0;
+  return 0;
+}
+
+/* The held head goes to the user now. 0, or -1 when r let go of q. */
+static int release_head(preq *r) {
+  r->head_held = 0;
+  int rc = emit_head(r, r->held_status, r->held_hs, r->held_n, r->held_flags);
+  drop_held(r);
+  return rc;
+}
+
+/* The RESPONSE head: to the user, or held while r is retryable. 0, or -1
+ * when r let go of q. */
+static int response_head(preq *r, const wr_tunnel_response *resp) {
+  int status = (int)resp->status;
+  int websocket = r->kind == WR_TUNNEL_KIND_WEBSOCKET;
+  if (status < 200 && !(status == 101 && websocket))
+    return 0; /* 100 went out already; other interim answers are dropped */
+  if (retryable(r) && hold_head(r, resp) == 0)
+    return 0;
+  return emit_head(r, status, resp->headers, resp->nheaders, resp->flags);
+}
+
 /* Decodes the RESPONSE (or STREAM_ERROR) at the start of the stream; *pdata
  * and *plen advance past it. 0 to go on, -1 when r let go of q. */
 static int decode_head(preq *r, const uint8_t **pdata, size_t *plen) {
-  while (!r->resp_head && *plen) {
+  while (!r->resp_head && !r->head_held && *plen) {
     size_t used = 0;
     wr_tunnel_msg m;
     int rv = wr_tunnel_decode(&r->dec, *pdata, *plen, &used, &m);
@@ -331,7 +460,7 @@ static void su_on_data(wr_edge_stream_user *u, const uint8_t *data, size_t len, 
   }
   if (len)
     r->got_any = 1;
-  if (decode_head(r, &data, &len) != 0) {
+  if (decode_head(r, &data, &len) != 0 || (r->head_held && (len || fin) && release_head(r))) {
     if (r->s)
       ops->stream_consume(s, total);
     return;
@@ -374,13 +503,28 @@ static void su_on_reset(wr_edge_stream_user *u, uint64_t code) {
  * may have passed the head on already), the request goes to another
  * connection of the tunnel. Returns 1 when retried. */
 static int try_retry(preq *r, wr_edge_conn *failed) {
-  if (r->retried || !r->idempotent || r->got_any || r->body_started || r->px->draining)
+  if (!retryable(r) || r->resp_head)
     return 0;
+  /* What came back (part of a head, a held head) never reached the user:
+   * the retry decodes its own answer from the start. */
+  drop_held(r);
+  if (r->got_any) {
+    wr_tunnel_decoder_free(&r->dec);
+    if (wr_tunnel_decoder_init(&r->dec, NULL) != 0)
+      return 0;
+    r->got_any = 0;
+  }
   r->retried = 1;
   r->head_sent = 0;
   r->fin_sent = 0;
-  if (open_stream(r, failed) != 0)
-    return 0;
+  /* Its connector's other connections are likely going the same way (a
+   * killed connector's close one by one): another connector's, or wait a
+   * moment for a new one (the same connector restarting or dialling again),
+   * a sibling only as the last resort (wr_edge_proxy_sweep). */
+  r->avoid_group = wr_edge_conn_group(failed);
+  r->t->lost_at_ns = wr_now_ns();
+  if (open_stream(r, failed, OTHER) != 0)
+    return park(r);
   WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s%s", r->t->name,
           r->ec->conn_id, r->proto_sfx);
   count_error(r->px, "retried");
@@ -418,6 +562,44 @@ static void su_on_close(wr_edge_stream_user *u, int has_code, uint64_t code) {
     q->ops->abort(q);
   }
   preq_free(r);
+}
+
+/* r's connection stopped answering (tunnel/edge_registry.h). A response
+ * under way goes on (it ends, or is cut when the connection closes); a
+ * request nothing came back for yet lets go of its stream now: retried on a
+ * connection that answers when the retry rule allows, else a 502, in about
+ * a second instead of at the idle timeout. */
+static void su_on_conn_lost(wr_edge_stream_user *u) {
+  preq *r = of_su(u);
+  if (!r->s || !r->q || r->resp_head)
+    return;
+  wr_edge_conn *failed = r->ec;
+  wr_mux_stream *s = r->s;
+  const wr_mux_ops *ops = ops_of(r);
+  ops->stream_set_user(s, NULL); /* its late events are nobody's now */
+  (void)ops->stream_abort(s, WR_TUNNEL_RESET_CANCELLED);
+  stream_closed(r);
+  r->unconsumed = 0;
+  r->full = 0;
+  if (try_retry(r, failed))
+    return;
+  WR_WARN("Tunnel connection lost during a request",
+          "tunnel=%s status=502 reason=\"the connection stopped answering\" connection=%s%s",
+          r->t->name, failed->conn_id, r->proto_sfx);
+  count_error(r->px, "stream_lost");
+  page(r, 502, "Bad Gateway", "The tunnel connection stopped answering.", WR_HTTP_RESP_CLOSE);
+  preq_free(r);
+}
+
+/* The registry's sweep (every 250 ms): a head held over three sweeps (a
+ * response whose body comes later, if at all: a stream of events, a long
+ * poll) goes out, 0.5-0.75 s late. That outlasts the time a connector killed
+ * right after the head takes to be found (its host's ICMP answers the
+ * sweep's probe within 350 ms), so such a GET is retried, not cut. */
+static void su_on_tick(wr_edge_stream_user *u) {
+  preq *r = of_su(u);
+  if (r->head_held && r->q && ++r->held_ticks >= 3)
+    (void)release_head(r);
 }
 
 static const wr_edge_stream_events stream_events = {
@@ -533,6 +715,8 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
   }
   r->sink.ops = &sink_ops;
   r->su.ev = &stream_events;
+  r->su.on_conn_lost = su_on_conn_lost;
+  r->su.on_tick = su_on_tick;
   r->px = p;
   r->t = t;
   r->proto_sfx = q->flags & WR_HTTP_REQ_H2 ? " protocol=h2" : "";
@@ -549,7 +733,7 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
     preq_free(r);
     return;
   }
-  if (open_stream(r, NULL) != 0) {
+  if (open_stream(r, NULL, ANY) != 0 && !park(r)) {
     WR_WARN("Tunnel offline", "tunnel=%s host=%s client=%s status=502%s", t->name, host,
             q->client_ip, r->proto_sfx);
     count_error(p, "tunnel_offline");
@@ -562,8 +746,64 @@ void wr_edge_proxy_serve(wr_edge_proxy *p, wr_route_tunnel *t, wr_http_req *q, c
   }
   r->q = q;
   q->sink = &r->sink;
+  if (r->parked)
+    return; /* go ahead once a connection takes it */
   q->ops->go_ahead(q);
   (void)stream_flush(r);
+}
+
+/* A connection took the parked r's stream: the request goes on. */
+static void resume_parked(preq *r) {
+  unpark(r);
+  wr_http_req *q = r->q;
+  if (r->retried) {
+    WR_INFO("Retrying request on another connection", "tunnel=%s connection=%s waited=1%s",
+            r->t->name, r->ec->conn_id, r->proto_sfx);
+    count_error(r->px, "retried");
+  } else {
+    q->ops->go_ahead(q);
+  }
+  if (stream_flush(r) == 0 && r->q)
+    r->q->ops->resume_body(r->q);
+}
+
+void wr_edge_proxy_tunnel_ready(wr_edge_proxy *p, wr_route_tunnel *t) {
+  for (preq *r = p->waiting, *next; r; r = next) {
+    next = r->wnext;
+    if (r->t == t && open_stream(r, NULL, r->retried ? OTHER : ANY) == 0)
+      resume_parked(r);
+  }
+}
+
+void wr_edge_proxy_sweep(wr_edge_proxy *p, uint64_t now_ns) {
+  for (preq *r = p->waiting, *next; r; r = next) {
+    next = r->wnext;
+    if (now_ns < r->wait_until_ns && !p->draining)
+      continue;
+    /* Time is up: any connection that answers, a sibling of the failed
+     * one included, rather than a 502. */
+    if (!p->draining && open_stream(r, NULL, r->retried ? LIVE : ANY) == 0) {
+      resume_parked(r);
+      continue;
+    }
+    unpark(r);
+    if (r->retried) {
+      WR_WARN("Tunnel connection lost during a request",
+              "tunnel=%s status=502 reason=\"no connection came back in time\"%s", r->t->name,
+              r->proto_sfx);
+      count_error(p, "stream_lost");
+      page(r, 502, "Bad Gateway", "The tunnel connection was lost.", WR_HTTP_RESP_CLOSE);
+    } else {
+      WR_WARN("Tunnel offline", "tunnel=%s client=%s status=502 waitedMs=%llu%s", r->t->name,
+              r->q->client_ip, (unsigned long long)(OFFLINE_WAIT_NS / WR_NS_PER_MS), r->proto_sfx);
+      count_error(p, "tunnel_offline");
+      page(r, 502, "Bad Gateway",
+           "The tunnel for this hostname is offline: no connector is connected to "
+           "this edge right now.",
+           WR_HTTP_RESP_CLOSE);
+    }
+    preq_free(r);
+  }
 }
 
 int wr_edge_proxy_new(wr_edge_proxy **pp, const wr_edge_proxy_config *cfg) {

@@ -38,6 +38,12 @@ typedef struct wr_edge_proxy_config {
 WR_MUST_CHECK int wr_edge_proxy_new(wr_edge_proxy **pp, const wr_edge_proxy_config *cfg);
 /* After every exchange and request stream ended. */
 void wr_edge_proxy_free(wr_edge_proxy *p);
+/* A connection of t registered or answers again: requests waiting for one
+ * go to it now. */
+void wr_edge_proxy_tunnel_ready(wr_edge_proxy *p, wr_route_tunnel *t);
+/* Answers 502 to requests that waited for a connection too long (all of
+ * them while draining). Call it every 250 ms or so. */
+void wr_edge_proxy_sweep(wr_edge_proxy *p, uint64_t now_ns);
 /* The edge is going: no retries from here on. */
 void wr_edge_proxy_drain(wr_edge_proxy *p);
 

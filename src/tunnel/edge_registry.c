@@ -45,9 +45,49 @@ static void update_conn_gauge(wr_edge_registry *r, wr_edge_conn *ec) {
   snprintf(labels, sizeof labels, "%s,%s", ec->t->name, ec->c->ops->protocol);
   size_t n = 0;
   for (wr_edge_conn *x = r->conns; x; x = x->next)
-    if (x->registered && x->t == ec->t && x->c->ops == ec->c->ops)
+    if (x->registered && !x->superseded && x->t == ec->t && x->c->ops == ec->c->ops)
       n++;
   wr_metric_set(wr_metric_child(r->cfg.conns, labels), (double)n);
+}
+
+/* ---- request streams on a connection ------------------------------------ */
+
+uint64_t wr_edge_conn_group(const wr_edge_conn *ec) {
+  uint64_t g;
+  memcpy(&g, ec->connector_id, sizeof g);
+  return g ? g : 1;
+}
+
+void wr_edge_conn_track(wr_edge_conn *ec, wr_edge_stream_user *u) {
+  u->prev = NULL;
+  u->next = ec->requests;
+  if (ec->requests)
+    ec->requests->prev = u;
+  ec->requests = u;
+}
+
+void wr_edge_conn_untrack(wr_edge_conn *ec, wr_edge_stream_user *u) {
+  if (u->prev)
+    u->prev->next = u->next;
+  else if (ec->requests == u)
+    ec->requests = u->next;
+  else
+    return; /* not on the list */
+  if (u->next)
+    u->next->prev = u->prev;
+  u->prev = u->next = NULL;
+}
+
+/* ec is judged dead: every request on it hears so now. Each is taken off
+ * the list before its callback, which may retry it elsewhere (never on ec:
+ * it is unresponsive or out of the routing table by now). */
+static void lose_requests(wr_edge_conn *ec) {
+  wr_edge_stream_user *u;
+  while ((u = ec->requests) != NULL) {
+    wr_edge_conn_untrack(ec, u);
+    if (u->on_conn_lost)
+      u->on_conn_lost(u);
+  }
 }
 
 /* ---- control stream ---------------------------------------------------- */
@@ -122,9 +162,63 @@ static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char
   ctl_send(ec, &m);
   wr_metric_inc(wr_metric_child(r->cfg.regs, "ok"));
   update_conn_gauge(r, ec);
+  if (r->cfg.on_ready)
+    r->cfg.on_ready(r->cfg.ready_arg, t);
   WR_INFO("Registered tunnel connection",
           "tunnel=%s tunnelID=%s connIndex=%u connection=%s location=%s peer=%s protocol=%s",
           t->name, tid, ec->index, ec->conn_id, r->location, ec->peer, ec->c->ops->protocol);
+}
+
+/* old, registered by the same connector for the same index as ec, is
+ * replaced by ec. The connector dials an index again only once it has given
+ * the old connection up, so over the same transport the old one is closed at
+ * once (its requests follow the retry rule of tunnel/edge_proxy.c); a switch
+ * from http2 back to QUIC drains the http2 one instead (the connector sends
+ * UNREGISTER on it and closes it once its requests are done). Either way it
+ * leaves the routing table and the connection gauge now. */
+static void replace(wr_edge_conn *old, wr_edge_conn *ec) {
+  wr_edge_registry *r = ec->reg;
+  int same_transport = old->c->ops == ec->c->ops;
+  old->superseded = 1;
+  wr_metric_inc(wr_metric_child(r->cfg.errors, "superseded_connection"));
+  WR_INFO("Superseded tunnel connection",
+          "tunnel=%s connIndex=%u connection=%s by=%s protocol=%s action=%s", old->t->name,
+          old->index, old->conn_id, ec->conn_id, old->c->ops->protocol,
+          same_transport ? "closed" : "drained");
+  if (same_transport) {
+    old->t->lost_at_ns = wr_now_ns();
+    wr_routes_unregister(old->t, old);
+    update_conn_gauge(r, old);
+    econn_close(old, WR_TUNNEL_CLOSE_GOING_AWAY, "superseded by a new registration");
+  } else {
+    wr_routes_drain(old->t, old);
+    update_conn_gauge(r, old);
+  }
+}
+
+/* After ec registered: a connection it supersedes goes (replace); every
+ * other connection of the tunnel gets a PING on its control stream. A
+ * connector killed and started again registers under a new connector id,
+ * and its old connections' host answers that PING with ICMP port
+ * unreachable (net/quic.c ends them after three) or a TCP reset:
+ * they leave the table within a few round trips, not when a request or the
+ * idle timeout finds them. */
+static void supersede(wr_edge_conn *ec) {
+  wr_edge_registry *r = ec->reg;
+  for (wr_edge_conn *x = r->conns, *next; x; x = next) {
+    next = x->next;
+    if (x == ec || !x->registered || x->superseded || x->closing || x->t != ec->t)
+      continue;
+    if (x->index == ec->index &&
+        memcmp(x->connector_id, ec->connector_id, sizeof ec->connector_id) == 0) {
+      replace(x, ec);
+      continue;
+    }
+    wr_tunnel_msg m = {.type = WR_TUNNEL_PING};
+    if (wr_random_bytes(m.u.ping.data, sizeof m.u.ping.data) != 0)
+      memset(m.u.ping.data, 0, sizeof m.u.ping.data);
+    ctl_send(x, &m);
+  }
 }
 
 static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
@@ -158,14 +252,19 @@ static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
            t->name);
     return;
   }
-  int rc = wr_routes_register(t, ec, ec->index);
-  if (rc != 0) {
+  memcpy(ec->connector_id, reg->connector_id, sizeof ec->connector_id);
+  int err = wr_routes_register(t, ec, ec->index);
+  if (err != 0) {
     refuse(ec, WR_TUNNEL_REG_OVERLOADED,
-           rc == WR_ERR_LIMIT ? "too many connections for this tunnel" : "already registered",
+           err == WR_ERR_LIMIT ? "too many connections for this tunnel" : "already registered",
            t->name);
     return;
   }
+  wr_route_conn *rc = wr_routes_find(t, ec);
+  if (rc)
+    rc->group = wr_edge_conn_group(ec);
   accept_registration(ec, t, tid);
+  supersede(ec);
 }
 
 /* One control message from a connection that may still take them. */
@@ -262,6 +361,7 @@ static void ev_closed(wr_mux_conn *c, int err, const char *reason) {
   wr_edge_conn *ec = c->user;
   wr_edge_registry *r = ec->reg;
   if (ec->registered) {
+    ec->t->lost_at_ns = wr_now_ns();
     wr_routes_unregister(ec->t, ec);
     ec->registered = 0;
     update_conn_gauge(r, ec);
@@ -423,9 +523,16 @@ static void check_responsive(wr_edge_registry *r, wr_edge_conn *ec) {
             "tunnel=%s connIndex=%u connection=%s silentMs=%llu", ec->t->name, ec->index,
             ec->conn_id, (unsigned long long)(st.unanswered_ns / WR_NS_PER_MS));
     wr_metric_inc(wr_metric_child(r->cfg.errors, "unresponsive_connection"));
+    ec->t->lost_at_ns = wr_now_ns();
+    /* Its requests fail over now (tunnel/edge_proxy.c: retried elsewhere
+     * when idempotent and nothing reached the user, else a 502), not when
+     * the idle timeout closes it. */
+    lose_requests(ec);
   } else {
     WR_INFO("Tunnel connection responsive again", "tunnel=%s connIndex=%u connection=%s",
             ec->t->name, ec->index, ec->conn_id);
+    if (r->cfg.on_ready)
+      r->cfg.on_ready(r->cfg.ready_arg, ec->t);
   }
 }
 
@@ -443,6 +550,11 @@ void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now) {
       econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
     } else {
       check_responsive(r, ec);
+      for (wr_edge_stream_user *u = ec->requests, *un; u; u = un) {
+        un = u->next;
+        if (u->on_tick)
+          u->on_tick(u);
+      }
     }
   }
   if (r->draining)
@@ -457,7 +569,7 @@ void wr_edge_registry_drain(wr_edge_registry *r) {
 size_t wr_edge_registry_ready(const wr_edge_registry *r) {
   size_t n = 0;
   for (const wr_edge_conn *ec = r->conns; ec; ec = ec->next)
-    if (ec->registered && !ec->draining)
+    if (ec->registered && !ec->draining && !ec->superseded)
       n++;
   return n;
 }

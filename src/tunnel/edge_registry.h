@@ -41,9 +41,20 @@ typedef struct wr_edge_stream_events {
   void (*on_close)(wr_edge_stream_user *u, int has_code, uint64_t code);
 } wr_edge_stream_events;
 
-/* A stream's user pointer: embed it in the object that owns the stream. */
+/* A stream's user pointer: embed it in the object that owns the stream. A
+ * request stream's user is also on its connection's list
+ * (wr_edge_conn_track), so that when the connection is judged dead its
+ * requests hear of it at once (on_conn_lost) instead of at the transport's
+ * idle timeout. */
 struct wr_edge_stream_user {
   const wr_edge_stream_events *ev;
+  /* The connection stopped answering (or was superseded): u's stream will
+   * likely never finish. u stops using it (wr_edge_conn_untrack first). May
+   * be NULL (the control stream). */
+  void (*on_conn_lost)(wr_edge_stream_user *u);
+  /* Called on every sweep (about every 250 ms) while tracked. May be NULL. */
+  void (*on_tick)(wr_edge_stream_user *u);
+  struct wr_edge_stream_user *prev, *next; /* the registry's */
 };
 
 /* One connector connection. Owned by the registry: valid from its
@@ -63,10 +74,13 @@ typedef struct wr_edge_conn {
   const uint8_t *secret;
   size_t secret_len;
   unsigned index;
+  uint8_t connector_id[16];      /* from REGISTER: with t and index, who this is */
+  wr_edge_stream_user *requests; /* tracked request streams */
   char peer[64];
   uint64_t reg_deadline_ns; /* 0 once registered */
   uint64_t close_at_ns;     /* close after a REGISTER_ERROR had time to leave */
   int registered, draining, closing, unregister_sent;
+  int superseded; /* a newer registration of the same connector and index took over */
 } wr_edge_conn;
 
 typedef struct wr_edge_registry_config {
@@ -77,6 +91,10 @@ typedef struct wr_edge_registry_config {
   wr_metric_family *conns;  /* gauge: tunnel,protocol */
   wr_metric_family *regs;   /* counter: result */
   wr_metric_family *errors; /* counter: reason */
+  /* A connection of t can take requests now (it registered, or answers
+   * again); may be NULL. */
+  void (*on_ready)(void *arg, wr_route_tunnel *t);
+  void *ready_arg;
 } wr_edge_registry_config;
 
 /* 0, WR_ERR_NOMEM. */
@@ -108,6 +126,13 @@ void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now_ns);
 /* The edge shuts down: no new registrations; UNREGISTER (going away) to every
  * connection without a request in flight, to the others once theirs ended. */
 void wr_edge_registry_drain(wr_edge_registry *r);
+/* The routing group of ec: its connector process (from the connector id),
+ * never 0. */
+uint64_t wr_edge_conn_group(const wr_edge_conn *ec);
+/* Puts u (a request stream opened on ec) on ec's list, or takes it off
+ * (a no-op when it is not on it). */
+void wr_edge_conn_track(wr_edge_conn *ec, wr_edge_stream_user *u);
+void wr_edge_conn_untrack(wr_edge_conn *ec, wr_edge_stream_user *u);
 /* Registered connections that can take requests, over all tunnels. */
 size_t wr_edge_registry_ready(const wr_edge_registry *r);
 

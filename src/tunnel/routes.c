@@ -213,19 +213,35 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn) {
     c->draining = 1;
 }
 
-wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
+/* How much a connection is worth for a request: lower is better. */
+static int rank(const wr_route_conn *c, uint64_t avoid_group) {
+  return 2 * c->unresponsive + (avoid_group && c->group == avoid_group);
+}
+
+static wr_route_conn *pick(wr_route_tunnel *t, const void *avoid, int live_only,
+                           uint64_t avoid_group, int other_group_only) {
   wr_route_conn *best = NULL;
   for (size_t k = 0; k < t->nconns; k++) {
     wr_route_conn *c = &t->conns[(t->rr + k) % t->nconns];
-    if (c->draining || c->conn == avoid)
+    if (c->draining || c->conn == avoid || (live_only && c->unresponsive) ||
+        (other_group_only && avoid_group && c->group == avoid_group))
       continue;
-    if (!best || (best->unresponsive && !c->unresponsive) ||
-        (best->unresponsive == c->unresponsive && c->inflight < best->inflight))
+    int rc = rank(c, avoid_group), rb = best ? rank(best, avoid_group) : 0;
+    if (!best || rc < rb || (rc == rb && c->inflight < best->inflight))
       best = c;
   }
   if (t->nconns)
     t->rr = (t->rr + 1) % t->nconns;
   return best;
+}
+
+wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid) {
+  return pick(t, avoid, 0, 0, 0);
+}
+
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid, uint64_t avoid_group,
+                                   int other_group_only) {
+  return pick(t, avoid, 1, avoid_group, other_group_only);
 }
 
 size_t wr_routes_ready(const wr_route_tunnel *t) {

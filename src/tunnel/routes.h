@@ -25,11 +25,12 @@
 typedef struct wr_routes wr_routes;
 
 typedef struct wr_route_conn {
-  void *conn;         /* the transport connection */
-  unsigned index;     /* the connector's connIndex */
-  uint32_t inflight;  /* streams open on it for requests */
-  int draining;       /* 1 after Unregister: no new requests */
-  int unresponsive;   /* 1 while the peer answers nothing: new requests go elsewhere */
+  void *conn;        /* the transport connection */
+  unsigned index;    /* the connector's connIndex */
+  uint32_t inflight; /* streams open on it for requests */
+  int draining;      /* 1 after Unregister: no new requests */
+  int unresponsive;  /* 1 while the peer answers nothing: new requests go elsewhere */
+  uint64_t group;    /* the connector process it belongs to (0: unknown) */
 } wr_route_conn;
 
 typedef struct wr_route_tunnel {
@@ -39,6 +40,10 @@ typedef struct wr_route_tunnel {
   size_t nconns;
   size_t rr;   /* where the next tie-break starts */
   int retired; /* removed by wr_routes_sync: found no more, kept for its holders */
+  /* When a connection last left the table or stopped answering (the
+   * registry's clock, ns; 0: never): requests wait briefly for a new one
+   * after that (tunnel/edge_proxy.c). */
+  uint64_t lost_at_ns;
 } wr_route_tunnel;
 
 wr_routes *wr_routes_new(void);
@@ -106,6 +111,15 @@ void wr_routes_drain(wr_route_tunnel *t, void *conn);
  * other is (an unresponsive one is only the last resort). NULL when none is
  * left (the edge answers 502, tunnel offline). */
 wr_route_conn *wr_routes_pick(wr_route_tunnel *t, const void *avoid);
+/* As wr_routes_pick, but never an unresponsive connection, and one of
+ * another group than avoid_group (when not 0): only such a one when
+ * other_group_only, else such a one whenever there is one. For a request
+ * retried because its connection died or stopped answering, where a second
+ * silent one would only repeat the wait, and a sibling of the same
+ * connector process is likely dying too (a killed connector's connections
+ * close one by one). */
+wr_route_conn *wr_routes_pick_live(wr_route_tunnel *t, const void *avoid, uint64_t avoid_group,
+                                   int other_group_only);
 /* The entry for conn, or NULL. */
 wr_route_conn *wr_routes_find(wr_route_tunnel *t, const void *conn);
 /* Number of connections that can take requests. */

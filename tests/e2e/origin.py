@@ -13,6 +13,7 @@ Prints "listening PORT" (or "listening unix:PATH") once ready. Endpoints:
   GET  /peer             the client's address and port as the origin sees them
   POST /sha256           reads the body (Content-Length or chunked) and answers its SHA-256 hex
   POST /echo             answers the body back
+  POST /slow/MS          reads the body, waits MS milliseconds, then answers "slow"
   GET  /ws               WebSocket echo (RFC 6455, text and binary frames)
 """
 import argparse
@@ -138,6 +139,11 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/echo":
             return self.reply(200, b"".join(self.read_body()),
                               self.headers.get("Content-Type", "application/octet-stream"))
+        if path.startswith("/slow/"):
+            for _ in self.read_body():
+                pass
+            time.sleep(int(path[len("/slow/"):]) / 1000)
+            return self.reply(200, b"slow")
         for _ in self.read_body():
             pass
         return self.reply(404, b"not found\n")

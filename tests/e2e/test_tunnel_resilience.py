@@ -65,7 +65,8 @@ def test_edge_restart_connector_reconnects(setup):
     c.wait_for(r"INF Retrying connection", timeout=40)
     edge = Edge(tmp, tunnels, quic_port=edge.quic_port)
     procs.append(edge)
-    # Backoff starts at 1 s with full jitter: back within seconds.
+    # Backoff starts at 250 ms with full jitter, a refusal is retried within
+    # a second: back within seconds.
     c.wait_for(r"INF Registered tunnel connection", count=4, timeout=20)
     assert curl("-f", *via(edge, "/hello")).returncode == 0
 

@@ -918,7 +918,7 @@ static void test_h2_connect_refused(void) {
   reset_state();
   CHECK_EQ(t_h2.dial(port, NULL, ctls), 0);
   CHECK(run_until(conn_gone, 5000));
-  CHECK_EQ(conn.close_err, WR_ERR_IO);
+  CHECK_EQ(conn.close_err, WR_ERR_REFUSED);
   CHECK(strstr(conn.close_reason, "cannot connect to 127.0.0.1:") != NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK_EQ(uv_loop_alive(&loop), 0);

@@ -86,8 +86,33 @@ static void test_unresponsive_is_the_last_resort(void) {
   for (int i = 0; i < 4; i++)
     CHECK(wr_routes_pick(t, NULL)->conn == &c1);
   CHECK(wr_routes_pick(t, &c1)->conn == &c0); /* still better than nothing */
+  /* ... but never for a retry of a request whose connection went silent. */
+  CHECK(wr_routes_pick_live(t, NULL, 0, 0)->conn == &c1);
+  CHECK(wr_routes_pick_live(t, &c1, 0, 0) == NULL);
   wr_routes_find(t, &c1)->unresponsive = 1;
+  CHECK(wr_routes_pick_live(t, NULL, 0, 0) == NULL);
   CHECK(wr_routes_pick(t, NULL)->conn == &c0); /* both silent: fewest in flight */
+  wr_routes_del(r);
+}
+
+/* A retry goes to another connector process when there is one, busier or
+ * not; to a sibling only when nothing else is left. */
+static void test_retry_prefers_another_connector(void) {
+  wr_routes *r = two_tunnels();
+  wr_route_tunnel *t = wr_routes_lookup_id(r, ID_A);
+  int a0, a1, b0;
+  CHECK_EQ(wr_routes_register(t, &a0, 0), 0);
+  CHECK_EQ(wr_routes_register(t, &a1, 1), 0);
+  CHECK_EQ(wr_routes_register(t, &b0, 0), 0);
+  wr_routes_find(t, &a0)->group = wr_routes_find(t, &a1)->group = 7;
+  wr_routes_find(t, &b0)->group = 9;
+  wr_routes_find(t, &b0)->inflight = 40;
+  for (int i = 0; i < 4; i++)
+    CHECK(wr_routes_pick_live(t, &a0, 7, 0)->conn == &b0);
+  CHECK(wr_routes_pick(t, &a0)->conn == &a1); /* a first try: fewest in flight */
+  wr_routes_drain(t, &b0);
+  CHECK(wr_routes_pick_live(t, &a0, 7, 0)->conn == &a1);
+  CHECK(wr_routes_pick_live(t, &a0, 7, 1) == NULL); /* only another group would do */
   wr_routes_del(r);
 }
 
@@ -189,6 +214,7 @@ int main(void) {
   RUN(test_conflicts_refused_and_nothing_added);
   RUN(test_pick_fewest_inflight_round_robin_drain);
   RUN(test_unresponsive_is_the_last_resort);
+  RUN(test_retry_prefers_another_connector);
   RUN(test_alloc_failure_leaves_table_unchanged);
   RUN(test_sync_replaces_the_set);
   return test_done();

@@ -210,7 +210,7 @@ static void test_connect_refused(void) {
   srv.closed = 1;
   CHECK(run_until(both_closed, 5000));
   CHECK(!cli.connected);
-  CHECK_EQ(cli.close_err, WR_ERR_IO);
+  CHECK_EQ(cli.close_err, WR_ERR_REFUSED);
   char want[64];
   snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%u: ", port);
   CHECK(strncmp(cli.reason, want, strlen(want)) == 0);
