@@ -15,19 +15,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tunnel/credentials.h"
-#include "tunnel/ingress.h"
-#include "tunnel/tunnel_config.h"
-#include "tunnel/tunnels_file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/tunnel_info.h"
 #include "io/file.h"
 #include "io/random.h"
 #include "proto/text/uuid.h"
+#include "tunnel/credentials.h"
+#include "tunnel/ingress.h"
+#include "tunnel/tunnel_config.h"
+#include "tunnel/tunnels_file.h"
 
 #define MAX_HOSTNAME_FLAGS 256
+#define MAX_EDGE_METRICS 16
 
 typedef struct tunnel_opts {
   const char *config;
@@ -35,45 +37,48 @@ typedef struct tunnel_opts {
   const char *credentials;
   const char *hostnames[MAX_HOSTNAME_FLAGS];
   size_t nhostnames;
+  const char *edge_metrics[MAX_EDGE_METRICS];
+  size_t nedge_metrics;
   int help;
 } tunnel_opts;
 
-enum { OPT_CONFIG = 1000, OPT_TUNNELS, OPT_CREDENTIALS, OPT_HOSTNAME };
+enum { OPT_CONFIG = 1000, OPT_TUNNELS, OPT_CREDENTIALS, OPT_HOSTNAME, OPT_EDGE_METRICS };
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: warren tunnel [FLAGS] COMMAND [ARGS] [FLAGS]\n\n"
-          "Tunnels carry HTTP from a warren edge to private origins. Flags may come\n"
-          "before or after the command, as with cloudflared.\n\n"
-          "Commands:\n"
-          "  run [NAME]  run the connector (`warren tunnel run --help` lists its flags)\n"
-          "  create NAME --hostname HOST [--hostname HOST ...] [--tunnels TUNNELS.yml]\n"
-          "              --credentials-file CRED.json\n"
-          "        make a tunnel: writes the connector's credentials (mode 0600; the\n"
-          "        file must not exist yet) and adds the tunnel, its id, secret and\n"
-          "        hostnames to the edge's tunnels file (created 0600 if missing)\n"
-          "  list [--tunnels TUNNELS.yml]\n"
-          "        list the tunnels in the edge's tunnels file\n"
-          "  delete NAME [--tunnels TUNNELS.yml] [--credentials-file CRED.json]\n"
-          "        remove a tunnel from the tunnels file (and its credentials file,\n"
-          "        when given and it belongs to that tunnel)\n"
-          "  token NAME [--credentials-file CRED.json]\n"
-          "        print the tunnel's token (its credentials in one line)\n"
-          "  ingress validate [--config FILE]\n"
-          "        check the ingress rules of a config file\n"
-          "  ingress rule URL [--config FILE]\n"
-          "        show which ingress rule a request URL matches\n\n"
-          "Flags:\n"
-          "  --config FILE            connector config (default: the first of\n"
-          "                           ~/.warren/config.yml, ~/.warren/config.yaml,\n"
-          "                           /etc/warren/config.yml, /etc/warren/config.yaml)\n"
-          "  --tunnels FILE           the edge's tunnels file (YAML, secrets: 0600;\n"
-          "                           default: ~/.warren/tunnels.yml, else\n"
-          "                           /etc/warren/tunnels.yml when that exists)\n"
-          "  --credentials-file FILE  the connector's credentials (JSON, 0600)\n"
-          "  --hostname HOST          a hostname the tunnel serves; repeat for more;\n"
-          "                           \"*.example.com\" claims every subdomain\n"
-          "  -h, --help               this help\n");
+  fprintf(f, "Usage: warren tunnel [FLAGS] COMMAND [ARGS] [FLAGS]\n\n"
+             "Tunnels carry HTTP from a warren edge to private origins. Flags may come\n"
+             "before or after the command, as with cloudflared.\n\n"
+             "Commands:\n"
+             "  run [NAME]  run the connector (`warren tunnel run --help` lists its flags)\n"
+             "  create NAME --hostname HOST [--hostname HOST ...] [--tunnels TUNNELS.yml]\n"
+             "              --credentials-file CRED.json\n"
+             "        make a tunnel: writes the connector's credentials (mode 0600; the\n"
+             "        file must not exist yet) and adds the tunnel, its id, secret and\n"
+             "        hostnames to the edge's tunnels file (created 0600 if missing)\n"
+             "  list [--tunnels TUNNELS.yml]\n"
+             "        list the tunnels in the edge's tunnels file\n"
+             "  delete NAME [--tunnels TUNNELS.yml] [--credentials-file CRED.json]\n"
+             "        remove a tunnel from the tunnels file (and its credentials file,\n"
+             "        when given and it belongs to that tunnel)\n"
+             "  token NAME [--credentials-file CRED.json]\n"
+             "        print the tunnel's token (its credentials in one line)\n"
+             "  info NAME --edge-metrics ADDR:PORT\n"
+             "        the tunnel's live connections, asked of each edge\n"
+             "  ingress validate [--config FILE]\n"
+             "        check the ingress rules of a config file\n"
+             "  ingress rule URL [--config FILE]\n"
+             "        show which ingress rule a request URL matches\n\n"
+             "Flags:\n"
+             "  --config FILE            connector config (default: the first of\n"
+             "                           ~/.warren/config.yml, ~/.warren/config.yaml,\n"
+             "                           /etc/warren/config.yml, /etc/warren/config.yaml)\n"
+             "  --tunnels FILE           the edge's tunnels file (YAML, secrets: 0600;\n"
+             "                           default: ~/.warren/tunnels.yml, else\n"
+             "                           /etc/warren/tunnels.yml when that exists)\n"
+             "  --credentials-file FILE  the connector's credentials (JSON, 0600)\n"
+             "  --hostname HOST          a hostname the tunnel serves; repeat for more;\n"
+             "                           \"*.example.com\" claims every subdomain\n"
+             "  -h, --help               this help\n");
 }
 
 static void parse_flags(int argc, char **argv, tunnel_opts *o) {
@@ -83,6 +88,7 @@ static void parse_flags(int argc, char **argv, tunnel_opts *o) {
       {"credentials-file", required_argument, NULL, OPT_CREDENTIALS},
       {"cred-file", required_argument, NULL, OPT_CREDENTIALS}, /* cloudflared's alias */
       {"hostname", required_argument, NULL, OPT_HOSTNAME},
+      {"edge-metrics", required_argument, NULL, OPT_EDGE_METRICS},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0}};
   int c;
@@ -97,6 +103,11 @@ static void parse_flags(int argc, char **argv, tunnel_opts *o) {
         wr_cli_usage_error("tunnel", "at most %d --hostname flags.", MAX_HOSTNAME_FLAGS);
       o->hostnames[o->nhostnames++] = optarg;
       break;
+    case OPT_EDGE_METRICS:
+      if (o->nedge_metrics == MAX_EDGE_METRICS)
+        wr_cli_usage_error("tunnel", "at most %d --edge-metrics flags.", MAX_EDGE_METRICS);
+      o->edge_metrics[o->nedge_metrics++] = optarg;
+      break;
     case 'h': o->help = 1; break; /* which help depends on the command */
     default: break;
     }
@@ -106,11 +117,12 @@ static void parse_flags(int argc, char **argv, tunnel_opts *o) {
 /* Refuses flags that the subcommand would silently ignore. */
 static void only_flags(const char *sub, const tunnel_opts *o, int config, int tunnels, int creds,
                        int hosts) {
-  const char *bad = !config && o->config         ? "--config"
-                    : !tunnels && o->tunnels     ? "--tunnels"
-                    : !creds && o->credentials   ? "--credentials-file"
-                    : !hosts && o->nhostnames    ? "--hostname"
-                                                 : NULL;
+  const char *bad = !config && o->config                           ? "--config"
+                    : o->nedge_metrics && strcmp(sub, "info") != 0 ? "--edge-metrics"
+                    : !tunnels && o->tunnels                       ? "--tunnels"
+                    : !creds && o->credentials                     ? "--credentials-file"
+                    : !hosts && o->nhostnames                      ? "--hostname"
+                                                                   : NULL;
   if (bad)
     wr_cli_usage_error("tunnel", "tunnel %s does not take %s.", sub, bad);
 }
@@ -484,6 +496,29 @@ static int tunnel_ingress(const tunnel_opts *o, int argc, char **argv) {
 /* `tunnel token NAME`: the tunnel's credentials as cloudflared's token, for
  * `tunnel run --token`; with --credentials-file, written as a credentials
  * file instead (one more way to get back a lost one). */
+/* `tunnel info NAME`: the edges to ask come from --edge-metrics, else
+ * $TUNNEL_EDGE_METRICS (commas between addresses). */
+static int tunnel_info(const tunnel_opts *o, int argc, char **argv) {
+  only_flags("info", o, 0, 1, 0, 0);
+  if (argc != 2)
+    wr_cli_usage_error("tunnel", "tunnel info takes one tunnel name or id.");
+  const char *edges[MAX_EDGE_METRICS];
+  size_t n = o->nedge_metrics;
+  memcpy(edges, o->edge_metrics, n * sizeof *edges);
+  static char env[4096];
+  const char *e = getenv("TUNNEL_EDGE_METRICS");
+  if (n == 0 && e && *e && strlen(e) < sizeof env) {
+    strcpy(env, e);
+    for (char *save = NULL, *tok = strtok_r(env, ",", &save); tok && n < MAX_EDGE_METRICS;
+         tok = strtok_r(NULL, ",", &save))
+      edges[n++] = tok;
+  }
+  if (n == 0)
+    wr_cli_usage_error("tunnel", "tunnel info needs the edges' metrics addresses: "
+                                 "--edge-metrics ADDR:PORT (repeat for several edges).");
+  return wr_tunnel_info(argv[1], edges, n);
+}
+
 static int tunnel_token(const tunnel_opts *o, int argc, char **argv) {
   only_flags("token", o, 0, 1, 1, 0);
   if (argc != 2)
@@ -571,6 +606,14 @@ static const struct {
      "file instead (mode 0600; the file must not exist yet).\n\n"
      "  --tunnels FILE           the edge's tunnels file\n"
      "  --credentials-file FILE  write the credentials here instead of printing\n"},
+    {"info", tunnel_info,
+     "Usage: warren tunnel info NAME --edge-metrics ADDR:PORT [--edge-metrics ...]\n\n"
+     "Shows a tunnel's live connections, as cloudflared's `tunnel info`: per connector,\n"
+     "since when it is connected, its address as the edge sees it, and how many\n"
+     "connections it holds to each edge, by protocol. Each edge serves this at\n"
+     "/tunnels on its --metrics address; give every edge's (or $TUNNEL_EDGE_METRICS,\n"
+     "commas between them).\n\n"
+     "  --edge-metrics ADDR:PORT an edge's --metrics address\n"},
     {"ingress", tunnel_ingress,
      "Usage: warren tunnel ingress validate [--config FILE]\n"
      "       warren tunnel ingress rule URL [--config FILE]\n\n"

@@ -154,6 +154,9 @@ static void on_sweep(uv_timer_t *t) {
 /* ---- metrics ------------------------------------------------------------ */
 
 static size_t mh_ready(void *user) { return wr_edge_ready(user); }
+static int mh_tunnels(void *user, wr_buf *out) {
+  return wr_edge_registry_json(((wr_edge *)user)->registry, out);
+}
 
 static int setup_metrics(wr_edge *e) {
   wr_metrics *r = e->reg;
@@ -328,7 +331,9 @@ static int listen_users(wr_edge *e, const wr_edge_config *cfg, char *err, size_t
                                    cfg->https_tls ? cfg->https_tls : cfg->tls, err, errlen);
   if (rc != 0 || !cfg->metrics)
     return rc;
-  wr_metrics_http_config mc = {.reg = e->reg, .ready = mh_ready, .user = e};
+  /* /tunnels: the live connections, for `warren tunnel info`. */
+  wr_metrics_http_config mc = {
+      .reg = e->reg, .ready = mh_ready, .json_path = "/tunnels", .json = mh_tunnels, .user = e};
   rc = wr_metrics_http_new(&e->mh, e->loop, cfg->metrics, &mc);
   if (rc != 0) {
     char abuf[80];

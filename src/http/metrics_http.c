@@ -147,6 +147,14 @@ static void answer(mconn *c) {
             (size_t)blen, is_head);
   } else if (strcmp(path, "/healthcheck") == 0) {
     respond(c, 200, "OK", "text/plain", "OK\n", 3, is_head);
+  } else if (m->cfg.json && m->cfg.json_path && strcmp(path, m->cfg.json_path) == 0) {
+    wr_buf body;
+    wr_buf_init(&body, BODY_MAX);
+    if (m->cfg.json(m->cfg.user, &body) != 0)
+      respond(c, 500, "Internal Server Error", "text/plain", "render failed\n", 14, 0);
+    else
+      respond(c, 200, "OK", "application/json", (const char *)body.data, body.len, is_head);
+    wr_buf_free(&body);
   } else {
     respond(c, 404, "Not Found", "text/plain", "404 page not found\n", 19, is_head);
   }

@@ -5,6 +5,7 @@
  *   GET /ready    {"status":200,"readyConnections":N}, status 200 when N > 0,
  *                 else {"status":503,...} with status 503
  *   GET /healthcheck  "OK" (as cloudflared)
+ *   GET <json_path>   a JSON document of the owner's (the edge's /tunnels)
  * Anything else is 404 (405 for a method other than GET/HEAD). Each answer
  * closes its connection: scrapers open one per scrape, and it keeps this
  * endpoint free of keep-alive state. Requests are read up to a bounded head
@@ -18,6 +19,7 @@
 
 #include <uv.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/metrics.h"
 
@@ -29,6 +31,10 @@ typedef struct wr_metrics_http_config {
   void (*collect)(void *user);
   /* The number of ready connections for /ready; NULL means always 0. */
   size_t (*ready)(void *user);
+  /* An extra JSON document at json_path; both may be NULL. json appends it
+   * to out and returns 0 or an error (then 500). */
+  const char *json_path;
+  int (*json)(void *user, wr_buf *out);
   void *user;
 } wr_metrics_http_config;
 

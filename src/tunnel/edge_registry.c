@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <gnutls/crypto.h>
 
@@ -12,6 +13,7 @@
 #include "base/mem.h"
 #include "io/addr.h"
 #include "io/random.h"
+#include "proto/text/json.h"
 #include "proto/text/uuid.h"
 
 /* Time a REGISTER_ERROR gets to reach the connector before the close. */
@@ -153,6 +155,7 @@ static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char
     memset(cid, 0, sizeof cid);
   wr_uuid_format(cid, ec->conn_id);
   ec->registered = 1;
+  ec->registered_at = (int64_t)time(NULL);
   ec->t = t;
   ec->reg_deadline_ns = 0;
   wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTERED};
@@ -687,4 +690,75 @@ size_t wr_edge_registry_revoke(wr_edge_registry *r, wr_route_tunnel *t, const ch
     break;
   }
   return wr_edge_registry_close_tunnel(r, t, why);
+}
+
+/* One connection's entry in wr_edge_registry_json. */
+static int conn_json(const wr_edge_conn *ec, wr_buf *out) {
+  char cid[WR_UUID_STR_LEN + 1], ip[64], since[32];
+  wr_uuid_format(ec->connector_id, cid);
+  /* The peer as "a.b.c.d:port" or "[v6]:port": cloudflared's ORIGIN IP is
+   * the address alone. */
+  snprintf(ip, sizeof ip, "%s", ec->peer);
+  char *colon = strrchr(ip, ':');
+  if (colon)
+    *colon = '\0';
+  if (ip[0] == '[') {
+    memmove(ip, ip + 1, strlen(ip));
+    ip[strlen(ip) - 1] = '\0';
+  }
+  time_t at = (time_t)ec->registered_at;
+  struct tm tm;
+  gmtime_r(&at, &tm);
+  strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const wr_route_conn *rc = wr_routes_find(ec->t, (void *)ec);
+  const char *state = ec->draining || (rc && rc->draining) ? "draining"
+                      : rc && rc->unresponsive             ? "unresponsive"
+                                                           : "ready";
+  int rv = wr_buf_printf(out,
+                         "{\"connectorID\":\"%s\",\"connIndex\":%u,\"protocol\":\"%s\","
+                         "\"originIP\":",
+                         cid, ec->index, ec->c->ops->protocol);
+  if (!rv)
+    rv = wr_json_put_string(out, ip, strlen(ip));
+  if (!rv)
+    rv = wr_buf_printf(out, ",\"since\":\"%s\",\"state\":\"%s\"}", since, state);
+  return rv;
+}
+
+int wr_edge_registry_json(const wr_edge_registry *r, wr_buf *out) {
+  int rv = wr_buf_puts(out, "{\"location\":");
+  if (!rv)
+    rv = wr_json_put_string(out, r->location, strlen(r->location));
+  if (!rv)
+    rv = wr_buf_puts(out, ",\"tunnels\":[");
+  size_t ntunnels = 0;
+  /* Tunnels in the order their first connection appears on the list. */
+  for (const wr_edge_conn *first = r->conns; first && !rv; first = first->next) {
+    if (!first->registered || first->superseded || !first->t)
+      continue;
+    const wr_edge_conn *seen = r->conns;
+    while (seen != first && !(seen->registered && !seen->superseded && seen->t == first->t))
+      seen = seen->next;
+    if (seen != first)
+      continue; /* this tunnel was written already */
+    char tid[WR_UUID_STR_LEN + 1];
+    wr_uuid_format(first->t->id, tid);
+    rv = wr_buf_puts(out, ntunnels++ ? ",{\"name\":" : "{\"name\":");
+    if (!rv)
+      rv = wr_json_put_string(out, first->t->name, strlen(first->t->name));
+    if (!rv)
+      rv = wr_buf_printf(out, ",\"id\":\"%s\",\"connections\":[", tid);
+    size_t n = 0;
+    for (const wr_edge_conn *ec = first; ec && !rv; ec = ec->next)
+      if (ec->registered && !ec->superseded && ec->t == first->t) {
+        rv = wr_buf_puts(out, n++ ? "," : "");
+        if (!rv)
+          rv = conn_json(ec, out);
+      }
+    if (!rv)
+      rv = wr_buf_puts(out, "]}");
+  }
+  if (!rv)
+    rv = wr_buf_puts(out, "]}\n");
+  return rv;
 }

@@ -81,6 +81,7 @@ typedef struct wr_edge_conn {
   uint64_t close_at_ns;     /* close after a REGISTER_ERROR had time to leave */
   int registered, draining, closing, unregister_sent;
   int superseded; /* a newer registration of the same connector and index took over */
+  int64_t registered_at; /* Unix seconds of the registration, for `tunnel info` */
 } wr_edge_conn;
 
 typedef struct wr_edge_registry_config {
@@ -133,6 +134,13 @@ uint64_t wr_edge_conn_group(const wr_edge_conn *ec);
  * (a no-op when it is not on it). */
 void wr_edge_conn_track(wr_edge_conn *ec, wr_edge_stream_user *u);
 void wr_edge_conn_untrack(wr_edge_conn *ec, wr_edge_stream_user *u);
+/* Appends, as one JSON object, every registered connection by tunnel (what
+ * `warren tunnel info` shows; the edge serves it at /tunnels on its metrics
+ * address): {"location":..,"tunnels":[{"name":..,"id":..,"connections":
+ * [{"connectorID":..,"connIndex":N,"protocol":..,"originIP":..,"since":
+ * RFC 3339,"state":"ready"|"unresponsive"|"draining"},...]},...]}. Tunnels
+ * without a connection are left out. 0, WR_ERR_LIMIT, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_edge_registry_json(const wr_edge_registry *r, wr_buf *out);
 /* Registered connections that can take requests, over all tunnels. */
 size_t wr_edge_registry_ready(const wr_edge_registry *r);
 
