@@ -111,6 +111,15 @@ def test_kubo_rpc_client(daemon, tmp_path):
     assert got["pin_add"] == got["add_v0"]["cid"]
     assert got["add_v0"]["cid"] in recursive
 
+    # get: a tar of the folder, entry by entry the files uploaded
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(got["get_tar"]))) as t:
+        names = sorted(m.name for m in t.getmembers())
+        assert names == ["tree", "tree/a.txt", "tree/sub", "tree/sub/b.txt"]
+        assert t.extractfile("tree/sub/b.txt").read() == (inputs / "tree" / "sub" / "b.txt").read_bytes()
+        assert t.extractfile("tree/a.txt").read() == b"a" * 1000
+
     # ls of the wrapper; dag import pinned the CAR's root
     assert got["ls"] == [{"name": "tree", "type": "dir", "cid": tree["tree"], "size": 0}]
     assert got["dag_import"] == [{"cid": imp_root, "err": ""}]
@@ -140,6 +149,15 @@ def test_error_shapes_and_origins(daemon):
     assert code == 500
     e = json.loads(body)
     assert e["Code"] == 0 and e["Type"] == "error" and "invalid CID" in e["Message"]
+    # add: a refused path and an empty upload answer kubo's error object, not a cut stream
+    code, body = curl("-X", "POST", "-F", "file=@/etc/hostname;filename=../x", base + "/add")
+    assert code == 500 and json.loads(body)["Message"].startswith('the path "../x"')
+    code, body = curl("-X", "POST", "-H", "Content-Type: multipart/form-data; boundary=x",
+                      "--data-binary", "--x--\r\n", base + "/add")
+    assert code == 400 and json.loads(body)["Message"] == 'argument "path" is required'
+    code, body = curl("-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "x",
+                      base + "/add")
+    assert code == 400 and json.loads(body)["Message"] == "the request body is not multipart/form-data"
     code, body = curl("-X", "POST", base + "/pin/ls?type=sideways")
     assert code == 400 and json.loads(body)["Code"] == 1
     # browsers: only the API's own origins (kubo's defaults)
