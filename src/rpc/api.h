@@ -56,6 +56,10 @@ typedef struct wr_rpc_config {
   void *identity_arg;
 } wr_rpc_config;
 
+/* Commands running at once (each a thread with two 1 MiB buffers); more are
+ * answered 503 with kubo's error object. */
+#define WR_RPC_MAX_RUNNING 64
+
 typedef struct wr_rpc_api wr_rpc_api;
 
 /* A handler for cfg (copied; the strings it points to must outlive the API).

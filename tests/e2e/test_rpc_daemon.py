@@ -190,6 +190,36 @@ def test_allowed_origin_flag(tmp_path):
         d.stop()
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_repo_config_sets_api_and_origins(tmp_path):
+    """kubo's config file in the repo: Addresses.API and the allowed origins."""
+    repo = tmp_path / "repo"
+    assert w(repo, "init").returncode == 0
+    port = free_port()
+    (repo / "config").write_text(json.dumps({
+        "Addresses": {"API": f"/ip4/127.0.0.1/tcp/{port}", "Swarm": []},
+        "API": {"HTTPHeaders": {"Access-Control-Allow-Origin": ["https://webui.example"]}}}))
+    d = Daemon(repo, api=None)
+    try:
+        assert d.port == port
+        base = d.url + "/api/v0/version"
+        assert curl("-X", "POST", "-H", "Origin: https://webui.example", base)[0] == 200
+        assert curl("-X", "POST", "-H", f"Origin: http://127.0.0.1:{port}", base)[0] == 403
+        assert "beyond loopback" not in d.output()
+    finally:
+        d.stop()
+    (repo / "config").write_text("{not json")
+    r = w(repo, "daemon", timeout=10)
+    assert r.returncode == 1 and b"is not valid JSON" in r.stderr
+    assert not (repo / "api").exists()
+
+
 def test_cli_through_daemon(daemon, tmp_path):
     tree = tmp_path / "site"
     (tree / "css").mkdir(parents=True)
