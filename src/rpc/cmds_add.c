@@ -319,17 +319,38 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
       }
       continue;
     }
+    wr_ufs_link l;
     if (is_link) {
-      /* kubo stores these as UnixFS symlinks; no RPC client of ours sends
-       * them yet, so they are refused rather than stored as files. */
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlinks in uploads are not supported yet (%s)", m.path);
-      goto out;
+      /* kubo's symlink part: the body is the target. */
+      char target[4096];
+      size_t tn = 0;
+      ssize_t got = 0;
+      while (tn < sizeof target &&
+             (got = wr_rpc_mp_read(&m, (uint8_t *)target + tn, sizeof target - tn)) > 0)
+        tn += (size_t)got;
+      if (tn == sizeof target || got < 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlink %.300s: %s", m.path,
+                    tn == sizeof target ? "its target is longer than 4 KiB" : m.err);
+        goto out;
+      }
+      if ((rv = wr_importer_add_symlink(r.im, m.path[0] ? m.path : "", target, tn, &l)) != 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
+        goto out;
+      }
+      if (d == &top && top.n >= MAX_ROOTS) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
+        goto out;
+      }
+      if ((rv = add_ent(d, name, &l)) != 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+        goto out;
+      }
+      continue;
     }
     if (d == &top && top.n >= MAX_ROOTS) {
       wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
       goto out;
     }
-    wr_ufs_link l;
     snprintf(r.cur, sizeof r.cur, "%s", m.path);
     wr_import_stats st;
     wr_importer_stats(r.im, &st);

@@ -226,13 +226,14 @@ def test_cli_through_daemon(daemon, tmp_path):
     (tree / "index.html").write_bytes(b"<h1>hi</h1>\n")
     (tree / "css" / "s.css").write_bytes(os.urandom(700000))
     (tree / ".hidden").write_bytes(b"x")
+    os.symlink("css/s.css", tree / "style")  # stored as a UnixFS symlink, never followed
     via = w(daemon.repo, "add", "-r", "--cid-version=1", tree)
     direct = w(daemon.repo, "--offline", "add", "-n", "-r", "--cid-version=1", tree)
     assert via.returncode == 0, via.stderr
     # the same lines; through the daemon folders come after every file (kubo's
     # order: a folder is built once the upload has ended)
     assert sorted(via.stdout.splitlines()) == sorted(direct.stdout.splitlines())
-    assert via.stdout.count(b"\n") == 4 and via.stdout.splitlines()[-1].endswith(b" site")
+    assert via.stdout.count(b"\n") == 5 and via.stdout.splitlines()[-1].endswith(b" site")
     root = via.stdout.decode().splitlines()[-1].split()[1]
     # the daemon served it: its log shows no error, and the file's bytes come back
     assert w(daemon.repo, "cat", f"{root}/css/s.css").stdout == (tree / "css" / "s.css").read_bytes()
