@@ -247,6 +247,15 @@ def test_cli_through_daemon(daemon, tmp_path):
     assert r.returncode == 1 and r.stderr.decode().startswith("warren: cat: ")
     r = w(daemon.repo, "add", tree)  # a folder without -r
     assert r.returncode == 1 and b"use -r" in r.stderr
+    # ls through the daemon prints what the direct path prints: a folder (with a
+    # subfolder and a symlink), a file's chunks, several arguments
+    for args in ([root], [f"{root}/css/s.css"], [root, f"{root}/css"], ["--size=false", root]):
+        via_ls = w(daemon.repo, "ls", *args)
+        assert via_ls.returncode == 0, via_ls.stderr
+        assert via_ls.stdout == w(daemon.repo, "--offline", "ls", *args).stdout
+    assert [b"-", b"css/"] in [l.split()[1:] for l in w(daemon.repo, "ls", root).stdout.splitlines()]
+    r = w(daemon.repo, "ls", f"{root}/nope")
+    assert r.returncode == 1 and r.stderr.startswith(b"warren: ls: ")
     # pin rm/add, block get and dag export through the daemon, as direct
     css = via.stdout.decode().splitlines()[0].split()[1]
     assert w(daemon.repo, "pin", "add", css).stdout.decode() == f"pinned {css} recursively\n"
