@@ -439,7 +439,8 @@ static int take_event(wr_rpc_mp *m, int e, const wr_mp_event *ev) {
     }
     size_t cl = ev->part.content_type.len < sizeof m->ctype - 1 ? ev->part.content_type.len
                                                                 : sizeof m->ctype - 1;
-    memcpy(m->ctype, ev->part.content_type.p, cl);
+    if (cl) /* an absent Content-Type has no bytes to copy (and a NULL pointer) */
+      memcpy(m->ctype, ev->part.content_type.p, cl);
     m->ctype[cl] = '\0';
   } else if (e == WR_MP_EV_DATA) {
     m->pend = ev->data;

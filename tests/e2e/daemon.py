@@ -47,5 +47,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.final_output = self.output()  # for an assertion's message
+            self.log.close()
         return self.proc.returncode
