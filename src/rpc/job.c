@@ -57,7 +57,10 @@ static void job_free(uv_handle_t *h) {
 
 /* On the loop: the worker has returned and the exchange is over. */
 static void maybe_close(wr_rpc_job *j) {
-  if (j->closing || !j->worker_done || !j->finished)
+  pthread_mutex_lock(&j->mu);
+  int ready = j->worker_done && j->finished;
+  pthread_mutex_unlock(&j->mu);
+  if (j->closing || !ready)
     return;
   j->closing = 1;
   pthread_join(j->thread, NULL);
