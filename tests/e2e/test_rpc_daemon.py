@@ -266,14 +266,32 @@ def test_cli_through_daemon(daemon, tmp_path):
     for cmd in (["block", "get", css], ["dag", "export", root]):
         via_d = w(daemon.repo, *cmd)
         assert via_d.returncode == 0 and via_d.stdout == w(daemon.repo, "--offline", *cmd).stdout
+    # block put/stat and dag import through the daemon, as direct
+    put = w(daemon.repo, "block", "put", "--pin", input=b"a block via the daemon")
+    assert put.returncode == 0 and put.stdout == w(
+        tmp_path / "other", "--offline", "block", "put", input=b"a block via the daemon").stdout
+    bcid = put.stdout.decode().strip()
+    assert w(daemon.repo, "block", "stat", bcid).stdout == \
+        w(daemon.repo, "--offline", "block", "stat", bcid).stdout
+    car = tmp_path / "x.car"
+    (tmp_path / "x.bin").write_bytes(os.urandom(400000))
+    xroot = w(tmp_path / "other", "--offline", "add", "-Q", tmp_path / "x.bin").stdout.decode().strip()
+    car.write_bytes(w(tmp_path / "other", "--offline", "dag", "export", xroot).stdout)
+    imp = w(daemon.repo, "dag", "import", "--stats", car)
+    assert imp.returncode == 0, imp.stderr
+    assert imp.stdout == w(tmp_path / "third", "--offline", "dag", "import", "--stats", car).stdout
+    assert imp.stdout.decode().startswith(f"Pinned root\t{xroot}\tsuccess\nImported 3 blocks (")
+    assert w(daemon.repo, "cat", xroot).stdout == (tmp_path / "x.bin").read_bytes()
+    w(daemon.repo, "pin", "rm", bcid, xroot)
     # the daemon holds the repo: a direct gc is refused while it runs ...
     r = w(daemon.repo, "--offline", "gc")
     assert r.returncode != 0 and b"another warren process" in r.stderr
-    # ... and `warren gc` asks the daemon: the unpinned stdin file goes, the site stays
+    # ... and `warren gc` asks the daemon: the unpinned stdin file, block and CAR's DAG
+    # (1 + 1 + 3 blocks) go, the site stays
     w(daemon.repo, "pin", "rm", stdin[1])
     r = w(daemon.repo, "gc")
     assert r.returncode == 0, r.stderr
-    assert f"removed " in r.stdout.decode() and r.stdout.decode().endswith("gc: removed 1 block\n")
+    assert f"removed " in r.stdout.decode() and r.stdout.decode().endswith("gc: removed 5 blocks\n")
     assert w(daemon.repo, "cat", f"{root}/index.html").stdout == b"<h1>hi</h1>\n"
     code, body = curl("-X", "POST", daemon.url + "/api/v0/repo/gc")
     assert (code, body) == (200, "")
