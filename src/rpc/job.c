@@ -323,7 +323,12 @@ int wr_rpc_job_head(wr_rpc_job *j, int status, const wr_h1_header *hs, size_t n)
   return rv;
 }
 
-int wr_rpc_job_head_sent(const wr_rpc_job *j) { return j->head_state != 0; }
+int wr_rpc_job_head_sent(wr_rpc_job *j) {
+  pthread_mutex_lock(&j->mu); /* the loop moves it from 1 to 2 */
+  int sent = j->head_state != 0;
+  pthread_mutex_unlock(&j->mu);
+  return sent;
+}
 
 int wr_rpc_job_write(wr_rpc_job *j, const void *p, size_t n) {
   const uint8_t *b = p;

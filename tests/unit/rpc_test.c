@@ -16,7 +16,8 @@
 
 typedef struct run {
   wr_addr api;
-  volatile int done;
+  uv_async_t done_async; /* the client thread says it is done through the loop */
+  int done;
   wr_buf got;
   /* results */
   int add_rv, cat_rv, pins_rv, nf_rv, nf_status, bad_rv, bad_status, big_rv;
@@ -118,9 +119,11 @@ static void *client_main(void *arg) {
     r->big_rv = wr_rpc_client_post(&r->api, target, NULL, NULL, NULL, sum_bytes, r, &status, err,
                                    sizeof err);
   wr_buf_free(&r->got);
-  r->done = 1;
+  uv_async_send(&r->done_async);
   return NULL;
 }
+
+static void on_client_done(uv_async_t *a) { ((run *)a->data)->done = 1; }
 
 static volatile int stopped;
 static void on_stopped(void *arg) {
@@ -149,10 +152,13 @@ static void test_node_round_trip(void) {
   wr_addr from_file;
   CHECK_EQ(wr_api_file_read(dir, &from_file, err, sizeof err), 0);
   CHECK(wr_addr_equal(&from_file, &r.api));
+  uv_async_init(&loop, &r.done_async, on_client_done);
+  r.done_async.data = &r;
   pthread_t t;
   CHECK_EQ(pthread_create(&t, NULL, client_main, &r), 0);
   CHECK(test_run_until(&loop, test_flag_set, (const void *)&r.done, 60000));
   pthread_join(t, NULL);
+  uv_close((uv_handle_t *)&r.done_async, NULL);
 
   CHECK_EQ(r.add_rv, 0);
   CHECK(strstr(r.add_answer, "{\"Name\":\"hello.bin\",\"Hash\":\"bafkrei") == r.add_answer);
