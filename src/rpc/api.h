@@ -31,7 +31,7 @@
 #include "store/repo.h"
 
 /* What `id` reports about the node; filled by the node's owner. The peer
- * fields stay empty until the libp2p host exists (src/p2p). */
+ * fields stay empty when the node runs no libp2p host. */
 typedef struct wr_rpc_identity {
   const char *peer_id;      /* base58 peer ID, or NULL */
   const char *public_key;   /* base64 of the protobuf public key, or NULL */
