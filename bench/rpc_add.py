@@ -54,12 +54,16 @@ def run_direct(work, f):
 
 def run_daemon(work, f, client):
     repo = fresh_repo(work)
-    d = subprocess.Popen([WARREN, "--repo", str(repo), "daemon", "--api", "127.0.0.1:0"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The libp2p listener on a port the kernel picks: kubo's 4001 may be taken.
+    d = subprocess.Popen([WARREN, "--repo", str(repo), "daemon", "--api", "127.0.0.1:0",
+                          "--swarm", "/ip4/127.0.0.1/tcp/0"],
+                         stdout=subprocess.DEVNULL, stderr=open(work / "daemon.log", "w"))
     try:
         for _ in range(400):
             if (repo / "api").exists() and (repo / "api").read_text():
                 break
+            if d.poll() is not None:
+                sys.exit(f"rpc_add.py: the daemon did not start: {(work / 'daemon.log').read_text()}")
             time.sleep(0.01)
         port = (repo / "api").read_text().rsplit("/", 1)[1]
         d0, c0, t0 = proc_cpu(d.pid), child_cpu(), time.monotonic()
