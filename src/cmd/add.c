@@ -24,7 +24,9 @@ static void usage(void) {
       "Usage: warren [--repo DIR] add [flags] [PATH...]\n\n"
       "Adds files and folders to the store as UnixFS DAGs and prints their CIDs, exactly\n"
       "the CIDs kubo (`ipfs add`) gives for the same options. Without PATH, reads stdin.\n"
-      "The roots are pinned in the same transaction as their last blocks.\n\n"
+      "The roots are pinned in the same transaction as their last blocks. When a\n"
+      "`warren daemon` runs on the repo, the files are uploaded to it (kubo's RPC API);\n"
+      "--offline adds them to the repo directly.\n\n"
       "Flags:\n"
       "  -r, --recursive          add folders and everything below them\n"
       "  -H, --hidden             include files and folders whose name starts with '.'\n"
@@ -345,10 +347,18 @@ static int send_tree(remote_add *r, wr_rpc_conn *conn, const char *path, const c
     return rv;
   }
   if (S_ISLNK(st.st_mode)) {
-    snprintf(r->err, sizeof r->err,
-             "%.300s is a symlink, which the daemon does not take yet: add it with --offline",
-             path);
-    return WR_ERR_UNSUPPORTED;
+    /* kubo's symlink part: the target as the body; never followed. */
+    char target[PATH_MAX];
+    ssize_t k = readlink(path, target, sizeof target);
+    if (k < 0) {
+      snprintf(r->err, sizeof r->err, "cannot read the symlink %.300s: %s", path,
+               strerror(errno));
+      return WR_ERR_IO;
+    }
+    int rv = part_begin(r, conn, name, "application/symlink");
+    if (!rv)
+      rv = wr_rpc_conn_send(conn, target, (size_t)k);
+    return rv;
   }
   if (!S_ISDIR(st.st_mode)) {
     snprintf(r->err, sizeof r->err,

@@ -11,18 +11,18 @@
 #include "cmd/repoflag.h"
 #include "content/block.h"
 #include "content/exporter.h"
+#include "proto/text/json.h"
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: warren block COMMAND [ARGS]\n\n"
-          "Work with raw blocks in the local store, as kubo's `ipfs block`.\n\n"
-          "  get CID                 write the block's bytes to stdout (hash-verified)\n"
-          "  put [--cid-codec raw|dag-pb] [--mhtype sha2-256] [--pin] < DATA\n"
-          "                          store stdin as one block and print its CIDv1\n"
-          "                          (raw codec by default, as kubo)\n"
-          "  stat CID                print Key and Size\n"
-          "  rm [-f] [-q] CID...     remove blocks (not pinned ones)\n\n"
-          "Every read is verified against the CID's hash. --repo DIR picks the repo.\n");
+  fprintf(f, "Usage: warren block COMMAND [ARGS]\n\n"
+             "Work with raw blocks in the local store, as kubo's `ipfs block`.\n\n"
+             "  get CID                 write the block's bytes to stdout (hash-verified)\n"
+             "  put [--cid-codec raw|dag-pb] [--mhtype sha2-256] [--pin] < DATA\n"
+             "                          store stdin as one block and print its CIDv1\n"
+             "                          (raw codec by default, as kubo)\n"
+             "  stat CID                print Key and Size\n"
+             "  rm [-f] [-q] CID...     remove blocks (not pinned ones)\n\n"
+             "Every read is verified against the CID's hash. --repo DIR picks the repo.\n");
 }
 
 static int block_get(int argc, char **argv) {
@@ -92,6 +92,19 @@ static int read_stdin(wr_buf *b) {
   }
 }
 
+/* The daemon's {"Key":CID,"Size":N}: the CID, as the direct path prints. */
+static int put_line(void *arg, const char *line, size_t n) {
+  (void)arg;
+  wr_json *root = NULL;
+  if (wr_json_parse(line, n, NULL, &root, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  const wr_json *key = wr_json_get(root, "Key");
+  if (key && key->type == WR_JSON_STRING)
+    printf("%s\n", key->str);
+  wr_json_del(root);
+  return key ? 0 : WR_ERR_MALFORMED;
+}
+
 static int block_put(int argc, char **argv) {
   static const struct option opts[] = {{"cid-codec", required_argument, NULL, 'c'},
                                        {"mhtype", required_argument, NULL, 'm'},
@@ -129,8 +142,9 @@ static int block_put(int argc, char **argv) {
     }
   }
   if (optind != argc)
-    wr_cli_usage_error("block put", "block put reads the block from stdin and takes no "
-                                    "arguments, not \"%s\".",
+    wr_cli_usage_error("block put",
+                       "block put reads the block from stdin and takes no "
+                       "arguments, not \"%s\".",
                        argv[optind]);
   wr_buf b;
   wr_buf_init(&b, WR_BS_MAX_BLOCK);
@@ -149,6 +163,19 @@ static int block_put(int argc, char **argv) {
   if ((rc = wr_block_check(codec, b.data, b.len, &cid, &reason)) != 0) {
     if (rc == WR_ERR_MALFORMED)
       wr_cli_fail("block put: the data is not a valid dag-pb block: %s.", reason);
+    goto out;
+  }
+  wr_addr api;
+  int d = wr_cmd_find_daemon("block put", &api);
+  if (d < 0)
+    goto out;
+  if (d > 0) {
+    char target[128];
+    snprintf(target, sizeof target, "/api/v0/block/put?cid-codec=%s&pin=%s",
+             codec == WR_CODEC_DAG_PB ? "dag-pb" : "raw", pin ? "true" : "false");
+    if (wr_cmd_remote_upload("block put", &api, target, NULL, 0, b.data, b.len, put_line, NULL) ==
+        0)
+      ret = 0;
     goto out;
   }
   if (!(repo = wr_cmd_repo_open("block put", WR_REPO_SHARED)))
@@ -172,6 +199,23 @@ out:
   return ret;
 }
 
+/* The daemon's {"Key":CID,"Size":N}, printed as the direct path prints it. */
+static int stat_line(void *arg, const char *line, size_t n) {
+  (void)arg;
+  wr_json *root = NULL;
+  if (wr_json_parse(line, n, NULL, &root, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  const wr_json *key = wr_json_get(root, "Key"), *size = wr_json_get(root, "Size");
+  int64_t sz = 0;
+  int rv = WR_ERR_MALFORMED;
+  if (key && key->type == WR_JSON_STRING && size && wr_json_get_int(size, 0, INT64_MAX, &sz) == 0) {
+    printf("Key: %s\nSize: %lld\n", key->str, (long long)sz);
+    rv = 0;
+  }
+  wr_json_del(root);
+  return rv;
+}
+
 static int block_stat(int argc, char **argv) {
   if (wr_cli_help_only("block stat", argc, argv,
                        "Usage: warren block stat CID\n\n"
@@ -183,6 +227,21 @@ static int block_stat(int argc, char **argv) {
   wr_cid cid;
   if (wr_cmd_parse_cid("block stat", argv[optind], &cid) != 0)
     return 1;
+  wr_addr api;
+  int d = wr_cmd_find_daemon("block stat", &api);
+  if (d < 0)
+    return 1;
+  if (d > 0) {
+    char esc[3 * 512 + 1], target[3 * 512 + 64];
+    if (wr_rpc_url_escape(argv[optind], 1, esc, sizeof esc) != 0)
+      wr_cli_usage_error("block stat", "the CID is too long.");
+    snprintf(target, sizeof target, "/api/v0/block/stat?arg=%s", esc);
+    wr_cmd_lines lines = {.fn = stat_line, .arg = NULL};
+    return wr_cmd_remote_post("block stat", &api, target, NULL, NULL, NULL, wr_cmd_lines_recv,
+                              &lines)
+               ? 1
+               : 0;
+  }
   wr_repo *repo = wr_cmd_repo_open("block stat", WR_REPO_SHARED);
   if (!repo)
     return 1;

@@ -5,11 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "content/dagio.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/remote.h"
 #include "cmd/repoflag.h"
+#include "content/dagio.h"
+#include "proto/text/json.h"
 
 static void usage(FILE *f) {
   fprintf(f, "Usage: warren dag COMMAND [ARGS]\n\n"
@@ -58,6 +59,37 @@ static int dag_export(int argc, char **argv) {
   return 0;
 }
 
+/* The daemon's dag/import lines, printed as the direct path prints them. */
+typedef struct import_out {
+  int failed;
+} import_out;
+
+static int import_line(void *arg, const char *line, size_t n) {
+  import_out *o = arg;
+  wr_json *root = NULL;
+  if (wr_json_parse(line, n, NULL, &root, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  const wr_json *r = wr_json_get(root, "Root"), *st = wr_json_get(root, "Stats");
+  const wr_json *cid = wr_json_get(wr_json_get(r, "Cid"), "/");
+  const wr_json *msg = wr_json_get(r, "PinErrorMsg");
+  if (cid && cid->type == WR_JSON_STRING) {
+    if (!msg || msg->type != WR_JSON_STRING || msg->len == 0) {
+      printf("Pinned root\t%s\tsuccess\n", cid->str);
+    } else {
+      printf("Pinned root\t%s\tFAILED: %s\n", cid->str, msg->str);
+      o->failed = 1;
+    }
+  } else if (st) {
+    int64_t blocks = 0, bytes = 0;
+    const wr_json *b = wr_json_get(st, "BlockCount"), *y = wr_json_get(st, "BlockBytesCount");
+    if (b && y && wr_json_get_int(b, 0, INT64_MAX, &blocks) == 0 &&
+        wr_json_get_int(y, 0, INT64_MAX, &bytes) == 0)
+      printf("Imported %lld blocks (%lld bytes)\n", (long long)blocks, (long long)bytes);
+  }
+  wr_json_del(root);
+  return 0;
+}
+
 static int dag_import(int argc, char **argv) {
   static const struct option opts[] = {{"pin-roots", optional_argument, NULL, 'p'},
                                        {"stats", no_argument, NULL, 's'},
@@ -82,6 +114,22 @@ static int dag_import(int argc, char **argv) {
   }
   if (optind >= argc)
     wr_cli_usage_error("dag import", "dag import needs at least one CAR file ('-' for stdin).");
+  wr_addr api;
+  int d = wr_cmd_find_daemon("dag import", &api);
+  if (d < 0)
+    return 1;
+  if (d > 0) {
+    char target[96];
+    snprintf(target, sizeof target, "/api/v0/dag/import?pin-roots=%s&stats=%s",
+             pin_roots ? "true" : "false", stats ? "true" : "false");
+    import_out o = {0};
+    int rv = wr_cmd_remote_upload("dag import", &api, target, argv + optind, argc - optind, NULL, 0,
+                                  import_line, &o);
+    fflush(stdout);
+    if (!rv && o.failed)
+      wr_cli_fail("dag import: some roots failed; see above.");
+    return rv || o.failed ? 1 : 0;
+  }
   wr_repo *repo = wr_cmd_repo_open("dag import", WR_REPO_SHARED);
   if (!repo)
     return 1;
@@ -97,8 +145,8 @@ static int dag_import(int argc, char **argv) {
       continue;
     }
     wr_dagio_error err;
-    int rc = wr_dagio_import(repo->bs, fd, strcmp(name, "-") == 0 ? "stdin" : name, pin_roots,
-                             &res, &err);
+    int rc = wr_dagio_import(repo->bs, fd, strcmp(name, "-") == 0 ? "stdin" : name, pin_roots, &res,
+                             &err);
     if (fd != 0)
       close(fd);
     if (rc != 0) {

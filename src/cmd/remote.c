@@ -1,12 +1,17 @@
 /* remote.c: finding the daemon and asking it (see remote.h). */
 #include "cmd/remote.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+#include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/repoflag.h"
+#include "io/random.h"
 
 static int offline;
 
@@ -81,4 +86,104 @@ int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, 
   }
   snprintf(target, sizeof target, "/api/v0/%s?arg=%s", cmdpath, esc);
   return wr_cmd_remote_post(cmd, a, target, NULL, NULL, NULL, wr_cmd_stdout_recv, NULL) ? 1 : 0;
+}
+
+typedef struct upload {
+  const char *cmd;
+  char **files;
+  int n;
+  const uint8_t *data;
+  size_t len;
+  char boundary[48];
+  uint8_t *buf;
+  char err[512];
+} upload;
+
+static int upload_part(upload *u, wr_rpc_conn *conn, const char *name, int first) {
+  char esc[3 * 1024 + 1];
+  if (wr_rpc_url_escape(name, 0, esc, sizeof esc) != 0) {
+    snprintf(u->err, sizeof u->err, "the name %.300s is too long", name);
+    return WR_ERR_LIMIT;
+  }
+  wr_buf h;
+  wr_buf_init(&h, 8 * 1024);
+  int rv = wr_buf_printf(&h,
+                         "%s--%s\r\nContent-Disposition: form-data; name=\"file\"; "
+                         "filename=\"%s\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                         first ? "" : "\r\n", u->boundary, esc);
+  if (!rv)
+    rv = wr_rpc_conn_send(conn, h.data, h.len);
+  wr_buf_free(&h);
+  return rv;
+}
+
+static int upload_produce(void *arg, wr_rpc_conn *conn) {
+  upload *u = arg;
+  int rv = 0;
+  if (!u->files) {
+    rv = upload_part(u, conn, "", 1);
+    if (!rv)
+      rv = wr_rpc_conn_send(conn, u->data, u->len);
+  }
+  for (int i = 0; u->files && i < u->n && !rv; i++) {
+    const char *f = u->files[i];
+    int stdin_ = strcmp(f, "-") == 0;
+    int fd = stdin_ ? 0 : open(f, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      snprintf(u->err, sizeof u->err, "cannot open %.300s: %s", f, strerror(errno));
+      return WR_ERR_IO;
+    }
+    rv = upload_part(u, conn, stdin_ ? "stdin" : f, i == 0);
+    for (;;) {
+      if (rv)
+        break;
+      ssize_t k = read(fd, u->buf, 1024 * 1024);
+      if (k < 0 && errno == EINTR)
+        continue;
+      if (k < 0) {
+        snprintf(u->err, sizeof u->err, "cannot read %.300s: %s", f, strerror(errno));
+        rv = WR_ERR_IO;
+      }
+      if (k <= 0)
+        break;
+      rv = wr_rpc_conn_send(conn, u->buf, (size_t)k);
+    }
+    if (!stdin_)
+      close(fd);
+  }
+  if (!rv) {
+    char tail[96];
+    int k = snprintf(tail, sizeof tail, "\r\n--%s--\r\n", u->boundary);
+    rv = wr_rpc_conn_send(conn, tail, (size_t)k);
+  }
+  return rv;
+}
+
+int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, char **files, int n,
+                         const uint8_t *data, size_t len,
+                         int (*line)(void *arg, const char *line, size_t n), void *arg) {
+  upload u = {.cmd = cmd, .files = files, .n = n, .data = data, .len = len};
+  uint8_t rnd[12];
+  char hex[25];
+  /* The boundary must not occur in any file: random, never fixed. */
+  if (wr_random_bytes(rnd, sizeof rnd) != 0) {
+    wr_cli_fail("%s: cannot get random bytes for the upload's boundary.", cmd);
+    return WR_ERR_IO;
+  }
+  wr_hex_encode(hex, rnd, sizeof rnd);
+  snprintf(u.boundary, sizeof u.boundary, "warren-%s", hex);
+  if (files && !(u.buf = wr_malloc(1024 * 1024))) {
+    wr_cli_fail("%s: out of memory.", cmd);
+    return WR_ERR_NOMEM;
+  }
+  char ctype[96];
+  snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", u.boundary);
+  wr_cmd_lines lines = {.fn = line, .arg = arg};
+  int status = 0;
+  int rv = wr_rpc_client_post(a, target, ctype, upload_produce, &u, wr_cmd_lines_recv, &lines,
+                              &status, u.err, sizeof u.err);
+  if (rv)
+    wr_cli_fail("%s: %s.", cmd, u.err[0] ? u.err : wr_strerror(rv));
+  wr_free(u.buf);
+  return rv;
 }

@@ -38,4 +38,12 @@ int wr_cmd_stdout_recv(void *arg, const uint8_t *p, size_t n);
  * going to stdout: for block get and dag export. Returns the exit status. */
 int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, const char *arg);
 
+/* Uploads a multipart body to target: the n files (paths; "-" is stdin),
+ * each a part named by its path, or, when files is NULL, the len bytes at
+ * data as one nameless part. The answer's lines go to line(arg, ...).
+ * Prints one sentence on failure. Returns 0 or the error. */
+int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, char **files,
+                         int n, const uint8_t *data, size_t len,
+                         int (*line)(void *arg, const char *line, size_t n), void *arg);
+
 #endif

@@ -46,10 +46,10 @@ typedef struct writer {
   pthread_cond_t cv; /* any change: a slot queued or freed, a request, the end */
   slot slots[QUEUE_SLOTS];
   size_t head, count;
-  int started;   /* the thread has begun its transaction (or failed to) */
-  int finish;    /* 1: commit after the queue drains; -1: abort */
-  int done;      /* the thread has ended its transaction */
-  int err;       /* first store error (sticky) */
+  int started; /* the thread has begun its transaction (or failed to) */
+  int finish;  /* 1: commit after the queue drains; -1: abort */
+  int done;    /* the thread has ended its transaction */
+  int err;     /* first store error (sticky) */
   int writer_waiting, producer_waiting;
   const wr_cid *pins;
   size_t npins;
@@ -87,8 +87,7 @@ static void *writer_main(void *arg) {
     w->err = rv;
   pthread_cond_broadcast(&w->cv);
   for (;;) {
-    while (!w->finish &&
-           (w->count == 0 || (w->count < WRITER_BATCH && !w->producer_waiting))) {
+    while (!w->finish && (w->count == 0 || (w->count < WRITER_BATCH && !w->producer_waiting))) {
       w->writer_waiting = 1;
       pthread_cond_wait(&w->cv, &w->mu);
       w->writer_waiting = 0;
@@ -516,8 +515,9 @@ static int import_at(wr_importer *im, int dirfd, const char *name, unsigned flag
     if (!rv)
       report(im, out);
   } else {
-    set_err(im, "%s is not a regular file, folder or symlink (sockets, pipes and devices "
-                "cannot be added)",
+    set_err(im,
+            "%s is not a regular file, folder or symlink (sockets, pipes and devices "
+            "cannot be added)",
             (char *)im->path.data);
     rv = WR_ERR_INVAL;
   }
@@ -621,6 +621,21 @@ int wr_importer_add_dir(wr_importer *im, const char *path, wr_ufs_dirent *ents, 
     proot->filesize = 0;
     report(im, proot);
   }
+  path_pop(im, old);
+  return rv;
+}
+
+int wr_importer_add_symlink(wr_importer *im, const char *path, const char *target, size_t n,
+                            wr_ufs_link *proot) {
+  im->err[0] = '\0';
+  size_t old;
+  if (path_push(im, path, &old))
+    return WR_ERR_LIMIT;
+  int rv = wr_ufs_symlink_build(&im->p, target, n, sink, im, proot);
+  if (rv && !im->err[0])
+    set_err(im, "cannot store the symlink %s: %s", path, wr_strerror(rv));
+  if (!rv)
+    report(im, proot);
   path_pop(im, old);
   return rv;
 }

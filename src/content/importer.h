@@ -70,6 +70,10 @@ WR_MUST_CHECK int wr_importer_add_reader(wr_importer *im, wr_import_read_fn rd, 
  * Errors as wr_ufs_dir_build. */
 WR_MUST_CHECK int wr_importer_add_dir(wr_importer *im, const char *path, wr_ufs_dirent *ents,
                                       size_t n, wr_ufs_link *proot);
+/* Stores a symlink to target (n bytes) as UnixFS and reports it under
+ * path. Errors as wr_ufs_symlink_build. */
+WR_MUST_CHECK int wr_importer_add_symlink(wr_importer *im, const char *path, const char *target,
+                                          size_t n, wr_ufs_link *proot);
 /* The last failure as one sentence (empty when none). */
 const char *wr_importer_error(const wr_importer *im);
 

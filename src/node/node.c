@@ -1,6 +1,7 @@
 /* node.c: `warren daemon`'s composition (see node.h). */
 #include "node/node.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,6 +168,14 @@ static void free_addrs(wr_node *n) {
   n->naddrs = 0;
 }
 
+static int addr_is_loopback(const wr_addr *a) {
+  wr_addr u;
+  wr_addr_unmap(a, &u);
+  if (u.sa.sa_family == AF_INET)
+    return (ntohl(u.in.sin_addr.s_addr) >> 24) == 127;
+  return u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&u.in6.sin6_addr);
+}
+
 static void server_closed(wr_http_server *s, void *arg) {
   (void)s;
   wr_node *n = arg;
@@ -302,6 +311,12 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
   char m[WR_API_MADDR_MAX];
   wr_api_maddr_format(&n->api_addr, m);
   wr_log(WR_LOG_INFO, "RPC API server listening", "address=%s repo=%s", m, cfg->repo_path);
+  if (!addr_is_loopback(&n->api_addr))
+    /* kubo's API has no authentication: whoever reaches it runs the node. */
+    wr_log(WR_LOG_WARN,
+           "The RPC API listens beyond loopback: anyone who can reach it controls "
+           "this node",
+           "address=%s", m);
   wr_log(WR_LOG_INFO, "Daemon is ready", "api=%s", m);
   *pnode = n;
   return 0;

@@ -151,6 +151,13 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
     answer_text(q, 405, "405 - Method Not Allowed");
     return;
   }
+  if (api->running >= WR_RPC_MAX_RUNNING) {
+    /* Each command holds a thread and two 1 MiB buffers: bounded. */
+    wr_log(WR_LOG_WARN, "API refused a command: too many running", "command=%s running=%zu",
+           cmd->name, api->running);
+    answer_error(q, 503, WR_RPC_ERR_NORMAL, "too many commands are running; try again");
+    return;
+  }
   wr_rpc_call *c = wr_calloc(1, sizeof *c);
   if (!c) {
     answer_error(q, 500, WR_RPC_ERR_NORMAL, "out of memory");
@@ -432,7 +439,8 @@ static int take_event(wr_rpc_mp *m, int e, const wr_mp_event *ev) {
     }
     size_t cl = ev->part.content_type.len < sizeof m->ctype - 1 ? ev->part.content_type.len
                                                                 : sizeof m->ctype - 1;
-    memcpy(m->ctype, ev->part.content_type.p, cl);
+    if (cl) /* an absent Content-Type has no bytes to copy (and a NULL pointer) */
+      memcpy(m->ctype, ev->part.content_type.p, cl);
     m->ctype[cl] = '\0';
   } else if (e == WR_MP_EV_DATA) {
     m->pend = ev->data;

@@ -31,7 +31,7 @@
 #include "store/repo.h"
 
 /* What `id` reports about the node; filled by the node's owner. The peer
- * fields stay empty until the libp2p host exists (src/p2p). */
+ * fields stay empty when the node runs no libp2p host. */
 typedef struct wr_rpc_identity {
   const char *peer_id;      /* base58 peer ID, or NULL */
   const char *public_key;   /* base64 of the protobuf public key, or NULL */
@@ -55,6 +55,10 @@ typedef struct wr_rpc_config {
   void (*identity)(void *arg, wr_rpc_identity *out);
   void *identity_arg;
 } wr_rpc_config;
+
+/* Commands running at once (each a thread with two 1 MiB buffers); more are
+ * answered 503 with kubo's error object. */
+#define WR_RPC_MAX_RUNNING 64
 
 typedef struct wr_rpc_api wr_rpc_api;
 

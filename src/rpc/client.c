@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,8 @@ static int dial(const wr_addr *a, int *pfd, char *err, size_t errlen) {
     close(fd);
     return e == ECONNREFUSED ? WR_ERR_REFUSED : WR_ERR_IO;
   }
+  int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   *pfd = fd;
   return 0;
 }
@@ -138,7 +142,7 @@ static int pump_in(wr_rpc_conn *c, int ms) {
   return take(c, buf, (size_t)r, r == 0);
 }
 
-static int send_all(wr_rpc_conn *c, const uint8_t *p, size_t n) {
+static int send_all(wr_rpc_conn *c, const uint8_t *p, size_t n, int more) {
   while (n) {
     if (c->done) {
       /* The daemon answered before taking everything (an error): stop. */
@@ -160,7 +164,7 @@ static int send_all(wr_rpc_conn *c, const uint8_t *p, size_t n) {
         return c->rerr;
       continue;
     }
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     if (w < 0) {
       if (errno == EAGAIN || errno == EINTR)
         continue;
@@ -178,11 +182,14 @@ int wr_rpc_conn_send(wr_rpc_conn *c, const void *p, size_t n) {
     return 0;
   char head[32];
   int k = snprintf(head, sizeof head, "%zx\r\n", n);
-  int rv = send_all(c, (const uint8_t *)head, (size_t)k);
+  /* The chunk's size line, bytes and CRLF leave as full segments (MSG_MORE):
+   * sent apart, the small pieces met Nagle's algorithm and the daemon's
+   * delayed ACKs. */
+  int rv = send_all(c, (const uint8_t *)head, (size_t)k, 1);
   if (!rv)
-    rv = send_all(c, p, n);
+    rv = send_all(c, p, n, 1);
   if (!rv)
-    rv = send_all(c, (const uint8_t *)"\r\n", 2);
+    rv = send_all(c, (const uint8_t *)"\r\n", 2, 0);
   return rv;
 }
 
@@ -238,12 +245,12 @@ int wr_rpc_client_post(const wr_addr *a, const char *target, const char *content
     rv = wr_buf_puts(&head, produce ? "Connection: close\r\n\r\n"
                                     : "Content-Length: 0\r\nConnection: close\r\n\r\n");
   if (!rv)
-    rv = send_all(&c, head.data, head.len);
+    rv = send_all(&c, head.data, head.len, produce != NULL);
   wr_buf_free(&head);
   if (!rv && produce) {
     rv = produce(parg, &c);
     if (!rv)
-      rv = send_all(&c, (const uint8_t *)"0\r\n\r\n", 5);
+      rv = send_all(&c, (const uint8_t *)"0\r\n\r\n", 5, 0);
     if (rv == WR_ERR_CLOSED)
       rv = 0; /* the daemon has answered already: read it */
   }

@@ -38,6 +38,10 @@ typedef struct add_run {
 } add_run;
 
 static void emit(add_run *r) {
+  /* The head waits for the first line, so a refusal before any (a bad
+   * path, a malformed body) is still kubo's error object with its status. */
+  if (!r->werr && !wr_rpc_job_head_sent(r->c->job) && wr_rpc_ok(r->c, "application/json", 2) != 0)
+    r->werr = 1;
   if (!r->werr && wr_rpc_write(r->c, r->line.data, r->line.len) != 0)
     r->werr = 1;
   r->line.len = 0;
@@ -275,11 +279,14 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
   }
   wr_importer_set_callbacks(r.im, on_added, on_progress, &r);
   roots = wr_calloc(MAX_ROOTS, sizeof *roots);
-  if (!roots || wr_rpc_ok(c, "application/json", 2) != 0)
+  if (!roots) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
     goto out;
+  }
 
   /* The parts, in order. */
   char err[512];
+  size_t nparts = 0;
   for (;;) {
     int k = wr_rpc_mp_next(&m);
     if (k < 0) {
@@ -288,6 +295,7 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
     }
     if (k == 0)
       break;
+    nparts++;
     int is_dir = strcmp(m.ctype, "application/x-directory") == 0;
     int is_link = strcmp(m.ctype, "application/symlink") == 0;
     dnode *d = NULL;
@@ -311,17 +319,38 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
       }
       continue;
     }
+    wr_ufs_link l;
     if (is_link) {
-      /* kubo stores these as UnixFS symlinks; no RPC client of ours sends
-       * them yet, so they are refused rather than stored as files. */
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlinks in uploads are not supported yet (%s)", m.path);
-      goto out;
+      /* kubo's symlink part: the body is the target. */
+      char target[4096];
+      size_t tn = 0;
+      ssize_t got = 0;
+      while (tn < sizeof target &&
+             (got = wr_rpc_mp_read(&m, (uint8_t *)target + tn, sizeof target - tn)) > 0)
+        tn += (size_t)got;
+      if (tn == sizeof target || got < 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlink %.300s: %s", m.path,
+                    tn == sizeof target ? "its target is longer than 4 KiB" : m.err);
+        goto out;
+      }
+      if ((rv = wr_importer_add_symlink(r.im, m.path[0] ? m.path : "", target, tn, &l)) != 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
+        goto out;
+      }
+      if (d == &top && top.n >= MAX_ROOTS) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
+        goto out;
+      }
+      if ((rv = add_ent(d, name, &l)) != 0) {
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+        goto out;
+      }
+      continue;
     }
     if (d == &top && top.n >= MAX_ROOTS) {
       wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
       goto out;
     }
-    wr_ufs_link l;
     snprintf(r.cur, sizeof r.cur, "%s", m.path);
     wr_import_stats st;
     wr_importer_stats(r.im, &st);
@@ -339,6 +368,10 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
     }
   }
 
+  if (nparts == 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_CLIENT, "argument \"path\" is required");
+    goto out;
+  }
   /* Folders, then the roots. */
   size_t nroots = 0;
   wr_buf path;
@@ -392,6 +425,9 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
     goto out;
   }
+  if (!wr_rpc_job_head_sent(c->job) && !(r.quieter && nroots) &&
+      wr_rpc_ok(c, "application/json", 2) != 0)
+    goto out; /* the user is gone */
   if (r.quieter && nroots) {
     r.quieter = 0;
     char s[WR_CID_MAX_STR];

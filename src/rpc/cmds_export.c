@@ -186,6 +186,8 @@ static int tar_node(tar_run *t, const wr_cid *cid, const char *name) {
     wr_buf_reset(&path);
     rv = wr_buf_printf(&path, "%s/%s", name, e);
     if (!rv)
+      rv = wr_buf_append(&path, "", 1); /* a C string from here */
+    if (!rv)
       rv = tar_node(t, &l.cids[i], (const char *)path.data);
   }
   wr_buf_free(&path);

@@ -240,8 +240,9 @@ void wr_rpc_cmd_block_stat(wr_rpc_call *c) {
   wr_bs_txn *t = NULL;
   size_t len = 0;
   int rv = wr_bs_txn_begin(c->repo->bs, WR_BS_READ, &t);
-  if (!rv)
-    rv = wr_bs_txn_size_cid(t, &cid, &len);
+  const uint8_t *data = NULL;
+  if (!rv) /* read, so the hash is checked, as the CLI's block stat */
+    rv = wr_bs_txn_get_cid(t, &cid, &data, &len);
   wr_bs_txn_abort(t);
   if (rv) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", arg, wr_rpc_store_why(rv));

@@ -57,7 +57,10 @@ static void job_free(uv_handle_t *h) {
 
 /* On the loop: the worker has returned and the exchange is over. */
 static void maybe_close(wr_rpc_job *j) {
-  if (j->closing || !j->worker_done || !j->finished)
+  pthread_mutex_lock(&j->mu);
+  int ready = j->worker_done && j->finished;
+  pthread_mutex_unlock(&j->mu);
+  if (j->closing || !ready)
     return;
   j->closing = 1;
   pthread_join(j->thread, NULL);
@@ -320,7 +323,12 @@ int wr_rpc_job_head(wr_rpc_job *j, int status, const wr_h1_header *hs, size_t n)
   return rv;
 }
 
-int wr_rpc_job_head_sent(const wr_rpc_job *j) { return j->head_state != 0; }
+int wr_rpc_job_head_sent(wr_rpc_job *j) {
+  pthread_mutex_lock(&j->mu); /* the loop moves it from 1 to 2 */
+  int sent = j->head_state != 0;
+  pthread_mutex_unlock(&j->mu);
+  return sent;
+}
 
 int wr_rpc_job_write(wr_rpc_job *j, const void *p, size_t n) {
   const uint8_t *b = p;

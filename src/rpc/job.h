@@ -63,7 +63,7 @@ WR_MUST_CHECK int wr_rpc_job_head(wr_rpc_job *j, int status, const wr_h1_header 
 int wr_rpc_job_write(wr_rpc_job *j, const void *p, size_t n);
 
 /* 1 once a head was sent. */
-int wr_rpc_job_head_sent(const wr_rpc_job *j);
+int wr_rpc_job_head_sent(wr_rpc_job *j);
 
 /* Ends the response abruptly once what is queued is out (a failure after
  * the head: the user sees a cut-off body, as kubo's streams end with

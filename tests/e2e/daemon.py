@@ -13,13 +13,15 @@ from conftest import WARREN
 class Daemon:
     """A `warren daemon` on a free loopback port; .url, .port, .stop()."""
 
-    def __init__(self, repo, *flags):
+    def __init__(self, repo, *flags, api="127.0.0.1:0"):
+        """api=None leaves the API address to the repo's config."""
         self.repo = pathlib.Path(repo)
         self.log = open(self.repo.parent / f"daemon-{os.getpid()}-{time.monotonic_ns()}.log", "w+")
         if not any(str(f).startswith("--swarm") for f in flags):
             flags = ("--swarm", "/ip4/127.0.0.1/tcp/0", *flags)
-        self.proc = subprocess.Popen([str(WARREN), "--repo", str(repo), "daemon", "--api",
-                                      "127.0.0.1:0", *flags],
+        api_flag = ["--api", api] if api else []
+        self.proc = subprocess.Popen([str(WARREN), "--repo", str(repo), "daemon", *api_flag,
+                                      *flags],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         api = self.repo / "api"
         for _ in range(200):
@@ -45,5 +47,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.final_output = self.output()  # for an assertion's message
+            self.log.close()
         return self.proc.returncode

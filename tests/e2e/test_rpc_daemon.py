@@ -32,7 +32,8 @@ def daemon(tmp_path):
     assert w(repo, "init").returncode == 0
     d = Daemon(repo)
     yield d
-    d.stop()
+    # a clean exit: SIGTERM drains and closes everything (no sanitizer report)
+    assert d.stop() == 0, d.final_output
 
 
 def curl(*args):
@@ -111,6 +112,15 @@ def test_kubo_rpc_client(daemon, tmp_path):
     assert got["pin_add"] == got["add_v0"]["cid"]
     assert got["add_v0"]["cid"] in recursive
 
+    # get: a tar of the folder, entry by entry the files uploaded
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(got["get_tar"]))) as t:
+        names = sorted(m.name for m in t.getmembers())
+        assert names == ["tree", "tree/a.txt", "tree/sub", "tree/sub/b.txt"]
+        assert t.extractfile("tree/sub/b.txt").read() == (inputs / "tree" / "sub" / "b.txt").read_bytes()
+        assert t.extractfile("tree/a.txt").read() == b"a" * 1000
+
     # ls of the wrapper; dag import pinned the CAR's root
     assert got["ls"] == [{"name": "tree", "type": "dir", "cid": tree["tree"], "size": 0}]
     assert got["dag_import"] == [{"cid": imp_root, "err": ""}]
@@ -140,6 +150,15 @@ def test_error_shapes_and_origins(daemon):
     assert code == 500
     e = json.loads(body)
     assert e["Code"] == 0 and e["Type"] == "error" and "invalid CID" in e["Message"]
+    # add: a refused path and an empty upload answer kubo's error object, not a cut stream
+    code, body = curl("-X", "POST", "-F", "file=@/etc/hostname;filename=../x", base + "/add")
+    assert code == 500 and json.loads(body)["Message"].startswith('the path "../x"')
+    code, body = curl("-X", "POST", "-H", "Content-Type: multipart/form-data; boundary=x",
+                      "--data-binary", "--x--\r\n", base + "/add")
+    assert code == 400 and json.loads(body)["Message"] == 'argument "path" is required'
+    code, body = curl("-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "x",
+                      base + "/add")
+    assert code == 400 and json.loads(body)["Message"] == "the request body is not multipart/form-data"
     code, body = curl("-X", "POST", base + "/pin/ls?type=sideways")
     assert code == 400 and json.loads(body)["Code"] == 1
     # browsers: only the API's own origins (kubo's defaults)
@@ -172,19 +191,50 @@ def test_allowed_origin_flag(tmp_path):
         d.stop()
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_repo_config_sets_api_and_origins(tmp_path):
+    """kubo's config file in the repo: Addresses.API and the allowed origins."""
+    repo = tmp_path / "repo"
+    assert w(repo, "init").returncode == 0
+    port = free_port()
+    (repo / "config").write_text(json.dumps({
+        "Addresses": {"API": f"/ip4/127.0.0.1/tcp/{port}", "Swarm": []},
+        "API": {"HTTPHeaders": {"Access-Control-Allow-Origin": ["https://webui.example"]}}}))
+    d = Daemon(repo, api=None)
+    try:
+        assert d.port == port
+        base = d.url + "/api/v0/version"
+        assert curl("-X", "POST", "-H", "Origin: https://webui.example", base)[0] == 200
+        assert curl("-X", "POST", "-H", f"Origin: http://127.0.0.1:{port}", base)[0] == 403
+        assert "beyond loopback" not in d.output()
+    finally:
+        assert d.stop() == 0, d.final_output
+    (repo / "config").write_text("{not json")
+    r = w(repo, "daemon", timeout=10)
+    assert r.returncode == 1 and b"is not valid JSON" in r.stderr
+    assert not (repo / "api").exists()
+
+
 def test_cli_through_daemon(daemon, tmp_path):
     tree = tmp_path / "site"
     (tree / "css").mkdir(parents=True)
     (tree / "index.html").write_bytes(b"<h1>hi</h1>\n")
     (tree / "css" / "s.css").write_bytes(os.urandom(700000))
     (tree / ".hidden").write_bytes(b"x")
+    os.symlink("css/s.css", tree / "style")  # stored as a UnixFS symlink, never followed
     via = w(daemon.repo, "add", "-r", "--cid-version=1", tree)
     direct = w(daemon.repo, "--offline", "add", "-n", "-r", "--cid-version=1", tree)
     assert via.returncode == 0, via.stderr
     # the same lines; through the daemon folders come after every file (kubo's
     # order: a folder is built once the upload has ended)
     assert sorted(via.stdout.splitlines()) == sorted(direct.stdout.splitlines())
-    assert via.stdout.count(b"\n") == 4 and via.stdout.splitlines()[-1].endswith(b" site")
+    assert via.stdout.count(b"\n") == 5 and via.stdout.splitlines()[-1].endswith(b" site")
     root = via.stdout.decode().splitlines()[-1].split()[1]
     # the daemon served it: its log shows no error, and the file's bytes come back
     assert w(daemon.repo, "cat", f"{root}/css/s.css").stdout == (tree / "css" / "s.css").read_bytes()
@@ -198,6 +248,15 @@ def test_cli_through_daemon(daemon, tmp_path):
     assert r.returncode == 1 and r.stderr.decode().startswith("warren: cat: ")
     r = w(daemon.repo, "add", tree)  # a folder without -r
     assert r.returncode == 1 and b"use -r" in r.stderr
+    # ls through the daemon prints what the direct path prints: a folder (with a
+    # subfolder and a symlink), a file's chunks, several arguments
+    for args in ([root], [f"{root}/css/s.css"], [root, f"{root}/css"], ["--size=false", root]):
+        via_ls = w(daemon.repo, "ls", *args)
+        assert via_ls.returncode == 0, via_ls.stderr
+        assert via_ls.stdout == w(daemon.repo, "--offline", "ls", *args).stdout
+    assert [b"-", b"css/"] in [l.split()[1:] for l in w(daemon.repo, "ls", root).stdout.splitlines()]
+    r = w(daemon.repo, "ls", f"{root}/nope")
+    assert r.returncode == 1 and r.stderr.startswith(b"warren: ls: ")
     # pin rm/add, block get and dag export through the daemon, as direct
     css = via.stdout.decode().splitlines()[0].split()[1]
     assert w(daemon.repo, "pin", "add", css).stdout.decode() == f"pinned {css} recursively\n"
@@ -207,14 +266,32 @@ def test_cli_through_daemon(daemon, tmp_path):
     for cmd in (["block", "get", css], ["dag", "export", root]):
         via_d = w(daemon.repo, *cmd)
         assert via_d.returncode == 0 and via_d.stdout == w(daemon.repo, "--offline", *cmd).stdout
+    # block put/stat and dag import through the daemon, as direct
+    put = w(daemon.repo, "block", "put", "--pin", input=b"a block via the daemon")
+    assert put.returncode == 0 and put.stdout == w(
+        tmp_path / "other", "--offline", "block", "put", input=b"a block via the daemon").stdout
+    bcid = put.stdout.decode().strip()
+    assert w(daemon.repo, "block", "stat", bcid).stdout == \
+        w(daemon.repo, "--offline", "block", "stat", bcid).stdout
+    car = tmp_path / "x.car"
+    (tmp_path / "x.bin").write_bytes(os.urandom(400000))
+    xroot = w(tmp_path / "other", "--offline", "add", "-Q", tmp_path / "x.bin").stdout.decode().strip()
+    car.write_bytes(w(tmp_path / "other", "--offline", "dag", "export", xroot).stdout)
+    imp = w(daemon.repo, "dag", "import", "--stats", car)
+    assert imp.returncode == 0, imp.stderr
+    assert imp.stdout == w(tmp_path / "third", "--offline", "dag", "import", "--stats", car).stdout
+    assert imp.stdout.decode().startswith(f"Pinned root\t{xroot}\tsuccess\nImported 3 blocks (")
+    assert w(daemon.repo, "cat", xroot).stdout == (tmp_path / "x.bin").read_bytes()
+    w(daemon.repo, "pin", "rm", bcid, xroot)
     # the daemon holds the repo: a direct gc is refused while it runs ...
     r = w(daemon.repo, "--offline", "gc")
     assert r.returncode != 0 and b"another warren process" in r.stderr
-    # ... and `warren gc` asks the daemon: the unpinned stdin file goes, the site stays
+    # ... and `warren gc` asks the daemon: the unpinned stdin file, block and CAR's DAG
+    # (1 + 1 + 3 blocks) go, the site stays
     w(daemon.repo, "pin", "rm", stdin[1])
     r = w(daemon.repo, "gc")
     assert r.returncode == 0, r.stderr
-    assert f"removed " in r.stdout.decode() and r.stdout.decode().endswith("gc: removed 1 block\n")
+    assert f"removed " in r.stdout.decode() and r.stdout.decode().endswith("gc: removed 5 blocks\n")
     assert w(daemon.repo, "cat", f"{root}/index.html").stdout == b"<h1>hi</h1>\n"
     code, body = curl("-X", "POST", daemon.url + "/api/v0/repo/gc")
     assert (code, body) == (200, "")
@@ -227,7 +304,7 @@ def test_sigterm_removes_api_file_and_stale_file_falls_back(tmp_path):
     cid = w(repo, "add", "-Q", tmp_path / "f").stdout.decode().strip()
     assert d.stop() == 0
     assert not (repo / "api").exists()
-    assert "Daemon stopped" in open(d.log.name).read()
+    assert "Daemon stopped" in d.final_output
     # no daemon: the CLI works on the repo
     assert w(repo, "cat", cid).stdout == b"content\n"
     # killed with -9, the api file stays behind: the CLI sees nothing listens and goes direct

@@ -60,6 +60,7 @@ out.block_put = put.toString()
 out.dag_export = (await bytesOf(ipfs.dag.export(ab.cid))).toString('base64')
 
 const root = out.added_tree[out.added_tree.length - 1].cid
+out.get_tar = (await bytesOf(ipfs.get(`${root}/tree`))).toString('base64')
 out.ls = []
 for await (const e of ipfs.ls(root)) out.ls.push({ name: e.name, type: e.type, cid: e.cid.toString(), size: e.size })
 
