@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +154,14 @@ static void test_kill9_consistency(void) {
   bs = NULL;
   enum { NBLOCKS = 64, BLOCK = 65536 };
   for (int round = 0; round < 6; round++) {
+    /* The child says when its first commit is done, so the kill lands after
+     * at least one commit however slow a loaded machine is; the delay then
+     * puts it anywhere in a later transaction. */
+    int ready[2];
+    CHECK_EQ(pipe(ready), 0);
     pid_t pid = fork();
     if (pid == 0) {
+      close(ready[0]);
       wr_bs *cbs;
       if (wr_bs_open(dir, &cbs) != 0)
         _exit(3);
@@ -180,8 +187,15 @@ static void test_kill9_consistency(void) {
         pin[4] = (uint8_t)round;
         if (wr_pin_put(t, pin, 5, WR_PIN_RECURSIVE) != 0 || wr_bs_txn_commit(t) != 0)
           _exit(6);
+        if (r == 0 && (write(ready[1], "c", 1) != 1 || close(ready[1]) != 0))
+          _exit(7);
       }
     }
+    close(ready[1]);
+    char c;
+    struct pollfd pfd = {.fd = ready[0], .events = POLLIN};
+    CHECK(poll(&pfd, 1, 60000) == 1 && read(ready[0], &c, 1) == 1);
+    close(ready[0]);
     usleep((useconds_t)(20000 + 37000 * round));
     kill(pid, SIGKILL);
     int st;

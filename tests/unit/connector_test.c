@@ -237,7 +237,10 @@ static void test_reconnects_after_backoff(void) {
   edge_stop(r.e);
   r.e = NULL;
   CHECK_EQ(wr_connector_ready(r.cn), 0);
-  CHECK_EQ(log_count("The edge is going away: reconnecting connIndex="), 2);
+  /* Usually both connections read the UNREGISTER first; on a loaded machine
+   * the edge's close can overtake it on one (then it is a plain close). Both
+   * retry either way. */
+  CHECK(log_count("The edge is going away: reconnecting connIndex=") >= 1);
   CHECK(log_count("Retrying connection connIndex=") >= 2);
   const char *p = strstr(log_text(), "Retrying connection connIndex=0 edge=");
   CHECK(p != NULL);
