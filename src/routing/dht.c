@@ -175,6 +175,12 @@ static void rpc_finish(rpc *r, int err, const wr_kad_msg *reply) {
     return;
   r->finished = 1;
   if (err) {
+    if (wr_log_enabled(WR_LOG_DEBUG)) {
+      char s[WR_PEERID_MAX_STR];
+      if (wr_peerid_format(&r->peer.id, s, sizeof s) > 0)
+        WR_DEBUG("DHT request failed", "peer=%s err=\"%s\" addrs=%zu", s, wr_strerror(err),
+                 r->peer.naddrs);
+    }
     wr_rtable_remove(&r->d->rt, &r->peer.id);
   } else if (reply && !r->d->closed) {
     /* It answered: a DHT server worth keeping. */
@@ -278,8 +284,8 @@ static void rpc_dialed(wr_p2p_host *h, wr_p2p_conn *c, int err, const char *reas
     return;
   }
   int rv = err ? err : rpc_open(r, c);
-  if (rv != 0 && err)
-    rv = rpc_dial_next(r);
+  if (rv != 0 && err && rpc_dial_next(r) == 0)
+    return;
   if (rv != 0)
     rpc_finish(r, rv, NULL);
 }
@@ -1282,9 +1288,14 @@ static void add_closer(wr_dht *d, wr_kad_msg *m, const uint8_t *key, size_t keyl
   for (size_t i = 0; i < n && m->ncloser < d->cfg.k && m->ncloser < WR_KAD_MAX_PEERS; i++) {
     if (wr_peerid_equal(&near[i]->id, asker) || !near[i]->naddrs)
       continue;
-    wr_dht_peer p = {.id = near[i]->id, .naddrs = near[i]->naddrs};
-    memcpy(p.addrs, near[i]->addrs, near[i]->naddrs * sizeof p.addrs[0]);
-    kad_peer_of(&p, idbufs[m->ncloser], WR_MH_MAX_BYTES, &m->closer[m->ncloser]);
+    /* The message points at the table's addresses, which stay put until
+     * the answer is encoded. */
+    wr_kad_peer *kp = &m->closer[m->ncloser];
+    memset(kp, 0, sizeof *kp);
+    int idn = wr_peerid_to_bytes(&near[i]->id, idbufs[m->ncloser], WR_MH_MAX_BYTES);
+    kp->id = (wr_bytes){idbufs[m->ncloser], idn > 0 ? (size_t)idn : 0};
+    for (size_t a = 0; a < near[i]->naddrs; a++)
+      kp->addrs[kp->naddrs++] = (wr_bytes){near[i]->addrs[a].bytes, near[i]->addrs[a].len};
     m->ncloser++;
   }
 }
