@@ -14,8 +14,11 @@
 #include "p2p/host.h"
 #include "p2p/identity.h"
 #include "proto/text/base64.h"
+#include "routing/dht.h"
 #include "rpc/api.h"
 #include "rpc/apiaddr.h"
+#include "store/blockstore.h"
+#include "store/pin.h"
 #include "store/repo.h"
 
 #define SWEEP_MS 250
@@ -37,6 +40,7 @@ struct wr_node {
    * before the API, so `id` reports it; closed after the last command. */
   wr_p2p_host *host;
   wr_loopcall *lc;
+  wr_dht *dht; /* NULL when off */
   int host_closing, host_closed, lc_closed;
   /* What `id` reports, made once the components have registered (the
    * strings outlive every command that copies them). */
@@ -90,6 +94,116 @@ static int describe_host(wr_node *n, const wr_p2p_privkey *key) {
   return 0;
 }
 
+static void host_identified(wr_p2p_host *h, wr_p2p_conn *c) {
+  wr_node *n = wr_p2p_host_user(h);
+  if (n->dht)
+    wr_dht_on_identified(n->dht, c);
+}
+
+typedef struct pin_keys {
+  uint8_t (*mh)[WR_MH_MAX_BYTES];
+  const uint8_t **keys;
+  size_t *lens;
+  size_t n, cap;
+} pin_keys;
+
+static int collect_pin(void *arg, const uint8_t *cid, size_t cidlen, wr_pin_type type) {
+  (void)type;
+  pin_keys *pk = arg;
+  wr_cid c;
+  if (wr_cid_from_bytes(cid, cidlen, &c, NULL) != 0)
+    return 0;
+  if (pk->n == pk->cap) {
+    size_t cap = pk->cap ? pk->cap * 2 : 256;
+    void *a = wr_realloc(pk->mh, cap * WR_MH_MAX_BYTES);
+    if (!a)
+      return WR_ERR_NOMEM;
+    pk->mh = a;
+    pk->cap = cap;
+  }
+  int m = wr_mh_encode(&c.mh, pk->mh[pk->n], WR_MH_MAX_BYTES);
+  if (m > 0 && (size_t)m <= WR_PROV_MAX_KEY)
+    pk->n++;
+  return 0;
+}
+
+/* Announces the pinned roots (the content this node keeps available); the
+ * DHT then provides them again before their records expire. */
+static void provide_pins(wr_node *n) {
+  pin_keys pk = {0};
+  wr_bs_txn *txn;
+  if (wr_bs_txn_begin(n->repo->bs, WR_BS_READ, &txn) != 0)
+    return;
+  int rv = wr_pin_iter(txn, collect_pin, &pk);
+  wr_bs_txn_abort(txn);
+  if (rv == 0 && pk.n && (pk.keys = wr_calloc(pk.n, sizeof *pk.keys)) &&
+      (pk.lens = wr_calloc(pk.n, sizeof *pk.lens))) {
+    for (size_t i = 0; i < pk.n; i++) {
+      pk.keys[i] = pk.mh[i];
+      wr_cursor cur;
+      wr_cursor_init(&cur, pk.mh[i], WR_MH_MAX_BYTES);
+      wr_mh mh;
+      pk.lens[i] = wr_mh_decode(&cur, &mh, NULL) == 0 ? wr_mh_encoded_size(&mh) : 0;
+    }
+    if (wr_dht_provide(n->dht, pk.keys, pk.lens, pk.n, NULL, NULL) != 0)
+      wr_log(WR_LOG_WARN, "Could not announce the pinned content", "pins=%zu", pk.n);
+  }
+  wr_free(pk.mh);
+  wr_free(pk.keys);
+  wr_free(pk.lens);
+}
+
+static void on_bootstrapped(void *arg, int err) {
+  wr_node *n = arg;
+  wr_log(err ? WR_LOG_WARN : WR_LOG_INFO, "DHT bootstrap done", "peers=%zu err=\"%s\"",
+         n->dht ? wr_dht_routing_table_size(n->dht) : 0, err ? wr_strerror(err) : "");
+  if (!err && n->dht && n->repo)
+    provide_pins(n);
+}
+
+/* The DHT on the host: a server when the node listens (or is told so), a
+ * client otherwise; bootstrap from the configured peers. */
+static int start_dht(wr_node *n, char *err, size_t errlen) {
+  int mode = n->cfg.dht_mode;
+  if (mode == WR_NODE_DHT_OFF)
+    return 0;
+  wr_dht_config dc = {.server = mode == WR_NODE_DHT_SERVER ||
+                                (mode == WR_NODE_DHT_AUTO && n->cfg.nswarm > 0)};
+  int rv = wr_dht_new(&n->dht, n->host, n->loop, &dc);
+  if (rv) {
+    snprintf(err, errlen, "cannot start the DHT: %s", wr_strerror(rv));
+    return rv;
+  }
+  wr_maddr *boot = n->cfg.nbootstrap ? wr_calloc(n->cfg.nbootstrap, sizeof *boot) : NULL;
+  if (n->cfg.nbootstrap && !boot) {
+    snprintf(err, errlen, "out of memory");
+    return WR_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < n->cfg.nbootstrap; i++) {
+    const char *s = n->cfg.bootstrap[i], *reason = NULL;
+    int fam, has;
+    uint8_t ip[16];
+    uint16_t port;
+    wr_peerid id;
+    if ((rv = wr_maddr_parse(s, strlen(s), &boot[i], &reason)) != 0 ||
+        (rv = wr_maddr_to_ip_tcp(&boot[i], &fam, ip, &port, &id, &has)) != 0 || !has) {
+      snprintf(err, errlen, "the bootstrap address %s: %s", s,
+               reason ? reason : "must be /ip4|ip6/ADDR/tcp/PORT/p2p/PEERID");
+      wr_free(boot);
+      return rv ? rv : WR_ERR_INVAL;
+    }
+  }
+  if (n->cfg.nbootstrap)
+    rv = wr_dht_bootstrap(n->dht, boot, n->cfg.nbootstrap, on_bootstrapped, n);
+  wr_free(boot);
+  if (rv)
+    snprintf(err, errlen, "cannot bootstrap the DHT: %s", wr_strerror(rv));
+  else
+    wr_log(WR_LOG_INFO, "DHT started", "mode=%s bootstrap=%zu",
+           wr_dht_is_server(n->dht) ? "server" : "client", n->cfg.nbootstrap);
+  return rv;
+}
+
 /* Makes the host with the repo's key and listens on the swarm addresses.
  * Returns 0 or an error with a sentence in err. */
 static int start_host(wr_node *n, char *err, size_t errlen) {
@@ -104,7 +218,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   snprintf(n->agent, sizeof n->agent, "warren/%s", n->cfg.version ? n->cfg.version : "0");
   wr_p2p_host_config hc = {.agent_version = n->agent};
-  if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, NULL, n)) != 0 ||
+  static const wr_p2p_host_events hev = {.on_identified = host_identified};
+  if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, &hev, n)) != 0 ||
       (rv = wr_loopcall_new(n->loop, &n->lc)) != 0) {
     snprintf(err, errlen, "out of memory");
     return rv;
@@ -123,6 +238,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
       return rv;
     }
   }
+  if ((rv = start_dht(n, err, errlen)) != 0)
+    return rv;
   if ((rv = describe_host(n, &key)) != 0) {
     snprintf(err, errlen, "cannot describe the host: %s", wr_strerror(rv));
     return rv;
@@ -152,6 +269,9 @@ static void close_network(wr_node *n) {
   if (n->host_closing)
     return;
   n->host_closing = 1;
+  /* The DHT goes first: it holds streams and dials on the host. */
+  wr_dht_close(n->dht);
+  n->dht = NULL;
   if (n->lc)
     wr_loopcall_close(n->lc, on_lc_closed, n);
   else
@@ -264,6 +384,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
       .repo = n->repo,
       .host = n->host,
       .loopcall = n->lc,
+      .dht = n->dht,
       .api_port = wr_addr_port(&cfg->api),
       .allowed_origins = cfg->allowed_origins,
       .nallowed = cfg->nallowed,

@@ -949,7 +949,7 @@ struct provide_job {
   size_t pending;
   wr_dht_provide_stats st;
   uint64_t t0;
-  int closing;
+  int reprovide; /* the timer's round, not a caller's */
   wr_dht_provided_cb cb;
   void *data;
 };
@@ -968,10 +968,15 @@ static void job_end(provide_job *j, int err) {
       break;
     }
   j->st.ms = now_ms(d) - j->t0;
+  if (j->reprovide)
+    d->reproviding = 0;
+  if (j->st.keys || err)
+    wr_log(err && err != WR_ERR_CLOSED ? WR_LOG_WARN : WR_LOG_INFO, "DHT provide round done",
+           "keys=%zu lookups=%zu messages=%zu unreachable=%zu ms=%llu err=\"%s\"", j->st.keys,
+           j->st.lookups, j->st.messages, j->st.failed, (unsigned long long)j->st.ms,
+           err ? wr_strerror(err) : "");
   if (j->cb)
     j->cb(j->data, err, &j->st);
-  else
-    d->reproviding = 0;
   wr_free(j->keys);
   wr_free(j->S);
   wr_free(j->Spos);
@@ -1182,7 +1187,8 @@ static int remember_provided(wr_dht *d, const pkey *keys, size_t n) {
   return 0;
 }
 
-static int provide_keys(wr_dht *d, pkey *keys, size_t n, wr_dht_provided_cb cb, void *data) {
+static int provide_keys(wr_dht *d, pkey *keys, size_t n, int reprovide, wr_dht_provided_cb cb,
+                        void *data) {
   provide_job *j = wr_calloc(1, sizeof *j);
   if (!j) {
     wr_free(keys);
@@ -1196,6 +1202,7 @@ static int provide_keys(wr_dht *d, pkey *keys, size_t n, wr_dht_provided_cb cb, 
   j->d = d;
   j->keys = keys;
   j->n = w;
+  j->reprovide = reprovide;
   j->cb = cb;
   j->data = data;
   j->t0 = now_ms(d);
@@ -1233,7 +1240,7 @@ int wr_dht_provide(wr_dht *d, const uint8_t *const *keys, const size_t *lens, si
     wr_free(k);
     return rv;
   }
-  return provide_keys(d, k, n, cb, data);
+  return provide_keys(d, k, n, 0, cb, data);
 }
 
 static void reprovide(wr_dht *d) {
@@ -1244,7 +1251,7 @@ static void reprovide(wr_dht *d) {
     return;
   memcpy(k, d->provided, d->nprovided * sizeof *k);
   d->reproviding = 1;
-  if (provide_keys(d, k, d->nprovided, NULL, NULL) != 0)
+  if (provide_keys(d, k, d->nprovided, 1, NULL, NULL) != 0)
     d->reproviding = 0;
 }
 

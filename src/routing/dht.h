@@ -133,6 +133,7 @@ void wr_dht_query_cancel(wr_dht_query *q);
 
 /* Announces us as provider of n keys (multihash bytes; copied) in one
  * sweep, and keeps them to provide again before the records expire. cb
+ * (may be NULL)
  * once the round ended. 0, WR_ERR_INVAL (a key empty or over 128 bytes),
  * WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_dht_provide(wr_dht *d, const uint8_t *const *keys, const size_t *lens,
