@@ -5,20 +5,87 @@
 
 #include "base/mem.h"
 
+/* A provider's addresses are the same for all the keys it provides, so
+ * they are kept once per peer and a record is a peer index and an expiry:
+ * ten thousand keys from one provider cost kilobytes, not megabytes. */
+typedef struct peer {
+  wr_peerid id;
+  wr_maddr addrs[WR_PROV_MAX_ADDRS];
+  size_t naddrs;
+  uint32_t next; /* hash chain, UINT32_MAX at the end */
+} peer;
+
+typedef struct rec {
+  uint32_t peer;
+  uint64_t expires_ms;
+} rec;
+
 typedef struct entry {
   struct entry *next;
   uint8_t pos[WR_KAD_KEY_BYTES];
-  uint8_t key[WR_PROV_MAX_KEY];
-  size_t keylen;
-  wr_prov_rec *recs; /* grown by doubling up to WR_PROV_MAX_PER_KEY */
-  size_t nrecs, cap;
+  uint8_t keylen;
+  rec *recs; /* grown by doubling up to WR_PROV_MAX_PER_KEY */
+  uint8_t nrecs, cap;
+  uint8_t key[]; /* keylen bytes */
 } entry;
+
+#define PEER_SLOTS 4096
+#define MAX_PEERS (1u << 20)
 
 struct wr_provstore {
   entry **slots;
   size_t nslots, nkeys, max_keys;
+  peer *peers;
+  uint32_t npeers, cappeers;
+  uint32_t peer_slot[PEER_SLOTS];
   wr_provstore_sink sink;
 };
+
+static uint32_t peer_hash(const wr_peerid *id) {
+  uint32_t h = 2166136261u;
+  for (uint32_t i = 0; i < id->mh.size; i++)
+    h = (h ^ id->mh.digest[i]) * 16777619u;
+  return h % PEER_SLOTS;
+}
+
+/* The peer's index (added, or its addresses refreshed when rec has any);
+ * UINT32_MAX when the table is full or memory ran out. */
+static uint32_t peer_index(wr_provstore *ps, const wr_prov_rec *r) {
+  uint32_t h = peer_hash(&r->id);
+  for (uint32_t i = ps->peer_slot[h]; i != UINT32_MAX; i = ps->peers[i].next)
+    if (wr_peerid_equal(&ps->peers[i].id, &r->id)) {
+      if (r->naddrs) {
+        ps->peers[i].naddrs = r->naddrs;
+        memcpy(ps->peers[i].addrs, r->addrs, r->naddrs * sizeof r->addrs[0]);
+      }
+      return i;
+    }
+  if (ps->npeers == MAX_PEERS)
+    return UINT32_MAX;
+  if (ps->npeers == ps->cappeers) {
+    uint32_t cap = ps->cappeers ? ps->cappeers * 2 : 16;
+    peer *p = wr_realloc(ps->peers, cap * sizeof *p);
+    if (!p)
+      return UINT32_MAX;
+    ps->peers = p;
+    ps->cappeers = cap;
+  }
+  peer *p = &ps->peers[ps->npeers];
+  p->id = r->id;
+  p->naddrs = r->naddrs < WR_PROV_MAX_ADDRS ? r->naddrs : WR_PROV_MAX_ADDRS;
+  memcpy(p->addrs, r->addrs, p->naddrs * sizeof r->addrs[0]);
+  p->next = ps->peer_slot[h];
+  ps->peer_slot[h] = ps->npeers;
+  return ps->npeers++;
+}
+
+static void rec_out(const wr_provstore *ps, const rec *r, wr_prov_rec *out) {
+  const peer *p = &ps->peers[r->peer];
+  out->id = p->id;
+  out->naddrs = p->naddrs;
+  memcpy(out->addrs, p->addrs, p->naddrs * sizeof p->addrs[0]);
+  out->expires_ms = r->expires_ms;
+}
 
 int wr_provstore_new(wr_provstore **pps, size_t max_keys) {
   wr_provstore *ps = wr_calloc(1, sizeof *ps);
@@ -26,6 +93,7 @@ int wr_provstore_new(wr_provstore **pps, size_t max_keys) {
     return WR_ERR_NOMEM;
   ps->nslots = 1024;
   ps->max_keys = max_keys ? max_keys : 1000000;
+  memset(ps->peer_slot, 0xff, sizeof ps->peer_slot);
   if (!(ps->slots = wr_calloc(ps->nslots, sizeof *ps->slots))) {
     wr_free(ps);
     return WR_ERR_NOMEM;
@@ -48,6 +116,7 @@ void wr_provstore_del(wr_provstore *ps) {
       entry_free(e);
     }
   wr_free(ps->slots);
+  wr_free(ps->peers);
   wr_free(ps);
 }
 
@@ -87,19 +156,23 @@ static entry *lookup(wr_provstore *ps, const uint8_t *key, size_t keylen,
   return NULL;
 }
 
-int wr_provstore_add(wr_provstore *ps, const uint8_t *key, size_t keylen, const wr_prov_rec *rec) {
+int wr_provstore_add(wr_provstore *ps, const uint8_t *key, size_t keylen,
+                     const wr_prov_rec *rec_in) {
   if (keylen == 0 || keylen > WR_PROV_MAX_KEY)
     return WR_ERR_INVAL;
+  uint32_t pi = peer_index(ps, rec_in);
+  if (pi == UINT32_MAX)
+    return WR_ERR_LIMIT;
   uint8_t pos[WR_KAD_KEY_BYTES];
   entry *e = lookup(ps, key, keylen, pos);
   if (!e) {
     if (ps->nkeys >= ps->max_keys)
       return WR_ERR_LIMIT;
-    if (!(e = wr_calloc(1, sizeof *e)))
+    if (!(e = wr_calloc(1, sizeof *e + keylen)))
       return WR_ERR_NOMEM;
     memcpy(e->pos, pos, sizeof pos);
     memcpy(e->key, key, keylen);
-    e->keylen = keylen;
+    e->keylen = (uint8_t)keylen;
     size_t j = slot_of(pos, ps->nslots);
     e->next = ps->slots[j];
     ps->slots[j] = e;
@@ -109,26 +182,26 @@ int wr_provstore_add(wr_provstore *ps, const uint8_t *key, size_t keylen, const 
   }
   /* The newest record sits at the end; a refresh moves the peer there. */
   for (size_t i = 0; i < e->nrecs; i++)
-    if (wr_peerid_equal(&e->recs[i].id, &rec->id)) {
+    if (e->recs[i].peer == pi) {
       memmove(&e->recs[i], &e->recs[i + 1], (e->nrecs - i - 1) * sizeof *e->recs);
       e->nrecs--;
       break;
     }
   if (e->nrecs == WR_PROV_MAX_PER_KEY) {
-    memmove(&e->recs[0], &e->recs[1], (e->nrecs - 1) * sizeof *e->recs);
+    memmove(&e->recs[0], &e->recs[1], (size_t)(e->nrecs - 1) * sizeof *e->recs);
     e->nrecs--;
   }
   if (e->nrecs == e->cap) {
-    size_t cap = e->cap ? e->cap * 2 : 2;
-    wr_prov_rec *r = wr_realloc(e->recs, cap * sizeof *r);
+    size_t cap = e->cap ? e->cap * 2u : 1u;
+    rec *r = wr_realloc(e->recs, cap * sizeof *r);
     if (!r)
       return WR_ERR_NOMEM;
     e->recs = r;
-    e->cap = cap;
+    e->cap = (uint8_t)cap;
   }
-  e->recs[e->nrecs++] = *rec;
+  e->recs[e->nrecs++] = (rec){pi, rec_in->expires_ms};
   if (ps->sink.on_put)
-    ps->sink.on_put(ps->sink.user, key, keylen, rec);
+    ps->sink.on_put(ps->sink.user, key, keylen, rec_in);
   return 0;
 }
 
@@ -141,7 +214,7 @@ size_t wr_provstore_get(wr_provstore *ps, const uint8_t *key, size_t keylen, uin
   size_t got = 0;
   for (size_t i = e ? e->nrecs : 0; i > 0 && got < n; i--)
     if (e->recs[i - 1].expires_ms > now_ms)
-      out[got++] = e->recs[i - 1];
+      rec_out(ps, &e->recs[i - 1], &out[got++]);
   return got;
 }
 
@@ -155,7 +228,7 @@ size_t wr_provstore_expire(wr_provstore *ps, uint64_t now_ms) {
         if (e->recs[i].expires_ms > now_ms)
           e->recs[w++] = e->recs[i];
       gone += e->nrecs - w;
-      e->nrecs = w;
+      e->nrecs = (uint8_t)w;
       if (w == 0) {
         *pe = e->next;
         entry_free(e);
