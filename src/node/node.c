@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -19,6 +20,7 @@
 #include "rpc/apiaddr.h"
 #include "store/blockstore.h"
 #include "store/pin.h"
+#include "store/provdb.h"
 #include "store/repo.h"
 
 #define SWEEP_MS 250
@@ -41,6 +43,14 @@ struct wr_node {
   wr_p2p_host *host;
   wr_loopcall *lc;
   wr_dht *dht; /* NULL when off */
+  /* Provider records waiting to be written to the repo, and the batch a
+   * worker thread is writing (LMDB waits for the writer lock, which an
+   * import may hold for seconds: never on the loop). */
+  wr_provdb_rec *prov_pending, *prov_writing;
+  size_t nprov_pending, capprov_pending, nprov_writing;
+  int prov_flushing;
+  uint64_t prov_next_flush_ns;
+  uv_work_t prov_work;
   int host_closing, host_closed, lc_closed;
   /* What `id` reports, made once the components have registered (the
    * strings outlive every command that copies them). */
@@ -98,6 +108,134 @@ static void host_identified(wr_p2p_host *h, wr_p2p_conn *c) {
   wr_node *n = wr_p2p_host_user(h);
   if (n->dht)
     wr_dht_on_identified(n->dht, c);
+}
+
+static uint64_t unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The provider store's sink: copies the record (key, peer ID bytes, the
+ * addresses each behind a length byte, expiry in Unix time) for the next
+ * batch. */
+static void prov_on_put(void *user, const uint8_t *key, size_t keylen, const wr_prov_rec *rec) {
+  wr_node *n = user;
+  if (n->nprov_pending == n->capprov_pending) {
+    size_t cap = n->capprov_pending ? n->capprov_pending * 2 : 64;
+    if (cap > 1000000)
+      return; /* a flood: kept in memory only */
+    wr_provdb_rec *a = wr_realloc(n->prov_pending, cap * sizeof *a);
+    if (!a)
+      return;
+    n->prov_pending = a;
+    n->capprov_pending = cap;
+  }
+  uint8_t *b = wr_malloc(keylen + WR_PROVDB_MAX_PEER + WR_PROVDB_MAX_ADDRS);
+  if (!b)
+    return;
+  wr_provdb_rec *r = &n->prov_pending[n->nprov_pending];
+  memcpy(b, key, keylen);
+  int pn = wr_peerid_to_bytes(&rec->id, b + keylen, WR_PROVDB_MAX_PEER);
+  if (pn <= 0) {
+    wr_free(b);
+    return;
+  }
+  size_t off = keylen + (size_t)pn, al = 0;
+  for (size_t i = 0; i < rec->naddrs; i++)
+    if (rec->addrs[i].len < 256 && al + 1 + rec->addrs[i].len <= WR_PROVDB_MAX_ADDRS) {
+      b[off + al] = (uint8_t)rec->addrs[i].len;
+      memcpy(b + off + al + 1, rec->addrs[i].bytes, rec->addrs[i].len);
+      al += 1 + rec->addrs[i].len;
+    }
+  uint64_t now = uv_now(n->loop);
+  *r = (wr_provdb_rec){.key = b,
+                       .keylen = keylen,
+                       .peer = b + keylen,
+                       .peerlen = (size_t)pn,
+                       .addrs = b + off,
+                       .addrslen = al,
+                       .expires_unix_ms =
+                           unix_ms() + (rec->expires_ms > now ? rec->expires_ms - now : 0)};
+  n->nprov_pending++;
+}
+
+static void prov_free(wr_provdb_rec *r, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    wr_free((void *)r[i].key);
+  wr_free(r);
+}
+
+static void prov_write(uv_work_t *w) {
+  wr_node *n = w->data;
+  int rv = wr_provdb_put(n->repo->bs, n->prov_writing, n->nprov_writing);
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not keep provider records in the repo", "records=%zu err=\"%s\"",
+           n->nprov_writing, wr_strerror(rv));
+}
+
+static void prov_written(uv_work_t *w, int status) {
+  (void)status;
+  wr_node *n = w->data;
+  prov_free(n->prov_writing, n->nprov_writing);
+  n->prov_writing = NULL;
+  n->nprov_writing = 0;
+  n->prov_flushing = 0;
+}
+
+/* Hands the pending records to a worker (one batch at a time). */
+static void prov_flush(wr_node *n) {
+  if (n->prov_flushing || !n->nprov_pending || !n->repo)
+    return;
+  n->prov_writing = n->prov_pending;
+  n->nprov_writing = n->nprov_pending;
+  n->prov_pending = NULL;
+  n->nprov_pending = n->capprov_pending = 0;
+  n->prov_work.data = n;
+  n->prov_flushing = 1;
+  if (uv_queue_work(n->loop, &n->prov_work, prov_write, prov_written) != 0) {
+    prov_write(&n->prov_work);
+    prov_written(&n->prov_work, 0);
+  }
+}
+
+typedef struct prov_load {
+  wr_node *n;
+  uint64_t now_unix, now_loop;
+  size_t loaded;
+} prov_load;
+
+static int prov_load_one(void *arg, const wr_provdb_rec *r) {
+  prov_load *pl = arg;
+  wr_prov_rec rec = {.expires_ms = pl->now_loop + (r->expires_unix_ms - pl->now_unix)};
+  if (wr_peerid_decode(r->peer, r->peerlen, &rec.id, NULL) != 0)
+    return 0;
+  for (size_t off = 0; off < r->addrslen && rec.naddrs < WR_PROV_MAX_ADDRS;) {
+    size_t len = r->addrs[off];
+    if (off + 1 + len > r->addrslen)
+      break;
+    if (wr_maddr_decode(r->addrs + off + 1, len, &rec.addrs[rec.naddrs], NULL) == 0)
+      rec.naddrs++;
+    off += 1 + len;
+  }
+  if (wr_provstore_add(wr_dht_providers(pl->n->dht), r->key, r->keylen, &rec) == 0)
+    pl->loaded++;
+  return 0;
+}
+
+/* Reads the records kept in the repo (dropping expired ones), then keeps
+ * every new one there too. */
+static void prov_restore(wr_node *n) {
+  prov_load pl = {.n = n, .now_unix = unix_ms(), .now_loop = uv_now(n->loop)};
+  size_t expired = 0;
+  int rv = wr_provdb_load(n->repo->bs, pl.now_unix, prov_load_one, &pl, &expired);
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not read the provider records in the repo", "err=\"%s\"",
+           wr_strerror(rv));
+  else if (pl.loaded || expired)
+    wr_log(WR_LOG_INFO, "Provider records restored", "records=%zu expired=%zu", pl.loaded, expired);
+  wr_provstore_sink sink = {.on_put = prov_on_put, .user = n};
+  wr_provstore_set_sink(wr_dht_providers(n->dht), &sink);
 }
 
 typedef struct pin_keys {
@@ -193,6 +331,7 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
       return rv ? rv : WR_ERR_INVAL;
     }
   }
+  prov_restore(n);
   if (n->cfg.nbootstrap)
     rv = wr_dht_bootstrap(n->dht, boot, n->cfg.nbootstrap, on_bootstrapped, n);
   wr_free(boot);
@@ -331,7 +470,14 @@ static void on_sweep(uv_timer_t *t) {
    * then the repo close. */
   if (n->server_closed && running == 0)
     close_network(n);
-  if (n->host_closed && n->lc_closed && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
+  if (n->stopping && n->host_closed && !n->prov_flushing && n->nprov_pending)
+    prov_flush(n); /* what the DHT took until it closed */
+  else if (!n->stopping && n->dht && wr_now_ns() >= n->prov_next_flush_ns) {
+    n->prov_next_flush_ns = wr_now_ns() + 2 * WR_NS_PER_S;
+    prov_flush(n);
+  }
+  if (n->host_closed && n->lc_closed && !n->prov_flushing && !n->nprov_pending && n->sweep_open &&
+      !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
   }
@@ -454,6 +600,7 @@ fail:
   while (!n->host_closed || !n->lc_closed)
     uv_run(loop, UV_RUN_ONCE);
   free_addrs(n);
+  prov_free(n->prov_pending, n->nprov_pending);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);
   wr_repo_close(n->repo);
@@ -482,6 +629,7 @@ void wr_node_free(wr_node *n) {
   if (!n)
     return;
   free_addrs(n);
+  prov_free(n->prov_pending, n->nprov_pending);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);

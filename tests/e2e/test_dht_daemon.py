@@ -115,3 +115,31 @@ def test_provide_get_put(two, tmp_path):
     # /ipns/ waits for its validator
     r = w(a.repo, "routing", "put", f"/ipns/{aid['ID']}", kf, text=True)
     assert r.returncode != 0 and "no validator" in r.stderr, r.stderr
+
+
+def test_provider_records_survive_a_restart(tmp_path):
+    """A JS node announces a CID to the daemon (its only peer) and goes; the
+    daemon restarts and still answers for it from the repo."""
+    repo = tmp_path / "a"
+    assert w(repo, "init").returncode == 0
+    cid = "bafkreidgvpkjawlxz6sffxzwgooowe5yt7i6wsyg236mfoks77nywkptdq"
+    d = Daemon(repo)
+    try:
+        aid = node_id(repo)
+        with js_dht() as js:
+            assert js.cmd("dial " + aid["Addresses"][0])[-1]["table"] >= 1
+            assert js.cmd("provide " + cid, timeout=60)[-1].get("ok")
+            jid = js.id
+        # no wait: records not yet written (every 2 s) are written on stop
+    finally:
+        assert d.stop() == 0
+    d = Daemon(repo)
+    try:
+        assert "Provider records restored records=1" in d.output(), d.output()
+        aid = node_id(repo)
+        with js_dht() as js:
+            assert js.cmd("dial " + aid["Addresses"][0])[-1]["table"] >= 1
+            got = js.cmd(f"findprovs {cid} 1", timeout=60)
+            assert jid in providers(got), got
+    finally:
+        d.stop()
