@@ -332,6 +332,8 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
     }
   }
   prov_restore(n);
+  if (!n->cfg.nbootstrap)
+    provide_pins(n); /* to whoever joins: retried each minute until someone has */
   if (n->cfg.nbootstrap)
     rv = wr_dht_bootstrap(n->dht, boot, n->cfg.nbootstrap, on_bootstrapped, n);
   wr_free(boot);

@@ -60,6 +60,7 @@ struct wr_dht {
   size_t nprovided, capprovided, uniqprovided;
   uint64_t next_reprovide_ms, next_expire_ms;
   int reproviding;
+  int lonely; /* the last round found nobody to tell */
   int closed;
   unsigned refs;
 };
@@ -130,6 +131,9 @@ static void self_peer(wr_dht *d, wr_dht_peer *p) {
 
 static void rt_add(wr_dht *d, const wr_dht_peer *p) {
   int rv = wr_rtable_add(&d->rt, &p->id, p->addrs, p->naddrs, now_ms(d));
+  /* The first peer after a round that found nobody: provide again now. */
+  if (rv == 1 && d->lonely && d->rt.size == 1)
+    d->next_reprovide_ms = now_ms(d);
   if (rv == 1 && wr_log_enabled(WR_LOG_DEBUG)) {
     char s[WR_PEERID_MAX_STR];
     if (wr_peerid_format(&p->id, s, sizeof s) > 0)
@@ -970,6 +974,11 @@ static void job_end(provide_job *j, int err) {
   j->st.ms = now_ms(d) - j->t0;
   if (j->reprovide)
     d->reproviding = 0;
+  /* Nobody to tell yet (no bootstrap, or every peer gone): try again soon
+   * rather than in 22 hours. */
+  d->lonely = err == WR_ERR_NOTFOUND;
+  if (d->lonely && !d->closed && d->next_reprovide_ms > now_ms(d) + 60000)
+    d->next_reprovide_ms = now_ms(d) + 60000;
   if (j->st.keys || err)
     wr_log(err && err != WR_ERR_CLOSED ? WR_LOG_WARN : WR_LOG_INFO, "DHT provide round done",
            "keys=%zu lookups=%zu messages=%zu unreachable=%zu ms=%llu err=\"%s\"", j->st.keys,

@@ -152,3 +152,25 @@ def test_provide_sweep_shares_lookups():
     finally:
         for x in nodes:
             x.stop()
+
+
+def test_keys_provided_alone_are_announced_to_the_first_peer():
+    """X provides with nobody to tell; Y joins X, and X announces to Y at
+    once; X is killed; Z, knowing only Y, still finds X as provider."""
+    cid = cid_of(b"lonely " + os.urandom(8))
+    with warren_dht() as x, warren_dht() as y, warren_dht() as z:
+        r = x.cmd("provide " + cid)[-1]
+        assert r["err"] != 0 and r["keys"] == 1, r  # nobody to tell
+        assert y.cmd("bootstrap " + x.addr)[-1]["err"] == 0
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            # Y holds X's record once X's reprovide reached it
+            got = y.cmd(f"findprovs {cid} 1")
+            if x.id in providers(got) and got[0].get("ms", 99) < 1:
+                break
+            time.sleep(0.1)
+        os.kill(x.p.pid, signal.SIGKILL)
+        x.p.wait()
+        assert z.cmd("bootstrap " + y.addr)[-1]["err"] == 0
+        got = z.cmd(f"findprovs {cid} 1")
+        assert x.id in providers(got), got
