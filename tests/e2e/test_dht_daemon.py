@@ -143,3 +143,30 @@ def test_provider_records_survive_a_restart(tmp_path):
             assert jid in providers(got), got
     finally:
         d.stop()
+
+
+def test_bootstrap_from_the_repo_config(tmp_path):
+    """kubo's Bootstrap list in <repo>/config: the TCP address with a peer ID
+    is used, a /dnsaddr one is skipped with a warning."""
+    a_repo, b_repo = tmp_path / "a", tmp_path / "b"
+    for r in (a_repo, b_repo):
+        assert w(r, "init").returncode == 0
+    a = Daemon(a_repo)
+    b = None
+    try:
+        aid = node_id(a_repo)
+        dnsaddr = "/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN"
+        (b_repo / "config").write_text(json.dumps({"Bootstrap": [dnsaddr, aid["Addresses"][0]]}))
+        b = Daemon(b_repo)
+        deadline = time.time() + 10
+        while "DHT bootstrap done" not in b.output() and time.time() < deadline:
+            time.sleep(0.05)
+        out = b.output()
+        assert "DHT bootstrap done peers=1" in out, out
+        assert "Skipping a bootstrap address warren cannot dial yet address=" + dnsaddr in out
+        r = w(b_repo, "routing", "findpeer", aid["ID"], text=True)
+        assert r.returncode == 0 and r.stdout.split() == [aid["Addresses"][0].split("/p2p/")[0]]
+    finally:
+        for d in (a, b):
+            if d:
+                d.stop()
