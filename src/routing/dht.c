@@ -703,6 +703,16 @@ int wr_dht_find_providers(wr_dht *d, const uint8_t *mh, size_t mhlen, size_t max
   return 0;
 }
 
+int wr_dht_find_providers_cid(wr_dht *d, const wr_cid *cid, size_t max,
+                              wr_dht_provider_cb on_provider, wr_dht_done_cb on_done, void *data,
+                              wr_dht_query **pq) {
+  uint8_t mh[WR_MH_MAX_BYTES];
+  int n = wr_mh_encode(&cid->mh, mh, sizeof mh);
+  if (n <= 0 || (size_t)n > WR_PROV_MAX_KEY)
+    return WR_ERR_INVAL;
+  return wr_dht_find_providers(d, mh, (size_t)n, max, on_provider, on_done, data, pq);
+}
+
 void wr_dht_query_cancel(wr_dht_query *q) { query_end(q, WR_ERR_CLOSED); }
 
 /* ---- records ---- */

@@ -32,6 +32,7 @@
 
 #include "base/err.h"
 #include "p2p/host.h"
+#include "proto/multiformats/cid.h"
 #include "proto/p2p/kad.h"
 #include "routing/provstore.h"
 
@@ -128,6 +129,11 @@ WR_MUST_CHECK int wr_dht_find_peer(wr_dht *d, const wr_peerid *id, wr_dht_peers_
 WR_MUST_CHECK int wr_dht_find_providers(wr_dht *d, const uint8_t *mh, size_t mhlen, size_t max,
                                         wr_dht_provider_cb on_provider, wr_dht_done_cb on_done,
                                         void *data, wr_dht_query **pq);
+/* The same for a CID (its multihash: every CID of the same block shares the
+ * providers). WR_ERR_INVAL for a multihash over 128 bytes. */
+WR_MUST_CHECK int wr_dht_find_providers_cid(wr_dht *d, const wr_cid *cid, size_t max,
+                                            wr_dht_provider_cb on_provider, wr_dht_done_cb on_done,
+                                            void *data, wr_dht_query **pq);
 /* Cancels a query: its on_done runs (WR_ERR_CLOSED) before this returns. */
 void wr_dht_query_cancel(wr_dht_query *q);
 

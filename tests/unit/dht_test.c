@@ -129,7 +129,13 @@ static void on_provided(void *data, int err, const wr_dht_provide_stats *st) {
   CHECK_EQ(st->messages, KEYS * (N - 1));
   CHECK_EQ(st->failed, 0);
   provided = 1;
-  CHECK_EQ(wr_dht_find_providers(D[4], keys[7], 34, 1, on_provider, on_provs_done, NULL, NULL), 0);
+  /* by CID, as Bitswap asks: CIDv1 raw of key 7's multihash */
+  wr_cid cid;
+  wr_mh mh;
+  uint8_t b = 7;
+  wr_mh_sha256(&mh, &b, 1);
+  CHECK_EQ(wr_cid_init(&cid, 1, WR_CODEC_RAW, &mh), 0);
+  CHECK_EQ(wr_dht_find_providers_cid(D[4], &cid, 1, on_provider, on_provs_done, NULL, NULL), 0);
 }
 
 static void on_boot(void *data, int err) {
