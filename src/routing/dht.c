@@ -108,10 +108,7 @@ static int peer_from_kad(const wr_kad_peer *kp, wr_dht_peer *p) {
 }
 
 static wr_p2p_conn *conn_to(wr_dht *d, const wr_peerid *id) {
-  for (wr_p2p_conn *c = wr_p2p_host_conns(d->host); c; c = wr_p2p_conn_next(c))
-    if (wr_peerid_equal(wr_p2p_conn_peer(c), id))
-      return c;
-  return NULL;
+  return wr_p2p_host_find_conn(d->host, id);
 }
 
 /* Fills kp (pointing into p and idbuf) for a message. */
