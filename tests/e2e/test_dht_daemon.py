@@ -10,9 +10,11 @@ import time
 
 import pytest
 
-from conftest import WARREN, curl
+from conftest import ROOT, WARREN, curl
 from daemon import Daemon
 from dhtnodes import js_dht, providers
+
+NPM_RPC = ROOT / "tests" / "npm-rpc"
 
 
 def w(repo, *args, timeout=60, **kw):
@@ -170,3 +172,22 @@ def test_bootstrap_from_the_repo_config(tmp_path):
         for d in (a, b):
             if d:
                 d.stop()
+
+
+def test_kubo_rpc_client_routing(two, tmp_path):
+    """npm's kubo-rpc-client reads the routing answers (QueryEvent ndjson)."""
+    a, b, aid = two
+    f = tmp_path / "k"
+    f.write_bytes(os.urandom(64))
+    cid = w(a.repo, "--offline", "add", "-Q", "--cid-version", "1", f, text=True).stdout.strip()
+    bid = node_id(b.repo)
+    r = subprocess.run(["node", "routing.mjs", a.url, cid, bid["ID"], aid["ID"], aid["PublicKey"]],
+                       cwd=NPM_RPC, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["provide"] == ["SENDING_QUERY"]
+    assert [p["id"] for p in out["provs"]] == [aid["ID"]]
+    assert out["provs"][0]["addrs"] == [aid["Addresses"][0].split("/p2p/")[0]]
+    assert out["peer"] == {"id": bid["ID"], "addrs": [bid["Addresses"][0].split("/p2p/")[0]]}
+    assert out["put"] == ["VALUE"]
+    assert out["get"] == aid["PublicKey"]
