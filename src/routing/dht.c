@@ -21,6 +21,9 @@
 #define REPLY_BUF_LIMIT (WR_KAD_MAX_MSG + 16)
 #define AMINO_PROVIDER_TTL_MS (48ull * 3600 * 1000)
 #define AMINO_REPROVIDE_MS (22ull * 3600 * 1000)
+/* A sweep's region lookup runs until its nearest 3k have answered, not k:
+ * the ball it knows completely is wider, so it serves more keys. */
+#define SWEEP_WIDTH(d) ((d)->cfg.k * 3 < MAX_CANDS ? (d)->cfg.k * 3 : MAX_CANDS)
 
 typedef struct rpc rpc;
 typedef struct sstream sstream;
@@ -369,6 +372,7 @@ struct wr_dht_query {
   cand *c;
   size_t nc;
   size_t inflight;
+  size_t width; /* the nearest this many must all have answered (k; wider for a sweep) */
   int finished;
   query_end_fn on_end;
   /* GET_PROVIDERS */
@@ -523,7 +527,7 @@ static void query_step(wr_dht_query *q) {
   while (q->inflight < d->cfg.alpha) {
     cand *pick = NULL;
     size_t ok = 0;
-    for (size_t i = 0; i < q->nc && ok < d->cfg.k; i++) {
+    for (size_t i = 0; i < q->nc && ok < q->width; i++) {
       if (q->c[i].state == C_FAIL)
         continue;
       ok++;
@@ -569,6 +573,7 @@ static int query_new(wr_dht *d, int type, const uint8_t *key, size_t keylen, que
   q->keylen = keylen;
   wr_kad_key(key, keylen, q->target);
   q->on_end = on_end;
+  q->width = d->cfg.k;
   q->cb = cb;
   q->data = data;
   wr_rt_peer *near[WR_RT_K * 4];
@@ -1013,19 +1018,6 @@ static void job_rpc_done(rpc *r, int err, const wr_kad_msg *m) {
   }
 }
 
-/* a + b <= limit, as 256-bit big-endian numbers. */
-static int sum_within(const uint8_t a[WR_KAD_KEY_BYTES], const uint8_t b[WR_KAD_KEY_BYTES],
-                      const uint8_t limit[WR_KAD_KEY_BYTES]) {
-  uint8_t s[WR_KAD_KEY_BYTES];
-  unsigned carry = 0;
-  for (size_t i = WR_KAD_KEY_BYTES; i-- > 0;) {
-    unsigned v = (unsigned)a[i] + b[i] + carry;
-    s[i] = (uint8_t)v;
-    carry = v >> 8;
-  }
-  return !carry && memcmp(s, limit, WR_KAD_KEY_BYTES) <= 0;
-}
-
 /* The indices of the k peers of S nearest to pos, nearest first. */
 static size_t nearest_in(provide_job *j, const uint8_t pos[WR_KAD_KEY_BYTES], size_t *idx,
                          size_t k) {
@@ -1047,13 +1039,17 @@ static size_t nearest_in(provide_job *j, const uint8_t pos[WR_KAD_KEY_BYTES], si
   return got;
 }
 
-/* A key is covered by the region's lookup toward T when every peer nearer
- * to it than its k-th nearest answered peer must lie within R of T (R: the
- * distance from T to the k-th nearest answered peer), since the lookup saw
- * every peer within R. By the triangle inequality (XOR distance is a
- * metric), d(P,T) <= d(P,K) + d(K,T), so it is enough that
- * d(K, kth) + d(K, T) <= R. With fewer than k answers the lookup saw the
- * whole reachable network and covers every key. */
+/* A key K is covered by the region's lookup toward T when every peer P
+ * nearer to K than K's k-th nearest answered peer is one the lookup knows.
+ * The lookup knows every peer within R of T (R: the distance from T to the
+ * W-th nearest peer that answered, W = 3k, or all of them when fewer did:
+ * it ran until its W nearest had all answered, and this is the assumption
+ * a Kademlia lookup makes for its k nearest). XOR distance gives the bound
+ * exactly: d(P,T) = d(P,K) XOR d(K,T), and d(K,T) < 2^h where h is the
+ * bit length of d(K,T), so d(P,T) agrees with d(P,K) above bit h and is at
+ * most r_K with its low h bits set (r_K: the distance from K to its k-th
+ * nearest). K is covered when that is <= R. With fewer than k answers the
+ * lookup saw the whole reachable network and covers every key. */
 static int covered(provide_job *j, const uint8_t T[WR_KAD_KEY_BYTES],
                    const uint8_t R[WR_KAD_KEY_BYTES], const uint8_t K[WR_KAD_KEY_BYTES],
                    size_t *idx, size_t *pn) {
@@ -1061,22 +1057,20 @@ static int covered(provide_job *j, const uint8_t T[WR_KAD_KEY_BYTES],
   *pn = nearest_in(j, K, idx, k);
   if (j->nS < k)
     return 1;
-  uint8_t dk[WR_KAD_KEY_BYTES], dt[WR_KAD_KEY_BYTES];
-  wr_kad_distance(K, j->Spos[idx[*pn - 1]], dk);
-  wr_kad_distance(K, T, dt);
-  return sum_within(dk, dt, R);
+  uint8_t bound[WR_KAD_KEY_BYTES];
+  wr_kad_distance(K, j->Spos[idx[*pn - 1]], bound);
+  for (unsigned bit = wr_kad_common_prefix(K, T); bit < WR_KAD_KEY_BYTES * 8; bit++)
+    bound[bit / 8] |= (uint8_t)(0x80u >> (bit % 8));
+  return memcmp(bound, R, WR_KAD_KEY_BYTES) <= 0;
 }
 
 static void job_lookup_done(void *data, int err, const wr_dht_peer *peers, size_t n);
 
 static void job_region_send(provide_job *j, const uint8_t T[WR_KAD_KEY_BYTES]) {
   wr_dht *d = j->d;
-  size_t k = d->cfg.k;
+  size_t k = d->cfg.k, w = SWEEP_WIDTH(d) < j->nS ? SWEEP_WIDTH(d) : j->nS;
   uint8_t R[WR_KAD_KEY_BYTES];
-  if (j->nS >= k)
-    wr_kad_distance(T, j->Spos[k - 1], R);
-  else
-    memset(R, 0xff, sizeof R);
+  wr_kad_distance(T, j->Spos[w - 1], R);
   wr_buf *bufs = wr_calloc(j->nS ? j->nS : 1, sizeof *bufs);
   size_t *idx = wr_calloc(k, sizeof *idx);
   if (!bufs || !idx) {
@@ -1177,6 +1171,7 @@ static void job_next_region(provide_job *j) {
     job_end(j, rv);
     return;
   }
+  q->width = SWEEP_WIDTH(d);
   j->st.lookups++;
   query_step(q);
 }

@@ -174,3 +174,27 @@ def test_keys_provided_alone_are_announced_to_the_first_peer():
         assert z.cmd("bootstrap " + y.addr)[-1]["err"] == 0
         got = z.cmd(f"findprovs {cid} 1")
         assert x.id in providers(got), got
+
+
+def test_sweep_regions_place_records_where_lookups_look():
+    """With k = 4 on 30 nodes a sweep needs several regions; every key's
+    record still sits where a lookup for it looks: a client-mode node that
+    joined afterwards finds a sample of them."""
+    nodes = start_swarm(30, "--k", "4")
+    asker = None
+    try:
+        cids = [cid_of(b"region %d " % i + os.urandom(6)) for i in range(400)]
+        r = nodes[3].cmd("provide " + " ".join(cids), timeout=60)[-1]
+        assert r["err"] == 0 and r["keys"] == 400, r
+        assert 1 < r["lookups"] < 40, r
+        assert r["messages"] == 400 * 4, r
+        asker = warren_dht("--client", "--k", "4", "--bootstrap", nodes[0].addr)
+        assert asker.wait_event("bootstrapped")["err"] == 0
+        for c in cids[::10]:
+            got = asker.cmd(f"findprovs {c} 1")
+            assert nodes[3].id in providers(got), (c, got)
+    finally:
+        if asker:
+            asker.stop()
+        for x in nodes:
+            x.stop()
