@@ -992,7 +992,8 @@ static void job_end(provide_job *j, int err) {
   if (d->lonely && !d->closed && d->next_reprovide_ms > now_ms(d) + 60000)
     d->next_reprovide_ms = now_ms(d) + 60000;
   if (j->st.keys || err)
-    wr_log(err && err != WR_ERR_CLOSED ? WR_LOG_WARN : WR_LOG_INFO, "DHT provide round done",
+    wr_log(err && err != WR_ERR_CLOSED && err != WR_ERR_NOTFOUND ? WR_LOG_WARN : WR_LOG_INFO,
+           "DHT provide round done",
            "keys=%zu lookups=%zu messages=%zu unreachable=%zu ms=%llu err=\"%s\"", j->st.keys,
            j->st.lookups, j->st.messages, j->st.failed, (unsigned long long)j->st.ms,
            err ? wr_strerror(err) : "");
