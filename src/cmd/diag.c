@@ -522,7 +522,8 @@ static void diag_usage(FILE *f) {
              "Diagnostics:\n"
              "  udp    check that UDP replies come back from the address they were sent to\n"
              "  quic   QUIC echo server and client: handshake, certificates, throughput\n"
-             "  p2p    libp2p host over TCP (Noise, yamux): peer ID, ping, identify, echo\n\n"
+             "  p2p    libp2p host over TCP (Noise, yamux): peer ID, ping, identify, echo\n"
+             "  dht    the Kademlia DHT on a host of its own, driven by commands on stdin\n\n"
              "Run 'warren diag udp|quic|p2p --help' for the flags.\n");
 }
 
@@ -531,6 +532,7 @@ int wr_cmd_diag(int argc, char **argv) {
       {"udp", diag_udp},
       {"quic", wr_cmd_diag_quic},
       {"p2p", wr_cmd_diag_p2p},
+      {"dht", wr_cmd_diag_dht},
   };
   return wr_cli_dispatch("diag", argc, argv, subs, sizeof subs / sizeof subs[0], diag_usage);
 }

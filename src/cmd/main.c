@@ -38,6 +38,8 @@ static const wr_command commands[] = {
     {"swarm", "The running node's peers: peers, connect, disconnect, addrs", wr_cmd_swarm},
     {"ping", "Ping a peer through the running node", wr_cmd_ping},
     {"resolve", "Resolve a DNSLink name (/ipns/example.com) to its /ipfs path", wr_cmd_resolve},
+    {"routing", "The DHT through the running node: provide, findprovs, findpeer, get, put",
+     wr_cmd_routing},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
     {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -14,8 +15,12 @@
 #include "p2p/host.h"
 #include "p2p/identity.h"
 #include "proto/text/base64.h"
+#include "routing/dht.h"
 #include "rpc/api.h"
 #include "rpc/apiaddr.h"
+#include "store/blockstore.h"
+#include "store/pin.h"
+#include "store/provdb.h"
 #include "store/repo.h"
 
 #define SWEEP_MS 250
@@ -37,6 +42,15 @@ struct wr_node {
    * before the API, so `id` reports it; closed after the last command. */
   wr_p2p_host *host;
   wr_loopcall *lc;
+  wr_dht *dht; /* NULL when off */
+  /* Provider records waiting to be written to the repo, and the batch a
+   * worker thread is writing (LMDB waits for the writer lock, which an
+   * import may hold for seconds: never on the loop). */
+  wr_provdb_rec *prov_pending, *prov_writing;
+  size_t nprov_pending, capprov_pending, nprov_writing;
+  int prov_flushing;
+  uint64_t prov_next_flush_ns;
+  uv_work_t prov_work;
   int host_closing, host_closed, lc_closed;
   /* What `id` reports, made once the components have registered (the
    * strings outlive every command that copies them). */
@@ -90,6 +104,247 @@ static int describe_host(wr_node *n, const wr_p2p_privkey *key) {
   return 0;
 }
 
+static void host_identified(wr_p2p_host *h, wr_p2p_conn *c) {
+  wr_node *n = wr_p2p_host_user(h);
+  if (n->dht)
+    wr_dht_on_identified(n->dht, c);
+}
+
+static uint64_t unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The provider store's sink: copies the record (key, peer ID bytes, the
+ * addresses each behind a length byte, expiry in Unix time) for the next
+ * batch. */
+static void prov_on_put(void *user, const uint8_t *key, size_t keylen, const wr_prov_rec *rec) {
+  wr_node *n = user;
+  if (n->nprov_pending == n->capprov_pending) {
+    size_t cap = n->capprov_pending ? n->capprov_pending * 2 : 64;
+    if (cap > 1000000)
+      return; /* a flood: kept in memory only */
+    wr_provdb_rec *a = wr_realloc(n->prov_pending, cap * sizeof *a);
+    if (!a)
+      return;
+    n->prov_pending = a;
+    n->capprov_pending = cap;
+  }
+  uint8_t *b = wr_malloc(keylen + WR_PROVDB_MAX_PEER + WR_PROVDB_MAX_ADDRS);
+  if (!b)
+    return;
+  wr_provdb_rec *r = &n->prov_pending[n->nprov_pending];
+  memcpy(b, key, keylen);
+  int pn = wr_peerid_to_bytes(&rec->id, b + keylen, WR_PROVDB_MAX_PEER);
+  if (pn <= 0) {
+    wr_free(b);
+    return;
+  }
+  size_t off = keylen + (size_t)pn, al = 0;
+  for (size_t i = 0; i < rec->naddrs; i++)
+    if (rec->addrs[i].len < 256 && al + 1 + rec->addrs[i].len <= WR_PROVDB_MAX_ADDRS) {
+      b[off + al] = (uint8_t)rec->addrs[i].len;
+      memcpy(b + off + al + 1, rec->addrs[i].bytes, rec->addrs[i].len);
+      al += 1 + rec->addrs[i].len;
+    }
+  uint64_t now = uv_now(n->loop);
+  *r = (wr_provdb_rec){.key = b,
+                       .keylen = keylen,
+                       .peer = b + keylen,
+                       .peerlen = (size_t)pn,
+                       .addrs = b + off,
+                       .addrslen = al,
+                       .expires_unix_ms =
+                           unix_ms() + (rec->expires_ms > now ? rec->expires_ms - now : 0)};
+  n->nprov_pending++;
+}
+
+static void prov_free(wr_provdb_rec *r, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    wr_free((void *)r[i].key);
+  wr_free(r);
+}
+
+static void prov_write(uv_work_t *w) {
+  wr_node *n = w->data;
+  int rv = wr_provdb_put(n->repo->bs, n->prov_writing, n->nprov_writing);
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not keep provider records in the repo", "records=%zu err=\"%s\"",
+           n->nprov_writing, wr_strerror(rv));
+}
+
+static void prov_written(uv_work_t *w, int status) {
+  (void)status;
+  wr_node *n = w->data;
+  prov_free(n->prov_writing, n->nprov_writing);
+  n->prov_writing = NULL;
+  n->nprov_writing = 0;
+  n->prov_flushing = 0;
+}
+
+/* Hands the pending records to a worker (one batch at a time). */
+static void prov_flush(wr_node *n) {
+  if (n->prov_flushing || !n->nprov_pending || !n->repo)
+    return;
+  n->prov_writing = n->prov_pending;
+  n->nprov_writing = n->nprov_pending;
+  n->prov_pending = NULL;
+  n->nprov_pending = n->capprov_pending = 0;
+  n->prov_work.data = n;
+  n->prov_flushing = 1;
+  if (uv_queue_work(n->loop, &n->prov_work, prov_write, prov_written) != 0) {
+    prov_write(&n->prov_work);
+    prov_written(&n->prov_work, 0);
+  }
+}
+
+typedef struct prov_load {
+  wr_node *n;
+  uint64_t now_unix, now_loop;
+  size_t loaded;
+} prov_load;
+
+static int prov_load_one(void *arg, const wr_provdb_rec *r) {
+  prov_load *pl = arg;
+  wr_prov_rec rec = {.expires_ms = pl->now_loop + (r->expires_unix_ms - pl->now_unix)};
+  if (wr_peerid_decode(r->peer, r->peerlen, &rec.id, NULL) != 0)
+    return 0;
+  for (size_t off = 0; off < r->addrslen && rec.naddrs < WR_PROV_MAX_ADDRS;) {
+    size_t len = r->addrs[off];
+    if (off + 1 + len > r->addrslen)
+      break;
+    if (wr_maddr_decode(r->addrs + off + 1, len, &rec.addrs[rec.naddrs], NULL) == 0)
+      rec.naddrs++;
+    off += 1 + len;
+  }
+  if (wr_provstore_add(wr_dht_providers(pl->n->dht), r->key, r->keylen, &rec) == 0)
+    pl->loaded++;
+  return 0;
+}
+
+/* Reads the records kept in the repo (dropping expired ones), then keeps
+ * every new one there too. */
+static void prov_restore(wr_node *n) {
+  prov_load pl = {.n = n, .now_unix = unix_ms(), .now_loop = uv_now(n->loop)};
+  size_t expired = 0;
+  int rv = wr_provdb_load(n->repo->bs, pl.now_unix, prov_load_one, &pl, &expired);
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not read the provider records in the repo", "err=\"%s\"",
+           wr_strerror(rv));
+  else if (pl.loaded || expired)
+    wr_log(WR_LOG_INFO, "Provider records restored", "records=%zu expired=%zu", pl.loaded, expired);
+  wr_provstore_sink sink = {.on_put = prov_on_put, .user = n};
+  wr_provstore_set_sink(wr_dht_providers(n->dht), &sink);
+}
+
+typedef struct pin_keys {
+  uint8_t (*mh)[WR_MH_MAX_BYTES];
+  const uint8_t **keys;
+  size_t *lens;
+  size_t n, cap;
+} pin_keys;
+
+static int collect_pin(void *arg, const uint8_t *cid, size_t cidlen, wr_pin_type type) {
+  (void)type;
+  pin_keys *pk = arg;
+  wr_cid c;
+  if (wr_cid_from_bytes(cid, cidlen, &c, NULL) != 0)
+    return 0;
+  if (pk->n == pk->cap) {
+    size_t cap = pk->cap ? pk->cap * 2 : 256;
+    void *a = wr_realloc(pk->mh, cap * WR_MH_MAX_BYTES);
+    if (!a)
+      return WR_ERR_NOMEM;
+    pk->mh = a;
+    pk->cap = cap;
+  }
+  int m = wr_mh_encode(&c.mh, pk->mh[pk->n], WR_MH_MAX_BYTES);
+  if (m > 0 && (size_t)m <= WR_PROV_MAX_KEY)
+    pk->n++;
+  return 0;
+}
+
+/* Announces the pinned roots (the content this node keeps available); the
+ * DHT then provides them again before their records expire. */
+static void provide_pins(wr_node *n) {
+  pin_keys pk = {0};
+  wr_bs_txn *txn;
+  if (wr_bs_txn_begin(n->repo->bs, WR_BS_READ, &txn) != 0)
+    return;
+  int rv = wr_pin_iter(txn, collect_pin, &pk);
+  wr_bs_txn_abort(txn);
+  if (rv == 0 && pk.n && (pk.keys = wr_calloc(pk.n, sizeof *pk.keys)) &&
+      (pk.lens = wr_calloc(pk.n, sizeof *pk.lens))) {
+    for (size_t i = 0; i < pk.n; i++) {
+      pk.keys[i] = pk.mh[i];
+      wr_cursor cur;
+      wr_cursor_init(&cur, pk.mh[i], WR_MH_MAX_BYTES);
+      wr_mh mh;
+      pk.lens[i] = wr_mh_decode(&cur, &mh, NULL) == 0 ? wr_mh_encoded_size(&mh) : 0;
+    }
+    if (wr_dht_provide(n->dht, pk.keys, pk.lens, pk.n, NULL, NULL) != 0)
+      wr_log(WR_LOG_WARN, "Could not announce the pinned content", "pins=%zu", pk.n);
+  }
+  wr_free(pk.mh);
+  wr_free(pk.keys);
+  wr_free(pk.lens);
+}
+
+static void on_bootstrapped(void *arg, int err) {
+  wr_node *n = arg;
+  wr_log(err ? WR_LOG_WARN : WR_LOG_INFO, "DHT bootstrap done", "peers=%zu err=\"%s\"",
+         n->dht ? wr_dht_routing_table_size(n->dht) : 0, err ? wr_strerror(err) : "");
+  if (!err && n->dht && n->repo)
+    provide_pins(n);
+}
+
+/* The DHT on the host: a server when the node listens (or is told so), a
+ * client otherwise; bootstrap from the configured peers. */
+static int start_dht(wr_node *n, char *err, size_t errlen) {
+  int mode = n->cfg.dht_mode;
+  if (mode == WR_NODE_DHT_OFF)
+    return 0;
+  wr_dht_config dc = {.server = mode == WR_NODE_DHT_SERVER ||
+                                (mode == WR_NODE_DHT_AUTO && n->cfg.nswarm > 0)};
+  int rv = wr_dht_new(&n->dht, n->host, n->loop, &dc);
+  if (rv) {
+    snprintf(err, errlen, "cannot start the DHT: %s", wr_strerror(rv));
+    return rv;
+  }
+  wr_maddr *boot = n->cfg.nbootstrap ? wr_calloc(n->cfg.nbootstrap, sizeof *boot) : NULL;
+  if (n->cfg.nbootstrap && !boot) {
+    snprintf(err, errlen, "out of memory");
+    return WR_ERR_NOMEM;
+  }
+  for (size_t i = 0; i < n->cfg.nbootstrap; i++) {
+    const char *s = n->cfg.bootstrap[i], *reason = NULL;
+    int fam, has;
+    uint8_t ip[16];
+    uint16_t port;
+    wr_peerid id;
+    if ((rv = wr_maddr_parse(s, strlen(s), &boot[i], &reason)) != 0 ||
+        (rv = wr_maddr_to_ip_tcp(&boot[i], &fam, ip, &port, &id, &has)) != 0 || !has) {
+      snprintf(err, errlen, "the bootstrap address %s: %s", s,
+               reason ? reason : "must be /ip4|ip6/ADDR/tcp/PORT/p2p/PEERID");
+      wr_free(boot);
+      return rv ? rv : WR_ERR_INVAL;
+    }
+  }
+  prov_restore(n);
+  if (!n->cfg.nbootstrap)
+    provide_pins(n); /* to whoever joins: retried each minute until someone has */
+  if (n->cfg.nbootstrap)
+    rv = wr_dht_bootstrap(n->dht, boot, n->cfg.nbootstrap, on_bootstrapped, n);
+  wr_free(boot);
+  if (rv)
+    snprintf(err, errlen, "cannot bootstrap the DHT: %s", wr_strerror(rv));
+  else
+    wr_log(WR_LOG_INFO, "DHT started", "mode=%s bootstrap=%zu",
+           wr_dht_is_server(n->dht) ? "server" : "client", n->cfg.nbootstrap);
+  return rv;
+}
+
 /* Makes the host with the repo's key and listens on the swarm addresses.
  * Returns 0 or an error with a sentence in err. */
 static int start_host(wr_node *n, char *err, size_t errlen) {
@@ -104,7 +359,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   snprintf(n->agent, sizeof n->agent, "warren/%s", n->cfg.version ? n->cfg.version : "0");
   wr_p2p_host_config hc = {.agent_version = n->agent};
-  if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, NULL, n)) != 0 ||
+  static const wr_p2p_host_events hev = {.on_identified = host_identified};
+  if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, &hev, n)) != 0 ||
       (rv = wr_loopcall_new(n->loop, &n->lc)) != 0) {
     snprintf(err, errlen, "out of memory");
     return rv;
@@ -123,6 +379,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
       return rv;
     }
   }
+  if ((rv = start_dht(n, err, errlen)) != 0)
+    return rv;
   if ((rv = describe_host(n, &key)) != 0) {
     snprintf(err, errlen, "cannot describe the host: %s", wr_strerror(rv));
     return rv;
@@ -152,6 +410,9 @@ static void close_network(wr_node *n) {
   if (n->host_closing)
     return;
   n->host_closing = 1;
+  /* The DHT goes first: it holds streams and dials on the host. */
+  wr_dht_close(n->dht);
+  n->dht = NULL;
   if (n->lc)
     wr_loopcall_close(n->lc, on_lc_closed, n);
   else
@@ -211,7 +472,14 @@ static void on_sweep(uv_timer_t *t) {
    * then the repo close. */
   if (n->server_closed && running == 0)
     close_network(n);
-  if (n->host_closed && n->lc_closed && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
+  if (n->stopping && n->host_closed && !n->prov_flushing && n->nprov_pending)
+    prov_flush(n); /* what the DHT took until it closed */
+  else if (!n->stopping && n->dht && wr_now_ns() >= n->prov_next_flush_ns) {
+    n->prov_next_flush_ns = wr_now_ns() + 2 * WR_NS_PER_S;
+    prov_flush(n);
+  }
+  if (n->host_closed && n->lc_closed && !n->prov_flushing && !n->nprov_pending && n->sweep_open &&
+      !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
   }
@@ -264,6 +532,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
       .repo = n->repo,
       .host = n->host,
       .loopcall = n->lc,
+      .dht = n->dht,
       .api_port = wr_addr_port(&cfg->api),
       .allowed_origins = cfg->allowed_origins,
       .nallowed = cfg->nallowed,
@@ -333,6 +602,7 @@ fail:
   while (!n->host_closed || !n->lc_closed)
     uv_run(loop, UV_RUN_ONCE);
   free_addrs(n);
+  prov_free(n->prov_pending, n->nprov_pending);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);
   wr_repo_close(n->repo);
@@ -361,6 +631,7 @@ void wr_node_free(wr_node *n) {
   if (!n)
     return;
   free_addrs(n);
+  prov_free(n->prov_pending, n->nprov_pending);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);

@@ -24,11 +24,19 @@
 
 #define WR_NODE_MAX_SWARM 16
 
+enum { WR_NODE_DHT_AUTO = 0, WR_NODE_DHT_SERVER, WR_NODE_DHT_CLIENT, WR_NODE_DHT_OFF };
+
 typedef struct wr_node_config {
   const char *repo_path;              /* required */
   wr_addr api;                        /* where the RPC API listens */
   const char *const *swarm;           /* libp2p listen multiaddrs (none: dial only) */
   size_t nswarm;
+  /* The DHT (src/routing): peers to start from (/ip4|ip6/A/tcp/P/p2p/ID),
+   * and its mode: server (answer queries; the default when the node
+   * listens), client (ask only), or off. */
+  const char *const *bootstrap;
+  size_t nbootstrap;
+  int dht_mode; /* WR_NODE_DHT_* */
   const char *const *allowed_origins; /* NULL: the API's own loopback origins */
   size_t nallowed;
   const char *version;

@@ -41,6 +41,11 @@ static const wr_rpc_cmd commands[] = {
     {"swarm/disconnect", wr_rpc_cmd_swarm_disconnect, 0},
     {"swarm/addrs/listen", wr_rpc_cmd_swarm_addrs_listen, 0},
     {"ping", wr_rpc_cmd_ping, 0},
+    {"routing/provide", wr_rpc_cmd_routing_provide, 0},
+    {"routing/findprovs", wr_rpc_cmd_routing_findprovs, 0},
+    {"routing/findpeer", wr_rpc_cmd_routing_findpeer, 0},
+    {"routing/get", wr_rpc_cmd_routing_get, 0},
+    {"routing/put", wr_rpc_cmd_routing_put, 1},
 };
 
 /* --- answers made on the loop (before any command runs) -------------------- */
@@ -178,6 +183,7 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   c->repo = api->cfg.repo;
   c->host = api->cfg.host;
   c->loopcall = api->cfg.loopcall;
+  c->dht = api->cfg.dht;
   c->gc_lock = &api->gc_lock;
   c->version = api->cfg.version;
   if (api->cfg.identity)

@@ -28,6 +28,7 @@
 #include "http/handler.h"
 #include "io/loopcall.h"
 #include "p2p/host.h"
+#include "routing/dht.h"
 #include "store/repo.h"
 
 /* What `id` reports about the node; filled by the node's owner. The peer
@@ -47,6 +48,7 @@ typedef struct wr_rpc_config {
    * on threads; the host lives on the loop). NULL: no network commands. */
   wr_p2p_host *host;
   wr_loopcall *loopcall;
+  wr_dht *dht; /* on the loop too; NULL: no routing commands */
   uint16_t api_port;                  /* for the default allowed origins */
   const char *const *allowed_origins; /* NULL: the loopback defaults */
   size_t nallowed;

@@ -31,6 +31,7 @@ struct wr_rpc_call {
   wr_repo *repo;
   wr_p2p_host *host;         /* NULL: no network; touch only on the loop, */
   wr_loopcall *loopcall;     /* through this bridge */
+  wr_dht *dht;               /* the same: NULL when the DHT is off */
   pthread_rwlock_t *gc_lock; /* writers hold it shared, repo/gc exclusive */
   const char *version;
   wr_rpc_identity id;     /* copied on the loop (strings owned by the node) */
@@ -59,6 +60,14 @@ void wr_rpc_cmd_swarm_connect(wr_rpc_call *c);
 void wr_rpc_cmd_swarm_disconnect(wr_rpc_call *c);
 void wr_rpc_cmd_swarm_addrs_listen(wr_rpc_call *c);
 void wr_rpc_cmd_ping(wr_rpc_call *c);
+void wr_rpc_cmd_routing_provide(wr_rpc_call *c);
+void wr_rpc_cmd_routing_findprovs(wr_rpc_call *c);
+void wr_rpc_cmd_routing_findpeer(wr_rpc_call *c);
+void wr_rpc_cmd_routing_get(wr_rpc_call *c);
+void wr_rpc_cmd_routing_put(wr_rpc_call *c);
+/* Announces cids to the DHT without waiting (content just added or
+ * pinned); nothing when the DHT is off. */
+void wr_rpc_provide_bg(wr_rpc_call *c, const wr_cid *cids, size_t n);
 /* `id PEER`: what a connected peer told identify. */
 void wr_rpc_cmd_id_peer(wr_rpc_call *c, const char *arg);
 

@@ -425,6 +425,9 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
     goto out;
   }
+  /* What was added is announced (the roots; kubo's "roots" strategy). */
+  if (!only_hash)
+    wr_rpc_provide_bg(c, roots, nroots);
   if (!wr_rpc_job_head_sent(c->job) && !(r.quieter && nroots) &&
       wr_rpc_ok(c, "application/json", 2) != 0)
     goto out; /* the user is gone */

@@ -72,6 +72,8 @@ static void pin_change(wr_rpc_call *c, int add) {
   }
   if (add)
     pthread_rwlock_unlock(c->gc_lock);
+  if (add && !rv)
+    wr_rpc_provide_bg(c, cids, n);
   if (!rv && (rv = wr_buf_puts(&b, "]}")) == 0)
     wr_rpc_json(c, &b);
   wr_buf_free(&b);

@@ -13,6 +13,8 @@ struct wr_bs {
   MDB_dbi blocks; /* multihash -> block bytes */
   MDB_dbi pins;   /* binary CID -> pin record */
   MDB_dbi meta;   /* small settings, "version" */
+  MDB_dbi providers; /* DHT provider records (store/provdb), opened on first use */
+  int has_providers;
 };
 
 struct wr_bs_txn {
