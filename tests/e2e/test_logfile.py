@@ -21,7 +21,7 @@ def start_edge(tmp_path, log, *flags):
         [str(WARREN), "--logfile", str(log), *flags, "edge", "--listen", f"127.0.0.1:{port}",
          "--http", "127.0.0.1:0", "--tunnels", str(tmp_path / "tunnels.yml"), "--self-signed",
          str(tmp_path / "certs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return p, f"127.0.0.1:{port}"
+    return p, f"quic=127.0.0.1:{port}"  # in the "Starting edge" line, after the signals are set
 
 
 def wait_for_text(path, text, timeout=10):
