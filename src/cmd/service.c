@@ -36,8 +36,8 @@ typedef struct service_opts {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "Usage: warren service install [tunnel|edge] [FLAGS]\n"
-          "       warren service uninstall [tunnel|edge] [FLAGS]\n\n"
+          "Usage: warren service install [tunnel|edge|daemon] [FLAGS]\n"
+          "       warren service uninstall [tunnel|edge|daemon] [FLAGS]\n\n"
           "Runs warren as a systemd service, as `cloudflared service install`. install copies\n"
           "the configuration to /etc/warren, writes /etc/systemd/system/warren-KIND.service\n"
           "(the unit `make install` installs, with this program's path), then runs\n"
@@ -55,7 +55,9 @@ static void usage(FILE *f) {
           "                           copied to /etc/warren/edge.yml\n"
           "  --tunnels FILE           the tunnels file (default: ~/.warren/tunnels.yml), copied\n"
           "                           to /etc/warren/tunnels.yml\n"
-          "Both:\n"
+          "daemon (`warren daemon`, the IPFS node): no files to copy; its repo is the\n"
+          "  service's state folder (/var/lib/warren-node)\n"
+          "All:\n"
           "  --root DIR               write under DIR instead of / (packaging, tests)\n"
           "  --no-start               write the files only; do not run systemctl\n\n"
           "Secrets (credentials, tunnels file) are written 0600 and reach the service\n"
@@ -238,7 +240,9 @@ static int install(const service_opts *o) {
     wr_cli_fail("service install: writing /etc needs root: run it with sudo.");
     return 1;
   }
-  int rc = strcmp(o->kind, "edge") == 0 ? install_edge_files(o) : install_tunnel_files(o);
+  int rc = strcmp(o->kind, "edge") == 0     ? install_edge_files(o)
+           : strcmp(o->kind, "daemon") == 0 ? 0
+                                             : install_tunnel_files(o);
   if (rc)
     return 1;
   wr_buf text;
@@ -321,8 +325,9 @@ static int run(const char *sub, int argc, char **argv, int (*fn)(const service_o
   }
   if (optind < argc)
     o.kind = argv[optind++];
-  if (strcmp(o.kind, "tunnel") != 0 && strcmp(o.kind, "edge") != 0)
-    wr_cli_usage_error(sub, "the service is tunnel or edge, not \"%s\".", o.kind);
+  if (strcmp(o.kind, "tunnel") != 0 && strcmp(o.kind, "edge") != 0 &&
+      strcmp(o.kind, "daemon") != 0)
+    wr_cli_usage_error(sub, "the service is tunnel, edge or daemon, not \"%s\".", o.kind);
   if (optind < argc)
     wr_cli_usage_error(sub, "unexpected argument \"%s\".", argv[optind]);
   if (!o.token)

@@ -28,7 +28,7 @@ def test_destdir_layout_and_paths(warren_bin, tmp_path):
     assert binary.stat().st_mode & 0o777 == 0o755
     assert binary.read_bytes() == WARREN.read_bytes()
     units = dest / "usr/lib/systemd/system"
-    for name in ("warren-edge.service", "warren-tunnel.service"):
+    for name in ("warren-daemon.service", "warren-edge.service", "warren-tunnel.service"):
         text = (units / name).read_text()
         assert "@BINDIR@" not in text
         # The unit runs the installed program, not the DESTDIR staging copy.
@@ -61,7 +61,8 @@ def test_units_verify_and_are_hardened(warren_bin, tmp_path):
     prefix = tmp_path / "prefix"
     make("install", f"PREFIX={prefix}")
     units = sorted((prefix / "lib/systemd/system").glob("*.service"))
-    assert [u.name for u in units] == ["warren-edge.service", "warren-tunnel.service"]
+    assert [u.name for u in units] == ["warren-daemon.service", "warren-edge.service",
+                                       "warren-tunnel.service"]
     env = {**os.environ, "MANPATH": str(prefix / "share/man")}
     res = subprocess.run(["systemd-analyze", "verify", *map(str, units)], capture_output=True,
                          text=True, env=env)

@@ -73,7 +73,7 @@ def test_refusals_say_why_and_write_nothing(tmp_path):
     assert r.returncode == 1 and "no credentials" in r.stderr
     assert not root.exists()
     r = run_warren("service", "install", "udp", "--root", root)
-    assert r.returncode == 2 and "tunnel or edge" in r.stderr
+    assert r.returncode == 2 and "tunnel, edge or daemon" in r.stderr
 
 
 def test_edge_service_install(tmp_path):
@@ -89,4 +89,15 @@ def test_edge_service_install(tmp_path):
     assert (root / "etc/warren/edge.yml").read_text() == edge_yml.read_text()
     unit = root / "etc/systemd/system/warren-edge.service"
     res = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_daemon_service_install(tmp_path):
+    root = tmp_path / "root"
+    r = run_warren("service", "install", "daemon", "--root", root, "--no-start")
+    assert r.returncode == 0, r.stderr
+    unit = root / "etc/systemd/system/warren-daemon.service"
+    assert f"ExecStart={WARREN} --repo ${{STATE_DIRECTORY}} daemon" in unit.read_text()
+    res = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stdout + res.stderr
