@@ -184,10 +184,12 @@ static int setup_metrics(wr_edge *e) {
       wr_metrics_counter(r, "warren_edge_http_connections_total", "User connections accepted.");
   e->m_inflight =
       wr_metrics_gauge(r, "warren_edge_requests_in_flight", "Request streams open to connectors.");
-  e->m_fallbacks = wr_metrics_counter(r, "warren_edge_content_fallbacks_total",
-                                      "Tunnel requests answered from content (origin unavailable).");
+  e->m_fallbacks =
+      wr_metrics_counter(r, "warren_edge_content_fallbacks_total",
+                         "Tunnel requests answered from content (origin unavailable).");
   return e->m_conns && e->m_regs && e->m_requests && e->m_responses && e->m_errors &&
-                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total && e->m_inflight && e->m_fallbacks
+                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total &&
+                 e->m_inflight && e->m_fallbacks
              ? 0
              : WR_ERR_NOMEM;
 }

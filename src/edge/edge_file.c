@@ -106,7 +106,8 @@ int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char
     else if (strcmp(name, "subdomain-gateway") == 0)
       rc = file_list(y, v, name, f->subdomain_gateway, &f->n_subdomain_gateway);
     else if (strcmp(name, "content") == 0)
-      rc = v->type == YAML_MAPPING_NODE ? content_map(f, y, v) : file_list(y, v, name, f->content, &f->n_content);
+      rc = v->type == YAML_MAPPING_NODE ? content_map(f, y, v)
+                                        : file_list(y, v, name, f->content, &f->n_content);
     else {
       size_t i = 0;
       while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i].key, name) != 0)

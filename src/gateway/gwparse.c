@@ -140,8 +140,6 @@ static int parse_entity_bytes(const char *s, size_t n, wr_gw_params *p, const ch
   p->bytes_from = from;
   p->bytes_to = to;
   p->bytes_to_end = to_end;
-  if (p->scope == WR_GW_SCOPE_ALL)
-    p->scope = WR_GW_SCOPE_ENTITY;
   return 0;
 }
 
