@@ -62,6 +62,7 @@ struct wr_gateway_req {
   size_t npath, path_sent;
   int car_header_sent;
   uint64_t bytes;
+  unsigned pumps; /* bursts of output, for the debug line */
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -152,6 +153,8 @@ static void finish(wr_gateway_req *r, int ok) {
   if (r->finished)
     return;
   r->finished = 1;
+  WR_DEBUG("Gateway response done", "target=%s bytes=%llu bursts=%u ok=%d", r->target,
+           (unsigned long long)r->bytes, r->pumps, ok);
   if (!r->gone) {
     r->q->sink = NULL;
     if (ok)
@@ -605,6 +608,7 @@ static void pump(wr_gateway_req *r) {
   if (r->finished || r->gone || r->in_pump)
     return;
   r->in_pump = 1;
+  r->pumps++;
   wr_export ex;
   int rc = wr_export_begin(&ex, r->g->bs);
   if (rc == 0) {

@@ -101,8 +101,8 @@ def metric(edge, name):
     return 0.0
 
 
-def vm_hwm_kb(pid):
+def rss_anon_kb(pid):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith("RssAnon:"):
             return int(re.findall(r"\d+", line)[0])
     return 0
