@@ -35,7 +35,10 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   wr_route_tunnel *t =
       hd->host.len ? wr_routes_lookup_host(r->routes, hd->host.p, hd->host.len) : NULL;
   const wr_gateway_site *site = r->gateway && host_ok ? find_site(r, host) : NULL;
-  int safe = hd->method_id == WR_H1_M_GET || hd->method_id == WR_H1_M_HEAD;
+  /* By text: the HTTP/2 front sets method_id for HEAD only. */
+  int safe = hd->method_id == WR_H1_M_GET || hd->method_id == WR_H1_M_HEAD ||
+             (hd->method.len == 3 && memcmp(hd->method.p, "GET", 3) == 0) ||
+             (hd->method.len == 4 && memcmp(hd->method.p, "HEAD", 4) == 0);
   if (t) {
     if (site && site->kind == WR_GW_SITE_CONTENT && safe) {
       if (wr_routes_ready(t) == 0) {

@@ -134,6 +134,10 @@ static char *strndup_(const char *s, size_t n) {
   return d;
 }
 
+static int method_is(const wr_h1_head *h, const char *m) {
+  return h->method.len == strlen(m) && memcmp(h->method.p, m, h->method.len) == 0;
+}
+
 static char *dup_field(const wr_h1_head *h, const char *name) {
   const wr_h1_header *f = wr_h1_find(h->headers, h->nheaders, name);
   return f ? strndup_(f->value.p, f->value.len) : NULL;
@@ -1187,8 +1191,9 @@ int wr_gateway_capture(wr_gateway *g, const wr_http_req *q, const wr_gateway_sit
   r->g = g;
   g->live++;
   r->site = site;
-  r->is_head = h->method_id == WR_H1_M_HEAD;
-  r->method_ok = h->method_id == WR_H1_M_GET || h->method_id == WR_H1_M_HEAD;
+  /* By text: the HTTP/2 front sets method_id for HEAD only. */
+  r->is_head = h->method_id == WR_H1_M_HEAD || method_is(h, "HEAD");
+  r->method_ok = r->is_head || h->method_id == WR_H1_M_GET || method_is(h, "GET");
   r->tls = (q->flags & WR_HTTP_REQ_TLS) != 0;
   r->target = strndup_(h->target.p, h->target.len);
   r->host = strndup_(h->host.p, h->host.len);
