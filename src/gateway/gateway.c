@@ -221,7 +221,8 @@ static const char *cidstr(const wr_cid *c, char *buf, size_t n) {
 /* ---- the request: what it names ------------------------------------------- */
 
 typedef struct resolved {
-  char content_path[WR_GW_PATH_MAX + 64]; /* /ipfs/<cid>/<path> as asked (X-Ipfs-Path) */
+  char content_path[WR_GW_PATH_MAX + 64]; /* /ipfs/<cid>/<path>, decoded */
+  char xpath[WR_GW_PATH_MAX + 64];        /* the same as asked, still escaped (X-Ipfs-Path) */
   wr_cid root;
   char rest[WR_GW_PATH_MAX]; /* the path below root, decoded, "" or "/a/b" */
   int trailing_slash;
@@ -386,6 +387,21 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   snprintf(rs->rest, sizeof rs->rest, "%s", sub);
   size_t pl = strlen(rs->content_path);
   rs->trailing_slash = pl > 0 && rs->content_path[pl - 1] == '/';
+  /* X-Ipfs-Path: the requested path before any decoding, so the header
+   * holds no byte a field value cannot carry. */
+  {
+    const char *t = r->target;
+    size_t tl = strcspn(t, "?");
+    const char *pre = "";
+    char lab[WR_CID_MAX_STR + 16];
+    if (site->kind == WR_GW_SITE_CONTENT) {
+      pre = site->root;
+    } else if (site->kind == WR_GW_SITE_SUBDOMAIN) {
+      snprintf(lab, sizeof lab, "/ipfs/%s", cidtext);
+      pre = lab;
+    }
+    snprintf(rs->xpath, sizeof rs->xpath, "%s%.*s", pre, (int)tl, t);
+  }
   if (r->sw && strcmp(r->sw, "script") == 0 && !e) {
     error_page(r, 400, "Bad Request",
                "A service worker may only be registered under /ipfs/CID/ (with the slash).");
@@ -695,7 +711,7 @@ static void common(wr_gateway_req *r, fields *f, const resolved *rs, const char 
   if (r->site->kind != WR_GW_SITE_CONTENT)
     add(f, "Cache-Control", "%s", IMMUTABLE);
   if (deserialized) {
-    add(f, "X-Ipfs-Path", "%s", rs->content_path);
+    add(f, "X-Ipfs-Path", "%s", rs->xpath);
     char line[MAX_ROOTS * (WR_CID_MAX_STR + 1)];
     size_t k = 0;
     line[0] = '\0';

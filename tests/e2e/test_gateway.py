@@ -28,6 +28,7 @@ def make_site(d):
     (d / "sub" / "noext").write_text("plain words, no extension\n")
     (d / "sub" / "pic.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>\n')
     (d / "sub" / "name with spaces & <tags>.txt").write_text("odd name\n")
+    (d / "sub" / "café ü.txt").write_text("utf-8 name\n")
     rnd = random.Random(7)
     (d / "sub" / "big.bin").write_bytes(rnd.randbytes(3_000_000))
     (d / "zeros.bin").write_bytes(bytes(1_048_576))  # four identical leaves: dups
@@ -75,6 +76,9 @@ def test_file_headers_and_types(env):
     assert h["content-disposition"] == 'attachment; filename="x.pdf"'
     st, h, body = get(env.edge, GW, f"/ipfs/{r}/sub/name%20with%20spaces%20%26%20%3Ctags%3E.txt")
     assert st == 200 and body == b"odd name\n"
+    st, h, body = get(env.edge, GW, f"/ipfs/{r}/sub/caf%C3%A9%20%C3%BC.txt")
+    assert st == 200 and body == b"utf-8 name\n"
+    assert h["x-ipfs-path"] == f"/ipfs/{r}/sub/caf%C3%A9%20%C3%BC.txt"
 
 
 def test_big_file_and_head(env):
@@ -132,6 +136,7 @@ def test_directories(env):
     assert 'href="name%20with%20spaces%20%26%20%3Ctags%3E.txt"' in html
     assert "name with spaces &amp; &lt;tags&gt;.txt" in html
     assert 'href="../"' in html
+    assert 'href="caf%C3%A9%20%C3%BC.txt"' in html and "café ü.txt" in html
     st, h, body = get(env.edge, GW, f"/ipfs/{r}/")
     assert st == 200 and body == (env.site / "index.html").read_bytes()
     assert h["content-type"] == "text/html; charset=utf-8"
