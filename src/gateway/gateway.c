@@ -221,8 +221,8 @@ static const char *cidstr(const wr_cid *c, char *buf, size_t n) {
 /* ---- the request: what it names ------------------------------------------- */
 
 typedef struct resolved {
-  char content_path[WR_GW_PATH_MAX + 64]; /* /ipfs/<cid>/<path>, decoded */
-  char xpath[WR_GW_PATH_MAX + 64];        /* the same as asked, still escaped (X-Ipfs-Path) */
+  char content_path[WR_GW_PATH_MAX + 128]; /* /ipfs/<cid>/<path>, decoded */
+  char xpath[WR_GW_PATH_MAX + 128];        /* the same as asked, still escaped (X-Ipfs-Path) */
   wr_cid root;
   char rest[WR_GW_PATH_MAX]; /* the path below root, decoded, "" or "/a/b" */
   int trailing_slash;
