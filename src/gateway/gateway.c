@@ -612,6 +612,9 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
         return rc;
       }
     }
+    /* Identity blocks are virtual (their bytes are in the CID): never sent. */
+    if (cid.mh.code == WR_MH_IDENTITY)
+      continue;
     int hl = wr_car_section_head(head, sizeof head, &cid, len);
     if (hl < 0)
       return hl;
