@@ -24,7 +24,7 @@
 #include "proto/multiformats/multibase.h"
 
 #define IMMUTABLE "public, max-age=29030400, immutable"
-#define LISTING_CACHE "public, max-age=604800"
+#define LISTING_CACHE "public, max-age=604800, stale-while-revalidate=2678400"
 /* Bumped when the generated listing changes, so caches drop old ones. */
 #define DIRINDEX_VERSION "wr1"
 #define MAX_ROOTS 64
@@ -994,10 +994,12 @@ static int sniff_write(void *arg, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* etag_cid: the node the URL named (a folder, when this is its index.html). */
 static void serve_file(wr_gateway_req *r, const resolved *rs, wr_export *ex, const wr_cid *cid,
-                       uint64_t size, const char *name, const wr_cid *roots, size_t nroots) {
+                       const wr_cid *etag_cid, uint64_t size, const char *name,
+                       const wr_cid *roots, size_t nroots) {
   char cs[WR_CID_MAX_STR], etag[WR_CID_MAX_STR + 4];
-  snprintf(etag, sizeof etag, "\"%s\"", cidstr(cid, cs, sizeof cs));
+  snprintf(etag, sizeof etag, "\"%s\"", cidstr(etag_cid, cs, sizeof cs));
   fields f = {0};
   common(r, &f, rs, etag, roots, nroots, 1);
   if (not_modified(r, &f, etag))
@@ -1080,7 +1082,7 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
     uint64_t size;
     rc = wr_export_stat(ex, &index, &kind, &size);
     if (rc == 0 && kind == WR_EXPORT_FILE) {
-      serve_file(r, rs, ex, &index, size, "index.html", roots, nroots);
+      serve_file(r, rs, ex, &index, cid, size, "index.html", roots, nroots);
       return;
     }
   }
@@ -1185,7 +1187,7 @@ static void answer(wr_gateway_req *r) {
     else if (kind == WR_EXPORT_DIR || kind == WR_EXPORT_HAMT)
       serve_dir(r, rs, &ex, &cid, roots, nroots);
     else
-      serve_file(r, rs, &ex, &cid, size, last_name(rs->rest), roots, nroots);
+      serve_file(r, rs, &ex, &cid, &cid, size, last_name(rs->rest), roots, nroots);
   }
   wr_free(path.list);
   wr_export_end(&ex);

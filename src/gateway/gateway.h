@@ -5,8 +5,8 @@
  *
  * What it answers (ipfs/specs http-gateways):
  * - path gateway: GET/HEAD /ipfs/<cid>[/path]: UnixFS files with a
- *   Content-Type by extension or sniffed, single Range requests (206, 416;
- *   several ranges get the whole file), folders as their index.html or a
+ *   Content-Type by extension or sniffed, Range requests (206, 416; of
+ *   several ranges the first is answered), folders as their index.html or a
  *   generated listing (301 to the trailing-slash URL first), Etag and
  *   If-None-Match (304), Cache-Control immutable, X-Ipfs-Path,
  *   X-Ipfs-Roots, ?filename= and ?download=; ?format= and Accept:

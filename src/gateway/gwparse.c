@@ -337,8 +337,13 @@ int wr_gw_parse_range(const char *v, size_t n, uint64_t size, uint64_t *pfirst, 
   v += 6;
   n -= 6;
   trim(&v, &n);
-  if (memchr(v, ',', n))
-    return 0; /* several ranges: the whole representation (allowed by the spec) */
+  /* Several ranges: the first one alone (a single-part 206, as kubo
+   * answers; the spec lets a gateway skip multi-range responses). */
+  const char *comma = memchr(v, ',', n);
+  if (comma) {
+    n = (size_t)(comma - v);
+    trim(&v, &n);
+  }
   const char *dash = memchr(v, '-', n);
   if (!dash)
     return 0;

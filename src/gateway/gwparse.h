@@ -81,9 +81,9 @@ WR_MUST_CHECK int wr_gw_parse_query(const char *q, size_t n, wr_gw_params *p, co
 WR_MUST_CHECK int wr_gw_parse_accept(const char *v, size_t n, wr_gw_params *p, const char **pwhy);
 
 /* A Range header against a representation of size bytes. Returns 1 with
- * [*pfirst, *plast] (inclusive) for one satisfiable byte range, 0 when the
- * header is to be ignored (not bytes, several ranges, malformed: the full
- * representation is sent), WR_ERR_LIMIT when the one range is not
+ * [*pfirst, *plast] (inclusive) for a satisfiable byte range (of several,
+ * the first), 0 when the header is to be ignored (not bytes, malformed: the
+ * full representation is sent), WR_ERR_LIMIT when the range is not
  * satisfiable (416). */
 WR_MUST_CHECK int wr_gw_parse_range(const char *v, size_t n, uint64_t size, uint64_t *pfirst,
                                     uint64_t *plast);

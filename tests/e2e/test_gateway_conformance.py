@@ -1,11 +1,15 @@
 """The trustless CAR cases of ipfs/gateway-conformance
-(tests/trustless_gateway_car_test.go), ported: its fixtures
+(tests/trustless_gateway_car_test.go) and UnixFS path cases
+(tests/path_gateway_unixfs_test.go: caching headers, If-None-Match, only-if-cached,
+ranges, symlinks, listings, odd file names), ported: its fixtures
 (tests/e2e/fixtures/gateway-conformance, with their licence) are imported with
 `warren dag import`, and the expected blocks are worked out from each
 fixture's DAG as npm's reference decoders read it (tests/npm/dag_dump.mjs),
 the way the conformance tooling does (MustGetCid, MustGetDescendantsCids,
 MustGetCidsInHAMT, MustGetCIDsInHAMTTraversal). Every CAR is read and
 hash-checked by @ipld/car. docs/architecture.md lists the cases covered."""
+import base64
+import hashlib
 import json
 import subprocess
 
@@ -71,6 +75,14 @@ class Dag:
         walk(cid)
         return out
 
+    def file_bytes(self, cid):
+        """A UnixFS file's bytes, from the reference decoders' view of its DAG."""
+        b = self.blocks[cid]
+        out = base64.b64decode(b["data"])
+        for _, k in b["links"]:
+            out += self.file_bytes(k)
+        return out
+
     def cids_in_hamt(self):
         pad = len(format(self.blocks[self.root]["fanout"] - 1, "X"))
         out = []
@@ -112,6 +124,11 @@ hamt = Dag("single-layer-hamt-with-multi-block-files")
 dups = Dag("dir-with-duplicate-files")
 cbor = Dag("dir-with-dag-cbor-with-links")
 missing = Dag("file-3k-and-3-blocks-missing-block")
+cache = Dag("gateway-cache")
+files = Dag("dir-with-files")
+symlink = Dag("symlink")
+pct = Dag("dir-with-percent-encoded-filename")
+listing = Dag("dir-listing")
 
 # (name, path, query, expected blocks in order)
 CASES = [
@@ -232,3 +249,109 @@ def test_not_covered_dag_cbor_pathing(gw):
     implemented: the gateway says so with a 501 instead of a wrong answer."""
     st, _, body = get(gw, GW, f"/ipfs/{cbor.cid('document')}/files/single?format=car")
     assert st == 501 and b"dag-cbor" in body
+
+
+# ---- path gateway, UnixFS (tests/path_gateway_unixfs_test.go) -----------------
+
+IMMUTABLE = "public, max-age=29030400, immutable"
+
+
+def test_cache_headers(gw):
+    c = cache
+    r2, r3, r4 = c.cid("root2"), c.cid("root2", "root3"), c.cid("root2", "root3", "root4")
+    idx = c.cid("root2", "root3", "root4", "index.html")
+    # a generated listing: not immutable, a DirIndex etag naming the folder
+    st, h, _ = get(gw, GW, f"/ipfs/{c.root}/root2/root3/")
+    assert st == 200 and h["x-ipfs-path"] == f"/ipfs/{c.root}/root2/root3/"
+    assert h["x-ipfs-roots"] == f"{c.root},{r2},{r3}"
+    assert h["etag"].startswith('"DirIndex-') and h["etag"].endswith(f"_CID-{r3}\"")
+    assert h.get("cache-control", "") in ("", "public, max-age=604800, "
+                                              "stale-while-revalidate=2678400")
+    dir_etag = h["etag"]
+    for inm in (dir_etag, "W/" + dir_etag):
+        assert get(gw, GW, f"/ipfs/{c.root}/root2/root3/", "-H", f"If-None-Match: {inm}")[0] == 304
+    # a folder with index.html: the folder's etag, immutable
+    st, h, _ = get(gw, GW, f"/ipfs/{c.root}/root2/root3/root4/")
+    assert st == 200 and h["cache-control"] == IMMUTABLE
+    assert h["x-ipfs-roots"] == f"{c.root},{r2},{r3},{r4}" and h["etag"] == f'"{r4}"'
+    assert get(gw, GW, f"/ipfs/{c.root}/root2/root3/root4/", "-H",
+               f'If-None-Match: "{r4}"')[0] == 304
+    # the file itself
+    path = f"/ipfs/{c.root}/root2/root3/root4/index.html"
+    st, h, _ = get(gw, GW, path)
+    assert st == 200 and h["cache-control"] == IMMUTABLE and h["etag"] == f'"{idx}"'
+    assert h["x-ipfs-roots"] == f"{c.root},{r2},{r3},{r4},{idx}"
+    for inm in (f'"{idx}"', f'"fakeEtag1", "fakeEtag2", "{idx}"', f'W/"{idx}"', "*"):
+        assert get(gw, GW, path, "-H", f"If-None-Match: {inm}")[0] == 304, inm
+    # the folder as a raw block
+    st, h, body = get(gw, GW, f"/ipfs/{c.root}/root2/root3/root4/?format=raw")
+    assert st == 200 and h["cache-control"] == IMMUTABLE
+    assert hashlib.sha256(body).digest() == hashlib.sha256(
+        raw_block(gw, r4)).digest()
+
+
+def raw_block(gw, cid):
+    return get(gw, GW, f"/ipfs/{cid}?format=raw")[2]
+
+
+def test_only_if_cached(gw):
+    c = cache
+    for method in ([], ["-I"]):
+        st = get(gw, GW, f"/ipfs/{c.root}/root2/root3/root4/?format=raw", "-H",
+                 "Cache-Control: only-if-cached", *method)[0]
+        assert st == 200
+        st = get(gw, GW, "/ipfs/QmYzfKSE55XCjD1MW128RfciAf2DViABhEiXfgVFMabSjN", "-H",
+                 "Cache-Control: only-if-cached", *method)[0]
+        assert st == 412
+
+
+def test_file_ranges(gw):
+    data = files.file_bytes(files.cid("ascii.txt"))
+    path = f"/ipfs/{files.root}/ascii.txt"
+    st, h, body = get(gw, GW, path)
+    assert st == 200 and h["accept-ranges"] == "bytes" and body == data
+    st, h, body = get(gw, GW, path, "-H", "Range: bytes=6-16")
+    assert st == 206 and h["content-range"] == f"bytes 6-16/{len(data)}" and body == data[6:17]
+    st, h, body = get(gw, GW, path, "-H", "Range: bytes=-3")
+    n = len(data)
+    assert st == 206 and h["content-range"] == f"bytes {n - 3}-{n - 1}/{n}" and body == data[-3:]
+    st, h, body = get(gw, GW, path, "-H", "Range: bytes=6-16,0-4")
+    assert st == 206 and h["content-range"] == f"bytes 6-16/{n}" and body == data[6:17]
+
+
+def test_ranges_with_a_missing_block(gw):
+    m = missing.root
+    st, h, _ = get(gw, GW, f"/ipfs/{m}", "-H", "Range: bytes=997-1000")
+    assert st == 206 and h["content-range"] == "bytes 997-1000/3072"
+    st, h, _ = get(gw, GW, f"/ipfs/{m}", "-H", "Range: bytes=2200-2300")
+    assert st == 206 and h["content-range"] == "bytes 2200-2300/3072"
+
+
+def test_symlink(gw):
+    st, _, body = get(gw, GW, f"/ipfs/{symlink.root}/")
+    assert st == 200 and b">foo<" in body and b">bar<" in body
+    st, _, body = get(gw, GW, f"/ipfs/{symlink.root}?format=raw")
+    assert st == 200 and body == raw_block(gw, symlink.root)
+    st, _, body = get(gw, GW, f"/ipfs/{symlink.root}/bar")
+    assert st == 200 and body == b"foo"
+
+
+def test_percent_encoded_name(gw):
+    name = "Portugal%2C+España=Peninsula Ibérica.txt"
+    st, _, body = get(gw, GW, f"/ipfs/{pct.root}/Portugal%252C+Espa%C3%B1a=Peninsula%20"
+                              f"Ib%C3%A9rica.txt")
+    assert st == 200 and body == pct.file_bytes(pct.cid(name))
+
+
+def test_listing(gw):
+    root = listing.root
+    st, h, _ = get(gw, GW, f"/ipfs/{root}/%C4%85/%C4%99")
+    assert st == 301 and h["location"] == f"/ipfs/{root}/%C4%85/%C4%99/"
+    st, h, body = get(gw, GW, f"/ipfs/{root}/%C4%85/%C4%99/")
+    html = body.decode()
+    assert st == 200 and h["etag"].startswith('"DirIndex-') and "Index of" in html
+    assert 'href="file-%C5%BA%C5%82.txt">file-źł.txt</a>' in html
+    assert 'href="../">..</a>' in html
+    st, _, body = get(gw, GW, f"/ipfs/{root}/")
+    assert st == 200 and b"Index of" in body and b'href="../"' not in body
+    assert get(gw, GW, f"/ipfs/{root}/i-do-not-exist")[0] == 404
