@@ -435,8 +435,9 @@ static void log_start(const wr_edge *e, const edge_flags *f, const wr_tunnels_fi
   for (size_t i = 0; i < tf->n; i++)
     nhosts += tf->tunnels[i].nhostnames;
   WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
-          "hostnames=%zu fingerprint=%s gso=%s", f->o.location ? f->o.location : "edge", qa, h2a,
-          ha, hsa, ma, tf->n, nhosts, fp, f->no_gso ? "off" : "on");
+          "hostnames=%zu fingerprint=%s gso=%s gatewaySites=%zu",
+          f->o.location ? f->o.location : "edge", qa, h2a, ha, hsa, ma, tf->n, nhosts, fp,
+          f->no_gso ? "off" : "on", f->o.n_gateway + f->o.n_subdomain_gateway + f->o.n_content);
 }
 
 /* Creates the edge and runs the loop until a signal has shut it down.
