@@ -26,6 +26,17 @@ typedef struct frame {
   uint32_t next; /* index of the next link to consider */
   uint64_t base; /* FOLLOW_FILE: file offset of this node's first byte */
   int follow;
+  /* dag-pb: the block and where its link walk stands, valid while the
+   * source session lasts (wr_carwalk_new_session drops them): a node with
+   * many children is read and hashed once per session, not per child. */
+  int cached;
+  const uint8_t *blk;
+  size_t len;
+  wr_dagpb_node pb;
+  wr_dagpb_iter it;
+  wr_unixfs_bs_iter bi;
+  uint64_t pos; /* FOLLOW_FILE: file offset of the next link's bytes */
+  size_t pad;   /* FOLLOW_HAMT: the slot label's length */
 } frame;
 
 struct wr_carwalk {
@@ -114,7 +125,11 @@ static int push(wr_carwalk *w, const wr_cid *cid, int follow, uint64_t base) {
     w->st = ns;
     w->cap = nc;
   }
-  w->st[w->n++] = (frame){.cid = *cid, .next = 0, .base = base, .follow = follow};
+  frame *f = &w->st[w->n++];
+  memset(f, 0, sizeof *f);
+  f->cid = *cid;
+  f->base = base;
+  f->follow = follow;
   return 0;
 }
 
@@ -134,14 +149,60 @@ static int nth_link(void *arg, const wr_cid *cid) {
   return 0;
 }
 
-/* The next link of f to visit: 1 with *pchild (and for files its offset),
- * 0 when f has none left. Advances f->next. */
-static int next_link(wr_carwalk *w, frame *f, const uint8_t *blk, size_t len, wr_cid *pchild,
-                     uint64_t *pbase) {
+/* Reads f's block and, for dag-pb, positions its link walk at f->next
+ * (once per session). */
+static int frame_load(frame *f, wr_blocks *b) {
+  if (f->cached)
+    return 0;
+  int rc = wr_blocks_get(b, &f->cid, &f->blk, &f->len);
+  if (rc)
+    return rc;
+  if (f->cid.codec != WR_CODEC_DAG_PB) {
+    f->cached = 1;
+    return 0;
+  }
+  if (wr_dagpb_decode(f->blk, f->len, &f->pb, NULL) != 0)
+    return WR_ERR_MALFORMED;
+  wr_dagpb_iter_init(&f->it, &f->pb);
+  f->pos = f->base;
+  f->pad = 0;
+  if (f->follow == FOLLOW_FILE || f->follow == FOLLOW_HAMT) {
+    wr_unixfs u;
+    if (!f->pb.has_data || wr_unixfs_decode(f->pb.data, f->pb.data_len, &u, NULL) != 0)
+      return WR_ERR_MALFORMED;
+    if (f->follow == FOLLOW_FILE) {
+      if (u.nblocksizes != f->pb.nlinks)
+        return WR_ERR_MALFORMED;
+      wr_unixfs_bs_init(&f->bi, &u);
+      f->pos += u.has_data ? u.data_len : 0;
+    } else {
+      uint64_t fanout = u.has_fanout ? u.fanout : 256;
+      for (uint64_t v = fanout - 1; v; v >>= 4)
+        f->pad++;
+    }
+  }
+  /* Skip what an earlier session went past already. */
+  for (uint32_t i = 0; i < f->next; i++) {
+    wr_dagpb_link l;
+    uint64_t bs = 0;
+    if (wr_dagpb_iter_next(&f->it, &l, NULL) != 1)
+      return WR_ERR_MALFORMED;
+    if (f->follow == FOLLOW_FILE && wr_unixfs_bs_next(&f->bi, &bs) != 1)
+      return WR_ERR_MALFORMED;
+    f->pos += bs;
+  }
+  f->cached = 1;
+  return 0;
+}
+
+/* The next link of f (loaded) to visit: 1 with *pchild (and for files its
+ * offset), 0 when f has none left. Advances f->next. */
+static int next_link(const wr_carwalk *w, frame *f, wr_cid *pchild, uint64_t *pbase) {
   if (f->cid.codec == WR_CODEC_DAG_CBOR || f->cid.codec == WR_CODEC_DAG_JSON) {
     nth_ctx c = {.want = f->next};
-    int rc = f->cid.codec == WR_CODEC_DAG_CBOR ? wr_dagcbor_links(blk, len, nth_link, &c, NULL)
-                                               : wr_dagjson_links(blk, len, nth_link, &c, NULL);
+    int rc = f->cid.codec == WR_CODEC_DAG_CBOR
+                 ? wr_dagcbor_links(f->blk, f->len, nth_link, &c, NULL)
+                 : wr_dagjson_links(f->blk, f->len, nth_link, &c, NULL);
     if (rc < 0)
       return WR_ERR_MALFORMED;
     if (!c.found)
@@ -151,43 +212,19 @@ static int next_link(wr_carwalk *w, frame *f, const uint8_t *blk, size_t len, wr
     *pbase = 0;
     return 1;
   }
-  wr_dagpb_node pb;
-  if (wr_dagpb_decode(blk, len, &pb, NULL) != 0)
-    return WR_ERR_MALFORMED;
-  wr_unixfs u;
+  if (f->cid.codec != WR_CODEC_DAG_PB)
+    return 0;
   int file = f->follow == FOLLOW_FILE, hamt = f->follow == FOLLOW_HAMT;
-  size_t pad = 0;
-  wr_unixfs_bs_iter bi;
-  uint64_t pos = f->base;
-  if (file || hamt) {
-    if (!pb.has_data || wr_unixfs_decode(pb.data, pb.data_len, &u, NULL) != 0)
-      return WR_ERR_MALFORMED;
-    if (file) {
-      if (u.nblocksizes != pb.nlinks)
-        return WR_ERR_MALFORMED;
-      wr_unixfs_bs_init(&bi, &u);
-      pos += u.has_data ? u.data_len : 0;
-    } else {
-      uint64_t fanout = u.has_fanout ? u.fanout : 256;
-      for (uint64_t v = fanout - 1; v; v >>= 4)
-        pad++;
-    }
-  }
-  wr_dagpb_iter it;
-  wr_dagpb_iter_init(&it, &pb);
   wr_dagpb_link l;
-  uint32_t i = 0;
   int rc;
-  while ((rc = wr_dagpb_iter_next(&it, &l, NULL)) == 1) {
+  while ((rc = wr_dagpb_iter_next(&f->it, &l, NULL)) == 1) {
     uint64_t bs = 0;
-    if (file && wr_unixfs_bs_next(&bi, &bs) != 1)
+    if (file && wr_unixfs_bs_next(&f->bi, &bs) != 1)
       return WR_ERR_MALFORMED;
-    uint64_t start = pos;
-    pos += bs;
-    if (i++ < f->next)
-      continue;
-    f->next = i;
-    if (hamt && !(l.has_name && l.name_len == pad))
+    uint64_t start = f->pos;
+    f->pos += bs;
+    f->next++;
+    if (hamt && !(l.has_name && l.name_len == f->pad))
       continue; /* an entry, not a sub-shard: outside the folder's entity */
     if (file && w->cfg.has_range && (start + bs <= w->cfg.first || start > w->cfg.last))
       continue;
@@ -196,6 +233,11 @@ static int next_link(wr_carwalk *w, frame *f, const uint8_t *blk, size_t len, wr
     return 1;
   }
   return rc < 0 ? WR_ERR_MALFORMED : 0;
+}
+
+void wr_carwalk_new_session(wr_carwalk *w) {
+  for (size_t i = 0; i < w->n; i++)
+    w->st[i].cached = 0;
 }
 
 int wr_carwalk_next(wr_carwalk *w, wr_blocks *b, wr_cid *pcid, const uint8_t **pdata, size_t *plen,
@@ -217,16 +259,14 @@ int wr_carwalk_next(wr_carwalk *w, wr_blocks *b, wr_cid *pcid, const uint8_t **p
   }
   while (w->n) {
     frame *f = &w->st[w->n - 1];
-    const uint8_t *blk;
-    size_t len;
-    if ((rc = wr_blocks_get(b, &f->cid, &blk, &len)) != 0) {
+    if ((rc = frame_load(f, b)) != 0) {
       if (pbad)
         *pbad = f->cid;
       return w->err = rc;
     }
     wr_cid child;
     uint64_t base;
-    rc = next_link(w, f, blk, len, &child, &base);
+    rc = next_link(w, f, &child, &base);
     if (rc < 0) {
       if (pbad)
         *pbad = f->cid;

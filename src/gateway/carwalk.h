@@ -3,9 +3,11 @@
  * walk keeps CIDs and link positions, never block bytes, between calls).
  *
  * Order: depth-first, pre-order, children in link order (order=dfs), the
- * order `dag export` writes. With dups=n a block reached again is skipped
- * (a set of multihashes, the only state that grows with the DAG); with
- * dups=y it is sent every time it occurs.
+ * order `dag export` writes. Within one session of the source (one read
+ * transaction) the nodes on the walk's stack stay decoded, so each is read
+ * and hashed once per session, however many children it has. With dups=n a block reached again is
+ * skipped (a set of multihashes, the only state that grows with the DAG); with dups=y it is sent
+ * every time it occurs.
  *
  * Scope (trustless-gateway spec, dag-scope): all follows every link (dag-pb,
  * dag-cbor, dag-json); block sends the root only; entity sends what a
@@ -44,6 +46,11 @@ void wr_carwalk_del(wr_carwalk *w);
 /* Records a block as sent already (the path blocks before the walk), so
  * dups=n does not send it again. 0, WR_ERR_NOMEM, WR_ERR_LIMIT. */
 WR_MUST_CHECK int wr_carwalk_mark(wr_carwalk *w, const wr_cid *cid);
+
+/* Says that bytes got from the source before are gone (the caller ended
+ * its read transaction): the walk reads the nodes it stands in again. Call
+ * it whenever a new session of the source begins. */
+void wr_carwalk_new_session(wr_carwalk *w);
 
 /* The next block to send, read from b: returns 1 with its CID and verified
  * bytes (valid as b's gets are), 0 when the walk is over, or an error:

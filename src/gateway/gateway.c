@@ -643,6 +643,7 @@ static void pump(wr_gateway_req *r) {
       rc = pump_list(r, &ex);
       break;
     case P_CAR:
+      wr_carwalk_new_session(r->walk); /* a fresh transaction: earlier bytes are gone */
       rc = pump_car(r, &ex);
       break;
     default:
@@ -996,8 +997,8 @@ static int sniff_write(void *arg, const uint8_t *p, size_t n) {
 
 /* etag_cid: the node the URL named (a folder, when this is its index.html). */
 static void serve_file(wr_gateway_req *r, const resolved *rs, wr_export *ex, const wr_cid *cid,
-                       const wr_cid *etag_cid, uint64_t size, const char *name,
-                       const wr_cid *roots, size_t nroots) {
+                       const wr_cid *etag_cid, uint64_t size, const char *name, const wr_cid *roots,
+                       size_t nroots) {
   char cs[WR_CID_MAX_STR], etag[WR_CID_MAX_STR + 4];
   snprintf(etag, sizeof etag, "\"%s\"", cidstr(etag_cid, cs, sizeof cs));
   fields f = {0};

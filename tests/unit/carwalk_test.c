@@ -95,8 +95,10 @@ static int run(const wr_cid *from, const wr_carwalk_config *cfg, list *out, int 
   wr_bs_blocks src;
   int rc;
   for (;;) {
-    if (!txn)
+    if (!txn) {
       CHECK_EQ(wr_bs_txn_begin(repo->bs, WR_BS_READ, &txn), 0);
+      wr_carwalk_new_session(w);
+    }
     wr_cid c;
     const uint8_t *d;
     size_t len;
