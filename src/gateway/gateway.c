@@ -17,6 +17,7 @@
 #include "content/exporter.h"
 #include "gateway/carwalk.h"
 #include "gateway/dirlist.h"
+#include "gateway/dirwalk.h"
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
 #include "http/page.h"
@@ -57,6 +58,7 @@ struct wr_gateway_req {
   int list_phase;    /* 0 head, 1 entries, 2 foot */
   char *list_title;  /* P_LIST: the path shown */
   int list_parent;   /* P_LIST: a ".." row */
+  wr_dirwalk *dir;   /* P_LIST: where the listing stands */
   wr_carwalk *walk;  /* P_CAR */
   wr_cid *pathblk;   /* P_CAR: blocks on the path, sent first */
   size_t npath, path_sent;
@@ -79,6 +81,7 @@ static void req_free(wr_gateway_req *r) {
   wr_free(r->list_title);
   wr_free(r->pathblk);
   wr_carwalk_del(r->walk);
+  wr_dirwalk_del(r->dir);
   if (r->g)
     r->g->live--;
   wr_free(r);
@@ -519,32 +522,13 @@ static int pump_file(wr_gateway_req *r, wr_export *ex) {
   return rc;
 }
 
-typedef struct list_ctx {
-  wr_gateway_req *r;
-  uint64_t seen;
-  int stop;
-  wr_buf row;
-} list_ctx;
-
-static int list_entry(void *arg, const char *name, size_t name_len, const wr_cid *cid,
-                      uint64_t tsize) {
-  list_ctx *c = arg;
-  wr_gateway_req *r = c->r;
-  if (c->seen++ < r->listed)
-    return 0;
-  wr_buf_reset(&c->row);
-  if (wr_dirlist_row(&c->row, name, name_len, cid, tsize) != 0)
-    return WR_ERR_NOMEM;
-  int rc = out(r, c->row.data, c->row.len);
-  if (rc == 0 || rc == WR_ERR_AGAIN)
-    r->listed++;
-  return rc;
-}
+/* Rows are sent in batches of about this many bytes. */
+#define LIST_BATCH (16 * 1024)
 
 static int pump_list(wr_gateway_req *r, wr_export *ex) {
   int rc = 0;
   wr_buf b;
-  wr_buf_init(&b, 64 * 1024);
+  wr_buf_init(&b, 4 * LIST_BATCH);
   if (r->list_phase == 0) {
     r->list_phase = 1;
     char cs[WR_CID_MAX_STR];
@@ -556,20 +540,39 @@ static int pump_list(wr_gateway_req *r, wr_export *ex) {
       goto done;
   }
   if (r->list_phase == 1) {
-    list_ctx c = {.r = r};
-    wr_buf_init(&c.row, 16 * 1024);
-    rc = wr_export_dir_each(ex, &r->cid, list_entry, &c);
-    wr_buf_free(&c.row);
-    if (rc)
-      goto done;
-    r->list_phase = 2;
-    wr_buf_reset(&b);
-    if (wr_dirlist_foot(&b, r->listed) != 0)
-      rc = WR_ERR_NOMEM;
-    else
+    wr_dirwalk_new_session(r->dir); /* a fresh transaction: earlier bytes are gone */
+    for (;;) {
+      wr_buf_reset(&b);
+      uint64_t rows = 0;
+      wr_dirwalk_entry e;
+      int k = 0;
+      while (b.len < LIST_BATCH && (k = wr_dirwalk_next(r->dir, ex->blocks, &e)) == 1) {
+        if (wr_dirlist_row(&b, e.name, e.name_len, &e.cid, e.tsize) != 0) {
+          k = WR_ERR_NOMEM;
+          break;
+        }
+        rows++;
+      }
+      if (k < 0) {
+        rc = k;
+        goto done;
+      }
+      if (k == 0 && wr_dirlist_foot(&b, r->listed + rows) != 0) {
+        rc = WR_ERR_NOMEM;
+        goto done;
+      }
       rc = out(r, b.data, b.len);
-    if (rc == WR_ERR_AGAIN)
-      rc = 0; /* the foot is the last piece: it was taken */
+      if (rc == 0 || rc == WR_ERR_AGAIN)
+        r->listed += rows;
+      if (k == 0) {
+        r->list_phase = 2;
+        if (rc == WR_ERR_AGAIN)
+          rc = 0; /* the foot is the last piece: it was taken */
+        break;
+      }
+      if (rc)
+        break;
+    }
   }
 done:
   wr_buf_free(&b);
@@ -1117,6 +1120,10 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   while (*rest == '/')
     rest++;
   r->list_parent = *rest != '\0';
+  if (wr_dirwalk_new(&r->dir, cid) != 0) {
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return;
+  }
   r->cid = *cid;
   count(r, 200, "listing");
   start(r, 200, &f, P_LIST, 1);

@@ -27,7 +27,7 @@
  * Bodies stream with backpressure: the gateway writes until the front
  * answers WR_ERR_AGAIN and goes on at on_writable, so a file or a CAR of any
  * size costs one front queue, and a folder listing is produced a burst at a
- * time (its position is the number of entries sent). */
+ * time (gateway/dirwalk keeps its position). */
 #ifndef WR_GATEWAY_GATEWAY_H
 #define WR_GATEWAY_GATEWAY_H
 
