@@ -461,8 +461,10 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
   uv_signal_start(&sig_int, on_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
   /* Live tunnel changes: the file is watched, SIGHUP reloads it. A folder
-   * that cannot be watched was logged; SIGHUP works anyway. */
-  if (wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
+   * that cannot be watched was logged; SIGHUP works anyway. (A content-only
+   * edge without HOME has no tunnels file to watch.) */
+  if (f->o.tunnels &&
+      wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
     wr_cli_fail("out of memory");
     wr_edge_shutdown(the_edge, on_done, NULL);
   }
