@@ -206,12 +206,13 @@ def test_missing_block_outside_the_range(gw):
     _, got = car_blocks(gw, f"/ipfs/{missing.root}?format=car&dag-scope=entity"
                             f"&entity-bytes=2200:*")
     assert sorted(got) == sorted([missing.root, leaves[2]])
-    # the whole file cannot be sent: the stream is cut at the missing block
+    # the whole file cannot be sent: the stream is cut at the missing block (the
+    # edge resets the connection, so curl may not even see the head it sent)
     h, p = gw.http
     r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
                         f"Host: {GW}", f"http://{h}:{p}/ipfs/{missing.root}?format=car"],
                        capture_output=True, text=True, timeout=30)
-    assert r.stdout == "200" and r.returncode != 0  # curl: the chunked body never ended
+    assert r.stdout in ("200", "000") and r.returncode != 0, (r.stdout, r.stderr)
 
 
 def test_non_existing_file(gw):
