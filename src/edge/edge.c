@@ -146,7 +146,11 @@ static void on_sweep(uv_timer_t *t) {
   uint64_t now = wr_now_ns();
   wr_edge_registry_sweep(e->registry, now);
   wr_edge_proxy_sweep(e->proxy, now);
-  wr_http_server_sweep(e->server, now);
+  /* A fresh clock: the proxy's sweep may just have answered a request (a
+   * parked one's 502, or a content fallback's page), and a connection made
+   * idle after `now` must not look idle since before it (the unsigned
+   * difference would close it at once, before its response is flushed). */
+  wr_http_server_sweep(e->server, wr_now_ns());
   size_t open = user_conns(e);
   if (e->state == EDGE_DRAINING && (!open || now >= e->grace_deadline_ns)) {
     if (open)

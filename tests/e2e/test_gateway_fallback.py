@@ -33,6 +33,14 @@ def env(tmp_path):
 
 def test_fallback(env):
     edge, conn, origin = env
+    try:
+        run_fallback(edge, conn)
+    except AssertionError:
+        print(edge.log()[-6000:])
+        raise
+
+
+def run_fallback(edge, conn):
     # connector attached: the origin answers
     st, _, body = get(edge, HOST, "/hello")
     assert st == 200 and body != b"hello from the content\n" and body
