@@ -18,6 +18,9 @@
 #include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/repoflag.h"
+#include "gateway/gateway.h"
+#include "store/repo.h"
 #include "io/udp.h"
 #include "net/tls.h"
 
@@ -29,7 +32,8 @@ static void usage(void) {
       "                   [--tunnels TUNNELS.yml]\n"
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
       "                   [--https ADDR:PORT] [--metrics ADDR:PORT] [--location NAME]\n"
-      "                   [--config edge.yml]\n\n"
+      "                   [--gateway HOST]... [--subdomain-gateway HOST]...\n"
+      "                   [--content HOST=/ipfs/CID]... [--repo DIR] [--config edge.yml]\n\n"
       "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
       "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
@@ -68,13 +72,27 @@ static void usage(void) {
       "                         shorter: a killed connector is noticed at once)\n"
       "  --no-gso               send one UDP datagram per packet (no GSO); for loss\n"
       "                         benchmarks, where a firewall would drop whole batches\n"
+      "  --gateway HOST         serve the IPFS path gateway on HOST: GET/HEAD\n"
+      "                         /ipfs/CID[/path] from the local store (files, Range,\n"
+      "                         folders, ?format=raw|car, dag-scope, entity-bytes)\n"
+      "  --subdomain-gateway HOST  serve CID.ipfs.HOST (one origin per CID); HOST's\n"
+      "                         /ipfs/CID URLs redirect there\n"
+      "  --content HOST=/ipfs/CID[/path]  serve that DAG as HOST's site root. If a\n"
+      "                         tunnel also owns HOST, the content is its fallback:\n"
+      "                         GET/HEAD are answered from it when no connector is\n"
+      "                         attached or the origin answers 502/503/504\n"
+      "  --repo DIR             the store the gateway reads (default $WARREN_PATH,\n"
+      "                         else ~/.warren); fill it with `warren add`\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
       "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
       "                         https-cert, https-key (a file or a list of files),\n"
       "                         self-signed, metrics, location, grace-period,\n"
       "                         header-timeout, idle-timeout, max-connections,\n"
       "                         max-connections-per-client,\n"
-      "                         tunnel-idle-timeout, tunnel-keepalive);\n"
+      "                         tunnel-idle-timeout, tunnel-keepalive, repo,\n"
+      "                         gateway, subdomain-gateway (a name or a list),\n"
+      "                         content (a list of HOST=/ipfs/CID, or a mapping\n"
+      "                         HOST: /ipfs/CID));\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
@@ -89,7 +107,10 @@ static void usage(void) {
       "  warren tunnel create web --hostname app.example.com --tunnels tunnels.yml \\\n"
       "      --credentials-file web.json\n"
       "  warren edge --listen 0.0.0.0:7844 --http 0.0.0.0:8080 --tunnels tunnels.yml \\\n"
-      "      --self-signed ./edge-tls --metrics 127.0.0.1:9090\n");
+      "      --self-signed ./edge-tls --metrics 127.0.0.1:9090\n"
+      "  warren add -r ./site     # prints the folder's CID\n"
+      "  warren edge --listen 0.0.0.0:7844 --http 0.0.0.0:8080 --self-signed ./edge-tls \\\n"
+      "      --gateway gw.example.com --content www.example.com=/ipfs/bafy...\n");
 }
 
 static void file_list_add(const char **list, size_t *n, const char *flag, const char *path) {
@@ -167,6 +188,9 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"tunnel-idle-timeout", required_argument, NULL, 'i'},
       {"tunnel-keepalive", required_argument, NULL, 'K'},
       {"config", required_argument, NULL, 'C'},
+      {"gateway", required_argument, NULL, 'w'},
+      {"subdomain-gateway", required_argument, NULL, 'W'},
+      {"content", required_argument, NULL, 'o'},
       {"no-http2-listener", no_argument, NULL, 'N'},
       {"no-gso", no_argument, NULL, 'G'},
       {"help", no_argument, NULL, 'h'},
@@ -197,6 +221,11 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
     case 'i': o->tunnel_idle_timeout = optarg; break;
     case 'K': o->tunnel_keepalive = optarg; break;
     case 'C': pf->config = optarg; break;
+    case 'w': file_list_add(o->gateway, &o->n_gateway, "--gateway", optarg); break;
+    case 'W':
+      file_list_add(o->subdomain_gateway, &o->n_subdomain_gateway, "--subdomain-gateway", optarg);
+      break;
+    case 'o': file_list_add(o->content, &o->n_content, "--content", optarg); break;
     case 'G': pf->no_gso = 1; break;
     case 'h': usage(); return 1;
     }
@@ -255,9 +284,14 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
 /* Loads the tunnels file into *ptf and the edge's view of it into
  * *ptunnels (an array the caller frees; its strings are *ptf's). Returns 0,
  * or 1 after telling the user. */
-static int load_tunnels(const char *path, wr_tunnels_file *ptf, wr_edge_tunnel **ptunnels) {
+static int load_tunnels(const char *path, int optional, wr_tunnels_file *ptf,
+                        wr_edge_tunnel **ptunnels) {
   char err[512];
-  int rc = wr_tunnels_load(path, ptf, err, sizeof err);
+  int rc = path ? wr_tunnels_load(path, ptf, err, sizeof err) : WR_ERR_NOTFOUND;
+  if (rc == WR_ERR_NOTFOUND && optional) {
+    *ptunnels = wr_calloc(1, sizeof **ptunnels);
+    return *ptunnels ? 0 : 1;
+  }
   if (rc == WR_ERR_NOTFOUND) {
     wr_cli_fail("the tunnels file %s does not exist; create a tunnel with `warren tunnel create "
                 "NAME --hostname HOST --tunnels %s --credentials-file CRED.json`.",
@@ -320,6 +354,61 @@ static int load_certificates(const wr_edge_file *o, wr_tls_server **ptls,
   return 0;
 }
 
+/* Lowercases a hostname flag value into out (a name, no port). */
+static void host_arg(const char *flag, const char *s, size_t n, char *out, size_t cap) {
+  if (n == 0 || n >= cap)
+    wr_cli_usage_error(CMD, "%s: \"%.*s\" is not a host name.", flag, (int)n, s);
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c - 'A' + 'a');
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+      wr_cli_usage_error(CMD, "%s: \"%.*s\" is not a host name.", flag, (int)n, s);
+    out[i] = c;
+  }
+  out[n] = '\0';
+}
+
+/* The gateway's hostnames from the flags and the file; *psites is an array
+ * the caller frees (strings in *pnames, also freed by the caller). Usage
+ * errors exit. */
+static size_t build_sites(const wr_edge_file *o, wr_gateway_site **psites, char ***pnames) {
+  size_t n = o->n_gateway + o->n_subdomain_gateway + o->n_content, k = 0;
+  *psites = NULL;
+  *pnames = NULL;
+  if (!n)
+    return 0;
+  wr_gateway_site *sites = wr_calloc(n, sizeof *sites);
+  char **names = wr_calloc(n, sizeof *names);
+  if (!sites || !names)
+    wr_cli_usage_error(CMD, "out of memory.");
+  for (size_t i = 0; i < n; i++)
+    if (!(names[i] = wr_malloc(256)))
+      wr_cli_usage_error(CMD, "out of memory.");
+  for (size_t i = 0; i < o->n_gateway; i++, k++) {
+    host_arg("--gateway", o->gateway[i], strlen(o->gateway[i]), names[k], 256);
+    sites[k] = (wr_gateway_site){.kind = WR_GW_SITE_PATH, .host = names[k]};
+  }
+  for (size_t i = 0; i < o->n_subdomain_gateway; i++, k++) {
+    const char *h = o->subdomain_gateway[i];
+    host_arg("--subdomain-gateway", h, strlen(h), names[k], 256);
+    sites[k] = (wr_gateway_site){.kind = WR_GW_SITE_SUBDOMAIN, .host = names[k]};
+  }
+  for (size_t i = 0; i < o->n_content; i++, k++) {
+    const char *c = o->content[i], *eq = strchr(c, '=');
+    if (!eq)
+      wr_cli_usage_error(CMD, "--content: \"%s\" is not HOST=/ipfs/CID.", c);
+    host_arg("--content", c, (size_t)(eq - c), names[k], 256);
+    const char *why = NULL;
+    if (wr_gateway_check_root(eq + 1, &why) != 0)
+      wr_cli_usage_error(CMD, "--content %s: %s.", c, why);
+    sites[k] = (wr_gateway_site){.kind = WR_GW_SITE_CONTENT, .host = names[k], .root = eq + 1};
+  }
+  *psites = sites;
+  *pnames = names;
+  return n;
+}
+
 /* The address the edge bound for which (edge.h) into buf, or "-". */
 static void format_bound(const wr_edge *e, const char *which, char buf[WR_ADDR_STRLEN]) {
   wr_addr a;
@@ -346,8 +435,9 @@ static void log_start(const wr_edge *e, const edge_flags *f, const wr_tunnels_fi
   for (size_t i = 0; i < tf->n; i++)
     nhosts += tf->tunnels[i].nhostnames;
   WR_INFO("Starting edge", "location=%s quic=%s http2=%s http=%s https=%s metrics=%s tunnels=%zu "
-          "hostnames=%zu fingerprint=%s gso=%s", f->o.location ? f->o.location : "edge", qa, h2a,
-          ha, hsa, ma, tf->n, nhosts, fp, f->no_gso ? "off" : "on");
+          "hostnames=%zu fingerprint=%s gso=%s gatewaySites=%zu",
+          f->o.location ? f->o.location : "edge", qa, h2a, ha, hsa, ma, tf->n, nhosts, fp,
+          f->no_gso ? "off" : "on", f->o.n_gateway + f->o.n_subdomain_gateway + f->o.n_content);
 }
 
 /* Creates the edge and runs the loop until a signal has shut it down.
@@ -371,8 +461,10 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
   uv_signal_start(&sig_int, on_signal, SIGINT);
   signal(SIGPIPE, SIG_IGN);
   /* Live tunnel changes: the file is watched, SIGHUP reloads it. A folder
-   * that cannot be watched was logged; SIGHUP works anyway. */
-  if (wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
+   * that cannot be watched was logged; SIGHUP works anyway. (A content-only
+   * edge without HOME has no tunnels file to watch.) */
+  if (f->o.tunnels &&
+      wr_tunnels_watch_new(&the_watch, loop, the_edge, f->o.tunnels) == WR_ERR_NOMEM) {
     wr_cli_fail("out of memory");
     wr_edge_shutdown(the_edge, on_done, NULL);
   }
@@ -398,31 +490,52 @@ int wr_cmd_edge(int argc, char **argv) {
     }
     wr_edge_file_fill(&f.o, &file);
   }
-  /* The file `warren tunnel create` writes when it is given none. */
+  /* The file `warren tunnel create` writes when it is given none (an edge
+   * that serves content may run without it). */
   static char default_tunnels[4096];
+  int tunnels_given = f.o.tunnels != NULL;
   if (!f.o.tunnels &&
       wr_tunnels_default_path(getenv("HOME"), default_tunnels, sizeof default_tunnels) == 0)
     f.o.tunnels = default_tunnels;
+  if (f.o.repo && !wr_cmd_repo_flag())
+    wr_cmd_set_repo_flag(f.o.repo);
   if (wr_edge_file_check(&f.o, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s", err);
   edge_addrs addrs;
   wr_edge_config cfg;
   build_config(&f, &addrs, &cfg);
 
+  wr_gateway_site *sites = NULL;
+  char **names = NULL;
+  size_t nsites = build_sites(&f.o, &sites, &names);
+  wr_repo *repo = NULL;
   int ret = 1;
   wr_tunnels_file tf;
   wr_tunnels_init(&tf);
   wr_tls_server *tls = NULL, *https_tls = NULL;
   wr_edge_tunnel *tunnels = NULL;
-  if (load_tunnels(f.o.tunnels, &tf, &tunnels) != 0 ||
+  if (load_tunnels(f.o.tunnels, nsites && !tunnels_given, &tf, &tunnels) != 0 ||
       load_certificates(&f.o, &tls, &https_tls) != 0)
     goto out;
+  if (nsites) {
+    repo = wr_cmd_repo_open(CMD, WR_REPO_SHARED);
+    if (!repo)
+      goto out;
+    cfg.sites = sites;
+    cfg.nsites = nsites;
+    cfg.bs = repo->bs;
+  }
   cfg.tunnels = tunnels;
   cfg.ntunnels = tf.n;
   cfg.tls = tls;
   cfg.https_tls = https_tls;
   ret = run_edge(&cfg, &f, &tf);
 out:
+  wr_repo_close(repo);
+  for (size_t i = 0; i < nsites; i++)
+    wr_free(names[i]);
+  wr_free(names);
+  wr_free(sites);
   wr_tls_server_del(https_tls);
   wr_tls_server_del(tls);
   wr_free(tunnels);

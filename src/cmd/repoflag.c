@@ -10,6 +10,8 @@ static const char *repo_flag;
 
 void wr_cmd_set_repo_flag(const char *dir) { repo_flag = dir; }
 
+const char *wr_cmd_repo_flag(void) { return repo_flag; }
+
 int wr_cmd_repo_path(char *out, size_t outlen) {
   int rc = wr_repo_resolve(repo_flag, out, outlen);
   if (rc == WR_ERR_NOTFOUND)

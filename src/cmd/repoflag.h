@@ -12,6 +12,8 @@
 /* Remembers the value of --repo (main.c calls this; the string must outlive
  * the command, as argv does). */
 void wr_cmd_set_repo_flag(const char *dir);
+/* The value of --repo, or NULL when it was not given. */
+const char *wr_cmd_repo_flag(void);
 /* Writes the chosen repo folder into out. On failure prints one sentence
  * ("warren: cannot find a repo: ...") and returns a negative WR_ERR_*. */
 WR_MUST_CHECK int wr_cmd_repo_path(char *out, size_t outlen);

@@ -36,6 +36,9 @@ struct wr_edge {
   wr_edge_registry *registry;
   wr_edge_proxy *proxy;
   wr_edge_router router;
+  wr_gateway *gateway;
+  wr_gateway_site *sites; /* copies of cfg's, strings owned */
+  size_t nsites;
   wr_http_server *server;
   wr_quic_endpoint *ep;
   wr_mux_quic_listener listener;
@@ -57,6 +60,7 @@ struct wr_edge {
   wr_metric_family *m_errors;          /* counter reason */
   wr_metric *m_bytes_in, *m_bytes_out; /* body bytes from users, to users */
   wr_metric *m_pub_open, *m_pub_total, *m_inflight;
+  wr_metric *m_fallbacks; /* requests a tunnel's content fallback answered */
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -142,7 +146,11 @@ static void on_sweep(uv_timer_t *t) {
   uint64_t now = wr_now_ns();
   wr_edge_registry_sweep(e->registry, now);
   wr_edge_proxy_sweep(e->proxy, now);
-  wr_http_server_sweep(e->server, now);
+  /* A fresh clock: the proxy's sweep may just have answered a request (a
+   * parked one's 502, or a content fallback's page), and a connection made
+   * idle after `now` must not look idle since before it (the unsigned
+   * difference would close it at once, before its response is flushed). */
+  wr_http_server_sweep(e->server, wr_now_ns());
   size_t open = user_conns(e);
   if (e->state == EDGE_DRAINING && (!open || now >= e->grace_deadline_ns)) {
     if (open)
@@ -180,8 +188,12 @@ static int setup_metrics(wr_edge *e) {
       wr_metrics_counter(r, "warren_edge_http_connections_total", "User connections accepted.");
   e->m_inflight =
       wr_metrics_gauge(r, "warren_edge_requests_in_flight", "Request streams open to connectors.");
+  e->m_fallbacks =
+      wr_metrics_counter(r, "warren_edge_content_fallbacks_total",
+                         "Tunnel requests answered from content (origin unavailable).");
   return e->m_conns && e->m_regs && e->m_requests && e->m_responses && e->m_errors &&
-                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total && e->m_inflight
+                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total &&
+                 e->m_inflight && e->m_fallbacks
              ? 0
              : WR_ERR_NOMEM;
 }
@@ -240,6 +252,39 @@ static int make_parts(wr_edge *e) {
   if (wr_edge_proxy_new(&e->proxy, &pc) != 0)
     return WR_ERR_NOMEM;
   wr_edge_router_init(&e->router, e->routes, e->proxy, e->m_errors);
+  return 0;
+}
+
+/* The gateway and its hostnames, when cfg names any. */
+static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t errlen) {
+  if (!cfg->nsites)
+    return 0;
+  if (!cfg->bs) {
+    snprintf(err, errlen, "the gateway needs a store (--repo)");
+    return WR_ERR_INVAL;
+  }
+  e->sites = wr_calloc(cfg->nsites, sizeof *e->sites);
+  if (!e->sites)
+    return WR_ERR_NOMEM;
+  for (size_t i = 0; i < cfg->nsites; i++) {
+    const wr_gateway_site *s = &cfg->sites[i];
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(cfg->sites[j].host, s->host) == 0) {
+        snprintf(err, errlen, "the hostname %s is given to the gateway twice", s->host);
+        return WR_ERR_INVAL;
+      }
+    e->sites[i].kind = s->kind;
+    e->sites[i].host = wr_strdup(s->host);
+    e->sites[i].root = s->root ? wr_strdup(s->root) : NULL;
+    e->nsites = i + 1;
+    if (!e->sites[i].host || (s->root && !e->sites[i].root))
+      return WR_ERR_NOMEM;
+  }
+  wr_gateway_config gc = {.bs = cfg->bs, .reg = e->reg};
+  int rc = wr_gateway_new(&e->gateway, &gc);
+  if (rc)
+    return rc;
+  wr_edge_router_set_gateway(&e->router, e->gateway, e->sites, e->nsites, e->m_fallbacks);
   return 0;
 }
 
@@ -378,6 +423,8 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   if (!e->location || !e->routes || !e->reg || setup_metrics(e) != 0 || make_parts(e) != 0)
     goto fail;
   rc = add_tunnels(e, cfg, err, errlen);
+  if (rc == 0)
+    rc = make_gateway(e, cfg, err, errlen);
   if (rc != 0)
     goto fail;
   rc = start_server(e);
@@ -526,6 +573,12 @@ void wr_edge_free(wr_edge *e) {
   wr_http_server_free(e->server);
   wr_edge_proxy_free(e->proxy);
   wr_edge_registry_free(e->registry);
+  wr_gateway_free(e->gateway);
+  for (size_t i = 0; i < e->nsites; i++) {
+    wr_free((char *)e->sites[i].host);
+    wr_free((char *)e->sites[i].root);
+  }
+  wr_free(e->sites);
   wr_routes_del(e->routes);
   wr_metrics_del(e->reg);
   wr_free(e->location);

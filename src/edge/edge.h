@@ -25,7 +25,9 @@
 
 #include "base/err.h"
 #include "base/metrics.h"
+#include "gateway/gateway.h"
 #include "net/tls.h"
+#include "store/blockstore.h"
 
 /* One tunnel the edge serves. */
 typedef struct wr_edge_tunnel {
@@ -75,6 +77,13 @@ typedef struct wr_edge_config {
    * a third of it). */
   uint64_t tunnel_idle_timeout_ms, tunnel_keepalive_ms;
   int disable_gso; /* 1: one UDP datagram per send (benchmarks under packet loss) */
+  /* The IPFS gateway (gateway/gateway.h): the hostnames it answers for
+   * (path and subdomain gateways, content sites; copied), read from bs
+   * (must outlive the edge). nsites 0: no gateway. A content site whose name
+   * a tunnel also claims is that tunnel's fallback. */
+  const wr_gateway_site *sites;
+  size_t nsites;
+  wr_bs *bs;
 } wr_edge_config;
 
 typedef struct wr_edge wr_edge;

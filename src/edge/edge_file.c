@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/mem.h"
 #include "io/file.h"
 
 static const struct {
@@ -28,6 +29,7 @@ static const struct {
     {"max-connections-per-client", offsetof(wr_edge_file, max_connections_per_client)},
     {"tunnel-idle-timeout", offsetof(wr_edge_file, tunnel_idle_timeout)},
     {"tunnel-keepalive", offsetof(wr_edge_file, tunnel_keepalive)},
+    {"repo", offsetof(wr_edge_file, repo)},
 };
 
 static const char **slot(wr_edge_file *f, size_t i) {
@@ -56,6 +58,29 @@ static int file_list(wr_yaml *y, yaml_node_t *v, const char *key, const char **l
   return 0;
 }
 
+/* content: a mapping HOST: ROOT, kept as "HOST=ROOT" like the flag. */
+static int content_map(wr_edge_file *f, wr_yaml *y, yaml_node_t *v) {
+  for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = wr_yaml_node(y, p->key), *val = wr_yaml_node(y, p->value);
+    const char *host, *root;
+    int rc = wr_yaml_get_string(y, k, "content", &host);
+    if (rc == 0)
+      rc = wr_yaml_get_string(y, val, "content", &root);
+    if (rc)
+      return rc;
+    if (f->n_content == WR_EDGE_FILE_MAX_CERTS)
+      return wr_yaml_fail(y, k, "content lists more than %d sites", WR_EDGE_FILE_MAX_CERTS);
+    size_t n = strlen(host) + strlen(root) + 2;
+    char *s = wr_malloc(n);
+    if (!s)
+      return WR_ERR_NOMEM;
+    snprintf(s, n, "%s=%s", host, root);
+    f->content_owned[f->n_content] = s;
+    f->content[f->n_content++] = s;
+  }
+  return 0;
+}
+
 int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char *file, char *err,
                        size_t errlen) {
   memset(f, 0, sizeof *f);
@@ -76,6 +101,13 @@ int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char
       rc = file_list(y, v, name, f->https_cert, &f->n_https_cert);
     else if (strcmp(name, "https-key") == 0)
       rc = file_list(y, v, name, f->https_key, &f->n_https_key);
+    else if (strcmp(name, "gateway") == 0)
+      rc = file_list(y, v, name, f->gateway, &f->n_gateway);
+    else if (strcmp(name, "subdomain-gateway") == 0)
+      rc = file_list(y, v, name, f->subdomain_gateway, &f->n_subdomain_gateway);
+    else if (strcmp(name, "content") == 0)
+      rc = v->type == YAML_MAPPING_NODE ? content_map(f, y, v)
+                                        : file_list(y, v, name, f->content, &f->n_content);
     else {
       size_t i = 0;
       while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i].key, name) != 0)
@@ -101,7 +133,13 @@ int wr_edge_file_load(wr_edge_file *f, const char *path, char *err, size_t errle
   return rc;
 }
 
-void wr_edge_file_free(wr_edge_file *f) { wr_yaml_free(&f->y); }
+void wr_edge_file_free(wr_edge_file *f) {
+  for (size_t i = 0; i < WR_EDGE_FILE_MAX_CERTS; i++) {
+    wr_free(f->content_owned[i]);
+    f->content_owned[i] = NULL;
+  }
+  wr_yaml_free(&f->y);
+}
 
 void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -111,6 +149,15 @@ void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
     memcpy(dst->https_cert, src->https_cert, sizeof src->https_cert);
     dst->n_https_cert = src->n_https_cert;
   }
+#define FILL_LIST(a, n)                                                                          \
+  if (!dst->n) {                                                                                   \
+    memcpy(dst->a, src->a, sizeof src->a);                                                         \
+    dst->n = src->n;                                                                               \
+  }
+  FILL_LIST(gateway, n_gateway)
+  FILL_LIST(subdomain_gateway, n_subdomain_gateway)
+  FILL_LIST(content, n_content)
+#undef FILL_LIST
   if (!dst->n_https_key) {
     memcpy(dst->https_key, src->https_key, sizeof src->https_key);
     dst->n_https_key = src->n_https_key;
@@ -123,8 +170,9 @@ int wr_edge_file_check(const wr_edge_file *f, char *err, size_t errlen) {
     why = "--listen ADDR:PORT is required (the UDP address for connectors).";
   else if (!f->http)
     why = "--http ADDR:PORT is required (the TCP address for users).";
-  else if (!f->tunnels)
-    why = "--tunnels FILE is required (create one with `warren tunnel create`).";
+  else if (!f->tunnels && !f->n_gateway && !f->n_subdomain_gateway && !f->n_content)
+    why = "--tunnels FILE is required (create one with `warren tunnel create`), unless the "
+          "edge serves content (--gateway, --subdomain-gateway, --content).";
   else if (f->self_signed && (f->cert || f->key))
     why = "give either --cert and --key, or --self-signed DIR, not both.";
   else if (!f->self_signed && (!f->cert || !f->key))

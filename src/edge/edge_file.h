@@ -3,8 +3,9 @@
  * A mapping with the flags' names as keys (listen, listen-http2, http, https,
  * tunnels, cert, key, self-signed, metrics, location, grace-period,
  * header-timeout, idle-timeout, max-connections, max-connections-per-client,
- * tunnel-idle-timeout,
- * tunnel-keepalive; https-cert and https-key take one file or a list). Values
+ * tunnel-idle-timeout, tunnel-keepalive, repo; https-cert, https-key,
+ * gateway, subdomain-gateway take one value or a list; content takes a list
+ * of HOST=/ipfs/CID or a mapping HOST: /ipfs/CID). Values
  * stay text: `warren edge` checks them as it checks the flags, which win. */
 #ifndef WR_EDGE_EDGE_FILE_H
 #define WR_EDGE_EDGE_FILE_H
@@ -19,9 +20,16 @@
 typedef struct wr_edge_file {
   const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed,
       *metrics, *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
-      *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive;
+      *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive, *repo;
   const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
   size_t n_https_cert, n_https_key;
+  /* The gateway: path gateway hostnames, subdomain gateway hostnames, and
+   * content sites as "HOST=/ipfs/CID[/path]" (a file lists them or gives a
+   * mapping HOST: /ipfs/CID). */
+  const char *gateway[WR_EDGE_FILE_MAX_CERTS], *subdomain_gateway[WR_EDGE_FILE_MAX_CERTS],
+      *content[WR_EDGE_FILE_MAX_CERTS];
+  size_t n_gateway, n_subdomain_gateway, n_content;
+  char *content_owned[WR_EDGE_FILE_MAX_CERTS]; /* "HOST=ROOT" strings made from a mapping */
   wr_yaml y; /* owns the strings above once parsed */
 } wr_edge_file;
 
@@ -40,7 +48,7 @@ void wr_edge_file_free(wr_edge_file *f);
 void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src);
 
 /* Checks that f (flags and file merged) describes an edge that can start:
- * listen, http and tunnels given, one certificate source (cert and key, or
+ * listen and http given, tunnels or a gateway hostname, one certificate source (cert and key, or
  * self-signed), https-cert and https-key in pairs and only with https.
  * Values are not parsed here. Returns 0, or WR_ERR_INVAL with a sentence
  * in err that names the flags (the keys have the same names). */

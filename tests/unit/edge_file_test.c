@@ -65,7 +65,13 @@ static void test_check(void) {
   CHECK_STREQ(err, "--http ADDR:PORT is required (the TCP address for users).");
   f.http = "0.0.0.0:80";
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
-  CHECK_STREQ(err, "--tunnels FILE is required (create one with `warren tunnel create`).");
+  CHECK_STREQ(err, "--tunnels FILE is required (create one with `warren tunnel create`), unless "
+                   "the edge serves content (--gateway, --subdomain-gateway, --content).");
+  f.gateway[0] = "gw.example.com"; /* an edge serving content needs no tunnels */
+  f.n_gateway = 1;
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK(strstr(err, "a certificate is required") == err);
+  f.n_gateway = 0;
   f.tunnels = "tunnels.yml";
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
   CHECK_STREQ(err, "a certificate is required: --cert FILE --key FILE, or --self-signed DIR for "
@@ -88,7 +94,43 @@ static void test_check(void) {
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), 0);
 }
 
+/* The gateway's keys: one name or a list; content as a list or a mapping. */
+static void test_gateway_keys(void) {
+  wr_edge_file f;
+  char err[256] = "";
+  CHECK_EQ(parse(&f,
+                 "repo: /var/lib/warren\ngateway: gw.example.com\n"
+                 "subdomain-gateway: [dweb.example.com, d2.example.com]\n"
+                 "content:\n  www.example.com: /ipfs/bafyroot\n  b.example.com: /ipfs/Qm/x\n",
+                 err),
+           0);
+  CHECK_STREQ(f.repo, "/var/lib/warren");
+  CHECK_EQ(f.n_gateway, 1);
+  CHECK_STREQ(f.gateway[0], "gw.example.com");
+  CHECK_EQ(f.n_subdomain_gateway, 2);
+  CHECK_STREQ(f.subdomain_gateway[1], "d2.example.com");
+  CHECK_EQ(f.n_content, 2);
+  CHECK_STREQ(f.content[0], "www.example.com=/ipfs/bafyroot");
+  CHECK_STREQ(f.content[1], "b.example.com=/ipfs/Qm/x");
+  wr_edge_file flags = {0};
+  flags.content[0] = "flag.example.com=/ipfs/x";
+  flags.n_content = 1;
+  wr_edge_file_fill(&flags, &f); /* flags win, the file fills the rest */
+  CHECK_EQ(flags.n_content, 1);
+  CHECK_EQ(flags.n_gateway, 1);
+  CHECK_STREQ(flags.repo, "/var/lib/warren");
+  wr_edge_file_free(&f);
+  CHECK_EQ(parse(&f, "content: [a.example.com=/ipfs/x]\n", err), 0);
+  CHECK_EQ(f.n_content, 1);
+  CHECK_STREQ(f.content[0], "a.example.com=/ipfs/x");
+  wr_edge_file_free(&f);
+  CHECK_EQ(parse(&f, "content:\n  a.example.com: [x]\n", err), WR_ERR_INVAL);
+  CHECK(strstr(err, "content must be a string") != NULL);
+  wr_edge_file_free(&f);
+}
+
 int main(void) {
+  RUN(test_gateway_keys);
   RUN(test_keys_and_file_lists);
   RUN(test_refusals_say_where);
   RUN(test_check);

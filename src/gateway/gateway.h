@@ -1,0 +1,85 @@
+/* gateway.h: the IPFS HTTP gateway, a handler behind the HTTP handler seam
+ * (http/handler.h) that the edge's router calls for a gateway's hostnames.
+ * It reads the local store (store/blockstore.h, one short read transaction
+ * per burst of output) through the exporter (content/exporter.h).
+ *
+ * What it answers (ipfs/specs http-gateways):
+ * - path gateway: GET/HEAD /ipfs/<cid>[/path]: UnixFS files with a
+ *   Content-Type by extension or sniffed, Range requests (206, 416; of
+ *   several ranges the first is answered), folders as their index.html or a
+ *   generated listing (301 to the trailing-slash URL first), Etag and
+ *   If-None-Match (304), Cache-Control immutable, X-Ipfs-Path,
+ *   X-Ipfs-Roots, ?filename= and ?download=; ?format= and Accept:
+ * - trustless responses: application/vnd.ipld.raw (one block, Range too)
+ *   and application/vnd.ipld.car (CARv1, order=dfs, dups=y|n,
+ *   dag-scope=all|entity|block, entity-bytes), Content-Disposition
+ *   attachment, X-Content-Type-Options nosniff; dag-json, dag-cbor, json and
+ *   cbor blocks as themselves when the codec matches (406 otherwise);
+ * - subdomain gateway: <cidv1-base32>.ipfs.<host>; path requests on <host>
+ *   and CIDs not in canonical base32 are redirected (301) there; labels
+ *   over 63 characters are a 400;
+ * - content sites: a hostname whose root is /ipfs/<cid>[/path].
+ *
+ * Blocks missing from the store are a 404 (the spec's rule for a
+ * non-recursive gateway, which this is until Bitswap) before the response
+ * starts, and an aborted response (the user sees the stream cut) after it.
+ *
+ * Bodies stream with backpressure: the gateway writes until the front
+ * answers WR_ERR_AGAIN and goes on at on_writable, so a file or a CAR of any
+ * size costs one front queue, and a folder listing is produced a burst at a
+ * time (gateway/dirwalk keeps its position). */
+#ifndef WR_GATEWAY_GATEWAY_H
+#define WR_GATEWAY_GATEWAY_H
+
+#include "base/err.h"
+#include "base/metrics.h"
+#include "http/handler.h"
+#include "store/blockstore.h"
+
+typedef struct wr_gateway wr_gateway;
+
+typedef enum wr_gateway_kind {
+  WR_GW_SITE_PATH = 1,      /* host serves /ipfs/<cid>[/path] */
+  WR_GW_SITE_SUBDOMAIN = 2, /* host redirects to, and *.ipfs.host serves, subdomains */
+  WR_GW_SITE_CONTENT = 3,   /* host serves one DAG as its site root */
+} wr_gateway_kind;
+
+/* One hostname the gateway answers for; the router keeps these (they
+ * must outlive the requests it hands over). */
+typedef struct wr_gateway_site {
+  wr_gateway_kind kind;
+  const char *host; /* lowercase, no port: the gateway's (or the site's) name */
+  const char *root; /* CONTENT: "/ipfs/<cid>[/path]" */
+} wr_gateway_site;
+
+typedef struct wr_gateway_config {
+  wr_bs *bs;       /* the local store; outlives the gateway */
+  wr_metrics *reg; /* where the gateway's metric families go */
+} wr_gateway_config;
+
+/* 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg);
+/* After every exchange ended. NULL is fine. */
+void wr_gateway_free(wr_gateway *g);
+
+/* Checks a content site's root ("/ipfs/<cid>[/path]"). 0 or WR_ERR_INVAL
+ * with a sentence in *pwhy. */
+WR_MUST_CHECK int wr_gateway_check_root(const char *root, const char **pwhy);
+
+/* Serves q for site (as wr_http_handler_ops.on_request: q->sink set, or
+ * answered). host is the request's normalised host (for subdomains). */
+void wr_gateway_serve(wr_gateway *g, wr_http_req *q, const wr_gateway_site *site);
+
+/* A request captured during on_request to be answered later (a tunnel's
+ * content fallback: the head is gone by the time the origin fails). */
+typedef struct wr_gateway_req wr_gateway_req;
+/* Copies what the gateway needs from q. 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_gateway_capture(wr_gateway *g, const wr_http_req *q,
+                                     const wr_gateway_site *site, wr_gateway_req **pr);
+/* Answers q (the same exchange, nothing sent yet) with r, which it owns
+ * from here on: q->sink is set or the response ended. */
+void wr_gateway_answer(wr_gateway_req *r, wr_http_req *q);
+/* Drops a captured request never answered. NULL is fine. */
+void wr_gateway_req_del(wr_gateway_req *r);
+
+#endif
