@@ -56,6 +56,8 @@ static void usage(void) {
          "  --timeout MS        (dial) give up after MS (default 30000)\n"
          "  --max-conns N       connections at once (default 1024)\n"
          "  --handshake-timeout MS  TCP connect and upgrade must finish in MS (default 10000)\n"
+         "  --peers N           with --dial only: N peers (fresh keys) connect and stay idle\n"
+         "                      until SIGINT/SIGTERM; prints \"held N\" once all are up\n"
          "  --keepalive MS      yamux PING period; a peer that leaves one unanswered for a\n"
          "                      period is dropped (default 15000)\n"
          "  -h, --help          this help\n");
@@ -441,6 +443,74 @@ static void on_deadline(uv_timer_t *t) {
   finish(1, "timed out");
 }
 
+/* --peers N: N hosts, each with a fresh key, dial the target and hold their
+ * connection idle until SIGINT/SIGTERM ("held N" once all are up): many
+ * distinct peers from one process, to measure what idle peers cost the
+ * other side. */
+static struct {
+  wr_p2p_host **hosts;
+  size_t n, up, closed;
+  int failed;
+} H;
+
+static void held_dialed(wr_p2p_host *h, wr_p2p_conn *c, int err, const char *reason, void *data) {
+  (void)h;
+  (void)c;
+  (void)data;
+  if (err) {
+    H.failed = 1;
+    fprintf(stderr, "warren: diag p2p: a peer could not connect: %s.\n",
+            reason ? reason : wr_strerror(err));
+  } else if (++H.up == H.n) {
+    printf("held %zu\n", H.n);
+    fflush(stdout);
+  }
+}
+
+static void held_closed(wr_p2p_host *h, void *data) {
+  (void)h;
+  (void)data;
+  if (++H.closed == H.n) {
+    uv_close((uv_handle_t *)&D.sigint, NULL);
+    uv_close((uv_handle_t *)&D.sigterm, NULL);
+  }
+}
+
+static void held_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  for (size_t i = 0; i < H.n; i++)
+    wr_p2p_host_close(H.hosts[i], held_closed, NULL);
+}
+
+static int hold_peers(const wr_maddr *target, size_t n) {
+  H.hosts = wr_calloc(n, sizeof *H.hosts);
+  if (!H.hosts || uv_loop_init(&D.loop) != 0)
+    return 1;
+  H.n = n;
+  wr_p2p_host_config cfg = {.agent_version = "warren/" WR_VERSION};
+  for (size_t i = 0; i < n; i++) {
+    uint8_t seed[32];
+    wr_p2p_privkey key;
+    if (wr_random_bytes(seed, sizeof seed) != 0)
+      return 1;
+    wr_p2p_privkey_from_seed(&key, seed);
+    if (wr_p2p_host_new(&H.hosts[i], &D.loop, &cfg, &key, NULL, NULL) != 0 ||
+        wr_p2p_host_dial(H.hosts[i], target, held_dialed, NULL) != 0) {
+      wr_cli_fail("diag p2p: cannot start peer %zu.", i);
+      return 1;
+    }
+  }
+  uv_signal_init(&D.loop, &D.sigint);
+  uv_signal_init(&D.loop, &D.sigterm);
+  uv_signal_start(&D.sigint, held_signal, SIGINT);
+  uv_signal_start(&D.sigterm, held_signal, SIGTERM);
+  uv_run(&D.loop, UV_RUN_DEFAULT);
+  (void)uv_loop_close(&D.loop);
+  wr_free(H.hosts);
+  return H.failed ? 1 : 0;
+}
+
 static wr_maddr parse_maddr(const char *flag, const char *s) {
   wr_maddr ma;
   const char *why = NULL;
@@ -460,7 +530,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     OPT_TIMEOUT,
     OPT_MAXC,
     OPT_HS,
-    OPT_KA
+    OPT_KA,
+    OPT_PEERS
   };
   static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                        {"key", required_argument, NULL, OPT_KEY},
@@ -475,11 +546,12 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
                                        {"max-conns", required_argument, NULL, OPT_MAXC},
                                        {"handshake-timeout", required_argument, NULL, OPT_HS},
                                        {"keepalive", required_argument, NULL, OPT_KA},
+                                       {"peers", required_argument, NULL, OPT_PEERS},
                                        {0, 0, 0, 0}};
   const char *key_path = NULL, *dial = NULL;
   const char *listen[MAX_LISTEN];
   size_t nlisten = 0;
-  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000, keepalive = 15000;
+  uint64_t timeout = 30000, max_conns = 1024, hs_timeout = 10000, keepalive = 15000, peers = 0;
   memset(&D, 0, sizeof D);
   D.bytes = 65536;
   D.protocol = ECHO_PROTOCOL;
@@ -527,6 +599,9 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     case OPT_KA:
       keepalive = wr_cli_parse_uint(CMD, "--keepalive", optarg, 1, 600000);
       break;
+    case OPT_PEERS:
+      peers = wr_cli_parse_uint(CMD, "--peers", optarg, 1, 10000);
+      break;
     }
   }
   if (optind < argc)
@@ -540,6 +615,11 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     lma[i] = parse_maddr("--listen", listen[i]);
   if (dial)
     dma = parse_maddr("--dial", dial);
+  if (peers) {
+    if (!dial || nlisten || D.pings || D.want_identify || D.nstreams)
+      wr_cli_usage_error(CMD, "--peers N takes --dial and nothing else.");
+    return hold_peers(&dma, (size_t)peers);
+  }
 
   wr_p2p_privkey key;
   char err[512];

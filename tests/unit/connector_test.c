@@ -103,7 +103,9 @@ static wr_edge *edge_start_h2(uint16_t quic_port, enum edge_h2 h2) {
   char err[256];
   int rc = wr_edge_new(&e, &loop, &cfg, err, sizeof err);
   /* Any UDP port's TCP twin may be some other socket's: pick again. */
-  for (int i = 0; rc == WR_ERR_IO && quic_port == 0 && h2 == H2_TWIN && i < 20; i++) {
+  for (int i = 0;
+       (rc == WR_ERR_ADDRINUSE || rc == WR_ERR_IO) && quic_port == 0 && h2 == H2_TWIN && i < 20;
+       i++) {
     if (e) /* a half-made edge closes as a whole one does */
       edge_stop(e);
     e = NULL;
