@@ -1,0 +1,237 @@
+"""IPNS records between warren and npm's `ipns` (js-ipns 10, run by
+tests/npm/ipns.mjs): warren's records pass js-ipns's validator, js-ipns's
+records are validated, stored and resolved by warren; tampered, expired and
+oversize records are refused with their reasons; the higher sequence (then the
+later validity) wins; keys live in the keystore as kubo keeps them."""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT, run_warren
+
+NPM_DIR = ROOT / "tests" / "npm"
+IPNS_MJS = NPM_DIR / "ipns.mjs"
+CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+
+
+@pytest.fixture(scope="module")
+def node():
+    node = shutil.which("node")
+    assert node, "node is missing: scripts/install-deps installs nodejs and npm"
+    if not (NPM_DIR / "node_modules" / "ipns").exists():
+        subprocess.run([shutil.which("npm"), "ci", "--no-audit", "--no-fund"], cwd=NPM_DIR,
+                       check=True, capture_output=True, timeout=600)
+    return node
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    r = tmp_path / "repo"
+    monkeypatch.setenv("WARREN_PATH", str(r))
+    return r
+
+
+def js(node, *args):
+    return subprocess.run([node, str(IPNS_MJS), *map(str, args)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def js_create(node, tmp_path, out, value, seq, lifetime_ms=3600_000, mode="v1", ttl=None,
+              key="jskey"):
+    args = [tmp_path / key, out, value, seq, lifetime_ms, mode]
+    if ttl is not None:
+        args.append(ttl)
+    p = js(node, "create", *args)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def w(*args, ok=True, **kw):
+    p = run_warren(*args, **kw)
+    if ok:
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p
+
+
+def self_name():
+    for line in w("key", "list", "-l").stdout.splitlines():
+        ident, name = line.split()
+        if name == "self":
+            return ident
+    raise AssertionError("no self key listed")
+
+
+def test_keys_like_kubo(warren_bin, repo):
+    ident = w("key", "gen", "site").stdout.strip()
+    assert ident.startswith("k51")
+    # kubo's file name: "key_" + base32("site"), lower case, unpadded
+    f = repo / "keystore" / ("key_" + base64.b32encode(b"site").decode().rstrip("=").lower())
+    assert f.exists() and (f.stat().st_mode & 0o777) == 0o600
+    assert f.read_bytes()[:4] == bytes([0x08, 0x01, 0x12, 0x40])  # PrivateKey, Ed25519
+    assert w("key", "list").stdout.split() == ["self", "site"]
+    assert f"{ident} site" in w("key", "list", "-l").stdout
+    p = w("key", "gen", "site", ok=False)
+    assert p.returncode == 1 and 'a key named "site" already exists' in p.stderr
+    p = w("key", "gen", "self", ok=False)
+    assert p.returncode == 1 and "is the node's own key" in p.stderr
+    assert w("key", "rm", "site").stdout.strip() == "site"
+    assert w("key", "list").stdout.split() == ["self"]
+    p = w("key", "rm", "site", ok=False)
+    assert p.returncode == 1 and 'no key named "site"' in p.stderr
+
+
+def test_warren_records_pass_js_ipns(warren_bin, repo, node, tmp_path):
+    p = w("name", "publish", CID, ok=False)
+    assert p.returncode == 1 and "--allow-offline" in p.stderr
+    out = w("name", "publish", "--allow-offline", "--lifetime", "2h", "--ttl", "90s",
+            f"/ipfs/{CID}/a").stdout
+    name = self_name()
+    assert out.strip() == f"Published to {name}: /ipfs/{CID}/a"
+    rec = tmp_path / "w.rec"
+    rec.write_bytes(subprocess.run([str(warren_bin), "name", "get", "self"], capture_output=True,
+                                   check=True).stdout)
+    p = js(node, "validate", name, rec)
+    assert p.returncode == 0, p.stdout + p.stderr
+    got = json.loads(p.stdout)
+    assert got["value"] == f"/ipfs/{CID}/a"
+    assert got["sequence"] == "0"
+    assert got["ttl"] == str(90 * 10**9)
+    assert got["v1"] is True
+    eol = time.mktime(time.strptime(got["validity"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    assert abs(eol - (time.time() + 7200)) < 60
+    # Same value again keeps the sequence (kubo); a new value takes the next.
+    w("name", "publish", "--allow-offline", f"/ipfs/{CID}/a")
+    rec.write_bytes(subprocess.run([str(warren_bin), "name", "get", "self"], capture_output=True,
+                                   check=True).stdout)
+    assert json.loads(js(node, "validate", name, rec).stdout)["sequence"] == "0"
+    w("name", "publish", "--allow-offline", CID)
+    rec.write_bytes(subprocess.run([str(warren_bin), "name", "get", "self"], capture_output=True,
+                                   check=True).stdout)
+    got = json.loads(js(node, "validate", name, rec).stdout)
+    assert got["sequence"] == "1" and got["value"] == f"/ipfs/{CID}"
+    # A named key, and the base58 form of its name.
+    kid = w("key", "gen", "blog").stdout.strip()
+    assert w("name", "publish", "--allow-offline", "--key", "blog", "-Q",
+             "/ipfs/bafkqaaa").stdout.strip() == kid
+    assert w("name", "resolve", "blog").stdout.strip() == "/ipfs/bafkqaaa"
+    assert w("name", "resolve", f"/ipns/{kid}/x/y").stdout.strip() == "/ipfs/bafkqaaa/x/y"
+    # js-ipns refuses warren's record for another name, and a tampered one.
+    other = tmp_path / "b.rec"
+    other.write_bytes(subprocess.run([str(warren_bin), "name", "get", "blog"],
+                                     capture_output=True, check=True).stdout)
+    p = js(node, "validate", name, other)
+    assert p.returncode == 1 and "invalid" in p.stdout
+    data = bytearray(rec.read_bytes())
+    data[-3] ^= 1  # inside data's ValidityType/Validity: the V2 signature breaks
+    rec.write_bytes(bytes(data))
+    p = js(node, "validate", name, rec)
+    assert p.returncode == 1 and "invalid" in p.stdout
+
+
+def test_js_records_validated_and_resolved(warren_bin, repo, node, tmp_path):
+    for mode in ("v1", "v2only"):
+        rec = tmp_path / f"{mode}.rec"
+        name = js_create(node, tmp_path, rec, f"/ipfs/{CID}", 5, mode=mode, ttl=30,
+                         key=f"k-{mode}")
+        assert name.startswith("k51")
+        assert w("name", "resolve", "--record", rec, name).stdout.strip() == f"/ipfs/{CID}"
+        out = w("name", "inspect", "--verify", name, rec).stdout
+        assert "Sequence: 5" in out and "TTL: 30000000000" in out and "Valid: true" in out
+        assert ("Signature V1: (none)" in out) == (mode == "v2only")
+        assert w("name", "put", name, rec).stdout.strip() == "stored"
+        assert w("name", "resolve", name).stdout.strip() == f"/ipfs/{CID}"
+        assert w("name", "resolve", f"/ipns/{name}/dir/f").stdout.strip() == f"/ipfs/{CID}/dir/f"
+        # The kept file is js-ipns's bytes, and js-ipns still validates it.
+        got = tmp_path / "got.rec"
+        got.write_bytes(subprocess.run([str(warren_bin), "name", "get", name],
+                                       capture_output=True, check=True).stdout)
+        assert got.read_bytes() == rec.read_bytes()
+        assert js(node, "validate", name, got).returncode == 0
+
+
+def test_bad_records_refused_with_reasons(warren_bin, repo, node, tmp_path):
+    good = tmp_path / "good.rec"
+    name = js_create(node, tmp_path, good, f"/ipfs/{CID}", 1)
+    other = js_create(node, tmp_path, tmp_path / "o.rec", f"/ipfs/{CID}", 1, key="other")
+
+    def refused(path, nm, reason):
+        p = w("name", "resolve", "--record", path, nm, ok=False)
+        assert p.returncode == 1, p.stdout
+        assert reason in p.stderr, p.stderr
+        p = w("name", "put", nm, path, ok=False)
+        assert p.returncode == 1 and reason in p.stderr, p.stderr
+
+    # A record of another key.
+    refused(good, other, "does not verify with the name's key")
+    # Tampered: the last byte sits in data (ValidityType) or its signature.
+    raw = good.read_bytes()
+    bad = tmp_path / "bad.rec"
+    i = raw.rfind(b"/ipfs/")  # data's copy of the value
+    bad.write_bytes(raw[:i + 7] + bytes([raw[i + 7] ^ 1]) + raw[i + 8:])
+    refused(bad, name, "differs from its signed data")
+    v2only = tmp_path / "v2.rec"
+    js_create(node, tmp_path, v2only, f"/ipfs/{CID}", 1, mode="v2only")
+    raw = v2only.read_bytes()
+    i = raw.rfind(b"/ipfs/")
+    bad.write_bytes(raw[:i + 7] + bytes([raw[i + 7] ^ 1]) + raw[i + 8:])
+    refused(bad, name, "signatureV2 does not verify")
+    p = js(node, "validate", name, bad)
+    assert p.returncode == 1 and "invalid" in p.stdout  # js-ipns agrees
+    # Expired: a lifetime of 1 ms.
+    old = tmp_path / "old.rec"
+    js_create(node, tmp_path, old, f"/ipfs/{CID}", 2, lifetime_ms=1)
+    time.sleep(0.05)
+    refused(old, name, "the record has expired")
+    # Oversize: a value that makes the record pass 10 KiB.
+    big = tmp_path / "big.rec"
+    js_create(node, tmp_path, big, "/ipfs/" + CID + "/" + "a" * 6000, 3)
+    assert big.stat().st_size > 10240
+    refused(big, name, "larger than 10 KiB")
+    p = w("name", "inspect", big, ok=False)
+    assert p.returncode == 1 and "larger than 10 KiB" in p.stderr
+    # Garbage and a truncated record.
+    (tmp_path / "junk").write_bytes(b"\x0a\x05hello")
+    p = w("name", "inspect", tmp_path / "junk", ok=False)
+    assert p.returncode == 1 and "not a valid IPNS record" in p.stderr
+    trunc = tmp_path / "trunc.rec"
+    trunc.write_bytes(good.read_bytes()[:-10])
+    p = w("name", "inspect", trunc, ok=False)
+    assert p.returncode == 1 and "not a valid IPNS record" in p.stderr
+    # Nothing bad was stored.
+    p = w("name", "resolve", name, ok=False)
+    assert p.returncode == 1 and "no record for" in p.stderr
+
+
+def test_selection_by_sequence_then_validity(warren_bin, repo, node, tmp_path):
+    r5 = tmp_path / "r5.rec"
+    r7 = tmp_path / "r7.rec"
+    r7late = tmp_path / "r7late.rec"
+    name = js_create(node, tmp_path, r7, "/ipfs/bafkqaaa/seven", 7, lifetime_ms=600_000)
+    js_create(node, tmp_path, r5, "/ipfs/bafkqaaa/five", 5, lifetime_ms=3600_000)
+    js_create(node, tmp_path, r7late, "/ipfs/bafkqaaa/seven-later", 7, lifetime_ms=7200_000)
+    assert w("name", "put", name, r7).stdout.strip() == "stored"
+    # A lower sequence loses even with a later validity.
+    assert "newer" in w("name", "put", name, r5).stdout
+    assert w("name", "resolve", name).stdout.strip() == "/ipfs/bafkqaaa/seven"
+    # Same sequence, later validity wins; the earlier one then loses.
+    assert w("name", "put", name, r7late).stdout.strip() == "stored"
+    assert "newer" in w("name", "put", name, r7).stdout
+    assert w("name", "resolve", name).stdout.strip() == "/ipfs/bafkqaaa/seven-later"
+
+
+def test_recursive_names(warren_bin, repo, tmp_path):
+    kid = w("key", "gen", "inner").stdout.strip()
+    w("name", "publish", "--allow-offline", "--key", "inner", f"/ipfs/{CID}")
+    w("name", "publish", "--allow-offline", f"/ipns/{kid}/sub")
+    assert w("name", "resolve").stdout.strip() == f"/ipfs/{CID}/sub"
+    assert w("name", "resolve", "-r=false").stdout.strip() == f"/ipns/{kid}/sub"
+    # A name with no record, and a name that is not a key.
+    w("key", "rm", "inner")
+    p = w("name", "resolve", "/ipns/bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
+          ok=False)
+    assert p.returncode == 1 and "libp2p-key" in p.stderr
