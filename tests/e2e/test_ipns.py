@@ -235,3 +235,59 @@ def test_recursive_names(warren_bin, repo, tmp_path):
     p = w("name", "resolve", "/ipns/bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi",
           ok=False)
     assert p.returncode == 1 and "libp2p-key" in p.stderr
+
+
+def rpc(url, cmd, **q):
+    """POSTs kubo's /api/v0/CMD with query q (lists repeat); (status, JSON)."""
+    args = []
+    for k, v in q.items():
+        for one in v if isinstance(v, list) else [v]:
+            args += ["--data-urlencode", f"{k}={one}"]
+    r = subprocess.run(["curl", "-s", "-G", "-X", "POST", "-w", "\n%{http_code}", *args,
+                        f"{url}/api/v0/{cmd}"], capture_output=True, text=True, timeout=30)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code), json.loads(body)
+
+
+def test_rpc_api_kubo_shapes(warren_bin, tmp_path, node, monkeypatch):
+    from daemon import Daemon
+    repo = tmp_path / "repo"
+    monkeypatch.setenv("WARREN_PATH", str(repo))
+    w("init")
+    d = Daemon(repo)
+    try:
+        code, got = rpc(d.url, "key/gen", arg="site", type="ed25519")
+        assert code == 200 and got["Name"] == "site" and got["Id"].startswith("k51"), got
+        site = got["Id"]
+        code, got = rpc(d.url, "key/list", l="true")
+        assert code == 200
+        assert [k["Name"] for k in got["Keys"]] == ["self", "site"]
+        assert got["Keys"][0]["Id"] == self_name()  # the CLI reads the same repo
+        code, got = rpc(d.url, "key/gen", arg="self")
+        assert code == 400 and got["Type"] == "error" and "node's own key" in got["Message"]
+        code, got = rpc(d.url, "name/publish", arg=f"/ipfs/{CID}", key="site", lifetime="1h",
+                        ttl="5m")
+        assert code == 200 and got == {"Name": site, "Value": f"/ipfs/{CID}"}, got
+        code, got = rpc(d.url, "name/resolve", arg=f"/ipns/{site}/a")
+        assert code == 200 and got == {"Path": f"/ipfs/{CID}/a"}
+        code, got = rpc(d.url, "name/publish", arg=CID)  # self
+        assert code == 200 and got["Name"] == self_name()
+        code, got = rpc(d.url, "name/resolve")
+        assert code == 200 and got == {"Path": f"/ipfs/{CID}"}
+        code, got = rpc(d.url, "name/publish", arg="/ipfs/notacid")
+        assert code >= 400 and got["Type"] == "error"
+        code, got = rpc(d.url, "name/resolve", arg="/ipns/" + CID)
+        assert code == 400 and "libp2p-key" in got["Message"]
+        # The daemon's record is the CLI's, and js-ipns validates it.
+        assert w("name", "resolve", "site").stdout.strip() == f"/ipfs/{CID}"
+        rec = tmp_path / "site.rec"
+        rec.write_bytes(subprocess.run([str(warren_bin), "name", "get", "site"],
+                                       capture_output=True, check=True).stdout)
+        got = json.loads(js(node, "validate", site, rec).stdout)
+        assert got["ttl"] == str(300 * 10**9) and got["value"] == f"/ipfs/{CID}"
+        code, got = rpc(d.url, "key/rm", arg="site")
+        assert code == 200 and got == {"Keys": [{"Name": "site", "Id": site}]}
+        code, got = rpc(d.url, "key/rm", arg="site")
+        assert code == 500 and 'no key named "site"' in got["Message"]
+    finally:
+        d.stop()
