@@ -291,3 +291,35 @@ def test_rpc_api_kubo_shapes(warren_bin, tmp_path, node, monkeypatch):
         assert code == 500 and 'no key named "site"' in got["Message"]
     finally:
         d.stop()
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "ipns"
+# gateway-conformance's expectations: V1-only records, a broken V2 signature
+# and a V1 value that differs from data are refused; a broken V1 signature is
+# ignored (V2 is what counts).
+REFUSED = {"v1": "no signatureV2", "v1-v2-broken-signature-v2": "signatureV2 does not verify",
+           "v1-v2-broken-v1-value": "value differs from its signed data"}
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.ipns-record")), ids=lambda p: p.name[:60])
+def test_gateway_conformance_records(warren_bin, repo, node, path):
+    stem = path.name[:-len(".ipns-record")]
+    name, _, kind = stem.partition("_")
+    p = w("name", "resolve", "--record", path, name, ok=False)
+    js_ok = js(node, "validate", name, path).returncode == 0
+    if name.startswith("Qm"):
+        # An RSA key: js-ipns verifies it; warren verifies Ed25519 only.
+        assert js_ok
+        assert p.returncode == 1 and "not Ed25519" in p.stderr
+        return
+    if kind in REFUSED:
+        assert p.returncode == 1 and REFUSED[kind] in p.stderr, p.stderr
+        assert not js_ok
+        return
+    assert p.returncode == 0, p.stderr
+    assert js_ok
+    value = p.stdout.strip()
+    assert value.startswith("/ipfs/")
+    # Kept and resolved from the repo like any other record.
+    assert w("name", "put", name, path).stdout.strip() == "stored"
+    assert w("name", "resolve", name).stdout.strip() == value
