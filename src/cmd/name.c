@@ -195,14 +195,31 @@ static int name_publish(int argc, char **argv) {
   return 0;
 }
 
+/* A DNSLink name, through `warren resolve` (its loop and c-ares). */
+static int dnslink(const char *path, int recursive, const char *server) {
+  char *argv[6];
+  int argc = 0;
+  argv[argc++] = (char *)"resolve";
+  argv[argc++] = (char *)(recursive ? "--recursive=true" : "--recursive=false");
+  if (server) {
+    argv[argc++] = (char *)"--dns-resolver";
+    argv[argc++] = (char *)server;
+  }
+  argv[argc++] = (char *)path;
+  argv[argc] = NULL;
+  optind = 1;
+  return wr_cmd_resolve(argc, argv);
+}
+
 static int name_resolve(int argc, char **argv) {
-  enum { O_RECORD = 256 };
+  enum { O_RECORD = 256, O_DNS };
   static const struct option opts[] = {{"recursive", optional_argument, NULL, 'r'},
                                        {"record", required_argument, NULL, O_RECORD},
+                                       {"dns-resolver", required_argument, NULL, O_DNS},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   int c, recursive = 1;
-  const char *record = NULL;
+  const char *record = NULL, *dns_server = NULL;
   while ((c = wr_cli_getopt("name resolve", argc, argv, "r::h", opts)) != -1) {
     switch (c) {
     case 'r':
@@ -212,6 +229,9 @@ static int name_resolve(int argc, char **argv) {
       break;
     case O_RECORD:
       record = optarg;
+      break;
+    case O_DNS:
+      dns_server = optarg;
       break;
     default:
       usage(stdout);
@@ -225,7 +245,11 @@ static int name_resolve(int argc, char **argv) {
     return 1;
   const char *arg = optind < argc ? argv[optind] : "self";
   const char *rest = "";
-  if (strchr(arg, '/') == NULL) {
+  wr_p2p_privkey probe;
+  if (strchr(arg, '/') == NULL && strchr(arg, '.') &&
+      wr_cmd_key_load(repo, arg, &probe, err, sizeof err) != 0) {
+    snprintf(name, sizeof name, "%s", arg); /* a DNSLink domain, below */
+  } else if (strchr(arg, '/') == NULL) {
     /* A key name of this repo ("self", "mykey") or a bare IPNS name. */
     wr_peerid id;
     if (name_or_key("name resolve", repo, arg, &id) != 0)
@@ -257,13 +281,19 @@ static int name_resolve(int argc, char **argv) {
     wr_buf_free(&b);
     return status;
   }
+  memset(&probe, 0, sizeof probe);
   char full[2 * WR_NAMES_PATH_MAX];
   snprintf(full, sizeof full, "/ipns/%s%s", name, rest);
+  wr_peerid id;
+  if (strchr(name, '.') && wr_ipns_name_parse(name, strlen(name), &id, NULL) != 0)
+    return dnslink(full, recursive, dns_server); /* a DNSLink domain */
   if (wr_names_resolve(repo, full, wall_now_ns(), recursive, out, sizeof out, NULL, err,
                        sizeof err) != 0) {
     wr_cli_fail("name resolve: %s.", err);
     return 1;
   }
+  if (recursive && strncmp(out, "/ipns/", 6) == 0)
+    return dnslink(out, recursive, dns_server);
   printf("%s\n", out);
   return 0;
 }

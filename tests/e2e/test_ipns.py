@@ -323,3 +323,28 @@ def test_gateway_conformance_records(warren_bin, repo, node, path):
     # Kept and resolved from the repo like any other record.
     assert w("name", "put", name, path).stdout.strip() == "stored"
     assert w("name", "resolve", name).stdout.strip() == value
+
+
+def test_names_through_dnslink(warren_bin, repo, tmp_path):
+    from dnsmasq import Dnsmasq
+    d = Dnsmasq(tmp_path, [("_dnslink.site.test", f"dnslink=/ipfs/{CID}/www")])
+    try:
+        kid = w("key", "gen", "dns").stdout.strip()
+        w("name", "publish", "--allow-offline", "--key", "dns", "/ipns/site.test/docs")
+        r = w("name", "resolve", "--dns-resolver", d.addr, "dns")
+        assert r.stdout.strip() == f"/ipfs/{CID}/www/docs"
+        r = w("name", "resolve", "--dns-resolver", d.addr, "-r=false", "dns")
+        assert r.stdout.strip() == "/ipns/site.test/docs"
+        r = w("name", "resolve", "--dns-resolver", d.addr, "site.test")
+        assert r.stdout.strip() == f"/ipfs/{CID}/www"
+        # `warren resolve` takes IPNS keys too, and follows them into DNSLink.
+        r = run_warren("resolve", "--dns-resolver", d.addr, f"/ipns/{kid}/a")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == f"/ipfs/{CID}/www/docs/a"
+        w("name", "publish", "--allow-offline", "--key", "dns", f"/ipfs/{CID}")
+        r = run_warren("resolve", "--dns-resolver", d.addr, f"/ipns/{kid}")
+        assert r.stdout.strip() == f"/ipfs/{CID}"
+        r = run_warren("resolve", "--dns-resolver", d.addr, "/ipns/k51qzi5uqu5dlkw8pxuw9qmqayfdeh4kfebhmreauqdc6a7c3y7d5i9fi8mk9w")
+        assert r.returncode == 1 and "no record for" in r.stderr
+    finally:
+        d.stop()
