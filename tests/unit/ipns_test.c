@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "base/mem.h"
+
 #include "test.h"
 
 #define S(x) ((int64_t)(x)*1000000000)
@@ -209,11 +211,38 @@ static void test_time(void) {
   }
 }
 
+/* Every allocation that fails unwinds: WR_ERR_NOMEM and nothing written. */
+static void test_alloc_failures(void) {
+  wr_p2p_privkey sk;
+  wr_peerid id;
+  key(&sk, &id, 9);
+  wr_ipns_params pa = {(const uint8_t *)"/ipfs/bafkqaaa", 14, 1, NOW + S(60), 0, 1};
+  int ok = 0;
+  for (long n = 0; n < 64 && !ok; n++) {
+    wr_buf b;
+    wr_buf_init(&b, 1 << 20);
+    wr_mem_fail_after(n);
+    int rv = wr_ipns_record_create(&sk, &pa, &b);
+    wr_mem_fail_after(-1);
+    if (rv == 0) {
+      wr_ipns_record r;
+      CHECK_EQ(wr_ipns_validate(b.data, b.len, &id, NOW, &r, NULL), 0);
+      ok = 1;
+    } else {
+      CHECK_EQ(rv, WR_ERR_NOMEM);
+      CHECK_EQ(b.len, 0);
+    }
+    wr_buf_free(&b);
+  }
+  CHECK(ok);
+}
+
 int main(void) {
   RUN(test_round_trip);
   RUN(test_refusals);
   RUN(test_select);
   RUN(test_names);
   RUN(test_time);
+  RUN(test_alloc_failures);
   return test_done();
 }
