@@ -14,6 +14,7 @@
 #include "io/file.h"
 #include "proto/multiformats/multibase.h"
 #include "proto/text/base64.h"
+#include "proto/text/json.h"
 #include "proto/text/yamldoc.h"
 #include "store/repo.h"
 
@@ -116,6 +117,57 @@ static int name_or_key(const char *cmd, const char *repo, const char *s, wr_peer
   return parse_name(cmd, s, id);
 }
 
+/* --- through a running daemon (kubo's rule; src/cmd/remote.h) --- */
+
+typedef struct first_line {
+  char buf[8192];
+  size_t len;
+  int got;
+} first_line;
+
+static int keep_first(void *arg, const char *line, size_t n) {
+  first_line *o = arg;
+  if (!o->got && n < sizeof o->buf) {
+    memcpy(o->buf, line, n);
+    o->len = n;
+    o->got = 1;
+  }
+  return 0;
+}
+
+/* POSTs target and copies the string member field of the JSON answer into
+ * out. 0, or an error after one printed sentence. */
+static int remote_field(const char *cmd, const wr_addr *api, const char *target, const char *field,
+                        char *out, size_t cap) {
+  first_line o = {0};
+  static wr_cmd_lines lines; /* 64 KiB: not on the stack */
+  memset(&lines, 0, sizeof lines);
+  lines.fn = keep_first;
+  lines.arg = &o;
+  int rv = wr_cmd_remote_post(cmd, api, target, NULL, NULL, NULL, wr_cmd_lines_recv, &lines);
+  if (rv != 0)
+    return rv;
+  wr_json *root = NULL;
+  const wr_json *v = NULL;
+  if (o.got && wr_json_parse(o.buf, o.len, NULL, &root, NULL) == 0)
+    v = wr_json_get(root, field);
+  if (!v || v->type != WR_JSON_STRING || (size_t)snprintf(out, cap, "%s", v->str) >= cap) {
+    wr_cli_fail("%s: the daemon's answer has no %s.", cmd, field);
+    wr_json_del(root);
+    return WR_ERR_MALFORMED;
+  }
+  wr_json_del(root);
+  return 0;
+}
+
+/* Appends "&key=escaped value" (or "?key=" first) to t. */
+static int add_param(wr_buf *t, const char *key, const char *value) {
+  char esc[3 * WR_NAMES_PATH_MAX + 1];
+  if (wr_rpc_url_escape(value, 0, esc, sizeof esc) != 0)
+    return WR_ERR_LIMIT;
+  return wr_buf_printf(t, "%c%s=%s", t->data && memchr(t->data, '?', t->len) ? '&' : '?', key, esc);
+}
+
 static int name_publish(int argc, char **argv) {
   enum { O_KEY = 256, O_LIFETIME, O_TTL, O_OFFLINE, O_QUIETER };
   static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -154,6 +206,41 @@ static int name_publish(int argc, char **argv) {
     wr_cli_usage_error("name publish", "name publish takes one PATH.");
   if (lifetime == 0 || lifetime > (uint64_t)INT64_MAX / 2)
     wr_cli_usage_error("name publish", "--lifetime must be positive and at most about 146 years.");
+  wr_addr api;
+  int d = wr_cmd_find_daemon("name publish", &api);
+  if (d < 0)
+    return 1;
+  if (d == 1) {
+    /* The daemon signs with the same repo's keys and keeps the record. */
+    char dur[64], got[WR_PEERID_MAX_STR];
+    wr_buf t;
+    wr_buf_init(&t, 4 * WR_NAMES_PATH_MAX);
+    int rv = wr_buf_puts(&t, "/api/v0/name/publish");
+    char v[WR_NAMES_PATH_MAX];
+    snprintf(v, sizeof v, "%s%s", argv[optind][0] == '/' ? "" : "/ipfs/", argv[optind]);
+    if (!rv)
+      rv = add_param(&t, "arg", v);
+    if (!rv)
+      rv = add_param(&t, "key", keyname);
+    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(lifetime / 1000000));
+    if (!rv)
+      rv = add_param(&t, "lifetime", dur);
+    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(ttl / 1000000));
+    if (!rv)
+      rv = add_param(&t, "ttl", dur);
+    if (!rv)
+      rv = wr_buf_append(&t, "", 1); /* the target is a C string */
+    if (!rv)
+      rv = remote_field("name publish", &api, (const char *)t.data, "Name", got, sizeof got);
+    wr_buf_free(&t);
+    if (rv != 0)
+      return 1;
+    if (quieter)
+      printf("%s\n", got);
+    else
+      printf("Published to %s: %s\n", got, v);
+    return 0;
+  }
   if (!offline) {
     wr_cli_fail("name publish: warren cannot put records to the network yet (no DHT); pass "
                 "--allow-offline to keep the record in the repo only.");
@@ -287,8 +374,27 @@ static int name_resolve(int argc, char **argv) {
   wr_peerid id;
   if (strchr(name, '.') && wr_ipns_name_parse(name, strlen(name), &id, NULL) != 0)
     return dnslink(full, recursive, dns_server); /* a DNSLink domain */
-  if (wr_names_resolve(repo, full, wall_now_ns(), recursive, out, sizeof out, NULL, err,
-                       sizeof err) != 0) {
+  wr_addr api;
+  int d = wr_cmd_find_daemon("name resolve", &api);
+  if (d < 0)
+    return 1;
+  if (d == 1) {
+    wr_buf t;
+    wr_buf_init(&t, 4 * WR_NAMES_PATH_MAX);
+    int rv = wr_buf_puts(&t, "/api/v0/name/resolve");
+    if (!rv)
+      rv = add_param(&t, "arg", full);
+    if (!rv)
+      rv = add_param(&t, "recursive", recursive ? "true" : "false");
+    if (!rv)
+      rv = wr_buf_append(&t, "", 1); /* the target is a C string */
+    if (!rv)
+      rv = remote_field("name resolve", &api, (const char *)t.data, "Path", out, sizeof out);
+    wr_buf_free(&t);
+    if (rv != 0)
+      return 1;
+  } else if (wr_names_resolve(repo, full, wall_now_ns(), recursive, out, sizeof out, NULL, err,
+                              sizeof err) != 0) {
     wr_cli_fail("name resolve: %s.", err);
     return 1;
   }

@@ -285,6 +285,23 @@ def test_rpc_api_kubo_shapes(warren_bin, tmp_path, node, monkeypatch):
                                        capture_output=True, check=True).stdout)
         got = json.loads(js(node, "validate", site, rec).stdout)
         assert got["ttl"] == str(300 * 10**9) and got["value"] == f"/ipfs/{CID}"
+        # The CLI goes through the running daemon (no --allow-offline needed there).
+        out = w("name", "publish", "--key", "site", "--lifetime", "3h", "/ipfs/bafkqaaa").stdout
+        assert out.strip() == f"Published to {site}: /ipfs/bafkqaaa"
+        assert w("name", "resolve", "site").stdout.strip() == "/ipfs/bafkqaaa"
+        assert w("name", "resolve", f"/ipns/{site}/x").stdout.strip() == "/ipfs/bafkqaaa/x"
+        rec.write_bytes(subprocess.run([str(warren_bin), "name", "get", "site"],
+                                       capture_output=True, check=True).stdout)
+        got = json.loads(js(node, "validate", site, rec).stdout)
+        assert got["sequence"] == "1" and got["ttl"] == str(3600 * 10**9)
+        eol = time.mktime(time.strptime(got["validity"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        assert abs(eol - (time.time() + 3 * 3600)) < 60
+        p = w("name", "publish", "/ipfs/notacid", ok=False)
+        assert p.returncode == 1 and "notacid" in p.stderr
+        p = w("name", "resolve", "/ipns/k51qzi5uqu5dlkw8pxuw9qmqayfdeh4kfebhmreauqdc6a7c3y7d5i9fi8mk9w",
+              ok=False)
+        assert p.returncode == 1 and "no record for" in p.stderr
+        assert w("--offline", "name", "resolve", "site").stdout.strip() == "/ipfs/bafkqaaa"
         code, got = rpc(d.url, "key/rm", arg="site")
         assert code == 200 and got == {"Keys": [{"Name": "site", "Id": site}]}
         code, got = rpc(d.url, "key/rm", arg="site")
