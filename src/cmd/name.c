@@ -242,8 +242,9 @@ static int name_publish(int argc, char **argv) {
     return 0;
   }
   if (!offline) {
-    wr_cli_fail("name publish: warren cannot put records to the network yet (no DHT); pass "
-                "--allow-offline to keep the record in the repo only.");
+    wr_cli_fail("name publish: records reach the network (the DHT) through the running node: "
+                "start `warren daemon`, or pass --allow-offline to keep the record in the repo "
+                "only.");
     return 1;
   }
   /* A bare CID means /ipfs/CID, as in kubo. */

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
+#include "base/mem.h"
 #include "content/names.h"
+#include "io/loopcall.h"
 #include "p2p/identity.h"
 #include "proto/multiformats/multibase.h"
 #include "proto/text/json.h"
@@ -152,6 +155,95 @@ static int duration_opt(wr_rpc_call *c, const char *name, uint64_t dflt, uint64_
   return 0;
 }
 
+/* --- the DHT (on the loop, through loopcall; as cmds_routing.c) --- */
+
+typedef struct dht_req {
+  wr_dht *dht;
+  wr_loopcall_req *r;
+  uint8_t key[WR_IPNS_MAX_KEY];
+  size_t keylen;
+  const uint8_t *val; /* put: the record */
+  size_t vallen;
+  uint8_t got[WR_IPNS_MAX_RECORD]; /* get: the best record */
+  size_t gotlen;
+} dht_req;
+
+static void dht_put_done(void *data, int err) {
+  dht_req *q = data;
+  wr_loopcall_done(q->r, err);
+}
+
+static void dht_put_on_loop(wr_loopcall_req *r) {
+  dht_req *q = r->arg;
+  q->r = r;
+  int rv = wr_dht_put_value(q->dht, q->key, q->keylen, q->val, q->vallen, dht_put_done, q);
+  if (rv)
+    wr_loopcall_done(r, rv);
+}
+
+static void dht_got(void *data, int err, const uint8_t *val, size_t n) {
+  dht_req *q = data;
+  if (!err && n <= sizeof q->got) {
+    memcpy(q->got, val, n);
+    q->gotlen = n;
+  } else if (!err) {
+    err = WR_ERR_LIMIT;
+  }
+  wr_loopcall_done(q->r, err);
+}
+
+static void dht_get_on_loop(wr_loopcall_req *r) {
+  dht_req *q = r->arg;
+  q->r = r;
+  int rv = wr_dht_get_value(q->dht, q->key, q->keylen, dht_got, q);
+  if (rv)
+    wr_loopcall_done(r, rv);
+}
+
+/* Puts name's record to the DHT. 0, or the DHT's error (WR_ERR_NOTFOUND:
+ * no peer took it). */
+static int dht_put(wr_rpc_call *c, const wr_peerid *name, const uint8_t *rec, size_t n) {
+  if (!c->dht || !c->loopcall)
+    return WR_ERR_UNSUPPORTED;
+  dht_req *q = wr_calloc(1, sizeof *q);
+  if (!q)
+    return WR_ERR_NOMEM;
+  q->dht = c->dht;
+  int kl = wr_ipns_routing_key(name, q->key, sizeof q->key);
+  int rv = kl < 0 ? kl : 0;
+  if (rv == 0) {
+    q->keylen = (size_t)kl;
+    q->val = rec;
+    q->vallen = n;
+    rv = wr_loopcall_run(c->loopcall, dht_put_on_loop, q);
+  }
+  wr_free(q);
+  return rv;
+}
+
+/* Gets name's best record from the DHT and keeps it in the repo when it
+ * beats the stored one. 0 when one was kept. */
+static int dht_fetch(wr_rpc_call *c, const wr_peerid *name) {
+  if (!c->dht || !c->loopcall)
+    return WR_ERR_UNSUPPORTED;
+  dht_req *q = wr_calloc(1, sizeof *q);
+  if (!q)
+    return WR_ERR_NOMEM;
+  q->dht = c->dht;
+  int kl = wr_ipns_routing_key(name, q->key, sizeof q->key);
+  int rv = kl < 0 ? kl : 0, kept = 0;
+  char err[512];
+  if (rv == 0) {
+    q->keylen = (size_t)kl;
+    rv = wr_loopcall_run(c->loopcall, dht_get_on_loop, q);
+  }
+  if (rv == 0)
+    rv = wr_names_store(c->repo->path, name, q->got, q->gotlen, wall_now_ns(), &kept, err,
+                        sizeof err);
+  wr_free(q);
+  return rv ? rv : kept ? 0 : WR_ERR_NOTFOUND;
+}
+
 void wr_rpc_cmd_name_publish(wr_rpc_call *c) {
   const char *arg = wr_rpc_arg1(c, "ipfs-path");
   if (!arg)
@@ -183,14 +275,29 @@ void wr_rpc_cmd_name_publish(wr_rpc_call *c) {
     return;
   }
   uint64_t seq;
+  wr_buf rec;
+  wr_buf_init(&rec, WR_IPNS_MAX_RECORD);
   int rv = wr_names_publish(c->repo->path, &sk, value, (int64_t)lifetime, ttl, wall_now_ns(), &seq,
-                            NULL, err, sizeof err);
+                            &rec, err, sizeof err);
+  wr_p2p_pubkey pk;
+  wr_peerid id;
+  wr_p2p_privkey_public(&sk, &pk);
+  wr_peerid_from_pubkey(&id, &pk);
   key_id(&sk, name);
   memset(&sk, 0, sizeof sk);
   if (rv != 0) {
     wr_rpc_fail(c, rv == WR_ERR_INVAL ? WR_RPC_ERR_CLIENT : WR_RPC_ERR_NORMAL, "%s", err);
+    wr_buf_free(&rec);
     return;
   }
+  /* Into the DHT when it runs. No peer to take it is no failure: the record
+   * is kept here, and this node answers for it. */
+  if (c->dht) {
+    rv = dht_put(c, &id, rec.data, rec.len);
+    if (rv != 0 && rv != WR_ERR_NOTFOUND)
+      WR_WARN("IPNS record not put to the DHT", "name=%s err=\"%s\"", name, wr_strerror(rv));
+  }
+  wr_buf_free(&rec);
   wr_buf b;
   wr_buf_init(&b, 2 * WR_NAMES_PATH_MAX);
   rv = wr_buf_puts(&b, "{\"Name\":");
@@ -222,6 +329,17 @@ void wr_rpc_cmd_name_resolve(wr_rpc_call *c) {
   }
   int rv = wr_names_resolve(c->repo->path, name, wall_now_ns(), recursive, out, sizeof out, NULL,
                             err, sizeof err);
+  if ((rv == WR_ERR_NOTFOUND || rv == WR_ERR_TIMEOUT) && c->dht) {
+    /* No live record here: ask the DHT for the name's own record, then try
+     * again (that hop from the network, the rest from the repo). */
+    const char *k = strncmp(name, "/ipns/", 6) == 0 ? name + 6 : name;
+    const char *slash = strchr(k, '/');
+    wr_peerid id;
+    if (wr_ipns_name_parse(k, slash ? (size_t)(slash - k) : strlen(k), &id, NULL) == 0 &&
+        dht_fetch(c, &id) == 0)
+      rv = wr_names_resolve(c->repo->path, name, wall_now_ns(), recursive, out, sizeof out, NULL,
+                            err, sizeof err);
+  }
   if (rv != 0) {
     wr_rpc_fail(c, rv == WR_ERR_MALFORMED ? WR_RPC_ERR_CLIENT : WR_RPC_ERR_NORMAL, "%s", err);
     return;

@@ -371,7 +371,8 @@ def test_records_through_the_dht(warren_bin, tmp_path, node):
     """Daemon B bootstraps from daemon A; a record A publishes goes into the DHT
     with `routing put /ipns/NAME` (checked by the /ipns/ validator) and B gets the
     same bytes back, keeps and resolves them; a tampered or expired record is
-    refused by the validator."""
+    refused by the validator; `name publish` puts and `name resolve` gets through
+    the daemons by themselves."""
     from daemon import Daemon
 
     def wr(repo, *args):
@@ -423,6 +424,19 @@ def test_records_through_the_dht(warren_bin, tmp_path, node):
         assert r.returncode == 0, r.stderr
         r = wr(b_repo, "routing", "get", f"/ipns/{jsname}")
         assert r.returncode == 0 and r.stdout == fresh.read_bytes()
+        # name publish on A's daemon puts the record; name resolve on B's daemon,
+        # which holds no record of the name, gets it from the DHT.
+        kid = wr(a_repo, "key", "gen", "net").stdout.decode().strip()
+        r = wr(a_repo, "name", "publish", "--key", "net", f"/ipfs/{CID}/net")
+        assert r.returncode == 0, r.stderr
+        assert wr(b_repo, "--offline", "name", "resolve", kid).returncode == 1
+        r = wr(b_repo, "name", "resolve", kid)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.decode().strip() == f"/ipfs/{CID}/net"
+        # B kept it: it resolves offline now, and it is A's record byte for byte.
+        assert wr(b_repo, "--offline", "name", "resolve", kid).stdout.decode().strip() == \
+            f"/ipfs/{CID}/net"
+        assert wr(b_repo, "name", "get", kid).stdout == wr(a_repo, "name", "get", "net").stdout
     finally:
         for d in (a, b):
             if d:
