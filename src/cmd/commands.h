@@ -30,6 +30,8 @@ int wr_cmd_swarm(int argc, char **argv);
 int wr_cmd_ping(int argc, char **argv);
 int wr_cmd_daemon(int argc, char **argv);
 int wr_cmd_resolve(int argc, char **argv);
+int wr_cmd_key(int argc, char **argv);
+int wr_cmd_name(int argc, char **argv);
 
 /* `warren tunnel [FLAGS] run [FLAGS] [NAME]` (src/cmd/tunnel_run.c); argv[0] is
  * "tunnel", and "run" is among the words that are not flags. */

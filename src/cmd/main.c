@@ -40,6 +40,8 @@ static const wr_command commands[] = {
     {"resolve", "Resolve a DNSLink name (/ipns/example.com) to its /ipfs path", wr_cmd_resolve},
     {"routing", "The DHT through the running node: provide, findprovs, findpeer, get, put",
      wr_cmd_routing},
+    {"key", "IPNS keys: gen, list, rm", wr_cmd_key},
+    {"name", "IPNS names: publish, resolve, inspect, put, get", wr_cmd_name},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
     {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},

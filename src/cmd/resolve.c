@@ -1,12 +1,16 @@
 /* resolve.c: `warren resolve /ipns/<domain>[/path]` — the content path a
- * DNSLink name points to (kubo's `ipfs resolve` and `ipfs dns`). */
+ * DNSLink name points to (kubo's `ipfs resolve` and `ipfs dns`); an IPNS
+ * key name (/ipns/k51...) through the repo's records. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/repoflag.h"
+#include "content/names.h"
 #include "io/dnslink_resolver.h"
 #include "proto/text/dnslink.h"
 #include "proto/text/yamldoc.h"
@@ -17,6 +21,8 @@ static void usage(void) {
          "NAME is /ipns/DOMAIN[/path] or DOMAIN: its DNSLink, a TXT record\n"
          "\"dnslink=/ipfs/CID\" at _dnslink.DOMAIN (or at DOMAIN itself), is looked up,\n"
          "and a link to /ipns/OTHER-DOMAIN is followed (at most %d steps).\n"
+         "NAME may also be an IPNS key, /ipns/KEY[/path] (k51..., 12D3KooW...): the\n"
+         "record the repo keeps for it (`warren name publish`, `warren name put`).\n"
          "A /ipfs/ path is printed as it is.\n\n"
          "Flags:\n"
          "  -r, --recursive[=BOOL]       follow /ipns/DOMAIN links to the end (default true)\n"
@@ -29,6 +35,12 @@ static void usage(void) {
          "                               answers are cached for their TTL between lines\n"
          "  -h, --help                   this help\n",
          WR_DNSLINK_MAX_DEPTH);
+}
+
+static int64_t wall_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 typedef struct job {
@@ -54,16 +66,30 @@ static int resolve_one(uv_loop_t *loop, wr_dnslink_resolver *res, const char *na
   const char *why = NULL, *host = name, *rest = "";
   char hostbuf[WR_DNSLINK_MAX_ID + 1], restbuf[WR_DNSLINK_MAX_PATH + 1];
   job j = {0};
+  char ipns_out[WR_NAMES_PATH_MAX] = "";
   if (name[0] == '/') {
     int rv = wr_dnslink_parse_path(name, strlen(name), &l, &why);
-    if (rv == 0 && (l.ns == WR_DNSLINK_IPFS || !l.is_domain)) {
-      if (l.ns == WR_DNSLINK_IPNS) {
-        rv = WR_ERR_UNSUPPORTED;
-        why = "IPNS keys are not resolved yet, only DNSLink domains";
-      } else {
-        printf("%s\n", name);
+    if (rv == 0 && l.ns == WR_DNSLINK_IPNS && !l.is_domain) {
+      /* An IPNS key: the repo's record (src/content/names.h); a value that
+       * is a DNSLink name continues below. */
+      char repo[WR_REPO_PATH_MAX];
+      if (wr_cmd_repo_path(repo, sizeof repo) != 0)
+        return 1;
+      rv = wr_names_resolve(repo, name, wall_now_ns(), recursive, ipns_out, sizeof ipns_out, NULL,
+                            j.err, sizeof j.err);
+      if (rv != 0) {
+        j.status = rv;
+        goto out;
+      }
+      if (!recursive || strncmp(ipns_out, "/ipns/", 6) != 0) {
+        printf("%s\n", ipns_out);
         return 0;
       }
+      rv = wr_dnslink_parse_path(ipns_out, strlen(ipns_out), &l, &why);
+    }
+    if (rv == 0 && (l.ns == WR_DNSLINK_IPFS || !l.is_domain)) {
+      printf("%s\n", l.ns == WR_DNSLINK_IPFS && ipns_out[0] ? ipns_out : name);
+      return 0;
     }
     if (rv != 0) {
       snprintf(j.err, sizeof j.err, "%s: %s", name, why);

@@ -14,6 +14,7 @@
 #include "io/loopcall.h"
 #include "p2p/host.h"
 #include "p2p/identity.h"
+#include "proto/ipns/ipns.h"
 #include "proto/text/base64.h"
 #include "routing/dht.h"
 #include "rpc/api.h"
@@ -299,6 +300,28 @@ static void on_bootstrapped(void *arg, int err) {
     provide_pins(n);
 }
 
+/* The /ipns/ namespace's rules for the DHT (src/proto/ipns): a record is
+ * stored or accepted only when it validates for the key's name at the wall
+ * clock's now; the best of several is the highest sequence, then the
+ * latest EOL. */
+static int ipns_validate(void *user, const uint8_t *key, size_t keylen, const uint8_t *val,
+                         size_t vallen, const char **preason) {
+  (void)user;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return wr_ipns_dht_validate(key, keylen, val, vallen,
+                              (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, preason);
+}
+
+static size_t ipns_select(void *user, const uint8_t *key, size_t keylen, const uint8_t *const *vals,
+                          const size_t *lens, size_t nvals) {
+  (void)user, (void)key, (void)keylen;
+  size_t best = 0;
+  if (wr_ipns_dht_select(vals, lens, nvals, &best) != 0)
+    best = 0;
+  return best;
+}
+
 /* The DHT on the host: a server when the node listens (or is told so), a
  * client otherwise; bootstrap from the configured peers. */
 static int start_dht(wr_node *n, char *err, size_t errlen) {
@@ -308,6 +331,9 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
   wr_dht_config dc = {.server = mode == WR_NODE_DHT_SERVER ||
                                 (mode == WR_NODE_DHT_AUTO && n->cfg.nswarm > 0)};
   int rv = wr_dht_new(&n->dht, n->host, n->loop, &dc);
+  wr_dht_validator ipns = {.ns = "ipns", .validate = ipns_validate, .select = ipns_select};
+  if (rv == 0)
+    rv = wr_dht_add_validator(n->dht, &ipns);
   if (rv) {
     snprintf(err, errlen, "cannot start the DHT: %s", wr_strerror(rv));
     return rv;

@@ -46,6 +46,11 @@ static const wr_rpc_cmd commands[] = {
     {"routing/findpeer", wr_rpc_cmd_routing_findpeer, 0},
     {"routing/get", wr_rpc_cmd_routing_get, 0},
     {"routing/put", wr_rpc_cmd_routing_put, 1},
+    {"key/gen", wr_rpc_cmd_key_gen, 0},
+    {"key/list", wr_rpc_cmd_key_list, 0},
+    {"key/rm", wr_rpc_cmd_key_rm, 0},
+    {"name/publish", wr_rpc_cmd_name_publish, 0},
+    {"name/resolve", wr_rpc_cmd_name_resolve, 0},
 };
 
 /* --- answers made on the loop (before any command runs) -------------------- */

@@ -68,6 +68,11 @@ void wr_rpc_cmd_routing_put(wr_rpc_call *c);
 /* Announces cids to the DHT without waiting (content just added or
  * pinned); nothing when the DHT is off. */
 void wr_rpc_provide_bg(wr_rpc_call *c, const wr_cid *cids, size_t n);
+void wr_rpc_cmd_key_gen(wr_rpc_call *c);
+void wr_rpc_cmd_key_list(wr_rpc_call *c);
+void wr_rpc_cmd_key_rm(wr_rpc_call *c);
+void wr_rpc_cmd_name_publish(wr_rpc_call *c);
+void wr_rpc_cmd_name_resolve(wr_rpc_call *c);
 /* `id PEER`: what a connected peer told identify. */
 void wr_rpc_cmd_id_peer(wr_rpc_call *c, const char *arg);
 
