@@ -2007,6 +2007,8 @@ void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out) {
     out->lost_packets += ngtcp2_conn_get_stream_loss_count(c->nc, s->id);
 }
 
+const wr_tls_session *wr_quic_conn_tls(const wr_quic_conn *c) { return &c->tls; }
+
 int wr_quic_conn_export(const wr_quic_conn *c, const char *label, const uint8_t *context,
                         size_t contextlen, uint8_t *out, size_t outlen) {
   if (c->state != ST_OPEN || c->app_gone)

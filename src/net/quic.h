@@ -237,6 +237,8 @@ const struct sockaddr *wr_quic_conn_local_addr(const wr_quic_conn *c);
 /* A short id for log lines (hex of our first connection ID). */
 const char *wr_quic_conn_id(const wr_quic_conn *c);
 void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out);
+/* The connection's TLS session (libp2p's verified peer ID is there). */
+const wr_tls_session *wr_quic_conn_tls(const wr_quic_conn *c);
 /* Sends a PING with the next packet (at once if nothing else is due), so a
  * peer that has gone silent shows in unanswered_ns even when nothing else
  * is in flight. A no-op once the connection is closing. */

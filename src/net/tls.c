@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "io/file.h"
+#include "proto/p2p/tlsext.h"
 #include "io/random.h"
 
 /* TLS 1.3 only (QUIC needs it), the AEADs ngtcp2 supports, no middlebox
@@ -32,12 +33,14 @@ static const char priority[] =
 
 struct wr_tls_server {
   gnutls_certificate_credentials_t cred;
+  int libp2p; /* require a client certificate and check it as libp2p's */
   uint8_t fingerprint[32];
   uint8_t master[32]; /* HMAC key for wr_tls_server_derive_secret */
 };
 
 struct wr_tls_client {
   gnutls_certificate_credentials_t cred;
+  int libp2p; /* present our certificate and check the server's as libp2p's */
   gnutls_x509_trust_list_t trust; /* NULL without a CA file or system trust */
   char ca_file[256];
   char trust_desc[320]; /* "the CA file F", "the system's CAs", or both, for refusals */
@@ -682,8 +685,12 @@ static int ca_trusted(const wr_tls_client *cli, const char *name, gnutls_x509_cr
   return ok != 0;
 }
 
+static int libp2p_verify(wr_tls_session *s);
+
 static int verify_cb(gnutls_session_t gs) {
   wr_tls_session *s = gnutls_session_get_ptr(gs);
+  if (s->libp2p)
+    return libp2p_verify(s);
   const wr_tls_client *cli = s->client;
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(gs, &n);
@@ -820,6 +827,11 @@ int wr_tls_session_init_server(wr_tls_session *s, const wr_tls_server *srv, cons
   if (rc == 0)
     gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
                                        client_hello_hook);
+  if (rc == 0 && srv->libp2p) {
+    /* libp2p authenticates both ends: no client certificate, no peer. */
+    s->libp2p = 1;
+    gnutls_certificate_server_set_request(s->gs, GNUTLS_CERT_REQUIRE);
+  }
   return rc;
 }
 
@@ -831,8 +843,11 @@ int wr_tls_session_init_client(wr_tls_session *s, const wr_tls_client *cli, cons
   if (rc != 0)
     return rc;
   s->client = cli;
+  s->libp2p = cli->libp2p;
   snprintf(s->verify_name, sizeof s->verify_name, "%s", name ? name : "");
   uint8_t ip[16];
+  if (cli->libp2p)
+    return 0; /* the peer is named by its key, never by SNI */
   if (name && name[0] && inet_pton(AF_INET, name, ip) != 1 && inet_pton(AF_INET6, name, ip) != 1 &&
       gnutls_server_name_set(s->gs, GNUTLS_NAME_DNS, name, strlen(name)) < 0) {
     wr_tls_session_free(s);
@@ -925,5 +940,257 @@ int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cl
     wr_tls_session_free(s);
     return WR_ERR_NOMEM;
   }
+  return 0;
+}
+
+/* ---- libp2p TLS (libp2p specs, tls/tls.md) ---- */
+
+/* A fresh ECDSA P-256 key and a self-signed certificate for it carrying the
+ * libp2p extension: the identity key's signature over the certificate's
+ * SubjectPublicKeyInfo. */
+static int libp2p_make_cert(const wr_p2p_privkey *identity, gnutls_x509_crt_t *pcrt,
+                            gnutls_x509_privkey_t *pkey, char *err, size_t errlen) {
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t spki = {NULL, 0};
+  wr_buf ext;
+  wr_buf_init(&ext, WR_P2P_SIGNEDKEY_MAX);
+  int rc = WR_ERR_NOMEM;
+  uint8_t serial[16];
+  if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0 ||
+      gnutls_pubkey_init(&pub) < 0)
+    goto out;
+  if (gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
+                                    GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL,
+                                    0) < 0) {
+    set_err(err, errlen, "cannot generate the libp2p TLS certificate key");
+    goto out;
+  }
+  if (wr_random_bytes(serial, sizeof serial) != 0) {
+    rc = WR_ERR_IO;
+    set_err(err, errlen, "no random bytes for the certificate serial number");
+    goto out;
+  }
+  serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x01);
+  time_t now = time(NULL);
+  /* Valid an hour back (clock skew) and for a long time ahead: the key is
+   * per process, and the peer checks the extension, not the dates' meaning. */
+  if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
+      gnutls_x509_crt_set_serial(crt, serial, sizeof serial) < 0 ||
+      gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
+      gnutls_x509_crt_set_expiration_time(crt, now + (time_t)100 * 365 * 24 * 3600) < 0 ||
+      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "libp2p", 6) < 0 ||
+      gnutls_x509_crt_set_key(crt, key) < 0 || gnutls_pubkey_import_x509(pub, crt, 0) < 0 ||
+      gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0)
+    goto out;
+  if ((rc = wr_p2p_signedkey_make(identity, spki.data, spki.size, &ext)) != 0)
+    goto out;
+  rc = WR_ERR_NOMEM;
+  /* Critical, as rust-libp2p marks it: a peer that cannot check it must not
+   * accept the certificate. */
+  if (gnutls_x509_crt_set_extension_by_oid(crt, WR_P2P_TLS_EXT_OID, ext.data, ext.len, 1) < 0)
+    goto out;
+  if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0) {
+    set_err(err, errlen, "cannot sign the libp2p TLS certificate");
+    goto out;
+  }
+  *pcrt = crt;
+  *pkey = key;
+  crt = NULL;
+  key = NULL;
+  rc = 0;
+out:
+  if (rc == WR_ERR_NOMEM && err && errlen && !err[0])
+    set_err(err, errlen, "out of memory while making the libp2p TLS certificate");
+  gnutls_free(spki.data);
+  wr_buf_free(&ext);
+  if (pub)
+    gnutls_pubkey_deinit(pub);
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  if (key)
+    gnutls_x509_privkey_deinit(key);
+  return rc;
+}
+
+int wr_tls_libp2p_new(wr_tls_server **psrv, wr_tls_client **pcli, const wr_p2p_privkey *identity,
+                      char *err, size_t errlen) {
+  *psrv = NULL;
+  *pcli = NULL;
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_datum_t kder = {NULL, 0};
+  wr_tls_server *srv = wr_calloc(1, sizeof *srv);
+  wr_tls_client *cli = wr_calloc(1, sizeof *cli);
+  int rc = WR_ERR_NOMEM;
+  if (!srv || !cli)
+    goto out;
+  if (gnutls_certificate_allocate_credentials(&srv->cred) < 0) {
+    srv->cred = NULL;
+    goto out;
+  }
+  if (gnutls_certificate_allocate_credentials(&cli->cred) < 0) {
+    cli->cred = NULL;
+    goto out;
+  }
+  if ((rc = libp2p_make_cert(identity, &crt, &key, err, errlen)) != 0)
+    goto out;
+  rc = WR_ERR_NOMEM;
+  if (gnutls_certificate_set_x509_key(srv->cred, &crt, 1, key) < 0 ||
+      gnutls_certificate_set_x509_key(cli->cred, &crt, 1, key) < 0 ||
+      crt_hash(crt, srv->fingerprint) != 0 ||
+      gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_DER, &kder) < 0 ||
+      gnutls_hmac_fast(GNUTLS_MAC_SHA256, kder.data, kder.size, "warren secret", 13,
+                       srv->master) < 0)
+    goto out;
+  gnutls_certificate_set_verify_function(srv->cred, verify_cb);
+  gnutls_certificate_set_verify_function(cli->cred, verify_cb);
+  srv->libp2p = 1;
+  cli->libp2p = 1;
+  *psrv = srv;
+  *pcli = cli;
+  srv = NULL;
+  cli = NULL;
+  rc = 0;
+out:
+  if (rc == WR_ERR_NOMEM && err && errlen && !err[0])
+    set_err(err, errlen, "out of memory while setting up libp2p TLS");
+  if (kder.data) {
+    gnutls_memset(kder.data, 0, kder.size);
+    gnutls_free(kder.data);
+  }
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  if (key)
+    gnutls_x509_privkey_deinit(key);
+  wr_tls_server_del(srv);
+  wr_tls_client_del(cli);
+  return rc;
+}
+
+/* Critical extensions this check understands (or GnuTLS enforces). */
+static int known_critical(const char *oid) {
+  static const char *const known[] = {WR_P2P_TLS_EXT_OID, "2.5.29.19" /* basicConstraints */,
+                                      "2.5.29.15" /* keyUsage */, "2.5.29.37" /* extKeyUsage */,
+                                      "2.5.29.17" /* subjectAltName */};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strcmp(oid, known[i]) == 0)
+      return 1;
+  return 0;
+}
+
+int wr_tls_libp2p_check_cert(const uint8_t *der, size_t n, wr_peerid *peer, char *why,
+                             size_t whylen) {
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t spki = {NULL, 0}, ext = {NULL, 0};
+  gnutls_datum_t d = {(unsigned char *)(uintptr_t)der, (unsigned)n};
+  int rc = WR_ERR_NOMEM;
+  if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
+    goto out;
+  rc = WR_ERR_MALFORMED;
+  if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+    set_err(why, whylen, "the certificate is not valid DER X.509");
+    goto out;
+  }
+  time_t now = time(NULL);
+  if (gnutls_x509_crt_get_activation_time(crt) > now) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate is not valid yet");
+    goto out;
+  }
+  if (gnutls_x509_crt_get_expiration_time(crt) < now) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate has expired");
+    goto out;
+  }
+  /* Self-signed: checked against itself, not trusted for being itself. */
+  unsigned status = 0;
+  if (gnutls_x509_crt_verify(crt, &crt, 1,
+                             GNUTLS_VERIFY_DO_NOT_ALLOW_SAME | GNUTLS_VERIFY_DISABLE_CA_SIGN |
+                                 GNUTLS_VERIFY_DISABLE_TIME_CHECKS |
+                                 GNUTLS_VERIFY_ALLOW_SIGN_WITH_SHA1,
+                             &status) < 0 ||
+      (status & ~(unsigned)GNUTLS_CERT_UNKNOWN_CRIT_EXTENSIONS) != 0) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate's self-signature does not verify (status 0x%x)", status);
+    goto out;
+  }
+  int found = 0;
+  for (unsigned i = 0;; i++) {
+    char oid[128];
+    size_t olen = sizeof oid;
+    unsigned critical = 0;
+    int grc = gnutls_x509_crt_get_extension_info(crt, i, oid, &olen, &critical);
+    if (grc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+      break;
+    if (grc < 0) {
+      set_err(why, whylen, "the certificate's extensions cannot be read");
+      goto out;
+    }
+    if (strcmp(oid, WR_P2P_TLS_EXT_OID) == 0) {
+      if (found++) {
+        set_err(why, whylen, "the certificate has two libp2p extensions");
+        goto out;
+      }
+      if (gnutls_x509_crt_get_extension_data2(crt, i, &ext) < 0) {
+        set_err(why, whylen, "the libp2p extension cannot be read");
+        goto out;
+      }
+    } else if (critical && !known_critical(oid)) {
+      rc = WR_ERR_DENIED;
+      set_err(why, whylen, "the certificate has an unknown critical extension %s", oid);
+      goto out;
+    }
+  }
+  if (!found) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate carries no libp2p public key extension");
+    goto out;
+  }
+  if (gnutls_pubkey_import_x509(pub, crt, 0) < 0 ||
+      gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {
+    set_err(why, whylen, "the certificate's public key cannot be read");
+    goto out;
+  }
+  wr_p2p_signedkey sk;
+  const char *r = "bad libp2p extension";
+  rc = wr_p2p_signedkey_decode(ext.data, ext.size, &sk, &r);
+  if (rc == 0)
+    rc = wr_p2p_signedkey_verify(&sk, spki.data, spki.size, peer, &r);
+  if (rc != 0)
+    set_err(why, whylen, "libp2p extension refused: %s", r);
+out:
+  if (rc == WR_ERR_NOMEM)
+    set_err(why, whylen, "out of memory while checking the certificate");
+  gnutls_free(spki.data);
+  gnutls_free(ext.data);
+  if (pub)
+    gnutls_pubkey_deinit(pub);
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  return rc;
+}
+
+/* The peer's certificate, either side: exactly one, libp2p's checks. */
+static int libp2p_verify(wr_tls_session *s) {
+  unsigned n = 0;
+  const gnutls_datum_t *peers = gnutls_certificate_get_peers(s->gs, &n);
+  const char *who = s->client ? "server" : "client";
+  char why[WR_TLS_ERRLEN];
+  if (!peers || n == 0) {
+    set_err(s->error, sizeof s->error, "the %s sent no certificate", who);
+    return -1;
+  }
+  if (n != 1) {
+    set_err(s->error, sizeof s->error, "the %s sent %u certificates; libp2p allows one", who, n);
+    return -1;
+  }
+  if (wr_tls_libp2p_check_cert(peers[0].data, peers[0].size, &s->peer, why, sizeof why) != 0) {
+    set_err(s->error, sizeof s->error, "%s certificate refused: %s", who, why);
+    return -1;
+  }
+  s->has_peer = 1;
   return 0;
 }
