@@ -189,3 +189,23 @@ int wr_p2p_signedkey_verify(const wr_p2p_signedkey *sk, const uint8_t *spki, siz
     wr_peerid_from_pubkey(id, &pk);
   return rv;
 }
+
+int wr_p2p_cert_tbs(const uint8_t *p, size_t n, const uint8_t **ptbs, size_t *pntbs,
+                    const char **preason) {
+  const char *dummy;
+  const char **why = preason ? preason : &dummy;
+  size_t pos = 0, ipos = 0;
+  const uint8_t *body, *tbody;
+  size_t nbody, ntbody;
+  if (get_tlv(p, n, &pos, TAG_SEQUENCE, &body, &nbody, why) != 0 || pos != n) {
+    *why = "the certificate is not one DER SEQUENCE";
+    return WR_ERR_MALFORMED;
+  }
+  if (get_tlv(body, nbody, &ipos, TAG_SEQUENCE, &tbody, &ntbody, why) != 0) {
+    *why = "the certificate does not start with a DER TBSCertificate";
+    return WR_ERR_MALFORMED;
+  }
+  *ptbs = body;
+  *pntbs = ipos;
+  return 0;
+}

@@ -50,5 +50,9 @@ WR_MUST_CHECK int wr_p2p_signedkey_make(const wr_p2p_privkey *sk, const uint8_t 
  * key type other than Ed25519), WR_ERR_DENIED (bad signature); *preason. */
 WR_MUST_CHECK int wr_p2p_signedkey_verify(const wr_p2p_signedkey *sk, const uint8_t *spki,
                                           size_t nspki, wr_peerid *id, const char **preason);
+/* The DER TBSCertificate (header included) of a DER certificate: the bytes
+ * its signature covers. Certificates up to 64 KiB. 0 or WR_ERR_MALFORMED. */
+WR_MUST_CHECK int wr_p2p_cert_tbs(const uint8_t *p, size_t n, const uint8_t **ptbs, size_t *pntbs,
+                                  const char **preason);
 
 #endif
