@@ -1706,6 +1706,7 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   memset(&uc, 0, sizeof uc);
   uc.no_gso = cfg->disable_gso;
   uc.reuseport = cfg->reuseport;
+  uc.v6only = cfg->v6only;
   uc.rcvbuf = uc.sndbuf = cfg->udp_buffer;
   if ((rc = wr_udp_open(&ep->sock, &ba, &uc)) != 0)
     goto fail;

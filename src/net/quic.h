@@ -151,6 +151,7 @@ typedef struct wr_quic_config {
   size_t send_queue_limit;       /* per-stream bytes queued before writes answer AGAIN */
   int disable_gso;               /* send one datagram per packet (loss tests, benchmarks) */
   int reuseport;                 /* SO_REUSEPORT: one endpoint per loop on the same port */
+  int v6only;                    /* an IPv6 endpoint takes no IPv4 (default dual-stack) */
   size_t udp_buffer;             /* socket buffers to ask for (default 8 MiB each way) */
 } wr_quic_config;
 

@@ -1247,6 +1247,9 @@ static void quic_config(const wr_p2p_host *h, wr_quic_config *q) {
   q->alpn = WR_P2P_TLS_ALPN;
   q->handshake_timeout_ms = h->cfg.handshake_timeout_ms;
   q->max_streams_bidi = h->cfg.max_streams;
+  /* libp2p addresses are per family, as kubo's /ip4 and /ip6 pairs on one
+   * port: an IPv6 endpoint must leave IPv4 to its sibling. */
+  q->v6only = 1;
 }
 
 /* ---- the host ---- */

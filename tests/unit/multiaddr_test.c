@@ -21,7 +21,7 @@ static void roundtrip(const char *text, const char *hex) {
 static void test_roundtrips(void) {
   /* Binary forms as go-multiaddr's tests give them. */
   roundtrip("/ip4/127.0.0.1/tcp/4001", "047f000001060fa1");
-  roundtrip("/ip4/1.2.3.4/udp/4001/quic-v1", "040102030491020fa1cc03");
+  roundtrip("/ip4/1.2.3.4/udp/4001/quic-v1", "040102030491020fa1cd03");
   roundtrip("/ip6/::1/tcp/0", "29000000000000000000000000000000010600"
                               "00");
   roundtrip("/ip6/2001:db8::1/udp/443/quic-v1", NULL);

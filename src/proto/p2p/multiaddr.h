@@ -27,7 +27,7 @@ enum {
   WR_MA_DNS6 = 55,
   WR_MA_IP6 = 41,
   WR_MA_P2P = 421,
-  WR_MA_QUIC_V1 = 460,
+  WR_MA_QUIC_V1 = 461, /* 0x01cd; 460 is the draft-29 /quic */
 };
 
 /* Longest binary multiaddr kept (a /dns name with a /p2p ID fits easily). */
