@@ -29,9 +29,10 @@
 static void usage(void) {
   printf("Usage: warren [--repo DIR] daemon [flags]\n\n"
          "Runs the node (kubo's `ipfs daemon`): holds the repo, runs the libp2p peer (TCP with\n"
-         "Noise and yamux, QUIC with libp2p TLS; identify and ping) with the repo's key, and serves kubo's RPC API\n"
-         "(POST /api/v0/...) so kubo's tools and the warren CLI use it. The API address is\n"
-         "written to <repo>/api, where `warren add|cat|pin|swarm ...` find the daemon.\n\n"
+         "Noise and yamux, QUIC with libp2p TLS; identify and ping) with the repo's key, and\n"
+         "serves kubo's RPC API (POST /api/v0/...) so kubo's tools and the warren CLI use it.\n"
+         "The API address is written to <repo>/api, where `warren add|cat|pin|swarm ...` find\n"
+         "the daemon.\n\n"
          "Flags:\n"
          "  --swarm MULTIADDR       where peers reach this node (repeatable): /ip4|ip6/ADDR/\n"
          "                          tcp/PORT or /ip4|ip6/ADDR/udp/PORT/quic-v1. Default: the\n"

@@ -111,11 +111,28 @@ static void test_strict(void) {
   CHECK(why != NULL);
 }
 
+static void test_cert_tbs(void) {
+  uint8_t ok[] = {0x30, 0x07, 0x30, 0x03, 0x02, 0x01, 0x00, 0x05, 0x00};
+  const uint8_t *tbs;
+  size_t ntbs;
+  const char *why = NULL;
+  CHECK_EQ(wr_p2p_cert_tbs(ok, sizeof ok, &tbs, &ntbs, &why), 0);
+  CHECK(tbs == ok + 2);
+  CHECK_EQ(ntbs, 5);
+  uint8_t notseq[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+  CHECK_EQ(wr_p2p_cert_tbs(notseq, sizeof notseq, &tbs, &ntbs, &why), WR_ERR_MALFORMED);
+  CHECK_STREQ(why, "the certificate does not start with a DER TBSCertificate");
+  uint8_t trailing[] = {0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00, 0xff};
+  CHECK_EQ(wr_p2p_cert_tbs(trailing, sizeof trailing, &tbs, &ntbs, &why), WR_ERR_MALFORMED);
+  CHECK_STREQ(why, "the certificate is not one DER SEQUENCE");
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
   RUN(test_spec_vector);
   RUN(test_make_verify);
   RUN(test_strict);
+  RUN(test_cert_tbs);
   return test_done();
 }
