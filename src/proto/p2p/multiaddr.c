@@ -140,7 +140,8 @@ int wr_maddr_push(wr_maddr *ma, uint64_t code, const uint8_t *value, size_t len)
   if (ma->len + hn + len > WR_MA_MAX_BYTES)
     return WR_ERR_LIMIT;
   memcpy(ma->bytes + ma->len, head, hn);
-  memcpy(ma->bytes + ma->len + hn, value, len);
+  if (len) /* a protocol without a value (quic-v1) may come with NULL */
+    memcpy(ma->bytes + ma->len + hn, value, len);
   ma->len += hn + len;
   return 0;
 }
