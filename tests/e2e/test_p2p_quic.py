@@ -152,3 +152,28 @@ def test_daemon_serves_quic_from_kubos_config(tmp_path, warren_bin):
         assert len(skipped) == 1 and "/quic-v1/webtransport" in skipped[0], log
     finally:
         d.stop()
+
+
+def free_udp_port():
+    import socket
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", 0))
+        return s.getsockname()[1]
+
+
+def test_ip4_and_ip6_quic_listeners_share_a_port(warren_bin):
+    # kubo's defaults listen on UDP 4001 twice, /ip4 and /ip6: the IPv6
+    # endpoint must not take IPv4 too.
+    port = free_udp_port()
+    srv, sid, _ = warren_listener("--listen", f"/ip6/::/udp/{port}/quic-v1",
+                                  listen=f"/ip4/0.0.0.0/udp/{port}/quic-v1")
+    with srv:
+        for host in ("/ip4/127.0.0.1", "/ip6/::1"):
+            addr = f"{host}/udp/{port}/quic-v1"
+            r = run_warren("diag", "p2p", "--dial", f"{addr}/p2p/{sid}", "--ping", "2",
+                           timeout=30)
+            assert r.returncode == 0, r.stdout + r.stderr
+            out = r.stdout.splitlines()
+            assert out[1] == f"connected {sid} {addr}"
+            assert len([l for l in out if l.startswith("ping ")]) == 2
