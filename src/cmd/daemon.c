@@ -28,16 +28,19 @@
 
 static void usage(void) {
   printf("Usage: warren [--repo DIR] daemon [flags]\n\n"
-         "Runs the node (kubo's `ipfs daemon`): holds the repo, runs the libp2p peer (TCP,\n"
-         "Noise, yamux; identify and ping) with the repo's key, and serves kubo's RPC API\n"
-         "(POST /api/v0/...) so kubo's tools and the warren CLI use it. The API address is\n"
-         "written to <repo>/api, where `warren add|cat|pin|swarm ...` find the daemon.\n\n"
+         "Runs the node (kubo's `ipfs daemon`): holds the repo, runs the libp2p peer (TCP with\n"
+         "Noise and yamux, QUIC with libp2p TLS; identify and ping) with the repo's key, and\n"
+         "serves kubo's RPC API (POST /api/v0/...) so kubo's tools and the warren CLI use it.\n"
+         "The API address is written to <repo>/api, where `warren add|cat|pin|swarm ...` find\n"
+         "the daemon.\n\n"
          "Flags:\n"
          "  --swarm MULTIADDR       where peers reach this node (repeatable): /ip4|ip6/ADDR/\n"
-         "                          tcp/PORT. Default: the repo config's Addresses.Swarm,\n"
-         "                          else kubo's /ip4/0.0.0.0/tcp/4001 and /ip6/::/tcp/4001.\n"
-         "                          QUIC and WebSocket addresses are not served yet (skipped\n"
-         "                          with a warning when the config has them)\n"
+         "                          tcp/PORT or /ip4|ip6/ADDR/udp/PORT/quic-v1. Default: the\n"
+         "                          repo config's Addresses.Swarm, else kubo's TCP and QUIC\n"
+         "                          on 4001: /ip4/0.0.0.0/tcp/4001, /ip6/::/tcp/4001,\n"
+         "                          /ip4/0.0.0.0/udp/4001/quic-v1, /ip6/::/udp/4001/quic-v1.\n"
+         "                          WebTransport and WebSocket addresses are not served yet\n"
+         "                          (skipped with a warning when the config has them)\n"
          "  --api ADDR              where the API listens: ADDR:PORT or a multiaddr such as\n"
          "                          /ip4/127.0.0.1/tcp/5001 (default: the repo config's\n"
          "                          Addresses.API, else 127.0.0.1:5001; loopback only unless\n"
@@ -113,9 +116,12 @@ static void free_config(repo_config *rc) {
     wr_free(rc->boot[i]);
 }
 
-/* Only TCP is served so far: kubo's configs also list QUIC, WebTransport
- * and WebSocket addresses, which are skipped (said once each). */
+/* TCP and QUIC (/udp/P/quic-v1) are served: kubo's configs also list
+ * WebTransport and WebSocket addresses, which are skipped (said once each). */
 static int servable(const char *ma) {
+  size_t n = strlen(ma);
+  if (strstr(ma, "/udp/"))
+    return n >= 8 && strcmp(ma + n - 8, "/quic-v1") == 0;
   return strstr(ma, "/tcp/") && !strstr(ma, "/ws") && !strstr(ma, "/tls");
 }
 
@@ -278,7 +284,9 @@ int wr_cmd_daemon(int argc, char **argv) {
     free_config(&rc);
     return 1;
   }
-  static const char *const kubo_swarm[] = {"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001"};
+  static const char *const kubo_swarm[] = {"/ip4/0.0.0.0/tcp/4001", "/ip6/::/tcp/4001",
+                                           "/ip4/0.0.0.0/udp/4001/quic-v1",
+                                           "/ip6/::/udp/4001/quic-v1"};
   if (nswarm) {
     cfg.swarm = swarm;
     cfg.nswarm = nswarm;
@@ -287,7 +295,7 @@ int wr_cmd_daemon(int argc, char **argv) {
     cfg.nswarm = rc.nswarm;
   } else {
     cfg.swarm = kubo_swarm;
-    cfg.nswarm = 2;
+    cfg.nswarm = sizeof kubo_swarm / sizeof kubo_swarm[0];
   }
   if (norigins) {
     cfg.allowed_origins = origins;

@@ -1706,6 +1706,7 @@ int wr_quic_endpoint_new(wr_quic_endpoint **pep, uv_loop_t *loop,
   memset(&uc, 0, sizeof uc);
   uc.no_gso = cfg->disable_gso;
   uc.reuseport = cfg->reuseport;
+  uc.v6only = cfg->v6only;
   uc.rcvbuf = uc.sndbuf = cfg->udp_buffer;
   if ((rc = wr_udp_open(&ep->sock, &ba, &uc)) != 0)
     goto fail;
@@ -2006,6 +2007,8 @@ void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out) {
   for (const wr_quic_stream *s = c->streams; s; s = s->next)
     out->lost_packets += ngtcp2_conn_get_stream_loss_count(c->nc, s->id);
 }
+
+const wr_tls_session *wr_quic_conn_tls(const wr_quic_conn *c) { return &c->tls; }
 
 int wr_quic_conn_export(const wr_quic_conn *c, const char *label, const uint8_t *context,
                         size_t contextlen, uint8_t *out, size_t outlen) {

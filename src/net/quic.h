@@ -151,6 +151,7 @@ typedef struct wr_quic_config {
   size_t send_queue_limit;       /* per-stream bytes queued before writes answer AGAIN */
   int disable_gso;               /* send one datagram per packet (loss tests, benchmarks) */
   int reuseport;                 /* SO_REUSEPORT: one endpoint per loop on the same port */
+  int v6only;                    /* an IPv6 endpoint takes no IPv4 (default dual-stack) */
   size_t udp_buffer;             /* socket buffers to ask for (default 8 MiB each way) */
 } wr_quic_config;
 
@@ -237,6 +238,8 @@ const struct sockaddr *wr_quic_conn_local_addr(const wr_quic_conn *c);
 /* A short id for log lines (hex of our first connection ID). */
 const char *wr_quic_conn_id(const wr_quic_conn *c);
 void wr_quic_conn_get_stats(const wr_quic_conn *c, wr_quic_conn_stats *out);
+/* The connection's TLS session (libp2p's verified peer ID is there). */
+const wr_tls_session *wr_quic_conn_tls(const wr_quic_conn *c);
 /* Sends a PING with the next packet (at once if nothing else is due), so a
  * peer that has gone silent shows in unanswered_ns even when nothing else
  * is in flight. A no-op once the connection is closing. */

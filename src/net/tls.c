@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "io/file.h"
 #include "io/random.h"
+#include "proto/p2p/tlsext.h"
 
 /* TLS 1.3 only (QUIC needs it), the AEADs ngtcp2 supports, no middlebox
  * compatibility mode (RFC 9001 8.4 forbids it). */
@@ -32,12 +33,14 @@ static const char priority[] =
 
 struct wr_tls_server {
   gnutls_certificate_credentials_t cred;
+  int libp2p; /* require a client certificate and check it as libp2p's */
   uint8_t fingerprint[32];
   uint8_t master[32]; /* HMAC key for wr_tls_server_derive_secret */
 };
 
 struct wr_tls_client {
   gnutls_certificate_credentials_t cred;
+  int libp2p;                     /* present our certificate and check the server's as libp2p's */
   gnutls_x509_trust_list_t trust; /* NULL without a CA file or system trust */
   char ca_file[256];
   char trust_desc[320]; /* "the CA file F", "the system's CAs", or both, for refusals */
@@ -143,8 +146,8 @@ static int crt_hash(gnutls_x509_crt_t crt, uint8_t out[32]) {
 }
 
 /* Imports every certificate of a PEM file. */
-static int import_crts(const char *path, const char *what, gnutls_x509_crt_t **pcrts,
-                       unsigned *pn, char *err, size_t errlen) {
+static int import_crts(const char *path, const char *what, gnutls_x509_crt_t **pcrts, unsigned *pn,
+                       char *err, size_t errlen) {
   gnutls_datum_t d;
   int rc = read_file(path, &d, what, err, errlen);
   if (rc != 0)
@@ -227,15 +230,15 @@ static int pair_use(wr_tls_server *srv, const cert_pair *p, const char *cert_fil
                     const char *key_file, char *err, size_t errlen) {
   int grc = gnutls_certificate_set_x509_key(srv->cred, p->crts, (int)p->ncrts, p->key);
   if (grc < 0) {
-    set_err(err, errlen, "cannot use the certificate %s with the key %s: %s", cert_file,
-            key_file, gnutls_strerror(grc));
+    set_err(err, errlen, "cannot use the certificate %s with the key %s: %s", cert_file, key_file,
+            gnutls_strerror(grc));
     return WR_ERR_INVAL;
   }
   return 0;
 }
 
-int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *key_file,
-                      char *err, size_t errlen) {
+int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *key_file, char *err,
+                      size_t errlen) {
   *psrv = NULL;
   gnutls_datum_t kder = {NULL, 0};
   wr_tls_server *srv = NULL;
@@ -258,8 +261,8 @@ int wr_tls_server_new(wr_tls_server **psrv, const char *cert_file, const char *k
   if ((rc = crt_hash(p.crts[0], srv->fingerprint)) != 0)
     goto out;
   if (gnutls_x509_privkey_export2(p.key, GNUTLS_X509_FMT_DER, &kder) < 0 ||
-      gnutls_hmac_fast(GNUTLS_MAC_SHA256, kder.data, kder.size, "warren secret", 13,
-                       srv->master) < 0) {
+      gnutls_hmac_fast(GNUTLS_MAC_SHA256, kder.data, kder.size, "warren secret", 13, srv->master) <
+          0) {
     rc = WR_ERR_NOMEM;
     goto out;
   }
@@ -335,8 +338,8 @@ static int valid_dns_name(const char *s) {
     s += 2;
   for (; *s; s++) {
     char c = *s;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '-' || c == '.'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '.'))
       return 0;
   }
   return 1;
@@ -346,11 +349,11 @@ static int add_san(gnutls_x509_crt_t crt, const char *name, char *err, size_t er
   uint8_t ip[16];
   int grc;
   if (inet_pton(AF_INET, name, ip) == 1) {
-    grc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4,
-                                               GNUTLS_FSAN_APPEND);
+    grc =
+        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 4, GNUTLS_FSAN_APPEND);
   } else if (inet_pton(AF_INET6, name, ip) == 1) {
-    grc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16,
-                                               GNUTLS_FSAN_APPEND);
+    grc =
+        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip, 16, GNUTLS_FSAN_APPEND);
   } else if (valid_dns_name(name)) {
     grc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name,
                                                (unsigned)strlen(name), GNUTLS_FSAN_APPEND);
@@ -366,9 +369,8 @@ static int add_san(gnutls_x509_crt_t crt, const char *name, char *err, size_t er
   return 0;
 }
 
-static int make_self_signed(const char *cert_path, const char *key_path,
-                            const char *const *names, size_t nnames, char *err,
-                            size_t errlen) {
+static int make_self_signed(const char *cert_path, const char *key_path, const char *const *names,
+                            size_t nnames, char *err, size_t errlen) {
   gnutls_x509_privkey_t key = NULL;
   gnutls_x509_crt_t crt = NULL;
   gnutls_datum_t kpem = {NULL, 0}, cpem = {NULL, 0};
@@ -378,8 +380,7 @@ static int make_self_signed(const char *cert_path, const char *key_path,
   if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0)
     goto out;
   grc = gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
-                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL,
-                                      0);
+                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0);
   if (grc < 0) {
     set_err(err, errlen, "cannot generate a key: %s", gnutls_strerror(grc));
     goto out;
@@ -398,15 +399,15 @@ static int make_self_signed(const char *cert_path, const char *key_path,
       gnutls_x509_crt_set_serial(crt, serial, sizeof serial) < 0 ||
       gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
       gnutls_x509_crt_set_expiration_time(crt, now + (time_t)5 * 365 * 24 * 3600) < 0 ||
-      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                    (unsigned)strlen(cn)) < 0 ||
-      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
-                                    "warren self-signed", 18) < 0 ||
+      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)) <
+          0 ||
+      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "warren self-signed",
+                                    18) < 0 ||
       gnutls_x509_crt_set_key(crt, key) < 0 ||
       /* Its own CA, so a client can name this very file as its CA file. */
       gnutls_x509_crt_set_basic_constraints(crt, 1, -1) < 0 ||
-      gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
-                                             GNUTLS_KEY_KEY_CERT_SIGN) < 0 ||
+      gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN) <
+          0 ||
       gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) < 0)
     goto out;
   for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
@@ -426,8 +427,8 @@ static int make_self_signed(const char *cert_path, const char *key_path,
     set_err(err, errlen, "cannot sign the certificate: %s", gnutls_strerror(grc));
     goto out;
   }
-  if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN,
-                                        &kpem) < 0 ||
+  if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &kpem) <
+          0 ||
       gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cpem) < 0)
     goto out;
   /* Key first: a certificate without its key would block the next start. */
@@ -483,8 +484,8 @@ int wr_tls_self_signed_ensure(const char *dir, const char *const *names, size_t 
     return 0;
   if (have_cert != have_key) {
     set_err(err, errlen,
-            "%s holds %s but not %s; remove it to have a new pair made, or supply both",
-            dir, have_cert ? WR_TLS_SELF_SIGNED_CERT : WR_TLS_SELF_SIGNED_KEY,
+            "%s holds %s but not %s; remove it to have a new pair made, or supply both", dir,
+            have_cert ? WR_TLS_SELF_SIGNED_CERT : WR_TLS_SELF_SIGNED_KEY,
             have_cert ? WR_TLS_SELF_SIGNED_KEY : WR_TLS_SELF_SIGNED_CERT);
     return WR_ERR_EXISTS;
   }
@@ -682,8 +683,12 @@ static int ca_trusted(const wr_tls_client *cli, const char *name, gnutls_x509_cr
   return ok != 0;
 }
 
+static int libp2p_verify(wr_tls_session *s);
+
 static int verify_cb(gnutls_session_t gs) {
   wr_tls_session *s = gnutls_session_get_ptr(gs);
+  if (s->libp2p)
+    return libp2p_verify(s);
   const wr_tls_client *cli = s->client;
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(gs, &n);
@@ -768,8 +773,8 @@ static int parse_alpn(const char *alpn, gnutls_datum_t *out, size_t *pn) {
 /* RFC 9001 8.1: a server must not complete a handshake without ALPN. GnuTLS's
  * MANDATORY flag refuses a mismatch but lets a ClientHello without the
  * extension through, so check after the ClientHello was processed. */
-static int client_hello_hook(gnutls_session_t gs, unsigned htype, unsigned when,
-                             unsigned incoming, const gnutls_datum_t *msg) {
+static int client_hello_hook(gnutls_session_t gs, unsigned htype, unsigned when, unsigned incoming,
+                             const gnutls_datum_t *msg) {
   (void)htype;
   (void)when;
   (void)incoming;
@@ -782,9 +787,9 @@ static int client_hello_hook(gnutls_session_t gs, unsigned htype, unsigned when,
   return 0;
 }
 
-static int session_common(wr_tls_session *s, unsigned flags, const char *alpn,
-                          unsigned alpn_flags, gnutls_certificate_credentials_t cred,
-                          ngtcp2_crypto_get_conn get_conn, void *user_data) {
+static int session_common(wr_tls_session *s, unsigned flags, const char *alpn, unsigned alpn_flags,
+                          gnutls_certificate_credentials_t cred, ngtcp2_crypto_get_conn get_conn,
+                          void *user_data) {
   gnutls_datum_t protos[MAX_ALPN];
   size_t nprotos = 0;
   memset(s, 0, sizeof *s);
@@ -814,25 +819,32 @@ fail:
 
 int wr_tls_session_init_server(wr_tls_session *s, const wr_tls_server *srv, const char *alpn,
                                ngtcp2_crypto_get_conn get_conn, void *user_data) {
-  int rc = session_common(s, GNUTLS_SERVER, alpn,
-                          GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE, srv->cred,
-                          get_conn, user_data);
+  int rc =
+      session_common(s, GNUTLS_SERVER, alpn, GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE,
+                     srv->cred, get_conn, user_data);
   if (rc == 0)
     gnutls_handshake_set_hook_function(s->gs, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
                                        client_hello_hook);
+  if (rc == 0 && srv->libp2p) {
+    /* libp2p authenticates both ends: no client certificate, no peer. */
+    s->libp2p = 1;
+    gnutls_certificate_server_set_request(s->gs, GNUTLS_CERT_REQUIRE);
+  }
   return rc;
 }
 
 int wr_tls_session_init_client(wr_tls_session *s, const wr_tls_client *cli, const char *name,
-                               const char *alpn, ngtcp2_crypto_get_conn get_conn,
-                               void *user_data) {
-  int rc = session_common(s, GNUTLS_CLIENT, alpn, GNUTLS_ALPN_MANDATORY, cli->cred, get_conn,
-                          user_data);
+                               const char *alpn, ngtcp2_crypto_get_conn get_conn, void *user_data) {
+  int rc =
+      session_common(s, GNUTLS_CLIENT, alpn, GNUTLS_ALPN_MANDATORY, cli->cred, get_conn, user_data);
   if (rc != 0)
     return rc;
   s->client = cli;
+  s->libp2p = cli->libp2p;
   snprintf(s->verify_name, sizeof s->verify_name, "%s", name ? name : "");
   uint8_t ip[16];
+  if (cli->libp2p)
+    return 0; /* the peer is named by its key, never by SNI */
   if (name && name[0] && inet_pton(AF_INET, name, ip) != 1 && inet_pton(AF_INET6, name, ip) != 1 &&
       gnutls_server_name_set(s->gs, GNUTLS_NAME_DNS, name, strlen(name)) < 0) {
     wr_tls_session_free(s);
@@ -876,9 +888,8 @@ static const char stream_priority[] =
 static const char stream_priority13[] =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305";
 
-static int stream_session(wr_tls_session *s, unsigned gflags, const char *alpn,
-                          unsigned alpn_flags, gnutls_certificate_credentials_t cred,
-                          unsigned flags) {
+static int stream_session(wr_tls_session *s, unsigned gflags, const char *alpn, unsigned alpn_flags,
+                          gnutls_certificate_credentials_t cred, unsigned flags) {
   gnutls_datum_t protos[MAX_ALPN];
   size_t nprotos = 0;
   memset(s, 0, sizeof *s);
@@ -900,8 +911,8 @@ static int stream_session(wr_tls_session *s, unsigned gflags, const char *alpn,
   return 0;
 }
 
-int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *srv,
-                                      const char *alpn, unsigned flags) {
+int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *srv, const char *alpn,
+                                      unsigned flags) {
   int rc = stream_session(s, GNUTLS_SERVER, alpn,
                           GNUTLS_ALPN_MANDATORY | GNUTLS_ALPN_SERVER_PRECEDENCE, srv->cred, flags);
   if (rc == 0 && !(flags & WR_TLS_STREAM_ALPN_OPTIONAL))
@@ -910,8 +921,8 @@ int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_tls_server *sr
   return rc;
 }
 
-int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli,
-                                      const char *name, const char *alpn, unsigned flags) {
+int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli, const char *name,
+                                      const char *alpn, unsigned flags) {
   unsigned alpn_flags = (flags & WR_TLS_STREAM_ALPN_OPTIONAL) ? 0 : GNUTLS_ALPN_MANDATORY;
   int rc = stream_session(s, GNUTLS_CLIENT, alpn, alpn_flags, cli->cred, flags);
   if (rc != 0)
@@ -925,5 +936,269 @@ int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cl
     wr_tls_session_free(s);
     return WR_ERR_NOMEM;
   }
+  return 0;
+}
+
+/* ---- libp2p TLS (libp2p specs, tls/tls.md) ---- */
+
+/* A fresh ECDSA P-256 key and a self-signed certificate for it carrying the
+ * libp2p extension: the identity key's signature over the certificate's
+ * SubjectPublicKeyInfo. */
+static int libp2p_make_cert(const wr_p2p_privkey *identity, gnutls_x509_crt_t *pcrt,
+                            gnutls_x509_privkey_t *pkey, char *err, size_t errlen) {
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t spki = {NULL, 0};
+  wr_buf ext;
+  wr_buf_init(&ext, WR_P2P_SIGNEDKEY_MAX);
+  int rc = WR_ERR_NOMEM;
+  uint8_t serial[16];
+  if (gnutls_x509_privkey_init(&key) < 0 || gnutls_x509_crt_init(&crt) < 0 ||
+      gnutls_pubkey_init(&pub) < 0)
+    goto out;
+  if (gnutls_x509_privkey_generate2(
+          key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) < 0) {
+    set_err(err, errlen, "cannot generate the libp2p TLS certificate key");
+    goto out;
+  }
+  if (wr_random_bytes(serial, sizeof serial) != 0) {
+    rc = WR_ERR_IO;
+    set_err(err, errlen, "no random bytes for the certificate serial number");
+    goto out;
+  }
+  serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x01);
+  time_t now = time(NULL);
+  /* Valid an hour back (clock skew) and for a long time ahead: the key is
+   * per process, and the peer checks the extension, not the dates' meaning. */
+  if (gnutls_x509_crt_set_version(crt, 3) < 0 ||
+      gnutls_x509_crt_set_serial(crt, serial, sizeof serial) < 0 ||
+      gnutls_x509_crt_set_activation_time(crt, now - 3600) < 0 ||
+      gnutls_x509_crt_set_expiration_time(crt, now + (time_t)100 * 365 * 24 * 3600) < 0 ||
+      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "libp2p", 6) < 0 ||
+      gnutls_x509_crt_set_key(crt, key) < 0 || gnutls_pubkey_import_x509(pub, crt, 0) < 0 ||
+      gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0)
+    goto out;
+  if ((rc = wr_p2p_signedkey_make(identity, spki.data, spki.size, &ext)) != 0)
+    goto out;
+  rc = WR_ERR_NOMEM;
+  /* Critical, as rust-libp2p marks it: a peer that cannot check it must not
+   * accept the certificate. */
+  if (gnutls_x509_crt_set_extension_by_oid(crt, WR_P2P_TLS_EXT_OID, ext.data, ext.len, 1) < 0)
+    goto out;
+  if (gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0) < 0) {
+    set_err(err, errlen, "cannot sign the libp2p TLS certificate");
+    goto out;
+  }
+  *pcrt = crt;
+  *pkey = key;
+  crt = NULL;
+  key = NULL;
+  rc = 0;
+out:
+  if (rc == WR_ERR_NOMEM && err && errlen && !err[0])
+    set_err(err, errlen, "out of memory while making the libp2p TLS certificate");
+  gnutls_free(spki.data);
+  wr_buf_free(&ext);
+  if (pub)
+    gnutls_pubkey_deinit(pub);
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  if (key)
+    gnutls_x509_privkey_deinit(key);
+  return rc;
+}
+
+int wr_tls_libp2p_new(wr_tls_server **psrv, wr_tls_client **pcli, const wr_p2p_privkey *identity,
+                      char *err, size_t errlen) {
+  *psrv = NULL;
+  *pcli = NULL;
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_datum_t kder = {NULL, 0};
+  wr_tls_server *srv = wr_calloc(1, sizeof *srv);
+  wr_tls_client *cli = wr_calloc(1, sizeof *cli);
+  int rc = WR_ERR_NOMEM;
+  if (!srv || !cli)
+    goto out;
+  if (gnutls_certificate_allocate_credentials(&srv->cred) < 0) {
+    srv->cred = NULL;
+    goto out;
+  }
+  if (gnutls_certificate_allocate_credentials(&cli->cred) < 0) {
+    cli->cred = NULL;
+    goto out;
+  }
+  if ((rc = libp2p_make_cert(identity, &crt, &key, err, errlen)) != 0)
+    goto out;
+  rc = WR_ERR_NOMEM;
+  if (gnutls_certificate_set_x509_key(srv->cred, &crt, 1, key) < 0 ||
+      gnutls_certificate_set_x509_key(cli->cred, &crt, 1, key) < 0 ||
+      crt_hash(crt, srv->fingerprint) != 0 ||
+      gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_DER, &kder) < 0 ||
+      gnutls_hmac_fast(GNUTLS_MAC_SHA256, kder.data, kder.size, "warren secret", 13, srv->master) <
+          0)
+    goto out;
+  gnutls_certificate_set_verify_function(srv->cred, verify_cb);
+  gnutls_certificate_set_verify_function(cli->cred, verify_cb);
+  srv->libp2p = 1;
+  cli->libp2p = 1;
+  *psrv = srv;
+  *pcli = cli;
+  srv = NULL;
+  cli = NULL;
+  rc = 0;
+out:
+  if (rc == WR_ERR_NOMEM && err && errlen && !err[0])
+    set_err(err, errlen, "out of memory while setting up libp2p TLS");
+  if (kder.data) {
+    gnutls_memset(kder.data, 0, kder.size);
+    gnutls_free(kder.data);
+  }
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  if (key)
+    gnutls_x509_privkey_deinit(key);
+  wr_tls_server_del(srv);
+  wr_tls_client_del(cli);
+  return rc;
+}
+
+/* Critical extensions this check understands (or GnuTLS enforces). */
+static int known_critical(const char *oid) {
+  static const char *const known[] = {WR_P2P_TLS_EXT_OID, "2.5.29.19" /* basicConstraints */,
+                                      "2.5.29.15" /* keyUsage */, "2.5.29.37" /* extKeyUsage */,
+                                      "2.5.29.17" /* subjectAltName */};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strcmp(oid, known[i]) == 0)
+      return 1;
+  return 0;
+}
+
+int wr_tls_libp2p_check_cert(const uint8_t *der, size_t n, wr_peerid *peer, char *why,
+                             size_t whylen) {
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t spki = {NULL, 0}, ext = {NULL, 0};
+  gnutls_datum_t d = {(unsigned char *)(uintptr_t)der, (unsigned)n};
+  int rc = WR_ERR_NOMEM;
+  if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
+    goto out;
+  rc = WR_ERR_MALFORMED;
+  if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+    set_err(why, whylen, "the certificate is not valid DER X.509");
+    goto out;
+  }
+  time_t now = time(NULL);
+  if (gnutls_x509_crt_get_activation_time(crt) > now) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate is not valid yet");
+    goto out;
+  }
+  if (gnutls_x509_crt_get_expiration_time(crt) < now) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate has expired");
+    goto out;
+  }
+  /* Self-signed: the signature over the TBSCertificate checked with the
+   * certificate's own key (by hand: GnuTLS's chain check refuses the
+   * critical libp2p extension it does not know). */
+  const uint8_t *tbs;
+  size_t ntbs;
+  const char *tr = NULL;
+  uint8_t sigb[1024];
+  size_t nsig = sizeof sigb;
+  int salg = gnutls_x509_crt_get_signature_algorithm(crt);
+  if (wr_p2p_cert_tbs(der, n, &tbs, &ntbs, &tr) != 0) {
+    set_err(why, whylen, "%s", tr);
+    goto out;
+  }
+  if (gnutls_pubkey_import_x509(pub, crt, 0) < 0 ||
+      gnutls_x509_crt_get_signature(crt, (char *)sigb, &nsig) < 0) {
+    set_err(why, whylen, "the certificate's key or signature cannot be read");
+    goto out;
+  }
+  gnutls_datum_t td = {(unsigned char *)(uintptr_t)tbs, (unsigned)ntbs};
+  gnutls_datum_t sd = {sigb, (unsigned)nsig};
+  if (salg <= 0 ||
+      gnutls_pubkey_verify_data2(pub, (gnutls_sign_algorithm_t)salg, 0, &td, &sd) < 0) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate's self-signature does not verify");
+    goto out;
+  }
+  int found = 0;
+  for (unsigned i = 0;; i++) {
+    char oid[128];
+    size_t olen = sizeof oid;
+    unsigned critical = 0;
+    int grc = gnutls_x509_crt_get_extension_info(crt, i, oid, &olen, &critical);
+    if (grc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+      break;
+    if (grc < 0) {
+      set_err(why, whylen, "the certificate's extensions cannot be read");
+      goto out;
+    }
+    if (strcmp(oid, WR_P2P_TLS_EXT_OID) == 0) {
+      if (found++) {
+        set_err(why, whylen, "the certificate has two libp2p extensions");
+        goto out;
+      }
+      if (gnutls_x509_crt_get_extension_data2(crt, i, &ext) < 0) {
+        set_err(why, whylen, "the libp2p extension cannot be read");
+        goto out;
+      }
+    } else if (critical && !known_critical(oid)) {
+      rc = WR_ERR_DENIED;
+      set_err(why, whylen, "the certificate has an unknown critical extension %s", oid);
+      goto out;
+    }
+  }
+  if (!found) {
+    rc = WR_ERR_DENIED;
+    set_err(why, whylen, "the certificate carries no libp2p public key extension");
+    goto out;
+  }
+  if (gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0) {
+    set_err(why, whylen, "the certificate's public key cannot be read");
+    goto out;
+  }
+  wr_p2p_signedkey sk;
+  const char *r = "bad libp2p extension";
+  rc = wr_p2p_signedkey_decode(ext.data, ext.size, &sk, &r);
+  if (rc == 0)
+    rc = wr_p2p_signedkey_verify(&sk, spki.data, spki.size, peer, &r);
+  if (rc != 0)
+    set_err(why, whylen, "libp2p extension refused: %s", r);
+out:
+  if (rc == WR_ERR_NOMEM)
+    set_err(why, whylen, "out of memory while checking the certificate");
+  gnutls_free(spki.data);
+  gnutls_free(ext.data);
+  if (pub)
+    gnutls_pubkey_deinit(pub);
+  if (crt)
+    gnutls_x509_crt_deinit(crt);
+  return rc;
+}
+
+/* The peer's certificate, either side: exactly one, libp2p's checks. */
+static int libp2p_verify(wr_tls_session *s) {
+  unsigned n = 0;
+  const gnutls_datum_t *peers = gnutls_certificate_get_peers(s->gs, &n);
+  const char *who = s->client ? "server" : "client";
+  char why[WR_TLS_ERRLEN];
+  if (!peers || n == 0) {
+    set_err(s->error, sizeof s->error, "the %s sent no certificate", who);
+    return -1;
+  }
+  if (n != 1) {
+    set_err(s->error, sizeof s->error, "the %s sent %u certificates; libp2p allows one", who, n);
+    return -1;
+  }
+  if (wr_tls_libp2p_check_cert(peers[0].data, peers[0].size, &s->peer, why, sizeof why) != 0) {
+    set_err(s->error, sizeof s->error, "%s certificate refused: %s", who, why);
+    return -1;
+  }
+  s->has_peer = 1;
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "base/err.h"
+#include "proto/p2p/peerid.h"
 
 /* File names wr_tls_self_signed_ensure uses inside its directory. */
 #define WR_TLS_SELF_SIGNED_CERT "edge.crt"
@@ -116,6 +117,9 @@ typedef struct wr_tls_session {
   const wr_tls_client *client; /* NULL on the server side */
   char verify_name[256];       /* the name or IP literal the client dialed */
   char error[WR_TLS_ERRLEN];   /* why the peer was refused, "" otherwise */
+  int libp2p;                  /* libp2p TLS: the peer is checked by its certificate's key */
+  int has_peer;                /* libp2p: peer holds the verified peer ID */
+  wr_peerid peer;
 } wr_tls_session;
 
 /* Starts a server session. alpn is a comma-separated list of protocols the
@@ -152,6 +156,25 @@ WR_MUST_CHECK int wr_tls_session_init_stream_server(wr_tls_session *s, const wr_
 WR_MUST_CHECK int wr_tls_session_init_stream_client(wr_tls_session *s, const wr_tls_client *cli,
                                                     const char *name, const char *alpn,
                                                     unsigned flags);
+
+/* libp2p TLS (libp2p specs, tls/tls.md): server and client credentials for
+ * one host, sharing a fresh ECDSA P-256 key and a self-signed certificate
+ * whose libp2p extension (OID 1.3.6.1.4.1.53594.1.1) carries identity's
+ * public key and its signature over the certificate's SubjectPublicKeyInfo.
+ * Sessions made from them present that certificate (the server asks for
+ * the client's too) and accept exactly one self-signed peer certificate whose
+ * extension verifies; the peer ID it proves is then in the session
+ * (has_peer, peer). Comparing it with the dialed /p2p/ID is the caller's. A
+ * refusal says why in s->error. 0, WR_ERR_NOMEM, WR_ERR_IO; err says which. */
+WR_MUST_CHECK int wr_tls_libp2p_new(wr_tls_server **psrv, wr_tls_client **pcli,
+                                    const wr_p2p_privkey *identity, char *err, size_t errlen);
+/* The check a libp2p session applies to the peer's DER certificate: valid
+ * now, self-signature good, no unknown critical extension, one libp2p
+ * extension whose Ed25519 signature covers the certificate's key. 0 and the
+ * peer ID, or WR_ERR_MALFORMED, WR_ERR_DENIED, WR_ERR_UNSUPPORTED (an
+ * identity key other than Ed25519), with why. */
+WR_MUST_CHECK int wr_tls_libp2p_check_cert(const uint8_t *der, size_t n, wr_peerid *peer,
+                                           char *why, size_t whylen);
 
 /* Frees the GnuTLS session (safe on a zeroed or already freed session). */
 void wr_tls_session_free(wr_tls_session *s);

@@ -1,4 +1,4 @@
-/* host.c: the libp2p host over TCP (p2p/host.h). */
+/* host.c: the libp2p host over TCP and QUIC (p2p/host.h). */
 #include "p2p/host.h"
 
 #include <arpa/inet.h>
@@ -13,9 +13,12 @@
 #include "io/random.h"
 #include "io/tcp.h"
 #include "net/noise_stream.h"
+#include "net/quic.h"
+#include "net/tls.h"
 #include "proto/multiformats/varint.h"
 #include "proto/p2p/multistream.h"
 #include "proto/p2p/noise.h"
+#include "proto/p2p/tlsext.h"
 #include "proto/p2p/yamux.h"
 
 #define MAX_HANDLERS 32
@@ -29,7 +32,8 @@ typedef struct handler {
 
 typedef struct listener {
   wr_tcp_listener *l;
-  wr_maddr addr; /* bound, port resolved */
+  wr_quic_endpoint *ep; /* a /udp/P/quic-v1 listener instead */
+  wr_maddr addr;        /* bound, port resolved */
 } listener;
 
 struct wr_p2p_host {
@@ -44,6 +48,11 @@ struct wr_p2p_host {
   listener listeners[WR_P2P_MAX_LISTEN];
   size_t nlisteners;
   wr_p2p_conn *conns; /* every connection, upgrading or open */
+  /* libp2p TLS for QUIC, made on first use; endpoints for dials from
+   * families no QUIC listener has (IPv4, IPv6). */
+  wr_tls_server *tls_srv;
+  wr_tls_client *tls_cli;
+  wr_quic_endpoint *dial_ep[2];
   uint32_t nconns;
   int closing, pending;
   void (*close_cb)(wr_p2p_host *h, void *data);
@@ -56,6 +65,8 @@ struct wr_p2p_conn {
   wr_p2p_host *h;
   wr_p2p_conn *next, *prev;
   wr_stream *s;
+  wr_quic_conn *qc; /* a QUIC connection: its streams replace yamux's */
+  int quic;
   int state, outbound, closing, announced, depth, pending;
   wr_ms ms;
   wr_buf msin; /* negotiation bytes received and not yet used */
@@ -85,9 +96,10 @@ struct wr_p2p_conn {
 struct wr_p2p_stream {
   wr_p2p_conn *c;
   wr_yamux_stream *ys;
+  wr_quic_stream *qs; /* on a QUIC connection, instead of ys */
   const wr_p2p_stream_events *ev;
   void *user;
-  int negotiating, inbound, manual_consume;
+  int negotiating, inbound, manual_consume, aborted;
   wr_ms ms;
   wr_buf msin; /* negotiation bytes received and not yet used */
   const char *offer[1];
@@ -105,6 +117,7 @@ static void conn_after(wr_p2p_conn *c);
 static void conn_fail(wr_p2p_conn *c, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void start_identify(wr_p2p_conn *c);
+static const wr_quic_callbacks q_conn_callbacks;
 
 /* For results that change nothing here: a failed GO_AWAY or FIN on a
  * connection being dropped, an address we could not print. */
@@ -133,6 +146,8 @@ static void conn_fail(wr_p2p_conn *c, int err, const char *fmt, ...) {
     conn_after(c);
   }
   uv_timer_stop(&c->timer);
+  if (c->qc)
+    wr_quic_conn_close(c->qc, err == 0 ? 0 : 1, c->reason);
   if (c->s) {
     /* A live peer gets the GO_AWAY out (a graceful close); a silent one
      * would only hold the socket for the linger time. */
@@ -194,6 +209,8 @@ static void host_unref(wr_p2p_host *h) {
   for (size_t i = 0; i < h->nhandlers; i++)
     wr_free(h->handlers[i].protocol);
   memset(&h->key, 0, sizeof h->key);
+  wr_tls_server_del(h->tls_srv);
+  wr_tls_client_del(h->tls_cli);
   wr_free(h);
   if (cb)
     cb(NULL, d);
@@ -291,14 +308,17 @@ static int is_yamux(void *ctx, const char *proto) {
 static void conn_opened(wr_p2p_conn *c) {
   wr_p2p_host *h = c->h;
   c->state = C_OPEN;
-  wr_yamux_config ycfg = {.max_streams = h->cfg.max_streams};
-  if (wr_yamux_init(&c->y, c->outbound, &ycfg, &y_events, c) != 0) {
-    conn_fail(c, WR_ERR_NOMEM, "out of memory");
-    return;
+  if (!c->quic) {
+    wr_yamux_config ycfg = {.max_streams = h->cfg.max_streams};
+    if (wr_yamux_init(&c->y, c->outbound, &ycfg, &y_events, c) != 0) {
+      conn_fail(c, WR_ERR_NOMEM, "out of memory");
+      return;
+    }
+    c->y_live = 1;
   }
-  c->y_live = 1;
   uv_timer_stop(&c->timer);
-  if (h->cfg.keepalive_ms)
+  /* QUIC keeps itself alive (PINGs, idle timeout); yamux needs ours. */
+  if (h->cfg.keepalive_ms && !c->quic)
     uv_timer_start(&c->timer, on_conn_timer, h->cfg.keepalive_ms, h->cfg.keepalive_ms);
   c->announced = 1;
   char ma[WR_MA_MAX_STR];
@@ -470,6 +490,46 @@ static const wr_stream_events conn_events = {
 
 /* ---- streams ---- */
 
+/* The stream operations of the two muxers: yamux inside Noise over TCP, or
+ * QUIC's native streams. */
+static ssize_t st_raw_write(wr_p2p_stream *st, const void *p, size_t n) {
+  if (st->qs)
+    return st->aborted ? WR_ERR_CLOSED : wr_quic_stream_write(st->qs, p, n);
+  return wr_yamux_stream_write(st->ys, p, n);
+}
+
+static void st_raw_consume(wr_p2p_stream *st, size_t n) {
+  if (st->qs)
+    wr_quic_stream_consume(st->qs, n);
+  else
+    wr_yamux_stream_consume(st->ys, n);
+}
+
+static int st_raw_end(wr_p2p_stream *st) {
+  if (st->qs)
+    return st->aborted ? WR_ERR_CLOSED : wr_quic_stream_end(st->qs);
+  return wr_yamux_stream_end(st->ys);
+}
+
+/* Both directions, as a yamux RST; the close follows from the loop. */
+static void st_raw_reset(wr_p2p_stream *st) {
+  if (st->qs) {
+    if (!st->aborted)
+      ignore_rv(wr_quic_stream_abort(st->qs, 0));
+    st->aborted = 1;
+    return;
+  }
+  wr_yamux_stream_reset(st->ys);
+}
+
+/* Still there after a callback that may have reset it or lost its
+ * connection. */
+static int st_alive(wr_p2p_stream *st) {
+  if (st->qs)
+    return !st->aborted && !st->c->closing;
+  return st->c->y.table && wr_yamux_stream_user(st->ys) == st;
+}
+
 static wr_p2p_stream *stream_new(wr_p2p_conn *c, wr_yamux_stream *ys) {
   wr_p2p_stream *st = wr_calloc(1, sizeof *st);
   if (!st)
@@ -483,7 +543,7 @@ static wr_p2p_stream *stream_new(wr_p2p_conn *c, wr_yamux_stream *ys) {
 
 static void stream_write_all(wr_p2p_stream *st, wr_buf *b) {
   if (b->len) {
-    ssize_t w = wr_yamux_stream_write(st->ys, b->data, b->len);
+    ssize_t w = st_raw_write(st, b->data, b->len);
     if (w > 0)
       wr_buf_consume(b, (size_t)w);
   }
@@ -492,14 +552,13 @@ static void stream_write_all(wr_p2p_stream *st, wr_buf *b) {
 /* Hands bytes to the application; unless it consumes by hand, the peer
  * gets the window back once on_data returns. */
 static void deliver(wr_p2p_stream *st, const uint8_t *p, size_t n) {
-  wr_yamux_stream *ys = st->ys;
   int manual = st->manual_consume;
   if (st->ev && st->ev->on_data)
     st->ev->on_data(st, p, n);
   else
     manual = 0;
   if (!manual)
-    wr_yamux_stream_consume(ys, n);
+    st_raw_consume(st, n);
 }
 
 static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
@@ -520,13 +579,9 @@ static void y_on_open(wr_yamux_session *y, wr_yamux_stream *ys) {
   wr_buf_free(&out);
 }
 
-static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p, size_t n) {
-  (void)y;
-  wr_p2p_stream *st = wr_yamux_stream_user(ys);
-  if (!st) {
-    wr_yamux_stream_consume(ys, n);
-    return;
-  }
+/* Bytes for a stream: its multistream-select negotiation first, then the
+ * application's. */
+static void stream_input(wr_p2p_stream *st, const uint8_t *p, size_t n) {
   if (!st->negotiating) {
     deliver(st, p, n);
     return;
@@ -534,7 +589,7 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
   if (wr_buf_append(&st->msin, p, n) != 0) {
     st->err = WR_ERR_MALFORMED;
     st->reason = "the peer sent too much during protocol negotiation";
-    wr_yamux_stream_reset(ys);
+    st_raw_reset(st);
     return;
   }
   wr_buf out;
@@ -543,7 +598,7 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
   const char *why = "multistream-select failed";
   int rv = wr_ms_input(&st->ms, st->msin.data, st->msin.len, &used, &out, &why);
   /* Negotiation bytes are ours; what follows them is the application's. */
-  wr_yamux_stream_consume(ys, used);
+  st_raw_consume(st, used);
   stream_write_all(st, &out);
   wr_buf_free(&out);
   uint8_t rest[2 * WR_MS_MAX_MSG];
@@ -558,14 +613,13 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
   if (rv < 0) {
     st->err = rv == WR_ERR_NOTFOUND ? WR_ERR_NOTFOUND : WR_ERR_MALFORMED;
     st->reason = why;
-    wr_yamux_stream_reset(ys);
+    st_raw_reset(st);
     return;
   }
   if (rv != WR_MS_DONE)
     return;
   st->negotiating = 0;
   snprintf(st->protocol, sizeof st->protocol, "%s", st->ms.selected);
-  uint32_t id = wr_yamux_stream_id(ys);
   if (st->inbound) {
     wr_p2p_host *h = st->c->h;
     for (size_t i = 0; i < h->nhandlers; i++)
@@ -574,32 +628,43 @@ static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p
         break;
       }
     if (!st->ev) {
-      wr_yamux_stream_reset(ys);
+      st_raw_reset(st);
       return;
     }
   } else if (st->ev && st->ev->on_open) {
     st->ev->on_open(st);
   }
-  /* The stream may have ended in the callback; it is then off the table. */
-  if (used < n && y->table && wr_yamux_stream_user(ys) == st) {
-    (void)id;
+  /* The stream may have ended in the callback. */
+  if (used < n && st_alive(st))
     deliver(st, p + used, n - used);
+}
+
+static void y_on_data(wr_yamux_session *y, wr_yamux_stream *ys, const uint8_t *p, size_t n) {
+  (void)y;
+  wr_p2p_stream *st = wr_yamux_stream_user(ys);
+  if (!st) {
+    wr_yamux_stream_consume(ys, n);
+    return;
   }
+  stream_input(st, p, n);
+}
+
+static void stream_fin(wr_p2p_stream *st) {
+  if (st->negotiating) {
+    st->err = WR_ERR_CLOSED;
+    st->reason = "the peer ended the stream during protocol negotiation";
+    st_raw_reset(st);
+    return;
+  }
+  if (st->ev && st->ev->on_fin)
+    st->ev->on_fin(st);
 }
 
 static void y_on_fin(wr_yamux_session *y, wr_yamux_stream *ys) {
   (void)y;
   wr_p2p_stream *st = wr_yamux_stream_user(ys);
-  if (!st)
-    return;
-  if (st->negotiating) {
-    st->err = WR_ERR_CLOSED;
-    st->reason = "the peer ended the stream during protocol negotiation";
-    wr_yamux_stream_reset(ys);
-    return;
-  }
-  if (st->ev && st->ev->on_fin)
-    st->ev->on_fin(st);
+  if (st)
+    stream_fin(st);
 }
 
 static void y_on_writable(wr_yamux_session *y, wr_yamux_stream *ys) {
@@ -609,11 +674,8 @@ static void y_on_writable(wr_yamux_session *y, wr_yamux_stream *ys) {
     st->ev->on_writable(st);
 }
 
-static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
-  wr_p2p_conn *c = y->user;
-  wr_p2p_stream *st = wr_yamux_stream_user(ys);
-  if (!st)
-    return;
+static void stream_closed(wr_p2p_stream *st, int reset) {
+  wr_p2p_conn *c = st->c;
   if (c->ping_st == st) {
     c->ping_st = NULL;
     if (c->ping_wait) {
@@ -630,6 +692,13 @@ static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
     st->ev->on_closed(st, err, why);
   wr_buf_free(&st->msin);
   wr_free(st);
+}
+
+static void y_on_close(wr_yamux_session *y, wr_yamux_stream *ys, int reset) {
+  (void)y;
+  wr_p2p_stream *st = wr_yamux_stream_user(ys);
+  if (st)
+    stream_closed(st, reset);
 }
 
 static void y_on_ping_ack(wr_yamux_session *y, uint32_t opaque) {
@@ -659,21 +728,29 @@ int wr_p2p_conn_open_stream(wr_p2p_conn *c, const char *protocol, const wr_p2p_s
     return WR_ERR_CLOSED;
   if (strlen(protocol) >= WR_MS_MAX_PROTO)
     return WR_ERR_INVAL;
-  wr_yamux_stream *ys;
-  int rv = wr_yamux_open(&c->y, NULL, &ys);
+  wr_yamux_stream *ys = NULL;
+  wr_quic_stream *qs = NULL;
+  int rv = c->qc ? wr_quic_stream_open(c->qc, 0, NULL, &qs) : wr_yamux_open(&c->y, NULL, &ys);
   if (rv != 0)
     return rv;
   wr_p2p_stream *st = stream_new(c, ys);
   if (!st) {
-    wr_yamux_stream_reset(ys);
+    if (qs)
+      ignore_rv(wr_quic_stream_abort(qs, 0));
+    else
+      wr_yamux_stream_reset(ys);
     conn_after(c);
     return WR_ERR_NOMEM;
   }
+  st->qs = qs;
   snprintf(st->protocol, sizeof st->protocol, "%s", protocol);
   st->offer[0] = st->protocol;
   st->ev = ev;
   st->user = user;
-  wr_yamux_stream_set_user(ys, st);
+  if (qs)
+    wr_quic_stream_set_user_data(qs, st);
+  else
+    wr_yamux_stream_set_user(ys, st);
   wr_buf out;
   wr_buf_init(&out, 1024);
   rv = wr_ms_dialer_init(&st->ms, st->offer, 1, &out);
@@ -682,7 +759,7 @@ int wr_p2p_conn_open_stream(wr_p2p_conn *c, const char *protocol, const wr_p2p_s
   wr_buf_free(&out);
   if (rv != 0) {
     st->ev = NULL;
-    wr_yamux_stream_reset(ys);
+    st_raw_reset(st);
     conn_after(c);
     return rv;
   }
@@ -700,7 +777,7 @@ void *wr_p2p_stream_user(const wr_p2p_stream *st) { return st->user; }
 void wr_p2p_stream_manual_consume(wr_p2p_stream *st) { st->manual_consume = 1; }
 
 void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n) {
-  wr_yamux_stream_consume(st->ys, n);
+  st_raw_consume(st, n);
   conn_after(st->c);
 }
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st) { return st->protocol; }
@@ -709,19 +786,19 @@ wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st) { return st->c; }
 ssize_t wr_p2p_stream_write(wr_p2p_stream *st, const void *p, size_t n) {
   if (st->negotiating)
     return WR_ERR_AGAIN;
-  ssize_t w = wr_yamux_stream_write(st->ys, p, n);
+  ssize_t w = st_raw_write(st, p, n);
   conn_after(st->c);
   return w;
 }
 
 int wr_p2p_stream_end(wr_p2p_stream *st) {
-  int rv = wr_yamux_stream_end(st->ys);
+  int rv = st_raw_end(st);
   conn_after(st->c);
   return rv;
 }
 
 void wr_p2p_stream_reset(wr_p2p_stream *st) {
-  wr_yamux_stream_reset(st->ys);
+  st_raw_reset(st);
   conn_after(st->c);
 }
 
@@ -980,6 +1057,201 @@ int wr_p2p_ping(wr_p2p_conn *c, wr_p2p_ping_cb cb, void *data) {
   return 0;
 }
 
+/* ---- QUIC (libp2p TLS, native streams) ---- */
+
+static void q_on_stream_open(wr_quic_stream *qs) {
+  wr_p2p_conn *c = wr_quic_conn_get_user_data(wr_quic_stream_conn(qs));
+  wr_p2p_stream *st = c && c->state == C_OPEN && !c->closing ? stream_new(c, NULL) : NULL;
+  if (!st) {
+    ignore_rv(wr_quic_stream_abort(qs, 0));
+    return;
+  }
+  st->qs = qs;
+  st->inbound = 1;
+  wr_quic_stream_set_user_data(qs, st);
+  wr_buf out;
+  wr_buf_init(&out, 1024);
+  if (wr_ms_listener_init(&st->ms, has_handler, c->h, &out) != 0)
+    st_raw_reset(st);
+  else
+    stream_write_all(st, &out);
+  wr_buf_free(&out);
+}
+
+static void q_on_stream_data(wr_quic_stream *qs, const uint8_t *p, size_t n, int fin) {
+  wr_p2p_stream *st = wr_quic_stream_get_user_data(qs);
+  if (!st || st->aborted) {
+    wr_quic_stream_consume(qs, n);
+    return;
+  }
+  if (n)
+    stream_input(st, p, n);
+  if (fin && st_alive(st))
+    stream_fin(st);
+}
+
+static void q_on_stream_writable(wr_quic_stream *qs) {
+  wr_p2p_stream *st = wr_quic_stream_get_user_data(qs);
+  if (st && !st->aborted && !st->negotiating && st->ev && st->ev->on_writable)
+    st->ev->on_writable(st);
+}
+
+/* libp2p streams reset as a whole: a peer's RESET_STREAM ends ours too. */
+static void q_on_stream_reset(wr_quic_stream *qs, uint64_t code) {
+  (void)code;
+  wr_p2p_stream *st = wr_quic_stream_get_user_data(qs);
+  if (st)
+    st_raw_reset(st);
+}
+
+static void q_on_stream_close(wr_quic_stream *qs, int has_code, uint64_t code) {
+  (void)code;
+  wr_p2p_stream *st = wr_quic_stream_get_user_data(qs);
+  if (!st)
+    return;
+  wr_quic_stream_set_user_data(qs, NULL);
+  stream_closed(st, has_code || st->aborted);
+}
+
+static void q_on_connected(wr_quic_conn *qc) {
+  wr_p2p_conn *c = wr_quic_conn_get_user_data(qc);
+  if (c->state == C_OPEN || c->closing)
+    return; /* a server connection its first stream made the host's */
+  const wr_tls_session *ts = wr_quic_conn_tls(qc);
+  if (!ts->has_peer) {
+    conn_fail(c, WR_ERR_DENIED, "the peer's certificate proved no peer ID");
+    return;
+  }
+  c->peer = ts->peer;
+  if (c->has_expected && !wr_peerid_equal(&c->peer, &c->expected)) {
+    char want[WR_PEERID_MAX_STR], got[WR_PEERID_MAX_STR];
+    ignore_rv(wr_peerid_format(&c->expected, want, sizeof want));
+    ignore_rv(wr_peerid_format(&c->peer, got, sizeof got));
+    conn_fail(c, WR_ERR_DENIED, "dialed peer %s but %s answered", want, got);
+    return;
+  }
+  conn_opened(c);
+}
+
+static void q_on_closed(wr_quic_conn *qc, int err, const char *reason) {
+  wr_p2p_conn *c = wr_quic_conn_get_user_data(qc);
+  c->qc = NULL;
+  if (!c->closing) {
+    c->closing = 1;
+    c->err = err ? err : WR_ERR_CLOSED;
+    snprintf(c->reason, sizeof c->reason, "%s", reason && *reason ? reason : "connection closed");
+  } else if (c->err == 0 && err != 0 && err != WR_ERR_CLOSED) {
+    c->err = err;
+  }
+  if (c->announced)
+    WR_INFO("Peer disconnected", "peer=%s reason=\"%s\"", peer_str(c), c->reason);
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
+  maybe_free_conn(c);
+}
+
+static const wr_quic_callbacks q_conn_callbacks = {
+    .on_connected = q_on_connected,
+    .on_closed = q_on_closed,
+    .on_stream_open = q_on_stream_open,
+    .on_stream_data = q_on_stream_data,
+    .on_stream_writable = q_on_stream_writable,
+    .on_stream_reset = q_on_stream_reset,
+    .on_stream_close = q_on_stream_close,
+};
+
+static void sockaddr_to_maddr(const struct sockaddr *sa, int quic, wr_maddr *ma) {
+  ma->len = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    ignore_rv(
+        wr_maddr_from_ip(ma, AF_INET, (const uint8_t *)&in->sin_addr, ntohs(in->sin_port), quic));
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    ignore_rv(wr_maddr_from_ip(ma, AF_INET6, in6->sin6_addr.s6_addr, ntohs(in6->sin6_port), quic));
+  }
+}
+
+/* A server connection becomes the host's only once its handshake proved
+ * the peer (the client certificate was checked); until then its user data
+ * is the host. */
+static void q_srv_on_connected(wr_quic_conn *qc) {
+  wr_p2p_host *h = wr_quic_conn_get_user_data(qc);
+  if (h->closing || h->nconns >= h->cfg.max_conns) {
+    char ma[WR_MA_MAX_STR];
+    wr_maddr m;
+    sockaddr_to_maddr(wr_quic_conn_peer_addr(qc), 1, &m);
+    if (wr_maddr_format(&m, ma, sizeof ma) < 0)
+      snprintf(ma, sizeof ma, "-");
+    WR_INFO("Connection refused: too many connections", "peer=%s max=%u", ma, h->cfg.max_conns);
+    wr_quic_conn_set_user_data(qc, NULL);
+    wr_quic_conn_close(qc, 1, "too many connections");
+    return;
+  }
+  wr_p2p_conn *c = conn_new(h, NULL, 0);
+  if (!c) {
+    wr_quic_conn_set_user_data(qc, NULL);
+    wr_quic_conn_close(qc, 1, "out of memory");
+    return;
+  }
+  c->qc = qc;
+  c->quic = 1;
+  sockaddr_to_maddr(wr_quic_conn_peer_addr(qc), 1, &c->remote);
+  wr_quic_conn_set_user_data(qc, c);
+  wr_quic_conn_set_callbacks(qc, &q_conn_callbacks);
+  q_on_connected(qc);
+}
+
+static void q_srv_on_closed(wr_quic_conn *qc, int err, const char *reason) {
+  wr_maddr m;
+  char ma[WR_MA_MAX_STR];
+  sockaddr_to_maddr(wr_quic_conn_peer_addr(qc), 1, &m);
+  if (wr_maddr_format(&m, ma, sizeof ma) < 0)
+    snprintf(ma, sizeof ma, "-");
+  WR_DEBUG("QUIC handshake failed", "peer=%s err=%s reason=\"%s\"", ma, wr_strerror(err), reason);
+}
+
+/* The client's first streams can come in the same read as its Finished,
+ * before the handshake-completed event: its certificate was checked by
+ * then, so the connection becomes the host's here. */
+static void q_srv_on_stream_open(wr_quic_stream *qs) {
+  wr_quic_conn *qc = wr_quic_stream_conn(qs);
+  if (wr_quic_conn_get_user_data(qc) && wr_quic_conn_tls(qc)->has_peer) {
+    q_srv_on_connected(qc);
+    if (wr_quic_conn_get_user_data(qc)) {
+      q_on_stream_open(qs);
+      return;
+    }
+  }
+  ignore_rv(wr_quic_stream_abort(qs, 0));
+}
+
+static const wr_quic_callbacks q_srv_callbacks = {
+    .on_connected = q_srv_on_connected,
+    .on_closed = q_srv_on_closed,
+    .on_stream_open = q_srv_on_stream_open,
+};
+
+static int quic_tls(wr_p2p_host *h) {
+  if (h->tls_srv)
+    return 0;
+  char err[WR_TLS_ERRLEN] = "";
+  int rv = wr_tls_libp2p_new(&h->tls_srv, &h->tls_cli, &h->key, err, sizeof err);
+  if (rv != 0)
+    WR_ERROR("Cannot set up libp2p TLS", "reason=\"%s\"", err);
+  return rv;
+}
+
+static void quic_config(const wr_p2p_host *h, wr_quic_config *q) {
+  memset(q, 0, sizeof *q);
+  q->alpn = WR_P2P_TLS_ALPN;
+  q->handshake_timeout_ms = h->cfg.handshake_timeout_ms;
+  q->max_streams_bidi = h->cfg.max_streams;
+  /* libp2p addresses are per family, as kubo's /ip4 and /ip6 pairs on one
+   * port: an IPv6 endpoint must leave IPv4 to its sibling. */
+  q->v6only = 1;
+}
+
 /* ---- the host ---- */
 
 static void on_accept(wr_tcp_listener *l, wr_stream *s, void *data) {
@@ -1083,11 +1355,11 @@ size_t wr_p2p_host_protocols(const wr_p2p_host *h, const char **out, size_t cap)
   return n;
 }
 
-static int maddr_to_addr(const wr_maddr *ma, wr_addr *a, wr_peerid *pid, int *phas) {
+static int maddr_to_addr(const wr_maddr *ma, wr_addr *a, int *pquic, wr_peerid *pid, int *phas) {
   int fam;
   uint8_t ip[16];
   uint16_t port;
-  int rv = wr_maddr_to_ip_tcp(ma, &fam, ip, &port, pid, phas);
+  int rv = wr_maddr_to_ip(ma, &fam, ip, &port, pquic, pid, phas);
   if (rv != 0)
     return rv;
   memset(a, 0, sizeof *a);
@@ -1105,13 +1377,35 @@ static int maddr_to_addr(const wr_maddr *ma, wr_addr *a, wr_peerid *pid, int *ph
   return 0;
 }
 
-static int addr_to_maddr(const wr_addr *a, wr_maddr *ma) {
+static int addr_to_maddr(const wr_addr *a, int quic, wr_maddr *ma) {
   if (a->sa.sa_family == AF_INET)
-    return wr_maddr_from_ip_tcp(ma, AF_INET, (const uint8_t *)&a->in.sin_addr,
-                                ntohs(a->in.sin_port));
+    return wr_maddr_from_ip(ma, AF_INET, (const uint8_t *)&a->in.sin_addr, ntohs(a->in.sin_port),
+                            quic);
   if (a->sa.sa_family == AF_INET6)
-    return wr_maddr_from_ip_tcp(ma, AF_INET6, a->in6.sin6_addr.s6_addr, ntohs(a->in6.sin6_port));
+    return wr_maddr_from_ip(ma, AF_INET6, a->in6.sin6_addr.s6_addr, ntohs(a->in6.sin6_port), quic);
   return WR_ERR_INVAL;
+}
+
+static int listen_quic(wr_p2p_host *h, listener *l, const wr_addr *a) {
+  int rv = quic_tls(h);
+  if (rv != 0)
+    return rv;
+  wr_quic_config q;
+  quic_config(h, &q);
+  wr_quic_server_config srv = {.tls = h->tls_srv,
+                               .callbacks = q_srv_callbacks,
+                               .user_data = h,
+                               .max_connections = h->cfg.max_conns + 16};
+  rv = wr_quic_endpoint_new(&l->ep, h->loop, &a->sa, &q, &srv);
+  if (rv != 0)
+    return rv;
+  struct sockaddr_storage ss;
+  wr_addr bound;
+  if (wr_quic_endpoint_local_addr(l->ep, &ss) != 0)
+    return 0;
+  wr_addr_from_sockaddr((const struct sockaddr *)&ss, &bound);
+  ignore_rv(addr_to_maddr(&bound, 1, &l->addr));
+  return 0;
 }
 
 int wr_p2p_host_listen(wr_p2p_host *h, const wr_maddr *ma) {
@@ -1119,17 +1413,26 @@ int wr_p2p_host_listen(wr_p2p_host *h, const wr_maddr *ma) {
     return WR_ERR_LIMIT;
   wr_addr a;
   wr_peerid pid;
-  int has;
-  int rv = maddr_to_addr(ma, &a, &pid, &has);
+  int has, quic;
+  int rv = maddr_to_addr(ma, &a, &quic, &pid, &has);
   if (rv != 0 || has)
     return WR_ERR_UNSUPPORTED;
   listener *l = &h->listeners[h->nlisteners];
+  memset(l, 0, sizeof *l);
+  l->addr = *ma;
+  if (quic) {
+    rv = listen_quic(h, l, &a);
+    if (rv != 0)
+      return rv;
+    h->nlisteners++;
+    return 0;
+  }
   wr_tcp_config tcfg = {.max_connections = h->cfg.max_conns + 16};
   rv = wr_tcp_listen(&l->l, h->loop, &a, &tcfg, on_accept, h);
   if (rv != 0)
     return rv;
   wr_addr bound;
-  if (wr_tcp_listener_addr(l->l, &bound) != 0 || addr_to_maddr(&bound, &l->addr) != 0)
+  if (wr_tcp_listener_addr(l->l, &bound) != 0 || addr_to_maddr(&bound, 0, &l->addr) != 0)
     l->addr = *ma;
   h->nlisteners++;
   return 0;
@@ -1140,8 +1443,8 @@ size_t wr_p2p_host_addrs(wr_p2p_host *h, wr_maddr *out, size_t cap) {
   for (size_t i = 0; i < h->nlisteners && n < cap; i++) {
     wr_addr a;
     wr_peerid pid;
-    int has;
-    if (maddr_to_addr(&h->listeners[i].addr, &a, &pid, &has) != 0)
+    int has, quic;
+    if (maddr_to_addr(&h->listeners[i].addr, &a, &quic, &pid, &has) != 0)
       continue;
     int wild4 = a.sa.sa_family == AF_INET && a.in.sin_addr.s_addr == htonl(INADDR_ANY);
     int wild6 = a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr);
@@ -1162,12 +1465,62 @@ size_t wr_p2p_host_addrs(wr_p2p_host *h, wr_maddr *out, size_t cap) {
       if (x.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&x.in6.sin6_addr))
         continue;
       wr_addr_set_port(&x, wr_addr_port(&a));
-      if (addr_to_maddr(&x, &out[n]) == 0)
+      if (addr_to_maddr(&x, quic, &out[n]) == 0)
         n++;
     }
     uv_free_interface_addresses(ifs, cnt);
   }
   return n;
+}
+
+/* The endpoint a QUIC dial leaves from: a QUIC listener of the family (so
+ * the peer sees our listening port, as it would with libp2p's port reuse),
+ * else one made for dialling. */
+static wr_quic_endpoint *dial_endpoint(wr_p2p_host *h, int family) {
+  for (size_t i = 0; i < h->nlisteners; i++) {
+    listener *l = &h->listeners[i];
+    if (l->ep && l->addr.len && ((family == AF_INET) == (l->addr.bytes[0] == WR_MA_IP4)))
+      return l->ep;
+  }
+  int k = family == AF_INET ? 0 : 1;
+  if (!h->dial_ep[k]) {
+    wr_addr any;
+    memset(&any, 0, sizeof any);
+    any.sa.sa_family = (sa_family_t)family;
+    any.len = family == AF_INET ? sizeof any.in : sizeof any.in6;
+    wr_quic_config q;
+    quic_config(h, &q);
+    if (wr_quic_endpoint_new(&h->dial_ep[k], h->loop, &any.sa, &q, NULL) != 0)
+      h->dial_ep[k] = NULL;
+  }
+  return h->dial_ep[k];
+}
+
+static int dial_quic(wr_p2p_host *h, const wr_addr *a, wr_p2p_conn **pc) {
+  int rv = quic_tls(h);
+  if (rv != 0)
+    return rv;
+  wr_quic_endpoint *ep = dial_endpoint(h, a->sa.sa_family);
+  if (!ep)
+    return WR_ERR_IO;
+  wr_p2p_conn *c = conn_new(h, NULL, 1);
+  if (!c)
+    return WR_ERR_NOMEM;
+  c->quic = 1;
+  rv = wr_quic_connect(&c->qc, ep, &a->sa, NULL, h->tls_cli, &q_conn_callbacks, c);
+  if (rv != 0) {
+    /* No connection will report: undo conn_new (the timer closes from the
+     * loop; nobody is told, the caller has the error). */
+    c->qc = NULL;
+    c->closing = 1;
+    c->err = rv;
+    c->pending--;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_conn_timer_closed);
+    return rv;
+  }
+  *pc = c;
+  return 0;
 }
 
 int wr_p2p_host_dial(wr_p2p_host *h, const wr_maddr *ma, wr_p2p_dial_cb cb, void *data) {
@@ -1177,25 +1530,31 @@ int wr_p2p_host_dial(wr_p2p_host *h, const wr_maddr *ma, wr_p2p_dial_cb cb, void
     return WR_ERR_LIMIT;
   wr_addr a;
   wr_peerid pid;
-  int has;
-  int rv = maddr_to_addr(ma, &a, &pid, &has);
+  int has, quic;
+  int rv = maddr_to_addr(ma, &a, &quic, &pid, &has);
   if (rv != 0)
     return WR_ERR_UNSUPPORTED;
-  wr_stream *s;
-  rv = wr_tcp_connect(&s, h->loop, &a, NULL, NULL, NULL);
-  if (rv != 0)
-    return rv;
-  wr_p2p_conn *c = conn_new(h, s, 1);
-  if (!c) {
-    wr_stream_close(s);
-    return WR_ERR_NOMEM;
+  wr_p2p_conn *c;
+  if (quic) {
+    if ((rv = dial_quic(h, &a, &c)) != 0)
+      return rv;
+  } else {
+    wr_stream *s;
+    rv = wr_tcp_connect(&s, h->loop, &a, NULL, NULL, NULL);
+    if (rv != 0)
+      return rv;
+    c = conn_new(h, s, 1);
+    if (!c) {
+      wr_stream_close(s);
+      return WR_ERR_NOMEM;
+    }
+    wr_stream_set_events(s, &conn_events, c);
   }
-  wr_stream_set_events(s, &conn_events, c);
   c->dial_cb = cb;
   c->dial_data = data;
   c->expected = pid;
   c->has_expected = has;
-  (void)addr_to_maddr(&a, &c->remote);
+  (void)addr_to_maddr(&a, quic, &c->remote);
   c->state = C_CONNECTING;
   return 0;
 }
@@ -1226,17 +1585,32 @@ static void on_listener_closed(wr_tcp_listener *l, void *data) {
   host_unref(data);
 }
 
+static void on_endpoint_closed(wr_quic_endpoint *ep, void *data) {
+  (void)ep;
+  host_unref(data);
+}
+
 void wr_p2p_host_close(wr_p2p_host *h, void (*cb)(wr_p2p_host *h, void *data), void *data) {
   if (h->closing)
     return;
   h->closing = 1;
   h->close_cb = cb;
   h->close_data = data;
-  h->pending = 1 + (int)h->nlisteners + (int)h->nconns;
-  for (size_t i = 0; i < h->nlisteners; i++)
-    wr_tcp_listener_close(h->listeners[i].l, on_listener_closed, h);
+  h->pending =
+      1 + (int)h->nlisteners + (int)h->nconns + (h->dial_ep[0] != NULL) + (h->dial_ep[1] != NULL);
+  /* Connections first, so QUIC peers hear why; closing an endpoint then
+   * ends whatever is still handshaking on it. */
   for (wr_p2p_conn *c = h->conns; c; c = c->next)
     conn_fail(c, 0, "the host is closing");
+  for (size_t i = 0; i < h->nlisteners; i++) {
+    if (h->listeners[i].ep)
+      wr_quic_endpoint_close(h->listeners[i].ep, 0, on_endpoint_closed, h);
+    else
+      wr_tcp_listener_close(h->listeners[i].l, on_listener_closed, h);
+  }
+  for (int k = 0; k < 2; k++)
+    if (h->dial_ep[k])
+      wr_quic_endpoint_close(h->dial_ep[k], 0, on_endpoint_closed, h);
   /* The 1 above keeps h alive through the loop over connections. */
   host_unref(h);
 }

@@ -15,8 +15,9 @@
  * negotiated in-band before its first byte, identify needs the verified
  * peer ID, and the connection itself comes from an upgrade of a byte
  * stream rather than from a transport of its own. The host's stream
- * objects below play mux.h's role for libp2p; a second transport (QUIC with
- * libp2p TLS) would plug in under the same wr_p2p_conn.
+ * objects below play mux.h's role for libp2p; the second transport, QUIC
+ * with libp2p TLS (/udp/P/quic-v1), plugs in under the same wr_p2p_conn:
+ * its native streams replace yamux, negotiated the same way.
  *
  * Lifetimes are libuv's: the caller owns the host; every end is announced
  * by a callback from the loop, and memory goes after it returns. Callbacks
@@ -106,7 +107,8 @@ WR_MUST_CHECK int wr_p2p_host_new(wr_p2p_host **ph, uv_loop_t *loop, const wr_p2
                                   void *user);
 void *wr_p2p_host_user(const wr_p2p_host *h);
 const wr_peerid *wr_p2p_host_id(const wr_p2p_host *h);
-/* Listens on /ip4|ip6/ADDR/tcp/PORT. 0, WR_ERR_UNSUPPORTED (another shape),
+/* Listens on /ip4|ip6/ADDR/tcp/PORT or /ip4|ip6/ADDR/udp/PORT/quic-v1.
+ * 0, WR_ERR_UNSUPPORTED (another shape),
  * WR_ERR_ADDRINUSE, WR_ERR_IO, WR_ERR_LIMIT (16 listeners). */
 WR_MUST_CHECK int wr_p2p_host_listen(wr_p2p_host *h, const wr_maddr *ma);
 /* The addresses we listen on, ports resolved, wildcards expanded to the
@@ -119,7 +121,8 @@ WR_MUST_CHECK int wr_p2p_host_set_handler(wr_p2p_host *h, const char *protocol,
 /* The protocols with a handler, in registration order: pointers into the
  * host, valid while it lives. Returns how many were written (at most cap). */
 size_t wr_p2p_host_protocols(const wr_p2p_host *h, const char **out, size_t cap);
-/* Dials /ip4|ip6/ADDR/tcp/PORT[/p2p/ID] (the peer must be ID when given).
+/* Dials /ip4|ip6/ADDR/tcp/PORT[/p2p/ID] or .../udp/PORT/quic-v1[/p2p/ID]
+ * (the peer must be ID when given).
  * cb follows from the loop with the open connection or the error. 0,
  * WR_ERR_UNSUPPORTED (address shape), WR_ERR_LIMIT, WR_ERR_NOMEM. */
 WR_MUST_CHECK int wr_p2p_host_dial(wr_p2p_host *h, const wr_maddr *ma, wr_p2p_dial_cb cb,

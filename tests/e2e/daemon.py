@@ -13,11 +13,12 @@ from conftest import WARREN
 class Daemon:
     """A `warren daemon` on a free loopback port; .url, .port, .stop()."""
 
-    def __init__(self, repo, *flags, api="127.0.0.1:0"):
-        """api=None leaves the API address to the repo's config."""
+    def __init__(self, repo, *flags, api="127.0.0.1:0", default_swarm=True):
+        """api=None leaves the API address to the repo's config; default_swarm=False
+        leaves the swarm addresses to it too."""
         self.repo = pathlib.Path(repo)
         self.log = open(self.repo.parent / f"daemon-{os.getpid()}-{time.monotonic_ns()}.log", "w+")
-        if not any(str(f).startswith("--swarm") for f in flags):
+        if default_swarm and not any(str(f).startswith("--swarm") for f in flags):
             flags = ("--swarm", "/ip4/127.0.0.1/tcp/0", *flags)
         api_flag = ["--api", api] if api else []
         self.proc = subprocess.Popen([str(WARREN), "--repo", str(repo), "daemon", *api_flag,

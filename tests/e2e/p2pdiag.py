@@ -73,9 +73,10 @@ class Proc:
         self.stop()
 
 
-def warren_listener(*extra):
-    """`warren diag p2p --listen` on 127.0.0.1; returns (proc, id, addr)."""
-    p = Proc([WARREN, "diag", "p2p", "--listen", "/ip4/127.0.0.1/tcp/0", *extra])
+def warren_listener(*extra, listen="/ip4/127.0.0.1/tcp/0"):
+    """`warren diag p2p --listen` (on 127.0.0.1 over TCP unless told);
+    returns (proc, id, addr)."""
+    p = Proc([WARREN, "diag", "p2p", "--listen", listen, *extra])
     first = p.readline()
     assert first.startswith("id "), first
     pid = first.split()[1]

@@ -1,8 +1,12 @@
-// peer.mjs: a js-libp2p peer (TCP, Noise, yamux, identify, ping) for
+// peer.mjs: a js-libp2p peer (TCP, Noise, yamux, QUIC, identify, ping) for
 // warren's interop tests. Prints one JSON object per line.
 //
-//   node peer.mjs listen                 listen on 127.0.0.1, serve echo, run until SIGTERM
+//   node peer.mjs listen [--quic]        listen on 127.0.0.1 (TCP, or QUIC with --quic),
+//                                        serve echo, run until SIGTERM
 //   node peer.mjs dial ADDR [--ping N] [--streams N --bytes B] [--stay MS] [--garbage]
+//
+// Both transports are always available for dialling: a /udp/P/quic-v1
+// address goes over @chainsafe/libp2p-quic, a /tcp one over TCP+Noise+yamux.
 //
 // Both modes serve /warren/echo/1.0.0 (bytes back, close for close). dial
 // waits for identify, pings, then runs N echo streams at once, each sending
@@ -11,6 +15,7 @@
 // the upgrade, so the peer sees valid Noise carrying invalid yamux.
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
+import { quic } from '@chainsafe/libp2p-quic'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -63,8 +68,10 @@ async function echoHandler (stream) {
 }
 
 const node = await createLibp2p({
-  addresses: { listen: mode === 'listen' ? ['/ip4/127.0.0.1/tcp/0'] : [] },
-  transports: [tcp()],
+  addresses: {
+    listen: mode === 'listen' ? [flag('--quic') ? '/ip4/127.0.0.1/udp/0/quic-v1' : '/ip4/127.0.0.1/tcp/0'] : []
+  },
+  transports: [tcp(), quic()],
   connectionEncrypters: [noise()],
   streamMuxers: [flag('--garbage') ? garbageYamux() : yamux()],
   services: { identify: identify(), ping: ping() },

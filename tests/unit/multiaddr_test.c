@@ -21,7 +21,7 @@ static void roundtrip(const char *text, const char *hex) {
 static void test_roundtrips(void) {
   /* Binary forms as go-multiaddr's tests give them. */
   roundtrip("/ip4/127.0.0.1/tcp/4001", "047f000001060fa1");
-  roundtrip("/ip4/1.2.3.4/udp/4001/quic-v1", "040102030491020fa1cc03");
+  roundtrip("/ip4/1.2.3.4/udp/4001/quic-v1", "040102030491020fa1cd03");
   roundtrip("/ip6/::1/tcp/0", "29000000000000000000000000000000010600"
                               "00");
   roundtrip("/ip6/2001:db8::1/udp/443/quic-v1", NULL);
@@ -98,10 +98,44 @@ static void test_ip_tcp(void) {
   CHECK_EQ(wr_maddr_to_ip_tcp(&a, &fam, ip, &port, &id, &has), WR_ERR_UNSUPPORTED);
 }
 
+static void test_ip_quic(void) {
+  wr_maddr ma;
+  uint8_t ip4[4] = {127, 0, 0, 2};
+  char t[WR_MA_MAX_STR];
+  CHECK_EQ(wr_maddr_from_ip(&ma, AF_INET, ip4, 4001, 1), 0);
+  CHECK(wr_maddr_format(&ma, t, sizeof t) > 0);
+  CHECK_STREQ(t, "/ip4/127.0.0.2/udp/4001/quic-v1");
+  int fam, quic, has;
+  uint8_t ip[16];
+  uint16_t port;
+  wr_peerid pid;
+  CHECK_EQ(wr_maddr_to_ip(&ma, &fam, ip, &port, &quic, &pid, &has), 0);
+  CHECK_EQ(fam, AF_INET);
+  CHECK_EQ(port, 4001);
+  CHECK_EQ(quic, 1);
+  CHECK_EQ(has, 0);
+  CHECK_EQ(wr_maddr_to_ip_tcp(&ma, &fam, ip, &port, &pid, &has), WR_ERR_UNSUPPORTED);
+  const char *s = "/ip6/::1/udp/5/quic-v1/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
+  CHECK_EQ(wr_maddr_parse(s, strlen(s), &ma, NULL), 0);
+  CHECK_EQ(wr_maddr_to_ip(&ma, &fam, ip, &port, &quic, &pid, &has), 0);
+  CHECK_EQ(fam, AF_INET6);
+  CHECK_EQ(quic, 1);
+  CHECK_EQ(has, 1);
+  /* /udp without quic-v1 is no transport the host speaks. */
+  s = "/ip4/1.2.3.4/udp/5";
+  CHECK_EQ(wr_maddr_parse(s, strlen(s), &ma, NULL), 0);
+  CHECK_EQ(wr_maddr_to_ip(&ma, &fam, ip, &port, &quic, &pid, &has), WR_ERR_UNSUPPORTED);
+  s = "/ip4/1.2.3.4/tcp/5";
+  CHECK_EQ(wr_maddr_parse(s, strlen(s), &ma, NULL), 0);
+  CHECK_EQ(wr_maddr_to_ip(&ma, &fam, ip, &port, &quic, &pid, &has), 0);
+  CHECK_EQ(quic, 0);
+}
+
 int main(void) {
   RUN(test_roundtrips);
   RUN(test_text_errors);
   RUN(test_binary_errors);
   RUN(test_ip_tcp);
+  RUN(test_ip_quic);
   return test_done();
 }

@@ -140,7 +140,8 @@ int wr_maddr_push(wr_maddr *ma, uint64_t code, const uint8_t *value, size_t len)
   if (ma->len + hn + len > WR_MA_MAX_BYTES)
     return WR_ERR_LIMIT;
   memcpy(ma->bytes + ma->len, head, hn);
-  memcpy(ma->bytes + ma->len + hn, value, len);
+  if (len) /* a protocol without a value (quic-v1) may come with NULL */
+    memcpy(ma->bytes + ma->len + hn, value, len);
   ma->len += hn + len;
   return 0;
 }
@@ -290,7 +291,7 @@ int wr_maddr_format(const wr_maddr *ma, char *out, size_t cap) {
   return (int)len;
 }
 
-int wr_maddr_from_ip_tcp(wr_maddr *ma, int family, const uint8_t *ip, uint16_t port) {
+int wr_maddr_from_ip(wr_maddr *ma, int family, const uint8_t *ip, uint16_t port, int quic) {
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   uint8_t p[2] = {(uint8_t)(port >> 8), (uint8_t)port};
   ma->len = 0;
@@ -305,14 +306,22 @@ int wr_maddr_from_ip_tcp(wr_maddr *ma, int family, const uint8_t *ip, uint16_t p
     return WR_ERR_INVAL;
   if (rv != 0)
     return rv;
-  return wr_maddr_push(ma, WR_MA_TCP, p, 2);
+  if (!quic)
+    return wr_maddr_push(ma, WR_MA_TCP, p, 2);
+  rv = wr_maddr_push(ma, WR_MA_UDP, p, 2);
+  return rv != 0 ? rv : wr_maddr_push(ma, WR_MA_QUIC_V1, NULL, 0);
 }
 
-int wr_maddr_to_ip_tcp(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_t *pport,
-                       wr_peerid *pid, int *phas_id) {
+int wr_maddr_from_ip_tcp(wr_maddr *ma, int family, const uint8_t *ip, uint16_t port) {
+  return wr_maddr_from_ip(ma, family, ip, port, 0);
+}
+
+int wr_maddr_to_ip(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_t *pport, int *pquic,
+                   wr_peerid *pid, int *phas_id) {
   size_t off = 0;
   wr_ma_comp c;
   *phas_id = 0;
+  *pquic = 0;
   if (!wr_maddr_next(ma, &off, &c))
     return WR_ERR_UNSUPPORTED;
   if (c.code == WR_MA_IP4)
@@ -322,9 +331,14 @@ int wr_maddr_to_ip_tcp(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_
   else
     return WR_ERR_UNSUPPORTED;
   memcpy(ip, c.value, c.len);
-  if (!wr_maddr_next(ma, &off, &c) || c.code != WR_MA_TCP)
+  if (!wr_maddr_next(ma, &off, &c) || (c.code != WR_MA_TCP && c.code != WR_MA_UDP))
     return WR_ERR_UNSUPPORTED;
   *pport = (uint16_t)(c.value[0] << 8 | c.value[1]);
+  if (c.code == WR_MA_UDP) {
+    if (!wr_maddr_next(ma, &off, &c) || c.code != WR_MA_QUIC_V1)
+      return WR_ERR_UNSUPPORTED;
+    *pquic = 1;
+  }
   if (wr_maddr_next(ma, &off, &c)) {
     if (c.code != WR_MA_P2P)
       return WR_ERR_UNSUPPORTED;
@@ -335,4 +349,11 @@ int wr_maddr_to_ip_tcp(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_
       return WR_ERR_UNSUPPORTED;
   }
   return 0;
+}
+
+int wr_maddr_to_ip_tcp(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_t *pport,
+                       wr_peerid *pid, int *phas_id) {
+  int quic;
+  int rv = wr_maddr_to_ip(ma, pfamily, ip, pport, &quic, pid, phas_id);
+  return rv == 0 && quic ? WR_ERR_UNSUPPORTED : rv;
 }

@@ -27,7 +27,7 @@ enum {
   WR_MA_DNS6 = 55,
   WR_MA_IP6 = 41,
   WR_MA_P2P = 421,
-  WR_MA_QUIC_V1 = 460,
+  WR_MA_QUIC_V1 = 461, /* 0x01cd; 460 is the draft-29 /quic */
 };
 
 /* Longest binary multiaddr kept (a /dns name with a /p2p ID fits easily). */
@@ -68,6 +68,12 @@ WR_MUST_CHECK int wr_maddr_from_ip_tcp(wr_maddr *ma, int family, const uint8_t *
  * any other shape (dns, udp). */
 WR_MUST_CHECK int wr_maddr_to_ip_tcp(const wr_maddr *ma, int *pfamily, uint8_t ip[16],
                                      uint16_t *pport, wr_peerid *pid, int *phas_id);
+/* /ip4|ip6/ADDR/tcp/PORT, or /ip4|ip6/ADDR/udp/PORT/quic-v1 when quic. */
+WR_MUST_CHECK int wr_maddr_from_ip(wr_maddr *ma, int family, const uint8_t *ip, uint16_t port,
+                                   int quic);
+/* As wr_maddr_to_ip_tcp, also reading /udp/PORT/quic-v1 (then *pquic is 1). */
+WR_MUST_CHECK int wr_maddr_to_ip(const wr_maddr *ma, int *pfamily, uint8_t ip[16], uint16_t *pport,
+                                 int *pquic, wr_peerid *pid, int *phas_id);
 /* The protocol's name ("ip4", ...) or NULL. */
 const char *wr_ma_name(uint64_t code);
 
