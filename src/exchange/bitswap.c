@@ -428,15 +428,16 @@ static void flush_all(wr_bitswap *b) {
 
 /* ---- server ---- */
 
-static void serve(peer *p) {
+/* Queues one message of blocks from p's wantlist; 1 when it queued any. */
+static int serve_one(peer *p) {
   wr_bitswap *b = p->b;
   if (p->wlhead == p->wllen || p->out_state == OUT_DEAD)
-    return;
+    return 0;
   if (p->outq.len - p->outoff >= OUT_HIGH)
-    return;
+    return 0;
   wr_bs_txn *t = NULL;
   if (wr_bs_txn_begin(b->bs, WR_BS_READ, &t) != 0)
-    return;
+    return 0;
   wr_bitswap_block blocks[64];
   wr_bitswap_presence dh[64];
   size_t nb = 0, nd = 0, bytes = 0;
@@ -479,6 +480,17 @@ static void serve(peer *p) {
     }
   }
   wr_bs_txn_abort(t);
+  return nb || nd;
+}
+
+/* Serves p's wantlist while its queue has room: the stream takes what it
+ * can now and on_writable brings us back for the rest. */
+static void serve(peer *p) {
+  while (serve_one(p)) {
+    flush_peer(p);
+    if (p->out_state != OUT_OPEN)
+      break;
+  }
   flush_peer(p);
 }
 

@@ -59,7 +59,7 @@ static int want(wr_netblocks *n, const wr_cid *cids, size_t cnt) {
     int rv = mh_key(&cids[i], k, &kl);
     if (!rv)
       rv = wr_dag_set_add(n->requested, k, kl);
-    if (rv)
+    if (rv < 0)
       return rv;
   }
   n->outstanding += cnt;

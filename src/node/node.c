@@ -2,6 +2,7 @@
 #include "node/node.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "exchange/bitswap.h"
+#include "exchange/netblocks.h"
 #include "http/server.h"
 #include "io/loopcall.h"
 #include "p2p/host.h"
@@ -44,6 +47,9 @@ struct wr_node {
   wr_p2p_host *host;
   wr_loopcall *lc;
   wr_dht *dht; /* NULL when off */
+  /* Bitswap on the host: made right after it (its protocols are in `id`),
+   * closed first. */
+  wr_bitswap *bitswap;
   /* Provider records waiting to be written to the repo, and the batch a
    * worker thread is writing (LMDB waits for the writer lock, which an
    * import may hold for seconds: never on the loop). */
@@ -371,6 +377,36 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
   return rv;
 }
 
+static void host_conn_closed(wr_p2p_host *h, wr_p2p_conn *c, int err, const char *reason) {
+  (void)err;
+  (void)reason;
+  wr_node *n = wr_p2p_host_user(h);
+  if (n->bitswap)
+    wr_bitswap_conn_closed(n->bitswap, c);
+}
+
+/* The network blocks source for commands (rpc/api.h's fetcher). */
+static int fetch_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+                      wr_blocks **pnet) {
+  wr_node *n = arg;
+  wr_netblocks *nb;
+  int rv = wr_netblocks_new(n->bitswap, bs, local, timeout_ms, &nb);
+  if (rv)
+    return rv;
+  *pnet = wr_netblocks_blocks(nb);
+  return 0;
+}
+
+static const char *fetch_error(void *arg, wr_blocks *net) {
+  (void)arg;
+  return wr_netblocks_error((wr_netblocks *)net);
+}
+
+static void fetch_close(void *arg, wr_blocks *net) {
+  (void)arg;
+  wr_netblocks_del((wr_netblocks *)net);
+}
+
 /* Makes the host with the repo's key and listens on the swarm addresses.
  * Returns 0 or an error with a sentence in err. */
 static int start_host(wr_node *n, char *err, size_t errlen) {
@@ -385,7 +421,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   snprintf(n->agent, sizeof n->agent, "warren/%s", n->cfg.version ? n->cfg.version : "0");
   wr_p2p_host_config hc = {.agent_version = n->agent};
-  static const wr_p2p_host_events hev = {.on_identified = host_identified};
+  static const wr_p2p_host_events hev = {.on_identified = host_identified,
+                                         .on_conn_closed = host_conn_closed};
   if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, &hev, n)) != 0 ||
       (rv = wr_loopcall_new(n->loop, &n->lc)) != 0) {
     snprintf(err, errlen, "out of memory");
@@ -407,6 +444,11 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   if ((rv = start_dht(n, err, errlen)) != 0)
     return rv;
+  wr_bitswap_config bc = {.metrics = n->reg};
+  if ((rv = wr_bitswap_new(n->loop, n->host, n->repo->bs, &bc, &n->bitswap)) != 0) {
+    snprintf(err, errlen, "cannot start Bitswap: %s", wr_strerror(rv));
+    return rv;
+  }
   if ((rv = describe_host(n, &key)) != 0) {
     snprintf(err, errlen, "cannot describe the host: %s", wr_strerror(rv));
     return rv;
@@ -431,11 +473,7 @@ static void on_lc_closed(void *arg) {
   n->lc_closed = 1;
 }
 
-/* Closes the bridge and the host (when there are), once. */
-static void close_network(wr_node *n) {
-  if (n->host_closing)
-    return;
-  n->host_closing = 1;
+static void close_host(wr_node *n) {
   /* The DHT goes first: it holds streams and dials on the host. */
   wr_dht_close(n->dht);
   n->dht = NULL;
@@ -447,6 +485,24 @@ static void close_network(wr_node *n) {
     wr_p2p_host_close(n->host, on_host_closed, n);
   else
     n->host_closed = 1;
+}
+
+static void on_bitswap_closed(void *arg) {
+  wr_node *n = arg;
+  n->bitswap = NULL;
+  close_host(n);
+}
+
+/* Closes Bitswap, then the DHT, the bridge and the host (when there are),
+ * once. */
+static void close_network(wr_node *n) {
+  if (n->host_closing)
+    return;
+  n->host_closing = 1;
+  if (n->bitswap)
+    wr_bitswap_close(n->bitswap, on_bitswap_closed, n);
+  else
+    close_host(n);
 }
 
 static void free_addrs(wr_node *n) {
@@ -565,6 +621,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
       .version = cfg->version,
       .identity = node_identity,
       .identity_arg = n,
+      .fetcher = {.open = fetch_open, .error = fetch_error, .close = fetch_close, .arg = n},
   };
   if ((rv = wr_rpc_api_new(loop, &rc, &n->api)) != 0) {
     snprintf(err, errlen, "out of memory");
@@ -650,6 +707,9 @@ void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
   n->done = done;
   n->done_arg = arg;
   wr_log(WR_LOG_INFO, "Daemon is stopping", "commands_running=%zu", wr_rpc_api_running(n->api));
+  /* Commands waiting on the network end now instead of at their timeout. */
+  if (n->bitswap)
+    wr_bitswap_shutdown(n->bitswap);
   wr_http_server_drain(n->server);
 }
 
