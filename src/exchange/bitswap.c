@@ -12,7 +12,8 @@
 
 #define TICK_MS 100
 #define MAX_SLOTS 64          /* peers a want keeps state about (bit masks) */
-#define OUT_HIGH (1u << 20)   /* bytes queued to one peer before serving pauses */
+#define NOUT 4                /* streams we send a peer messages on */
+#define OUT_HIGH (1u << 20)   /* bytes queued on one stream before serving pauses */
 #define MSG_BLOCKS (1u << 20) /* block bytes per message we send */
 #define WRITE_CHUNK (64u * 1024)
 #define PEER_WANTLIST_MAX 8192
@@ -53,6 +54,15 @@ enum { CMD_WANT = 1, CMD_CLOSE = 2 };
 
 typedef struct peer peer;
 
+typedef struct outstream {
+  peer *p;
+  wr_p2p_stream *st;
+  int state; /* OUT_NONE, OUT_OPENING, OUT_OPEN */
+  int proto; /* the protocol it was opened with */
+  wr_buf q;  /* framed messages not yet taken by the stream */
+  size_t off;
+} outstream;
+
 typedef struct want {
   struct want *next;
   wr_bitswap_session *s;
@@ -67,12 +77,13 @@ struct peer {
   wr_bitswap *b;
   wr_p2p_conn *conn;
   int slot; /* -1 without one (served, never asked) */
-  wr_p2p_stream *out;
-  int out_state; /* OUT_NONE, OUT_OPENING, OUT_OPEN, OUT_DEAD */
-  int proto;     /* index into protocols */
-  int no_have;   /* 1.1.0 or older: no want-have, no presences */
-  wr_buf outq;
-  size_t outoff;
+  /* Messages go out on NOUT streams we open, each message whole on the
+   * least loaded one: one yamux stream's 256 KiB window per round trip
+   * would cap a fast link, several keep it full. */
+  outstream out[NOUT];
+  int dead;    /* it speaks no Bitswap we know, or sent a wrong block */
+  int proto;   /* index into protocols */
+  int no_have; /* 1.1.0 or older: no want-have, no presences */
   /* its wantlist: want-blocks we have, in arrival order */
   wr_cid *wl;
   size_t wlhead, wllen, wlcap;
@@ -84,7 +95,7 @@ struct peer {
   int dirty;
   int inflight; /* our want-blocks it has not answered */
 };
-enum { OUT_NONE, OUT_OPENING, OUT_OPEN, OUT_DEAD };
+enum { OUT_NONE, OUT_OPENING, OUT_OPEN };
 
 typedef struct recent_key {
   uint64_t code;
@@ -212,7 +223,10 @@ static peer *peer_get(wr_bitswap *b, wr_p2p_conn *c) {
   int dead;
   p->proto = pick_protocol(c, &dead);
   p->no_have = p->proto != 0;
-  wr_buf_init(&p->outq, 64u << 20);
+  for (int i = 0; i < NOUT; i++) {
+    p->out[i].p = p;
+    wr_buf_init(&p->out[i].q, 64u << 20);
+  }
   p->next = b->peers;
   b->peers = p;
   b->st.peers++;
@@ -223,7 +237,7 @@ static peer *peer_get(wr_bitswap *b, wr_p2p_conn *c) {
 static uint64_t bit(const peer *p) { return p->slot >= 0 ? 1ull << p->slot : 0; }
 
 /* A peer we can ask: it has a slot and a stream can be had. */
-static int askable(const peer *p) { return p->slot >= 0 && p->out_state != OUT_DEAD; }
+static int askable(const peer *p) { return p->slot >= 0 && !p->dead; }
 
 static void drop_want_peer(want *w, peer *p) {
   uint64_t m = ~bit(p);
@@ -247,9 +261,11 @@ static void peer_free(wr_bitswap *b, peer *p) {
     drop_want_peer(w, p);
   if (p->slot >= 0)
     b->slots[p->slot] = NULL;
-  if (p->out)
-    wr_p2p_stream_set_events(p->out, NULL, NULL);
-  wr_buf_free(&p->outq);
+  for (int i = 0; i < NOUT; i++) {
+    if (p->out[i].st)
+      wr_p2p_stream_set_events(p->out[i].st, NULL, NULL);
+    wr_buf_free(&p->out[i].q);
+  }
   wr_free(p->wl);
   wr_free(p->pe);
   wr_free(p->pp);
@@ -303,54 +319,71 @@ static int add_presence(peer *p, const wr_cid *cid, int type) {
   return 0;
 }
 
-/* Frames msg into p's queue. */
+static size_t pending(const outstream *o) { return o->q.len - o->off; }
+
+/* The stream with the least queued. */
+static outstream *least_queued(peer *p) {
+  outstream *best = &p->out[0];
+  for (int i = 1; i < NOUT; i++)
+    if (pending(&p->out[i]) < pending(best))
+      best = &p->out[i];
+  return best;
+}
+
+/* Frames msg into the queue of p's least loaded stream. */
 static int queue_msg(peer *p, const wr_bitswap_msg *m) {
   wr_bitswap *b = p->b;
+  outstream *o = least_queued(p);
   wr_buf_reset(&b->scratch);
   int rv = wr_bitswap_encode(m, p->proto >= 2 ? WR_BITSWAP_ENC_V100 : 0, &b->scratch);
   if (!rv)
-    rv = wr_bitswap_put_frame_len(&p->outq, b->scratch.len);
+    rv = wr_bitswap_put_frame_len(&o->q, b->scratch.len);
   if (!rv)
-    rv = wr_buf_append(&p->outq, b->scratch.data, b->scratch.len);
+    rv = wr_buf_append(&o->q, b->scratch.data, b->scratch.len);
   return rv;
 }
 
+static void flush_out(outstream *o);
+
 static void out_on_open(wr_p2p_stream *st) {
-  peer *p = wr_p2p_stream_user(st);
-  p->out_state = OUT_OPEN;
-  flush_peer(p);
-  serve(p);
+  outstream *o = wr_p2p_stream_user(st);
+  o->state = OUT_OPEN;
+  flush_out(o);
+  serve(o->p);
 }
 
 static void out_on_writable(wr_p2p_stream *st) {
-  peer *p = wr_p2p_stream_user(st);
-  flush_peer(p);
-  serve(p);
+  outstream *o = wr_p2p_stream_user(st);
+  flush_out(o);
+  serve(o->p);
 }
 
 static void out_on_closed(wr_p2p_stream *st, int err, const char *reason) {
   (void)reason;
-  peer *p = wr_p2p_stream_user(st);
-  if (!p)
+  outstream *o = wr_p2p_stream_user(st);
+  if (!o)
     return;
-  p->out = NULL;
-  if (p->out_state == OUT_OPENING && err == WR_ERR_NOTFOUND && p->proto + 1 < NPROTOCOLS) {
+  peer *p = o->p;
+  int refused = o->state == OUT_OPENING && err == WR_ERR_NOTFOUND;
+  o->st = NULL;
+  o->state = OUT_NONE;
+  if (refused && o->proto == p->proto) {
     /* The peer refused this version: offer the next older one. */
-    p->proto++;
-    p->no_have = 1;
-    p->out_state = OUT_NONE;
-    flush_peer(p);
-    return;
+    if (p->proto + 1 < NPROTOCOLS) {
+      p->proto++;
+      p->no_have = 1;
+    } else {
+      p->dead = 1;
+    }
   }
-  if (p->out_state == OUT_OPENING && err == WR_ERR_NOTFOUND) {
-    p->out_state = OUT_DEAD;
-  } else {
-    p->out_state = OUT_NONE;
+  if (refused && !p->dead) {
+    flush_out(o);
+    return;
   }
   /* A frame may have been cut: what was queued is dropped; wants are asked
    * again by the tick and the peer asks again for what it wants. */
-  wr_buf_reset(&p->outq);
-  p->outoff = 0;
+  wr_buf_reset(&o->q);
+  o->off = 0;
 }
 
 static const wr_p2p_stream_events out_events = {
@@ -359,40 +392,46 @@ static const wr_p2p_stream_events out_events = {
     .on_closed = out_on_closed,
 };
 
-static void flush_peer(peer *p) {
-  if (p->outq.len == p->outoff)
+static void flush_out(outstream *o) {
+  if (o->q.len == o->off || o->p->dead)
     return;
-  if (p->out_state == OUT_NONE) {
-    p->out_state = OUT_OPENING;
-    if (wr_p2p_conn_open_stream(p->conn, protocols[p->proto], &out_events, p, &p->out) != 0) {
-      p->out_state = OUT_NONE;
-      p->out = NULL;
+  if (o->state == OUT_NONE) {
+    o->state = OUT_OPENING;
+    o->proto = o->p->proto;
+    if (wr_p2p_conn_open_stream(o->p->conn, protocols[o->proto], &out_events, o, &o->st) != 0) {
+      o->state = OUT_NONE;
+      o->st = NULL;
     }
     return;
   }
-  if (p->out_state != OUT_OPEN)
+  if (o->state != OUT_OPEN)
     return;
-  while (p->outoff < p->outq.len) {
-    size_t n = p->outq.len - p->outoff;
+  while (o->off < o->q.len) {
+    size_t n = o->q.len - o->off;
     if (n > WRITE_CHUNK)
       n = WRITE_CHUNK;
-    ssize_t w = wr_p2p_stream_write(p->out, p->outq.data + p->outoff, n);
+    ssize_t w = wr_p2p_stream_write(o->st, o->q.data + o->off, n);
     if (w == WR_ERR_AGAIN)
       break;
     if (w < 0) {
-      wr_p2p_stream_reset(p->out);
+      wr_p2p_stream_reset(o->st);
       return;
     }
-    p->outoff += (size_t)w;
+    o->off += (size_t)w;
   }
-  if (p->outoff == p->outq.len) {
-    wr_buf_reset(&p->outq);
-    p->outoff = 0;
-  } else if (p->outoff > p->outq.len / 2) {
-    memmove(p->outq.data, p->outq.data + p->outoff, p->outq.len - p->outoff);
-    p->outq.len -= p->outoff;
-    p->outoff = 0;
+  if (o->off == o->q.len) {
+    wr_buf_reset(&o->q);
+    o->off = 0;
+  } else if (o->off > o->q.len / 2) {
+    memmove(o->q.data, o->q.data + o->off, o->q.len - o->off);
+    o->q.len -= o->off;
+    o->off = 0;
   }
+}
+
+static void flush_peer(peer *p) {
+  for (int i = 0; i < NOUT; i++)
+    flush_out(&p->out[i]);
 }
 
 /* Sends what was gathered for each peer this turn. */
@@ -401,7 +440,7 @@ static void flush_all(wr_bitswap *b) {
     if (!p->dirty)
       continue;
     p->dirty = 0;
-    if (p->out_state == OUT_DEAD) {
+    if (p->dead) {
       p->npe = p->npp = 0;
       continue;
     }
@@ -431,9 +470,8 @@ static void flush_all(wr_bitswap *b) {
 /* Queues one message of blocks from p's wantlist; 1 when it queued any. */
 static int serve_one(peer *p) {
   wr_bitswap *b = p->b;
-  if (p->wlhead == p->wllen || p->out_state == OUT_DEAD)
-    return 0;
-  if (p->outq.len - p->outoff >= OUT_HIGH)
+  outstream *o = least_queued(p);
+  if (p->wlhead == p->wllen || p->dead || pending(o) >= OUT_HIGH)
     return 0;
   wr_bs_txn *t = NULL;
   if (wr_bs_txn_begin(b->bs, WR_BS_READ, &t) != 0)
@@ -441,7 +479,7 @@ static int serve_one(peer *p) {
   wr_bitswap_block blocks[64];
   wr_bitswap_presence dh[64];
   size_t nb = 0, nd = 0, bytes = 0;
-  while (p->wlhead < p->wllen && p->outq.len - p->outoff + bytes < OUT_HIGH) {
+  while (p->wlhead < p->wllen && pending(o) + bytes < OUT_HIGH) {
     wr_cid *cid = &p->wl[p->wlhead];
     const uint8_t *data;
     size_t len;
@@ -486,11 +524,8 @@ static int serve_one(peer *p) {
 /* Serves p's wantlist while its queue has room: the stream takes what it
  * can now and on_writable brings us back for the rest. */
 static void serve(peer *p) {
-  while (serve_one(p)) {
+  while (serve_one(p))
     flush_peer(p);
-    if (p->out_state != OUT_OPEN)
-      break;
-  }
   flush_peer(p);
 }
 
@@ -718,7 +753,7 @@ static void handle_block(peer *p, const wr_bitswap_block *blk) {
          "peer=%s bytes=%zu reason=%s", name, blk->len,
          rv ? wr_strerror(rv) : "its hash matches no wanted CID");
   wr_p2p_conn_close(p->conn);
-  p->out_state = OUT_DEAD;
+  p->dead = 1;
   /* Its block wants move on now rather than when the close completes. */
   for (want *w = b->wants; w; w = w->next)
     drop_want_peer(w, p);
@@ -750,9 +785,9 @@ static void handle_presence(peer *p, const wr_bitswap_presence *pr) {
 
 static void handle_msg(peer *p, const wr_bitswap_msg *m) {
   handle_wantlist(p, m);
-  for (size_t i = 0; i < m->nblocks && p->out_state != OUT_DEAD; i++)
+  for (size_t i = 0; i < m->nblocks && !p->dead; i++)
     handle_block(p, &m->blocks[i]);
-  for (size_t i = 0; i < m->npresences && p->out_state != OUT_DEAD; i++)
+  for (size_t i = 0; i < m->npresences && !p->dead; i++)
     handle_presence(p, &m->presences[i]);
   serve(p);
 }
@@ -787,7 +822,7 @@ static void in_on_data(wr_p2p_stream *st, const uint8_t *d, size_t n) {
       return;
     }
     peer *p = peer_get(b, wr_p2p_stream_conn(st));
-    if (p && p->out_state != OUT_DEAD)
+    if (p && !p->dead)
       handle_msg(p, &m);
     wr_bitswap_msg_free(&m);
     off += hdr + body;
@@ -899,13 +934,23 @@ static void on_tick(uv_timer_t *t) {
   uint64_t rbc = b->cfg.rebroadcast_ms * 1000000ull;
   for (want *w = b->wants; w; w = w->next) {
     if (w->block_peer && now - w->block_sent_ns > bto) {
-      /* Slow, or it lost the want: try someone else. */
+      /* Slow, or it lost the want: move it to another peer that has the
+       * block. With nobody else, asking the same peer again would only
+       * queue a second copy behind the first (a loaded provider would
+       * then drown in duplicates): keep waiting on it. */
       peer *p = w->block_peer;
-      w->slow |= bit(p);
-      w->block_peer = NULL;
-      p->inflight--;
-      b->st.want_timeouts++;
-      madd(b->m_timeouts, 1);
+      peer *q = least_loaded(b, w->has & ~w->slow & ~w->dont & live & ~bit(p));
+      if (q) {
+        w->slow |= bit(p);
+        w->block_peer = NULL;
+        p->inflight--;
+        ignore_rv(add_entry(p, &w->cid, WR_BITSWAP_WANT_BLOCK, 1));
+        b->st.want_timeouts++;
+        madd(b->m_timeouts, 1);
+        send_block_want(w, q);
+      } else {
+        w->block_sent_ns = now;
+      }
     }
     if (w->block_peer)
       continue;
