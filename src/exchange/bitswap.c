@@ -1005,14 +1005,19 @@ static void drop_session_wants(wr_bitswap *b, wr_bitswap_session *s) {
   }
 }
 
-static void unlink_session(wr_bitswap *b, wr_bitswap_session *s) {
+/* Takes s off the engine's list; 1 when it was there (the loop's reference
+ * is then still to drop), 0 when shutdown took it already. */
+static int unlink_session(wr_bitswap *b, wr_bitswap_session *s) {
+  int found = 0;
   pthread_mutex_lock(&b->qmu);
   for (wr_bitswap_session **pp = &b->sessions; *pp; pp = &(*pp)->next)
     if (*pp == s) {
       *pp = s->next;
+      found = 1;
       break;
     }
   pthread_mutex_unlock(&b->qmu);
+  return found;
 }
 
 static void on_async(uv_async_t *a) {
@@ -1040,9 +1045,11 @@ static void on_async(uv_async_t *a) {
         want_start(b, w);
       }
     } else if (c->type == CMD_CLOSE) {
+      /* s may be freed already when shutdown dropped the loop's reference
+       * first: it is only compared here, never read. */
       drop_session_wants(b, c->s);
-      unlink_session(b, c->s);
-      session_unref(c->s); /* the loop's reference */
+      if (unlink_session(b, c->s))
+        session_unref(c->s); /* the loop's reference */
     }
     wr_free(c);
   }
@@ -1289,7 +1296,7 @@ static void handle_closed(uv_handle_t *h) {
     want_free(b, b->wants, NULL);
   for (cmd *c = b->qhead, *n; c; c = n) {
     n = c->next;
-    if (c->type == CMD_CLOSE)
+    if (c->type == CMD_CLOSE && unlink_session(b, c->s))
       session_unref(c->s);
     wr_free(c);
   }
