@@ -122,6 +122,19 @@ def test_pin_add_and_dag_export_fetch(tmp_path):
     try:
         with helia_serve(data, d.swarm)[0] as h:
             cid = json.loads(h.lines[-1])["cid"]
+            # ls of a file only Helia holds: its 12 chunks, fetched to be listed.
+            r = w(d.repo, "ls", cid, timeout=60)
+            assert r.returncode == 0, r.stderr
+            assert len(r.stdout.decode().splitlines()) == 12
+            # get through the API (kubo-rpc-client's get): a tar of the file.
+            r = subprocess.run(["curl", "-s", "-f", "-X", "POST", f"{d.url}/api/v0/get?arg={cid}"],
+                               capture_output=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            (tmp_path / "x").mkdir()
+            t = subprocess.run(["tar", "-x", "-C", str(tmp_path / "x")], input=r.stdout,
+                               capture_output=True, timeout=30)
+            assert t.returncode == 0, t.stderr
+            assert (tmp_path / "x" / cid).read_bytes() == data.read_bytes()
             r = w(d.repo, "dag", "export", cid, timeout=60)
             assert r.returncode == 0, r.stderr
             car = r.stdout
