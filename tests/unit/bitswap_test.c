@@ -209,7 +209,7 @@ static void test_nomem(void) {
   wr_bitswap_entry e[40];
   memset(e, 0, sizeof e);
   for (int i = 0; i < 40; i++) {
-    char s[8];
+    char s[16];
     snprintf(s, sizeof s, "%d", i);
     e[i].cid = block_cid(1, WR_CODEC_RAW, s);
   }
