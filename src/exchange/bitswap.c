@@ -20,6 +20,7 @@
 #define RECENT 4096 /* wants just satisfied or cancelled: their late blocks are no offence */
 #define FINDER_EVERY_NS (10ull * 1000000000ull)
 #define FINDER_MAX_QUERIES 8
+#define FINDER_AFTER_NS (1000ull * 1000000ull)
 
 static const char *const protocols[] = {WR_BITSWAP_PROTOCOL_120, WR_BITSWAP_PROTOCOL_110,
                                         WR_BITSWAP_PROTOCOL_100, WR_BITSWAP_PROTOCOL_OLD};
@@ -69,7 +70,7 @@ typedef struct want {
   wr_cid cid;
   uint64_t asked, has, dont, slow; /* by peer slot */
   peer *block_peer;                /* asked for the block, not yet answered */
-  uint64_t block_sent_ns, bcast_ns, finder_ns;
+  uint64_t block_sent_ns, bcast_ns, finder_ns, created_ns;
 } want;
 
 struct peer {
@@ -969,7 +970,8 @@ static void on_tick(uv_timer_t *t) {
       w->dont = w->slow = 0;
       broadcast(b, w, live);
     }
-    if (!w->has && now - w->finder_ns > FINDER_EVERY_NS && now - w->bcast_ns < rbc) {
+    /* Nobody connected has it a second on: ask who provides it. */
+    if (!w->has && now - w->created_ns > FINDER_AFTER_NS && now - w->finder_ns > FINDER_EVERY_NS) {
       w->finder_ns = now;
       ask_finder(b, w);
     }
@@ -1037,6 +1039,7 @@ static void on_async(uv_async_t *a) {
       if (w) {
         w->s = c->s;
         w->cid = c->cid;
+        w->created_ns = uv_hrtime();
         w->next = b->wants;
         b->wants = w;
         b->nwants++;

@@ -50,6 +50,7 @@ struct wr_node {
   /* Bitswap on the host: made right after it (its protocols are in `id`),
    * closed first. */
   wr_bitswap *bitswap;
+  wr_finder finder; /* the DHT as Bitswap's provider finder */
   /* Provider records waiting to be written to the repo, and the batch a
    * worker thread is writing (LMDB waits for the writer lock, which an
    * import may hold for seconds: never on the loop). */
@@ -385,6 +386,60 @@ static void host_conn_closed(wr_p2p_host *h, wr_p2p_conn *c, int err, const char
     wr_bitswap_conn_closed(n->bitswap, c);
 }
 
+/* The DHT as Bitswap's provider finder (exchange/finder.h). The DHT's
+ * cancel runs on_done at once; the finder's promises no callback after a
+ * cancel: the query remembers it was cancelled. */
+struct wr_finder_query {
+  wr_dht_query *q;
+  wr_finder_found_fn found;
+  wr_finder_done_fn done;
+  void *arg;
+  int cancelled;
+};
+
+static void dht_found(void *data, const wr_dht_peer *peer) {
+  wr_finder_query *fq = data;
+  if (fq->cancelled)
+    return;
+  wr_provider pv = {.id = peer->id, .addrs = peer->addrs, .naddrs = peer->naddrs};
+  fq->found(fq->arg, &pv);
+}
+
+static void dht_done(void *data, int err) {
+  wr_finder_query *fq = data;
+  if (!fq->cancelled)
+    fq->done(fq->arg, err);
+  wr_free(fq);
+}
+
+static wr_node *finder_node(wr_finder *f) {
+  return (wr_node *)((char *)f - offsetof(wr_node, finder));
+}
+
+static int finder_find(wr_finder *f, const wr_cid *cid, size_t max, wr_finder_found_fn found,
+                       wr_finder_done_fn done, void *arg, wr_finder_query **pq) {
+  wr_node *n = finder_node(f);
+  if (!n->dht)
+    return WR_ERR_UNSUPPORTED;
+  wr_finder_query *fq = wr_calloc(1, sizeof *fq);
+  if (!fq)
+    return WR_ERR_NOMEM;
+  *fq = (wr_finder_query){.found = found, .done = done, .arg = arg};
+  int rv = wr_dht_find_providers_cid(n->dht, cid, max, dht_found, dht_done, fq, &fq->q);
+  if (rv) {
+    wr_free(fq);
+    return rv;
+  }
+  *pq = fq;
+  return 0;
+}
+
+static void finder_cancel(wr_finder *f, wr_finder_query *fq) {
+  (void)f;
+  fq->cancelled = 1;
+  wr_dht_query_cancel(fq->q); /* dht_done frees fq */
+}
+
 /* The network blocks source for commands (rpc/api.h's fetcher). */
 static int fetch_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
                       wr_blocks **pnet) {
@@ -444,7 +499,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   if ((rv = start_dht(n, err, errlen)) != 0)
     return rv;
-  wr_bitswap_config bc = {.metrics = n->reg};
+  n->finder = (wr_finder){.find = finder_find, .cancel = finder_cancel};
+  wr_bitswap_config bc = {.metrics = n->reg, .finder = n->dht ? &n->finder : NULL};
   if ((rv = wr_bitswap_new(n->loop, n->host, n->repo->bs, &bc, &n->bitswap)) != 0) {
     snprintf(err, errlen, "cannot start Bitswap: %s", wr_strerror(rv));
     return rv;

@@ -228,3 +228,48 @@ def test_corrupt_peer_rejected(tmp_path):
             if p:
                 p.stop()
         d.stop()
+
+
+def test_fetch_from_a_provider_found_through_the_dht(tmp_path):
+    """B bootstraps from R; A, also bootstrapped from R, holds and announces
+    the file. B is cut from A; B's cat: R says DONT_HAVE, the session asks
+    the DHT for providers, dials A and fetches from it."""
+    data = random_file(tmp_path, "d", 3 * 1024 * 1024)
+    repos = {k: tmp_path / k for k in "rab"}
+    for r in repos.values():
+        assert w(r, "init").returncode == 0
+    ds = []
+    try:
+        r = Daemon(repos["r"], "--swarm", "/ip4/127.0.0.1/tcp/0")
+        ds.append(r)
+        raddr = wait_log(r, r"Swarm listening address=(\S+)").group(1)
+        a = Daemon(repos["a"], "--swarm", "/ip4/127.0.0.1/tcp/0", "--bootstrap", raddr)
+        ds.append(a)
+        b = Daemon(repos["b"], "--swarm", "/ip4/127.0.0.1/tcp/0", "--bootstrap", raddr)
+        ds.append(b)
+        for d in (a, b):
+            wait_log(d, r"DHT bootstrap done peers=\d")
+        aid = wait_log(a, r"Swarm listening address=\S+/p2p/(\S+)").group(1)
+        cid = w(a.repo, "add", "-Q", data).stdout.decode().strip()
+        # A announced it: R knows A as its provider.
+        end = time.time() + 20
+        while time.time() < end:
+            got = w(b.repo, "routing", "findprovs", cid).stdout.decode().split()
+            if aid in got:
+                break
+            time.sleep(0.2)
+        assert aid in got
+        # The bootstrap connected B to A as well: cut that, so only the
+        # session's finder (a DHT lookup for providers) brings A back.
+        w(b.repo, "swarm", "disconnect", aid)
+        end = time.time() + 10
+        while aid in w(b.repo, "swarm", "peers").stdout.decode() and time.time() < end:
+            time.sleep(0.1)
+        assert aid not in w(b.repo, "swarm", "peers").stdout.decode()
+        r2 = w(b.repo, "--timeout", "30s", "cat", cid, timeout=60)
+        assert r2.returncode == 0, r2.stderr
+        assert r2.stdout == data.read_bytes()
+        assert aid in w(b.repo, "swarm", "peers").stdout.decode()
+    finally:
+        for d in reversed(ds):
+            d.stop()
