@@ -82,9 +82,10 @@ struct peer {
    * least loaded one: one yamux stream's 256 KiB window per round trip
    * would cap a fast link, several keep it full. */
   outstream out[NOUT];
-  int dead;    /* it speaks no Bitswap we know, or sent a wrong block */
-  int proto;   /* index into protocols */
-  int no_have; /* 1.1.0 or older: no want-have, no presences */
+  int dead;          /* it speaks no Bitswap we know, or sent a wrong block */
+  int close_pending; /* sent a wrong block: its connection closes outside callbacks */
+  int proto;         /* index into protocols */
+  int no_have;       /* 1.1.0 or older: no want-have, no presences */
   /* its wantlist: want-blocks we have, in arrival order */
   wr_cid *wl;
   size_t wlhead, wllen, wlcap;
@@ -146,6 +147,7 @@ struct wr_bitswap {
 };
 
 static void ignore_rv(long rv) { (void)rv; }
+static void close_bad_peers(wr_bitswap *b);
 static void flush_peer(peer *p);
 static void serve(peer *p);
 static void session_unref(wr_bitswap_session *s);
@@ -753,8 +755,10 @@ static void handle_block(peer *p, const wr_bitswap_block *blk) {
   wr_log(WR_LOG_WARN, "Bitswap peer sent a block nobody wanted; disconnecting it",
          "peer=%s bytes=%zu reason=%s", name, blk->len,
          rv ? wr_strerror(rv) : "its hash matches no wanted CID");
-  wr_p2p_conn_close(p->conn);
+  /* Closed from the next tick or check, not here: closing may free this
+   * stream's state and the peer while the message is still being read. */
   p->dead = 1;
+  p->close_pending = 1;
   /* Its block wants move on now rather than when the close completes. */
   for (want *w = b->wants; w; w = w->next)
     drop_want_peer(w, p);
@@ -924,6 +928,7 @@ static void sync_peers(wr_bitswap *b) {
 
 static void on_tick(uv_timer_t *t) {
   wr_bitswap *b = t->data;
+  close_bad_peers(b);
   if (!b->wants) {
     flush_all(b);
     return;
@@ -979,7 +984,24 @@ static void on_tick(uv_timer_t *t) {
   flush_all(b);
 }
 
-static void on_check(uv_check_t *c) { flush_all(c->data); }
+/* Closes the connections of peers that sent wrong blocks. Closing may free
+ * the peer (on_conn_closed), so the list is searched again after each. */
+static void close_bad_peers(wr_bitswap *b) {
+  for (;;) {
+    peer *p = b->peers;
+    while (p && !p->close_pending)
+      p = p->next;
+    if (!p)
+      return;
+    p->close_pending = 0;
+    wr_p2p_conn_close(p->conn);
+  }
+}
+
+static void on_check(uv_check_t *c) {
+  close_bad_peers(c->data);
+  flush_all(c->data);
+}
 
 /* ---- commands from workers ---- */
 

@@ -9,8 +9,9 @@
  * Everything runs on the loop's thread: find starts a query and returns at
  * once; found is called for each provider as it is learnt (maybe none), then
  * done exactly once, unless the query is cancelled first (then neither is
- * called again). A provider's strings and addresses live only during the
- * call. */
+ * called again). done never runs inside find: a query that ends at once
+ * (nobody to ask) makes find return an error instead. A provider's strings
+ * and addresses live only during the call. */
 #ifndef WR_EXCHANGE_FINDER_H
 #define WR_EXCHANGE_FINDER_H
 

@@ -395,6 +395,7 @@ struct wr_finder_query {
   wr_finder_done_fn done;
   void *arg;
   int cancelled;
+  int in_find, finished; /* the lookup ended inside wr_dht_find_providers_cid */
 };
 
 static void dht_found(void *data, const wr_dht_peer *peer) {
@@ -407,6 +408,12 @@ static void dht_found(void *data, const wr_dht_peer *peer) {
 
 static void dht_done(void *data, int err) {
   wr_finder_query *fq = data;
+  if (fq->in_find) {
+    /* With nobody to ask the lookup ends at once: finder_find reports it,
+     * since done must not run before find returned. */
+    fq->finished = 1;
+    return;
+  }
   if (!fq->cancelled)
     fq->done(fq->arg, err);
   wr_free(fq);
@@ -425,10 +432,12 @@ static int finder_find(wr_finder *f, const wr_cid *cid, size_t max, wr_finder_fo
   if (!fq)
     return WR_ERR_NOMEM;
   *fq = (wr_finder_query){.found = found, .done = done, .arg = arg};
+  fq->in_find = 1;
   int rv = wr_dht_find_providers_cid(n->dht, cid, max, dht_found, dht_done, fq, &fq->q);
-  if (rv) {
+  fq->in_find = 0;
+  if (rv || fq->finished) {
     wr_free(fq);
-    return rv;
+    return rv ? rv : WR_ERR_NOTFOUND;
   }
   *pq = fq;
   return 0;

@@ -200,7 +200,7 @@ def test_corrupt_peer_rejected(tmp_path):
         # Only the corrupted peer at first: with a short timeout, no block.
         r = w(d.repo, "--timeout", "3s", "cat", cid, timeout=30)
         assert r.returncode != 0
-        assert re.search(rb"was not found on the network in time", r.stderr), r.stderr
+        assert re.search(rb"was not found on the network in time", r.stderr), (r.stderr, d.output())
         wait_log(d, r"WRN Bitswap peer sent a block nobody wanted; disconnecting it peer=" +
                  rbad["peerId"])
         cat = subprocess.Popen([str(WARREN), "--repo", str(d.repo), "cat", cid],
