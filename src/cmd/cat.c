@@ -1,14 +1,15 @@
 /* cat.c: `warren cat CID[/path]` — file bytes to stdout, with a byte range. */
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "content/exporter.h"
+#include "base/clock.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/remote.h"
 #include "cmd/repoflag.h"
+#include "content/exporter.h"
 
 static void usage(void) {
   printf("Usage: warren [--repo DIR] cat [flags] CID[/path]...\n\n"
@@ -32,8 +33,32 @@ static int write_stdout(void *arg, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* Through a daemon that may be fetching from the network, a progress line
+ * goes to stderr when it is a terminal and stdout is not (kubo's cat shows a
+ * bar the same way): bytes so far and the rate, once a transfer lasts. */
+typedef struct progress {
+  int on;
+  uint64_t bytes, start_ns, shown_ns;
+  int shown;
+} progress;
+
+static void progress_show(progress *pg, uint64_t now) {
+  double s = (double)(now - pg->start_ns) / 1e9;
+  fprintf(stderr, "\r\033[K%.1f MiB  %.1f MiB/s", (double)pg->bytes / 1048576.0,
+          s > 0 ? (double)pg->bytes / 1048576.0 / s : 0.0);
+  pg->shown = 1;
+  pg->shown_ns = now;
+}
+
 static int write_stdout_recv(void *arg, const uint8_t *p, size_t n) {
-  return write_stdout(arg, p, n);
+  progress *pg = arg;
+  if (pg && pg->on) {
+    pg->bytes += n;
+    uint64_t now = wr_now_ns();
+    if (now - pg->start_ns > 300 * WR_NS_PER_MS && now - pg->shown_ns > 200 * WR_NS_PER_MS)
+      progress_show(pg, now);
+  }
+  return write_stdout(NULL, p, n);
 }
 
 int wr_cmd_cat(int argc, char **argv) {
@@ -45,10 +70,17 @@ int wr_cmd_cat(int argc, char **argv) {
   int c;
   while ((c = wr_cli_getopt("cat", argc, argv, "o:l:h", opts)) != -1) {
     switch (c) {
-    case 'o': offset = wr_cli_parse_uint("cat", "--offset", optarg, 0, INT64_MAX); break;
-    case 'l': length = wr_cli_parse_uint("cat", "--length", optarg, 0, INT64_MAX); break;
-    case 'h': usage(); return 0;
-    default: break;
+    case 'o':
+      offset = wr_cli_parse_uint("cat", "--offset", optarg, 0, INT64_MAX);
+      break;
+    case 'l':
+      length = wr_cli_parse_uint("cat", "--length", optarg, 0, INT64_MAX);
+      break;
+    case 'h':
+      usage();
+      return 0;
+    default:
+      break;
     }
   }
   if (optind >= argc)
@@ -59,6 +91,7 @@ int wr_cmd_cat(int argc, char **argv) {
     return 1;
   if (d > 0) {
     /* Through the daemon: one request per path, bytes straight to stdout. */
+    progress pg = {.on = isatty(2) && !isatty(1), .start_ns = wr_now_ns()};
     for (int i = optind; i < argc; i++) {
       char esc[3 * 4096 + 1], target[3 * 4096 + 128];
       if (wr_rpc_url_escape(argv[i], 1, esc, sizeof esc) != 0)
@@ -68,9 +101,12 @@ int wr_cmd_cat(int argc, char **argv) {
         k += snprintf(target + k, sizeof target - (size_t)k, "&offset=%llu",
                       (unsigned long long)offset);
       if (length != UINT64_MAX)
-        snprintf(target + k, sizeof target - (size_t)k, "&length=%llu",
-                 (unsigned long long)length);
-      if (wr_cmd_remote_post("cat", &api, target, NULL, NULL, NULL, write_stdout_recv, NULL))
+        snprintf(target + k, sizeof target - (size_t)k, "&length=%llu", (unsigned long long)length);
+      int rv = wr_cmd_remote_post("cat", &api, target, NULL, NULL, NULL, write_stdout_recv, &pg);
+      if (pg.shown)
+        fprintf(stderr, "\r\033[K");
+      pg.shown = 0;
+      if (rv)
         return 1;
     }
     return 0;

@@ -8,6 +8,7 @@
 #include "cmd/commands.h"
 #include "cmd/remote.h"
 #include "cmd/repoflag.h"
+#include "proto/text/yamldoc.h"
 
 #ifndef WR_VERSION
 #define WR_VERSION "0.1.0"
@@ -69,7 +70,10 @@ static void usage(FILE *f) {
       "never)\n"
       "  --log-max-backups N                rotated files kept (default 5)\n"
       "  --offline                          content commands use the repo directly, not a\n"
-      "                                     running `warren daemon`\n"
+      "                                     running `warren daemon` (content the repo lacks\n"
+      "                                     is then not fetched from the network)\n"
+      "  --timeout D                        a daemon's command gives up after D (30s, 2m),\n"
+      "                                     for instance while it fetches from the network\n"
       "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
 
@@ -110,6 +114,15 @@ static int take_global_flags(int argc, char **argv) {
     if (strcmp(a, "--offline") == 0) {
       /* kubo's flag: work on the repo, not through a running daemon. */
       wr_cmd_set_offline(1);
+      continue;
+    }
+    if (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) {
+      /* kubo's global flag: the daemon gives up on the command after D. */
+      const char *d = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
+      uint64_t ns;
+      if (!d || wr_duration_parse(d, &ns) != 0 || ns == 0)
+        wr_cli_usage_error(NULL, "--timeout needs a duration such as 30s or 2m.");
+      wr_cmd_set_timeout(d);
       continue;
     }
     int g = global_flag(a, &val);

@@ -17,6 +17,9 @@ static int offline;
 
 void wr_cmd_set_offline(int on) { offline = on; }
 
+static const char *timeout;
+void wr_cmd_set_timeout(const char *d) { timeout = d; }
+
 int wr_cmd_find_daemon(const char *cmd, wr_addr *pa) {
   if (offline)
     return 0;
@@ -35,6 +38,11 @@ int wr_cmd_remote_post(const char *cmd, const wr_addr *a, const char *target,
                        const char *content_type, wr_rpc_produce_fn produce, void *parg,
                        wr_rpc_recv_fn recv, void *rarg) {
   char err[1024];
+  char t[8192];
+  if (timeout) {
+    snprintf(t, sizeof t, "%s%stimeout=%s", target, strchr(target, '?') ? "&" : "?", timeout);
+    target = t;
+  }
   int status = 0;
   int rv = wr_rpc_client_post(a, target, content_type, produce, parg, recv, rarg, &status, err,
                               sizeof err);

@@ -9,6 +9,9 @@
 
 /* Remembers the global --offline flag (main.c). */
 void wr_cmd_set_offline(int on);
+/* Remembers the global --timeout flag (a duration, sent to the daemon as
+ * kubo's `timeout` option). */
+void wr_cmd_set_timeout(const char *d);
 
 /* 1 with *pa the API address when cmd should go through the daemon, 0 when
  * it works on the repo directly (--offline, or no live daemon), -1 after

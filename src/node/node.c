@@ -2,6 +2,7 @@
 #include "node/node.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,8 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "exchange/bitswap.h"
+#include "exchange/netblocks.h"
 #include "http/server.h"
 #include "io/loopcall.h"
 #include "p2p/host.h"
@@ -44,6 +47,10 @@ struct wr_node {
   wr_p2p_host *host;
   wr_loopcall *lc;
   wr_dht *dht; /* NULL when off */
+  /* Bitswap on the host: made right after it (its protocols are in `id`),
+   * closed first. */
+  wr_bitswap *bitswap;
+  wr_finder finder; /* the DHT as Bitswap's provider finder */
   /* Provider records waiting to be written to the repo, and the batch a
    * worker thread is writing (LMDB waits for the writer lock, which an
    * import may hold for seconds: never on the loop). */
@@ -371,6 +378,99 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
   return rv;
 }
 
+static void host_conn_closed(wr_p2p_host *h, wr_p2p_conn *c, int err, const char *reason) {
+  (void)err;
+  (void)reason;
+  wr_node *n = wr_p2p_host_user(h);
+  if (n->bitswap)
+    wr_bitswap_conn_closed(n->bitswap, c);
+}
+
+/* The DHT as Bitswap's provider finder (exchange/finder.h). The DHT's
+ * cancel runs on_done at once; the finder's promises no callback after a
+ * cancel: the query remembers it was cancelled. */
+struct wr_finder_query {
+  wr_dht_query *q;
+  wr_finder_found_fn found;
+  wr_finder_done_fn done;
+  void *arg;
+  int cancelled;
+  int in_find, finished; /* the lookup ended inside wr_dht_find_providers_cid */
+};
+
+static void dht_found(void *data, const wr_dht_peer *peer) {
+  wr_finder_query *fq = data;
+  if (fq->cancelled)
+    return;
+  wr_provider pv = {.id = peer->id, .addrs = peer->addrs, .naddrs = peer->naddrs};
+  fq->found(fq->arg, &pv);
+}
+
+static void dht_done(void *data, int err) {
+  wr_finder_query *fq = data;
+  if (fq->in_find) {
+    /* With nobody to ask the lookup ends at once: finder_find reports it,
+     * since done must not run before find returned. */
+    fq->finished = 1;
+    return;
+  }
+  if (!fq->cancelled)
+    fq->done(fq->arg, err);
+  wr_free(fq);
+}
+
+static wr_node *finder_node(wr_finder *f) {
+  return (wr_node *)((char *)f - offsetof(wr_node, finder));
+}
+
+static int finder_find(wr_finder *f, const wr_cid *cid, size_t max, wr_finder_found_fn found,
+                       wr_finder_done_fn done, void *arg, wr_finder_query **pq) {
+  wr_node *n = finder_node(f);
+  if (!n->dht)
+    return WR_ERR_UNSUPPORTED;
+  wr_finder_query *fq = wr_calloc(1, sizeof *fq);
+  if (!fq)
+    return WR_ERR_NOMEM;
+  *fq = (wr_finder_query){.found = found, .done = done, .arg = arg};
+  fq->in_find = 1;
+  int rv = wr_dht_find_providers_cid(n->dht, cid, max, dht_found, dht_done, fq, &fq->q);
+  fq->in_find = 0;
+  if (rv || fq->finished) {
+    wr_free(fq);
+    return rv ? rv : WR_ERR_NOTFOUND;
+  }
+  *pq = fq;
+  return 0;
+}
+
+static void finder_cancel(wr_finder *f, wr_finder_query *fq) {
+  (void)f;
+  fq->cancelled = 1;
+  wr_dht_query_cancel(fq->q); /* dht_done frees fq */
+}
+
+/* The network blocks source for commands (rpc/api.h's fetcher). */
+static int fetch_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+                      wr_blocks **pnet) {
+  wr_node *n = arg;
+  wr_netblocks *nb;
+  int rv = wr_netblocks_new(n->bitswap, bs, local, timeout_ms, &nb);
+  if (rv)
+    return rv;
+  *pnet = wr_netblocks_blocks(nb);
+  return 0;
+}
+
+static const char *fetch_error(void *arg, wr_blocks *net) {
+  (void)arg;
+  return wr_netblocks_error((wr_netblocks *)net);
+}
+
+static void fetch_close(void *arg, wr_blocks *net) {
+  (void)arg;
+  wr_netblocks_del((wr_netblocks *)net);
+}
+
 /* Makes the host with the repo's key and listens on the swarm addresses.
  * Returns 0 or an error with a sentence in err. */
 static int start_host(wr_node *n, char *err, size_t errlen) {
@@ -385,7 +485,8 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   snprintf(n->agent, sizeof n->agent, "warren/%s", n->cfg.version ? n->cfg.version : "0");
   wr_p2p_host_config hc = {.agent_version = n->agent};
-  static const wr_p2p_host_events hev = {.on_identified = host_identified};
+  static const wr_p2p_host_events hev = {.on_identified = host_identified,
+                                         .on_conn_closed = host_conn_closed};
   if ((rv = wr_p2p_host_new(&n->host, n->loop, &hc, &key, &hev, n)) != 0 ||
       (rv = wr_loopcall_new(n->loop, &n->lc)) != 0) {
     snprintf(err, errlen, "out of memory");
@@ -407,6 +508,12 @@ static int start_host(wr_node *n, char *err, size_t errlen) {
   }
   if ((rv = start_dht(n, err, errlen)) != 0)
     return rv;
+  n->finder = (wr_finder){.find = finder_find, .cancel = finder_cancel};
+  wr_bitswap_config bc = {.metrics = n->reg, .finder = n->dht ? &n->finder : NULL};
+  if ((rv = wr_bitswap_new(n->loop, n->host, n->repo->bs, &bc, &n->bitswap)) != 0) {
+    snprintf(err, errlen, "cannot start Bitswap: %s", wr_strerror(rv));
+    return rv;
+  }
   if ((rv = describe_host(n, &key)) != 0) {
     snprintf(err, errlen, "cannot describe the host: %s", wr_strerror(rv));
     return rv;
@@ -431,11 +538,7 @@ static void on_lc_closed(void *arg) {
   n->lc_closed = 1;
 }
 
-/* Closes the bridge and the host (when there are), once. */
-static void close_network(wr_node *n) {
-  if (n->host_closing)
-    return;
-  n->host_closing = 1;
+static void close_host(wr_node *n) {
   /* The DHT goes first: it holds streams and dials on the host. */
   wr_dht_close(n->dht);
   n->dht = NULL;
@@ -447,6 +550,24 @@ static void close_network(wr_node *n) {
     wr_p2p_host_close(n->host, on_host_closed, n);
   else
     n->host_closed = 1;
+}
+
+static void on_bitswap_closed(void *arg) {
+  wr_node *n = arg;
+  n->bitswap = NULL;
+  close_host(n);
+}
+
+/* Closes Bitswap, then the DHT, the bridge and the host (when there are),
+ * once. */
+static void close_network(wr_node *n) {
+  if (n->host_closing)
+    return;
+  n->host_closing = 1;
+  if (n->bitswap)
+    wr_bitswap_close(n->bitswap, on_bitswap_closed, n);
+  else
+    close_host(n);
 }
 
 static void free_addrs(wr_node *n) {
@@ -565,6 +686,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
       .version = cfg->version,
       .identity = node_identity,
       .identity_arg = n,
+      .fetcher = {.open = fetch_open, .error = fetch_error, .close = fetch_close, .arg = n},
   };
   if ((rv = wr_rpc_api_new(loop, &rc, &n->api)) != 0) {
     snprintf(err, errlen, "out of memory");
@@ -650,6 +772,9 @@ void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
   n->done = done;
   n->done_arg = arg;
   wr_log(WR_LOG_INFO, "Daemon is stopping", "commands_running=%zu", wr_rpc_api_running(n->api));
+  /* Commands waiting on the network end now instead of at their timeout. */
+  if (n->bitswap)
+    wr_bitswap_shutdown(n->bitswap);
   wr_http_server_drain(n->server);
 }
 

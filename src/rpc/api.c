@@ -191,6 +191,7 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   c->dht = api->cfg.dht;
   c->gc_lock = &api->gc_lock;
   c->version = api->cfg.version;
+  c->fetcher = api->cfg.fetcher;
   if (api->cfg.identity)
     api->cfg.identity(api->cfg.identity_arg, &c->id);
   if (cmd->body)

@@ -29,6 +29,7 @@
 #include "io/loopcall.h"
 #include "p2p/host.h"
 #include "routing/dht.h"
+#include "store/blocks.h"
 #include "store/repo.h"
 
 /* What `id` reports about the node; filled by the node's owner. The peer
@@ -42,8 +43,22 @@ typedef struct wr_rpc_identity {
   size_t nprotocols;
 } wr_rpc_identity;
 
+/* Where blocks the store lacks come from (the daemon's Bitswap), for `cat`,
+ * `get`, `ls`, `pin add` and `dag export` on content the node does not
+ * hold. Called on a command's thread. open wraps local (a read session of
+ * bs) in a source that fetches what local lacks within timeout_ms (0: the
+ * fetcher's own idle limit) and stores it in bs; error gives a sentence
+ * about the last failed fetch; close ends the session. NULL open: commands
+ * see the local store only. */
+typedef struct wr_rpc_fetcher {
+  int (*open)(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms, wr_blocks **pnet);
+  const char *(*error)(void *arg, wr_blocks *net);
+  void (*close)(void *arg, wr_blocks *net);
+  void *arg;
+} wr_rpc_fetcher;
+
 typedef struct wr_rpc_config {
-  wr_repo *repo;                      /* required; outlives the API */
+  wr_repo *repo; /* required; outlives the API */
   /* The libp2p host and the bridge its commands reach it through (they run
    * on threads; the host lives on the loop). NULL: no network commands. */
   wr_p2p_host *host;
@@ -56,6 +71,7 @@ typedef struct wr_rpc_config {
   /* Called on the loop thread for `id` (may be NULL: empty peer fields). */
   void (*identity)(void *arg, wr_rpc_identity *out);
   void *identity_arg;
+  wr_rpc_fetcher fetcher; /* zeroed: local only */
 } wr_rpc_config;
 
 /* Commands running at once (each a thread with two 1 MiB buffers); more are

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "content/exporter.h"
 #include "proto/http/multipart.h"
 #include "proto/http/query.h"
 #include "proto/multiformats/cid.h"
@@ -37,7 +38,22 @@ struct wr_rpc_call {
   wr_rpc_identity id;     /* copied on the loop (strings owned by the node) */
   char content_type[256]; /* the request's Content-Type */
   wr_query q;
+  wr_rpc_fetcher fetcher;
 };
+
+/* Network fetching for commands on content the node lacks (fetch.c).
+ * The query's `offline=true` turns it off and `timeout` (kubo's duration:
+ * "30s", "500ms", "2m") bounds it. Opens the network source over ex's
+ * session and makes ex read through it: 0, or an error the command has
+ * answered. A no-op without a fetcher or when offline. */
+WR_MUST_CHECK int wr_rpc_fetch_begin(wr_rpc_call *c, wr_export *ex, wr_blocks **pnet);
+/* A sentence for err when the network source failed, else NULL. */
+const char *wr_rpc_fetch_why(wr_rpc_call *c, wr_blocks *net);
+void wr_rpc_fetch_end(wr_rpc_call *c, wr_blocks *net);
+/* Fetches the whole DAG under root into the store (for `pin add` and `dag
+ * export`, which then run on the local store). 0, or an error the command
+ * has answered. */
+WR_MUST_CHECK int wr_rpc_fetch_dag(wr_rpc_call *c, const wr_cid *root);
 
 /* Commands, by file. */
 void wr_rpc_cmd_version(wr_rpc_call *c);

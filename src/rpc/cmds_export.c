@@ -15,17 +15,35 @@
 
 static int to_user(void *arg, const uint8_t *p, size_t n) { return wr_rpc_write(arg, p, n); }
 
-/* Opens a session and resolves path; answers the error itself. */
-static int open_path(wr_rpc_call *c, wr_export *ex, const char *path, wr_cid *pcid) {
+/* The sentence for a failure: the network's when a fetch failed. */
+static const char *ewhy(wr_rpc_call *c, wr_export *ex, wr_blocks *net, int rv) {
+  const char *n = wr_rpc_fetch_why(c, net);
+  if (n)
+    return n;
+  return ex->err[0] ? ex->err : wr_strerror(rv);
+}
+
+/* Opens a session (reading through the network when the daemon has one)
+ * and resolves path; answers the error itself. End it with end_path. */
+static int open_path(wr_rpc_call *c, wr_export *ex, const char *path, wr_cid *pcid,
+                     wr_blocks **pnet) {
+  *pnet = NULL;
   int rv = wr_export_begin(ex, c->repo->bs);
   if (rv) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "cannot read the store: %s", wr_strerror(rv));
     return rv;
   }
+  if ((rv = wr_rpc_fetch_begin(c, ex, pnet)) != 0)
+    return rv;
   rv = wr_export_resolve(ex, path, pcid);
   if (rv)
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", path, ex->err[0] ? ex->err : wr_strerror(rv));
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", path, ewhy(c, ex, *pnet, rv));
   return rv;
+}
+
+static void end_path(wr_rpc_call *c, wr_export *ex, wr_blocks *net) {
+  wr_export_end(ex);
+  wr_rpc_fetch_end(c, net);
 }
 
 void wr_rpc_cmd_cat(wr_rpc_call *c) {
@@ -41,25 +59,26 @@ void wr_rpc_cmd_cat(wr_rpc_call *c) {
   for (size_t i = 0; i < n; i++) {
     wr_export ex;
     wr_cid cid;
-    int rv = open_path(c, &ex, args[i], &cid);
+    wr_blocks *net = NULL;
+    int rv = open_path(c, &ex, args[i], &cid, &net);
     wr_export_kind kind;
     uint64_t size;
     if (!rv && (rv = wr_export_stat(&ex, &cid, &kind, &size)) != 0)
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ex.err[0] ? ex.err : wr_strerror(rv));
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ewhy(c, &ex, net, rv));
     if (!rv && (kind == WR_EXPORT_DIR || kind == WR_EXPORT_HAMT)) {
       wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "this dag node is a directory");
       rv = WR_ERR_INVAL;
     }
     if (!rv && i == 0 && (rv = wr_rpc_ok(c, "text/plain", 1)) != 0) {
-      wr_export_end(&ex);
+      end_path(c, &ex, net);
       return;
     }
     if (!rv) {
       rv = wr_export_cat(&ex, &cid, offset, length, to_user, c);
       if (rv && rv != WR_ERR_CLOSED)
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ex.err[0] ? ex.err : wr_strerror(rv));
+        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ewhy(c, &ex, net, rv));
     }
-    wr_export_end(&ex);
+    end_path(c, &ex, net);
     if (rv)
       return;
     /* kubo's offset and length span the concatenation; warren applies them
@@ -209,8 +228,9 @@ void wr_rpc_cmd_get(wr_rpc_call *c) {
   }
   wr_export ex;
   wr_cid cid;
-  if (open_path(c, &ex, arg, &cid) != 0) {
-    wr_export_end(&ex);
+  wr_blocks *net = NULL;
+  if (open_path(c, &ex, arg, &cid, &net) != 0) {
+    end_path(c, &ex, net);
     return;
   }
   /* The archive's top entry is named by the last component of the path. */
@@ -231,9 +251,9 @@ void wr_rpc_cmd_get(wr_rpc_call *c) {
   if (!rv && (rv = wr_tar_end(&t.hdr)) == 0)
     rv = flush_hdr(&t);
   if (rv && rv != WR_ERR_CLOSED)
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", arg, ex.err[0] ? ex.err : wr_strerror(rv));
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", arg, ewhy(c, &ex, net, rv));
   wr_buf_free(&t.hdr);
-  wr_export_end(&ex);
+  end_path(c, &ex, net);
 }
 
 /* --- ls ----------------------------------------------------------------------- */
@@ -306,8 +326,9 @@ void wr_rpc_cmd_ls(wr_rpc_call *c) {
   for (size_t i = 0; i < n && !rv; i++) {
     wr_export ex;
     wr_cid cid;
-    if (open_path(c, &ex, args[i], &cid) != 0) {
-      wr_export_end(&ex);
+    wr_blocks *net = NULL;
+    if (open_path(c, &ex, args[i], &cid, &net) != 0) {
+      end_path(c, &ex, net);
       wr_buf_free(&b);
       return;
     }
@@ -330,12 +351,12 @@ void wr_rpc_cmd_ls(wr_rpc_call *c) {
     if (!rv)
       rv = wr_buf_puts(&b, "]}");
     if (rv) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ex.err[0] ? ex.err : wr_strerror(rv));
-      wr_export_end(&ex);
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", args[i], ewhy(c, &ex, net, rv));
+      end_path(c, &ex, net);
       wr_buf_free(&b);
       return;
     }
-    wr_export_end(&ex);
+    end_path(c, &ex, net);
   }
   if (!rv)
     rv = wr_buf_puts(&b, "]}");

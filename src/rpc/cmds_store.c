@@ -31,6 +31,11 @@ static void pin_change(wr_rpc_call *c, int add) {
   for (size_t i = 0; i < n; i++)
     if (wr_rpc_cid(c, args[i], &cids[i]) != 0)
       return;
+  /* What the node lacks comes from the network first (the pin then walks
+   * the local store in its write transaction). */
+  for (size_t i = 0; i < n && add && recursive; i++)
+    if (wr_rpc_fetch_dag(c, &cids[i]) != 0)
+      return;
   wr_buf b;
   wr_buf_init(&b, 64 * 1024);
   int rv = wr_buf_puts(&b, "{\"Pins\":[");
@@ -380,6 +385,8 @@ void wr_rpc_cmd_dag_export(wr_rpc_call *c) {
   const char *arg = wr_rpc_arg1(c, "root");
   wr_cid cid;
   if (!arg || wr_rpc_cid(c, arg, &cid) != 0)
+    return;
+  if (wr_rpc_fetch_dag(c, &cid) != 0)
     return;
   car_out o = {.c = c};
   cookie_io_functions_t io = {.write = car_write};

@@ -130,7 +130,7 @@ def test_kubo_rpc_client(daemon, tmp_path):
     assert put_cid in got["gc"]
     assert w(daemon.repo, "--offline", "cat", got["add_big"]["cid"]).stdout == big
 
-    assert "is not in the store" in got["cat_missing"]
+    assert "was not found on the network in time" in got["cat_missing"]
     # the node's peer ID, the same as the repo's key gives offline
     assert got["id"]["ok"] is True
     assert got["id"]["id"] == json.loads(w(daemon.repo, "--offline", "id").stdout)["ID"]
@@ -244,8 +244,10 @@ def test_cli_through_daemon(daemon, tmp_path):
     assert w(daemon.repo, "pin", "ls").stdout == w(daemon.repo, "--offline", "pin", "ls").stdout
     assert f"{root} recursive" in w(daemon.repo, "pin", "ls", "--type=recursive").stdout.decode()
     # errors come back as one sentence
-    r = w(daemon.repo, "cat", "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
+    r = w(daemon.repo, "--timeout", "1s", "cat",
+          "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy")
     assert r.returncode == 1 and r.stderr.decode().startswith("warren: cat: ")
+    assert b"was not found on the network in time" in r.stderr
     r = w(daemon.repo, "add", tree)  # a folder without -r
     assert r.returncode == 1 and b"use -r" in r.stderr
     # ls through the daemon prints what the direct path prints: a folder (with a

@@ -78,7 +78,8 @@ out.gc = []
 for await (const r of ipfs.repo.gc()) out.gc.push(r.err ? `error: ${r.err.message}` : r.cid.toString())
 
 try {
-  await bytesOf(ipfs.cat('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n'))
+  // Nobody has it: the daemon asks the network until the timeout.
+  await bytesOf(ipfs.cat('QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n', { timeout: 1000 }))
   out.cat_missing = 'no error'
 } catch (e) {
   out.cat_missing = e.message

@@ -1,0 +1,277 @@
+/* netblocks.c: the network blocks source (see netblocks.h). */
+#include "exchange/netblocks.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "proto/ipld/dagpb.h"
+#include "store/dag.h"
+
+#define WINDOW 128
+#define RING 8
+#define IDLE_NS (120ull * 1000000000ull)
+
+typedef struct kept {
+  struct kept *next;
+  wr_mh mh;
+  uint8_t *data;
+  size_t len;
+} kept;
+
+struct wr_netblocks {
+  wr_blocks base;
+  wr_bitswap *b;
+  wr_bitswap_session *s;
+  wr_bs *bs;
+  wr_blocks *local;
+  uint64_t deadline_ns; /* 0: none */
+  uint64_t progress_ns;
+  wr_dag_set *requested; /* wanted from the network in this session */
+  size_t outstanding;    /* wanted, not yet taken */
+  wr_cid *cand;          /* links to read ahead, in order */
+  size_t chead, clen, ccap;
+  kept *linked;    /* blocks with links, for the session */
+  kept ring[RING]; /* the last blocks without links */
+  size_t ring_next;
+  uint64_t blocks, bytes, store_failed;
+  char err[512];
+};
+
+static int mh_key(const wr_cid *cid, uint8_t out[WR_MH_MAX_BYTES], size_t *plen) {
+  int k = wr_mh_encode(&cid->mh, out, WR_MH_MAX_BYTES);
+  if (k < 0)
+    return k;
+  *plen = (size_t)k;
+  return 0;
+}
+
+static int requested(wr_netblocks *n, const wr_cid *cid) {
+  uint8_t k[WR_MH_MAX_BYTES];
+  size_t kl;
+  return mh_key(cid, k, &kl) == 0 && wr_dag_set_has(n->requested, k, kl);
+}
+
+static int want(wr_netblocks *n, const wr_cid *cids, size_t cnt) {
+  for (size_t i = 0; i < cnt; i++) {
+    uint8_t k[WR_MH_MAX_BYTES];
+    size_t kl;
+    int rv = mh_key(&cids[i], k, &kl);
+    if (!rv)
+      rv = wr_dag_set_add(n->requested, k, kl);
+    if (rv < 0)
+      return rv;
+  }
+  n->outstanding += cnt;
+  return wr_bitswap_session_want(n->s, cids, cnt);
+}
+
+/* Wants the next links to read ahead, up to the window. */
+static void top_up(wr_netblocks *n) {
+  wr_cid batch[WINDOW];
+  size_t nb = 0;
+  while (n->chead < n->clen && n->outstanding + nb < WINDOW) {
+    wr_cid *c = &n->cand[n->chead++];
+    if (requested(n, c) || wr_blocks_has(n->local, c) != 0)
+      continue;
+    int dup = 0;
+    for (size_t i = 0; i < nb && !dup; i++)
+      dup = wr_mh_equal(&batch[i].mh, &c->mh);
+    if (!dup)
+      batch[nb++] = *c;
+  }
+  if (n->chead == n->clen)
+    n->chead = n->clen = 0;
+  if (nb)
+    (void)want(n, batch, nb);
+}
+
+/* Queues the links of a dag-pb block for read-ahead; 1 when it has any. */
+static int read_ahead(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
+  if (cid->codec != WR_CODEC_DAG_PB)
+    return cid->codec != WR_CODEC_RAW; /* other codecs: keep, links unknown */
+  wr_dagpb_node node;
+  if (wr_dagpb_decode(data, len, &node, NULL) != 0 || node.nlinks == 0)
+    return 0;
+  wr_dagpb_iter it;
+  wr_dagpb_iter_init(&it, &node);
+  wr_dagpb_link l;
+  while (wr_dagpb_iter_next(&it, &l, NULL) == 1) {
+    if (n->clen == n->ccap) {
+      if (n->chead > 0) {
+        memmove(n->cand, n->cand + n->chead, (n->clen - n->chead) * sizeof *n->cand);
+        n->clen -= n->chead;
+        n->chead = 0;
+      }
+      if (n->clen == n->ccap) {
+        size_t nc = n->ccap ? n->ccap * 2 : 256;
+        wr_cid *c = wr_realloc(n->cand, nc * sizeof *c);
+        if (!c)
+          break;
+        n->cand = c;
+        n->ccap = nc;
+      }
+    }
+    n->cand[n->clen++] = l.cid;
+  }
+  top_up(n);
+  return 1;
+}
+
+static const kept *find_kept(wr_netblocks *n, const wr_cid *cid) {
+  for (kept *k = n->linked; k; k = k->next)
+    if (wr_mh_equal(&k->mh, &cid->mh))
+      return k;
+  for (size_t i = 0; i < RING; i++)
+    if (n->ring[i].data && wr_mh_equal(&n->ring[i].mh, &cid->mh))
+      return &n->ring[i];
+  return NULL;
+}
+
+static int fetch(wr_netblocks *n, const wr_cid *cid, const uint8_t **pdata, size_t *plen) {
+  char s[WR_CID_MAX_STR];
+  if (wr_cid_format(cid, 0, s, sizeof s) < 0)
+    snprintf(s, sizeof s, "?");
+  int rv = 0;
+  if (!requested(n, cid) && (rv = want(n, cid, 1)) != 0) {
+    snprintf(n->err, sizeof n->err, "cannot ask the network for block %s: %s", s, wr_strerror(rv));
+    return rv;
+  }
+  uint8_t *data = NULL;
+  size_t len = 0;
+  for (;;) {
+    uint64_t now = uv_hrtime();
+    uint64_t dl = n->progress_ns + IDLE_NS;
+    if (n->deadline_ns && n->deadline_ns < dl)
+      dl = n->deadline_ns;
+    rv = wr_bitswap_session_take(n->s, cid, dl, &data, &len);
+    if (rv != WR_ERR_TIMEOUT || uv_hrtime() >= dl || now >= dl)
+      break;
+  }
+  if (rv) {
+    size_t asked, gave;
+    wr_bitswap_session_peers(n->s, &asked, &gave);
+    if (rv == WR_ERR_TIMEOUT)
+      snprintf(n->err, sizeof n->err,
+               "block %s was not found on the network in time (asked %zu peer%s)", s, asked,
+               asked == 1 ? "" : "s");
+    else
+      snprintf(n->err, sizeof n->err, "block %s could not be fetched: the node is stopping", s);
+    return rv;
+  }
+  n->outstanding--;
+  n->progress_ns = uv_hrtime();
+  n->blocks++;
+  n->bytes += len;
+  /* Verified by the engine (its hash is what was wanted); stored
+   * unpinned. A full store is not the reader's problem: it still gets the
+   * bytes. */
+  uint8_t k[WR_MH_MAX_BYTES];
+  size_t kl;
+  if (mh_key(cid, k, &kl) == 0)
+    if (wr_bs_put(n->bs, k, kl, data, len) != 0)
+      n->store_failed++;
+  int links = read_ahead(n, cid, data, len);
+  kept *slot;
+  if (links) {
+    slot = wr_calloc(1, sizeof *slot);
+    if (!slot) {
+      wr_free(data);
+      return WR_ERR_NOMEM;
+    }
+    slot->next = n->linked;
+    n->linked = slot;
+  } else {
+    slot = &n->ring[n->ring_next];
+    n->ring_next = (n->ring_next + 1) % RING;
+    wr_free(slot->data);
+  }
+  slot->mh = cid->mh;
+  slot->data = data;
+  slot->len = len;
+  *pdata = data;
+  *plen = len;
+  return 0;
+}
+
+static int nb_get(wr_blocks *bl, const wr_cid *cid, const uint8_t **pdata, size_t *plen) {
+  wr_netblocks *n = (wr_netblocks *)bl;
+  int rv = wr_blocks_get(n->local, cid, pdata, plen);
+  if (rv == 0) {
+    if (cid->codec == WR_CODEC_DAG_PB)
+      (void)read_ahead(n, cid, *pdata, *plen);
+    else
+      top_up(n);
+    return 0;
+  }
+  if (rv != WR_ERR_NOTFOUND)
+    return rv;
+  const kept *k = find_kept(n, cid);
+  if (k) {
+    *pdata = k->data;
+    *plen = k->len;
+    return 0;
+  }
+  return fetch(n, cid, pdata, plen);
+}
+
+static int nb_size(wr_blocks *bl, const wr_cid *cid, size_t *plen) {
+  wr_netblocks *n = (wr_netblocks *)bl;
+  int rv = wr_blocks_size(n->local, cid, plen);
+  if (rv != WR_ERR_NOTFOUND)
+    return rv;
+  const uint8_t *d;
+  return nb_get(bl, cid, &d, plen);
+}
+
+static const wr_blocks_ops nb_ops = {.name = "network", .get = nb_get, .size = nb_size};
+
+int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+                     wr_netblocks **pn) {
+  *pn = NULL;
+  wr_netblocks *n = wr_calloc(1, sizeof *n);
+  if (!n)
+    return WR_ERR_NOMEM;
+  n->base.ops = &nb_ops;
+  n->b = b;
+  n->bs = bs;
+  n->local = local;
+  n->progress_ns = uv_hrtime();
+  if (timeout_ms)
+    n->deadline_ns = n->progress_ns + timeout_ms * 1000000ull;
+  int rv = wr_dag_set_new(&n->requested);
+  if (!rv)
+    rv = wr_bitswap_session_new(b, &n->s);
+  if (rv) {
+    wr_dag_set_del(n->requested);
+    wr_free(n);
+    return rv;
+  }
+  *pn = n;
+  return 0;
+}
+
+wr_blocks *wr_netblocks_blocks(wr_netblocks *n) { return &n->base; }
+
+void wr_netblocks_stats(const wr_netblocks *n, uint64_t *pblocks, uint64_t *pbytes) {
+  *pblocks = n->blocks;
+  *pbytes = n->bytes;
+}
+
+const char *wr_netblocks_error(const wr_netblocks *n) { return n->err; }
+
+void wr_netblocks_del(wr_netblocks *n) {
+  if (!n)
+    return;
+  wr_bitswap_session_close(n->s);
+  for (kept *k = n->linked, *x; k; k = x) {
+    x = k->next;
+    wr_free(k->data);
+    wr_free(k);
+  }
+  for (size_t i = 0; i < RING; i++)
+    wr_free(n->ring[i].data);
+  wr_free(n->cand);
+  wr_dag_set_del(n->requested);
+  wr_free(n);
+}
