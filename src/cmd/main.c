@@ -72,7 +72,8 @@ static void usage(FILE *f) {
       "  --offline                          content commands use the repo directly, not a\n"
       "                                     running `warren daemon` (content the repo lacks\n"
       "                                     is then not fetched from the network)\n"
-      "  --timeout D                        a daemon's command gives up after D (30s, 2m),\n"
+      "  --timeout D                        (before the command) a daemon's command gives up\n"
+      "                                     after D (30s, 2m),\n"
       "                                     for instance while it fetches from the network\n"
       "  -h, --help                         this help; `warren COMMAND --help` for a command\n");
 }
@@ -104,6 +105,7 @@ static int take_global_flags(int argc, char **argv) {
   const char *logfile = getenv("TUNNEL_LOGFILE"); /* cloudflared's variable */
   unsigned long long log_max = 100ull << 20;
   unsigned log_backups = 5;
+  int seen_command = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *val = NULL;
     if (strcmp(a, "--") == 0) {
@@ -116,8 +118,10 @@ static int take_global_flags(int argc, char **argv) {
       wr_cmd_set_offline(1);
       continue;
     }
-    if (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) {
-      /* kubo's global flag: the daemon gives up on the command after D. */
+    if (!seen_command && (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0)) {
+      /* kubo's global flag: the daemon gives up on the command after D. Only
+       * before the command: `diag quic`, `diag udp` and `resolve` have a
+       * --timeout of their own. */
       const char *d = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
       uint64_t ns;
       if (!d || wr_duration_parse(d, &ns) != 0 || ns == 0)
@@ -127,6 +131,8 @@ static int take_global_flags(int argc, char **argv) {
     }
     int g = global_flag(a, &val);
     if (g < 0) {
+      if (a[0] != '-')
+        seen_command = 1;
       argv[out++] = argv[i];
       continue;
     }
