@@ -233,7 +233,11 @@ void wr_rpc_cmd_swarm_peers(wr_rpc_call *c) {
   wr_free(pr.rows);
 }
 
-void wr_rpc_cmd_swarm_connect(wr_rpc_call *c) {
+/* swarm/connect and swarm/disconnect: each argument in turn, kubo's
+ * "VERB ID success" lines, or the first failure. connect takes addresses
+ * ending in /p2p/ID; disconnect also a bare peer ID. */
+static void swarm_change(wr_rpc_call *c, int connect) {
+  const char *verb = connect ? "connect" : "disconnect";
   const char *args[64];
   size_t n = wr_rpc_args(c, args, 64);
   if (need_host(c))
@@ -246,50 +250,27 @@ void wr_rpc_cmd_swarm_connect(wr_rpc_call *c) {
   const char *out[64];
   for (size_t i = 0; i < n; i++) {
     peer_req pq = {.host = c->host};
-    if (target_arg(c, args[i], &pq.ma, &pq.peer) != 0)
+    if ((connect ? target_arg(c, args[i], &pq.ma, &pq.peer) : peer_arg(c, args[i], &pq.peer)) != 0)
       return;
     char id[WR_PEERID_MAX_STR];
     if (wr_peerid_format(&pq.peer, id, sizeof id) < 0)
       id[0] = '\0';
-    int rv = wr_loopcall_run(c->loopcall, connect_on_loop, &pq);
+    int rv = wr_loopcall_run(c->loopcall, connect ? connect_on_loop : disconnect_on_loop, &pq);
     if (rv) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "connect %s failure: %s", id,
-                  pq.why[0] ? pq.why : wr_strerror(rv));
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s %s failure: %s", verb, id,
+                  pq.why[0] ? pq.why
+                  : connect ? wr_strerror(rv)
+                            : "not connected");
       return;
     }
-    snprintf(lines[i], sizeof lines[i], "connect %s success", id);
+    snprintf(lines[i], sizeof lines[i], "%s %s success", verb, id);
     out[i] = lines[i];
   }
   answer_strings(c, out, n);
 }
 
-void wr_rpc_cmd_swarm_disconnect(wr_rpc_call *c) {
-  const char *args[64];
-  size_t n = wr_rpc_args(c, args, 64);
-  if (need_host(c))
-    return;
-  if (n == 0) {
-    wr_rpc_fail(c, WR_RPC_ERR_CLIENT, "argument \"address\" is required");
-    return;
-  }
-  char lines[64][WR_PEERID_MAX_STR + 32];
-  const char *out[64];
-  for (size_t i = 0; i < n; i++) {
-    peer_req pq = {.host = c->host};
-    if (peer_arg(c, args[i], &pq.peer) != 0)
-      return;
-    char id[WR_PEERID_MAX_STR];
-    if (wr_peerid_format(&pq.peer, id, sizeof id) < 0)
-      id[0] = '\0';
-    if (wr_loopcall_run(c->loopcall, disconnect_on_loop, &pq) != 0) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "disconnect %s failure: not connected", id);
-      return;
-    }
-    snprintf(lines[i], sizeof lines[i], "disconnect %s success", id);
-    out[i] = lines[i];
-  }
-  answer_strings(c, out, n);
-}
+void wr_rpc_cmd_swarm_connect(wr_rpc_call *c) { swarm_change(c, 1); }
+void wr_rpc_cmd_swarm_disconnect(wr_rpc_call *c) { swarm_change(c, 0); }
 
 void wr_rpc_cmd_swarm_addrs_listen(wr_rpc_call *c) {
   if (need_host(c))
