@@ -74,6 +74,11 @@ typedef struct wr_stream_ops {
   ssize_t (*write)(wr_stream *s, const struct iovec *iov, size_t n);
   /* Bytes taken and not yet handed to the kernel or the stream below. */
   size_t (*queued)(const wr_stream *s);
+  /* Bytes taken and not yet acknowledged by the peer, as far as the stream
+   * knows: the queue and, for a socket, the kernel's send queue. A graceful
+   * close waits while this keeps falling: the queue alone can stand still
+   * for long, since the kernel wakes a writer only when much room is free. */
+  size_t (*in_flight)(const wr_stream *s);
   /* Ends our direction after the queued bytes (TCP FIN, TLS close_notify);
    * reading goes on. 0, or WR_ERR_CLOSED when already shut or closed. */
   int (*shutdown)(wr_stream *s);
@@ -120,6 +125,7 @@ WR_MUST_CHECK static inline ssize_t wr_stream_writev(wr_stream *s, const struct 
   return s->ops->write(s, iov, n);
 }
 static inline size_t wr_stream_queued(const wr_stream *s) { return s->ops->queued(s); }
+static inline size_t wr_stream_in_flight(const wr_stream *s) { return s->ops->in_flight(s); }
 WR_MUST_CHECK static inline int wr_stream_shutdown(wr_stream *s) { return s->ops->shutdown(s); }
 static inline void wr_stream_close(wr_stream *s) { s->ops->close(s); }
 static inline void wr_stream_reset(wr_stream *s) { s->ops->reset(s); }

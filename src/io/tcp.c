@@ -1,10 +1,12 @@
 /* tcp.c: TCP and Unix socket streams and the TCP listener (io/tcp.h). */
 #include "io/tcp.h"
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -182,14 +184,15 @@ static void fail(tcp_stream *t, int err, int why, int uverr) {
   close_handles(t);
 }
 
-static size_t tcp_queued(const wr_stream *s);
+static size_t tcp_in_flight(const wr_stream *s);
 
-/* The graceful close's clock runs out: while the queued bytes keep going out
- * it starts again, so a slow peer gets every byte; after linger_ms without
- * progress (a peer that reads nothing, or sends no FIN) the socket closes. */
+/* The graceful close's clock runs out: while the bytes in flight keep
+ * falling it starts again, so a slow peer gets every byte; after linger_ms
+ * without progress (a peer that reads nothing, or sends no FIN) the socket
+ * closes. */
 static void on_linger_timeout(uv_timer_t *tm) {
   tcp_stream *t = tm->data;
-  size_t q = tcp_queued(&t->base);
+  size_t q = tcp_in_flight(&t->base);
   if (q > 0 && q < t->linger_queued) {
     t->linger_queued = q;
     uv_timer_start(&t->linger, on_linger_timeout, t->cfg.linger_ms, 0);
@@ -296,6 +299,19 @@ static size_t tcp_queued(const wr_stream *s) {
   if (t->state == ST_CLOSED)
     return 0;
   return t->cork.len + uv_stream_get_write_queue_size(&t->io.stream);
+}
+
+/* The queue and the kernel's unacknowledged bytes (SIOCOUTQ; 0 for a Unix
+ * socket's error or a closed one). */
+static size_t tcp_in_flight(const wr_stream *s) {
+  const tcp_stream *t = T(s);
+  size_t q = tcp_queued(s);
+  uv_os_fd_t fd;
+  int outq = 0;
+  if (t->state != ST_CLOSED && uv_fileno((const uv_handle_t *)&t->io, &fd) == 0 &&
+      ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0)
+    q += (size_t)outq;
+  return q;
 }
 
 static void on_write(uv_write_t *req, int status) {
@@ -486,7 +502,7 @@ static void tcp_close(wr_stream *s) {
     return;
   }
   ensure_reading(t);
-  t->linger_queued = tcp_queued(s);
+  t->linger_queued = tcp_in_flight(s);
   uv_timer_start(&t->linger, on_linger_timeout, t->cfg.linger_ms, 0);
 }
 
@@ -522,10 +538,11 @@ static const char *tcp_peer_str(const wr_stream *s) { return T(s)->peerstr; }
  * underneath). */
 #define SOCKET_OPS(name)                                                                           \
   {                                                                                                \
-    .kind = name, .write = tcp_write, .queued = tcp_queued, .shutdown = tcp_shutdown,              \
-    .close = tcp_close, .reset = tcp_reset, .read_start = tcp_read_start,                          \
-    .read_stop = tcp_read_stop, .cork = tcp_cork, .uncork = tcp_uncork,                            \
-    .peer_addr = tcp_peer_addr, .local_addr = tcp_local_addr, .peer_str = tcp_peer_str,            \
+    .kind = name, .write = tcp_write, .queued = tcp_queued, .in_flight = tcp_in_flight,            \
+    .shutdown = tcp_shutdown, .close = tcp_close, .reset = tcp_reset,                              \
+    .read_start = tcp_read_start, .read_stop = tcp_read_stop, .cork = tcp_cork,                    \
+    .uncork = tcp_uncork, .peer_addr = tcp_peer_addr, .local_addr = tcp_local_addr,                \
+    .peer_str = tcp_peer_str,                                                                      \
   }
 static const wr_stream_ops tcp_ops = SOCKET_OPS("tcp");
 static const wr_stream_ops unix_ops = SOCKET_OPS("unix");

@@ -266,6 +266,10 @@ static size_t n_queued(const wr_stream *s) {
   const noise_stream *n = N(s);
   return n->out.len + (n->lower ? wr_stream_queued(n->lower) : 0);
 }
+static size_t n_in_flight(const wr_stream *s) {
+  const noise_stream *n = N(s);
+  return n->out.len + (n->lower ? wr_stream_in_flight(n->lower) : 0);
+}
 
 static ssize_t n_write(wr_stream *s, const struct iovec *iov, size_t cnt) {
   noise_stream *n = N(s);
@@ -360,6 +364,7 @@ static const wr_stream_ops noise_ops = {
     .kind = "noise",
     .write = n_write,
     .queued = n_queued,
+    .in_flight = n_in_flight,
     .shutdown = n_shutdown,
     .close = n_close,
     .reset = n_reset,

@@ -107,15 +107,19 @@ static ssize_t push(gnutls_transport_ptr_t p, const void *data, size_t len) {
   return (ssize_t)len;
 }
 
-static size_t tls_queued(const wr_stream *s) {
+/* Our queue (ciphertext, corked plaintext) plus the lower stream's count,
+ * queued or in flight. */
+static size_t tls_count(const wr_stream *s, size_t (*lower_count)(const wr_stream *)) {
   const tls_stream *t = T(s);
   size_t q = t->out.len;
   if (t->lower && t->state != ST_CLOSED)
-    q += wr_stream_queued(t->lower);
+    q += lower_count(t->lower);
   if (t->corked && t->tls.gs)
     q += gnutls_record_check_corked(t->tls.gs);
   return q;
 }
+static size_t tls_queued(const wr_stream *s) { return tls_count(s, wr_stream_queued); }
+static size_t tls_in_flight(const wr_stream *s) { return tls_count(s, wr_stream_in_flight); }
 
 /* Hands the gathered ciphertext to the lower stream: what it does not take
  * waits in out for its on_writable. */
@@ -166,7 +170,7 @@ static void close_all(tls_stream *t) {
  * starts again (a slow peer gets all of them, as io/tcp's close does); after
  * linger_ms without progress the filter ends. */
 static size_t closing_queued(const tls_stream *t) {
-  return t->out.len + (t->lower ? wr_stream_queued(t->lower) : 0);
+  return t->out.len + (t->lower ? wr_stream_in_flight(t->lower) : 0);
 }
 
 static void on_linger_timeout(uv_timer_t *tm) {
@@ -677,6 +681,7 @@ static const wr_stream_ops tls_ops = {
     .kind = "tls",
     .write = tls_write,
     .queued = tls_queued,
+    .in_flight = tls_in_flight,
     .shutdown = tls_shutdown,
     .close = tls_close,
     .reset = tls_reset,
