@@ -208,6 +208,192 @@ static int build(add_run *r, dnode *d, wr_buf *path, dnode *parent, wr_ufs_link 
   return rv;
 }
 
+/* The add's options, kubo's names and defaults. -1: refused (answered). */
+typedef struct add_opts {
+  wr_ufs_params p;
+  int pin, wrap, only_hash;
+} add_opts;
+
+static int add_options(wr_rpc_call *c, add_run *r, add_opts *o) {
+  wr_ufs_params_default(&o->p);
+  uint64_t cidv = 0, chunk = 0;
+  int raw = wr_rpc_bool(c, "raw-leaves", -1);
+  o->pin = wr_rpc_bool(c, "pin", 1);
+  o->wrap = wr_rpc_bool(c, "wrap-with-directory", 0);
+  o->only_hash = wr_rpc_bool(c, "only-hash", 0);
+  int trickle = wr_rpc_bool(c, "trickle", 0);
+  r->progress = wr_rpc_bool(c, "progress", 0);
+  r->quieter = wr_rpc_bool(c, "quieter", 0);
+  if (raw == -1 && wr_query_get(&c->q, "raw-leaves"))
+    return -1;
+  if (o->pin < 0 || o->wrap < 0 || o->only_hash < 0 || trickle < 0 || r->progress < 0 ||
+      r->quieter < 0)
+    return -1;
+  if (wr_rpc_uint(c, "cid-version", 0, &cidv) != 0)
+    return -1;
+  if (cidv > 1) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "unknown CID version %llu", (unsigned long long)cidv);
+    return -1;
+  }
+  const char *chunker = wr_query_get(&c->q, "chunker");
+  if (chunker && *chunker) {
+    char *end = NULL;
+    if (strncmp(chunker, "size-", 5) != 0 || !chunker[5] ||
+        (chunk = strtoull(chunker + 5, &end, 10)) == 0 || *end) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL,
+                  "chunker \"%s\" is not supported: use size-N (rabin and buzhash are not)",
+                  chunker);
+      return -1;
+    }
+  }
+  const char *hash = wr_query_get(&c->q, "hash");
+  if (hash && strcmp(hash, "sha2-256") != 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "hash \"%s\" is not supported: only sha2-256", hash);
+    return -1;
+  }
+  o->p.cid_version = (uint32_t)cidv;
+  o->p.raw_leaves = raw >= 0 ? raw : cidv == 1; /* kubo: CIDv1 implies raw leaves */
+  if (chunk)
+    o->p.chunk_size = (uint32_t)(chunk > UINT32_MAX ? UINT32_MAX : chunk);
+  if (trickle)
+    o->p.layout = WR_UFS_TRICKLE;
+  return 0;
+}
+
+/* kubo's symlink part: the body is the target. */
+static int add_symlink(add_run *r, wr_rpc_mp *m, wr_ufs_link *l) {
+  char target[4096];
+  size_t tn = 0;
+  ssize_t got = 0;
+  while (tn < sizeof target &&
+         (got = wr_rpc_mp_read(m, (uint8_t *)target + tn, sizeof target - tn)) > 0)
+    tn += (size_t)got;
+  if (tn == sizeof target || got < 0) {
+    wr_rpc_fail(r->c, WR_RPC_ERR_NORMAL, "symlink %.300s: %s", m->path,
+                tn == sizeof target ? "its target is longer than 4 KiB" : m->err);
+    return -1;
+  }
+  if (wr_importer_add_symlink(r->im, m->path, target, tn, l) != 0) {
+    wr_rpc_fail(r->c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r->im));
+    return -1;
+  }
+  return 0;
+}
+
+/* One part of the body: a folder is noted, a file or symlink imported and
+ * entered in its folder. -1: refused (answered) or the user is gone. */
+static int add_part(add_run *r, dnode *top, wr_rpc_mp *m) {
+  wr_rpc_call *c = r->c;
+  int is_dir = strcmp(m->ctype, "application/x-directory") == 0;
+  int is_link = strcmp(m->ctype, "application/symlink") == 0;
+  dnode *d = top;
+  const char *name = "";
+  char err[512];
+  int rv;
+  if (!m->path[0]) {
+    /* A nameless file (kubo-rpc-client's add of bytes): a root on its own. */
+    if (is_dir) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "a folder part has no name");
+      return -1;
+    }
+  } else if ((rv = place(top, m->path, &d, &name, err, sizeof err)) != 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", rv == WR_ERR_NOMEM ? "out of memory" : err);
+    return -1;
+  }
+  if (is_dir) {
+    if (!kid(d, name, strlen(name), 1)) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+      return -1;
+    }
+    return 0;
+  }
+  if (d == top && top->n >= MAX_ROOTS) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
+    return -1;
+  }
+  wr_ufs_link l;
+  if (is_link) {
+    if (add_symlink(r, m, &l) != 0)
+      return -1;
+  } else {
+    snprintf(r->cur, sizeof r->cur, "%s", m->path);
+    wr_import_stats st;
+    wr_importer_stats(r->im, &st);
+    r->file_start = st.file_bytes;
+    if (wr_importer_add_reader(r->im, wr_rpc_mp_read, m, m->path, &l) != 0) {
+      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m->err[0] ? m->err : wr_importer_error(r->im));
+      return -1;
+    }
+    if (r->werr)
+      return -1;
+  }
+  if (add_ent(d, name, &l) != 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+/* Builds the folders and lists the roots: with wrap, everything at the top
+ * in one folder with an empty name; else each top file and folder. */
+static int add_roots(add_run *r, dnode *top, int wrap, wr_cid *roots, size_t *pn) {
+  size_t nroots = 0;
+  wr_buf path;
+  wr_buf_init(&path, 64 * 1024);
+  int rv = wr_buf_append(&path, "", 1);
+  path.len = 0;
+  if (wrap) {
+    for (size_t i = 0; i < top->n; i++)
+      if (!top->ents[i].name_len) {
+        wr_buf_free(&path);
+        wr_rpc_fail(r->c, WR_RPC_ERR_NORMAL, "a nameless file cannot be wrapped in a folder");
+        return -1;
+      }
+    r->have_last = 2; /* the wrapper's empty name stays empty */
+    wr_ufs_link l;
+    if (!rv)
+      rv = build(r, top, &path, NULL, &l);
+    if (!rv) {
+      roots[nroots++] = l.cid;
+      r->last = l;
+    }
+  } else {
+    for (size_t i = 0; i < top->n && nroots < MAX_ROOTS; i++) {
+      roots[nroots++] = top->ents[i].link.cid;
+      r->last = top->ents[i].link;
+    }
+    for (dnode *k = top->kids; k && !rv; k = k->next) {
+      wr_ufs_link l;
+      wr_buf_reset(&path);
+      rv = wr_buf_append(&path, k->name, strlen(k->name) + 1);
+      path.len--;
+      if (!rv)
+        rv = build(r, k, &path, NULL, &l);
+      if (!rv && nroots < MAX_ROOTS) {
+        roots[nroots++] = l.cid;
+        r->last = l;
+      }
+    }
+  }
+  wr_buf_free(&path);
+  if (rv) {
+    const char *why = wr_importer_error(r->im);
+    wr_rpc_fail(r->c, WR_RPC_ERR_NORMAL, "%s", why[0] ? why : wr_strerror(rv));
+    return -1;
+  }
+  *pn = nroots;
+  return 0;
+}
+
+/* quieter: only the last root, once everything is committed. */
+static void add_report_last(add_run *r) {
+  char s[WR_CID_MAX_STR];
+  wr_rpc_cid_str(&r->last.cid, s);
+  if (wr_buf_printf(&r->line, "{\"Name\":\"%s\",\"Hash\":\"%s\",\"Size\":\"%llu\"}\n", s, s,
+                    (unsigned long long)r->last.tsize) == 0)
+    emit(r);
+}
+
 void wr_rpc_cmd_add(wr_rpc_call *c) {
   add_run r;
   memset(&r, 0, sizeof r);
@@ -219,60 +405,19 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
   memset(&m, 0, sizeof m);
   wr_cid *roots = NULL;
   int locked = 0;
-
-  wr_ufs_params p;
-  wr_ufs_params_default(&p);
-  uint64_t cidv = 0, chunk = 0;
-  int raw = wr_rpc_bool(c, "raw-leaves", -1);
-  int pin = wr_rpc_bool(c, "pin", 1);
-  int wrap = wr_rpc_bool(c, "wrap-with-directory", 0);
-  int only_hash = wr_rpc_bool(c, "only-hash", 0);
-  int trickle = wr_rpc_bool(c, "trickle", 0);
-  r.progress = wr_rpc_bool(c, "progress", 0);
-  r.quieter = wr_rpc_bool(c, "quieter", 0);
-  if (raw == -1 && wr_query_get(&c->q, "raw-leaves"))
+  add_opts o;
+  if (add_options(c, &r, &o) != 0)
     goto out;
-  if (pin < 0 || wrap < 0 || only_hash < 0 || trickle < 0 || r.progress < 0 || r.quieter < 0)
-    goto out;
-  if (wr_rpc_uint(c, "cid-version", 0, &cidv) != 0)
-    goto out;
-  if (cidv > 1) {
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "unknown CID version %llu", (unsigned long long)cidv);
-    goto out;
-  }
-  const char *chunker = wr_query_get(&c->q, "chunker");
-  if (chunker && *chunker) {
-    char *end = NULL;
-    if (strncmp(chunker, "size-", 5) != 0 || !chunker[5] ||
-        (chunk = strtoull(chunker + 5, &end, 10)) == 0 || *end) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL,
-                  "chunker \"%s\" is not supported: use size-N (rabin and buzhash are not)",
-                  chunker);
-      goto out;
-    }
-  }
-  const char *hash = wr_query_get(&c->q, "hash");
-  if (hash && strcmp(hash, "sha2-256") != 0) {
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "hash \"%s\" is not supported: only sha2-256", hash);
-    goto out;
-  }
-  p.cid_version = (uint32_t)cidv;
-  p.raw_leaves = raw >= 0 ? raw : cidv == 1; /* kubo: CIDv1 implies raw leaves */
-  if (chunk)
-    p.chunk_size = (uint32_t)(chunk > UINT32_MAX ? UINT32_MAX : chunk);
-  if (trickle)
-    p.layout = WR_UFS_TRICKLE;
-
   if (wr_rpc_mp_init(&m, c) != 0) {
     wr_rpc_fail(c, WR_RPC_ERR_CLIENT, "%s", m.err);
     goto out;
   }
-  if (!only_hash) {
+  if (!o.only_hash) {
     pthread_rwlock_rdlock(c->gc_lock);
     locked = 1;
   }
   const char *why = NULL;
-  int rv = wr_importer_new(only_hash ? NULL : c->repo->bs, &p, &r.im, &why);
+  int rv = wr_importer_new(o.only_hash ? NULL : c->repo->bs, &o.p, &r.im, &why);
   if (rv) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", why ? why : wr_strerror(rv));
     goto out;
@@ -283,161 +428,36 @@ void wr_rpc_cmd_add(wr_rpc_call *c) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
     goto out;
   }
-
-  /* The parts, in order. */
-  char err[512];
   size_t nparts = 0;
-  for (;;) {
-    int k = wr_rpc_mp_next(&m);
-    if (k < 0) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m.err);
-      goto out;
-    }
-    if (k == 0)
-      break;
+  while ((rv = wr_rpc_mp_next(&m)) > 0) {
     nparts++;
-    int is_dir = strcmp(m.ctype, "application/x-directory") == 0;
-    int is_link = strcmp(m.ctype, "application/symlink") == 0;
-    dnode *d = NULL;
-    const char *name = NULL;
-    if (!m.path[0]) {
-      /* A nameless file (kubo-rpc-client's add of bytes): a root on its own. */
-      if (is_dir) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "a folder part has no name");
-        goto out;
-      }
-      d = &top;
-      name = "";
-    } else if ((rv = place(&top, m.path, &d, &name, err, sizeof err)) != 0) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", rv == WR_ERR_NOMEM ? "out of memory" : err);
+    if (add_part(&r, &top, &m) != 0)
       goto out;
-    }
-    if (is_dir) {
-      if (!kid(d, name, strlen(name), 1)) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
-        goto out;
-      }
-      continue;
-    }
-    wr_ufs_link l;
-    if (is_link) {
-      /* kubo's symlink part: the body is the target. */
-      char target[4096];
-      size_t tn = 0;
-      ssize_t got = 0;
-      while (tn < sizeof target &&
-             (got = wr_rpc_mp_read(&m, (uint8_t *)target + tn, sizeof target - tn)) > 0)
-        tn += (size_t)got;
-      if (tn == sizeof target || got < 0) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "symlink %.300s: %s", m.path,
-                    tn == sizeof target ? "its target is longer than 4 KiB" : m.err);
-        goto out;
-      }
-      if ((rv = wr_importer_add_symlink(r.im, m.path[0] ? m.path : "", target, tn, &l)) != 0) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
-        goto out;
-      }
-      if (d == &top && top.n >= MAX_ROOTS) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
-        goto out;
-      }
-      if ((rv = add_ent(d, name, &l)) != 0) {
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
-        goto out;
-      }
-      continue;
-    }
-    if (d == &top && top.n >= MAX_ROOTS) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "more than %d top-level entries in one add", MAX_ROOTS);
-      goto out;
-    }
-    snprintf(r.cur, sizeof r.cur, "%s", m.path);
-    wr_import_stats st;
-    wr_importer_stats(r.im, &st);
-    r.file_start = st.file_bytes;
-    rv = wr_importer_add_reader(r.im, wr_rpc_mp_read, &m, m.path, &l);
-    if (rv) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m.err[0] ? m.err : wr_importer_error(r.im));
-      goto out;
-    }
-    if (r.werr)
-      goto out;
-    if ((rv = add_ent(d, name[0] ? name : "", &l)) != 0) {
-      wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
-      goto out;
-    }
   }
-
+  if (rv < 0) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", m.err);
+    goto out;
+  }
   if (nparts == 0) {
     wr_rpc_fail(c, WR_RPC_ERR_CLIENT, "argument \"path\" is required");
     goto out;
   }
-  /* Folders, then the roots. */
   size_t nroots = 0;
-  wr_buf path;
-  wr_buf_init(&path, 64 * 1024);
-  rv = wr_buf_append(&path, "", 1);
-  path.len = 0;
-  if (wrap) {
-    /* Everything at the top goes into one folder with an empty name. */
-    for (size_t i = 0; i < top.n && !rv; i++)
-      if (!top.ents[i].name_len) {
-        wr_buf_free(&path);
-        wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "a nameless file cannot be wrapped in a folder");
-        goto out;
-      }
-    r.have_last = 2; /* the wrapper's empty name stays empty */
-    wr_ufs_link l;
-    if (!rv)
-      rv = build(&r, &top, &path, NULL, &l);
-    if (!rv)
-      roots[nroots++] = l.cid;
-    r.last = l;
-  } else {
-    /* Each top folder is built and is a root; so is each top file. */
-    for (size_t i = 0; i < top.n; i++) {
-      if (nroots == MAX_ROOTS)
-        break;
-      roots[nroots++] = top.ents[i].link.cid;
-      r.last = top.ents[i].link;
-    }
-    for (dnode *k = top.kids; k && !rv; k = k->next) {
-      wr_ufs_link l;
-      wr_buf_reset(&path);
-      rv = wr_buf_append(&path, k->name, strlen(k->name) + 1);
-      path.len--;
-      if (!rv)
-        rv = build(&r, k, &path, NULL, &l);
-      if (!rv && nroots < MAX_ROOTS) {
-        roots[nroots++] = l.cid;
-        r.last = l;
-      }
-    }
-  }
-  wr_buf_free(&path);
-  if (rv) {
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s",
-                wr_importer_error(r.im)[0] ? wr_importer_error(r.im) : wr_strerror(rv));
+  if (add_roots(&r, &top, o.wrap, roots, &nroots) != 0)
     goto out;
-  }
-  rv = wr_importer_commit(r.im, roots, pin ? nroots : 0);
-  if (rv) {
+  if (wr_importer_commit(r.im, roots, o.pin ? nroots : 0) != 0) {
     wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s", wr_importer_error(r.im));
     goto out;
   }
   /* What was added is announced (the roots; kubo's "roots" strategy). */
-  if (!only_hash)
+  if (!o.only_hash)
     wr_rpc_provide_bg(c, roots, nroots);
   if (!wr_rpc_job_head_sent(c->job) && !(r.quieter && nroots) &&
       wr_rpc_ok(c, "application/json", 2) != 0)
     goto out; /* the user is gone */
   if (r.quieter && nroots) {
     r.quieter = 0;
-    char s[WR_CID_MAX_STR];
-    wr_rpc_cid_str(&r.last.cid, s);
-    if (wr_buf_printf(&r.line, "{\"Name\":\"%s\",\"Hash\":\"%s\",\"Size\":\"%llu\"}\n", s, s,
-                      (unsigned long long)r.last.tsize) == 0)
-      emit(&r);
+    add_report_last(&r);
   }
 out:
   wr_importer_del(r.im);
