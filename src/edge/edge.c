@@ -16,6 +16,7 @@
 #include "http/metrics_http.h"
 #include "http/server.h"
 #include "io/addr.h"
+#include "io/twin_port.h"
 #include "net/mux_h2.h"
 #include "net/mux_quic.h"
 #include "net/quic.h"
@@ -331,9 +332,22 @@ static int listen_connectors(wr_edge *e, const wr_edge_config *cfg, char *err, s
   wr_quic_server_config sc = {.tls = cfg->tls, .user_data = &e->listener};
   sc.callbacks = *wr_mux_quic_server_callbacks();
   char abuf[80];
-  int rc = wr_quic_endpoint_new(&e->ep, e->loop, cfg->listen, &qc, &sc);
+  const struct sockaddr *listen = cfg->listen;
+  wr_addr asked, picked;
+  wr_addr_from_sockaddr(cfg->listen, &asked);
+  int rc;
+  if (!cfg->listen_h2 && cfg->listen_h2_twin && wr_addr_port(&asked) == 0) {
+    if ((rc = wr_twin_port_pick(&asked, &picked)) != 0) {
+      wr_addr_format_sa(cfg->listen, 0, abuf, sizeof abuf);
+      snprintf(err, errlen, "cannot find a port free for both UDP and TCP on %s: %s", abuf,
+               wr_strerror(rc));
+      return rc;
+    }
+    listen = &picked.sa;
+  }
+  rc = wr_quic_endpoint_new(&e->ep, e->loop, listen, &qc, &sc);
   if (rc != 0) {
-    wr_addr_format_sa(cfg->listen, 0, abuf, sizeof abuf);
+    wr_addr_format_sa(listen, 0, abuf, sizeof abuf);
     snprintf(err, errlen, "cannot listen for connectors on %s (UDP): %s", abuf,
              rc == WR_ERR_IO ? "the address cannot be bound (see the log line above)"
                              : wr_strerror(rc));
