@@ -521,6 +521,50 @@ static wr_maddr parse_maddr(const char *flag, const char *s) {
   return ma;
 }
 
+/* The key from --key, or a fresh one. */
+static int load_key(const char *path, wr_p2p_privkey *key) {
+  if (path) {
+    char err[512];
+    if (wr_p2p_identity_load(path, 1, key, NULL, err, sizeof err) != 0) {
+      wr_cli_fail("diag p2p: %s.", err);
+      return 1;
+    }
+    return 0;
+  }
+  uint8_t seed[32];
+  if (wr_random_bytes(seed, sizeof seed) != 0) {
+    wr_cli_fail("diag p2p: no randomness for a key.");
+    return 1;
+  }
+  wr_p2p_privkey_from_seed(key, seed);
+  return 0;
+}
+
+/* Listens on every --listen and prints the bound addresses, ports filled
+ * in, as dialable multiaddrs: the tests and a second diag read them. */
+static int listen_all(const wr_maddr *lma, const char **text, size_t n) {
+  char id[WR_PEERID_MAX_STR];
+  if (wr_peerid_format(wr_p2p_host_id(D.host), id, sizeof id) < 0)
+    return 1;
+  printf("id %s\n", id);
+  for (size_t i = 0; i < n; i++) {
+    int rv = wr_p2p_host_listen(D.host, &lma[i]);
+    if (rv != 0) {
+      wr_cli_fail("diag p2p: cannot listen on %s: %s.", text[i], wr_strerror(rv));
+      return 1;
+    }
+  }
+  wr_maddr addrs[WR_P2P_MAX_LISTEN];
+  size_t na = wr_p2p_host_addrs(D.host, addrs, WR_P2P_MAX_LISTEN);
+  for (size_t i = 0; i < na; i++) {
+    char s[WR_MA_MAX_STR];
+    if (wr_maddr_format(&addrs[i], s, sizeof s) >= 0)
+      printf("listen %s/p2p/%s\n", s, id);
+  }
+  fflush(stdout);
+  return 0;
+}
+
 int wr_cmd_diag_p2p(int argc, char **argv) {
   enum {
     OPT_KEY = 256,
@@ -624,21 +668,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
   }
 
   wr_p2p_privkey key;
-  char err[512];
-  if (key_path) {
-    int rv = wr_p2p_identity_load(key_path, 1, &key, NULL, err, sizeof err);
-    if (rv != 0) {
-      wr_cli_fail("diag p2p: %s.", err);
-      return 1;
-    }
-  } else {
-    uint8_t seed[32];
-    if (wr_random_bytes(seed, sizeof seed) != 0) {
-      wr_cli_fail("diag p2p: no randomness for a key.");
-      return 1;
-    }
-    wr_p2p_privkey_from_seed(&key, seed);
-  }
+  if (load_key(key_path, &key) != 0)
+    return 1;
   pattern_init();
   if (uv_loop_init(&D.loop) != 0) {
     wr_cli_fail("diag p2p: cannot start the event loop.");
@@ -662,25 +693,8 @@ int wr_cmd_diag_p2p(int argc, char **argv) {
     wr_cli_fail("diag p2p: cannot start the host: %s.", wr_strerror(rv));
     goto out;
   }
-  char id[WR_PEERID_MAX_STR];
-  if (wr_peerid_format(wr_p2p_host_id(D.host), id, sizeof id) < 0)
+  if (listen_all(lma, listen, nlisten) != 0)
     goto out;
-  printf("id %s\n", id);
-  for (size_t i = 0; i < nlisten; i++) {
-    rv = wr_p2p_host_listen(D.host, &lma[i]);
-    if (rv != 0) {
-      wr_cli_fail("diag p2p: cannot listen on %s: %s.", listen[i], wr_strerror(rv));
-      goto out;
-    }
-  }
-  wr_maddr addrs[WR_P2P_MAX_LISTEN];
-  size_t na = wr_p2p_host_addrs(D.host, addrs, WR_P2P_MAX_LISTEN);
-  for (size_t i = 0; i < na; i++) {
-    char s[WR_MA_MAX_STR];
-    if (wr_maddr_format(&addrs[i], s, sizeof s) >= 0)
-      printf("listen %s/p2p/%s\n", s, id);
-  }
-  fflush(stdout);
   if (dial) {
     uv_timer_start(&D.deadline, on_deadline, timeout, 0);
     rv = wr_p2p_host_dial(D.host, &dma, on_dialed, NULL);
