@@ -80,3 +80,13 @@ def js_dht():
 
 def providers(lines):
     return {o["provider"]["id"]: o["provider"]["addrs"] for o in lines if "provider" in o}
+
+
+HELIA_DHT_JS = NPM_P2P / "helia_dht.mjs"
+
+
+def helia_dht():
+    """A Helia 7 node with Bitswap and kad-dht (Amino, server mode), driven
+    like js_dht (tests/npm-p2p/helia_dht.mjs)."""
+    assert NODE.exists(), "tests/npm-p2p is not installed: run make npm-deps"
+    return DhtNode([NODE, HELIA_DHT_JS], cwd=NPM_P2P)
