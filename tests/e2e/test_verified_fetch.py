@@ -4,11 +4,16 @@ routing, no Bitswap (tests/npm-p2p/verified_fetch.mjs). It asks the gateway
 for raw blocks (application/vnd.ipld.raw), checks each against its CID and
 walks the UnixFS DAG itself, so a file by path, a folder's index.html, and
 multi-block files in both CID versions come back byte for byte only if every
-block warren served was the right one."""
+block warren served was the right one; through a proxy that corrupts the
+blocks the same client gets nothing (the control)."""
 import hashlib
+import http.server
 import json
+import os
 import random
 import subprocess
+import threading
+import urllib.request
 
 import pytest
 
@@ -44,14 +49,16 @@ def env(tmp_path_factory):
     edge.stop()
 
 
-def vfetch(env, *urls):
+def vfetch(env, *urls, gateway=None, timeout_ms=60000):
     """Runs verified-fetch on urls; returns (results by url, block requests)."""
     tmp, _, _, _, edge = env
+    gateway = gateway or edge.url
     assert NODE.exists(), "tests/npm-p2p is not installed: run make npm-deps"
     outdir = tmp / "out"
     outdir.mkdir(exist_ok=True)
-    r = subprocess.run([str(NODE), str(VF_JS), edge.url, str(outdir), *urls], cwd=NPM_P2P,
-                       capture_output=True, text=True, timeout=180)
+    r = subprocess.run([str(NODE), str(VF_JS), gateway, str(outdir), *urls], cwd=NPM_P2P,
+                       capture_output=True, text=True, timeout=180,
+                       env={**os.environ, "VF_TIMEOUT_MS": str(timeout_ms)})
     assert r.returncode == 0, r.stderr
     lines = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
     assert lines and lines[-1].get("done"), r.stdout + r.stderr
@@ -78,9 +85,12 @@ def test_files_and_folders_by_path(env):
         f"ipfs://{v1['']}/": site / "index.html",
         f"ipfs://{v1['docs/big.bin']}": site / "docs" / "big.bin",
     }
-    got, requests = vfetch(env, *urls)
+    missing = f"ipfs://{v0['']}/docs/nothing-here.txt"
+    got, requests = vfetch(env, *urls, missing)
     for url, path in urls.items():
         same(got[url], path)
+    # verified-fetch walked the folder it fetched and found no such name.
+    assert got[missing].get("status") == 404, got[missing]
     assert got[f"ipfs://{v0['']}/docs/guide.txt"]["type"].startswith("text/plain")
     assert got[f"ipfs://{v1['']}/"]["type"].startswith("text/html")
     # Every block came from warren's gateway as a raw block: the two big.bin
@@ -90,9 +100,52 @@ def test_files_and_folders_by_path(env):
     print(f"\nverified-fetch: {len(urls)} URLs, {requests} block requests to warren's gateway")
 
 
-def test_missing_path_is_not_found(env):
-    _, _, v0, _, _ = env
-    url = f"ipfs://{v0['']}/docs/nothing-here.txt"
-    got, _ = vfetch(env, url)
-    # verified-fetch walked the folder it fetched and found no such name.
-    assert got[url].get("status") == 404, got[url]
+class Tamper(http.server.ThreadingHTTPServer):
+    """A proxy in front of the edge that flips one byte of every raw block
+    it passes on: what a lying gateway serves."""
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.blocks = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(h):
+                req = urllib.request.Request(self.upstream + h.path, headers={
+                    k: v for k, v in h.headers.items() if k.lower() in ("accept", "user-agent")})
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    body = bytearray(r.read())
+                    ctype = r.headers.get("content-type", "")
+                    status = r.status
+                if ctype.startswith("application/vnd.ipld.raw") and body:
+                    body[len(body) // 2] ^= 0x5A
+                    self.blocks += 1
+                h.send_response(status)
+                h.send_header("Content-Type", ctype)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(bytes(body))
+
+            def log_message(h, *a):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_a_lying_gateway_is_caught(env):
+    """The control: the same client through a proxy that corrupts warren's
+    blocks gets nothing (so the passing fetches above were verified)."""
+    _, site, v0, _, edge = env
+    proxy = Tamper(edge.url)
+    try:
+        url = f"ipfs://{v0['']}/docs/guide.txt"
+        got, _ = vfetch(env, url, gateway=proxy.url, timeout_ms=10000)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.blocks >= 1
+    o = got[url]
+    assert "error" in o or o["status"] >= 400, o
+    if "error" not in o:
+        assert o["sha256"] != hashlib.sha256((site / "docs" / "guide.txt").read_bytes()).hexdigest()

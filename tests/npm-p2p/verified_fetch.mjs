@@ -10,7 +10,8 @@
 //       JSON line per URL: {"url","status","type","bytes","sha256","file"}
 //       with the body written to OUTDIR/<index> and "ms" the time taken; {"url","error"} when
 //       verified-fetch throws. Ends with {"done":true,"requests":N}, N being
-//       the block requests the gateway broker sent.
+//       the block requests the gateway broker sent. VF_TIMEOUT_MS bounds each
+//       fetch (60 s unless set).
 import { createHeliaLight } from 'helia'
 import { withHTTP } from '@helia/http'
 import { createVerifiedFetchWithHelia } from '@helia/verified-fetch'
@@ -19,6 +20,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const [gateway, outdir, ...urls] = process.argv.slice(2)
+const timeout = Number(process.env.VF_TIMEOUT_MS ?? '60000')
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 
 // Counts the requests that reach the gateway (undici's global fetch, which
@@ -48,7 +50,16 @@ let i = 0
 for (const url of urls) {
   const t0 = Date.now()
   try {
-    const res = await vfetch(url, { signal: AbortSignal.timeout(60000) })
+    // AbortSignal.timeout's timer does not keep Node alive, and a fetch
+    // whose blocks all fail verification waits on nothing else: a plain
+    // timer both keeps the process up and ends the wait.
+    let timer
+    const res = await Promise.race([
+      vfetch(url, { signal: AbortSignal.timeout(timeout) }),
+      new Promise((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeout} ms`)), timeout + 2000)
+      })
+    ]).finally(() => clearTimeout(timer))
     const body = new Uint8Array(await res.arrayBuffer())
     const file = join(outdir, String(i++))
     writeFileSync(file, body)
