@@ -57,6 +57,7 @@ typedef struct add_ui {
   uint64_t total;   /* bytes expected, 0 when unknown */
   uint64_t last_ns; /* last progress redraw */
   int drawn;
+  char *capture; /* when set (WR_CID_MAX_STR bytes): the last root goes here, not to stdout */
 } add_ui;
 
 static void on_added(void *arg, const wr_ufs_link *l, const char *path) {
@@ -536,6 +537,8 @@ static int remote_add_run(const wr_addr *a, const add_opts *o, add_ui *ui, char 
                             &lines, &(int){0}, r.err, sizeof r.err);
   if (rv)
     wr_cli_fail("add: %s. Nothing was pinned.", r.err[0] ? r.err : wr_strerror(rv));
+  else if (ui->capture)
+    snprintf(ui->capture, WR_CID_MAX_STR, "%s", r.last);
   else if (ui->quieter && r.last[0])
     printf("%s\n", r.last);
   wr_buf_free(&target);
@@ -547,14 +550,10 @@ static int remote_add_run(const wr_addr *a, const add_opts *o, add_ui *ui, char 
   return rv ? 1 : 0;
 }
 
-int wr_cmd_add(int argc, char **argv) {
-  add_opts o;
-  add_ui ui;
-  memset(&ui, 0, sizeof ui);
-  if (parse_flags(argc, argv, &o, &ui))
-    return 0;
+/* Adds the paths argv[optind..argc) as o and ui say (through the daemon when
+ * one runs); returns the exit status. */
+static int add_run(add_opts o, add_ui ui, int argc, char **argv) {
   wr_ufs_params p = import_params(&o);
-  ui.progress = o.progress >= 0 ? o.progress : (isatty(2) && !ui.quiet && !ui.quieter);
   if (check_paths(argv + optind, argc - optind, &o))
     return 1;
   /* Through a running daemon, as kubo; --profile and --max-links have no
@@ -612,8 +611,12 @@ int wr_cmd_add(int argc, char **argv) {
   }
   if (!rv && ui.quieter && nroots) {
     char s[WR_CID_MAX_STR];
-    if (wr_cid_format(&roots[nroots - 1], 0, s, sizeof s) >= 0)
-      printf("%s\n", s);
+    if (wr_cid_format(&roots[nroots - 1], 0, s, sizeof s) >= 0) {
+      if (ui.capture)
+        memcpy(ui.capture, s, sizeof s);
+      else
+        printf("%s\n", s);
+    }
   }
   wr_free(roots);
   wr_importer_del(im);
@@ -623,4 +626,29 @@ int wr_cmd_add(int argc, char **argv) {
     return 1;
   }
   return rv ? 1 : 0;
+}
+
+int wr_cmd_add(int argc, char **argv) {
+  add_opts o;
+  add_ui ui;
+  memset(&ui, 0, sizeof ui);
+  if (parse_flags(argc, argv, &o, &ui))
+    return 0;
+  ui.progress = o.progress >= 0 ? o.progress : (isatty(2) && !ui.quiet && !ui.quieter);
+  return add_run(o, ui, argc, argv);
+}
+
+int wr_cmd_add_snapshot(const char *path, int cid_version, char root[]) {
+  add_opts o = {.recursive = 1, .pin = 1, .progress = 0, .cidv = cid_version, .raw = -1,
+                .links = -1};
+  add_ui ui = {.quieter = 1, .capture = root};
+  char *argv[] = {(char *)"add", (char *)path, NULL};
+  root[0] = '\0';
+  optind = 1;
+  int rv = add_run(o, ui, 2, argv);
+  if (rv == 0 && !root[0]) {
+    wr_cli_fail("add: no root CID came back for %s.", path);
+    return 1;
+  }
+  return rv;
 }

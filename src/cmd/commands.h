@@ -20,6 +20,12 @@ int wr_cmd_gc(int argc, char **argv);
 int wr_cmd_repo(int argc, char **argv);
 int wr_cmd_dag(int argc, char **argv);
 int wr_cmd_add(int argc, char **argv);
+/* Adds path (a file or a folder, recursively, hidden files left out as `add
+ * -r`) and pins its root, through the daemon when one runs, printing
+ * nothing but a failure; root gets the root's CID text (cid_version 0 or 1,
+ * -1 for the default). Returns the exit status (src/cmd/add.c). */
+int wr_cmd_add_snapshot(const char *path, int cid_version, char root[]);
+int wr_cmd_publish(int argc, char **argv);
 int wr_cmd_cat(int argc, char **argv);
 int wr_cmd_get(int argc, char **argv);
 int wr_cmd_ls(int argc, char **argv);

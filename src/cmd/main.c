@@ -43,6 +43,8 @@ static const wr_command commands[] = {
      wr_cmd_routing},
     {"key", "IPNS keys: gen, list, rm", wr_cmd_key},
     {"name", "IPNS names: publish, resolve, inspect, put, get", wr_cmd_name},
+    {"publish", "Snapshot a site's folder into the store and point an IPNS name at it",
+     wr_cmd_publish},
     {"tunnel", "Tunnels: create, list, delete; check ingress rules", wr_cmd_tunnel},
     {"service", "Run the connector or the edge as a systemd service", wr_cmd_service},
     {"edge", "Run an edge: connectors register, users' HTTP is routed to them", wr_cmd_edge},

@@ -117,57 +117,6 @@ static int name_or_key(const char *cmd, const char *repo, const char *s, wr_peer
   return parse_name(cmd, s, id);
 }
 
-/* --- through a running daemon (kubo's rule; src/cmd/remote.h) --- */
-
-typedef struct first_line {
-  char buf[8192];
-  size_t len;
-  int got;
-} first_line;
-
-static int keep_first(void *arg, const char *line, size_t n) {
-  first_line *o = arg;
-  if (!o->got && n < sizeof o->buf) {
-    memcpy(o->buf, line, n);
-    o->len = n;
-    o->got = 1;
-  }
-  return 0;
-}
-
-/* POSTs target and copies the string member field of the JSON answer into
- * out. 0, or an error after one printed sentence. */
-static int remote_field(const char *cmd, const wr_addr *api, const char *target, const char *field,
-                        char *out, size_t cap) {
-  first_line o = {0};
-  static wr_cmd_lines lines; /* 64 KiB: not on the stack */
-  memset(&lines, 0, sizeof lines);
-  lines.fn = keep_first;
-  lines.arg = &o;
-  int rv = wr_cmd_remote_post(cmd, api, target, NULL, NULL, NULL, wr_cmd_lines_recv, &lines);
-  if (rv != 0)
-    return rv;
-  wr_json *root = NULL;
-  const wr_json *v = NULL;
-  if (o.got && wr_json_parse(o.buf, o.len, NULL, &root, NULL) == 0)
-    v = wr_json_get(root, field);
-  if (!v || v->type != WR_JSON_STRING || (size_t)snprintf(out, cap, "%s", v->str) >= cap) {
-    wr_cli_fail("%s: the daemon's answer has no %s.", cmd, field);
-    wr_json_del(root);
-    return WR_ERR_MALFORMED;
-  }
-  wr_json_del(root);
-  return 0;
-}
-
-/* Appends "&key=escaped value" (or "?key=" first) to t. */
-static int add_param(wr_buf *t, const char *key, const char *value) {
-  char esc[3 * WR_NAMES_PATH_MAX + 1];
-  if (wr_rpc_url_escape(value, 0, esc, sizeof esc) != 0)
-    return WR_ERR_LIMIT;
-  return wr_buf_printf(t, "%c%s=%s", t->data && memchr(t->data, '?', t->len) ? '&' : '?', key, esc);
-}
-
 static int name_publish(int argc, char **argv) {
   enum { O_KEY = 256, O_LIFETIME, O_TTL, O_OFFLINE, O_QUIETER };
   static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -219,19 +168,19 @@ static int name_publish(int argc, char **argv) {
     char v[WR_NAMES_PATH_MAX];
     snprintf(v, sizeof v, "%s%s", argv[optind][0] == '/' ? "" : "/ipfs/", argv[optind]);
     if (!rv)
-      rv = add_param(&t, "arg", v);
+      rv = wr_cmd_query_add(&t, "arg", v);
     if (!rv)
-      rv = add_param(&t, "key", keyname);
+      rv = wr_cmd_query_add(&t, "key", keyname);
     snprintf(dur, sizeof dur, "%llums", (unsigned long long)(lifetime / 1000000));
     if (!rv)
-      rv = add_param(&t, "lifetime", dur);
+      rv = wr_cmd_query_add(&t, "lifetime", dur);
     snprintf(dur, sizeof dur, "%llums", (unsigned long long)(ttl / 1000000));
     if (!rv)
-      rv = add_param(&t, "ttl", dur);
+      rv = wr_cmd_query_add(&t, "ttl", dur);
     if (!rv)
       rv = wr_buf_append(&t, "", 1); /* the target is a C string */
     if (!rv)
-      rv = remote_field("name publish", &api, (const char *)t.data, "Name", got, sizeof got);
+      rv = wr_cmd_remote_field("name publish", &api, (const char *)t.data, "Name", got, sizeof got);
     wr_buf_free(&t);
     if (rv != 0)
       return 1;
@@ -384,13 +333,13 @@ static int name_resolve(int argc, char **argv) {
     wr_buf_init(&t, 4 * WR_NAMES_PATH_MAX);
     int rv = wr_buf_puts(&t, "/api/v0/name/resolve");
     if (!rv)
-      rv = add_param(&t, "arg", full);
+      rv = wr_cmd_query_add(&t, "arg", full);
     if (!rv)
-      rv = add_param(&t, "recursive", recursive ? "true" : "false");
+      rv = wr_cmd_query_add(&t, "recursive", recursive ? "true" : "false");
     if (!rv)
       rv = wr_buf_append(&t, "", 1); /* the target is a C string */
     if (!rv)
-      rv = remote_field("name resolve", &api, (const char *)t.data, "Path", out, sizeof out);
+      rv = wr_cmd_remote_field("name resolve", &api, (const char *)t.data, "Path", out, sizeof out);
     wr_buf_free(&t);
     if (rv != 0)
       return 1;

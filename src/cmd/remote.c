@@ -12,6 +12,7 @@
 #include "cmd/cli.h"
 #include "cmd/repoflag.h"
 #include "io/random.h"
+#include "proto/text/json.h"
 
 static int offline;
 
@@ -194,4 +195,50 @@ int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, 
     wr_cli_fail("%s: %s.", cmd, u.err[0] ? u.err : wr_strerror(rv));
   wr_free(u.buf);
   return rv;
+}
+
+typedef struct first_line {
+  char buf[8192];
+  size_t len;
+  int got;
+} first_line;
+
+static int keep_first(void *arg, const char *line, size_t n) {
+  first_line *o = arg;
+  if (!o->got && n < sizeof o->buf) {
+    memcpy(o->buf, line, n);
+    o->len = n;
+    o->got = 1;
+  }
+  return 0;
+}
+
+int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target,
+                        const char *field, char *out, size_t cap) {
+  first_line o = {0};
+  static wr_cmd_lines lines; /* 64 KiB: not on the stack */
+  memset(&lines, 0, sizeof lines);
+  lines.fn = keep_first;
+  lines.arg = &o;
+  int rv = wr_cmd_remote_post(cmd, api, target, NULL, NULL, NULL, wr_cmd_lines_recv, &lines);
+  if (rv != 0)
+    return rv;
+  wr_json *root = NULL;
+  const wr_json *v = NULL;
+  if (o.got && wr_json_parse(o.buf, o.len, NULL, &root, NULL) == 0)
+    v = wr_json_get(root, field);
+  if (!v || v->type != WR_JSON_STRING || (size_t)snprintf(out, cap, "%s", v->str) >= cap) {
+    wr_cli_fail("%s: the daemon's answer has no %s.", cmd, field);
+    wr_json_del(root);
+    return WR_ERR_MALFORMED;
+  }
+  wr_json_del(root);
+  return 0;
+}
+
+int wr_cmd_query_add(wr_buf *t, const char *key, const char *value) {
+  char esc[3 * 4096 + 1];
+  if (wr_rpc_url_escape(value, 0, esc, sizeof esc) != 0)
+    return WR_ERR_LIMIT;
+  return wr_buf_printf(t, "%c%s=%s", t->data && memchr(t->data, '?', t->len) ? '&' : '?', key, esc);
 }

@@ -4,6 +4,7 @@
 #ifndef WR_CMD_REMOTE_H
 #define WR_CMD_REMOTE_H
 
+#include "base/buf.h"
 #include "io/addr.h"
 #include "rpc/client.h"
 
@@ -48,5 +49,15 @@ int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, 
 int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, char **files,
                          int n, const uint8_t *data, size_t len,
                          int (*line)(void *arg, const char *line, size_t n), void *arg);
+
+/* POSTs target and copies the string member field of the daemon's JSON
+ * answer (its first line) into out. 0, or an error after one printed
+ * sentence. */
+int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target,
+                        const char *field, char *out, size_t cap);
+
+/* Appends "?key=value" (the first) or "&key=value" to the request target t,
+ * value percent-escaped. 0 or WR_ERR_LIMIT. */
+int wr_cmd_query_add(wr_buf *t, const char *key, const char *value);
 
 #endif
