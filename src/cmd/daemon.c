@@ -54,12 +54,18 @@ static void usage(void) {
          "  --routing MODE          the DHT (/ipfs/kad/1.0.0): dhtserver answers queries,\n"
          "                          dhtclient only asks, none turns it off. Default: a\n"
          "                          server when the node listens on a swarm address\n"
+         "  --ipns-republish-period D  how often the records of this node's keys (self and\n"
+         "                          the keystore's) are signed again and put to the DHT\n"
+         "                          (default: the config's Ipns.RepublishPeriod, else 4h;\n"
+         "                          the first round runs a minute after start)\n"
+         "  --ipns-record-lifetime D   how long a republished record is valid (default: the\n"
+         "                          config's Ipns.RecordLifetime, else 48h)\n"
          "  --grace-period D        on SIGTERM/SIGINT, how long running commands may finish\n"
          "                          (default 10s; a second signal stops at once)\n"
          "  -h, --help              this help\n\n"
          "The repo config (<repo>/config, kubo's JSON) is read when present:\n"
-         "Addresses.API, Addresses.Swarm, Bootstrap and\n"
-         "API.HTTPHeaders.Access-Control-Allow-Origin.\n");
+         "Addresses.API, Addresses.Swarm, Bootstrap, Ipns.RepublishPeriod,\n"
+         "Ipns.RecordLifetime and API.HTTPHeaders.Access-Control-Allow-Origin.\n");
 }
 
 static uv_signal_t sig_term, sig_int;
@@ -105,6 +111,7 @@ typedef struct repo_config {
   int has_swarm;
   char *boot[MAX_SWARM]; /* the config's Bootstrap, the TCP ones with a peer ID */
   size_t nboot;
+  uint64_t repub_ms, lifetime_ms; /* Ipns.RepublishPeriod, Ipns.RecordLifetime; 0: unset */
 } repo_config;
 
 static void free_config(repo_config *rc) {
@@ -182,6 +189,21 @@ static int read_config(const char *repo, repo_config *rc) {
     else
       WR_WARN("Skipping a bootstrap address warren cannot dial yet", "address=%s", e->str);
   }
+  /* kubo's Ipns section: durations as Go writes them ("4h", "48h0m0s"). */
+  const wr_json *ipns = wr_json_get(root, "Ipns");
+  const char *const ipns_keys[2] = {"RepublishPeriod", "RecordLifetime"};
+  uint64_t *ipns_out[2] = {&rc->repub_ms, &rc->lifetime_ms};
+  for (int i = 0; i < 2; i++) {
+    const wr_json *d = wr_json_get(ipns, ipns_keys[i]);
+    uint64_t ns;
+    if (!d || d->type != WR_JSON_STRING || !d->len)
+      continue;
+    if (wr_duration_parse(d->str, &ns) != 0 || ns < 1000000u)
+      WR_WARN("Ignoring an Ipns duration that does not parse", "key=%s value=%s", ipns_keys[i],
+              d->str);
+    else
+      *ipns_out[i] = ns / 1000000u;
+  }
   const wr_json *o = wr_json_get(wr_json_get(wr_json_get(root, "API"), "HTTPHeaders"),
                                  "Access-Control-Allow-Origin");
   if (o && o->type == WR_JSON_ARRAY)
@@ -193,21 +215,24 @@ static int read_config(const char *repo, repo_config *rc) {
 }
 
 int wr_cmd_daemon(int argc, char **argv) {
-  enum { O_API = 1000, O_ORIGIN, O_GRACE, O_SWARM, O_BOOT, O_ROUTING };
-  static const struct option opts[] = {{"api", required_argument, NULL, O_API},
-                                       {"swarm", required_argument, NULL, O_SWARM},
-                                       {"api-allow-origin", required_argument, NULL, O_ORIGIN},
-                                       {"grace-period", required_argument, NULL, O_GRACE},
-                                       {"bootstrap", required_argument, NULL, O_BOOT},
-                                       {"routing", required_argument, NULL, O_ROUTING},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {0, 0, 0, 0}};
+  enum { O_API = 1000, O_ORIGIN, O_GRACE, O_SWARM, O_BOOT, O_ROUTING, O_REPUB, O_LIFETIME };
+  static const struct option opts[] = {
+      {"api", required_argument, NULL, O_API},
+      {"swarm", required_argument, NULL, O_SWARM},
+      {"api-allow-origin", required_argument, NULL, O_ORIGIN},
+      {"grace-period", required_argument, NULL, O_GRACE},
+      {"bootstrap", required_argument, NULL, O_BOOT},
+      {"routing", required_argument, NULL, O_ROUTING},
+      {"ipns-republish-period", required_argument, NULL, O_REPUB},
+      {"ipns-record-lifetime", required_argument, NULL, O_LIFETIME},
+      {"help", no_argument, NULL, 'h'},
+      {0, 0, 0, 0}};
   const char *api_flag = NULL;
   const char *origins[MAX_ORIGINS], *swarm[MAX_SWARM];
   size_t norigins = 0, nswarm = 0, nboot = 0;
   const char *boot[MAX_SWARM];
   int dht_mode = WR_NODE_DHT_AUTO;
-  uint64_t grace_ms = 0;
+  uint64_t grace_ms = 0, repub_ms = 0, lifetime_ms = 0;
   int c;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
     switch (c) {
@@ -247,6 +272,15 @@ int wr_cmd_daemon(int argc, char **argv) {
       grace_ms = ns / 1000000u ? ns / 1000000u : 1;
       break;
     }
+    case O_REPUB:
+    case O_LIFETIME: {
+      uint64_t ns;
+      if (wr_duration_parse(optarg, &ns) != 0 || ns < 1000000u)
+        wr_cli_usage_error(CMD, "--%s: \"%s\" is not a duration such as 4h.",
+                           c == O_REPUB ? "ipns-republish-period" : "ipns-record-lifetime", optarg);
+      *(c == O_REPUB ? &repub_ms : &lifetime_ms) = ns / 1000000u;
+      break;
+    }
     case 'h':
       usage();
       return 0;
@@ -267,6 +301,8 @@ int wr_cmd_daemon(int argc, char **argv) {
   cfg.repo_path = repo;
   cfg.version = WR_VERSION;
   cfg.grace_ms = grace_ms;
+  cfg.ipns_republish_ms = repub_ms ? repub_ms : rc.repub_ms;
+  cfg.ipns_lifetime_ms = lifetime_ms ? lifetime_ms : rc.lifetime_ms;
   if (nboot) {
     cfg.bootstrap = boot;
     cfg.nbootstrap = nboot;

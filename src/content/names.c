@@ -116,6 +116,66 @@ out:
   return rv;
 }
 
+int wr_names_republish(const char *repo, const wr_p2p_privkey *sk, int64_t lifetime_ns,
+                       int64_t now_ns, wr_buf *rec, char *err, size_t errlen) {
+  if (lifetime_ns <= 0 || now_ns > INT64_MAX - lifetime_ns) {
+    snprintf(err, errlen, "the lifetime must be positive and end before the year 2262");
+    return WR_ERR_INVAL;
+  }
+  wr_p2p_pubkey pk;
+  wr_peerid name;
+  wr_p2p_privkey_public(sk, &pk);
+  wr_peerid_from_pubkey(&name, &pk);
+  char path[WR_NAMES_PATH_MAX + 300];
+  int rv = record_path(repo, &name, 0, path, sizeof path, err, errlen);
+  if (rv != 0)
+    return rv;
+  int lock = wr_file_lock(path, err, errlen);
+  if (lock < 0)
+    return lock;
+  wr_buf old, out;
+  wr_buf_init(&old, WR_IPNS_MAX_RECORD);
+  wr_buf_init(&out, WR_IPNS_MAX_RECORD);
+  rv = wr_file_read_all(path, WR_IPNS_MAX_RECORD, &old, err, errlen);
+  wr_ipns_record r;
+  const char *why = NULL;
+  if (rv == WR_ERR_NOTFOUND)
+    snprintf(err, errlen, "nothing was published with this key");
+  if (rv != 0)
+    goto out;
+  /* Any record of our name verifies with our key; an expired one is
+   * republished too (kubo does), the name's value is still ours to keep. */
+  rv = wr_ipns_record_decode(old.data, old.len, &r, &why);
+  if (rv == 0) {
+    rv = wr_ipns_record_verify(&r, &name, INT64_MIN, &why);
+    if (rv == WR_ERR_TIMEOUT)
+      rv = 0;
+  }
+  if (rv != 0) {
+    snprintf(err, errlen, "the stored record %s is refused (%s): publish again to replace it", path,
+             why ? why : wr_strerror(rv));
+    rv = WR_ERR_CORRUPT;
+    goto out;
+  }
+  int64_t eol = now_ns + lifetime_ns;
+  if (r.eol_ns > eol)
+    eol = r.eol_ns;
+  wr_ipns_params pa = {r.value, r.value_len, r.sequence, eol, r.ttl_ns, 0};
+  rv = wr_ipns_record_create(sk, &pa, &out);
+  if (rv != 0) {
+    snprintf(err, errlen, "cannot make the record: %s", wr_strerror(rv));
+    goto out;
+  }
+  rv = wr_file_write_atomic(path, out.data, out.len, 0644, WR_FILE_REPLACE, err, errlen);
+  if (rv == 0 && rec)
+    rv = wr_buf_append(rec, out.data, out.len);
+out:
+  wr_file_unlock(lock);
+  wr_buf_free(&old);
+  wr_buf_free(&out);
+  return rv;
+}
+
 int wr_names_store(const char *repo, const wr_peerid *name, const uint8_t *p, size_t n,
                    int64_t now_ns, int *pkept, char *err, size_t errlen) {
   wr_ipns_record r, o;

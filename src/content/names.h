@@ -33,6 +33,16 @@ WR_MUST_CHECK int wr_names_publish(const char *repo, const wr_p2p_privkey *sk, c
                                    int64_t lifetime_ns, uint64_t ttl_ns, int64_t now_ns,
                                    uint64_t *pseq, wr_buf *rec, char *err, size_t errlen);
 
+/* Signs sk's stored record again, as kubo's republisher does: the same
+ * value, sequence and TTL, valid until the later of now_ns + lifetime_ns and
+ * its old EOL (kubo bumps no sequence for an unchanged value; the later EOL
+ * wins the selection). rec (may be NULL) gets the new bytes appended. 0,
+ * WR_ERR_NOTFOUND (nothing published with sk), WR_ERR_CORRUPT (the stored
+ * record does not decode or verify), WR_ERR_INVAL, WR_ERR_IO. */
+WR_MUST_CHECK int wr_names_republish(const char *repo, const wr_p2p_privkey *sk,
+                                     int64_t lifetime_ns, int64_t now_ns, wr_buf *rec, char *err,
+                                     size_t errlen);
+
 /* Appends the stored record of name to rec (unchecked). 0, WR_ERR_NOTFOUND,
  * WR_ERR_IO. */
 WR_MUST_CHECK int wr_names_load(const char *repo, const wr_peerid *name, wr_buf *rec, char *err,

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "content/names.h"
 #include "exchange/bitswap.h"
 #include "exchange/netblocks.h"
 #include "http/server.h"
@@ -23,6 +24,7 @@
 #include "rpc/api.h"
 #include "rpc/apiaddr.h"
 #include "store/blockstore.h"
+#include "store/keystore.h"
 #include "store/pin.h"
 #include "store/provdb.h"
 #include "store/repo.h"
@@ -31,6 +33,18 @@
 #define DEFAULT_GRACE_MS 10000
 #define MAX_ADDRS 32
 #define MAX_PROTOCOLS 64
+#define REPUB_PERIOD_MS (4ull * 3600 * 1000)
+#define REPUB_LIFETIME_MS (48ull * 3600 * 1000)
+#define REPUB_FIRST_MS 60000ull
+#define REPUB_MAX 1024
+
+/* One record the republisher signed again, to put to the DHT. */
+typedef struct repub_item {
+  uint8_t key[WR_IPNS_MAX_KEY];
+  size_t keylen;
+  uint8_t *rec;
+  size_t reclen;
+} repub_item;
 
 struct wr_node {
   uv_loop_t *loop;
@@ -59,6 +73,12 @@ struct wr_node {
   int prov_flushing;
   uint64_t prov_next_flush_ns;
   uv_work_t prov_work;
+  /* The IPNS republisher: a worker signs (file I/O), the loop puts. */
+  uint64_t repub_next_ns;
+  int repub_running;
+  uv_work_t repub_work;
+  repub_item *repub;
+  size_t nrepub, repub_failed;
   int host_closing, host_closed, lc_closed;
   /* What `id` reports, made once the components have registered (the
    * strings outlive every command that copies them). */
@@ -305,6 +325,112 @@ static void on_bootstrapped(void *arg, int err) {
          n->dht ? wr_dht_routing_table_size(n->dht) : 0, err ? wr_strerror(err) : "");
   if (!err && n->dht && n->repo)
     provide_pins(n);
+}
+
+/* ---- the IPNS republisher (kubo's namesys/republisher) ---- */
+
+static int64_t wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Signs the stored record of one key again and queues it for the DHT. A key
+ * that never published is skipped. */
+static void repub_key(wr_node *n, const wr_p2p_privkey *sk) {
+  if (n->nrepub == REPUB_MAX)
+    return;
+  wr_buf rec;
+  wr_buf_init(&rec, WR_IPNS_MAX_RECORD);
+  char err[512];
+  uint64_t life = n->cfg.ipns_lifetime_ms ? n->cfg.ipns_lifetime_ms : REPUB_LIFETIME_MS;
+  int rv = wr_names_republish(n->cfg.repo_path, sk, (int64_t)(life * WR_NS_PER_MS), wall_ns(), &rec,
+                              err, sizeof err);
+  if (rv == WR_ERR_NOTFOUND) {
+    wr_buf_free(&rec);
+    return;
+  }
+  wr_p2p_pubkey pk;
+  wr_peerid id;
+  wr_p2p_privkey_public(sk, &pk);
+  wr_peerid_from_pubkey(&id, &pk);
+  repub_item *it = &n->repub[n->nrepub];
+  int kl = rv ? rv : wr_ipns_routing_key(&id, it->key, sizeof it->key);
+  if (kl < 0 || !(it->rec = wr_malloc(rec.len))) {
+    char s[WR_PEERID_MAX_STR];
+    if (wr_peerid_format(&id, s, sizeof s) < 0)
+      s[0] = '\0';
+    wr_log(WR_LOG_WARN, "Could not republish an IPNS record", "name=%s err=\"%s\"", s,
+           rv ? err : wr_strerror(kl));
+    n->repub_failed++;
+    wr_buf_free(&rec);
+    return;
+  }
+  it->keylen = (size_t)kl;
+  memcpy(it->rec, rec.data, rec.len);
+  it->reclen = rec.len;
+  n->nrepub++;
+  wr_buf_free(&rec);
+}
+
+static int repub_listed(void *arg, const char *name, const wr_p2p_privkey *sk) {
+  (void)name;
+  repub_key(arg, sk);
+  return 0;
+}
+
+static void repub_sign(uv_work_t *w) {
+  wr_node *n = w->data;
+  n->nrepub = n->repub_failed = 0;
+  if (!(n->repub = wr_calloc(REPUB_MAX, sizeof *n->repub)))
+    return;
+  char path[4200], err[512];
+  wr_p2p_privkey sk;
+  snprintf(path, sizeof path, "%s/%s", n->cfg.repo_path, WR_P2P_IDENTITY_FILE);
+  if (wr_p2p_identity_load(path, 0, &sk, NULL, err, sizeof err) == 0)
+    repub_key(n, &sk);
+  memset(&sk, 0, sizeof sk);
+  if (wr_keystore_list(n->cfg.repo_path, repub_listed, n, err, sizeof err) != 0)
+    wr_log(WR_LOG_WARN, "Could not list the keystore to republish", "err=\"%s\"", err);
+}
+
+static void repub_put_done(void *data, int err) {
+  (void)data;
+  if (err)
+    WR_DEBUG("IPNS record not put to the DHT", "err=\"%s\"", wr_strerror(err));
+}
+
+static void repub_signed(uv_work_t *w, int status) {
+  (void)status;
+  wr_node *n = w->data;
+  size_t put = 0;
+  for (size_t i = 0; i < n->nrepub; i++) {
+    if (n->dht && !n->stopping &&
+        wr_dht_put_value(n->dht, n->repub[i].key, n->repub[i].keylen, n->repub[i].rec,
+                         n->repub[i].reclen, repub_put_done, n) == 0)
+      put++;
+    wr_free(n->repub[i].rec);
+  }
+  if (n->nrepub || n->repub_failed)
+    wr_log(n->repub_failed ? WR_LOG_WARN : WR_LOG_INFO, "IPNS records republished",
+           "records=%zu put=%zu failed=%zu", n->nrepub, put, n->repub_failed);
+  wr_free(n->repub);
+  n->repub = NULL;
+  n->nrepub = 0;
+  n->repub_running = 0;
+}
+
+/* Starts a round on a worker when one is due (from the sweep timer). */
+static void repub_tick(wr_node *n) {
+  uint64_t now = wr_now_ns();
+  if (n->stopping || n->repub_running || !n->dht || now < n->repub_next_ns)
+    return;
+  uint64_t period = n->cfg.ipns_republish_ms ? n->cfg.ipns_republish_ms : REPUB_PERIOD_MS;
+  n->repub_next_ns = now + period * WR_NS_PER_MS;
+  n->repub_work.data = n;
+  n->repub_running = 1;
+  if (uv_queue_work(n->loop, &n->repub_work, repub_sign, repub_signed) != 0)
+    n->repub_running = 0;
 }
 
 /* The /ipns/ namespace's rules for the DHT (src/proto/ipns): a record is
@@ -606,8 +732,16 @@ static void on_sweep(uv_timer_t *t) {
   uint64_t now = wr_now_ns();
   if (n->server && !n->server_closed)
     wr_http_server_sweep(n->server, now);
-  if (!n->stopping)
+  if (!n->stopping) {
+    /* (The periodic flush sat below this return, so provider records
+     * reached the repo only at a clean stop.) */
+    if (n->dht && now >= n->prov_next_flush_ns) {
+      n->prov_next_flush_ns = now + 2 * WR_NS_PER_S;
+      prov_flush(n);
+    }
+    repub_tick(n);
     return;
+  }
   uint64_t grace = (n->cfg.grace_ms ? n->cfg.grace_ms : DEFAULT_GRACE_MS) * WR_NS_PER_MS;
   size_t running = wr_rpc_api_running(n->api);
   if (n->server && !n->server_closed && n->server_closing_started == 0 &&
@@ -619,14 +753,10 @@ static void on_sweep(uv_timer_t *t) {
    * then the repo close. */
   if (n->server_closed && running == 0)
     close_network(n);
-  if (n->stopping && n->host_closed && !n->prov_flushing && n->nprov_pending)
+  if (n->host_closed && !n->prov_flushing && n->nprov_pending)
     prov_flush(n); /* what the DHT took until it closed */
-  else if (!n->stopping && n->dht && wr_now_ns() >= n->prov_next_flush_ns) {
-    n->prov_next_flush_ns = wr_now_ns() + 2 * WR_NS_PER_S;
-    prov_flush(n);
-  }
-  if (n->host_closed && n->lc_closed && !n->prov_flushing && !n->nprov_pending && n->sweep_open &&
-      !uv_is_closing((uv_handle_t *)&n->sweep)) {
+  if (n->host_closed && n->lc_closed && !n->prov_flushing && !n->nprov_pending &&
+      !n->repub_running && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
   }
@@ -721,6 +851,9 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
     snprintf(err, errlen, "cannot write the API file in the repo: %s", why);
     goto fail;
   }
+  uint64_t period = cfg->ipns_republish_ms ? cfg->ipns_republish_ms : REPUB_PERIOD_MS;
+  n->repub_next_ns =
+      wr_now_ns() + (period < REPUB_FIRST_MS ? period : REPUB_FIRST_MS) * WR_NS_PER_MS;
   uv_timer_init(loop, &n->sweep);
   n->sweep.data = n;
   n->sweep_open = 1;

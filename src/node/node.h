@@ -41,6 +41,13 @@ typedef struct wr_node_config {
   size_t nallowed;
   const char *version;
   uint64_t grace_ms; /* on stop, how long running commands get (0: 10 s) */
+  /* The IPNS republisher (kubo's Ipns.RepublishPeriod and RecordLifetime):
+   * every period the records of the node's keys (self and the keystore's)
+   * are signed again, valid for lifetime from then, and put to the DHT;
+   * the first round runs a minute after start (or after one period, when
+   * that is shorter). 0: 4 h and 48 h. */
+  uint64_t ipns_republish_ms;
+  uint64_t ipns_lifetime_ms;
 } wr_node_config;
 
 typedef struct wr_node wr_node;
