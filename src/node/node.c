@@ -24,6 +24,7 @@
 #include "rpc/api.h"
 #include "rpc/apiaddr.h"
 #include "store/blockstore.h"
+#include "store/dhtdb.h"
 #include "store/keystore.h"
 #include "store/pin.h"
 #include "store/provdb.h"
@@ -73,6 +74,17 @@ struct wr_node {
   int prov_flushing;
   uint64_t prov_next_flush_ns;
   uv_work_t prov_work;
+  /* The same for the DHT's records and the keys asked to be provided. */
+  wr_dhtdb_rec *rec_pending, *rec_writing;
+  size_t nrec_pending, caprec_pending, nrec_writing;
+  uint8_t (*keys_pending)[WR_PROV_MAX_KEY], (*keys_writing)[WR_PROV_MAX_KEY];
+  size_t *keylens_pending, *keylens_writing;
+  size_t nkeys_pending, capkeys_pending, nkeys_writing;
+  /* The keys kept from before the start, provided with the pins. */
+  uint8_t (*saved_keys)[WR_PROV_MAX_KEY];
+  size_t *saved_lens;
+  size_t nsaved;
+  int providing_pins; /* the pins' round: not the caller's keys to keep */
   /* The IPNS republisher: a worker signs (file I/O), the loop puts. */
   uint64_t repub_next_ns;
   int repub_running;
@@ -194,12 +206,94 @@ static void prov_free(wr_provdb_rec *r, size_t n) {
   wr_free(r);
 }
 
+/* The DHT's sink: a record stored here (a peer's PUT_VALUE or ours), copied
+ * for the next batch with its expiry in Unix time. */
+static void rec_on_put(void *user, const uint8_t *key, size_t keylen, const uint8_t *val,
+                       size_t vallen, uint64_t expires_ms) {
+  wr_node *n = user;
+  if (keylen > WR_DHTDB_MAX_KEY || vallen > WR_DHTDB_MAX_VALUE)
+    return;
+  if (n->nrec_pending == n->caprec_pending) {
+    size_t cap = n->caprec_pending ? n->caprec_pending * 2 : 16;
+    if (cap > 65536)
+      return; /* a flood: kept in memory only */
+    wr_dhtdb_rec *a = wr_realloc(n->rec_pending, cap * sizeof *a);
+    if (!a)
+      return;
+    n->rec_pending = a;
+    n->caprec_pending = cap;
+  }
+  uint8_t *b = wr_malloc(keylen + vallen + 1);
+  if (!b)
+    return;
+  memcpy(b, key, keylen);
+  if (vallen)
+    memcpy(b + keylen, val, vallen);
+  uint64_t now = uv_now(n->loop);
+  n->rec_pending[n->nrec_pending++] =
+      (wr_dhtdb_rec){.key = b,
+                     .keylen = keylen,
+                     .val = b + keylen,
+                     .vallen = vallen,
+                     .expires_unix_ms = unix_ms() + (expires_ms > now ? expires_ms - now : 0)};
+}
+
+/* The DHT's sink: keys a caller asked to provide (`routing provide`, add
+ * and pin add through the daemon), kept so a restart provides them again. */
+static void keys_on_provide(void *user, const uint8_t *const *keys, const size_t *lens, size_t nk) {
+  wr_node *n = user;
+  if (n->providing_pins)
+    return; /* the pins are read again at every start */
+  for (size_t i = 0; i < nk; i++) {
+    if (!lens[i] || lens[i] > WR_PROV_MAX_KEY)
+      continue;
+    if (n->nkeys_pending == n->capkeys_pending) {
+      size_t cap = n->capkeys_pending ? n->capkeys_pending * 2 : 64;
+      if (cap > 1000000)
+        return;
+      void *a = wr_realloc(n->keys_pending, cap * sizeof *n->keys_pending);
+      if (!a)
+        return;
+      n->keys_pending = a;
+      size_t *l = wr_realloc(n->keylens_pending, cap * sizeof *l);
+      if (!l)
+        return;
+      n->keylens_pending = l;
+      n->capkeys_pending = cap;
+    }
+    memcpy(n->keys_pending[n->nkeys_pending], keys[i], lens[i]);
+    n->keylens_pending[n->nkeys_pending++] = lens[i];
+  }
+}
+
+static void rec_free(wr_dhtdb_rec *r, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    wr_free((void *)r[i].key);
+  wr_free(r);
+}
+
 static void prov_write(uv_work_t *w) {
   wr_node *n = w->data;
-  int rv = wr_provdb_put(n->repo->bs, n->prov_writing, n->nprov_writing);
+  int rv = n->nprov_writing ? wr_provdb_put(n->repo->bs, n->prov_writing, n->nprov_writing) : 0;
   if (rv)
     wr_log(WR_LOG_WARN, "Could not keep provider records in the repo", "records=%zu err=\"%s\"",
            n->nprov_writing, wr_strerror(rv));
+  rv = n->nrec_writing ? wr_dhtdb_put(n->repo->bs, n->rec_writing, n->nrec_writing) : 0;
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not keep DHT records in the repo", "records=%zu err=\"%s\"",
+           n->nrec_writing, wr_strerror(rv));
+  if (n->nkeys_writing) {
+    const uint8_t **k = wr_calloc(n->nkeys_writing, sizeof *k);
+    for (size_t i = 0; k && i < n->nkeys_writing; i++)
+      k[i] = n->keys_writing[i];
+    rv = k ? wr_dhtdb_provide_add(n->repo->bs, k, n->keylens_writing, n->nkeys_writing,
+                                  unix_ms())
+           : WR_ERR_NOMEM;
+    wr_free(k);
+    if (rv)
+      wr_log(WR_LOG_WARN, "Could not keep the keys to provide in the repo", "keys=%zu err=\"%s\"",
+             n->nkeys_writing, wr_strerror(rv));
+  }
 }
 
 static void prov_written(uv_work_t *w, int status) {
@@ -208,13 +302,35 @@ static void prov_written(uv_work_t *w, int status) {
   prov_free(n->prov_writing, n->nprov_writing);
   n->prov_writing = NULL;
   n->nprov_writing = 0;
+  rec_free(n->rec_writing, n->nrec_writing);
+  n->rec_writing = NULL;
+  n->nrec_writing = 0;
+  wr_free(n->keys_writing);
+  wr_free(n->keylens_writing);
+  n->keys_writing = NULL;
+  n->keylens_writing = NULL;
+  n->nkeys_writing = 0;
   n->prov_flushing = 0;
 }
 
-/* Hands the pending records to a worker (one batch at a time). */
+static int dht_pending(const wr_node *n) {
+  return n->nprov_pending || n->nrec_pending || n->nkeys_pending;
+}
+
+/* Hands the pending records and keys to a worker (one batch at a time). */
 static void prov_flush(wr_node *n) {
-  if (n->prov_flushing || !n->nprov_pending || !n->repo)
+  if (n->prov_flushing || !dht_pending(n) || !n->repo)
     return;
+  n->rec_writing = n->rec_pending;
+  n->nrec_writing = n->nrec_pending;
+  n->rec_pending = NULL;
+  n->nrec_pending = n->caprec_pending = 0;
+  n->keys_writing = n->keys_pending;
+  n->keylens_writing = n->keylens_pending;
+  n->nkeys_writing = n->nkeys_pending;
+  n->keys_pending = NULL;
+  n->keylens_pending = NULL;
+  n->nkeys_pending = n->capkeys_pending = 0;
   n->prov_writing = n->prov_pending;
   n->nprov_writing = n->nprov_pending;
   n->prov_pending = NULL;
@@ -266,6 +382,96 @@ static void prov_restore(wr_node *n) {
   wr_provstore_set_sink(wr_dht_providers(n->dht), &sink);
 }
 
+typedef struct rec_load {
+  wr_node *n;
+  uint64_t now_unix, now_loop;
+  size_t loaded, refused;
+} rec_load;
+
+static int rec_load_one(void *arg, const wr_dhtdb_rec *r) {
+  rec_load *rl = arg;
+  if (wr_dht_restore_record(rl->n->dht, r->key, r->keylen, r->val, r->vallen,
+                            rl->now_loop + (r->expires_unix_ms - rl->now_unix)) == 0)
+    rl->loaded++;
+  else
+    rl->refused++; /* e.g. an IPNS record whose EOL passed while we were down */
+  return 0;
+}
+
+typedef struct key_load {
+  wr_node *n;
+  wr_bs_txn *txn;
+  size_t cap;
+  uint8_t (*gone)[WR_PROV_MAX_KEY];
+  size_t *gonelens, ngone;
+} key_load;
+
+static int key_load_one(void *arg, const uint8_t *key, size_t len, uint64_t since) {
+  (void)since;
+  key_load *kl = arg;
+  wr_node *n = kl->n;
+  if (len > WR_PROV_MAX_KEY)
+    return 0;
+  /* kubo provides only what it holds: a key whose block went (gc) is
+   * forgotten. */
+  if (wr_bs_txn_has(kl->txn, key, len) == 0) {
+    if (kl->ngone < 4096 && (kl->gone || (kl->gone = wr_calloc(4096, sizeof *kl->gone))) &&
+        (kl->gonelens || (kl->gonelens = wr_calloc(4096, sizeof *kl->gonelens)))) {
+      memcpy(kl->gone[kl->ngone], key, len);
+      kl->gonelens[kl->ngone++] = len;
+    }
+    return 0;
+  }
+  if (n->nsaved == kl->cap) {
+    size_t cap = kl->cap ? kl->cap * 2 : 64;
+    void *a = wr_realloc(n->saved_keys, cap * sizeof *n->saved_keys);
+    if (!a)
+      return WR_ERR_NOMEM;
+    n->saved_keys = a;
+    size_t *l = wr_realloc(n->saved_lens, cap * sizeof *l);
+    if (!l)
+      return WR_ERR_NOMEM;
+    n->saved_lens = l;
+    kl->cap = cap;
+  }
+  memcpy(n->saved_keys[n->nsaved], key, len);
+  n->saved_lens[n->nsaved++] = len;
+  return 0;
+}
+
+/* Reads the DHT records and the keys to provide kept in the repo, then keeps
+ * every new one there too. At start only: the reads open write transactions
+ * (the tables are created on first use) and no worker writes yet. */
+static void dht_restore(wr_node *n) {
+  rec_load rl = {.n = n, .now_unix = unix_ms(), .now_loop = uv_now(n->loop)};
+  size_t expired = 0;
+  int rv = wr_dhtdb_load(n->repo->bs, rl.now_unix, rec_load_one, &rl, &expired);
+  if (rv)
+    wr_log(WR_LOG_WARN, "Could not read the DHT records in the repo", "err=\"%s\"",
+           wr_strerror(rv));
+  else if (rl.loaded || rl.refused || expired)
+    wr_log(WR_LOG_INFO, "DHT records restored", "records=%zu refused=%zu expired=%zu", rl.loaded,
+           rl.refused, expired);
+  key_load kl = {.n = n};
+  if (wr_bs_txn_begin(n->repo->bs, WR_BS_READ, &kl.txn) == 0) {
+    rv = wr_dhtdb_provide_load(n->repo->bs, key_load_one, &kl);
+    wr_bs_txn_abort(kl.txn);
+    for (size_t i = 0; i < kl.ngone; i++)
+      if (wr_dhtdb_provide_rm(n->repo->bs, kl.gone[i], kl.gonelens[i]) != 0)
+        break;
+    if (rv)
+      wr_log(WR_LOG_WARN, "Could not read the keys to provide in the repo", "err=\"%s\"",
+             wr_strerror(rv));
+    else if (n->nsaved || kl.ngone)
+      wr_log(WR_LOG_INFO, "Keys to provide restored", "keys=%zu dropped=%zu", n->nsaved,
+             kl.ngone);
+  }
+  wr_free(kl.gone);
+  wr_free(kl.gonelens);
+  wr_dht_sink sink = {.on_record = rec_on_put, .on_provide = keys_on_provide, .user = n};
+  wr_dht_set_sink(n->dht, &sink);
+}
+
 typedef struct pin_keys {
   uint8_t (*mh)[WR_MH_MAX_BYTES];
   const uint8_t **keys;
@@ -302,8 +508,10 @@ static void provide_pins(wr_node *n) {
     return;
   int rv = wr_pin_iter(txn, collect_pin, &pk);
   wr_bs_txn_abort(txn);
-  if (rv == 0 && pk.n && (pk.keys = wr_calloc(pk.n, sizeof *pk.keys)) &&
-      (pk.lens = wr_calloc(pk.n, sizeof *pk.lens))) {
+  /* and the keys callers asked to provide before the last stop */
+  size_t total = pk.n + n->nsaved;
+  if (rv == 0 && total && (pk.keys = wr_calloc(total, sizeof *pk.keys)) &&
+      (pk.lens = wr_calloc(total, sizeof *pk.lens))) {
     for (size_t i = 0; i < pk.n; i++) {
       pk.keys[i] = pk.mh[i];
       wr_cursor cur;
@@ -311,8 +519,15 @@ static void provide_pins(wr_node *n) {
       wr_mh mh;
       pk.lens[i] = wr_mh_decode(&cur, &mh, NULL) == 0 ? wr_mh_encoded_size(&mh) : 0;
     }
-    if (wr_dht_provide(n->dht, pk.keys, pk.lens, pk.n, NULL, NULL) != 0)
-      wr_log(WR_LOG_WARN, "Could not announce the pinned content", "pins=%zu", pk.n);
+    for (size_t i = 0; i < n->nsaved; i++) {
+      pk.keys[pk.n + i] = n->saved_keys[i];
+      pk.lens[pk.n + i] = n->saved_lens[i];
+    }
+    n->providing_pins = 1;
+    if (wr_dht_provide(n->dht, pk.keys, pk.lens, total, NULL, NULL) != 0)
+      wr_log(WR_LOG_WARN, "Could not announce the pinned content", "pins=%zu keys=%zu", pk.n,
+             n->nsaved);
+    n->providing_pins = 0;
   }
   wr_free(pk.mh);
   wr_free(pk.keys);
@@ -491,6 +706,7 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
     }
   }
   prov_restore(n);
+  dht_restore(n);
   if (!n->cfg.nbootstrap)
     provide_pins(n); /* to whoever joins: retried each minute until someone has */
   if (n->cfg.nbootstrap)
@@ -753,9 +969,9 @@ static void on_sweep(uv_timer_t *t) {
    * then the repo close. */
   if (n->server_closed && running == 0)
     close_network(n);
-  if (n->host_closed && !n->prov_flushing && n->nprov_pending)
+  if (n->host_closed && !n->prov_flushing && dht_pending(n))
     prov_flush(n); /* what the DHT took until it closed */
-  if (n->host_closed && n->lc_closed && !n->prov_flushing && !n->nprov_pending &&
+  if (n->host_closed && n->lc_closed && !n->prov_flushing && !dht_pending(n) &&
       !n->repub_running && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
@@ -884,6 +1100,11 @@ fail:
     uv_run(loop, UV_RUN_ONCE);
   free_addrs(n);
   prov_free(n->prov_pending, n->nprov_pending);
+  rec_free(n->rec_pending, n->nrec_pending);
+  wr_free(n->keys_pending);
+  wr_free(n->keylens_pending);
+  wr_free(n->saved_keys);
+  wr_free(n->saved_lens);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);
   wr_repo_close(n->repo);
@@ -916,6 +1137,11 @@ void wr_node_free(wr_node *n) {
     return;
   free_addrs(n);
   prov_free(n->prov_pending, n->nprov_pending);
+  rec_free(n->rec_pending, n->nrec_pending);
+  wr_free(n->keys_pending);
+  wr_free(n->keylens_pending);
+  wr_free(n->saved_keys);
+  wr_free(n->saved_lens);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
   wr_metrics_del(n->reg);

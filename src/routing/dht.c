@@ -21,6 +21,9 @@
 #define REPLY_BUF_LIMIT (WR_KAD_MAX_MSG + 16)
 #define AMINO_PROVIDER_TTL_MS (48ull * 3600 * 1000)
 #define AMINO_REPROVIDE_MS (22ull * 3600 * 1000)
+/* go-libp2p-kad-dht's amino.DefaultMaxRecordAge: a PUT_VALUE record is
+ * dropped this long after it was received. */
+#define AMINO_RECORD_TTL_MS (48ull * 3600 * 1000)
 /* A sweep's region lookup runs until its nearest 3k have answered, not k:
  * the ball it knows completely is wider, so it serves more keys. */
 #define SWEEP_WIDTH(d) ((d)->cfg.k * 3 < MAX_CANDS ? (d)->cfg.k * 3 : MAX_CANDS)
@@ -34,6 +37,7 @@ struct record {
   record *next;
   uint8_t *key, *val;
   size_t keylen, vallen;
+  uint64_t expires_ms; /* loop time */
 };
 
 typedef struct pkey {
@@ -53,6 +57,7 @@ struct wr_dht {
   size_t nvalidators;
   record *records;
   size_t nrecords;
+  wr_dht_sink sink;
   uv_timer_t tick;
   rpc *rpcs;
   sstream *sstreams;
@@ -729,16 +734,39 @@ static const wr_dht_validator *validator_for(wr_dht *d, const uint8_t *key, size
   return NULL;
 }
 
-static record *record_find(wr_dht *d, const uint8_t *key, size_t keylen) {
+/* The record kept under key, expired or not. */
+static record *record_slot(wr_dht *d, const uint8_t *key, size_t keylen) {
   for (record *r = d->records; r; r = r->next)
     if (r->keylen == keylen && memcmp(r->key, key, keylen) == 0)
       return r;
   return NULL;
 }
 
-/* Validates and keeps a record (the better one when we hold one). */
+/* The live record kept under key. */
+static record *record_find(wr_dht *d, const uint8_t *key, size_t keylen) {
+  record *r = record_slot(d, key, keylen);
+  return r && r->expires_ms > now_ms(d) ? r : NULL;
+}
+
+/* Drops the records whose time is up. */
+static void records_expire(wr_dht *d, uint64_t now) {
+  for (record **pp = &d->records, *r; (r = *pp) != NULL;) {
+    if (r->expires_ms > now) {
+      pp = &r->next;
+      continue;
+    }
+    *pp = r->next;
+    wr_free(r->key);
+    wr_free(r->val);
+    wr_free(r);
+    d->nrecords--;
+  }
+}
+
+/* Validates and keeps a record (the better one when we hold one) until
+ * expires_ms; tells the sink when notify is set and it was stored. */
 static int record_put(wr_dht *d, const uint8_t *key, size_t keylen, const uint8_t *val,
-                      size_t vallen, const char **preason) {
+                      size_t vallen, uint64_t expires_ms, int notify, const char **preason) {
   const wr_dht_validator *v = validator_for(d, key, keylen);
   if (!v) {
     *preason = "no validator for the record's namespace";
@@ -750,8 +778,8 @@ static int record_put(wr_dht *d, const uint8_t *key, size_t keylen, const uint8_
   }
   if (v->validate(v->user, key, keylen, val, vallen, preason) != 0)
     return WR_ERR_MALFORMED;
-  record *r = record_find(d, key, keylen);
-  if (r && v->select) {
+  record *r = record_slot(d, key, keylen);
+  if (r && r->expires_ms > now_ms(d) && v->select) {
     const uint8_t *vals[2] = {r->val, val};
     size_t lens[2] = {r->vallen, vallen};
     if (v->select(v->user, key, keylen, vals, lens, 2) == 0)
@@ -781,7 +809,29 @@ static int record_put(wr_dht *d, const uint8_t *key, size_t keylen, const uint8_
   wr_free(r->val);
   r->val = copy;
   r->vallen = vallen;
+  r->expires_ms = expires_ms;
+  if (notify && d->sink.on_record)
+    d->sink.on_record(d->sink.user, key, keylen, val, vallen, expires_ms);
   return 0;
+}
+
+void wr_dht_set_sink(wr_dht *d, const wr_dht_sink *s) {
+  if (s)
+    d->sink = *s;
+  else
+    memset(&d->sink, 0, sizeof d->sink);
+}
+
+int wr_dht_restore_record(wr_dht *d, const uint8_t *key, size_t keylen, const uint8_t *val,
+                          size_t vallen, uint64_t expires_ms) {
+  const char *why = NULL;
+  uint64_t cap = now_ms(d) + d->cfg.record_ttl_ms;
+  if (expires_ms <= now_ms(d))
+    return WR_ERR_TIMEOUT;
+  int rv = record_put(d, key, keylen, val, vallen, expires_ms < cap ? expires_ms : cap, 0, &why);
+  if (rv != 0)
+    WR_DEBUG("DHT record not restored", "reason=\"%s\"", why ? why : wr_strerror(rv));
+  return rv;
 }
 
 int wr_dht_validate_pk(const uint8_t *key, size_t keylen, const uint8_t *val, size_t vallen,
@@ -892,7 +942,7 @@ static void put_closest_done(void *data, int err, const wr_dht_peer *peers, size
 int wr_dht_put_value(wr_dht *d, const uint8_t *key, size_t keylen, const uint8_t *val,
                      size_t vallen, wr_dht_done_cb cb, void *data) {
   const char *why = NULL;
-  int rv = record_put(d, key, keylen, val, vallen, &why);
+  int rv = record_put(d, key, keylen, val, vallen, now_ms(d) + d->cfg.record_ttl_ms, 1, &why);
   if (rv != 0) {
     wr_log(WR_LOG_WARN, "DHT record refused", "reason=\"%s\"", why ? why : "?");
     return rv;
@@ -1252,6 +1302,8 @@ int wr_dht_provide(wr_dht *d, const uint8_t *const *keys, const size_t *lens, si
     wr_free(k);
     return rv;
   }
+  if (d->sink.on_provide)
+    d->sink.on_provide(d->sink.user, keys, lens, n);
   return provide_keys(d, k, n, 0, cb, data);
 }
 
@@ -1394,7 +1446,8 @@ static int serve(sstream *s, const wr_kad_msg *q) {
     if (!q->has_record || q->record.key.n != q->key.n ||
         memcmp(q->record.key.p, q->key.p, q->key.n) != 0)
       return WR_ERR_MALFORMED;
-    if (record_put(d, q->key.p, q->key.n, q->record.value.p, q->record.value.n, &why) != 0) {
+    if (record_put(d, q->key.p, q->key.n, q->record.value.p, q->record.value.n,
+                   now_ms(d) + d->cfg.record_ttl_ms, 1, &why) != 0) {
       WR_DEBUG("DHT record refused", "reason=\"%s\"", why ? why : "?");
       return WR_ERR_MALFORMED;
     }
@@ -1592,6 +1645,7 @@ static void on_tick(uv_timer_t *t) {
   }
   if (now >= d->next_expire_ms) {
     (void)wr_provstore_expire(d->provs, now);
+    records_expire(d, now);
     d->next_expire_ms = now + 60000;
   }
   if (now >= d->next_reprovide_ms) {
@@ -1621,6 +1675,8 @@ int wr_dht_new(wr_dht **pd, wr_p2p_host *host, uv_loop_t *loop, const wr_dht_con
     d->cfg.provider_ttl_ms = AMINO_PROVIDER_TTL_MS;
   if (!d->cfg.reprovide_interval_ms)
     d->cfg.reprovide_interval_ms = AMINO_REPROVIDE_MS;
+  if (!d->cfg.record_ttl_ms)
+    d->cfg.record_ttl_ms = AMINO_RECORD_TTL_MS;
   snprintf(d->protocol, sizeof d->protocol, "%s", cfg->protocol ? cfg->protocol : WR_KAD_PROTOCOL);
   d->cfg.protocol = d->protocol;
   wr_rtable_init(&d->rt, wr_p2p_host_id(host), d->cfg.k);

@@ -50,6 +50,7 @@ typedef struct wr_dht_config {
   uint64_t rpc_timeout_ms;        /* one request; default 10000 */
   uint64_t provider_ttl_ms;       /* default 48 h */
   uint64_t reprovide_interval_ms; /* default 22 h; 0 keeps the default */
+  uint64_t record_ttl_ms;         /* how long a PUT_VALUE record is kept; default 48 h */
 } wr_dht_config;
 
 /* A peer as the DHT tells it: ID and the addresses it is known by. */
@@ -86,6 +87,18 @@ typedef void (*wr_dht_provider_cb)(void *data, const wr_dht_peer *provider);
 typedef void (*wr_dht_provided_cb)(void *data, int err, const wr_dht_provide_stats *st);
 typedef void (*wr_dht_value_cb)(void *data, int err, const uint8_t *val, size_t n);
 
+/* What the owner keeps for the DHT across restarts (the daemon: the repo).
+ * on_record: a record was stored here (ours or a peer's PUT_VALUE; the
+ * pointers live for the call), to keep until expires_ms (loop time).
+ * on_provide: the caller of wr_dht_provide asked for these keys (not the
+ * reprovide rounds). Either may be NULL. */
+typedef struct wr_dht_sink {
+  void (*on_record)(void *user, const uint8_t *key, size_t keylen, const uint8_t *val,
+                    size_t vallen, uint64_t expires_ms);
+  void (*on_provide)(void *user, const uint8_t *const *keys, const size_t *lens, size_t n);
+  void *user;
+} wr_dht_sink;
+
 /* Makes the DHT on host (which must outlive it). 0, WR_ERR_NOMEM,
  * WR_ERR_LIMIT (the host's handler table). */
 WR_MUST_CHECK int wr_dht_new(wr_dht **pd, wr_p2p_host *host, uv_loop_t *loop,
@@ -102,6 +115,14 @@ void wr_dht_on_identified(wr_dht *d, wr_p2p_conn *c);
 /* Registers a validator (copied; the namespace string must outlive d).
  * 0, WR_ERR_LIMIT (8 namespaces). */
 WR_MUST_CHECK int wr_dht_add_validator(wr_dht *d, const wr_dht_validator *v);
+/* Sets (copies) or clears (NULL) the owner's sink. */
+void wr_dht_set_sink(wr_dht *d, const wr_dht_sink *s);
+/* Puts back a record the owner kept (validated again: a record that
+ * expired meanwhile is refused), to keep until expires_ms (loop time; the
+ * record TTL caps it); the sink does not hear of it. 0, or record_put's
+ * errors (WR_ERR_UNSUPPORTED, WR_ERR_MALFORMED, WR_ERR_LIMIT). */
+WR_MUST_CHECK int wr_dht_restore_record(wr_dht *d, const uint8_t *key, size_t keylen,
+                                        const uint8_t *val, size_t vallen, uint64_t expires_ms);
 /* The provider records this node holds (for the owner's persistence). */
 wr_provstore *wr_dht_providers(wr_dht *d);
 size_t wr_dht_routing_table_size(const wr_dht *d);

@@ -15,6 +15,9 @@ struct wr_bs {
   MDB_dbi meta;   /* small settings, "version" */
   MDB_dbi providers; /* DHT provider records (store/provdb), opened on first use */
   int has_providers;
+  MDB_dbi records;   /* DHT records, /pk/ and /ipns/ (store/dhtdb), on first use */
+  MDB_dbi reprovide; /* keys this node provides (store/dhtdb), on first use */
+  int has_records, has_reprovide;
 };
 
 struct wr_bs_txn {
