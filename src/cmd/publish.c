@@ -3,13 +3,18 @@
  * `warren add -r` followed by `warren name publish /ipfs/ROOT`, through the
  * daemon when one runs (so the record goes to the DHT), on the repo when
  * none does. */
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd/cli.h"
 #include "cmd/commands.h"
+#include "cmd/crawl.h"
 #include "cmd/keyload.h"
 #include "cmd/remote.h"
 #include "cmd/repoflag.h"
@@ -21,30 +26,45 @@
 #define CMD "publish"
 
 static void usage(void) {
-  printf("Usage: warren [--repo DIR] publish [--key NAME] [--lifetime 48h] [--ttl 1h]\n"
-         "                                   [--unpin-old] [--cid-version N] [-Q] DIR\n\n"
-         "Snapshots DIR (everything below it but hidden files, as `add -r`) into the store,\n"
-         "pins it, and points the IPNS name of key NAME (default self) at it: the site then\n"
-         "lives on wherever the name is served (`warren edge --content HOST=/ipns/NAME`),\n"
-         "whether or not its server still runs. Publishing again moves the name to the new\n"
-         "snapshot; the sequence number goes up.\n\n"
-         "With a daemon running, both steps go through it and the record is put to the DHT\n"
-         "(the daemon republishes it before it expires). Without one, the record is kept in\n"
-         "the repo only, where an edge on the same repo reads it and a daemon started later\n"
-         "republishes it.\n\n"
-         "Flags:\n"
-         "  -k, --key NAME        the key whose name moves (default self; `warren key gen`)\n"
-         "  -t, --lifetime D      how long the record is valid (default 48h)\n"
-         "      --ttl D           how long resolvers may cache it (default 1h)\n"
-         "      --unpin-old       unpin the snapshot the name pointed at before (default: keep\n"
-         "                        it pinned, as kubo keeps pins; `warren gc` then frees the\n"
-         "                        blocks no other pin holds)\n"
-         "      --cid-version N   0 (default) or 1 for the snapshot's CIDs\n"
-         "  -Q, --quieter         print only the name\n"
-         "  -h, --help            this help\n\n"
-         "Output, as `add` and `name publish` print:\n"
-         "  added <root CID> <DIR>\n"
-         "  Published to <name>: /ipfs/<root CID>\n");
+  printf(
+      "Usage: warren [--repo DIR] publish [--key NAME] [--lifetime 48h] [--ttl 1h]\n"
+      "                                   [--unpin-old] [--cid-version N] [-Q] DIR\n"
+      "       warren [--repo DIR] publish [flags] --url http://HOST[:PORT]/[PATH]\n"
+      "                                   [--connect ADDR:PORT] [--max-pages N] [--max-bytes N]\n\n"
+      "Snapshots DIR (everything below it but hidden files, as `add -r`) into the store,\n"
+      "pins it, and points the IPNS name of key NAME (default self) at it: the site then\n"
+      "lives on wherever the name is served (`warren edge --content HOST=/ipns/NAME`),\n"
+      "whether or not its server still runs. Publishing again moves the name to the new\n"
+      "snapshot; the sequence number goes up.\n\n"
+      "With a daemon running, both steps go through it and the record is put to the DHT\n"
+      "(the daemon republishes it before it expires). Without one, the record is kept in\n"
+      "the repo only, where an edge on the same repo reads it and a daemon started later\n"
+      "republishes it.\n\n"
+      "With --url, the folder is a copy of a web site made first: from the URL, the\n"
+      "pages of the same host and port that HTML href and src attributes lead to,\n"
+      "breadth first, each stored at its URL path (/ and /docs/ as index.html), so the\n"
+      "snapshot answers the same paths. --connect reaches the site through another\n"
+      "address with the URL's Host (an edge serving the site through its tunnel).\n"
+      "Strict: http only; links with a query, to other hosts, or to other schemes are\n"
+      "passed over; a 404 on a linked page is a broken link (warned); any other error,\n"
+      "or more pages or bytes than the limits, publishes nothing.\n\n"
+      "Flags:\n"
+      "  -k, --key NAME        the key whose name moves (default self; `warren key gen`)\n"
+      "  -t, --lifetime D      how long the record is valid (default 48h)\n"
+      "      --ttl D           how long resolvers may cache it (default 1h)\n"
+      "      --unpin-old       unpin the snapshot the name pointed at before (default: keep\n"
+      "                        it pinned, as kubo keeps pins; `warren gc` then frees the\n"
+      "                        blocks no other pin holds)\n"
+      "      --cid-version N   0 (default) or 1 for the snapshot's CIDs\n"
+      "  -Q, --quieter         print only the name\n"
+      "      --url URL         snapshot the site at URL instead of a folder\n"
+      "      --connect A:P     with --url: connect there instead of the URL's host\n"
+      "      --max-pages N     with --url: at most N pages (default 1000)\n"
+      "      --max-bytes N     with --url: at most N bytes of pages (default 268435456)\n"
+      "  -h, --help            this help\n\n"
+      "Output, as `add` and `name publish` print:\n"
+      "  added <root CID> <DIR>\n"
+      "  Published to <name>: /ipfs/<root CID>\n");
 }
 
 static int64_t wall_now_ns(void) {
@@ -128,19 +148,48 @@ static int unpin_old(const wr_addr *api, const wr_cid *cid) {
   return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+/* Copies the site at o->url into a new temporary folder (its path into
+ * dir). 0, or 1 after a printed failure (the folder is gone then). */
+static int crawl_site(const wr_crawl_opts *o, char *dir, size_t cap) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(dir, cap, "%s/warren-publish-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+  if (!mkdtemp(dir)) {
+    wr_cli_fail("%s: cannot make a temporary folder for the site: %s.", CMD, strerror(errno));
+    return 1;
+  }
+  wr_crawl_stats st;
+  if (wr_cmd_crawl(o, dir, &st) != 0) {
+    (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 1;
+  }
+  fprintf(stderr, "%s: copied %zu pages, %llu bytes (%zu broken links, %zu passed over).\n", CMD,
+          st.pages, (unsigned long long)st.bytes, st.broken, st.skipped);
+  return 0;
+}
+
 int wr_cmd_publish(int argc, char **argv) {
-  enum { O_TTL = 256, O_UNPIN, O_CIDV };
+  enum { O_TTL = 256, O_UNPIN, O_CIDV, O_URL, O_CONNECT, O_PAGES, O_BYTES };
   static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
                                        {"lifetime", required_argument, NULL, 't'},
                                        {"ttl", required_argument, NULL, O_TTL},
                                        {"unpin-old", no_argument, NULL, O_UNPIN},
                                        {"cid-version", required_argument, NULL, O_CIDV},
                                        {"quieter", no_argument, NULL, 'Q'},
+                                       {"url", required_argument, NULL, O_URL},
+                                       {"connect", required_argument, NULL, O_CONNECT},
+                                       {"max-pages", required_argument, NULL, O_PAGES},
+                                       {"max-bytes", required_argument, NULL, O_BYTES},
                                        {"help", no_argument, NULL, 'h'},
                                        {0, 0, 0, 0}};
   const char *keyname = "self";
   uint64_t lifetime = 48 * 3600 * UINT64_C(1000000000), ttl = 3600 * UINT64_C(1000000000);
   int c, quieter = 0, unpin = 0, cidv = -1;
+  wr_crawl_opts co = {0};
   while ((c = wr_cli_getopt(CMD, argc, argv, "k:t:Qh", opts)) != -1) {
     switch (c) {
     case 'k':
@@ -161,18 +210,38 @@ int wr_cmd_publish(int argc, char **argv) {
     case 'Q':
       quieter = 1;
       break;
+    case O_URL:
+      co.url = optarg;
+      break;
+    case O_CONNECT:
+      co.connect = optarg;
+      break;
+    case O_PAGES:
+      co.max_pages = (size_t)wr_cli_parse_uint(CMD, "--max-pages", optarg, 1, 1000000);
+      break;
+    case O_BYTES:
+      co.max_bytes = wr_cli_parse_uint(CMD, "--max-bytes", optarg, 1, UINT64_C(1) << 40);
+      break;
+    case 'h':
+      usage();
+      return 0;
     default:
       usage();
       return 0;
     }
   }
-  if (argc - optind != 1)
-    wr_cli_usage_error(CMD, "publish takes one folder.");
+  if (co.url ? argc - optind != 0 : argc - optind != 1)
+    wr_cli_usage_error(CMD, co.url ? "publish takes a folder or --url, not both."
+                                   : "publish takes one folder (or --url URL).");
+  if (!co.url && (co.connect || co.max_pages || co.max_bytes))
+    wr_cli_usage_error(CMD, "--connect, --max-pages and --max-bytes go with --url.");
   if (lifetime == 0 || lifetime > (uint64_t)INT64_MAX / 2)
     wr_cli_usage_error(CMD, "--lifetime must be positive and at most about 146 years.");
-  const char *dir = argv[optind];
+  if (co.url)
+    wr_cmd_crawl_check(&co);
+  const char *dir = co.url ? NULL : argv[optind];
   struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
     wr_cli_fail("%s: %s is not a folder: publish snapshots a site's folder.", CMD, dir);
     return 1;
   }
@@ -199,14 +268,21 @@ int wr_cmd_publish(int argc, char **argv) {
   wr_cid old;
   int has_old = previous_root(repo, &id, &old) == 0;
 
-  char root[WR_CID_MAX_STR], value[WR_CID_MAX_STR + 8];
-  if (wr_cmd_add_snapshot(dir, cidv, root) != 0) {
+  char root[WR_CID_MAX_STR], value[WR_CID_MAX_STR + 8], tmpdir[4096];
+  if (co.url && crawl_site(&co, tmpdir, sizeof tmpdir) != 0) {
+    memset(&sk, 0, sizeof sk);
+    return 1;
+  }
+  int added = wr_cmd_add_snapshot(co.url ? tmpdir : dir, cidv, root);
+  if (co.url)
+    (void)nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  if (added != 0) {
     memset(&sk, 0, sizeof sk);
     return 1;
   }
   snprintf(value, sizeof value, "/ipfs/%s", root);
   if (!quieter)
-    printf("added %s %s\n", root, dir);
+    printf("added %s %s\n", root, co.url ? co.url : dir);
   fflush(stdout);
 
   wr_addr api;

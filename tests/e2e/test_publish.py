@@ -3,6 +3,7 @@ pointed at it; publishing again moves the name. Through a daemon the record goes
 to the DHT, and the daemon republishes its keys' records before they expire, so
 a name stays resolvable from another daemon past its first lifetime."""
 import json
+import os
 import re
 import subprocess
 import time
@@ -15,9 +16,9 @@ from edgeenv import Edge, create_tunnel
 from gwenv import get
 
 
-def wr(repo, *args, timeout=60):
+def wr(repo, *args, timeout=60, env=None):
     return subprocess.run([str(WARREN), "--repo", str(repo), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def make_site(d, version):
@@ -213,3 +214,135 @@ def test_daemon_republishes_offline_publish(tmp_path):
         if a:
             a.stop()
         b.stop()
+
+
+def make_web(d):
+    """A small site with every kind of link the crawl meets."""
+    (d / "docs").mkdir(parents=True)
+    (d / "img").mkdir()
+    (d / "index.html").write_text(
+        "<!doctype html><title>home</title><link href=\"style.css\" rel=stylesheet>\n"
+        "<a href=\"docs/\">docs</a> <a href=\"/docs/page.html#top\">page</a>\n"
+        "<img src=\"img/logo.png\"> <a href=\"https://elsewhere.example/\">off</a>\n"
+        "<a href=\"mailto:someone@example.com\">mail</a> <a href=\"missing.html\">broken</a>\n"
+        "<a href=\"search?q=1\">query</a> <a href=\"http://other.example/x\">other host</a>\n"
+        "<script src=\"app.js\">document.write('<a href=\"not-a-link.html\">')</script>\n")
+    (d / "style.css").write_text("body { font-family: serif }\n")
+    (d / "app.js").write_text("console.log('hi')\n")
+    (d / "docs" / "index.html").write_text(
+        "<p>docs <a href=\"../index.html\">home</a> <a href='page.html'>page</a>\n")
+    (d / "docs" / "page.html").write_text("<p>a page</p>\n")
+    (d / "img" / "logo.png").write_bytes(bytes(range(256)) * 40)
+    (d / "not-a-link.html").write_text("only a script mentions me\n")
+    (d / "unlinked.html").write_text("nobody links here\n")
+
+
+# What the crawl must copy from make_web's site: every linked page, nothing else.
+WEB_FILES = ["index.html", "style.css", "app.js", "docs/index.html", "docs/page.html",
+             "img/logo.png"]
+
+
+class WebServer:
+    """python's http.server on a folder, on a port the kernel picks."""
+
+    def __init__(self, root):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
+             "--directory", str(root)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"port (\d+)", line)
+        assert m, line
+        self.port = int(m.group(1))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def check_snapshot(repo, root, web):
+    r = wr(repo, "ls", root)
+    names = sorted(line.split()[-1].rstrip("/") for line in r.stdout.splitlines())
+    assert names == ["app.js", "docs", "img", "index.html", "style.css"], r.stdout
+    for f in WEB_FILES:
+        got = subprocess.run([str(WARREN), "--repo", str(repo), "cat", f"{root}/{f}"],
+                             capture_output=True, timeout=30)
+        assert got.returncode == 0 and got.stdout == (web / f).read_bytes(), f
+
+
+def test_publish_url(tmp_path):
+    """`publish --url` copies what the links reach (same host only, no queries, no
+    other schemes, script text not read) byte for byte, warns of the broken link,
+    and publishes nothing when a limit is passed or the start page fails."""
+    repo, web = tmp_path / "repo", tmp_path / "web"
+    assert wr(repo, "init").returncode == 0
+    make_web(web)
+    srv = WebServer(web)
+    tmp = tmp_path / "tmp"  # where the copies are made, and must be gone from
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    try:
+        url = f"http://127.0.0.1:{srv.port}/"
+        for args, why in (
+                (["--max-pages", "3"], "more than 3 pages (--max-pages): nothing was published"),
+                (["--max-bytes", "5000"], "larger than 5000 bytes (--max-bytes)"),
+                (["--url", f"{url}gone/"], "GET /gone/ answered 404: nothing was published")):
+            r = wr(repo, "publish", "--url", url, *args, env=env)
+            assert r.returncode == 1 and why in r.stderr, r.stderr
+        assert pins(repo) == set() and wr(repo, "name", "resolve").returncode != 0
+        r = wr(repo, "publish", "--url", "https://127.0.0.1/")
+        assert r.returncode == 2 and "only http URLs are fetched" in r.stderr, r.stderr
+        r = wr(repo, "publish", "--url", url, tmp_path)
+        assert r.returncode == 2 and "not both" in r.stderr, r.stderr
+
+        r = wr(repo, "publish", "--url", url, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "broken link: /missing.html answered 404" in r.stderr, r.stderr
+        assert "copied 6 pages" in r.stderr and "(1 broken links, 1 passed over)" in r.stderr, \
+            r.stderr
+        m = re.search(r"Published to (k51\w+): /ipfs/(\S+)", r.stdout)
+        assert m and f"added {m.group(2)} {url}" in r.stdout, r.stdout
+        root = m.group(2)
+        check_snapshot(repo, root, web)
+        assert root in pins(repo)
+        assert list(tmp.iterdir()) == []
+    finally:
+        srv.stop()
+
+
+def test_publish_url_through_the_tunnel(tmp_path):
+    """A site behind a tunnel is copied through the edge (--connect, with the
+    site's Host), and after the origin and its connector are gone an edge serves
+    the snapshot the name points at, byte for byte."""
+    from edgeenv import Connector
+    repo, web = tmp_path / "repo", tmp_path / "web"
+    assert wr(repo, "init").returncode == 0
+    make_web(web)
+    srv = WebServer(web)
+    tunnels, cred = create_tunnel(tmp_path, "web", "site.example")
+    edge = Edge(tmp_path, tunnels)
+    conn = None
+    try:
+        conn = Connector(edge, cred, f"http://127.0.0.1:{srv.port}", ha=1)
+        edge.wait_for(r"INF Registered tunnel connection tunnel=web")
+        h, p = edge.http
+        r = wr(repo, "publish", "--url", "http://site.example/", "--connect", f"{h}:{p}",
+               "-Q")
+        assert r.returncode == 0, r.stderr
+        name = r.stdout.strip()
+        assert "copied 6 pages" in r.stderr, r.stderr
+    finally:
+        if conn:
+            conn.stop()
+        edge.stop()
+        srv.stop()
+    path = wr(repo, "name", "resolve", name).stdout.strip()
+    check_snapshot(repo, path[len("/ipfs/"):], web)
+    edge2 = Edge(tmp_path, tunnels, "--repo", repo, "--content", f"site.example={path}")
+    try:
+        for f, want in (("/", "index.html"), ("/docs/", "docs/index.html"),
+                        ("/img/logo.png", "img/logo.png")):
+            st, _, body = get(edge2, "site.example", f)
+            assert st == 200 and body == (web / want).read_bytes(), (f, st)
+    finally:
+        edge2.stop()
