@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char text[3 * WR_URL_PATH_MAX + WR_URL_HOST_MAX];
     long n = wr_url_format(&u, text, sizeof text);
     if (n < 0 || !clean(&u) || wr_url_parse(text, (size_t)n, &back, &why) != 0 ||
-        memcmp(&back, &u, sizeof u) != 0)
+        strcmp(back.host, u.host) != 0 || back.port != u.port || strcmp(back.path, u.path) != 0 ||
+        back.has_query != u.has_query || strcmp(back.query, u.query) != 0)
       abort();
   }
   (void)wr_url_parse("http://example.com/a/b/index.html", 33, &base, NULL);
