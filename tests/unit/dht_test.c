@@ -1,7 +1,9 @@
 /* dht_test.c: five DHT servers on libp2p hosts in one loop over loopback
  * TCP: bootstrap, a provide sweep, findprovs, findpeer, /pk/ put and get, a
  * cancelled query, then every DHT and host closed and the loop left with
- * no live handles (so ASan sees every allocation come back). */
+ * no live handles (so ASan sees every allocation come back). A DHT alone:
+ * records kept for record_ttl_ms and told to the sink, restored ones checked
+ * again and not told, the caller's keys to provide told. */
 #include <uv.h>
 
 #include "base/buf.h"
@@ -198,7 +200,133 @@ static void test_dht_five(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* ---- one DHT alone: record expiry, the sink, restore ---- */
+
+static wr_dht *solo;
+static wr_p2p_host *solo_host;
+static int sunk_records, sunk_keys, solo_put, solo_got, solo_gone;
+static uv_timer_t later;
+static uint8_t solo_key[160], solo_val[WR_P2P_PUBKEY_ED25519_PB];
+static size_t solo_kl;
+
+static void sink_record(void *user, const uint8_t *key, size_t keylen, const uint8_t *val,
+                        size_t vallen, uint64_t expires_ms) {
+  (void)user;
+  CHECK(keylen == solo_kl && memcmp(key, solo_key, keylen) == 0);
+  CHECK(vallen == sizeof solo_val && memcmp(val, solo_val, vallen) == 0);
+  CHECK(expires_ms > uv_now(&loop) && expires_ms <= uv_now(&loop) + 200);
+  sunk_records++;
+}
+
+static void sink_keys(void *user, const uint8_t *const *k, const size_t *lens, size_t n) {
+  (void)user, (void)k;
+  CHECK_EQ(n, 2);
+  CHECK_EQ(lens[0], 34);
+  sunk_keys += (int)n;
+}
+
+static void solo_closed(wr_p2p_host *h, void *data) { (void)h, (void)data; }
+
+static int solo_back;
+
+static void on_solo_back(void *data, int err, const uint8_t *val, size_t n) {
+  (void)data;
+  CHECK_EQ(err, 0);
+  CHECK(n == sizeof solo_val && memcmp(val, solo_val, n) == 0);
+  solo_back = 1;
+  wr_dht_close(solo);
+  wr_p2p_host_close(solo_host, solo_closed, NULL);
+  uv_close((uv_handle_t *)&later, NULL);
+}
+
+static void on_solo_gone(void *data, int err, const uint8_t *val, size_t n) {
+  (void)data, (void)val, (void)n;
+  CHECK_EQ(err, WR_ERR_NOTFOUND); /* past its 200 ms */
+  solo_gone = 1;
+  /* restored (as from the repo at a start): served again, the sink not told */
+  CHECK_EQ(wr_dht_restore_record(solo, solo_key, solo_kl, solo_val, sizeof solo_val,
+                                 uv_now(&loop) + 100000),
+           0);
+  CHECK_EQ(sunk_records, 1);
+  CHECK_EQ(wr_dht_get_value(solo, solo_key, solo_kl, on_solo_back, NULL), 0);
+}
+
+static void on_later(uv_timer_t *t) {
+  (void)t;
+  CHECK_EQ(wr_dht_get_value(solo, solo_key, solo_kl, on_solo_gone, NULL), 0);
+}
+
+static void on_solo_got(void *data, int err, const uint8_t *val, size_t n) {
+  (void)data;
+  CHECK_EQ(err, 0);
+  CHECK(n == sizeof solo_val && memcmp(val, solo_val, n) == 0);
+  solo_got = 1;
+  uv_timer_start(&later, on_later, 400, 0);
+}
+
+static void on_solo_put(void *data, int err) {
+  (void)data;
+  CHECK_EQ(err, WR_ERR_NOTFOUND); /* nobody else took it; kept here */
+  solo_put = 1;
+  CHECK_EQ(wr_dht_get_value(solo, solo_key, solo_kl, on_solo_got, NULL), 0);
+}
+
+static void test_dht_records_ttl(void) {
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  wr_p2p_host_config cfg = {.agent_version = "warren/test"};
+  uint8_t seed[32];
+  memset(seed, 0x77, sizeof seed);
+  wr_p2p_privkey k;
+  wr_p2p_privkey_from_seed(&k, seed);
+  CHECK_EQ(wr_p2p_host_new(&solo_host, &loop, &cfg, &k, &hev, NULL), 0);
+  wr_dht_config dc = {.server = 1, .record_ttl_ms = 200};
+  CHECK_EQ(wr_dht_new(&solo, solo_host, &loop, &dc), 0);
+  wr_dht_sink sink = {.on_record = sink_record, .on_provide = sink_keys};
+  wr_dht_set_sink(solo, &sink);
+  memcpy(solo_key, "/pk/", 4);
+  solo_kl = 4 + (size_t)wr_peerid_to_bytes(wr_p2p_host_id(solo_host), solo_key + 4, 128);
+  wr_p2p_pubkey pk;
+  CHECK_EQ(wr_peerid_pubkey(wr_p2p_host_id(solo_host), &pk), 0);
+  wr_p2p_pubkey_encode(&pk, solo_val);
+  /* restore: validated again, never past the TTL, and the sink does not hear of it */
+  uint64_t now = uv_now(&loop);
+  CHECK_EQ(wr_dht_restore_record(solo, solo_key, solo_kl, solo_val, sizeof solo_val, now),
+           WR_ERR_TIMEOUT);
+  uint8_t bad[sizeof solo_val];
+  memcpy(bad, solo_val, sizeof bad);
+  bad[sizeof bad - 1] ^= 1;
+  CHECK_EQ(wr_dht_restore_record(solo, solo_key, solo_kl, bad, sizeof bad, now + 1000),
+           WR_ERR_MALFORMED);
+  CHECK_EQ(sunk_records, 0);
+  /* the caller's keys reach the sink */
+  uint8_t k1[34], k2[34];
+  wr_mh mh;
+  uint8_t b = 1;
+  wr_mh_sha256(&mh, &b, 1);
+  CHECK_EQ(wr_mh_encode(&mh, k1, 34), 34);
+  b = 2;
+  wr_mh_sha256(&mh, &b, 1);
+  CHECK_EQ(wr_mh_encode(&mh, k2, 34), 34);
+  const uint8_t *kp[2] = {k1, k2};
+  size_t lens[2] = {34, 34};
+  CHECK_EQ(wr_dht_provide(solo, kp, lens, 2, NULL, NULL), 0);
+  CHECK_EQ(sunk_keys, 2);
+  /* a put is kept (and sunk) for record_ttl_ms, then gone (with nobody to
+   * ask, the callbacks run at once) */
+  uv_timer_init(&loop, &later);
+  CHECK_EQ(wr_dht_put_value(solo, solo_key, solo_kl, solo_val, sizeof solo_val, on_solo_put, NULL),
+           0);
+  CHECK_EQ(sunk_records, 1);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(solo_put);
+  CHECK(solo_got);
+  CHECK(solo_gone);
+  CHECK(solo_back);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   RUN(test_dht_five);
+  RUN(test_dht_records_ttl);
   return test_done();
 }
