@@ -130,6 +130,12 @@ int wr_names_republish(const char *repo, const wr_p2p_privkey *sk, int64_t lifet
   int rv = record_path(repo, &name, 0, path, sizeof path, err, errlen);
   if (rv != 0)
     return rv;
+  struct stat st;
+  if (stat(path, &st) != 0 && errno == ENOENT) {
+    /* (before the lock, whose file would need REPO/ipns) */
+    snprintf(err, errlen, "nothing was published with this key");
+    return WR_ERR_NOTFOUND;
+  }
   int lock = wr_file_lock(path, err, errlen);
   if (lock < 0)
     return lock;
