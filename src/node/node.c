@@ -85,6 +85,10 @@ struct wr_node {
   size_t *saved_lens;
   size_t nsaved;
   int providing_pins; /* the pins' round: not the caller's keys to keep */
+  /* Records expire in the repo too: an hourly pass in the flush worker
+   * deletes them (the DHT's own expiry pass only frees memory). */
+  uint64_t dhtdb_next_expire_ns;
+  int dhtdb_expire_due, dhtdb_expiring;
   /* The IPNS republisher: a worker signs (file I/O), the loop puts. */
   uint64_t repub_next_ns;
   int repub_running;
@@ -272,6 +276,11 @@ static void rec_free(wr_dhtdb_rec *r, size_t n) {
   wr_free(r);
 }
 
+static int keep_all(void *arg, const wr_dhtdb_rec *r) {
+  (void)arg, (void)r;
+  return 0;
+}
+
 static void prov_write(uv_work_t *w) {
   wr_node *n = w->data;
   int rv = n->nprov_writing ? wr_provdb_put(n->repo->bs, n->prov_writing, n->nprov_writing) : 0;
@@ -282,12 +291,20 @@ static void prov_write(uv_work_t *w) {
   if (rv)
     wr_log(WR_LOG_WARN, "Could not keep DHT records in the repo", "records=%zu err=\"%s\"",
            n->nrec_writing, wr_strerror(rv));
+  if (n->dhtdb_expiring) {
+    size_t expired = 0;
+    rv = wr_dhtdb_load(n->repo->bs, unix_ms(), keep_all, NULL, &expired);
+    if (rv)
+      wr_log(WR_LOG_WARN, "Could not drop the expired DHT records in the repo", "err=\"%s\"",
+             wr_strerror(rv));
+    else if (expired)
+      WR_DEBUG("Expired DHT records dropped from the repo", "records=%zu", expired);
+  }
   if (n->nkeys_writing) {
     const uint8_t **k = wr_calloc(n->nkeys_writing, sizeof *k);
     for (size_t i = 0; k && i < n->nkeys_writing; i++)
       k[i] = n->keys_writing[i];
-    rv = k ? wr_dhtdb_provide_add(n->repo->bs, k, n->keylens_writing, n->nkeys_writing,
-                                  unix_ms())
+    rv = k ? wr_dhtdb_provide_add(n->repo->bs, k, n->keylens_writing, n->nkeys_writing, unix_ms())
            : WR_ERR_NOMEM;
     wr_free(k);
     if (rv)
@@ -310,6 +327,7 @@ static void prov_written(uv_work_t *w, int status) {
   n->keys_writing = NULL;
   n->keylens_writing = NULL;
   n->nkeys_writing = 0;
+  n->dhtdb_expiring = 0;
   n->prov_flushing = 0;
 }
 
@@ -319,8 +337,10 @@ static int dht_pending(const wr_node *n) {
 
 /* Hands the pending records and keys to a worker (one batch at a time). */
 static void prov_flush(wr_node *n) {
-  if (n->prov_flushing || !dht_pending(n) || !n->repo)
+  if (n->prov_flushing || (!dht_pending(n) && !n->dhtdb_expire_due) || !n->repo)
     return;
+  n->dhtdb_expiring = n->dhtdb_expire_due;
+  n->dhtdb_expire_due = 0;
   n->rec_writing = n->rec_pending;
   n->nrec_writing = n->nrec_pending;
   n->rec_pending = NULL;
@@ -463,8 +483,7 @@ static void dht_restore(wr_node *n) {
       wr_log(WR_LOG_WARN, "Could not read the keys to provide in the repo", "err=\"%s\"",
              wr_strerror(rv));
     else if (n->nsaved || kl.ngone)
-      wr_log(WR_LOG_INFO, "Keys to provide restored", "keys=%zu dropped=%zu", n->nsaved,
-             kl.ngone);
+      wr_log(WR_LOG_INFO, "Keys to provide restored", "keys=%zu dropped=%zu", n->nsaved, kl.ngone);
   }
   wr_free(kl.gone);
   wr_free(kl.gonelens);
@@ -953,6 +972,10 @@ static void on_sweep(uv_timer_t *t) {
      * reached the repo only at a clean stop.) */
     if (n->dht && now >= n->prov_next_flush_ns) {
       n->prov_next_flush_ns = now + 2 * WR_NS_PER_S;
+      if (now >= n->dhtdb_next_expire_ns) {
+        n->dhtdb_next_expire_ns = now + 3600 * WR_NS_PER_S;
+        n->dhtdb_expire_due = 1;
+      }
       prov_flush(n);
     }
     repub_tick(n);
@@ -971,8 +994,8 @@ static void on_sweep(uv_timer_t *t) {
     close_network(n);
   if (n->host_closed && !n->prov_flushing && dht_pending(n))
     prov_flush(n); /* what the DHT took until it closed */
-  if (n->host_closed && n->lc_closed && !n->prov_flushing && !dht_pending(n) &&
-      !n->repub_running && n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
+  if (n->host_closed && n->lc_closed && !n->prov_flushing && !dht_pending(n) && !n->repub_running &&
+      n->sweep_open && !uv_is_closing((uv_handle_t *)&n->sweep)) {
     uv_timer_stop(&n->sweep);
     uv_close((uv_handle_t *)&n->sweep, sweep_closed);
   }
@@ -1067,6 +1090,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
     snprintf(err, errlen, "cannot write the API file in the repo: %s", why);
     goto fail;
   }
+  n->dhtdb_next_expire_ns = wr_now_ns() + 3600 * WR_NS_PER_S; /* the start dropped them */
   uint64_t period = cfg->ipns_republish_ms ? cfg->ipns_republish_ms : REPUB_PERIOD_MS;
   n->repub_next_ns =
       wr_now_ns() + (period < REPUB_FIRST_MS ? period : REPUB_FIRST_MS) * WR_NS_PER_MS;
