@@ -42,5 +42,8 @@ int wr_cmd_name(int argc, char **argv);
 /* `warren tunnel [FLAGS] run [FLAGS] [NAME]` (src/cmd/tunnel_run.c); argv[0] is
  * "tunnel", and "run" is among the words that are not flags. */
 int wr_cmd_tunnel_run(int argc, char **argv);
+/* `warren tunnel [FLAGS] cleanup [FLAGS] [NAME]` (src/cmd/tunnel_run.c: it
+ * dials the edges as the connector does). */
+int wr_cmd_tunnel_cleanup(int argc, char **argv);
 
 #endif

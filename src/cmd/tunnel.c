@@ -64,6 +64,9 @@ static void usage(FILE *f) {
              "        print the tunnel's token (its credentials in one line)\n"
              "  info NAME --edge-metrics ADDR:PORT\n"
              "        the tunnel's live connections, asked of each edge\n"
+             "  cleanup [NAME] [--connector-id ID]\n"
+             "        close the tunnel's connections at its edges, proving its secret\n"
+             "        (`warren tunnel cleanup --help` lists its flags)\n"
              "  ingress validate [--config FILE]\n"
              "        check the ingress rules of a config file\n"
              "  ingress rule URL [--config FILE]\n"
@@ -628,27 +631,31 @@ static const struct {
      "  warren tunnel ingress rule https://app.example.com/api/ --config config.yml\n"},
 };
 
-/* 1 when the line's subcommand is `run`: the first word that is neither a
- * flag nor a flag's value. Every tunnel flag takes a value unless it is
- * written --flag=value or is --help or --no-gso (run's only switch). */
-static int is_run(int argc, char **argv) {
+/* The line's subcommand: the first word that is neither a flag nor a flag's
+ * value, or NULL. Every tunnel flag takes a value unless it is written
+ * --flag=value or is --help or --no-gso (run's only switch). */
+static const char *subcommand_of(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (a[0] != '-')
-      return strcmp(a, "run") == 0;
+      return a;
     if (strcmp(a, "--") == 0)
-      return i + 1 < argc && strcmp(argv[i + 1], "run") == 0;
+      return i + 1 < argc ? argv[i + 1] : NULL;
     if (!strchr(a, '=') && strcmp(a, "--help") != 0 && strcmp(a, "-h") != 0 &&
         strcmp(a, "--no-gso") != 0)
       i++;
   }
-  return 0;
+  return NULL;
 }
 
 int wr_cmd_tunnel(int argc, char **argv) {
-  /* run has flags of its own (the connector's): it parses the whole line. */
-  if (is_run(argc, argv))
+  /* run and cleanup have flags of their own (the connector's: both dial the
+   * edges): they parse the whole line. */
+  const char *sub = subcommand_of(argc, argv);
+  if (sub && strcmp(sub, "run") == 0)
     return wr_cmd_tunnel_run(argc, argv);
+  if (sub && strcmp(sub, "cleanup") == 0)
+    return wr_cmd_tunnel_cleanup(argc, argv);
   tunnel_opts o;
   memset(&o, 0, sizeof o);
   parse_flags(argc, argv, &o);

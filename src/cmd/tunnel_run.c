@@ -1,4 +1,5 @@
-/* tunnel_run.c: `warren tunnel run` — start the connector.
+/* tunnel_run.c: `warren tunnel run` — start the connector — and `warren
+ * tunnel cleanup`, which dials the edges as the connector does.
  *
  * Settings come from config.yml (--config, or the default locations) and
  * flags, flags winning, as cloudflared does. The loop runs until SIGINT or
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tunnel/cleanup.h"
 #include "tunnel/connector.h"
 #include "tunnel/credentials.h"
 #include "http/metrics_http.h"
@@ -21,6 +23,7 @@
 #include "cmd/commands.h"
 #include "io/dns.h"
 #include "io/udp.h"
+#include "proto/text/uuid.h"
 #include "proto/tunnel/tunnel.h"
 #include "net/tls.h"
 
@@ -74,6 +77,42 @@ static const char USAGE[] =
     "Example:\n"
     "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
     "      --credentials-file web.json --url http://localhost:8080 run web\n";
+
+static const char CLEANUP_USAGE[] =
+    "Usage: warren tunnel [FLAGS] cleanup [--connector-id ID] [NAME]\n"
+    "\n"
+    "Closes the tunnel's connections at each edge, as cloudflared's `tunnel cleanup`\n"
+    "deletes stale ones: every connector's, or with --connector-id only that\n"
+    "connector's (its ID as `warren tunnel info` shows it). The command dials each\n"
+    "edge as the connector does and proves the tunnel secret of the credentials,\n"
+    "bound to that TLS session: only the tunnel's owner can do it, and an edge that\n"
+    "does not know the secret refuses. The edge drops connections whose connector\n"
+    "is gone by itself; this is for the rest. A running connector reconnects right\n"
+    "after (cloudflared's does too): stop it first to keep it off the edge.\n"
+    "\n"
+    "Flags (each overrides the same key in the config file):\n"
+    "  --connector-id ID         only this connector's connections (a UUID)\n"
+    "  --config FILE             config.yml (default: ~/.warren/config.yml, then\n"
+    "                            /etc/warren/config.yml, when present)\n"
+    "  --credentials-file FILE   the tunnel's credentials (from `warren tunnel create`)\n"
+    "  --token TOKEN             or the same credentials as a token\n"
+    "  --edge ADDR:PORT          an edge to clean up at (repeat for several)\n"
+    "  --edge-ca FILE            trust the edge certificate issued by this CA\n"
+    "  --edge-fingerprint SHA256 or trust the edge certificate with this fingerprint\n"
+    "  --edge-name NAME          the name to check in the edge certificate\n"
+    "  --protocol PROTO          auto (default: QUIC, then http2 when UDP gets no\n"
+    "                            answer), quic or http2\n"
+    "\n"
+    "NAME, when given, must be the tunnel the credentials are for. Environment as\n"
+    "for `tunnel run`: TUNNEL_TOKEN, TUNNEL_CRED_FILE, TUNNEL_EDGE, TUNNEL_CACERT,\n"
+    "TUNNEL_TRANSPORT_PROTOCOL.\n"
+    "\n"
+    "Prints, per edge, how many connections it closed; exits 1 when an edge could\n"
+    "not be asked or refused (wrong credentials, unknown tunnel).\n"
+    "\n"
+    "Example:\n"
+    "  warren tunnel --edge 127.0.0.1:7844 --edge-ca certs/edge.crt \\\n"
+    "      --credentials-file web.json cleanup web\n";
 
 typedef struct run_state {
   uv_loop_t *loop;
@@ -140,10 +179,11 @@ static size_t first_unresolved(uv_loop_t *loop, const char *const *edges, size_t
 enum {
   OPT_CONFIG = 256, OPT_CRED, OPT_EDGE, OPT_EDGE_CA, OPT_EDGE_FP, OPT_EDGE_NAME, OPT_URL,
   OPT_HA, OPT_GRACE, OPT_METRICS, OPT_PROTOCOL, OPT_PROBE, OPT_QUIC_TIMEOUT, OPT_NO_GSO,
-  OPT_IDLE, OPT_KEEPALIVE, OPT_TOKEN, OPT_LAST
+  OPT_IDLE, OPT_KEEPALIVE, OPT_TOKEN, OPT_CONNECTOR_ID, OPT_LAST
 };
 
-static const char CMD[] = "tunnel run";
+/* The command being run, for messages: "tunnel run" or "tunnel cleanup". */
+static const char *CMD = "tunnel run";
 
 /* The long name of option opt, for messages ("--protocol"). */
 static const char *flag_name(const struct option *opts, int opt) {
@@ -198,6 +238,7 @@ static void set_option(wr_run_config *rc, int opt, const char *val, const char *
   case OPT_IDLE: d = &rc->idle_timeout_ns; break;
   case OPT_KEEPALIVE: d = &rc->keepalive_ns; break;
   case OPT_QUIC_TIMEOUT: d = &rc->quic_timeout_ns; break;
+  default: break;
   }
   if (d && (wr_duration_parse(val, d) != 0 || *d < WR_NS_PER_MS))
     wr_cli_usage_error(CMD, "%s takes a duration such as 30s, not \"%s\".", name, val);
@@ -234,9 +275,11 @@ static void apply_env(wr_run_config *rc, const int *given) {
   }
 }
 
-/* Parses the flags into *prc (and the config file's path into *pconfig);
- * usage errors exit. Returns 1 when --help was printed, else 0. */
-static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_config *prc) {
+/* Parses the flags into *prc (and the config file's path into *pconfig,
+ * cleanup's --connector-id into *pconnector); usage errors exit. Returns 1
+ * when --help was printed, else 0. */
+static int parse_flags(int argc, char **argv, int cleanup, const char **pconfig,
+                       wr_run_config *prc, const char **pconnector) {
   static const struct option opts[] = {
       {"config", required_argument, NULL, OPT_CONFIG},
       {"credentials-file", required_argument, NULL, OPT_CRED},
@@ -256,9 +299,14 @@ static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_confi
       {"tunnel-idle-timeout", required_argument, NULL, OPT_IDLE},
       {"tunnel-keepalive", required_argument, NULL, OPT_KEEPALIVE},
       {"no-gso", no_argument, NULL, OPT_NO_GSO},
+      {"connector-id", required_argument, NULL, OPT_CONNECTOR_ID},
       {"help", no_argument, NULL, 'h'},
       {0, 0, 0, 0},
   };
+  /* What cleanup takes; the connector's other flags would be ignored. */
+  static const int cleanup_opts[] = {OPT_CONFIG, OPT_CRED,      OPT_TOKEN,    OPT_EDGE,
+                                     OPT_EDGE_CA, OPT_EDGE_FP,  OPT_EDGE_NAME, OPT_PROTOCOL,
+                                     OPT_CONNECTOR_ID};
   wr_run_config *rc = prc;
   wr_run_config_init(rc);
   int given[OPT_LAST] = {0};
@@ -266,10 +314,19 @@ static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_confi
   optind = 1;
   while ((c = wr_cli_getopt(CMD, argc, argv, "h", opts)) != -1) {
     if (c == 'h') {
-      fputs(USAGE, stdout);
+      fputs(cleanup ? CLEANUP_USAGE : USAGE, stdout);
       return 1;
     }
-    if (c == OPT_CONFIG) {
+    if (c >= OPT_CONFIG && c < OPT_LAST) {
+      int ok = !cleanup && c != OPT_CONNECTOR_ID;
+      for (size_t i = 0; cleanup && i < sizeof cleanup_opts / sizeof cleanup_opts[0]; i++)
+        ok |= cleanup_opts[i] == c;
+      if (!ok)
+        wr_cli_usage_error(CMD, "%s does not take %s.", CMD, flag_name(opts, c));
+    }
+    if (c == OPT_CONNECTOR_ID) {
+      *pconnector = optarg;
+    } else if (c == OPT_CONFIG) {
       *pconfig = optarg;
     } else if (c >= OPT_CONFIG && c < OPT_LAST) {
       given[c] = 1;
@@ -278,10 +335,11 @@ static int parse_flags(int argc, char **argv, const char **pconfig, wr_run_confi
   }
   apply_env(rc, given);
   /* getopt moved the words that are not flags to the end: "run" [NAME]. */
-  if (optind < argc && strcmp(argv[optind], "run") == 0)
+  if (optind < argc && strcmp(argv[optind], cleanup ? "cleanup" : "run") == 0)
     optind++;
   if (optind < argc - 1)
-    wr_cli_usage_error(CMD, "run takes at most one tunnel name, not \"%s\".", argv[optind + 1]);
+    wr_cli_usage_error(CMD, "%s takes at most one tunnel name, not \"%s\".",
+                       cleanup ? "cleanup" : "run", argv[optind + 1]);
   if (optind < argc)
     prc->name = argv[optind];
   return 0;
@@ -427,10 +485,77 @@ static int run_connector(run_state *rs, const wr_connector_config *cc) {
   return 0;
 }
 
-int wr_cmd_tunnel_run(int argc, char **argv) {
-  const char *config_path = NULL;
+/* ---- tunnel cleanup ---------------------------------------------------- */
+
+typedef struct resolved {
+  int status;
+  wr_addr addr;
+  char err[WR_DNS_MAX_HOST + 96];
+} resolved;
+
+static void edge_resolved_once(int status, const wr_addr *addrs, size_t naddrs, const char *err,
+                               void *arg) {
+  resolved *r = arg;
+  r->status = status;
+  if (status == 0 && naddrs)
+    r->addr = addrs[0];
+  else
+    snprintf(r->err, sizeof r->err, "%s", err);
+}
+
+/* Asks one edge; prints its answer. Returns 0 when it answered. */
+static int cleanup_edge(const char *edge, wr_cleanup_config *cc, const char *tunnel) {
+  resolved r = {.status = WR_ERR_IO};
+  if (wr_dns_resolve(cc->loop, edge, edge_resolved_once, &r, NULL, r.err, sizeof r.err) != 0) {
+    wr_cli_fail("tunnel cleanup: %s.", r.err);
+    return 1;
+  }
+  uv_run(cc->loop, UV_RUN_DEFAULT);
+  if (r.status != 0) {
+    wr_cli_fail("tunnel cleanup: %s.", r.err);
+    return 1;
+  }
+  cc->edge = &r.addr.sa;
+  uint64_t closed = 0;
+  char why[300];
+  int rv = wr_cleanup_run(cc, &closed, why, sizeof why);
+  if (rv != 0) {
+    wr_cli_fail("tunnel cleanup: edge %s: %s%s", edge, why,
+                rv == WR_ERR_DENIED ? " (are these the credentials of this tunnel?)." : ".");
+    return 1;
+  }
+  printf("Closed %llu connection%s of tunnel %s at edge %s\n", (unsigned long long)closed,
+         closed == 1 ? "" : "s", tunnel, edge);
+  return 0;
+}
+
+static int run_cleanup(const wr_run_config *settings, const wr_credentials *cred,
+                       const char *connector, const wr_tls_client *tls) {
+  wr_cleanup_config cc = {.loop = uv_default_loop(),
+                          .server_name = settings->edge_name,
+                          .tls = tls,
+                          .protocol = settings->protocol < 0 ? WR_CONNECTOR_AUTO
+                                                             : settings->protocol,
+                          .secret = cred->secret,
+                          .secret_len = cred->secret_len};
+  memcpy(cc.tunnel_id, cred->tunnel_id, sizeof cc.tunnel_id);
+  if (connector && wr_uuid_parse(connector, strlen(connector), cc.connector_id) != 0)
+    wr_cli_usage_error(CMD, "--connector-id takes a connector's UUID (as `warren tunnel info` "
+                            "shows it), not \"%s\".", connector);
+  char tid[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(cred->tunnel_id, tid);
+  const char *name = cred->tunnel_name[0] ? cred->tunnel_name : tid;
+  int rc = 0;
+  for (size_t i = 0; i < settings->nedges; i++)
+    rc |= cleanup_edge(settings->edges[i], &cc, name);
+  return rc;
+}
+
+static int cmd_tunnel(int argc, char **argv, int cleanup) {
+  const char *config_path = NULL, *connector = NULL;
   wr_run_config settings;
-  if (parse_flags(argc, argv, &config_path, &settings))
+  CMD = cleanup ? "tunnel cleanup" : "tunnel run";
+  if (parse_flags(argc, argv, cleanup, &config_path, &settings, &connector))
     return 0;
   int rc;
   wr_tunnel_config tc;
@@ -447,6 +572,12 @@ int wr_cmd_tunnel_run(int argc, char **argv) {
   wr_run_config_merge_file(&settings, &tc);
   wr_cli_check_keepalive(CMD, settings.idle_timeout_ns / WR_NS_PER_MS,
                          settings.keepalive_ns / WR_NS_PER_MS);
+  if (cleanup) {
+    if ((rc = load_credentials(&settings, &tc, &cred)) == 0 &&
+        (rc = check_edges(&settings)) == 0 && (rc = make_tls(&settings, &tls)) == 0)
+      rc = run_cleanup(&settings, &cred, connector, tls);
+    goto out;
+  }
   if ((rc = load_credentials(&settings, &tc, &cred)) != 0 ||
       (rc = choose_ingress(&settings, &tc)) != 0 || (rc = check_edges(&settings)) != 0 ||
       (rc = make_tls(&settings, &tls)) != 0)
@@ -471,3 +602,7 @@ out:
   uv_loop_close(uv_default_loop());
   return rc;
 }
+
+int wr_cmd_tunnel_run(int argc, char **argv) { return cmd_tunnel(argc, argv, 0); }
+
+int wr_cmd_tunnel_cleanup(int argc, char **argv) { return cmd_tunnel(argc, argv, 1); }

@@ -59,6 +59,7 @@ struct wr_edge {
   wr_metric_family *m_requests;        /* counter tunnel */
   wr_metric_family *m_responses;       /* counter code */
   wr_metric_family *m_errors;          /* counter reason */
+  wr_metric_family *m_cleanups;        /* counter result */
   wr_metric *m_bytes_in, *m_bytes_out; /* body bytes from users, to users */
   wr_metric *m_pub_open, *m_pub_total, *m_inflight;
   wr_metric *m_fallbacks; /* requests a tunnel's content fallback answered */
@@ -179,6 +180,9 @@ static int setup_metrics(wr_edge *e) {
                                      "Responses sent to users, by status code.", "code");
   e->m_errors = wr_metrics_family(r, WR_METRIC_COUNTER, "warren_edge_errors_total",
                                   "Requests that failed or were refused, by reason.", "reason");
+  e->m_cleanups = wr_metrics_family(r, WR_METRIC_COUNTER, "warren_edge_tunnel_cleanups_total",
+                                    "Tunnel cleanup requests (tunnel cleanup) by result.",
+                                    "result");
   e->m_bytes_in = wr_metrics_counter(r, "warren_edge_request_body_bytes_total",
                                      "Request body bytes received from users.");
   e->m_bytes_out = wr_metrics_counter(r, "warren_edge_response_body_bytes_total",
@@ -193,6 +197,7 @@ static int setup_metrics(wr_edge *e) {
       wr_metrics_counter(r, "warren_edge_content_fallbacks_total",
                          "Tunnel requests answered from content (origin unavailable).");
   return e->m_conns && e->m_regs && e->m_requests && e->m_responses && e->m_errors &&
+                 e->m_cleanups &&
                  e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total &&
                  e->m_inflight && e->m_fallbacks
              ? 0
@@ -244,6 +249,7 @@ static int make_parts(wr_edge *e) {
                                 .conns = e->m_conns,
                                 .regs = e->m_regs,
                                 .errors = e->m_errors,
+                                .cleanups = e->m_cleanups,
                                 .on_ready = tunnel_ready,
                                 .ready_arg = e};
   if (wr_edge_registry_new(&e->registry, &rc) != 0)

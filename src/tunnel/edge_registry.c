@@ -47,7 +47,7 @@ static void update_conn_gauge(wr_edge_registry *r, wr_edge_conn *ec) {
   snprintf(labels, sizeof labels, "%s,%s", ec->t->name, ec->c->ops->protocol);
   size_t n = 0;
   for (wr_edge_conn *x = r->conns; x; x = x->next)
-    if (x->registered && !x->superseded && x->t == ec->t && x->c->ops == ec->c->ops)
+    if (x->registered && !x->retired && x->t == ec->t && x->c->ops == ec->c->ops)
       n++;
   wr_metric_set(wr_metric_child(r->cfg.conns, labels), (double)n);
 }
@@ -120,23 +120,50 @@ static void econn_close(wr_edge_conn *ec, uint64_t code, const char *reason) {
   ec->c->ops->close(ec->c, code, reason);
 }
 
-static void refuse(wr_edge_conn *ec, uint64_t code, const char *why, const char *tunnel) {
-  const char *res = code == WR_TUNNEL_REG_UNAUTHORIZED     ? "unauthorized"
-                    : code == WR_TUNNEL_REG_UNKNOWN_TUNNEL ? "unknown_tunnel"
-                    : code == WR_TUNNEL_REG_PROTOCOL       ? "protocol"
-                                                           : "other";
-  WR_WARN("Refused tunnel connection", "tunnel=%s connIndex=%u peer=%s result=%s reason=\"%s\"",
-          tunnel, ec->index, ec->peer, res, why);
-  wr_metric_inc(wr_metric_child(ec->reg->cfg.regs, res));
-  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER_ERROR};
-  m.u.error.code = code;
-  m.u.error.reason.p = why;
-  m.u.error.reason.len = strlen(why);
-  ctl_send(ec, &m);
+/* Sends m as the last message of the control stream and closes ec with
+ * code once the answer had time to leave (the sweep). */
+static void answer_and_close(wr_edge_conn *ec, const wr_tunnel_msg *m, uint64_t code,
+                             const char *reason) {
+  ctl_send(ec, m);
   if (ec->ctl)
     (void)ec->c->ops->stream_end(ec->ctl);
   ec->reg_deadline_ns = 0;
   ec->close_at_ns = wr_now_ns() + REFUSE_LINGER_NS;
+  ec->close_code = code;
+  ec->close_reason = reason;
+}
+
+static const char *refusal_result(uint64_t code) {
+  return code == WR_TUNNEL_REG_UNAUTHORIZED     ? "unauthorized"
+         : code == WR_TUNNEL_REG_UNKNOWN_TUNNEL ? "unknown_tunnel"
+         : code == WR_TUNNEL_REG_PROTOCOL       ? "protocol"
+                                                : "other";
+}
+
+static void send_refusal(wr_edge_conn *ec, uint64_t code, const char *why) {
+  wr_tunnel_msg m = {.type = WR_TUNNEL_REGISTER_ERROR};
+  m.u.error.code = code;
+  m.u.error.reason.p = why;
+  m.u.error.reason.len = strlen(why);
+  answer_and_close(ec, &m, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
+}
+
+static void refuse(wr_edge_conn *ec, uint64_t code, const char *why, const char *tunnel) {
+  const char *res = refusal_result(code);
+  WR_WARN("Refused tunnel connection", "tunnel=%s connIndex=%u peer=%s result=%s reason=\"%s\"",
+          tunnel, ec->index, ec->peer, res, why);
+  wr_metric_inc(wr_metric_child(ec->reg->cfg.regs, res));
+  send_refusal(ec, code, why);
+}
+
+/* A cleanup refused: told as a registration is, counted apart. */
+static void refuse_cleanup(wr_edge_conn *ec, uint64_t code, const char *why, const char *tunnel) {
+  const char *res = refusal_result(code);
+  WR_WARN("Refused tunnel cleanup", "tunnel=%s peer=%s result=%s reason=\"%s\"", tunnel, ec->peer,
+          res, why);
+  if (ec->reg->cfg.cleanups)
+    wr_metric_inc(wr_metric_child(ec->reg->cfg.cleanups, res));
+  send_refusal(ec, code, why);
 }
 
 /* The secret of tunnel t, or NULL. */
@@ -182,7 +209,7 @@ static void accept_registration(wr_edge_conn *ec, wr_route_tunnel *t, const char
 static void replace(wr_edge_conn *old, wr_edge_conn *ec) {
   wr_edge_registry *r = ec->reg;
   int same_transport = old->c->ops == ec->c->ops;
-  old->superseded = 1;
+  old->retired = 1;
   wr_metric_inc(wr_metric_child(r->cfg.errors, "superseded_connection"));
   WR_INFO("Superseded tunnel connection",
           "tunnel=%s connIndex=%u connection=%s by=%s protocol=%s action=%s", old->t->name,
@@ -210,7 +237,7 @@ static void supersede(wr_edge_conn *ec) {
   wr_edge_registry *r = ec->reg;
   for (wr_edge_conn *x = r->conns, *next; x; x = next) {
     next = x->next;
-    if (x == ec || !x->registered || x->superseded || x->closing || x->t != ec->t)
+    if (x == ec || !x->registered || x->retired || x->closing || x->t != ec->t)
       continue;
     if (x->index == ec->index &&
         memcmp(x->connector_id, ec->connector_id, sizeof ec->connector_id) == 0) {
@@ -270,11 +297,100 @@ static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
   supersede(ec);
 }
 
+static int r_draining(const wr_edge_conn *ec) { return ec->reg->draining; }
+
+/* Takes x out of routing, the gauge and /tunnels now, and closes it with
+ * code (reason for the connector's log). Its requests follow the retry rule
+ * of tunnel/edge_proxy.c as for any connection lost. */
+static void retire(wr_edge_conn *x, uint64_t code, const char *reason) {
+  x->retired = 1;
+  if (x->registered) {
+    x->t->lost_at_ns = wr_now_ns();
+    wr_routes_unregister(x->t, x);
+    update_conn_gauge(x->reg, x);
+  }
+  econn_close(x, code, reason);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+  uint8_t acc = 0;
+  for (size_t i = 0; i < n; i++)
+    acc |= p[i];
+  return acc == 0;
+}
+
+/* CLEANUP (`warren tunnel cleanup`): the tunnel's owner proves its secret
+ * as a REGISTER does, bound to this TLS session, and every connection of
+ * the tunnel at this edge (or of the one connector named) is closed; ec
+ * itself never registered, so it is not among them. The answer is CLEANED
+ * with the count, then ec closes. A running connector dials again, as after
+ * any lost connection. */
+static void on_cleanup(wr_edge_conn *ec, const wr_tunnel_cleanup *cl) {
+  wr_edge_registry *r = ec->reg;
+  char tid[WR_UUID_STR_LEN + 1], who[WR_UUID_STR_LEN + 1];
+  wr_uuid_format(cl->tunnel_id, tid);
+  int every = all_zero(cl->connector_id, sizeof cl->connector_id);
+  if (every)
+    snprintf(who, sizeof who, "all");
+  else
+    wr_uuid_format(cl->connector_id, who);
+  wr_route_tunnel *t = wr_routes_lookup_id(r->cfg.routes, cl->tunnel_id);
+  const reg_secret *sec = secret_of(r, t);
+  if (!sec) {
+    refuse_cleanup(ec, WR_TUNNEL_REG_UNKNOWN_TUNNEL, "unknown tunnel", tid);
+    return;
+  }
+  uint8_t exporter[WR_TUNNEL_EXPORTER_LEN];
+  if (ec->c->ops->export_keying(ec->c, WR_TUNNEL_EXPORTER_LABEL, NULL, 0, exporter,
+                                sizeof exporter) != 0) {
+    refuse_cleanup(ec, WR_TUNNEL_REG_INTERNAL, "no TLS exporter on this connection", t->name);
+    return;
+  }
+  if (wr_tunnel_cleanup_proof_verify(cl, sec->secret, sec->len, exporter) != 0) {
+    refuse_cleanup(ec, WR_TUNNEL_REG_UNAUTHORIZED,
+                   "the cleanup proof does not verify (the credentials' secret is not this "
+                   "tunnel's)",
+                   t->name);
+    return;
+  }
+  uint64_t n = 0;
+  for (wr_edge_conn *x = r->conns, *next; x; x = next) {
+    next = x->next;
+    if (x == ec || x->t != t || x->closing)
+      continue;
+    if (!every && memcmp(x->connector_id, cl->connector_id, sizeof x->connector_id) != 0)
+      continue;
+    WR_INFO("Closing tunnel connection",
+            "tunnel=%s connIndex=%u connection=%s reason=\"tunnel cleanup\" by=%s", t->name,
+            x->index, x->conn_id, ec->peer);
+    retire(x, WR_TUNNEL_CLOSE_CLEANED_UP, "closed by tunnel cleanup");
+    n++;
+  }
+  WR_INFO("Cleaned up tunnel connections", "tunnel=%s tunnelID=%s connector=%s closed=%llu peer=%s",
+          t->name, tid, who, (unsigned long long)n, ec->peer);
+  if (r->cfg.cleanups)
+    wr_metric_inc(wr_metric_child(r->cfg.cleanups, "ok"));
+  wr_tunnel_msg m = {.type = WR_TUNNEL_CLEANED};
+  m.u.cleaned.closed = n;
+  answer_and_close(ec, &m, WR_TUNNEL_CLOSE_NO_ERROR, "cleanup done");
+}
+
 /* One control message from a connection that may still take them. */
 static void ctl_message(wr_edge_conn *ec, const wr_tunnel_msg *m) {
   switch (m->type) {
   case WR_TUNNEL_REGISTER:
     on_register(ec, &m->u.reg);
+    break;
+  case WR_TUNNEL_CLEANUP:
+    if (ec->registered) {
+      WR_WARN("Closing tunnel connection", "connection=%s reason=\"CLEANUP after REGISTER\"",
+              ec->conn_id);
+      econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "CLEANUP after REGISTER");
+    } else if (r_draining(ec)) {
+      refuse_cleanup(ec, WR_TUNNEL_REG_OVERLOADED, "the edge is shutting down", "-");
+    } else {
+      on_cleanup(ec, &m->u.cleanup);
+    }
     break;
   case WR_TUNNEL_PING: {
     wr_tunnel_msg p = {.type = WR_TUNNEL_PONG};
@@ -550,7 +666,7 @@ void wr_edge_registry_sweep(wr_edge_registry *r, uint64_t now) {
       econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT, "no registration in time");
     } else if (ec->close_at_ns && now >= ec->close_at_ns) {
       ec->close_at_ns = 0;
-      econn_close(ec, WR_TUNNEL_CLOSE_REGISTRATION_FAILED, "registration refused");
+      econn_close(ec, ec->close_code, ec->close_reason);
     } else {
       check_responsive(r, ec);
       for (wr_edge_stream_user *u = ec->requests, *un; u; u = un) {
@@ -572,7 +688,7 @@ void wr_edge_registry_drain(wr_edge_registry *r) {
 size_t wr_edge_registry_ready(const wr_edge_registry *r) {
   size_t n = 0;
   for (const wr_edge_conn *ec = r->conns; ec; ec = ec->next)
-    if (ec->registered && !ec->draining && !ec->superseded)
+    if (ec->registered && !ec->draining && !ec->retired)
       n++;
   return n;
 }
@@ -734,10 +850,10 @@ int wr_edge_registry_json(const wr_edge_registry *r, wr_buf *out) {
   size_t ntunnels = 0;
   /* Tunnels in the order their first connection appears on the list. */
   for (const wr_edge_conn *first = r->conns; first && !rv; first = first->next) {
-    if (!first->registered || first->superseded || !first->t)
+    if (!first->registered || first->retired || !first->t)
       continue;
     const wr_edge_conn *seen = r->conns;
-    while (seen != first && !(seen->registered && !seen->superseded && seen->t == first->t))
+    while (seen != first && !(seen->registered && !seen->retired && seen->t == first->t))
       seen = seen->next;
     if (seen != first)
       continue; /* this tunnel was written already */
@@ -750,7 +866,7 @@ int wr_edge_registry_json(const wr_edge_registry *r, wr_buf *out) {
       rv = wr_buf_printf(out, ",\"id\":\"%s\",\"connections\":[", tid);
     size_t n = 0;
     for (const wr_edge_conn *ec = first; ec && !rv; ec = ec->next)
-      if (ec->registered && !ec->superseded && ec->t == first->t) {
+      if (ec->registered && !ec->retired && ec->t == first->t) {
         rv = wr_buf_puts(out, n++ ? "," : "");
         if (!rv)
           rv = conn_json(ec, out);

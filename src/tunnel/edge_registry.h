@@ -7,7 +7,10 @@
  * connector answers PONG and REGISTER with an HMAC proof bound to the TLS
  * session (docs/protocol.md); the registry answers REGISTERED and enters the
  * connection in the routing table (tunnel/routes.h), or REGISTER_ERROR and
- * closes it. It also handles UNREGISTER (drain), the registration timeout,
+ * closes it. A connection may instead send CLEANUP (`warren tunnel
+ * cleanup`), proved the same way: the registry closes the tunnel's other
+ * connections (or one connector's) and answers CLEANED with the count.
+ * It also handles UNREGISTER (drain), the registration timeout,
  * the "unresponsive connection" check, and UNREGISTER to connectors when the
  * edge shuts down.
  *
@@ -78,9 +81,14 @@ typedef struct wr_edge_conn {
   wr_edge_stream_user *requests; /* tracked request streams */
   char peer[64];
   uint64_t reg_deadline_ns; /* 0 once registered */
-  uint64_t close_at_ns;     /* close after a REGISTER_ERROR had time to leave */
+  uint64_t close_at_ns;     /* close after a last answer had time to leave: */
+  uint64_t close_code;      /* with this code */
+  const char *close_reason; /* and reason (static) */
   int registered, draining, closing, unregister_sent;
-  int superseded; /* a newer registration of the same connector and index took over */
+  /* A newer registration of the same connector and index took over, or a
+   * cleanup closed it: out of routing, the gauge and /tunnels while it
+   * closes (or drains). */
+  int retired;
   int64_t registered_at; /* Unix seconds of the registration, for `tunnel info` */
 } wr_edge_conn;
 
@@ -92,6 +100,7 @@ typedef struct wr_edge_registry_config {
   wr_metric_family *conns;  /* gauge: tunnel,protocol */
   wr_metric_family *regs;   /* counter: result */
   wr_metric_family *errors; /* counter: reason */
+  wr_metric_family *cleanups; /* counter: result (tunnel cleanup requests); may be NULL */
   /* A connection of t can take requests now (it registered, or answers
    * again); may be NULL. */
   void (*on_ready)(void *arg, wr_route_tunnel *t);

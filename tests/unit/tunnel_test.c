@@ -42,6 +42,10 @@ static int msg_eq(const wr_tunnel_msg *a, const wr_tunnel_msg *b) {
   case WR_TUNNEL_PING:
   case WR_TUNNEL_PONG:
     return !memcmp(a->u.ping.data, b->u.ping.data, 8);
+  case WR_TUNNEL_CLEANUP:
+    return !memcmp(&a->u.cleanup, &b->u.cleanup, sizeof a->u.cleanup);
+  case WR_TUNNEL_CLEANED:
+    return a->u.cleaned.closed == b->u.cleaned.closed;
   case WR_TUNNEL_REQUEST:
     return a->u.request.kind == b->u.request.kind && a->u.request.flags == b->u.request.flags &&
            slice_eq(a->u.request.dest, b->u.request.dest) &&
@@ -128,6 +132,16 @@ static size_t sample_msgs(wr_tunnel_msg *out) {
   m.type = WR_TUNNEL_STREAM_ERROR;
   m.u.error.code = WR_TUNNEL_ERR_ORIGIN_UNREACHABLE;
   m.u.error.reason = S("dial tcp 127.0.0.1:8080: connection refused");
+  out[n++] = m;
+  memset(&m, 0, sizeof m);
+  m.type = WR_TUNNEL_CLEANUP;
+  memset(m.u.cleanup.tunnel_id, 0x22, 16);
+  memset(m.u.cleanup.connector_id, 0x33, 16);
+  memset(m.u.cleanup.proof, 0x44, 32);
+  out[n++] = m;
+  memset(&m, 0, sizeof m);
+  m.type = WR_TUNNEL_CLEANED;
+  m.u.cleaned.closed = 300;
   out[n++] = m;
   return n;
 }
@@ -282,7 +296,7 @@ typedef struct bad {
 
 static void test_malformed(void) {
   static const bad cases[] = {
-      {-1, "07", WR_ERR_MALFORMED, "unknown message type"},
+      {-1, "09", WR_ERR_MALFORMED, "unknown message type"},
       {-1, "00", WR_ERR_MALFORMED, "unknown message type"},
       {-1, "8000", WR_ERR_MALFORMED, "varint is not minimally encoded"},
       {-1, "0580", WR_ERR_TRUNCATED, NULL},
@@ -325,6 +339,16 @@ static void test_malformed(void) {
       {0x01, "00000000000000000000000000000000 00000000000000000000000000000000 00 00 00"
              "00000000000000000000000000000000000000000000000000000000000000",
        WR_ERR_MALFORMED, "a field runs past the end of the message"},
+      /* CLEANUP: a byte short, a byte over; CLEANED: a count that is not minimal */
+      {0x07, "2222222222222222222222222222222233333333333333333333333333333333"
+             "44444444444444444444444444444444444444444444444444444444444444",
+       WR_ERR_MALFORMED, "a field runs past the end of the message"},
+      {0x07, "2222222222222222222222222222222233333333333333333333333333333333"
+             "4444444444444444444444444444444444444444444444444444444444444444 00",
+       WR_ERR_MALFORMED, "trailing bytes after the last field of the message"},
+      {0x08, "8000", WR_ERR_MALFORMED, "varint is not minimally encoded"},
+      {0x08, "", WR_ERR_MALFORMED, "a field runs past the end of the message"},
+      {0x08, "01 00", WR_ERR_MALFORMED, "trailing bytes after the last field of the message"},
       /* REGISTERED: location too long */
       {0x02, "00000000000000000000000000000000 41", WR_ERR_MALFORMED, "location too long"},
   };
@@ -468,6 +492,83 @@ static void test_encode_rejects(void) {
   wr_buf_free(&b);
 }
 
+/* ---- cleanup ---- */
+
+static void test_cleanup_wire(void) {
+  /* CLEANED of 2 connections, and CLEANUP of every connector (zero ID). */
+  wr_buf b;
+  wr_buf_init(&b, 1024);
+  wr_tunnel_msg m;
+  memset(&m, 0, sizeof m);
+  m.type = WR_TUNNEL_CLEANED;
+  m.u.cleaned.closed = 2;
+  CHECK_EQ(wr_tunnel_encode(&b, &m), 0);
+  CHECK_EQ(b.len, 3);
+  CHECK_MEMEQ(b.data, "\x08\x01\x02", 3);
+  wr_buf_reset(&b);
+  memset(&m, 0, sizeof m);
+  m.type = WR_TUNNEL_CLEANUP;
+  memset(m.u.cleanup.tunnel_id, 0x22, 16);
+  memset(m.u.cleanup.proof, 0x44, 32);
+  CHECK_EQ(wr_tunnel_encode(&b, &m), 0);
+  CHECK_EQ(b.len, 2 + 64);
+  CHECK_EQ(b.data[0], 0x07);
+  CHECK_EQ(b.data[1], 64);
+  CHECK_EQ(b.data[2], 0x22);
+  CHECK_EQ(b.data[2 + 16], 0x00);
+  CHECK_EQ(b.data[2 + 32], 0x44);
+  wr_tunnel_msg got;
+  size_t used;
+  const char *why = NULL;
+  CHECK_EQ(wr_tunnel_parse(b.data, b.len, NULL, NULL, &got, &used, &why), 0);
+  CHECK_EQ(used, b.len);
+  CHECK(msg_eq(&m, &got));
+  wr_buf_free(&b);
+}
+
+static void test_cleanup_proof(void) {
+  uint8_t secret[32], exporter[32], tid[16], cid[16], proof[32], want[32], reg[32];
+  for (int i = 0; i < 32; i++)
+    secret[i] = (uint8_t)i;
+  memset(exporter, 0x11, 32);
+  memset(tid, 0x22, 16);
+  memset(cid, 0x33, 16);
+  /* Known answers, from Python's hmac module over the documented input. */
+  CHECK_EQ(wr_tunnel_cleanup_proof(proof, secret, 32, exporter, tid, cid), 0);
+  CHECK_EQ(wr_hex_decode(want, 32,
+                         "aa7dde65237ec4ed7e4f25a471c3ec45aba4f7511b320ce140c9ee61797e569b", 64),
+           0);
+  CHECK_MEMEQ(proof, want, 32);
+  uint8_t zero[16] = {0};
+  CHECK_EQ(wr_tunnel_cleanup_proof(proof, secret, 32, exporter, tid, zero), 0);
+  CHECK_EQ(wr_hex_decode(want, 32,
+                         "ef617f0219396657738043afb02bbc5afd47caefb0083ceb1e9dcb15f0ae50df", 64),
+           0);
+  CHECK_MEMEQ(proof, want, 32);
+
+  wr_tunnel_cleanup cl;
+  memcpy(cl.tunnel_id, tid, 16);
+  memcpy(cl.connector_id, zero, 16);
+  memcpy(cl.proof, proof, 32);
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, secret, 32, exporter), 0);
+  uint8_t other[32];
+  memcpy(other, secret, 32);
+  other[0] ^= 1;
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, other, 32, exporter), WR_ERR_DENIED);
+  exporter[5] ^= 1; /* another TLS session */
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, secret, 32, exporter), WR_ERR_DENIED);
+  exporter[5] ^= 1;
+  /* The proof covers the connector it names: one connector's cleanup cannot
+   * be widened to all. */
+  memcpy(cl.connector_id, cid, 16);
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, secret, 32, exporter), WR_ERR_DENIED);
+  /* A REGISTER's proof over the same fields is no CLEANUP proof. */
+  CHECK_EQ(wr_tunnel_proof(reg, secret, 32, exporter, tid, cid, 0), 0);
+  memcpy(cl.proof, reg, 32);
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, secret, 32, exporter), WR_ERR_DENIED);
+  CHECK_EQ(wr_tunnel_cleanup_proof_verify(&cl, secret, 15, exporter), WR_ERR_INVAL);
+}
+
 /* ---- the registration proof ---- */
 
 static void test_proof(void) {
@@ -580,7 +681,22 @@ static void test_sequence(void) {
   const uint64_t edge_bad1[][2] = {{WR_TUNNEL_PING, 0}};
   seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_bad1, 1, got, &why);
   CHECK_STREQ(got, "E");
-  CHECK_STREQ(why, "the first message on the control stream must be REGISTER");
+  CHECK_STREQ(why, "the first message on the control stream must be REGISTER or CLEANUP");
+  const uint64_t edge_cleanup[][2] = {{WR_TUNNEL_CLEANUP, 0}, {WR_TUNNEL_PING, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_cleanup, 2, got, &why);
+  CHECK_STREQ(got, "1E");
+  CHECK_STREQ(why, "message after the end of the stream's messages");
+  const uint64_t edge_late_cleanup[][2] = {{WR_TUNNEL_REGISTER, 0}, {WR_TUNNEL_CLEANUP, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_late_cleanup, 2, got, &why);
+  CHECK_STREQ(got, "0E");
+  CHECK_STREQ(why, "CLEANUP after REGISTER (it is a connection's first message)");
+  const uint64_t conn_cleaned[][2] = {{WR_TUNNEL_CLEANED, 0}, {WR_TUNNEL_CLEANED, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_cleaned, 2, got, &why);
+  CHECK_STREQ(got, "1E");
+  const uint64_t conn_late_cleaned[][2] = {{WR_TUNNEL_REGISTERED, 0}, {WR_TUNNEL_CLEANED, 0}};
+  seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_late_cleaned, 2, got, &why);
+  CHECK_STREQ(got, "0E");
+  CHECK_STREQ(why, "unexpected message type on the control stream");
   const uint64_t edge_bad2[][2] = {{WR_TUNNEL_REGISTER, 0}, {WR_TUNNEL_REGISTER, 0}};
   seq_run(WR_TUNNEL_CONTROL_AT_EDGE, edge_bad2, 2, got, &why);
   CHECK_STREQ(got, "0E");
@@ -598,7 +714,7 @@ static void test_sequence(void) {
   CHECK_STREQ(why, "message after the end of the stream's messages");
   const uint64_t conn_bad[][2] = {{WR_TUNNEL_PONG, 0}};
   seq_run(WR_TUNNEL_CONTROL_AT_CONNECTOR, conn_bad, 1, got, &why);
-  CHECK_STREQ(why, "the edge's first message must be REGISTERED or REGISTER_ERROR");
+  CHECK_STREQ(why, "the edge's first message must be REGISTERED, REGISTER_ERROR or CLEANED");
 
   const uint64_t req_ok[][2] = {{WR_TUNNEL_REQUEST, 0}, {WR_TUNNEL_REQUEST, 0}};
   seq_run(WR_TUNNEL_REQUEST_AT_CONNECTOR, req_ok, 2, got, &why);
@@ -647,6 +763,8 @@ int main(void) {
   RUN(test_limits);
   RUN(test_encode_rejects);
   RUN(test_proof);
+  RUN(test_cleanup_wire);
+  RUN(test_cleanup_proof);
   RUN(test_sequence);
   RUN(test_alloc_failure);
   return test_done();

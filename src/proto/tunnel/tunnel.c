@@ -15,6 +15,8 @@ const char *wr_tunnel_msg_name(uint64_t type) {
   case WR_TUNNEL_UNREGISTER: return "UNREGISTER";
   case WR_TUNNEL_PING: return "PING";
   case WR_TUNNEL_PONG: return "PONG";
+  case WR_TUNNEL_CLEANUP: return "CLEANUP";
+  case WR_TUNNEL_CLEANED: return "CLEANED";
   case WR_TUNNEL_REQUEST: return "REQUEST";
   case WR_TUNNEL_RESPONSE: return "RESPONSE";
   case WR_TUNNEL_STREAM_ERROR: return "STREAM_ERROR";
@@ -61,7 +63,7 @@ static int is_dest(wr_h1_slice s) {
 }
 
 static int is_known_type(uint64_t t) {
-  return (t >= WR_TUNNEL_REGISTER && t <= WR_TUNNEL_PONG) ||
+  return (t >= WR_TUNNEL_REGISTER && t <= WR_TUNNEL_CLEANED) ||
          (t >= WR_TUNNEL_REQUEST && t <= WR_TUNNEL_STREAM_ERROR);
 }
 
@@ -104,6 +106,8 @@ static const char *check_msg(const wr_tunnel_msg *m) {
     return NULL;
   case WR_TUNNEL_PING:
   case WR_TUNNEL_PONG:
+  case WR_TUNNEL_CLEANUP:
+  case WR_TUNNEL_CLEANED:
     return NULL;
   case WR_TUNNEL_REQUEST: {
     const wr_tunnel_request *r = &m->u.request;
@@ -178,6 +182,13 @@ static int put_payload(wr_buf *b, const wr_tunnel_msg *m) {
   case WR_TUNNEL_PING:
   case WR_TUNNEL_PONG:
     return wr_buf_append(b, m->u.ping.data, sizeof m->u.ping.data);
+  case WR_TUNNEL_CLEANUP:
+    if (!(rv = wr_buf_append(b, m->u.cleanup.tunnel_id, WR_TUNNEL_ID_LEN)) &&
+        !(rv = wr_buf_append(b, m->u.cleanup.connector_id, WR_TUNNEL_ID_LEN)))
+      rv = wr_buf_append(b, m->u.cleanup.proof, WR_TUNNEL_PROOF_LEN);
+    return rv;
+  case WR_TUNNEL_CLEANED:
+    return wr_varint_put(b, m->u.cleaned.closed);
   case WR_TUNNEL_REQUEST: {
     const wr_tunnel_request *r = &m->u.request;
     if (!(rv = wr_varint_put(b, r->kind)) && !(rv = wr_varint_put(b, r->flags)) &&
@@ -328,6 +339,13 @@ static int parse_payload(rd *r, const wr_tunnel_limits *lim, wr_h1_header *hdrs,
   case WR_TUNNEL_PING:
   case WR_TUNNEL_PONG:
     return get_bytes(r, m->u.ping.data, sizeof m->u.ping.data);
+  case WR_TUNNEL_CLEANUP:
+    if ((rv = get_bytes(r, m->u.cleanup.tunnel_id, WR_TUNNEL_ID_LEN)) ||
+        (rv = get_bytes(r, m->u.cleanup.connector_id, WR_TUNNEL_ID_LEN)))
+      return rv;
+    return get_bytes(r, m->u.cleanup.proof, WR_TUNNEL_PROOF_LEN);
+  case WR_TUNNEL_CLEANED:
+    return get_varint(r, &m->u.cleaned.closed);
   case WR_TUNNEL_REQUEST: {
     wr_tunnel_request *q = &m->u.request;
     if ((rv = get_varint(r, &q->kind)) || (rv = get_varint(r, &q->flags)) ||
@@ -528,24 +546,32 @@ int wr_tunnel_seq_next(wr_tunnel_seq *s, const wr_tunnel_msg *m, const char **pr
   switch (s->role) {
   case WR_TUNNEL_CONTROL_AT_EDGE:
     if (s->state == SEQ_START) {
+      if (t == WR_TUNNEL_CLEANUP) {
+        s->state = SEQ_DONE; /* the edge answers and closes */
+        return 1;
+      }
       if (t != WR_TUNNEL_REGISTER)
-        return seq_bad(preason, "the first message on the control stream must be REGISTER");
+        return seq_bad(preason,
+                       "the first message on the control stream must be REGISTER or CLEANUP");
       s->state = SEQ_OPEN;
       return 0;
     }
     if (t == WR_TUNNEL_REGISTER)
       return seq_bad(preason, "a second REGISTER on the control stream");
+    if (t == WR_TUNNEL_CLEANUP)
+      return seq_bad(preason, "CLEANUP after REGISTER (it is a connection's first message)");
     if (!control_msg)
       return seq_bad(preason, "unexpected message type on the control stream");
     return 0;
   case WR_TUNNEL_CONTROL_AT_CONNECTOR:
     if (s->state == SEQ_START) {
-      if (t == WR_TUNNEL_REGISTER_ERROR) {
+      if (t == WR_TUNNEL_REGISTER_ERROR || t == WR_TUNNEL_CLEANED) {
         s->state = SEQ_DONE;
         return 1;
       }
       if (t != WR_TUNNEL_REGISTERED)
-        return seq_bad(preason, "the edge's first message must be REGISTERED or REGISTER_ERROR");
+        return seq_bad(preason,
+                       "the edge's first message must be REGISTERED, REGISTER_ERROR or CLEANED");
       s->state = SEQ_OPEN;
       return 0;
     }
@@ -582,27 +608,59 @@ int wr_tunnel_ct_equal(const void *a, const void *b, size_t n) {
 }
 
 static const char proof_context[] = "warren-tunnel/1 register";
+static const char cleanup_context[] = "warren-tunnel/1 cleanup";
 
-int wr_tunnel_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const uint8_t *secret, size_t secret_len,
-                    const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN],
-                    const uint8_t tunnel_id[WR_TUNNEL_ID_LEN],
-                    const uint8_t connector_id[WR_TUNNEL_ID_LEN], uint32_t conn_index) {
+/* HMAC-SHA256(secret, context | exporter | tunnel_id | connector_id | tail). */
+static int session_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const char *context,
+                         const uint8_t *secret, size_t secret_len,
+                         const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN],
+                         const uint8_t tunnel_id[WR_TUNNEL_ID_LEN],
+                         const uint8_t connector_id[WR_TUNNEL_ID_LEN], const uint8_t *tail,
+                         size_t taillen) {
   if (!secret || secret_len < WR_TUNNEL_MIN_SECRET)
     return WR_ERR_INVAL;
   struct hmac_sha256_ctx ctx;
-  uint8_t idx[4] = {(uint8_t)(conn_index >> 24), (uint8_t)(conn_index >> 16),
-                    (uint8_t)(conn_index >> 8), (uint8_t)conn_index};
   hmac_sha256_set_key(&ctx, secret_len, secret);
-  hmac_sha256_update(&ctx, sizeof proof_context - 1, (const uint8_t *)proof_context);
+  hmac_sha256_update(&ctx, strlen(context), (const uint8_t *)context);
   hmac_sha256_update(&ctx, WR_TUNNEL_EXPORTER_LEN, exporter);
   hmac_sha256_update(&ctx, WR_TUNNEL_ID_LEN, tunnel_id);
   hmac_sha256_update(&ctx, WR_TUNNEL_ID_LEN, connector_id);
-  hmac_sha256_update(&ctx, sizeof idx, idx);
+  if (taillen)
+    hmac_sha256_update(&ctx, taillen, tail);
   hmac_sha256_digest(&ctx, WR_TUNNEL_PROOF_LEN, out);
   /* The keyed state would let anyone holding this memory forge proofs. */
   memset(&ctx, 0, sizeof ctx);
   __asm__ __volatile__("" : : "r"(&ctx) : "memory");
   return 0;
+}
+
+int wr_tunnel_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const uint8_t *secret, size_t secret_len,
+                    const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN],
+                    const uint8_t tunnel_id[WR_TUNNEL_ID_LEN],
+                    const uint8_t connector_id[WR_TUNNEL_ID_LEN], uint32_t conn_index) {
+  uint8_t idx[4] = {(uint8_t)(conn_index >> 24), (uint8_t)(conn_index >> 16),
+                    (uint8_t)(conn_index >> 8), (uint8_t)conn_index};
+  return session_proof(out, proof_context, secret, secret_len, exporter, tunnel_id, connector_id,
+                       idx, sizeof idx);
+}
+
+int wr_tunnel_cleanup_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const uint8_t *secret,
+                            size_t secret_len, const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN],
+                            const uint8_t tunnel_id[WR_TUNNEL_ID_LEN],
+                            const uint8_t connector_id[WR_TUNNEL_ID_LEN]) {
+  return session_proof(out, cleanup_context, secret, secret_len, exporter, tunnel_id,
+                       connector_id, NULL, 0);
+}
+
+int wr_tunnel_cleanup_proof_verify(const wr_tunnel_cleanup *cl, const uint8_t *secret,
+                                   size_t secret_len,
+                                   const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN]) {
+  uint8_t want[WR_TUNNEL_PROOF_LEN];
+  int rv = wr_tunnel_cleanup_proof(want, secret, secret_len, exporter, cl->tunnel_id,
+                                   cl->connector_id);
+  if (rv)
+    return rv;
+  return wr_tunnel_ct_equal(want, cl->proof, sizeof want) ? 0 : WR_ERR_DENIED;
 }
 
 int wr_tunnel_proof_verify(const wr_tunnel_register *reg, const uint8_t *secret,

@@ -7,6 +7,9 @@
  *   control stream (the edge's first stream; it opens with a PING):
  *     connector -> edge  PONG, REGISTER, then PING/PONG, UNREGISTER
  *     edge -> connector  REGISTERED or REGISTER_ERROR, then PING/PONG, UNREGISTER
+ *   or, for `tunnel cleanup` (a connection that never registers):
+ *     owner -> edge      PONG, CLEANUP
+ *     edge -> owner      CLEANED or REGISTER_ERROR
  *   request streams (opened by the edge, one per proxied request):
  *     edge -> connector  REQUEST, then raw request body bytes until FIN
  *     connector -> edge  RESPONSE (1xx interim ones first, if any) or
@@ -43,6 +46,8 @@ enum {
   WR_TUNNEL_UNREGISTER = 0x04,
   WR_TUNNEL_PING = 0x05,
   WR_TUNNEL_PONG = 0x06,
+  WR_TUNNEL_CLEANUP = 0x07, /* the tunnel's owner: close the tunnel's connections */
+  WR_TUNNEL_CLEANED = 0x08, /* the edge: how many it closed */
   WR_TUNNEL_REQUEST = 0x10,
   WR_TUNNEL_RESPONSE = 0x11,
   WR_TUNNEL_STREAM_ERROR = 0x12,
@@ -86,6 +91,7 @@ enum {
   WR_TUNNEL_CLOSE_REGISTRATION_FAILED = 0x102, /* after REGISTER_ERROR */
   WR_TUNNEL_CLOSE_REGISTRATION_TIMEOUT = 0x103,
   WR_TUNNEL_CLOSE_GOING_AWAY = 0x104,
+  WR_TUNNEL_CLOSE_CLEANED_UP = 0x105, /* closed by the tunnel's owner (tunnel cleanup) */
 };
 
 /* REQUEST kinds. */
@@ -133,6 +139,22 @@ typedef struct wr_tunnel_ping {
   uint8_t data[8]; /* opaque; PONG echoes it */
 } wr_tunnel_ping;
 
+/* CLEANUP: close the connections of a tunnel at this edge, of every
+ * connector or of one. Sent instead of REGISTER by a connection that proves
+ * the tunnel secret the same way (wr_tunnel_cleanup_proof). */
+typedef struct wr_tunnel_cleanup {
+  uint8_t tunnel_id[WR_TUNNEL_ID_LEN];
+  /* Only this connector's connections; all zero (no connector's ID, which
+   * is a random UUID v4): every connector's. */
+  uint8_t connector_id[WR_TUNNEL_ID_LEN];
+  uint8_t proof[WR_TUNNEL_PROOF_LEN];
+} wr_tunnel_cleanup;
+
+/* CLEANED: the answer to CLEANUP. */
+typedef struct wr_tunnel_cleaned {
+  uint64_t closed; /* connections the edge closed */
+} wr_tunnel_cleaned;
+
 typedef struct wr_tunnel_request {
   uint64_t kind;      /* WR_TUNNEL_KIND_* */
   uint64_t flags;     /* WR_TUNNEL_F_* */
@@ -157,6 +179,8 @@ typedef struct wr_tunnel_msg {
     wr_tunnel_registered registered;
     wr_tunnel_error error; /* REGISTER_ERROR, UNREGISTER, STREAM_ERROR */
     wr_tunnel_ping ping;   /* PING, PONG */
+    wr_tunnel_cleanup cleanup;
+    wr_tunnel_cleaned cleaned;
     wr_tunnel_request request;
     wr_tunnel_response response;
   } u;
@@ -229,7 +253,8 @@ void wr_tunnel_seq_init(wr_tunnel_seq *s, wr_tunnel_stream_role role);
 
 /* Checks that m may arrive now (docs/protocol.md, "Messages"). Returns 0
  * when more messages follow, 1 when m ends the message phase of the stream
- * (REQUEST; a final RESPONSE or STREAM_ERROR; REGISTER_ERROR): what follows
+ * (REQUEST; a final RESPONSE or STREAM_ERROR; REGISTER_ERROR; CLEANUP and
+ * CLEANED, which stand in for REGISTER and its answer): what follows
  * is raw body bytes, or nothing. WR_ERR_MALFORMED with *preason (static) for
  * a message out of place: answer with the PROTOCOL reset or close code. */
 WR_MUST_CHECK int wr_tunnel_seq_next(wr_tunnel_seq *s, const wr_tunnel_msg *m,
@@ -255,6 +280,24 @@ WR_MUST_CHECK int wr_tunnel_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const uint8_
 WR_MUST_CHECK int wr_tunnel_proof_verify(const wr_tunnel_register *reg, const uint8_t *secret,
                                          size_t secret_len,
                                          const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN]);
+
+/* The cleanup proof: HMAC-SHA256 keyed by the tunnel secret over
+ *   "warren-tunnel/1 cleanup" | exporter (32) | tunnel_id (16) |
+ *   connector_id (16)
+ * with the same exporter as the registration proof; the different context
+ * string keeps a REGISTER's proof from passing as a CLEANUP's. WR_ERR_INVAL
+ * for a secret shorter than WR_TUNNEL_MIN_SECRET. */
+WR_MUST_CHECK int wr_tunnel_cleanup_proof(uint8_t out[WR_TUNNEL_PROOF_LEN], const uint8_t *secret,
+                                          size_t secret_len,
+                                          const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN],
+                                          const uint8_t tunnel_id[WR_TUNNEL_ID_LEN],
+                                          const uint8_t connector_id[WR_TUNNEL_ID_LEN]);
+
+/* Verifies cl->proof in constant time: 0, WR_ERR_DENIED or WR_ERR_INVAL, as
+ * wr_tunnel_proof_verify. */
+WR_MUST_CHECK int wr_tunnel_cleanup_proof_verify(const wr_tunnel_cleanup *cl,
+                                                 const uint8_t *secret, size_t secret_len,
+                                                 const uint8_t exporter[WR_TUNNEL_EXPORTER_LEN]);
 
 /* 1 when a[0..n) == b[0..n), in time that depends only on n. */
 int wr_tunnel_ct_equal(const void *a, const void *b, size_t n);
