@@ -695,7 +695,8 @@ static int start_dht(wr_node *n, char *err, size_t errlen) {
   int mode = n->cfg.dht_mode;
   if (mode == WR_NODE_DHT_OFF)
     return 0;
-  wr_dht_config dc = {.server = mode == WR_NODE_DHT_SERVER ||
+  wr_dht_config dc = {.metrics = n->reg,
+                      .server = mode == WR_NODE_DHT_SERVER ||
                                 (mode == WR_NODE_DHT_AUTO && n->cfg.nswarm > 0)};
   int rv = wr_dht_new(&n->dht, n->host, n->loop, &dc);
   wr_dht_validator ipns = {.ns = "ipns", .validate = ipns_validate, .select = ipns_select};

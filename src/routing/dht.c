@@ -8,7 +8,9 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "proto/multiformats/multihash.h"
+#include "routing/peerbudget.h"
 #include "routing/rtable.h"
 
 #define TICK_MS 250
@@ -19,6 +21,14 @@
 #define MAX_SEEN_PROVIDERS 256
 #define SERVER_BUF_LIMIT (WR_KAD_MAX_MSG + 16)
 #define REPLY_BUF_LIMIT (WR_KAD_MAX_MSG + 16)
+/* What the server holds for one peer over all its streams (unparsed
+ * requests and unread answers, as allocated): one message of the largest
+ * size and room to answer it. Without it a peer could open a thousand
+ * streams per connection and have each hold 12 MiB. */
+#define DEFAULT_PEER_BUFFER_LIMIT (WR_KAD_MAX_MSG + (1u << 20))
+/* A served stream's buffer that ran empty is freed above this size, so an
+ * idle stream that once carried a large message holds nothing. */
+#define SERVER_BUF_KEEP 4096
 #define AMINO_PROVIDER_TTL_MS (48ull * 3600 * 1000)
 #define AMINO_REPROVIDE_MS (22ull * 3600 * 1000)
 /* go-libp2p-kad-dht's amino.DefaultMaxRecordAge: a PUT_VALUE record is
@@ -71,6 +81,9 @@ struct wr_dht {
   int lonely; /* the last round found nobody to tell */
   int closed;
   unsigned refs;
+  wr_peerbudget budget;          /* the server's bytes per peer */
+  uint64_t refusals;             /* served streams reset, any reason */
+  wr_metric_family *m_refusals;  /* warren_dht_server_refusals_total{reason} */
 };
 
 static uint64_t now_ms(wr_dht *d) { return uv_now(d->loop); }
@@ -89,6 +102,7 @@ static void unref(wr_dht *d) {
   wr_free(d->rx);
   wr_free(d->tx);
   wr_free(d->provided);
+  wr_peerbudget_free(&d->budget);
   wr_free(d);
 }
 
@@ -1327,10 +1341,47 @@ struct sstream {
   wr_p2p_stream *st;
   wr_buf in, out;
   int fin, ended;
+  int refused;             /* reset: what still arrives is dropped */
+  wr_peerbudget_entry *pb; /* the peer's budget */
+  size_t held;             /* what this stream charges to it: in.cap + out.cap */
 };
+
+/* Resets s, counted by reason; logged at the first refusal and then at
+ * powers of two, so a flood shows without flooding the log. */
+static void ss_refuse(sstream *s, const char *reason) {
+  wr_dht *d = s->d;
+  if (s->refused)
+    return;
+  s->refused = 1;
+  d->refusals++;
+  if (d->m_refusals)
+    wr_metric_inc(wr_metric_child(d->m_refusals, reason));
+  if ((d->refusals & (d->refusals - 1)) == 0) {
+    char id[WR_PEERID_MAX_STR];
+    if (wr_peerid_format(&s->pb->id, id, sizeof id) < 0)
+      snprintf(id, sizeof id, "?");
+    WR_WARN("DHT stream reset", "peer=%s reason=%s peerBufferedBytes=%zu peerLimit=%zu "
+            "refusedSoFar=%llu", id, reason, s->pb->bytes, d->budget.limit,
+            (unsigned long long)d->refusals);
+  }
+  wr_p2p_stream_reset(s->st);
+}
+
+/* Charges s's buffers as allocated to its peer; an empty one above
+ * SERVER_BUF_KEEP is freed first. 0, or WR_ERR_LIMIT (the peer is over its
+ * budget: the caller refuses the stream). */
+static int ss_charge(sstream *s) {
+  if (!s->in.len && s->in.cap > SERVER_BUF_KEEP)
+    wr_buf_free(&s->in);
+  if (!s->out.len && s->out.cap > SERVER_BUF_KEEP)
+    wr_buf_free(&s->out);
+  return wr_peerbudget_resize(&s->d->budget, s->pb, &s->held, s->in.cap + s->out.cap);
+}
 
 static void ss_flush(wr_p2p_stream *st) {
   sstream *s = wr_p2p_stream_user(st);
+  if (s->refused)
+    return;
   while (s->out.len) {
     ssize_t w = wr_p2p_stream_write(st, s->out.data, s->out.len);
     if (w == WR_ERR_AGAIN)
@@ -1341,6 +1392,7 @@ static void ss_flush(wr_p2p_stream *st) {
     }
     wr_buf_consume(&s->out, (size_t)w);
   }
+  (void)ss_charge(s); /* lower or equal: cannot fail */
   if (s->fin && !s->ended) {
     s->ended = 1;
     if (wr_p2p_stream_end(st) != 0)
@@ -1468,8 +1520,22 @@ static int serve(sstream *s, const wr_kad_msg *q) {
 
 static void ss_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
   sstream *s = wr_p2p_stream_user(st);
-  if (wr_buf_append(&s->in, p, n) != 0) {
-    wr_p2p_stream_reset(st);
+  if (s->refused)
+    return;
+  /* The bytes must fit the peer's budget before they are copied (at least
+   * what they need; the allocation's real size is charged right after). */
+  size_t need = (s->in.len + n > s->in.cap ? s->in.len + n : s->in.cap) + s->out.cap;
+  if (n > s->in.limit || wr_peerbudget_resize(&s->d->budget, s->pb, &s->held, need) != 0) {
+    ss_refuse(s, n > s->in.limit ? "stream_buffer_limit" : "peer_buffer_limit");
+    return;
+  }
+  int arv = wr_buf_append(&s->in, p, n);
+  if (arv != 0) {
+    ss_refuse(s, arv == WR_ERR_LIMIT ? "stream_buffer_limit" : "out_of_memory");
+    return;
+  }
+  if (ss_charge(s) != 0) {
+    ss_refuse(s, "peer_buffer_limit");
     return;
   }
   size_t off = 0;
@@ -1486,17 +1552,24 @@ static void ss_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
       rv = serve(s, s->d->rx);
     if (rv != 0) {
       WR_DEBUG("DHT request refused", "reason=\"%s\"", why ? why : wr_strerror(rv));
-      wr_p2p_stream_reset(st);
+      ss_refuse(s, rv == WR_ERR_LIMIT ? "stream_buffer_limit" : "malformed");
       return;
     }
     off += used;
   }
   wr_buf_consume(&s->in, off);
+  /* The answers queued for the peer count too. */
+  if (ss_charge(s) != 0) {
+    ss_refuse(s, "peer_buffer_limit");
+    return;
+  }
   ss_flush(st);
 }
 
 static void ss_on_fin(wr_p2p_stream *st) {
   sstream *s = wr_p2p_stream_user(st);
+  if (s->refused)
+    return;
   s->fin = 1;
   ss_flush(st);
 }
@@ -1511,6 +1584,7 @@ static void ss_on_closed(wr_p2p_stream *st, int err, const char *reason) {
     d->sstreams = s->next;
   if (s->next)
     s->next->prev = s->prev;
+  wr_peerbudget_leave(&d->budget, s->pb, &s->held);
   wr_buf_free(&s->in);
   wr_buf_free(&s->out);
   wr_free(s);
@@ -1524,6 +1598,12 @@ static void kad_handler(wr_p2p_stream *st, void *data) {
   wr_dht *d = data;
   sstream *s = d && !d->closed ? wr_calloc(1, sizeof *s) : NULL;
   if (!s) {
+    wr_p2p_stream_reset(st);
+    return;
+  }
+  s->pb = wr_peerbudget_join(&d->budget, wr_p2p_conn_peer(wr_p2p_stream_conn(st)));
+  if (!s->pb) {
+    wr_free(s);
     wr_p2p_stream_reset(st);
     return;
   }
@@ -1680,6 +1760,13 @@ int wr_dht_new(wr_dht **pd, wr_p2p_host *host, uv_loop_t *loop, const wr_dht_con
   snprintf(d->protocol, sizeof d->protocol, "%s", cfg->protocol ? cfg->protocol : WR_KAD_PROTOCOL);
   d->cfg.protocol = d->protocol;
   wr_rtable_init(&d->rt, wr_p2p_host_id(host), d->cfg.k);
+  wr_peerbudget_init(&d->budget, d->cfg.peer_buffer_limit ? d->cfg.peer_buffer_limit
+                                                          : DEFAULT_PEER_BUFFER_LIMIT);
+  d->cfg.peer_buffer_limit = d->budget.limit;
+  if (cfg->metrics)
+    d->m_refusals = wr_metrics_family(cfg->metrics, WR_METRIC_COUNTER,
+                                      "warren_dht_server_refusals_total",
+                                      "DHT streams the server reset, by reason.", "reason");
   int rv = wr_provstore_new(&d->provs, 0);
   if (rv == 0 && (!(d->rx = wr_malloc(sizeof *d->rx)) || !(d->tx = wr_malloc(sizeof *d->tx))))
     rv = WR_ERR_NOMEM;
@@ -1734,6 +1821,16 @@ void wr_dht_close(wr_dht *d) {
 }
 
 int wr_dht_is_server(const wr_dht *d) { return d->cfg.server; }
+size_t wr_dht_server_buffered(const wr_dht *d, const wr_peerid *peer) {
+  return wr_peerbudget_used(&d->budget, peer);
+}
+uint64_t wr_dht_server_refusals(const wr_dht *d) { return d->refusals; }
+size_t wr_dht_server_allocated(const wr_dht *d) {
+  size_t n = 0;
+  for (const sstream *s = d->sstreams; s; s = s->next)
+    n += s->in.cap + s->out.cap;
+  return n;
+}
 wr_provstore *wr_dht_providers(wr_dht *d) { return d->provs; }
 size_t wr_dht_routing_table_size(const wr_dht *d) { return d->rt.size; }
 

@@ -3,7 +3,9 @@
  *
  * Server mode registers the protocol on the host, so identify advertises it
  * and other peers put us in their routing tables and query us; client mode
- * only asks. Every request goes on a stream of its own (length-prefixed
+ * only asks. The server holds at most peer_buffer_limit bytes for one peer
+ * over all its streams (routing/peerbudget.h); a stream past it is reset,
+ * counted and logged. Every request goes on a stream of its own (length-prefixed
  * messages, proto/p2p/kad); a served stream may carry many requests, each
  * answered in order.
  *
@@ -31,6 +33,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "base/metrics.h"
 #include "p2p/host.h"
 #include "proto/multiformats/cid.h"
 #include "proto/p2p/kad.h"
@@ -51,6 +54,13 @@ typedef struct wr_dht_config {
   uint64_t provider_ttl_ms;       /* default 48 h */
   uint64_t reprovide_interval_ms; /* default 22 h; 0 keeps the default */
   uint64_t record_ttl_ms;         /* how long a PUT_VALUE record is kept; default 48 h */
+  /* Bytes the server buffers for one peer over all its streams (requests
+   * not parsed yet, answers not read yet): a stream that would take the
+   * peer past it is reset. Default 5 MiB (one largest message, 4 MiB, and
+   * room for its answer). */
+  size_t peer_buffer_limit;
+  /* warren_dht_server_refusals_total{reason} goes here; may be NULL. */
+  wr_metrics *metrics;
 } wr_dht_config;
 
 /* A peer as the DHT tells it: ID and the addresses it is known by. */
@@ -107,6 +117,12 @@ WR_MUST_CHECK int wr_dht_new(wr_dht **pd, wr_p2p_host *host, uv_loop_t *loop,
  * DHT's streams, and frees d once the last pending dial or stream is gone. */
 void wr_dht_close(wr_dht *d);
 int wr_dht_is_server(const wr_dht *d);
+/* For tests and diagnostics: the bytes charged to peer now, the streams
+ * the server reset so far, and the buffers its streams have allocated
+ * (counted from the buffers themselves, not from the charges). */
+size_t wr_dht_server_buffered(const wr_dht *d, const wr_peerid *peer);
+uint64_t wr_dht_server_refusals(const wr_dht *d);
+size_t wr_dht_server_allocated(const wr_dht *d);
 
 /* The owner's hooks: identify answered (a peer serving the protocol joins
  * the routing table). */
