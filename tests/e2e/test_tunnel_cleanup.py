@@ -182,3 +182,30 @@ def test_cleanup_help_and_usage(setup):
     assert r.returncode == 1 and "other" in r.stderr
     r = run_warren("tunnel", "--connector-id", "x", "run")
     assert r.returncode == 2 and "tunnel run does not take --connector-id" in r.stderr
+
+
+def test_cleanup_at_every_edge_given(setup):
+    tmp, tunnels, cred, origin, procs = setup
+    a = Edge(tmp, tunnels, "--location", "ams")
+    b = Edge(tmp, tunnels, "--location", "fra")
+    procs += [a, b]
+    c = Connector([a, b], cred, origin.url, ha=2)
+    procs.append(c)
+    c.wait_for(r"INF Registered tunnel connection", count=2)
+    os.kill(c.proc.pid, signal.SIGSTOP)
+    r = run_warren("tunnel", "--edge", edge_addr(a), "--edge", edge_addr(b), "--edge-ca", a.ca,
+                   "--credentials-file", cred, "cleanup", "web")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (f"Closed 1 connection of tunnel web at edge {edge_addr(a)}\n"
+                        f"Closed 1 connection of tunnel web at edge {edge_addr(b)}\n")
+    assert live(a) == [] and live(b) == []
+    os.kill(c.proc.pid, signal.SIGCONT)
+    c.wait_for(r"INF Registered tunnel connection", count=4)
+    # An edge that is down: QUIC is refused, then http2 too; the others are
+    # still asked, and the exit status says one failed.
+    b.stop()
+    r = run_warren("tunnel", "--edge", edge_addr(b), "--edge", edge_addr(a), "--edge-ca", a.ca,
+                   "--credentials-file", cred, "cleanup", "web")
+    assert r.returncode == 1
+    assert f"tunnel cleanup: edge {edge_addr(b)}: the connection to the edge ended" in r.stderr
+    assert r.stdout.startswith("Closed ") and f"at edge {edge_addr(a)}" in r.stdout
