@@ -297,8 +297,6 @@ static void on_register(wr_edge_conn *ec, const wr_tunnel_register *reg) {
   supersede(ec);
 }
 
-static int r_draining(const wr_edge_conn *ec) { return ec->reg->draining; }
-
 /* Takes x out of routing, the gauge and /tunnels now, and closes it with
  * code (reason for the connector's log). Its requests follow the retry rule
  * of tunnel/edge_proxy.c as for any connection lost. */
@@ -386,7 +384,7 @@ static void ctl_message(wr_edge_conn *ec, const wr_tunnel_msg *m) {
       WR_WARN("Closing tunnel connection", "connection=%s reason=\"CLEANUP after REGISTER\"",
               ec->conn_id);
       econn_close(ec, WR_TUNNEL_CLOSE_PROTOCOL, "CLEANUP after REGISTER");
-    } else if (r_draining(ec)) {
+    } else if (ec->reg->draining) {
       refuse_cleanup(ec, WR_TUNNEL_REG_OVERLOADED, "the edge is shutting down", "-");
     } else {
       on_cleanup(ec, &m->u.cleanup);
