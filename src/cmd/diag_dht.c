@@ -30,7 +30,8 @@
 
 static void usage(void) {
   printf("Usage: warren diag dht [--key FILE] --listen MULTIADDR [--bootstrap MULTIADDR]...\n"
-         "                       [--client] [--protocol P] [--k N] [--rpc-timeout MS]\n\n"
+         "                       [--client] [--protocol P] [--k N] [--rpc-timeout MS]\n"
+         "                       [--peer-buffer-limit BYTES]\n\n"
          "Runs warren's Kademlia DHT (" WR_KAD_PROTOCOL ") on a libp2p host of its own. It\n"
          "prints {\"event\":\"started\",\"id\":..,\"addrs\":[..]}, bootstraps from the\n"
          "--bootstrap peers (/ip4/A/tcp/P/p2p/ID), then reads commands from stdin, one per\n"
@@ -52,6 +53,8 @@ static void usage(void) {
          "  --protocol P        the DHT protocol (default " WR_KAD_PROTOCOL ")\n"
          "  --k N               bucket size and replication (default 20)\n"
          "  --rpc-timeout MS    one request's deadline (default 10000)\n"
+         "  --peer-buffer-limit BYTES  what the server buffers for one peer over all its\n"
+         "                      streams (default 5 MiB); a stream past it is reset\n"
          "  -h, --help          this help\n");
 }
 
@@ -356,7 +359,7 @@ static void on_boot(void *data, int err) {
 }
 
 int wr_cmd_diag_dht(int argc, char **argv) {
-  enum { OPT_KEY = 256, OPT_LISTEN, OPT_BOOT, OPT_CLIENT, OPT_PROTO, OPT_K, OPT_RPCT };
+  enum { OPT_KEY = 256, OPT_LISTEN, OPT_BOOT, OPT_CLIENT, OPT_PROTO, OPT_K, OPT_RPCT, OPT_PBL };
   static const struct option opts[] = {{"key", required_argument, NULL, OPT_KEY},
                                        {"listen", required_argument, NULL, OPT_LISTEN},
                                        {"bootstrap", required_argument, NULL, OPT_BOOT},
@@ -364,6 +367,7 @@ int wr_cmd_diag_dht(int argc, char **argv) {
                                        {"protocol", required_argument, NULL, OPT_PROTO},
                                        {"k", required_argument, NULL, OPT_K},
                                        {"rpc-timeout", required_argument, NULL, OPT_RPCT},
+                                       {"peer-buffer-limit", required_argument, NULL, OPT_PBL},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *key_path = NULL, *listen[MAX_LISTEN], *boot[MAX_BOOT];
@@ -400,6 +404,10 @@ int wr_cmd_diag_dht(int argc, char **argv) {
       break;
     case OPT_RPCT:
       dcfg.rpc_timeout_ms = wr_cli_parse_uint(CMD, "--rpc-timeout", optarg, 1, 600000);
+      break;
+    case OPT_PBL:
+      dcfg.peer_buffer_limit =
+          (size_t)wr_cli_parse_uint(CMD, "--peer-buffer-limit", optarg, 4096, 1ull << 32);
       break;
     default:
       wr_cli_usage_error(CMD, "unknown option.");
