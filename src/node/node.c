@@ -1057,6 +1057,7 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
       .identity = node_identity,
       .identity_arg = n,
       .fetcher = {.open = fetch_open, .error = fetch_error, .close = fetch_close, .arg = n},
+      .metrics = n->reg,
   };
   if ((rv = wr_rpc_api_new(loop, &rc, &n->api)) != 0) {
     snprintf(err, errlen, "out of memory");

@@ -133,6 +133,27 @@ static void run_call(wr_rpc_job *j, void *arg) {
   wr_free(c);
 }
 
+/* kubo's /debug/metrics/prometheus: the registry in the text format (it
+ * lives on the loop, where this runs). */
+static void answer_metrics(wr_rpc_api *api, wr_http_req *q) {
+  if (q->head->method_id != WR_H1_M_GET) {
+    answer_text(q, 405, "405 - Method Not Allowed");
+    return;
+  }
+  wr_buf b;
+  wr_buf_init(&b, 16u << 20);
+  if (wr_metrics_render(api->cfg.metrics, &b) != 0) {
+    wr_buf_free(&b);
+    answer_text(q, 500, "500 - metrics too large");
+    return;
+  }
+  wr_h1_header h = {{"Content-Type", 12}, {"text/plain; version=0.0.4; charset=utf-8", 40}};
+  if (q->ops->head(q, 200, &h, 1, WR_HTTP_RESP_BODY | WR_HTTP_RESP_CLOSE) == 0)
+    (void)q->ops->body(q, b.data, b.len);
+  wr_buf_free(&b);
+  q->ops->end(q);
+}
+
 static void on_request(wr_http_handler *h, wr_http_req *q) {
   wr_rpc_api *api = (wr_rpc_api *)h;
   const wr_h1_head *hd = q->head;
@@ -144,6 +165,12 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   size_t plen, qlen;
   const char *query;
   wr_query_split_target(hd->target.p, hd->target.len, &plen, &query, &qlen);
+  static const char metrics_path[] = "/debug/metrics/prometheus";
+  if (plen == sizeof metrics_path - 1 && memcmp(hd->target.p, metrics_path, plen) == 0 &&
+      api->cfg.metrics) {
+    answer_metrics(api, q);
+    return;
+  }
   static const char prefix[] = "/api/v0/";
   const wr_rpc_cmd *cmd = NULL;
   if (plen > sizeof prefix - 1 && memcmp(hd->target.p, prefix, sizeof prefix - 1) == 0) {

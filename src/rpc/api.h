@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "base/metrics.h"
 #include "http/handler.h"
 #include "io/loopcall.h"
 #include "p2p/host.h"
@@ -72,6 +73,9 @@ typedef struct wr_rpc_config {
   void (*identity)(void *arg, wr_rpc_identity *out);
   void *identity_arg;
   wr_rpc_fetcher fetcher; /* zeroed: local only */
+  /* The node's metrics (the DHT's, Bitswap's, the API's), served at GET
+   * /debug/metrics/prometheus as kubo does; on the loop; NULL: 404. */
+  wr_metrics *metrics;
 } wr_rpc_config;
 
 /* Commands running at once (each a thread with two 1 MiB buffers); more are

@@ -6,7 +6,11 @@ node's peak memory grows by about the budget, not by the flood, and it keeps
 answering other peers."""
 import json
 import subprocess
+import urllib.error
+import urllib.request
 
+from conftest import WARREN
+from daemon import Daemon
 from dhtnodes import warren_dht
 from p2pdiag import NODE, NPM_P2P
 
@@ -72,3 +76,53 @@ def test_without_the_budget_the_same_flood_costs_the_whole_offer():
     assert "reason=peer_buffer_limit" not in log
     assert grew > 40 * MIB, grew
     assert booted
+
+
+def metrics(daemon):
+    with urllib.request.urlopen(daemon.url + "/debug/metrics/prometheus", timeout=5) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return r.read().decode()
+
+
+def sample(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_daemon_counts_the_refusals_in_its_metrics(tmp_path):
+    """The daemon serves its registry at kubo's /debug/metrics/prometheus on
+    the API port; a flood at its swarm address shows in
+    warren_dht_server_refusals_total and the node keeps answering."""
+    repo = tmp_path / "repo"
+    assert subprocess.run([str(WARREN), "--repo", str(repo), "init"],
+                          capture_output=True).returncode == 0
+    d = Daemon(repo, "--routing", "dhtserver")
+    try:
+        ident = json.loads(subprocess.run([str(WARREN), "--repo", str(repo), "id"],
+                                          capture_output=True, text=True).stdout)
+        addr = ident["Addresses"][0]
+        ref = 'warren_dht_server_refusals_total{reason="peer_buffer_limit"}'
+        assert sample(metrics(d), ref) == 0
+        report = flood(addr)
+        assert report["failed"] >= 1, report
+        after = metrics(d)
+        refused = sample(after, ref)
+        assert 1 <= refused <= report["failed"], after
+        assert "WRN DHT stream reset" in d.output()
+        client = warren_dht("--client", "--bootstrap", addr)
+        try:
+            assert client.wait_event("bootstrapped")["err"] == 0
+        finally:
+            client.stop()
+        req = urllib.request.Request(d.url + "/debug/metrics/prometheus", method="POST")
+        try:
+            urllib.request.urlopen(req, timeout=5)
+            raise AssertionError("POST was answered")
+        except urllib.error.HTTPError as e:
+            assert e.code == 405
+        assert d.proc.poll() is None
+    finally:
+        d.stop()
