@@ -31,7 +31,7 @@
 static void usage(void) {
   printf("Usage: warren diag dht [--key FILE] --listen MULTIADDR [--bootstrap MULTIADDR]...\n"
          "                       [--client] [--protocol P] [--k N] [--rpc-timeout MS]\n"
-         "                       [--peer-buffer-limit BYTES]\n\n"
+         "                       [--peer-buffer-limit BYTES] [--server-buffer-limit BYTES]\n\n"
          "Runs warren's Kademlia DHT (" WR_KAD_PROTOCOL ") on a libp2p host of its own. It\n"
          "prints {\"event\":\"started\",\"id\":..,\"addrs\":[..]}, bootstraps from the\n"
          "--bootstrap peers (/ip4/A/tcp/P/p2p/ID), then reads commands from stdin, one per\n"
@@ -55,6 +55,7 @@ static void usage(void) {
          "  --rpc-timeout MS    one request's deadline (default 10000)\n"
          "  --peer-buffer-limit BYTES  what the server buffers for one peer over all its\n"
          "                      streams (default 5 MiB); a stream past it is reset\n"
+         "  --server-buffer-limit BYTES  the same over all peers together (default 64 MiB)\n"
          "  -h, --help          this help\n");
 }
 
@@ -359,7 +360,7 @@ static void on_boot(void *data, int err) {
 }
 
 int wr_cmd_diag_dht(int argc, char **argv) {
-  enum { OPT_KEY = 256, OPT_LISTEN, OPT_BOOT, OPT_CLIENT, OPT_PROTO, OPT_K, OPT_RPCT, OPT_PBL };
+  enum { OPT_KEY = 256, OPT_LISTEN, OPT_BOOT, OPT_CLIENT, OPT_PROTO, OPT_K, OPT_RPCT, OPT_PBL, OPT_SBL };
   static const struct option opts[] = {{"key", required_argument, NULL, OPT_KEY},
                                        {"listen", required_argument, NULL, OPT_LISTEN},
                                        {"bootstrap", required_argument, NULL, OPT_BOOT},
@@ -368,6 +369,7 @@ int wr_cmd_diag_dht(int argc, char **argv) {
                                        {"k", required_argument, NULL, OPT_K},
                                        {"rpc-timeout", required_argument, NULL, OPT_RPCT},
                                        {"peer-buffer-limit", required_argument, NULL, OPT_PBL},
+                                       {"server-buffer-limit", required_argument, NULL, OPT_SBL},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *key_path = NULL, *listen[MAX_LISTEN], *boot[MAX_BOOT];
@@ -408,6 +410,10 @@ int wr_cmd_diag_dht(int argc, char **argv) {
     case OPT_PBL:
       dcfg.peer_buffer_limit =
           (size_t)wr_cli_parse_uint(CMD, "--peer-buffer-limit", optarg, 4096, 1ull << 32);
+      break;
+    case OPT_SBL:
+      dcfg.server_buffer_limit =
+          (size_t)wr_cli_parse_uint(CMD, "--server-buffer-limit", optarg, 4096, 1ull << 34);
       break;
     default:
       wr_cli_usage_error(CMD, "unknown option.");

@@ -26,6 +26,9 @@
  * size and room to answer it. Without it a peer could open a thousand
  * streams per connection and have each hold 12 MiB. */
 #define DEFAULT_PEER_BUFFER_LIMIT (WR_KAD_MAX_MSG + (1u << 20))
+/* And for all peers together: many peers (one host with many identities)
+ * must not add up to what one may not hold. */
+#define DEFAULT_SERVER_BUFFER_LIMIT (64u << 20)
 /* A served stream's buffer that ran empty is freed above this size, so an
  * idle stream that once carried a large message holds nothing. */
 #define SERVER_BUF_KEEP 4096
@@ -1360,8 +1363,10 @@ static void ss_refuse(sstream *s, const char *reason) {
     char id[WR_PEERID_MAX_STR];
     if (wr_peerid_format(&s->pb->id, id, sizeof id) < 0)
       snprintf(id, sizeof id, "?");
-    WR_WARN("DHT stream reset", "peer=%s reason=%s peerBufferedBytes=%zu peerLimit=%zu "
-            "refusedSoFar=%llu", id, reason, s->pb->bytes, d->budget.limit,
+    WR_WARN("DHT stream reset",
+            "peer=%s reason=%s peerBufferedBytes=%zu peerLimit=%zu serverBufferedBytes=%zu "
+            "serverLimit=%zu refusedSoFar=%llu",
+            id, reason, s->pb->bytes, d->budget.limit, d->budget.total, d->budget.total_limit,
             (unsigned long long)d->refusals);
   }
   wr_p2p_stream_reset(s->st);
@@ -1525,8 +1530,12 @@ static void ss_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
   /* The bytes must fit the peer's budget before they are copied (at least
    * what they need; the allocation's real size is charged right after). */
   size_t need = (s->in.len + n > s->in.cap ? s->in.len + n : s->in.cap) + s->out.cap;
-  if (n > s->in.limit || wr_peerbudget_resize(&s->d->budget, s->pb, &s->held, need) != 0) {
-    ss_refuse(s, n > s->in.limit ? "stream_buffer_limit" : "peer_buffer_limit");
+  if (n > s->in.limit) {
+    ss_refuse(s, "stream_buffer_limit");
+    return;
+  }
+  if (wr_peerbudget_resize(&s->d->budget, s->pb, &s->held, need) != 0) {
+    ss_refuse(s, s->d->budget.refused_why);
     return;
   }
   int arv = wr_buf_append(&s->in, p, n);
@@ -1535,7 +1544,7 @@ static void ss_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
     return;
   }
   if (ss_charge(s) != 0) {
-    ss_refuse(s, "peer_buffer_limit");
+    ss_refuse(s, s->d->budget.refused_why);
     return;
   }
   size_t off = 0;
@@ -1560,7 +1569,7 @@ static void ss_on_data(wr_p2p_stream *st, const uint8_t *p, size_t n) {
   wr_buf_consume(&s->in, off);
   /* The answers queued for the peer count too. */
   if (ss_charge(s) != 0) {
-    ss_refuse(s, "peer_buffer_limit");
+    ss_refuse(s, s->d->budget.refused_why);
     return;
   }
   ss_flush(st);
@@ -1760,9 +1769,11 @@ int wr_dht_new(wr_dht **pd, wr_p2p_host *host, uv_loop_t *loop, const wr_dht_con
   snprintf(d->protocol, sizeof d->protocol, "%s", cfg->protocol ? cfg->protocol : WR_KAD_PROTOCOL);
   d->cfg.protocol = d->protocol;
   wr_rtable_init(&d->rt, wr_p2p_host_id(host), d->cfg.k);
-  wr_peerbudget_init(&d->budget, d->cfg.peer_buffer_limit ? d->cfg.peer_buffer_limit
-                                                          : DEFAULT_PEER_BUFFER_LIMIT);
+  wr_peerbudget_init(
+      &d->budget, d->cfg.peer_buffer_limit ? d->cfg.peer_buffer_limit : DEFAULT_PEER_BUFFER_LIMIT,
+      d->cfg.server_buffer_limit ? d->cfg.server_buffer_limit : DEFAULT_SERVER_BUFFER_LIMIT);
   d->cfg.peer_buffer_limit = d->budget.limit;
+  d->cfg.server_buffer_limit = d->budget.total_limit;
   if (cfg->metrics)
     d->m_refusals = wr_metrics_family(cfg->metrics, WR_METRIC_COUNTER,
                                       "warren_dht_server_refusals_total",

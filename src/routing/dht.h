@@ -59,6 +59,8 @@ typedef struct wr_dht_config {
    * peer past it is reset. Default 5 MiB (one largest message, 4 MiB, and
    * room for its answer). */
   size_t peer_buffer_limit;
+  /* The same over all peers together; default 64 MiB. */
+  size_t server_buffer_limit;
   /* warren_dht_server_refusals_total{reason} goes here; may be NULL. */
   wr_metrics *metrics;
 } wr_dht_config;

@@ -6,9 +6,10 @@
 
 #include "base/mem.h"
 
-void wr_peerbudget_init(wr_peerbudget *b, size_t limit) {
+void wr_peerbudget_init(wr_peerbudget *b, size_t limit, size_t total_limit) {
   memset(b, 0, sizeof *b);
   b->limit = limit;
+  b->total_limit = total_limit;
 }
 
 void wr_peerbudget_free(wr_peerbudget *b) {
@@ -48,6 +49,7 @@ wr_peerbudget_entry *wr_peerbudget_join(wr_peerbudget *b, const wr_peerid *id) {
 
 void wr_peerbudget_leave(wr_peerbudget *b, wr_peerbudget_entry *e, size_t *pheld) {
   e->bytes -= *pheld;
+  b->total -= *pheld;
   *pheld = 0;
   if (--e->streams)
     return;
@@ -61,12 +63,25 @@ void wr_peerbudget_leave(wr_peerbudget *b, wr_peerbudget_entry *e, size_t *pheld
   wr_free(e);
 }
 
+/* 1 when others + want exceeds limit (without overflowing). */
+static int over(size_t others, size_t want, size_t limit) {
+  return want > limit || others > limit - want;
+}
+
 int wr_peerbudget_resize(wr_peerbudget *b, wr_peerbudget_entry *e, size_t *pheld, size_t want) {
   size_t others = e->bytes - *pheld;
-  if (want > *pheld && (want > b->limit || others > b->limit - want)) {
-    b->refused++;
-    return WR_ERR_LIMIT;
+  if (want > *pheld) {
+    const char *why = over(others, want, b->limit) ? "peer_buffer_limit"
+                      : b->total_limit && over(b->total - *pheld, want, b->total_limit)
+                          ? "node_buffer_limit"
+                          : NULL;
+    if (why) {
+      b->refused++;
+      b->refused_why = why;
+      return WR_ERR_LIMIT;
+    }
   }
+  b->total = b->total - *pheld + want;
   e->bytes = others + want;
   *pheld = want;
   return 0;

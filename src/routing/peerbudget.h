@@ -5,7 +5,9 @@
  * peer may open a thousand streams per connection, so without a budget one
  * peer could make the node hold gigabytes. Every stream of a peer charges its
  * buffered bytes to the peer's entry here, and a charge that would take the
- * peer over the limit is refused (the stream is reset by the caller).
+ * peer over the limit is refused (the stream is reset by the caller). A
+ * second limit bounds all peers together, so many peers (one host with many
+ * identities) cannot add up what one may not hold.
  *
  * Entries exist while a peer has streams (join/leave); a linear list, since
  * only peers with a served stream open are on it. Single-threaded; no I/O. */
@@ -26,13 +28,18 @@ typedef struct wr_peerbudget_entry {
 } wr_peerbudget_entry;
 
 typedef struct wr_peerbudget {
-  size_t limit; /* bytes per peer */
+  size_t limit;       /* bytes per peer */
+  size_t total_limit; /* bytes over all peers; 0: no such limit */
+  size_t total;       /* charged over all peers */
   wr_peerbudget_entry *peers;
   size_t npeers;
   uint64_t refused; /* charges refused, over all peers */
+  /* Why the last charge was refused: "peer_buffer_limit" or
+   * "node_buffer_limit" (static). */
+  const char *refused_why;
 } wr_peerbudget;
 
-void wr_peerbudget_init(wr_peerbudget *b, size_t limit);
+void wr_peerbudget_init(wr_peerbudget *b, size_t limit, size_t total_limit);
 /* Frees the entries (every stream should have left). */
 void wr_peerbudget_free(wr_peerbudget *b);
 
@@ -44,8 +51,9 @@ wr_peerbudget_entry *wr_peerbudget_join(wr_peerbudget *b, const wr_peerid *id);
 void wr_peerbudget_leave(wr_peerbudget *b, wr_peerbudget_entry *e, size_t *pheld);
 
 /* Sets what one stream holds from *pheld to want bytes. 0, or WR_ERR_LIMIT
- * when the peer's streams together would hold more than the limit (nothing
- * changes; counted in b->refused). Lowering always succeeds. */
+ * when the peer's streams together would hold more than the limit, or all
+ * peers more than total_limit (nothing changes; counted in b->refused, the
+ * reason in b->refused_why). Lowering always succeeds. */
 WR_MUST_CHECK int wr_peerbudget_resize(wr_peerbudget *b, wr_peerbudget_entry *e, size_t *pheld,
                                        size_t want);
 

@@ -19,7 +19,7 @@ static wr_peerid peer(uint8_t seed_byte) {
 /* Two streams of one peer share its limit; another peer has its own. */
 static void test_shared_limit(void) {
   wr_peerbudget b;
-  wr_peerbudget_init(&b, 1000);
+  wr_peerbudget_init(&b, 1000, 0);
   wr_peerid a = peer(1), c = peer(2);
   wr_peerbudget_entry *e1 = wr_peerbudget_join(&b, &a);
   wr_peerbudget_entry *e2 = wr_peerbudget_join(&b, &a);
@@ -33,6 +33,7 @@ static void test_shared_limit(void) {
   CHECK_EQ(wr_peerbudget_used(&b, &a), 1000);
   /* One byte more on either stream is refused, and changes nothing. */
   CHECK_EQ(wr_peerbudget_resize(&b, e2, &h2, 401), WR_ERR_LIMIT);
+  CHECK_STREQ(b.refused_why, "peer_buffer_limit");
   CHECK_EQ(h2, 400);
   CHECK_EQ(wr_peerbudget_resize(&b, e1, &h1, 601), WR_ERR_LIMIT);
   CHECK_EQ(b.refused, 2);
@@ -62,7 +63,7 @@ static void test_shared_limit(void) {
  * refused without wrapping. */
 static void test_no_overflow(void) {
   wr_peerbudget b;
-  wr_peerbudget_init(&b, 4096);
+  wr_peerbudget_init(&b, 4096, 0);
   wr_peerid a = peer(3);
   wr_peerbudget_entry *e = wr_peerbudget_join(&b, &a);
   CHECK(e != NULL);
@@ -79,9 +80,42 @@ static void test_no_overflow(void) {
   wr_peerbudget_free(&b);
 }
 
+/* All peers together are held to the node's limit; each peer still to its
+ * own. */
+static void test_node_limit(void) {
+  wr_peerbudget b;
+  wr_peerbudget_init(&b, 600, 1000);
+  wr_peerid a = peer(5), c = peer(6), d = peer(7);
+  wr_peerbudget_entry *ea = wr_peerbudget_join(&b, &a), *ec = wr_peerbudget_join(&b, &c),
+                      *ed = wr_peerbudget_join(&b, &d);
+  size_t ha = 0, hc = 0, hd = 0;
+  CHECK_EQ(wr_peerbudget_resize(&b, ea, &ha, 600), 0);
+  CHECK_EQ(wr_peerbudget_resize(&b, ea, &ha, 601), WR_ERR_LIMIT);
+  CHECK_STREQ(b.refused_why, "peer_buffer_limit");
+  CHECK_EQ(wr_peerbudget_resize(&b, ec, &hc, 400), 0);
+  CHECK_EQ(b.total, 1000);
+  /* c is under its own limit, but the node is full. */
+  CHECK_EQ(wr_peerbudget_resize(&b, ec, &hc, 401), WR_ERR_LIMIT);
+  CHECK_STREQ(b.refused_why, "node_buffer_limit");
+  CHECK_EQ(wr_peerbudget_resize(&b, ed, &hd, 1), WR_ERR_LIMIT);
+  CHECK_EQ(b.total, 1000);
+  /* a stream that leaves makes room for the others */
+  wr_peerbudget_leave(&b, ea, &ha);
+  CHECK_EQ(b.total, 400);
+  CHECK_EQ(wr_peerbudget_resize(&b, ed, &hd, 600), 0);
+  CHECK_EQ(wr_peerbudget_resize(&b, ec, &hc, 401), WR_ERR_LIMIT);
+  CHECK_EQ(wr_peerbudget_resize(&b, ec, &hc, 0), 0);
+  CHECK_EQ(b.total, 600);
+  wr_peerbudget_leave(&b, ec, &hc);
+  wr_peerbudget_leave(&b, ed, &hd);
+  CHECK_EQ(b.total, 0);
+  CHECK_EQ(b.npeers, 0);
+  wr_peerbudget_free(&b);
+}
+
 static void test_alloc_failure(void) {
   wr_peerbudget b;
-  wr_peerbudget_init(&b, 10);
+  wr_peerbudget_init(&b, 10, 0);
   wr_peerid a = peer(4);
   wr_mem_fail_after(0);
   CHECK(wr_peerbudget_join(&b, &a) == NULL);
@@ -96,6 +130,7 @@ static void test_alloc_failure(void) {
 int main(void) {
   RUN(test_shared_limit);
   RUN(test_no_overflow);
+  RUN(test_node_limit);
   RUN(test_alloc_failure);
   return test_done();
 }
