@@ -827,7 +827,8 @@ static void disposition(fields *f, const char *kind, const char *name) {
   for (const unsigned char *s = (const unsigned char *)name; *s && a < WR_GW_NAME_MAX; s++) {
     unsigned char c = *s;
     int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-    ascii[a++] = plain ? (char)c : '_';
+    if ((c & 0xc0) != 0x80) /* one '_' per character, not per UTF-8 byte */
+      ascii[a++] = plain ? (char)c : '_';
     if (c >= 0x80)
       non_ascii = 1;
     int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -114,8 +114,8 @@ int wr_gw_ipns_subdomain(const char *host, size_t n, const char *gwhost,
   if (n && host[n - 1] == '.')
     n--;
   size_t gl = strlen(gwhost);
-  /* "X.ipns." + gwhost */
-  if (n < gl + 7)
+  /* "NAME.ipns." + gwhost */
+  if (n < gl + 6)
     return 0;
   const char *tail = host + n - gl;
   for (size_t i = 0; i < gl; i++)
