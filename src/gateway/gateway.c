@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -22,6 +23,7 @@
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
 #include "gateway/nameres.h"
+#include "gateway/redirstep.h"
 #include "http/page.h"
 #include "proto/ipld/car.h"
 #include "proto/multiformats/multibase.h"
@@ -31,7 +33,7 @@
 /* Bumped when the generated listing changes, so caches drop old ones. */
 #define DIRINDEX_VERSION "wr1"
 #define MAX_ROOTS 64
-#define MAX_FIELDS 20
+#define MAX_FIELDS 24
 
 struct wr_gateway {
   wr_bs *bs;
@@ -71,6 +73,7 @@ struct wr_gateway_req {
   unsigned pumps; /* bursts of output, for the debug line */
   wr_gw_nameres_req *nreq;      /* a name being resolved (gateway/nameres.h) */
   wr_gw_nameres_result *named;  /* what the name resolved to */
+  int forced_status;            /* a _redirects rule's 404/410/451 (0: as served) */
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -257,6 +260,7 @@ typedef struct resolved {
   const char *query;
   size_t qlen;
   wr_gw_plan plan; /* the name the request carries, if any */
+  char url_path[WR_GW_PATH_MAX]; /* the decoded request path (for _redirects) */
 } resolved;
 
 static int is_b32_canonical(const char *label, const wr_cid *cid, char *canon, size_t cap) {
@@ -326,6 +330,7 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     error_page(r, 400, "Bad Request", "The request path is not valid: %s.", why);
     return 1;
   }
+  memcpy(rs->url_path, path, strlen(path) + 1);
   memset(&rs->prm, 0, sizeof rs->prm);
   rs->prm.car_dups = -1;
   rs->prm.download = -1;
@@ -765,6 +770,8 @@ static const wr_http_sink_ops sink_ops = {.on_body = s_on_body,
 
 /* Sends the head and starts the producer (or ends a HEAD / empty answer). */
 static void start(wr_gateway_req *r, int status, fields *f, int producer, int has_body) {
+  if (r->forced_status)
+    status = r->forced_status;
   r->producer = producer;
   r->q->sink = &r->sink;
   unsigned fl = has_body && !r->is_head ? WR_HTTP_RESP_BODY : 0;
@@ -786,6 +793,11 @@ static void common(wr_gateway_req *r, fields *f, const resolved *rs, const char 
                    const wr_cid *roots, size_t nroots, int deserialized) {
   if (etag)
     add(f, "Etag", "%s", etag);
+  char date[40];
+  time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm) && strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+    add(f, "Date", "%s", date); /* RFC 9110 6.6.1: a server with a clock sends it */
   if (r->named && r->named->has_ttl)
     add(f, "Cache-Control", "public, max-age=%llu",
         (unsigned long long)(r->named->ttl_ns / 1000000000u));
@@ -1103,7 +1115,7 @@ static void serve_file(wr_gateway_req *r, const resolved *rs, wr_export *ex, con
   add(&f, "Accept-Ranges", "bytes");
   uint64_t first = 0, last = size ? size - 1 : 0;
   int status = 200;
-  if (r->range) {
+  if (r->range && !r->forced_status) {
     int k = wr_gw_parse_range(r->range, strlen(r->range), size, &first, &last);
     if (k == WR_ERR_LIMIT) {
       add(&f, "Content-Range", "bytes */%llu", (unsigned long long)size);
@@ -1205,6 +1217,53 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
 }
 
 static void answer(wr_gateway_req *r);
+
+/* A missing path on a site with its own origin: the site's _redirects
+ * (gateway/redirstep.h). Returns 1 when it answered, 0 when rs now names
+ * the rule's path (a rewrite: serve it), -1 when the 404 stands. */
+static int apply_redirects(wr_gateway_req *r, resolved *rs, wr_export *ex) {
+  /* The site's root is the content path without the request's path. */
+  size_t cl = strlen(rs->content_path), ul = strlen(rs->url_path);
+  if (ul > cl || strcmp(rs->content_path + cl - ul, rs->url_path) != 0 ||
+      strncmp(rs->content_path, "/ipfs/", 6) != 0)
+    return -1;
+  char root[WR_GW_PATH_MAX + 128];
+  snprintf(root, sizeof root, "%.*s", (int)(cl - ul - 6), rs->content_path + 6);
+  size_t rl = strlen(root);
+  if (rl && root[rl - 1] == '/')
+    root[--rl] = '\0';
+  wr_gw_redir *rd = wr_malloc(sizeof *rd);
+  if (!rd) {
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return 1;
+  }
+  wr_gw_redirects_apply(ex, root, rs->url_path, rs->query, rs->qlen, rd);
+  int rv = -1;
+  switch (rd->action) {
+  case WR_GW_REDIR_REDIRECT:
+    redirect_status(r, rd->status, rd->target);
+    rv = 1;
+    break;
+  case WR_GW_REDIR_ERROR:
+    error_page(r, 500, "Internal Server Error", "%s.", rd->err);
+    rv = 1;
+    break;
+  case WR_GW_REDIR_REWRITE: {
+    const char *sub = strchr(root, '/'); /* the site root below its CID */
+    int k = snprintf(rs->rest, sizeof rs->rest, "%s%s", sub ? sub : "", rd->target);
+    if (k < 0 || (size_t)k >= sizeof rs->rest)
+      break;
+    r->forced_status = rd->status == 200 ? 0 : rd->status;
+    rs->trailing_slash = 1; /* a rewrite to a folder lists it: no redirect */
+    rv = 0;
+    break;
+  }
+  default:
+    break;
+  }
+  wr_free(rd);
+  return rv;
+}
 
 static void on_named(const wr_gw_nameres_result *res, void *arg) {
   wr_gateway_req *r = arg;
@@ -1338,6 +1397,19 @@ static void answer(wr_gateway_req *r) {
   wr_cid cid;
   rc = walk_path(&ex, rs, &cid, roots, &nroots);
   ex.blocks = local;
+  if (rc == WR_ERR_NOTFOUND && rs->prm.format == WR_GW_FMT_NONE &&
+      r->site->kind != WR_GW_SITE_PATH) {
+    int k = apply_redirects(r, rs, &ex);
+    if (k > 0)
+      goto done; /* answered */
+    if (k == 0) { /* rewritten: the rule's path, from the start */
+      path.n = 0;
+      nroots = 0;
+      ex.blocks = &path.base;
+      rc = walk_path(&ex, rs, &cid, roots, &nroots);
+      ex.blocks = local;
+    }
+  }
   const wr_gw_params *p = &rs->prm;
   if (rc) {
     resolve_error(r, rc, &ex);
@@ -1373,6 +1445,7 @@ static void answer(wr_gateway_req *r) {
     else
       serve_file(r, rs, &ex, &cid, &cid, size, last_name(rs->rest), roots, nroots);
   }
+done:
   wr_free(path.list);
   wr_export_end(&ex);
   wr_free(rs);
