@@ -82,21 +82,25 @@ int wr_gw_dns_uninline(const char *label, size_t n, char *out, size_t cap) {
     return WR_ERR_INVAL;
   size_t k = 0;
   for (size_t i = 0; i < n;) {
-    char c;
     if (label[i] == '-') {
+      /* A DNS label neither starts nor ends with '-', so no '.' touches a
+       * '-' in the name: a lone '-' was a '.', an even run was dashes. */
       size_t run = 0;
       while (i + run < n && label[i + run] == '-')
         run++;
-      if (run > 2)
+      if (run > 1 && run % 2)
         return WR_ERR_INVAL;
-      c = run == 2 ? '-' : '.';
+      size_t emit = run == 1 ? 1 : run / 2;
+      if (k + emit >= cap)
+        return WR_ERR_LIMIT;
+      for (size_t j = 0; j < emit; j++)
+        out[k++] = run == 1 ? '.' : '-';
       i += run;
-    } else {
-      c = label[i++];
+      continue;
     }
     if (k + 1 >= cap)
       return WR_ERR_LIMIT;
-    out[k++] = c;
+    out[k++] = label[i++];
   }
   out[k] = '\0';
   return (int)k;

@@ -45,9 +45,10 @@ WR_MUST_CHECK int wr_gw_ipns_subdomain(const char *host, size_t n, const char *g
  * bytes. */
 WR_MUST_CHECK int wr_gw_dns_inline(const char *name, char *out, size_t cap);
 
-/* The reverse: "--" -> '-', '-' -> '.'. Returns the length, or
- * WR_ERR_LIMIT (cap), WR_ERR_INVAL (a label that cannot come from
- * inlining: a '-' at either end, three dashes in a row). */
+/* The reverse: each pair of dashes -> '-', a lone '-' -> '.'. Returns the
+ * length, or WR_ERR_LIMIT (cap), WR_ERR_INVAL (a label that cannot come
+ * from inlining a DNS name: a '-' at either end, an odd run of 3 or more
+ * dashes). */
 WR_MUST_CHECK int wr_gw_dns_uninline(const char *label, size_t n, char *out, size_t cap);
 
 /* ---- what a request's name asks of the gateway ------------------------ */

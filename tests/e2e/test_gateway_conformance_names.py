@@ -4,7 +4,8 @@ records (tests/e2e/fixtures/gateway-conformance/dnslink) served by dnsmasq
 started here, and the content from its gateway-cache fixture. From
 tests/path_gateway_ipns_test.go (TestGatewayIPNSPath,
 TestRedirectCanonicalIPNS, TestGatewayIPNSRecordWithSubpath),
-trustless_gateway_ipns_test.go (TestGatewayIPNSRecord),
+trustless_gateway_ipns_test.go (TestGatewayIPNSRecord), path_gateway_unixfs_test.go
+(TestGatewayCacheWithIPNS),
 dnslink_gateway_ipns_test.go (TestDNSLinkGatewayIPNS), dnslink_gateway_test.go
 (the DNSLink-with-sub-path case) and subdomain_gateway_ipns_test.go (the
 Ed25519 and DNSLink cases). Records checked by the suite's own rules: bodies,
@@ -18,7 +19,7 @@ import yaml
 from conftest import ROOT, WARREN
 from dnsmasq import Dnsmasq
 from edgeenv import Edge, create_tunnel
-from gwenv import get
+from gwenv import check_block, get
 
 FIX = ROOT / "tests" / "e2e" / "fixtures" / "gateway-conformance"
 IPNS = ROOT / "tests" / "fixtures" / "ipns"
@@ -87,6 +88,7 @@ def gw(tmp_path_factory):
     edge = Edge(tmp, tunnels, "--repo", repo, "--gateway", GW, "--subdomain-gateway", SUB,
                 "--dnslink", "--dns-resolver", dns.addr)
     edge.links = links
+    edge.repo = repo
     yield edge
     edge.stop()
     dns.stop()
@@ -204,3 +206,53 @@ def test_subdomain_ipns_dnslink(gw):
         for host in (f"{d}.ipns.{SUB}", f"{inline(d)}.ipns.{SUB}"):
             st, _, body = get(gw, host, "/")
             assert st == 200 and body == HELLO, host
+
+
+# ---- TestGatewayCacheWithIPNS ------------------------------------------------------
+
+CACHE_KEY = "k51qzi5uqu5dlxdsdu5fpuu7h69wu4ohp32iwm9pdt9nq3y5rpn3ln9j12zfhe"
+
+
+@pytest.fixture(scope="module")
+def cache_dag():
+    from test_gateway_conformance import Dag
+    return Dag("gateway-cache")
+
+
+def cache_control_ok(h):
+    cc = h.get("cache-control", "")
+    return cc == "" or cc.startswith("public, max-age=")
+
+
+@pytest.mark.parametrize("sub,etag", [
+    ("root2/root3/", "dirindex"),
+    ("root2/root3/root4/", "index"),
+    ("root2/root3/root4/index.html", "file"),
+])
+def test_cache_with_ipns(gw, cache_dag, sub, etag):
+    subprocess.run([str(WARREN), "--repo", str(gw.repo), "name", "put", CACHE_KEY,
+                    str(record_file(CACHE_KEY))], check=True, capture_output=True, timeout=10)
+    st, h, _ = get(gw, GW, f"/ipns/{CACHE_KEY}/{sub}")
+    assert st == 200
+    assert h["x-ipfs-path"] == f"/ipns/{CACHE_KEY}/{sub}"
+    parts = [p for p in sub.split("/") if p]
+    want_roots = [cache_dag.cid(*parts[:i]) for i in range(len(parts) + 1)]
+    assert h["x-ipfs-roots"] == ",".join(want_roots)
+    last = want_roots[-1]
+    if etag == "dirindex":
+        assert h["etag"].startswith('"DirIndex-') and h["etag"].endswith(f"_CID-{last}\"")
+    else:
+        assert h["etag"] == f'"{last}"'
+    assert cache_control_ok(h)
+    if etag == "file":
+        st, _, _ = get(gw, GW, f"/ipns/{CACHE_KEY}/{sub}", "-H", f"If-None-Match: \"{last}\"")
+        assert st == 304
+
+
+def test_cache_with_ipns_raw_block(gw, cache_dag):
+    subprocess.run([str(WARREN), "--repo", str(gw.repo), "name", "put", CACHE_KEY,
+                    str(record_file(CACHE_KEY))], check=True, capture_output=True, timeout=10)
+    st, h, body = get(gw, GW, f"/ipns/{CACHE_KEY}/root2/root3/root4/?format=raw")
+    assert st == 200
+    check_block(cache_dag.cid("root2", "root3", "root4"), body)
+    assert cache_control_ok(h)

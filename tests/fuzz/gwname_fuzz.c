@@ -2,6 +2,7 @@
  * split at its first NUL into a host and a path. Every refusal says why;
  * inlining round-trips; a plan is one of its four actions, with a status
  * for the two that answer at once and NUL-terminated texts. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -3,6 +3,7 @@
  * which line; a file that passes matches any path without fault, and a
  * match is a supported status with a NUL-terminated target that is a path
  * or an http(s) URL. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

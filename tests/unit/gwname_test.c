@@ -40,6 +40,10 @@ static void test_inline(void) {
   CHECK_EQ(wr_gw_dns_uninline(out, strlen(out), out, sizeof out), 24);
   CHECK_STREQ(out, "en.wikipedia-on-ipfs.org");
   CHECK_EQ(wr_gw_dns_uninline("a---b", 5, out, sizeof out), WR_ERR_INVAL);
+  CHECK_EQ(wr_gw_dns_inline("xn--bcher-kva.example", out, sizeof out), 24);
+  CHECK_STREQ(out, "xn----bcher--kva-example");
+  CHECK_EQ(wr_gw_dns_uninline(out, strlen(out), out, sizeof out), 21);
+  CHECK_STREQ(out, "xn--bcher-kva.example");
   CHECK_EQ(wr_gw_dns_uninline("-ab", 3, out, sizeof out), WR_ERR_INVAL);
   CHECK_EQ(wr_gw_dns_uninline("ab-", 3, out, sizeof out), WR_ERR_INVAL);
   CHECK_EQ(wr_gw_dns_uninline("abc", 3, out, 3), WR_ERR_LIMIT);
