@@ -40,7 +40,7 @@ struct wr_edge {
   wr_gateway *gateway;
   wr_dnslink_resolver *dnslink; /* the gateway's DNSLink resolver */
   wr_gateway_site dnslink_site; /* --dnslink: any host, from its DNSLink */
-  wr_gateway_site *sites; /* copies of cfg's, strings owned */
+  wr_gateway_site *sites;       /* copies of cfg's, strings owned */
   size_t nsites;
   wr_http_server *server;
   wr_quic_endpoint *ep;

@@ -70,10 +70,10 @@ struct wr_gateway_req {
   size_t npath, path_sent;
   int car_header_sent;
   uint64_t bytes;
-  unsigned pumps; /* bursts of output, for the debug line */
-  wr_gw_nameres_req *nreq;      /* a name being resolved (gateway/nameres.h) */
-  wr_gw_nameres_result *named;  /* what the name resolved to */
-  int forced_status;            /* a _redirects rule's 404/410/451 (0: as served) */
+  unsigned pumps;              /* bursts of output, for the debug line */
+  wr_gw_nameres_req *nreq;     /* a name being resolved (gateway/nameres.h) */
+  wr_gw_nameres_result *named; /* what the name resolved to */
+  int forced_status;           /* a _redirects rule's 404/410/451 (0: as served) */
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -259,7 +259,7 @@ typedef struct resolved {
   wr_gw_params prm;
   const char *query;
   size_t qlen;
-  wr_gw_plan plan; /* the name the request carries, if any */
+  wr_gw_plan plan;               /* the name the request carries, if any */
   char url_path[WR_GW_PATH_MAX]; /* the decoded request path (for _redirects) */
 } resolved;
 
@@ -292,9 +292,7 @@ static void redirect_status(wr_gateway_req *r, int status, const char *location)
     req_free(r);
 }
 
-static void redirect(wr_gateway_req *r, const char *location) {
-  redirect_status(r, 301, location);
-}
+static void redirect(wr_gateway_req *r, const char *location) { redirect_status(r, 301, location); }
 
 /* The host (with port) the user asked for, for absolute redirects. */
 static const char *req_host(const wr_gateway_req *r) { return r->host ? r->host : ""; }
@@ -349,8 +347,7 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     if (!r->named)
       return 2; /* answer() resolves the name first */
     if (r->named->status) {
-      error_page(r, r->named->status, wr_h1_status_text(r->named->status), "%s.",
-                 r->named->err);
+      error_page(r, r->named->status, wr_h1_status_text(r->named->status), "%s.", r->named->err);
       return 1;
     }
     snprintf(rs->content_path, sizeof rs->content_path, "%s", r->named->path);
@@ -1342,8 +1339,8 @@ static void resolve_name(wr_gateway_req *r, resolved *rs) {
     error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
-  int rc = wr_gw_nameres_start(r->g->repo, r->g->dnslink, rs->plan.resolve, res, on_named, r,
-                               &r->nreq);
+  int rc =
+      wr_gw_nameres_start(r->g->repo, r->g->dnslink, rs->plan.resolve, res, on_named, r, &r->nreq);
   if (rc == WR_ERR_AGAIN) {
     wr_free(res);
     r->q->sink = &r->sink; /* the user may leave meanwhile: on_abort cancels */
@@ -1401,7 +1398,7 @@ static void answer(wr_gateway_req *r) {
       r->site->kind != WR_GW_SITE_PATH) {
     int k = apply_redirects(r, rs, &ex);
     if (k > 0)
-      goto done; /* answered */
+      goto done;  /* answered */
     if (k == 0) { /* rewritten: the rule's path, from the start */
       path.n = 0;
       nroots = 0;

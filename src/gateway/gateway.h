@@ -62,8 +62,8 @@ typedef struct wr_gateway_site {
 } wr_gateway_site;
 
 typedef struct wr_gateway_config {
-  wr_bs *bs;       /* the local store; outlives the gateway */
-  wr_metrics *reg; /* where the gateway's metric families go */
+  wr_bs *bs;        /* the local store; outlives the gateway */
+  wr_metrics *reg;  /* where the gateway's metric families go */
   const char *repo; /* the repo folder with IPNS records (copied); NULL: keys do not resolve */
   wr_dnslink_resolver *dnslink; /* outlives the gateway; NULL: DNSLink names do not resolve */
 } wr_gateway_config;

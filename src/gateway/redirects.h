@@ -23,8 +23,7 @@
 /* Checks every line of the file. 0, or WR_ERR_LIMIT (too large) /
  * WR_ERR_MALFORMED with a sentence in *pwhy (static) and the 1-based line
  * in *pline (0 for the size). */
-WR_MUST_CHECK int wr_redirects_check(const char *text, size_t n, const char **pwhy,
-                                     size_t *pline);
+WR_MUST_CHECK int wr_redirects_check(const char *text, size_t n, const char **pwhy, size_t *pline);
 
 /* Finds the first rule whose FROM matches path (a decoded URL path,
  * "/..."; one trailing '/' does not count) in a file that passed
