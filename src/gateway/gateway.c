@@ -1234,7 +1234,10 @@ static int apply_redirects(wr_gateway_req *r, resolved *rs, wr_export *ex) {
     error_page(r, 500, "Internal Server Error", "Out of memory.");
     return 1;
   }
+  char why[sizeof ex->err]; /* the 404's sentence, which looking for the file overwrites */
+  memcpy(why, ex->err, sizeof why);
   wr_gw_redirects_apply(ex, root, rs->url_path, rs->query, rs->qlen, rd);
+  memcpy(ex->err, why, sizeof why);
   int rv = -1;
   switch (rd->action) {
   case WR_GW_REDIR_REDIRECT:

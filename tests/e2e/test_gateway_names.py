@@ -323,3 +323,61 @@ def test_client_leaving_mid_lookup(env, tmp_path):
     finally:
         edge.stop()
         s.close()
+
+
+def test_client_leaving_mid_lookup_http2(env, tmp_path):
+    """The same over HTTP/2: curl gives up (RST_STREAM) while DNS is asked."""
+    import re
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    edge = Edge(tmp_path, env.tunnels, "--repo", env.repo, "--gateway", GW, "--https",
+                "127.0.0.1:0", "--dns-resolver", f"127.0.0.1:{port}", "--dns-timeout", "2s")
+    try:
+        line = edge.wait_for(r"INF Starting edge")[0]
+        hp = int(re.search(r"https=[\d.]+:(\d+)", line).group(1))
+        base = ["curl", "-sS", "-k", "--http2", "--resolve", f"{GW}:{hp}:127.0.0.1"]
+        r = subprocess.run(base + ["--max-time", "0.3", f"https://{GW}:{hp}/ipns/gone.test/"],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 28, r.stderr  # curl's timeout: it left mid-lookup
+        r = subprocess.run(base + ["-o", "-", "-w", " %{http_version} %{http_code}",
+                                   f"https://{GW}:{hp}/ipns/{env.key}/docs/a.txt"],
+                           capture_output=True, timeout=10)
+        assert r.stdout == b"hello from docs/a.txt\n 2 200", r.stdout
+        time.sleep(2.5)
+        assert edge.proc.poll() is None
+    finally:
+        edge.stop()
+        s.close()
+
+
+def test_tunnel_with_dnslink_fallback(env, tmp_path):
+    """A tunnel's hostname whose content is its DNSLink (`--content HOST=dnslink`):
+    the origin answers while a connector is attached, the DNSLink's content
+    when it is gone."""
+    from conftest import Origin
+    from edgeenv import Connector
+    host = "app.test"
+    dns = Dnsmasq(tmp_path, [(f"_dnslink.{host}", f"dnslink=/ipfs/{env.root}")])
+    tunnels, cred = create_tunnel(tmp_path, "web", host)
+    origin = Origin()
+    edge = Edge(tmp_path, tunnels, "--repo", env.repo, "--content", f"{host}=dnslink",
+                "--dns-resolver", dns.addr)
+    conn = Connector(edge, cred, origin.url, ha=1)
+    try:
+        edge.wait_for(r"INF Registered tunnel connection tunnel=web")
+        st, _, body = get(edge, host, "/hello")
+        assert st == 200 and body  # the origin's answer
+        # the origin's 502: answered from the DNSLink's content (which lacks the path)
+        st, _, body = get(edge, host, "/status/502")
+        assert st == 404 and b"status" in body
+        conn.stop(sig=9)
+        st, h, body = get(edge, host, "/docs/a.txt", "--max-time", "20")
+        assert st == 200 and body == b"hello from docs/a.txt\n"
+        assert h["x-ipfs-path"] == f"/ipns/{host}/docs/a.txt"
+    finally:
+        conn.stop()
+        edge.stop()
+        origin.stop()
+        dns.stop()

@@ -180,6 +180,9 @@ def test_own_site_on_a_content_host(env):
     assert st == 200 and body == b"a real file\n"  # an existing file is never redirected
     st, _, body = get(env.edge, h, "/docs/nothing-here")
     assert st == 404 and body == b"<p>own 404 page</p>\n"
+    # no rule matches: the plain 404, naming what is missing
+    st, _, body = get(env.edge, h, "/nothing")
+    assert st == 404 and b"nothing" in body and b"_redirects" not in body
 
 
 def test_not_on_the_path_gateway(env):
