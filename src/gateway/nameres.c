@@ -63,6 +63,22 @@ static int dns_status(int rc) {
 }
 
 /* Sets path to prefix + rest; 0, or a failure recorded. */
+static void min_ttl(wr_gw_nameres_req *q, uint64_t ttl_ns) {
+  if (!q->res.has_ttl || ttl_ns < q->res.ttl_ns)
+    q->res.ttl_ns = ttl_ns;
+  q->res.has_ttl = 1;
+}
+
+/* The TTL of a DNSLink answer just resolved: its remaining time in the
+ * resolver's cache (0 when it was not kept: a TTL of 0). */
+static void dns_ttl(wr_gw_nameres_req *q) {
+  char out[WR_GW_NAMERES_PATH_MAX], err[300];
+  uint32_t ttl = 0;
+  if (wr_dnslink_cached_ttl(q->dnslink, q->domain, 1, out, sizeof out, &ttl, err, sizeof err) != 0)
+    ttl = 0;
+  min_ttl(q, (uint64_t)ttl * 1000000000u);
+}
+
 static int join(wr_gw_nameres_req *q, const char *prefix, const char *rest) {
   char tmp[WR_GW_NAMERES_PATH_MAX];
   int k = snprintf(tmp, sizeof tmp, "%s%s", prefix, rest);
@@ -85,10 +101,13 @@ static void on_dns(int status, const char *path, const char *err, void *arg) {
     return;
   }
   q->res.via_dnslink = 1;
-  if (status != 0)
+  if (status != 0) {
     fail(q, dns_status(status), "%s", err);
-  else if (join(q, path, q->rest) == 0 && advance(q) == WR_ERR_AGAIN)
-    return;
+  } else {
+    dns_ttl(q);
+    if (join(q, path, q->rest) == 0 && advance(q) == WR_ERR_AGAIN)
+      return;
+  }
   q->cb(&q->res, q->arg);
   wr_free(q);
 }
@@ -126,9 +145,7 @@ static int advance(wr_gw_nameres_req *q) {
         return fail(q, 500, "out of memory");
       if (rc)
         return fail(q, 502, "the IPNS record is refused: %s", err);
-      if (!q->res.has_ttl || ttl < q->res.ttl_ns)
-        q->res.ttl_ns = ttl;
-      q->res.has_ttl = 1;
+      min_ttl(q, ttl);
       memcpy(q->res.path, out, strlen(out) + 1);
       continue;
     }
@@ -137,7 +154,9 @@ static int advance(wr_gw_nameres_req *q) {
       return fail(q, 404, "DNSLink names are not resolved by this gateway");
     snprintf(q->rest, sizeof q->rest, "%s", slash ? slash : "");
     snprintf(q->domain, sizeof q->domain, "%s", canon);
-    int rc = wr_dnslink_cached(q->dnslink, q->domain, 1, out, sizeof out, err, sizeof err);
+    uint32_t ttl = 0;
+    int rc =
+        wr_dnslink_cached_ttl(q->dnslink, q->domain, 1, out, sizeof out, &ttl, err, sizeof err);
     if (rc == WR_ERR_AGAIN) {
       rc = wr_dnslink_resolve(q->dnslink, q->domain, 1, on_dns, q, &q->dns);
       if (rc == 0)
@@ -147,6 +166,7 @@ static int advance(wr_gw_nameres_req *q) {
     q->res.via_dnslink = 1;
     if (rc)
       return fail(q, dns_status(rc), "%s", err);
+    min_ttl(q, (uint64_t)ttl * 1000000000u);
     if (join(q, out, q->rest) != 0)
       return 0;
   }

@@ -31,7 +31,8 @@
 typedef struct wr_gw_nameres_result {
   int status;                        /* 0: resolved; else the HTTP status of the failure */
   char path[WR_GW_NAMERES_PATH_MAX]; /* status 0: "/ipfs/<cid>[/...]" */
-  int has_ttl; /* an IPNS record was on the way: ttl_ns is its TTL (the smallest) */
+  int has_ttl; /* a record or DNSLink was on the way: ttl_ns is the smallest TTL (IPNS
+                * records' TTL field, DNSLink answers' remaining cache time) */
   uint64_t ttl_ns;
   int via_dnslink; /* a DNSLink step was on the way */
   char err[400];   /* status != 0: one sentence */
