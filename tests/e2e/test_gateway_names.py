@@ -389,3 +389,27 @@ def test_tunnel_with_dnslink_fallback(env, tmp_path):
         edge.stop()
         origin.stop()
         dns.stop()
+
+
+def test_yaml_config_keys(env, tmp_path):
+    """dnslink, dns-resolver, dns-timeout and a content mapping to dnslink, from
+    the edge's YAML file."""
+    cfg = tmp_path / "edge.yml"
+    cfg.write_text(f"repo: {env.repo}\ndnslink: true\ndns-resolver: {env.dns.addr}\n"
+                   f"dns-timeout: 1s\ncontent:\n  site.yaml.test: dnslink\n"
+                   f"  named.yaml.test: /ipns/{env.key}/docs\n")
+    edge = Edge(tmp_path, env.tunnels, "--config", cfg)
+    try:
+        st, _, body = get(edge, "any.test", "/b.txt")  # dnslink: true
+        assert st == 200 and body == b"the second site\n"
+        st, _, body = get(edge, "named.yaml.test", "/a.txt")
+        assert st == 200 and body == b"hello from docs/a.txt\n"
+        st, _, body = get(edge, "site.yaml.test", "/")  # no record: the gateway's 404
+        assert st == 404 and b"site.yaml.test" in body
+    finally:
+        edge.stop()
+    bad = subprocess.run([str(ROOT / "build" / "warren"), "edge", "--listen", "127.0.0.1:0",
+                          "--http", "127.0.0.1:0", "--self-signed", tmp_path / "certs",
+                          "--dnslink", "--dns-resolver", "not-an-address"],
+                         capture_output=True, text=True, timeout=20)
+    assert bad.returncode != 0 and "not-an-address" in bad.stderr
