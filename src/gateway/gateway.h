@@ -24,8 +24,12 @@
  *   gateway, <name>.ipns.<host> on a subdomain gateway (DNS names inlined
  *   as the subdomain spec says; /ipns/ paths and non-canonical keys are
  *   redirected), a host served from its own DNSLink; X-Ipfs-Path keeps the
- *   /ipns/ path, Cache-Control is the IPNS record's TTL (never immutable),
+ *   /ipns/ path, Cache-Control is the name's TTL (record or DNS; never
+ *   immutable),
  *   and ?format=ipns-record (or Accept) answers a key's signed record.
+ * - `_redirects` (gateway/redirstep.h): a missing path on a site with an
+ *   origin of its own (subdomain, DNSLink, content host) follows the site's
+ *   rules: redirects, rewrites, custom 404/410/451 pages.
  *
  * Blocks missing from the store are a 404 (the spec's rule for a
  * non-recursive gateway, which this is until Bitswap) before the response
