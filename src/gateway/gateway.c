@@ -42,6 +42,7 @@ struct wr_gateway {
   wr_metric *m_bytes;
   size_t live;
   char *repo;                   /* IPNS records; NULL: none */
+  wr_gw_namecache *names;       /* records validated earlier */
   wr_dnslink_resolver *dnslink; /* NULL: no DNSLink */
 };
 
@@ -114,7 +115,8 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
                                   "Body bytes the gateway served.");
   g->dnslink = cfg->dnslink;
   g->repo = cfg->repo ? wr_strdup(cfg->repo) : NULL;
-  if (!g->m_responses || !g->m_kinds || !g->m_bytes || (cfg->repo && !g->repo)) {
+  if (!g->m_responses || !g->m_kinds || !g->m_bytes || (cfg->repo && !g->repo) ||
+      wr_gw_namecache_new(&g->names) != 0) {
     wr_free(g->repo);
     wr_free(g);
     return WR_ERR_NOMEM;
@@ -124,8 +126,10 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
 }
 
 void wr_gateway_free(wr_gateway *g) {
-  if (g)
+  if (g) {
     wr_free(g->repo);
+    wr_gw_namecache_free(g->names);
+  }
   wr_free(g);
 }
 
@@ -1342,8 +1346,8 @@ static void resolve_name(wr_gateway_req *r, resolved *rs) {
     error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
-  int rc =
-      wr_gw_nameres_start(r->g->repo, r->g->dnslink, rs->plan.resolve, res, on_named, r, &r->nreq);
+  int rc = wr_gw_nameres_start(r->g->repo, r->g->names, r->g->dnslink, rs->plan.resolve, res,
+                               on_named, r, &r->nreq);
   if (rc == WR_ERR_AGAIN) {
     wr_free(res);
     r->q->sink = &r->sink; /* the user may leave meanwhile: on_abort cancels */

@@ -37,11 +37,24 @@ int wr_gw_name_parse(const char *s, size_t n, char canon[WR_GW_NAME_TEXT_MAX], i
     return why(pwhy, "the path names no IPNS name after /ipns/", WR_ERR_INVAL);
   wr_peerid id;
   if (memchr(s, '.', n) == NULL) {
-    if (wr_ipns_name_parse(s, n, &id, NULL) != 0 && key_in_other_cid(s, n, &id) != 0)
+    int libp2p_key = wr_ipns_name_parse(s, n, &id, NULL) == 0;
+    if (!libp2p_key && key_in_other_cid(s, n, &id) != 0)
       return why(pwhy,
                  "the IPNS name is neither a key (a peer ID or a libp2p-key CID) nor a "
                  "DNS name",
                  WR_ERR_INVAL);
+    /* Lowercase base36 that decodes is already canonical: a CIDv1 starts
+     * with byte 1, so its base36 text has no leading zero digit and only one
+     * spelling (encoding again is a bignum division per digit: skipped). */
+    int lower36 = libp2p_key && s[0] == 'k' && n < WR_GW_NAME_TEXT_MAX;
+    for (size_t i = 1; lower36 && i < n; i++)
+      lower36 = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z');
+    if (lower36 && s[1] != '0') {
+      memcpy(canon, s, n);
+      canon[n] = '\0';
+      *pcanonical = 1;
+      return WR_GW_NAME_KEY;
+    }
     int k = wr_peerid_format_cid(&id, WR_MB_BASE36, canon, WR_GW_NAME_TEXT_MAX);
     if (k < 0)
       return why(pwhy, "the IPNS key is too long", WR_ERR_INVAL);

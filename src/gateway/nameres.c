@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/log.h"
@@ -13,8 +14,45 @@
 #include "gateway/gwname.h"
 #include "proto/ipns/ipns.h"
 
+typedef struct cache_entry {
+  char name[WR_GW_NAME_TEXT_MAX]; /* canonical; "" when free */
+  char path[WR_GW_NAMERES_PATH_MAX];
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtim;
+  int64_t eol_ns;
+  uint64_t ttl_ns;
+  char *value; /* the record's value (owned) */
+  uint64_t used;
+} cache_entry;
+
+struct wr_gw_namecache {
+  cache_entry e[WR_GW_NAMECACHE_ENTRIES];
+  uint64_t clock;
+};
+
+int wr_gw_namecache_new(wr_gw_namecache **pc) {
+  *pc = wr_calloc(1, sizeof **pc);
+  return *pc ? 0 : WR_ERR_NOMEM;
+}
+
+void wr_gw_namecache_free(wr_gw_namecache *c) {
+  if (!c)
+    return;
+  for (size_t i = 0; i < WR_GW_NAMECACHE_ENTRIES; i++)
+    wr_free(c->e[i].value);
+  wr_free(c);
+}
+
+static int same_file(const cache_entry *e, const struct stat *st) {
+  return e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+         e->mtim.tv_sec == st->st_mtim.tv_sec && e->mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 struct wr_gw_nameres_req {
   const char *repo;
+  wr_gw_namecache *cache;
   wr_dnslink_resolver *dnslink;
   wr_gw_nameres_cb cb;
   void *arg;
@@ -112,6 +150,111 @@ static void on_dns(int status, const char *path, const char *err, void *arg) {
   wr_free(q);
 }
 
+/* The cache entry to fill for name: its own, a free one, else the least
+ * recently used. */
+static cache_entry *cache_slot(wr_gw_namecache *c, const char *name) {
+  cache_entry *best = &c->e[0];
+  for (size_t i = 0; i < WR_GW_NAMECACHE_ENTRIES; i++) {
+    cache_entry *e = &c->e[i];
+    if (e->value && strcmp(e->name, name) == 0)
+      return e;
+    if (!e->value)
+      best = best->value ? e : best;
+    else if (best->value && e->used < best->used)
+      best = e;
+  }
+  return best;
+}
+
+/* One IPNS hop: the value of canon's record with rest appended, in out;
+ * *pttl_ns the record's TTL. 0, or -1 with the failure in q->res. */
+static int key_hop(wr_gw_nameres_req *q, const char *canon, const char *rest, char *out, size_t cap,
+                   uint64_t *pttl_ns) {
+  int64_t now = wall_now_ns();
+  wr_gw_namecache *c = q->cache;
+  struct stat st;
+  const char *value = NULL;
+  size_t vlen = 0;
+  if (c) {
+    for (size_t i = 0; i < WR_GW_NAMECACHE_ENTRIES; i++) {
+      cache_entry *e = &c->e[i];
+      if (e->value && strcmp(e->name, canon) == 0) {
+        if (stat(e->path, &st) == 0 && same_file(e, &st) && now < e->eol_ns) {
+          e->used = ++c->clock;
+          value = e->value;
+          vlen = strlen(value);
+          *pttl_ns = e->ttl_ns;
+        }
+        break;
+      }
+    }
+  }
+  wr_buf rec;
+  wr_buf_init(&rec, WR_IPNS_MAX_RECORD);
+  int rv = -1;
+  if (!value) {
+    wr_peerid id;
+    const char *why = NULL;
+    char path[WR_GW_NAMERES_PATH_MAX], err[300];
+    if (wr_ipns_name_parse(canon, strlen(canon), &id, &why) != 0) {
+      fail(q, 400, "%s", why);
+      goto out;
+    }
+    if (wr_names_record_path(q->repo, &id, path, sizeof path) != 0) {
+      fail(q, 500, "the repo path is too long");
+      goto out;
+    }
+    /* stat before reading: a file replaced in between is read again next time */
+    int have_st = stat(path, &st) == 0;
+    int rc = wr_names_load(q->repo, &id, &rec, err, sizeof err);
+    if (rc == WR_ERR_NOTFOUND) {
+      fail(q, 404, "no IPNS record of %s is known to this gateway", canon);
+      goto out;
+    }
+    if (rc) {
+      fail(q, 500, "the IPNS record of %s cannot be read: %s", canon, err);
+      goto out;
+    }
+    wr_ipns_record r;
+    if (wr_ipns_validate(rec.data, rec.len, &id, now, &r, &why) != 0) {
+      fail(q, 502, "the IPNS record of %s is refused: %s", canon, why);
+      goto out;
+    }
+    if (memchr(r.value, '\0', r.value_len) || r.value_len >= WR_GW_NAMERES_PATH_MAX) {
+      fail(q, 502, "the IPNS record of %s holds a bad or too long value", canon);
+      goto out;
+    }
+    value = (const char *)r.value;
+    vlen = r.value_len;
+    *pttl_ns = r.ttl_ns;
+    char *copy = c && have_st ? wr_malloc(vlen + 1) : NULL;
+    if (copy) {
+      memcpy(copy, value, vlen);
+      copy[vlen] = '\0';
+      cache_entry *e = cache_slot(c, canon);
+      wr_free(e->value);
+      *e = (cache_entry){.dev = st.st_dev,
+                         .ino = st.st_ino,
+                         .size = st.st_size,
+                         .mtim = st.st_mtim,
+                         .eol_ns = r.eol_ns,
+                         .ttl_ns = r.ttl_ns,
+                         .value = copy,
+                         .used = ++c->clock};
+      snprintf(e->name, sizeof e->name, "%s", canon);
+      snprintf(e->path, sizeof e->path, "%s", path);
+    }
+  }
+  int k = snprintf(out, cap, "%.*s%s", (int)vlen, value, rest);
+  if (k < 0 || (size_t)k >= cap)
+    fail(q, 414, "the content path of %s is too long", canon);
+  else
+    rv = 0;
+out:
+  wr_buf_free(&rec);
+  return rv;
+}
+
 static int advance(wr_gw_nameres_req *q) {
   char out[WR_GW_NAMERES_PATH_MAX], err[300];
   for (;;) {
@@ -137,14 +280,8 @@ static int advance(wr_gw_nameres_req *q) {
       if (!q->repo)
         return fail(q, 404, "IPNS names are not resolved by this gateway");
       uint64_t ttl = 0;
-      int rc =
-          wr_names_resolve(q->repo, p, wall_now_ns(), 0, out, sizeof out, &ttl, err, sizeof err);
-      if (rc == WR_ERR_NOTFOUND)
-        return fail(q, 404, "no IPNS record of %s is known to this gateway", canon);
-      if (rc == WR_ERR_NOMEM)
-        return fail(q, 500, "out of memory");
-      if (rc)
-        return fail(q, 502, "the IPNS record is refused: %s", err);
+      if (key_hop(q, canon, slash ? slash : "", out, sizeof out, &ttl) != 0)
+        return 0; /* failed: res says why */
       min_ttl(q, ttl);
       memcpy(q->res.path, out, strlen(out) + 1);
       continue;
@@ -172,13 +309,14 @@ static int advance(wr_gw_nameres_req *q) {
   }
 }
 
-int wr_gw_nameres_start(const char *repo, wr_dnslink_resolver *dnslink, const char *path,
-                        wr_gw_nameres_result *res, wr_gw_nameres_cb cb, void *arg,
+int wr_gw_nameres_start(const char *repo, wr_gw_namecache *cache, wr_dnslink_resolver *dnslink,
+                        const char *path, wr_gw_nameres_result *res, wr_gw_nameres_cb cb, void *arg,
                         wr_gw_nameres_req **preq) {
   wr_gw_nameres_req *q = wr_calloc(1, sizeof *q);
   if (!q)
     return WR_ERR_NOMEM;
   q->repo = repo;
+  q->cache = cache;
   q->dnslink = dnslink;
   q->cb = cb;
   q->arg = arg;

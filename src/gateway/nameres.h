@@ -40,18 +40,33 @@ typedef struct wr_gw_nameres_result {
 
 typedef struct wr_gw_nameres_req wr_gw_nameres_req;
 
+/* Records validated earlier, so a busy name is not read and its signature
+ * not checked on every request (that cost 3/4 of an /ipns/ request): an
+ * entry is used only while its file is the same one (device, inode, size,
+ * mtime by stat(2), which is taken before reading) and its record has not
+ * expired, so a record published or put meanwhile is seen at once. Bounded
+ * (WR_GW_NAMECACHE_ENTRIES, least recently used go first); one per
+ * gateway, on its loop. */
+#define WR_GW_NAMECACHE_ENTRIES 64
+typedef struct wr_gw_namecache wr_gw_namecache;
+/* 0, WR_ERR_NOMEM. */
+WR_MUST_CHECK int wr_gw_namecache_new(wr_gw_namecache **pc);
+void wr_gw_namecache_free(wr_gw_namecache *c);
+
 /* A finished resolution, on the loop, once, unless cancelled; res lives
  * until it returns. */
 typedef void (*wr_gw_nameres_cb)(const wr_gw_nameres_result *res, void *arg);
 
 /* Resolves path ("/ipns/NAME[/rest]"; an "/ipfs/" path is returned as
  * is). repo: the repo folder holding IPNS records (NULL: no key
- * resolves); dnslink: the resolver (NULL: no domain resolves). Returns 0
+ * resolves); cache: validated records (may be NULL); dnslink: the
+ * resolver (NULL: no domain resolves). Returns 0
  * with *res filled (resolved or failed), or WR_ERR_AGAIN: the answer goes
  * to cb later and *preq may be cancelled until then. WR_ERR_NOMEM. */
-WR_MUST_CHECK int wr_gw_nameres_start(const char *repo, wr_dnslink_resolver *dnslink,
-                                      const char *path, wr_gw_nameres_result *res,
-                                      wr_gw_nameres_cb cb, void *arg, wr_gw_nameres_req **preq);
+WR_MUST_CHECK int wr_gw_nameres_start(const char *repo, wr_gw_namecache *cache,
+                                      wr_dnslink_resolver *dnslink, const char *path,
+                                      wr_gw_nameres_result *res, wr_gw_nameres_cb cb, void *arg,
+                                      wr_gw_nameres_req **preq);
 
 /* Gives up on req: cb never runs; the DNS lookup goes on in the background
  * (its answer is cached) and req's memory goes when it ends. */

@@ -20,6 +20,11 @@ static void test_name_parse(void) {
   CHECK_EQ(wr_gw_name_parse(B58, strlen(B58), canon, &c, &why), WR_GW_NAME_KEY);
   CHECK_STREQ(canon, B36);
   CHECK_EQ(c, 0);
+  /* the same key as a dag-pb CIDv1 in base36: not canonical */
+  const char *dagpb = "k50rm9yjlt0jgpsda4l8mc71y4p3ywu68fq4gezfbbkao4mv086nxxhxb7y52c";
+  CHECK_EQ(wr_gw_name_parse(dagpb, strlen(dagpb), canon, &c, &why), WR_GW_NAME_KEY);
+  CHECK_EQ(c, 0);
+  CHECK_STREQ(canon, B36);
   CHECK_EQ(wr_gw_name_parse("Example.COM", 11, canon, &c, &why), WR_GW_NAME_DOMAIN);
   CHECK_STREQ(canon, "example.com");
   CHECK_EQ(c, 0);
