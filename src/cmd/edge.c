@@ -33,7 +33,8 @@ static void usage(void) {
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
       "                   [--https ADDR:PORT] [--metrics ADDR:PORT] [--location NAME]\n"
       "                   [--gateway HOST]... [--subdomain-gateway HOST]...\n"
-      "                   [--content HOST=/ipfs/CID]... [--repo DIR] [--config edge.yml]\n\n"
+      "                   [--content HOST=/ipfs/CID|/ipns/NAME|dnslink]... [--dnslink]\n"
+      "                   [--dns-resolver ADDR[:PORT]] [--repo DIR] [--config edge.yml]\n\n"
       "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
       "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
@@ -74,13 +75,23 @@ static void usage(void) {
       "                         benchmarks, where a firewall would drop whole batches\n"
       "  --gateway HOST         serve the IPFS path gateway on HOST: GET/HEAD\n"
       "                         /ipfs/CID[/path] from the local store (files, Range,\n"
-      "                         folders, ?format=raw|car, dag-scope, entity-bytes)\n"
-      "  --subdomain-gateway HOST  serve CID.ipfs.HOST (one origin per CID); HOST's\n"
-      "                         /ipfs/CID URLs redirect there\n"
-      "  --content HOST=/ipfs/CID[/path]  serve that DAG as HOST's site root. If a\n"
-      "                         tunnel also owns HOST, the content is its fallback:\n"
-      "                         GET/HEAD are answered from it when no connector is\n"
-      "                         attached or the origin answers 502/503/504\n"
+      "                         folders, ?format=raw|car|ipns-record, dag-scope,\n"
+      "                         entity-bytes) and /ipns/KEY|DOMAIN[/path] (IPNS records\n"
+      "                         in the repo, DNSLink)\n"
+      "  --subdomain-gateway HOST  serve CID.ipfs.HOST and NAME.ipns.HOST (one origin\n"
+      "                         per CID or name); HOST's /ipfs/ and /ipns/ URLs\n"
+      "                         redirect there\n"
+      "  --content HOST=ROOT    serve ROOT as HOST's site: /ipfs/CID[/path],\n"
+      "                         /ipns/NAME[/path] (resolved per request), or dnslink\n"
+      "                         (HOST's own _dnslink TXT record). If a tunnel also\n"
+      "                         owns HOST, the content is its fallback: GET/HEAD are\n"
+      "                         answered from it when no connector is attached or the\n"
+      "                         origin answers 502/503/504\n"
+      "  --dnslink              serve any other Host that has a DNSLink (a _dnslink\n"
+      "                         TXT record) from its content, as kubo's gateway does\n"
+      "  --dns-resolver ADDR[:PORT]  DNS server for DNSLink (default: /etc/resolv.conf)\n"
+      "  --dns-timeout DUR      how long one DNSLink lookup may take (default 5s);\n"
+      "                         past it the gateway answers 504\n"
       "  --repo DIR             the store the gateway reads (default $WARREN_PATH,\n"
       "                         else ~/.warren); fill it with `warren add`\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
@@ -91,8 +102,9 @@ static void usage(void) {
       "                         max-connections-per-client,\n"
       "                         tunnel-idle-timeout, tunnel-keepalive, repo,\n"
       "                         gateway, subdomain-gateway (a name or a list),\n"
-      "                         content (a list of HOST=/ipfs/CID, or a mapping\n"
-      "                         HOST: /ipfs/CID));\n"
+      "                         content (a list of HOST=ROOT, or a mapping\n"
+      "                         HOST: ROOT), dnslink (true), dns-resolver,\n"
+      "                         dns-timeout);\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
@@ -191,6 +203,9 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"gateway", required_argument, NULL, 'w'},
       {"subdomain-gateway", required_argument, NULL, 'W'},
       {"content", required_argument, NULL, 'o'},
+      {"dnslink", no_argument, NULL, 'D'},
+      {"dns-resolver", required_argument, NULL, 'R'},
+      {"dns-timeout", required_argument, NULL, 'O'},
       {"no-http2-listener", no_argument, NULL, 'N'},
       {"no-gso", no_argument, NULL, 'G'},
       {"help", no_argument, NULL, 'h'},
@@ -226,6 +241,9 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       file_list_add(o->subdomain_gateway, &o->n_subdomain_gateway, "--subdomain-gateway", optarg);
       break;
     case 'o': file_list_add(o->content, &o->n_content, "--content", optarg); break;
+    case 'D': o->dnslink = "true"; break;
+    case 'R': o->dns_resolver = optarg; break;
+    case 'O': o->dns_timeout = optarg; break;
     case 'G': pf->no_gso = 1; break;
     case 'h': usage(); return 1;
     }
@@ -278,6 +296,26 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
                                              o->max_connections_per_client, 0, 1000000);
     cfg.max_conns_per_client = n ? n : UINT32_MAX; /* 0: no cap */
   }
+  if (o->dnslink) {
+    if (strcmp(o->dnslink, "true") == 0 || strcmp(o->dnslink, "yes") == 0)
+      cfg.dnslink_any = 1;
+    else if (strcmp(o->dnslink, "false") != 0 && strcmp(o->dnslink, "no") != 0)
+      wr_cli_usage_error(CMD, "dnslink: \"%s\" is not true or false.", o->dnslink);
+  }
+  if (o->dns_resolver) {
+    /* ADDR alone means port 53 */
+    static char server[80];
+    const char *s = o->dns_resolver;
+    int has_port = s[0] == '[' ? strstr(s, "]:") != NULL
+                               : strchr(s, ':') != NULL && strchr(s, ':') == strrchr(s, ':');
+    int v6 = s[0] != '[' && strchr(s, ':') != strrchr(s, ':');
+    if (snprintf(server, sizeof server, has_port ? "%s" : v6 ? "[%s]:53" : "%s:53", s) >=
+        (int)sizeof server)
+      wr_cli_usage_error(CMD, "--dns-resolver: \"%s\" is too long.", s);
+    cfg.dns_resolver = server;
+  }
+  if (o->dns_timeout)
+    cfg.dns_timeout_ms = (unsigned)parse_ms("--dns-timeout", o->dns_timeout);
   *pcfg = cfg;
 }
 
@@ -399,6 +437,10 @@ static size_t build_sites(const wr_edge_file *o, wr_gateway_site **psites, char 
     if (!eq)
       wr_cli_usage_error(CMD, "--content: \"%s\" is not HOST=/ipfs/CID.", c);
     host_arg("--content", c, (size_t)(eq - c), names[k], 256);
+    if (strcmp(eq + 1, "dnslink") == 0) {
+      sites[k] = (wr_gateway_site){.kind = WR_GW_SITE_DNSLINK, .host = names[k]};
+      continue;
+    }
     const char *why = NULL;
     if (wr_gateway_check_root(eq + 1, &why) != 0)
       wr_cli_usage_error(CMD, "--content %s: %s.", c, why);
@@ -514,16 +556,17 @@ int wr_cmd_edge(int argc, char **argv) {
   wr_tunnels_init(&tf);
   wr_tls_server *tls = NULL, *https_tls = NULL;
   wr_edge_tunnel *tunnels = NULL;
-  if (load_tunnels(f.o.tunnels, nsites && !tunnels_given, &tf, &tunnels) != 0 ||
+  if (load_tunnels(f.o.tunnels, (nsites || cfg.dnslink_any) && !tunnels_given, &tf, &tunnels) != 0 ||
       load_certificates(&f.o, &tls, &https_tls) != 0)
     goto out;
-  if (nsites) {
+  if (nsites || cfg.dnslink_any) {
     repo = wr_cmd_repo_open(CMD, WR_REPO_SHARED);
     if (!repo)
       goto out;
     cfg.sites = sites;
     cfg.nsites = nsites;
     cfg.bs = repo->bs;
+    cfg.repo_path = repo->path;
   }
   cfg.tunnels = tunnels;
   cfg.ntunnels = tf.n;

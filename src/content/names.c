@@ -28,6 +28,11 @@ static int record_path(const char *repo, const wr_peerid *name, int mkdirs, char
   return 0;
 }
 
+int wr_names_record_path(const char *repo, const wr_peerid *name, char *out, size_t cap) {
+  char err[64];
+  return record_path(repo, name, 0, out, cap, err, sizeof err);
+}
+
 int wr_names_load(const char *repo, const wr_peerid *name, wr_buf *rec, char *err, size_t errlen) {
   char path[WR_NAMES_PATH_MAX + 300];
   int rv = record_path(repo, name, 0, path, sizeof path, err, errlen);

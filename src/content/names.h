@@ -43,6 +43,12 @@ WR_MUST_CHECK int wr_names_republish(const char *repo, const wr_p2p_privkey *sk,
                                      int64_t lifetime_ns, int64_t now_ns, wr_buf *rec, char *err,
                                      size_t errlen);
 
+/* The file that holds name's record (it may not exist), in out (cap
+ * bytes): for a reader that notices a change with stat(2) before reading
+ * again. 0, WR_ERR_INVAL (too long). */
+WR_MUST_CHECK int wr_names_record_path(const char *repo, const wr_peerid *name, char *out,
+                                       size_t cap);
+
 /* Appends the stored record of name to rec (unchecked). 0, WR_ERR_NOTFOUND,
  * WR_ERR_IO. */
 WR_MUST_CHECK int wr_names_load(const char *repo, const wr_peerid *name, wr_buf *rec, char *err,

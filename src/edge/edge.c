@@ -38,7 +38,9 @@ struct wr_edge {
   wr_edge_proxy *proxy;
   wr_edge_router router;
   wr_gateway *gateway;
-  wr_gateway_site *sites; /* copies of cfg's, strings owned */
+  wr_dnslink_resolver *dnslink; /* the gateway's DNSLink resolver */
+  wr_gateway_site dnslink_site; /* --dnslink: any host, from its DNSLink */
+  wr_gateway_site *sites;       /* copies of cfg's, strings owned */
   size_t nsites;
   wr_http_server *server;
   wr_quic_endpoint *ep;
@@ -52,7 +54,7 @@ struct wr_edge {
   uint64_t grace_deadline_ns;
   void (*done)(wr_edge *e, void *arg);
   void *done_arg;
-  int ep_closed, mh_closed, h2_closed, server_closed, finished;
+  int ep_closed, mh_closed, h2_closed, server_closed, dns_closed, finished;
   /* metrics */
   wr_metric_family *m_conns;           /* gauge tunnel,protocol */
   wr_metric_family *m_regs;            /* counter result */
@@ -70,7 +72,8 @@ struct wr_edge {
 static void maybe_finish(wr_edge *e) {
   if (e->state != EDGE_CLOSING || e->finished)
     return;
-  if (e->handles > 0 || !e->ep_closed || !e->mh_closed || !e->h2_closed || !e->server_closed)
+  if (e->handles > 0 || !e->ep_closed || !e->mh_closed || !e->h2_closed || !e->server_closed ||
+      !e->dns_closed)
     return;
   e->finished = 1;
   WR_INFO("Edge stopped", "location=%s", e->location);
@@ -107,6 +110,13 @@ static void mh_closed(void *data) {
   maybe_finish(e);
 }
 
+static void dns_closed(void *data) {
+  wr_edge *e = data;
+  e->dnslink = NULL;
+  e->dns_closed = 1;
+  maybe_finish(e);
+}
+
 static void server_closed(wr_http_server *s, void *data) {
   (void)s;
   wr_edge *e = data;
@@ -140,6 +150,11 @@ static void begin_close(wr_edge *e) {
     wr_mux_h2_listener_close(e->h2, h2_closed, e);
   else
     e->h2_closed = 1;
+  /* after the server: its exchanges let go of their lookups first */
+  if (e->dnslink)
+    wr_dnslink_resolver_close(e->dnslink, dns_closed, e);
+  else
+    e->dns_closed = 1;
   maybe_finish(e);
 }
 
@@ -264,13 +279,13 @@ static int make_parts(wr_edge *e) {
 
 /* The gateway and its hostnames, when cfg names any. */
 static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t errlen) {
-  if (!cfg->nsites)
+  if (!cfg->nsites && !cfg->dnslink_any)
     return 0;
   if (!cfg->bs) {
     snprintf(err, errlen, "the gateway needs a store (--repo)");
     return WR_ERR_INVAL;
   }
-  e->sites = wr_calloc(cfg->nsites, sizeof *e->sites);
+  e->sites = wr_calloc(cfg->nsites ? cfg->nsites : 1, sizeof *e->sites);
   if (!e->sites)
     return WR_ERR_NOMEM;
   for (size_t i = 0; i < cfg->nsites; i++) {
@@ -287,11 +302,25 @@ static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t
     if (!e->sites[i].host || (s->root && !e->sites[i].root))
       return WR_ERR_NOMEM;
   }
-  wr_gateway_config gc = {.bs = cfg->bs, .reg = e->reg};
-  int rc = wr_gateway_new(&e->gateway, &gc);
+  wr_dnslink_cfg dc = {
+      .server = cfg->dns_resolver, .timeout_ms = cfg->dns_timeout_ms, .metrics = e->reg};
+  char derr[256];
+  int rc = wr_dnslink_resolver_new(e->loop, &dc, &e->dnslink, derr, sizeof derr);
+  if (rc) {
+    snprintf(err, errlen, "DNSLink: %s", derr);
+    return rc;
+  }
+  e->dns_closed = 0;
+  wr_gateway_config gc = {
+      .bs = cfg->bs, .reg = e->reg, .repo = cfg->repo_path, .dnslink = e->dnslink};
+  rc = wr_gateway_new(&e->gateway, &gc);
   if (rc)
     return rc;
   wr_edge_router_set_gateway(&e->router, e->gateway, e->sites, e->nsites, e->m_fallbacks);
+  if (cfg->dnslink_any) {
+    e->dnslink_site = (wr_gateway_site){.kind = WR_GW_SITE_DNSLINK};
+    e->router.dnslink_any = &e->dnslink_site;
+  }
   return 0;
 }
 
@@ -435,7 +464,7 @@ int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *
   DEF(register_timeout_ms, WR_EDGE_DEFAULT_REGISTER_TIMEOUT_MS);
 #undef DEF
   /* closed until they exist */
-  e->ep_closed = e->mh_closed = e->h2_closed = e->server_closed = 1;
+  e->ep_closed = e->mh_closed = e->h2_closed = e->server_closed = e->dns_closed = 1;
   int rc = WR_ERR_NOMEM;
   e->location = wr_strdup(cfg->location && *cfg->location ? cfg->location : "edge");
   e->routes = wr_routes_new();
@@ -590,6 +619,8 @@ void wr_edge_shutdown(wr_edge *e, void (*done)(wr_edge *e, void *arg), void *arg
 void wr_edge_free(wr_edge *e) {
   if (!e)
     return;
+  if (e->dnslink) /* an edge that failed to start: its handles close on the loop */
+    wr_dnslink_resolver_close(e->dnslink, NULL, NULL);
   wr_http_server_free(e->server);
   wr_edge_proxy_free(e->proxy);
   wr_edge_registry_free(e->registry);

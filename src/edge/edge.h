@@ -84,6 +84,16 @@ typedef struct wr_edge_config {
   const wr_gateway_site *sites;
   size_t nsites;
   wr_bs *bs;
+  /* Names (gateway/nameres.h): the repo folder whose IPNS records resolve
+   * /ipns/<key> (NULL: none); DNSLink lookups go to dns_resolver ("ADDR" or
+   * "ADDR:PORT"; NULL: /etc/resolv.conf's) with dns_timeout_ms per lookup
+   * (0: 5 s). With dnslink_any, a Host no tunnel or site claims is served
+   * from its DNSLink (kubo's gateway for non-gateway hosts); the gateway
+   * then runs even with nsites 0. */
+  const char *repo_path;
+  const char *dns_resolver;
+  unsigned dns_timeout_ms;
+  int dnslink_any;
 } wr_edge_config;
 
 typedef struct wr_edge wr_edge;

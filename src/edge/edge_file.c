@@ -30,6 +30,9 @@ static const struct {
     {"tunnel-idle-timeout", offsetof(wr_edge_file, tunnel_idle_timeout)},
     {"tunnel-keepalive", offsetof(wr_edge_file, tunnel_keepalive)},
     {"repo", offsetof(wr_edge_file, repo)},
+    {"dnslink", offsetof(wr_edge_file, dnslink)},
+    {"dns-resolver", offsetof(wr_edge_file, dns_resolver)},
+    {"dns-timeout", offsetof(wr_edge_file, dns_timeout)},
 };
 
 static const char **slot(wr_edge_file *f, size_t i) {
@@ -170,9 +173,10 @@ int wr_edge_file_check(const wr_edge_file *f, char *err, size_t errlen) {
     why = "--listen ADDR:PORT is required (the UDP address for connectors).";
   else if (!f->http)
     why = "--http ADDR:PORT is required (the TCP address for users).";
-  else if (!f->tunnels && !f->n_gateway && !f->n_subdomain_gateway && !f->n_content)
+  else if (!f->tunnels && !f->n_gateway && !f->n_subdomain_gateway && !f->n_content &&
+           !f->dnslink)
     why = "--tunnels FILE is required (create one with `warren tunnel create`), unless the "
-          "edge serves content (--gateway, --subdomain-gateway, --content).";
+          "edge serves content (--gateway, --subdomain-gateway, --content, --dnslink).";
   else if (f->self_signed && (f->cert || f->key))
     why = "give either --cert and --key, or --self-signed DIR, not both.";
   else if (!f->self_signed && (!f->cert || !f->key))

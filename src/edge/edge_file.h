@@ -3,7 +3,8 @@
  * A mapping with the flags' names as keys (listen, listen-http2, http, https,
  * tunnels, cert, key, self-signed, metrics, location, grace-period,
  * header-timeout, idle-timeout, max-connections, max-connections-per-client,
- * tunnel-idle-timeout, tunnel-keepalive, repo; https-cert, https-key,
+ * tunnel-idle-timeout, tunnel-keepalive, repo, dnslink ("true"), dns-resolver,
+ * dns-timeout; https-cert, https-key,
  * gateway, subdomain-gateway take one value or a list; content takes a list
  * of HOST=/ipfs/CID or a mapping HOST: /ipfs/CID). Values
  * stay text: `warren edge` checks them as it checks the flags, which win. */
@@ -20,12 +21,13 @@
 typedef struct wr_edge_file {
   const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed,
       *metrics, *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
-      *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive, *repo;
+      *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive, *repo, *dnslink,
+      *dns_resolver, *dns_timeout;
   const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
   size_t n_https_cert, n_https_key;
   /* The gateway: path gateway hostnames, subdomain gateway hostnames, and
-   * content sites as "HOST=/ipfs/CID[/path]" (a file lists them or gives a
-   * mapping HOST: /ipfs/CID). */
+   * content sites as "HOST=/ipfs/CID[/path]", "HOST=/ipns/NAME[/path]" or
+   * "HOST=dnslink" (a file lists them or gives a mapping HOST: ROOT). */
   const char *gateway[WR_EDGE_FILE_MAX_CERTS], *subdomain_gateway[WR_EDGE_FILE_MAX_CERTS],
       *content[WR_EDGE_FILE_MAX_CERTS];
   size_t n_gateway, n_subdomain_gateway, n_content;

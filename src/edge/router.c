@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "edge/fallback.h"
+#include "gateway/gwname.h"
 #include "gateway/gwparse.h"
 #include "http/page.h"
 
@@ -17,9 +18,11 @@ static const wr_gateway_site *find_site(const wr_edge_router *r, const char *hos
     if (strcmp(r->sites[i].host, host) == 0)
       return &r->sites[i];
   for (size_t i = 0; i < r->nsites; i++) {
-    char label[64];
+    char label[64], name[WR_GW_NAME_TEXT_MAX];
+    int inlined;
     if (r->sites[i].kind == WR_GW_SITE_SUBDOMAIN &&
-        wr_gw_subdomain_label(host, strlen(host), r->sites[i].host, label) != 0)
+        (wr_gw_subdomain_label(host, strlen(host), r->sites[i].host, label) != 0 ||
+         wr_gw_ipns_subdomain(host, strlen(host), r->sites[i].host, name, &inlined, NULL) != 0))
       return &r->sites[i];
   }
   return NULL;
@@ -40,7 +43,7 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
              (hd->method.len == 3 && memcmp(hd->method.p, "GET", 3) == 0) ||
              (hd->method.len == 4 && memcmp(hd->method.p, "HEAD", 4) == 0);
   if (t) {
-    if (site && site->kind == WR_GW_SITE_CONTENT && safe) {
+    if (site && (site->kind == WR_GW_SITE_CONTENT || site->kind == WR_GW_SITE_DNSLINK) && safe) {
       if (wr_routes_ready(t) == 0) {
         WR_INFO("Serving content: no connector for the tunnel", "host=%s client=%s", host,
                 q->client_ip);
@@ -56,6 +59,10 @@ static void on_request(wr_http_handler *h, wr_http_req *q) {
   }
   if (site) {
     wr_gateway_serve(r->gateway, q, site);
+    return;
+  }
+  if (r->dnslink_any && host_ok) {
+    wr_gateway_serve(r->gateway, q, r->dnslink_any);
     return;
   }
   WR_INFO("No tunnel for host", "host=%s client=%s status=404%s", host, q->client_ip,

@@ -7,8 +7,10 @@
  *   registered, else when the origin side answers 502/503/504
  *   (edge/fallback.h);
  * - a content hostname, a path gateway's, a subdomain gateway's or a name
- *   under its .ipfs. goes to the gateway (gateway/gateway.h);
- * - any other name gets the edge's 404 page. */
+ *   under its .ipfs. or .ipns. goes to the gateway (gateway/gateway.h);
+ * - any other name is served from its DNSLink when the edge runs with
+ *   --dnslink (the gateway answers 404 when it has none), else gets the
+ *   edge's 404 page. */
 #ifndef WR_EDGE_ROUTER_H
 #define WR_EDGE_ROUTER_H
 
@@ -27,6 +29,9 @@ typedef struct wr_edge_router {
   const wr_gateway_site *sites; /* the gateway's hostnames (outlive the router) */
   size_t nsites;
   wr_metric *fallbacks; /* counter: requests a content fallback answered */
+  /* --dnslink: a Host no tunnel or site claims is served from its DNSLink
+   * (a DNSLINK site with no host); NULL: such hosts get the 404 page. */
+  const wr_gateway_site *dnslink_any;
 } wr_edge_router;
 
 /* Sets r up (nothing to free); gateway, sites and fallbacks may be NULL/0. */

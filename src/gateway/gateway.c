@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -18,8 +19,11 @@
 #include "gateway/carwalk.h"
 #include "gateway/dirlist.h"
 #include "gateway/dirwalk.h"
+#include "gateway/gwname.h"
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
+#include "gateway/nameres.h"
+#include "gateway/redirstep.h"
 #include "http/page.h"
 #include "proto/ipld/car.h"
 #include "proto/multiformats/multibase.h"
@@ -29,7 +33,7 @@
 /* Bumped when the generated listing changes, so caches drop old ones. */
 #define DIRINDEX_VERSION "wr1"
 #define MAX_ROOTS 64
-#define MAX_FIELDS 20
+#define MAX_FIELDS 24
 
 struct wr_gateway {
   wr_bs *bs;
@@ -37,6 +41,9 @@ struct wr_gateway {
   wr_metric_family *m_kinds;     /* kind */
   wr_metric *m_bytes;
   size_t live;
+  char *repo;                   /* IPNS records; NULL: none */
+  wr_gw_namecache *names;       /* records validated earlier */
+  wr_dnslink_resolver *dnslink; /* NULL: no DNSLink */
 };
 
 enum { P_NONE = 0, P_FILE, P_LIST, P_CAR };
@@ -64,7 +71,10 @@ struct wr_gateway_req {
   size_t npath, path_sent;
   int car_header_sent;
   uint64_t bytes;
-  unsigned pumps; /* bursts of output, for the debug line */
+  unsigned pumps;              /* bursts of output, for the debug line */
+  wr_gw_nameres_req *nreq;     /* a name being resolved (gateway/nameres.h) */
+  wr_gw_nameres_result *named; /* what the name resolved to */
+  int forced_status;           /* a _redirects rule's 404/410/451 (0: as served) */
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -82,6 +92,9 @@ static void req_free(wr_gateway_req *r) {
   wr_free(r->pathblk);
   wr_carwalk_del(r->walk);
   wr_dirwalk_del(r->dir);
+  if (r->nreq)
+    wr_gw_nameres_cancel(r->nreq);
+  wr_free(r->named);
   if (r->g)
     r->g->live--;
   wr_free(r);
@@ -100,7 +113,11 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
                                  "Gateway requests, by what was served.", "kind");
   g->m_bytes = wr_metrics_counter(cfg->reg, "warren_gateway_response_body_bytes_total",
                                   "Body bytes the gateway served.");
-  if (!g->m_responses || !g->m_kinds || !g->m_bytes) {
+  g->dnslink = cfg->dnslink;
+  g->repo = cfg->repo ? wr_strdup(cfg->repo) : NULL;
+  if (!g->m_responses || !g->m_kinds || !g->m_bytes || (cfg->repo && !g->repo) ||
+      wr_gw_namecache_new(&g->names) != 0) {
+    wr_free(g->repo);
     wr_free(g);
     return WR_ERR_NOMEM;
   }
@@ -108,11 +125,25 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
   return 0;
 }
 
-void wr_gateway_free(wr_gateway *g) { wr_free(g); }
+void wr_gateway_free(wr_gateway *g) {
+  if (g) {
+    wr_free(g->repo);
+    wr_gw_namecache_free(g->names);
+  }
+  wr_free(g);
+}
 
 int wr_gateway_check_root(const char *root, const char **pwhy) {
+  if (strncmp(root, "/ipns/", 6) == 0) {
+    const char *n = root + 6, *e = strchr(n, '/');
+    char canon[WR_GW_NAME_TEXT_MAX];
+    int canonical;
+    return wr_gw_name_parse(n, e ? (size_t)(e - n) : strlen(n), canon, &canonical, pwhy) < 0
+               ? WR_ERR_INVAL
+               : 0;
+  }
   if (strncmp(root, "/ipfs/", 6) != 0) {
-    *pwhy = "a content root must start with /ipfs/ (for example /ipfs/bafy...)";
+    *pwhy = "a content root must start with /ipfs/ or /ipns/ (for example /ipfs/bafy...)";
     return WR_ERR_INVAL;
   }
   const char *c = root + 6, *e = strchr(c, '/');
@@ -232,6 +263,8 @@ typedef struct resolved {
   wr_gw_params prm;
   const char *query;
   size_t qlen;
+  wr_gw_plan plan;               /* the name the request carries, if any */
+  char url_path[WR_GW_PATH_MAX]; /* the decoded request path (for _redirects) */
 } resolved;
 
 static int is_b32_canonical(const char *label, const wr_cid *cid, char *canon, size_t cap) {
@@ -248,14 +281,14 @@ static const char *scheme(const wr_gateway_req *r) {
   return "http";
 }
 
-static void redirect(wr_gateway_req *r, const char *location) {
+static void redirect_status(wr_gateway_req *r, int status, const char *location) {
   fields f = {0};
   add(&f, "Location", "%s", location);
   add(&f, "Content-Length", "0");
-  count(r, 301, "redirect");
+  count(r, status, "redirect");
   r->finished = 1;
   r->q->sink = NULL;
-  if (r->q->ops->head(r->q, 301, f.h, f.n, 0) == 0)
+  if (r->q->ops->head(r->q, status, f.h, f.n, 0) == 0)
     r->q->ops->end(r->q);
   else
     r->q->ops->abort(r->q);
@@ -263,11 +296,33 @@ static void redirect(wr_gateway_req *r, const char *location) {
     req_free(r);
 }
 
+static void redirect(wr_gateway_req *r, const char *location) { redirect_status(r, 301, location); }
+
 /* The host (with port) the user asked for, for absolute redirects. */
 static const char *req_host(const wr_gateway_req *r) { return r->host ? r->host : ""; }
 
+/* The name the request carries (gateway/gwname.h) into rs->plan. */
+static wr_gw_plan_action plan_name(wr_gateway_req *r, resolved *rs, const char *path) {
+  static const wr_gw_plan_site kinds[] = {
+      [WR_GW_SITE_PATH] = WR_GW_PLAN_SITE_PATH,
+      [WR_GW_SITE_SUBDOMAIN] = WR_GW_PLAN_SITE_SUBDOMAIN,
+      [WR_GW_SITE_CONTENT] = WR_GW_PLAN_SITE_CONTENT,
+      [WR_GW_SITE_DNSLINK] = WR_GW_PLAN_SITE_DNSLINK,
+  };
+  wr_gw_plan_in in = {.site = kinds[r->site->kind],
+                      .site_host = r->site->host,
+                      .site_root = r->site->root,
+                      .host = r->host,
+                      .path = path,
+                      .target = r->target,
+                      .https = strcmp(scheme(r), "https") == 0};
+  wr_gw_plan_name(&in, &rs->plan);
+  return rs->plan.action;
+}
+
 /* Works out the content path from the site and the target. Returns 0 to
- * go on, 1 when it answered (redirect or error). */
+ * go on, 1 when it answered (redirect or error), 2 when a name must be
+ * resolved first (rs->plan says which). */
 static int locate(wr_gateway_req *r, resolved *rs) {
   const wr_gateway_site *site = r->site;
   char path[WR_GW_PATH_MAX];
@@ -277,6 +332,7 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     error_page(r, 400, "Bad Request", "The request path is not valid: %s.", why);
     return 1;
   }
+  memcpy(rs->url_path, path, strlen(path) + 1);
   memset(&rs->prm, 0, sizeof rs->prm);
   rs->prm.car_dups = -1;
   rs->prm.download = -1;
@@ -290,7 +346,28 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   }
   const char *sub = NULL; /* the path under the root CID */
   char cidtext[WR_CID_MAX_STR + 8];
-  if (site->kind == WR_GW_SITE_CONTENT) {
+  switch (plan_name(r, rs, path)) {
+  case WR_GW_PLAN_RESOLVE:
+    if (!r->named)
+      return 2; /* answer() resolves the name first */
+    if (r->named->status) {
+      error_page(r, r->named->status, wr_h1_status_text(r->named->status), "%s.", r->named->err);
+      return 1;
+    }
+    snprintf(rs->content_path, sizeof rs->content_path, "%s", r->named->path);
+    break;
+  case WR_GW_PLAN_REDIRECT:
+    redirect_status(r, rs->plan.status, rs->plan.location);
+    return 1;
+  case WR_GW_PLAN_ERROR:
+    error_page(r, rs->plan.status, wr_h1_status_text(rs->plan.status), "%s.", rs->plan.why);
+    return 1;
+  default:
+    break;
+  }
+  if (r->named) {
+    /* resolved above */
+  } else if (site->kind == WR_GW_SITE_CONTENT) {
     int k = snprintf(rs->content_path, sizeof rs->content_path, "%s%s", site->root,
                      strcmp(path, "/") == 0 && strchr(site->root + 6, '/') == NULL ? "/" : path);
     if (k < 0 || (size_t)k >= sizeof rs->content_path) {
@@ -361,10 +438,6 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     }
     snprintf(rs->content_path, sizeof rs->content_path, "/ipfs/%s%s", label, path);
   } else {
-    if (strncmp(path, "/ipns/", 6) == 0) {
-      error_page(r, 501, "Not Implemented", "IPNS names are not served by this edge yet.");
-      return 1;
-    }
     if (strncmp(path, "/ipfs/", 6) != 0) {
       error_page(r, 404, "Not Found",
                  "This is an IPFS gateway: ask for /ipfs/CID or /ipfs/CID/path.");
@@ -397,7 +470,11 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     size_t tl = strcspn(t, "?");
     const char *pre = "";
     char lab[WR_CID_MAX_STR + 16];
-    if (site->kind == WR_GW_SITE_CONTENT) {
+    if (r->named) {
+      pre = "";
+      t = rs->plan.xpath;
+      tl = strlen(t);
+    } else if (site->kind == WR_GW_SITE_CONTENT) {
       pre = site->root;
     } else if (site->kind == WR_GW_SITE_SUBDOMAIN) {
       snprintf(lab, sizeof lab, "/ipfs/%s", cidtext);
@@ -631,7 +708,7 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
 
 /* Produces body bytes until the front is full or the response is done. */
 static void pump(wr_gateway_req *r) {
-  if (r->finished || r->gone || r->in_pump)
+  if (r->finished || r->gone || r->in_pump || r->nreq)
     return;
   r->in_pump = 1;
   r->pumps++;
@@ -694,6 +771,8 @@ static const wr_http_sink_ops sink_ops = {.on_body = s_on_body,
 
 /* Sends the head and starts the producer (or ends a HEAD / empty answer). */
 static void start(wr_gateway_req *r, int status, fields *f, int producer, int has_body) {
+  if (r->forced_status)
+    status = r->forced_status;
   r->producer = producer;
   r->q->sink = &r->sink;
   unsigned fl = has_body && !r->is_head ? WR_HTTP_RESP_BODY : 0;
@@ -715,7 +794,15 @@ static void common(wr_gateway_req *r, fields *f, const resolved *rs, const char 
                    const wr_cid *roots, size_t nroots, int deserialized) {
   if (etag)
     add(f, "Etag", "%s", etag);
-  if (r->site->kind != WR_GW_SITE_CONTENT)
+  char date[40];
+  time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm) && strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+    add(f, "Date", "%s", date); /* RFC 9110 6.6.1: a server with a clock sends it */
+  if (r->named && r->named->has_ttl)
+    add(f, "Cache-Control", "public, max-age=%llu",
+        (unsigned long long)(r->named->ttl_ns / 1000000000u));
+  else if (!r->named && r->site->kind != WR_GW_SITE_CONTENT)
     add(f, "Cache-Control", "%s", IMMUTABLE);
   if (deserialized) {
     add(f, "X-Ipfs-Path", "%s", rs->xpath);
@@ -753,7 +840,8 @@ static void disposition(fields *f, const char *kind, const char *name) {
   for (const unsigned char *s = (const unsigned char *)name; *s && a < WR_GW_NAME_MAX; s++) {
     unsigned char c = *s;
     int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-    ascii[a++] = plain ? (char)c : '_';
+    if ((c & 0xc0) != 0x80) /* one '_' per character, not per UTF-8 byte */
+      ascii[a++] = plain ? (char)c : '_';
     if (c >= 0x80)
       non_ascii = 1;
     int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -1028,7 +1116,7 @@ static void serve_file(wr_gateway_req *r, const resolved *rs, wr_export *ex, con
   add(&f, "Accept-Ranges", "bytes");
   uint64_t first = 0, last = size ? size - 1 : 0;
   int status = 200;
-  if (r->range) {
+  if (r->range && !r->forced_status) {
     int k = wr_gw_parse_range(r->range, strlen(r->range), size, &first, &last);
     if (k == WR_ERR_LIMIT) {
       add(&f, "Content-Range", "bytes */%llu", (unsigned long long)size);
@@ -1100,7 +1188,7 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   fields f = {0};
   common(r, &f, rs, etag, roots, nroots, 1);
   /* A listing is the gateway's own page: cacheable, not immutable. */
-  if (r->site->kind != WR_GW_SITE_CONTENT) {
+  if (!r->named && r->site->kind != WR_GW_SITE_CONTENT) {
     f.n--; /* drop Vary to re-add it after */
     for (size_t i = 0; i < f.n; i++)
       if (f.h[i].name.len == 13 && memcmp(f.h[i].name.p, "Cache-Control", 13) == 0)
@@ -1129,6 +1217,151 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   start(r, 200, &f, P_LIST, 1);
 }
 
+static void answer(wr_gateway_req *r);
+
+/* A missing path on a site with its own origin: the site's _redirects
+ * (gateway/redirstep.h). Returns 1 when it answered, 0 when rs now names
+ * the rule's path (a rewrite: serve it), -1 when the 404 stands. */
+static int apply_redirects(wr_gateway_req *r, resolved *rs, wr_export *ex) {
+  /* The site's root is the content path without the request's path. */
+  size_t cl = strlen(rs->content_path), ul = strlen(rs->url_path);
+  if (ul > cl || strcmp(rs->content_path + cl - ul, rs->url_path) != 0 ||
+      strncmp(rs->content_path, "/ipfs/", 6) != 0)
+    return -1;
+  char root[WR_GW_PATH_MAX + 128];
+  snprintf(root, sizeof root, "%.*s", (int)(cl - ul - 6), rs->content_path + 6);
+  size_t rl = strlen(root);
+  if (rl && root[rl - 1] == '/')
+    root[--rl] = '\0';
+  wr_gw_redir *rd = wr_malloc(sizeof *rd);
+  if (!rd) {
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return 1;
+  }
+  char why[sizeof ex->err]; /* the 404's sentence, which looking for the file overwrites */
+  memcpy(why, ex->err, sizeof why);
+  wr_gw_redirects_apply(ex, root, rs->url_path, rs->query, rs->qlen, rd);
+  memcpy(ex->err, why, sizeof why);
+  int rv = -1;
+  switch (rd->action) {
+  case WR_GW_REDIR_REDIRECT:
+    redirect_status(r, rd->status, rd->target);
+    rv = 1;
+    break;
+  case WR_GW_REDIR_ERROR:
+    error_page(r, 500, "Internal Server Error", "%s.", rd->err);
+    rv = 1;
+    break;
+  case WR_GW_REDIR_REWRITE: {
+    const char *sub = strchr(root, '/'); /* the site root below its CID */
+    int k = snprintf(rs->rest, sizeof rs->rest, "%s%s", sub ? sub : "", rd->target);
+    if (k < 0 || (size_t)k >= sizeof rs->rest)
+      break;
+    r->forced_status = rd->status == 200 ? 0 : rd->status;
+    rs->trailing_slash = 1; /* a rewrite to a folder lists it: no redirect */
+    rv = 0;
+    break;
+  }
+  default:
+    break;
+  }
+  wr_free(rd);
+  return rv;
+}
+
+static void on_named(const wr_gw_nameres_result *res, void *arg) {
+  wr_gateway_req *r = arg;
+  r->nreq = NULL;
+  r->named = wr_malloc(sizeof *r->named);
+  if (!r->named) {
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return;
+  }
+  *r->named = *res;
+  answer(r);
+}
+
+/* An IPNS key's signed record as the body (application/vnd.ipfs.ipns-record). */
+static void serve_record(wr_gateway_req *r, const resolved *rs) {
+  const wr_gw_plan *pl = &rs->plan;
+  if (!pl->key[0] || pl->has_rest) {
+    error_page(r, 400, "Bad Request",
+               "An IPNS record is only served for /ipns/KEY, without a path below it.");
+    return;
+  }
+  wr_buf rec;
+  wr_buf_init(&rec, WR_GW_RECORD_MAX);
+  uint64_t ttl = 0;
+  char err[300];
+  int status = wr_gw_nameres_record(r->g->repo, pl->key, &rec, &ttl, err, sizeof err);
+  if (status) {
+    wr_buf_free(&rec);
+    error_page(r, status, wr_h1_status_text(status), "%s.", err);
+    return;
+  }
+  char etag[40];
+  snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)wr_gw_record_etag(&rec));
+  fields f = {0};
+  add(&f, "Etag", "%s", etag);
+  add(&f, "Cache-Control", "public, max-age=%llu", (unsigned long long)(ttl / 1000000000u));
+  add(&f, "Vary", "Accept");
+  if (not_modified(r, &f, etag)) {
+    wr_buf_free(&rec);
+    return;
+  }
+  add(&f, "Content-Type", "application/vnd.ipfs.ipns-record");
+  add(&f, "X-Content-Type-Options", "nosniff");
+  char name[WR_GW_NAME_TEXT_MAX + 16];
+  snprintf(name, sizeof name, "%s.ipns-record", pl->key);
+  disposition(&f, "attachment", rs->prm.filename[0] ? rs->prm.filename : name);
+  content_location(r, &f, rs);
+  add(&f, "Content-Length", "%zu", rec.len);
+  count(r, 200, "ipns_record");
+  r->finished = 1;
+  r->q->sink = NULL;
+  if (r->q->ops->head(r->q, 200, f.h, f.n, rec.len ? WR_HTTP_RESP_BODY : 0) != 0) {
+    r->q->ops->abort(r->q);
+  } else {
+    int brc = r->is_head ? 0 : r->q->ops->body(r->q, rec.data, rec.len);
+    if (brc == 0 || brc == WR_ERR_AGAIN)
+      r->q->ops->end(r->q);
+    else
+      r->q->ops->abort(r->q);
+  }
+  wr_buf_free(&rec);
+  if (!r->in_pump)
+    req_free(r);
+}
+
+/* The request names an IPNS key or a DNSLink domain: its record, or the
+ * resolution (at once from local records and cached DNS, else on the loop:
+ * on_named answers). */
+static void resolve_name(wr_gateway_req *r, resolved *rs) {
+  if (rs->prm.format == WR_GW_FMT_IPNS) {
+    serve_record(r, rs);
+    return;
+  }
+  wr_gw_nameres_result *res = wr_malloc(sizeof *res);
+  if (!res) {
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return;
+  }
+  int rc = wr_gw_nameres_start(r->g->repo, r->g->names, r->g->dnslink, rs->plan.resolve, res,
+                               on_named, r, &r->nreq);
+  if (rc == WR_ERR_AGAIN) {
+    wr_free(res);
+    r->q->sink = &r->sink; /* the user may leave meanwhile: on_abort cancels */
+    return;
+  }
+  if (rc) {
+    wr_free(res);
+    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    return;
+  }
+  r->named = res;
+  answer(r);
+}
+
 /* Resolves and answers (inside a pump-like read transaction). */
 static void answer(wr_gateway_req *r) {
   resolved *rs = wr_calloc(1, sizeof *rs);
@@ -1141,7 +1374,13 @@ static void answer(wr_gateway_req *r) {
     error_page(r, 405, "Method Not Allowed", "The gateway answers GET and HEAD only.");
     return;
   }
-  if (locate(r, rs) != 0) {
+  int lr = locate(r, rs);
+  if (lr == 2) {
+    resolve_name(r, rs);
+    wr_free(rs);
+    return;
+  }
+  if (lr != 0) {
     wr_free(rs);
     return;
   }
@@ -1162,6 +1401,19 @@ static void answer(wr_gateway_req *r) {
   wr_cid cid;
   rc = walk_path(&ex, rs, &cid, roots, &nroots);
   ex.blocks = local;
+  if (rc == WR_ERR_NOTFOUND && rs->prm.format == WR_GW_FMT_NONE &&
+      r->site->kind != WR_GW_SITE_PATH) {
+    int k = apply_redirects(r, rs, &ex);
+    if (k > 0)
+      goto done;  /* answered */
+    if (k == 0) { /* rewritten: the rule's path, from the start */
+      path.n = 0;
+      nroots = 0;
+      ex.blocks = &path.base;
+      rc = walk_path(&ex, rs, &cid, roots, &nroots);
+      ex.blocks = local;
+    }
+  }
   const wr_gw_params *p = &rs->prm;
   if (rc) {
     resolve_error(r, rc, &ex);
@@ -1197,6 +1449,7 @@ static void answer(wr_gateway_req *r) {
     else
       serve_file(r, rs, &ex, &cid, &cid, size, last_name(rs->rest), roots, nroots);
   }
+done:
   wr_free(path.list);
   wr_export_end(&ex);
   wr_free(rs);

@@ -18,7 +18,18 @@
  * - subdomain gateway: <cidv1-base32>.ipfs.<host>; path requests on <host>
  *   and CIDs not in canonical base32 are redirected (301) there; labels
  *   over 63 characters are a 400;
- * - content sites: a hostname whose root is /ipfs/<cid>[/path].
+ * - content sites: a hostname whose root is /ipfs/<cid>[/path] or
+ *   /ipns/<name>[/path];
+ * - names (gateway/nameres.h): /ipns/<key-or-domain>[/path] on a path
+ *   gateway, <name>.ipns.<host> on a subdomain gateway (DNS names inlined
+ *   as the subdomain spec says; /ipns/ paths and non-canonical keys are
+ *   redirected), a host served from its own DNSLink; X-Ipfs-Path keeps the
+ *   /ipns/ path, Cache-Control is the name's TTL (record or DNS; never
+ *   immutable),
+ *   and ?format=ipns-record (or Accept) answers a key's signed record.
+ * - `_redirects` (gateway/redirstep.h): a missing path on a site with an
+ *   origin of its own (subdomain, DNSLink, content host) follows the site's
+ *   rules: redirects, rewrites, custom 404/410/451 pages.
  *
  * Blocks missing from the store are a 404 (the spec's rule for a
  * non-recursive gateway, which this is until Bitswap) before the response
@@ -34,6 +45,7 @@
 #include "base/err.h"
 #include "base/metrics.h"
 #include "http/handler.h"
+#include "io/dnslink_resolver.h"
 #include "store/blockstore.h"
 
 typedef struct wr_gateway wr_gateway;
@@ -41,7 +53,8 @@ typedef struct wr_gateway wr_gateway;
 typedef enum wr_gateway_kind {
   WR_GW_SITE_PATH = 1,      /* host serves /ipfs/<cid>[/path] */
   WR_GW_SITE_SUBDOMAIN = 2, /* host redirects to, and *.ipfs.host serves, subdomains */
-  WR_GW_SITE_CONTENT = 3,   /* host serves one DAG as its site root */
+  WR_GW_SITE_CONTENT = 3,   /* host serves one DAG (or a name's) as its site root */
+  WR_GW_SITE_DNSLINK = 4,   /* host serves what its DNSLink names (host NULL: any host) */
 } wr_gateway_kind;
 
 /* One hostname the gateway answers for; the router keeps these (they
@@ -49,12 +62,14 @@ typedef enum wr_gateway_kind {
 typedef struct wr_gateway_site {
   wr_gateway_kind kind;
   const char *host; /* lowercase, no port: the gateway's (or the site's) name */
-  const char *root; /* CONTENT: "/ipfs/<cid>[/path]" */
+  const char *root; /* CONTENT: "/ipfs/<cid>[/path]" or "/ipns/<name>[/path]" */
 } wr_gateway_site;
 
 typedef struct wr_gateway_config {
-  wr_bs *bs;       /* the local store; outlives the gateway */
-  wr_metrics *reg; /* where the gateway's metric families go */
+  wr_bs *bs;        /* the local store; outlives the gateway */
+  wr_metrics *reg;  /* where the gateway's metric families go */
+  const char *repo; /* the repo folder with IPNS records (copied); NULL: keys do not resolve */
+  wr_dnslink_resolver *dnslink; /* outlives the gateway; NULL: DNSLink names do not resolve */
 } wr_gateway_config;
 
 /* 0, WR_ERR_NOMEM. */
@@ -62,7 +77,7 @@ WR_MUST_CHECK int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg);
 /* After every exchange ended. NULL is fine. */
 void wr_gateway_free(wr_gateway *g);
 
-/* Checks a content site's root ("/ipfs/<cid>[/path]"). 0 or WR_ERR_INVAL
+/* Checks a content site's root ("/ipfs/<cid>[/path]", "/ipns/<name>[/path]"). 0 or WR_ERR_INVAL
  * with a sentence in *pwhy. */
 WR_MUST_CHECK int wr_gateway_check_root(const char *root, const char **pwhy);
 

@@ -42,6 +42,7 @@ struct wr_dnslink_req {
   char path[WR_DNSLINK_MAX_STR + 1];
   char err[ERR_MAX + 2 * NAME_MAX_LEN];
   wr_dnslink_req *next_ready;
+  uint64_t expires_ms; /* the first cached step on the way to expire (0: none yet) */
 };
 
 /* One domain's DNS lookup (_dnslink.<name>, then <name>), shared by every
@@ -220,6 +221,8 @@ static int advance(wr_dnslink_req *req) {
       return NEED_LOOKUP;
     }
     wr_metric_inc(req->res->m_hit);
+    if (!req->expires_ms || e->expires_ms < req->expires_ms)
+      req->expires_ms = e->expires_ms;
     req->depth++;
     if (apply(req, e->status, &e->link, e->err) == DONE)
       return DONE;
@@ -439,6 +442,12 @@ int wr_dnslink_resolve(wr_dnslink_resolver *res, const char *host, int recursive
 
 int wr_dnslink_cached(wr_dnslink_resolver *res, const char *host, int recursive, char *out,
                       size_t cap, char *err, size_t errlen) {
+  uint32_t ttl;
+  return wr_dnslink_cached_ttl(res, host, recursive, out, cap, &ttl, err, errlen);
+}
+
+int wr_dnslink_cached_ttl(wr_dnslink_resolver *res, const char *host, int recursive, char *out,
+                          size_t cap, uint32_t *pttl_s, char *err, size_t errlen) {
   wr_dnslink_req *req = wr_calloc(1, sizeof *req); /* ~4 KiB: not on the stack */
   if (!req)
     return wr_errf(err, errlen, WR_ERR_NOMEM, "out of memory");
@@ -458,6 +467,8 @@ int wr_dnslink_cached(wr_dnslink_resolver *res, const char *host, int recursive,
       rv = wr_errf(err, errlen, WR_ERR_LIMIT, "the content path does not fit");
     else
       rv = (memcpy(out, req->path, strlen(req->path) + 1), 0);
+    uint64_t now = uv_now(res->loop);
+    *pttl_s = rv == 0 && req->expires_ms > now ? (uint32_t)((req->expires_ms - now) / 1000) : 0;
   }
   wr_free(req);
   return rv;

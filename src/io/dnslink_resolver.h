@@ -67,6 +67,11 @@ WR_MUST_CHECK int wr_dnslink_resolve(wr_dnslink_resolver *res, const char *host,
  * Lets a gateway serve a cached name without a loop turn. */
 WR_MUST_CHECK int wr_dnslink_cached(wr_dnslink_resolver *res, const char *host, int recursive,
                                     char *out, size_t cap, char *err, size_t errlen);
+/* The same, and with 0 *pttl_s the seconds the answer stays cached (the
+ * soonest-expiring step's; what a gateway may give as Cache-Control). */
+WR_MUST_CHECK int wr_dnslink_cached_ttl(wr_dnslink_resolver *res, const char *host, int recursive,
+                                        char *out, size_t cap, uint32_t *pttl_s, char *err,
+                                        size_t errlen);
 
 /* Gives up on req: cb runs soon with WR_ERR_CLOSED. Only before cb ran. */
 void wr_dnslink_cancel(wr_dnslink_req *req);

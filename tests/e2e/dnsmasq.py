@@ -23,11 +23,13 @@ def txt_query(name, qid=0x4242):
 
 class Dnsmasq:
     """dnsmasq serving records [(name, value), ...] (a value may be a tuple of
-    strings: one TXT record with several character-strings) for the zone
-    `.test` only, so any other name under it is NXDOMAIN. TTL of every answer:
+    strings: one TXT record with several character-strings) for its zones
+    only (`.test` unless zones says), so any other name under them is
+    NXDOMAIN. TTL of every answer:
     ttl seconds. .log() is what it logged (with --log-queries)."""
 
-    def __init__(self, tmp, records, ttl=300, port=None):
+    def __init__(self, tmp, records, ttl=300, port=None, zones=("test",)):
+        self.zones = zones
         self.tmp = tmp
         self.port = port or free_udp_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -42,7 +44,8 @@ class Dnsmasq:
         self.logfile = self.tmp / f"dnsmasq.{self.n}.log"
         args = [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-daemon",
                 f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-                "--local=/test/", f"--local-ttl={self.ttl}", "--log-queries",
+                *[f"--local=/{z}/" for z in self.zones], f"--local-ttl={self.ttl}",
+                "--log-queries",
                 "--log-facility=-", f"--pid-file={self.tmp / 'dnsmasq.pid'}",
                 f"--user={pwd.getpwuid(os.getuid()).pw_name}", "--conf-file=/dev/null"]
         for name, value in self.records:

@@ -66,12 +66,17 @@ static void test_check(void) {
   f.http = "0.0.0.0:80";
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
   CHECK_STREQ(err, "--tunnels FILE is required (create one with `warren tunnel create`), unless "
-                   "the edge serves content (--gateway, --subdomain-gateway, --content).");
+                   "the edge serves content (--gateway, --subdomain-gateway, --content, "
+                   "--dnslink).");
   f.gateway[0] = "gw.example.com"; /* an edge serving content needs no tunnels */
   f.n_gateway = 1;
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
   CHECK(strstr(err, "a certificate is required") == err);
   f.n_gateway = 0;
+  f.dnslink = "true"; /* nor does one serving DNSLink hosts */
+  CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
+  CHECK(strstr(err, "a certificate is required") == err);
+  f.dnslink = NULL;
   f.tunnels = "tunnels.yml";
   CHECK_EQ(wr_edge_file_check(&f, err, sizeof err), WR_ERR_INVAL);
   CHECK_STREQ(err, "a certificate is required: --cert FILE --key FILE, or --self-signed DIR for "
@@ -101,15 +106,21 @@ static void test_gateway_keys(void) {
   CHECK_EQ(parse(&f,
                  "repo: /var/lib/warren\ngateway: gw.example.com\n"
                  "subdomain-gateway: [dweb.example.com, d2.example.com]\n"
-                 "content:\n  www.example.com: /ipfs/bafyroot\n  b.example.com: /ipfs/Qm/x\n",
+                 "content:\n  www.example.com: /ipfs/bafyroot\n  b.example.com: /ipfs/Qm/x\n"
+                 "  c.example.com: dnslink\n"
+                 "dnslink: true\ndns-resolver: 127.0.0.1:5353\ndns-timeout: 2s\n",
                  err),
            0);
   CHECK_STREQ(f.repo, "/var/lib/warren");
+  CHECK_STREQ(f.dnslink, "true");
+  CHECK_STREQ(f.dns_resolver, "127.0.0.1:5353");
+  CHECK_STREQ(f.dns_timeout, "2s");
+  CHECK_STREQ(f.content[2], "c.example.com=dnslink");
   CHECK_EQ(f.n_gateway, 1);
   CHECK_STREQ(f.gateway[0], "gw.example.com");
   CHECK_EQ(f.n_subdomain_gateway, 2);
   CHECK_STREQ(f.subdomain_gateway[1], "d2.example.com");
-  CHECK_EQ(f.n_content, 2);
+  CHECK_EQ(f.n_content, 3);
   CHECK_STREQ(f.content[0], "www.example.com=/ipfs/bafyroot");
   CHECK_STREQ(f.content[1], "b.example.com=/ipfs/Qm/x");
   wr_edge_file flags = {0};
