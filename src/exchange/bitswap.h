@@ -71,7 +71,7 @@ void wr_bitswap_close(wr_bitswap *b, void (*cb)(void *arg), void *arg);
 /* Counters, for tests and logs (loop thread). */
 typedef struct wr_bitswap_stats {
   uint64_t blocks_received, bytes_received, blocks_sent, bytes_sent;
-  uint64_t bad_blocks, duplicate_blocks, want_timeouts, peers;
+  uint64_t bad_blocks, duplicate_blocks, want_timeouts, want_reasks, peers;
 } wr_bitswap_stats;
 void wr_bitswap_get_stats(wr_bitswap *b, wr_bitswap_stats *st);
 
