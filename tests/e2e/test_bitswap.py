@@ -364,3 +364,121 @@ def test_fetch_from_a_provider_found_through_the_dht(tmp_path):
     finally:
         for d in reversed(ds):
             d.stop()
+
+
+def tree_of(root):
+    """{relative path: bytes, "-> target" for a symlink, or None for a folder}."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = "-> " + os.readlink(p)
+            elif os.path.isdir(p):
+                out[rel] = None
+            else:
+                out[rel] = open(p, "rb").read()
+    return out
+
+
+def test_cli_get_fetches_through_the_daemon(tmp_path):
+    """`warren get` through a daemon fetches what the node lacks, as cat does:
+    a folder tree (a 3 MiB file, an empty one, a symlink, a nested folder, a
+    name over ustar's 100 bytes) added on daemon A is written by daemon B's
+    CLI, connected to A, entry for entry; --offline refuses it first; a path
+    inside it goes to its last part in the working folder; a CID nobody has
+    fails at --timeout with the block named."""
+    src = tmp_path / "src"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"hello\n")
+    (src / "empty").write_bytes(b"")
+    (src / "sub" / "big").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    (src / "sub" / "deeper" / ("n" * 150)).write_bytes(b"long name\n")
+    os.symlink("a.txt", src / "link")
+    a = swarm_daemon(tmp_path, "a")
+    b = None
+    try:
+        b = swarm_daemon(tmp_path, "b")
+        r = w(a.repo, "add", "-r", "-Q", src)
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        assert w(b.repo, "swarm", "connect", a.swarm).returncode == 0
+        out = tmp_path / "out"
+        r = w(b.repo, "--offline", "get", cid, "-o", out)
+        assert r.returncode != 0
+        assert b"not in the store" in r.stderr, r.stderr
+        assert not out.exists()
+        t0 = time.time()
+        r = w(b.repo, "get", cid, "-o", out, timeout=90)
+        print(f"get through the daemon took {time.time() - t0:.2f}s")
+        assert r.returncode == 0, (r.stderr, b.output()[-3000:])
+        assert r.stderr.decode() == f"Saving file(s) to {out}\n"
+        assert tree_of(out) == tree_of(src)
+        # On a terminal, a progress line while the bytes come, cleared at the end.
+        big = random_file(tmp_path, "bigf", 48 * 1024 * 1024)
+        bigcid = w(a.repo, "add", "-Q", big).stdout.decode().strip()
+        master, slave = os.openpty()
+        p = subprocess.Popen([str(WARREN), "--repo", str(b.repo), "get", bigcid, "-o",
+                              str(tmp_path / "bigout")], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+        os.close(master)
+        assert p.wait(timeout=90) == 0, tty
+        assert (tmp_path / "bigout").read_bytes() == big.read_bytes()
+        assert re.search(rb"\r\x1b\[K[0-9.]+ MiB  [0-9.]+ MiB/s", tty), tty
+        assert tty.endswith(b"\r\x1b[KSaving file(s) to " + str(tmp_path / "bigout").encode() +
+                            b"\r\n"), tty
+        # B holds it now, unpinned: the repo alone writes the same tree.
+        r = w(b.repo, "--offline", "get", cid, "-o", tmp_path / "again")
+        assert r.returncode == 0, r.stderr
+        assert tree_of(tmp_path / "again") == tree_of(src)
+        assert cid not in w(b.repo, "pin", "ls").stdout.decode()
+        # A path inside; the default destination is its last part.
+        cwd = tmp_path / "cwd"
+        cwd.mkdir()
+        r = subprocess.run([str(WARREN), "--repo", str(b.repo), "get", f"/ipfs/{cid}/sub/"],
+                           cwd=cwd, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert tree_of(cwd / "sub") == tree_of(src / "sub")
+        # Content nobody has: the fetch ends at --timeout, naming the block.
+        other = tmp_path / "other"
+        assert w(other, "init").returncode == 0
+        lone = random_file(tmp_path, "lone", 1000)
+        missing = w(other, "add", "-Q", lone).stdout.decode().strip()
+        t0 = time.time()
+        r = w(b.repo, "--timeout", "3s", "get", missing, "-o", tmp_path / "none", timeout=60)
+        assert r.returncode != 0
+        assert time.time() - t0 < 30
+        assert re.search(rb"block \S+ was not found on the network in time", r.stderr), r.stderr
+        assert not (tmp_path / "none").exists()
+        # A folder whose second file's block is gone everywhere: the first is
+        # written, then the archive breaks off and the CLI says so.
+        part = tmp_path / "part"
+        part.mkdir()
+        (part / "a").write_bytes(b"first\n")
+        (part / "b").write_bytes(os.urandom(5000))
+        pcid = w(a.repo, "add", "-r", "-Q", part).stdout.decode().strip()
+        bcid = w(a.repo, "ls", pcid).stdout.decode().splitlines()[1].split()[0]
+        assert w(a.repo, "pin", "rm", pcid).returncode == 0
+        r = w(a.repo, "block", "rm", bcid)
+        assert r.returncode == 0, r.stderr
+        r = w(b.repo, "--timeout", "3s", "get", pcid, "-o", tmp_path / "partial", timeout=60)
+        assert r.returncode != 0
+        assert re.search(rb"get: the daemon's answer broke off after \d+ bytes", r.stderr), r.stderr
+        assert (tmp_path / "partial" / "a").read_bytes() == b"first\n"
+        assert re.search(r"API command failed mid-stream command=get error=\"\S+: block " + bcid +
+                         " was not found on the network in time", b.output()), b.output()[-2000:]
+    finally:
+        if b:
+            b.stop()
+        a.stop()
