@@ -21,6 +21,15 @@
 #define FINDER_EVERY_NS (10ull * 1000000000ull)
 #define FINDER_MAX_QUERIES 8
 #define FINDER_AFTER_NS (1000ull * 1000000ull)
+/* A want-block a peer that keeps sending us other blocks has not answered
+ * in this many block timeouts is asked of it again: the peer lost it (a
+ * message that failed on its side, a stream it reset). Later re-asks wait
+ * twice as long each, up to REASK_MAX block timeouts. A silent peer's wants,
+ * and those of a peer that has answered wants we sent at least LATER_NS
+ * after them (peers answer in the order asked), are re-asked after one. */
+#define REASK_BUSY 4u
+#define REASK_MAX 8u
+#define LATER_NS (1000ull * 1000000ull)
 
 static const char *const protocols[] = {WR_BITSWAP_PROTOCOL_120, WR_BITSWAP_PROTOCOL_110,
                                         WR_BITSWAP_PROTOCOL_100, WR_BITSWAP_PROTOCOL_OLD};
@@ -71,6 +80,7 @@ typedef struct want {
   uint64_t asked, has, dont, slow; /* by peer slot */
   peer *block_peer;                /* asked for the block, not yet answered */
   uint64_t block_sent_ns, bcast_ns, finder_ns, created_ns;
+  unsigned reasks; /* times block_peer was asked again for it */
 } want;
 
 struct peer {
@@ -96,6 +106,15 @@ struct peer {
   size_t npp, ppcap;
   int dirty;
   int inflight; /* our want-blocks it has not answered */
+  /* When we last received any byte from it, and whether it owes us a
+   * block and has said nothing for a block timeout: a peer that was
+   * stopped, or whose connection died without a FIN (a killed host, a
+   * dropped link), holds no connection error for up to the keep-alive's
+   * two periods, so its wants move on by this instead; it is asked again
+   * once it speaks. */
+  uint64_t heard_ns;
+  int silent;
+  uint64_t answered_ns; /* when the latest-sent want-block it answered was sent */
 };
 enum { OUT_NONE, OUT_OPENING, OUT_OPEN };
 
@@ -143,7 +162,7 @@ struct wr_bitswap {
   wr_buf scratch;
   wr_bitswap_stats st;
   wr_metric *m_blocks_in, *m_bytes_in, *m_blocks_out, *m_bytes_out, *m_bad, *m_dup, *m_timeouts,
-      *m_malformed, *m_wants, *m_peers;
+      *m_reasks, *m_malformed, *m_wants, *m_peers;
 };
 
 static void ignore_rv(long rv) { (void)rv; }
@@ -217,6 +236,7 @@ static peer *peer_get(wr_bitswap *b, wr_p2p_conn *c) {
   p->b = b;
   p->conn = c;
   p->slot = -1;
+  p->heard_ns = uv_hrtime();
   for (int i = 0; i < MAX_SLOTS; i++)
     if (!b->slots[i]) {
       b->slots[i] = p;
@@ -238,6 +258,17 @@ static peer *peer_get(wr_bitswap *b, wr_p2p_conn *c) {
 }
 
 static uint64_t bit(const peer *p) { return p->slot >= 0 ? 1ull << p->slot : 0; }
+
+/* We received bytes from p: it is alive. */
+static void peer_heard(peer *p) {
+  p->heard_ns = uv_hrtime();
+  if (p->silent) {
+    p->silent = 0;
+    char name[WR_PEERID_MAX_STR];
+    peer_name(p, name, sizeof name);
+    wr_log(WR_LOG_INFO, "Bitswap peer answers again", "peer=%s", name);
+  }
+}
 
 /* A peer we can ask: it has a slot and a stream can be had. */
 static int askable(const peer *p) { return p->slot >= 0 && !p->dead; }
@@ -609,9 +640,24 @@ static void send_block_want(want *w, peer *p) {
     return;
   w->block_peer = p;
   w->block_sent_ns = uv_hrtime();
+  w->reasks = 0;
   w->asked |= bit(p);
   p->inflight++;
   session_note(w->s, bit(p), 0);
+}
+
+/* Moves w's want-block from its peer to q (which has the block): the old
+ * peer gets a cancel and is not asked for this block again while others
+ * have it. */
+static void move_want(wr_bitswap *b, want *w, peer *q) {
+  peer *p = w->block_peer;
+  w->slow |= bit(p);
+  w->block_peer = NULL;
+  p->inflight--;
+  ignore_rv(add_entry(p, &w->cid, WR_BITSWAP_WANT_BLOCK, 1));
+  b->st.want_timeouts++;
+  madd(b->m_timeouts, 1);
+  send_block_want(w, q);
 }
 
 static void send_have_want(want *w, peer *p) {
@@ -627,14 +673,17 @@ static void send_have_want(want *w, peer *p) {
   session_note(w->s, bit(p), 0);
 }
 
-/* The least loaded askable peer in mask, or NULL. */
+/* The least loaded askable peer in mask, or NULL; a silent one only when
+ * no other is in mask. */
 static peer *least_loaded(wr_bitswap *b, uint64_t mask) {
   peer *best = NULL;
-  for (int i = 0; i < MAX_SLOTS; i++) {
-    peer *p = b->slots[i];
-    if (p && (mask & (1ull << i)) && askable(p) && (!best || p->inflight < best->inflight))
-      best = p;
-  }
+  for (int silent = 0; silent < 2 && !best; silent++)
+    for (int i = 0; i < MAX_SLOTS; i++) {
+      peer *p = b->slots[i];
+      if (p && (mask & (1ull << i)) && askable(p) && p->silent == silent &&
+          (!best || p->inflight < best->inflight))
+        best = p;
+    }
   return best;
 }
 
@@ -731,6 +780,8 @@ static void handle_block(peer *p, const wr_bitswap_block *blk) {
         continue;
       deliver(w->s, &cid.mh, blk->data, blk->len, bit(p));
       w->s->good |= bit(p);
+      if (w->block_peer == p && w->block_sent_ns > p->answered_ns)
+        p->answered_ns = w->block_sent_ns;
       matched++;
       want_free(b, w, p);
     }
@@ -774,6 +825,8 @@ static void handle_presence(peer *p, const wr_bitswap_presence *pr) {
       w->dont &= ~bit(p);
       if (!w->block_peer && !(w->slow & bit(p)))
         send_block_want(w, p);
+      else if (w->block_peer && w->block_peer->silent && !p->silent)
+        move_want(b, w, p); /* a peer that answers beats one that does not */
     } else {
       w->dont |= bit(p);
       w->has &= ~bit(p);
@@ -802,6 +855,11 @@ static void handle_msg(peer *p, const wr_bitswap_msg *m) {
 static void in_on_data(wr_p2p_stream *st, const uint8_t *d, size_t n) {
   instream *in = wr_p2p_stream_user(st);
   wr_bitswap *b = in->b;
+  /* Any byte counts as a sign of life: a large message of blocks takes a
+   * while to arrive whole on a slow link. */
+  peer *from = peer_find(b, wr_p2p_stream_conn(st));
+  if (from)
+    peer_heard(from);
   if (wr_buf_append(&in->in, d, n) != 0) {
     wr_p2p_stream_reset(st);
     return;
@@ -926,6 +984,60 @@ static void sync_peers(wr_bitswap *b) {
   }
 }
 
+static uint64_t silent_mask(wr_bitswap *b) {
+  uint64_t m = 0;
+  for (int i = 0; i < MAX_SLOTS; i++)
+    if (b->slots[i] && b->slots[i]->silent)
+      m |= 1ull << i;
+  return m;
+}
+
+/* w's want-block has been unanswered for a block timeout. It moves to
+ * another peer that has the block; with none, the same peer is asked
+ * again once it seems to have lost the want (a cancel first, so a peer
+ * that still holds it queued does not queue a second copy), and everyone
+ * else and the finder are asked who has it now. Waiting on alone is what
+ * stalled fetches: Helia, for one, drops the blocks of a message it could
+ * not send within 10 s and forgets the wants they answered. */
+static void want_overdue(wr_bitswap *b, want *w, uint64_t now, uint64_t live) {
+  uint64_t bto = b->cfg.block_timeout_ms * 1000000ull;
+  peer *p = w->block_peer;
+  char name[WR_PEERID_MAX_STR];
+  if (!p->silent && now - p->heard_ns > bto) {
+    p->silent = 1;
+    peer_name(p, name, sizeof name);
+    wr_log(WR_LOG_INFO, "Bitswap peer is silent; its wants move on", "peer=%s owed=%d", name,
+           p->inflight);
+  }
+  peer *q = least_loaded(b, w->has & ~w->slow & ~w->dont & live & ~bit(p));
+  if (!q && p->silent)
+    q = least_loaded(b, w->has & ~w->dont & live & ~bit(p)); /* a slow one beats a silent one */
+  if (q && (p->silent || !q->silent)) {
+    move_want(b, w, q);
+    return;
+  }
+  int skipped = p->answered_ns > w->block_sent_ns + LATER_NS;
+  unsigned k = p->silent || skipped ? 1u : REASK_BUSY;
+  for (unsigned i = 0; i < w->reasks && k < REASK_MAX; i++)
+    k *= 2;
+  if (k > REASK_MAX)
+    k = REASK_MAX;
+  if (now - w->block_sent_ns <= k * bto)
+    return;
+  ignore_rv(add_entry(p, &w->cid, WR_BITSWAP_WANT_BLOCK, 1));
+  ignore_rv(add_entry(p, &w->cid, WR_BITSWAP_WANT_BLOCK, 0));
+  w->block_sent_ns = now;
+  w->reasks++;
+  b->st.want_reasks++;
+  madd(b->m_reasks, 1);
+  w->dont = 0;
+  broadcast(b, w, live & ~bit(p));
+  if (now - w->finder_ns > FINDER_EVERY_NS) {
+    w->finder_ns = now;
+    ask_finder(b, w);
+  }
+}
+
 static void on_tick(uv_timer_t *t) {
   wr_bitswap *b = t->data;
   close_bad_peers(b);
@@ -939,25 +1051,8 @@ static void on_tick(uv_timer_t *t) {
   uint64_t bto = b->cfg.block_timeout_ms * 1000000ull;
   uint64_t rbc = b->cfg.rebroadcast_ms * 1000000ull;
   for (want *w = b->wants; w; w = w->next) {
-    if (w->block_peer && now - w->block_sent_ns > bto) {
-      /* Slow, or it lost the want: move it to another peer that has the
-       * block. With nobody else, asking the same peer again would only
-       * queue a second copy behind the first (a loaded provider would
-       * then drown in duplicates): keep waiting on it. */
-      peer *p = w->block_peer;
-      peer *q = least_loaded(b, w->has & ~w->slow & ~w->dont & live & ~bit(p));
-      if (q) {
-        w->slow |= bit(p);
-        w->block_peer = NULL;
-        p->inflight--;
-        ignore_rv(add_entry(p, &w->cid, WR_BITSWAP_WANT_BLOCK, 1));
-        b->st.want_timeouts++;
-        madd(b->m_timeouts, 1);
-        send_block_want(w, q);
-      } else {
-        w->block_sent_ns = now;
-      }
-    }
+    if (w->block_peer && now - w->block_sent_ns > bto)
+      want_overdue(b, w, now, live);
     if (w->block_peer)
       continue;
     peer *q = least_loaded(b, w->has & ~w->slow & ~w->dont & live);
@@ -975,8 +1070,10 @@ static void on_tick(uv_timer_t *t) {
       w->dont = w->slow = 0;
       broadcast(b, w, live);
     }
-    /* Nobody connected has it a second on: ask who provides it. */
-    if (!w->has && now - w->created_ns > FINDER_AFTER_NS && now - w->finder_ns > FINDER_EVERY_NS) {
+    /* Nobody connected (and answering) has it a second on: ask who
+     * provides it. */
+    if (!(w->has & live & ~silent_mask(b)) && now - w->created_ns > FINDER_AFTER_NS &&
+        now - w->finder_ns > FINDER_EVERY_NS) {
       w->finder_ns = now;
       ask_finder(b, w);
     }
@@ -1281,6 +1378,9 @@ int wr_bitswap_new(uv_loop_t *loop, wr_p2p_host *host, wr_bs *bs, const wr_bitsw
                                   "Blocks that arrived after another peer's copy.");
     b->m_timeouts = wr_metrics_counter(r, "warren_bitswap_want_timeouts_total",
                                        "Want-blocks moved to another peer after a timeout.");
+    b->m_reasks = wr_metrics_counter(
+        r, "warren_bitswap_want_reasks_total",
+        "Want-blocks asked again of a peer that seemed to have lost them (nobody else had them).");
     b->m_malformed = wr_metrics_counter(r, "warren_bitswap_malformed_messages_total",
                                         "Bitswap messages refused as malformed.");
     b->m_wants = wr_metrics_gauge(r, "warren_bitswap_wants", "Blocks wanted now.");

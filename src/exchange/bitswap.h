@@ -16,8 +16,11 @@
  * sent this session a block; HAVE answers get a want-block, spread over the
  * peers that have blocks by their outstanding want-blocks; DONT_HAVE drops
  * a peer for that block; a want-block unanswered within block_timeout_ms
- * marks the peer slow for it and moves it on; a peer that goes away has its
- * wants moved at once; unanswered wants are asked again every
+ * marks the peer slow for it and moves it on, or, when nobody else has the
+ * block, is asked of the same peer again (it may have lost it) with backoff;
+ * a peer that owes blocks and sends nothing for block_timeout_ms is silent:
+ * it gets no new want-blocks while another peer has them, until it speaks;
+ * a peer that goes away has its wants moved at once; unanswered wants are asked again every
  * rebroadcast_ms, and the finder (finder.h) is asked for providers. Every
  * block is hashed with its prefix's function and must match a CID some
  * session wants (or wanted a moment ago): a peer that sends any other
@@ -71,7 +74,7 @@ void wr_bitswap_close(wr_bitswap *b, void (*cb)(void *arg), void *arg);
 /* Counters, for tests and logs (loop thread). */
 typedef struct wr_bitswap_stats {
   uint64_t blocks_received, bytes_received, blocks_sent, bytes_sent;
-  uint64_t bad_blocks, duplicate_blocks, want_timeouts, peers;
+  uint64_t bad_blocks, duplicate_blocks, want_timeouts, want_reasks, peers;
 } wr_bitswap_stats;
 void wr_bitswap_get_stats(wr_bitswap *b, wr_bitswap_stats *st);
 

@@ -243,9 +243,20 @@ void wr_rpc_cmd_get(wr_rpc_call *c) {
       base = arg + i + 1;
   char name[1024];
   snprintf(name, sizeof name, "%.*s", (int)(bl - (size_t)(base - arg)), base);
+  /* The root is read (fetched, when the node lacks it) before the head
+   * goes out, as cat does: a CID nobody has then gets an error the client
+   * can show, not an archive that breaks off with no reason. */
+  wr_export_kind kind;
+  uint64_t size;
+  int rv = wr_export_stat(&ex, &cid, &kind, &size);
+  if (rv) {
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "%s: %s", arg, ewhy(c, &ex, net, rv));
+    end_path(c, &ex, net);
+    return;
+  }
   tar_run t = {.c = c, .ex = &ex, .mtime = (uint64_t)time(NULL)};
   wr_buf_init(&t.hdr, 128 * 1024);
-  int rv = wr_rpc_ok(c, "application/x-tar", 1);
+  rv = wr_rpc_ok(c, "application/x-tar", 1);
   if (!rv)
     rv = tar_node(&t, &cid, name);
   if (!rv && (rv = wr_tar_end(&t.hdr)) == 0)

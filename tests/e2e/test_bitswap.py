@@ -151,10 +151,55 @@ def test_pin_add_and_dag_export_fetch(tmp_path):
     assert "removed 0 blocks" in r.stdout.decode(), r.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 12, open): a fetch can stall for "
-                   "minutes after a provider dies instead of moving its wants to the other "
-                   "provider; seen once in the final clean-clone run, passes most runs")
-def test_provider_killed_mid_fetch(tmp_path):
+def start_cat(d, cid, *flags):
+    """A `warren cat` through the daemon, unbuffered (communicate() reads the
+    pipe itself afterwards)."""
+    return subprocess.Popen([str(WARREN), "--repo", str(d.repo), *flags, "cat", cid],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+
+
+def read_head(cat, n):
+    """Reads the first n bytes of cat's output, so the fetch is under way but
+    far from done (the read-ahead window is 128 blocks, the files have 256)."""
+    head = b""
+    while len(head) < n:
+        chunk = cat.stdout.read(n - len(head))
+        assert chunk, cat.stderr.read()
+        head += chunk
+    return head
+
+
+def finish_cat(cat, timeout=120):
+    try:
+        rest, err = cat.communicate(timeout=timeout)
+    finally:
+        if cat.poll() is None:
+            cat.kill()
+            cat.wait()
+    return rest, err
+
+
+def written(p):
+    """Bytes the process wrote so far (sockets included): a provider that
+    sends blocks writes megabytes, one that answers HAVE a few kilobytes."""
+    with open(f"/proc/{p.p.pid}/io") as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/PID/io")
+
+
+def serving(provs):
+    """The one of provs (Helia serve processes) that has sent the most."""
+    return max(provs, key=written)
+
+
+def provider_fault(tmp_path, fault):
+    """Two Helia providers of a 64 MiB file; `warren cat` reads a megabyte,
+    then fault(p) hits the provider that serves it (a session asks first the
+    peer that gave it the root: often one serves all). Returns (seconds from
+    the fault to the end of the fetch, the daemon's log, the faulted peer's
+    ID); the output must be complete and byte-exact."""
     size = 64 * 1024 * 1024
     data = random_file(tmp_path, "big", size)
     d = swarm_daemon(tmp_path)
@@ -163,34 +208,78 @@ def test_provider_killed_mid_fetch(tmp_path):
         a, ra = helia_serve(data, d.swarm)
         b, rb = helia_serve(data, d.swarm)
         assert ra["cid"] == rb["cid"]
-        cid = ra["cid"]
-        # Unbuffered: communicate() reads the pipe itself afterwards.
-        cat = subprocess.Popen([str(WARREN), "--repo", str(d.repo), "cat", cid],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        cat = start_cat(d, ra["cid"])
         try:
-            # Read a little, so the fetch is under way but far from done (the
-            # read-ahead window is 128 blocks, the file has 256).
-            head = b""
-            while len(head) < 1024 * 1024:
-                chunk = cat.stdout.read(1024 * 1024 - len(head))
-                assert chunk, cat.stderr.read()
-                head += chunk
-            a.p.send_signal(signal.SIGKILL)
-            rest, err = cat.communicate(timeout=120)
-        finally:
-            if cat.poll() is None:
-                cat.kill()
-                cat.wait()
-        assert cat.returncode == 0, err
+            head = read_head(cat, 1024 * 1024)
+            victim = serving([a, b])
+            fault(victim)
+            t_fault = time.time()
+        except BaseException:
+            finish_cat(cat, timeout=1)
+            raise
+        rest, err = finish_cat(cat)
+        took = time.time() - t_fault
+        print(f"fetch finished {took:.2f}s after the fault")
+        log = d.output()
+        assert cat.returncode == 0, (err, log[-3000:])
         got = head + rest
         assert len(got) == size
         assert got == data.read_bytes()
-        wait_log(d, r"Peer disconnected peer=" + ra["peerId"])
+        return took, log, (ra if victim is a else rb)["peerId"]
     finally:
         for p in (a, b):
             if p:
+                if p.p.poll() is None:
+                    p.p.send_signal(signal.SIGCONT)
                 p.stop()
         d.stop()
+
+
+def test_provider_killed_mid_fetch(tmp_path):
+    took, log, aid = provider_fault(tmp_path, lambda a: a.p.send_signal(signal.SIGKILL))
+    assert re.search(r"Peer disconnected peer=" + aid, log), log[-3000:]
+    # The rest (about 60 MiB) comes from B; its wants move at once.
+    assert took < 60
+
+
+def test_provider_stopped_mid_fetch(tmp_path):
+    """A provider that stops answering (SIGSTOP: its connection stays up, no
+    FIN, no RST, until the keep-alive gives up 15-30 s on): its want-blocks
+    move to the other provider once unanswered for the 5 s block timeout,
+    and new ones go there while it is silent. Before, wants moved to the
+    stopped peer from a busy one stayed there, and the fetch stalled past
+    120 s in 2 of 3 runs; now it ends in 6-21 s on the loaded test machine."""
+    took, log, aid = provider_fault(tmp_path, lambda a: a.p.send_signal(signal.SIGSTOP))
+    assert took < 40, (took, log[-3000:])
+
+
+def test_provider_that_loses_wants(tmp_path):
+    """One provider whose first message of blocks fails as it is sent (as
+    Helia's do when they cannot be sent within 10 s on a loaded machine): it
+    counts them as sent and forgets the wants. They are asked of it again (it
+    is the only one that has them) and the fetch completes; before, they were
+    waited on until the fetch timed out."""
+    size = 16 * 1024 * 1024
+    data = random_file(tmp_path, "lost", size)
+    d = swarm_daemon(tmp_path)
+    a = None
+    try:
+        a, ra = helia_serve(data, d.swarm, "--lose-once")
+        t0 = time.time()
+        r = w(d.repo, "--timeout", "60s", "cat", ra["cid"], timeout=90)
+        took = time.time() - t0
+        print(f"fetch took {took:.2f}s")
+        assert r.returncode == 0, (r.stderr, d.output()[-6000:])
+        assert r.stdout == data.read_bytes()
+        lost = json.loads(a.wait_for(lambda l: '"lost"' in l))
+        assert lost["bytes"] > 65536
+        assert took < 30, took
+    finally:
+        if a:
+            a.stop()
+        d.stop()
+    # It went silent with the blocks owed, and was asked again.
+    assert "Bitswap peer is silent; its wants move on peer=" + ra["peerId"] in d.final_output
 
 
 def test_corrupt_peer_rejected(tmp_path):
@@ -276,3 +365,121 @@ def test_fetch_from_a_provider_found_through_the_dht(tmp_path):
     finally:
         for d in reversed(ds):
             d.stop()
+
+
+def tree_of(root):
+    """{relative path: bytes, "-> target" for a symlink, or None for a folder}."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = "-> " + os.readlink(p)
+            elif os.path.isdir(p):
+                out[rel] = None
+            else:
+                out[rel] = open(p, "rb").read()
+    return out
+
+
+def test_cli_get_fetches_through_the_daemon(tmp_path):
+    """`warren get` through a daemon fetches what the node lacks, as cat does:
+    a folder tree (a 3 MiB file, an empty one, a symlink, a nested folder, a
+    name over ustar's 100 bytes) added on daemon A is written by daemon B's
+    CLI, connected to A, entry for entry; --offline refuses it first; a path
+    inside it goes to its last part in the working folder; a CID nobody has
+    fails at --timeout with the block named."""
+    src = tmp_path / "src"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "a.txt").write_bytes(b"hello\n")
+    (src / "empty").write_bytes(b"")
+    (src / "sub" / "big").write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    (src / "sub" / "deeper" / ("n" * 150)).write_bytes(b"long name\n")
+    os.symlink("a.txt", src / "link")
+    a = swarm_daemon(tmp_path, "a")
+    b = None
+    try:
+        b = swarm_daemon(tmp_path, "b")
+        r = w(a.repo, "add", "-r", "-Q", src)
+        assert r.returncode == 0, r.stderr
+        cid = r.stdout.decode().strip()
+        assert w(b.repo, "swarm", "connect", a.swarm).returncode == 0
+        out = tmp_path / "out"
+        r = w(b.repo, "--offline", "get", cid, "-o", out)
+        assert r.returncode != 0
+        assert b"not in the store" in r.stderr, r.stderr
+        assert not out.exists()
+        t0 = time.time()
+        r = w(b.repo, "get", cid, "-o", out, timeout=90)
+        print(f"get through the daemon took {time.time() - t0:.2f}s")
+        assert r.returncode == 0, (r.stderr, b.output()[-3000:])
+        assert r.stderr.decode() == f"Saving file(s) to {out}\n"
+        assert tree_of(out) == tree_of(src)
+        # On a terminal, a progress line while the bytes come, cleared at the end.
+        big = random_file(tmp_path, "bigf", 48 * 1024 * 1024)
+        bigcid = w(a.repo, "add", "-Q", big).stdout.decode().strip()
+        master, slave = os.openpty()
+        p = subprocess.Popen([str(WARREN), "--repo", str(b.repo), "get", bigcid, "-o",
+                              str(tmp_path / "bigout")], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            tty += chunk
+        os.close(master)
+        assert p.wait(timeout=90) == 0, tty
+        assert (tmp_path / "bigout").read_bytes() == big.read_bytes()
+        assert re.search(rb"\r\x1b\[K[0-9.]+ MiB  [0-9.]+ MiB/s", tty), tty
+        assert tty.endswith(b"\r\x1b[KSaving file(s) to " + str(tmp_path / "bigout").encode() +
+                            b"\r\n"), tty
+        # B holds it now, unpinned: the repo alone writes the same tree.
+        r = w(b.repo, "--offline", "get", cid, "-o", tmp_path / "again")
+        assert r.returncode == 0, r.stderr
+        assert tree_of(tmp_path / "again") == tree_of(src)
+        assert cid not in w(b.repo, "pin", "ls").stdout.decode()
+        # A path inside; the default destination is its last part.
+        cwd = tmp_path / "cwd"
+        cwd.mkdir()
+        r = subprocess.run([str(WARREN), "--repo", str(b.repo), "get", f"/ipfs/{cid}/sub/"],
+                           cwd=cwd, capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert tree_of(cwd / "sub") == tree_of(src / "sub")
+        # Content nobody has: the fetch ends at --timeout, naming the block.
+        other = tmp_path / "other"
+        assert w(other, "init").returncode == 0
+        lone = random_file(tmp_path, "lone", 1000)
+        missing = w(other, "add", "-Q", lone).stdout.decode().strip()
+        t0 = time.time()
+        r = w(b.repo, "--timeout", "3s", "get", missing, "-o", tmp_path / "none", timeout=60)
+        assert r.returncode != 0
+        assert time.time() - t0 < 30
+        assert re.search(rb"block \S+ was not found on the network in time", r.stderr), r.stderr
+        assert not (tmp_path / "none").exists()
+        # A folder whose second file's block is gone everywhere: the first is
+        # written, then the archive breaks off and the CLI says so.
+        part = tmp_path / "part"
+        part.mkdir()
+        (part / "a").write_bytes(b"first\n")
+        (part / "b").write_bytes(os.urandom(5000))
+        pcid = w(a.repo, "add", "-r", "-Q", part).stdout.decode().strip()
+        bcid = w(a.repo, "ls", pcid).stdout.decode().splitlines()[1].split()[0]
+        assert w(a.repo, "pin", "rm", pcid).returncode == 0
+        r = w(a.repo, "block", "rm", bcid)
+        assert r.returncode == 0, r.stderr
+        r = w(b.repo, "--timeout", "3s", "get", pcid, "-o", tmp_path / "partial", timeout=60)
+        assert r.returncode != 0
+        assert re.search(rb"get: the daemon's answer broke off after \d+ bytes", r.stderr), r.stderr
+        assert (tmp_path / "partial" / "a").read_bytes() == b"first\n"
+        assert re.search(r"API command failed mid-stream command=get error=\"\S+: block " + bcid +
+                         " was not found on the network in time", b.output()), b.output()[-2000:]
+    finally:
+        if b:
+            b.stop()
+        a.stop()

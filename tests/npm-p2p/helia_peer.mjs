@@ -7,6 +7,10 @@
 //       {"event":"ready","cid","peerId","addrs"}, dials ADDR when given and
 //       serves until SIGTERM. --corrupt makes its blockstore hand Bitswap
 //       every block with one byte flipped (a peer serving corrupted blocks).
+//       --lose-once makes the first Bitswap message with blocks fail as it
+//       is sent (as one does that cannot be sent within Helia's 10 s): its
+//       blocks never leave, and Helia counts them as sent; prints
+//       {"event":"lost","bytes"}.
 //   node helia_peer.mjs fetch CID OUT --dial ADDR [--timeout MS]
 //       dials ADDR, fetches CID with Bitswap, writes the file to OUT, prints
 //       {"event":"fetched","bytes","ms"}.
@@ -58,7 +62,30 @@ async function makeNode () {
     services: { identify: identify(), ping: ping() }
   }))
   await helia.start()
+  if (flag('--lose-once')) loseOnce(helia.libp2p)
   return helia
+}
+
+// Bitswap opens a stream per message it sends: the first large write on one
+// (blocks, not presences) throws, which Bitswap handles as a failed send.
+function loseOnce (libp2p) {
+  const dialProtocol = libp2p.dialProtocol.bind(libp2p)
+  let lost = false
+  libp2p.dialProtocol = async (...args) => {
+    const stream = await dialProtocol(...args)
+    if (!lost) {
+      const send = stream.send.bind(stream)
+      stream.send = (buf) => {
+        if (!lost && buf.byteLength > 65536) {
+          lost = true
+          out({ event: 'lost', bytes: buf.byteLength })
+          throw new Error('message lost on purpose (--lose-once)')
+        }
+        return send(buf)
+      }
+    }
+    return stream
+  }
 }
 
 async function main () {

@@ -1,6 +1,6 @@
 /* tar.h: writing tar archives (POSIX ustar, with a PAX header for names
  * longer than ustar holds), for kubo's `get` over the RPC API, which answers
- * with a tar stream. Encoder only: warren never reads tar. */
+ * with a tar stream. The CLI reads it back with untar.h. */
 #ifndef WR_PROTO_ARCHIVE_TAR_H
 #define WR_PROTO_ARCHIVE_TAR_H
 
