@@ -20,9 +20,14 @@
 #include "cmd/commands.h"
 #include "cmd/repoflag.h"
 #include "gateway/gateway.h"
+#include "node/node.h"
 #include "store/repo.h"
 #include "io/udp.h"
 #include "net/tls.h"
+
+#ifndef WR_VERSION
+#define WR_VERSION "0.1.0"
+#endif
 
 #define CMD "edge"
 
@@ -33,7 +38,9 @@ static void usage(void) {
       "                   (--cert CRT --key KEY | --self-signed DIR)\n"
       "                   [--https ADDR:PORT] [--metrics ADDR:PORT] [--location NAME]\n"
       "                   [--gateway HOST]... [--subdomain-gateway HOST]...\n"
-      "                   [--content HOST=/ipfs/CID]... [--repo DIR] [--config edge.yml]\n\n"
+      "                   [--content HOST=/ipfs/CID]... [--repo DIR] [--config edge.yml]\n"
+      "                   [--p2p] [--swarm MULTIADDR]... [--bootstrap MULTIADDR]...\n"
+      "                   [--gateway-timeout DUR] [--gateway-fetches N]\n\n"
       "Runs an edge: connectors (`warren tunnel run`) connect to it over QUIC and register\n"
       "for their tunnel; users' HTTP requests are routed by Host to a connector of the\n"
       "tunnel that owns the hostname (the tunnels file, see `warren tunnel create`).\n\n"
@@ -83,6 +90,18 @@ static void usage(void) {
       "                         attached or the origin answers 502/503/504\n"
       "  --repo DIR             the store the gateway reads (default $WARREN_PATH,\n"
       "                         else ~/.warren); fill it with `warren add`\n"
+      "  --p2p                  run an IPFS node in the edge (libp2p host, DHT, Bitswap,\n"
+      "                         with the repo's identity.key): blocks the store lacks\n"
+      "                         are fetched from the network for the gateway and kept\n"
+      "                         unpinned (gc removes them); no RPC API is opened\n"
+      "  --swarm MULTIADDR      where peers reach the edge's node (repeatable;\n"
+      "                         implies --p2p; default: none, the node only dials)\n"
+      "  --bootstrap MULTIADDR  a peer to start the DHT from, /ip4|ip6/A/tcp/P/p2p/ID\n"
+      "                         (repeatable; implies --p2p)\n"
+      "  --gateway-timeout DUR  how long a request may wait for blocks from the\n"
+      "                         network before a 504 (default 60s, as kubo's gateway)\n"
+      "  --gateway-fetches N    requests that may wait on the network at once; more\n"
+      "                         are answered 503 (default 16)\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
       "                         listen, listen-http2, http, https, tunnels, cert, key,\n"
       "                         https-cert, https-key (a file or a list of files),\n"
@@ -134,8 +153,29 @@ static uint64_t parse_ms(const char *flag, const char *s) {
   return ns / 1000000u ? ns / 1000000u : 1;
 }
 
+#define MAX_P2P_ADDRS 16
+
+/* The command line: the flags (the config file fills what they leave). */
+typedef struct edge_flags {
+  wr_edge_file o;
+  const char *config;
+  int no_http2, no_gso;
+  /* the embedded IPFS node (--p2p) */
+  int p2p;
+  const char *swarm[MAX_P2P_ADDRS], *bootstrap[MAX_P2P_ADDRS];
+  size_t nswarm, nbootstrap;
+  const char *gateway_timeout, *gateway_fetches;
+} edge_flags;
+
+static void p2p_addr_add(const char **list, size_t *n, const char *flag, const char *s) {
+  if (*n == MAX_P2P_ADDRS)
+    wr_cli_usage_error(CMD, "%s: at most %d addresses.", flag, MAX_P2P_ADDRS);
+  list[(*n)++] = s;
+}
+
 static uv_signal_t sig_term, sig_int;
 static wr_edge *the_edge;
+static wr_node *the_node; /* --p2p: stopped once the edge is done */
 static wr_tunnels_watch *the_watch;
 static int signals;
 
@@ -146,6 +186,52 @@ static void on_done(wr_edge *e, void *arg) {
   uv_close((uv_handle_t *)&sig_int, NULL);
   wr_tunnels_watch_close(the_watch);
   the_watch = NULL;
+  /* After the edge: requests still waiting on the network hear that it is
+   * going (503), and the node closes once their fetches ended. */
+  if (the_node)
+    wr_node_stop(the_node, NULL, NULL);
+}
+
+/* The gateway's fetcher over the embedded node (gateway.h's seam; the
+ * gateway never sees exchange/ or node/). */
+static int node_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+                     wr_blocks **pnet) {
+  return wr_node_blocks_open(arg, bs, local, timeout_ms, pnet);
+}
+static const char *node_error(void *arg, wr_blocks *net) { return wr_node_blocks_error(arg, net); }
+static void node_close(void *arg, wr_blocks *net) { wr_node_blocks_close(arg, net); }
+
+/* Starts the IPFS node on loop over the edge's repo (LMDB allows one
+ * environment per process) and points the gateway's fetcher at it.
+ * Returns 0, or 1 after telling the user. */
+static int start_node(uv_loop_t *loop, const edge_flags *f, wr_repo *repo, wr_edge_config *cfg) {
+  static wr_node_config nc;
+  nc = (wr_node_config){.repo_path = repo->path,
+                        .repo = repo,
+                        .no_api = 1,
+                        .swarm = f->swarm,
+                        .nswarm = f->nswarm,
+                        .bootstrap = f->bootstrap,
+                        .nbootstrap = f->nbootstrap,
+                        .version = WR_VERSION};
+  char err[512];
+  if (wr_node_start(loop, &nc, &the_node, err, sizeof err) != 0) {
+    wr_cli_fail("%s", err);
+    return 1;
+  }
+  cfg->fetcher = (wr_gateway_fetcher){
+      .open = node_open, .error = node_error, .close = node_close, .arg = the_node};
+  return 0;
+}
+
+/* Runs the loop until the node (when there is one) has closed, then frees
+ * it. */
+static void end_node(uv_loop_t *loop) {
+  if (!the_node)
+    return;
+  uv_run(loop, UV_RUN_DEFAULT);
+  wr_node_free(the_node);
+  the_node = NULL;
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -157,12 +243,6 @@ static void on_signal(uv_signal_t *s, int signum) {
   wr_edge_shutdown(the_edge, on_done, NULL);
 }
 
-/* The command line: the flags (the config file fills what they leave). */
-typedef struct edge_flags {
-  wr_edge_file o;
-  const char *config;
-  int no_http2, no_gso;
-} edge_flags;
 
 /* Parses argv into *pf; usage errors exit. Returns 1 when --help was
  * printed, else 0. */
@@ -193,6 +273,11 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"content", required_argument, NULL, 'o'},
       {"no-http2-listener", no_argument, NULL, 'N'},
       {"no-gso", no_argument, NULL, 'G'},
+      {"p2p", no_argument, NULL, 'p'},
+      {"swarm", required_argument, NULL, 'r'},
+      {"bootstrap", required_argument, NULL, 'b'},
+      {"gateway-timeout", required_argument, NULL, 'u'},
+      {"gateway-fetches", required_argument, NULL, 'f'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -227,6 +312,17 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       break;
     case 'o': file_list_add(o->content, &o->n_content, "--content", optarg); break;
     case 'G': pf->no_gso = 1; break;
+    case 'p': pf->p2p = 1; break;
+    case 'r':
+      pf->p2p = 1;
+      p2p_addr_add(pf->swarm, &pf->nswarm, "--swarm", optarg);
+      break;
+    case 'b':
+      pf->p2p = 1;
+      p2p_addr_add(pf->bootstrap, &pf->nbootstrap, "--bootstrap", optarg);
+      break;
+    case 'u': pf->gateway_timeout = optarg; break;
+    case 'f': pf->gateway_fetches = optarg; break;
     case 'h': usage(); return 1;
     }
   }
@@ -278,6 +374,14 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
                                              o->max_connections_per_client, 0, 1000000);
     cfg.max_conns_per_client = n ? n : UINT32_MAX; /* 0: no cap */
   }
+  if ((f->gateway_timeout || f->gateway_fetches) && !f->p2p)
+    wr_cli_usage_error(CMD, "--gateway-timeout and --gateway-fetches bound fetches from the "
+                            "IPFS network: give --p2p too.");
+  if (f->gateway_timeout)
+    cfg.fetch_timeout_ms = parse_ms("--gateway-timeout", f->gateway_timeout);
+  if (f->gateway_fetches)
+    cfg.max_fetches =
+        (size_t)wr_cli_parse_uint(CMD, "--gateway-fetches", f->gateway_fetches, 1, 1000);
   *pcfg = cfg;
 }
 
@@ -442,9 +546,13 @@ static void log_start(const wr_edge *e, const edge_flags *f, const wr_tunnels_fi
 
 /* Creates the edge and runs the loop until a signal has shut it down.
  * Returns 0, or 1 after telling the user. */
-static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tunnels_file *tf) {
+static int run_edge(const wr_edge_config *cfg0, const edge_flags *f, const wr_tunnels_file *tf,
+                    wr_repo *repo) {
   char err[512];
   uv_loop_t *loop = uv_default_loop();
+  wr_edge_config ecfg = *cfg0, *cfg = &ecfg;
+  if (f->p2p && start_node(loop, f, repo, &ecfg) != 0)
+    return 1;
   if (wr_edge_new(&the_edge, loop, cfg, err, sizeof err) != 0) {
     wr_cli_fail("%s", err);
     if (the_edge) {
@@ -453,6 +561,9 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
       wr_edge_free(the_edge);
       the_edge = NULL;
     }
+    if (the_node)
+      wr_node_stop(the_node, NULL, NULL);
+    end_node(loop);
     return 1;
   }
   uv_signal_init(loop, &sig_term);
@@ -470,6 +581,7 @@ static int run_edge(const wr_edge_config *cfg, const edge_flags *f, const wr_tun
   }
   log_start(the_edge, f, tf, cfg->tls);
   uv_run(loop, UV_RUN_DEFAULT);
+  end_node(loop);
   wr_edge_free(the_edge);
   the_edge = NULL;
   (void)uv_loop_close(loop);
@@ -517,6 +629,18 @@ int wr_cmd_edge(int argc, char **argv) {
   if (load_tunnels(f.o.tunnels, nsites && !tunnels_given, &tf, &tunnels) != 0 ||
       load_certificates(&f.o, &tls, &https_tls) != 0)
     goto out;
+  if (f.p2p && !nsites)
+    wr_cli_usage_error(CMD, "--p2p fetches blocks for the gateway: give --gateway, "
+                            "--subdomain-gateway or --content too.");
+  if (f.p2p && !getenv("UV_THREADPOOL_SIZE")) {
+    /* Each fetch holds a libuv worker while it waits on the network; the
+     * pool (4 by default) must not leave DNS lookups waiting behind them.
+     * libuv reads this at its first queued work, which comes later. */
+    char n[16];
+    snprintf(n, sizeof n, "%zu",
+             (cfg.max_fetches ? cfg.max_fetches : WR_GATEWAY_DEFAULT_MAX_FETCHES) + 4);
+    setenv("UV_THREADPOOL_SIZE", n, 1);
+  }
   if (nsites) {
     repo = wr_cmd_repo_open(CMD, WR_REPO_SHARED);
     if (!repo)
@@ -529,7 +653,7 @@ int wr_cmd_edge(int argc, char **argv) {
   cfg.ntunnels = tf.n;
   cfg.tls = tls;
   cfg.https_tls = https_tls;
-  ret = run_edge(&cfg, &f, &tf);
+  ret = run_edge(&cfg, &f, &tf, repo);
 out:
   wr_repo_close(repo);
   for (size_t i = 0; i < nsites; i++)

@@ -281,7 +281,12 @@ static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t
     if (!e->sites[i].host || (s->root && !e->sites[i].root))
       return WR_ERR_NOMEM;
   }
-  wr_gateway_config gc = {.bs = cfg->bs, .reg = e->reg};
+  wr_gateway_config gc = {.bs = cfg->bs,
+                          .reg = e->reg,
+                          .fetcher = cfg->fetcher,
+                          .loop = e->loop,
+                          .fetch_timeout_ms = cfg->fetch_timeout_ms,
+                          .max_fetches = cfg->max_fetches};
   int rc = wr_gateway_new(&e->gateway, &gc);
   if (rc)
     return rc;

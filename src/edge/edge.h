@@ -84,6 +84,12 @@ typedef struct wr_edge_config {
   const wr_gateway_site *sites;
   size_t nsites;
   wr_bs *bs;
+  /* Where the gateway gets blocks bs lacks (the IPFS node `warren edge
+   * --p2p` embeds), how long a request may wait for them and how many
+   * requests may wait at once (gateway.h); zeroed: the store only. */
+  wr_gateway_fetcher fetcher;
+  uint64_t fetch_timeout_ms;
+  size_t max_fetches;
 } wr_edge_config;
 
 typedef struct wr_edge wr_edge;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "content/exporter.h"
@@ -20,6 +21,7 @@
 #include "gateway/dirwalk.h"
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
+#include "gateway/prefetch.h"
 #include "http/page.h"
 #include "proto/ipld/car.h"
 #include "proto/multiformats/multibase.h"
@@ -37,7 +39,19 @@ struct wr_gateway {
   wr_metric_family *m_kinds;     /* kind */
   wr_metric *m_bytes;
   size_t live;
+  /* fetching missing blocks (fetcher.open NULL: none) */
+  wr_gateway_fetcher fetcher;
+  uv_loop_t *loop;
+  uint64_t fetch_timeout_ms;
+  size_t max_fetches, fetching;
+  wr_metric_family *m_fetches; /* result: ok, timeout, error, busy, cancelled */
+  wr_metric *m_fetching;
+  wr_metric *m_fetch_seconds;
 };
+
+/* A request's fetch from the network: none yet, asked for by a miss while
+ * answering, running on a worker, done (once per request). */
+enum { FETCH_NONE = 0, FETCH_WANTED, FETCH_RUNNING, FETCH_DONE };
 
 enum { P_NONE = 0, P_FILE, P_LIST, P_CAR };
 
@@ -65,6 +79,16 @@ struct wr_gateway_req {
   int car_header_sent;
   uint64_t bytes;
   unsigned pumps; /* bursts of output, for the debug line */
+  /* A parked request: what to fetch (rs, owned while running), the
+   * worker's result and its sentence. The worker reads rs and the
+   * gateway's constant fields and writes fetch_rc/fetch_err only; the loop
+   * touches neither until fetch_done. */
+  int fetch_state;
+  uint64_t fetch_start_ns;
+  struct resolved *fetch_rs;
+  int fetch_rc;
+  char fetch_err[512];
+  uv_work_t work;
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -80,6 +104,7 @@ static void req_free(wr_gateway_req *r) {
   wr_free(r->cache_control);
   wr_free(r->list_title);
   wr_free(r->pathblk);
+  wr_free(r->fetch_rs);
   wr_carwalk_del(r->walk);
   wr_dirwalk_del(r->dir);
   if (r->g)
@@ -103,6 +128,27 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
   if (!g->m_responses || !g->m_kinds || !g->m_bytes) {
     wr_free(g);
     return WR_ERR_NOMEM;
+  }
+  if (cfg->fetcher.open) {
+    g->fetcher = cfg->fetcher;
+    g->loop = cfg->loop;
+    g->fetch_timeout_ms =
+        cfg->fetch_timeout_ms ? cfg->fetch_timeout_ms : WR_GATEWAY_DEFAULT_FETCH_TIMEOUT_MS;
+    g->max_fetches = cfg->max_fetches ? cfg->max_fetches : WR_GATEWAY_DEFAULT_MAX_FETCHES;
+    g->m_fetches = wr_metrics_family(
+        cfg->reg, WR_METRIC_COUNTER, "warren_gateway_fetches_total",
+        "Gateway requests that met a missing block and asked the IPFS network, by result "
+        "(ok, timeout, error, busy: over the limit, cancelled: the user left).",
+        "result");
+    g->m_fetching = wr_metrics_gauge(cfg->reg, "warren_gateway_fetches_running",
+                                     "Gateway fetches from the IPFS network running now.");
+    g->m_fetch_seconds =
+        wr_metrics_counter(cfg->reg, "warren_gateway_fetch_seconds_total",
+                           "Time gateway requests spent waiting on the IPFS network.");
+    if (!g->loop || !g->m_fetches || !g->m_fetching || !g->m_fetch_seconds) {
+      wr_free(g);
+      return WR_ERR_NOMEM;
+    }
   }
   *pg = g;
   return 0;
@@ -631,7 +677,7 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
 
 /* Produces body bytes until the front is full or the response is done. */
 static void pump(wr_gateway_req *r) {
-  if (r->finished || r->gone || r->in_pump)
+  if (r->finished || r->gone || r->in_pump || r->fetch_state == FETCH_RUNNING)
     return;
   r->in_pump = 1;
   r->pumps++;
@@ -682,7 +728,8 @@ static void s_on_abort(wr_http_sink *s, int why, uint64_t code) {
   (void)code;
   wr_gateway_req *r = (wr_gateway_req *)s;
   r->gone = 1;
-  if (!r->in_pump) {
+  /* A parked request is freed when its fetch ends (the worker uses it). */
+  if (!r->in_pump && r->fetch_state != FETCH_RUNNING) {
     r->finished = 1;
     req_free(r);
   }
@@ -794,6 +841,11 @@ static void resolve_error(wr_gateway_req *r, int rc, const wr_export *ex) {
   case WR_ERR_NOTFOUND:
     if (only_if_cached) {
       error_page(r, 412, "Precondition Failed", "Not in this gateway's store: %s.", why);
+      return;
+    }
+    if (r->g->fetcher.open && r->fetch_state == FETCH_NONE) {
+      /* Asked of the network once answer() has unwound (park). */
+      r->fetch_state = FETCH_WANTED;
       return;
     }
     error_page(r, 404, "Not Found", "%s.", why);
@@ -1089,6 +1141,12 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
       serve_file(r, rs, ex, &index, cid, size, "index.html", roots, nroots);
       return;
     }
+    if (rc == WR_ERR_NOTFOUND) {
+      /* The folder names an index.html whose block is missing: not a
+       * listing (the site has a page), a miss (fetched, or a 404). */
+      resolve_error(r, rc, ex);
+      return;
+    }
   }
   if (rc != 0 && rc != WR_ERR_NOTFOUND) {
     resolve_error(r, rc, ex);
@@ -1127,6 +1185,116 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   r->cid = *cid;
   count(r, 200, "listing");
   start(r, 200, &f, P_LIST, 1);
+}
+
+/* ---- missing blocks from the network --------------------------------------- */
+
+static void answer(wr_gateway_req *r);
+
+/* On a worker thread: reads through the fetcher what the response needs,
+ * within what is left of the request's time. */
+static void fetch_work(uv_work_t *w) {
+  wr_gateway_req *r = w->data;
+  wr_gateway *g = r->g;
+  const resolved *rs = r->fetch_rs;
+  uint64_t now = wr_now_ns(), end = r->fetch_start_ns + g->fetch_timeout_ms * WR_NS_PER_MS;
+  r->fetch_err[0] = '\0';
+  if (now >= end) {
+    /* Queued behind other fetches for the whole time. */
+    r->fetch_rc = WR_ERR_TIMEOUT;
+    snprintf(r->fetch_err, sizeof r->fetch_err, "the fetch could not start in time");
+    return;
+  }
+  wr_export ex;
+  wr_blocks *net = NULL;
+  int rc = wr_export_begin(&ex, g->bs);
+  if (rc == 0)
+    rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, (end - now) / WR_NS_PER_MS + 1, &net);
+  if (rc == 0) {
+    ex.blocks = net;
+    rc = wr_gw_prefetch(&ex, &rs->root, rs->rest, &rs->prm);
+    const char *why = rc && g->fetcher.error ? g->fetcher.error(g->fetcher.arg, net) : NULL;
+    snprintf(r->fetch_err, sizeof r->fetch_err, "%s", why && *why ? why : ex.err);
+    g->fetcher.close(g->fetcher.arg, net);
+  } else {
+    snprintf(r->fetch_err, sizeof r->fetch_err, "the IPFS node cannot be asked: %s",
+             wr_strerror(rc));
+  }
+  wr_export_end(&ex);
+  r->fetch_rc = rc;
+}
+
+/* Back on the loop: answers from the store what was fetched, or 504 when
+ * the network did not give it in time. */
+static void fetch_done(uv_work_t *w, int status) {
+  wr_gateway_req *r = w->data;
+  wr_gateway *g = r->g;
+  g->fetching--;
+  wr_metric_set(g->m_fetching, (double)g->fetching);
+  double secs = (double)(wr_now_ns() - r->fetch_start_ns) / 1e9;
+  wr_metric_add(g->m_fetch_seconds, secs);
+  r->fetch_state = FETCH_DONE;
+  wr_free(r->fetch_rs);
+  r->fetch_rs = NULL;
+  int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
+  const char *result = rc == 0 ? "ok" : rc == WR_ERR_TIMEOUT ? "timeout" : "error";
+  if (r->gone) {
+    wr_metric_inc(wr_metric_child(g->m_fetches, "cancelled"));
+    req_free(r);
+    return;
+  }
+  wr_metric_inc(wr_metric_child(g->m_fetches, result));
+  WR_INFO("Gateway fetch from the IPFS network done", "target=%s result=%s seconds=%.3f%s%s%s",
+          r->target, result, secs, rc ? " reason=\"" : "", rc ? r->fetch_err : "", rc ? "\"" : "");
+  r->q->sink = NULL;
+  if (rc == WR_ERR_TIMEOUT) {
+    error_page(r, 504, "Gateway Timeout",
+               "The content was not found on the IPFS network within %llu s (the gateway's "
+               "fetch timeout): %s.",
+               (unsigned long long)((g->fetch_timeout_ms + 999) / 1000), r->fetch_err);
+    return;
+  }
+  if (rc == WR_ERR_CLOSED) {
+    error_page(r, 503, "Service Unavailable",
+               "The edge is stopping: the content could not be fetched from the IPFS network.");
+    return;
+  }
+  /* Fetched, or a miss that is not the network's (a name the folder lacks):
+   * answered from the store, where a block still missing is a 404. */
+  answer(r);
+}
+
+/* Parks r (the exchange stays ours: the sink is set, so a user who leaves
+ * is heard) while a worker fetches what rs needs; rs is r's from here on. */
+static void park(wr_gateway_req *r, resolved *rs) {
+  wr_gateway *g = r->g;
+  if (g->fetching >= g->max_fetches) {
+    wr_free(rs);
+    r->fetch_state = FETCH_DONE;
+    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
+    error_page(r, 503, "Service Unavailable",
+               "The content is not in this gateway's store and %zu fetches from the IPFS network "
+               "are running already (the limit); try again shortly.",
+               g->fetching);
+    return;
+  }
+  r->fetch_rs = rs;
+  r->fetch_state = FETCH_RUNNING;
+  r->fetch_start_ns = wr_now_ns();
+  r->q->sink = &r->sink;
+  r->work.data = r;
+  int rc = uv_queue_work(g->loop, &r->work, fetch_work, fetch_done);
+  if (rc != 0) {
+    r->fetch_state = FETCH_DONE;
+    r->fetch_rs = NULL;
+    wr_free(rs);
+    error_page(r, 500, "Internal Server Error", "The fetch could not start: %s.", uv_strerror(rc));
+    return;
+  }
+  g->fetching++;
+  wr_metric_set(g->m_fetching, (double)g->fetching);
+  WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu", r->target,
+           g->fetching);
 }
 
 /* Resolves and answers (inside a pump-like read transaction). */
@@ -1199,8 +1367,12 @@ static void answer(wr_gateway_req *r) {
   }
   wr_free(path.list);
   wr_export_end(&ex);
-  wr_free(rs);
   r->in_pump = 0;
+  if (r->fetch_state == FETCH_WANTED && !r->finished && !r->gone) {
+    park(r, rs);
+    return;
+  }
+  wr_free(rs);
   if (r->finished || r->gone) {
     req_free(r);
     return;

@@ -1,0 +1,179 @@
+"""The edge's gateway fetching what its store lacks from the IPFS network
+(`warren edge --p2p`): daemon A holds a multi-block file and a folder; an
+edge with its own empty repo, bootstrapped from A, serves them through the
+gateway byte for byte (a file, a path into the folder, its index.html, a
+range, a CAR verified by npm's @ipld/car, a raw block); the fetched blocks
+land in the edge's repo unpinned and are served from it once A is gone; a
+CID nobody has is a 504 within the --gateway-timeout; a request over the
+--gateway-fetches limit is a 503; metrics count all of it."""
+import hashlib
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import WARREN
+from daemon import Daemon
+from edgeenv import Edge, create_tunnel
+from gwenv import car_verify, check_block, get, metric
+
+GW = "gw.test"
+TIMEOUT_S = 4
+
+
+def w(repo, *args, timeout=120, **kw):
+    return subprocess.run([str(WARREN), "--repo", str(repo), *map(str, args)],
+                          capture_output=True, timeout=timeout, **kw)
+
+
+def fetches(edge, result):
+    return metric(edge, f'warren_gateway_fetches_total{{result="{result}"}}')
+
+
+@pytest.fixture
+def net(tmp_path):
+    """Daemon A with a 3 MB file (12 blocks of 256 KiB and a root) and a
+    folder with an index.html; an edge whose repo holds none of it,
+    bootstrapped from A."""
+    a_repo, e_repo = tmp_path / "a", tmp_path / "edge"
+    for r in (a_repo, e_repo):
+        assert w(r, "init").returncode == 0
+    rnd = random.Random(13)
+    big = rnd.randbytes(3_000_000)
+    (tmp_path / "big.bin").write_bytes(big)
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "index.html").write_text("<!doctype html><title>A</title><p>served from A</p>\n")
+    (site / "docs" / "notes.txt").write_text("notes kept by A\n")
+    a = Daemon(a_repo)
+    edge = None
+    try:
+        cid = w(a_repo, "add", "-Q", tmp_path / "big.bin", text=True).stdout.strip()
+        root = w(a_repo, "add", "-Q", "-r", site, text=True).stdout.strip()
+        assert cid.startswith("Qm") and root.startswith("Qm"), (cid, root)
+        addr = next(x for x in json.loads(w(a_repo, "id").stdout)["Addresses"]
+                    if "/127.0.0.1/" in x)
+        tunnels, _ = create_tunnel(tmp_path, "other", "other.example.com")
+        edge = Edge(tmp_path, tunnels, "--repo", e_repo, "--gateway", GW, "--bootstrap", addr,
+                    "--gateway-timeout", f"{TIMEOUT_S}s", "--gateway-fetches", "1")
+        edge.wait_for(r"DHT bootstrap done peers=1")
+        yield {"a": a, "edge": edge, "e_repo": e_repo, "cid": cid, "big": big, "root": root,
+               "tmp": tmp_path}
+    finally:
+        if edge:
+            edge.stop()
+        a.stop()
+
+
+def test_gateway_fetches_missing_content_from_the_network(net):
+    edge, cid, big, e_repo = net["edge"], net["cid"], net["big"], net["e_repo"]
+    # the edge's store has none of it; the cache-only form says so (412)
+    assert w(e_repo, "--offline", "block", "stat", cid).returncode != 0
+    st, _, _ = get(edge, GW, f"/ipfs/{cid}", "-H", "Cache-Control: only-if-cached")
+    assert st == 412
+    assert fetches(edge, "ok") == 0
+
+    # the file, byte for byte, fetched from A through Bitswap
+    t0 = time.monotonic()
+    st, hdrs, body = get(edge, GW, f"/ipfs/{cid}")
+    took = time.monotonic() - t0
+    assert st == 200, body[:300]
+    assert len(body) == len(big) and hashlib.sha256(body).digest() == hashlib.sha256(big).digest()
+    assert hdrs["etag"] == f'"{cid}"' and hdrs["x-ipfs-path"] == f"/ipfs/{cid}"
+    assert took < TIMEOUT_S, took
+    assert fetches(edge, "ok") == 1
+    # now local: only-if-cached is served, and no new fetch is made
+    st, _, body = get(edge, GW, f"/ipfs/{cid}", "-H", "Cache-Control: only-if-cached")
+    assert st == 200 and body == big
+    assert fetches(edge, "ok") == 1
+
+    # a folder: a path into it, its index.html, a range, a CAR, a raw block
+    root = net["root"]
+    st, _, body = get(edge, GW, f"/ipfs/{root}/docs/notes.txt")
+    assert st == 200 and body == b"notes kept by A\n"
+    st, _, body = get(edge, GW, f"/ipfs/{root}/")
+    assert st == 200 and b"served from A" in body
+    st, hdrs, body = get(edge, GW, f"/ipfs/{root}/docs/notes.txt", "-H", "Range: bytes=6-9")
+    assert st == 206 and body == b"kept"
+    st, _, body = get(edge, GW, f"/ipfs/{root}/docs/")  # a listing, fetched on the way before
+    assert st == 200 and b"notes.txt" in body
+    # file, notes.txt's path, and index.html unless the read-ahead of the
+    # folder's children stored it already; the range and the listing were local
+    ok = fetches(edge, "ok")
+    assert 2 <= ok <= 3, ok
+
+    # a CAR of the whole file, read and hash-checked by @ipld/car: every block
+    st, hdrs, body = get(edge, GW, f"/ipfs/{cid}?format=car")
+    assert fetches(edge, "ok") == ok  # all local by now
+    assert st == 200 and hdrs["content-type"].startswith("application/vnd.ipld.car")
+    summary = car_verify(body)
+    assert len(summary["blocks"]) == 13, summary  # 12 leaves + the root
+    st, _, body = get(edge, GW, f"/ipfs/{cid}?format=raw")
+    assert st == 200
+    check_block(cid, body)
+
+    # fetched blocks are kept unpinned: pins are untouched
+    pins = w(e_repo, "--offline", "pin", "ls", text=True).stdout
+    assert cid not in pins and root not in pins
+
+    # with A gone the edge still serves what it fetched
+    net["a"].stop()
+    st, _, body = get(edge, GW, f"/ipfs/{cid}")
+    assert st == 200 and body == big
+
+
+def test_missing_everywhere_is_a_504_within_the_timeout(net):
+    edge = net["edge"]
+    nobody = net["tmp"] / "nobody.bin"
+    nobody.write_bytes(os.urandom(4096))
+    missing = w(net["e_repo"], "add", "-Q", "-n", nobody, text=True).stdout.strip()
+    assert missing.startswith("Qm")
+
+    # While one request waits on the network, the limit (--gateway-fetches 1)
+    # answers another at once with 503.
+    res = {}
+
+    def slow():
+        t = time.monotonic()
+        res["first"] = get(edge, GW, f"/ipfs/{missing}", timeout=TIMEOUT_S + 30)
+        res["first_s"] = time.monotonic() - t
+
+    th = threading.Thread(target=slow)
+    th.start()
+    deadline = time.monotonic() + 3
+    while metric(edge, "warren_gateway_fetches_running") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metric(edge, "warren_gateway_fetches_running") == 1
+    t = time.monotonic()
+    st, _, body = get(edge, GW, f"/ipfs/{missing}/other")
+    assert st == 503 and b"fetches from the IPFS network are running" in body, body
+    assert time.monotonic() - t < 1.5
+    th.join(TIMEOUT_S + 35)
+
+    st, hdrs, body = res["first"]
+    assert st == 504, body
+    assert b"not found on the IPFS network within 4 s" in body, body
+    assert missing.encode() in body or b"was not found" in body, body
+    # within the deadline (plus scheduling), not before it
+    assert TIMEOUT_S - 0.5 <= res["first_s"] < TIMEOUT_S + 3, res["first_s"]
+    assert fetches(edge, "timeout") == 1
+    assert fetches(edge, "busy") == 1
+    assert metric(edge, 'warren_gateway_responses_total{code="504"}') == 1
+    assert metric(edge, "warren_gateway_fetches_running") == 0
+    edge.wait_for(r"Gateway fetch from the IPFS network done .*result=timeout")
+
+
+def test_fetched_blocks_are_collected_by_gc(net):
+    edge, cid, e_repo = net["edge"], net["cid"], net["e_repo"]
+    st, _, body = get(edge, GW, f"/ipfs/{cid}")
+    assert st == 200 and body == net["big"]
+    assert edge.stop() == 0
+    # the edge held the repo shared: gc runs once it is gone, and removes the
+    # fetched (unpinned) blocks
+    r = w(e_repo, "--offline", "gc", text=True)
+    assert r.returncode == 0, r.stderr
+    assert w(e_repo, "--offline", "block", "stat", cid).returncode != 0
