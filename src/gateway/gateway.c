@@ -50,8 +50,11 @@ struct wr_gateway {
 };
 
 /* A request's fetch from the network: none yet, asked for by a miss while
- * answering, running on a worker, done (once per request). */
+ * answering, running on a worker, done (once before the response starts;
+ * a file response that then meets a missing block fetches again, up to
+ * MAX_FETCH_ROUNDS in all). */
 enum { FETCH_NONE = 0, FETCH_WANTED, FETCH_RUNNING, FETCH_DONE };
+#define MAX_FETCH_ROUNDS 3
 
 enum { P_NONE = 0, P_FILE, P_LIST, P_CAR };
 
@@ -84,8 +87,10 @@ struct wr_gateway_req {
    * gateway's constant fields and writes fetch_rc/fetch_err only; the loop
    * touches neither until fetch_done. */
   int fetch_state;
+  int fetch_file;        /* the fetch is for a file response that started (r->cid's DAG) */
+  unsigned fetch_rounds; /* fetches of this request so far */
   uint64_t fetch_start_ns;
-  struct resolved *fetch_rs;
+  struct resolved *fetch_rs; /* the request's fetch: what it asked */
   int fetch_rc;
   char fetch_err[512];
   uv_work_t work;
@@ -675,6 +680,8 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
   }
 }
 
+static int park_file(wr_gateway_req *r);
+
 /* Produces body bytes until the front is full or the response is done. */
 static void pump(wr_gateway_req *r) {
   if (r->finished || r->gone || r->in_pump || r->fetch_state == FETCH_RUNNING)
@@ -710,6 +717,8 @@ static void pump(wr_gateway_req *r) {
   }
   if (rc == WR_ERR_AGAIN)
     return; /* on_writable calls again */
+  if (rc == WR_ERR_NOTFOUND && r->producer == P_FILE && park_file(r))
+    return; /* pump runs again once the rest of the file is here */
   if (rc != 0 && rc != WR_ERR_CLOSED)
     WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
             ex.err[0] ? ex.err : wr_strerror(rc));
@@ -1212,7 +1221,8 @@ static void fetch_work(uv_work_t *w) {
     rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, (end - now) / WR_NS_PER_MS + 1, &net);
   if (rc == 0) {
     ex.blocks = net;
-    rc = wr_gw_prefetch(&ex, &rs->root, rs->rest, &rs->prm);
+    rc = r->fetch_file ? wr_gw_prefetch_dag(&ex, &r->cid)
+                       : wr_gw_prefetch(&ex, &rs->root, rs->rest, &rs->prm);
     const char *why = rc && g->fetcher.error ? g->fetcher.error(g->fetcher.arg, net) : NULL;
     snprintf(r->fetch_err, sizeof r->fetch_err, "%s", why && *why ? why : ex.err);
     g->fetcher.close(g->fetcher.arg, net);
@@ -1237,6 +1247,8 @@ static void fetch_done(uv_work_t *w, int status) {
   wr_free(r->fetch_rs);
   r->fetch_rs = NULL;
   int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
+  int file = r->fetch_file;
+  r->fetch_file = 0;
   const char *result = rc == 0 ? "ok" : rc == WR_ERR_TIMEOUT ? "timeout" : "error";
   if (r->gone) {
     wr_metric_inc(wr_metric_child(g->m_fetches, "cancelled"));
@@ -1244,8 +1256,22 @@ static void fetch_done(uv_work_t *w, int status) {
     return;
   }
   wr_metric_inc(wr_metric_child(g->m_fetches, result));
-  WR_INFO("Gateway fetch from the IPFS network done", "target=%s result=%s seconds=%.3f%s%s%s",
-          r->target, result, secs, rc ? " reason=\"" : "", rc ? r->fetch_err : "", rc ? "\"" : "");
+  WR_INFO("Gateway fetch from the IPFS network done",
+          "target=%s for=%s result=%s seconds=%.3f%s%s%s", r->target,
+          file ? "rest-of-file" : "request", result, secs, rc ? " reason=\"" : "",
+          rc ? r->fetch_err : "", rc ? "\"" : "");
+  if (file) {
+    /* The head is out: the body goes on, or is cut where the block is
+     * missing (the user sees the stream end, as for any late miss). */
+    if (rc == 0) {
+      pump(r);
+    } else {
+      WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
+              r->fetch_err);
+      finish(r, 0);
+    }
+    return;
+  }
   r->q->sink = NULL;
   if (rc == WR_ERR_TIMEOUT) {
     error_page(r, 504, "Gateway Timeout",
@@ -1264,6 +1290,26 @@ static void fetch_done(uv_work_t *w, int status) {
   answer(r);
 }
 
+/* Hands r to a worker (fetch_work) and counts it. 0, or libuv's error. */
+static int queue_fetch(wr_gateway_req *r) {
+  wr_gateway *g = r->g;
+  r->fetch_state = FETCH_RUNNING;
+  r->fetch_rounds++;
+  r->fetch_start_ns = wr_now_ns();
+  r->q->sink = &r->sink;
+  r->work.data = r;
+  int rc = uv_queue_work(g->loop, &r->work, fetch_work, fetch_done);
+  if (rc != 0) {
+    r->fetch_state = FETCH_DONE;
+    return rc;
+  }
+  g->fetching++;
+  wr_metric_set(g->m_fetching, (double)g->fetching);
+  WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu file=%d", r->target,
+           g->fetching, r->fetch_file);
+  return 0;
+}
+
 /* Parks r (the exchange stays ours: the sink is set, so a user who leaves
  * is heard) while a worker fetches what rs needs; rs is r's from here on. */
 static void park(wr_gateway_req *r, resolved *rs) {
@@ -1279,22 +1325,32 @@ static void park(wr_gateway_req *r, resolved *rs) {
     return;
   }
   r->fetch_rs = rs;
-  r->fetch_state = FETCH_RUNNING;
-  r->fetch_start_ns = wr_now_ns();
-  r->q->sink = &r->sink;
-  r->work.data = r;
-  int rc = uv_queue_work(g->loop, &r->work, fetch_work, fetch_done);
+  int rc = queue_fetch(r);
   if (rc != 0) {
-    r->fetch_state = FETCH_DONE;
     r->fetch_rs = NULL;
     wr_free(rs);
     error_page(r, 500, "Internal Server Error", "The fetch could not start: %s.", uv_strerror(rc));
-    return;
   }
-  g->fetching++;
-  wr_metric_set(g->m_fetching, (double)g->fetching);
-  WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu", r->target,
-           g->fetching);
+}
+
+/* A file response met a missing block after its head went out (the store
+ * holds part of the file: an earlier fetch timed out, or the user left
+ * it): the rest of the file's DAG is fetched and the body goes on from
+ * where it stopped. 1 when parked, 0 when the response is to be cut. */
+static int park_file(wr_gateway_req *r) {
+  wr_gateway *g = r->g;
+  if (!g->fetcher.open || r->fetch_state == FETCH_RUNNING || r->fetch_rounds >= MAX_FETCH_ROUNDS)
+    return 0;
+  if (g->fetching >= g->max_fetches) {
+    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
+    return 0;
+  }
+  r->fetch_file = 1;
+  if (queue_fetch(r) != 0) {
+    r->fetch_file = 0;
+    return 0;
+  }
+  return 1;
 }
 
 /* Resolves and answers (inside a pump-like read transaction). */

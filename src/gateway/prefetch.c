@@ -84,6 +84,8 @@ static int read_folder(wr_export *ex, const wr_cid *dir) {
   return read_listing(ex, dir);
 }
 
+int wr_gw_prefetch_dag(wr_export *ex, const wr_cid *cid) { return read_dag(ex, cid); }
+
 int wr_gw_prefetch(wr_export *ex, const wr_cid *root, const char *rest, const wr_gw_params *prm) {
   wr_cid cid;
   int rc = read_path(ex, root, rest, &cid);

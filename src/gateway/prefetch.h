@@ -31,4 +31,8 @@
 WR_MUST_CHECK int wr_gw_prefetch(wr_export *ex, const wr_cid *root, const char *rest,
                                  const wr_gw_params *prm);
 
+/* Reads the whole DAG under cid through ex->blocks (the rest of a file
+ * whose response has started). Errors as wr_gw_prefetch. */
+WR_MUST_CHECK int wr_gw_prefetch_dag(wr_export *ex, const wr_cid *cid);
+
 #endif
