@@ -967,7 +967,8 @@ static void sweep_closed(uv_handle_t *h) {
   if (n->repo_owned)
     wr_repo_close(n->repo);
   n->repo = NULL;
-  wr_log(WR_LOG_INFO, "Daemon stopped", "repo=%s", n->cfg.repo_path);
+  wr_log(WR_LOG_INFO, n->cfg.no_api ? "Node stopped" : "Daemon stopped", "repo=%s",
+         n->cfg.repo_path);
   if (n->done)
     n->done(n->done_arg);
 }
@@ -1221,8 +1222,8 @@ void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
   n->stop_ns = wr_now_ns();
   n->done = done;
   n->done_arg = arg;
-  wr_log(WR_LOG_INFO, "Daemon is stopping", "commands_running=%zu",
-         n->api ? wr_rpc_api_running(n->api) : 0);
+  wr_log(WR_LOG_INFO, n->cfg.no_api ? "Node is stopping" : "Daemon is stopping",
+         "commands_running=%zu", n->api ? wr_rpc_api_running(n->api) : 0);
   /* Commands waiting on the network end now instead of at their timeout. */
   if (n->bitswap)
     wr_bitswap_shutdown(n->bitswap);

@@ -224,3 +224,43 @@ def test_a_file_held_in_part_is_completed_mid_response(net):
     assert fetches(edge, "ok") == 1
     edge.wait_for(r"Gateway fetch from the IPFS network done .*for=rest-of-file result=ok")
     assert not [l for l in edge.lines if "for=request" in l]
+
+
+def test_sigterm_with_a_request_waiting_on_the_network(net):
+    """A request waits on the network (60 s timeout) when the edge is told to
+    stop: after the grace period its connection is closed, the node's
+    shutdown wakes the fetch, and the edge exits at once, cleanly."""
+    tmp = net["tmp"] / "second"
+    tmp.mkdir()
+    repo = tmp / "repo"
+    assert w(repo, "init").returncode == 0
+    a_id = json.loads(w(net["a"].repo, "id").stdout)
+    addr = next(x for x in a_id["Addresses"] if "/127.0.0.1/" in x)
+    tunnels, _ = create_tunnel(tmp, "other", "other.example.com")
+    edge = Edge(tmp, tunnels, "--repo", repo, "--gateway", GW, "--bootstrap", addr,
+                "--grace-period", "1s")
+    try:
+        edge.wait_for(r"DHT bootstrap done peers=1")
+        nobody = tmp / "nobody.bin"
+        nobody.write_bytes(os.urandom(4096))
+        missing = w(repo, "add", "-Q", "-n", nobody, text=True).stdout.strip()
+        h, p = edge.http
+        curl = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                 "-H", f"Host: {GW}", f"http://{h}:{p}/ipfs/{missing}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 5
+        while metric(edge, "warren_gateway_fetches_running") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric(edge, "warren_gateway_fetches_running") == 1
+        t = time.monotonic()
+        assert edge.stop(timeout=15) == 0
+        took = time.monotonic() - t
+        assert took < 5, took  # the 1 s grace, not the 60 s fetch timeout
+        out, _ = curl.communicate(timeout=10)
+        assert out.decode() in ("000", "503"), out  # cut, or told the edge is stopping
+        deadline = time.monotonic() + 3  # the log reader thread may lag the exit
+        while not any("Node stopped" in l for l in edge.lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any("Node stopped" in l for l in edge.lines), edge.lines[-20:]
+    finally:
+        edge.stop()
