@@ -193,22 +193,35 @@ static void on_done(wr_edge *e, void *arg) {
 }
 
 /* The gateway's fetcher over the embedded node (gateway.h's seam; the
- * gateway never sees exchange/ or node/). */
+ * gateway never sees exchange/ or node/). The node starts after the edge
+ * (it registers its metrics in the edge's registry) and before the loop
+ * runs, so no request can find the_node unset; it is freed after the loop
+ * ended, when no fetch runs. */
 static int node_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
                      wr_blocks **pnet) {
-  return wr_node_blocks_open(arg, bs, local, timeout_ms, pnet);
+  (void)arg;
+  if (!the_node)
+    return WR_ERR_CLOSED;
+  return wr_node_blocks_open(the_node, bs, local, timeout_ms, pnet);
 }
-static const char *node_error(void *arg, wr_blocks *net) { return wr_node_blocks_error(arg, net); }
-static void node_close(void *arg, wr_blocks *net) { wr_node_blocks_close(arg, net); }
+static const char *node_error(void *arg, wr_blocks *net) {
+  (void)arg;
+  return wr_node_blocks_error(the_node, net);
+}
+static void node_close(void *arg, wr_blocks *net) {
+  (void)arg;
+  wr_node_blocks_close(the_node, net);
+}
 
 /* Starts the IPFS node on loop over the edge's repo (LMDB allows one
- * environment per process) and points the gateway's fetcher at it.
- * Returns 0, or 1 after telling the user. */
-static int start_node(uv_loop_t *loop, const edge_flags *f, wr_repo *repo, wr_edge_config *cfg) {
+ * environment per process), its metrics in reg. Returns 0, or 1 after
+ * telling the user. */
+static int start_node(uv_loop_t *loop, const edge_flags *f, wr_repo *repo, wr_metrics *reg) {
   static wr_node_config nc;
   nc = (wr_node_config){.repo_path = repo->path,
                         .repo = repo,
                         .no_api = 1,
+                        .metrics = reg,
                         .swarm = f->swarm,
                         .nswarm = f->nswarm,
                         .bootstrap = f->bootstrap,
@@ -219,8 +232,6 @@ static int start_node(uv_loop_t *loop, const edge_flags *f, wr_repo *repo, wr_ed
     wr_cli_fail("%s", err);
     return 1;
   }
-  cfg->fetcher = (wr_gateway_fetcher){
-      .open = node_open, .error = node_error, .close = node_close, .arg = the_node};
   return 0;
 }
 
@@ -551,19 +562,21 @@ static int run_edge(const wr_edge_config *cfg0, const edge_flags *f, const wr_tu
   char err[512];
   uv_loop_t *loop = uv_default_loop();
   wr_edge_config ecfg = *cfg0, *cfg = &ecfg;
-  if (f->p2p && start_node(loop, f, repo, &ecfg) != 0)
-    return 1;
-  if (wr_edge_new(&the_edge, loop, cfg, err, sizeof err) != 0) {
+  if (f->p2p)
+    ecfg.fetcher =
+        (wr_gateway_fetcher){.open = node_open, .error = node_error, .close = node_close};
+  int failed = wr_edge_new(&the_edge, loop, cfg, err, sizeof err) != 0;
+  if (failed)
     wr_cli_fail("%s", err);
+  else if (f->p2p)
+    failed = start_node(loop, f, repo, wr_edge_metrics(the_edge)) != 0;
+  if (failed) {
     if (the_edge) {
       wr_edge_shutdown(the_edge, NULL, NULL);
       uv_run(loop, UV_RUN_DEFAULT);
       wr_edge_free(the_edge);
       the_edge = NULL;
     }
-    if (the_node)
-      wr_node_stop(the_node, NULL, NULL);
-    end_node(loop);
     return 1;
   }
   uv_signal_init(loop, &sig_term);

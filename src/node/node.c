@@ -1066,9 +1066,11 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
   } else {
     n->repo_owned = 1;
   }
-  n->reg = wr_metrics_new();
+  /* An embedding edge's registry (its /metrics shows Bitswap's counters),
+   * else the node's own. */
+  n->reg = cfg->metrics ? cfg->metrics : wr_metrics_new();
   wr_http_metrics hm;
-  if (!n->reg || (rv = make_metrics(n, &hm)) != 0) {
+  if (!n->reg || (!cfg->no_api && (rv = make_metrics(n, &hm)) != 0)) {
     rv = WR_ERR_NOMEM;
     snprintf(err, errlen, "out of memory");
     goto fail;
@@ -1171,7 +1173,8 @@ fail:
   wr_free(n->saved_keys);
   wr_free(n->saved_lens);
   wr_rpc_api_free(n->api);
-  wr_metrics_del(n->reg);
+  if (!n->cfg.metrics)
+    wr_metrics_del(n->reg);
   if (n->repo_owned)
     wr_repo_close(n->repo);
   uv_mutex_destroy(&n->sources_lock);
@@ -1243,7 +1246,8 @@ void wr_node_free(wr_node *n) {
   wr_free(n->saved_lens);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
-  wr_metrics_del(n->reg);
+  if (!n->cfg.metrics)
+    wr_metrics_del(n->reg);
   if (n->repo_owned)
     wr_repo_close(n->repo);
   uv_mutex_destroy(&n->sources_lock);

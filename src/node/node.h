@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "base/metrics.h"
 #include "io/addr.h"
 #include "store/blocks.h"
 #include "store/repo.h"
@@ -40,6 +41,9 @@ typedef struct wr_node_config {
    * kubo's API has no authentication, so it is never opened by surprise). */
   wr_addr api;
   int no_api;
+  /* Where Bitswap's (and the API's) metric families go, borrowed; NULL: a
+   * registry of the node's own. It must outlive the node. */
+  wr_metrics *metrics;
   const char *const *swarm;           /* libp2p listen multiaddrs (none: dial only) */
   size_t nswarm;
   /* The DHT (src/routing): peers to start from (/ip4|ip6/A/tcp/P/p2p/ID),

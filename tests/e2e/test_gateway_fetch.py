@@ -86,6 +86,8 @@ def test_gateway_fetches_missing_content_from_the_network(net):
     assert hdrs["etag"] == f'"{cid}"' and hdrs["x-ipfs-path"] == f"/ipfs/{cid}"
     assert took < TIMEOUT_S, took
     assert fetches(edge, "ok") == 1
+    # the node's Bitswap counters are on the edge's /metrics: 12 leaves + the root
+    assert metric(edge, "warren_bitswap_blocks_received_total") >= 13
     # now local: only-if-cached is served, and no new fetch is made
     st, _, body = get(edge, GW, f"/ipfs/{cid}", "-H", "Cache-Control: only-if-cached")
     assert st == 200 and body == big
