@@ -98,8 +98,9 @@ static void usage(void) {
       "                         implies --p2p; default: none, the node only dials)\n"
       "  --bootstrap MULTIADDR  a peer to start the DHT from, /ip4|ip6/A/tcp/P/p2p/ID\n"
       "                         (repeatable; implies --p2p)\n"
-      "  --gateway-timeout DUR  how long a request may wait for blocks from the\n"
-      "                         network before a 504 (default 60s, as kubo's gateway)\n"
+      "  --gateway-timeout DUR  how long a request waiting on the network may go\n"
+      "                         without a block arriving before it is a 504 (or,\n"
+      "                         once the body started, cut); default 60s\n"
       "  --gateway-fetches N    requests that may wait on the network at once; more\n"
       "                         are answered 503 (default 16)\n"
       "  --config FILE          a YAML file with the keys above (without the dashes:\n"
@@ -197,12 +198,12 @@ static void on_done(wr_edge *e, void *arg) {
  * (it registers its metrics in the edge's registry) and before the loop
  * runs, so no request can find the_node unset; it is freed after the loop
  * ended, when no fetch runs. */
-static int node_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+static int node_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t idle_ms,
                      wr_blocks **pnet) {
   (void)arg;
   if (!the_node)
     return WR_ERR_CLOSED;
-  return wr_node_blocks_open(the_node, bs, local, timeout_ms, pnet);
+  return wr_node_blocks_open(the_node, bs, local, idle_ms, pnet);
 }
 static const char *node_error(void *arg, wr_blocks *net) {
   (void)arg;

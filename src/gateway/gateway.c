@@ -1200,16 +1200,15 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
 
 static void answer(wr_gateway_req *r);
 
-/* On a worker thread: reads through the fetcher what the response needs,
- * within what is left of the request's time. */
+/* On a worker thread: reads through the fetcher what the response needs;
+ * the fetcher gives up when no block arrived for the fetch timeout. */
 static void fetch_work(uv_work_t *w) {
   wr_gateway_req *r = w->data;
   wr_gateway *g = r->g;
   const resolved *rs = r->fetch_rs;
-  uint64_t now = wr_now_ns(), end = r->fetch_start_ns + g->fetch_timeout_ms * WR_NS_PER_MS;
   r->fetch_err[0] = '\0';
-  if (now >= end) {
-    /* Queued behind other fetches for the whole time. */
+  if (wr_now_ns() - r->fetch_start_ns >= g->fetch_timeout_ms * WR_NS_PER_MS) {
+    /* Queued behind other work for the whole time. */
     r->fetch_rc = WR_ERR_TIMEOUT;
     snprintf(r->fetch_err, sizeof r->fetch_err, "the fetch could not start in time");
     return;
@@ -1218,7 +1217,7 @@ static void fetch_work(uv_work_t *w) {
   wr_blocks *net = NULL;
   int rc = wr_export_begin(&ex, g->bs);
   if (rc == 0)
-    rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, (end - now) / WR_NS_PER_MS + 1, &net);
+    rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, g->fetch_timeout_ms, &net);
   if (rc == 0) {
     ex.blocks = net;
     rc = r->fetch_file ? wr_gw_prefetch_dag(&ex, &r->cid)
@@ -1275,8 +1274,8 @@ static void fetch_done(uv_work_t *w, int status) {
   r->q->sink = NULL;
   if (rc == WR_ERR_TIMEOUT) {
     error_page(r, 504, "Gateway Timeout",
-               "The content was not found on the IPFS network within %llu s (the gateway's "
-               "fetch timeout): %s.",
+               "The content was not found on the IPFS network: no block arrived for %llu s (the "
+               "gateway's fetch timeout): %s.",
                (unsigned long long)((g->fetch_timeout_ms + 999) / 1000), r->fetch_err);
     return;
   }

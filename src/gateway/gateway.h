@@ -23,10 +23,10 @@
  * Blocks missing from the store: without a fetcher, a 404 (the spec's rule
  * for a non-recursive gateway) before the response starts. With one (the
  * edge's embedded IPFS node), the request is parked, a worker thread reads
- * through the fetcher what the response needs (gateway/prefetch.h), bounded
- * by fetch_timeout_ms, and the request is then answered from the store; a
- * fetch that runs out of time is a 504, more than max_fetches at once a
- * 503. A block missing once the response has started cuts it (the user sees
+ * through the fetcher what the response needs (gateway/prefetch.h), and
+ * the request is then answered from the store; a fetch during which no
+ * block arrived for fetch_timeout_ms is a 504, more than max_fetches at
+ * once a 503. A block missing once the response has started cuts it (the user sees
  * the stream end).
  *
  * Bodies stream with backpressure: the gateway writes until the front
@@ -62,10 +62,11 @@ typedef struct wr_gateway_site {
 
 /* Where missing blocks come from: the three run on a worker thread. open
  * makes a source over local (a read session of bs) that fetches what the
- * store lacks within timeout_ms and stores it; error gives a sentence
- * about its last failed fetch (or NULL); close ends it. */
+ * store lacks and stores it, and whose get fails with WR_ERR_TIMEOUT once
+ * no block arrived for idle_ms; error gives a sentence about its last
+ * failed fetch (or NULL); close ends it. */
 typedef struct wr_gateway_fetcher {
-  int (*open)(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms, wr_blocks **pnet);
+  int (*open)(void *arg, wr_bs *bs, wr_blocks *local, uint64_t idle_ms, wr_blocks **pnet);
   const char *(*error)(void *arg, wr_blocks *net);
   void (*close)(void *arg, wr_blocks *net);
   void *arg;

@@ -820,8 +820,6 @@ static void finder_cancel(wr_finder *f, wr_finder_query *fq) {
 static int fetch_open(void *arg, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
                       wr_blocks **pnet) {
   wr_node *n = arg;
-  if (!n->bitswap)
-    return WR_ERR_CLOSED;
   wr_netblocks *nb;
   int rv = wr_netblocks_new(n->bitswap, bs, local, timeout_ms, &nb);
   if (rv)
@@ -1184,7 +1182,7 @@ fail:
 
 void wr_node_api_addr(const wr_node *n, wr_addr *pa) { *pa = n->api_addr; }
 
-int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t idle_ms,
                         wr_blocks **pnet) {
   /* The sweep closes the network only after it marked sources closed
    * with none open, under this lock: a source is either counted before
@@ -1196,8 +1194,12 @@ int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t timeou
   uv_mutex_unlock(&n->sources_lock);
   if (closed)
     return WR_ERR_CLOSED;
-  int rv = fetch_open(n, bs, local, timeout_ms, pnet);
-  if (rv) {
+  wr_netblocks *nb = NULL;
+  int rv = n->bitswap ? wr_netblocks_new(n->bitswap, bs, local, 0, &nb) : WR_ERR_CLOSED;
+  if (rv == 0) {
+    wr_netblocks_set_idle(nb, idle_ms);
+    *pnet = wr_netblocks_blocks(nb);
+  } else {
     uv_mutex_lock(&n->sources_lock);
     n->sources--;
     uv_mutex_unlock(&n->sources_lock);

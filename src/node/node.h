@@ -82,13 +82,15 @@ void wr_node_free(wr_node *n);
 
 /* The network blocks source for code outside the RPC API (the edge's
  * gateway): open makes a source over local (a read session of bs) that
- * fetches what the store lacks through Bitswap within timeout_ms, storing
- * it unpinned; error says why the last fetch failed; close ends it. Each
+ * fetches what the store lacks through Bitswap, storing it unpinned; a get
+ * fails with WR_ERR_TIMEOUT once no block arrived for idle_ms (a bound on
+ * progress, not on the whole session: a large DAG that keeps arriving is
+ * never cut short); error says why the last fetch failed; close ends it. Each
  * call runs on the caller's thread, which open's source blocks while it
  * waits (never the loop's). The node does not close its network while a
  * source is open, and wakes sources with WR_ERR_CLOSED when it stops.
  * open answers WR_ERR_CLOSED once the node is stopping. */
-WR_MUST_CHECK int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
+WR_MUST_CHECK int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t idle_ms,
                                       wr_blocks **pnet);
 const char *wr_node_blocks_error(wr_node *n, wr_blocks *net);
 void wr_node_blocks_close(wr_node *n, wr_blocks *net);
