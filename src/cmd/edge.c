@@ -112,7 +112,9 @@ static void usage(void) {
       "                         tunnel-idle-timeout, tunnel-keepalive, repo,\n"
       "                         gateway, subdomain-gateway (a name or a list),\n"
       "                         content (a list of HOST=/ipfs/CID, or a mapping\n"
-      "                         HOST: /ipfs/CID));\n"
+      "                         HOST: /ipfs/CID), p2p (true or false), swarm and\n"
+      "                         bootstrap (a multiaddr or a list), gateway-timeout,\n"
+      "                         gateway-fetches);\n"
       "                         flags override it\n"
       "  -h, --help             this help\n\n"
       "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
@@ -154,25 +156,13 @@ static uint64_t parse_ms(const char *flag, const char *s) {
   return ns / 1000000u ? ns / 1000000u : 1;
 }
 
-#define MAX_P2P_ADDRS 16
-
 /* The command line: the flags (the config file fills what they leave). */
 typedef struct edge_flags {
   wr_edge_file o;
   const char *config;
   int no_http2, no_gso;
-  /* the embedded IPFS node (--p2p) */
-  int p2p;
-  const char *swarm[MAX_P2P_ADDRS], *bootstrap[MAX_P2P_ADDRS];
-  size_t nswarm, nbootstrap;
-  const char *gateway_timeout, *gateway_fetches;
+  int p2p; /* the embedded IPFS node: --p2p, swarm, bootstrap or p2p: true */
 } edge_flags;
-
-static void p2p_addr_add(const char **list, size_t *n, const char *flag, const char *s) {
-  if (*n == MAX_P2P_ADDRS)
-    wr_cli_usage_error(CMD, "%s: at most %d addresses.", flag, MAX_P2P_ADDRS);
-  list[(*n)++] = s;
-}
 
 static uv_signal_t sig_term, sig_int;
 static wr_edge *the_edge;
@@ -223,10 +213,10 @@ static int start_node(uv_loop_t *loop, const edge_flags *f, wr_repo *repo, wr_me
                         .repo = repo,
                         .no_api = 1,
                         .metrics = reg,
-                        .swarm = f->swarm,
-                        .nswarm = f->nswarm,
-                        .bootstrap = f->bootstrap,
-                        .nbootstrap = f->nbootstrap,
+                        .swarm = f->o.swarm,
+                        .nswarm = f->o.n_swarm,
+                        .bootstrap = f->o.bootstrap,
+                        .nbootstrap = f->o.n_bootstrap,
                         .version = WR_VERSION};
   char err[512];
   if (wr_node_start(loop, &nc, &the_node, err, sizeof err) != 0) {
@@ -324,17 +314,11 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       break;
     case 'o': file_list_add(o->content, &o->n_content, "--content", optarg); break;
     case 'G': pf->no_gso = 1; break;
-    case 'p': pf->p2p = 1; break;
-    case 'r':
-      pf->p2p = 1;
-      p2p_addr_add(pf->swarm, &pf->nswarm, "--swarm", optarg);
-      break;
-    case 'b':
-      pf->p2p = 1;
-      p2p_addr_add(pf->bootstrap, &pf->nbootstrap, "--bootstrap", optarg);
-      break;
-    case 'u': pf->gateway_timeout = optarg; break;
-    case 'f': pf->gateway_fetches = optarg; break;
+    case 'p': o->p2p = "true"; break;
+    case 'r': file_list_add(o->swarm, &o->n_swarm, "--swarm", optarg); break;
+    case 'b': file_list_add(o->bootstrap, &o->n_bootstrap, "--bootstrap", optarg); break;
+    case 'u': o->gateway_timeout = optarg; break;
+    case 'f': o->gateway_fetches = optarg; break;
     case 'h': usage(); return 1;
     }
   }
@@ -386,14 +370,14 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
                                              o->max_connections_per_client, 0, 1000000);
     cfg.max_conns_per_client = n ? n : UINT32_MAX; /* 0: no cap */
   }
-  if ((f->gateway_timeout || f->gateway_fetches) && !f->p2p)
+  if ((o->gateway_timeout || o->gateway_fetches) && !f->p2p)
     wr_cli_usage_error(CMD, "--gateway-timeout and --gateway-fetches bound fetches from the "
                             "IPFS network: give --p2p too.");
-  if (f->gateway_timeout)
-    cfg.fetch_timeout_ms = parse_ms("--gateway-timeout", f->gateway_timeout);
-  if (f->gateway_fetches)
+  if (o->gateway_timeout)
+    cfg.fetch_timeout_ms = parse_ms("--gateway-timeout", o->gateway_timeout);
+  if (o->gateway_fetches)
     cfg.max_fetches =
-        (size_t)wr_cli_parse_uint(CMD, "--gateway-fetches", f->gateway_fetches, 1, 1000);
+        (size_t)wr_cli_parse_uint(CMD, "--gateway-fetches", o->gateway_fetches, 1, 1000);
   *pcfg = cfg;
 }
 
@@ -569,8 +553,11 @@ static int run_edge(const wr_edge_config *cfg0, const edge_flags *f, const wr_tu
   int failed = wr_edge_new(&the_edge, loop, cfg, err, sizeof err) != 0;
   if (failed)
     wr_cli_fail("%s", err);
-  else if (f->p2p)
-    failed = start_node(loop, f, repo, wr_edge_metrics(the_edge)) != 0;
+  else if (f->p2p && (failed = start_node(loop, f, repo, wr_edge_metrics(the_edge)) != 0) == 0)
+    WR_INFO("Gateway fetches missing blocks from the IPFS network", "timeoutMs=%llu maxFetches=%zu",
+            (unsigned long long)(cfg->fetch_timeout_ms ? cfg->fetch_timeout_ms
+                                                       : WR_GATEWAY_DEFAULT_FETCH_TIMEOUT_MS),
+            cfg->max_fetches ? cfg->max_fetches : (size_t)WR_GATEWAY_DEFAULT_MAX_FETCHES);
   if (failed) {
     if (the_edge) {
       wr_edge_shutdown(the_edge, NULL, NULL);
@@ -627,6 +614,9 @@ int wr_cmd_edge(int argc, char **argv) {
     wr_cmd_set_repo_flag(f.o.repo);
   if (wr_edge_file_check(&f.o, err, sizeof err) != 0)
     wr_cli_usage_error(CMD, "%s", err);
+  if (f.o.p2p && strcmp(f.o.p2p, "true") != 0 && strcmp(f.o.p2p, "false") != 0)
+    wr_cli_usage_error(CMD, "p2p takes true or false, not \"%s\".", f.o.p2p);
+  f.p2p = (f.o.p2p && strcmp(f.o.p2p, "true") == 0) || f.o.n_swarm || f.o.n_bootstrap;
   edge_addrs addrs;
   wr_edge_config cfg;
   build_config(&f, &addrs, &cfg);

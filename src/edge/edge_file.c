@@ -30,6 +30,9 @@ static const struct {
     {"tunnel-idle-timeout", offsetof(wr_edge_file, tunnel_idle_timeout)},
     {"tunnel-keepalive", offsetof(wr_edge_file, tunnel_keepalive)},
     {"repo", offsetof(wr_edge_file, repo)},
+    {"p2p", offsetof(wr_edge_file, p2p)},
+    {"gateway-timeout", offsetof(wr_edge_file, gateway_timeout)},
+    {"gateway-fetches", offsetof(wr_edge_file, gateway_fetches)},
 };
 
 static const char **slot(wr_edge_file *f, size_t i) {
@@ -105,6 +108,10 @@ int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char
       rc = file_list(y, v, name, f->gateway, &f->n_gateway);
     else if (strcmp(name, "subdomain-gateway") == 0)
       rc = file_list(y, v, name, f->subdomain_gateway, &f->n_subdomain_gateway);
+    else if (strcmp(name, "swarm") == 0)
+      rc = file_list(y, v, name, f->swarm, &f->n_swarm);
+    else if (strcmp(name, "bootstrap") == 0)
+      rc = file_list(y, v, name, f->bootstrap, &f->n_bootstrap);
     else if (strcmp(name, "content") == 0)
       rc = v->type == YAML_MAPPING_NODE ? content_map(f, y, v)
                                         : file_list(y, v, name, f->content, &f->n_content);
@@ -157,6 +164,8 @@ void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
   FILL_LIST(gateway, n_gateway)
   FILL_LIST(subdomain_gateway, n_subdomain_gateway)
   FILL_LIST(content, n_content)
+  FILL_LIST(swarm, n_swarm)
+  FILL_LIST(bootstrap, n_bootstrap)
 #undef FILL_LIST
   if (!dst->n_https_key) {
     memcpy(dst->https_key, src->https_key, sizeof src->https_key);

@@ -3,9 +3,10 @@
  * A mapping with the flags' names as keys (listen, listen-http2, http, https,
  * tunnels, cert, key, self-signed, metrics, location, grace-period,
  * header-timeout, idle-timeout, max-connections, max-connections-per-client,
- * tunnel-idle-timeout, tunnel-keepalive, repo; https-cert, https-key,
- * gateway, subdomain-gateway take one value or a list; content takes a list
- * of HOST=/ipfs/CID or a mapping HOST: /ipfs/CID). Values
+ * tunnel-idle-timeout, tunnel-keepalive, repo, p2p (true or false),
+ * gateway-timeout, gateway-fetches; https-cert, https-key, gateway,
+ * subdomain-gateway, swarm, bootstrap take one value or a list; content
+ * takes a list of HOST=/ipfs/CID or a mapping HOST: /ipfs/CID). Values
  * stay text: `warren edge` checks them as it checks the flags, which win. */
 #ifndef WR_EDGE_EDGE_FILE_H
 #define WR_EDGE_EDGE_FILE_H
@@ -29,6 +30,12 @@ typedef struct wr_edge_file {
   const char *gateway[WR_EDGE_FILE_MAX_CERTS], *subdomain_gateway[WR_EDGE_FILE_MAX_CERTS],
       *content[WR_EDGE_FILE_MAX_CERTS];
   size_t n_gateway, n_subdomain_gateway, n_content;
+  /* The IPFS node the edge may embed for its gateway's fetches: p2p
+   * ("true"/"false"; swarm or bootstrap imply it), its listen and bootstrap
+   * multiaddrs, and the gateway's bounds on fetching. */
+  const char *p2p, *gateway_timeout, *gateway_fetches;
+  const char *swarm[WR_EDGE_FILE_MAX_CERTS], *bootstrap[WR_EDGE_FILE_MAX_CERTS];
+  size_t n_swarm, n_bootstrap;
   char *content_owned[WR_EDGE_FILE_MAX_CERTS]; /* "HOST=ROOT" strings made from a mapping */
   wr_yaml y; /* owns the strings above once parsed */
 } wr_edge_file;

@@ -228,8 +228,9 @@ def test_a_file_held_in_part_is_completed_mid_response(net):
     assert not [l for l in edge.lines if "for=request" in l]
 
 
-def second_edge(net, *flags):
-    """Another edge with its own empty repo, bootstrapped from A."""
+def second_edge(net, *flags, yaml=False):
+    """Another edge with its own empty repo, bootstrapped from A (by flag,
+    or with yaml by the config file's keys)."""
     tmp = net["tmp"] / f"second-{time.monotonic_ns()}"
     tmp.mkdir()
     repo = tmp / "repo"
@@ -237,13 +238,21 @@ def second_edge(net, *flags):
     a_id = json.loads(w(net["a"].repo, "id").stdout)
     addr = next(x for x in a_id["Addresses"] if "/127.0.0.1/" in x)
     tunnels, _ = create_tunnel(tmp, "other", "other.example.com")
-    edge = Edge(tmp, tunnels, "--repo", repo, "--gateway", GW, "--bootstrap", addr, *flags)
+    if yaml:
+        conf = tmp / "edge.yml"
+        conf.write_text(f"bootstrap: [{addr}]\n" + "".join(
+            f"{k.lstrip('-')}: {v}\n" for k, v in zip(flags[::2], flags[1::2])))
+        flags = ("--config", conf)
+    else:
+        flags = ("--bootstrap", addr, *flags)
+    edge = Edge(tmp, tunnels, "--repo", repo, "--gateway", GW, *flags)
     return tmp, repo, edge
 
 
 def test_the_timeout_bounds_progress_not_the_whole_fetch(net):
-    """--gateway-timeout 1s, and a 128 MiB file that takes longer than that
-    to arrive: blocks keep arriving, so it is served whole."""
+    """gateway-timeout: 1s (in the YAML config, with bootstrap), and a 128 MiB
+    file that takes longer than that to arrive: blocks keep arriving, so it
+    is served whole."""
     size = 128 << 20
     f = net["tmp"] / "large.bin"
     with open(f, "wb") as out:
@@ -251,9 +260,11 @@ def test_the_timeout_bounds_progress_not_the_whole_fetch(net):
             out.write(os.urandom(1 << 20))
     cid = w(net["a"].repo, "add", "-Q", f, text=True, timeout=300).stdout.strip()
     want = hashlib.sha256(f.read_bytes()).hexdigest()
-    tmp, repo, edge = second_edge(net, "--gateway-timeout", "1s")
+    tmp, repo, edge = second_edge(net, "--gateway-timeout", "1s", yaml=True)
     try:
         edge.wait_for(r"DHT bootstrap done peers=1")
+        edge.wait_for(r"Gateway fetches missing blocks from the IPFS network timeoutMs=1000 "
+                      r"maxFetches=16")
         h, p = edge.http
         t = time.monotonic()
         r = subprocess.run(["curl", "-sS", "-H", f"Host: {GW}", f"http://{h}:{p}/ipfs/{cid}"],
