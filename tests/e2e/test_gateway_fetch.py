@@ -5,7 +5,10 @@ gateway byte for byte (a file, a path into the folder, its index.html, a
 range, a CAR verified by npm's @ipld/car, a raw block); the fetched blocks
 land in the edge's repo unpinned and are served from it once A is gone; a
 CID nobody has is a 504 within the --gateway-timeout; a request over the
---gateway-fetches limit is a 503; metrics count all of it."""
+--gateway-fetches limit is a 503; metrics count all of it. Also: a file held
+in part is completed mid-response, the timeout bounds progress (a 128 MiB
+file slower than it is served whole), SIGTERM with a request waiting, and an
+edge that reaches the provider only through the DHT."""
 import hashlib
 import json
 import os
@@ -308,3 +311,50 @@ def test_sigterm_with_a_request_waiting_on_the_network(net):
         assert any("Node stopped" in l for l in edge.lines), edge.lines[-20:]
     finally:
         edge.stop()
+
+
+def test_content_found_through_the_dht(tmp_path):
+    """The edge knows only R; A, also bootstrapped from R, holds and announces
+    a file. The edge's node learns of A through the DHT (R names it) and the
+    gateway serves A's file byte for byte."""
+    repos = {k: tmp_path / k for k in ("r", "a", "edge")}
+    for r in repos.values():
+        assert w(r, "init").returncode == 0
+    data = random.Random(5).randbytes(2_000_000)
+    (tmp_path / "d.bin").write_bytes(data)
+    ds, edge = [], None
+    try:
+        r = Daemon(repos["r"])
+        ds.append(r)
+        raddr = next(x for x in json.loads(w(repos["r"], "id").stdout)["Addresses"]
+                     if "/127.0.0.1/" in x)
+        a = Daemon(repos["a"], "--bootstrap", raddr)
+        ds.append(a)
+        aid = json.loads(w(repos["a"], "id").stdout)["ID"]
+        deadline = time.time() + 10
+        while "DHT bootstrap done" not in a.output() and time.time() < deadline:
+            time.sleep(0.05)
+        cid = w(repos["a"], "add", "-Q", tmp_path / "d.bin", text=True).stdout.strip()
+        # A announced it: R names A as its provider.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            got = w(repos["r"], "routing", "findprovs", cid, text=True).stdout.split()
+            if aid in got:
+                break
+            time.sleep(0.2)
+        assert aid in got
+        tunnels, _ = create_tunnel(tmp_path, "other", "other.example.com")
+        edge = Edge(tmp_path, tunnels, "--repo", repos["edge"], "--gateway", GW,
+                    "--bootstrap", raddr, "--gateway-timeout", "20s")
+        edge.wait_for(r"DHT bootstrap done")
+        st, _, body = get(edge, GW, f"/ipfs/{cid}")
+        assert st == 200 and body == data
+        assert fetches(edge, "ok") == 1
+        # A was never named to the edge: its node reached A through the DHT
+        assert not any(aid in str(x) for x in edge.proc.args)
+        edge.wait_for(r"peer=" + aid)
+    finally:
+        if edge:
+            edge.stop()
+        for d in reversed(ds):
+            d.stop()
