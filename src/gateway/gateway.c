@@ -44,7 +44,10 @@ struct wr_gateway {
   uv_loop_t *loop;
   uint64_t fetch_timeout_ms;
   size_t max_fetches, fetching;
-  wr_metric_family *m_fetches; /* result: ok, timeout, error, busy, cancelled */
+  wr_metric_family *m_fetches; /* result: ok, timeout, error, busy, cancelled, shared */
+  /* Requests whose fetch runs on a worker now; another request that needs
+   * the same fetch waits on one of them rather than fetch it again. */
+  struct wr_gateway_req *leaders;
   wr_metric *m_fetching;
   wr_metric *m_fetch_seconds;
 };
@@ -94,6 +97,9 @@ struct wr_gateway_req {
   int fetch_rc;
   char fetch_err[512];
   uv_work_t work;
+  struct wr_gateway_req *next_leader; /* in g->leaders while its fetch runs */
+  struct wr_gateway_req *waiters;     /* requests waiting on this one's fetch */
+  struct wr_gateway_req *next_waiter;
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -143,7 +149,8 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
     g->m_fetches = wr_metrics_family(
         cfg->reg, WR_METRIC_COUNTER, "warren_gateway_fetches_total",
         "Gateway requests that met a missing block and asked the IPFS network, by result "
-        "(ok, timeout, error, busy: over the limit, cancelled: the user left).",
+        "(ok, timeout, error, busy: over the limit, cancelled: the user left, shared: waited "
+        "on another request's fetch).",
         "result");
     g->m_fetching = wr_metrics_gauge(cfg->reg, "warren_gateway_fetches_running",
                                      "Gateway fetches from the IPFS network running now.");
@@ -1235,29 +1242,58 @@ static void fetch_work(uv_work_t *w) {
 
 /* Back on the loop: answers from the store what was fetched, or 504 when
  * the network did not give it in time. */
+static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared);
+
 static void fetch_done(uv_work_t *w, int status) {
   wr_gateway_req *r = w->data;
   wr_gateway *g = r->g;
   g->fetching--;
   wr_metric_set(g->m_fetching, (double)g->fetching);
+  for (wr_gateway_req **pp = &g->leaders; *pp; pp = &(*pp)->next_leader)
+    if (*pp == r) {
+      *pp = r->next_leader;
+      break;
+    }
+  int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
+  int file = r->fetch_file;
+  r->fetch_file = 0;
+  /* Those who waited on this fetch go on as the fetcher does. */
+  wr_gateway_req *wl = r->waiters;
+  r->waiters = NULL;
+  while (wl) {
+    wr_gateway_req *next = wl->next_waiter;
+    wl->next_waiter = NULL;
+    wl->fetch_rc = rc;
+    memcpy(wl->fetch_err, r->fetch_err, sizeof wl->fetch_err);
+    fetch_finish(wl, rc, 0, 1);
+    wl = next;
+  }
+  fetch_finish(r, rc, file, 0);
+}
+
+/* Ends r's wait on the network with rc (its own fetch's, or the one it
+ * shared) and answers or goes on. */
+static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared) {
+  wr_gateway *g = r->g;
   double secs = (double)(wr_now_ns() - r->fetch_start_ns) / 1e9;
   wr_metric_add(g->m_fetch_seconds, secs);
   r->fetch_state = FETCH_DONE;
   wr_free(r->fetch_rs);
   r->fetch_rs = NULL;
-  int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
-  int file = r->fetch_file;
-  r->fetch_file = 0;
-  const char *result = rc == 0 ? "ok" : rc == WR_ERR_TIMEOUT ? "timeout" : "error";
+  const char *result = shared                 ? "shared"
+                       : rc == 0              ? "ok"
+                       : rc == WR_ERR_TIMEOUT ? "timeout"
+                                              : "error";
   if (r->gone) {
-    wr_metric_inc(wr_metric_child(g->m_fetches, "cancelled"));
+    wr_metric_inc(wr_metric_child(g->m_fetches, shared ? "shared" : "cancelled"));
     req_free(r);
     return;
   }
   wr_metric_inc(wr_metric_child(g->m_fetches, result));
   WR_INFO("Gateway fetch from the IPFS network done",
           "target=%s for=%s result=%s seconds=%.3f%s%s%s", r->target,
-          file ? "rest-of-file" : "request", result, secs, rc ? " reason=\"" : "",
+          file ? "rest-of-file" : "request",
+          shared ? (rc == 0 ? "shared-ok" : "shared-failed") : result, secs, rc ? " reason=\"" : "",
           rc ? r->fetch_err : "", rc ? "\"" : "");
   if (file) {
     /* The head is out: the body goes on, or is cut where the block is
@@ -1289,6 +1325,13 @@ static void fetch_done(uv_work_t *w, int status) {
   answer(r);
 }
 
+/* 1 when a and b make the same prefetch (gateway/prefetch reads only the
+ * root, the path, the format and the scope). */
+static int same_fetch(const resolved *a, const resolved *b) {
+  return a && wr_cid_equal(&a->root, &b->root) && strcmp(a->rest, b->rest) == 0 &&
+         a->prm.format == b->prm.format && a->prm.scope == b->prm.scope;
+}
+
 /* Hands r to a worker (fetch_work) and counts it. 0, or libuv's error. */
 static int queue_fetch(wr_gateway_req *r) {
   wr_gateway *g = r->g;
@@ -1304,6 +1347,10 @@ static int queue_fetch(wr_gateway_req *r) {
   }
   g->fetching++;
   wr_metric_set(g->m_fetching, (double)g->fetching);
+  if (!r->fetch_file) {
+    r->next_leader = g->leaders;
+    g->leaders = r;
+  }
   WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu file=%d", r->target,
            g->fetching, r->fetch_file);
   return 0;
@@ -1313,6 +1360,19 @@ static int queue_fetch(wr_gateway_req *r) {
  * is heard) while a worker fetches what rs needs; rs is r's from here on. */
 static void park(wr_gateway_req *r, resolved *rs) {
   wr_gateway *g = r->g;
+  for (wr_gateway_req *l = g->leaders; l; l = l->next_leader)
+    if (same_fetch(l->fetch_rs, rs)) {
+      /* Someone fetches exactly this already: wait for it (no worker). */
+      wr_free(rs);
+      r->fetch_state = FETCH_RUNNING;
+      r->fetch_rounds++;
+      r->fetch_start_ns = wr_now_ns();
+      r->q->sink = &r->sink;
+      r->next_waiter = l->waiters;
+      l->waiters = r;
+      WR_DEBUG("Gateway waits on a fetch already running", "target=%s", r->target);
+      return;
+    }
   if (g->fetching >= g->max_fetches) {
     wr_free(rs);
     r->fetch_state = FETCH_DONE;

@@ -358,3 +358,25 @@ def test_content_found_through_the_dht(tmp_path):
             edge.stop()
         for d in reversed(ds):
             d.stop()
+
+
+def test_requests_for_the_same_content_share_one_fetch(net):
+    """Five users ask at once for a 32 MiB file only A has, under
+    --gateway-fetches 1: one fetch runs, the four others wait on it (none is
+    turned away), and all five get the file byte for byte."""
+    edge = net["edge"]
+    f = net["tmp"] / "popular.bin"
+    f.write_bytes(os.urandom(32 << 20))
+    want = f.read_bytes()
+    cid = w(net["a"].repo, "add", "-Q", f, text=True).stdout.strip()
+    h, p = edge.http
+    procs = [subprocess.Popen(["curl", "-sS", "-H", f"Host: {GW}", f"http://{h}:{p}/ipfs/{cid}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(5)]
+    outs = [pr.communicate(timeout=120) for pr in procs]
+    for pr, (out, err) in zip(procs, outs):
+        assert pr.returncode == 0, err
+        assert out == want
+    assert fetches(edge, "ok") == 1
+    assert fetches(edge, "busy") == 0
+    assert fetches(edge, "shared") >= 1  # the others came while it ran, or found it local
+    assert fetches(edge, "ok") + fetches(edge, "shared") <= 5
