@@ -195,9 +195,9 @@ static int setup_metrics(wr_edge *e) {
                                      "Responses sent to users, by status code.", "code");
   e->m_errors = wr_metrics_family(r, WR_METRIC_COUNTER, "warren_edge_errors_total",
                                   "Requests that failed or were refused, by reason.", "reason");
-  e->m_cleanups = wr_metrics_family(r, WR_METRIC_COUNTER, "warren_edge_tunnel_cleanups_total",
-                                    "Tunnel cleanup requests (tunnel cleanup) by result.",
-                                    "result");
+  e->m_cleanups =
+      wr_metrics_family(r, WR_METRIC_COUNTER, "warren_edge_tunnel_cleanups_total",
+                        "Tunnel cleanup requests (tunnel cleanup) by result.", "result");
   e->m_bytes_in = wr_metrics_counter(r, "warren_edge_request_body_bytes_total",
                                      "Request body bytes received from users.");
   e->m_bytes_out = wr_metrics_counter(r, "warren_edge_response_body_bytes_total",
@@ -212,9 +212,8 @@ static int setup_metrics(wr_edge *e) {
       wr_metrics_counter(r, "warren_edge_content_fallbacks_total",
                          "Tunnel requests answered from content (origin unavailable).");
   return e->m_conns && e->m_regs && e->m_requests && e->m_responses && e->m_errors &&
-                 e->m_cleanups &&
-                 e->m_bytes_in && e->m_bytes_out && e->m_pub_open && e->m_pub_total &&
-                 e->m_inflight && e->m_fallbacks
+                 e->m_cleanups && e->m_bytes_in && e->m_bytes_out && e->m_pub_open &&
+                 e->m_pub_total && e->m_inflight && e->m_fallbacks
              ? 0
              : WR_ERR_NOMEM;
 }
@@ -311,8 +310,14 @@ static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t
     return rc;
   }
   e->dns_closed = 0;
-  wr_gateway_config gc = {
-      .bs = cfg->bs, .reg = e->reg, .repo = cfg->repo_path, .dnslink = e->dnslink};
+  wr_gateway_config gc = {.bs = cfg->bs,
+                          .reg = e->reg,
+                          .repo = cfg->repo_path,
+                          .dnslink = e->dnslink,
+                          .fetcher = cfg->fetcher,
+                          .loop = e->loop,
+                          .fetch_timeout_ms = cfg->fetch_timeout_ms,
+                          .max_fetches = cfg->max_fetches};
   rc = wr_gateway_new(&e->gateway, &gc);
   if (rc)
     return rc;

@@ -47,7 +47,7 @@ typedef struct wr_edge_tunnel {
 
 /* Zero means "default" for every number. Everything is copied. */
 typedef struct wr_edge_config {
-  const struct sockaddr *listen;  /* QUIC for connectors; required */
+  const struct sockaddr *listen; /* QUIC for connectors; required */
   /* HTTP/2 over TLS/TCP for connectors on networks that block UDP
    * (net/mux_h2.h); NULL: none. */
   const struct sockaddr *listen_h2;
@@ -61,12 +61,12 @@ typedef struct wr_edge_config {
   /* Users' HTTPS certificates, chosen by SNI (wr_tls_server_add_cert);
    * NULL: the edge's own certificate (tls). Must outlive the edge. */
   const wr_tls_server *https_tls;
-  const char *location;           /* reported to connectors; default "edge" */
+  const char *location; /* reported to connectors; default "edge" */
   const wr_edge_tunnel *tunnels;
   size_t ntunnels;
-  uint64_t header_timeout_ms;   /* a request head must arrive within this */
-  uint64_t idle_timeout_ms;     /* a keep-alive connection may idle this long */
-  uint32_t max_conns;           /* public connections at once; more are refused */
+  uint64_t header_timeout_ms; /* a request head must arrive within this */
+  uint64_t idle_timeout_ms;   /* a keep-alive connection may idle this long */
+  uint32_t max_conns;         /* public connections at once; more are refused */
   /* Public connections one client address (IPv6: /64) may hold; 0: 256 (or
    * max_conns when lower); UINT32_MAX: no cap. */
   uint32_t max_conns_per_client;
@@ -94,6 +94,12 @@ typedef struct wr_edge_config {
   const char *dns_resolver;
   unsigned dns_timeout_ms;
   int dnslink_any;
+  /* Where the gateway gets blocks bs lacks (the IPFS node `warren edge
+   * --p2p` embeds), how long a request may wait for them and how many
+   * requests may wait at once (gateway.h); zeroed: the store only. */
+  wr_gateway_fetcher fetcher;
+  uint64_t fetch_timeout_ms;
+  size_t max_fetches;
 } wr_edge_config;
 
 typedef struct wr_edge wr_edge;
@@ -103,8 +109,8 @@ typedef struct wr_edge wr_edge;
  * WR_ERR_INVAL (a bad tunnel list, e.g. a hostname claimed twice),
  * WR_ERR_IO (an address cannot be bound), WR_ERR_NOMEM; err then holds one
  * sentence for the user. */
-WR_MUST_CHECK int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg,
-                              char *err, size_t errlen);
+WR_MUST_CHECK int wr_edge_new(wr_edge **pe, uv_loop_t *loop, const wr_edge_config *cfg, char *err,
+                              size_t errlen);
 
 /* Bound addresses (ports picked for port 0). which: "listen", "listen-http2",
  * "http", "https", "metrics". WR_ERR_NOTFOUND for one not configured. */

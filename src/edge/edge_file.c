@@ -33,6 +33,9 @@ static const struct {
     {"dnslink", offsetof(wr_edge_file, dnslink)},
     {"dns-resolver", offsetof(wr_edge_file, dns_resolver)},
     {"dns-timeout", offsetof(wr_edge_file, dns_timeout)},
+    {"p2p", offsetof(wr_edge_file, p2p)},
+    {"gateway-timeout", offsetof(wr_edge_file, gateway_timeout)},
+    {"gateway-fetches", offsetof(wr_edge_file, gateway_fetches)},
 };
 
 static const char **slot(wr_edge_file *f, size_t i) {
@@ -49,8 +52,7 @@ static int file_list(wr_yaml *y, yaml_node_t *v, const char *key, const char **l
     return wr_yaml_get_string(y, v, key, &list[(*n)++]);
   if (v->type != YAML_SEQUENCE_NODE)
     return wr_yaml_fail(y, v, "%s must be a file name or a list of file names", key);
-  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-       it++) {
+  for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
     yaml_node_t *item = wr_yaml_node(y, *it);
     if (*n == WR_EDGE_FILE_MAX_CERTS)
       return wr_yaml_fail(y, item, "%s lists more than %d files", key, WR_EDGE_FILE_MAX_CERTS);
@@ -108,6 +110,10 @@ int wr_edge_file_parse(wr_edge_file *f, const char *text, size_t len, const char
       rc = file_list(y, v, name, f->gateway, &f->n_gateway);
     else if (strcmp(name, "subdomain-gateway") == 0)
       rc = file_list(y, v, name, f->subdomain_gateway, &f->n_subdomain_gateway);
+    else if (strcmp(name, "swarm") == 0)
+      rc = file_list(y, v, name, f->swarm, &f->n_swarm);
+    else if (strcmp(name, "bootstrap") == 0)
+      rc = file_list(y, v, name, f->bootstrap, &f->n_bootstrap);
     else if (strcmp(name, "content") == 0)
       rc = v->type == YAML_MAPPING_NODE ? content_map(f, y, v)
                                         : file_list(y, v, name, f->content, &f->n_content);
@@ -152,7 +158,7 @@ void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
     memcpy(dst->https_cert, src->https_cert, sizeof src->https_cert);
     dst->n_https_cert = src->n_https_cert;
   }
-#define FILL_LIST(a, n)                                                                          \
+#define FILL_LIST(a, n)                                                                            \
   if (!dst->n) {                                                                                   \
     memcpy(dst->a, src->a, sizeof src->a);                                                         \
     dst->n = src->n;                                                                               \
@@ -160,6 +166,8 @@ void wr_edge_file_fill(wr_edge_file *dst, const wr_edge_file *src) {
   FILL_LIST(gateway, n_gateway)
   FILL_LIST(subdomain_gateway, n_subdomain_gateway)
   FILL_LIST(content, n_content)
+  FILL_LIST(swarm, n_swarm)
+  FILL_LIST(bootstrap, n_bootstrap)
 #undef FILL_LIST
   if (!dst->n_https_key) {
     memcpy(dst->https_key, src->https_key, sizeof src->https_key);
@@ -173,8 +181,7 @@ int wr_edge_file_check(const wr_edge_file *f, char *err, size_t errlen) {
     why = "--listen ADDR:PORT is required (the UDP address for connectors).";
   else if (!f->http)
     why = "--http ADDR:PORT is required (the TCP address for users).";
-  else if (!f->tunnels && !f->n_gateway && !f->n_subdomain_gateway && !f->n_content &&
-           !f->dnslink)
+  else if (!f->tunnels && !f->n_gateway && !f->n_subdomain_gateway && !f->n_content && !f->dnslink)
     why = "--tunnels FILE is required (create one with `warren tunnel create`), unless the "
           "edge serves content (--gateway, --subdomain-gateway, --content, --dnslink).";
   else if (f->self_signed && (f->cert || f->key))

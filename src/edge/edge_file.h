@@ -4,23 +4,24 @@
  * tunnels, cert, key, self-signed, metrics, location, grace-period,
  * header-timeout, idle-timeout, max-connections, max-connections-per-client,
  * tunnel-idle-timeout, tunnel-keepalive, repo, dnslink ("true"), dns-resolver,
- * dns-timeout; https-cert, https-key,
- * gateway, subdomain-gateway take one value or a list; content takes a list
- * of HOST=/ipfs/CID or a mapping HOST: /ipfs/CID). Values
+ * dns-timeout, p2p (true or false), gateway-timeout, gateway-fetches;
+ * https-cert, https-key, gateway, subdomain-gateway, swarm, bootstrap take
+ * one value or a list; content takes a list of HOST=/ipfs/CID or a mapping
+ * HOST: /ipfs/CID). Values
  * stay text: `warren edge` checks them as it checks the flags, which win. */
 #ifndef WR_EDGE_EDGE_FILE_H
 #define WR_EDGE_EDGE_FILE_H
 
 #include <stddef.h>
 
-#include "proto/text/yamldoc.h"
 #include "base/err.h"
+#include "proto/text/yamldoc.h"
 
 #define WR_EDGE_FILE_MAX_CERTS 64
 
 typedef struct wr_edge_file {
-  const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed,
-      *metrics, *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
+  const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics,
+      *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
       *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive, *repo, *dnslink,
       *dns_resolver, *dns_timeout;
   const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
@@ -31,8 +32,14 @@ typedef struct wr_edge_file {
   const char *gateway[WR_EDGE_FILE_MAX_CERTS], *subdomain_gateway[WR_EDGE_FILE_MAX_CERTS],
       *content[WR_EDGE_FILE_MAX_CERTS];
   size_t n_gateway, n_subdomain_gateway, n_content;
+  /* The IPFS node the edge may embed for its gateway's fetches: p2p
+   * ("true"/"false"; swarm or bootstrap imply it), its listen and bootstrap
+   * multiaddrs, and the gateway's bounds on fetching. */
+  const char *p2p, *gateway_timeout, *gateway_fetches;
+  const char *swarm[WR_EDGE_FILE_MAX_CERTS], *bootstrap[WR_EDGE_FILE_MAX_CERTS];
+  size_t n_swarm, n_bootstrap;
   char *content_owned[WR_EDGE_FILE_MAX_CERTS]; /* "HOST=ROOT" strings made from a mapping */
-  wr_yaml y; /* owns the strings above once parsed */
+  wr_yaml y;                                   /* owns the strings above once parsed */
 } wr_edge_file;
 
 /* Parses a config text from memory into f (zeroed first). file names it in

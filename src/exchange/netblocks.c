@@ -27,6 +27,7 @@ struct wr_netblocks {
   wr_blocks *local;
   uint64_t deadline_ns; /* 0: none */
   uint64_t progress_ns;
+  uint64_t idle_ns;      /* a get fails after this long without any block arriving */
   wr_dag_set *requested; /* wanted from the network in this session */
   size_t outstanding;    /* wanted, not yet taken */
   wr_cid *cand;          /* links to read ahead, in order */
@@ -141,7 +142,7 @@ static int fetch(wr_netblocks *n, const wr_cid *cid, const uint8_t **pdata, size
   size_t len = 0;
   for (;;) {
     uint64_t now = uv_hrtime();
-    uint64_t dl = n->progress_ns + IDLE_NS;
+    uint64_t dl = n->progress_ns + n->idle_ns;
     if (n->deadline_ns && n->deadline_ns < dl)
       dl = n->deadline_ns;
     rv = wr_bitswap_session_take(n->s, cid, dl, &data, &len);
@@ -237,6 +238,7 @@ int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeou
   n->bs = bs;
   n->local = local;
   n->progress_ns = uv_hrtime();
+  n->idle_ns = IDLE_NS;
   if (timeout_ms)
     n->deadline_ns = n->progress_ns + timeout_ms * 1000000ull;
   int rv = wr_dag_set_new(&n->requested);
@@ -249,6 +251,10 @@ int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeou
   }
   *pn = n;
   return 0;
+}
+
+void wr_netblocks_set_idle(wr_netblocks *n, uint64_t idle_ms) {
+  n->idle_ns = idle_ms ? idle_ms * 1000000ull : IDLE_NS;
 }
 
 wr_blocks *wr_netblocks_blocks(wr_netblocks *n) { return &n->base; }

@@ -32,6 +32,10 @@ typedef struct wr_netblocks wr_netblocks;
  * WR_ERR_NOMEM, WR_ERR_CLOSED (the engine is shutting down). */
 WR_MUST_CHECK int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
                                    wr_netblocks **pn);
+/* A get fails with WR_ERR_TIMEOUT after idle_ms without any block arriving
+ * (0: the default, 120 s); the gateway bounds its fetches by progress this
+ * way, so a large file that keeps arriving is never cut short. */
+void wr_netblocks_set_idle(wr_netblocks *n, uint64_t idle_ms);
 wr_blocks *wr_netblocks_blocks(wr_netblocks *n);
 /* Blocks and bytes fetched from the network so far. */
 void wr_netblocks_stats(const wr_netblocks *n, uint64_t *pblocks, uint64_t *pbytes);

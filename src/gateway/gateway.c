@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "content/exporter.h"
@@ -23,6 +24,7 @@
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
 #include "gateway/nameres.h"
+#include "gateway/prefetch.h"
 #include "gateway/redirstep.h"
 #include "http/page.h"
 #include "proto/ipld/car.h"
@@ -44,7 +46,25 @@ struct wr_gateway {
   char *repo;                   /* IPNS records; NULL: none */
   wr_gw_namecache *names;       /* records validated earlier */
   wr_dnslink_resolver *dnslink; /* NULL: no DNSLink */
+  /* fetching missing blocks (fetcher.open NULL: none) */
+  wr_gateway_fetcher fetcher;
+  uv_loop_t *loop;
+  uint64_t fetch_timeout_ms;
+  size_t max_fetches, fetching;
+  wr_metric_family *m_fetches; /* result: ok, timeout, error, busy, cancelled, shared */
+  /* Requests whose fetch runs on a worker now; another request that needs
+   * the same fetch waits on one of them rather than fetch it again. */
+  struct wr_gateway_req *leaders;
+  wr_metric *m_fetching;
+  wr_metric *m_fetch_seconds;
 };
+
+/* A request's fetch from the network: none yet, asked for by a miss while
+ * answering, running on a worker, done (once before the response starts;
+ * a file response that then meets a missing block fetches again, up to
+ * MAX_FETCH_ROUNDS in all). */
+enum { FETCH_NONE = 0, FETCH_WANTED, FETCH_RUNNING, FETCH_DONE };
+#define MAX_FETCH_ROUNDS 3
 
 enum { P_NONE = 0, P_FILE, P_LIST, P_CAR };
 
@@ -75,6 +95,21 @@ struct wr_gateway_req {
   wr_gw_nameres_req *nreq;     /* a name being resolved (gateway/nameres.h) */
   wr_gw_nameres_result *named; /* what the name resolved to */
   int forced_status;           /* a _redirects rule's 404/410/451 (0: as served) */
+  /* A parked request: what to fetch (rs, owned while running), the
+   * worker's result and its sentence. The worker reads rs and the
+   * gateway's constant fields and writes fetch_rc/fetch_err only; the loop
+   * touches neither until fetch_done. */
+  int fetch_state;
+  int fetch_file;        /* the fetch is for a file response that started (r->cid's DAG) */
+  unsigned fetch_rounds; /* fetches of this request so far */
+  uint64_t fetch_start_ns;
+  struct resolved *fetch_rs; /* the request's fetch: what it asked */
+  int fetch_rc;
+  char fetch_err[512];
+  uv_work_t work;
+  struct wr_gateway_req *next_leader; /* in g->leaders while its fetch runs */
+  struct wr_gateway_req *waiters;     /* requests waiting on this one's fetch */
+  struct wr_gateway_req *next_waiter;
 };
 
 static void req_free(wr_gateway_req *r) {
@@ -90,6 +125,7 @@ static void req_free(wr_gateway_req *r) {
   wr_free(r->cache_control);
   wr_free(r->list_title);
   wr_free(r->pathblk);
+  wr_free(r->fetch_rs);
   wr_carwalk_del(r->walk);
   wr_dirwalk_del(r->dir);
   if (r->nreq)
@@ -120,6 +156,28 @@ int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
     wr_free(g->repo);
     wr_free(g);
     return WR_ERR_NOMEM;
+  }
+  if (cfg->fetcher.open) {
+    g->fetcher = cfg->fetcher;
+    g->loop = cfg->loop;
+    g->fetch_timeout_ms =
+        cfg->fetch_timeout_ms ? cfg->fetch_timeout_ms : WR_GATEWAY_DEFAULT_FETCH_TIMEOUT_MS;
+    g->max_fetches = cfg->max_fetches ? cfg->max_fetches : WR_GATEWAY_DEFAULT_MAX_FETCHES;
+    g->m_fetches = wr_metrics_family(
+        cfg->reg, WR_METRIC_COUNTER, "warren_gateway_fetches_total",
+        "Gateway requests that met a missing block and asked the IPFS network, by result "
+        "(ok, timeout, error, busy: over the limit, cancelled: the user left, shared: waited "
+        "on another request's fetch).",
+        "result");
+    g->m_fetching = wr_metrics_gauge(cfg->reg, "warren_gateway_fetches_running",
+                                     "Gateway fetches from the IPFS network running now.");
+    g->m_fetch_seconds =
+        wr_metrics_counter(cfg->reg, "warren_gateway_fetch_seconds_total",
+                           "Time gateway requests spent waiting on the IPFS network.");
+    if (!g->loop || !g->m_fetches || !g->m_fetching || !g->m_fetch_seconds) {
+      wr_free(g);
+      return WR_ERR_NOMEM;
+    }
   }
   *pg = g;
   return 0;
@@ -706,9 +764,11 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
   }
 }
 
+static int park_file(wr_gateway_req *r);
+
 /* Produces body bytes until the front is full or the response is done. */
 static void pump(wr_gateway_req *r) {
-  if (r->finished || r->gone || r->in_pump || r->nreq)
+  if (r->finished || r->gone || r->in_pump || r->nreq || r->fetch_state == FETCH_RUNNING)
     return;
   r->in_pump = 1;
   r->pumps++;
@@ -741,6 +801,8 @@ static void pump(wr_gateway_req *r) {
   }
   if (rc == WR_ERR_AGAIN)
     return; /* on_writable calls again */
+  if (rc == WR_ERR_NOTFOUND && r->producer == P_FILE && park_file(r))
+    return; /* pump runs again once the rest of the file is here */
   if (rc != 0 && rc != WR_ERR_CLOSED)
     WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
             ex.err[0] ? ex.err : wr_strerror(rc));
@@ -759,7 +821,8 @@ static void s_on_abort(wr_http_sink *s, int why, uint64_t code) {
   (void)code;
   wr_gateway_req *r = (wr_gateway_req *)s;
   r->gone = 1;
-  if (!r->in_pump) {
+  /* A parked request is freed when its fetch ends (the worker uses it). */
+  if (!r->in_pump && r->fetch_state != FETCH_RUNNING) {
     r->finished = 1;
     req_free(r);
   }
@@ -882,6 +945,11 @@ static void resolve_error(wr_gateway_req *r, int rc, const wr_export *ex) {
   case WR_ERR_NOTFOUND:
     if (only_if_cached) {
       error_page(r, 412, "Precondition Failed", "Not in this gateway's store: %s.", why);
+      return;
+    }
+    if (r->g->fetcher.open && r->fetch_state == FETCH_NONE) {
+      /* Asked of the network once answer() has unwound (park). */
+      r->fetch_state = FETCH_WANTED;
       return;
     }
     error_page(r, 404, "Not Found", "%s.", why);
@@ -1177,6 +1245,12 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
       serve_file(r, rs, ex, &index, cid, size, "index.html", roots, nroots);
       return;
     }
+    if (rc == WR_ERR_NOTFOUND) {
+      /* The folder names an index.html whose block is missing: not a
+       * listing (the site has a page), a miss (fetched, or a 404). */
+      resolve_error(r, rc, ex);
+      return;
+    }
   }
   if (rc != 0 && rc != WR_ERR_NOTFOUND) {
     resolve_error(r, rc, ex);
@@ -1362,6 +1436,213 @@ static void resolve_name(wr_gateway_req *r, resolved *rs) {
   answer(r);
 }
 
+/* ---- missing blocks from the network --------------------------------------- */
+
+/* On a worker thread: reads through the fetcher what the response needs;
+ * the fetcher gives up when no block arrived for the fetch timeout. */
+static void fetch_work(uv_work_t *w) {
+  wr_gateway_req *r = w->data;
+  wr_gateway *g = r->g;
+  const resolved *rs = r->fetch_rs;
+  r->fetch_err[0] = '\0';
+  if (wr_now_ns() - r->fetch_start_ns >= g->fetch_timeout_ms * WR_NS_PER_MS) {
+    /* Queued behind other work for the whole time. */
+    r->fetch_rc = WR_ERR_TIMEOUT;
+    snprintf(r->fetch_err, sizeof r->fetch_err, "the fetch could not start in time");
+    return;
+  }
+  wr_export ex;
+  wr_blocks *net = NULL;
+  int rc = wr_export_begin(&ex, g->bs);
+  if (rc == 0)
+    rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, g->fetch_timeout_ms, &net);
+  if (rc == 0) {
+    ex.blocks = net;
+    rc = r->fetch_file ? wr_gw_prefetch_dag(&ex, &r->cid)
+                       : wr_gw_prefetch(&ex, &rs->root, rs->rest, &rs->prm);
+    const char *why = rc && g->fetcher.error ? g->fetcher.error(g->fetcher.arg, net) : NULL;
+    snprintf(r->fetch_err, sizeof r->fetch_err, "%s", why && *why ? why : ex.err);
+    g->fetcher.close(g->fetcher.arg, net);
+  } else {
+    snprintf(r->fetch_err, sizeof r->fetch_err, "the IPFS node cannot be asked: %s",
+             wr_strerror(rc));
+  }
+  wr_export_end(&ex);
+  r->fetch_rc = rc;
+}
+
+/* Back on the loop: answers from the store what was fetched, or 504 when
+ * the network did not give it in time. */
+static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared);
+
+static void fetch_done(uv_work_t *w, int status) {
+  wr_gateway_req *r = w->data;
+  wr_gateway *g = r->g;
+  g->fetching--;
+  wr_metric_set(g->m_fetching, (double)g->fetching);
+  for (wr_gateway_req **pp = &g->leaders; *pp; pp = &(*pp)->next_leader)
+    if (*pp == r) {
+      *pp = r->next_leader;
+      break;
+    }
+  int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
+  int file = r->fetch_file;
+  r->fetch_file = 0;
+  /* Those who waited on this fetch go on as the fetcher does. */
+  wr_gateway_req *wl = r->waiters;
+  r->waiters = NULL;
+  while (wl) {
+    wr_gateway_req *next = wl->next_waiter;
+    wl->next_waiter = NULL;
+    wl->fetch_rc = rc;
+    memcpy(wl->fetch_err, r->fetch_err, sizeof wl->fetch_err);
+    fetch_finish(wl, rc, 0, 1);
+    wl = next;
+  }
+  fetch_finish(r, rc, file, 0);
+}
+
+/* Ends r's wait on the network with rc (its own fetch's, or the one it
+ * shared) and answers or goes on. */
+static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared) {
+  wr_gateway *g = r->g;
+  double secs = (double)(wr_now_ns() - r->fetch_start_ns) / 1e9;
+  wr_metric_add(g->m_fetch_seconds, secs);
+  r->fetch_state = FETCH_DONE;
+  wr_free(r->fetch_rs);
+  r->fetch_rs = NULL;
+  const char *result = shared                 ? "shared"
+                       : rc == 0              ? "ok"
+                       : rc == WR_ERR_TIMEOUT ? "timeout"
+                                              : "error";
+  if (r->gone) {
+    wr_metric_inc(wr_metric_child(g->m_fetches, shared ? "shared" : "cancelled"));
+    req_free(r);
+    return;
+  }
+  wr_metric_inc(wr_metric_child(g->m_fetches, result));
+  WR_INFO("Gateway fetch from the IPFS network done",
+          "target=%s for=%s result=%s seconds=%.3f%s%s%s", r->target,
+          file ? "rest-of-file" : "request",
+          shared ? (rc == 0 ? "shared-ok" : "shared-failed") : result, secs, rc ? " reason=\"" : "",
+          rc ? r->fetch_err : "", rc ? "\"" : "");
+  if (file) {
+    /* The head is out: the body goes on, or is cut where the block is
+     * missing (the user sees the stream end, as for any late miss). */
+    if (rc == 0) {
+      pump(r);
+    } else {
+      WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
+              r->fetch_err);
+      finish(r, 0);
+    }
+    return;
+  }
+  r->q->sink = NULL;
+  if (rc == WR_ERR_TIMEOUT) {
+    error_page(r, 504, "Gateway Timeout",
+               "The content was not found on the IPFS network: no block arrived for %llu s (the "
+               "gateway's fetch timeout): %s.",
+               (unsigned long long)((g->fetch_timeout_ms + 999) / 1000), r->fetch_err);
+    return;
+  }
+  if (rc == WR_ERR_CLOSED) {
+    error_page(r, 503, "Service Unavailable",
+               "The edge is stopping: the content could not be fetched from the IPFS network.");
+    return;
+  }
+  /* Fetched, or a miss that is not the network's (a name the folder lacks):
+   * answered from the store, where a block still missing is a 404. */
+  answer(r);
+}
+
+/* 1 when a and b make the same prefetch (gateway/prefetch reads only the
+ * root, the path, the format and the scope). */
+static int same_fetch(const resolved *a, const resolved *b) {
+  return a && wr_cid_equal(&a->root, &b->root) && strcmp(a->rest, b->rest) == 0 &&
+         a->prm.format == b->prm.format && a->prm.scope == b->prm.scope;
+}
+
+/* Hands r to a worker (fetch_work) and counts it. 0, or libuv's error. */
+static int queue_fetch(wr_gateway_req *r) {
+  wr_gateway *g = r->g;
+  r->fetch_state = FETCH_RUNNING;
+  r->fetch_rounds++;
+  r->fetch_start_ns = wr_now_ns();
+  r->q->sink = &r->sink;
+  r->work.data = r;
+  int rc = uv_queue_work(g->loop, &r->work, fetch_work, fetch_done);
+  if (rc != 0) {
+    r->fetch_state = FETCH_DONE;
+    return rc;
+  }
+  g->fetching++;
+  wr_metric_set(g->m_fetching, (double)g->fetching);
+  if (!r->fetch_file) {
+    r->next_leader = g->leaders;
+    g->leaders = r;
+  }
+  WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu file=%d", r->target,
+           g->fetching, r->fetch_file);
+  return 0;
+}
+
+/* Parks r (the exchange stays ours: the sink is set, so a user who leaves
+ * is heard) while a worker fetches what rs needs; rs is r's from here on. */
+static void park(wr_gateway_req *r, resolved *rs) {
+  wr_gateway *g = r->g;
+  for (wr_gateway_req *l = g->leaders; l; l = l->next_leader)
+    if (same_fetch(l->fetch_rs, rs)) {
+      /* Someone fetches exactly this already: wait for it (no worker). */
+      wr_free(rs);
+      r->fetch_state = FETCH_RUNNING;
+      r->fetch_rounds++;
+      r->fetch_start_ns = wr_now_ns();
+      r->q->sink = &r->sink;
+      r->next_waiter = l->waiters;
+      l->waiters = r;
+      WR_DEBUG("Gateway waits on a fetch already running", "target=%s", r->target);
+      return;
+    }
+  if (g->fetching >= g->max_fetches) {
+    wr_free(rs);
+    r->fetch_state = FETCH_DONE;
+    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
+    error_page(r, 503, "Service Unavailable",
+               "The content is not in this gateway's store and %zu fetches from the IPFS network "
+               "are running already (the limit); try again shortly.",
+               g->fetching);
+    return;
+  }
+  r->fetch_rs = rs;
+  int rc = queue_fetch(r);
+  if (rc != 0) {
+    r->fetch_rs = NULL;
+    wr_free(rs);
+    error_page(r, 500, "Internal Server Error", "The fetch could not start: %s.", uv_strerror(rc));
+  }
+}
+
+/* A file response met a missing block after its head went out (the store
+ * holds part of the file: an earlier fetch timed out, or the user left
+ * it): the rest of the file's DAG is fetched and the body goes on from
+ * where it stopped. 1 when parked, 0 when the response is to be cut. */
+static int park_file(wr_gateway_req *r) {
+  wr_gateway *g = r->g;
+  if (!g->fetcher.open || r->fetch_state == FETCH_RUNNING || r->fetch_rounds >= MAX_FETCH_ROUNDS)
+    return 0;
+  if (g->fetching >= g->max_fetches) {
+    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
+    return 0;
+  }
+  r->fetch_file = 1;
+  if (queue_fetch(r) != 0) {
+    r->fetch_file = 0;
+    return 0;
+  }
+  return 1;
+}
+
 /* Resolves and answers (inside a pump-like read transaction). */
 static void answer(wr_gateway_req *r) {
   resolved *rs = wr_calloc(1, sizeof *rs);
@@ -1452,8 +1733,12 @@ static void answer(wr_gateway_req *r) {
 done:
   wr_free(path.list);
   wr_export_end(&ex);
-  wr_free(rs);
   r->in_pump = 0;
+  if (r->fetch_state == FETCH_WANTED && !r->finished && !r->gone) {
+    park(r, rs);
+    return;
+  }
+  wr_free(rs);
   if (r->finished || r->gone) {
     req_free(r);
     return;

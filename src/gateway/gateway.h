@@ -31,9 +31,14 @@
  *   origin of its own (subdomain, DNSLink, content host) follows the site's
  *   rules: redirects, rewrites, custom 404/410/451 pages.
  *
- * Blocks missing from the store are a 404 (the spec's rule for a
- * non-recursive gateway, which this is until Bitswap) before the response
- * starts, and an aborted response (the user sees the stream cut) after it.
+ * Blocks missing from the store: without a fetcher, a 404 (the spec's rule
+ * for a non-recursive gateway) before the response starts. With one (the
+ * edge's embedded IPFS node), the request is parked, a worker thread reads
+ * through the fetcher what the response needs (gateway/prefetch.h), and
+ * the request is then answered from the store; a fetch during which no
+ * block arrived for fetch_timeout_ms is a 504, more than max_fetches at
+ * once a 503. A block missing once the response has started cuts it (the user sees
+ * the stream end).
  *
  * Bodies stream with backpressure: the gateway writes until the front
  * answers WR_ERR_AGAIN and goes on at on_writable, so a file or a CAR of any
@@ -42,10 +47,13 @@
 #ifndef WR_GATEWAY_GATEWAY_H
 #define WR_GATEWAY_GATEWAY_H
 
+#include <uv.h>
+
 #include "base/err.h"
 #include "base/metrics.h"
 #include "http/handler.h"
 #include "io/dnslink_resolver.h"
+#include "store/blocks.h"
 #include "store/blockstore.h"
 
 typedef struct wr_gateway wr_gateway;
@@ -65,11 +73,34 @@ typedef struct wr_gateway_site {
   const char *root; /* CONTENT: "/ipfs/<cid>[/path]" or "/ipns/<name>[/path]" */
 } wr_gateway_site;
 
+/* Where missing blocks come from: the three run on a worker thread. open
+ * makes a source over local (a read session of bs) that fetches what the
+ * store lacks and stores it, and whose get fails with WR_ERR_TIMEOUT once
+ * no block arrived for idle_ms; error gives a sentence about its last
+ * failed fetch (or NULL); close ends it. */
+typedef struct wr_gateway_fetcher {
+  int (*open)(void *arg, wr_bs *bs, wr_blocks *local, uint64_t idle_ms, wr_blocks **pnet);
+  const char *(*error)(void *arg, wr_blocks *net);
+  void (*close)(void *arg, wr_blocks *net);
+  void *arg;
+} wr_gateway_fetcher;
+
+#define WR_GATEWAY_DEFAULT_FETCH_TIMEOUT_MS 60000
+#define WR_GATEWAY_DEFAULT_MAX_FETCHES 16
+
 typedef struct wr_gateway_config {
   wr_bs *bs;        /* the local store; outlives the gateway */
   wr_metrics *reg;  /* where the gateway's metric families go */
   const char *repo; /* the repo folder with IPNS records (copied); NULL: keys do not resolve */
   wr_dnslink_resolver *dnslink; /* outlives the gateway; NULL: DNSLink names do not resolve */
+  /* Missing blocks from the network: fetcher.open NULL (zeroed) means the
+   * local store only. With it, loop is where parked requests resume (the
+   * fetches run through uv_queue_work, so the loop runs until the last one
+   * ended). 0 for the numbers: the defaults above. */
+  wr_gateway_fetcher fetcher;
+  uv_loop_t *loop;
+  uint64_t fetch_timeout_ms;
+  size_t max_fetches;
 } wr_gateway_config;
 
 /* 0, WR_ERR_NOMEM. */

@@ -51,7 +51,8 @@ struct wr_node {
   uv_loop_t *loop;
   wr_node_config cfg;
   wr_repo *repo;
-  wr_rpc_api *api;
+  int repo_owned;  /* opened here (else the caller's, cfg.repo) */
+  wr_rpc_api *api; /* NULL with cfg.no_api */
   wr_http_server *server;
   wr_metrics *reg;
   wr_addr api_addr;
@@ -96,6 +97,11 @@ struct wr_node {
   repub_item *repub;
   size_t nrepub, repub_failed;
   int host_closing, host_closed, lc_closed;
+  /* Network blocks sources open outside the API (wr_node_blocks_open, on
+   * other threads): the network stays up until the last one closed. */
+  uv_mutex_t sources_lock;
+  size_t sources;
+  int sources_closed; /* set under the lock once none is open and the node stops */
   /* What `id` reports, made once the components have registered (the
    * strings outlive every command that copies them). */
   char peer_id[WR_PEERID_MAX_STR];
@@ -955,12 +961,26 @@ static void server_closed(wr_http_server *s, void *arg) {
 static void sweep_closed(uv_handle_t *h) {
   wr_node *n = h->data;
   n->sweep_open = 0;
-  wr_api_file_remove(n->cfg.repo_path);
-  wr_repo_close(n->repo);
+  if (!n->cfg.no_api)
+    wr_api_file_remove(n->cfg.repo_path);
+  if (n->repo_owned)
+    wr_repo_close(n->repo);
   n->repo = NULL;
-  wr_log(WR_LOG_INFO, "Daemon stopped", "repo=%s", n->cfg.repo_path);
+  wr_log(WR_LOG_INFO, n->cfg.no_api ? "Node stopped" : "Daemon stopped", "repo=%s",
+         n->cfg.repo_path);
   if (n->done)
     n->done(n->done_arg);
+}
+
+/* While stopping: 1 once no network blocks source is open (and none may
+ * open from now on). */
+static int sources_done(wr_node *n) {
+  uv_mutex_lock(&n->sources_lock);
+  if (n->sources == 0)
+    n->sources_closed = 1;
+  int done = n->sources_closed;
+  uv_mutex_unlock(&n->sources_lock);
+  return done;
 }
 
 static void on_sweep(uv_timer_t *t) {
@@ -983,7 +1003,7 @@ static void on_sweep(uv_timer_t *t) {
     return;
   }
   uint64_t grace = (n->cfg.grace_ms ? n->cfg.grace_ms : DEFAULT_GRACE_MS) * WR_NS_PER_MS;
-  size_t running = wr_rpc_api_running(n->api);
+  size_t running = n->api ? wr_rpc_api_running(n->api) : 0;
   if (n->server && !n->server_closed && n->server_closing_started == 0 &&
       ((running == 0 && wr_http_server_conns(n->server) == 0) || now - n->stop_ns >= grace)) {
     n->server_closing_started = 1;
@@ -991,7 +1011,7 @@ static void on_sweep(uv_timer_t *t) {
   }
   /* Every command thread must be done before the bridge, the host and
    * then the repo close. */
-  if (n->server_closed && running == 0)
+  if (n->server_closed && running == 0 && sources_done(n))
     close_network(n);
   if (n->host_closed && !n->prov_flushing && dht_pending(n))
     prov_flush(n); /* what the DHT took until it closed */
@@ -1031,20 +1051,41 @@ int wr_node_start(uv_loop_t *loop, const wr_node_config *cfg, wr_node **pnode, c
   }
   n->loop = loop;
   n->cfg = *cfg;
-  int rv = wr_repo_open(cfg->repo_path, WR_REPO_SHARED, &n->repo);
-  if (rv) {
+  if (uv_mutex_init(&n->sources_lock) != 0) {
+    wr_free(n);
+    snprintf(err, errlen, "cannot make a mutex");
+    return WR_ERR_NOMEM;
+  }
+  int rv = 0;
+  if (cfg->repo) {
+    n->repo = cfg->repo;
+  } else if ((rv = wr_repo_open(cfg->repo_path, WR_REPO_SHARED, &n->repo)) != 0) {
     snprintf(err, errlen, "cannot open the repo %s: %s", cfg->repo_path, wr_strerror(rv));
     goto fail;
+  } else {
+    n->repo_owned = 1;
   }
-  n->reg = wr_metrics_new();
+  /* An embedding edge's registry (its /metrics shows Bitswap's counters),
+   * else the node's own. */
+  n->reg = cfg->metrics ? cfg->metrics : wr_metrics_new();
   wr_http_metrics hm;
-  if (!n->reg || (rv = make_metrics(n, &hm)) != 0) {
+  if (!n->reg || (!cfg->no_api && (rv = make_metrics(n, &hm)) != 0)) {
     rv = WR_ERR_NOMEM;
     snprintf(err, errlen, "out of memory");
     goto fail;
   }
   if ((rv = start_host(n, err, errlen)) != 0)
     goto fail;
+  if (cfg->no_api) {
+    n->server_closed = 1; /* nothing to drain or close */
+    uv_timer_init(loop, &n->sweep);
+    n->sweep.data = n;
+    n->sweep_open = 1;
+    uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    wr_log(WR_LOG_INFO, "Node is ready", "peer=%s repo=%s", n->peer_id, cfg->repo_path);
+    *pnode = n;
+    return 0;
+  }
   wr_rpc_config rc = {
       .repo = n->repo,
       .host = n->host,
@@ -1132,13 +1173,50 @@ fail:
   wr_free(n->saved_keys);
   wr_free(n->saved_lens);
   wr_rpc_api_free(n->api);
-  wr_metrics_del(n->reg);
-  wr_repo_close(n->repo);
+  if (!n->cfg.metrics)
+    wr_metrics_del(n->reg);
+  if (n->repo_owned)
+    wr_repo_close(n->repo);
+  uv_mutex_destroy(&n->sources_lock);
   wr_free(n);
   return rv;
 }
 
 void wr_node_api_addr(const wr_node *n, wr_addr *pa) { *pa = n->api_addr; }
+
+int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t idle_ms,
+                        wr_blocks **pnet) {
+  /* The sweep closes the network only after it marked sources closed
+   * with none open, under this lock: a source is either counted before
+   * that, or refused. */
+  uv_mutex_lock(&n->sources_lock);
+  int closed = n->sources_closed;
+  if (!closed)
+    n->sources++;
+  uv_mutex_unlock(&n->sources_lock);
+  if (closed)
+    return WR_ERR_CLOSED;
+  wr_netblocks *nb = NULL;
+  int rv = n->bitswap ? wr_netblocks_new(n->bitswap, bs, local, 0, &nb) : WR_ERR_CLOSED;
+  if (rv == 0) {
+    wr_netblocks_set_idle(nb, idle_ms);
+    *pnet = wr_netblocks_blocks(nb);
+  } else {
+    uv_mutex_lock(&n->sources_lock);
+    n->sources--;
+    uv_mutex_unlock(&n->sources_lock);
+  }
+  return rv;
+}
+
+const char *wr_node_blocks_error(wr_node *n, wr_blocks *net) { return fetch_error(n, net); }
+
+void wr_node_blocks_close(wr_node *n, wr_blocks *net) {
+  fetch_close(n, net);
+  uv_mutex_lock(&n->sources_lock);
+  n->sources--;
+  uv_mutex_unlock(&n->sources_lock);
+}
 
 void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
   if (n->stopping) {
@@ -1151,11 +1229,13 @@ void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg) {
   n->stop_ns = wr_now_ns();
   n->done = done;
   n->done_arg = arg;
-  wr_log(WR_LOG_INFO, "Daemon is stopping", "commands_running=%zu", wr_rpc_api_running(n->api));
+  wr_log(WR_LOG_INFO, n->cfg.no_api ? "Node is stopping" : "Daemon is stopping",
+         "commands_running=%zu", n->api ? wr_rpc_api_running(n->api) : 0);
   /* Commands waiting on the network end now instead of at their timeout. */
   if (n->bitswap)
     wr_bitswap_shutdown(n->bitswap);
-  wr_http_server_drain(n->server);
+  if (n->server)
+    wr_http_server_drain(n->server);
 }
 
 void wr_node_free(wr_node *n) {
@@ -1170,7 +1250,10 @@ void wr_node_free(wr_node *n) {
   wr_free(n->saved_lens);
   wr_http_server_free(n->server);
   wr_rpc_api_free(n->api);
-  wr_metrics_del(n->reg);
-  wr_repo_close(n->repo);
+  if (!n->cfg.metrics)
+    wr_metrics_del(n->reg);
+  if (n->repo_owned)
+    wr_repo_close(n->repo);
+  uv_mutex_destroy(&n->sources_lock);
   wr_free(n);
 }

@@ -20,7 +20,10 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "base/metrics.h"
 #include "io/addr.h"
+#include "store/blocks.h"
+#include "store/repo.h"
 
 #define WR_NODE_MAX_SWARM 16
 
@@ -28,7 +31,19 @@ enum { WR_NODE_DHT_AUTO = 0, WR_NODE_DHT_SERVER, WR_NODE_DHT_CLIENT, WR_NODE_DHT
 
 typedef struct wr_node_config {
   const char *repo_path;              /* required */
-  wr_addr api;                        /* where the RPC API listens */
+  /* The repo, already open (shared lock) by the caller, who closes it after
+   * the node stopped; NULL: the node opens repo_path itself. LMDB forbids
+   * one process opening an environment twice, so an edge that already
+   * reads the repo for its gateway hands it over. */
+  wr_repo *repo;
+  /* Where the RPC API listens. With no_api the node has none and writes no
+   * <repo>/api (an edge embeds the node for its gateway's fetches only;
+   * kubo's API has no authentication, so it is never opened by surprise). */
+  wr_addr api;
+  int no_api;
+  /* Where Bitswap's (and the API's) metric families go, borrowed; NULL: a
+   * registry of the node's own. It must outlive the node. */
+  wr_metrics *metrics;
   const char *const *swarm;           /* libp2p listen multiaddrs (none: dial only) */
   size_t nswarm;
   /* The DHT (src/routing): peers to start from (/ip4|ip6/A/tcp/P/p2p/ID),
@@ -64,5 +79,20 @@ void wr_node_api_addr(const wr_node *n, wr_addr *pa);
 void wr_node_stop(wr_node *n, void (*done)(void *arg), void *arg);
 /* After done. NULL is fine. */
 void wr_node_free(wr_node *n);
+
+/* The network blocks source for code outside the RPC API (the edge's
+ * gateway): open makes a source over local (a read session of bs) that
+ * fetches what the store lacks through Bitswap, storing it unpinned; a get
+ * fails with WR_ERR_TIMEOUT once no block arrived for idle_ms (a bound on
+ * progress, not on the whole session: a large DAG that keeps arriving is
+ * never cut short); error says why the last fetch failed; close ends it. Each
+ * call runs on the caller's thread, which open's source blocks while it
+ * waits (never the loop's). The node does not close its network while a
+ * source is open, and wakes sources with WR_ERR_CLOSED when it stops.
+ * open answers WR_ERR_CLOSED once the node is stopping. */
+WR_MUST_CHECK int wr_node_blocks_open(wr_node *n, wr_bs *bs, wr_blocks *local, uint64_t idle_ms,
+                                      wr_blocks **pnet);
+const char *wr_node_blocks_error(wr_node *n, wr_blocks *net);
+void wr_node_blocks_close(wr_node *n, wr_blocks *net);
 
 #endif

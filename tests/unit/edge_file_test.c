@@ -140,7 +140,41 @@ static void test_gateway_keys(void) {
   wr_edge_file_free(&f);
 }
 
+/* The embedded IPFS node's keys: p2p and the bounds as text, swarm and
+ * bootstrap as one multiaddr or a list; flags win. */
+static void test_p2p_keys(void) {
+  wr_edge_file f;
+  char err[256] = "";
+  CHECK_EQ(parse(&f,
+                 "p2p: true\ngateway-timeout: 30s\ngateway-fetches: 8\n"
+                 "swarm: /ip4/0.0.0.0/tcp/4002\n"
+                 "bootstrap: [/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWA, /ip6/::1/tcp/4001/p2p/Qm]\n",
+                 err),
+           0);
+  CHECK_STREQ(f.p2p, "true");
+  CHECK_STREQ(f.gateway_timeout, "30s");
+  CHECK_STREQ(f.gateway_fetches, "8");
+  CHECK_EQ(f.n_swarm, 1);
+  CHECK_STREQ(f.swarm[0], "/ip4/0.0.0.0/tcp/4002");
+  CHECK_EQ(f.n_bootstrap, 2);
+  CHECK_STREQ(f.bootstrap[1], "/ip6/::1/tcp/4001/p2p/Qm");
+  wr_edge_file flags = {0};
+  flags.gateway_timeout = "5s";
+  flags.bootstrap[0] = "/ip4/127.0.0.1/tcp/1/p2p/X";
+  flags.n_bootstrap = 1;
+  wr_edge_file_fill(&flags, &f);
+  CHECK_STREQ(flags.gateway_timeout, "5s");
+  CHECK_STREQ(flags.gateway_fetches, "8");
+  CHECK_EQ(flags.n_bootstrap, 1);
+  CHECK_EQ(flags.n_swarm, 1);
+  wr_edge_file_free(&f);
+  CHECK_EQ(parse(&f, "swarm: {a: b}\n", err), WR_ERR_INVAL);
+  CHECK(strstr(err, "swarm must be") != NULL);
+  wr_edge_file_free(&f);
+}
+
 int main(void) {
+  RUN(test_p2p_keys);
   RUN(test_gateway_keys);
   RUN(test_keys_and_file_lists);
   RUN(test_refusals_say_where);
