@@ -16,6 +16,7 @@
 #define OUT_HIGH (1u << 20)   /* bytes queued on one stream before serving pauses */
 #define MSG_BLOCKS (1u << 20) /* block bytes per message we send */
 #define WRITE_CHUNK (64u * 1024)
+#define IN_WINDOW (4u << 20) /* the yamux receive window of streams peers send us blocks on */
 #define PEER_WANTLIST_MAX 8192
 #define RECENT 4096 /* wants just satisfied or cancelled: their late blocks are no offence */
 #define FINDER_EVERY_NS (10ull * 1000000000ull)
@@ -51,7 +52,10 @@ struct wr_bitswap_session {
   int closed;
   arrived *arrived;
   uint64_t asked_mask, gave_mask; /* under mu, written by the loop */
-  uint64_t good;                  /* loop only: peers that gave this session a block */
+  /* loop only: peers that hold this session's content (they gave it a block
+   * or answered HAVE); its new wants go to the least loaded of them as
+   * want-blocks, which spreads a DAG over every provider that has it */
+  uint64_t good;
 };
 
 typedef struct cmd {
@@ -706,8 +710,9 @@ static void want_start(wr_bitswap *b, want *w) {
   uint64_t live = live_mask(b);
   peer *p = least_loaded(b, w->s->good & live);
   if (p) {
-    /* This peer gave the session blocks: ask it for this one outright (most
-     * of a DAG sits with whoever had its root), and the others whether
+    /* This peer holds the session's content: ask it for this one outright
+     * (most of a DAG sits with whoever had its root; the least loaded such
+     * peer, so several providers share the work), and the others whether
      * they have it, in case it does not. */
     send_block_want(w, p);
     broadcast(b, w, live & ~bit(p));
@@ -823,6 +828,7 @@ static void handle_presence(peer *p, const wr_bitswap_presence *pr) {
     if (pr->type == WR_BITSWAP_HAVE) {
       w->has |= bit(p);
       w->dont &= ~bit(p);
+      w->s->good |= bit(p);
       if (!w->block_peer && !(w->slow & bit(p)))
         send_block_want(w, p);
       else if (w->block_peer && w->block_peer->silent && !p->silent)
@@ -923,6 +929,11 @@ static void on_stream(wr_p2p_stream *st, void *data) {
   in->b = b;
   wr_buf_init(&in->in, WR_BITSWAP_MAX_MSG + 16);
   wr_p2p_stream_set_events(st, &in_events, in);
+  /* Blocks come on streams the peer opens; every byte is taken as it
+   * arrives (into in, at most one message), so a wider window costs no
+   * memory and keeps a provider's link full across queues and a loaded
+   * machine's scheduling delays. */
+  ignore_rv(wr_p2p_stream_set_window(st, IN_WINDOW));
 }
 
 /* ---- the finder ---- */

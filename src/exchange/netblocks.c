@@ -87,8 +87,9 @@ static void top_up(wr_netblocks *n) {
     (void)want(n, batch, nb);
 }
 
-/* Queues the links of a dag-pb block for read-ahead; 1 when it has any. */
-static int read_ahead(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
+/* Queues the links of a dag-pb block as read-ahead candidates; 1 when it
+ * has any (or its codec's links are unknown: keep it). */
+static int queue_links(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
   if (cid->codec != WR_CODEC_DAG_PB)
     return cid->codec != WR_CODEC_RAW; /* other codecs: keep, links unknown */
   wr_dagpb_node node;
@@ -115,8 +116,17 @@ static int read_ahead(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, s
     }
     n->cand[n->clen++] = l.cid;
   }
-  top_up(n);
   return 1;
+}
+
+/* Queues the links of a dag-pb block for read-ahead and tops the window up
+ * (also for a block without links: each block taken frees a place in the
+ * window, and leaving it empty would fetch the rest of a wide node one block
+ * at a time); 1 when the block has links. */
+static int read_ahead(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
+  int links = queue_links(n, cid, data, len);
+  top_up(n);
+  return links;
 }
 
 static const kept *find_kept(wr_netblocks *n, const wr_cid *cid) {
@@ -199,10 +209,7 @@ static int nb_get(wr_blocks *bl, const wr_cid *cid, const uint8_t **pdata, size_
   wr_netblocks *n = (wr_netblocks *)bl;
   int rv = wr_blocks_get(n->local, cid, pdata, plen);
   if (rv == 0) {
-    if (cid->codec == WR_CODEC_DAG_PB)
-      (void)read_ahead(n, cid, *pdata, *plen);
-    else
-      top_up(n);
+    (void)read_ahead(n, cid, *pdata, *plen);
     return 0;
   }
   if (rv != WR_ERR_NOTFOUND)

@@ -541,9 +541,13 @@ static wr_p2p_stream *stream_new(wr_p2p_conn *c, wr_yamux_stream *ys) {
   return st;
 }
 
+/* Negotiation bytes: nothing retries them, so on yamux they go past the
+ * session's out_limit (a stream opened while bulk data fills the session
+ * would otherwise lose its proposal and never open). */
 static void stream_write_all(wr_p2p_stream *st, wr_buf *b) {
   if (b->len) {
-    ssize_t w = st_raw_write(st, b->data, b->len);
+    ssize_t w = st->qs ? st_raw_write(st, b->data, b->len)
+                       : wr_yamux_stream_write_control(st->ys, b->data, b->len);
     if (w > 0)
       wr_buf_consume(b, (size_t)w);
   }
@@ -780,6 +784,16 @@ void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n) {
   st_raw_consume(st, n);
   conn_after(st->c);
 }
+int wr_p2p_stream_set_window(wr_p2p_stream *st, size_t window) {
+  if (st->qs) /* QUIC's stream windows come from the connection's settings */
+    return 0;
+  if (window > WR_YAMUX_MAX_WINDOW)
+    window = WR_YAMUX_MAX_WINDOW;
+  int rv = wr_yamux_stream_set_window(st->ys, (uint32_t)window);
+  conn_after(st->c);
+  return rv;
+}
+
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st) { return st->protocol; }
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st) { return st->c; }
 

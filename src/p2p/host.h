@@ -159,6 +159,12 @@ void *wr_p2p_stream_user(const wr_p2p_stream *st);
  * wr_p2p_stream_consume (at most 256 KiB are delivered unconsumed). */
 void wr_p2p_stream_manual_consume(wr_p2p_stream *st);
 void wr_p2p_stream_consume(wr_p2p_stream *st, size_t n);
+/* Lets the peer send up to window bytes (capped at 16 MiB) ahead of what
+ * this side consumed, instead of yamux's initial 256 KiB, so one stream keeps
+ * a fast link busy across a long round trip; for a reader that consumes as
+ * bytes arrive (the window bounds nothing it buffers). A no-op on QUIC,
+ * whose stream windows are the connection's settings. 0, WR_ERR_CLOSED. */
+WR_MUST_CHECK int wr_p2p_stream_set_window(wr_p2p_stream *st, size_t window);
 const char *wr_p2p_stream_protocol(const wr_p2p_stream *st);
 wr_p2p_conn *wr_p2p_stream_conn(const wr_p2p_stream *st);
 /* Bytes taken (copied; maybe fewer than n), WR_ERR_AGAIN, WR_ERR_CLOSED. */

@@ -224,9 +224,79 @@ static void test_protocol_errors(void) {
   wr_yamux_free(&b);
 }
 
+/* A reader may widen a stream's window; negotiation bytes pass a full
+ * session; a window update that comes while the session is over its
+ * out_limit still wakes the writer once the session drains. */
+static void test_wider_window_and_busy_session(void) {
+  memset(&ra, 0, sizeof ra);
+  memset(&rb, 0, sizeof rb);
+  wr_yamux_session a, b;
+  wr_yamux_config small = {.out_limit = 64 * 1024};
+  CHECK_EQ(wr_yamux_init(&a, 1, &small, &ev, &ra), 0);
+  CHECK_EQ(wr_yamux_init(&b, 0, NULL, &ev, &rb), 0);
+  wr_yamux_stream *st;
+  CHECK_EQ(wr_yamux_open(&a, NULL, &st), 0);
+  CHECK_EQ(pump(&a, &b), 0);
+  CHECK_EQ(rb.opened, 1);
+  wr_yamux_stream *peer = rb.last;
+  CHECK_EQ(wr_yamux_stream_set_window(rb.last, WR_YAMUX_MAX_WINDOW + 1), WR_ERR_INVAL);
+  CHECK_EQ(wr_yamux_stream_set_window(rb.last, 1024 * 1024), 0);
+  CHECK_EQ(wr_yamux_stream_set_window(rb.last, 512 * 1024), 0); /* never shrinks */
+  CHECK_EQ(pump(&a, &b), 0);
+  /* Without consuming, the wider window gets through, not 256 KiB. */
+  static uint8_t big[2 * 1024 * 1024];
+  for (size_t i = 0; i < sizeof big; i++)
+    big[i] = (uint8_t)(i * 13 + i / 509);
+  size_t sent = 0;
+  for (;;) {
+    ssize_t n = wr_yamux_stream_write(st, big + sent, sizeof big - sent);
+    if (n == WR_ERR_AGAIN) {
+      if (a.out.len == 0)
+        break; /* out of window, not of room */
+      CHECK_EQ(pump(&a, &b), 0);
+      continue;
+    }
+    CHECK(n > 0);
+    sent += (size_t)n;
+  }
+  CHECK_EQ(pump(&a, &b), 0);
+  CHECK_EQ(sent, 1024 * 1024);
+  CHECK_EQ(rb.got, 1024 * 1024);
+  CHECK_MEMEQ(rb.data, big, 1024 * 1024);
+
+  /* Fill a's session past its out_limit with a second stream's data. */
+  wr_yamux_stream *st2;
+  CHECK_EQ(wr_yamux_open(&a, NULL, &st2), 0);
+  while (wr_yamux_stream_write(st2, big, 16 * 1024) > 0)
+    ;
+  CHECK(a.out.len >= small.out_limit);
+  /* Negotiation bytes still go out; a plain write is refused. */
+  CHECK_EQ(wr_yamux_stream_write(st2, big, 10), WR_ERR_AGAIN);
+  CHECK_EQ(wr_yamux_stream_write_control(st2, (const uint8_t *)"/proto\n", 7), 7);
+  /* st waits for window (and a is not full: not marked blocked)... */
+  CHECK_EQ(pump(&a, &b), 0);
+  CHECK_EQ(wr_yamux_stream_write(st, big, 1), WR_ERR_AGAIN);
+  /* ...then a goes over out_limit without a refused write... */
+  CHECK_EQ(wr_yamux_stream_write_control(st2, big, 80 * 1024), 80 * 1024);
+  CHECK(a.out.len > small.out_limit);
+  /* ...and st's window update arrives. */
+  int before = ra.writable;
+  wr_yamux_stream_consume(peer, 1024 * 1024);
+  wr_buf upd = b.out; /* hand b's update to a without draining a */
+  CHECK_EQ(wr_yamux_input(&a, upd.data, upd.len, NULL), 0);
+  wr_buf_consume(&b.out, b.out.len);
+  CHECK_EQ(ra.writable, before); /* not yet: a is still full */
+  CHECK_EQ(pump(&a, &b), 0);     /* drains a: now it hears */
+  CHECK(ra.writable > before);
+  CHECK(wr_yamux_stream_write(st, big, 1) == 1);
+  wr_yamux_free(&a);
+  wr_yamux_free(&b);
+}
+
 int main(void) {
   RUN(test_header);
   RUN(test_stream_data_and_windows);
+  RUN(test_wider_window_and_busy_session);
   RUN(test_reset_ping_goaway_limit);
   RUN(test_protocol_errors);
   return test_done();

@@ -18,6 +18,7 @@ struct wr_yamux_stream {
   void *user;
   uint32_t send_window;
   uint32_t recv_window; /* what the peer may still send */
+  uint32_t window;      /* the receive window this stream keeps up */
   uint32_t unacked;     /* consumed, not yet given back */
   int fin_sent, fin_recv, reset, finished, want_write, need_ack;
   wr_yamux_stream *next; /* hash chain, or the done list */
@@ -101,6 +102,7 @@ static wr_yamux_stream *add(wr_yamux_session *y, uint32_t id, void *user) {
   st->user = user;
   st->send_window = WR_YAMUX_INITIAL_WINDOW;
   st->recv_window = WR_YAMUX_INITIAL_WINDOW;
+  st->window = WR_YAMUX_INITIAL_WINDOW;
   wr_yamux_stream **pp = slot(y, id);
   *pp = st;
   y->nstreams++;
@@ -280,12 +282,17 @@ static int frame(wr_yamux_session *y, const wr_yamux_hdr *h, const char **preaso
       if (w > UINT32_MAX)
         FAIL(fail_protocol(y), "yamux window update past 4 GiB");
       st->send_window = (uint32_t)w;
-      if (st->want_write && st->send_window > 0 && y->out.len <= y->cfg.out_limit) {
-        st->want_write = 0;
-        uint32_t id = st->id;
-        if (y->ev->on_stream_writable)
-          y->ev->on_stream_writable(y, st);
-        (void)id;
+      if (st->want_write && st->send_window > 0) {
+        if (y->out.len <= y->cfg.out_limit) {
+          st->want_write = 0;
+          if (y->ev->on_stream_writable)
+            y->ev->on_stream_writable(y, st);
+        } else {
+          /* A write may end past out_limit without having been refused,
+           * so blocked may be clear: set it, or the drain would never
+           * wake this stream and it would wait forever. */
+          y->blocked = 1;
+        }
       }
     }
     stream_flags_tail(y, h->stream_id, h->flags);
@@ -377,13 +384,13 @@ int wr_yamux_open(wr_yamux_session *y, void *user, wr_yamux_stream **pst) {
   return 0;
 }
 
-ssize_t wr_yamux_stream_write(wr_yamux_stream *st, const uint8_t *p, size_t n) {
+static ssize_t stream_write(wr_yamux_stream *st, const uint8_t *p, size_t n, size_t limit) {
   wr_yamux_session *y = st->y;
   if (st->finished || st->fin_sent || y->failed)
     return WR_ERR_CLOSED;
   size_t done = 0;
   while (done < n) {
-    if (st->send_window == 0 || y->out.len >= y->cfg.out_limit) {
+    if (st->send_window == 0 || y->out.len >= limit) {
       if (y->out.len >= y->cfg.out_limit)
         y->blocked = 1;
       st->want_write = 1;
@@ -401,6 +408,16 @@ ssize_t wr_yamux_stream_write(wr_yamux_stream *st, const uint8_t *p, size_t n) {
     done += k;
   }
   return done ? (ssize_t)done : WR_ERR_AGAIN;
+}
+
+ssize_t wr_yamux_stream_write(wr_yamux_stream *st, const uint8_t *p, size_t n) {
+  return stream_write(st, p, n, st->y->cfg.out_limit);
+}
+
+ssize_t wr_yamux_stream_write_control(wr_yamux_stream *st, const uint8_t *p, size_t n) {
+  /* Up to the out buffer's hard cap, as control frames: a few hundred bytes
+   * of protocol negotiation must never wait behind bulk data. */
+  return stream_write(st, p, n, st->y->out.limit);
 }
 
 int wr_yamux_stream_end(wr_yamux_stream *st) {
@@ -428,11 +445,27 @@ void wr_yamux_stream_consume(wr_yamux_stream *st, size_t n) {
   st->unacked += (uint32_t)n;
   /* Credit goes back in halves of the window: fewer frames, and the peer
    * never stalls while the other half is in flight. */
-  if (st->unacked >= st->y->cfg.window / 2 &&
+  if (st->unacked >= st->window / 2 &&
       put_frame(st->y, WR_YAMUX_WINDOW_UPDATE, 0, st->id, st->unacked, NULL, 0) == 0) {
     st->recv_window += st->unacked;
     st->unacked = 0;
   }
+}
+
+int wr_yamux_stream_set_window(wr_yamux_stream *st, uint32_t window) {
+  if (st->finished || st->fin_recv)
+    return WR_ERR_CLOSED;
+  if (window > WR_YAMUX_MAX_WINDOW)
+    return WR_ERR_INVAL;
+  if (window <= st->window)
+    return 0;
+  uint32_t delta = window - st->window;
+  int rv = put_frame(st->y, WR_YAMUX_WINDOW_UPDATE, 0, st->id, delta, NULL, 0);
+  if (rv != 0)
+    return rv;
+  st->recv_window += delta;
+  st->window = window;
+  return 0;
 }
 
 uint32_t wr_yamux_stream_id(const wr_yamux_stream *st) { return st->id; }

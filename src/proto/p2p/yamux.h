@@ -26,6 +26,8 @@
 #define WR_YAMUX_PROTOCOL "/yamux/1.0.0"
 #define WR_YAMUX_HDR 12
 #define WR_YAMUX_INITIAL_WINDOW (256 * 1024)
+/* The largest receive window a stream may be given (go-yamux's cap). */
+#define WR_YAMUX_MAX_WINDOW (16u * 1024 * 1024)
 /* DATA frames we send carry at most this much, so streams interleave. */
 #define WR_YAMUX_MAX_FRAME (16 * 1024)
 
@@ -112,12 +114,26 @@ WR_MUST_CHECK int wr_yamux_open(wr_yamux_session *y, void *user, wr_yamux_stream
  * WR_ERR_AGAIN (no window or out full: on_stream_writable follows),
  * WR_ERR_CLOSED (after FIN or RST). */
 WR_MUST_CHECK ssize_t wr_yamux_stream_write(wr_yamux_stream *st, const uint8_t *p, size_t n);
+/* Like wr_yamux_stream_write, but past out_limit (within the out buffer's
+ * hard cap and the peer's window): for the few bytes of a stream's protocol
+ * negotiation, which have no writer to retry them when the session is busy
+ * with bulk data. */
+WR_MUST_CHECK ssize_t wr_yamux_stream_write_control(wr_yamux_stream *st, const uint8_t *p,
+                                                    size_t n);
 /* Sends FIN. WR_ERR_CLOSED when already ended. */
 WR_MUST_CHECK int wr_yamux_stream_end(wr_yamux_stream *st);
 /* Sends RST; the stream is finished (announced by reap). */
 void wr_yamux_stream_reset(wr_yamux_stream *st);
 /* The application is done with n received bytes. */
 void wr_yamux_stream_consume(wr_yamux_stream *st, size_t n);
+/* Raises the stream's receive window to window bytes (a WINDOW_UPDATE for
+ * the difference goes out at once; credit then comes back in halves of the
+ * new window): a reader that takes bytes as they come and must keep a fast
+ * sender busy across a long round trip asks for more than the initial
+ * 256 KiB. Windows never shrink (a smaller figure is a no-op). 0,
+ * WR_ERR_INVAL (over WR_YAMUX_MAX_WINDOW), WR_ERR_CLOSED (ended), or
+ * put_frame's error. */
+WR_MUST_CHECK int wr_yamux_stream_set_window(wr_yamux_stream *st, uint32_t window);
 uint32_t wr_yamux_stream_id(const wr_yamux_stream *st);
 void *wr_yamux_stream_user(const wr_yamux_stream *st);
 void wr_yamux_stream_set_user(wr_yamux_stream *st, void *user);
