@@ -2,7 +2,7 @@
 """bench/bitswap_providers.py: one file fetched with Bitswap from 1 and from 4
 providers, every link limited to the same rate.
 
-    sudo /usr/bin/python3 bench/bitswap_providers.py [--mib 256] [--rate 100] [--runs 3]
+    sudo /usr/bin/python3 bench/bitswap_providers.py [--mib 256] [--rate 50] [--runs 3]
                                                      [--providers 1,4] [--json FILE]
 
 Network namespaces made here (names carry this process's pid):
@@ -170,7 +170,7 @@ def fetch(tmp, addrs, n, cid, size, digest):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mib", type=int, default=256)
-    ap.add_argument("--rate", type=int, default=100, help="each link's rate, Mbit/s")
+    ap.add_argument("--rate", type=int, default=50, help="each link's rate, Mbit/s")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--providers", default="1,4")
     ap.add_argument("--json")

@@ -51,6 +51,11 @@ struct wr_bitswap_session {
   int refs; /* the worker's and the loop's */
   int closed;
   arrived *arrived;
+  /* the block the worker waits for: only its arrival wakes it (blocks
+   * come out of order, up to a window ahead; waking for each would cost a
+   * context switch per block for nothing) */
+  wr_mh awaited;
+  int awaiting;
   uint64_t asked_mask, gave_mask; /* under mu, written by the loop */
   /* loop only: peers that hold this session's content (they gave it a block
    * or answered HAVE); its new wants go to the least loaded of them as
@@ -769,7 +774,8 @@ static void deliver(wr_bitswap_session *s, const wr_mh *mh, const uint8_t *data,
   }
   a->next = s->arrived;
   s->arrived = a;
-  pthread_cond_broadcast(&s->cv);
+  if (s->awaiting && wr_mh_equal(&s->awaited, mh))
+    pthread_cond_broadcast(&s->cv);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -1299,6 +1305,8 @@ int wr_bitswap_session_take(wr_bitswap_session *s, const wr_cid *cid, uint64_t d
       rv = WR_ERR_CLOSED;
       break;
     }
+    s->awaited = cid->mh;
+    s->awaiting = 1;
     if (uv_hrtime() >= deadline_ns || pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT) {
       if (uv_hrtime() >= deadline_ns) {
         rv = WR_ERR_TIMEOUT;
@@ -1306,6 +1314,7 @@ int wr_bitswap_session_take(wr_bitswap_session *s, const wr_cid *cid, uint64_t d
       }
     }
   }
+  s->awaiting = 0;
   pthread_mutex_unlock(&s->mu);
   return rv;
 }

@@ -1,9 +1,11 @@
 /* netblocks.c: the network blocks source (see netblocks.h). */
 #include "exchange/netblocks.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/mem.h"
 #include "proto/ipld/dagpb.h"
 #include "store/dag.h"
@@ -11,6 +13,9 @@
 #define WINDOW 128
 #define RING 8
 #define IDLE_NS (120ull * 1000000000ull)
+/* Fetched blocks waiting for the store writer, at most: past it get waits
+ * (the disk is the bottleneck then). */
+#define STORE_QUEUE_BYTES (32u * 1024 * 1024)
 
 typedef struct kept {
   struct kept *next;
@@ -18,6 +23,29 @@ typedef struct kept {
   uint8_t *data;
   size_t len;
 } kept;
+
+/* A fetched block on its way to the store. */
+typedef struct stored {
+  struct stored *next;
+  uint8_t key[WR_MH_MAX_BYTES];
+  size_t klen, len;
+  uint8_t data[];
+} stored;
+
+/* Stores fetched blocks on a thread of its own, all that queued up in one
+ * write transaction: the command's thread neither pays a commit per block
+ * nor ever holds LMDB's writer lock (it may block for long on a slow
+ * reader of its output, and every other writer would wait). */
+typedef struct store_writer {
+  pthread_t thread;
+  int started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  stored *head, *tail;
+  size_t queued; /* bytes in the queue */
+  int stop;
+  uint64_t failed;
+} store_writer;
 
 struct wr_netblocks {
   wr_blocks base;
@@ -35,9 +63,82 @@ struct wr_netblocks {
   kept *linked;    /* blocks with links, for the session */
   kept ring[RING]; /* the last blocks without links */
   size_t ring_next;
-  uint64_t blocks, bytes, store_failed;
+  uint64_t blocks, bytes;
+  store_writer w;
   char err[512];
 };
+
+static void *writer_main(void *arg) {
+  wr_netblocks *n = arg;
+  store_writer *w = &n->w;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->head && !w->stop)
+      pthread_cond_wait(&w->cv, &w->mu);
+    stored *list = w->head;
+    w->head = w->tail = NULL;
+    w->queued = 0;
+    int stop = w->stop;
+    pthread_cond_broadcast(&w->cv); /* room for the command's thread */
+    pthread_mutex_unlock(&w->mu);
+    uint64_t failed = 0;
+    if (list) {
+      /* Verified by the engine (its hash is what was wanted): stored
+       * unpinned, trusted. A full store is not the reader's problem: it
+       * still gets the bytes. */
+      wr_bs_txn *t = NULL;
+      int rv = wr_bs_txn_begin(n->bs, WR_BS_WRITE, &t);
+      for (stored *x = list; x && !rv; x = x->next)
+        rv = wr_bs_txn_put(t, x->key, x->klen, x->data, x->len);
+      if (!rv)
+        rv = wr_bs_txn_commit(t);
+      else
+        wr_bs_txn_abort(t);
+      for (stored *x = list, *y; x; x = y) {
+        y = x->next;
+        failed += rv != 0;
+        wr_free(x);
+      }
+    }
+    pthread_mutex_lock(&w->mu);
+    w->failed += failed;
+    if (stop && !w->head)
+      break;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* Queues a copy of a fetched block for the store writer; waits while the
+ * queue is full. Without memory for the copy the block is not stored (it is
+ * still returned; a later fetch gets it again). */
+static void store_block(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
+  store_writer *w = &n->w;
+  stored *x = wr_malloc(sizeof *x + len);
+  int k = x ? wr_mh_encode(&cid->mh, x->key, sizeof x->key) : -1;
+  if (k <= 0) {
+    wr_free(x);
+    pthread_mutex_lock(&w->mu);
+    w->failed++;
+    pthread_mutex_unlock(&w->mu);
+    return;
+  }
+  x->next = NULL;
+  x->klen = (size_t)k;
+  x->len = len;
+  memcpy(x->data, data, len);
+  pthread_mutex_lock(&w->mu);
+  while (w->queued >= STORE_QUEUE_BYTES)
+    pthread_cond_wait(&w->cv, &w->mu);
+  if (w->tail)
+    w->tail->next = x;
+  else
+    w->head = x;
+  w->tail = x;
+  w->queued += len;
+  pthread_cond_broadcast(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
 
 static int mh_key(const wr_cid *cid, uint8_t out[WR_MH_MAX_BYTES], size_t *plen) {
   int k = wr_mh_encode(&cid->mh, out, WR_MH_MAX_BYTES);
@@ -174,14 +275,7 @@ static int fetch(wr_netblocks *n, const wr_cid *cid, const uint8_t **pdata, size
   n->progress_ns = uv_hrtime();
   n->blocks++;
   n->bytes += len;
-  /* Verified by the engine (its hash is what was wanted); stored
-   * unpinned. A full store is not the reader's problem: it still gets the
-   * bytes. */
-  uint8_t k[WR_MH_MAX_BYTES];
-  size_t kl;
-  if (mh_key(cid, k, &kl) == 0)
-    if (wr_bs_put(n->bs, k, kl, data, len) != 0)
-      n->store_failed++;
+  store_block(n, cid, data, len);
   int links = read_ahead(n, cid, data, len);
   kept *slot;
   if (links) {
@@ -234,6 +328,24 @@ static int nb_size(wr_blocks *bl, const wr_cid *cid, size_t *plen) {
 
 static const wr_blocks_ops nb_ops = {.name = "network", .get = nb_get, .size = nb_size};
 
+/* Stores what is queued and ends the writer: afterwards every fetched
+ * block is committed (pin add and dag export read the store next). */
+static void stop_writer(wr_netblocks *n) {
+  if (n->w.started) {
+    pthread_mutex_lock(&n->w.mu);
+    n->w.stop = 1;
+    pthread_cond_broadcast(&n->w.cv);
+    pthread_mutex_unlock(&n->w.mu);
+    pthread_join(n->w.thread, NULL);
+    n->w.started = 0;
+    if (n->w.failed)
+      wr_log(WR_LOG_WARN, "Fetched blocks could not be stored (the reader got them)", "blocks=%llu",
+             (unsigned long long)n->w.failed);
+  }
+  pthread_cond_destroy(&n->w.cv);
+  pthread_mutex_destroy(&n->w.mu);
+}
+
 int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeout_ms,
                      wr_netblocks **pn) {
   *pn = NULL;
@@ -248,10 +360,16 @@ int wr_netblocks_new(wr_bitswap *b, wr_bs *bs, wr_blocks *local, uint64_t timeou
   n->idle_ns = IDLE_NS;
   if (timeout_ms)
     n->deadline_ns = n->progress_ns + timeout_ms * 1000000ull;
+  pthread_mutex_init(&n->w.mu, NULL);
+  pthread_cond_init(&n->w.cv, NULL);
   int rv = wr_dag_set_new(&n->requested);
+  if (!rv && pthread_create(&n->w.thread, NULL, writer_main, n) != 0)
+    rv = WR_ERR_IO;
+  n->w.started = rv == 0;
   if (!rv)
     rv = wr_bitswap_session_new(b, &n->s);
   if (rv) {
+    stop_writer(n);
     wr_dag_set_del(n->requested);
     wr_free(n);
     return rv;
@@ -277,6 +395,7 @@ void wr_netblocks_del(wr_netblocks *n) {
   if (!n)
     return;
   wr_bitswap_session_close(n->s);
+  stop_writer(n);
   for (kept *k = n->linked, *x; k; k = x) {
     x = k->next;
     wr_free(k->data);
