@@ -139,6 +139,12 @@ static int on_entry(void *arg, const wr_untar_entry *e) {
   return 0;
 }
 
+static void progress_line(const unpack *k, uint64_t now) {
+  double s = (double)(now - k->start_ns) / 1e9;
+  fprintf(stderr, "\r\033[K%.1f MiB  %.1f MiB/s", (double)k->bytes / 1048576.0,
+          s > 0 ? (double)k->bytes / 1048576.0 / s : 0.0);
+}
+
 /* Bytes so far and the rate on stderr, once a transfer lasts (as cat). */
 static void progress(unpack *k, size_t n) {
   k->bytes += n;
@@ -147,9 +153,7 @@ static void progress(unpack *k, size_t n) {
   uint64_t now = wr_now_ns();
   if (now - k->start_ns < 300 * WR_NS_PER_MS || now - k->shown_ns < 200 * WR_NS_PER_MS)
     return;
-  double s = (double)(now - k->start_ns) / 1e9;
-  fprintf(stderr, "\r\033[K%.1f MiB  %.1f MiB/s", (double)k->bytes / 1048576.0,
-          (double)k->bytes / 1048576.0 / s);
+  progress_line(k, now);
   k->shown = 1;
   k->shown_ns = now;
 }
@@ -213,8 +217,14 @@ static int get_remote(const wr_addr *api, const char *arg, const char *dest) {
   k->start_ns = wr_now_ns();
   wr_untar_init(&k->u, &unpack_ops, k);
   int rv = wr_cmd_remote_post("get", api, target, NULL, NULL, NULL, unpack_recv, k);
-  if (k->shown)
+  /* On a terminal the final figures stay, as kubo's bar does; a failure
+   * clears the line for its sentence. */
+  if (k->progress && !rv) {
+    progress_line(k, wr_now_ns());
+    fputc('\n', stderr);
+  } else if (k->shown) {
     fprintf(stderr, "\r\033[K");
+  }
   /* A daemon that fails mid-archive (a block not found in time) can only
    * cut the answer: the RPC client has nothing to print then. */
   if (rv == WR_ERR_IO && !k->printed && k->got)

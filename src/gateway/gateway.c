@@ -1496,7 +1496,9 @@ static void fetch_done(uv_work_t *w, int status) {
     wl->next_waiter = NULL;
     wl->fetch_rc = rc;
     memcpy(wl->fetch_err, r->fetch_err, sizeof wl->fetch_err);
-    fetch_finish(wl, rc, 0, 1);
+    int wfile = wl->fetch_file; /* its head may be out: its body goes on */
+    wl->fetch_file = 0;
+    fetch_finish(wl, rc, wfile, 1);
     wl = next;
   }
   fetch_finish(r, rc, file, 0);
@@ -1587,6 +1589,18 @@ static int queue_fetch(wr_gateway_req *r) {
   return 0;
 }
 
+/* r waits on leader l's fetch (no worker of its own); fetch_done goes on
+ * with it as with l. */
+static void wait_on(wr_gateway_req *r, wr_gateway_req *l) {
+  r->fetch_state = FETCH_RUNNING;
+  r->fetch_rounds++;
+  r->fetch_start_ns = wr_now_ns();
+  r->q->sink = &r->sink;
+  r->next_waiter = l->waiters;
+  l->waiters = r;
+  WR_DEBUG("Gateway waits on a fetch already running", "target=%s", r->target);
+}
+
 /* Parks r (the exchange stays ours: the sink is set, so a user who leaves
  * is heard) while a worker fetches what rs needs; rs is r's from here on. */
 static void park(wr_gateway_req *r, resolved *rs) {
@@ -1595,13 +1609,7 @@ static void park(wr_gateway_req *r, resolved *rs) {
     if (same_fetch(l->fetch_rs, rs)) {
       /* Someone fetches exactly this already: wait for it (no worker). */
       wr_free(rs);
-      r->fetch_state = FETCH_RUNNING;
-      r->fetch_rounds++;
-      r->fetch_start_ns = wr_now_ns();
-      r->q->sink = &r->sink;
-      r->next_waiter = l->waiters;
-      l->waiters = r;
-      WR_DEBUG("Gateway waits on a fetch already running", "target=%s", r->target);
+      wait_on(r, l);
       return;
     }
   if (g->fetching >= g->max_fetches) {
@@ -1631,11 +1639,19 @@ static int park_file(wr_gateway_req *r) {
   wr_gateway *g = r->g;
   if (!g->fetcher.open || r->fetch_state == FETCH_RUNNING || r->fetch_rounds >= MAX_FETCH_ROUNDS)
     return 0;
+  r->fetch_file = 1;
+  /* The file's DAG is being fetched for another request (it asked for
+   * this file as its root, and its blocks are arriving): wait for that. */
+  for (wr_gateway_req *l = g->leaders; l; l = l->next_leader)
+    if (l->fetch_rs && !l->fetch_rs->rest[0] && wr_cid_equal(&l->fetch_rs->root, &r->cid)) {
+      wait_on(r, l);
+      return 1;
+    }
   if (g->fetching >= g->max_fetches) {
+    r->fetch_file = 0;
     wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
     return 0;
   }
-  r->fetch_file = 1;
   if (queue_fetch(r) != 0) {
     r->fetch_file = 0;
     return 0;
