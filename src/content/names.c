@@ -28,6 +28,21 @@ static int record_path(const char *repo, const wr_peerid *name, int mkdirs, char
   return 0;
 }
 
+/* sk's own name and its record file, once the lifetime is checked (a
+ * record's validity must fit in its int64 nanoseconds). */
+static int own_record_path(const char *repo, const wr_p2p_privkey *sk, int64_t lifetime_ns,
+                           int64_t now_ns, int mkdirs, wr_peerid *pname, char *out, size_t cap,
+                           char *err, size_t errlen) {
+  if (lifetime_ns <= 0 || now_ns > INT64_MAX - lifetime_ns) {
+    snprintf(err, errlen, "the lifetime must be positive and end before the year 2262");
+    return WR_ERR_INVAL;
+  }
+  wr_p2p_pubkey pk;
+  wr_p2p_privkey_public(sk, &pk);
+  wr_peerid_from_pubkey(pname, &pk);
+  return record_path(repo, pname, mkdirs, out, cap, err, errlen);
+}
+
 int wr_names_record_path(const char *repo, const wr_peerid *name, char *out, size_t cap) {
   char err[64];
   return record_path(repo, name, 0, out, cap, err, sizeof err);
@@ -62,16 +77,9 @@ int wr_names_publish(const char *repo, const wr_p2p_privkey *sk, const char *val
     snprintf(err, errlen, "\"%s\" is not an /ipfs/ or /ipns/ path", value);
     return WR_ERR_INVAL;
   }
-  if (lifetime_ns <= 0 || now_ns > INT64_MAX - lifetime_ns) {
-    snprintf(err, errlen, "the lifetime must be positive and end before the year 2262");
-    return WR_ERR_INVAL;
-  }
-  wr_p2p_pubkey pk;
   wr_peerid name;
-  wr_p2p_privkey_public(sk, &pk);
-  wr_peerid_from_pubkey(&name, &pk);
   char path[WR_NAMES_PATH_MAX + 300];
-  int rv = record_path(repo, &name, 1, path, sizeof path, err, errlen);
+  int rv = own_record_path(repo, sk, lifetime_ns, now_ns, 1, &name, path, sizeof path, err, errlen);
   if (rv != 0)
     return rv;
   int lock = wr_file_lock(path, err, errlen);
@@ -123,16 +131,9 @@ out:
 
 int wr_names_republish(const char *repo, const wr_p2p_privkey *sk, int64_t lifetime_ns,
                        int64_t now_ns, wr_buf *rec, char *err, size_t errlen) {
-  if (lifetime_ns <= 0 || now_ns > INT64_MAX - lifetime_ns) {
-    snprintf(err, errlen, "the lifetime must be positive and end before the year 2262");
-    return WR_ERR_INVAL;
-  }
-  wr_p2p_pubkey pk;
   wr_peerid name;
-  wr_p2p_privkey_public(sk, &pk);
-  wr_peerid_from_pubkey(&name, &pk);
   char path[WR_NAMES_PATH_MAX + 300];
-  int rv = record_path(repo, &name, 0, path, sizeof path, err, errlen);
+  int rv = own_record_path(repo, sk, lifetime_ns, now_ns, 0, &name, path, sizeof path, err, errlen);
   if (rv != 0)
     return rv;
   struct stat st;
