@@ -161,28 +161,11 @@ static int name_publish(int argc, char **argv) {
     return 1;
   if (d == 1) {
     /* The daemon signs with the same repo's keys and keeps the record. */
-    char dur[64], got[WR_PEERID_MAX_STR];
-    wr_buf t;
-    wr_buf_init(&t, 4 * WR_NAMES_PATH_MAX);
-    int rv = wr_buf_puts(&t, "/api/v0/name/publish");
+    char got[WR_PEERID_MAX_STR];
     char v[WR_NAMES_PATH_MAX];
     snprintf(v, sizeof v, "%s%s", argv[optind][0] == '/' ? "" : "/ipfs/", argv[optind]);
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "arg", v);
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "key", keyname);
-    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(lifetime / 1000000));
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "lifetime", dur);
-    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(ttl / 1000000));
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "ttl", dur);
-    if (!rv)
-      rv = wr_buf_append(&t, "", 1); /* the target is a C string */
-    if (!rv)
-      rv = wr_cmd_remote_field("name publish", &api, (const char *)t.data, "Name", got, sizeof got);
-    wr_buf_free(&t);
-    if (rv != 0)
+    if (wr_cmd_remote_name_publish("name publish", &api, v, keyname, lifetime, ttl, got,
+                                   sizeof got) != 0)
       return 1;
     if (quieter)
       printf("%s\n", got);

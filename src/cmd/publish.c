@@ -290,26 +290,8 @@ int wr_cmd_publish(int argc, char **argv) {
   int rv = d < 0 ? 1 : 0;
   if (d == 1) {
     memset(&sk, 0, sizeof sk);
-    char dur[64], got[WR_PEERID_MAX_STR];
-    wr_buf t;
-    wr_buf_init(&t, 4096);
-    rv = wr_buf_puts(&t, "/api/v0/name/publish");
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "arg", value);
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "key", keyname);
-    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(lifetime / 1000000));
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "lifetime", dur);
-    snprintf(dur, sizeof dur, "%llums", (unsigned long long)(ttl / 1000000));
-    if (!rv)
-      rv = wr_cmd_query_add(&t, "ttl", dur);
-    if (!rv)
-      rv = wr_buf_append(&t, "", 1);
-    if (!rv)
-      rv = wr_cmd_remote_field(CMD, &api, (const char *)t.data, "Name", got, sizeof got);
-    wr_buf_free(&t);
-    if (rv)
+    char got[WR_PEERID_MAX_STR];
+    if (wr_cmd_remote_name_publish(CMD, &api, value, keyname, lifetime, ttl, got, sizeof got) != 0)
       return 1;
   } else if (d == 0) {
     uint64_t seq = 0;

@@ -213,8 +213,8 @@ static int keep_first(void *arg, const char *line, size_t n) {
   return 0;
 }
 
-int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target,
-                        const char *field, char *out, size_t cap) {
+int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target, const char *field,
+                        char *out, size_t cap) {
   first_line o = {0};
   static wr_cmd_lines lines; /* 64 KiB: not on the stack */
   memset(&lines, 0, sizeof lines);
@@ -241,4 +241,31 @@ int wr_cmd_query_add(wr_buf *t, const char *key, const char *value) {
   if (wr_rpc_url_escape(value, 0, esc, sizeof esc) != 0)
     return WR_ERR_LIMIT;
   return wr_buf_printf(t, "%c%s=%s", t->data && memchr(t->data, '?', t->len) ? '&' : '?', key, esc);
+}
+
+int wr_cmd_remote_name_publish(const char *cmd, const wr_addr *api, const char *value,
+                               const char *keyname, uint64_t lifetime_ns, uint64_t ttl_ns,
+                               char *name, size_t cap) {
+  char dur[64];
+  wr_buf t;
+  wr_buf_init(&t, 4096 + 3 * strlen(value));
+  int rv = wr_buf_puts(&t, "/api/v0/name/publish");
+  if (!rv)
+    rv = wr_cmd_query_add(&t, "arg", value);
+  if (!rv)
+    rv = wr_cmd_query_add(&t, "key", keyname);
+  snprintf(dur, sizeof dur, "%llums", (unsigned long long)(lifetime_ns / 1000000));
+  if (!rv)
+    rv = wr_cmd_query_add(&t, "lifetime", dur);
+  snprintf(dur, sizeof dur, "%llums", (unsigned long long)(ttl_ns / 1000000));
+  if (!rv)
+    rv = wr_cmd_query_add(&t, "ttl", dur);
+  if (!rv)
+    rv = wr_buf_append(&t, "", 1); /* the target is a C string */
+  if (rv)
+    wr_cli_fail("%s: the request is too long.", cmd);
+  else
+    rv = wr_cmd_remote_field(cmd, api, (const char *)t.data, "Name", name, cap);
+  wr_buf_free(&t);
+  return rv;
 }

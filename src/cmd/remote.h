@@ -46,15 +46,22 @@ int wr_cmd_remote_bytes(const char *cmd, const wr_addr *a, const char *cmdpath, 
  * each a part named by its path, or, when files is NULL, the len bytes at
  * data as one nameless part. The answer's lines go to line(arg, ...).
  * Prints one sentence on failure. Returns 0 or the error. */
-int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, char **files,
-                         int n, const uint8_t *data, size_t len,
+int wr_cmd_remote_upload(const char *cmd, const wr_addr *a, const char *target, char **files, int n,
+                         const uint8_t *data, size_t len,
                          int (*line)(void *arg, const char *line, size_t n), void *arg);
 
 /* POSTs target and copies the string member field of the daemon's JSON
  * answer (its first line) into out. 0, or an error after one printed
  * sentence. */
-int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target,
-                        const char *field, char *out, size_t cap);
+int wr_cmd_remote_field(const char *cmd, const wr_addr *api, const char *target, const char *field,
+                        char *out, size_t cap);
+
+/* Asks the daemon to point the IPNS name of key keyname at value (a
+ * path) for lifetime_ns and ttl_ns (name/publish); the name it answers goes
+ * to name. 0, or an error after one printed sentence. */
+int wr_cmd_remote_name_publish(const char *cmd, const wr_addr *api, const char *value,
+                               const char *keyname, uint64_t lifetime_ns, uint64_t ttl_ns,
+                               char *name, size_t cap);
 
 /* Appends "?key=value" (the first) or "&key=value" to the request target t,
  * value percent-escaped. 0 or WR_ERR_LIMIT. */
