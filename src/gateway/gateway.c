@@ -2,11 +2,12 @@
  *
  * One exchange is a wr_gateway_req: what the request asked (copied at
  * on_request), then, once resolved, a producer (a file range, a folder
- * listing, a CAR walk) that pump() runs until the front's queue is full
+ * listing, a CAR walk) that wr_gw_pump() runs until the front's queue is full
  * (body() answers WR_ERR_AGAIN) and runs again at on_writable. Each pump
  * opens its own read transaction and ends it before returning, so no LMDB
  * snapshot outlives a burst. */
 #include "gateway/gateway.h"
+#include "gateway/gw_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,7 +25,6 @@
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
 #include "gateway/nameres.h"
-#include "gateway/prefetch.h"
 #include "gateway/redirstep.h"
 #include "http/page.h"
 #include "proto/ipld/car.h"
@@ -37,82 +37,7 @@
 #define MAX_ROOTS 64
 #define MAX_FIELDS 24
 
-struct wr_gateway {
-  wr_bs *bs;
-  wr_metric_family *m_responses; /* code */
-  wr_metric_family *m_kinds;     /* kind */
-  wr_metric *m_bytes;
-  size_t live;
-  char *repo;                   /* IPNS records; NULL: none */
-  wr_gw_namecache *names;       /* records validated earlier */
-  wr_dnslink_resolver *dnslink; /* NULL: no DNSLink */
-  /* fetching missing blocks (fetcher.open NULL: none) */
-  wr_gateway_fetcher fetcher;
-  uv_loop_t *loop;
-  uint64_t fetch_timeout_ms;
-  size_t max_fetches, fetching;
-  wr_metric_family *m_fetches; /* result: ok, timeout, error, busy, cancelled, shared */
-  /* Requests whose fetch runs on a worker now; another request that needs
-   * the same fetch waits on one of them rather than fetch it again. */
-  struct wr_gateway_req *leaders;
-  wr_metric *m_fetching;
-  wr_metric *m_fetch_seconds;
-};
-
-/* A request's fetch from the network: none yet, asked for by a miss while
- * answering, running on a worker, done (once before the response starts;
- * a file response that then meets a missing block fetches again, up to
- * MAX_FETCH_ROUNDS in all). */
-enum { FETCH_NONE = 0, FETCH_WANTED, FETCH_RUNNING, FETCH_DONE };
-#define MAX_FETCH_ROUNDS 3
-
-enum { P_NONE = 0, P_FILE, P_LIST, P_CAR };
-
-struct wr_gateway_req {
-  wr_http_sink sink; /* first */
-  wr_gateway *g;
-  wr_http_req *q;
-  const wr_gateway_site *site;
-  /* the request, copied */
-  int is_head, method_ok, tls;
-  char *target, *host, *accept, *range, *inm, *xfproto, *sw, *cache_control;
-  /* the response in progress */
-  int producer;
-  int in_pump, gone, finished;
-  wr_cid cid;        /* the terminal node */
-  uint64_t off, end; /* P_FILE: next byte, end (exclusive) */
-  uint64_t listed;   /* P_LIST: entries sent */
-  int list_phase;    /* 0 head, 1 entries, 2 foot */
-  char *list_title;  /* P_LIST: the path shown */
-  int list_parent;   /* P_LIST: a ".." row */
-  wr_dirwalk *dir;   /* P_LIST: where the listing stands */
-  wr_carwalk *walk;  /* P_CAR */
-  wr_cid *pathblk;   /* P_CAR: blocks on the path, sent first */
-  size_t npath, path_sent;
-  int car_header_sent;
-  uint64_t bytes;
-  unsigned pumps;              /* bursts of output, for the debug line */
-  wr_gw_nameres_req *nreq;     /* a name being resolved (gateway/nameres.h) */
-  wr_gw_nameres_result *named; /* what the name resolved to */
-  int forced_status;           /* a _redirects rule's 404/410/451 (0: as served) */
-  /* A parked request: what to fetch (rs, owned while running), the
-   * worker's result and its sentence. The worker reads rs and the
-   * gateway's constant fields and writes fetch_rc/fetch_err only; the loop
-   * touches neither until fetch_done. */
-  int fetch_state;
-  int fetch_file;        /* the fetch is for a file response that started (r->cid's DAG) */
-  unsigned fetch_rounds; /* fetches of this request so far */
-  uint64_t fetch_start_ns;
-  struct resolved *fetch_rs; /* the request's fetch: what it asked */
-  int fetch_rc;
-  char fetch_err[512];
-  uv_work_t work;
-  struct wr_gateway_req *next_leader; /* in g->leaders while its fetch runs */
-  struct wr_gateway_req *waiters;     /* requests waiting on this one's fetch */
-  struct wr_gateway_req *next_waiter;
-};
-
-static void req_free(wr_gateway_req *r) {
+void wr_gw_req_free(wr_gateway_req *r) {
   if (!r)
     return;
   wr_free(r->target);
@@ -136,7 +61,7 @@ static void req_free(wr_gateway_req *r) {
   wr_free(r);
 }
 
-void wr_gateway_req_del(wr_gateway_req *r) { req_free(r); }
+void wr_gateway_req_del(wr_gateway_req *r) { wr_gw_req_free(r); }
 
 int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
   wr_gateway *g = wr_calloc(1, sizeof *g);
@@ -245,7 +170,7 @@ static void count(wr_gateway_req *r, int status, const char *kind) {
 
 /* Ends the exchange for the gateway and frees r unless a pump is running
  * (it frees r when it unwinds). */
-static void finish(wr_gateway_req *r, int ok) {
+void wr_gw_finish(wr_gateway_req *r, int ok) {
   if (r->finished)
     return;
   r->finished = 1;
@@ -259,12 +184,12 @@ static void finish(wr_gateway_req *r, int ok) {
       r->q->ops->abort(r->q);
   }
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
 }
 
-static void error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...)
+void wr_gw_error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...) {
+void wr_gw_error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...) {
   char detail[600];
   va_list ap;
   va_start(ap, fmt);
@@ -278,7 +203,7 @@ static void error_page(wr_gateway_req *r, int status, const char *title, const c
   r->q->sink = NULL;
   wr_http_page_send(r->q, status, title, detail, 0);
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
 }
 
 /* Response header fields, built in one buffer. */
@@ -312,19 +237,6 @@ static const char *cidstr(const wr_cid *c, char *buf, size_t n) {
 
 /* ---- the request: what it names ------------------------------------------- */
 
-typedef struct resolved {
-  char content_path[WR_GW_PATH_MAX + 128]; /* /ipfs/<cid>/<path>, decoded */
-  char xpath[WR_GW_PATH_MAX + 128];        /* the same as asked, still escaped (X-Ipfs-Path) */
-  wr_cid root;
-  char rest[WR_GW_PATH_MAX]; /* the path below root, decoded, "" or "/a/b" */
-  int trailing_slash;
-  wr_gw_params prm;
-  const char *query;
-  size_t qlen;
-  wr_gw_plan plan;               /* the name the request carries, if any */
-  char url_path[WR_GW_PATH_MAX]; /* the decoded request path (for _redirects) */
-} resolved;
-
 static int is_b32_canonical(const char *label, const wr_cid *cid, char *canon, size_t cap) {
   wr_cid v1;
   wr_cid_to_v1(cid, &v1);
@@ -351,7 +263,7 @@ static void redirect_status(wr_gateway_req *r, int status, const char *location)
   else
     r->q->ops->abort(r->q);
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
 }
 
 static void redirect(wr_gateway_req *r, const char *location) { redirect_status(r, 301, location); }
@@ -387,7 +299,7 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   const char *why = NULL;
   if (wr_gw_split_target(r->target, strlen(r->target), path, sizeof path, &rs->query, &rs->qlen,
                          &why) != 0) {
-    error_page(r, 400, "Bad Request", "The request path is not valid: %s.", why);
+    wr_gw_error_page(r, 400, "Bad Request", "The request path is not valid: %s.", why);
     return 1;
   }
   memcpy(rs->url_path, path, strlen(path) + 1);
@@ -395,11 +307,11 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   rs->prm.car_dups = -1;
   rs->prm.download = -1;
   if (r->accept && wr_gw_parse_accept(r->accept, strlen(r->accept), &rs->prm, &why) != 0) {
-    error_page(r, 400, "Bad Request", "%s.", why);
+    wr_gw_error_page(r, 400, "Bad Request", "%s.", why);
     return 1;
   }
   if (wr_gw_parse_query(rs->query, rs->qlen, &rs->prm, &why) != 0) {
-    error_page(r, 400, "Bad Request", "%s.", why);
+    wr_gw_error_page(r, 400, "Bad Request", "%s.", why);
     return 1;
   }
   const char *sub = NULL; /* the path under the root CID */
@@ -407,9 +319,10 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   switch (plan_name(r, rs, path)) {
   case WR_GW_PLAN_RESOLVE:
     if (!r->named)
-      return 2; /* answer() resolves the name first */
+      return 2; /* wr_gw_answer() resolves the name first */
     if (r->named->status) {
-      error_page(r, r->named->status, wr_h1_status_text(r->named->status), "%s.", r->named->err);
+      wr_gw_error_page(r, r->named->status, wr_h1_status_text(r->named->status), "%s.",
+                       r->named->err);
       return 1;
     }
     snprintf(rs->content_path, sizeof rs->content_path, "%s", r->named->path);
@@ -418,7 +331,7 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     redirect_status(r, rs->plan.status, rs->plan.location);
     return 1;
   case WR_GW_PLAN_ERROR:
-    error_page(r, rs->plan.status, wr_h1_status_text(rs->plan.status), "%s.", rs->plan.why);
+    wr_gw_error_page(r, rs->plan.status, wr_h1_status_text(rs->plan.status), "%s.", rs->plan.why);
     return 1;
   default:
     break;
@@ -429,39 +342,40 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     int k = snprintf(rs->content_path, sizeof rs->content_path, "%s%s", site->root,
                      strcmp(path, "/") == 0 && strchr(site->root + 6, '/') == NULL ? "/" : path);
     if (k < 0 || (size_t)k >= sizeof rs->content_path) {
-      error_page(r, 414, "URI Too Long", "The request path is too long.");
+      wr_gw_error_page(r, 414, "URI Too Long", "The request path is too long.");
       return 1;
     }
   } else if (site->kind == WR_GW_SITE_SUBDOMAIN) {
     char label[64];
     int lr = r->host ? wr_gw_subdomain_label(r->host, strlen(r->host), site->host, label) : 0;
     if (lr == WR_ERR_LIMIT) {
-      error_page(r, 400, "Bad Request",
-                 "The CID in the host name is longer than a DNS label (63 characters).");
+      wr_gw_error_page(r, 400, "Bad Request",
+                       "The CID in the host name is longer than a DNS label (63 characters).");
       return 1;
     }
     if (lr == 0) {
       /* The gateway's own name: path requests move to their subdomain. */
       if (strncmp(path, "/ipfs/", 6) != 0) {
-        error_page(r, 404, "Not Found",
-                   "This is a subdomain gateway: content lives at https://CID.ipfs.%s/.",
-                   site->host);
+        wr_gw_error_page(r, 404, "Not Found",
+                         "This is a subdomain gateway: content lives at https://CID.ipfs.%s/.",
+                         site->host);
         return 1;
       }
       const char *c = path + 6, *e = strchr(c, '/');
       size_t cn = e ? (size_t)(e - c) : strlen(c);
       wr_cid cid;
       if (wr_cid_parse(c, cn, &cid, &why) != 0) {
-        error_page(r, 400, "Bad Request", "\"%.*s\" is not a valid CID: %s.",
-                   (int)(cn > 100 ? 100 : cn), c, why ? why : "unreadable");
+        wr_gw_error_page(r, 400, "Bad Request", "\"%.*s\" is not a valid CID: %s.",
+                         (int)(cn > 100 ? 100 : cn), c, why ? why : "unreadable");
         return 1;
       }
       char canon[WR_CID_MAX_STR];
       (void)is_b32_canonical("", &cid, canon, sizeof canon);
       if (strlen(canon) > 63) {
-        error_page(r, 400, "Bad Request",
-                   "The CID is longer than a DNS label (63 characters) in base32, so it has no "
-                   "subdomain on this gateway.");
+        wr_gw_error_page(
+            r, 400, "Bad Request",
+            "The CID is longer than a DNS label (63 characters) in base32, so it has no "
+            "subdomain on this gateway.");
         return 1;
       }
       /* Keep the raw rest of the target (path after the CID, query). */
@@ -477,15 +391,15 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     }
     wr_cid cid;
     if (wr_cid_parse(label, strlen(label), &cid, &why) != 0) {
-      error_page(r, 400, "Bad Request", "The host name's first label is not a valid CID: %s.",
-                 why ? why : "unreadable");
+      wr_gw_error_page(r, 400, "Bad Request", "The host name's first label is not a valid CID: %s.",
+                       why ? why : "unreadable");
       return 1;
     }
     char canon[WR_CID_MAX_STR];
     if (!is_b32_canonical(label, &cid, canon, sizeof canon)) {
       if (strlen(canon) > 63) {
-        error_page(r, 400, "Bad Request",
-                   "The CID is longer than a DNS label (63 characters) in base32.");
+        wr_gw_error_page(r, 400, "Bad Request",
+                         "The CID is longer than a DNS label (63 characters) in base32.");
         return 1;
       }
       const char *hp = strstr(req_host(r), ".ipfs.");
@@ -497,8 +411,8 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     snprintf(rs->content_path, sizeof rs->content_path, "/ipfs/%s%s", label, path);
   } else {
     if (strncmp(path, "/ipfs/", 6) != 0) {
-      error_page(r, 404, "Not Found",
-                 "This is an IPFS gateway: ask for /ipfs/CID or /ipfs/CID/path.");
+      wr_gw_error_page(r, 404, "Not Found",
+                       "This is an IPFS gateway: ask for /ipfs/CID or /ipfs/CID/path.");
       return 1;
     }
     snprintf(rs->content_path, sizeof rs->content_path, "%s", path);
@@ -507,14 +421,14 @@ static int locate(wr_gateway_req *r, resolved *rs) {
   const char *c = rs->content_path + 6, *e = strchr(c, '/');
   size_t cn = e ? (size_t)(e - c) : strlen(c);
   if (cn == 0 || cn >= sizeof cidtext) {
-    error_page(r, 400, "Bad Request", "The path names no CID after /ipfs/.");
+    wr_gw_error_page(r, 400, "Bad Request", "The path names no CID after /ipfs/.");
     return 1;
   }
   memcpy(cidtext, c, cn);
   cidtext[cn] = '\0';
   if (wr_cid_parse(cidtext, cn, &rs->root, &why) != 0) {
-    error_page(r, 400, "Bad Request", "\"%.*s\" is not a valid CID: %s.",
-               (int)(cn > 100 ? 100 : cn), cidtext, why ? why : "unreadable");
+    wr_gw_error_page(r, 400, "Bad Request", "\"%.*s\" is not a valid CID: %s.",
+                     (int)(cn > 100 ? 100 : cn), cidtext, why ? why : "unreadable");
     return 1;
   }
   sub = e ? e : "";
@@ -541,8 +455,8 @@ static int locate(wr_gateway_req *r, resolved *rs) {
     snprintf(rs->xpath, sizeof rs->xpath, "%s%.*s", pre, (int)tl, t);
   }
   if (r->sw && strcmp(r->sw, "script") == 0 && !e) {
-    error_page(r, 400, "Bad Request",
-               "A service worker may only be registered under /ipfs/CID/ (with the slash).");
+    wr_gw_error_page(r, 400, "Bad Request",
+                     "A service worker may only be registered under /ipfs/CID/ (with the slash).");
     return 1;
   }
   return 0;
@@ -620,8 +534,6 @@ static int walk_path(wr_export *ex, const resolved *rs, wr_cid *pcid, wr_cid *ro
 }
 
 /* ---- pumping bodies ------------------------------------------------------------ */
-
-static void pump(wr_gateway_req *r);
 
 /* Writes body bytes; 0 to go on, WR_ERR_AGAIN to stop for now, or an
  * error (the exchange is then to be aborted). */
@@ -764,10 +676,8 @@ static int pump_car(wr_gateway_req *r, wr_export *ex) {
   }
 }
 
-static int park_file(wr_gateway_req *r);
-
 /* Produces body bytes until the front is full or the response is done. */
-static void pump(wr_gateway_req *r) {
+void wr_gw_pump(wr_gateway_req *r) {
   if (r->finished || r->gone || r->in_pump || r->nreq || r->fetch_state == FETCH_RUNNING)
     return;
   r->in_pump = 1;
@@ -796,17 +706,17 @@ static void pump(wr_gateway_req *r) {
     r->finished = 1;
   }
   if (r->finished) {
-    req_free(r);
+    wr_gw_req_free(r);
     return;
   }
   if (rc == WR_ERR_AGAIN)
     return; /* on_writable calls again */
-  if (rc == WR_ERR_NOTFOUND && r->producer == P_FILE && park_file(r))
+  if (rc == WR_ERR_NOTFOUND && r->producer == P_FILE && wr_gw_park_file(r))
     return; /* pump runs again once the rest of the file is here */
   if (rc != 0 && rc != WR_ERR_CLOSED)
     WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
             ex.err[0] ? ex.err : wr_strerror(rc));
-  finish(r, rc == 0);
+  wr_gw_finish(r, rc == 0);
 }
 
 static ssize_t s_on_body(wr_http_sink *s, const uint8_t *d, size_t n) {
@@ -815,7 +725,7 @@ static ssize_t s_on_body(wr_http_sink *s, const uint8_t *d, size_t n) {
   return (ssize_t)n; /* GET/HEAD bodies are dropped */
 }
 static void s_on_body_end(wr_http_sink *s) { (void)s; }
-static void s_on_writable(wr_http_sink *s) { pump((wr_gateway_req *)s); }
+static void s_on_writable(wr_http_sink *s) { wr_gw_pump((wr_gateway_req *)s); }
 static void s_on_abort(wr_http_sink *s, int why, uint64_t code) {
   (void)why;
   (void)code;
@@ -824,7 +734,7 @@ static void s_on_abort(wr_http_sink *s, int why, uint64_t code) {
   /* A parked request is freed when its fetch ends (the worker uses it). */
   if (!r->in_pump && r->fetch_state != FETCH_RUNNING) {
     r->finished = 1;
-    req_free(r);
+    wr_gw_req_free(r);
   }
 }
 static const wr_http_sink_ops sink_ops = {.on_body = s_on_body,
@@ -841,14 +751,14 @@ static void start(wr_gateway_req *r, int status, fields *f, int producer, int ha
   unsigned fl = has_body && !r->is_head ? WR_HTTP_RESP_BODY : 0;
   int rc = r->q->ops->head(r->q, status, f->h, f->n, fl);
   if (rc != 0) {
-    finish(r, 0);
+    wr_gw_finish(r, 0);
     return;
   }
   if (r->is_head || !has_body) {
-    finish(r, 1);
+    wr_gw_finish(r, 1);
     return;
   }
-  pump(r);
+  wr_gw_pump(r);
 }
 
 /* ---- answering --------------------------------------------------------------- */
@@ -933,7 +843,7 @@ static int not_modified(wr_gateway_req *r, fields *f, const char *etag) {
   else
     r->q->ops->abort(r->q);
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
   return 1;
 }
 
@@ -944,28 +854,28 @@ static void resolve_error(wr_gateway_req *r, int rc, const wr_export *ex) {
   switch (rc) {
   case WR_ERR_NOTFOUND:
     if (only_if_cached) {
-      error_page(r, 412, "Precondition Failed", "Not in this gateway's store: %s.", why);
+      wr_gw_error_page(r, 412, "Precondition Failed", "Not in this gateway's store: %s.", why);
       return;
     }
     if (r->g->fetcher.open && r->fetch_state == FETCH_NONE) {
-      /* Asked of the network once answer() has unwound (park). */
+      /* Asked of the network once wr_gw_answer() has unwound (park). */
       r->fetch_state = FETCH_WANTED;
       return;
     }
-    error_page(r, 404, "Not Found", "%s.", why);
+    wr_gw_error_page(r, 404, "Not Found", "%s.", why);
     return;
   case WR_ERR_INVAL:
-    error_page(r, 400, "Bad Request", "%s.", why);
+    wr_gw_error_page(r, 400, "Bad Request", "%s.", why);
     return;
   case WR_ERR_UNSUPPORTED:
-    error_page(r, 501, "Not Implemented", "%s.", why);
+    wr_gw_error_page(r, 501, "Not Implemented", "%s.", why);
     return;
   case WR_ERR_CORRUPT:
   case WR_ERR_MALFORMED:
-    error_page(r, 502, "Bad Gateway", "The content cannot be read: %s.", why);
+    wr_gw_error_page(r, 502, "Bad Gateway", "The content cannot be read: %s.", why);
     return;
   default:
-    error_page(r, 500, "Internal Server Error", "%s.", why);
+    wr_gw_error_page(r, 500, "Internal Server Error", "%s.", why);
     return;
   }
 }
@@ -1037,7 +947,7 @@ static void serve_block(wr_gateway_req *r, const resolved *rs, wr_export *ex, co
     int k = wr_gw_parse_range(r->range, strlen(r->range), len, &first, &last);
     if (k == WR_ERR_LIMIT) {
       add(&f, "Content-Range", "bytes */%zu", len);
-      error_page(r, 416, "Range Not Satisfiable", "The range is outside the block.");
+      wr_gw_error_page(r, 416, "Range Not Satisfiable", "The range is outside the block.");
       return;
     }
     if (k == 1) {
@@ -1066,13 +976,13 @@ static void serve_block(wr_gateway_req *r, const resolved *rs, wr_export *ex, co
       r->q->ops->abort(r->q);
   }
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
 }
 
 static void serve_car(wr_gateway_req *r, const resolved *rs, wr_export *ex, const wr_cid *cid,
                       const rec_blocks *path) {
   if (rs->prm.car_bad_order) {
-    error_page(r, 400, "Bad Request", "Only CAR order=dfs (or unk) is served.");
+    wr_gw_error_page(r, 400, "Bad Request", "Only CAR order=dfs (or unk) is served.");
     return;
   }
   /* The root must be here: 404 before committing to 200. */
@@ -1117,20 +1027,20 @@ static void serve_car(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   add(&f, "Accept-Ranges", "none");
   content_location(r, &f, rs);
   if (wr_carwalk_new(&r->walk, cid, &wc) != 0) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   /* The blocks on the way to the terminal node go first. */
   if (path->n) {
     r->pathblk = wr_calloc(path->n, sizeof *r->pathblk);
     if (!r->pathblk) {
-      error_page(r, 500, "Internal Server Error", "Out of memory.");
+      wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
       return;
     }
     for (size_t i = 0; i < path->n; i++) {
       r->pathblk[i] = path->list[i];
       if (wr_carwalk_mark(r->walk, &path->list[i]) != 0) {
-        error_page(r, 500, "Internal Server Error", "Out of memory.");
+        wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
         return;
       }
     }
@@ -1197,7 +1107,7 @@ static void serve_file(wr_gateway_req *r, const resolved *rs, wr_export *ex, con
       else
         r->q->ops->abort(r->q);
       if (!r->in_pump)
-        req_free(r);
+        wr_gw_req_free(r);
       return;
     }
     if (k == 1) {
@@ -1274,7 +1184,7 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
   add(&f, "Content-Type", "text/html; charset=utf-8");
   r->list_title = wr_strdup(rs->content_path);
   if (!r->list_title) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   /* Below the root there is a parent to go back to. */
@@ -1283,15 +1193,13 @@ static void serve_dir(wr_gateway_req *r, const resolved *rs, wr_export *ex, cons
     rest++;
   r->list_parent = *rest != '\0';
   if (wr_dirwalk_new(&r->dir, cid) != 0) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   r->cid = *cid;
   count(r, 200, "listing");
   start(r, 200, &f, P_LIST, 1);
 }
-
-static void answer(wr_gateway_req *r);
 
 /* A missing path on a site with its own origin: the site's _redirects
  * (gateway/redirstep.h). Returns 1 when it answered, 0 when rs now names
@@ -1309,7 +1217,7 @@ static int apply_redirects(wr_gateway_req *r, resolved *rs, wr_export *ex) {
     root[--rl] = '\0';
   wr_gw_redir *rd = wr_malloc(sizeof *rd);
   if (!rd) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return 1;
   }
   char why[sizeof ex->err]; /* the 404's sentence, which looking for the file overwrites */
@@ -1323,7 +1231,7 @@ static int apply_redirects(wr_gateway_req *r, resolved *rs, wr_export *ex) {
     rv = 1;
     break;
   case WR_GW_REDIR_ERROR:
-    error_page(r, 500, "Internal Server Error", "%s.", rd->err);
+    wr_gw_error_page(r, 500, "Internal Server Error", "%s.", rd->err);
     rv = 1;
     break;
   case WR_GW_REDIR_REWRITE: {
@@ -1348,19 +1256,19 @@ static void on_named(const wr_gw_nameres_result *res, void *arg) {
   r->nreq = NULL;
   r->named = wr_malloc(sizeof *r->named);
   if (!r->named) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   *r->named = *res;
-  answer(r);
+  wr_gw_answer(r);
 }
 
 /* An IPNS key's signed record as the body (application/vnd.ipfs.ipns-record). */
 static void serve_record(wr_gateway_req *r, const resolved *rs) {
   const wr_gw_plan *pl = &rs->plan;
   if (!pl->key[0] || pl->has_rest) {
-    error_page(r, 400, "Bad Request",
-               "An IPNS record is only served for /ipns/KEY, without a path below it.");
+    wr_gw_error_page(r, 400, "Bad Request",
+                     "An IPNS record is only served for /ipns/KEY, without a path below it.");
     return;
   }
   wr_buf rec;
@@ -1370,7 +1278,7 @@ static void serve_record(wr_gateway_req *r, const resolved *rs) {
   int status = wr_gw_nameres_record(r->g->repo, pl->key, &rec, &ttl, err, sizeof err);
   if (status) {
     wr_buf_free(&rec);
-    error_page(r, status, wr_h1_status_text(status), "%s.", err);
+    wr_gw_error_page(r, status, wr_h1_status_text(status), "%s.", err);
     return;
   }
   char etag[40];
@@ -1404,7 +1312,7 @@ static void serve_record(wr_gateway_req *r, const resolved *rs) {
   }
   wr_buf_free(&rec);
   if (!r->in_pump)
-    req_free(r);
+    wr_gw_req_free(r);
 }
 
 /* The request names an IPNS key or a DNSLink domain: its record, or the
@@ -1417,7 +1325,7 @@ static void resolve_name(wr_gateway_req *r, resolved *rs) {
   }
   wr_gw_nameres_result *res = wr_malloc(sizeof *res);
   if (!res) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   int rc = wr_gw_nameres_start(r->g->repo, r->g->names, r->g->dnslink, rs->plan.resolve, res,
@@ -1429,246 +1337,22 @@ static void resolve_name(wr_gateway_req *r, resolved *rs) {
   }
   if (rc) {
     wr_free(res);
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   r->named = res;
-  answer(r);
+  wr_gw_answer(r);
 }
 
-/* ---- missing blocks from the network --------------------------------------- */
-
-/* On a worker thread: reads through the fetcher what the response needs;
- * the fetcher gives up when no block arrived for the fetch timeout. */
-static void fetch_work(uv_work_t *w) {
-  wr_gateway_req *r = w->data;
-  wr_gateway *g = r->g;
-  const resolved *rs = r->fetch_rs;
-  r->fetch_err[0] = '\0';
-  if (wr_now_ns() - r->fetch_start_ns >= g->fetch_timeout_ms * WR_NS_PER_MS) {
-    /* Queued behind other work for the whole time. */
-    r->fetch_rc = WR_ERR_TIMEOUT;
-    snprintf(r->fetch_err, sizeof r->fetch_err, "the fetch could not start in time");
-    return;
-  }
-  wr_export ex;
-  wr_blocks *net = NULL;
-  int rc = wr_export_begin(&ex, g->bs);
-  if (rc == 0)
-    rc = g->fetcher.open(g->fetcher.arg, g->bs, ex.blocks, g->fetch_timeout_ms, &net);
-  if (rc == 0) {
-    ex.blocks = net;
-    rc = r->fetch_file ? wr_gw_prefetch_dag(&ex, &r->cid)
-                       : wr_gw_prefetch(&ex, &rs->root, rs->rest, &rs->prm);
-    const char *why = rc && g->fetcher.error ? g->fetcher.error(g->fetcher.arg, net) : NULL;
-    snprintf(r->fetch_err, sizeof r->fetch_err, "%s", why && *why ? why : ex.err);
-    g->fetcher.close(g->fetcher.arg, net);
-  } else {
-    snprintf(r->fetch_err, sizeof r->fetch_err, "the IPFS node cannot be asked: %s",
-             wr_strerror(rc));
-  }
-  wr_export_end(&ex);
-  r->fetch_rc = rc;
-}
-
-/* Back on the loop: answers from the store what was fetched, or 504 when
- * the network did not give it in time. */
-static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared);
-
-static void fetch_done(uv_work_t *w, int status) {
-  wr_gateway_req *r = w->data;
-  wr_gateway *g = r->g;
-  g->fetching--;
-  wr_metric_set(g->m_fetching, (double)g->fetching);
-  for (wr_gateway_req **pp = &g->leaders; *pp; pp = &(*pp)->next_leader)
-    if (*pp == r) {
-      *pp = r->next_leader;
-      break;
-    }
-  int rc = status == UV_ECANCELED ? WR_ERR_CLOSED : r->fetch_rc;
-  int file = r->fetch_file;
-  r->fetch_file = 0;
-  /* Those who waited on this fetch go on as the fetcher does. */
-  wr_gateway_req *wl = r->waiters;
-  r->waiters = NULL;
-  while (wl) {
-    wr_gateway_req *next = wl->next_waiter;
-    wl->next_waiter = NULL;
-    wl->fetch_rc = rc;
-    memcpy(wl->fetch_err, r->fetch_err, sizeof wl->fetch_err);
-    int wfile = wl->fetch_file; /* its head may be out: its body goes on */
-    wl->fetch_file = 0;
-    fetch_finish(wl, rc, wfile, 1);
-    wl = next;
-  }
-  fetch_finish(r, rc, file, 0);
-}
-
-/* Ends r's wait on the network with rc (its own fetch's, or the one it
- * shared) and answers or goes on. */
-static void fetch_finish(wr_gateway_req *r, int rc, int file, int shared) {
-  wr_gateway *g = r->g;
-  double secs = (double)(wr_now_ns() - r->fetch_start_ns) / 1e9;
-  wr_metric_add(g->m_fetch_seconds, secs);
-  r->fetch_state = FETCH_DONE;
-  wr_free(r->fetch_rs);
-  r->fetch_rs = NULL;
-  const char *result = shared                 ? "shared"
-                       : rc == 0              ? "ok"
-                       : rc == WR_ERR_TIMEOUT ? "timeout"
-                                              : "error";
-  if (r->gone) {
-    wr_metric_inc(wr_metric_child(g->m_fetches, shared ? "shared" : "cancelled"));
-    req_free(r);
-    return;
-  }
-  wr_metric_inc(wr_metric_child(g->m_fetches, result));
-  WR_INFO("Gateway fetch from the IPFS network done",
-          "target=%s for=%s result=%s seconds=%.3f%s%s%s", r->target,
-          file ? "rest-of-file" : "request",
-          shared ? (rc == 0 ? "shared-ok" : "shared-failed") : result, secs, rc ? " reason=\"" : "",
-          rc ? r->fetch_err : "", rc ? "\"" : "");
-  if (file) {
-    /* The head is out: the body goes on, or is cut where the block is
-     * missing (the user sees the stream end, as for any late miss). */
-    if (rc == 0) {
-      pump(r);
-    } else {
-      WR_WARN("Gateway response cut", "host=%s target=%s reason=\"%s\"", r->host, r->target,
-              r->fetch_err);
-      finish(r, 0);
-    }
-    return;
-  }
-  r->q->sink = NULL;
-  if (rc == WR_ERR_TIMEOUT) {
-    error_page(r, 504, "Gateway Timeout",
-               "The content was not found on the IPFS network: no block arrived for %llu s (the "
-               "gateway's fetch timeout): %s.",
-               (unsigned long long)((g->fetch_timeout_ms + 999) / 1000), r->fetch_err);
-    return;
-  }
-  if (rc == WR_ERR_CLOSED) {
-    error_page(r, 503, "Service Unavailable",
-               "The edge is stopping: the content could not be fetched from the IPFS network.");
-    return;
-  }
-  /* Fetched, or a miss that is not the network's (a name the folder lacks):
-   * answered from the store, where a block still missing is a 404. */
-  answer(r);
-}
-
-/* 1 when a and b make the same prefetch (gateway/prefetch reads only the
- * root, the path, the format and the scope). */
-static int same_fetch(const resolved *a, const resolved *b) {
-  return a && wr_cid_equal(&a->root, &b->root) && strcmp(a->rest, b->rest) == 0 &&
-         a->prm.format == b->prm.format && a->prm.scope == b->prm.scope;
-}
-
-/* Hands r to a worker (fetch_work) and counts it. 0, or libuv's error. */
-static int queue_fetch(wr_gateway_req *r) {
-  wr_gateway *g = r->g;
-  r->fetch_state = FETCH_RUNNING;
-  r->fetch_rounds++;
-  r->fetch_start_ns = wr_now_ns();
-  r->q->sink = &r->sink;
-  r->work.data = r;
-  int rc = uv_queue_work(g->loop, &r->work, fetch_work, fetch_done);
-  if (rc != 0) {
-    r->fetch_state = FETCH_DONE;
-    return rc;
-  }
-  g->fetching++;
-  wr_metric_set(g->m_fetching, (double)g->fetching);
-  if (!r->fetch_file) {
-    r->next_leader = g->leaders;
-    g->leaders = r;
-  }
-  WR_DEBUG("Gateway fetching from the IPFS network", "target=%s running=%zu file=%d", r->target,
-           g->fetching, r->fetch_file);
-  return 0;
-}
-
-/* r waits on leader l's fetch (no worker of its own); fetch_done goes on
- * with it as with l. */
-static void wait_on(wr_gateway_req *r, wr_gateway_req *l) {
-  r->fetch_state = FETCH_RUNNING;
-  r->fetch_rounds++;
-  r->fetch_start_ns = wr_now_ns();
-  r->q->sink = &r->sink;
-  r->next_waiter = l->waiters;
-  l->waiters = r;
-  WR_DEBUG("Gateway waits on a fetch already running", "target=%s", r->target);
-}
-
-/* Parks r (the exchange stays ours: the sink is set, so a user who leaves
- * is heard) while a worker fetches what rs needs; rs is r's from here on. */
-static void park(wr_gateway_req *r, resolved *rs) {
-  wr_gateway *g = r->g;
-  for (wr_gateway_req *l = g->leaders; l; l = l->next_leader)
-    if (same_fetch(l->fetch_rs, rs)) {
-      /* Someone fetches exactly this already: wait for it (no worker). */
-      wr_free(rs);
-      wait_on(r, l);
-      return;
-    }
-  if (g->fetching >= g->max_fetches) {
-    wr_free(rs);
-    r->fetch_state = FETCH_DONE;
-    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
-    error_page(r, 503, "Service Unavailable",
-               "The content is not in this gateway's store and %zu fetches from the IPFS network "
-               "are running already (the limit); try again shortly.",
-               g->fetching);
-    return;
-  }
-  r->fetch_rs = rs;
-  int rc = queue_fetch(r);
-  if (rc != 0) {
-    r->fetch_rs = NULL;
-    wr_free(rs);
-    error_page(r, 500, "Internal Server Error", "The fetch could not start: %s.", uv_strerror(rc));
-  }
-}
-
-/* A file response met a missing block after its head went out (the store
- * holds part of the file: an earlier fetch timed out, or the user left
- * it): the rest of the file's DAG is fetched and the body goes on from
- * where it stopped. 1 when parked, 0 when the response is to be cut. */
-static int park_file(wr_gateway_req *r) {
-  wr_gateway *g = r->g;
-  if (!g->fetcher.open || r->fetch_state == FETCH_RUNNING || r->fetch_rounds >= MAX_FETCH_ROUNDS)
-    return 0;
-  r->fetch_file = 1;
-  /* The file's DAG is being fetched for another request (it asked for
-   * this file as its root, and its blocks are arriving): wait for that. */
-  for (wr_gateway_req *l = g->leaders; l; l = l->next_leader)
-    if (l->fetch_rs && !l->fetch_rs->rest[0] && wr_cid_equal(&l->fetch_rs->root, &r->cid)) {
-      wait_on(r, l);
-      return 1;
-    }
-  if (g->fetching >= g->max_fetches) {
-    r->fetch_file = 0;
-    wr_metric_inc(wr_metric_child(g->m_fetches, "busy"));
-    return 0;
-  }
-  if (queue_fetch(r) != 0) {
-    r->fetch_file = 0;
-    return 0;
-  }
-  return 1;
-}
-
-/* Resolves and answers (inside a pump-like read transaction). */
-static void answer(wr_gateway_req *r) {
+void wr_gw_answer(wr_gateway_req *r) {
   resolved *rs = wr_calloc(1, sizeof *rs);
   if (!rs) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
     return;
   }
   if (!r->method_ok) {
     wr_free(rs);
-    error_page(r, 405, "Method Not Allowed", "The gateway answers GET and HEAD only.");
+    wr_gw_error_page(r, 405, "Method Not Allowed", "The gateway answers GET and HEAD only.");
     return;
   }
   int lr = locate(r, rs);
@@ -1686,7 +1370,8 @@ static void answer(wr_gateway_req *r) {
   if (rc) {
     wr_export_end(&ex);
     wr_free(rs);
-    error_page(r, 500, "Internal Server Error", "The store cannot be read: %s.", wr_strerror(rc));
+    wr_gw_error_page(r, 500, "Internal Server Error", "The store cannot be read: %s.",
+                     wr_strerror(rc));
     return;
   }
   r->in_pump = 1;
@@ -1715,22 +1400,22 @@ static void answer(wr_gateway_req *r) {
   if (rc) {
     resolve_error(r, rc, &ex);
   } else if (path.nomem) {
-    error_page(r, 500, "Internal Server Error", "Out of memory.");
+    wr_gw_error_page(r, 500, "Internal Server Error", "Out of memory.");
   } else if (p->format == WR_GW_FMT_RAW) {
     serve_block(r, rs, &ex, &cid, "application/vnd.ipld.raw", 1);
   } else if (p->format == WR_GW_FMT_CAR) {
     serve_car(r, rs, &ex, &cid, &path);
   } else if (p->format == WR_GW_FMT_TAR) {
-    error_page(r, 406, "Not Acceptable",
-               "TAR responses are not served here; ask for ?format=car and unpack it.");
+    wr_gw_error_page(r, 406, "Not Acceptable",
+                     "TAR responses are not served here; ask for ?format=car and unpack it.");
   } else if (p->format == WR_GW_FMT_IPNS) {
-    error_page(r, 400, "Bad Request", "An IPNS record is only served for /ipns/NAME.");
+    wr_gw_error_page(r, 400, "Bad Request", "An IPNS record is only served for /ipns/NAME.");
   } else if (p->format != WR_GW_FMT_NONE) {
     if (codec_format(cid.codec) != p->format)
-      error_page(r, 406, "Not Acceptable",
-                 "The block's codec does not match format=%s; fetch it with ?format=raw and "
-                 "convert it yourself.",
-                 wr_gw_format_name(p->format));
+      wr_gw_error_page(r, 406, "Not Acceptable",
+                       "The block's codec does not match format=%s; fetch it with ?format=raw and "
+                       "convert it yourself.",
+                       wr_gw_format_name(p->format));
     else
       serve_block(r, rs, &ex, &cid, codec_type(cid.codec), 0);
   } else if (codec_type(cid.codec)) {
@@ -1751,17 +1436,17 @@ done:
   wr_export_end(&ex);
   r->in_pump = 0;
   if (r->fetch_state == FETCH_WANTED && !r->finished && !r->gone) {
-    park(r, rs);
+    wr_gw_park(r, rs);
     return;
   }
   wr_free(rs);
   if (r->finished || r->gone) {
-    req_free(r);
+    wr_gw_req_free(r);
     return;
   }
   /* A producer started: the first burst runs now, outside this
    * transaction. */
-  pump(r);
+  wr_gw_pump(r);
 }
 
 int wr_gateway_capture(wr_gateway *g, const wr_http_req *q, const wr_gateway_site *site,
@@ -1787,7 +1472,7 @@ int wr_gateway_capture(wr_gateway *g, const wr_http_req *q, const wr_gateway_sit
   r->sw = dup_field(h, "service-worker");
   r->cache_control = dup_field(h, "cache-control");
   if (!r->target || !r->host) {
-    req_free(r);
+    wr_gw_req_free(r);
     return WR_ERR_NOMEM;
   }
   *pr = r;
@@ -1796,7 +1481,7 @@ int wr_gateway_capture(wr_gateway *g, const wr_http_req *q, const wr_gateway_sit
 
 void wr_gateway_answer(wr_gateway_req *r, wr_http_req *q) {
   r->q = q;
-  answer(r);
+  wr_gw_answer(r);
 }
 
 void wr_gateway_serve(wr_gateway *g, wr_http_req *q, const wr_gateway_site *site) {
