@@ -1,4 +1,5 @@
-"""`make demo` (scripts/demo): a whole tunnel on loopback with the hello_world origin."""
+"""`make demo` (scripts/demo): a whole tunnel on loopback with the hello_world origin, then
+the site snapshotted through the tunnel and served from the store once the connector is gone."""
 import os
 import re
 import signal
@@ -49,7 +50,11 @@ def test_demo_without_a_terminal_answers_once_and_stops(warren_bin):
     assert "HTTP/1.1 200 OK" in res.stdout
     assert "Hello from warren!" in res.stdout
     assert res.stdout.count("INF Registered tunnel connection") == 2
-    assert "stopping after the first request" in res.stdout
+    # Once through the tunnel, once from the snapshot after the connector stopped.
+    assert res.stdout.count("Hello from warren!") == 2
+    assert re.search(r"Published to k51\w+: /ipfs/Qm\w+", res.stdout), res.stdout
+    assert re.search(r"X-Ipfs-Path: /ipns/k51\w+/", res.stdout), res.stdout
+    assert "stopping here" in res.stdout
     tmp = folder(res.stdout)
     assert not os.path.exists(tmp)
     assert leftovers(tmp) == []
@@ -79,7 +84,7 @@ def test_demo_with_a_terminal_serves_until_ctrl_c(warren_bin):
         out = "".join(lines)
         assert url and "Ctrl-C stops the demo" in out, out
         assert "Hello from warren!" in out
-        # Still serving after the first request: a second one through the tunnel.
+        # Still serving after the connector stopped: the page from the snapshot.
         host, port = re.match(r"http://([^:/]+):(\d+)/", url).groups()
         r = curl("--resolve", f"{host}:{port}:127.0.0.1", url)
         assert r.returncode == 0 and b"Hello from warren!" in r.stdout, r.stderr
