@@ -34,32 +34,6 @@
 #define MAX_ROOTS 64
 #define MAX_FIELDS 24
 
-void wr_gw_req_free(wr_gateway_req *r) {
-  if (!r)
-    return;
-  wr_free(r->target);
-  wr_free(r->host);
-  wr_free(r->accept);
-  wr_free(r->range);
-  wr_free(r->inm);
-  wr_free(r->xfproto);
-  wr_free(r->sw);
-  wr_free(r->cache_control);
-  wr_free(r->list_title);
-  wr_free(r->pathblk);
-  wr_free(r->fetch_rs);
-  wr_carwalk_del(r->walk);
-  wr_dirwalk_del(r->dir);
-  if (r->nreq)
-    wr_gw_nameres_cancel(r->nreq);
-  wr_free(r->named);
-  if (r->g)
-    r->g->live--;
-  wr_free(r);
-}
-
-void wr_gateway_req_del(wr_gateway_req *r) { wr_gw_req_free(r); }
-
 int wr_gateway_new(wr_gateway **pg, const wr_gateway_config *cfg) {
   wr_gateway *g = wr_calloc(1, sizeof *g);
   if (!g)
@@ -167,22 +141,6 @@ static void count(wr_gateway_req *r, int status, const char *kind) {
 
 /* Ends the exchange for the gateway and frees r unless a pump is running
  * (it frees r when it unwinds). */
-void wr_gw_finish(wr_gateway_req *r, int ok) {
-  if (r->finished)
-    return;
-  r->finished = 1;
-  WR_DEBUG("Gateway response done", "target=%s bytes=%llu bursts=%u ok=%d", r->target,
-           (unsigned long long)r->bytes, r->pumps, ok);
-  if (!r->gone) {
-    r->q->sink = NULL;
-    if (ok)
-      r->q->ops->end(r->q);
-    else
-      r->q->ops->abort(r->q);
-  }
-  if (!r->in_pump)
-    wr_gw_req_free(r);
-}
 
 void wr_gw_error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -224,12 +182,6 @@ static void add(fields *f, const char *name, const char *fmt, ...) {
     return;
   f->h[f->n++] = (wr_h1_header){{name, strlen(name)}, {f->buf + f->used, (size_t)k}};
   f->used += (size_t)k + 1;
-}
-
-const char *wr_gw_cidstr(const wr_cid *c, char *buf, size_t n) {
-  if (wr_cid_format(c, 0, buf, n) < 0)
-    snprintf(buf, n, "-");
-  return buf;
 }
 
 /* ---- the request: what it names ------------------------------------------- */

@@ -103,18 +103,19 @@ typedef struct resolved {
 } resolved;
 
 /* gateway.c */
-void wr_gw_req_free(wr_gateway_req *r);
-/* Ends the response (ok: completely) and frees r unless a pump runs. */
-void wr_gw_finish(wr_gateway_req *r, int ok);
 void wr_gw_error_page(wr_gateway_req *r, int status, const char *title, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Resolves and answers r from the store (again, after a fetch). */
 void wr_gw_answer(wr_gateway_req *r);
 
+/* gwbody.c: the exchange's end and its bodies (it needs nothing from
+ * gateway.c). */
+void wr_gw_req_free(wr_gateway_req *r);
+/* Ends the response (ok: completely) and frees r unless a pump runs. */
+void wr_gw_finish(wr_gateway_req *r, int ok);
 /* The CID as text ("-" if it cannot be written). Returns buf. */
 const char *wr_gw_cidstr(const wr_cid *c, char *buf, size_t n);
-
-/* gwbody.c: runs the producer until the front's queue is full. */
+/* Runs the producer until the front's queue is full. */
 void wr_gw_pump(wr_gateway_req *r);
 /* The exchange's sink: request bodies dropped, on_writable pumps, an abort
  * frees the request unless a pump or a fetch still uses it. */

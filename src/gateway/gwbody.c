@@ -2,7 +2,8 @@
  * folder listing, a CAR walk) runs in bursts until the front's queue is
  * full (body() answers WR_ERR_AGAIN) and again at on_writable; each burst
  * opens its own read transaction and ends it before returning, so no LMDB
- * snapshot outlives it. Also the exchange's sink (the user's side). */
+ * snapshot outlives it. Also the exchange's sink (the user's side) and its
+ * end (finish, free), so this file needs nothing from gateway.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,59 @@
 #include "gateway/dirlist.h"
 #include "gateway/gw_internal.h"
 #include "proto/ipld/car.h"
+
+/* ---- the exchange's life ---- */
+
+void wr_gw_req_free(wr_gateway_req *r) {
+  if (!r)
+    return;
+  wr_free(r->target);
+  wr_free(r->host);
+  wr_free(r->accept);
+  wr_free(r->range);
+  wr_free(r->inm);
+  wr_free(r->xfproto);
+  wr_free(r->sw);
+  wr_free(r->cache_control);
+  wr_free(r->list_title);
+  wr_free(r->pathblk);
+  wr_free(r->fetch_rs);
+  wr_carwalk_del(r->walk);
+  wr_dirwalk_del(r->dir);
+  if (r->nreq)
+    wr_gw_nameres_cancel(r->nreq);
+  wr_free(r->named);
+  if (r->g)
+    r->g->live--;
+  wr_free(r);
+}
+
+void wr_gateway_req_del(wr_gateway_req *r) { wr_gw_req_free(r); }
+
+void wr_gw_finish(wr_gateway_req *r, int ok) {
+  if (r->finished)
+    return;
+  r->finished = 1;
+  WR_DEBUG("Gateway response done", "target=%s bytes=%llu bursts=%u ok=%d", r->target,
+           (unsigned long long)r->bytes, r->pumps, ok);
+  if (!r->gone) {
+    r->q->sink = NULL;
+    if (ok)
+      r->q->ops->end(r->q);
+    else
+      r->q->ops->abort(r->q);
+  }
+  if (!r->in_pump)
+    wr_gw_req_free(r);
+}
+
+const char *wr_gw_cidstr(const wr_cid *c, char *buf, size_t n) {
+  if (wr_cid_format(c, 0, buf, n) < 0)
+    snprintf(buf, n, "-");
+  return buf;
+}
+
+/* ---- bodies ---- */
 
 /* Writes body bytes; 0 to go on, WR_ERR_AGAIN to stop for now, or an
  * error (the exchange is then to be aborted). */
