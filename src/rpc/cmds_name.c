@@ -244,6 +244,27 @@ static int dht_fetch(wr_rpc_call *c, const wr_peerid *name) {
   return rv ? rv : kept ? 0 : WR_ERR_NOTFOUND;
 }
 
+/* Answers {"K1":"V1"} or {"K1":"V1","K2":"V2"} (k2 NULL: one member). */
+static void answer_strings(wr_rpc_call *c, const char *k1, const char *v1, const char *k2,
+                           const char *v2) {
+  wr_buf b;
+  wr_buf_init(&b, 2 * WR_NAMES_PATH_MAX);
+  int rv = wr_buf_printf(&b, "{\"%s\":", k1);
+  if (!rv)
+    rv = wr_json_put_string(&b, v1, strlen(v1));
+  if (!rv && k2)
+    rv = wr_buf_printf(&b, ",\"%s\":", k2);
+  if (!rv && k2)
+    rv = wr_json_put_string(&b, v2, strlen(v2));
+  if (!rv)
+    rv = wr_buf_puts(&b, "}");
+  if (!rv)
+    wr_rpc_json(c, &b);
+  else
+    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
+  wr_buf_free(&b);
+}
+
 void wr_rpc_cmd_name_publish(wr_rpc_call *c) {
   const char *arg = wr_rpc_arg1(c, "ipfs-path");
   if (!arg)
@@ -298,22 +319,7 @@ void wr_rpc_cmd_name_publish(wr_rpc_call *c) {
       WR_WARN("IPNS record not put to the DHT", "name=%s err=\"%s\"", name, wr_strerror(rv));
   }
   wr_buf_free(&rec);
-  wr_buf b;
-  wr_buf_init(&b, 2 * WR_NAMES_PATH_MAX);
-  rv = wr_buf_puts(&b, "{\"Name\":");
-  if (!rv)
-    rv = wr_json_put_string(&b, name, strlen(name));
-  if (!rv)
-    rv = wr_buf_puts(&b, ",\"Value\":");
-  if (!rv)
-    rv = wr_json_put_string(&b, value, strlen(value));
-  if (!rv)
-    rv = wr_buf_puts(&b, "}");
-  if (!rv)
-    wr_rpc_json(c, &b);
-  else
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
-  wr_buf_free(&b);
+  answer_strings(c, "Name", name, "Value", value);
 }
 
 void wr_rpc_cmd_name_resolve(wr_rpc_call *c) {
@@ -344,16 +350,5 @@ void wr_rpc_cmd_name_resolve(wr_rpc_call *c) {
     wr_rpc_fail(c, rv == WR_ERR_MALFORMED ? WR_RPC_ERR_CLIENT : WR_RPC_ERR_NORMAL, "%s", err);
     return;
   }
-  wr_buf b;
-  wr_buf_init(&b, 2 * WR_NAMES_PATH_MAX);
-  rv = wr_buf_puts(&b, "{\"Path\":");
-  if (!rv)
-    rv = wr_json_put_string(&b, out, strlen(out));
-  if (!rv)
-    rv = wr_buf_puts(&b, "}");
-  if (!rv)
-    wr_rpc_json(c, &b);
-  else
-    wr_rpc_fail(c, WR_RPC_ERR_NORMAL, "out of memory");
-  wr_buf_free(&b);
+  answer_strings(c, "Path", out, NULL, NULL);
 }
