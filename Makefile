@@ -3,7 +3,7 @@
 
 CC ?= cc
 FUZZCC ?= clang
-PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls nettle libnghttp2 libsodium lmdb yaml-0.1 libcares
+PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls nettle libnghttp2 libsodium libcrypto lmdb yaml-0.1 libcares
 # Evaluated lazily, so `make check` can install the packages before pkg-config runs.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lpthread -lm

@@ -5,8 +5,8 @@
 
   warren -> warren  two `warren daemon`s; A holds the file (`warren add`,
                     kubo's layout: 256 KiB dag-pb leaves), B dials A
-                    (`warren swarm connect`) and `warren cat CID` reads it
-                    through B, which fetches every block with Bitswap and
+                    (`warren swarm connect`) and `warren cat CID > FILE` reads
+                    it through B, which fetches every block with Bitswap and
                     stores it; timed from the cat's start to its last byte.
                     The same cat again, from B's store, is reported too: the
                     daemon's cat path alone, the ceiling for the fetch.
@@ -77,6 +77,17 @@ def daemon(repo, log):
     sys.exit("warren daemon did not start")
 
 
+def cat_into(repo, cid, out):
+    """Seconds `warren cat CID > out` takes."""
+    with open(out, "wb") as f:
+        t0 = time.perf_counter()
+        r = subprocess.run([str(WARREN), "--repo", str(repo), "cat", cid], stdout=f,
+                           stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    return dt
+
+
 def run_warren(tmp, data, size):
     a, b = tmp / "a", tmp / "b"
     for r in (a, b):
@@ -87,20 +98,15 @@ def run_warren(tmp, data, size):
     pb, _ = daemon(b, tmp / "b.log")
     try:
         warren(b, "swarm", "connect", addr)
-        t0 = time.perf_counter()
-        r = subprocess.run([str(WARREN), "--repo", str(b), "cat", cid], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
-        dt = time.perf_counter() - t0
-        assert r.returncode == 0, r.stderr
-        assert len(r.stdout) == size and r.stdout == data.read_bytes(), "bytes differ"
+        # Into a file, as curl and Helia write theirs: a pipe into this
+        # script would time Python's reads too.
+        out = tmp / "warren.out"
+        dt = cat_into(b, cid, out)
+        assert out.stat().st_size == size and out.read_bytes() == data.read_bytes(), "bytes differ"
         # The same cat again, now from B's own store: the daemon's cat path
         # without the network, the ceiling for the row above.
-        t0 = time.perf_counter()
-        r = subprocess.run([str(WARREN), "--repo", str(b), "cat", cid], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
-        local = size / (time.perf_counter() - t0) / 1e6
-        assert len(r.stdout) == size
-        LOCAL.append(local)
+        LOCAL.append(size / cat_into(b, cid, out) / 1e6)
+        assert out.stat().st_size == size
         return size / dt / 1e6
     finally:
         end(pb)

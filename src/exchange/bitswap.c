@@ -526,9 +526,13 @@ static int serve_one(peer *p) {
     wr_cid *cid = &p->wl[p->wlhead];
     const uint8_t *data;
     size_t len;
-    int rv = wr_bs_txn_get_cid(t, cid, &data, &len);
+    /* The size first: a block that does not fit this message waits for the
+     * next one unread, since reading verifies (hashes) it. */
+    int rv = wr_bs_txn_size_cid(t, cid, &len);
     if (rv == 0 && nb > 0 && (bytes + len > MSG_BLOCKS || nb == 64))
       break;
+    if (rv == 0)
+      rv = wr_bs_txn_get_cid(t, cid, &data, &len);
     if (rv != 0 && nd == 64)
       break;
     p->wlhead++;
