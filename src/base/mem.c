@@ -1,5 +1,6 @@
 #include "base/mem.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,12 @@ static int should_fail(void) {
 }
 
 void wr_mem_fail_after(long n) { fail_after = n; }
+
+void wr_mem_keep_freed(void) {
+  /* Setting either turns glibc's dynamic thresholds off, so both are set. */
+  (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+}
 
 void *wr_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
 

@@ -2,6 +2,7 @@
 #include "exchange/netblocks.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,19 +18,27 @@
  * (the disk is the bottleneck then). */
 #define STORE_QUEUE_BYTES (32u * 1024 * 1024)
 
+/* A fetched block's bytes, shared by the reader's slot and the store
+ * writer: the last of them to let go frees them, so storing a block costs
+ * no copy of it. */
+typedef struct fetched {
+  atomic_uint refs;
+  size_t len;
+  uint8_t *data;
+} fetched;
+
 typedef struct kept {
   struct kept *next;
   wr_mh mh;
-  uint8_t *data;
-  size_t len;
+  fetched *f;
 } kept;
 
 /* A fetched block on its way to the store. */
 typedef struct stored {
   struct stored *next;
   uint8_t key[WR_MH_MAX_BYTES];
-  size_t klen, len;
-  uint8_t data[];
+  size_t klen;
+  fetched *f;
 } stored;
 
 /* Stores fetched blocks on a thread of its own, all that queued up in one
@@ -68,6 +77,13 @@ struct wr_netblocks {
   char err[512];
 };
 
+static void fetched_unref(fetched *f) {
+  if (f && atomic_fetch_sub(&f->refs, 1) == 1) {
+    wr_free(f->data);
+    wr_free(f);
+  }
+}
+
 static void *writer_main(void *arg) {
   wr_netblocks *n = arg;
   store_writer *w = &n->w;
@@ -89,7 +105,7 @@ static void *writer_main(void *arg) {
       wr_bs_txn *t = NULL;
       int rv = wr_bs_txn_begin(n->bs, WR_BS_WRITE, &t);
       for (stored *x = list; x && !rv; x = x->next)
-        rv = wr_bs_txn_put(t, x->key, x->klen, x->data, x->len);
+        rv = wr_bs_txn_put(t, x->key, x->klen, x->f->data, x->f->len);
       if (!rv)
         rv = wr_bs_txn_commit(t);
       else
@@ -97,6 +113,7 @@ static void *writer_main(void *arg) {
       for (stored *x = list, *y; x; x = y) {
         y = x->next;
         failed += rv != 0;
+        fetched_unref(x->f);
         wr_free(x);
       }
     }
@@ -109,12 +126,12 @@ static void *writer_main(void *arg) {
   return NULL;
 }
 
-/* Queues a copy of a fetched block for the store writer; waits while the
- * queue is full. Without memory for the copy the block is not stored (it is
- * still returned; a later fetch gets it again). */
-static void store_block(wr_netblocks *n, const wr_cid *cid, const uint8_t *data, size_t len) {
+/* Queues a fetched block for the store writer (it holds f until stored);
+ * waits while the queue is full. Without memory for the entry the block is
+ * not stored (it is still returned; a later fetch gets it again). */
+static void store_block(wr_netblocks *n, const wr_cid *cid, fetched *f) {
   store_writer *w = &n->w;
-  stored *x = wr_malloc(sizeof *x + len);
+  stored *x = wr_malloc(sizeof *x);
   int k = x ? wr_mh_encode(&cid->mh, x->key, sizeof x->key) : -1;
   if (k <= 0) {
     wr_free(x);
@@ -125,8 +142,8 @@ static void store_block(wr_netblocks *n, const wr_cid *cid, const uint8_t *data,
   }
   x->next = NULL;
   x->klen = (size_t)k;
-  x->len = len;
-  memcpy(x->data, data, len);
+  x->f = f;
+  atomic_fetch_add(&f->refs, 1);
   pthread_mutex_lock(&w->mu);
   while (w->queued >= STORE_QUEUE_BYTES)
     pthread_cond_wait(&w->cv, &w->mu);
@@ -135,7 +152,7 @@ static void store_block(wr_netblocks *n, const wr_cid *cid, const uint8_t *data,
   else
     w->head = x;
   w->tail = x;
-  w->queued += len;
+  w->queued += f->len;
   pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
 }
@@ -235,7 +252,7 @@ static const kept *find_kept(wr_netblocks *n, const wr_cid *cid) {
     if (wr_mh_equal(&k->mh, &cid->mh))
       return k;
   for (size_t i = 0; i < RING; i++)
-    if (n->ring[i].data && wr_mh_equal(&n->ring[i].mh, &cid->mh))
+    if (n->ring[i].f && wr_mh_equal(&n->ring[i].mh, &cid->mh))
       return &n->ring[i];
   return NULL;
 }
@@ -275,13 +292,20 @@ static int fetch(wr_netblocks *n, const wr_cid *cid, const uint8_t **pdata, size
   n->progress_ns = uv_hrtime();
   n->blocks++;
   n->bytes += len;
-  store_block(n, cid, data, len);
+  fetched *f = wr_malloc(sizeof *f);
+  if (!f) {
+    wr_free(data);
+    return WR_ERR_NOMEM;
+  }
+  *f = (fetched){.len = len, .data = data};
+  atomic_init(&f->refs, 1);
+  store_block(n, cid, f);
   int links = read_ahead(n, cid, data, len);
   kept *slot;
   if (links) {
     slot = wr_calloc(1, sizeof *slot);
     if (!slot) {
-      wr_free(data);
+      fetched_unref(f);
       return WR_ERR_NOMEM;
     }
     slot->next = n->linked;
@@ -289,11 +313,10 @@ static int fetch(wr_netblocks *n, const wr_cid *cid, const uint8_t **pdata, size
   } else {
     slot = &n->ring[n->ring_next];
     n->ring_next = (n->ring_next + 1) % RING;
-    wr_free(slot->data);
+    fetched_unref(slot->f);
   }
   slot->mh = cid->mh;
-  slot->data = data;
-  slot->len = len;
+  slot->f = f;
   *pdata = data;
   *plen = len;
   return 0;
@@ -310,8 +333,8 @@ static int nb_get(wr_blocks *bl, const wr_cid *cid, const uint8_t **pdata, size_
     return rv;
   const kept *k = find_kept(n, cid);
   if (k) {
-    *pdata = k->data;
-    *plen = k->len;
+    *pdata = k->f->data;
+    *plen = k->f->len;
     return 0;
   }
   return fetch(n, cid, pdata, plen);
@@ -398,11 +421,11 @@ void wr_netblocks_del(wr_netblocks *n) {
   stop_writer(n);
   for (kept *k = n->linked, *x; k; k = x) {
     x = k->next;
-    wr_free(k->data);
+    fetched_unref(k->f);
     wr_free(k);
   }
   for (size_t i = 0; i < RING; i++)
-    wr_free(n->ring[i].data);
+    fetched_unref(n->ring[i].f);
   wr_free(n->cand);
   wr_dag_set_del(n->requested);
   wr_free(n);

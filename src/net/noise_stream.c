@@ -281,7 +281,6 @@ static ssize_t n_write(wr_stream *s, const struct iovec *iov, size_t cnt) {
   }
   size_t room = n->cfg.write_queue_limit - n_queued(s);
   size_t taken = 0;
-  uint8_t ct[WR_NOISE_MAX_MSG];
   for (size_t i = 0; i < cnt && taken < room; i++) {
     const uint8_t *p = iov[i].iov_base;
     size_t left = iov[i].iov_len;
@@ -289,11 +288,18 @@ static ssize_t n_write(wr_stream *s, const struct iovec *iov, size_t cnt) {
       size_t k = left < WR_NOISE_MAX_PLAINTEXT ? left : WR_NOISE_MAX_PLAINTEXT;
       if (k > room - taken)
         k = room - taken;
-      wr_noise_encrypt(&n->tx, p, k, ct);
-      if (frame_out(n, ct, k + WR_NOISE_TAG) != 0) {
+      /* Encrypted in place at the queue's end: the ciphertext is not
+       * copied again. */
+      size_t len = k + WR_NOISE_TAG;
+      if (wr_buf_reserve(&n->out, 2 + len) != 0) {
         fail(n, WR_ERR_NOMEM, "out of memory writing Noise messages");
         return taken ? (ssize_t)taken : WR_ERR_CLOSED;
       }
+      uint8_t *m = n->out.data + n->out.len;
+      m[0] = (uint8_t)(len >> 8);
+      m[1] = (uint8_t)len;
+      wr_noise_encrypt(&n->tx, p, k, m + 2);
+      n->out.len += 2 + len;
       p += k;
       left -= k;
       taken += k;

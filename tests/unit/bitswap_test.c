@@ -228,8 +228,42 @@ static void test_nomem(void) {
   wr_buf_free(&out);
 }
 
+/* Blocks of kubo's size (a 3-byte length) and a 1 MiB one (4 bytes) in
+ * one message: the payload's length is computed, not measured. */
+static void test_big_blocks(void) {
+  size_t sizes[2] = {262158, 1u << 20};
+  uint8_t *data[2];
+  wr_bitswap_block b[2];
+  for (int i = 0; i < 2; i++) {
+    data[i] = wr_malloc(sizes[i]);
+    CHECK(data[i] != NULL);
+    for (size_t k = 0; k < sizes[i]; k++)
+      data[i][k] = (uint8_t)(k * 7 + (size_t)i);
+    wr_cid c;
+    CHECK_EQ(wr_cid_sum(&c, 1, WR_CODEC_RAW, data[i], sizes[i]), 0);
+    wr_bitswap_prefix_of(&c, &b[i].prefix);
+    b[i].data = data[i];
+    b[i].len = sizes[i];
+  }
+  wr_bitswap_msg m = {.blocks = b, .nblocks = 2};
+  wr_buf out;
+  wr_buf_init(&out, WR_BITSWAP_MAX_MSG);
+  CHECK_EQ(wr_bitswap_encode(&m, 0, &out), 0);
+  wr_bitswap_msg d;
+  const char *why = NULL;
+  CHECK_EQ(wr_bitswap_decode(out.data, out.len, &d, &why), 0);
+  CHECK_EQ(d.nblocks, 2);
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(d.blocks[i].len, sizes[i]);
+    CHECK_MEMEQ(d.blocks[i].data, data[i], sizes[i]);
+    wr_free(data[i]);
+  }
+  wr_buf_free(&out);
+}
+
 int main(void) {
   RUN(test_roundtrip);
+  RUN(test_big_blocks);
   RUN(test_block_cid_is_computed);
   RUN(test_frame);
   RUN(test_refusals);

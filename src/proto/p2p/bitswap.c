@@ -413,13 +413,17 @@ int wr_bitswap_encode(const wr_bitswap_msg *m, unsigned flags, wr_buf *out) {
       }
       pn += (size_t)w;
     }
-    wr_buf_reset(&tmp);
+    /* The payload's fields go straight into out: its length is known, and
+     * a sub-buffer would copy every block once more. */
+    size_t inner = 2 + wr_pb_varint_size(pn) + pn + wr_pb_varint_size(b->len) + b->len;
     if (!rv)
-      rv = wr_pb_put_bytes(&tmp, 1, px, pn);
+      rv = wr_pb_put_key(out, 3, WR_PB_LEN);
     if (!rv)
-      rv = wr_pb_put_bytes(&tmp, 2, b->data, b->len);
+      rv = wr_pb_put_varint(out, inner);
     if (!rv)
-      rv = put_sub(out, 3, &tmp);
+      rv = wr_pb_put_bytes(out, 1, px, pn);
+    if (!rv)
+      rv = wr_pb_put_bytes(out, 2, b->data, b->len);
   }
   for (size_t i = 0; i < m->npresences && !rv && !(flags & WR_BITSWAP_ENC_V100); i++) {
     wr_buf_reset(&sub);
