@@ -1,8 +1,10 @@
 #include "base/mem.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static long fail_after = -1;
 
@@ -17,8 +19,24 @@ static int should_fail(void) {
 
 void wr_mem_fail_after(long n) { fail_after = n; }
 
-void wr_mem_keep_freed(void) {
-  /* Setting either turns glibc's dynamic thresholds off, so both are set. */
+#define BULK_TUNABLES                                                                              \
+  "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4194304:"                                    \
+  "glibc.malloc.trim_threshold=67108864"
+
+void wr_mem_tune_for_bulk(char *const *argv) {
+  const char *had = getenv("GLIBC_TUNABLES");
+  if (had && strstr(had, "glibc.malloc.hugetlb"))
+    return; /* done, by the execution before this one or by the user */
+  char v[1024];
+  int n = snprintf(v, sizeof v, "%s%s" BULK_TUNABLES, had ? had : "", had && *had ? ":" : "");
+  if (n > 0 && (size_t)n < sizeof v && setenv("GLIBC_TUNABLES", v, 1) == 0) {
+    execv("/proc/self/exe", argv);
+    /* Not executed again (no /proc): as much as mallopt can do. */
+    if (had)
+      (void)setenv("GLIBC_TUNABLES", had, 1);
+    else
+      (void)unsetenv("GLIBC_TUNABLES");
+  }
   (void)mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
   (void)mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 }

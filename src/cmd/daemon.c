@@ -342,7 +342,6 @@ int wr_cmd_daemon(int argc, char **argv) {
   }
   /* A client that vanishes mid-response must not kill the daemon. */
   signal(SIGPIPE, SIG_IGN);
-  wr_mem_keep_freed(); /* Bitswap moves block buffers at line rate */
   uv_loop_t *loop = uv_default_loop();
   int rv = wr_node_start(loop, &cfg, &the_node, err, sizeof err);
   if (rv) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"
 #include "cmd/remote.h"
@@ -180,7 +181,13 @@ static int take_global_flags(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  char **given = malloc(((size_t)argc + 1) * sizeof *given); /* argv before flags are taken */
+  if (given)
+    memcpy(given, argv, ((size_t)argc + 1) * sizeof *given);
   argc = take_global_flags(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "daemon") == 0 && given)
+    wr_mem_tune_for_bulk(given);
+  free(given);
   if (argc < 2) {
     usage(stderr);
     return 2;
