@@ -29,9 +29,13 @@ void wr_mem_tune_for_bulk(char *const *argv) {
     return; /* done, by the execution before this one or by the user */
   char v[1024];
   int n = snprintf(v, sizeof v, "%s%s" BULK_TUNABLES, had ? had : "", had && *had ? ":" : "");
-  if (n > 0 && (size_t)n < sizeof v && setenv("GLIBC_TUNABLES", v, 1) == 0) {
-    execv("/proc/self/exe", argv);
-    /* Not executed again (no /proc): as much as mallopt can do. */
+  /* The program's own path, not /proc/self/exe: its name is what ps shows. */
+  char self[4096];
+  ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (k > 0 && n > 0 && (size_t)n < sizeof v && setenv("GLIBC_TUNABLES", v, 1) == 0) {
+    self[k] = '\0';
+    execv(self, argv);
+    /* Not executed again (no /proc, a deleted binary): what mallopt can do. */
     if (had)
       (void)setenv("GLIBC_TUNABLES", had, 1);
     else

@@ -2,8 +2,11 @@
 `id`, and kubo's swarm and ping commands against a real js-libp2p 3 peer
 (tests/npm-p2p), through warren's CLI and through npm's kubo-rpc-client."""
 import json
+import os
+import pathlib
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -46,6 +49,35 @@ def test_id_reports_the_running_peer(daemon):
     assert {"/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"} <= set(online["Protocols"])
     listen = w(daemon.repo, "swarm", "addrs", "listen").stdout.split()
     assert listen == [online["Addresses"][0].split("/p2p/")[0]]
+
+
+def test_daemon_runs_on_huge_page_heaps(daemon, tmp_path):
+    """The daemon executes itself again with glibc's allocator tuned for bulk
+    (base/mem.h): same process, still named warren, global flags kept."""
+    pid = daemon.proc.pid
+    env = pathlib.Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    # glibc cuts the variable at its first ':' while it parses it.
+    assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in env, env
+    assert pathlib.Path(f"/proc/{pid}/comm").read_text().strip() == "warren"
+    cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"--repo" in cmdline and b"daemon" in cmdline, cmdline
+    # A tuning of the user's own is kept, and nothing is executed again.
+    repo = tmp_path / "own"
+    assert w(repo, "init").returncode == 0
+    own = subprocess.Popen([str(WARREN), "--repo", str(repo), "daemon", "--api", "127.0.0.1:0",
+                            "--swarm", "/ip4/127.0.0.1/tcp/0"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL,
+                           env={**os.environ, "GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})
+    try:
+        for _ in range(200):
+            if (repo / "api").exists():
+                break
+            time.sleep(0.025)
+        env = pathlib.Path(f"/proc/{own.pid}/environ").read_bytes().split(b"\0")
+        assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=0" in env, env
+    finally:
+        own.terminate()
+        own.wait(timeout=15)
 
 
 def test_cli_swarm_and_ping_with_js_libp2p(daemon):
