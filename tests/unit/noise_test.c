@@ -147,6 +147,45 @@ static void test_turns(void) {
   wr_buf_free(&m);
 }
 
+/* The transport cipher (OpenSSL's) writes exactly what libsodium's
+ * ChaCha20-Poly1305 IETF writes under Noise's nonce (4 zero bytes, then the
+ * counter little-endian), and reads it back; a flipped tag bit is refused
+ * and leaves no plaintext behind. */
+static void test_cipher_matches_libsodium(void) {
+  static uint8_t pt[WR_NOISE_MAX_PLAINTEXT], ct[WR_NOISE_MAX_MSG], ref[WR_NOISE_MAX_MSG],
+      back[WR_NOISE_MAX_PLAINTEXT];
+  for (size_t i = 0; i < sizeof pt; i++)
+    pt[i] = (uint8_t)(i * 31 + 7);
+  size_t lens[] = {0, 1, 64, 1000, WR_NOISE_MAX_PLAINTEXT};
+  wr_noise_cipher tx, rx;
+  memset(&tx, 0, sizeof tx);
+  for (int i = 0; i < 32; i++)
+    tx.k[i] = (uint8_t)(0xa0 + i);
+  tx.n = 0x0102030405ull;
+  rx = tx;
+  for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+    size_t n = lens[t];
+    uint8_t iv[12] = {0};
+    for (int i = 0; i < 8; i++)
+      iv[4 + i] = (uint8_t)(tx.n >> (8 * i));
+    unsigned long long rl;
+    crypto_aead_chacha20poly1305_ietf_encrypt(ref, &rl, pt, n, NULL, 0, NULL, iv, tx.k);
+    wr_noise_encrypt(&tx, pt, n, ct);
+    CHECK_EQ(rl, n + WR_NOISE_TAG);
+    CHECK_MEMEQ(ct, ref, n + WR_NOISE_TAG);
+    CHECK_EQ(wr_noise_decrypt(&rx, ct, n + WR_NOISE_TAG, back), 0);
+    if (n)
+      CHECK_MEMEQ(back, pt, n);
+  }
+  CHECK_EQ(tx.n, rx.n);
+  wr_noise_encrypt(&tx, pt, 1000, ct);
+  ct[1000 + 3] ^= 0x10;
+  memset(back, 0x55, 1000);
+  CHECK_EQ(wr_noise_decrypt(&rx, ct, 1000 + WR_NOISE_TAG, back), WR_ERR_DENIED);
+  for (size_t i = 0; i < 1000; i++)
+    CHECK_EQ(back[i], 0);
+}
+
 int main(void) {
   if (sodium_init() < 0)
     return 1;
@@ -154,5 +193,6 @@ int main(void) {
   RUN(test_tamper);
   RUN(test_payload);
   RUN(test_turns);
+  RUN(test_cipher_matches_libsodium);
   return test_done();
 }
