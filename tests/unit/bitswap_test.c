@@ -10,6 +10,15 @@ static wr_cid block_cid(uint32_t version, uint64_t codec, const char *data) {
   return c;
 }
 
+/* Encodes m into out (initialised here) and decodes it into d, whose
+ * pointers go into out. */
+static void encode_decode(const wr_bitswap_msg *m, unsigned flags, wr_buf *out, wr_bitswap_msg *d) {
+  wr_buf_init(out, WR_BITSWAP_MAX_MSG);
+  CHECK_EQ(wr_bitswap_encode(m, flags, out), 0);
+  const char *why = NULL;
+  CHECK_EQ(wr_bitswap_decode(out->data, out->len, d, &why), 0);
+}
+
 static void test_roundtrip(void) {
   wr_bitswap_entry e[3];
   memset(e, 0, sizeof e);
@@ -38,11 +47,8 @@ static void test_roundtrip(void) {
                       .npresences = 2,
                       .pending_bytes = 1234};
   wr_buf out;
-  wr_buf_init(&out, WR_BITSWAP_MAX_MSG);
-  CHECK_EQ(wr_bitswap_encode(&m, 0, &out), 0);
   wr_bitswap_msg d;
-  const char *why = NULL;
-  CHECK_EQ(wr_bitswap_decode(out.data, out.len, &d, &why), 0);
+  encode_decode(&m, 0, &out, &d);
   CHECK_EQ(d.nentries, 3);
   CHECK_EQ(d.full, 1);
   CHECK(wr_cid_equal(&d.entries[0].cid, &e[0].cid));
@@ -68,9 +74,8 @@ static void test_roundtrip(void) {
    * 1.2's fields are left out. */
   wr_cid v0 = block_cid(0, WR_CODEC_DAG_PB, data);
   wr_bitswap_prefix_of(&v0, &b.prefix);
-  wr_buf_reset(&out);
-  CHECK_EQ(wr_bitswap_encode(&m, WR_BITSWAP_ENC_V100, &out), 0);
-  CHECK_EQ(wr_bitswap_decode(out.data, out.len, &d, &why), 0);
+  wr_buf_free(&out);
+  encode_decode(&m, WR_BITSWAP_ENC_V100, &out, &d);
   CHECK_EQ(d.npresences, 0);
   CHECK_EQ(d.entries[1].want_type, WR_BITSWAP_WANT_BLOCK);
   CHECK_EQ(wr_bitswap_block_cid(&d.blocks[0], &got), 0);
@@ -247,11 +252,8 @@ static void test_big_blocks(void) {
   }
   wr_bitswap_msg m = {.blocks = b, .nblocks = 2};
   wr_buf out;
-  wr_buf_init(&out, WR_BITSWAP_MAX_MSG);
-  CHECK_EQ(wr_bitswap_encode(&m, 0, &out), 0);
   wr_bitswap_msg d;
-  const char *why = NULL;
-  CHECK_EQ(wr_bitswap_decode(out.data, out.len, &d, &why), 0);
+  encode_decode(&m, 0, &out, &d);
   CHECK_EQ(d.nblocks, 2);
   for (int i = 0; i < 2; i++) {
     CHECK_EQ(d.blocks[i].len, sizes[i]);
