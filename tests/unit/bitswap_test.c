@@ -260,6 +260,7 @@ static void test_big_blocks(void) {
     CHECK_MEMEQ(d.blocks[i].data, data[i], sizes[i]);
     wr_free(data[i]);
   }
+  wr_bitswap_msg_free(&d);
   wr_buf_free(&out);
 }
 
