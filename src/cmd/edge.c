@@ -98,6 +98,8 @@ static void usage(void) {
          "  --dns-resolver ADDR[:PORT]  DNS server for DNSLink (default: /etc/resolv.conf)\n"
          "  --dns-timeout DUR      how long one DNSLink lookup may take (default 5s);\n"
          "                         past it the gateway answers 504\n"
+         "  --dns-max-lookups N    DNSLink domains looked up at once (default 256); a\n"
+         "                         request needing one more is answered 503 at once\n"
          "  --repo DIR             the store the gateway reads (default $WARREN_PATH,\n"
          "                         else ~/.warren); fill it with `warren add`\n"
          "  --p2p                  run an IPFS node in the edge (libp2p host, DHT, Bitswap,\n"
@@ -123,9 +125,9 @@ static void usage(void) {
          "                         gateway, subdomain-gateway (a name or a list),\n"
          "                         content (a list of HOST=ROOT, or a mapping\n"
          "                         HOST: ROOT), dnslink (true), dns-resolver,\n"
-         "                         dns-timeout, p2p (true or false), swarm and\n"
-         "                         bootstrap (a multiaddr or a list), gateway-timeout,\n"
-         "                         gateway-fetches);\n"
+         "                         dns-timeout, dns-max-lookups, p2p (true or false),\n"
+         "                         swarm and bootstrap (a multiaddr or a list),\n"
+         "                         gateway-timeout, gateway-fetches);\n"
          "                         flags override it\n"
          "  -h, --help             this help\n\n"
          "Addresses are numeric: 0.0.0.0:7844, [::]:443, 127.0.0.1:8080. Durations as in\n"
@@ -285,6 +287,7 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       {"dnslink", no_argument, NULL, 'D'},
       {"dns-resolver", required_argument, NULL, 'R'},
       {"dns-timeout", required_argument, NULL, 'O'},
+      {"dns-max-lookups", required_argument, NULL, 'Q'},
       {"no-http2-listener", no_argument, NULL, 'N'},
       {"no-gso", no_argument, NULL, 'G'},
       {"p2p", no_argument, NULL, 'p'},
@@ -379,6 +382,9 @@ static int parse_flags(int argc, char **argv, edge_flags *pf) {
       break;
     case 'O':
       o->dns_timeout = optarg;
+      break;
+    case 'Q':
+      o->dns_max_lookups = optarg;
       break;
     case 'G':
       pf->no_gso = 1;
@@ -477,6 +483,9 @@ static void build_config(const edge_flags *f, edge_addrs *pa, wr_edge_config *pc
   }
   if (o->dns_timeout)
     cfg.dns_timeout_ms = (unsigned)parse_ms("--dns-timeout", o->dns_timeout);
+  if (o->dns_max_lookups)
+    cfg.dns_max_lookups =
+        (size_t)wr_cli_parse_uint(CMD, "--dns-max-lookups", o->dns_max_lookups, 1, 100000);
   if ((o->gateway_timeout || o->gateway_fetches) && !f->p2p)
     wr_cli_usage_error(CMD, "--gateway-timeout and --gateway-fetches bound fetches from the "
                             "IPFS network: give --p2p too.");

@@ -93,6 +93,7 @@ typedef struct wr_edge_config {
   const char *repo_path;
   const char *dns_resolver;
   unsigned dns_timeout_ms;
+  size_t dns_max_lookups; /* domains looked up at once (0: 256); more: 503 */
   int dnslink_any;
   /* Where the gateway gets blocks bs lacks (the IPFS node `warren edge
    * --p2p` embeds), how long a request may wait for them and how many

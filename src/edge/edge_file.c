@@ -33,6 +33,7 @@ static const struct {
     {"dnslink", offsetof(wr_edge_file, dnslink)},
     {"dns-resolver", offsetof(wr_edge_file, dns_resolver)},
     {"dns-timeout", offsetof(wr_edge_file, dns_timeout)},
+    {"dns-max-lookups", offsetof(wr_edge_file, dns_max_lookups)},
     {"p2p", offsetof(wr_edge_file, p2p)},
     {"gateway-timeout", offsetof(wr_edge_file, gateway_timeout)},
     {"gateway-fetches", offsetof(wr_edge_file, gateway_fetches)},

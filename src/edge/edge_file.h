@@ -23,7 +23,7 @@ typedef struct wr_edge_file {
   const char *listen, *listen_http2, *http, *https, *tunnels, *cert, *key, *self_signed, *metrics,
       *location, *grace_period, *header_timeout, *idle_timeout, *max_connections,
       *max_connections_per_client, *tunnel_idle_timeout, *tunnel_keepalive, *repo, *dnslink,
-      *dns_resolver, *dns_timeout;
+      *dns_resolver, *dns_timeout, *dns_max_lookups;
   const char *https_cert[WR_EDGE_FILE_MAX_CERTS], *https_key[WR_EDGE_FILE_MAX_CERTS];
   size_t n_https_cert, n_https_key;
   /* The gateway: path gateway hostnames, subdomain gateway hostnames, and

@@ -94,6 +94,7 @@ static int dns_status(int rc) {
   case WR_ERR_NOMEM:
     return 500;
   case WR_ERR_CLOSED:
+  case WR_ERR_AGAIN: /* too many lookups running */
     return 503;
   default: /* MALFORMED, LIMIT (a loop), REFUSED, IO */
     return 502;

@@ -60,6 +60,8 @@ typedef struct lookup {
 
 struct wr_dnslink_resolver {
   lookup *lookups; /* running */
+  size_t nlookups, max_lookups;
+  uint64_t refused; /* lookups not made: max_lookups were running */
   uv_loop_t *loop;
   wr_dnstxt *txt;
   uv_timer_t defer;
@@ -73,8 +75,8 @@ struct wr_dnslink_resolver {
   wr_dnslink_req *ready, **ready_tail;
   void (*on_closed)(void *);
   void *closed_arg;
-  wr_metric *m_hit, *m_miss, *m_q_ok, *m_q_notfound, *m_q_timeout, *m_q_error, *m_entries, *m_ok,
-      *m_fail;
+  wr_metric *m_hit, *m_miss, *m_q_ok, *m_q_notfound, *m_q_timeout, *m_q_error, *m_q_refused,
+      *m_entries, *m_ok, *m_fail;
 };
 
 enum { DONE, NEED_LOOKUP };
@@ -360,6 +362,7 @@ static void txt_cb(int status, const wr_dnstxt_value *values, size_t n, uint32_t
   for (lookup **pp = &res->lookups; *pp; pp = &(*pp)->next)
     if (*pp == l) {
       *pp = l->next;
+      res->nlookups--;
       break;
     }
   wr_dnslink_req *w = l->waiters;
@@ -380,6 +383,19 @@ static void start_lookup(wr_dnslink_req *req) {
   lookup *l = res->lookups;
   while (l && strcmp(l->name, req->name) != 0)
     l = l->next;
+  if (!l && res->nlookups >= res->max_lookups) {
+    /* Made-up hosts must not become as many DNS queries: past the bound
+     * a new domain waits for nothing and its request is refused. */
+    res->refused++;
+    wr_metric_inc(res->m_q_refused);
+    if ((res->refused & (res->refused - 1)) == 0)
+      wr_log(WR_LOG_WARN, "DNSLink lookup refused: too many running", "name=%s running=%zu refused=%llu",
+             req->name, res->nlookups, (unsigned long long)res->refused);
+    char why[ERR_MAX];
+    snprintf(why, sizeof why, "%zu DNS lookups are running already: try again", res->nlookups);
+    fail(req, WR_ERR_AGAIN, why);
+    return;
+  }
   if (!l) {
     char qname[NAME_MAX_LEN + 9], why[ERR_MAX];
     int rv = WR_ERR_NOMEM;
@@ -400,6 +416,7 @@ static void start_lookup(wr_dnslink_req *req) {
     }
     l->next = res->lookups;
     res->lookups = l;
+    res->nlookups++;
   }
   req->lookup = l;
   req->next_waiter = NULL;
@@ -538,6 +555,7 @@ int wr_dnslink_resolver_new(uv_loop_t *loop, const wr_dnslink_cfg *cfg, wr_dnsli
   res->max_ttl_s = c.max_ttl_s ? c.max_ttl_s : 3600;
   res->negative_ttl_s = c.negative_ttl_s ? c.negative_ttl_s : 60;
   res->max_depth = c.max_depth ? c.max_depth : WR_DNSLINK_MAX_DEPTH;
+  res->max_lookups = c.max_lookups ? c.max_lookups : WR_DNSLINK_MAX_LOOKUPS;
   res->bare_fallback = !c.no_bare_fallback;
   res->ready_tail = &res->ready;
   res->cache = wr_calloc(res->ncache, sizeof *res->cache);
@@ -566,6 +584,7 @@ int wr_dnslink_resolver_new(uv_loop_t *loop, const wr_dnslink_cfg *cfg, wr_dnsli
     res->m_q_notfound = f ? wr_metric_child(f, "notfound") : NULL;
     res->m_q_timeout = f ? wr_metric_child(f, "timeout") : NULL;
     res->m_q_error = f ? wr_metric_child(f, "error") : NULL;
+    res->m_q_refused = f ? wr_metric_child(f, "refused") : NULL; /* not asked: too many running */
     f = wr_metrics_family(c.metrics, WR_METRIC_COUNTER, "warren_dnslink_resolutions_total",
                           "DNSLink resolutions by outcome", "result");
     res->m_ok = f ? wr_metric_child(f, "ok") : NULL;

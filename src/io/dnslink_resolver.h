@@ -26,6 +26,8 @@
 typedef struct wr_dnslink_resolver wr_dnslink_resolver;
 typedef struct wr_dnslink_req wr_dnslink_req;
 
+#define WR_DNSLINK_MAX_LOOKUPS 256
+
 typedef struct wr_dnslink_cfg {
   const char *server;      /* "ADDR:PORT", or NULL for the system resolver */
   unsigned timeout_ms;     /* budget of one TXT lookup (0: 5000) */
@@ -34,6 +36,8 @@ typedef struct wr_dnslink_cfg {
   uint32_t negative_ttl_s; /* how long "no DNSLink" is remembered (0: 60) */
   unsigned max_depth;      /* /ipns/<domain> steps followed (0: WR_DNSLINK_MAX_DEPTH) */
   int no_bare_fallback;    /* 1: only _dnslink.<host>, never <host> itself */
+  size_t max_lookups;      /* domains looked up at once (0: WR_DNSLINK_MAX_LOOKUPS); past
+                              it a request needing another fails with WR_ERR_AGAIN */
   wr_metrics *metrics;     /* may be NULL; warren_dnslink_* families */
 } wr_dnslink_cfg;
 
@@ -42,7 +46,8 @@ typedef struct wr_dnslink_cfg {
  * recursive 0 possibly "/ipns/<domain>[/p]"), err "". Otherwise path "" and
  * err one sentence: WR_ERR_NOTFOUND (no DNSLink), WR_ERR_MALFORMED (only
  * unusable dnslink= records; the sentence says why), WR_ERR_LIMIT (more than
- * max_depth steps: a loop), WR_ERR_INVAL (host is not a DNS name),
+ * max_depth steps: a loop), WR_ERR_INVAL (host is not a DNS name), WR_ERR_AGAIN
+ * (max_lookups domains are being looked up: refused without asking),
  * WR_ERR_TIMEOUT, WR_ERR_REFUSED, WR_ERR_IO (the DNS server failed),
  * WR_ERR_CLOSED (cancelled or the resolver closed), WR_ERR_NOMEM. path and
  * err live until cb returns. */

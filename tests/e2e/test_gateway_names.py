@@ -308,6 +308,50 @@ def test_dns_timeout_is_504(env, tmp_path):
         s.close()
 
 
+def test_dnslink_lookups_are_bounded(env, tmp_path):
+    """--dnslink with made-up hosts and a DNS server that never answers: at
+    most --dns-max-lookups domains are asked at once; a request needing one
+    more is answered 503 at once (not after the DNS timeout), counted and
+    logged; a cached host and the path gateway still answer."""
+    import socket
+    import threading
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    edge = Edge(tmp_path, env.tunnels, "--repo", env.repo, "--gateway", GW, "--dnslink",
+                "--dns-resolver", f"127.0.0.1:{port}", "--dns-timeout", "3s",
+                "--dns-max-lookups", "3")
+    try:
+        got = {}
+
+        def ask(i):
+            t0 = time.monotonic()
+            st, _, body = get(edge, f"made-up-{i}.test", "/")
+            got[i] = (st, time.monotonic() - t0, body)
+
+        held = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+        for t in held:
+            t.start()
+        time.sleep(0.5)  # the three lookups are running, unanswered
+        ask(3)
+        ask(4)
+        for i in (3, 4):
+            st, took, body = got[i]
+            assert st == 503 and took < 1.5, (st, took, body)
+            assert b"3 DNS lookups are running already" in body, body
+        assert get(edge, GW, f"/ipfs/{env.root}/docs/a.txt")[0] == 200
+        for t in held:
+            t.join(timeout=10)
+        assert [got[i][0] for i in range(3)] == [504, 504, 504], got
+        assert metric(edge, 'warren_dnslink_txt_queries_total{result="refused"}') == 2
+        assert "DNSLink lookup refused: too many running" in edge.log()
+        # The three ended: a new domain is asked again (and times out).
+        assert get(edge, "made-up-5.test", "/")[0] == 504
+    finally:
+        edge.stop()
+        s.close()
+
+
 def test_client_leaving_mid_lookup(env, tmp_path):
     """A user who leaves while DNS is asked: the exchange ends cleanly, the
     edge keeps serving."""
