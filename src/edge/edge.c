@@ -301,11 +301,10 @@ static int make_gateway(wr_edge *e, const wr_edge_config *cfg, char *err, size_t
     if (!e->sites[i].host || (s->root && !e->sites[i].root))
       return WR_ERR_NOMEM;
   }
-  wr_dnslink_cfg dc = {
-      .server = cfg->dns_resolver,
-      .timeout_ms = cfg->dns_timeout_ms,
-      .max_lookups = cfg->dns_max_lookups,
-      .metrics = e->reg};
+  wr_dnslink_cfg dc = {.server = cfg->dns_resolver,
+                       .timeout_ms = cfg->dns_timeout_ms,
+                       .max_lookups = cfg->dns_max_lookups,
+                       .metrics = e->reg};
   char derr[256];
   int rc = wr_dnslink_resolver_new(e->loop, &dc, &e->dnslink, derr, sizeof derr);
   if (rc) {

@@ -389,8 +389,9 @@ static void start_lookup(wr_dnslink_req *req) {
     res->refused++;
     wr_metric_inc(res->m_q_refused);
     if ((res->refused & (res->refused - 1)) == 0)
-      wr_log(WR_LOG_WARN, "DNSLink lookup refused: too many running", "name=%s running=%zu refused=%llu",
-             req->name, res->nlookups, (unsigned long long)res->refused);
+      wr_log(WR_LOG_WARN, "DNSLink lookup refused: too many running",
+             "name=%s running=%zu refused=%llu", req->name, res->nlookups,
+             (unsigned long long)res->refused);
     char why[ERR_MAX];
     snprintf(why, sizeof why, "%zu DNS lookups are running already: try again", res->nlookups);
     fail(req, WR_ERR_AGAIN, why);

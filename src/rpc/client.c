@@ -29,7 +29,7 @@ struct wr_rpc_conn {
   int status;
   int done;
   wr_buf errbody; /* a non-200 answer's body */
-  uint8_t *in;     /* IN_BUF bytes read from the daemon */
+  uint8_t *in;    /* IN_BUF bytes read from the daemon */
   int errbody_short;
   wr_rpc_recv_fn recv;
   void *rarg;

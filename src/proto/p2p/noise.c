@@ -2,9 +2,9 @@
 #include "proto/p2p/noise.h"
 
 #include <nettle/hmac.h>
+#include <nettle/sha2.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <nettle/sha2.h>
 #include <sodium.h>
 #include <string.h>
 
