@@ -23,6 +23,7 @@
 #include "gateway/gwparse.h"
 #include "gateway/mime.h"
 #include "gateway/nameres.h"
+#include "gateway/prefetch.h"
 #include "gateway/redirstep.h"
 #include "http/page.h"
 #include "proto/multiformats/multibase.h"
@@ -449,38 +450,6 @@ static int rec_size(wr_blocks *b, const wr_cid *cid, size_t *pl) {
 }
 
 static const wr_blocks_ops rec_ops = {.name = "path", .get = rec_get, .size = rec_size};
-
-/* Resolves rs->rest below rs->root segment by segment: *pcid the
- * terminal CID, roots[] the CID after each segment (X-Ipfs-Roots). */
-static int walk_path(wr_export *ex, const resolved *rs, wr_cid *pcid, wr_cid *roots,
-                     size_t *pnroots) {
-  wr_cid cur = rs->root;
-  size_t nr = 0;
-  roots[nr++] = cur;
-  const char *p = rs->rest;
-  char buf[WR_CID_MAX_STR + WR_GW_PATH_MAX + 2];
-  while (*p) {
-    while (*p == '/')
-      p++;
-    if (!*p)
-      break;
-    const char *e = strchr(p, '/');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    char cs[WR_CID_MAX_STR];
-    snprintf(buf, sizeof buf, "%s/%.*s", wr_gw_cidstr(&cur, cs, sizeof cs), (int)len, p);
-    wr_cid next;
-    int rc = wr_export_resolve(ex, buf, &next);
-    if (rc)
-      return rc;
-    cur = next;
-    if (nr < MAX_ROOTS)
-      roots[nr++] = cur;
-    p += len;
-  }
-  *pcid = cur;
-  *pnroots = nr;
-  return 0;
-}
 
 /* Sends the head and starts the producer (or ends a HEAD / empty answer). */
 static void start(wr_gateway_req *r, int status, fields *f, int producer, int has_body) {
@@ -1121,7 +1090,7 @@ void wr_gw_answer(wr_gateway_req *r) {
   wr_cid roots[MAX_ROOTS];
   size_t nroots = 0;
   wr_cid cid;
-  rc = walk_path(&ex, rs, &cid, roots, &nroots);
+  rc = wr_gw_walk_path(&ex, &rs->root, rs->rest, &cid, roots, MAX_ROOTS, &nroots);
   ex.blocks = local;
   if (rc == WR_ERR_NOTFOUND && rs->prm.format == WR_GW_FMT_NONE &&
       r->site->kind != WR_GW_SITE_PATH) {
@@ -1132,7 +1101,7 @@ void wr_gw_answer(wr_gateway_req *r) {
       path.n = 0;
       nroots = 0;
       ex.blocks = &path.base;
-      rc = walk_path(&ex, rs, &cid, roots, &nroots);
+      rc = wr_gw_walk_path(&ex, &rs->root, rs->rest, &cid, roots, MAX_ROOTS, &nroots);
       ex.blocks = local;
     }
   }

@@ -37,10 +37,12 @@ static int read_listing(wr_export *ex, const wr_cid *dir) {
   return rc;
 }
 
-/* Follows rest below root, one segment at a time, as gateway.c's
- * walk_path does. */
-static int read_path(wr_export *ex, const wr_cid *root, const char *rest, wr_cid *pcid) {
+int wr_gw_walk_path(wr_export *ex, const wr_cid *root, const char *rest, wr_cid *pcid,
+                    wr_cid *roots, size_t maxroots, size_t *pnroots) {
   wr_cid cur = *root;
+  size_t nr = 0;
+  if (nr < maxroots)
+    roots[nr++] = cur;
   const char *p = rest;
   char buf[WR_CID_MAX_STR + WR_GW_PATH_MAX + 2];
   while (*p) {
@@ -57,9 +59,13 @@ static int read_path(wr_export *ex, const wr_cid *root, const char *rest, wr_cid
     int rc = wr_export_resolve(ex, buf, &cur);
     if (rc)
       return rc;
+    if (nr < maxroots)
+      roots[nr++] = cur;
     p += len;
   }
   *pcid = cur;
+  if (pnroots)
+    *pnroots = nr;
   return 0;
 }
 
@@ -88,7 +94,7 @@ int wr_gw_prefetch_dag(wr_export *ex, const wr_cid *cid) { return read_dag(ex, c
 
 int wr_gw_prefetch(wr_export *ex, const wr_cid *root, const char *rest, const wr_gw_params *prm) {
   wr_cid cid;
-  int rc = read_path(ex, root, rest, &cid);
+  int rc = wr_gw_walk_path(ex, root, rest, &cid, NULL, 0, NULL);
   if (rc)
     return rc;
   if (prm->format == WR_GW_FMT_CAR) {

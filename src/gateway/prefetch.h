@@ -31,6 +31,13 @@
 WR_MUST_CHECK int wr_gw_prefetch(wr_export *ex, const wr_cid *root, const char *rest,
                                  const wr_gw_params *prm);
 
+/* Follows rest ("" or "/a/b", decoded; empty segments skipped) below root,
+ * one name at a time; *pcid gets the node named. The first maxroots nodes
+ * on the way (root first) go to roots, their count to *pnroots (roots and
+ * pnroots may be NULL with maxroots 0). Errors as wr_export_resolve. */
+WR_MUST_CHECK int wr_gw_walk_path(wr_export *ex, const wr_cid *root, const char *rest, wr_cid *pcid,
+                                  wr_cid *roots, size_t maxroots, size_t *pnroots);
+
 /* Reads the whole DAG under cid through ex->blocks (the rest of a file
  * whose response has started). Errors as wr_gw_prefetch. */
 WR_MUST_CHECK int wr_gw_prefetch_dag(wr_export *ex, const wr_cid *cid);
